@@ -1,0 +1,23 @@
+//! Built-in Relance connectors.
+//!
+//! Each module implements one or more connector roles of
+//! `relance_core::connector` and exposes a factory; [`builtin_factories`] is
+//! the static registry the binary starts from.
+
+#![forbid(unsafe_code)]
+
+pub mod csv_invoices;
+
+use std::sync::Arc;
+
+use relance_core::connector::{ConnectorFactory, Registry};
+
+/// Every built-in connector kind.
+pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
+    vec![Arc::new(csv_invoices::CsvInvoicesFactory)]
+}
+
+/// The registry of built-in kinds.
+pub fn builtin_registry() -> Registry {
+    Registry::new(builtin_factories())
+}

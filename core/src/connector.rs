@@ -1,0 +1,268 @@
+//! Connector roles and how connectors are built from configuration.
+//!
+//! One trait per role, async and object-safe:
+//! - pull roles, run by the runtime on their schedule: [`InvoiceSource`],
+//!   [`StatementSource`], [`InboundMailbox`];
+//! - push roles, called by engines: [`OutboundChannel`], [`ErpWriteBack`].
+//!
+//! A [`ConnectorFactory`] turns a tenant's `[connectors.<name>]` table into a
+//! [`Connector`]. Built-in factories form a static registry (see the binary);
+//! plugin factories are added next to them. Building validates settings and
+//! does no I/O beyond checking paths, so `relance check-config` can build every
+//! connector without starting anything.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig};
+use crate::domain::{Channel, TenantId};
+use crate::money::Money;
+use crate::store::Store;
+
+/// What a pull connector gets for one run.
+#[derive(Clone)]
+pub struct RunContext {
+    pub tenant: TenantId,
+    pub connector: String,
+    pub store: Store,
+    /// Where raw inputs and quarantined files are kept (`<data_dir>/<tenant>/<connector>`).
+    pub keep_dir: PathBuf,
+    /// Set on shutdown: finish the item in hand, then return [`ConnectorError::Cancelled`].
+    pub cancel: CancellationToken,
+    /// `relance run --once`: process what is there now, without waiting for files to settle.
+    pub once: bool,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Records applied (created, updated or unchanged).
+    pub items: u64,
+    /// Records or units quarantined.
+    pub quarantined: u64,
+    /// Units of input handled (files, pages, messages).
+    pub units: u64,
+}
+
+impl RunReport {
+    pub fn add(&mut self, other: &RunReport) {
+        self.items += other.items;
+        self.quarantined += other.quarantined;
+        self.units += other.units;
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Worth retrying (network, locked file, busy database).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying will not help until something changes (configuration, credentials).
+    #[error("{0}")]
+    Permanent(String),
+    /// Shutdown was requested; work done so far is committed.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<crate::store::StoreError> for ConnectorError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ConnectorError::Transient(e.to_string())
+    }
+}
+
+/// Pulls invoices and customers from an accounting system or ERP.
+#[async_trait]
+pub trait InvoiceSource: Send + Sync {
+    async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError>;
+    /// Paths to watch for a `watch` schedule (empty for network sources).
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// Pulls bank statements.
+#[async_trait]
+pub trait StatementSource: Send + Sync {
+    async fn fetch(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError>;
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// Reads a collections mailbox.
+#[async_trait]
+pub trait InboundMailbox: Send + Sync {
+    async fn poll(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError>;
+}
+
+/// A message to deliver to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundMessage {
+    pub tenant: TenantId,
+    pub customer_id: String,
+    pub channel: Channel,
+    /// Stable key of the action: a channel must not deliver the same key twice when it can tell.
+    pub idempotency_key: String,
+    pub recipients: Vec<String>,
+    pub subject: Option<String>,
+    pub body_text: String,
+    pub body_html: Option<String>,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Proof of delivery from a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// Message-ID (email) or provider id (SMS, webhook).
+    pub reference: String,
+}
+
+/// Sends reminders and other messages.
+#[async_trait]
+pub trait OutboundChannel: Send + Sync {
+    fn channel(&self) -> Channel;
+    async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError>;
+}
+
+/// An applied payment, told back to the ERP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationNotice {
+    pub tenant: TenantId,
+    pub allocation_id: i64,
+    pub invoice_number: String,
+    pub amount: Money,
+    pub payment_reference: Option<String>,
+    pub booking_date: chrono::NaiveDate,
+    /// True when an earlier allocation is undone.
+    pub reversal: bool,
+}
+
+/// Writes results back into the ERP.
+#[async_trait]
+pub trait ErpWriteBack: Send + Sync {
+    async fn push(&self, notice: &AllocationNotice) -> Result<(), ConnectorError>;
+}
+
+/// A built connector, by role.
+#[derive(Clone)]
+pub enum Connector {
+    InvoiceSource(Arc<dyn InvoiceSource>),
+    StatementSource(Arc<dyn StatementSource>),
+    InboundMailbox(Arc<dyn InboundMailbox>),
+    OutboundChannel(Arc<dyn OutboundChannel>),
+    ErpWriteBack(Arc<dyn ErpWriteBack>),
+}
+
+impl Connector {
+    pub fn role(&self) -> &'static str {
+        match self {
+            Connector::InvoiceSource(_) => "invoice_source",
+            Connector::StatementSource(_) => "statement_source",
+            Connector::InboundMailbox(_) => "inbound_mailbox",
+            Connector::OutboundChannel(_) => "outbound_channel",
+            Connector::ErpWriteBack(_) => "erp_write_back",
+        }
+    }
+
+    /// Whether the runtime schedules this connector (pull roles).
+    pub fn is_scheduled(&self) -> bool {
+        matches!(self, Connector::InvoiceSource(_) | Connector::StatementSource(_) | Connector::InboundMailbox(_))
+    }
+
+    /// Runs one pass of a pull connector.
+    pub async fn run(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        match self {
+            Connector::InvoiceSource(c) => c.sync(ctx).await,
+            Connector::StatementSource(c) => c.fetch(ctx).await,
+            Connector::InboundMailbox(c) => c.poll(ctx).await,
+            Connector::OutboundChannel(_) | Connector::ErpWriteBack(_) => Ok(RunReport::default()),
+        }
+    }
+
+    pub fn watch_paths(&self) -> Vec<PathBuf> {
+        match self {
+            Connector::InvoiceSource(c) => c.watch_paths(),
+            Connector::StatementSource(c) => c.watch_paths(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Builds connectors of one `kind`.
+pub trait ConnectorFactory: Send + Sync {
+    /// The `kind` value in tenant files.
+    fn kind(&self) -> &'static str;
+    /// Schedule used when the tenant file gives none.
+    fn default_schedule(&self) -> Schedule;
+    /// Validates settings and builds the connector.
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError>;
+}
+
+/// The connector kinds known to this process.
+#[derive(Clone, Default)]
+pub struct Registry {
+    factories: Vec<Arc<dyn ConnectorFactory>>,
+}
+
+impl Registry {
+    pub fn new(factories: Vec<Arc<dyn ConnectorFactory>>) -> Registry {
+        Registry { factories }
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn ConnectorFactory>> {
+        self.factories.iter().find(|f| f.kind() == kind)
+    }
+
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.factories.iter().map(|f| f.kind()).collect()
+    }
+}
+
+/// A connector ready to run, with its schedule.
+#[derive(Clone)]
+pub struct BuiltConnector {
+    pub tenant: TenantId,
+    pub config: ConnectorConfig,
+    pub schedule: Schedule,
+    pub connector: Connector,
+}
+
+/// Builds every enabled connector of every tenant, collecting all errors.
+pub fn build_all(tenants: &[TenantConfig], registry: &Registry) -> Result<Vec<BuiltConnector>, Vec<ConfigError>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for t in tenants {
+        for c in t.connectors.iter().filter(|c| c.enabled) {
+            let Some(factory) = registry.get(&c.kind) else {
+                errors.push(ConfigError::new(
+                    &t.file,
+                    Some(&format!("connectors.{}.kind", c.name)),
+                    format!("unknown connector kind `{}` (known: {})", c.kind, registry.kinds().join(", ")),
+                ));
+                continue;
+            };
+            match factory.build(t, c) {
+                Ok(connector) => out.push(BuiltConnector {
+                    tenant: t.id.clone(),
+                    schedule: c.schedule.unwrap_or_else(|| factory.default_schedule()),
+                    config: c.clone(),
+                    connector,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}

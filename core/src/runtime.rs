@@ -1,0 +1,278 @@
+//! The daemon: one supervisor per tenant, one task per scheduled connector.
+//!
+//! Each connector task runs its connector on its schedule (an interval, or
+//! file-system events with a safety poll), retries transient failures with
+//! exponential backoff and jitter, and reports every outcome to [`Metrics`].
+//! Shutdown is cooperative: the cancellation token is passed to connectors,
+//! which finish the item in hand (a committed batch) and return; the runtime
+//! then waits for every task, up to the configured grace period.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::config::{ConfigErrors, RetryPolicy, Schedule, Settings};
+use crate::connector::{BuiltConnector, ConnectorError, Registry, RunContext, RunReport, build_all};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a running Relance shares.
+#[derive(Clone)]
+pub struct Runtime {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub connectors: Vec<BuiltConnector>,
+}
+
+/// Outcome of `run --once` for one connector.
+#[derive(Debug, Clone)]
+pub struct OnceResult {
+    pub tenant: String,
+    pub connector: String,
+    pub result: Result<RunReport, ConnectorError>,
+}
+
+impl Runtime {
+    /// Opens the store and builds every connector; fails with every configuration problem at once.
+    pub fn new(settings: Settings, registry: &Registry) -> Result<Runtime, RuntimeError> {
+        let connectors = build_all(&settings.tenants, registry).map_err(ConfigErrors)?;
+        let store = Store::open(&settings.database)?;
+        let metrics = Arc::new(Metrics::default());
+        for c in &connectors {
+            metrics.register(c.tenant.as_str(), &c.config.name, c.connector.role());
+        }
+        Ok(Runtime { settings: Arc::new(settings), store, metrics, connectors })
+    }
+
+    fn context(&self, c: &BuiltConnector, cancel: &CancellationToken, once: bool) -> RunContext {
+        RunContext {
+            tenant: c.tenant.clone(),
+            connector: c.config.name.clone(),
+            store: self.store.clone(),
+            keep_dir: self.settings.data_dir.join(c.tenant.as_str()).join(&c.config.name),
+            cancel: cancel.clone(),
+            once,
+        }
+    }
+
+    /// Runs every scheduled connector once (tenants in parallel, a tenant's
+    /// connectors in order), with retries, and returns what each did.
+    pub async fn run_once(&self, cancel: CancellationToken) -> Vec<OnceResult> {
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<BuiltConnector>> = Default::default();
+        for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
+            by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());
+        }
+        let mut handles = Vec::new();
+        for (_tenant, list) in by_tenant {
+            let rt = self.clone();
+            let cancel = cancel.clone();
+            handles.push(tokio::spawn(async move {
+                let mut results = Vec::new();
+                for c in list {
+                    let ctx = rt.context(&c, &cancel, true);
+                    let result = run_with_retries(&c, &ctx, &rt.metrics, c.config.retry)
+                        .instrument(info_span!("connector", tenant = %c.tenant, connector = %c.config.name))
+                        .await;
+                    results.push(OnceResult { tenant: c.tenant.to_string(), connector: c.config.name.clone(), result });
+                }
+                results
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            match h.await {
+                Ok(mut r) => out.append(&mut r),
+                Err(e) => error!(error = %e, "tenant supervisor failed"),
+            }
+        }
+        out
+    }
+
+    /// Starts one supervisor per tenant; returns the tracker to wait on after
+    /// cancelling `cancel`.
+    pub fn spawn_supervisors(&self, cancel: &CancellationToken) -> TaskTracker {
+        let tracker = TaskTracker::new();
+        for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
+            let ctx = self.context(c, cancel, false);
+            let metrics = self.metrics.clone();
+            let c = c.clone();
+            let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
+            tracker.spawn(connector_loop(c, ctx, metrics).instrument(span));
+        }
+        tracker.close();
+        tracker
+    }
+}
+
+/// Runs a connector on its schedule until cancelled.
+async fn connector_loop(c: BuiltConnector, ctx: RunContext, metrics: Arc<Metrics>) {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let _watcher = match c.schedule {
+        Schedule::Watch { .. } => watch(&c.connector.watch_paths(), tx),
+        Schedule::Interval(_) => None,
+    };
+    let wait = match c.schedule {
+        Schedule::Interval(d) => d,
+        Schedule::Watch { poll } => poll,
+    };
+    info!(schedule = ?c.schedule, role = c.connector.role(), "connector started");
+    loop {
+        if let Err(ConnectorError::Cancelled) = run_with_retries(&c, &ctx, &metrics, c.config.retry).await {
+            break;
+        }
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+            Some(()) = rx.recv() => {
+                // Let a burst of events (a file being written) settle into one run.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while rx.try_recv().is_ok() {}
+            }
+        }
+    }
+    info!("connector stopped");
+}
+
+/// Starts a file-system watcher that sends on `tx` for every event under `paths`.
+fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Only changes of content or names: our own reads produce access events.
+        if let Ok(ev) = res {
+            if is_change(&ev.kind) {
+                let _ = tx.try_send(());
+            }
+        }
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "cannot watch files, polling only");
+            return None;
+        }
+    };
+    for p in paths {
+        // Watch the folder (files are often replaced by rename); for a file, its parent.
+        let target = if p.is_dir() { p.clone() } else { p.parent().map(PathBuf::from).unwrap_or_default() };
+        if let Err(e) = watcher.watch(&target, notify::RecursiveMode::NonRecursive) {
+            warn!(path = %target.display(), error = %e, "cannot watch path, polling only");
+        }
+    }
+    Some(watcher)
+}
+
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, ModifyKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        _ => false,
+    }
+}
+
+/// One scheduled run: attempts with exponential backoff and jitter on transient errors.
+async fn run_with_retries(
+    c: &BuiltConnector,
+    ctx: &RunContext,
+    metrics: &Metrics,
+    policy: RetryPolicy,
+) -> Result<RunReport, ConnectorError> {
+    let tenant = c.tenant.as_str();
+    let name = &c.config.name;
+    let mut attempt = 1;
+    loop {
+        let started = std::time::Instant::now();
+        match c.connector.run(ctx).await {
+            Ok(report) => {
+                metrics.record_success(tenant, name, &report);
+                if report.units > 0 || report.items > 0 || report.quarantined > 0 {
+                    info!(
+                        items = report.items,
+                        quarantined = report.quarantined,
+                        units = report.units,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "run complete"
+                    );
+                }
+                return Ok(report);
+            }
+            Err(ConnectorError::Cancelled) => {
+                info!("run interrupted by shutdown; progress is committed");
+                return Err(ConnectorError::Cancelled);
+            }
+            Err(ConnectorError::Permanent(e)) => {
+                metrics.record_error(tenant, name, &e);
+                error!(error = %e, "run failed; will try again at the next scheduled time");
+                return Err(ConnectorError::Permanent(e));
+            }
+            Err(ConnectorError::Transient(e)) => {
+                metrics.record_error(tenant, name, &e);
+                if attempt >= policy.attempts {
+                    error!(error = %e, attempts = attempt, "run failed after retries");
+                    return Err(ConnectorError::Transient(e));
+                }
+                let delay = backoff(policy, attempt);
+                warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "run failed, retrying");
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => return Err(ConnectorError::Cancelled),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Delay before retry number `attempt` (1-based): `initial * 2^(attempt-1)`,
+/// capped at `max`, then scaled by a random factor in [0.5, 1] so that many
+/// failing connectors do not retry in lockstep.
+pub fn backoff(policy: RetryPolicy, attempt: u32) -> Duration {
+    let base = policy
+        .initial
+        .checked_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX))
+        .unwrap_or(policy.max)
+        .min(policy.max);
+    let permille = 500 + fastrand::u64(0..=500);
+    Duration::from_millis((base.as_millis() as u64).saturating_mul(permille) / 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy { attempts: 10, initial: Duration::from_millis(100), max: Duration::from_secs(1) };
+        for _ in 0..50 {
+            let d1 = backoff(p, 1);
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            let d3 = backoff(p, 3);
+            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            let d9 = backoff(p, 9);
+            assert!(d9 >= Duration::from_millis(500) && d9 <= Duration::from_secs(1), "{d9:?}");
+            assert!(backoff(p, 60) <= Duration::from_secs(1));
+        }
+    }
+}

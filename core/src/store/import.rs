@@ -1,0 +1,531 @@
+//! Checkpointed, idempotent invoice imports.
+//!
+//! An *import* is one unit of input (a file identified by its content hash,
+//! an API page…). It is applied in batches; each batch is one transaction that
+//! upserts customers and invoices, records quarantined records and advances the
+//! import's `position`. A crash loses at most the batch in flight, and a restart
+//! resumes at `position`, so every record is applied exactly once. A unit that
+//! is `done` is never applied again.
+//!
+//! For a *full export*, finishing the import closes the invoices of the same
+//! source that it did not contain (never deletes them) — unless a quarantined
+//! record had no readable invoice number, in which case closing is skipped
+//! because the missing invoice might be that one.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use serde_json::json;
+
+use super::sqlite::{insert_event, insert_quarantine};
+use super::{NewQuarantine, Store, StoreError, now_text};
+use crate::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, TenantId};
+use crate::money::format_minor;
+
+/// Identifies one unit of input.
+#[derive(Debug, Clone)]
+pub struct ImportKey<'a> {
+    pub tenant: &'a TenantId,
+    /// Connector name.
+    pub source: &'a str,
+    /// Stable identity of the input (e.g. `sha256:<hex>` of a file).
+    pub unit: &'a str,
+    /// Human label (the file path).
+    pub label: &'a str,
+    pub full_export: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStatus {
+    Running,
+    Done,
+    Quarantined,
+}
+
+/// Where an import stands.
+#[derive(Debug, Clone)]
+pub struct ImportState {
+    pub id: i64,
+    pub tenant: TenantId,
+    pub source: String,
+    pub status: ImportStatus,
+    /// Records already applied.
+    pub position: u64,
+    pub full_export: bool,
+}
+
+/// One batch of records to apply, with the position reached after it.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceBatch {
+    pub records: Vec<InvoiceRecord>,
+    pub quarantined: Vec<NewQuarantine>,
+    /// Invoice numbers read from quarantined records: they are not closed by a full export.
+    pub quarantined_numbers: Vec<String>,
+    /// A quarantined record had no readable invoice number.
+    pub close_blocked: bool,
+    /// Records consumed from the input once this batch is applied.
+    pub position_after: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+}
+
+/// Totals of a finished import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+    pub closed: u64,
+    pub close_blocked: bool,
+}
+
+/// The stored view of an invoice used to detect changes.
+#[derive(Debug, PartialEq, Eq)]
+struct Existing {
+    customer_id: String,
+    issue_date: Option<String>,
+    due_date: String,
+    currency: String,
+    total_minor: i64,
+    open_minor: i64,
+    status: String,
+}
+
+impl Store {
+    /// Finds or creates the import for `key`. A `Done` or `Quarantined` state
+    /// means the unit must not be applied again; `Running` carries the position
+    /// to resume from.
+    pub fn begin_import(&self, key: &ImportKey<'_>) -> Result<ImportState, StoreError> {
+        self.db.write(|tx| {
+            let found = tx
+                .query_row(
+                    "SELECT id, state, position, full_export FROM imports WHERE tenant_id=?1 AND source=?2 AND unit=?3",
+                    (key.tenant.as_str(), key.source, key.unit),
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?)),
+                )
+                .optional()?;
+            let (id, state, position, full_export) = match found {
+                Some(f) => f,
+                None => {
+                    tx.execute(
+                        "INSERT INTO imports (tenant_id, source, unit, label, full_export, state, started_at)
+                         VALUES (?1,?2,?3,?4,?5,'running',?6)",
+                        (key.tenant.as_str(), key.source, key.unit, key.label, key.full_export, now_text()),
+                    )?;
+                    (tx.last_insert_rowid(), "running".to_string(), 0, key.full_export)
+                }
+            };
+            let status = match state.as_str() {
+                "running" => ImportStatus::Running,
+                "done" => ImportStatus::Done,
+                "quarantined" => ImportStatus::Quarantined,
+                other => return Err(StoreError::Corrupt(format!("import {id} has state `{other}`"))),
+            };
+            Ok(ImportState {
+                id,
+                tenant: key.tenant.clone(),
+                source: key.source.to_string(),
+                status,
+                position: position as u64,
+                full_export,
+            })
+        })
+    }
+
+    /// Applies one batch atomically and advances `state.position`.
+    pub fn apply_invoice_batch(
+        &self,
+        state: &mut ImportState,
+        batch: &InvoiceBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        let outcome = self.db.write(|tx| apply_batch(tx, state, batch))?;
+        state.position = batch.position_after;
+        Ok(outcome)
+    }
+
+    /// Ends an import: closes what a full export no longer lists, writes the
+    /// summary audit event and marks the unit done.
+    pub fn finish_import(&self, state: &mut ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+        let summary = self.db.write(|tx| finish(tx, state, label))?;
+        state.status = ImportStatus::Done;
+        Ok(summary)
+    }
+
+    /// Marks a whole unit as quarantined (it will not be retried while its
+    /// content is unchanged) and records why.
+    pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
+        let id = self.db.write(|tx| {
+            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
+            tx.execute(
+                "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE id=?1",
+                (state.id, now_text()),
+            )?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "quarantined",
+                &q.item,
+                &json!({ "import": state.id, "quarantine_id": qid, "reason": q.reason }),
+            )?;
+            Ok(qid)
+        })?;
+        state.status = ImportStatus::Quarantined;
+        Ok(id)
+    }
+}
+
+fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) -> Result<BatchOutcome, StoreError> {
+    let tenant = state.tenant.as_str();
+    // Claim the range: fails if another worker applied it meanwhile.
+    let claimed = tx.execute(
+        "UPDATE imports SET position=?1 WHERE id=?2 AND position=?3 AND state='running'",
+        (batch.position_after as i64, state.id, state.position as i64),
+    )?;
+    if claimed != 1 {
+        return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+    }
+    let now = now_text();
+    upsert_customers(tx, tenant, &batch.records, &now)?;
+    let mut out = BatchOutcome::default();
+    for rec in &batch.records {
+        match upsert_invoice(tx, state, rec, &now)? {
+            Change::Created => out.created += 1,
+            Change::Updated => out.updated += 1,
+            Change::Unchanged => out.unchanged += 1,
+        }
+    }
+    for q in &batch.quarantined {
+        insert_quarantine(tx, tenant, q)?;
+        out.quarantined += 1;
+    }
+    if !batch.quarantined_numbers.is_empty() {
+        let mut st = tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?;
+        for n in &batch.quarantined_numbers {
+            st.execute((state.id, tenant, n))?;
+        }
+    }
+    tx.execute(
+        "UPDATE imports SET created=created+?2, updated=updated+?3, unchanged=unchanged+?4,
+                quarantined=quarantined+?5, close_blocked=close_blocked OR ?6 WHERE id=?1",
+        (
+            state.id,
+            out.created as i64,
+            out.updated as i64,
+            out.unchanged as i64,
+            out.quarantined as i64,
+            batch.close_blocked,
+        ),
+    )?;
+    Ok(out)
+}
+
+enum Change {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Merges the customers of a batch (one write per customer) into the store:
+/// the latest non-empty name, segment and language win; e-mails, phones and
+/// IBANs accumulate.
+fn upsert_customers(tx: &Connection, tenant: &str, records: &[InvoiceRecord], now: &str) -> Result<(), StoreError> {
+    let mut merged: HashMap<&str, CustomerRecord> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for r in records {
+        let c = &r.customer;
+        match merged.get_mut(c.id.as_str()) {
+            Some(m) => merge_customer(m, c),
+            None => {
+                order.push(&c.id);
+                merged.insert(&c.id, c.clone());
+            }
+        }
+    }
+    let mut select = tx
+        .prepare_cached("SELECT name, emails, phones, segment, language FROM customers WHERE tenant_id=?1 AND id=?2")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8
+         WHERE tenant_id=?1 AND id=?2",
+    )?;
+    let mut iban = tx.prepare_cached(
+        "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'source',?4)",
+    )?;
+    for id in order {
+        let Some(c) = merged.get(id) else { continue };
+        let existing = select
+            .query_row((tenant, id), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .optional()?;
+        let lang = c.language.map(|l| l.as_str().to_string());
+        match existing {
+            None => {
+                insert.execute((
+                    tenant,
+                    id,
+                    &c.name,
+                    json!(c.emails).to_string(),
+                    json!(c.phones).to_string(),
+                    &c.segment,
+                    &lang,
+                    now,
+                ))?;
+            }
+            Some((name, emails, phones, segment, language)) => {
+                let mut stored = CustomerRecord {
+                    id: id.to_string(),
+                    name: name.clone(),
+                    emails: serde_json::from_str(&emails).unwrap_or_default(),
+                    phones: serde_json::from_str(&phones).unwrap_or_default(),
+                    ibans: Vec::new(),
+                    segment: segment.clone(),
+                    language: language.as_deref().and_then(|l| l.parse().ok()),
+                };
+                let before = stored.clone();
+                merge_customer(&mut stored, c);
+                if stored != before {
+                    update.execute((
+                        tenant,
+                        id,
+                        &stored.name,
+                        json!(stored.emails).to_string(),
+                        json!(stored.phones).to_string(),
+                        &stored.segment,
+                        stored.language.map(|l| l.as_str()),
+                        now,
+                    ))?;
+                }
+            }
+        }
+        for i in &c.ibans {
+            iban.execute((tenant, i, id, now))?;
+        }
+    }
+    Ok(())
+}
+
+fn merge_customer(into: &mut CustomerRecord, from: &CustomerRecord) {
+    if !from.name.is_empty() {
+        into.name.clone_from(&from.name);
+    }
+    for (dst, src) in
+        [(&mut into.emails, &from.emails), (&mut into.phones, &from.phones), (&mut into.ibans, &from.ibans)]
+    {
+        for v in src {
+            if !dst.iter().any(|d| d.eq_ignore_ascii_case(v)) {
+                dst.push(v.clone());
+            }
+        }
+    }
+    if from.segment.is_some() {
+        into.segment.clone_from(&from.segment);
+    }
+    if from.language.is_some() {
+        into.language = from.language;
+    }
+}
+
+fn upsert_invoice(tx: &Connection, state: &ImportState, rec: &InvoiceRecord, now: &str) -> Result<Change, StoreError> {
+    let tenant = state.tenant.as_str();
+    let mut select = tx.prepare_cached(
+        "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status
+         FROM invoices WHERE tenant_id=?1 AND number=?2",
+    )?;
+    let existing = select
+        .query_row((tenant, &rec.number), |r| {
+            Ok(Existing {
+                customer_id: r.get(0)?,
+                issue_date: r.get(1)?,
+                due_date: r.get(2)?,
+                currency: r.get(3)?,
+                total_minor: r.get(4)?,
+                open_minor: r.get(5)?,
+                status: r.get(6)?,
+            })
+        })
+        .optional()?;
+    let current_status = existing.as_ref().and_then(|e| e.status.parse::<InvoiceStatus>().ok());
+    let status = InvoiceStatus::merge_from_source(current_status, rec.effective_status());
+    let incoming = Existing {
+        customer_id: rec.customer.id.clone(),
+        issue_date: rec.issue_date.map(|d| d.to_string()),
+        due_date: rec.due_date.to_string(),
+        currency: rec.total.currency.code().to_string(),
+        total_minor: rec.total.minor,
+        open_minor: rec.open.minor,
+        status: status.as_str().to_string(),
+    };
+    match existing {
+        None => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
+                                       open_minor, status, source, last_import, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)",
+            )?;
+            st.execute(rusqlite::params![
+                tenant,
+                rec.number,
+                incoming.customer_id,
+                incoming.issue_date,
+                incoming.due_date,
+                incoming.currency,
+                incoming.total_minor,
+                incoming.open_minor,
+                incoming.status,
+                state.source,
+                state.id,
+                now,
+            ])?;
+            Ok(Change::Created)
+        }
+        Some(old) if old == incoming => {
+            if state.full_export {
+                let mut st =
+                    tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?;
+                st.execute((state.id, tenant, &rec.number))?;
+            }
+            Ok(Change::Unchanged)
+        }
+        Some(old) => {
+            let mut st = tx.prepare_cached(
+                "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
+                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12
+                 WHERE tenant_id=?1 AND number=?2",
+            )?;
+            st.execute(rusqlite::params![
+                tenant,
+                rec.number,
+                incoming.customer_id,
+                incoming.issue_date,
+                incoming.due_date,
+                incoming.currency,
+                incoming.total_minor,
+                incoming.open_minor,
+                incoming.status,
+                state.source,
+                state.id,
+                now,
+            ])?;
+            insert_event(
+                tx,
+                tenant,
+                &format!("connector:{}", state.source),
+                "invoice_updated",
+                &format!("invoice:{}", rec.number),
+                &json!({ "import": state.id, "changes": diff(&old, &incoming) }),
+            )?;
+            Ok(Change::Updated)
+        }
+    }
+}
+
+/// `{"field": [before, after]}` for every field that changed.
+fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let exp = crate::money::Currency::parse(&new.currency).map(|c| c.exponent()).unwrap_or(2);
+    let mut put = |k: &str, a: serde_json::Value, b: serde_json::Value| {
+        if a != b {
+            m.insert(k.to_string(), json!([a, b]));
+        }
+    };
+    put("customer_id", json!(old.customer_id), json!(new.customer_id));
+    put("issue_date", json!(old.issue_date), json!(new.issue_date));
+    put("due_date", json!(old.due_date), json!(new.due_date));
+    put("currency", json!(old.currency), json!(new.currency));
+    put("amount_total", json!(format_minor(old.total_minor, exp)), json!(format_minor(new.total_minor, exp)));
+    put("amount_open", json!(format_minor(old.open_minor, exp)), json!(format_minor(new.open_minor, exp)));
+    put("status", json!(old.status), json!(new.status));
+    serde_json::Value::Object(m)
+}
+
+fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+    let tenant = state.tenant.as_str();
+    let (created, updated, unchanged, quarantined, close_blocked): (i64, i64, i64, i64, bool) = tx.query_row(
+        "SELECT created, updated, unchanged, quarantined, close_blocked FROM imports WHERE id=?1",
+        [state.id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    let actor = format!("connector:{}", state.source);
+    let mut closed = 0u64;
+    if state.full_export && !close_blocked {
+        let missing: Vec<(String, String, i64, String)> = {
+            let mut st = tx.prepare(
+                "SELECT number, status, open_minor, currency FROM invoices
+                 WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3)
+                   AND status IN ('open','partially_paid','disputed')",
+            )?;
+            st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let now = now_text();
+        let mut upd = tx.prepare_cached(
+            "UPDATE invoices SET status='closed', open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
+        )?;
+        for (number, status, open, currency) in missing {
+            upd.execute((tenant, &number, &now))?;
+            let exp = crate::money::Currency::parse(&currency).map(|c| c.exponent()).unwrap_or(2);
+            insert_event(
+                tx,
+                tenant,
+                &actor,
+                "invoice_closed",
+                &format!("invoice:{number}"),
+                &json!({
+                    "import": state.id,
+                    "reason": "missing from full export",
+                    "previous_status": status,
+                    "previous_amount_open": format_minor(open, exp),
+                }),
+            )?;
+            closed += 1;
+        }
+    }
+    tx.execute(
+        "UPDATE imports SET state='done', closed=?2, finished_at=?3 WHERE id=?1",
+        (state.id, closed as i64, now_text()),
+    )?;
+    let summary = ImportSummary {
+        created: created as u64,
+        updated: updated as u64,
+        unchanged: unchanged as u64,
+        quarantined: quarantined as u64,
+        closed,
+        close_blocked: state.full_export && close_blocked,
+    };
+    insert_event(
+        tx,
+        tenant,
+        &actor,
+        "import_completed",
+        &format!("import:{}", state.id),
+        &json!({
+            "label": label,
+            "full_export": state.full_export,
+            "created": summary.created,
+            "updated": summary.updated,
+            "unchanged": summary.unchanged,
+            "quarantined": summary.quarantined,
+            "closed": summary.closed,
+            "closing_skipped": summary.close_blocked,
+        }),
+    )?;
+    Ok(summary)
+}

@@ -1,0 +1,277 @@
+//! `relance bench …`: end-to-end measurements that print their figures.
+//!
+//! - `bench import --rows N`: generates an N-row French-style CSV export
+//!   (`;`, `1 250,00`, `15/10/2026`, 1 customer per 20 invoices), imports it
+//!   into a fresh SQLite database through the real connector and runtime, and
+//!   prints rows/s, MB/s and peak memory; then re-imports it (must apply
+//!   nothing) and measures the idle RSS of `relance run` on the result.
+//! - `bench rss --config PATH`: idle RSS of `relance run` on any configuration.
+
+use std::io::{BufWriter, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use tokio_util::sync::CancellationToken;
+
+use relance_core::config::Settings;
+use relance_core::domain::TenantId;
+use relance_core::runtime::Runtime;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// CSV → SQLite import throughput (target ≥ 100,000 rows/s) and idle RSS (target < 30 MB).
+    Import {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Work directory (default: a temporary one, removed afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Skip the idle-RSS measurement.
+        #[arg(long)]
+        no_rss: bool,
+    },
+    /// Idle resident memory of `relance run` with a configuration.
+    Rss {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Seconds to let the daemon settle before reading its memory.
+        #[arg(long, default_value_t = 3)]
+        settle: u64,
+    },
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
+        BenchCommand::Rss { config, settle } => {
+            let kb = idle_rss(&config, Duration::from_secs(settle))?;
+            println!("idle RSS of `relance run`: {:.1} MB ({kb} kB)", kb as f64 / 1024.0);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn import(rows: u64, dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitCode> {
+    let tmp;
+    let base = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let config = write_bench_config(&base)?;
+    let csv = base.join("invoices").join("export.csv");
+    let t0 = Instant::now();
+    let bytes = generate_csv(&csv, rows)?;
+    println!("generated {rows} rows ({:.1} MB) in {:.2} s", bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
+    let settings = Settings::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let registry = relance_connectors::builtin_registry();
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = Runtime::new(settings, &registry)?;
+    let t1 = Instant::now();
+    let results = tokio.block_on(rt.run_once(CancellationToken::new()));
+    let secs = t1.elapsed().as_secs_f64();
+    for r in &results {
+        if let Err(e) = &r.result {
+            bail!("import failed: {e}");
+        }
+    }
+    let tenant = TenantId::new("bench")?;
+    let counts = rt.store.tenant_counts(&tenant)?;
+    let stored: u64 = counts.invoices_by_status.iter().map(|(_, n)| n).sum();
+    if stored != rows {
+        bail!("stored {stored} invoices, expected {rows}");
+    }
+    println!(
+        "import: {rows} rows in {secs:.2} s = {:.0} rows/s ({:.1} MB/s), peak RSS {:.0} MB [target ≥ 100000 rows/s]",
+        rows as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        peak_rss_kb().unwrap_or(0) as f64 / 1024.0
+    );
+    let t2 = Instant::now();
+    let again = tokio.block_on(rt.run_once(CancellationToken::new()));
+    let applied: u64 = again.iter().filter_map(|r| r.result.as_ref().ok()).map(|r| r.items).sum();
+    println!("re-import of the same file: {applied} rows applied in {:.2} s", t2.elapsed().as_secs_f64());
+    drop(rt);
+    if !no_rss {
+        let kb = idle_rss(&config, Duration::from_secs(3))?;
+        println!(
+            "idle RSS of `relance run` (after the import, {rows} invoices stored): {:.1} MB [target < 30 MB]",
+            kb as f64 / 1024.0
+        );
+    }
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_bench_config(base: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(base.join("tenants"))?;
+    std::fs::create_dir_all(base.join("invoices"))?;
+    let config = base.join("relance.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\nlog_level = \"warn\"\n")?;
+    std::fs::write(
+        base.join("tenants").join("bench.toml"),
+        r#"name = "Benchmark"
+[api]
+tokens = ["bench-token-0123"]
+[connectors.erp]
+kind = "csv_invoices"
+path = "../invoices"
+mode = "full"
+settle = "0s"
+schedule = "watch"
+"#,
+    )?;
+    Ok(config)
+}
+
+/// Writes a French-style export: `;`-separated, decimal commas, DD/MM/YYYY.
+fn generate_csv(path: &Path, rows: u64) -> anyhow::Result<u64> {
+    let mut rng = fastrand::Rng::with_seed(20261123);
+    let customers = (rows / 20).max(1);
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "invoice_number;customer_id;customer_name;customer_email;customer_iban;issue_date;due_date;currency;amount_total;amount_open"
+    )?;
+    let mut bytes = 0u64;
+    let mut line = String::with_capacity(256);
+    for i in 0..rows {
+        let c = rng.u64(0..customers);
+        let total = rng.i64(1_000..5_000_000);
+        let open = if rng.u8(0..10) == 0 { total / 2 } else { total };
+        let day = rng.u32(1..=28);
+        let month = rng.u32(1..=12);
+        line.clear();
+        use std::fmt::Write as _;
+        write!(
+            line,
+            "FA-2026-{i:07};C{c:06};Client {c} SARL;compta{c}@client{c}.example;{};{day:02}/{month:02}/2026;{:02}/{:02}/2027;EUR;{};{}\n",
+            iban_for(c),
+            day,
+            month,
+            french_amount(total),
+            french_amount(open)
+        )?;
+        bytes += line.len() as u64;
+        w.write_all(line.as_bytes())?;
+    }
+    w.flush()?;
+    Ok(bytes)
+}
+
+/// `1234567` → `12 345,67`.
+fn french_amount(minor: i64) -> String {
+    let units = (minor / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i) % 3 == 0 {
+            grouped.push(' ');
+        }
+        grouped.push(ch);
+    }
+    format!("{grouped},{:02}", minor % 100)
+}
+
+/// A valid French IBAN derived from a customer number.
+fn iban_for(c: u64) -> String {
+    let bban = format!("3000600001{c:011}89");
+    let digits = format!("{bban}152700");
+    let rem = digits.bytes().fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+    format!("FR{:02}{bban}", 98 - rem)
+}
+
+fn peak_rss_kb() -> Option<u64> {
+    proc_status_kb("self", "VmHWM:")
+}
+
+fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Starts `relance run` on `config` (on a free loopback port), waits until
+/// `/healthz` answers, lets it settle, reads its VmRSS, then stops it with SIGTERM.
+fn idle_rss(config: &Path, settle: Duration) -> anyhow::Result<u64> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RELANCE__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start relance run")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut healthy = false;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("relance run exited early: {status}");
+        }
+        if http_get(port, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !healthy {
+        let _ = child.kill();
+        bail!("relance run did not become healthy within 60 s");
+    }
+    std::thread::sleep(settle);
+    let rss = proc_status_kb(&child.id().to_string(), "VmRSS:");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let stop = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() || stop.elapsed() > Duration::from_secs(40) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    rss.context("cannot read the daemon's memory")
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_are_valid() {
+        for c in [0, 1, 42, 99_999] {
+            assert!(relance_core::iban::normalize_iban(&iban_for(c)).is_ok(), "{}", iban_for(c));
+        }
+        assert_eq!(french_amount(123_456_789), "1 234 567,89");
+        assert_eq!(french_amount(1_005), "10,05");
+    }
+}

@@ -1,0 +1,202 @@
+//! `relance`: the command line. A thin layer over `relance-core` and
+//! `relance-connectors`: parses arguments, loads configuration, installs
+//! signal handling and hands over to the runtime.
+
+mod bench;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use relance_core::config::Settings;
+use relance_core::connector::{ConnectorError, build_all};
+use relance_core::runtime::Runtime;
+
+#[derive(Parser)]
+#[command(
+    name = "relance",
+    version,
+    about = "Collections integration gateway: invoice sync, cash application, reply handling, dunning"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: every tenant's connectors on their schedules, and the HTTP API.
+    Run {
+        /// The global configuration file.
+        #[arg(long, short, default_value = "relance.toml")]
+        config: PathBuf,
+        /// Run every connector once, then exit (non-zero if a connector failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate the configuration (every tenant and connector) without starting anything.
+    CheckConfig {
+        #[arg(long, short, default_value = "relance.toml")]
+        config: PathBuf,
+    },
+    /// Measure throughput and memory; prints figures.
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, once } => run(config, once),
+        Command::CheckConfig { config } => check_config(config),
+        Command::Bench { which } => bench::run(which),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("relance: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads settings, printing every problem and returning exit code 2 on failure.
+fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
+    Settings::load(config).map_err(|errors| {
+        eprint!("relance: {errors}");
+        ExitCode::from(2)
+    })
+}
+
+fn check_config(config: PathBuf) -> anyhow::Result<ExitCode> {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let registry = relance_connectors::builtin_registry();
+    match build_all(&settings.tenants, &registry) {
+        Ok(built) => {
+            println!(
+                "configuration OK: {} ({} tenant{}, {} connector{})",
+                config.display(),
+                settings.tenants.len(),
+                if settings.tenants.len() == 1 { "" } else { "s" },
+                built.len(),
+                if built.len() == 1 { "" } else { "s" }
+            );
+            for t in &settings.tenants {
+                println!("  tenant {} ({}): {}", t.id, t.file.display(), t.timezone);
+                for c in built.iter().filter(|c| c.tenant == t.id) {
+                    println!(
+                        "    connector {} [{}] {} schedule {:?}",
+                        c.config.name,
+                        c.config.kind,
+                        c.connector.role(),
+                        c.schedule
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("relance: {}", relance_core::config::ConfigErrors(errors));
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
+    let settings = match load(&config) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    relance_core::telemetry::init(settings.log_format, settings.log_level.as_deref());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    tokio.block_on(async move {
+        let registry = relance_connectors::builtin_registry();
+        let grace = settings.shutdown_grace;
+        let listen = settings.listen;
+        let rt = match Runtime::new(settings, &registry) {
+            Ok(rt) => rt,
+            Err(relance_core::runtime::RuntimeError::Config(errors)) => {
+                eprint!("relance: {errors}");
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e).context("cannot start"),
+        };
+        let cancel = CancellationToken::new();
+        spawn_signal_handler(cancel.clone());
+        if once {
+            let results = rt.run_once(cancel).await;
+            let mut failed = 0;
+            for r in &results {
+                match &r.result {
+                    Ok(rep) => println!(
+                        "{}/{}: ok ({} items, {} quarantined, {} units)",
+                        r.tenant, r.connector, rep.items, rep.quarantined, rep.units
+                    ),
+                    Err(ConnectorError::Cancelled) => println!("{}/{}: interrupted", r.tenant, r.connector),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{}/{}: FAILED: {e}", r.tenant, r.connector);
+                    }
+                }
+            }
+            return Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+        }
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+        info!(%listen, tenants = rt.settings.tenants.len(), connectors = rt.connectors.len(), "relance started");
+        let tracker = rt.spawn_supervisors(&cancel);
+        let api = tokio::spawn(relance_core::api::serve(listener, rt.clone(), cancel.clone()));
+        cancel.cancelled().await;
+        info!("shutting down: finishing work in hand");
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(grace_secs = grace.as_secs(), "some connectors did not stop in time");
+        }
+        match api.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "API server error"),
+            Err(e) => error!(error = %e, "API task failed"),
+        }
+        info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// First Ctrl-C or SIGTERM: graceful shutdown. Second: immediate exit.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot install SIGTERM handler");
+                return;
+            }
+        };
+        for n in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n == 0 {
+                info!("signal received");
+                cancel.cancel();
+            } else {
+                eprintln!("relance: second signal, exiting now");
+                std::process::exit(130);
+            }
+        }
+    });
+}
