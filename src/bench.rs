@@ -128,6 +128,7 @@ path = "../invoices"
 mode = "full"
 settle = "0s"
 schedule = "watch"
+batch_size = 20000
 "#,
     )?;
     Ok(config)

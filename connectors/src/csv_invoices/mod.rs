@@ -102,6 +102,13 @@ impl ConnectorFactory for CsvInvoicesFactory {
     }
 
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        Ok(Connector::InvoiceSource(Arc::new(CsvInvoices::from_config(tenant, connector)?)))
+    }
+}
+
+impl CsvInvoices {
+    /// Validates the connector's settings.
+    pub fn from_config(tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<CsvInvoices, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
@@ -119,7 +126,7 @@ impl ConnectorFactory for CsvInvoicesFactory {
         if s.batch_size == 0 || s.batch_size > 100_000 {
             return Err(err("batch_size", "expected 1..=100000".into()));
         }
-        Ok(Connector::InvoiceSource(Arc::new(CsvInvoices {
+        Ok(CsvInvoices {
             name: connector.name.clone(),
             path,
             pattern: s.pattern.to_lowercase(),
@@ -135,7 +142,7 @@ impl ConnectorFactory for CsvInvoicesFactory {
             settle,
             batch_size: s.batch_size,
             finished: Arc::default(),
-        })))
+        })
     }
 }
 
@@ -335,74 +342,27 @@ impl CsvInvoices {
             Err(e) => return whole_file_problem(format!("unreadable header: {e}")),
         };
         let mut report = RunReport { units: 1, ..Default::default() };
-        let mut record = csv::StringRecord::new();
-        let mut consumed: u64 = 0;
-        let mut batch = InvoiceBatch::default();
-        loop {
-            let start = reader.position().clone();
-            let more = match reader.read_record(&mut record) {
-                Ok(m) => m,
-                Err(e) => {
-                    // The csv reader cannot go on after a hard error (e.g. invalid quoting at end of file).
-                    let line = e.position().map_or(start.line(), |p| p.line());
-                    if consumed >= state.position {
-                        batch.quarantined.push(NewQuarantine {
-                            source: self.name.clone(),
-                            item: label.clone(),
-                            line: Some(line),
-                            reason: format!("unreadable CSV from here on: {e}"),
-                            raw: Some(clip(&text[start.byte() as usize..])),
-                            ..Default::default()
-                        });
-                        batch.close_blocked = true;
-                    }
-                    consumed += 1;
-                    false
-                }
-            };
-            if more {
-                consumed += 1;
-                if consumed <= state.position || parse::is_blank(&record) {
-                    continue;
-                }
-                match parse::parse_row(&record, &layout, &self.format) {
-                    Ok(inv) => batch.records.push(inv),
-                    Err(e) => {
-                        let end = reader.position().byte() as usize;
-                        let raw = text.get(start.byte() as usize..end).unwrap_or("").trim_end_matches(['\r', '\n']);
-                        warn!(file = %label, line = start.line(), column = ?e.column, reason = %e.reason, "row quarantined");
-                        match &e.invoice_number {
-                            Some(n) => batch.quarantined_numbers.push(n.clone()),
-                            None => batch.close_blocked = true,
-                        }
-                        batch.quarantined.push(NewQuarantine {
-                            source: self.name.clone(),
-                            item: label.clone(),
-                            line: Some(start.line()),
-                            column: e.column,
-                            reason: e.reason,
-                            raw: Some(clip(raw)),
-                            raw_path: None,
-                        });
-                    }
-                }
-            }
-            let full = batch.records.len() + batch.quarantined.len() >= self.batch_size;
-            if full || (!more && (consumed > state.position || !batch.quarantined.is_empty())) {
-                batch.position_after = consumed.max(state.position);
+        // Parsing (one core) overlaps with writing (the other); at most two
+        // parsed batches wait, bounding memory.
+        let skip = state.position;
+        let outcome = std::thread::scope(|scope| -> Result<(), ConnectorError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(InvoiceBatch, bool)>(2);
+            let text: &str = &text;
+            let layout = &layout;
+            let label = &label;
+            scope.spawn(move || self.parse_batches(reader, text, layout, label, skip, tx));
+            for (batch, more) in rx {
                 let out = ctx.store.apply_invoice_batch(&mut state, &batch)?;
                 report.items += out.created + out.updated + out.unchanged;
                 report.quarantined += out.quarantined;
-                batch = InvoiceBatch::default();
                 if more && ctx.cancel.is_cancelled() {
                     info!(file = %label, position = state.position, "stopping mid-file for shutdown; will resume");
                     return Err(ConnectorError::Cancelled);
                 }
             }
-            if !more {
-                break;
-            }
-        }
+            Ok(())
+        });
+        outcome?;
         let summary = ctx.store.finish_import(&mut state, &label)?;
         info!(
             file = %label,
@@ -418,6 +378,82 @@ impl CsvInvoices {
             warn!(file = %label, "a row without a readable invoice number was quarantined: invoices missing from this full export were NOT closed");
         }
         Ok(report)
+    }
+
+    /// Reads the data rows after the first `skip` and sends them in batches
+    /// (with whether more follow). Stops when the receiver is gone.
+    fn parse_batches(
+        &self,
+        mut reader: csv::Reader<&[u8]>,
+        text: &str,
+        layout: &parse::Layout,
+        label: &str,
+        skip: u64,
+        tx: std::sync::mpsc::SyncSender<(InvoiceBatch, bool)>,
+    ) {
+        let mut record = csv::StringRecord::new();
+        let mut consumed: u64 = 0;
+        let mut batch = InvoiceBatch::default();
+        loop {
+            let start = reader.position().clone();
+            let more = match reader.read_record(&mut record) {
+                Ok(m) => m,
+                Err(e) => {
+                    // The csv reader cannot go on after a hard error (e.g. invalid quoting at end of file).
+                    let line = e.position().map_or(start.line(), |p| p.line());
+                    if consumed >= skip {
+                        batch.quarantined.push(NewQuarantine {
+                            source: self.name.clone(),
+                            item: label.to_string(),
+                            line: Some(line),
+                            reason: format!("unreadable CSV from here on: {e}"),
+                            raw: Some(clip(text.get(start.byte() as usize..).unwrap_or(""))),
+                            ..Default::default()
+                        });
+                        batch.close_blocked = true;
+                    }
+                    consumed += 1;
+                    false
+                }
+            };
+            if more {
+                consumed += 1;
+                if consumed <= skip || parse::is_blank(&record) {
+                    continue;
+                }
+                match parse::parse_row(&record, layout, &self.format) {
+                    Ok(inv) => batch.records.push(inv),
+                    Err(e) => {
+                        let end = reader.position().byte() as usize;
+                        let raw = text.get(start.byte() as usize..end).unwrap_or("").trim_end_matches(['\r', '\n']);
+                        warn!(file = %label, line = start.line(), column = ?e.column, reason = %e.reason, "row quarantined");
+                        match &e.invoice_number {
+                            Some(n) => batch.quarantined_numbers.push(n.clone()),
+                            None => batch.close_blocked = true,
+                        }
+                        batch.quarantined.push(NewQuarantine {
+                            source: self.name.clone(),
+                            item: label.to_string(),
+                            line: Some(start.line()),
+                            column: e.column,
+                            reason: e.reason,
+                            raw: Some(clip(raw)),
+                            raw_path: None,
+                        });
+                    }
+                }
+            }
+            let full = batch.records.len() + batch.quarantined.len() >= self.batch_size;
+            if full || (!more && (consumed > skip || !batch.quarantined.is_empty())) {
+                batch.position_after = consumed.max(skip);
+                if tx.send((std::mem::take(&mut batch), more)).is_err() {
+                    return;
+                }
+            }
+            if !more {
+                return;
+            }
+        }
     }
 
     /// Keeps a copy of a quarantined file under the data directory; returns its path.

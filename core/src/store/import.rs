@@ -13,6 +13,7 @@
 //! because the missing invoice might be that one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
@@ -52,6 +53,9 @@ pub struct ImportState {
     /// Records already applied.
     pub position: u64,
     pub full_export: bool,
+    /// Customer records this import already wrote, to skip identical rewrites
+    /// (a customer appears on many invoices). Lost on restart, which only costs time.
+    written_customers: Arc<std::sync::Mutex<HashMap<String, CustomerRecord>>>,
 }
 
 /// One batch of records to apply, with the position reached after it.
@@ -135,6 +139,7 @@ impl Store {
                 status,
                 position: position as u64,
                 full_export,
+                written_customers: Arc::default(),
             })
         })
     }
@@ -155,6 +160,7 @@ impl Store {
     pub fn finish_import(&self, state: &mut ImportState, label: &str) -> Result<ImportSummary, StoreError> {
         let summary = self.db.write(|tx| finish(tx, state, label))?;
         state.status = ImportStatus::Done;
+        self.db.release_memory();
         Ok(summary)
     }
 
@@ -193,10 +199,14 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
         return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
     }
     let now = now_text();
-    upsert_customers(tx, tenant, &batch.records, &now)?;
+    {
+        let mut written = state.written_customers.lock().unwrap_or_else(|p| p.into_inner());
+        upsert_customers(tx, tenant, &batch.records, &now, &mut written)?;
+    }
     let mut out = BatchOutcome::default();
+    let mut stmts = InvoiceStatements::prepare(tx)?;
     for rec in &batch.records {
-        match upsert_invoice(tx, state, rec, &now)? {
+        match upsert_invoice(tx, &mut stmts, state, rec, &now)? {
             Change::Created => out.created += 1,
             Change::Updated => out.updated += 1,
             Change::Unchanged => out.unchanged += 1,
@@ -236,10 +246,19 @@ enum Change {
 /// Merges the customers of a batch (one write per customer) into the store:
 /// the latest non-empty name, segment and language win; e-mails, phones and
 /// IBANs accumulate.
-fn upsert_customers(tx: &Connection, tenant: &str, records: &[InvoiceRecord], now: &str) -> Result<(), StoreError> {
+fn upsert_customers(
+    tx: &Connection,
+    tenant: &str,
+    records: &[InvoiceRecord],
+    now: &str,
+    written: &mut HashMap<String, CustomerRecord>,
+) -> Result<(), StoreError> {
     let mut merged: HashMap<&str, CustomerRecord> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for r in records {
+        if written.get(&r.customer.id) == Some(&r.customer) && !merged.contains_key(r.customer.id.as_str()) {
+            continue;
+        }
         let c = &r.customer;
         match merged.get_mut(c.id.as_str()) {
             Some(m) => merge_customer(m, c),
@@ -318,6 +337,7 @@ fn upsert_customers(tx: &Connection, tenant: &str, records: &[InvoiceRecord], no
         for i in &c.ibans {
             iban.execute((tenant, i, id, now))?;
         }
+        written.insert(id.to_string(), c.clone());
     }
     Ok(())
 }
@@ -343,28 +363,46 @@ fn merge_customer(into: &mut CustomerRecord, from: &CustomerRecord) {
     }
 }
 
-fn upsert_invoice(tx: &Connection, state: &ImportState, rec: &InvoiceRecord, now: &str) -> Result<Change, StoreError> {
-    let tenant = state.tenant.as_str();
-    let mut select = tx.prepare_cached(
-        "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status
-         FROM invoices WHERE tenant_id=?1 AND number=?2",
-    )?;
-    let existing = select
-        .query_row((tenant, &rec.number), |r| {
-            Ok(Existing {
-                customer_id: r.get(0)?,
-                issue_date: r.get(1)?,
-                due_date: r.get(2)?,
-                currency: r.get(3)?,
-                total_minor: r.get(4)?,
-                open_minor: r.get(5)?,
-                status: r.get(6)?,
-            })
+/// The statements of an invoice upsert, prepared once per batch.
+struct InvoiceStatements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    select: rusqlite::CachedStatement<'c>,
+    touch: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> InvoiceStatements<'c> {
+    fn prepare(tx: &'c Connection) -> Result<Self, StoreError> {
+        Ok(InvoiceStatements {
+            insert: tx.prepare_cached(
+                "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
+                                       open_minor, status, source, last_import, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)
+                 ON CONFLICT (tenant_id, number) DO NOTHING",
+            )?,
+            select: tx.prepare_cached(
+                "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status
+                 FROM invoices WHERE tenant_id=?1 AND number=?2",
+            )?,
+            touch: tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?,
+            update: tx.prepare_cached(
+                "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
+                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12
+                 WHERE tenant_id=?1 AND number=?2",
+            )?,
         })
-        .optional()?;
-    let current_status = existing.as_ref().and_then(|e| e.status.parse::<InvoiceStatus>().ok());
-    let status = InvoiceStatus::merge_from_source(current_status, rec.effective_status());
-    let incoming = Existing {
+    }
+}
+
+fn upsert_invoice(
+    tx: &Connection,
+    st: &mut InvoiceStatements<'_>,
+    state: &ImportState,
+    rec: &InvoiceRecord,
+    now: &str,
+) -> Result<Change, StoreError> {
+    let tenant = state.tenant.as_str();
+    let incoming = |status: InvoiceStatus| Existing {
         customer_id: rec.customer.id.clone(),
         issue_date: rec.issue_date.map(|d| d.to_string()),
         due_date: rec.due_date.to_string(),
@@ -373,68 +411,67 @@ fn upsert_invoice(tx: &Connection, state: &ImportState, rec: &InvoiceRecord, now
         open_minor: rec.open.minor,
         status: status.as_str().to_string(),
     };
-    match existing {
-        None => {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
-                                       open_minor, status, source, last_import, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)",
-            )?;
-            st.execute(rusqlite::params![
-                tenant,
-                rec.number,
-                incoming.customer_id,
-                incoming.issue_date,
-                incoming.due_date,
-                incoming.currency,
-                incoming.total_minor,
-                incoming.open_minor,
-                incoming.status,
-                state.source,
-                state.id,
-                now,
-            ])?;
-            Ok(Change::Created)
-        }
-        Some(old) if old == incoming => {
-            if state.full_export {
-                let mut st =
-                    tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?;
-                st.execute((state.id, tenant, &rec.number))?;
-            }
-            Ok(Change::Unchanged)
-        }
-        Some(old) => {
-            let mut st = tx.prepare_cached(
-                "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
-                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12
-                 WHERE tenant_id=?1 AND number=?2",
-            )?;
-            st.execute(rusqlite::params![
-                tenant,
-                rec.number,
-                incoming.customer_id,
-                incoming.issue_date,
-                incoming.due_date,
-                incoming.currency,
-                incoming.total_minor,
-                incoming.open_minor,
-                incoming.status,
-                state.source,
-                state.id,
-                now,
-            ])?;
-            insert_event(
-                tx,
-                tenant,
-                &format!("connector:{}", state.source),
-                "invoice_updated",
-                &format!("invoice:{}", rec.number),
-                &json!({ "import": state.id, "changes": diff(&old, &incoming) }),
-            )?;
-            Ok(Change::Updated)
-        }
+    // Most records of a large import are new: try the insert first (one B-tree descent).
+    let new = incoming(InvoiceStatus::merge_from_source(None, rec.effective_status()));
+    let inserted = st.insert.execute(rusqlite::params![
+        tenant,
+        rec.number,
+        new.customer_id,
+        new.issue_date,
+        new.due_date,
+        new.currency,
+        new.total_minor,
+        new.open_minor,
+        new.status,
+        state.source,
+        state.id,
+        now,
+    ])?;
+    if inserted == 1 {
+        return Ok(Change::Created);
     }
+    let old = st.select.query_row((tenant, &rec.number), |r| {
+        Ok(Existing {
+            customer_id: r.get(0)?,
+            issue_date: r.get(1)?,
+            due_date: r.get(2)?,
+            currency: r.get(3)?,
+            total_minor: r.get(4)?,
+            open_minor: r.get(5)?,
+            status: r.get(6)?,
+        })
+    })?;
+    let current_status = old.status.parse::<InvoiceStatus>().ok();
+    let incoming = incoming(InvoiceStatus::merge_from_source(current_status, rec.effective_status()));
+    if old == incoming {
+        if state.full_export {
+            st.touch.execute((state.id, tenant, &rec.number))?;
+        }
+        return Ok(Change::Unchanged);
+    }
+    st.update.execute(rusqlite::params![
+        tenant,
+        rec.number,
+        incoming.customer_id,
+        incoming.issue_date,
+        incoming.due_date,
+        incoming.currency,
+        incoming.total_minor,
+        incoming.open_minor,
+        incoming.status,
+        state.source,
+        state.id,
+        now,
+    ])?;
+    insert_event(
+        tx,
+        tenant,
+        &format!("connector:{}", state.source),
+        "invoice_updated",
+        &format!("invoice:{}", rec.number),
+        &json!({ "import": state.id, "changes": diff(&old, &incoming) }),
+    )?;
+    Ok(Change::Updated)
 }
 
 /// `{"field": [before, after]}` for every field that changed.

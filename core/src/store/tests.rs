@@ -1,1 +1,132 @@
+use chrono::NaiveDate;
 
+use super::*;
+use crate::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus};
+use crate::money::{Currency, Money};
+
+fn rec(n: u32, open: i64) -> InvoiceRecord {
+    InvoiceRecord {
+        number: format!("F-{n}"),
+        customer: CustomerRecord {
+            id: format!("C{}", n % 3),
+            name: format!("Customer {}", n % 3),
+            emails: vec![format!("c{n}@x.example")],
+            ..Default::default()
+        },
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+        due_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        total: Money::new(10_000, Currency::EUR),
+        open: Money::new(open, Currency::EUR),
+        status: None,
+    }
+}
+
+fn batch(range: std::ops::Range<u32>, position_after: u64) -> InvoiceBatch {
+    InvoiceBatch { records: range.map(|n| rec(n, 10_000)).collect(), position_after, ..Default::default() }
+}
+
+fn key<'a>(tenant: &'a TenantId, unit: &'a str) -> ImportKey<'a> {
+    ImportKey { tenant, source: "erp", unit, label: "file.csv", full_export: true }
+}
+
+#[test]
+fn an_import_resumes_after_reopening_and_finishes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let t = TenantId::new("t").unwrap();
+    {
+        let store = Store::open_sqlite(&path).unwrap();
+        let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+        assert_eq!((st.status, st.position), (ImportStatus::Running, 0));
+        store.apply_invoice_batch(&mut st, &batch(0..10, 10)).unwrap();
+        // "crash": the store is dropped without finishing.
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    assert_eq!((st.status, st.position), (ImportStatus::Running, 10));
+    let out = store.apply_invoice_batch(&mut st, &batch(10..20, 20)).unwrap();
+    assert_eq!(out, BatchOutcome { created: 10, ..Default::default() });
+    let summary = store.finish_import(&mut st, "file.csv").unwrap();
+    assert_eq!((summary.created, summary.updated, summary.unchanged), (20, 0, 0));
+    assert_eq!(store.begin_import(&key(&t, "u1")).unwrap().status, ImportStatus::Done);
+    let counts = store.tenant_counts(&t).unwrap();
+    assert_eq!(counts.invoices_by_status, vec![("open".to_string(), 20)]);
+}
+
+#[test]
+fn a_stale_position_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut a = store.begin_import(&key(&t, "u")).unwrap();
+    let mut b = a.clone();
+    store.apply_invoice_batch(&mut a, &batch(0..5, 5)).unwrap();
+    let err = store.apply_invoice_batch(&mut b, &batch(0..5, 5)).unwrap_err();
+    assert!(matches!(err, StoreError::ImportConflict { expected: 0, .. }), "{err}");
+    assert_eq!(store.tenant_counts(&t).unwrap().invoices_by_status[0].1, 5);
+}
+
+#[test]
+fn customers_merge_and_tenants_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&a, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..6, 6)).unwrap();
+    let mut st = store.begin_import(&key(&b, "u")).unwrap();
+    assert_eq!(st.position, 0, "same unit name, other tenant: a separate import");
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let customers = store.customers(&a, 10, 0).unwrap();
+    assert_eq!(customers.total, 3);
+    let c0 = &customers.items[0];
+    assert_eq!(c0.id, "C0");
+    assert_eq!(c0.emails, vec!["c0@x.example", "c3@x.example"], "e-mails accumulate across invoices");
+    assert_eq!(store.customers(&b, 10, 0).unwrap().total, 1);
+    let q = InvoiceQuery { limit: 100, ..Default::default() };
+    assert_eq!(store.invoices(&b, &q).unwrap().total, 1);
+}
+
+#[test]
+fn a_dispute_survives_a_sync_that_still_shows_the_invoice_unpaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    store.finish_import(&mut st, "1").unwrap();
+    store
+        .db
+        .write(|tx| Ok(tx.execute("UPDATE invoices SET status='disputed' WHERE number IN ('F-0','F-1')", [])?))
+        .unwrap();
+    let mut st = store.begin_import(&key(&t, "u2")).unwrap();
+    let next = InvoiceBatch { records: vec![rec(0, 4_000), rec(1, 0)], position_after: 2, ..Default::default() };
+    store.apply_invoice_batch(&mut st, &next).unwrap();
+    let q = InvoiceQuery { limit: 10, ..Default::default() };
+    let inv = store.invoices(&t, &q).unwrap().items;
+    assert_eq!(inv[0].status, InvoiceStatus::Disputed, "partly paid but still disputed");
+    assert_eq!(inv[0].open.minor, 4_000);
+    assert_eq!(inv[1].status, InvoiceStatus::Paid, "payment settles the dispute");
+}
+
+#[test]
+fn connector_state_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    assert_eq!(store.connector_state(&t, "erp", "cursor").unwrap(), None);
+    store.set_connector_state(&t, "erp", "cursor", "2026-11-01").unwrap();
+    store.set_connector_state(&t, "erp", "cursor", "2026-11-02").unwrap();
+    assert_eq!(store.connector_state(&t, "erp", "cursor").unwrap().as_deref(), Some("2026-11-02"));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    drop(Store::open_sqlite(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open_sqlite(&path).err().unwrap();
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
