@@ -4,7 +4,7 @@
 
 mod bench;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use relance_core::config::Settings;
-use relance_core::connector::{ConnectorError, build_all};
+use relance_core::connector::{BuiltConnector, ConnectorError, load_and_build};
 use relance_core::runtime::Runtime;
 
 #[derive(Parser)]
@@ -66,22 +66,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads settings, printing every problem and returning exit code 2 on failure.
-fn load(config: &PathBuf) -> Result<Settings, ExitCode> {
-    Settings::load(config).map_err(|errors| {
+/// Loads settings and builds connectors, printing every problem and
+/// returning exit code 2 on failure.
+fn load(config: &Path) -> Result<(Settings, Vec<BuiltConnector>), ExitCode> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_and_build(config, &env, &relance_connectors::builtin_registry()).map_err(|errors| {
         eprint!("relance: {errors}");
         ExitCode::from(2)
     })
 }
 
 fn check_config(config: PathBuf) -> anyhow::Result<ExitCode> {
-    let settings = match load(&config) {
-        Ok(s) => s,
-        Err(code) => return Ok(code),
-    };
-    let registry = relance_connectors::builtin_registry();
-    match build_all(&settings.tenants, &registry) {
-        Ok(built) => {
+    match load(&config) {
+        Ok((settings, built)) => {
             println!(
                 "configuration OK: {} ({} tenant{}, {} connector{})",
                 config.display(),
@@ -104,15 +101,12 @@ fn check_config(config: PathBuf) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(errors) => {
-            eprint!("relance: {}", relance_core::config::ConfigErrors(errors));
-            Ok(ExitCode::from(2))
-        }
+        Err(code) => Ok(code),
     }
 }
 
 fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
-    let settings = match load(&config) {
+    let (settings, connectors) = match load(&config) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
@@ -124,17 +118,9 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     tokio.block_on(async move {
-        let registry = relance_connectors::builtin_registry();
         let grace = settings.shutdown_grace;
         let listen = settings.listen;
-        let rt = match Runtime::new(settings, &registry) {
-            Ok(rt) => rt,
-            Err(relance_core::runtime::RuntimeError::Config(errors)) => {
-                eprint!("relance: {errors}");
-                return Ok(ExitCode::from(2));
-            }
-            Err(e) => return Err(e).context("cannot start"),
-        };
+        let rt = Runtime::with_connectors(settings, connectors).context("cannot start")?;
         let cancel = CancellationToken::new();
         spawn_signal_handler(cancel.clone());
         if once {

@@ -239,6 +239,24 @@ pub struct BuiltConnector {
     pub connector: Connector,
 }
 
+/// Loads the configuration and builds every connector, reporting every
+/// problem of either step together.
+pub fn load_and_build(
+    path: &std::path::Path,
+    env: &[(String, String)],
+    registry: &Registry,
+) -> Result<(crate::config::Settings, Vec<BuiltConnector>), crate::config::ConfigErrors> {
+    let (settings, mut errors) = crate::config::Settings::load_partial(path, env)?;
+    match build_all(&settings.tenants, registry) {
+        Ok(built) if errors.is_empty() => Ok((settings, built)),
+        Ok(_) => Err(crate::config::ConfigErrors(errors)),
+        Err(mut more) => {
+            errors.append(&mut more);
+            Err(crate::config::ConfigErrors(errors))
+        }
+    }
+}
+
 /// Builds every enabled connector of every tenant, collecting all errors.
 pub fn build_all(tenants: &[TenantConfig], registry: &Registry) -> Result<Vec<BuiltConnector>, Vec<ConfigError>> {
     let mut out = Vec::new();

@@ -376,10 +376,10 @@ pub fn parse_minor(text: &str, exponent: u8, style: DecimalStyle) -> Result<i64,
     };
     let int_digits: String = int_part.chars().filter(|c| c.is_ascii_digit()).collect();
     // Thousands groups must really be groups of three.
-    if let Some(mark) = decimal_mark {
-        if int_part.contains(mark) {
-            return Err(err());
-        }
+    if let Some(mark) = decimal_mark
+        && int_part.contains(mark)
+    {
+        return Err(err());
     }
     check_groups(int_part).ok_or_else(err)?;
     if !frac_part.chars().all(|c| c.is_ascii_digit()) {

@@ -56,6 +56,11 @@ impl Runtime {
     /// Opens the store and builds every connector; fails with every configuration problem at once.
     pub fn new(settings: Settings, registry: &Registry) -> Result<Runtime, RuntimeError> {
         let connectors = build_all(&settings.tenants, registry).map_err(ConfigErrors)?;
+        Runtime::with_connectors(settings, connectors)
+    }
+
+    /// Opens the store for already built connectors (see [`crate::connector::load_and_build`]).
+    pub fn with_connectors(settings: Settings, connectors: Vec<BuiltConnector>) -> Result<Runtime, RuntimeError> {
         let store = Store::open(&settings.database)?;
         let metrics = Arc::new(Metrics::default());
         for c in &connectors {
@@ -158,10 +163,10 @@ fn watch(paths: &[PathBuf], tx: mpsc::Sender<()>) -> Option<notify::RecommendedW
     use notify::Watcher;
     let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         // Only changes of content or names: our own reads produce access events.
-        if let Ok(ev) = res {
-            if is_change(&ev.kind) {
-                let _ = tx.try_send(());
-            }
+        if let Ok(ev) = res
+            && is_change(&ev.kind)
+        {
+            let _ = tx.try_send(());
         }
     }) {
         Ok(w) => w,
@@ -260,7 +265,118 @@ pub fn backoff(policy: RetryPolicy, attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+
     use super::*;
+    use crate::config::{ConfigError, ConnectorConfig, TenantConfig};
+    use crate::connector::{Connector, ConnectorFactory, InvoiceSource};
+
+    /// Fails `fail_first` times (transiently, or permanently), then succeeds.
+    struct Flaky {
+        own: AtomicU32,
+        calls: Arc<AtomicU32>,
+        fail_first: u32,
+        permanent: bool,
+    }
+
+    #[async_trait]
+    impl InvoiceSource for Flaky {
+        async fn sync(&self, _ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let n = self.own.fetch_add(1, Ordering::SeqCst);
+            if n < self.fail_first {
+                let msg = format!("failure {n}");
+                return Err(if self.permanent {
+                    ConnectorError::Permanent(msg)
+                } else {
+                    ConnectorError::Transient(msg)
+                });
+            }
+            Ok(RunReport { items: 7, quarantined: 0, units: 1 })
+        }
+    }
+
+    struct FlakyFactory(Arc<AtomicU32>);
+
+    impl ConnectorFactory for FlakyFactory {
+        fn kind(&self) -> &'static str {
+            "flaky"
+        }
+        fn default_schedule(&self) -> Schedule {
+            Schedule::Interval(Duration::from_secs(3600))
+        }
+        fn build(&self, _t: &TenantConfig, c: &ConnectorConfig) -> Result<Connector, ConfigError> {
+            let fail_first = c.settings.get("fail_first").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let permanent = c.settings.get("permanent").and_then(|v| v.as_bool()).unwrap_or(false);
+            Ok(Connector::InvoiceSource(Arc::new(Flaky {
+                own: AtomicU32::new(0),
+                calls: self.0.clone(),
+                fail_first,
+                permanent,
+            })))
+        }
+    }
+
+    fn runtime(dir: &std::path::Path, tenants: &[(&str, &str)], calls: Arc<AtomicU32>) -> Runtime {
+        std::fs::create_dir_all(dir.join("tenants")).unwrap();
+        std::fs::write(dir.join("relance.toml"), "").unwrap();
+        for (name, body) in tenants {
+            std::fs::write(dir.join("tenants").join(format!("{name}.toml")), body).unwrap();
+        }
+        let settings = Settings::load_with_env(&dir.join("relance.toml"), &[]).unwrap();
+        Runtime::new(settings, &Registry::new(vec![Arc::new(FlakyFactory(calls))])).unwrap()
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicU32::new(0));
+        let tenant = "[connectors.src]\nkind = \"flaky\"\nfail_first = 2\nretry = { attempts = 3, initial = \"5ms\", max = \"10ms\" }\n";
+        let rt = runtime(dir.path(), &[("a", tenant)], calls.clone());
+        let results = rt.run_once(CancellationToken::new()).await;
+        assert_eq!(results[0].result, Ok(RunReport { items: 7, quarantined: 0, units: 1 }));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let snap = rt.metrics.snapshot();
+        let st = &snap[&("a".to_string(), "src".to_string())];
+        assert_eq!((st.errors, st.runs, st.items), (2, 1, 7));
+        assert_eq!(st.last_error.as_deref(), Some("failure 1"));
+        assert!(st.last_success.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failing_tenant_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicU32::new(0));
+        let broken = "[connectors.src]\nkind = \"flaky\"\nfail_first = 100\npermanent = true\n";
+        let rt = runtime(dir.path(), &[("a", broken), ("b", "[connectors.src]\nkind = \"flaky\"\n")], calls.clone());
+        let results = rt.run_once(CancellationToken::new()).await;
+        let by_tenant = |t: &str| results.iter().find(|r| r.tenant == t).unwrap().result.clone();
+        assert_eq!(by_tenant("a"), Err(ConnectorError::Permanent("failure 0".into())), "permanent: no retry");
+        assert_eq!(by_tenant("b"), Ok(RunReport { items: 7, quarantined: 0, units: 1 }));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "one call each");
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_retrying() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = Arc::new(AtomicU32::new(0));
+        let tenant =
+            "[connectors.src]\nkind = \"flaky\"\nfail_first = 100\nretry = { attempts = 50, initial = \"10s\" }\n";
+        let rt = runtime(dir.path(), &[("a", tenant)], calls.clone());
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c2.cancel();
+        });
+        let started = std::time::Instant::now();
+        let results = rt.run_once(cancel).await;
+        assert_eq!(results[0].result, Err(ConnectorError::Cancelled));
+        assert!(started.elapsed() < Duration::from_secs(5), "did not wait for the 10 s backoff");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

@@ -116,7 +116,7 @@ impl Field {
         matches!(self, Field::InvoiceNumber | Field::CustomerId | Field::DueDate | Field::AmountTotal)
     }
 
-    fn mapped<'a>(self, map: &'a ColumnMap) -> Option<&'a str> {
+    fn mapped(self, map: &ColumnMap) -> Option<&str> {
         match self {
             Field::InvoiceNumber => map.invoice_number.as_deref(),
             Field::CustomerId => map.customer_id.as_deref(),
@@ -165,14 +165,14 @@ pub struct RowError {
 
 /// Decodes file bytes to text. Errors say why the file is not a text file.
 pub fn decode(bytes: &[u8], setting: EncodingSetting) -> Result<Cow<'_, str>, String> {
-    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(bytes) {
-        if enc == encoding_rs::UTF_8 || setting == EncodingSetting::Auto {
-            let (text, had_errors) = enc.decode_without_bom_handling(&bytes[bom_len..]);
-            if had_errors {
-                return Err(format!("invalid {} text", enc.name()));
-            }
-            return Ok(text);
+    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(bytes)
+        && (enc == encoding_rs::UTF_8 || setting == EncodingSetting::Auto)
+    {
+        let (text, had_errors) = enc.decode_without_bom_handling(&bytes[bom_len..]);
+        if had_errors {
+            return Err(format!("invalid {} text", enc.name()));
         }
+        return Ok(text);
     }
     let head = &bytes[..bytes.len().min(8192)];
     if head.contains(&0) {
@@ -202,10 +202,8 @@ pub fn detect_delimiter(text: &str) -> u8 {
     for b in header.bytes() {
         if b == b'"' {
             in_quotes = !in_quotes;
-        } else if !in_quotes {
-            if let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
-                c.1 += 1;
-            }
+        } else if !in_quotes && let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+            c.1 += 1;
         }
     }
     counts.iter().max_by_key(|(d, n)| (*n, *d == b',')).filter(|(_, n)| *n > 0).map_or(b',', |(d, _)| *d)
@@ -302,10 +300,10 @@ pub fn parse_row(rec: &StringRecord, layout: &Layout, fmt: &ValueFormat) -> Resu
     let date = |f: Field, text: &str| parse_date(text, fmt.date_order).map_err(|e| fail(Some(f), e));
     let due_date = date(Field::DueDate, need(Field::DueDate)?)?;
     let issue_date = layout.get(rec, Field::IssueDate).map(|t| date(Field::IssueDate, t)).transpose()?;
-    if let Some(issued) = issue_date {
-        if issued > due_date {
-            return Err(fail(Some(Field::DueDate), format!("due date {due_date} is before the issue date {issued}")));
-        }
+    if let Some(issued) = issue_date
+        && issued > due_date
+    {
+        return Err(fail(Some(Field::DueDate), format!("due date {due_date} is before the issue date {issued}")));
     }
     let emails = match layout.get(rec, Field::CustomerEmail) {
         Some(t) => split_emails(t).map_err(|e| fail(Some(Field::CustomerEmail), e))?,

@@ -300,6 +300,14 @@ impl Settings {
 
     /// Same as [`Settings::load`] with an explicit environment (for tests).
     pub fn load_with_env(path: &Path, env: &[(String, String)]) -> Result<Settings, ConfigErrors> {
+        let (settings, errors) = Settings::load_partial(path, env)?;
+        if errors.is_empty() { Ok(settings) } else { Err(ConfigErrors(errors)) }
+    }
+
+    /// Loads what can be loaded and returns it with every problem found, so
+    /// callers can go on validating (connectors) and report everything at once.
+    /// Fails outright only when the global file itself is unusable.
+    pub fn load_partial(path: &Path, env: &[(String, String)]) -> Result<(Settings, Vec<ConfigError>), ConfigErrors> {
         let mut errors = Vec::new();
         let (global_env, tenant_env) = split_env(env);
         let global: GlobalFile = match read_toml(path, "RELANCE", global_env) {
@@ -338,10 +346,9 @@ impl Settings {
                     ));
                 }
                 for file in files {
-                    match load_tenant(&file, &tenant_env) {
-                        Ok(t) => tenants.push(t),
-                        Err(mut es) => errors.append(&mut es),
-                    }
+                    let (tenant, mut es) = load_tenant(&file, &tenant_env);
+                    tenants.extend(tenant);
+                    errors.append(&mut es);
                 }
             }
             Err(e) => errors.push(ConfigError::new(
@@ -351,10 +358,7 @@ impl Settings {
             )),
         }
         check_tenant_set(path, &tenants, &tenant_env, &mut errors);
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Ok(Settings {
+        let settings = Settings {
             file: path.to_path_buf(),
             listen: global.listen,
             data_dir,
@@ -363,7 +367,8 @@ impl Settings {
             database,
             shutdown_grace,
             tenants,
-        })
+        };
+        Ok((settings, errors))
     }
 
     pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
@@ -389,14 +394,14 @@ fn check_tenant_set(
             ));
         }
         for h in &t.token_hashes {
-            if let Some(owner) = token_owner.insert(*h, t.id.as_str()) {
-                if owner != t.id.as_str() {
-                    errors.push(ConfigError::new(
-                        &t.file,
-                        Some("api.tokens"),
-                        format!("a token of this tenant is also a token of tenant `{owner}`"),
-                    ));
-                }
+            if let Some(owner) = token_owner.insert(*h, t.id.as_str())
+                && owner != t.id.as_str()
+            {
+                errors.push(ConfigError::new(
+                    &t.file,
+                    Some("api.tokens"),
+                    format!("a token of this tenant is also a token of tenant `{owner}`"),
+                ));
             }
         }
     }
@@ -411,9 +416,11 @@ fn check_tenant_set(
     }
 }
 
+type EnvVars = Vec<(String, String)>;
+
 /// Splits `RELANCE__*` variables into global ones and per-tenant ones
 /// (`RELANCE__TENANT__<ID>__…`, keyed by lower-cased id).
-fn split_env(env: &[(String, String)]) -> (Vec<(String, String)>, BTreeMap<String, Vec<(String, String)>>) {
+fn split_env(env: &[(String, String)]) -> (EnvVars, BTreeMap<String, EnvVars>) {
     let mut global = Vec::new();
     let mut tenants: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for (k, v) in env {
@@ -471,10 +478,25 @@ fn strip_key_suffix(message: &str) -> String {
     }
 }
 
+/// Loads one tenant file. The tenant is returned whenever the file could be
+/// read, with placeholder values where a key was invalid, so its connectors
+/// can still be validated; the errors say what was wrong.
 fn load_tenant(
     file: &Path,
     tenant_env: &BTreeMap<String, Vec<(String, String)>>,
-) -> Result<TenantConfig, Vec<ConfigError>> {
+) -> (Option<TenantConfig>, Vec<ConfigError>) {
+    match load_tenant_inner(file, tenant_env) {
+        Ok(r) => r,
+        Err(e) => (None, e),
+    }
+}
+
+type TenantLoad = (Option<TenantConfig>, Vec<ConfigError>);
+
+fn load_tenant_inner(
+    file: &Path,
+    tenant_env: &BTreeMap<String, Vec<(String, String)>>,
+) -> Result<TenantLoad, Vec<ConfigError>> {
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
     // The id may be set inside the file; env overrides are looked up by the
     // file name first, then by the declared id once it is known.
@@ -526,10 +548,7 @@ fn load_tenant(
             Err(mut es) => errors.append(&mut es),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(TenantConfig {
+    let tenant = TenantConfig {
         name: raw.name.unwrap_or_else(|| id.to_string()),
         id,
         file: file.to_path_buf(),
@@ -540,7 +559,8 @@ fn load_tenant(
         scenarios: raw.scenarios,
         token_hashes,
         connectors,
-    })
+    };
+    Ok((Some(tenant), errors))
 }
 
 fn validate_connector(file: &Path, name: &str, rc: RawConnector) -> Result<ConnectorConfig, Vec<ConfigError>> {

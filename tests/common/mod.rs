@@ -1,0 +1,180 @@
+//! Helpers shared by the integration tests: a deployment in a temporary
+//! directory, the `relance` binary, a free loopback port and a tiny HTTP/1.1
+//! client (so the tests need no HTTP client crate).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const HEADER: &str = "invoice_number,customer_id,customer_name,customer_email,customer_iban,issue_date,due_date,currency,amount_total,amount_open\n";
+
+/// A configuration directory: `relance.toml`, `tenants/*.toml`, inputs, data.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    pub fn new(global: &str, tenants: &[(&str, &str)]) -> Deployment {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
+        std::fs::write(dir.path().join("relance.toml"), format!("data_dir = \"data\"\n{global}")).unwrap();
+        for (name, body) in tenants {
+            std::fs::write(dir.path().join("tenants").join(format!("{name}.toml")), body).unwrap();
+        }
+        Deployment { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("relance.toml")
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn relance(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_relance"));
+        c.env("RUST_LOG", "info").env_remove("RELANCE__LISTEN");
+        c
+    }
+
+    /// `relance <args> --config <this>` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.relance().args(args).arg("--config").arg(self.config()).output().expect("run relance")
+    }
+
+    /// Starts `relance run` listening on a free port.
+    pub fn daemon(&self) -> Daemon {
+        let port = free_port();
+        let child = self
+            .relance()
+            .args(["run", "--config"])
+            .arg(self.config())
+            .env("RELANCE__LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(self.path("daemon.log")).unwrap()))
+            .spawn()
+            .expect("spawn daemon");
+        let d = Daemon { child, port, log: self.path("daemon.log") };
+        wait_for(Duration::from_secs(30), "daemon health", || d.get("/healthz", None).0 == 200);
+        d
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(self.path("data/relance.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db")
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// GET with an optional bearer token: (status, body).
+    pub fn get(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        http_get(self.port, path, token).unwrap_or((0, String::new()))
+    }
+
+    pub fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, body) = self.get(path, token);
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Sends SIGTERM and waits for the exit status (None if it did not exit in time).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        signal(self.child.id(), "TERM");
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().map(|s| s.success());
+    assert!(matches!(ok, Ok(true)), "kill -{sig} {pid} failed");
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` every 50 ms until it holds, failing the test after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let status = raw.split(' ').nth(1)?.parse().ok()?;
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// A tenant file with one csv_invoices connector reading `<deployment>/<input>`.
+pub fn csv_tenant(token: &str, input: &str, extra: &str) -> String {
+    format!(
+        "[api]\ntokens = [\"{token}\"]\n[connectors.erp]\nkind = \"csv_invoices\"\npath = \"../{input}\"\nsettle = \"0s\"\n{extra}"
+    )
+}
+
+/// `n` canonical rows; rows whose index is in `bad` have an impossible due date.
+pub fn csv_rows(n: usize, bad: &[usize]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from(HEADER);
+    for i in 0..n {
+        let due = if bad.contains(&i) { "2026-02-30" } else { "2026-12-31" };
+        writeln!(
+            s,
+            "F-{i:07},C{c:05},Customer {c},billing{c}@example.com,,2026-11-01,{due},EUR,{a}.50,{a}.50",
+            c = i % 5000,
+            a = 100 + i % 900
+        )
+        .unwrap();
+    }
+    s
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}

@@ -1,0 +1,104 @@
+//! The daemon end to end: import on start, the HTTP API with per-tenant
+//! auth, watch mode, metrics, graceful shutdown, and `run --once` failures.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Deployment, csv_rows, csv_tenant, wait_for};
+
+fn two_tenants() -> Deployment {
+    let d = Deployment::new(
+        "",
+        &[
+            ("alpha", &csv_tenant("alpha-token-1", "in/alpha", "mode = \"full\"\nschedule = \"watch 1m\"\n")),
+            ("beta", &csv_tenant("beta-token-1", "in/beta", "schedule = \"every 1h\"\n")),
+        ],
+    );
+    d.write("in/alpha/export.csv", csv_rows(30, &[7]));
+    d.write("in/beta/export.csv", csv_rows(4, &[]));
+    d
+}
+
+#[test]
+fn the_api_serves_imported_data_with_per_tenant_auth() {
+    let d = two_tenants();
+    let mut daemon = d.daemon();
+    let tok = Some("alpha-token-1");
+    wait_for(Duration::from_secs(20), "alpha import", || {
+        daemon.get_json("/api/v1/tenants/alpha/invoices?status=open", tok).1["total"] == 29
+    });
+    let (status, page) = daemon.get_json("/api/v1/tenants/alpha/invoices?status=open&limit=5", tok);
+    assert_eq!(status, 200);
+    let first = &page["items"][0];
+    assert_eq!(first["currency"], "EUR");
+    assert!(first["amount_open"].as_str().unwrap().ends_with(".50"), "amounts are decimal strings: {first}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+
+    // Another tenant's token: 403. No token or an unknown one: 401. Same JSON error shape.
+    let (s, e) = daemon.get_json("/api/v1/tenants/alpha/invoices?status=open", Some("beta-token-1"));
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
+    let (s, e) = daemon.get_json("/api/v1/tenants/alpha/invoices", None);
+    assert_eq!((s, e["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let (s, _) = daemon.get_json("/api/v1/tenants/alpha/invoices", Some("not-a-token"));
+    assert_eq!(s, 401);
+    let (s, e) = daemon.get_json("/api/v1/tenants/alpha/invoices?status=bogus", tok);
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (s, e) = daemon.get_json("/nope", None);
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // The bad row is in quarantine with its line and column; the rest is imported.
+    let (_, q) = daemon.get_json("/api/v1/tenants/alpha/quarantine", tok);
+    assert_eq!(q["total"], 1, "{q}");
+    assert_eq!(q["items"][0]["line"], 9);
+    assert_eq!(q["items"][0]["column"], "due_date");
+    assert!(q["items"][0]["item"].as_str().unwrap().ends_with("in/alpha/export.csv"));
+
+    let (_, customers) = daemon.get_json("/api/v1/tenants/alpha/customers", tok);
+    assert_eq!(customers["total"], 29);
+    let (_, events) = daemon.get_json("/api/v1/tenants/alpha/events", tok);
+    let done =
+        events["items"].as_array().unwrap().iter().find(|e| e["kind"] == "import_completed").expect("import event");
+    assert_eq!((done["data"]["created"].as_u64(), done["data"]["quarantined"].as_u64()), (Some(29), Some(1)), "{done}");
+
+    let (s, metrics) = daemon.get("/metrics", None);
+    assert_eq!(s, 200);
+    assert!(
+        metrics
+            .contains("relance_connector_items_total{tenant=\"alpha\",connector=\"erp\",role=\"invoice_source\"} 29"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "relance_connector_quarantined_total{tenant=\"alpha\",connector=\"erp\",role=\"invoice_source\"} 1"
+        )
+    );
+    assert!(metrics.contains("relance_invoices{tenant=\"beta\",status=\"open\"} 4"), "{metrics}");
+
+    // A new full export dropped in the watched folder is picked up without waiting for the poll.
+    let mut next = String::from(common::HEADER);
+    next.push_str(csv_rows(30, &[]).lines().nth(1).unwrap());
+    next.push('\n');
+    d.write("in/alpha/export-2.csv", next);
+    wait_for(Duration::from_secs(15), "watched file import", || {
+        daemon.get_json("/api/v1/tenants/alpha/invoices?status=open", tok).1["total"] == 1
+    });
+    let (_, closed) = daemon.get_json("/api/v1/tenants/alpha/invoices?status=closed", tok);
+    assert_eq!(closed["total"], 28, "missing from the full export: closed, not deleted");
+
+    let status = daemon.terminate(Duration::from_secs(20)).expect("daemon stops on SIGTERM");
+    assert!(status.success(), "graceful exit 0, got {status}: {}", daemon.log());
+    assert!(daemon.log().contains("stopped"));
+}
+
+#[test]
+fn run_once_imports_then_exits() {
+    let d = two_tenants();
+    let out = d.run(&["run", "--once"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("alpha/erp: ok (29 items, 1 quarantined, 1 units)"), "{stdout}");
+    assert!(stdout.contains("beta/erp: ok (4 items, 0 quarantined, 1 units)"), "{stdout}");
+    let n: i64 = d.db().query_row("SELECT count(*) FROM invoices", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 33);
+}
