@@ -153,9 +153,9 @@ fn generate_csv(path: &Path, rows: u64) -> anyhow::Result<u64> {
         let month = rng.u32(1..=12);
         line.clear();
         use std::fmt::Write as _;
-        write!(
+        writeln!(
             line,
-            "FA-2026-{i:07};C{c:06};Client {c} SARL;compta{c}@client{c}.example;{};{day:02}/{month:02}/2026;{:02}/{:02}/2027;EUR;{};{}\n",
+            "FA-2026-{i:07};C{c:06};Client {c} SARL;compta{c}@client{c}.example;{};{day:02}/{month:02}/2026;{:02}/{:02}/2027;EUR;{};{}",
             iban_for(c),
             day,
             month,
@@ -174,7 +174,7 @@ fn french_amount(minor: i64) -> String {
     let units = (minor / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in units.chars().enumerate() {
-        if i > 0 && (units.len() - i) % 3 == 0 {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
             grouped.push(' ');
         }
         grouped.push(ch);
