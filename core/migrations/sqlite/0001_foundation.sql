@@ -43,6 +43,8 @@ CREATE TABLE invoices (
     PRIMARY KEY (tenant_id, number)
 ) WITHOUT ROWID;
 CREATE INDEX invoices_by_customer ON invoices (tenant_id, customer_id);
+-- Status lists and counts (API filters, metrics) without sorting the table.
+CREATE INDEX invoices_by_status ON invoices (tenant_id, status);
 
 -- One row per unit of input (a file by content hash, an API page cursor…).
 -- `position` is the number of records already applied: a restart resumes there.

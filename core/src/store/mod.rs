@@ -108,6 +108,11 @@ impl Store {
         })
     }
 
+    /// Checks that the database answers.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+    }
+
     /// Reads a connector's durable state value.
     pub fn connector_state(&self, tenant: &TenantId, connector: &str, key: &str) -> Result<Option<String>, StoreError> {
         self.db.read(|c| {

@@ -94,7 +94,9 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     // writes them several times; readers stay small. See `release_memory`.
     let cache_kib = if read_only { 4_000 } else { 128_000 };
     conn.pragma_update(None, "cache_size", -cache_kib).map_err(open_err)?;
-    conn.pragma_update(None, "temp_store", "MEMORY").map_err(open_err)?;
+    if !read_only {
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(open_err)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
