@@ -3,6 +3,7 @@
 //! signal handling and hands over to the runtime.
 
 mod bench;
+mod statements_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,6 +44,11 @@ enum Command {
         #[arg(long, short, default_value = "relance.toml")]
         config: PathBuf,
     },
+    /// Bank statements: parse files into normalized transactions.
+    Statements {
+        #[command(subcommand)]
+        which: statements_cmd::StatementsCommand,
+    },
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
         Command::CheckConfig { config } => check_config(config),
+        Command::Statements { which } => statements_cmd::run(which),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -21,3 +21,4 @@ pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
 pub fn builtin_registry() -> Registry {
     Registry::new(builtin_factories())
 }
+pub mod statements;

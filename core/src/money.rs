@@ -173,7 +173,33 @@ const CURRENCIES: &[(&str, u8)] = &[
     ("ZWG", 2),
 ];
 
-/// An ISO 4217 currency code known to Relance.
+/// Withdrawn codes still found in old statements, and XXX ("no currency").
+const LEGACY: &[(&str, u8)] = &[
+    ("ATS", 2),
+    ("BEF", 0),
+    ("DEM", 2),
+    ("ESP", 0),
+    ("FIM", 2),
+    ("FRF", 2),
+    ("GRD", 0),
+    ("IEP", 2),
+    ("ITL", 0),
+    ("LUF", 0),
+    ("NLG", 2),
+    ("PTE", 0),
+    ("XXX", 2),
+];
+
+fn lookup(code: &str) -> Option<u8> {
+    CURRENCIES
+        .binary_search_by(|(c, _)| c.cmp(&code))
+        .map(|i| CURRENCIES[i].1)
+        .ok()
+        .or_else(|| LEGACY.iter().find(|(c, _)| *c == code).map(|(_, e)| *e))
+}
+
+/// An ISO 4217 currency code known to Relance (active codes, plus the
+/// withdrawn European ones and XXX that old statements still carry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency([u8; 3]);
 
@@ -184,7 +210,7 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Currency, MoneyError> {
         let code = code.trim();
         let upper = code.to_ascii_uppercase();
-        if CURRENCIES.binary_search_by(|(c, _)| c.cmp(&upper.as_str())).is_ok() {
+        if lookup(&upper).is_some() {
             let b = upper.as_bytes();
             Ok(Currency([b[0], b[1], b[2]]))
         } else {
@@ -199,7 +225,7 @@ impl Currency {
 
     /// Number of minor-unit digits (2 for EUR, 0 for JPY, 3 for KWD).
     pub fn exponent(&self) -> u8 {
-        CURRENCIES.binary_search_by(|(c, _)| c.cmp(&self.code())).map(|i| CURRENCIES[i].1).unwrap_or(2)
+        lookup(self.code()).unwrap_or(2)
     }
 }
 

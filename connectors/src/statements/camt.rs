@@ -1,0 +1,558 @@
+//! ISO 20022 camt.052 (account report), camt.053 (statement) and camt.054
+//! (debit/credit notification), any version: the namespace version is not
+//! checked, elements are matched by local name, unknown elements are skipped.
+//!
+//! Streaming pull parser over the document (quick-xml); element names are
+//! mapped to a small [`Tag`] enum so paths are compared without allocating.
+//! An entry (`Ntry`) with one or no `TxDtls` gives one transaction with the
+//! entry's booked amount; a batch entry with several `TxDtls` gives one
+//! transaction per detail when every detail has an amount, else one
+//! transaction for the entry with the details' remittances joined.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use relance_core::domain::Direction;
+use relance_core::money::{Currency, DecimalStyle, Money};
+
+use super::{
+    Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Document,
+    Stmt,
+    Id,
+    Acct,
+    Iban,
+    Othr,
+    Ccy,
+    Ntry,
+    Amt,
+    CdtDbtInd,
+    RvslInd,
+    BookgDt,
+    ValDt,
+    Dt,
+    DtTm,
+    AcctSvcrRef,
+    NtryRef,
+    AddtlNtryInf,
+    TxDtls,
+    Refs,
+    EndToEndId,
+    TxId,
+    AmtDtls,
+    TxAmt,
+    InstdAmt,
+    RltdPties,
+    Dbtr,
+    UltmtDbtr,
+    Cdtr,
+    UltmtCdtr,
+    DbtrAcct,
+    CdtrAcct,
+    Pty,
+    Nm,
+    RmtInf,
+    Ustrd,
+    CdtrRefInf,
+    Ref,
+    RfrdDocInf,
+    Nb,
+    AddtlRmtInf,
+    AddtlTxInf,
+    Chrgs,
+    Rcrd,
+    TtlChrgsAndTaxAmt,
+    ToDtTm,
+    CreDtTm,
+    Other,
+}
+
+fn tag(name: &str) -> Tag {
+    match name {
+        "Document" => Tag::Document,
+        "Stmt" | "Ntfctn" | "Rpt" => Tag::Stmt,
+        "Id" => Tag::Id,
+        "Acct" => Tag::Acct,
+        "IBAN" => Tag::Iban,
+        "Othr" => Tag::Othr,
+        "Ccy" => Tag::Ccy,
+        "Ntry" => Tag::Ntry,
+        "Amt" => Tag::Amt,
+        "CdtDbtInd" => Tag::CdtDbtInd,
+        "RvslInd" => Tag::RvslInd,
+        "BookgDt" => Tag::BookgDt,
+        "ValDt" => Tag::ValDt,
+        "Dt" => Tag::Dt,
+        "DtTm" => Tag::DtTm,
+        "AcctSvcrRef" => Tag::AcctSvcrRef,
+        "NtryRef" => Tag::NtryRef,
+        "AddtlNtryInf" => Tag::AddtlNtryInf,
+        "TxDtls" => Tag::TxDtls,
+        "Refs" => Tag::Refs,
+        "EndToEndId" => Tag::EndToEndId,
+        "TxId" => Tag::TxId,
+        "AmtDtls" => Tag::AmtDtls,
+        "TxAmt" => Tag::TxAmt,
+        "InstdAmt" => Tag::InstdAmt,
+        "RltdPties" => Tag::RltdPties,
+        "Dbtr" => Tag::Dbtr,
+        "UltmtDbtr" => Tag::UltmtDbtr,
+        "Cdtr" => Tag::Cdtr,
+        "UltmtCdtr" => Tag::UltmtCdtr,
+        "DbtrAcct" => Tag::DbtrAcct,
+        "CdtrAcct" => Tag::CdtrAcct,
+        "Pty" => Tag::Pty,
+        "Nm" => Tag::Nm,
+        "RmtInf" => Tag::RmtInf,
+        "Ustrd" => Tag::Ustrd,
+        "CdtrRefInf" => Tag::CdtrRefInf,
+        "Ref" => Tag::Ref,
+        "RfrdDocInf" => Tag::RfrdDocInf,
+        "Nb" => Tag::Nb,
+        "AddtlRmtInf" => Tag::AddtlRmtInf,
+        "AddtlTxInf" => Tag::AddtlTxInf,
+        "Chrgs" => Tag::Chrgs,
+        "Rcrd" => Tag::Rcrd,
+        "TtlChrgsAndTaxAmt" => Tag::TtlChrgsAndTaxAmt,
+        "ToDtTm" => Tag::ToDtTm,
+        "CreDtTm" => Tag::CreDtTm,
+        _ => Tag::Other,
+    }
+}
+
+/// An amount as written, with its currency attribute.
+#[derive(Debug, Clone, Default)]
+struct RawAmount {
+    text: String,
+    ccy: Option<String>,
+    /// Byte offset, turned into a line only for an error message.
+    offset: usize,
+}
+
+#[derive(Debug, Default)]
+struct Tx {
+    amount: Option<RawAmount>,
+    /// 3: TxDtls/Amt, 2: AmtDtls/TxAmt, 1: AmtDtls/InstdAmt.
+    amount_rank: u8,
+    cdi: Option<Direction>,
+    e2e: Option<String>,
+    acct_svcr_ref: Option<String>,
+    tx_id: Option<String>,
+    dbtr: Option<String>,
+    ultmt_dbtr: Option<String>,
+    cdtr: Option<String>,
+    ultmt_cdtr: Option<String>,
+    dbtr_iban: Option<String>,
+    cdtr_iban: Option<String>,
+    ustrd: Vec<String>,
+    cdtr_ref: Option<String>,
+    doc_numbers: Vec<String>,
+    addtl_rmt: Vec<String>,
+    addtl_tx_inf: Option<String>,
+    charges: Vec<RawAmount>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    offset: usize,
+    amount: Option<RawAmount>,
+    cdi: Option<Direction>,
+    reversal: bool,
+    booking: Option<chrono::NaiveDate>,
+    value: Option<chrono::NaiveDate>,
+    acct_svcr_ref: Option<String>,
+    ntry_ref: Option<String>,
+    addtl_info: Option<String>,
+    charges: Vec<RawAmount>,
+    txs: Vec<Tx>,
+}
+
+#[derive(Debug, Default)]
+struct Stmt {
+    /// End of the period or creation date: the date of entries that give none.
+    date: Option<chrono::NaiveDate>,
+    id: Option<String>,
+    account: Option<String>,
+    currency: Option<Currency>,
+    txs: Vec<Transaction>,
+}
+
+/// Parses a camt.052/053/054 document.
+pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    let text = decode_text(bytes);
+    let text: &str = &text;
+    let err = |offset: u64, m: String| ParseError::new(Format::Camt, Some(line_of(text, offset as usize)), m);
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Tag> = Vec::with_capacity(32);
+    let mut buf = String::new();
+    let mut amt_ccy: Option<String> = None;
+    let mut statements: Vec<Statement> = Vec::new();
+    let mut stmt: Option<Stmt> = None;
+    let mut entry: Option<Entry> = None;
+    let mut saw_document = false;
+    let mut header_date: Option<chrono::NaiveDate> = None;
+    loop {
+        let event = reader.read_event().map_err(|e| err(reader.error_position(), format!("malformed XML: {e}")))?;
+        match event {
+            Event::Start(e) => {
+                let t = tag(e.local_name().as_ref());
+                if stack.is_empty() {
+                    check_root(&e, t).map_err(|m| err(reader.buffer_position(), m))?;
+                    saw_document = true;
+                }
+                buf.clear();
+                match t {
+                    Tag::Amt => {
+                        amt_ccy = e.try_get_attribute("Ccy").ok().flatten().and_then(|a| {
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.trim().to_string())
+                        });
+                    }
+                    Tag::Stmt if stack.last() == Some(&Tag::Other) || stack.len() == 2 => stmt = Some(Stmt::default()),
+                    Tag::Ntry => {
+                        entry = Some(Entry { offset: reader.buffer_position() as usize, ..Default::default() })
+                    }
+                    Tag::TxDtls => {
+                        if let Some(en) = entry.as_mut() {
+                            en.txs.push(Tx::default());
+                        }
+                    }
+                    _ => {}
+                }
+                stack.push(t);
+            }
+            Event::Empty(e) => {
+                if stack.is_empty() {
+                    return Err(err(0, "empty document".into()));
+                }
+                let _ = e;
+            }
+            Event::Text(t) => buf.push_str(&t.xml10_content()),
+            Event::CData(c) => buf.push_str(&c.into_inner()),
+            Event::GeneralRef(r) => buf.push_str(&resolve_entity(&r.into_inner())),
+            Event::End(_) => {
+                let Some(t) = stack.last().copied() else {
+                    return Err(err(reader.buffer_position(), "unexpected closing tag".into()));
+                };
+                let pos = reader.buffer_position();
+                let value = buf.trim();
+                let n = stack.len();
+                let parent = if n >= 2 { stack[n - 2] } else { Tag::Other };
+                let grand = if n >= 3 { stack[n - 3] } else { Tag::Other };
+                let line = pos as usize;
+                match (t, entry.as_mut()) {
+                    (Tag::Ntry, Some(_)) => {
+                        let en = entry.take().unwrap_or_default();
+                        let st = stmt.as_mut().ok_or_else(|| err(pos, "entry outside a statement".into()))?;
+                        let (cur, date) = (st.currency, st.date.or(header_date));
+                        entry_transactions(en, cur, date, &mut st.txs).map_err(|e| e.at_line_of(text))?;
+                    }
+                    (_, Some(en)) => on_entry_field(en, &stack, t, parent, grand, value, amt_ccy.take(), line),
+                    (Tag::Stmt, None) => {
+                        if let Some(s) = stmt.take() {
+                            statements.push(Statement {
+                                id: s.id,
+                                account: s.account,
+                                currency: s.currency,
+                                transactions: s.txs,
+                            });
+                        }
+                    }
+                    (Tag::Id, None) if parent == Tag::Stmt => {
+                        if let Some(s) = stmt.as_mut() {
+                            s.id = Some(value.to_string());
+                        }
+                    }
+                    (Tag::Iban, None) if grand == Tag::Acct && n >= 4 && stack[n - 4] == Tag::Stmt => {
+                        if let Some(s) = stmt.as_mut() {
+                            s.account = account_id(value);
+                        }
+                    }
+                    (Tag::Id, None) if parent == Tag::Othr && n >= 5 && stack[n - 4] == Tag::Acct => {
+                        if let Some(s) = stmt.as_mut().filter(|s| s.account.is_none()) {
+                            s.account = account_id(value);
+                        }
+                    }
+                    (Tag::ToDtTm, None) if stmt.is_some() => {
+                        if let Some(s) = stmt.as_mut() {
+                            s.date = iso_date(value).or(s.date);
+                        }
+                    }
+                    (Tag::CreDtTm, None) => match stmt.as_mut() {
+                        Some(s) if parent == Tag::Stmt => s.date = s.date.or(iso_date(value)),
+                        Some(_) => {}
+                        None => header_date = header_date.or(iso_date(value)),
+                    },
+                    (Tag::Ccy, None) if parent == Tag::Acct && grand == Tag::Stmt => {
+                        if let Some(s) = stmt.as_mut() {
+                            s.currency = Currency::parse(value).ok();
+                        }
+                    }
+                    _ => {}
+                }
+                buf.clear();
+                stack.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !saw_document {
+        return Err(ParseError::new(Format::Camt, Some(1), "no XML element found"));
+    }
+    if statements.is_empty() {
+        return Err(ParseError::new(
+            Format::Camt,
+            None,
+            "no statement found (expected BkToCstmrStmt/Stmt, BkToCstmrDbtCdtNtfctn/Ntfctn or BkToCstmrAcctRpt/Rpt)",
+        ));
+    }
+    Ok(ParsedFile { format: Format::Camt, statements })
+}
+
+/// The root must be an ISO 20022 camt `Document`.
+fn check_root(e: &quick_xml::events::BytesStart<'_>, t: Tag) -> Result<(), String> {
+    if t != Tag::Document {
+        return Err(format!("root element is <{}>, expected an ISO 20022 <Document>", e.local_name().as_ref()));
+    }
+    let namespaces: Vec<String> = e
+        .attributes()
+        .flatten()
+        .filter(|a| {
+            let key = a.key.as_ref();
+            key == "xmlns" || key.starts_with("xmlns:")
+        })
+        .map(|a| a.value.to_string())
+        .collect();
+    if namespaces.iter().any(|ns| ns.contains("camt.05")) {
+        return Ok(());
+    }
+    match namespaces.iter().find(|ns| !ns.starts_with("http://www.w3.org/")) {
+        Some(ns) => Err(format!("namespace `{ns}` is not an ISO 20022 camt.052/053/054 namespace")),
+        None => Err("the <Document> has no camt namespace: cannot tell which ISO 20022 message it is".into()),
+    }
+}
+
+fn resolve_entity(name: &str) -> String {
+    match name {
+        "amp" => "&".into(),
+        "lt" => "<".into(),
+        "gt" => ">".into(),
+        "quot" => "\"".into(),
+        "apos" => "'".into(),
+        n => {
+            let code = n
+                .strip_prefix("#x")
+                .or_else(|| n.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()));
+            code.and_then(char::from_u32).map(String::from).unwrap_or_default()
+        }
+    }
+}
+
+fn direction(v: &str) -> Option<Direction> {
+    match v {
+        "CRDT" => Some(Direction::Credit),
+        "DBIT" => Some(Direction::Debit),
+        _ => None,
+    }
+}
+
+/// Records the value of the element `t` that just closed inside an entry.
+#[allow(clippy::too_many_arguments)]
+fn on_entry_field(
+    en: &mut Entry,
+    stack: &[Tag],
+    t: Tag,
+    parent: Tag,
+    grand: Tag,
+    value: &str,
+    ccy: Option<String>,
+    line: usize,
+) {
+    let in_tx = stack.contains(&Tag::TxDtls);
+    let some = || (!value.is_empty()).then(|| value.to_string());
+    let raw = || RawAmount { text: value.to_string(), ccy: ccy.clone(), offset: line };
+    if !in_tx {
+        match (t, parent) {
+            (Tag::Amt, Tag::Ntry) => en.amount = Some(raw()),
+            (Tag::CdtDbtInd, Tag::Ntry) => en.cdi = direction(value),
+            (Tag::RvslInd, Tag::Ntry) => en.reversal = value.eq_ignore_ascii_case("true") || value == "1",
+            (Tag::Dt | Tag::DtTm, Tag::BookgDt) if grand == Tag::Ntry => en.booking = iso_date(value),
+            (Tag::Dt | Tag::DtTm, Tag::ValDt) if grand == Tag::Ntry => en.value = iso_date(value),
+            (Tag::AcctSvcrRef, Tag::Ntry) => en.acct_svcr_ref = some(),
+            (Tag::NtryRef, Tag::Ntry) => en.ntry_ref = some(),
+            (Tag::AddtlNtryInf, Tag::Ntry) => en.addtl_info = some(),
+            (Tag::Amt, Tag::Chrgs | Tag::Rcrd) | (Tag::TtlChrgsAndTaxAmt, Tag::Chrgs) => en.charges.push(raw()),
+            _ => {}
+        }
+        return;
+    }
+    let Some(tx) = en.txs.last_mut() else { return };
+    let party = stack.iter().rev().find_map(|s| match s {
+        Tag::Dbtr | Tag::UltmtDbtr | Tag::Cdtr | Tag::UltmtCdtr | Tag::DbtrAcct | Tag::CdtrAcct => Some(*s),
+        _ => None,
+    });
+    match (t, parent) {
+        (Tag::Amt, Tag::TxDtls) if tx.amount_rank < 3 => {
+            tx.amount = Some(raw());
+            tx.amount_rank = 3;
+        }
+        (Tag::Amt, Tag::TxAmt) if tx.amount_rank < 2 => {
+            tx.amount = Some(raw());
+            tx.amount_rank = 2;
+        }
+        (Tag::Amt, Tag::InstdAmt) if tx.amount_rank < 1 => {
+            tx.amount = Some(raw());
+            tx.amount_rank = 1;
+        }
+        (Tag::Amt, Tag::Chrgs | Tag::Rcrd) | (Tag::TtlChrgsAndTaxAmt, Tag::Chrgs) => tx.charges.push(raw()),
+        (Tag::CdtDbtInd, Tag::TxDtls) => tx.cdi = direction(value),
+        (Tag::EndToEndId, Tag::Refs) if value != "NOTPROVIDED" => tx.e2e = some(),
+        (Tag::AcctSvcrRef, Tag::Refs) => tx.acct_svcr_ref = some(),
+        (Tag::TxId, Tag::Refs) => tx.tx_id = some(),
+        (Tag::Nm, Tag::Dbtr | Tag::UltmtDbtr | Tag::Cdtr | Tag::UltmtCdtr | Tag::Pty)
+            if stack.contains(&Tag::RltdPties) =>
+        {
+            match party {
+                Some(Tag::Dbtr) => tx.dbtr = some(),
+                Some(Tag::UltmtDbtr) => tx.ultmt_dbtr = some(),
+                Some(Tag::Cdtr) => tx.cdtr = some(),
+                Some(Tag::UltmtCdtr) => tx.ultmt_cdtr = some(),
+                _ => {}
+            }
+        }
+        (Tag::Iban, Tag::Id) => match party {
+            Some(Tag::DbtrAcct) => tx.dbtr_iban = account_id(value),
+            Some(Tag::CdtrAcct) => tx.cdtr_iban = account_id(value),
+            _ => {}
+        },
+        (Tag::Ustrd, Tag::RmtInf) => tx.ustrd.push(value.to_string()),
+        (Tag::Ref, Tag::CdtrRefInf) => tx.cdtr_ref = some(),
+        (Tag::Nb, Tag::RfrdDocInf) => tx.doc_numbers.push(value.to_string()),
+        (Tag::AddtlRmtInf, _) => tx.addtl_rmt.push(value.to_string()),
+        (Tag::AddtlTxInf, Tag::TxDtls) => tx.addtl_tx_inf = some(),
+        _ => {}
+    }
+}
+
+fn money(raw: &RawAmount, fallback: Option<Currency>) -> Result<Money, ParseError> {
+    let at = |m: String| ParseError::new(Format::Camt, Some(raw.offset), m);
+    let ccy = match raw.ccy.as_deref() {
+        Some(c) => Currency::parse(c).map_err(|e| at(e.to_string()))?,
+        None => fallback.ok_or_else(|| at("amount without currency (no Ccy attribute, no account currency)".into()))?,
+    };
+    super::amount(&raw.text, ccy, DecimalStyle::Dot).map_err(|e| at(format!("amount: {e}")))
+}
+
+fn charges(list: &[RawAmount], fallback: Option<Currency>) -> Result<Option<Money>, ParseError> {
+    let mut total: Option<Money> = None;
+    for c in list {
+        let m = money(c, fallback)?;
+        total = Some(match total {
+            None => m,
+            Some(t) => t.checked_add(m).unwrap_or(t),
+        });
+    }
+    Ok(total)
+}
+
+impl ParseError {
+    /// Errors built while reading an entry carry a byte offset in `line`: make it a line.
+    fn at_line_of(mut self, text: &str) -> ParseError {
+        self.line = self.line.map(|offset| line_of(text, offset));
+        self
+    }
+}
+
+/// Turns a finished entry into transactions (errors carry byte offsets).
+fn entry_transactions(
+    en: Entry,
+    stmt_ccy: Option<Currency>,
+    stmt_date: Option<chrono::NaiveDate>,
+    out: &mut Vec<Transaction>,
+) -> Result<(), ParseError> {
+    let at = |m: &str| ParseError::new(Format::Camt, Some(en.offset), m.to_string());
+    let raw = en.amount.as_ref().ok_or_else(|| at("entry without <Amt>"))?;
+    let amount = money(raw, stmt_ccy)?;
+    let dir = en.cdi.ok_or_else(|| at("entry without <CdtDbtInd> (CRDT or DBIT)"))?;
+    let booking = en
+        .booking
+        .or(en.value)
+        .or(stmt_date)
+        .ok_or_else(|| at("entry without booking or value date, in a statement without dates"))?;
+    let entry_charges = charges(&en.charges, Some(amount.currency))?;
+    let per_detail = en.txs.len() > 1 && en.txs.iter().all(|t| t.amount.is_some());
+    if per_detail {
+        for tx in &en.txs {
+            let amt = money(tx.amount.as_ref().ok_or_else(|| at("detail without amount"))?, Some(amount.currency))?;
+            let d = tx.cdi.unwrap_or(dir);
+            out.push(build(&en, Some(tx), amt, d, booking, charges(&tx.charges, Some(amt.currency))?));
+        }
+    } else if en.txs.len() > 1 {
+        // A batch whose details carry no amounts: one transaction, remittances joined.
+        let mut merged = Tx::default();
+        for tx in &en.txs {
+            merged.ustrd.extend(tx.ustrd.iter().cloned());
+            merged.doc_numbers.extend(tx.doc_numbers.iter().cloned());
+            merged.addtl_rmt.extend(tx.addtl_rmt.iter().cloned());
+        }
+        out.push(build(&en, Some(&merged), amount, dir, booking, entry_charges));
+    } else {
+        let tx = en.txs.first();
+        let tx_charges = match tx {
+            Some(t) if !t.charges.is_empty() => charges(&t.charges, Some(amount.currency))?,
+            _ => entry_charges,
+        };
+        out.push(build(&en, tx, amount, dir, booking, tx_charges));
+    }
+    Ok(())
+}
+
+fn build(
+    en: &Entry,
+    tx: Option<&Tx>,
+    amount: Money,
+    direction: Direction,
+    booking_date: chrono::NaiveDate,
+    charges: Option<Money>,
+) -> Transaction {
+    let (name, iban) = match (tx, direction) {
+        (Some(t), Direction::Credit) => (t.dbtr.clone().or_else(|| t.ultmt_dbtr.clone()), t.dbtr_iban.clone()),
+        (Some(t), Direction::Debit) => (t.cdtr.clone().or_else(|| t.ultmt_cdtr.clone()), t.cdtr_iban.clone()),
+        (None, _) => (None, None),
+    };
+    let remittance = tx
+        .and_then(|t| {
+            join_text(
+                t.ustrd
+                    .iter()
+                    .map(String::as_str)
+                    .chain(t.doc_numbers.iter().map(String::as_str))
+                    .chain(t.addtl_rmt.iter().map(String::as_str)),
+            )
+            .or_else(|| t.addtl_tx_inf.as_deref().and_then(|s| join_text([s])))
+        })
+        .or_else(|| en.addtl_info.as_deref().and_then(|s| join_text([s])));
+    Transaction {
+        booking_date,
+        value_date: en.value,
+        amount,
+        direction,
+        reversal: en.reversal,
+        counterparty_name: name,
+        counterparty_iban: iban,
+        remittance,
+        structured_ref: tx.and_then(|t| t.cdtr_ref.clone()),
+        end_to_end_id: tx.and_then(|t| t.e2e.clone()),
+        bank_ref: tx
+            .and_then(|t| t.acct_svcr_ref.clone().or_else(|| t.tx_id.clone()))
+            .or_else(|| en.acct_svcr_ref.clone())
+            .or_else(|| en.ntry_ref.clone()),
+        charges,
+    }
+}

@@ -1,0 +1,266 @@
+//! CSV bank statements with a per-tenant column mapping. Columns not mapped
+//! are found by their header names (English, French, German, Dutch, Spanish
+//! synonyms); amounts come from one signed column or from credit/debit
+//! columns. A row that cannot be read rejects the file with its line: a
+//! half-read statement is worse than none for cash application.
+
+use serde::Deserialize;
+
+use relance_core::domain::Direction;
+use relance_core::money::{Currency, DecimalStyle, Money};
+
+use super::{Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text};
+use crate::csv_invoices::parse::{DateOrder, detect_delimiter, parse_date};
+
+/// Column names (header text) and value formats of a CSV statement.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvMapping {
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub value_date: Option<String>,
+    /// One signed amount column…
+    #[serde(default)]
+    pub amount: Option<String>,
+    /// …or two unsigned ones.
+    #[serde(default)]
+    pub credit: Option<String>,
+    #[serde(default)]
+    pub debit: Option<String>,
+    #[serde(default)]
+    pub currency_column: Option<String>,
+    #[serde(default)]
+    pub counterparty_name: Option<String>,
+    #[serde(default)]
+    pub counterparty_iban: Option<String>,
+    /// Columns joined into the remittance text.
+    #[serde(default)]
+    pub remittance: Vec<String>,
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Currency when there is no currency column (default EUR).
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    #[serde(default)]
+    pub decimal: DecimalStyle,
+    #[serde(default)]
+    pub date_order: DateOrder,
+}
+
+const DATE: &[&str] = &[
+    "booking date",
+    "date",
+    "journaldate",
+    "created",
+    "created (utc)",
+    "date operation",
+    "date d'operation",
+    "date comptable",
+    "transaction date",
+    "posted date",
+    "posting date",
+    "buchungstag",
+    "buchungsdatum",
+    "datum",
+    "fecha",
+    "fecha operacion",
+    "completed date",
+    "date/time",
+];
+const VALUE_DATE: &[&str] =
+    &["value date", "date de valeur", "date valeur", "valuta", "valutadatum", "wertstellung", "fecha valor"];
+const AMOUNT: &[&str] = &[
+    "amount",
+    "netamount",
+    "montant",
+    "betrag",
+    "bedrag",
+    "importe",
+    "amount (eur)",
+    "net",
+    "gross",
+    "transaction amount",
+];
+const CREDIT: &[&str] =
+    &["credit", "crédit", "credit amount", "haben", "bij", "paid in", "money in", "deposit", "deposits"];
+const DEBIT: &[&str] =
+    &["debit", "débit", "debit amount", "soll", "af", "paid out", "money out", "withdrawal", "withdrawals"];
+const CURRENCY: &[&str] = &["currency", "devise", "währung", "waehrung", "munt", "moneda", "ccy"];
+const NAME: &[&str] = &[
+    "partner name",
+    "counterparty",
+    "counterparty name",
+    "payee",
+    "payer",
+    "name",
+    "beneficiary",
+    "tiers",
+    "nom",
+    "auftraggeber",
+    "begünstigter",
+    "naam tegenrekening",
+    "from",
+    "to",
+];
+const IBAN: &[&str] = &[
+    "partner iban",
+    "iban",
+    "counterparty iban",
+    "counterparty account",
+    "tegenrekening",
+    "iban tegenrekening",
+    "compte",
+];
+const REMITTANCE: &[&str] = &[
+    "payment reference",
+    "description",
+    "libellé",
+    "libelle",
+    "label",
+    "memo",
+    "verwendungszweck",
+    "omschrijving",
+    "mededelingen",
+    "concepto",
+    "desc",
+    "details",
+    "communication",
+    "narrative",
+    "reference",
+];
+const REFERENCE: &[&str] = &["transaction id", "reference number", "ref", "id", "fitid", "num", "row"];
+
+fn norm(h: &str) -> String {
+    h.trim().trim_start_matches('\u{feff}').trim_matches('"').to_lowercase().replace(['é', 'è'], "e")
+}
+
+fn find(
+    headers: &[String],
+    mapped: Option<&String>,
+    synonyms: &[&str],
+    used: &[usize],
+) -> Result<Option<usize>, String> {
+    if let Some(name) = mapped {
+        return headers
+            .iter()
+            .position(|h| *h == norm(name))
+            .map(Some)
+            .ok_or_else(|| format!("mapped column `{name}` is not in the header"));
+    }
+    for s in synonyms {
+        let s = norm(s);
+        if let Some(i) = headers.iter().position(|h| *h == s).filter(|i| !used.contains(i)) {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// Parses a CSV statement.
+pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseError> {
+    let text = decode_text(bytes);
+    let err = |line: Option<usize>, m: String| ParseError::new(Format::Csv, line, m);
+    let delimiter = detect_delimiter(&text);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers: Vec<String> =
+        reader.headers().map_err(|e| err(Some(1), format!("unreadable header: {e}")))?.iter().map(norm).collect();
+    let mut used = Vec::new();
+    let mut col = |mapped: Option<&String>, syn: &[&str]| -> Result<Option<usize>, ParseError> {
+        let r = find(&headers, mapped, syn, &used).map_err(|m| err(Some(1), m))?;
+        used.extend(r);
+        Ok(r)
+    };
+    let date = col(mapping.date.as_ref(), DATE)?;
+    let value_date = col(mapping.value_date.as_ref(), VALUE_DATE)?;
+    let amount = col(mapping.amount.as_ref(), AMOUNT)?;
+    let credit = col(mapping.credit.as_ref(), CREDIT)?;
+    let debit = col(mapping.debit.as_ref(), DEBIT)?;
+    let currency_col = col(mapping.currency_column.as_ref(), CURRENCY)?;
+    let name = col(mapping.counterparty_name.as_ref(), NAME)?;
+    let iban = col(mapping.counterparty_iban.as_ref(), IBAN)?;
+    let reference = col(mapping.reference.as_ref(), REFERENCE)?;
+    let remittance: Vec<usize> = if mapping.remittance.is_empty() {
+        let mut cols: Vec<usize> = Vec::new();
+        for i in REMITTANCE.iter().filter_map(|s| headers.iter().position(|h| *h == norm(s))) {
+            if !used.contains(&i) && !cols.contains(&i) && cols.len() < 2 {
+                cols.push(i);
+            }
+        }
+        cols
+    } else {
+        mapping
+            .remittance
+            .iter()
+            .map(|n| {
+                headers
+                    .iter()
+                    .position(|h| *h == norm(n))
+                    .ok_or_else(|| err(Some(1), format!("mapped column `{n}` is not in the header")))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let found = headers.join(", ");
+    let date = date
+        .or(value_date)
+        .ok_or_else(|| err(Some(1), format!("no date column found (header: {found}); map it with `date`")))?;
+    if amount.is_none() && credit.is_none() && debit.is_none() {
+        return Err(err(
+            Some(1),
+            format!("no amount column found (header: {found}); map `amount`, or `credit` and `debit`"),
+        ));
+    }
+    let default_ccy = mapping.currency.unwrap_or(Currency::EUR);
+    let mut transactions = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(err(Some(line), format!("unreadable CSV: {e}"))),
+        }
+        // Blank lines, and the header repeated inside the file (concatenated exports).
+        if record.iter().all(|f| f.trim().is_empty()) || record.iter().map(norm).eq(headers.iter().cloned()) {
+            continue;
+        }
+        let get = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|s| !s.is_empty());
+        let ccy = match get(currency_col) {
+            Some(c) => Currency::parse(c).map_err(|e| err(Some(line), e.to_string()))?,
+            None => default_ccy,
+        };
+        let money = |s: &str| Money::parse(s, ccy, mapping.decimal).map_err(|e| err(Some(line), e.to_string()));
+        let signed = match (get(amount), get(credit), get(debit)) {
+            (Some(a), _, _) => money(a)?.minor,
+            (None, Some(c), _) if money(c)?.minor != 0 => money(c)?.minor.abs(),
+            (None, _, Some(d)) => -money(d)?.minor.abs(),
+            (None, Some(c), None) => money(c)?.minor,
+            (None, None, None) => return Err(err(Some(line), "no amount on this row".into())),
+        };
+        let parse_d = |s: &str| {
+            parse_date(s, mapping.date_order)
+                .or_else(|e| if mapping.date_order == DateOrder::Dmy { parse_date(s, DateOrder::Mdy) } else { Err(e) })
+                .map_err(|e| err(Some(line), e))
+        };
+        let booking = parse_d(get(Some(date)).ok_or_else(|| err(Some(line), "empty date".into()))?)?;
+        let value = get(value_date).map(parse_d).transpose()?;
+        transactions.push(Transaction {
+            booking_date: booking,
+            value_date: value,
+            amount: Money::new(signed.abs(), ccy),
+            direction: if signed < 0 { Direction::Debit } else { Direction::Credit },
+            reversal: false,
+            counterparty_name: get(name).and_then(|n| join_text([n])),
+            counterparty_iban: get(iban).and_then(account_id),
+            remittance: join_text(remittance.iter().filter_map(|i| get(Some(*i)))),
+            structured_ref: None,
+            end_to_end_id: None,
+            bank_ref: get(reference).map(str::to_string),
+            charges: None,
+        });
+    }
+    Ok(ParsedFile {
+        format: Format::Csv,
+        statements: vec![Statement { id: None, account: None, currency: Some(default_ccy), transactions }],
+    })
+}

@@ -1,0 +1,248 @@
+//! Bank statement parsers: ISO 20022 camt.052/053/054, SWIFT MT940/MT942,
+//! French CFONB 120, OFX 1.x (SGML) and 2.x (XML), and CSV.
+//!
+//! Every parser is a pure function from bytes to a [`ParsedFile`]: one or
+//! more statements of normalized [`Transaction`]s (amount always positive,
+//! with a direction). A file that is not a statement, or is broken, gives a
+//! [`ParseError`] with the line where the problem is. [`parse`] detects the
+//! format from the content.
+
+pub mod camt;
+pub mod cfonb;
+pub mod csv;
+pub mod mt940;
+pub mod ofx;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use relance_core::domain::Direction;
+use relance_core::money::{Currency, DecimalStyle, Money};
+
+/// A statement file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Camt,
+    Mt940,
+    Cfonb120,
+    Ofx,
+    Csv,
+}
+
+impl Format {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Camt => "camt",
+            Format::Mt940 => "mt940",
+            Format::Cfonb120 => "cfonb120",
+            Format::Ofx => "ofx",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// One bank transaction, whatever the format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transaction {
+    pub booking_date: NaiveDate,
+    pub value_date: Option<NaiveDate>,
+    /// Always positive; see `direction`.
+    pub amount: Money,
+    pub direction: Direction,
+    /// The bank reversed an earlier entry (camt `RvslInd`, MT940 `RC`/`RD`).
+    pub reversal: bool,
+    pub counterparty_name: Option<String>,
+    pub counterparty_iban: Option<String>,
+    /// Free remittance text (several lines joined with spaces).
+    pub remittance: Option<String>,
+    /// Structured creditor reference (ISO 11649 `RF…`, Swiss QRR, Belgian +++…+++).
+    pub structured_ref: Option<String>,
+    pub end_to_end_id: Option<String>,
+    /// The bank's reference of the entry.
+    pub bank_ref: Option<String>,
+    /// Charges the bank reported for this entry, when any.
+    pub charges: Option<Money>,
+}
+
+impl Transaction {
+    /// Signed amount in minor units (credits positive).
+    pub fn signed_minor(&self) -> i64 {
+        match self.direction {
+            Direction::Credit => self.amount.minor,
+            Direction::Debit => -self.amount.minor,
+        }
+    }
+}
+
+/// One statement (an account over a period) inside a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    /// The bank's statement identifier, when the format has one.
+    pub id: Option<String>,
+    /// Account IBAN or number.
+    pub account: Option<String>,
+    pub currency: Option<Currency>,
+    pub transactions: Vec<Transaction>,
+}
+
+/// A parsed file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParsedFile {
+    pub format: Format,
+    pub statements: Vec<Statement>,
+}
+
+impl ParsedFile {
+    /// All transactions in document order.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.statements.iter().flat_map(|s| s.transactions.iter())
+    }
+}
+
+/// Why a file could not be read as a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub format: Option<Format>,
+    /// 1-based line of the problem, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(fmt) = self.format {
+            write!(f, "{}: ", fmt.as_str())?;
+        }
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl ParseError {
+    pub fn new(format: Format, line: Option<usize>, message: impl Into<String>) -> ParseError {
+        ParseError { format: Some(format), line, message: message.into() }
+    }
+}
+
+/// Detects the format from the content.
+pub fn detect(bytes: &[u8]) -> Result<Format, ParseError> {
+    let unknown = |m: &str| ParseError { format: None, line: Some(1), message: m.to_string() };
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Err(unknown("a ZIP archive: unpack it and import the statements it contains"));
+    }
+    let head = &bytes[..bytes.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    let upper = t.to_ascii_uppercase();
+    if upper.contains("OFXHEADER") || upper.contains("<OFX>") || upper.contains("<?OFX") {
+        return Ok(Format::Ofx);
+    }
+    if t.starts_with('<') {
+        return Ok(Format::Camt);
+    }
+    if t.starts_with("!Type:") || t.starts_with("!Account") || t.starts_with("!Option") {
+        return Err(unknown(
+            "a QIF file: QIF carries no bank references; export camt.053, MT940, CFONB or OFX instead",
+        ));
+    }
+    let mt_tag = |l: &str| {
+        let l = l.trim_start_matches(['{', '}', '-']).trim_start_matches("4:");
+        l.strip_prefix(':').and_then(|r| r.find(':').map(|e| &r[..e])).is_some_and(|tag| {
+            let b = tag.as_bytes();
+            (2..=3).contains(&b.len()) && b[0].is_ascii_digit() && b[1].is_ascii_digit()
+        })
+    };
+    if t.starts_with("{1:") || t.lines().take(40).any(mt_tag) {
+        return Ok(Format::Mt940);
+    }
+    if cfonb::looks_like(bytes) {
+        return Ok(Format::Cfonb120);
+    }
+    if head.contains(&0) {
+        return Err(unknown("binary content: not a bank statement"));
+    }
+    if t.lines().next().is_some_and(|l| l.contains([',', ';', '\t', '|'])) {
+        return Ok(Format::Csv);
+    }
+    Err(unknown("unknown statement format (expected camt XML, MT940, CFONB 120, OFX or CSV)"))
+}
+
+/// Detects the format and parses the file (CSV with the default heuristic mapping).
+pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    match detect(bytes)? {
+        Format::Camt => camt::parse(bytes),
+        Format::Mt940 => mt940::parse(bytes),
+        Format::Cfonb120 => cfonb::parse(bytes),
+        Format::Ofx => ofx::parse(bytes),
+        Format::Csv => csv::parse(bytes, &csv::CsvMapping::default()),
+    }
+}
+
+/// Decodes text: UTF-8 (BOM stripped) or, failing that, Windows-1252.
+pub(crate) fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+}
+
+/// Parses a positive amount (`1234.56`, `1234,56`) into money of `currency`.
+pub(crate) fn amount(text: &str, currency: Currency, style: DecimalStyle) -> Result<Money, String> {
+    let m = Money::parse(text.trim(), currency, style).map_err(|e| e.to_string())?;
+    Ok(Money::new(m.minor.abs(), currency))
+}
+
+/// Joins non-empty parts with single spaces; `None` if nothing is left.
+pub(crate) fn join_text<'a>(parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut out = String::new();
+    for p in parts {
+        for w in p.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Normalizes an IBAN-looking value; keeps other account identifiers as given.
+pub(crate) fn account_id(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    Some(relance_core::iban::normalize_iban(t).unwrap_or_else(|_| t.to_string()))
+}
+
+/// A date from `YYYY-MM-DD` (a time part after it is ignored).
+pub(crate) fn iso_date(text: &str) -> Option<NaiveDate> {
+    let t = text.trim();
+    NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
+}
+
+/// A date from numbers, clamping an impossible day (banks book interest on
+/// "30 February") to the last day of the month.
+pub(crate) fn clamp_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
+    if !(1..=12).contains(&month) || day == 0 || day > 31 {
+        return None;
+    }
+    (0..4).find_map(|back| NaiveDate::from_ymd_opt(year, month, day.saturating_sub(back)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,361 @@
+//! SWIFT MT940 (customer statement) and MT942 (interim report), in the
+//! dialects banks really send: with or without `{1:}{2:}{4:` block wrappers,
+//! text preambles, CRLF or LF, amounts with `,` (or `.`), `RC`/`RD` reversals,
+//! a funds code letter, invalid days (clamped), and three `:86:` styles:
+//! German `?00..?63` sub-fields with SEPA `EREF+`/`SVWZ+` tags, Dutch slash
+//! tags (`/EREF/…/REMI/…/NAME/…`), and free text.
+
+use chrono::Datelike;
+
+use relance_core::domain::Direction;
+use relance_core::money::{Currency, DecimalStyle};
+
+use super::{Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text};
+
+/// One `:TAG:value` field with the line it starts on.
+struct Field<'a> {
+    tag: &'a str,
+    value: String,
+    line: usize,
+}
+
+/// Splits the text into fields; continuation lines are kept with `\n`.
+fn fields(text: &str) -> Vec<Field<'_>> {
+    let mut out: Vec<Field<'_>> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_end_matches('\r');
+        // Strip block wrappers such as `{1:F01…}{2:I940…}{3:{108:…}}{4:`.
+        let mut l = line;
+        loop {
+            if let Some(rest) = l.strip_prefix("{4:") {
+                l = rest;
+                break;
+            }
+            match (l.starts_with('{'), l.find('}')) {
+                (true, Some(end)) => l = l[end + 1..].trim_start_matches('}'),
+                _ => break,
+            }
+        }
+        if l == "-}" || l == "-" || l.starts_with("-}") {
+            continue;
+        }
+        if let Some(tag) = field_tag(l) {
+            out.push(Field { tag, value: l[tag.len() + 2..].to_string(), line: i + 1 });
+        } else if let Some(last) = out.last_mut()
+            && !l.trim().is_empty()
+        {
+            last.value.push('\n');
+            last.value.push_str(l);
+        }
+    }
+    out
+}
+
+/// `:20:` → `20`, `:60F:` → `60F`, `:NS:` → `NS`.
+fn field_tag(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix(':')?;
+    let end = rest.find(':')?;
+    let tag = &rest[..end];
+    let b = tag.as_bytes();
+    let ok = (b.len() == 2 || b.len() == 3)
+        && ((b[0].is_ascii_digit() && b[1].is_ascii_digit() && (b.len() == 2 || b[2].is_ascii_uppercase()))
+            || tag == "NS");
+    ok.then_some(tag)
+}
+
+/// Parses an MT940/MT942 file (one or more messages).
+pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    let text = decode_text(bytes);
+    let fields = fields(&text);
+    let err = |line: usize, m: String| ParseError::new(Format::Mt940, Some(line), m);
+    let mut statements: Vec<Statement> = Vec::new();
+    let mut current: Option<Statement> = None;
+    let mut last_was_61 = false;
+    for f in &fields {
+        match f.tag {
+            "20" => {
+                if let Some(s) = current.take() {
+                    statements.push(s);
+                }
+                current = Some(Statement {
+                    id: Some(f.value.trim().to_string()),
+                    account: None,
+                    currency: None,
+                    transactions: Vec::new(),
+                });
+            }
+            "25" => {
+                let st = current.get_or_insert_with(empty_statement);
+                let v = f.value.trim();
+                st.account = account_id(strip_currency_suffix(v));
+            }
+            "28C" | "28" => {
+                if let Some(st) = current.as_mut() {
+                    let seq = f.value.trim();
+                    if !seq.is_empty() {
+                        st.id = Some(format!("{}/{seq}", st.id.as_deref().unwrap_or("")));
+                    }
+                }
+            }
+            "60F" | "60M" | "62F" | "62M" | "34F" => {
+                let st = current.get_or_insert_with(empty_statement);
+                if st.currency.is_none() {
+                    st.currency = Some(balance_currency(f.tag, &f.value).map_err(|m| err(f.line, m))?);
+                }
+            }
+            "61" => {
+                let st = current.get_or_insert_with(empty_statement);
+                let ccy = st.currency.ok_or_else(|| {
+                    err(f.line, "statement line before any balance giving the currency (:60F:)".into())
+                })?;
+                let tx = statement_line(&f.value, ccy).map_err(|m| err(f.line, m))?;
+                st.transactions.push(tx);
+                last_was_61 = true;
+                continue;
+            }
+            "86" if last_was_61 => {
+                if let Some(tx) = current.as_mut().and_then(|s| s.transactions.last_mut()) {
+                    apply_info(tx, &f.value);
+                }
+            }
+            _ => {}
+        }
+        last_was_61 = false;
+    }
+    if let Some(s) = current.take() {
+        statements.push(s);
+    }
+    if statements.is_empty() {
+        return Err(ParseError::new(Format::Mt940, None, "no MT940 statement found (no :20: field)"));
+    }
+    Ok(ParsedFile { format: Format::Mt940, statements })
+}
+
+fn empty_statement() -> Statement {
+    Statement { id: None, account: None, currency: None, transactions: Vec::new() }
+}
+
+/// `NL54INGB0001234500EUR` → `NL54INGB0001234500`; `0800003200000001610722 EUR` → the number.
+fn strip_currency_suffix(v: &str) -> &str {
+    let v = v.trim();
+    if v.len() > 3 {
+        let (head, tail) = v.split_at(v.len() - 3);
+        if Currency::parse(tail).is_ok() && tail.bytes().all(|b| b.is_ascii_uppercase()) {
+            return head.trim();
+        }
+    }
+    v
+}
+
+/// Currency of a balance field: `C150226EUR0100,00`, or MT942's `:34F:EURD0,00`.
+fn balance_currency(tag: &str, v: &str) -> Result<Currency, String> {
+    let v = v.trim();
+    let code = if tag == "34F" { v.get(..3) } else { v.get(7..10) };
+    let code = code.ok_or_else(|| format!("balance `{v}` is too short"))?;
+    Currency::parse(code).map_err(|e| format!("balance `{v}`: {e}"))
+}
+
+/// Parses a `:61:` statement line.
+fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
+    let (first, details) = match v.split_once('\n') {
+        Some((a, b)) => (a.trim_end(), Some(b.trim())),
+        None => (v.trim_end(), None),
+    };
+    let b = first.as_bytes();
+    let bad = |what: &str| format!("statement line `{first}`: {what}");
+    let num = |s: &str| s.parse::<u32>().ok();
+    if b.len() < 6 || !b[..6].iter().all(u8::is_ascii_digit) {
+        return Err(bad("expected a value date YYMMDD"));
+    }
+    let yy = num(&first[0..2]).ok_or_else(|| bad("bad year"))? as i32;
+    let year = if yy < 80 { 2000 + yy } else { 1900 + yy };
+    let value_date = clamp_date(year, num(&first[2..4]).unwrap_or(0), num(&first[4..6]).unwrap_or(0))
+        .ok_or_else(|| bad("invalid value date"))?;
+    let mut i = 6;
+    let mut booking_date = value_date;
+    if b.len() >= i + 4 && b[i..i + 4].iter().all(u8::is_ascii_digit) {
+        let (m, d) = (num(&first[i..i + 2]).unwrap_or(0), num(&first[i + 2..i + 4]).unwrap_or(0));
+        let mut y = value_date.year();
+        if m == 12 && value_date.month() == 1 {
+            y -= 1;
+        } else if m == 1 && value_date.month() == 12 {
+            y += 1;
+        }
+        booking_date = clamp_date(y, m, d).ok_or_else(|| bad("invalid entry date"))?;
+        i += 4;
+    }
+    let (direction, reversal) = match b.get(i..i + 2) {
+        Some(b"RC") => (Direction::Debit, true),
+        Some(b"RD") => (Direction::Credit, true),
+        _ => match b.get(i) {
+            Some(b'C') => (Direction::Credit, false),
+            Some(b'D') => (Direction::Debit, false),
+            _ => return Err(bad("expected C, D, RC or RD after the dates")),
+        },
+    };
+    i += if reversal { 2 } else { 1 };
+    if b.get(i).is_some_and(|c| c.is_ascii_alphabetic()) {
+        i += 1; // funds code (third letter of the currency)
+    }
+    let amount_end =
+        first[i..].find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.')).map_or(first.len(), |p| i + p);
+    let amount_text = &first[i..amount_end];
+    if amount_text.is_empty() {
+        return Err(bad("missing amount"));
+    }
+    let normalized = amount_text.replace(',', ".");
+    let normalized = if normalized.ends_with('.') { format!("{normalized}0") } else { normalized };
+    let amount = super::amount(&normalized, ccy, DecimalStyle::Dot).map_err(|e| bad(&e))?;
+    let rest = &first[amount_end..];
+    // Transaction type (N/F/S + 3 characters), then references.
+    let refs = if rest.len() >= 4 { &rest[4..] } else { "" };
+    let (own_ref, bank_ref) = match refs.split_once("//") {
+        Some((a, b)) => (a.trim(), Some(b.trim())),
+        None => (refs.trim(), None),
+    };
+    let clean = |s: &str| (!s.is_empty() && s != "NONREF").then(|| s.to_string());
+    Ok(Transaction {
+        booking_date,
+        value_date: Some(value_date),
+        amount,
+        direction,
+        reversal,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: details.and_then(|d| join_text([d])).filter(|d| !d.starts_with("/TRCD/")),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: bank_ref.and_then(clean).or_else(|| clean(own_ref)),
+        charges: None,
+    })
+}
+
+/// Applies the `:86:` information to its transaction.
+fn apply_info(tx: &mut Transaction, info: &str) {
+    let flat: String = info.split('\n').collect::<Vec<_>>().join("");
+    let b = flat.as_bytes();
+    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && !b[3].is_ascii_alphanumeric() && b[3] != b' ' {
+        german_subfields(tx, &flat, b[3] as char);
+    } else if flat.trim_start().starts_with('/') && slash_tags(tx, &flat) {
+        // Dutch/SEPA slash tags handled.
+    } else if let Some(t) = join_text(info.lines()) {
+        tx.remittance = Some(match tx.remittance.take() {
+            Some(r) => format!("{t} {r}"),
+            None => t,
+        });
+    }
+}
+
+/// `106?00KARTENZAHLUNG?20SVWZ+…?21…?30BIC?31IBAN?32NAME`.
+fn german_subfields(tx: &mut Transaction, flat: &str, sep: char) {
+    let mut purpose = String::new();
+    let mut name = String::new();
+    for part in flat[4..].split(sep) {
+        if part.len() < 2 || !part.as_bytes()[..2].iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        let (code, value) = part.split_at(2);
+        match code.parse::<u8>().unwrap_or(0) {
+            20..=29 | 60..=63 => purpose.push_str(value),
+            31 => tx.counterparty_iban = account_id(value).or(tx.counterparty_iban.take()),
+            32 | 33 => name.push_str(value),
+            _ => {}
+        }
+    }
+    if !name.trim().is_empty() {
+        tx.counterparty_name = join_text([name.as_str()]);
+    }
+    let sepa = sepa_tags(&purpose);
+    if let Some(e) = sepa.iter().find(|(t, _)| *t == "EREF").map(|(_, v)| v.clone()) {
+        tx.end_to_end_id = Some(e).filter(|e| e != "NOTPROVIDED");
+    }
+    if let Some(n) = sepa.iter().find(|(t, _)| *t == "ABWA").map(|(_, v)| v.clone()) {
+        tx.counterparty_name.get_or_insert(n);
+    }
+    let remittance = sepa.iter().find(|(t, _)| *t == "SVWZ").map(|(_, v)| v.clone()).unwrap_or(purpose);
+    tx.remittance = join_text([remittance.as_str()]).or(tx.remittance.take());
+}
+
+/// Splits `EREF+abc SVWZ+text ABWA+name` into tagged values.
+fn sepa_tags(s: &str) -> Vec<(&'static str, String)> {
+    const TAGS: [&str; 11] = ["EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM"];
+    let mut marks: Vec<(usize, &'static str)> = Vec::new();
+    for t in TAGS {
+        let pat = format!("{t}+");
+        let mut from = 0;
+        while let Some(p) = s[from..].find(&pat) {
+            marks.push((from + p, t));
+            from += p + pat.len();
+        }
+    }
+    marks.sort();
+    let mut out = Vec::new();
+    for (i, (pos, t)) in marks.iter().enumerate() {
+        let start = pos + t.len() + 1;
+        let end = marks.get(i + 1).map_or(s.len(), |m| m.0);
+        if start <= end {
+            out.push((*t, s[start..end].trim().to_string()));
+        }
+    }
+    out
+}
+
+/// Dutch slash tags. Returns false when no known tag was found.
+fn slash_tags(tx: &mut Transaction, flat: &str) -> bool {
+    const TAGS: [&str; 26] = [
+        "TRTP", "EREF", "REMI", "NAME", "IBAN", "BIC", "ORDP", "BENM", "CNTP", "CSID", "MARF", "PURP", "ULTC", "ULTD",
+        "RTRN", "PREF", "ISDT", "ADDR", "SUM", "OCMT", "CHGS", "ID", "TRCD", "BUSP", "ULTB", "ACCW",
+    ];
+    // Positions of `/TAG/` tokens.
+    let mut marks: Vec<(usize, &str)> = Vec::new();
+    let bytes = flat.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'/'
+            && let Some(t) =
+                TAGS.iter().find(|t| flat[i + 1..].starts_with(*t) && flat[i + 1 + t.len()..].starts_with('/'))
+        {
+            marks.push((i, t));
+            i += t.len() + 2;
+            continue;
+        }
+        i += 1;
+    }
+    if marks.is_empty() {
+        return false;
+    }
+    let value = |k: usize| {
+        let start = marks[k].0 + marks[k].1.len() + 2;
+        let end = marks.get(k + 1).map_or(flat.len(), |m| m.0);
+        flat.get(start..end.max(start)).unwrap_or("").trim_matches('/').trim().to_string()
+    };
+    for (k, (_, tag)) in marks.iter().enumerate() {
+        let v = value(k);
+        match *tag {
+            "EREF" if !v.is_empty() && v != "NOTPROVIDED" => tx.end_to_end_id = Some(v),
+            "REMI" => {
+                if let Some(r) = v.strip_prefix("STRD/CUR/").or_else(|| v.strip_prefix("STRD/")) {
+                    tx.structured_ref = Some(r.trim_matches('/').to_string());
+                    tx.remittance = join_text([r]);
+                } else {
+                    let r = v.strip_prefix("USTD//").or_else(|| v.strip_prefix("USTD/")).unwrap_or(&v);
+                    tx.remittance = join_text([r]);
+                }
+            }
+            "NAME" if tx.counterparty_name.is_none() && !v.is_empty() => tx.counterparty_name = join_text([v.as_str()]),
+            "IBAN" if !v.is_empty() => tx.counterparty_iban = account_id(&v),
+            "CNTP" => {
+                // ING: /CNTP/IBAN/BIC/NAME/CITY/
+                let parts: Vec<&str> = v.split('/').collect();
+                if let Some(iban) = parts.first().filter(|p| !p.is_empty()) {
+                    tx.counterparty_iban = account_id(iban);
+                }
+                if let Some(name) = parts.get(2).filter(|p| !p.is_empty()) {
+                    tx.counterparty_name = join_text([*name]);
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}

@@ -1,0 +1,234 @@
+//! Table-driven tests on hand-written samples: the tricky part of each format.
+
+use chrono::NaiveDate;
+
+use super::*;
+
+fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, day).unwrap()
+}
+
+fn txs(p: &ParsedFile) -> Vec<&Transaction> {
+    p.transactions().collect()
+}
+
+const CAMT_BATCH: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">
+ <BkToCstmrStmt><GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-20T10:00:00</CreDtTm></GrpHdr>
+  <Stmt><Id>STMT-42</Id><Acct><Id><IBAN>FR76 3000 6000 0112 3456 7890 189</IBAN></Id><Ccy>EUR</Ccy></Acct>
+   <Ntry><NtryRef>E1</NtryRef><Amt Ccy="EUR">1500.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+    <BookgDt><Dt>2026-11-19</Dt></BookgDt><ValDt><DtTm>2026-11-20T00:00:00+01:00</DtTm></ValDt><AcctSvcrRef>BANK-1</AcctSvcrRef>
+    <NtryDtls><Btch><NbOfTxs>2</NbOfTxs></Btch>
+     <TxDtls><Refs><EndToEndId>E2E-A</EndToEndId></Refs><Amt Ccy="EUR">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+      <RltdPties><Dbtr><Pty><Nm>Dupont &amp; Fils</Nm></Pty></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct></RltdPties>
+      <RmtInf><Ustrd>Facture FA-2026-0012</Ustrd><Ustrd>et FA-2026-0013</Ustrd></RmtInf></TxDtls>
+     <TxDtls><Refs><EndToEndId>NOTPROVIDED</EndToEndId></Refs><Amt Ccy="EUR">500.00</Amt>
+      <RltdPties><Dbtr><Nm>Martin SARL</Nm></Dbtr></RltdPties>
+      <RmtInf><Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp><Ref>RF18539007547034</Ref></CdtrRefInf></Strd></RmtInf></TxDtls>
+    </NtryDtls></Ntry>
+   <Ntry><Amt Ccy="EUR">53.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd><BookgDt><Dt>2026-11-19</Dt></BookgDt>
+    <Chrgs><Rcrd><Amt Ccy="EUR">3.00</Amt><CdtDbtInd>DBIT</CdtDbtInd></Rcrd></Chrgs>
+    <NtryDtls><TxDtls><RmtInf><Ustrd>Retour prelevement</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>
+   <Ntry><Amt Ccy="EUR">20.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><AddtlNtryInf>Interets crediteurs</AddtlNtryInf></Ntry>
+  </Stmt></BkToCstmrStmt></Document>"#;
+
+#[test]
+fn camt_batch_entries_reversals_charges_and_missing_dates() {
+    let p = parse(CAMT_BATCH.as_bytes()).unwrap();
+    assert_eq!(p.format, Format::Camt);
+    assert_eq!(p.statements[0].id.as_deref(), Some("STMT-42"));
+    assert_eq!(p.statements[0].account.as_deref(), Some("FR7630006000011234567890189"));
+    let t = txs(&p);
+    assert_eq!(t.len(), 4, "batch of two details gives two transactions");
+    assert_eq!(t[0].amount.to_decimal_string(), "1000.00");
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Dupont & Fils"));
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("DE89370400440532013000"));
+    assert_eq!(t[0].remittance.as_deref(), Some("Facture FA-2026-0012 et FA-2026-0013"));
+    assert_eq!(t[0].end_to_end_id.as_deref(), Some("E2E-A"));
+    assert_eq!((t[0].booking_date, t[0].value_date), (d(2026, 11, 19), Some(d(2026, 11, 20))));
+    assert_eq!(t[0].bank_ref.as_deref(), Some("BANK-1"));
+    assert_eq!(t[1].counterparty_name.as_deref(), Some("Martin SARL"), "v2-style Dbtr/Nm");
+    assert_eq!(t[1].structured_ref.as_deref(), Some("RF18539007547034"));
+    assert_eq!(t[1].end_to_end_id, None, "NOTPROVIDED is no reference");
+    assert!(t[2].reversal && t[2].direction == Direction::Debit);
+    assert_eq!(t[2].charges.map(|c| c.minor), Some(300));
+    assert_eq!(t[3].remittance.as_deref(), Some("Interets crediteurs"));
+    assert_eq!(t[3].booking_date, d(2026, 11, 20), "no entry date: the statement's creation date");
+}
+
+#[test]
+fn camt_errors_say_where() {
+    let broken = CAMT_BATCH.replace("<CdtDbtInd>DBIT</CdtDbtInd><RvslInd>", "<RvslInd>");
+    let e = parse(broken.as_bytes()).unwrap_err();
+    assert_eq!(e.line, Some(15), "{e}");
+    assert!(e.message.contains("CdtDbtInd"), "{e}");
+    let e = parse(CAMT_BATCH.replace("camt.053.001.08", "pain.001.001.03").as_bytes()).unwrap_err();
+    assert!(e.message.contains("not an ISO 20022 camt"), "{e}");
+    let e = parse(&CAMT_BATCH.as_bytes()[..600]).unwrap_err();
+    assert!(e.to_string().starts_with("camt: "), "{e}");
+}
+
+const MT940: &str = "{1:F01BANKFRPPAXXX0000000000}{2:I940BANKFRPPXXXXN}{4:
+:20:STMT20261120
+:25:FR7630006000011234567890189EUR
+:28C:00012/001
+:60F:C261119EUR1000,00
+:61:2611201120C1250,50NTRFNONREF//B261120000001
+:86:166?00GUTSCHRIFT?20EREF+E2E-77 SVWZ+Rechnung FA-2026-00?2112 danke?30BANKDEFF?31DE89370400440532013000?32Muller GmbH
+:61:2611201120RD20,00NDDTREF1//B2
+:86:/EREF/NOTPROVIDED/REMI/USTD//Retour domiciliation/NAME/ACME BV/IBAN/NL91ABNA0417164300/
+:61:2602300230CR5,00NINT//B3
+:86:Interest for the month
+ of February
+:62F:C261120EUR2255,50
+-}";
+
+#[test]
+fn mt940_dialects_reversals_funds_codes_and_invalid_days() {
+    let p = parse(MT940.as_bytes()).unwrap();
+    assert_eq!(p.format, Format::Mt940);
+    let s = &p.statements[0];
+    assert_eq!(s.id.as_deref(), Some("STMT20261120/00012/001"));
+    assert_eq!(s.account.as_deref(), Some("FR7630006000011234567890189"));
+    let t = txs(&p);
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[0].amount.to_decimal_string(), "1250.50");
+    assert_eq!(t[0].direction, Direction::Credit);
+    assert_eq!(t[0].end_to_end_id.as_deref(), Some("E2E-77"));
+    assert_eq!(t[0].remittance.as_deref(), Some("Rechnung FA-2026-0012 danke"), "?2x lines joined without spaces");
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Muller GmbH"));
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("DE89370400440532013000"));
+    assert_eq!(t[0].bank_ref.as_deref(), Some("B261120000001"));
+    assert!(t[1].reversal && t[1].direction == Direction::Credit, "RD: reversal of a debit");
+    assert_eq!(t[1].counterparty_name.as_deref(), Some("ACME BV"));
+    assert_eq!(t[1].counterparty_iban.as_deref(), Some("NL91ABNA0417164300"));
+    assert_eq!(t[1].remittance.as_deref(), Some("Retour domiciliation"));
+    assert_eq!(t[2].booking_date, d(2026, 2, 28), "30 February clamped");
+    assert_eq!(t[2].direction, Direction::Credit, "C with funds code R");
+    assert_eq!(t[2].remittance.as_deref(), Some("Interest for the month of February"));
+}
+
+#[test]
+fn mt940_errors_say_where() {
+    let e = parse(MT940.replace(":61:2611201120RD20,00", ":61:2611201120X20,00").as_bytes()).unwrap_err();
+    assert_eq!(e.line, Some(8), "{e}");
+    assert!(e.message.contains("expected C, D, RC or RD"), "{e}");
+}
+
+fn cfonb_record(code: &str, body: impl Fn(&mut Vec<u8>)) -> String {
+    let mut r = vec![b' '; 120];
+    r[..2].copy_from_slice(code.as_bytes());
+    r[2..7].copy_from_slice(b"30006");
+    r[11..16].copy_from_slice(b"00001");
+    r[16..19].copy_from_slice(b"EUR");
+    r[19] = b'2';
+    r[21..32].copy_from_slice(b"12345678901");
+    body(&mut r);
+    String::from_utf8(r).unwrap()
+}
+
+fn cfonb_sample() -> Vec<String> {
+    vec![
+        cfonb_record("01", |r| {
+            r[34..40].copy_from_slice(b"191126");
+            r[90..104].copy_from_slice(b"0000000010000{");
+        }),
+        cfonb_record("04", |r| {
+            r[32..34].copy_from_slice(b"05");
+            r[34..40].copy_from_slice(b"201126");
+            r[42..48].copy_from_slice(b"211126");
+            r[48..79].copy_from_slice(b"VIR SEPA DUPONT ET FILS        ");
+            r[81..88].copy_from_slice(b"0000042");
+            r[90..104].copy_from_slice(b"0000000012345E");
+        }),
+        cfonb_record("05", |r| {
+            r[45..48].copy_from_slice(b"NPY");
+            r[48..62].copy_from_slice(b"DUPONT ET FILS");
+        }),
+        cfonb_record("05", |r| {
+            r[45..48].copy_from_slice(b"RCN");
+            r[48..78].copy_from_slice(b"FA-2026-0012 FA-2026-0013     ");
+        }),
+        cfonb_record("04", |r| {
+            r[34..40].copy_from_slice(b"201126");
+            r[48..60].copy_from_slice(b"PRLV EDF    ");
+            r[90..104].copy_from_slice(b"0000000000321J");
+        }),
+        cfonb_record("07", |r| {
+            r[34..40].copy_from_slice(b"201126");
+            r[90..104].copy_from_slice(b"0000000022024E");
+        }),
+    ]
+}
+
+#[test]
+fn cfonb_sign_encoding_details_and_no_line_breaks() {
+    for text in [
+        cfonb_sample().join("\r\n"),
+        cfonb_sample().concat(),
+        cfonb_sample().iter().map(|r| r.trim_end().to_string()).collect::<Vec<_>>().join("\n"),
+    ] {
+        let p = parse(text.as_bytes()).unwrap();
+        assert_eq!(p.format, Format::Cfonb120);
+        let t = txs(&p);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].amount.minor, t[0].direction), (123_455, Direction::Credit), "`E` = +5 in the last digit");
+        assert_eq!(t[0].counterparty_name.as_deref(), Some("DUPONT ET FILS"));
+        assert_eq!(t[0].remittance.as_deref(), Some("VIR SEPA DUPONT ET FILS FA-2026-0012 FA-2026-0013"));
+        assert_eq!(t[0].value_date, Some(d(2026, 11, 21)));
+        assert_eq!((t[1].amount.minor, t[1].direction), (3_211, Direction::Debit), "`J` = -1");
+    }
+    assert_eq!(cfonb::amount("0000000000000}", "2", Currency::EUR).unwrap().minor, 0);
+    assert_eq!(cfonb::amount("0000000000123}", "3", Currency::EUR).unwrap().minor, -123);
+    assert_eq!(cfonb::amount("0000000000123R", "2", Currency::EUR).unwrap().minor, -1239);
+    assert!(cfonb::amount("0000000000123Z", "2", Currency::EUR).is_err());
+}
+
+#[test]
+fn cfonb_out_of_sequence_records_are_errors() {
+    let mut recs = cfonb_sample();
+    recs.remove(0);
+    let e = parse(recs.join("\n").as_bytes()).unwrap_err();
+    assert_eq!((e.line, e.message.contains("outside a statement")), (Some(1), true), "{e}");
+    let mut recs = cfonb_sample();
+    recs.pop();
+    let e = parse(recs.join("\n").as_bytes()).unwrap_err();
+    assert!(e.message.contains("without a 07 record"), "{e}");
+}
+
+#[test]
+fn ofx_sgml_and_xml() {
+    let sgml = "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nCHARSET:1252\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>EUR<BANKACCTFROM><BANKID>30006<ACCTID>12345678901<ACCTTYPE>CHECKING</BANKACCTFROM>
+<BANKTRANLIST><STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20261120120000[+1:CET]<TRNAMT>1250,50<FITID>F1<NAME>DUPONT &amp; FILS<MEMO>FACTURE FA-2026-0012</STMTTRN>
+<STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20261121<TRNAMT>-32.10<FITID>F2<NAME>EDF</STMTTRN></BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>";
+    let xml = "<?xml version=\"1.0\"?><?OFX OFXHEADER=\"200\" VERSION=\"211\"?><OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>USD</CURDEF><BANKTRANLIST><STMTTRN><TRNTYPE>CREDIT</TRNTYPE><DTPOSTED>20261120</DTPOSTED><TRNAMT>99.00</TRNAMT><FITID>X1</FITID><MEMO>INV 7</MEMO></STMTTRN></BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>";
+    let p = parse(sgml.as_bytes()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].amount.minor, t[0].direction), (125_050, Direction::Credit));
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("DUPONT & FILS"));
+    assert_eq!(t[0].remittance.as_deref(), Some("FACTURE FA-2026-0012"));
+    assert_eq!((t[1].amount.minor, t[1].direction, t[1].booking_date), (3_210, Direction::Debit, d(2026, 11, 21)));
+    let p = parse(xml.as_bytes()).unwrap();
+    assert_eq!(txs(&p)[0].amount.currency.code(), "USD");
+}
+
+#[test]
+fn csv_with_heuristic_and_explicit_mapping() {
+    let text = "Date opération;Libellé;Débit;Crédit;Devise\n20/11/2026;VIR DUPONT FA-2026-0012;;1 250,50;EUR\n21/11/2026;PRLV EDF;32,10;;EUR\n";
+    let mapping = csv::CsvMapping { decimal: relance_core::money::DecimalStyle::Comma, ..Default::default() };
+    let p = csv::parse(text.as_bytes(), &mapping).unwrap();
+    let t = txs(&p);
+    assert_eq!((t[0].amount.minor, t[0].direction), (125_050, Direction::Credit));
+    assert_eq!(t[0].remittance.as_deref(), Some("VIR DUPONT FA-2026-0012"));
+    assert_eq!((t[1].amount.minor, t[1].direction), (3_210, Direction::Debit));
+    let e = csv::parse(b"when,what\n1,2\n", &Default::default()).unwrap_err();
+    assert!(e.message.contains("no date column"), "{e}");
+}
+
+#[test]
+fn detection_rejects_what_is_not_a_statement() {
+    assert!(detect(b"PK\x03\x04rest").unwrap_err().message.contains("ZIP"));
+    assert!(detect(b"!Type:Bank\nD11/20/2026\n").unwrap_err().message.contains("QIF"));
+    assert!(detect(b"hello world").is_err());
+}
