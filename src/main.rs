@@ -3,6 +3,7 @@
 //! signal handling and hands over to the runtime.
 
 mod bench;
+mod match_cmd;
 mod statements_cmd;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ enum Command {
         #[command(subcommand)]
         which: statements_cmd::StatementsCommand,
     },
+    /// Match the credits of a statement to open invoices (one JSON object per credit).
+    Match(match_cmd::MatchArgs),
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Run { config, once } => run(config, once),
         Command::CheckConfig { config } => check_config(config),
         Command::Statements { which } => statements_cmd::run(which),
+        Command::Match(args) => match_cmd::run(args),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connector;
 pub mod domain;
 pub mod iban;
+pub mod matching;
 pub mod metrics;
 pub mod money;
 pub mod runtime;

@@ -340,6 +340,36 @@ pub fn parse_row(rec: &StringRecord, layout: &Layout, fmt: &ValueFormat) -> Resu
     })
 }
 
+/// Records read from a whole file, and the rows that failed with their line.
+pub type ParsedInvoices = (Vec<InvoiceRecord>, Vec<(u64, RowError)>);
+
+/// Parses a whole invoice CSV held in memory: the records, and the rows that
+/// failed with their line numbers. Fails only when the file has no usable header.
+pub fn parse_all(bytes: &[u8], map: &ColumnMap, fmt: &ValueFormat) -> Result<ParsedInvoices, String> {
+    let text = decode(bytes, EncodingSetting::Auto)?;
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(detect_delimiter(&text)).flexible(true).from_reader(text.as_bytes());
+    let layout = read_layout(reader.headers().map_err(|e| format!("unreadable header: {e}"))?, map)?;
+    let (mut ok, mut bad) = (Vec::new(), Vec::new());
+    let mut rec = StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) if is_blank(&rec) => {}
+            Ok(true) => match parse_row(&rec, &layout, fmt) {
+                Ok(r) => ok.push(r),
+                Err(e) => bad.push((line, e)),
+            },
+            Err(e) => {
+                bad.push((line, RowError { column: None, reason: e.to_string(), invoice_number: None }));
+                break;
+            }
+        }
+    }
+    Ok((ok, bad))
+}
+
 /// Parses `2026-10-15`, `20261015`, `15/10/2026`, `15.10.2026`, `15-10-26`
 /// (day/month order from `order`), ignoring a time part.
 pub fn parse_date(text: &str, order: DateOrder) -> Result<NaiveDate, String> {

@@ -1,0 +1,211 @@
+use super::*;
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::EUR)
+}
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn inv(number: &str, customer: &str, open: i64) -> OpenInvoice {
+    OpenInvoice {
+        number: number.into(),
+        customer_id: customer.into(),
+        issue_date: Some(date("2026-10-01")),
+        due_date: date("2026-10-31"),
+        total: eur(open),
+        open: eur(open),
+    }
+}
+
+fn matcher() -> Matcher {
+    let invoices = vec![
+        inv("FA-2026-0012", "C1", 120_000),
+        inv("FA-2026-0013", "C1", 30_050),
+        inv("FA-2026-0014", "C1", 9_900),
+        inv("FA-2026-0101", "C2", 50_000),
+        inv("FA-2026-0102", "C3", 50_000),
+        inv("INV-000777", "C4", 77_700),
+        {
+            let mut i = inv("FA-2026-0200", "C5", 100_000);
+            i.issue_date = Some(date("2026-11-15"));
+            i
+        },
+    ];
+    let payers = vec![
+        Payer {
+            customer_id: "C1".into(),
+            name: "Boulangerie Martin SARL".into(),
+            ibans: vec!["FR7630006000011234567890189".into()],
+        },
+        Payer { customer_id: "C2".into(), name: "Transports Lefèvre".into(), ibans: vec![] },
+        Payer { customer_id: "C3".into(), name: "Hôtel du Parc".into(), ibans: vec![] },
+        Payer { customer_id: "C4".into(), name: "Acme Ltd".into(), ibans: vec!["GB82WEST12345698765432".into()] },
+    ];
+    Matcher::new(invoices, &payers, MatchConfig::default())
+}
+
+fn credit(amount: i64, text: Option<&str>) -> Credit {
+    Credit {
+        amount: eur(amount),
+        booking_date: date("2026-11-20"),
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: text.map(str::to_string),
+        structured_ref: None,
+        end_to_end_id: None,
+    }
+}
+
+fn allocs(r: &MatchResult) -> Vec<(String, i64)> {
+    r.best().map(|b| b.allocations.iter().map(|a| (a.invoice.clone(), a.amount.minor)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn references_in_every_common_spelling() {
+    let m = matcher();
+    for text in [
+        "Facture FA-2026-0012",
+        "fa20260012",
+        "FA 2026 0012 merci",
+        "paiement facture 2026-0012",
+        "FA-2026-12",
+        "ref:FA/2026/0012.",
+        "FACTUREFA20260012",
+    ] {
+        let r = m.match_credit(&credit(120_000, Some(text)));
+        assert_eq!(r.status, MatchStatus::Matched, "{text}: {r:?}");
+        assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000)], "{text}");
+        assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("reference FA-2026-0012")), "{text}");
+    }
+}
+
+#[test]
+fn several_references_in_one_payment() {
+    let r = matcher().match_credit(&credit(150_050, Some("Factures FA-2026-0012 et FA-2026-0013")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000), ("FA-2026-0013".to_string(), 30_050)]);
+}
+
+#[test]
+fn one_typo_with_the_exact_amount() {
+    let r = matcher().match_credit(&credit(120_000, Some("Facture FA-2026-0021")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0012");
+    assert!(r.best().unwrap().reasons[0].contains("one typo"));
+}
+
+#[test]
+fn structured_creditor_references() {
+    // ISO 11649 RF reference whose payload is the invoice number.
+    let payload = "INV000777";
+    let digits: String = format!("{payload}RF00").chars().map(|c| c.to_digit(36).unwrap().to_string()).collect();
+    let rem = digits.bytes().fold(0u32, |r, b| (r * 10 + u32::from(b - b'0')) % 97);
+    let rf = format!("RF{:02}{payload}", 98 - rem);
+    let mut c = credit(77_700, None);
+    c.structured_ref = Some(rf);
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.best().unwrap().reasons[0].contains("structured reference"));
+}
+
+#[test]
+fn payer_iban_and_unique_amount() {
+    let mut c = credit(9_900, Some("virement"));
+    c.counterparty_iban = Some("FR7630006000011234567890189".into());
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0014".to_string(), 9_900)]);
+}
+
+#[test]
+fn payer_iban_and_a_unique_combination() {
+    let mut c = credit(39_950, None);
+    c.counterparty_iban = Some("FR7630006000011234567890189".into());
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0013".to_string(), 30_050), ("FA-2026-0014".to_string(), 9_900)]);
+}
+
+#[test]
+fn two_invoices_of_the_same_amount_without_reference_are_never_applied() {
+    let r = matcher().match_credit(&credit(50_000, Some("paiement")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:?}");
+    assert_eq!(r.candidates.len(), 2);
+    // Even with a payer known by name only for one of them, the text gives no reference.
+    let mut c = credit(50_000, None);
+    c.counterparty_name = Some("TRANSPORTS LEFEVRE".into());
+    let r = matcher().match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0101", "but the name points the reviewer to the right one");
+}
+
+#[test]
+fn partial_payment_fee_and_discount() {
+    let m = matcher();
+    let r = m.match_credit(&credit(60_000, Some("acompte FA-2026-0012")));
+    assert_eq!(r.status, MatchStatus::Suggested, "partial with a reference but an unknown payer: review {r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 60_000)]);
+    let mut c = credit(60_000, Some("acompte FA-2026-0012"));
+    c.counterparty_iban = Some("FR7630006000011234567890189".into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "partial confirmed by the payer's IBAN: {r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 60_000)]);
+    assert_eq!(r.best().unwrap().allocations[0].write_off, None);
+
+    let r = m.match_credit(&credit(119_250, Some("FA-2026-0012")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(r.best().unwrap().allocations[0].write_off, Some(eur(750)), "7.50 of bank fees");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("bank-fee tolerance")));
+
+    let r = m.match_credit(&credit(98_000, Some("FA-2026-0200")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(r.best().unwrap().allocations[0].write_off, Some(eur(2_000)));
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("early-payment discount")));
+}
+
+#[test]
+fn overpayment_is_allocated_up_to_the_open_amount() {
+    let r = matcher().match_credit(&credit(130_000, Some("FA-2026-0012")));
+    assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000)]);
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("overpayment")));
+}
+
+#[test]
+fn a_typo_that_names_another_real_invoice_does_not_win_over_the_amount() {
+    // The payer C1 pays exactly FA-2026-0012 but types FA-2026-0021 (a transposition),
+    // which happens to be a real invoice of another customer with another amount.
+    let mut m = matcher();
+    m = Matcher::new(
+        m.invoices().iter().cloned().chain([inv("FA-2026-0021", "C3", 99_000)]).collect(),
+        &[Payer { customer_id: "C1".into(), name: "Boulangerie Martin".into(), ibans: vec![] }],
+        MatchConfig::default(),
+    );
+    let mut c = credit(120_000, Some("Facture FA-2026-0021"));
+    c.counterparty_name = Some("BOULANGERIE MARTIN".into());
+    let r = m.match_credit(&c);
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0012", "amount and payer beat the literal reference: {r:?}");
+    assert_eq!(r.status, MatchStatus::Matched);
+    assert!(
+        r.candidates.iter().any(|c| c.allocations[0].invoice == "FA-2026-0021" && c.confidence < 0.85),
+        "the literal one ranks below"
+    );
+}
+
+#[test]
+fn nothing_known_is_unmatched() {
+    let r = matcher().match_credit(&credit(12_345, Some("loyer novembre")));
+    assert_eq!(r.status, MatchStatus::Unmatched);
+    assert!(r.candidates.is_empty());
+}
+
+#[test]
+fn consuming_an_invoice_changes_later_decisions() {
+    let mut m = matcher();
+    let c = credit(120_000, Some("FA-2026-0012"));
+    assert_eq!(m.match_credit(&c).status, MatchStatus::Matched);
+    m.consume("FA-2026-0012", eur(120_000), None);
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "the invoice is already paid: {r:?}");
+}

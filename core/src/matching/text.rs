@@ -1,0 +1,260 @@
+//! Text normalisation for matching: invoice-number keys, remittance n-grams,
+//! company names, ISO 11649 and Belgian structured references, edit distance.
+
+/// Removes accents from common Latin letters and upper-cases.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let base = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'A',
+            'ç' | 'Ç' => 'C',
+            'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'E',
+            'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'I',
+            'ñ' | 'Ñ' => 'N',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' => 'O',
+            'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'U',
+            'ý' | 'ÿ' | 'Ý' => 'Y',
+            'ß' => {
+                out.push_str("SS");
+                continue;
+            }
+            'œ' | 'Œ' => {
+                out.push_str("OE");
+                continue;
+            }
+            'æ' | 'Æ' => {
+                out.push_str("AE");
+                continue;
+            }
+            c => c.to_ascii_uppercase(),
+        };
+        out.push(base);
+    }
+    out
+}
+
+/// An alphanumeric run cut at letter/digit changes: `FA-2026-0012` → `FA`, `2026`, `0012`.
+pub fn atoms(s: &str) -> Vec<String> {
+    let folded = fold(s);
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut cur_digit = false;
+    for c in folded.chars() {
+        if c.is_ascii_alphanumeric() {
+            let d = c.is_ascii_digit();
+            if !cur.is_empty() && d != cur_digit {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur_digit = d;
+            cur.push(c);
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Joins atoms as typed without separators (`FA20260012`).
+pub fn joined(atoms: &[String]) -> String {
+    atoms.concat()
+}
+
+/// Joins atoms with leading zeros of digit groups dropped (`FA202612`), so
+/// `FA-2026-12` and `FA 2026 0012` meet.
+pub fn canonical(atoms: &[String]) -> String {
+    let mut out = String::new();
+    for a in atoms {
+        if a.as_bytes()[0].is_ascii_digit() {
+            let t = a.trim_start_matches('0');
+            out.push_str(if t.is_empty() { "0" } else { t });
+        } else {
+            out.push_str(a);
+        }
+    }
+    out
+}
+
+/// The keys under which an invoice number is found: as typed, without its
+/// letter prefix, and both with leading zeros dropped. Keys shorter than four
+/// characters are left out (too many false hits in free text).
+pub fn invoice_keys(number: &str) -> Vec<String> {
+    let a = atoms(number);
+    if a.is_empty() {
+        return Vec::new();
+    }
+    let mut keys = vec![joined(&a), canonical(&a)];
+    let first_digit = a.iter().position(|x| x.as_bytes()[0].is_ascii_digit());
+    if let Some(i) = first_digit.filter(|i| *i > 0) {
+        keys.push(joined(&a[i..]));
+        keys.push(canonical(&a[i..]));
+    }
+    keys.retain(|k| k.len() >= 4 && k.bytes().any(|b| b.is_ascii_digit()));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Name tokens without legal forms and filler words.
+pub fn name_tokens(name: &str) -> Vec<String> {
+    const DROP: &[&str] = &[
+        "SARL", "SAS", "SASU", "SA", "EURL", "SCI", "SNC", "SCP", "SELARL", "GMBH", "AG", "KG", "LTD", "LIMITED",
+        "PLC", "LLC", "INC", "CORP", "BV", "NV", "SPRL", "SRL", "SPA", "ET", "AND", "DE", "DU", "DES", "LA", "LE",
+        "LES", "THE", "CO", "CIE", "STE", "SOC", "SOCIETE", "MR", "MME", "M", "MRS", "MS", "EN", "OF",
+    ];
+    let mut t: Vec<String> = fold(name)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty() && !DROP.contains(w))
+        .map(str::to_string)
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Share of the smaller token set found in the other (0..1).
+pub fn name_similarity(a: &[String], b: &[String]) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common =
+        a.iter().filter(|x| b.iter().any(|y| y == *x || (x.len() >= 5 && y.len() >= 5 && damerau1(x, y)))).count();
+    common as f64 / a.len().max(b.len()) as f64
+}
+
+/// True when `a` and `b` differ by at most one edit (insertion, deletion,
+/// substitution or transposition of adjacent characters).
+pub fn damerau1(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a == b {
+        return true;
+    }
+    let (la, lb) = (a.len(), b.len());
+    if la.abs_diff(lb) > 1 {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    if la == lb {
+        // substitution, or transposition of the first differing pair
+        ra[1..] == rb[1..] || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+    } else if la > lb {
+        ra[1..] == *rb
+    } else {
+        *ra == rb[1..]
+    }
+}
+
+/// ISO 11649 creditor references (`RF18 5390 0754 7034`) found in a text,
+/// checksum-valid, returned as their payload (`539007547034`).
+pub fn rf_references(text: &str) -> Vec<String> {
+    let folded = fold(text);
+    let tokens: Vec<&str> = folded.split(|c: char| !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty()).collect();
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let b = t.as_bytes();
+        if b.len() < 4 || &b[..2] != b"RF" || !b[2].is_ascii_digit() || !b[3].is_ascii_digit() {
+            continue;
+        }
+        // The reference is often printed in groups of four: try the longest valid grouping.
+        let mut payload = t[4..].to_string();
+        let mut best = None;
+        for next in std::iter::once(None).chain(tokens[i + 1..].iter().map(Some)) {
+            if let Some(n) = next {
+                payload.push_str(n);
+            }
+            if payload.len() > 21 {
+                break;
+            }
+            if !payload.is_empty() && mod97(&format!("{payload}RF{}", &t[2..4])) == Some(1) {
+                best = Some(payload.clone());
+            }
+        }
+        out.extend(best);
+    }
+    out
+}
+
+/// Belgian structured communications (`+++090/9337/55493+++`), checksum-valid,
+/// returned as their 10-digit payload.
+pub fn belgian_references(text: &str) -> Vec<String> {
+    let digits_only: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = Vec::new();
+    for (start, _) in digits_only.iter().filter(|(_, c)| *c == '+' || *c == '*') {
+        let rest = &text[*start..];
+        let inner = rest.trim_start_matches(['+', '*']);
+        let digits: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '/' || *c == ' ')
+            .filter(char::is_ascii_digit)
+            .collect();
+        if digits.len() == 12 {
+            let base: u64 = digits[..10].parse().unwrap_or(0);
+            let check: u64 = digits[10..].parse().unwrap_or(99);
+            let expected = match base % 97 {
+                0 => 97,
+                r => r,
+            };
+            if check == expected && !out.contains(&digits[..10].to_string()) {
+                out.push(digits[..10].to_string());
+            }
+        }
+    }
+    out
+}
+
+fn mod97(s: &str) -> Option<u32> {
+    let mut rem: u32 = 0;
+    for c in s.chars() {
+        let v = c.to_digit(36)?;
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    Some(rem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cover_prefixes_separators_and_zeros() {
+        assert_eq!(invoice_keys("FA-2026-0012"), vec!["20260012", "202612", "FA20260012", "FA202612"]);
+        assert_eq!(invoice_keys("INV000123"), vec!["000123", "INV000123", "INV123"], "`123` is too short a key");
+        assert!(invoice_keys("A-1").is_empty());
+    }
+
+    #[test]
+    fn atoms_and_canonical_forms_meet() {
+        let a = atoms("Facture n°FA2026-12, merci");
+        assert_eq!(a, vec!["FACTURE", "N", "FA", "2026", "12", "MERCI"]);
+        assert_eq!(canonical(&a[2..5]), "FA202612");
+        assert_eq!(canonical(&atoms("fa 2026 0012")), "FA202612");
+    }
+
+    #[test]
+    fn one_edit() {
+        assert!(damerau1("FA20260012", "FA20260021"), "transposition");
+        assert!(damerau1("FA20260012", "FA20260013"), "substitution");
+        assert!(damerau1("FA20260012", "FA2026012"), "deletion");
+        assert!(damerau1("FA20260012", "FA202600112"), "insertion");
+        assert!(!damerau1("FA20260012", "FA20261122"));
+    }
+
+    #[test]
+    fn names_ignore_legal_forms_and_accents() {
+        let a = name_tokens("Société Générale d'Éclairage SARL");
+        let b = name_tokens("SOCIETE GENERALE D ECLAIRAGE");
+        assert_eq!(name_similarity(&a, &b), 1.0);
+        assert!(name_similarity(&name_tokens("Martin SAS"), &name_tokens("Dupont SAS")) < 0.5);
+    }
+
+    #[test]
+    fn structured_references() {
+        assert_eq!(rf_references("Payment RF18 5390 0754 7034 thanks"), vec!["539007547034"]);
+        assert!(rf_references("RF19 5390 0754 7034").is_empty(), "bad checksum");
+        assert_eq!(belgian_references("+++090/9337/55493+++"), vec!["0909337554"]);
+        assert!(belgian_references("+++090/9337/55494+++").is_empty());
+    }
+}

@@ -1,0 +1,159 @@
+//! `relance match --invoices OPEN.csv --statement FILE`: matches every credit
+//! of a statement against the open invoices of a canonical invoice CSV and
+//! prints one JSON object per credit (the evaluation shape of issue #4).
+//! Credits are matched in document order; an applied match reduces the
+//! invoices' open amounts for the credits after it, as in the daemon.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+
+use relance_connectors::csv_invoices::parse::{ColumnMap, DateOrder, ValueFormat, parse_all};
+use relance_connectors::statements;
+use relance_core::domain::Direction;
+use relance_core::matching::{Credit, MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
+use relance_core::money::{Currency, DecimalStyle};
+
+#[derive(clap::Args)]
+pub struct MatchArgs {
+    /// Open invoices in the canonical CSV layout.
+    #[arg(long)]
+    invoices: PathBuf,
+    /// A bank statement (any supported format).
+    #[arg(long)]
+    statement: PathBuf,
+    /// Confidence from which a match is applied (default 0.9).
+    #[arg(long)]
+    threshold: Option<f64>,
+}
+
+/// Loads the open invoices and the payers they name.
+pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let fmt = ValueFormat { decimal: DecimalStyle::Auto, date_order: DateOrder::Dmy, default_currency: Currency::EUR };
+    let (records, bad) =
+        parse_all(&bytes, &ColumnMap::default(), &fmt).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for (line, e) in &bad {
+        eprintln!(
+            "relance: {}: line {line}: {}{} (row skipped)",
+            path.display(),
+            e.column.as_ref().map(|c| format!("column `{c}`: ")).unwrap_or_default(),
+            e.reason
+        );
+    }
+    let mut payers: BTreeMap<String, Payer> = BTreeMap::new();
+    let mut open = Vec::new();
+    for r in records {
+        let p = payers
+            .entry(r.customer.id.clone())
+            .or_insert_with(|| Payer { customer_id: r.customer.id.clone(), ..Default::default() });
+        if !r.customer.name.is_empty() {
+            p.name.clone_from(&r.customer.name);
+        }
+        for iban in &r.customer.ibans {
+            if !p.ibans.contains(iban) {
+                p.ibans.push(iban.clone());
+            }
+        }
+        if r.effective_status().is_outstanding() && r.open.minor > 0 {
+            open.push(OpenInvoice {
+                number: r.number,
+                customer_id: r.customer.id,
+                issue_date: r.issue_date,
+                due_date: r.due_date,
+                total: r.total,
+                open: r.open,
+            });
+        }
+    }
+    Ok((open, payers.into_values().collect()))
+}
+
+pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
+    let (open, payers) = load_invoices(&args.invoices)?;
+    let bytes = std::fs::read(&args.statement).with_context(|| format!("cannot read {}", args.statement.display()))?;
+    let parsed = match statements::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("relance: {}: {e}", args.statement.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut config = MatchConfig::default();
+    if let Some(t) = args.threshold {
+        config.auto_threshold = t;
+    }
+    let mut matcher = Matcher::new(open, &payers, config);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for (index, tx) in parsed.transactions().enumerate() {
+        if tx.direction != Direction::Credit {
+            continue;
+        }
+        let base = json!({ "index": index, "bank_ref": tx.bank_ref, "amount": tx.amount.to_decimal_string() });
+        if tx.reversal {
+            let line = merge(
+                base,
+                json!({ "status": "unmatched", "allocations": [], "confidence": 0.0,
+                "reasons": ["a reversal by the bank, not a customer payment"] }),
+            );
+            writeln!(out, "{line}")?;
+            continue;
+        }
+        let credit = Credit {
+            amount: tx.amount,
+            booking_date: tx.booking_date,
+            counterparty_name: tx.counterparty_name.clone(),
+            counterparty_iban: tx.counterparty_iban.clone(),
+            remittance: tx.remittance.clone(),
+            structured_ref: tx.structured_ref.clone(),
+            end_to_end_id: tx.end_to_end_id.clone(),
+        };
+        let result = matcher.match_credit(&credit);
+        let best = result.best();
+        if result.status == MatchStatus::Matched
+            && let Some(b) = best
+        {
+            for a in &b.allocations {
+                matcher.consume(&a.invoice, a.amount, a.write_off);
+            }
+            if let (Some(iban), Some(cust)) = (&tx.counterparty_iban, &b.customer_id) {
+                matcher.learn_iban(iban, cust);
+            }
+        }
+        let status = match result.status {
+            MatchStatus::Matched => "matched",
+            MatchStatus::Suggested => "suggested",
+            MatchStatus::Unmatched => "unmatched",
+        };
+        let allocations: Vec<_> = best
+            .map(|b| {
+                b.allocations
+                    .iter()
+                    .map(|a| json!({ "invoice": a.invoice, "amount": a.amount.to_decimal_string() }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut reasons: Vec<String> = best.map(|b| b.reasons.clone()).unwrap_or_default();
+        reasons.extend(result.decision.iter().cloned());
+        let confidence = best.map_or(0.0, |b| (b.confidence * 1000.0).round() / 1000.0);
+        let line = merge(
+            base,
+            json!({ "status": status, "allocations": allocations, "confidence": confidence, "reasons": reasons }),
+        );
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    if let (Some(a), serde_json::Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
