@@ -7,6 +7,7 @@
 //!   nothing) and measures the idle RSS of `relance run` on the result.
 //! - `bench rss --config PATH`: idle RSS of `relance run` on any configuration.
 
+use std::fmt::Write as _;
 use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,23 @@ pub enum BenchCommand {
         #[arg(long)]
         no_rss: bool,
     },
+    /// Cash application: 1M open invoices, 50k customers, 100k noisy credits (target ≤ 5 s, ≤ 1.5 GB); prints accuracy.
+    Match {
+        #[arg(long, default_value_t = 1_000_000)]
+        invoices: usize,
+        #[arg(long, default_value_t = 50_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        credits: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Statement parsing throughput for camt.053 and MT940 (target ≥ 100 MB/s each).
+    Parse {
+        /// Size of each generated file, in MB.
+        #[arg(long, default_value_t = 100)]
+        mb: usize,
+    },
     /// Idle resident memory of `relance run` with a configuration.
     Rss {
         #[arg(long, short)]
@@ -47,6 +65,8 @@ pub enum BenchCommand {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
+        BenchCommand::Match { invoices, customers, credits, seed } => bench_match(invoices, customers, credits, seed),
+        BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Rss { config, settle } => {
             let kb = idle_rss(&config, Duration::from_secs(settle))?;
             println!("idle RSS of `relance run`: {:.1} MB ({kb} kB)", kb as f64 / 1024.0);
@@ -275,4 +295,89 @@ mod tests {
         assert_eq!(french_amount(123_456_789), "1 234 567,89");
         assert_eq!(french_amount(1_005), "10,05");
     }
+}
+
+fn bench_match(invoices: usize, customers: usize, credits: usize, seed: u64) -> anyhow::Result<ExitCode> {
+    let t0 = Instant::now();
+    let world = crate::bench_cash::generate(invoices, customers, credits, seed);
+    println!(
+        "generated {invoices} open invoices ({customers} customers) and {credits} credits in {:.2} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let (acc, build, matching) = crate::bench_cash::evaluate(world, relance_core::matching::MatchConfig::default());
+    println!(
+        "match: index built in {build:.2} s, {credits} credits matched in {matching:.2} s ({:.0} credits/s); total {:.2} s; peak RSS {:.0} MB [targets ≤ 5 s, ≤ 1.5 GB]",
+        credits as f64 / matching,
+        build + matching,
+        peak_rss_kb().unwrap_or(0) as f64 / 1024.0
+    );
+    print!("{}", crate::bench_cash::report(&acc));
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_parse(mb: usize) -> anyhow::Result<ExitCode> {
+    let target = mb * 1_000_000;
+    for (name, doc) in [("camt.053", camt_doc(target)), ("MT940", mt940_doc(target))] {
+        let mut best = f64::MAX;
+        let mut count = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let parsed =
+                relance_connectors::statements::parse(doc.as_bytes()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            best = best.min(t.elapsed().as_secs_f64());
+            count = parsed.transactions().count();
+        }
+        println!(
+            "parse {name}: {:.1} MB, {count} transactions in {best:.3} s = {:.0} MB/s (best of 5) [target ≥ 100 MB/s]",
+            doc.len() as f64 / 1e6,
+            doc.len() as f64 / 1e6 / best
+        );
+    }
+    println!(
+        "peak RSS {:.0} MB; machine: {} cores, {}",
+        peak_rss_kb().unwrap_or(0) as f64 / 1024.0,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A camt.053 document of about `bytes` bytes, entries as banks write them.
+fn camt_doc(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 4096);
+    s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\">\n<BkToCstmrStmt><GrpHdr><MsgId>BENCH</MsgId><CreDtTm>2026-11-23T10:00:00</CreDtTm></GrpHdr>\n<Stmt><Id>BENCH-1</Id><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\n");
+    let mut i = 0u64;
+    while s.len() < bytes {
+        let _ = write!(
+            s,
+            "<Ntry><NtryRef>{i}</NtryRef><Amt Ccy=\"EUR\">{}.{:02}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-23</Dt></BookgDt><ValDt><Dt>2026-11-23</Dt></ValDt><AcctSvcrRef>BQ{i:012}</AcctSvcrRef><BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>\n<NtryDtls><TxDtls><Refs><EndToEndId>E2E{i}</EndToEndId></Refs><RltdPties><Dbtr><Nm>CLIENT {i} SARL</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct></RltdPties><RmtInf><Ustrd>Facture FA-2026-{i:07} merci</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
+            100 + i % 9000,
+            i % 100
+        );
+        i += 1;
+    }
+    s.push_str("</Stmt></BkToCstmrStmt></Document>\n");
+    s
+}
+
+/// An MT940 file of about `bytes` bytes: daily messages of 500 lines with German `:86:` details.
+fn mt940_doc(bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 4096);
+    let mut i = 0u64;
+    while s.len() < bytes {
+        let _ =
+            write!(s, ":20:STMT{i}\r\n:25:DE89370400440532013000\r\n:28C:{}/1\r\n:60F:C261122EUR1000,00\r\n", i / 500);
+        for _ in 0..500 {
+            let _ = write!(
+                s,
+                ":61:2611231123C{},{:02}NTRFNONREF//B{i:012}\r\n:86:166?00GUTSCHRIFT?20EREF+E2E{i}?21SVWZ+Rechnung FA-2026-{i:07}?22 danke?30BANKDEFF?31DE89370400440532013000?32KUNDE {i} GMBH\r\n",
+                100 + i % 9000,
+                i % 100
+            );
+            i += 1;
+        }
+        s.push_str(":62F:C261123EUR1000,00\r\n-\r\n");
+    }
+    s
 }

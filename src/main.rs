@@ -3,6 +3,7 @@
 //! signal handling and hands over to the runtime.
 
 mod bench;
+mod bench_cash;
 mod match_cmd;
 mod statements_cmd;
 

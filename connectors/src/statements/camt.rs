@@ -230,6 +230,8 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 }
                 let _ = e;
             }
+            // Whitespace between tags is skipped; inside a value (after an entity) it is kept.
+            Event::Text(t) if buf.is_empty() && t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) => {}
             Event::Text(t) => buf.push_str(&t.xml10_content()),
             Event::CData(c) => buf.push_str(&c.into_inner()),
             Event::GeneralRef(r) => buf.push_str(&resolve_entity(&r.into_inner())),

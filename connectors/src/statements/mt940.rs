@@ -232,7 +232,8 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
 
 /// Applies the `:86:` information to its transaction.
 fn apply_info(tx: &mut Transaction, info: &str) {
-    let flat: String = info.split('\n').collect::<Vec<_>>().join("");
+    // Continuation lines are a wrap of one field: join them without spaces.
+    let flat: std::borrow::Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && !b[3].is_ascii_alphanumeric() && b[3] != b' ' {
         german_subfields(tx, &flat, b[3] as char);
@@ -276,20 +277,19 @@ fn german_subfields(tx: &mut Transaction, flat: &str, sep: char) {
     tx.remittance = join_text([remittance.as_str()]).or(tx.remittance.take());
 }
 
-/// Splits `EREF+abc SVWZ+text ABWA+name` into tagged values.
+/// Splits `EREF+abc SVWZ+text ABWA+name` into tagged values (one scan for `+`).
 fn sepa_tags(s: &str) -> Vec<(&'static str, String)> {
     const TAGS: [&str; 11] = ["EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM"];
     let mut marks: Vec<(usize, &'static str)> = Vec::new();
-    for t in TAGS {
-        let pat = format!("{t}+");
-        let mut from = 0;
-        while let Some(p) = s[from..].find(&pat) {
-            marks.push((from + p, t));
-            from += p + pat.len();
+    for (plus, _) in s.match_indices('+') {
+        if let Some(t) = TAGS
+            .iter()
+            .find(|t| plus >= t.len() && s.is_char_boundary(plus - t.len()) && &s[plus - t.len()..plus] == **t)
+        {
+            marks.push((plus - t.len(), t));
         }
     }
-    marks.sort();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(marks.len());
     for (i, (pos, t)) in marks.iter().enumerate() {
         let start = pos + t.len() + 1;
         let end = marks.get(i + 1).map_or(s.len(), |m| m.0);

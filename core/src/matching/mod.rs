@@ -28,6 +28,8 @@ pub mod text;
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,68 @@ use crate::money::{Currency, Money};
 use text::{
     atoms, belgian_references, canonical, damerau1, invoice_keys, joined, name_similarity, name_tokens, rf_references,
 };
+
+/// A multimap from a hashable key to invoice indexes, with no allocation for
+/// the common single-entry case.
+#[derive(Default)]
+struct MultiMap<K: std::hash::Hash + Eq> {
+    first: FxHashMap<K, u32>,
+    more: FxHashMap<K, Vec<u32>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> MultiMap<K> {
+    fn with_capacity(n: usize) -> Self {
+        MultiMap { first: FxHashMap::with_capacity_and_hasher(n, Default::default()), more: FxHashMap::default() }
+    }
+
+    fn insert(&mut self, k: K, v: u32) {
+        match self.first.entry(k) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let list = self.more.entry(e.key().clone()).or_default();
+                if *e.get() != v && !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+        }
+    }
+
+    fn remove_value(&mut self, k: &K, v: u32) {
+        if self.first.get(k) == Some(&v) {
+            match self.more.get_mut(k).and_then(|l| if l.is_empty() { None } else { Some(l.remove(0)) }) {
+                Some(next) => {
+                    self.first.insert(k.clone(), next);
+                }
+                None => {
+                    self.first.remove(k);
+                }
+            }
+        } else if let Some(l) = self.more.get_mut(k) {
+            l.retain(|x| *x != v);
+        }
+    }
+
+    fn get<'a>(&'a self, k: &K) -> Hits<'a> {
+        self.first.get(k).copied().into_iter().chain(self.more.get(k).into_iter().flatten().copied())
+    }
+}
+
+/// The invoices under one key (borrows the map, not the key).
+type Hits<'a> = std::iter::Chain<
+    std::option::IntoIter<u32>,
+    std::iter::Copied<std::iter::Flatten<std::option::IntoIter<&'a Vec<u32>>>>,
+>;
+
+/// 64-bit hash of a normalized key; hits are verified against the invoice.
+fn key_hash(key: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(key.as_bytes());
+    h.write_u8(0xff);
+    h.finish()
+}
 
 /// An open invoice as the matcher sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,9 +250,10 @@ enum Fit {
 pub struct Matcher {
     config: MatchConfig,
     invoices: Vec<OpenInvoice>,
-    keys: HashMap<String, Vec<u32>>,
-    by_customer: HashMap<String, Vec<u32>>,
-    by_amount: HashMap<(i64, Currency), Vec<u32>>,
+    /// Normalized invoice-number keys (as hashes) → invoices.
+    keys: MultiMap<u64>,
+    by_customer: FxHashMap<String, Vec<u32>>,
+    by_amount: MultiMap<(i64, Currency)>,
     iban_owner: HashMap<String, Vec<String>>,
     names: HashMap<String, Vec<String>>,
     name_tokens_of: HashMap<String, Vec<String>>,
@@ -199,21 +264,27 @@ impl Matcher {
     pub fn new(invoices: Vec<OpenInvoice>, payers: &[Payer], config: MatchConfig) -> Matcher {
         let mut m = Matcher {
             config,
-            keys: HashMap::with_capacity(invoices.len() * 3),
-            by_customer: HashMap::new(),
-            by_amount: HashMap::with_capacity(invoices.len()),
+            keys: MultiMap::with_capacity(invoices.len() * 4),
+            by_customer: FxHashMap::default(),
+            by_amount: MultiMap::with_capacity(invoices.len()),
             iban_owner: HashMap::new(),
             names: HashMap::new(),
             name_tokens_of: HashMap::new(),
             invoices: Vec::new(),
         };
+        let mut buf = text::KeyBuf::default();
         for (i, inv) in invoices.iter().enumerate() {
             let i = i as u32;
-            for k in invoice_keys(&inv.number) {
-                m.keys.entry(k).or_default().push(i);
+            for k in buf.keys(&inv.number) {
+                m.keys.insert(key_hash(k), i);
             }
-            m.by_customer.entry(inv.customer_id.clone()).or_default().push(i);
-            m.by_amount.entry((inv.open.minor, inv.open.currency)).or_default().push(i);
+            match m.by_customer.get_mut(inv.customer_id.as_str()) {
+                Some(list) => list.push(i),
+                None => {
+                    m.by_customer.insert(inv.customer_id.clone(), vec![i]);
+                }
+            }
+            m.by_amount.insert((inv.open.minor, inv.open.currency), i);
         }
         m.invoices = invoices;
         for p in payers {
@@ -243,12 +314,10 @@ impl Matcher {
         let before = (inv.open.minor, inv.open.currency);
         let paid = amount.minor + write_off.map_or(0, |w| w.minor);
         inv.open = Money::new((inv.open.minor - paid).max(0), inv.open.currency);
-        if let Some(list) = self.by_amount.get_mut(&before) {
-            list.retain(|i| *i != idx);
-        }
         let after = (inv.open.minor, inv.open.currency);
+        self.by_amount.remove_value(&before, idx);
         if after.0 > 0 {
-            self.by_amount.entry(after).or_default().push(idx);
+            self.by_amount.insert(after, idx);
         }
     }
 
@@ -263,10 +332,14 @@ impl Matcher {
     fn find_invoice(&self, number: &str) -> Option<u32> {
         invoice_keys(number)
             .iter()
-            .filter_map(|k| self.keys.get(k))
-            .flatten()
-            .copied()
-            .find(|i| self.invoices[*i as usize].number == number)
+            .map(|k| key_hash(k))
+            .find_map(|h| self.keys.get(&h).find(|i| self.invoices[*i as usize].number == number))
+    }
+
+    /// Invoices under a key, verified (a hash collision never makes a hit).
+    fn lookup<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let hash = key_hash(key);
+        self.keys.get(&hash).filter(move |i| invoice_keys(&self.invoices[*i as usize].number).iter().any(|k| k == key))
     }
 
     fn open(&self, i: u32) -> &OpenInvoice {
@@ -289,7 +362,7 @@ impl Matcher {
             for payload in rf_references(text).into_iter().chain(belgian_references(text)) {
                 let a = atoms(&payload);
                 for key in [joined(&a), canonical(&a)] {
-                    for &i in self.keys.get(&key).into_iter().flatten() {
+                    for i in self.lookup(&key) {
                         push(&mut hits, i, RefKind::Structured, &payload);
                     }
                 }
@@ -306,7 +379,7 @@ impl Matcher {
                         break;
                     }
                     for key in [&as_typed, &canon] {
-                        for &i in self.keys.get(key).into_iter().flatten() {
+                        for i in self.lookup(key) {
                             // With its prefix (zeros aside) the number is exact; without, partial.
                             let number = atoms(&self.open(i).number);
                             let kind = if joined(&number) == *key || canonical(&number) == *key {
@@ -526,7 +599,7 @@ impl Matcher {
             let tokens = Self::ref_tokens(c);
             if !tokens.is_empty() {
                 let mut pool: Vec<u32> = payer_ids.iter().flat_map(|p| self.payer_open(p, ccy)).collect();
-                pool.extend(self.by_amount.get(&(c.amount.minor, ccy)).into_iter().flatten().copied());
+                pool.extend(self.by_amount.get(&(c.amount.minor, ccy)));
                 pool.sort();
                 pool.dedup();
                 for i in pool {
@@ -628,7 +701,7 @@ impl Matcher {
 
         // 3. Amount alone: never enough to apply.
         if candidates.is_empty() {
-            let same: Vec<u32> = self.by_amount.get(&(c.amount.minor, ccy)).into_iter().flatten().copied().collect();
+            let same: Vec<u32> = self.by_amount.get(&(c.amount.minor, ccy)).collect();
             let n = same.len();
             for i in same.iter().take(5) {
                 let r = vec![format!("no reference and no known payer; {n} open invoice(s) have exactly this amount")];

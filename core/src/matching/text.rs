@@ -97,6 +97,80 @@ pub fn invoice_keys(number: &str) -> Vec<String> {
     keys
 }
 
+/// Builds the keys of many invoice numbers without allocating per number
+/// (the index build does this a million times).
+#[derive(Default)]
+pub struct KeyBuf {
+    keys: Vec<String>,
+    atoms: Vec<(usize, usize, bool)>,
+    folded: String,
+}
+
+impl KeyBuf {
+    /// Same keys as [`invoice_keys`].
+    pub fn keys(&mut self, number: &str) -> &[String] {
+        self.folded.clear();
+        if number.is_ascii() {
+            self.folded.extend(number.chars().map(|c| c.to_ascii_uppercase()));
+        } else {
+            self.folded.push_str(&fold(number));
+        }
+        self.atoms.clear();
+        let b = self.folded.as_bytes();
+        let mut start = None;
+        for (i, c) in b.iter().enumerate() {
+            let alnum = c.is_ascii_alphanumeric();
+            match start {
+                Some(s) if !alnum => {
+                    self.atoms.push((s, i, b[s].is_ascii_digit()));
+                    start = None;
+                }
+                Some(s) if b[s].is_ascii_digit() != c.is_ascii_digit() => {
+                    self.atoms.push((s, i, b[s].is_ascii_digit()));
+                    start = Some(i);
+                }
+                None if alnum => start = Some(i),
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            self.atoms.push((s, b.len(), b[s].is_ascii_digit()));
+        }
+        let n_keys = if self.atoms.iter().position(|a| a.2).is_some_and(|i| i > 0) { 4 } else { 2 };
+        while self.keys.len() < 4 {
+            self.keys.push(String::new());
+        }
+        let first_digit = self.atoms.iter().position(|a| a.2).unwrap_or(0);
+        for k in 0..n_keys {
+            let from = if k >= 2 { first_digit } else { 0 };
+            let canonical = k % 2 == 1;
+            let key = &mut self.keys[k];
+            key.clear();
+            for &(s, e, digit) in &self.atoms[from..] {
+                let part = &self.folded[s..e];
+                if canonical && digit {
+                    let t = part.trim_start_matches('0');
+                    key.push_str(if t.is_empty() { "0" } else { t });
+                } else {
+                    key.push_str(part);
+                }
+            }
+        }
+        // Same filtering as `invoice_keys`: long enough, with a digit, distinct.
+        let mut out = 0;
+        for k in 0..n_keys {
+            let ok = self.keys[k].len() >= 4
+                && self.keys[k].bytes().any(|b| b.is_ascii_digit())
+                && !self.keys[..out].contains(&self.keys[k]);
+            if ok {
+                self.keys.swap(out, k);
+                out += 1;
+            }
+        }
+        &self.keys[..out]
+    }
+}
+
 /// Name tokens without legal forms and filler words.
 pub fn name_tokens(name: &str) -> Vec<String> {
     const DROP: &[&str] = &[
@@ -223,6 +297,25 @@ mod tests {
         assert_eq!(invoice_keys("FA-2026-0012"), vec!["20260012", "202612", "FA20260012", "FA202612"]);
         assert_eq!(invoice_keys("INV000123"), vec!["000123", "INV000123", "INV123"], "`123` is too short a key");
         assert!(invoice_keys("A-1").is_empty());
+    }
+
+    #[test]
+    fn key_buffer_agrees_with_invoice_keys() {
+        let mut buf = KeyBuf::default();
+        for n in [
+            "FA-2026-0012",
+            "INV000123",
+            "A-1",
+            "2026/0007",
+            "F 000 12",
+            "Rechnung-Nr. 77-B",
+            "AV-00",
+            "ÉCHÉANCE-2026-01",
+        ] {
+            let mut a: Vec<String> = buf.keys(n).to_vec();
+            a.sort();
+            assert_eq!(a, invoice_keys(n), "{n}");
+        }
     }
 
     #[test]
