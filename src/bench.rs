@@ -283,20 +283,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_values_are_valid() {
-        for c in [0, 1, 42, 99_999] {
-            assert!(relance_core::iban::normalize_iban(&iban_for(c)).is_ok(), "{}", iban_for(c));
-        }
-        assert_eq!(french_amount(123_456_789), "1 234 567,89");
-        assert_eq!(french_amount(1_005), "10,05");
-    }
-}
-
 fn bench_match(invoices: usize, customers: usize, credits: usize, seed: u64) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let world = crate::bench_cash::generate(invoices, customers, credits, seed);
@@ -380,4 +366,18 @@ fn mt940_doc(bytes: usize) -> String {
         s.push_str(":62F:C261123EUR1000,00\r\n-\r\n");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_are_valid() {
+        for c in [0, 1, 42, 99_999] {
+            assert!(relance_core::iban::normalize_iban(&iban_for(c)).is_ok(), "{}", iban_for(c));
+        }
+        assert_eq!(french_amount(123_456_789), "1 234 567,89");
+        assert_eq!(french_amount(1_005), "10,05");
+    }
 }
