@@ -92,7 +92,7 @@ fn an_unknown_connector_kind_lists_the_known_ones() {
     let (code, err) = check(&d);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("beta.toml: key `connectors.x.kind`: unknown connector kind `ftp_magic` (known: csv_invoices)"),
+        err.contains("beta.toml: key `connectors.x.kind`: unknown connector kind `ftp_magic` (known: csv_invoices, bank_statements, file_writeback)"),
         "{err}"
     );
 }

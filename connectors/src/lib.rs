@@ -6,7 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bank_statements;
 pub mod csv_invoices;
+pub mod file_writeback;
+pub mod files;
 
 use std::sync::Arc;
 
@@ -14,7 +17,11 @@ use relance_core::connector::{ConnectorFactory, Registry};
 
 /// Every built-in connector kind.
 pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
-    vec![Arc::new(csv_invoices::CsvInvoicesFactory)]
+    vec![
+        Arc::new(csv_invoices::CsvInvoicesFactory),
+        Arc::new(bank_statements::BankStatementsFactory),
+        Arc::new(file_writeback::FileWriteBackFactory),
+    ]
 }
 
 /// The registry of built-in kinds.

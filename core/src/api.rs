@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Rejected(why) = e {
+            return ApiError::new(StatusCode::CONFLICT, "conflict", why);
+        }
         tracing::error!(error = %e, "store error in API");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal storage error")
     }
@@ -80,6 +84,13 @@ pub fn router(rt: Runtime) -> Router {
         .route("/api/v1/tenants/{tenant}/events", get(events))
         .route("/api/v1/tenants/{tenant}/quarantine", get(quarantine))
         .route("/api/v1/tenants/{tenant}/connectors", get(connectors))
+        .route("/api/v1/tenants/{tenant}/payments", get(payments))
+        .route("/api/v1/tenants/{tenant}/review", get(review))
+        .route("/api/v1/tenants/{tenant}/payments/{id}", get(payment))
+        .route("/api/v1/tenants/{tenant}/payments/{id}/accept", post(accept))
+        .route("/api/v1/tenants/{tenant}/payments/{id}/allocate", post(allocate))
+        .route("/api/v1/tenants/{tenant}/payments/{id}/reject", post(reject))
+        .route("/api/v1/tenants/{tenant}/allocations/{id}/undo", post(undo))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
@@ -260,4 +271,211 @@ async fn connectors(
         .map(|((_, name), s)| json!({ "name": name, "status": s }))
         .collect();
     Ok(Json(json!({ "items": items })).into_response())
+}
+
+/// Who acts through the API, for the audit trail: `api:<tenant>` or `api:<X-Relance-User>`.
+fn actor(tenant: &TenantId, headers: &HeaderMap) -> String {
+    match headers.get("x-relance-user").and_then(|v| v.to_str().ok()).filter(|u| !u.trim().is_empty()) {
+        Some(user) => format!("api:{}:{}", tenant, user.trim()),
+        None => format!("api:{tenant}"),
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn payments(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q)?;
+    let statuses: Vec<String> = p
+        .get("status")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    const KNOWN: [&str; 6] = ["new", "matched", "suggested", "unmatched", "rejected", "ignored"];
+    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown payment status `{bad}` (expected one of {})",
+            KNOWN.join(", ")
+        )));
+    }
+    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let store = st.rt.store.clone();
+    let page = blocking(move || {
+        let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
+        store.payments_with_status(&tenant, &refs, l, o)
+    })
+    .await?;
+    Ok(Json(page).into_response())
+}
+
+async fn review(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q)?;
+    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let store = st.rt.store.clone();
+    Ok(Json(blocking(move || store.payments_with_status(&tenant, &["suggested", "unmatched"], l, o)).await?)
+        .into_response())
+}
+
+async fn payment(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    let (p, allocations) = blocking(move || Ok((store.payment(&tenant, id)?, store.allocations(&tenant, id)?))).await?;
+    let p = p.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no payment {id}")))?;
+    Ok(Json(json!({ "payment": p, "allocations": allocations })).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    #[serde(default)]
+    candidate: usize,
+}
+
+/// Accepts one of the matcher's candidates (the best one by default).
+async fn accept(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let b: AcceptBody = json_body(&body)?;
+    let store = st.rt.store.clone();
+    let ids = blocking(move || {
+        let p = store.payment(&tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
+        let cand = p
+            .match_result
+            .as_ref()
+            .and_then(|r| r["candidates"].get(b.candidate))
+            .ok_or_else(|| StoreError::Rejected(format!("payment {id} has no candidate {}", b.candidate)))?;
+        let allocations = candidate_allocations(cand, p.amount_money.currency)?;
+        store.apply_payment(&tenant, id, &["suggested", "unmatched"], &allocations, &who, None, None)
+    })
+    .await?;
+    Ok(Json(json!({ "payment": id, "allocations": ids })).into_response())
+}
+
+fn candidate_allocations(
+    cand: &serde_json::Value,
+    ccy: crate::money::Currency,
+) -> Result<Vec<crate::store::AllocationRequest>, StoreError> {
+    let money = |v: &serde_json::Value| -> Option<crate::money::Money> {
+        v["amount"].as_str().and_then(|a| crate::money::Money::parse(a, ccy, crate::money::DecimalStyle::Dot).ok())
+    };
+    cand["allocations"]
+        .as_array()
+        .ok_or_else(|| StoreError::Corrupt("candidate without allocations".into()))?
+        .iter()
+        .map(|a| {
+            Ok(crate::store::AllocationRequest {
+                invoice: a["invoice"].as_str().unwrap_or_default().to_string(),
+                amount: money(&a["amount"])
+                    .ok_or_else(|| StoreError::Corrupt("candidate allocation without amount".into()))?,
+                write_off: if a["write_off"].is_null() { None } else { money(&a["write_off"]) },
+            })
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AllocateBody {
+    allocations: Vec<ManualAllocation>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManualAllocation {
+    invoice: String,
+    /// Decimal string, e.g. "120.50".
+    amount: String,
+}
+
+/// Allocates a payment by hand: one or several invoices, partial amounts allowed.
+async fn allocate(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let b: AllocateBody = json_body(&body)?;
+    if b.allocations.is_empty() {
+        return Err(ApiError::bad_request("`allocations` must list at least one {\"invoice\", \"amount\"}"));
+    }
+    let store = st.rt.store.clone();
+    let ids = blocking(move || {
+        let p = store.payment(&tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
+        let ccy = p.amount_money.currency;
+        let allocations = b
+            .allocations
+            .iter()
+            .map(|a| {
+                crate::money::Money::parse(&a.amount, ccy, crate::money::DecimalStyle::Dot)
+                    .map(|amount| crate::store::AllocationRequest {
+                        invoice: a.invoice.clone(),
+                        amount,
+                        write_off: None,
+                    })
+                    .map_err(|e| StoreError::Rejected(format!("invoice {}: {e}", a.invoice)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        store.apply_payment(&tenant, id, &["suggested", "unmatched", "matched"], &allocations, &who, None, None)
+    })
+    .await?;
+    Ok(Json(json!({ "payment": id, "allocations": ids })).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn reject(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let b: RejectBody = json_body(&body)?;
+    let store = st.rt.store.clone();
+    blocking(move || store.reject_payment(&tenant, id, &who, &b.reason)).await?;
+    Ok(Json(json!({ "payment": id, "status": "rejected" })).into_response())
+}
+
+async fn undo(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let store = st.rt.store.clone();
+    blocking(move || store.undo_allocation(&tenant, id, &who)).await?;
+    Ok(Json(json!({ "allocation": id, "status": "undone" })).into_response())
 }

@@ -176,9 +176,21 @@ impl Connector {
         }
     }
 
-    /// Whether the runtime schedules this connector (pull roles).
+    /// Whether the runtime schedules this connector: pull roles, and ERP
+    /// write-back (which delivers the store's outbox).
     pub fn is_scheduled(&self) -> bool {
-        matches!(self, Connector::InvoiceSource(_) | Connector::StatementSource(_) | Connector::InboundMailbox(_))
+        !matches!(self, Connector::OutboundChannel(_))
+    }
+
+    /// Order within one `--once` pass: data in before notices out.
+    pub fn run_order(&self) -> u8 {
+        match self {
+            Connector::InvoiceSource(_) => 0,
+            Connector::StatementSource(_) => 1,
+            Connector::InboundMailbox(_) => 2,
+            Connector::ErpWriteBack(_) => 3,
+            Connector::OutboundChannel(_) => 4,
+        }
     }
 
     /// Runs one pass of a pull connector.
@@ -187,7 +199,8 @@ impl Connector {
             Connector::InvoiceSource(c) => c.sync(ctx).await,
             Connector::StatementSource(c) => c.fetch(ctx).await,
             Connector::InboundMailbox(c) => c.poll(ctx).await,
-            Connector::OutboundChannel(_) | Connector::ErpWriteBack(_) => Ok(RunReport::default()),
+            Connector::ErpWriteBack(c) => deliver_outbox(c.as_ref(), ctx).await,
+            Connector::OutboundChannel(_) => Ok(RunReport::default()),
         }
     }
 
@@ -196,6 +209,34 @@ impl Connector {
             Connector::InvoiceSource(c) => c.watch_paths(),
             Connector::StatementSource(c) => c.watch_paths(),
             _ => Vec::new(),
+        }
+    }
+}
+
+/// Delivers the tenant's pending write-back notices, oldest first; stops at
+/// the first failure (retried with the run) so notices stay in order.
+async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+    let mut report = RunReport::default();
+    loop {
+        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+        let batch = tokio::task::spawn_blocking(move || store.pending_writebacks(&tenant, 200))
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))??;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for (id, notice) in batch {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            let result = c.push(&notice).await;
+            let store = ctx.store.clone();
+            let err = result.as_ref().err().map(ToString::to_string);
+            tokio::task::spawn_blocking(move || store.mark_writeback(id, err.as_deref().map_or(Ok(()), Err)))
+                .await
+                .map_err(|e| ConnectorError::Transient(e.to_string()))??;
+            result?;
+            report.items += 1;
         }
     }
 }

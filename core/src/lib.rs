@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod cash;
 pub mod config;
 pub mod connector;
 pub mod domain;

@@ -88,6 +88,9 @@ impl Runtime {
             by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());
         }
         let mut handles = Vec::new();
+        for list in by_tenant.values_mut() {
+            list.sort_by_key(|c| c.connector.run_order());
+        }
         for (_tenant, list) in by_tenant {
             let rt = self.clone();
             let cancel = cancel.clone();

@@ -39,6 +39,7 @@ use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, Invoi
 use relance_core::money::{Currency, DecimalStyle};
 use relance_core::store::{ImportKey, ImportStatus, InvoiceBatch, NewQuarantine};
 
+use crate::files;
 use parse::{ColumnMap, DateOrder, EncodingSetting, ValueFormat};
 
 /// Whether each file is a complete list of open invoices.
@@ -161,13 +162,7 @@ pub struct CsvInvoices {
     batch_size: usize,
     /// Files known to be finished (imported or quarantined), by path, size and
     /// modification time: spares re-reading and re-hashing them at every poll.
-    finished: Arc<Mutex<HashMap<PathBuf, FileStamp>>>,
-}
-
-type FileStamp = (u64, Option<SystemTime>);
-
-fn stamp(p: &Path) -> Option<FileStamp> {
-    std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().ok()))
+    finished: Arc<Mutex<HashMap<PathBuf, files::FileStamp>>>,
 }
 
 #[async_trait]
@@ -205,30 +200,15 @@ impl CsvInvoices {
     }
 
     fn list_files(&self) -> Result<Vec<PathBuf>, ConnectorError> {
-        if self.path.is_file() {
-            return Ok(vec![self.path.clone()]);
-        }
-        let entries = std::fs::read_dir(&self.path)
-            .map_err(|e| ConnectorError::Transient(format!("cannot list {}: {e}", self.path.display())))?;
-        let mut files: Vec<(SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.starts_with('.') && glob_match(&self.pattern, &n.to_lowercase()))
-            })
-            .map(|p| (modified(&p).unwrap_or(SystemTime::UNIX_EPOCH), p))
-            .collect();
-        files.sort();
-        Ok(files.into_iter().map(|(_, p)| p).collect())
+        files::list(&self.path, &self.pattern)
+            .map_err(|e| ConnectorError::Transient(format!("cannot list {}: {e}", self.path.display())))
     }
 
     /// Waits while the file is still being written (modified within `settle`).
     fn wait_until_settled(&self, file: &Path, ctx: &RunContext) -> Result<(), ConnectorError> {
         for _ in 0..100 {
-            let age = modified(file).and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(self.settle);
+            let age =
+                files::modified(file).and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(self.settle);
             if age >= self.settle {
                 return Ok(());
             }
@@ -275,8 +255,8 @@ impl CsvInvoices {
 
     /// Imports one file (or resumes it), returning what this call applied.
     pub fn import_file(&self, ctx: &RunContext, file: &Path) -> Result<RunReport, ConnectorError> {
-        let before = stamp(file);
-        let cache = |finished: &Mutex<HashMap<PathBuf, FileStamp>>| {
+        let before = files::stamp(file);
+        let cache = |finished: &Mutex<HashMap<PathBuf, files::FileStamp>>| {
             if let Some(st) = before {
                 finished.lock().unwrap_or_else(|p| p.into_inner()).insert(file.to_path_buf(), st);
             }
@@ -458,26 +438,8 @@ impl CsvInvoices {
 
     /// Keeps a copy of a quarantined file under the data directory; returns its path.
     fn keep_copy(&self, ctx: &RunContext, file: &Path, unit: &str, bytes: &[u8]) -> Option<String> {
-        let dir = ctx.keep_dir.join("quarantine");
-        let name = format!(
-            "{}-{}",
-            unit.trim_start_matches("sha256:").get(..16).unwrap_or("file"),
-            file.file_name().and_then(|n| n.to_str()).unwrap_or("input")
-        );
-        let target = dir.join(name);
-        let result = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&target, bytes));
-        match result {
-            Ok(()) => Some(target.display().to_string()),
-            Err(e) => {
-                warn!(path = %target.display(), error = %e, "cannot keep a copy of the quarantined file");
-                None
-            }
-        }
+        files::keep_copy(&ctx.keep_dir.join("quarantine"), unit.trim_start_matches("sha256:"), file, bytes)
     }
-}
-
-fn modified(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 fn clip(s: &str) -> String {
@@ -489,30 +451,6 @@ fn clip(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
-}
-
-/// Matches `*` (any run) and `?` (one character) against a file name.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]

@@ -217,12 +217,3 @@ fn unusable_files_are_quarantined_whole_once_and_kept() {
     fresh.sync_blocking(&env.ctx()).unwrap();
     assert_eq!(env.quarantine().len(), 2);
 }
-
-#[test]
-fn glob_patterns() {
-    assert!(glob_match("*.csv", "export.csv"));
-    assert!(glob_match("export-????.csv", "export-2026.csv"));
-    assert!(!glob_match("*.csv", "export.csv.tmp"));
-    assert!(glob_match("*", "anything"));
-    assert!(!glob_match("a*b", "ac"));
-}

@@ -13,6 +13,7 @@
 //! methods behind [`Store`]; nothing outside this module changes.
 
 mod import;
+mod payments;
 mod queries;
 mod sqlite;
 
@@ -25,6 +26,7 @@ use crate::config::DatabaseUrl;
 use crate::domain::TenantId;
 
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
+pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 
 /// Errors of the storage layer.
@@ -48,6 +50,9 @@ pub enum StoreError {
     ImportConflict { import: i64, expected: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A business rule refused the change (payment already applied, amount too large…).
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// A quarantined input to record.

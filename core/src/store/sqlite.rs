@@ -14,7 +14,10 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use super::{NewQuarantine, StoreError, now_text};
 
 /// Embedded migrations, applied in order; `user_version` records the last one.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../../migrations/sqlite/0002_cash_application.sql"),
+];
 
 const MAX_IDLE_READERS: usize = 4;
 

@@ -1,0 +1,267 @@
+//! Bank statement source (`kind = "bank_statements"`): a drop folder of
+//! statement files (camt.052/053/054, MT940, CFONB 120, OFX, CSV; detected
+//! from the content). Each file's raw bytes are kept under the data directory
+//! before anything else; its transactions are stored once (a dedupe key per
+//! entry survives re-imports and overlapping statements); a file that does
+//! not parse is quarantined with the line of the problem. Then the tenant's
+//! pending credits are matched: confident matches are applied, the rest wait
+//! in the review queue.
+//!
+//! ```toml
+//! [connectors.bank]
+//! kind = "bank_statements"
+//! path = "../bank"            # folder or file
+//! pattern = "*"
+//! [connectors.bank.matching]   # optional, see relance_core::matching::MatchConfig
+//! auto_threshold = 0.9
+//! discount_bp = 200
+//! [connectors.bank.csv]        # optional column mapping for CSV statements
+//! date = "Date opération"
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use relance_core::cash;
+use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
+use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource};
+use relance_core::domain::Direction;
+use relance_core::matching::MatchConfig;
+use relance_core::store::{NewPayment, NewQuarantine};
+
+use crate::files;
+use crate::statements::{self, Format, ParsedFile, Transaction, csv::CsvMapping};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    path: PathBuf,
+    #[serde(default = "default_pattern")]
+    pattern: String,
+    #[serde(default)]
+    matching: MatchConfig,
+    #[serde(default)]
+    csv: CsvMapping,
+}
+
+fn default_pattern() -> String {
+    "*".to_string()
+}
+
+/// Factory for `kind = "bank_statements"`.
+pub struct BankStatementsFactory;
+
+impl ConnectorFactory for BankStatementsFactory {
+    fn kind(&self) -> &'static str {
+        "bank_statements"
+    }
+
+    fn default_schedule(&self) -> Schedule {
+        Schedule::Watch { poll: Duration::from_secs(60) }
+    }
+
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let s: Settings = connector_settings(tenant, connector)?;
+        let path = join_clean(&tenant.base_dir, &s.path);
+        if !path.exists() {
+            return Err(ConfigError::new(
+                &tenant.file,
+                Some(&format!("connectors.{}.path", connector.name)),
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        if !(0.0..=1.0).contains(&s.matching.auto_threshold) {
+            return Err(ConfigError::new(
+                &tenant.file,
+                Some(&format!("connectors.{}.matching.auto_threshold", connector.name)),
+                "expected a number between 0 and 1",
+            ));
+        }
+        Ok(Connector::StatementSource(Arc::new(BankStatements {
+            name: connector.name.clone(),
+            path,
+            pattern: s.pattern.to_lowercase(),
+            matching: s.matching,
+            csv: s.csv,
+            finished: Arc::default(),
+        })))
+    }
+}
+
+/// The built connector.
+#[derive(Debug, Clone)]
+pub struct BankStatements {
+    name: String,
+    path: PathBuf,
+    pattern: String,
+    matching: MatchConfig,
+    csv: CsvMapping,
+    finished: Arc<Mutex<HashMap<PathBuf, files::FileStamp>>>,
+}
+
+#[async_trait]
+impl StatementSource for BankStatements {
+    async fn fetch(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let this = self.clone();
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || this.fetch_blocking(&ctx))
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("statement task failed: {e}")))?
+    }
+
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+}
+
+impl BankStatements {
+    /// Stores every new file, then matches the pending credits.
+    pub fn fetch_blocking(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let mut report = RunReport::default();
+        let list = files::list(&self.path, &self.pattern)
+            .map_err(|e| ConnectorError::Transient(format!("cannot list {}: {e}", self.path.display())))?;
+        for file in list {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            let stamp = files::stamp(&file);
+            if stamp.is_some() && self.finished.lock().unwrap_or_else(|p| p.into_inner()).get(&file) == stamp.as_ref() {
+                continue;
+            }
+            report.add(&self.import_file(ctx, &file)?);
+            if let Some(st) = stamp {
+                self.finished.lock().unwrap_or_else(|p| p.into_inner()).insert(file, st);
+            }
+        }
+        let summary = cash::apply_pending(&ctx.store, &ctx.tenant, &self.matching, &|| ctx.cancel.is_cancelled())?;
+        if summary != cash::CashSummary::default() {
+            info!(
+                matched = summary.matched,
+                suggested = summary.suggested,
+                unmatched = summary.unmatched,
+                "credits matched"
+            );
+        }
+        if ctx.cancel.is_cancelled() {
+            return Err(ConnectorError::Cancelled);
+        }
+        Ok(report)
+    }
+
+    fn import_file(&self, ctx: &RunContext, file: &Path) -> Result<RunReport, ConnectorError> {
+        let label = file.display().to_string();
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(file = %label, error = %e, "cannot read statement file");
+                return Err(ConnectorError::Transient(format!("cannot read {label}: {e}")));
+            }
+        };
+        let sha = hex::encode(Sha256::digest(&bytes));
+        if ctx.store.statement_file_known(&ctx.tenant, &sha)? {
+            return Ok(RunReport::default());
+        }
+        // The raw file is kept before anything is recorded.
+        let kept = files::keep_copy(&ctx.keep_dir.join("raw"), &sha, file, &bytes);
+        let parsed = match statements::detect(&bytes) {
+            Ok(Format::Csv) => statements::csv::parse(&bytes, &self.csv),
+            Ok(_) => statements::parse(&bytes),
+            Err(e) => Err(e),
+        };
+        match parsed {
+            Ok(parsed) => {
+                let payments = to_payments(&parsed);
+                let out = ctx.store.store_statement(
+                    &ctx.tenant,
+                    &self.name,
+                    &sha,
+                    &label,
+                    kept.as_deref(),
+                    parsed.format.as_str(),
+                    &payments,
+                )?;
+                info!(file = %label, format = parsed.format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
+                Ok(RunReport { items: out.inserted, quarantined: 0, units: 1 })
+            }
+            Err(e) => {
+                warn!(file = %label, error = %e, "statement quarantined");
+                ctx.store.record_quarantine(
+                    &ctx.tenant,
+                    &NewQuarantine {
+                        source: self.name.clone(),
+                        item: label.clone(),
+                        line: e.line.map(|l| l as u64),
+                        column: None,
+                        reason: e.to_string(),
+                        raw: None,
+                        raw_path: kept.clone(),
+                    },
+                )?;
+                ctx.store.record_statement_rejected(&ctx.tenant, &self.name, &sha, &label, kept.as_deref())?;
+                Ok(RunReport { items: 0, quarantined: 1, units: 1 })
+            }
+        }
+    }
+}
+
+/// Normalized transactions with their dedupe keys. The key is the account and
+/// the bank's entry reference when there is one, else the entry's content;
+/// identical keys within one file are numbered, so a genuine repeat is kept
+/// while the same entry in an overlapping statement is recognised.
+pub fn to_payments(parsed: &ParsedFile) -> Vec<NewPayment> {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut out = Vec::new();
+    for st in &parsed.statements {
+        let account = st.account.clone().unwrap_or_default();
+        for t in &st.transactions {
+            let base = dedupe_base(&account, t);
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            out.push(NewPayment {
+                dedupe_key: format!("{base}#{n}"),
+                account: st.account.clone(),
+                booking_date: t.booking_date,
+                value_date: t.value_date,
+                amount: t.amount,
+                direction: t.direction,
+                reversal: t.reversal,
+                counterparty_name: t.counterparty_name.clone(),
+                counterparty_iban: t.counterparty_iban.clone(),
+                remittance: t.remittance.clone(),
+                structured_ref: t.structured_ref.clone(),
+                end_to_end_id: t.end_to_end_id.clone(),
+                bank_ref: t.bank_ref.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn dedupe_base(account: &str, t: &Transaction) -> String {
+    let dir = if t.direction == Direction::Credit { "C" } else { "D" };
+    let amount = format!("{}{}", t.amount.to_decimal_string(), t.amount.currency);
+    match &t.bank_ref {
+        Some(r) => format!("{account}|ref:{r}|{dir}|{amount}|{}", t.end_to_end_id.as_deref().unwrap_or("")),
+        None => {
+            let content = format!(
+                "{}|{}|{}|{}",
+                t.remittance.as_deref().unwrap_or(""),
+                t.counterparty_name.as_deref().unwrap_or(""),
+                t.counterparty_iban.as_deref().unwrap_or(""),
+                t.end_to_end_id.as_deref().unwrap_or("")
+            );
+            format!(
+                "{account}|{}|{dir}|{amount}|{}",
+                t.booking_date,
+                hex::encode(&Sha256::digest(content.as_bytes())[..8])
+            )
+        }
+    }
+}
