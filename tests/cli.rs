@@ -96,3 +96,99 @@ fn an_unknown_connector_kind_lists_the_known_ones() {
         "{err}"
     );
 }
+
+/// `relance statements parse` and `relance match` keep the evaluation shapes on the demo data.
+#[test]
+fn statement_and_match_commands_print_the_documented_shapes() {
+    let exe = env!("CARGO_BIN_EXE_relance");
+    let stmt = repo_path("config/demo/bank/demo/statement-2026-11-23.xml");
+    let out = std::process::Command::new(exe).args(["statements", "parse"]).arg(&stmt).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    let keys = [
+        "index",
+        "booking_date",
+        "value_date",
+        "amount",
+        "direction",
+        "currency",
+        "counterparty_name",
+        "counterparty_iban",
+        "remittance",
+        "structured_ref",
+        "end_to_end_id",
+        "bank_ref",
+    ];
+    for (i, l) in lines.iter().enumerate() {
+        let obj = l.as_object().unwrap();
+        assert_eq!(obj.len(), keys.len(), "{l}");
+        for k in keys {
+            assert!(obj.contains_key(k), "missing {k} in {l}");
+        }
+        assert_eq!(l["index"], i);
+    }
+    assert_eq!(
+        (lines[0]["amount"].as_str(), lines[0]["direction"].as_str(), lines[0]["currency"].as_str()),
+        (Some("6945.54"), Some("credit"), Some("EUR"))
+    );
+    assert_eq!(lines[9]["direction"], "debit");
+
+    let out = std::process::Command::new(exe)
+        .args(["match", "--invoices"])
+        .arg(repo_path("config/demo/cash/open-invoices.csv"))
+        .arg("--statement")
+        .arg(&stmt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 9, "one line per credit (the debit is left out)");
+    for l in &lines {
+        for k in ["index", "bank_ref", "amount", "status", "allocations", "confidence", "reasons"] {
+            assert!(l.get(k).is_some(), "missing {k} in {l}");
+        }
+        let c = l["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c));
+    }
+    let by_ref = |r: &str| lines.iter().find(|l| l["bank_ref"] == r).unwrap().clone();
+    let typo = by_ref("BQ202611230003");
+    assert_eq!(
+        (typo["status"].as_str(), typo["allocations"][0]["invoice"].as_str()),
+        (Some("matched"), Some("FA-2026-0003")),
+        "{typo}"
+    );
+    let two = by_ref("BQ202611230004");
+    assert_eq!(two["allocations"].as_array().unwrap().len(), 2, "{two}");
+    let fee = by_ref("BQ202611230007");
+    assert_eq!(fee["allocations"][0]["amount"], "5856.01");
+    assert_eq!(by_ref("BQ202611230008")["status"], "unmatched");
+}
+
+/// The same commands on a shared fixture, when `../shared` is present.
+#[test]
+fn statements_parse_on_a_shared_fixture() {
+    let f = repo_path("../shared/fixtures/external/camt/genkgo-camt/camt053.v4.xml");
+    if !f.exists() {
+        eprintln!("note: ../shared is absent; shared fixture CLI check skipped");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args(["statements", "parse"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() >= 1);
+    let bad = repo_path("../shared/fixtures/external/camt/kedder-ofxstatement-iso20022/unsupported.xml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args(["statements", "parse"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported.xml") && err.contains("line 2") && err.contains("namespace"), "{err}");
+}

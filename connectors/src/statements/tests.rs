@@ -232,3 +232,15 @@ fn detection_rejects_what_is_not_a_statement() {
     assert!(detect(b"!Type:Bank\nD11/20/2026\n").unwrap_err().message.contains("QIF"));
     assert!(detect(b"hello world").is_err());
 }
+
+#[test]
+fn legacy_charsets_are_decoded() {
+    // MT940 and CFONB files from older bank software are often Windows-1252 / Latin-1.
+    let mt = MT940.replace("Muller GmbH", "Müller & Söhne GmbH");
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&mt);
+    let p = parse(&bytes).unwrap();
+    assert_eq!(txs(&p)[0].counterparty_name.as_deref(), Some("Müller & Söhne GmbH"));
+    let ofx = "OFXHEADER:100\nCHARSET:1252\n\n<OFX><STMTRS><CURDEF>EUR<BANKTRANLIST><STMTTRN><DTPOSTED>20261120<TRNAMT>10.00<FITID>1<NAME>Société Générale</STMTTRN></BANKTRANLIST></STMTRS></OFX>";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(ofx);
+    assert_eq!(txs(&parse(&bytes).unwrap())[0].counterparty_name.as_deref(), Some("Société Générale"));
+}
