@@ -5,6 +5,7 @@
 mod bench;
 mod bench_cash;
 mod match_cmd;
+mod replies_cmd;
 mod statements_cmd;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         which: statements_cmd::StatementsCommand,
     },
+    /// Customer replies: classify messages, evaluate on a labelled folder.
+    Replies {
+        #[command(subcommand)]
+        which: replies_cmd::RepliesCommand,
+    },
     /// Match the credits of a statement to open invoices (one JSON object per credit).
     Match(match_cmd::MatchArgs),
     /// Measure throughput and memory; prints figures.
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => check_config(config),
         Command::Statements { which } => statements_cmd::run(which),
         Command::Match(args) => match_cmd::run(args),
+        Command::Replies { which } => replies_cmd::run(which),
         Command::Bench { which } => bench::run(which),
     };
     match result {

@@ -192,3 +192,45 @@ fn statements_parse_on_a_shared_fixture() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unsupported.xml") && err.contains("line 2") && err.contains("namespace"), "{err}");
 }
+
+/// Reply understanding on the shared labelled development set, when present.
+#[test]
+fn replies_eval_meets_the_targets_on_the_shared_dev_set() {
+    let dir = repo_path("../shared/fixtures/replies-dev");
+    if !dir.join("labels.jsonl").exists() {
+        eprintln!("note: ../shared is absent; replies eval skipped");
+        return;
+    }
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_relance")).args(["replies", "eval"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pct = |label: &str| -> f64 {
+        let line = text.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("no `{label}` in {text}"));
+        line.split(label).nth(1).and_then(|r| r.split('%').next()).and_then(|v| v.trim().parse().ok()).unwrap()
+    };
+    assert!(pct("intent accuracy") >= 97.0, "{text}");
+    assert!(pct("promised-date accuracy") >= 95.0, "{text}");
+    assert!(pct("refs recall") >= 98.0, "{text}");
+    let classify = std::process::Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args(["replies", "classify"])
+        .arg(dir.join("001.eml"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&classify.stdout).unwrap();
+    for k in [
+        "file",
+        "intent",
+        "confidence",
+        "promised_date",
+        "amount",
+        "currency",
+        "refs",
+        "language",
+        "auto_reply",
+        "new_text",
+        "reasons",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}: {v}");
+    }
+}

@@ -16,6 +16,7 @@ pub mod iban;
 pub mod matching;
 pub mod metrics;
 pub mod money;
+pub mod replies;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -1,0 +1,117 @@
+use super::*;
+
+fn msg(headers: &str, body: &str) -> Vec<u8> {
+    format!("From: client@example.com\r\nTo: ar@supplier.example\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\n{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").into_bytes()
+}
+
+#[test]
+fn quoted_history_is_not_the_customers_text() {
+    let body = "Bonjour,\nNous procéderons au virement le 20 octobre.\nCordialement,\n\nLe mar. 6 oct. 2026 à 08:30, Compta <c@x.example> a écrit :\n> Nous n'avons pas reçu le règlement. En cas de désaccord, indiquez le motif.\n";
+    assert_eq!(new_text(body), "Bonjour,\nNous procéderons au virement le 20 octobre.\nCordialement,");
+    let outlook = "We paid this on 2 October.\n\n________________________________\nFrom: Credit Control <cc@x.example>\nSent: Tuesday, October 6, 2026 8:30 AM\nSubject: reminder\n\nPlease pay or tell us why you dispute.";
+    assert_eq!(new_text(outlook), "We paid this on 2 October.");
+    let original = "ok pour vendredi\n-----Message d'origine-----\nDe : X\nEnvoyé : mardi\nObjet : Relance";
+    assert_eq!(new_text(original), "ok pour vendredi");
+}
+
+#[test]
+fn intents_in_french_and_english() {
+    let cases = [
+        ("Nous procéderons au virement le 20 octobre.", Intent::PromiseToPay),
+        ("Nous contestons cette facture : la livraison était incomplète.", Intent::Dispute),
+        ("Le prix ne correspond pas au devis. Nous ne réglerons pas en l'état.", Intent::Dispute),
+        ("Cette facture a été réglée par virement le 30 septembre.", Intent::AlreadyPaid),
+        ("Pourriez-vous nous la renvoyer en PDF ?", Intent::InvoiceCopyRequest),
+        ("Pouvons-nous convenir d'un échéancier ?", Intent::PaymentPlanRequest),
+        ("We'll settle the balance next Wednesday.", Intent::PromiseToPay),
+        ("We won't pay INV-1 until this is corrected.", Intent::Dispute),
+        ("This invoice is wrong, please send a corrected invoice.", Intent::Dispute),
+        ("Could you resend INV-55300?", Intent::InvoiceCopyRequest),
+        ("We paid this on 2 October by bank transfer.", Intent::AlreadyPaid),
+        ("Could we split INV-55400 into four monthly instalments?", Intent::PaymentPlanRequest),
+        ("Who is my contact for account questions now?", Intent::Other),
+        ("The transfer for INV-9 has been scheduled for Friday.", Intent::PromiseToPay),
+        ("Le virement de la facture FAC-1 est programmé pour le 30.", Intent::PromiseToPay),
+    ];
+    for (text, want) in cases {
+        let u = understand(&msg("Subject: RE: reminder\r\n", text)).unwrap();
+        assert_eq!(u.intent, want, "{text}: {:?}", u.reasons);
+    }
+}
+
+#[test]
+fn auto_replies_by_header_subject_and_body() {
+    let u = understand(&msg(
+        "Subject: Re: Facture\r\nAuto-Submitted: auto-replied\r\n",
+        "Je suis absent jusqu'au 12 octobre.",
+    ))
+    .unwrap();
+    assert_eq!(
+        (u.intent, u.auto_reply, u.back_on),
+        (Intent::AutoReply, Some(AutoKind::OutOfOffice), NaiveDate::from_ymd_opt(2026, 10, 12))
+    );
+    let u =
+        understand(&msg("Subject: Undeliverable: Payment reminder\r\n", "Delivery has failed to these recipients."))
+            .unwrap();
+    assert_eq!(u.auto_reply, Some(AutoKind::DeliveryFailure));
+    let u = understand(&msg("Subject: Out of Office\r\n", "I am on annual leave until 19 October.")).unwrap();
+    assert_eq!(u.intent, Intent::AutoReply);
+    assert!(u.refs.is_empty());
+    let u = understand(&msg("Subject: RE: Facture\r\nAuto-Submitted: no\r\n", "Nous payerons vendredi.")).unwrap();
+    assert_eq!(u.intent, Intent::PromiseToPay, "Auto-Submitted: no is a person");
+}
+
+#[test]
+fn entities_dates_amounts_refs() {
+    let u = understand(&msg(
+        "Subject: RE: Facture FAC-88240\r\n",
+        "votre facture FAC-88240 de 3 480,00 EUR sera réglée au 31/10/2026 par LCR.",
+    ))
+    .unwrap();
+    assert_eq!(u.promised_date, NaiveDate::from_ymd_opt(2026, 10, 31));
+    assert_eq!((u.amount.as_deref(), u.currency.as_deref()), (Some("3480.00"), Some("EUR")));
+    assert_eq!(u.refs, vec!["FAC-88240"]);
+    let u = understand(&msg("Subject: Re: INV-55215 overdue\r\n", "Payment of $1,200.00 cleared on Monday.")).unwrap();
+    assert_eq!((u.intent, u.amount.as_deref()), (Intent::AlreadyPaid, Some("1200.00")));
+    let u = understand(&msg(
+        "Subject: RE: Relance\r\n",
+        "Le prix de 12 €/u au lieu de 10,50 €/u ne correspond pas au devis.",
+    ))
+    .unwrap();
+    assert_eq!((u.intent, u.amount), (Intent::Dispute, None), "no amount reported for a dispute");
+    assert_eq!(
+        references("Facture 2026-4410 du 2026-10-20, cf. FAC-88290 et RIB 12345"),
+        vec!["2026-4410", "FAC-88290"]
+    );
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    assert!(understand(b"").is_err());
+    let _ = understand(b"\xff\xfe\x00garbage\r\n\r\n");
+    let _ = understand(b"Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain; charset=unknown-8bit\r\n\r\nhello\r\n");
+}
+
+/// 89 hand-written replies in many wordings (see `hard_cases.txt`).
+#[test]
+fn hand_written_hard_cases() {
+    let mut misses = Vec::new();
+    let mut n = 0;
+    for line in include_str!("hard_cases.txt").lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (want, text) = line.split_once('|').unwrap();
+        n += 1;
+        let u = understand(&msg(
+            "Subject: RE: Relance facture FAC-1\r\n",
+            &format!("Bonjour,\r\n{text}\r\nCordialement\r\n"),
+        ))
+        .unwrap();
+        if u.intent.as_str() != want {
+            misses.push(format!("{want} got {}: {text}", u.intent.as_str()));
+        }
+        if want == "promise_to_pay" {
+            assert!(u.promised_date.is_some(), "no date for: {text}");
+        }
+    }
+    assert!(n >= 80);
+    assert!(misses.is_empty(), "{} of {n} misclassified:\n{}", misses.len(), misses.join("\n"));
+}

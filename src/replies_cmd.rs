@@ -1,0 +1,132 @@
+//! `relance replies classify FILE.eml...` and `relance replies eval DIR`
+//! (the evaluation shapes of issue #5).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::json;
+
+use relance_core::replies::{Intent, Understanding, understand};
+
+#[derive(Subcommand)]
+pub enum RepliesCommand {
+    /// Understand customer replies: one JSON object per file.
+    Classify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Score the classifier on a labelled folder (DIR/labels.jsonl).
+    Eval { dir: PathBuf },
+}
+
+pub fn run(cmd: RepliesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RepliesCommand::Classify { files } => classify(&files),
+        RepliesCommand::Eval { dir } => eval(&dir),
+    }
+}
+
+fn to_json(file: &str, u: &Understanding) -> serde_json::Value {
+    json!({
+        "file": file,
+        "intent": u.intent.as_str(),
+        "confidence": (u.confidence * 1000.0).round() / 1000.0,
+        "promised_date": u.promised_date,
+        "amount": u.amount,
+        "currency": u.currency,
+        "refs": u.refs,
+        "language": u.language.as_str(),
+        "auto_reply": u.auto_reply.is_some(),
+        "new_text": u.new_text,
+        "reasons": u.reasons,
+    })
+}
+
+fn classify(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = false;
+    for f in files {
+        let name = f.display().to_string();
+        let line = match std::fs::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| understand(&b).map_err(|e| e.to_string()))
+        {
+            Ok(u) => to_json(&name, &u),
+            Err(e) => {
+                failed = true;
+                eprintln!("relance: {name}: {e}");
+                json!({ "file": name, "intent": "other", "confidence": 0.0, "promised_date": null, "amount": null, "currency": null,
+                        "refs": [], "language": "fr", "auto_reply": false, "new_text": "", "reasons": [format!("unreadable: {e}")] })
+            }
+        };
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn eval(dir: &Path) -> anyhow::Result<ExitCode> {
+    let labels = std::fs::read_to_string(dir.join("labels.jsonl"))
+        .with_context(|| format!("cannot read {}/labels.jsonl", dir.display()))?;
+    // Per intent: (true positives, predicted, actual).
+    let mut per: BTreeMap<&'static str, (u32, u32, u32)> =
+        Intent::ALL.iter().map(|i| (i.as_str(), (0, 0, 0))).collect();
+    let (mut n, mut correct, mut dates_ok, mut dates_n, mut refs_found, mut refs_n) = (0, 0, 0, 0, 0, 0);
+    let mut mistakes = Vec::new();
+    for line in labels.lines().filter(|l| !l.trim().is_empty()) {
+        let label: serde_json::Value = serde_json::from_str(line).context("labels.jsonl: invalid line")?;
+        let file = label["file"].as_str().unwrap_or_default();
+        let raw = std::fs::read(dir.join(file)).with_context(|| format!("cannot read {file}"))?;
+        let u = understand(&raw).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+        n += 1;
+        let want = label["intent"].as_str().unwrap_or("other");
+        let got = u.intent.as_str();
+        if let Some(p) = per.get_mut(got) {
+            p.1 += 1;
+        }
+        if let Some(p) = per.get_mut(want) {
+            p.2 += 1;
+            if want == got {
+                p.0 += 1;
+            }
+        }
+        if want == got {
+            correct += 1;
+        } else {
+            mistakes.push(format!("  {file}: expected {want}, got {got} ({})", u.reasons.join("; ")));
+        }
+        if let Some(d) = label["promised_date"].as_str().filter(|d| *d != "any") {
+            dates_n += 1;
+            if u.promised_date.map(|p| p.to_string()).as_deref() == Some(d) {
+                dates_ok += 1;
+            } else {
+                mistakes.push(format!("  {file}: promised date expected {d}, got {:?}", u.promised_date));
+            }
+        }
+        for r in label["refs"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+            refs_n += 1;
+            if u.refs.iter().any(|x| x.eq_ignore_ascii_case(r)) {
+                refs_found += 1;
+            } else {
+                mistakes.push(format!("  {file}: ref {r} not found (got {:?})", u.refs));
+            }
+        }
+    }
+    let pct = |a: u32, b: u32| if b == 0 { 100.0 } else { 100.0 * f64::from(a) / f64::from(b) };
+    println!("{n} messages: intent accuracy {:.1} % ({correct}/{n}) [target ≥ 97 %]", pct(correct, n));
+    println!("{:<22} {:>9} {:>9} {:>8}", "intent", "precision", "recall", "support");
+    for (intent, (tp, predicted, actual)) in &per {
+        println!("{intent:<22} {:>8.1}% {:>8.1}% {actual:>8}", pct(*tp, *predicted), pct(*tp, *actual));
+    }
+    println!("promised-date accuracy {:.1} % ({dates_ok}/{dates_n}) [target ≥ 95 %]", pct(dates_ok, dates_n));
+    println!("refs recall {:.1} % ({refs_found}/{refs_n}) [target ≥ 98 %]", pct(refs_found, refs_n));
+    if !mistakes.is_empty() {
+        println!("mistakes:\n{}", mistakes.join("\n"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
