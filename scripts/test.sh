@@ -5,9 +5,11 @@
 #   3. runs every test of the workspace in one build.
 # Tests that read ../shared/ skip with a note when it is absent.
 #
-# Test servers (Dovecot IMAP, SMTP, PostgreSQL) are started here, once per run,
-# by scripts/test-servers/*.sh when the suites that need them exist; the
-# foundation's tests need none. Everything listens on 127.0.0.1 only.
+# Test servers are started here, once per run, by scripts/test-servers/*.sh
+# (which install their Debian packages when missing) and stopped on exit.
+# Everything listens on 127.0.0.1 only. Today: Dovecot IMAP for the mailbox
+# connector (TEST_IMAP_PORT, TEST_IMAP_CA). SMTP and PostgreSQL scripts are
+# there for the suites that will need them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,16 @@ fi
 # --- Crates ------------------------------------------------------------------
 log "fetching crates (Cargo.lock)"
 cargo fetch --locked
+
+# --- Test servers ------------------------------------------------------------
+IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-14143}
+SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
+chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
+stop_servers() { bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true; }
+trap stop_servers EXIT
+log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT"
+IMAP_ANY_USER_PASSWORD=password bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
+export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
 
 # --- Checks and tests ----------------------------------------------------------
 log "cargo fmt --check"

@@ -10,6 +10,7 @@ pub mod bank_statements;
 pub mod csv_invoices;
 pub mod file_writeback;
 pub mod files;
+pub mod imap_mailbox;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
         Arc::new(csv_invoices::CsvInvoicesFactory),
         Arc::new(bank_statements::BankStatementsFactory),
         Arc::new(file_writeback::FileWriteBackFactory),
+        Arc::new(imap_mailbox::ImapMailboxFactory),
     ]
 }
 

@@ -95,6 +95,9 @@ pub struct Understanding {
     pub new_text: String,
     pub attachments: Vec<String>,
     pub reasons: Vec<String>,
+    /// Structural problems found while reading (broken MIME, unknown charset):
+    /// the message is readable but a human should check it.
+    pub problems: Vec<String>,
 }
 
 /// A message that cannot be read at all.
@@ -147,7 +150,35 @@ pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
         from: from.clone(),
     };
     let base = date.map(|d| d.date_naive());
-    Ok(analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments))
+    let mut u =
+        analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments);
+    u.problems = mime_problems(raw);
+    Ok(u)
+}
+
+/// Problems mail-parser reads through silently: a multipart boundary that
+/// never occurs, a charset nobody knows.
+fn mime_problems(raw: &[u8]) -> Vec<String> {
+    static BOUNDARY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"(?i)boundary\s*=\s*"?([^";\r\n]+)"?"#).unwrap());
+    static CHARSET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"(?i)charset\s*=\s*"?([A-Za-z0-9_.:+-]+)"?"#).unwrap());
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(4 * 1024 * 1024)]);
+    let mut problems = Vec::new();
+    for c in BOUNDARY.captures_iter(&text) {
+        let b = c[1].trim();
+        if !text.contains(&format!("--{b}\n")) && !text.contains(&format!("--{b}\r\n")) {
+            problems.push(format!("broken MIME: multipart boundary `{b}` never starts a part"));
+        }
+    }
+    for c in CHARSET.captures_iter(&text) {
+        let label = c[1].trim();
+        if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() && !label.eq_ignore_ascii_case("us-ascii") {
+            problems.push(format!("unknown charset `{label}`: text decoded with replacement characters"));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
 }
 
 struct AutoHeaders {
@@ -222,6 +253,7 @@ fn analyse(
         new_text,
         attachments,
         reasons,
+        problems: Vec::new(),
     }
 }
 

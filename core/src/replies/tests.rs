@@ -115,3 +115,13 @@ fn hand_written_hard_cases() {
     assert!(n >= 80);
     assert!(misses.is_empty(), "{} of {n} misclassified:\n{}", misses.len(), misses.join("\n"));
 }
+
+#[test]
+fn structural_problems_are_reported() {
+    let broken =
+        b"From: a@b.example\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"zzz\"\r\n\r\nno parts here\r\n";
+    assert!(understand(broken).unwrap().problems[0].contains("boundary `zzz`"));
+    let charset = b"From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=x-klingon-9\r\n\r\nqapla\r\n";
+    assert!(understand(charset).unwrap().problems[0].contains("unknown charset `x-klingon-9`"));
+    assert!(understand(&msg("Subject: ok\r\n", "Nous paierons vendredi.")).unwrap().problems.is_empty());
+}

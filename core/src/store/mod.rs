@@ -13,6 +13,7 @@
 //! methods behind [`Store`]; nothing outside this module changes.
 
 mod import;
+mod messages;
 mod payments;
 mod queries;
 mod sqlite;
@@ -26,6 +27,7 @@ use crate::config::DatabaseUrl;
 use crate::domain::TenantId;
 
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
+pub use messages::{MailboxSlot, MessageView, StoredMessage};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 

@@ -17,6 +17,7 @@ use super::{NewQuarantine, StoreError, now_text};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_foundation.sql"),
     include_str!("../../migrations/sqlite/0002_cash_application.sql"),
+    include_str!("../../migrations/sqlite/0003_inbound_messages.sql"),
 ];
 
 const MAX_IDLE_READERS: usize = 4;

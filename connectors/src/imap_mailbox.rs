@@ -1,0 +1,486 @@
+//! Collections mailbox over IMAP (`kind = "imap_mailbox"`), with async-imap on
+//! tokio (native async: IDLE without a blocking thread per mailbox).
+//!
+//! Each run: connect (implicit TLS, STARTTLS, or plaintext only when
+//! `allow_plaintext = true`), then for each mailbox SELECT and UID SEARCH, and
+//! for every message not stored yet: fetch it, write the raw bytes to disk,
+//! record it, understand it, record what it says and do what follows (a
+//! dispute marks its invoices disputed), then move it to `processed_folder` or
+//! `review_folder` (UID MOVE, or COPY plus a keyword where MOVE is missing;
+//! nothing is ever deleted). A crash at any point is resumed from the stored
+//! state: a message is never fetched twice, understood twice, or lost. A
+//! UIDVALIDITY change renumbers messages; they are recognised by content.
+//! Then the run waits in IDLE (or sleeps `poll` when the server has no IDLE)
+//! and returns, so new mail is handled within about a second of its arrival.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_imap::Session;
+use async_imap::extensions::idle::IdleResponse;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tracing::{info, warn};
+
+use relance_core::config::{
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
+    resolve_secret,
+};
+use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport};
+use relance_core::replies::{Intent, understand};
+use relance_core::store::{MailboxSlot, StoreError};
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Implicit,
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    tls: TlsMode,
+    /// Required for `tls = "none"` (loopback test servers only).
+    #[serde(default)]
+    allow_plaintext: bool,
+    /// PEM file of an extra certificate authority to trust (private CA, tests).
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    username: String,
+    /// Literal, `env:VAR` or `file:/path`.
+    password: String,
+    #[serde(default = "default_mailboxes")]
+    mailboxes: Vec<String>,
+    #[serde(default = "default_processed")]
+    processed_folder: String,
+    #[serde(default = "default_review")]
+    review_folder: String,
+    #[serde(default = "yes")]
+    idle: bool,
+    #[serde(default = "default_poll")]
+    poll: String,
+    #[serde(default = "default_idle_timeout")]
+    idle_timeout: String,
+    /// Larger messages are kept and sent to review without being analysed.
+    #[serde(default = "default_max_bytes")]
+    max_analyse_bytes: u64,
+    /// Replies understood with less confidence go to review.
+    #[serde(default = "default_review_below")]
+    review_below: f64,
+}
+
+fn default_mailboxes() -> Vec<String> {
+    vec!["INBOX".into()]
+}
+fn default_processed() -> String {
+    "Relance/Processed".into()
+}
+fn default_review() -> String {
+    "Relance/Needs review".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_poll() -> String {
+    "30s".into()
+}
+fn default_idle_timeout() -> String {
+    "5m".into()
+}
+fn default_max_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_review_below() -> f64 {
+    0.6
+}
+
+/// Factory for `kind = "imap_mailbox"`.
+pub struct ImapMailboxFactory;
+
+impl ConnectorFactory for ImapMailboxFactory {
+    fn kind(&self) -> &'static str {
+        "imap_mailbox"
+    }
+
+    fn default_schedule(&self) -> Schedule {
+        // The run itself waits in IDLE (or sleeps `poll`): start the next one at once.
+        Schedule::Interval(Duration::from_millis(200))
+    }
+
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let s: Settings = connector_settings(tenant, connector)?;
+        let key = |k: &str| format!("connectors.{}.{k}", connector.name);
+        let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
+        if s.tls == TlsMode::None && !s.allow_plaintext {
+            return Err(err("tls", "plaintext IMAP sends the password in clear: set allow_plaintext = true to accept it (test servers only)".into()));
+        }
+        let password = resolve_secret(&s.password, &tenant.base_dir).map_err(|e| err("password", e))?;
+        let poll = parse_duration(&s.poll).map_err(|e| err("poll", e))?;
+        let idle_timeout = parse_duration(&s.idle_timeout).map_err(|e| err("idle_timeout", e))?;
+        let ca = match &s.ca_file {
+            Some(p) => {
+                let path = join_clean(&tenant.base_dir, p);
+                Some(std::fs::read(&path).map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?)
+            }
+            None => None,
+        };
+        let port = s.port.unwrap_or(if s.tls == TlsMode::Implicit { 993 } else { 143 });
+        Ok(Connector::InboundMailbox(Arc::new(ImapMailbox {
+            name: connector.name.clone(),
+            s,
+            password,
+            port,
+            poll,
+            idle_timeout,
+            ca,
+        })))
+    }
+}
+
+pub struct ImapMailbox {
+    name: String,
+    s: Settings,
+    password: String,
+    port: u16,
+    poll: Duration,
+    idle_timeout: Duration,
+    ca: Option<Vec<u8>>,
+}
+
+/// Any byte stream async-imap can run on (plain TCP or TLS).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Io for T {}
+type Conn = Box<dyn Io>;
+
+fn transient(what: &str) -> impl Fn(async_imap::error::Error) -> ConnectorError + '_ {
+    move |e| ConnectorError::Transient(format!("IMAP {what}: {e}"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ConnectorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ConnectorError::Transient(e.to_string()))?
+        .map_err(ConnectorError::from)
+}
+
+#[async_trait]
+impl InboundMailbox for ImapMailbox {
+    async fn poll(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let mut session = self.connect().await?;
+        let mut report = RunReport::default();
+        for mailbox in &self.s.mailboxes {
+            self.process_mailbox(&mut session, ctx, mailbox, &mut report).await?;
+        }
+        let caps = session.capabilities().await.map_err(transient("CAPABILITY"))?;
+        if self.s.idle && caps.has_str("IDLE") && !ctx.once {
+            session.select(&self.s.mailboxes[0]).await.map_err(transient("SELECT"))?;
+            let mut handle = session.idle();
+            handle.init().await.map_err(transient("IDLE"))?;
+            {
+                let (wait, stop) = handle.wait_with_timeout(self.idle_timeout);
+                tokio::select! {
+                    r = wait => { if let IdleResponse::NewData(_) = r.map_err(transient("IDLE"))? { info!("new mail"); } }
+                    _ = ctx.cancel.cancelled() => drop(stop),
+                }
+            }
+            session = handle.done().await.map_err(transient("DONE"))?;
+        } else if !ctx.once {
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = ctx.cancel.cancelled() => {}
+            }
+        }
+        let _ = session.logout().await;
+        Ok(report)
+    }
+}
+
+impl ImapMailbox {
+    fn tls(&self) -> Result<tokio_rustls::TlsConnector, ConnectorError> {
+        use tokio_rustls::rustls;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = &self.ca {
+            use rustls_pki_types::pem::PemObject;
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| ConnectorError::Permanent(format!("ca_file: {e}")))?;
+                roots.add(cert).map_err(|e| ConnectorError::Permanent(format!("ca_file: {e}")))?;
+            }
+        }
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+    }
+
+    async fn connect(&self) -> Result<Session<Conn>, ConnectorError> {
+        let host = self.s.host.as_str();
+        let unreachable =
+            |e: std::io::Error| ConnectorError::Transient(format!("cannot reach {host}:{}: {e}", self.port));
+        let tcp = tokio::time::timeout(Duration::from_secs(15), TcpStream::connect((host, self.port)))
+            .await
+            .map_err(|_| ConnectorError::Transient(format!("timed out connecting to {host}:{}", self.port)))?
+            .map_err(unreachable)?;
+        let name = || {
+            rustls_pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| ConnectorError::Permanent(format!("invalid host name `{host}`: {e}")))
+        };
+        let greeting = |e: std::io::Error| ConnectorError::Transient(format!("IMAP greeting: {e}"));
+        let client = match self.s.tls {
+            TlsMode::Implicit => {
+                let tls = self
+                    .tls()?
+                    .connect(name()?, tcp)
+                    .await
+                    .map_err(|e| ConnectorError::Transient(format!("TLS with {host}: {e}")))?;
+                let mut c = async_imap::Client::new(Box::new(tls) as Conn);
+                c.read_response().await.map_err(greeting)?;
+                c
+            }
+            TlsMode::Starttls => {
+                let mut c = async_imap::Client::new(tcp);
+                c.read_response().await.map_err(greeting)?;
+                c.run_command_and_check_ok("STARTTLS", None).await.map_err(transient("STARTTLS"))?;
+                let tls = self
+                    .tls()?
+                    .connect(name()?, c.into_inner())
+                    .await
+                    .map_err(|e| ConnectorError::Transient(format!("TLS with {host}: {e}")))?;
+                async_imap::Client::new(Box::new(tls) as Conn)
+            }
+            TlsMode::None => {
+                let mut c = async_imap::Client::new(Box::new(tcp) as Conn);
+                c.read_response().await.map_err(greeting)?;
+                c
+            }
+        };
+        client.login(&self.s.username, &self.password).await.map_err(|(e, _)| match e {
+            async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => {
+                ConnectorError::Permanent(format!("IMAP login as {} refused: {m}", self.s.username))
+            }
+            other => ConnectorError::Transient(format!("IMAP login: {other}")),
+        })
+    }
+
+    async fn ensure_folder(&self, session: &mut Session<Conn>, folder: &str) -> Result<(), ConnectorError> {
+        // CREATE of an existing folder fails harmlessly (ALREADYEXISTS).
+        if let Err(e) = session.create(folder).await {
+            let text = e.to_string();
+            if !text.to_lowercase().contains("exist") {
+                return Err(ConnectorError::Transient(format!("IMAP CREATE {folder}: {text}")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn process_mailbox(
+        &self,
+        session: &mut Session<Conn>,
+        ctx: &RunContext,
+        mailbox: &str,
+        report: &mut RunReport,
+    ) -> Result<(), ConnectorError> {
+        self.ensure_folder(session, &self.s.processed_folder).await?;
+        self.ensure_folder(session, &self.s.review_folder).await?;
+        let mb = session.select(mailbox).await.map_err(transient("SELECT"))?;
+        let uidvalidity = mb.uid_validity.unwrap_or(0);
+        let (store, tenant, name) = (ctx.store.clone(), ctx.tenant.clone(), self.name.clone());
+        let key = format!("uidvalidity:{mailbox}");
+        let k2 = key.clone();
+        let previous = blocking(move || store.connector_state(&tenant, &name, &k2)).await?;
+        if previous.as_deref().is_some_and(|p| p != uidvalidity.to_string()) {
+            warn!(%mailbox, previous = ?previous, now = uidvalidity, "UIDVALIDITY changed: messages are recognised by content");
+        }
+        let (store, tenant, name) = (ctx.store.clone(), ctx.tenant.clone(), self.name.clone());
+        let v = uidvalidity.to_string();
+        blocking(move || store.set_connector_state(&tenant, &name, &key, &v)).await?;
+        let caps = session.capabilities().await.map_err(transient("CAPABILITY"))?;
+        let can_move = caps.has_str("MOVE");
+        // Messages copied out where MOVE is missing carry our keyword: skip them.
+        let query = if can_move { "ALL" } else { "NOT KEYWORD RelanceDone" };
+        let mut uids: Vec<u32> =
+            session.uid_search(query).await.map_err(transient("UID SEARCH"))?.into_iter().collect();
+        uids.sort_unstable();
+        report.units += 1;
+        for uid in uids {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            let folder = self.handle_one(session, ctx, mailbox, uidvalidity, uid, report).await?;
+            if can_move {
+                session.uid_mv(uid.to_string(), &folder).await.map_err(transient("UID MOVE"))?;
+            } else {
+                session.uid_copy(uid.to_string(), &folder).await.map_err(transient("UID COPY"))?;
+                let mut s = session
+                    .uid_store(uid.to_string(), "+FLAGS (RelanceDone \\Seen)")
+                    .await
+                    .map_err(transient("UID STORE"))?;
+                while s.next().await.is_some() {}
+            }
+            let slot_id = {
+                let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+                let (src, mb) = (self.name.clone(), mailbox.to_string());
+                blocking(move || {
+                    let slot = MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid };
+                    store.message_at(&tenant, &slot)
+                })
+                .await?
+            };
+            if let Some(m) = slot_id {
+                let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+                let f = folder.clone();
+                blocking(move || store.message_moved(&tenant, m.id, &f)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores and understands one message (unless done already); returns the folder it goes to.
+    async fn handle_one(
+        &self,
+        session: &mut Session<Conn>,
+        ctx: &RunContext,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: u32,
+        report: &mut RunReport,
+    ) -> Result<String, ConnectorError> {
+        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+        let (src, mb) = (self.name.clone(), mailbox.to_string());
+        let existing =
+            blocking(move || store.message_at(&tenant, &MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid }))
+                .await?;
+        let (id, status, raw_path) = match existing {
+            Some(m) => (m.id, m.status, m.raw_path),
+            None => {
+                let body = {
+                    let mut stream = session
+                        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE BODY.PEEK[])")
+                        .await
+                        .map_err(transient("UID FETCH"))?;
+                    let mut body = None;
+                    while let Some(f) = stream.next().await {
+                        let f = f.map_err(transient("UID FETCH"))?;
+                        if f.uid == Some(uid) || body.is_none() {
+                            body = f.body().map(<[u8]>::to_vec);
+                        }
+                    }
+                    body.unwrap_or_default()
+                };
+                let sha = hex::encode(Sha256::digest(&body));
+                let (store, tenant, src, mb, sha2) =
+                    (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string(), sha.clone());
+                if let Some(prev) = blocking(move || store.message_by_hash(&tenant, &src, &mb, &sha2)).await?
+                    && prev.status != "stored"
+                {
+                    // Same message under a new UIDVALIDITY: handled before.
+                    return Ok(self.folder_for(&prev.status));
+                }
+                let dir = ctx.keep_dir.join("raw");
+                let path = dir.join(format!("{}-{uidvalidity}-{uid}.eml", &sha[..16]));
+                let size = body.len() as u64;
+                let p2 = path.clone();
+                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                    std::fs::create_dir_all(&dir)?;
+                    let tmp = p2.with_extension("tmp");
+                    std::fs::write(&tmp, &body)?;
+                    std::fs::File::open(&tmp)?.sync_all()?;
+                    std::fs::rename(&tmp, &p2)
+                })
+                .await
+                .map_err(|e| ConnectorError::Transient(e.to_string()))?
+                .map_err(|e| ConnectorError::Transient(format!("cannot keep message at {}: {e}", path.display())))?;
+                let (store, tenant, src, mb) =
+                    (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string());
+                let raw = path.display().to_string();
+                let raw2 = raw.clone();
+                let id = blocking(move || {
+                    store.store_message(
+                        &tenant,
+                        &MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid },
+                        &sha,
+                        size,
+                        &raw2,
+                    )
+                })
+                .await?;
+                (id, "stored".to_string(), raw)
+            }
+        };
+        if status != "stored" {
+            return Ok(self.folder_for(&status));
+        }
+        let raw = tokio::fs::read(&raw_path)
+            .await
+            .map_err(|e| ConnectorError::Transient(format!("cannot read kept message {raw_path}: {e}")))?;
+        let (new_status, intent, understanding, error, disputed) = if raw.len() as u64 > self.s.max_analyse_bytes {
+            let why = format!(
+                "message of {:.1} MB exceeds the {:.1} MB analysis limit: kept at {raw_path} for a human",
+                raw.len() as f64 / 1_048_576.0,
+                self.s.max_analyse_bytes as f64 / 1_048_576.0
+            );
+            ("quarantined", None, serde_json::json!({}), Some(why), Vec::new())
+        } else {
+            match understand(&raw) {
+                Ok(u) if !u.problems.is_empty() => {
+                    let why = format!("{}; kept at {raw_path}", u.problems.join("; "));
+                    let json = serde_json::to_value(&u).unwrap_or_default();
+                    ("quarantined", Some(u.intent.as_str()), json, Some(why), Vec::new())
+                }
+                Ok(u) => {
+                    let status = if u.intent == Intent::AutoReply {
+                        "handled"
+                    } else if u.intent == Intent::Other || u.confidence < self.s.review_below {
+                        "review"
+                    } else {
+                        "handled"
+                    };
+                    let disputed = if u.intent == Intent::Dispute { u.refs.clone() } else { Vec::new() };
+                    let json = serde_json::to_value(&u).unwrap_or_default();
+                    (status, Some(u.intent.as_str()), json, None, disputed)
+                }
+                Err(e) => {
+                    ("quarantined", None, serde_json::json!({}), Some(format!("{e}; kept at {raw_path}")), Vec::new())
+                }
+            }
+        };
+        if new_status == "quarantined" {
+            warn!(%mailbox, uid, error = ?error, "message quarantined");
+            report.quarantined += 1;
+        } else {
+            report.items += 1;
+        }
+        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+        let intent = intent.map(str::to_string);
+        blocking(move || {
+            store.handle_message(
+                &tenant,
+                id,
+                new_status,
+                intent.as_deref(),
+                &understanding,
+                error.as_deref(),
+                &disputed,
+            )
+        })
+        .await?;
+        Ok(self.folder_for(new_status))
+    }
+
+    fn folder_for(&self, status: &str) -> String {
+        if status == "handled" { self.s.processed_folder.clone() } else { self.s.review_folder.clone() }
+    }
+}

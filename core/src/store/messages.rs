@@ -1,0 +1,220 @@
+//! Inbound messages from collections mailboxes: where each was read, its raw
+//! copy, what it was understood to say, and where it was moved.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::sqlite::insert_event;
+use super::{Page, Store, StoreError, now_text};
+use crate::domain::TenantId;
+
+/// Where a message sits in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxSlot<'a> {
+    pub source: &'a str,
+    pub mailbox: &'a str,
+    pub uidvalidity: u32,
+    pub uid: u32,
+}
+
+/// A stored message's state, as the connector needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub status: String,
+    pub raw_path: String,
+    pub moved_to: Option<String>,
+}
+
+/// A message for the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub mailbox: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub status: String,
+    pub intent: Option<String>,
+    pub understanding: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub moved_to: Option<String>,
+    pub created_at: String,
+}
+
+impl Store {
+    /// The message stored at this slot, if any.
+    pub fn message_at(&self, tenant: &TenantId, slot: &MailboxSlot<'_>) -> Result<Option<StoredMessage>, StoreError> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
+                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
+                |r| Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? }),
+            )
+            .optional()?)
+        })
+    }
+
+    /// A message with the same content already handled from this mailbox (a
+    /// UIDVALIDITY change renumbers messages: they are recognised by content).
+    pub fn message_by_hash(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        mailbox: &str,
+        sha256: &str,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND sha256=?4 ORDER BY id LIMIT 1",
+                params![tenant.as_str(), source, mailbox, sha256],
+                |r| Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? }),
+            )
+            .optional()?)
+        })
+    }
+
+    /// Records a message whose raw bytes are already on disk (status `stored`).
+    pub fn store_message(
+        &self,
+        tenant: &TenantId,
+        slot: &MailboxSlot<'_>,
+        sha256: &str,
+        size: u64,
+        raw_path: &str,
+    ) -> Result<i64, StoreError> {
+        self.db.write(|tx| {
+            let now = now_text();
+            tx.execute(
+                "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'stored',?9,?9)
+                 ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
+                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid, sha256, size as i64, raw_path, now],
+            )?;
+            Ok(tx.query_row(
+                "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
+                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Records what a stored message says and what was done about it, in one
+    /// transaction with its audit event; disputes mark the referenced invoices.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_message(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        status: &str,
+        intent: Option<&str>,
+        understanding: &serde_json::Value,
+        error: Option<&str>,
+        disputed_invoices: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        self.db.write(|tx| {
+            let t = tenant.as_str();
+            let now = now_text();
+            let n = tx.execute(
+                "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, error=?6,
+                        message_id=?7, from_addr=?8, subject=?9, updated_at=?10
+                 WHERE tenant_id=?1 AND id=?2 AND status='stored'",
+                params![
+                    t,
+                    id,
+                    status,
+                    intent,
+                    understanding.to_string(),
+                    error,
+                    understanding["message_id"].as_str(),
+                    understanding["from"].as_str(),
+                    understanding["subject"].as_str(),
+                    now
+                ],
+            )?;
+            if n != 1 {
+                return Ok(Vec::new()); // handled already (a restart raced us): nothing twice
+            }
+            let mut marked = Vec::new();
+            for number in disputed_invoices {
+                let changed = tx.execute(
+                    "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid')",
+                    params![t, number, now],
+                )?;
+                if changed == 1 {
+                    insert_event(tx, t, "replies", "invoice_disputed", &format!("invoice:{number}"), &json!({ "message": id }))?;
+                    marked.push(number.clone());
+                }
+            }
+            let kind = if status == "quarantined" { "message_quarantined" } else { "reply_received" };
+            insert_event(
+                tx,
+                t,
+                "replies",
+                kind,
+                &format!("message:{id}"),
+                &json!({ "status": status, "intent": intent, "error": error, "understanding": understanding, "disputed": marked }),
+            )?;
+            Ok(marked)
+        })
+    }
+
+    /// Notes where a message was moved on the server.
+    pub fn message_moved(&self, tenant: &TenantId, id: i64, folder: &str) -> Result<(), StoreError> {
+        self.db.write(|tx| {
+            tx.execute(
+                "UPDATE inbound_messages SET moved_to=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                params![tenant.as_str(), id, folder, now_text()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Messages by status (all when empty), newest first.
+    pub fn messages(
+        &self,
+        tenant: &TenantId,
+        statuses: &[&str],
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<MessageView>, StoreError> {
+        self.db.read(|c| {
+            let filter = if statuses.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " AND status IN ({})",
+                    statuses.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(",")
+                )
+            };
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) FROM inbound_messages WHERE tenant_id=?1{filter}"),
+                [tenant.as_str()],
+                |r| r.get(0),
+            )?;
+            let mut st = c.prepare(&format!(
+                "SELECT id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at
+                 FROM inbound_messages WHERE tenant_id=?1{filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+            ))?;
+            let items = st
+                .query_map(params![tenant.as_str(), limit, offset as i64], |r| {
+                    Ok(MessageView {
+                        id: r.get(0)?,
+                        mailbox: r.get(1)?,
+                        from: r.get(2)?,
+                        subject: r.get(3)?,
+                        status: r.get(4)?,
+                        intent: r.get(5)?,
+                        understanding: r.get::<_, Option<String>>(6)?.and_then(|s| serde_json::from_str(&s).ok()),
+                        error: r.get(7)?,
+                        moved_to: r.get(8)?,
+                        created_at: r.get(9)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, total: total as u64, limit, offset })
+        })
+    }
+}
