@@ -57,6 +57,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
     },
+    /// IMAP ingestion against a test Dovecot: appends N messages, then times
+    /// their ingestion (fetch, store, understand, move) by the real connector (target 10,000 in ≤ 15 s).
+    Imap {
+        /// Plaintext IMAP port of a loopback test server (scripts/test-servers/imap-server.sh).
+        #[arg(long, default_value_t = 14143)]
+        port: u16,
+        #[arg(long, default_value_t = 10_000)]
+        messages: usize,
+        /// Password the test server accepts for any user (IMAP_ANY_USER_PASSWORD).
+        #[arg(long, default_value = "password")]
+        password: String,
+    },
     /// Idle resident memory of `relance run` with a configuration.
     Rss {
         #[arg(long, short)]
@@ -73,6 +85,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Match { invoices, customers, credits, seed } => bench_match(invoices, customers, credits, seed),
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages } => bench_replies(messages),
+        BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
         BenchCommand::Rss { config, settle } => {
             let kb = idle_rss(&config, Duration::from_secs(settle))?;
             println!("idle RSS of `relance run`: {:.1} MB ({kb} kB)", kb as f64 / 1024.0);
@@ -363,6 +376,80 @@ fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
     println!(
         "replies: {n} messages understood in {secs:.2} s = {:.0} messages/s on one core ({intents} with an intent) [target ≥ 5,000/s per core]",
         n as f64 / secs
+    );
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_imap(port: u16, n: usize, password: &str) -> anyhow::Result<ExitCode> {
+    use std::io::{BufRead, BufReader};
+    let user = format!("bench-{}@tenant-a.test", std::process::id());
+    // Append with LITERAL+ pipelining over one raw connection (setup, not timed).
+    let t0 = Instant::now();
+    let stream = TcpStream::connect(("127.0.0.1", port)).context("cannot reach the test IMAP server")?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut w = std::io::BufWriter::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    write!(w, "a LOGIN \"{user}\" \"{password}\"\r\n")?;
+    w.flush()?;
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line.starts_with("a ") {
+            if !line.starts_with("a OK") {
+                bail!("login refused: {line}");
+            }
+            break;
+        }
+    }
+    let texts = [
+        "Nous paierons cette facture vendredi.",
+        "We paid this on 2 October.",
+        "Nous contestons cette facture.",
+        "Pourriez-vous renvoyer la facture ?",
+    ];
+    for i in 0..n {
+        let msg = format!(
+            "From: c{i}@client.example\r\nSubject: RE: Relance FAC-{i}\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\nMessage-ID: <b{i}@client.example>\r\n\r\nBonjour,\r\n{}\r\nCordialement\r\n\r\nLe mar. 6 oct. 2026 a 08:30, X a ecrit :\r\n> rappel\r\n",
+            texts[i % texts.len()]
+        );
+        write!(w, "p{i} APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len())?;
+    }
+    w.flush()?;
+    let mut done = 0;
+    while done < n {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            bail!("connection closed after {done} appends");
+        }
+        if line.starts_with('p') {
+            done += 1;
+        }
+    }
+    println!("appended {n} messages in {:.2} s (setup)", t0.elapsed().as_secs_f64());
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("tenants"))?;
+    std::fs::write(dir.path().join("relance.toml"), "data_dir = \"data\"\nlog_level = \"warn\"\n")?;
+    std::fs::write(
+        dir.path().join("tenants/bench.toml"),
+        format!(
+            "[connectors.mail]\nkind = \"imap_mailbox\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nallow_plaintext = true\nusername = \"{user}\"\npassword = \"{password}\"\n"
+        ),
+    )?;
+    let settings = Settings::load(&dir.path().join("relance.toml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = Runtime::new(settings, &relance_connectors::builtin_registry())?;
+    let t1 = Instant::now();
+    let results = tokio.block_on(rt.run_once(CancellationToken::new()));
+    let secs = t1.elapsed().as_secs_f64();
+    let items: u64 = results.iter().filter_map(|r| r.result.as_ref().ok()).map(|r| r.items + r.quarantined).sum();
+    if let Some(Err(e)) = results.iter().map(|r| &r.result).find(|r| r.is_err()) {
+        bail!("ingestion failed: {e}");
+    }
+    println!(
+        "imap: {items} messages fetched, stored, understood, recorded and moved in {secs:.2} s = {:.0} messages/s [target 10,000 in ≤ 15 s]",
+        items as f64 / secs
     );
     println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
     Ok(ExitCode::SUCCESS)

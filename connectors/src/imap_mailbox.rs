@@ -33,7 +33,59 @@ use relance_core::config::{
 };
 use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport};
 use relance_core::replies::{Intent, understand};
-use relance_core::store::{MailboxSlot, StoreError};
+use relance_core::store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
+
+/// UIDs handled per round trip.
+const BATCH: usize = 200;
+
+/// Reads a kept message and decides what it is (pure but for the file read).
+fn decide(id: i64, raw_path: &str, max_bytes: u64, review_below: f64) -> HandleRequest {
+    let quarantine = |why: String| HandleRequest {
+        id,
+        status: "quarantined".into(),
+        intent: None,
+        understanding: serde_json::json!({}),
+        error: Some(why),
+        disputed: Vec::new(),
+    };
+    let raw = match std::fs::read(raw_path) {
+        Ok(r) => r,
+        Err(e) => return quarantine(format!("cannot read the kept copy {raw_path}: {e}")),
+    };
+    if raw.len() as u64 > max_bytes {
+        return quarantine(format!(
+            "message of {:.1} MB exceeds the {:.1} MB analysis limit: kept at {raw_path} for a human",
+            raw.len() as f64 / 1_048_576.0,
+            max_bytes as f64 / 1_048_576.0
+        ));
+    }
+    match understand(&raw) {
+        Ok(u) if !u.problems.is_empty() => {
+            let mut q = quarantine(format!("{}; kept at {raw_path}", u.problems.join("; ")));
+            q.intent = Some(u.intent.as_str().to_string());
+            q.understanding = serde_json::to_value(&u).unwrap_or_default();
+            q
+        }
+        Ok(u) => {
+            let status = if u.intent == Intent::AutoReply {
+                "handled"
+            } else if u.intent == Intent::Other || u.confidence < review_below {
+                "review"
+            } else {
+                "handled"
+            };
+            HandleRequest {
+                id,
+                status: status.into(),
+                intent: Some(u.intent.as_str().to_string()),
+                disputed: if u.intent == Intent::Dispute { u.refs.clone() } else { Vec::new() },
+                understanding: serde_json::to_value(&u).unwrap_or_default(),
+                error: None,
+            }
+        }
+        Err(e) => quarantine(format!("{e}; kept at {raw_path}")),
+    }
+}
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -315,169 +367,147 @@ impl ImapMailbox {
             session.uid_search(query).await.map_err(transient("UID SEARCH"))?.into_iter().collect();
         uids.sort_unstable();
         report.units += 1;
-        for uid in uids {
+        for chunk in uids.chunks(BATCH) {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            let folder = self.handle_one(session, ctx, mailbox, uidvalidity, uid, report).await?;
-            if can_move {
-                session.uid_mv(uid.to_string(), &folder).await.map_err(transient("UID MOVE"))?;
-            } else {
-                session.uid_copy(uid.to_string(), &folder).await.map_err(transient("UID COPY"))?;
-                let mut s = session
-                    .uid_store(uid.to_string(), "+FLAGS (RelanceDone \\Seen)")
-                    .await
-                    .map_err(transient("UID STORE"))?;
-                while s.next().await.is_some() {}
-            }
-            let slot_id = {
-                let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-                let (src, mb) = (self.name.clone(), mailbox.to_string());
-                blocking(move || {
-                    let slot = MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid };
-                    store.message_at(&tenant, &slot)
-                })
-                .await?
-            };
-            if let Some(m) = slot_id {
-                let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-                let f = folder.clone();
-                blocking(move || store.message_moved(&tenant, m.id, &f)).await?;
-            }
+            self.process_batch(session, ctx, mailbox, uidvalidity, chunk, can_move, report).await?;
         }
         Ok(())
     }
 
-    /// Stores and understands one message (unless done already); returns the folder it goes to.
-    async fn handle_one(
+    /// One batch of UIDs: fetch what is not stored yet (one FETCH), keep the
+    /// raw bytes and record them (one transaction), understand and record
+    /// (one transaction), move (one command per folder). Each stage resumes
+    /// from the stored state after a crash.
+    #[allow(clippy::too_many_arguments)]
+    async fn process_batch(
         &self,
         session: &mut Session<Conn>,
         ctx: &RunContext,
         mailbox: &str,
         uidvalidity: u32,
-        uid: u32,
+        uids: &[u32],
+        can_move: bool,
         report: &mut RunReport,
-    ) -> Result<String, ConnectorError> {
-        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-        let (src, mb) = (self.name.clone(), mailbox.to_string());
-        let existing =
-            blocking(move || store.message_at(&tenant, &MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid }))
-                .await?;
-        let (id, status, raw_path) = match existing {
-            Some(m) => (m.id, m.status, m.raw_path),
-            None => {
-                let body = {
-                    let mut stream = session
-                        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE BODY.PEEK[])")
-                        .await
-                        .map_err(transient("UID FETCH"))?;
-                    let mut body = None;
-                    while let Some(f) = stream.next().await {
-                        let f = f.map_err(transient("UID FETCH"))?;
-                        if f.uid == Some(uid) || body.is_none() {
-                            body = f.body().map(<[u8]>::to_vec);
-                        }
+    ) -> Result<(), ConnectorError> {
+        let (store, tenant, src, mb, list) =
+            (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string(), uids.to_vec());
+        let mut known = blocking(move || store.messages_at(&tenant, &src, &mb, uidvalidity, &list)).await?;
+        let missing: Vec<u32> = uids.iter().copied().filter(|u| !known.contains_key(u)).collect();
+        // Folder decided for messages recognised from before a UIDVALIDITY change.
+        let mut already: Vec<(u32, String)> = Vec::new();
+        if !missing.is_empty() {
+            let set = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let mut bodies: Vec<(u32, Vec<u8>)> = Vec::new();
+            {
+                let mut stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await.map_err(transient("UID FETCH"))?;
+                while let Some(f) = stream.next().await {
+                    let f = f.map_err(transient("UID FETCH"))?;
+                    if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                        bodies.push((uid, body.to_vec()));
                     }
-                    body.unwrap_or_default()
-                };
-                let sha = hex::encode(Sha256::digest(&body));
-                let (store, tenant, src, mb, sha2) =
-                    (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string(), sha.clone());
-                if let Some(prev) = blocking(move || store.message_by_hash(&tenant, &src, &mb, &sha2)).await?
-                    && prev.status != "stored"
-                {
-                    // Same message under a new UIDVALIDITY: handled before.
-                    return Ok(self.folder_for(&prev.status));
                 }
-                let dir = ctx.keep_dir.join("raw");
-                let path = dir.join(format!("{}-{uidvalidity}-{uid}.eml", &sha[..16]));
-                let size = body.len() as u64;
-                let p2 = path.clone();
-                tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                    std::fs::create_dir_all(&dir)?;
-                    let tmp = p2.with_extension("tmp");
-                    std::fs::write(&tmp, &body)?;
-                    std::fs::File::open(&tmp)?.sync_all()?;
-                    std::fs::rename(&tmp, &p2)
-                })
-                .await
-                .map_err(|e| ConnectorError::Transient(e.to_string()))?
-                .map_err(|e| ConnectorError::Transient(format!("cannot keep message at {}: {e}", path.display())))?;
-                let (store, tenant, src, mb) =
-                    (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string());
-                let raw = path.display().to_string();
-                let raw2 = raw.clone();
-                let id = blocking(move || {
-                    store.store_message(
-                        &tenant,
-                        &MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid },
-                        &sha,
-                        size,
-                        &raw2,
-                    )
-                })
-                .await?;
-                (id, "stored".to_string(), raw)
             }
-        };
-        if status != "stored" {
-            return Ok(self.folder_for(&status));
+            let dir = ctx.keep_dir.join("raw");
+            let (store, tenant, src, mb) =
+                (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string());
+            // Keep the raw bytes, then record them: nothing is acknowledged before this commits.
+            let (stored, dups) = blocking(move || {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| StoreError::Io { path: dir.display().to_string(), source: e })?;
+                let mut rows = Vec::new();
+                let mut dups = Vec::new();
+                for (uid, body) in &bodies {
+                    let sha = hex::encode(Sha256::digest(body));
+                    if let Some(prev) = store.message_by_hash(&tenant, &src, &mb, &sha)?
+                        && prev.status != "stored"
+                    {
+                        dups.push((*uid, prev.status));
+                        continue;
+                    }
+                    let path = dir.join(format!("{}-{uidvalidity}-{uid}.eml", &sha[..16]));
+                    std::fs::write(&path, body)
+                        .map_err(|e| StoreError::Io { path: path.display().to_string(), source: e })?;
+                    rows.push((*uid, sha, body.len() as u64, path.display().to_string()));
+                }
+                let slots: Vec<(MailboxSlot<'_>, String, u64, String)> = rows
+                    .iter()
+                    .map(|(uid, sha, size, path)| {
+                        (
+                            MailboxSlot { source: &src, mailbox: &mb, uidvalidity, uid: *uid },
+                            sha.clone(),
+                            *size,
+                            path.clone(),
+                        )
+                    })
+                    .collect();
+                let ids = store.store_messages(&tenant, &slots)?;
+                let stored: Vec<(u32, StoredMessage)> = rows
+                    .into_iter()
+                    .zip(ids)
+                    .map(|((uid, _, _, path), id)| {
+                        (uid, StoredMessage { id, status: "stored".into(), raw_path: path, moved_to: None })
+                    })
+                    .collect();
+                Ok((stored, dups))
+            })
+            .await?;
+            known.extend(stored);
+            already = dups;
         }
-        let raw = tokio::fs::read(&raw_path)
+        // Understand what is stored but not handled yet.
+        let pending: Vec<(i64, String)> =
+            known.values().filter(|m| m.status == "stored").map(|m| (m.id, m.raw_path.clone())).collect();
+        if !pending.is_empty() {
+            let (max, review_below) = (self.s.max_analyse_bytes, self.s.review_below);
+            let requests = tokio::task::spawn_blocking(move || {
+                pending.into_iter().map(|(id, path)| decide(id, &path, max, review_below)).collect::<Vec<_>>()
+            })
             .await
-            .map_err(|e| ConnectorError::Transient(format!("cannot read kept message {raw_path}: {e}")))?;
-        let (new_status, intent, understanding, error, disputed) = if raw.len() as u64 > self.s.max_analyse_bytes {
-            let why = format!(
-                "message of {:.1} MB exceeds the {:.1} MB analysis limit: kept at {raw_path} for a human",
-                raw.len() as f64 / 1_048_576.0,
-                self.s.max_analyse_bytes as f64 / 1_048_576.0
-            );
-            ("quarantined", None, serde_json::json!({}), Some(why), Vec::new())
-        } else {
-            match understand(&raw) {
-                Ok(u) if !u.problems.is_empty() => {
-                    let why = format!("{}; kept at {raw_path}", u.problems.join("; "));
-                    let json = serde_json::to_value(&u).unwrap_or_default();
-                    ("quarantined", Some(u.intent.as_str()), json, Some(why), Vec::new())
-                }
-                Ok(u) => {
-                    let status = if u.intent == Intent::AutoReply {
-                        "handled"
-                    } else if u.intent == Intent::Other || u.confidence < self.s.review_below {
-                        "review"
-                    } else {
-                        "handled"
-                    };
-                    let disputed = if u.intent == Intent::Dispute { u.refs.clone() } else { Vec::new() };
-                    let json = serde_json::to_value(&u).unwrap_or_default();
-                    (status, Some(u.intent.as_str()), json, None, disputed)
-                }
-                Err(e) => {
-                    ("quarantined", None, serde_json::json!({}), Some(format!("{e}; kept at {raw_path}")), Vec::new())
+            .map_err(|e| ConnectorError::Transient(e.to_string()))?;
+            for r in &requests {
+                if r.status == "quarantined" {
+                    warn!(%mailbox, id = r.id, error = ?r.error, "message quarantined");
+                    report.quarantined += 1;
+                } else {
+                    report.items += 1;
                 }
             }
-        };
-        if new_status == "quarantined" {
-            warn!(%mailbox, uid, error = ?error, "message quarantined");
-            report.quarantined += 1;
-        } else {
-            report.items += 1;
+            let by_id: std::collections::HashMap<i64, String> =
+                requests.iter().map(|r| (r.id, r.status.clone())).collect();
+            for m in known.values_mut() {
+                if let Some(st) = by_id.get(&m.id) {
+                    m.status = st.clone();
+                }
+            }
+            let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+            blocking(move || store.handle_messages(&tenant, &requests)).await?;
         }
-        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-        let intent = intent.map(str::to_string);
-        blocking(move || {
-            store.handle_message(
-                &tenant,
-                id,
-                new_status,
-                intent.as_deref(),
-                &understanding,
-                error.as_deref(),
-                &disputed,
-            )
-        })
-        .await?;
-        Ok(self.folder_for(new_status))
+        // Move, one command per destination.
+        let mut by_folder: std::collections::BTreeMap<String, (Vec<u32>, Vec<i64>)> = Default::default();
+        for (uid, m) in &known {
+            let e = by_folder.entry(self.folder_for(&m.status)).or_default();
+            e.0.push(*uid);
+            e.1.push(m.id);
+        }
+        for (uid, status) in already {
+            by_folder.entry(self.folder_for(&status)).or_default().0.push(uid);
+        }
+        for (folder, (uids, ids)) in by_folder {
+            let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            if can_move {
+                session.uid_mv(&set, &folder).await.map_err(transient("UID MOVE"))?;
+            } else {
+                session.uid_copy(&set, &folder).await.map_err(transient("UID COPY"))?;
+                let mut s =
+                    session.uid_store(&set, "+FLAGS (RelanceDone \\Seen)").await.map_err(transient("UID STORE"))?;
+                while s.next().await.is_some() {}
+            }
+            let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+            blocking(move || store.messages_moved(&tenant, &ids, &folder)).await?;
+        }
+        Ok(())
     }
 
     fn folder_for(&self, status: &str) -> String {

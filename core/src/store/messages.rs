@@ -101,6 +101,16 @@ impl Store {
         })
     }
 
+    /// [`Store::handle_message`] for several messages in one transaction.
+    pub fn handle_messages(&self, tenant: &TenantId, batch: &[HandleRequest]) -> Result<(), StoreError> {
+        self.db.write(|tx| {
+            for h in batch {
+                handle_in(tx, tenant.as_str(), h)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records what a stored message says and what was done about it, in one
     /// transaction with its audit event; disputes mark the referenced invoices.
     #[allow(clippy::too_many_arguments)]
@@ -114,60 +124,81 @@ impl Store {
         error: Option<&str>,
         disputed_invoices: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        self.db.write(|tx| {
-            let t = tenant.as_str();
-            let now = now_text();
-            let n = tx.execute(
-                "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, error=?6,
-                        message_id=?7, from_addr=?8, subject=?9, updated_at=?10
-                 WHERE tenant_id=?1 AND id=?2 AND status='stored'",
-                params![
-                    t,
-                    id,
-                    status,
-                    intent,
-                    understanding.to_string(),
-                    error,
-                    understanding["message_id"].as_str(),
-                    understanding["from"].as_str(),
-                    understanding["subject"].as_str(),
-                    now
-                ],
+        let req = HandleRequest {
+            id,
+            status: status.to_string(),
+            intent: intent.map(str::to_string),
+            understanding: understanding.clone(),
+            error: error.map(str::to_string),
+            disputed: disputed_invoices.to_vec(),
+        };
+        self.db.write(|tx| handle_in(tx, tenant.as_str(), &req))
+    }
+
+    /// The stored messages among `uids` of one mailbox, by UID.
+    pub fn messages_at(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+        uids: &[u32],
+    ) -> Result<std::collections::HashMap<u32, StoredMessage>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
             )?;
-            if n != 1 {
-                return Ok(Vec::new()); // handled already (a restart raced us): nothing twice
-            }
-            let mut marked = Vec::new();
-            for number in disputed_invoices {
-                let changed = tx.execute(
-                    "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid')",
-                    params![t, number, now],
-                )?;
-                if changed == 1 {
-                    insert_event(tx, t, "replies", "invoice_disputed", &format!("invoice:{number}"), &json!({ "message": id }))?;
-                    marked.push(number.clone());
+            let mut out = std::collections::HashMap::new();
+            for uid in uids {
+                if let Some(m) = st
+                    .query_row(params![tenant.as_str(), source, mailbox, uidvalidity, uid], |r| {
+                        Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? })
+                    })
+                    .optional()?
+                {
+                    out.insert(*uid, m);
                 }
             }
-            let kind = if status == "quarantined" { "message_quarantined" } else { "reply_received" };
-            insert_event(
-                tx,
-                t,
-                "replies",
-                kind,
-                &format!("message:{id}"),
-                &json!({ "status": status, "intent": intent, "error": error, "understanding": understanding, "disputed": marked }),
-            )?;
-            Ok(marked)
+            Ok(out)
         })
     }
 
-    /// Notes where a message was moved on the server.
-    pub fn message_moved(&self, tenant: &TenantId, id: i64, folder: &str) -> Result<(), StoreError> {
+    /// Records several messages already written to disk, in one transaction; returns their ids.
+    pub fn store_messages(
+        &self,
+        tenant: &TenantId,
+        rows: &[(MailboxSlot<'_>, String, u64, String)],
+    ) -> Result<Vec<i64>, StoreError> {
         self.db.write(|tx| {
-            tx.execute(
-                "UPDATE inbound_messages SET moved_to=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-                params![tenant.as_str(), id, folder, now_text()],
+            let now = now_text();
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'stored',?9,?9)
+                 ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
             )?;
+            let mut sel = tx.prepare_cached(
+                "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
+            )?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for (slot, sha, size, path) in rows {
+                ins.execute(params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid, sha, *size as i64, path, now])?;
+                ids.push(sel.query_row(params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid], |r| r.get(0))?);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Notes where messages were moved on the server.
+    pub fn messages_moved(&self, tenant: &TenantId, ids: &[i64], folder: &str) -> Result<(), StoreError> {
+        self.db.write(|tx| {
+            let now = now_text();
+            let mut st = tx.prepare_cached(
+                "UPDATE inbound_messages SET moved_to=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+            )?;
+            for id in ids {
+                st.execute(params![tenant.as_str(), id, folder, now])?;
+            }
             Ok(())
         })
     }
@@ -217,4 +248,68 @@ impl Store {
             Ok(Page { items, total: total as u64, limit, offset })
         })
     }
+}
+
+/// What to record for one message.
+#[derive(Debug, Clone)]
+pub struct HandleRequest {
+    pub id: i64,
+    pub status: String,
+    pub intent: Option<String>,
+    pub understanding: serde_json::Value,
+    pub error: Option<String>,
+    pub disputed: Vec<String>,
+}
+
+fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, h: &HandleRequest) -> Result<Vec<String>, StoreError> {
+    let now = now_text();
+    let u = &h.understanding;
+    let n = tx.execute(
+        "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, error=?6,
+                message_id=?7, from_addr=?8, subject=?9, updated_at=?10
+         WHERE tenant_id=?1 AND id=?2 AND status='stored'",
+        params![
+            t,
+            h.id,
+            h.status,
+            h.intent,
+            u.to_string(),
+            h.error,
+            u["message_id"].as_str(),
+            u["from"].as_str(),
+            u["subject"].as_str(),
+            now
+        ],
+    )?;
+    if n != 1 {
+        return Ok(Vec::new()); // handled already (a restart raced us): nothing twice
+    }
+    let mut marked = Vec::new();
+    for number in &h.disputed {
+        let changed = tx.execute(
+            "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid')",
+            params![t, number, now],
+        )?;
+        if changed == 1 {
+            insert_event(
+                tx,
+                t,
+                "replies",
+                "invoice_disputed",
+                &format!("invoice:{number}"),
+                &json!({ "message": h.id }),
+            )?;
+            marked.push(number.clone());
+        }
+    }
+    let kind = if h.status == "quarantined" { "message_quarantined" } else { "reply_received" };
+    insert_event(
+        tx,
+        t,
+        "replies",
+        kind,
+        &format!("message:{}", h.id),
+        &json!({ "status": h.status, "intent": h.intent, "error": h.error, "understanding": u, "disputed": marked }),
+    )?;
+    Ok(marked)
 }

@@ -27,7 +27,7 @@ use crate::config::DatabaseUrl;
 use crate::domain::TenantId;
 
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
-pub use messages::{MailboxSlot, MessageView, StoredMessage};
+pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 
