@@ -24,7 +24,10 @@ fn deployment(user: &str, port: u16, extra: &str) -> Deployment {
          username = \"{user}\"\npassword = \"{PASSWORD}\"\n{extra}"
     );
     let d = Deployment::new("", &[("acme", &tenant)]);
-    d.write("in/open.csv", format!("{HEADER}FAC-1001,C1,Client,,,2026-09-01,2026-10-01,EUR,100.00,100.00\n"));
+    d.write(
+        "in/open.csv",
+        format!("{HEADER}FAC-1001,C1,Client,,,2026-09-01,2026-10-01,EUR,100.00,100.00\nFAC-2002,C2,Client Deux,client2@client.example,,2026-09-01,2026-10-01,EUR,250.00,250.00\n"),
+    );
     d
 }
 
@@ -88,6 +91,16 @@ fn new_messages_are_stored_understood_and_moved() {
         "the dispute stops reminders"
     );
     assert_eq!(count(&d, "SELECT count(*) FROM audit_events WHERE kind='reply_received'"), 3);
+    // Actions: the promise is recorded for the sender's customer, the dispute has a task.
+    assert_eq!(
+        count(
+            &d,
+            "SELECT count(*) FROM promises WHERE customer_id='C2' AND promised_date='2026-10-09' AND status='pending'"
+        ),
+        1
+    );
+    assert_eq!(count(&d, "SELECT count(*) FROM tasks WHERE kind='dispute' AND customer_id='C1'"), 1);
+    assert_eq!(count(&d, "SELECT count(*) FROM inbound_messages WHERE customer_id IS NOT NULL"), 2);
     let kept: String = d.db().query_row("SELECT raw_path FROM inbound_messages LIMIT 1", [], |r| r.get(0)).unwrap();
     assert!(std::fs::read(&kept).unwrap().starts_with(b"From: client1@"), "the raw message is kept");
     // Running again reads nothing and does nothing twice.

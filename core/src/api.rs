@@ -91,6 +91,9 @@ pub fn router(rt: Runtime) -> Router {
         .route("/api/v1/tenants/{tenant}/payments/{id}/allocate", post(allocate))
         .route("/api/v1/tenants/{tenant}/payments/{id}/reject", post(reject))
         .route("/api/v1/tenants/{tenant}/allocations/{id}/undo", post(undo))
+        .route("/api/v1/tenants/{tenant}/messages", get(messages))
+        .route("/api/v1/tenants/{tenant}/promises", get(promises))
+        .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
 }
@@ -478,4 +481,62 @@ async fn undo(
     let store = st.rt.store.clone();
     blocking(move || store.undo_allocation(&tenant, id, &who)).await?;
     Ok(Json(json!({ "allocation": id, "status": "undone" })).into_response())
+}
+
+/// Messages read from the mailboxes; `?status=review,quarantined` is the review list.
+async fn messages(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q)?;
+    let statuses: Vec<String> = p
+        .get("status")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    const KNOWN: [&str; 4] = ["stored", "handled", "review", "quarantined"];
+    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown message status `{bad}` (expected one of {})",
+            KNOWN.join(", ")
+        )));
+    }
+    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let store = st.rt.store.clone();
+    let page = blocking(move || {
+        let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
+        store.messages(&tenant, &refs, l, o)
+    })
+    .await?;
+    Ok(Json(page).into_response())
+}
+
+async fn promises(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q)?;
+    let (status, l) = (p.get("status").cloned(), limit(&p)?);
+    let store = st.rt.store.clone();
+    let items = blocking(move || store.promises(&tenant, status.as_deref(), l)).await?;
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+async fn tasks(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q)?;
+    let (status, l) = (p.get("status").cloned(), limit(&p)?);
+    let store = st.rt.store.clone();
+    let items = blocking(move || store.tasks(&tenant, status.as_deref(), l)).await?;
+    Ok(Json(json!({ "items": items })).into_response())
 }

@@ -203,6 +203,58 @@ impl Store {
         })
     }
 
+    /// Promises (`pending`, `kept`, `broken`; all when empty), newest first.
+    pub fn promises(
+        &self,
+        tenant: &TenantId,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at FROM promises
+                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![tenant.as_str(), status, limit], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, i64>(0)?, "customer_id": r.get::<_, Option<String>>(1)?, "message": r.get::<_, Option<i64>>(2)?,
+                        "invoices": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(3)?).unwrap_or_default(),
+                        "promised_date": r.get::<_, Option<String>>(4)?, "amount": r.get::<_, Option<String>>(5)?,
+                        "currency": r.get::<_, Option<String>>(6)?, "status": r.get::<_, String>(7)?, "created_at": r.get::<_, String>(8)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Tasks for humans (`open`, `done`; all when empty), newest first.
+    pub fn tasks(
+        &self,
+        tenant: &TenantId,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT id, kind, customer_id, message_id, invoice_numbers, note, status, created_at FROM tasks
+                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![tenant.as_str(), status, limit], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, i64>(0)?, "kind": r.get::<_, String>(1)?, "customer_id": r.get::<_, Option<String>>(2)?,
+                        "message": r.get::<_, Option<i64>>(3)?,
+                        "invoices": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(4)?).unwrap_or_default(),
+                        "note": r.get::<_, String>(5)?, "status": r.get::<_, String>(6)?, "created_at": r.get::<_, String>(7)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
     /// Messages by status (all when empty), newest first.
     pub fn messages(
         &self,
@@ -285,31 +337,190 @@ fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, h: &HandleRequest) -> Resu
         return Ok(Vec::new()); // handled already (a restart raced us): nothing twice
     }
     let mut marked = Vec::new();
-    for number in &h.disputed {
-        let changed = tx.execute(
-            "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid')",
-            params![t, number, now],
-        )?;
-        if changed == 1 {
-            insert_event(
-                tx,
-                t,
-                "replies",
-                "invoice_disputed",
-                &format!("invoice:{number}"),
-                &json!({ "message": h.id }),
-            )?;
-            marked.push(number.clone());
-        }
-    }
+    let actions = if h.status == "quarantined" { Vec::new() } else { act(tx, t, h, &now, &mut marked)? };
     let kind = if h.status == "quarantined" { "message_quarantined" } else { "reply_received" };
+
     insert_event(
         tx,
         t,
         "replies",
         kind,
         &format!("message:{}", h.id),
-        &json!({ "status": h.status, "intent": h.intent, "error": h.error, "understanding": u, "disputed": marked }),
+        &json!({ "status": h.status, "intent": h.intent, "error": h.error, "understanding": u, "disputed": marked, "actions": actions }),
     )?;
     Ok(marked)
+}
+
+/// Links a message to its customer and invoices and does what its intent
+/// calls for; returns what was done, for the audit trail.
+fn act(
+    tx: &rusqlite::Transaction<'_>,
+    t: &str,
+    h: &HandleRequest,
+    now: &str,
+    marked: &mut Vec<String>,
+) -> Result<Vec<String>, StoreError> {
+    let u = &h.understanding;
+    let mut done = Vec::new();
+    // Invoices the message names, as stored (case aside).
+    let mut invoices: Vec<(String, String)> = Vec::new();
+    for r in u["refs"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+        let found: Option<(String, String)> = tx
+            .query_row(
+                "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2)",
+                params![t, r],
+                |x| Ok((x.get(0)?, x.get(1)?)),
+            )
+            .optional()?;
+        invoices.extend(found);
+    }
+    // The customer: by sender address, else by the invoices named.
+    let sender = u["from"].as_str().unwrap_or("").to_lowercase();
+    let mut customer: Option<String> = None;
+    if !sender.is_empty() {
+        customer = tx
+            .query_row(
+                "SELECT id FROM customers WHERE tenant_id=?1 AND lower(emails) LIKE ?2 LIMIT 1",
+                params![t, format!("%\"{sender}\"%")],
+                |x| x.get(0),
+            )
+            .optional()?;
+    }
+    if customer.is_none() {
+        customer = invoices.first().map(|i| i.1.clone());
+    }
+    tx.execute("UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2", params![t, h.id, customer])?;
+    let numbers: Vec<String> = invoices.iter().map(|i| i.0.clone()).collect();
+    let task = |kind: &str, note: String| -> Result<(), StoreError> {
+        tx.execute(
+            "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+             VALUES (?1,?2,?3,?4,?5,?6,'open',?7,?7)",
+            params![t, kind, customer, h.id, json!(numbers).to_string(), note, now],
+        )?;
+        Ok(())
+    };
+    match h.intent.as_deref() {
+        Some("promise_to_pay") => {
+            tx.execute(
+                "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,'pending',?8,?8)",
+                params![t, customer, h.id, json!(numbers).to_string(), u["promised_date"].as_str(), u["amount"].as_str(), u["currency"].as_str(), now],
+            )?;
+            insert_event(
+                tx,
+                t,
+                "replies",
+                "promise_recorded",
+                &format!("message:{}", h.id),
+                &json!({ "customer": customer, "invoices": numbers, "promised_date": u["promised_date"], "amount": u["amount"] }),
+            )?;
+            done.push(format!("promise recorded for {}", u["promised_date"].as_str().unwrap_or("an unstated date")));
+        }
+        Some("dispute") => {
+            for number in numbers.iter().chain(h.disputed.iter()) {
+                let changed = tx.execute(
+                    "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status IN ('open','partially_paid')",
+                    params![t, number, now],
+                )?;
+                if changed == 1 && !marked.contains(number) {
+                    insert_event(
+                        tx,
+                        t,
+                        "replies",
+                        "invoice_disputed",
+                        &format!("invoice:{number}"),
+                        &json!({ "message": h.id }),
+                    )?;
+                    marked.push(number.clone());
+                }
+            }
+            task(
+                "dispute",
+                format!(
+                    "customer disputes {}: {}",
+                    if numbers.is_empty() { "an invoice".to_string() } else { numbers.join(", ") },
+                    u["new_text"].as_str().unwrap_or("")
+                ),
+            )?;
+            done.push(format!("invoices disputed: {marked:?}; dispute task opened"));
+        }
+        Some("already_paid") => {
+            // A recent credit waiting for review with the stated amount, or the open amount of a named invoice.
+            let mut amounts: Vec<String> = u["amount"].as_str().map(|a| vec![a.to_string()]).unwrap_or_default();
+            for n in &numbers {
+                let open: Option<i64> = tx
+                    .query_row("SELECT open_minor FROM invoices WHERE tenant_id=?1 AND number=?2", params![t, n], |x| {
+                        x.get(0)
+                    })
+                    .optional()?;
+                amounts.extend(open.map(|o| crate::money::format_minor(o, 2)));
+            }
+            let mut found: Vec<i64> = Vec::new();
+            for a in &amounts {
+                let minor = crate::money::parse_minor(a, 2, crate::money::DecimalStyle::Dot).unwrap_or(-1);
+                let mut st = tx.prepare_cached(
+                    "SELECT id FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched') AND direction='credit' AND amount_minor=?2
+                     AND booking_date >= date('now','-120 days') ORDER BY id",
+                )?;
+                found.extend(st.query_map(params![t, minor], |x| x.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?);
+            }
+            found.dedup();
+            if found.is_empty() {
+                task(
+                    "awaiting_proof",
+                    "customer says it paid; no matching credit found yet: ask for the proof of payment".into(),
+                )?;
+                done.push("no matching credit: awaiting proof".into());
+            } else {
+                task(
+                    "check_payment",
+                    format!("customer says it paid; candidate credits in the review queue: {found:?}"),
+                )?;
+                insert_event(
+                    tx,
+                    t,
+                    "replies",
+                    "payment_claim_matched",
+                    &format!("message:{}", h.id),
+                    &json!({ "payments": found, "invoices": numbers }),
+                )?;
+                done.push(format!("candidate credits {found:?} linked"));
+            }
+        }
+        Some("payment_plan_request") => {
+            task("payment_plan", format!("payment plan requested: {}", u["new_text"].as_str().unwrap_or("")))?;
+            done.push("payment-plan task opened".into());
+        }
+        Some("invoice_copy_request") => {
+            insert_event(
+                tx,
+                t,
+                "replies",
+                "invoice_copy_requested",
+                &format!("message:{}", h.id),
+                &json!({ "customer": customer, "invoices": numbers, "to": u["from"] }),
+            )?;
+            done.push("copy of the invoice requested (for the outbound side)".into());
+        }
+        Some("auto_reply") => match u["auto_reply"].as_str() {
+            Some("delivery_failure") => {
+                task("contact", format!("reminder undeliverable: {}", u["new_text"].as_str().unwrap_or("")))?;
+                insert_event(
+                    tx,
+                    t,
+                    "replies",
+                    "contact_undeliverable",
+                    &format!("message:{}", h.id),
+                    &json!({ "customer": customer }),
+                )?;
+                done.push("contact flagged undeliverable".into());
+            }
+            _ => done.push(format!(
+                "automatic reply, no action{}",
+                u["back_on"].as_str().map(|d| format!(" (back on {d})")).unwrap_or_default()
+            )),
+        },
+        _ => done.push("for review".into()),
+    }
+    Ok(done)
 }

@@ -130,3 +130,60 @@ fn a_newer_schema_is_refused() {
     let err = Store::open_sqlite(&path).err().unwrap();
     assert!(err.to_string().contains("newer than this binary"), "{err}");
 }
+
+#[test]
+fn reply_actions_link_payments_and_flag_contacts() {
+    use crate::store::{HandleRequest, MailboxSlot, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    // An unmatched credit of 100.00 waits in the review queue.
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: crate::domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("virement".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&t).unwrap()[0].id;
+    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
+    let ids = store
+        .store_messages(&t, &[(slot(1), "a".into(), 10, "/a".into()), (slot(2), "b".into(), 10, "/b".into())])
+        .unwrap();
+    let paid = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"], "amount": null, "new_text": "deja paye" });
+    let bounce = serde_json::json!({ "from": "mailer-daemon@x.example", "refs": [], "auto_reply": "delivery_failure", "new_text": "undeliverable" });
+    let req = |id, intent: &str, u: serde_json::Value| HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some(intent.into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, &[req(ids[0], "already_paid", paid), req(ids[1], "auto_reply", bounce)]).unwrap();
+    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
+    let kinds: Vec<&str> = tasks.iter().filter_map(|x| x["kind"].as_str()).collect();
+    assert!(kinds.contains(&"check_payment") && kinds.contains(&"contact"), "{tasks:?}");
+    let check = tasks.iter().find(|x| x["kind"] == "check_payment").unwrap();
+    assert!(
+        check["note"].as_str().unwrap().contains(&format!("[{pid}]")),
+        "the 100.00 credit of F-0 is found: {check}"
+    );
+    assert_eq!(check["customer_id"], "C0", "linked through the invoice named");
+    // Handling the same messages again does nothing twice.
+    let paid2 = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"] });
+    store.handle_messages(&t, &[req(ids[0], "already_paid", paid2)]).unwrap();
+    assert_eq!(store.tasks(&t, None, 10).unwrap().len(), 2);
+}
