@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -90,7 +90,7 @@ impl ConnectorFactory for BankStatementsFactory {
             pattern: s.pattern.to_lowercase(),
             matching: s.matching,
             csv: s.csv,
-            finished: Arc::default(),
+            finished: files::Finished::default(),
         })))
     }
 }
@@ -103,7 +103,7 @@ pub struct BankStatements {
     pattern: String,
     matching: MatchConfig,
     csv: CsvMapping,
-    finished: Arc<Mutex<HashMap<PathBuf, files::FileStamp>>>,
+    finished: files::Finished,
 }
 
 #[async_trait]
@@ -131,14 +131,9 @@ impl BankStatements {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            let stamp = files::stamp(&file);
-            if stamp.is_some() && self.finished.lock().unwrap_or_else(|p| p.into_inner()).get(&file) == stamp.as_ref() {
-                continue;
-            }
+            let Some(stamp) = self.finished.changed(&file) else { continue };
             report.add(&self.import_file(ctx, &file)?);
-            if let Some(st) = stamp {
-                self.finished.lock().unwrap_or_else(|p| p.into_inner()).insert(file, st);
-            }
+            self.finished.mark(&file, stamp);
         }
         let summary = cash::apply_pending(&ctx.store, &ctx.tenant, &self.matching, &|| ctx.cancel.is_cancelled())?;
         if summary != cash::CashSummary::default() {

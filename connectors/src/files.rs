@@ -16,6 +16,31 @@ pub fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
+/// Files already handled (imported, stored or quarantined), by path and
+/// stamp: spares re-reading and re-hashing them at every poll. Kept in memory;
+/// after a restart the store's own records (by content hash) decide.
+#[derive(Debug, Clone, Default)]
+pub struct Finished(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, FileStamp>>>);
+
+impl Finished {
+    /// The file's current stamp, or `None` when it is unchanged since it was finished.
+    pub fn changed(&self, p: &Path) -> Option<Option<FileStamp>> {
+        let now = stamp(p);
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match (&now, map.get(p)) {
+            (Some(n), Some(old)) if n == old => None,
+            _ => Some(now),
+        }
+    }
+
+    /// Remembers a file as finished with the stamp it had before it was read.
+    pub fn mark(&self, p: &Path, stamp: Option<FileStamp>) {
+        if let Some(st) = stamp {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(p.to_path_buf(), st);
+        }
+    }
+}
+
 /// The files to read: `path` itself, or the non-hidden files of the folder
 /// matching `pattern` (lower-case), oldest first.
 pub fn list(path: &Path, pattern: &str) -> std::io::Result<Vec<PathBuf>> {

@@ -151,6 +151,20 @@ fn number<T: std::str::FromStr>(p: &HashMap<String, String>, key: &str, default:
     }
 }
 
+/// The comma-separated `status` parameter, each value one of `known`.
+fn status_list(p: &HashMap<String, String>, known: &[&str], what: &str) -> Result<Vec<String>, ApiError> {
+    let statuses: Vec<String> = p
+        .get("status")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+        .unwrap_or_default();
+    match statuses.iter().find(|s| !known.contains(&s.as_str())) {
+        Some(bad) => {
+            Err(ApiError::bad_request(format!("unknown {what} status `{bad}` (expected one of {})", known.join(", "))))
+        }
+        None => Ok(statuses),
+    }
+}
+
 fn limit(p: &HashMap<String, String>) -> Result<u32, ApiError> {
     let l = number(p, "limit", DEFAULT_LIMIT)?;
     if l == 0 || l > MAX_LIMIT {
@@ -299,17 +313,7 @@ async fn payments(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q)?;
-    let statuses: Vec<String> = p
-        .get("status")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
-    const KNOWN: [&str; 6] = ["new", "matched", "suggested", "unmatched", "rejected", "ignored"];
-    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown payment status `{bad}` (expected one of {})",
-            KNOWN.join(", ")
-        )));
-    }
+    let statuses = status_list(&p, &["new", "matched", "suggested", "unmatched", "rejected", "ignored"], "payment")?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     let page = blocking(move || {
@@ -492,17 +496,7 @@ async fn messages(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q)?;
-    let statuses: Vec<String> = p
-        .get("status")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
-    const KNOWN: [&str; 4] = ["stored", "handled", "review", "quarantined"];
-    if let Some(bad) = statuses.iter().find(|s| !KNOWN.contains(&s.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "unknown message status `{bad}` (expected one of {})",
-            KNOWN.join(", ")
-        )));
-    }
+    let statuses = status_list(&p, &["stored", "handled", "review", "quarantined"], "message")?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     let page = blocking(move || {

@@ -24,9 +24,8 @@
 
 pub mod parse;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -142,7 +141,7 @@ impl CsvInvoices {
             columns: s.columns,
             settle,
             batch_size: s.batch_size,
-            finished: Arc::default(),
+            finished: files::Finished::default(),
         })
     }
 }
@@ -162,7 +161,7 @@ pub struct CsvInvoices {
     batch_size: usize,
     /// Files known to be finished (imported or quarantined), by path, size and
     /// modification time: spares re-reading and re-hashing them at every poll.
-    finished: Arc<Mutex<HashMap<PathBuf, files::FileStamp>>>,
+    finished: files::Finished,
 }
 
 #[async_trait]
@@ -255,17 +254,9 @@ impl CsvInvoices {
 
     /// Imports one file (or resumes it), returning what this call applied.
     pub fn import_file(&self, ctx: &RunContext, file: &Path) -> Result<RunReport, ConnectorError> {
-        let before = files::stamp(file);
-        let cache = |finished: &Mutex<HashMap<PathBuf, files::FileStamp>>| {
-            if let Some(st) = before {
-                finished.lock().unwrap_or_else(|p| p.into_inner()).insert(file.to_path_buf(), st);
-            }
-        };
-        if before.is_some() && self.finished.lock().unwrap_or_else(|p| p.into_inner()).get(file) == before.as_ref() {
-            return Ok(RunReport::default());
-        }
+        let Some(before) = self.finished.changed(file) else { return Ok(RunReport::default()) };
         let report = self.import_unseen(ctx, file)?;
-        cache(&self.finished);
+        self.finished.mark(file, before);
         Ok(report)
     }
 

@@ -99,7 +99,7 @@ fn importing_the_same_file_twice_changes_nothing() {
     // Same content under another name, and the same file again on a fresh connector (no cache).
     env.write("b.csv", rows(50, &[]));
     let second = env.run();
-    let fresh = CsvInvoices { finished: Arc::default(), ..env.connector.clone() };
+    let fresh = CsvInvoices { finished: crate::files::Finished::default(), ..env.connector.clone() };
     let third = fresh.sync_blocking(&env.ctx()).unwrap();
     assert_eq!(second, RunReport::default());
     assert_eq!(third, RunReport::default());
@@ -213,7 +213,7 @@ fn unusable_files_are_quarantined_whole_once_and_kept() {
     let kept = missing.raw_path.as_deref().unwrap();
     assert_eq!(std::fs::read_to_string(kept).unwrap(), "foo,bar\n1,2\n");
     // Later polls do not report them again, even with a cold cache.
-    let fresh = CsvInvoices { finished: Arc::default(), ..env.connector.clone() };
+    let fresh = CsvInvoices { finished: crate::files::Finished::default(), ..env.connector.clone() };
     fresh.sync_blocking(&env.ctx()).unwrap();
     assert_eq!(env.quarantine().len(), 2);
 }

@@ -153,6 +153,17 @@ impl Store {
     }
 }
 
+/// ` AND status IN ('a','b')` for a list of status names, or nothing for all.
+/// Only `[a-z_]` names are kept, so the SQL text can never be altered by input.
+pub(crate) fn status_filter(statuses: &[&str]) -> String {
+    let names: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .map(|s| format!("'{s}'"))
+        .collect();
+    if names.is_empty() { String::new() } else { format!(" AND status IN ({})", names.join(",")) }
+}
+
 /// Current time as stored (RFC 3339, UTC, milliseconds).
 pub(crate) fn now_text() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)

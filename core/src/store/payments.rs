@@ -256,14 +256,7 @@ impl Store {
         offset: u64,
     ) -> Result<Page<StoredPayment>, StoreError> {
         self.db.read(|c| {
-            let filter = if statuses.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " AND status IN ({})",
-                    statuses.iter().map(|s| format!("'{}'", s.replace('\'', ""))).collect::<Vec<_>>().join(",")
-                )
-            };
+            let filter = super::status_filter(statuses);
             let total: i64 = c.query_row(
                 &format!("SELECT count(*) FROM payments WHERE tenant_id=?1{filter}"),
                 [tenant.as_str()],
