@@ -31,7 +31,15 @@ log "fetching crates (Cargo.lock)"
 cargo fetch --locked
 
 # --- Test servers ------------------------------------------------------------
-IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-14143}
+# The first base port whose three ports (IMAP, IMAPS, LMTP) are free (a bounded list).
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-}
+if [ -z "$IMAP_PORT" ]; then
+  for p in 14143 24143 34143 44143 54143; do
+    if ! port_busy "$p" && ! port_busy $((p + 1)) && ! port_busy $((p + 2)); then IMAP_PORT=$p; break; fi
+  done
+  [ -n "$IMAP_PORT" ] || { echo "no free port for the test IMAP server" >&2; exit 1; }
+fi
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
 chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
 stop_servers() { bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true; }

@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_cash;
+mod dunning_cmd;
 mod match_cmd;
 mod replies_cmd;
 mod statements_cmd;
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         which: replies_cmd::RepliesCommand,
     },
+    /// Dunning: simulate the reminder timeline of a tenant.
+    Dunning {
+        #[command(subcommand)]
+        which: dunning_cmd::DunningCommand,
+    },
     /// Match the credits of a statement to open invoices (one JSON object per credit).
     Match(match_cmd::MatchArgs),
     /// Measure throughput and memory; prints figures.
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => check_config(config),
         Command::Statements { which } => statements_cmd::run(which),
         Command::Match(args) => match_cmd::run(args),
+        Command::Dunning { which } => dunning_cmd::run(which),
         Command::Replies { which } => replies_cmd::run(which),
         Command::Bench { which } => bench::run(which),
     };

@@ -234,3 +234,48 @@ fn replies_eval_meets_the_targets_on_the_shared_dev_set() {
         assert!(v.get(k).is_some(), "missing {k}: {v}");
     }
 }
+
+/// `relance dunning simulate` on the demo tenant: a timeline on business days only.
+#[test]
+fn dunning_simulation_on_the_demo_data() {
+    let d = Deployment::new("scenarios_dir = \"scenarios\"\n", &[]);
+    // Reuse the demo tenant and data, with this deployment's own database.
+    std::fs::create_dir_all(d.path("tenants")).unwrap();
+    let demo = std::fs::read_to_string(repo_path("config/demo/tenants/demo.toml")).unwrap();
+    let demo = demo
+        .replace(
+            "path = \"../exports/demo\"",
+            &format!("path = \"{}\"", repo_path("config/demo/exports/demo").display()),
+        )
+        .replace("path = \"../bank/demo\"", &format!("path = \"{}\"", repo_path("config/demo/bank/demo").display()))
+        .replace("path = \"../../../data/demo/outbox\"", "path = \"../outbox\"");
+    std::fs::write(d.path("tenants/demo.toml"), demo).unwrap();
+    std::fs::create_dir_all(d.path("scenarios")).unwrap();
+    for s in ["b2b_standard", "b2c_sms"] {
+        std::fs::copy(repo_path(&format!("config/scenarios/{s}.toml")), d.path(&format!("scenarios/{s}.toml")))
+            .unwrap();
+    }
+    assert!(d.run(&["run", "--once"]).status.success());
+    let out = d.run(&["dunning", "simulate", "--tenant", "demo", "--from", "2026-11-23", "--to", "2026-12-31"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sends: Vec<&str> = text.lines().filter(|l| l.starts_with("2026-")).collect();
+    assert!(sends.len() >= 8, "{text}");
+    let mut per_day = std::collections::HashSet::new();
+    for l in &sends {
+        let date = chrono::NaiveDate::parse_from_str(&l[..10], "%Y-%m-%d").unwrap();
+        use chrono::Datelike;
+        assert!(date.weekday().number_from_monday() <= 5, "weekend send: {l}");
+        assert!(!["2026-12-25"].contains(&&l[..10]), "holiday send: {l}");
+        let customer = l.split_whitespace().nth(1).unwrap();
+        assert!(per_day.insert((date, customer.to_string())), "two messages to {customer} on {date}");
+    }
+    assert!(text.contains("why:"), "every decision is explained");
+    assert!(sends[0].contains("courteous"), "an old portfolio starts at the first overdue step: {}", sends[0]);
+    // A tenant naming a scenario that does not exist is a configuration error.
+    let bad = std::fs::read_to_string(d.path("tenants/demo.toml")).unwrap().replace("b2b_standard", "nope");
+    std::fs::write(d.path("tenants/demo.toml"), bad).unwrap();
+    let (code, err) = check(&d);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("key `scenarios[0]`: no scenario file"), "{err}");
+}

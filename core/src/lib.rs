@@ -12,6 +12,7 @@ pub mod cash;
 pub mod config;
 pub mod connector;
 pub mod domain;
+pub mod dunning;
 pub mod iban;
 pub mod matching;
 pub mod metrics;

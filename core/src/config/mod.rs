@@ -101,6 +101,9 @@ struct GlobalFile {
     /// How long a graceful shutdown may take before tasks are abandoned.
     #[serde(default = "default_grace")]
     shutdown_grace: String,
+    /// Folder of the dunning scenario files (`<name>.toml`), relative to this file.
+    #[serde(default = "default_scenarios_dir")]
+    scenarios_dir: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +122,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_tenants_dir() -> PathBuf {
     PathBuf::from("tenants")
+}
+fn default_scenarios_dir() -> PathBuf {
+    PathBuf::from("scenarios")
 }
 fn default_grace() -> String {
     "30s".to_string()
@@ -260,6 +266,7 @@ pub struct Settings {
     pub log_level: Option<String>,
     pub database: DatabaseUrl,
     pub shutdown_grace: Duration,
+    pub scenarios_dir: PathBuf,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -358,6 +365,18 @@ impl Settings {
             )),
         }
         check_tenant_set(path, &tenants, &tenant_env, &mut errors);
+        let scenarios_dir = join_clean(&base, &global.scenarios_dir);
+        for t in &tenants {
+            for (i, name) in t.scenarios.iter().enumerate() {
+                if !scenarios_dir.join(format!("{name}.toml")).is_file() {
+                    errors.push(ConfigError::new(
+                        &t.file,
+                        Some(&format!("scenarios[{i}]")),
+                        format!("no scenario file {}/{name}.toml", scenarios_dir.display()),
+                    ));
+                }
+            }
+        }
         let settings = Settings {
             file: path.to_path_buf(),
             listen: global.listen,
@@ -366,6 +385,7 @@ impl Settings {
             log_level: global.log_level,
             database,
             shutdown_grace,
+            scenarios_dir,
             tenants,
         };
         Ok((settings, errors))

@@ -255,6 +255,69 @@ impl Store {
         })
     }
 
+    /// Each customer's state for the dunning engine: outstanding invoices
+    /// (disputed ones flagged) and the latest pending promise. A customer whose
+    /// segment is `b2c`, `consumer` or `particulier` is a consumer.
+    pub fn dunning_states(&self, tenant: &TenantId) -> Result<Vec<crate::dunning::CustomerState>, StoreError> {
+        use crate::dunning::{CustomerState, InvoiceState};
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status
+                 FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
+                 WHERE c.tenant_id=?1 AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
+                 ORDER BY c.id, i.due_date, i.number",
+            )?;
+            let rows = st
+                .query_map([tenant.as_str()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out: Vec<CustomerState> = Vec::new();
+            for (cust, segment, language, number, due, open, ccy, status) in rows {
+                if out.last().is_none_or(|l| l.customer_id != cust) {
+                    let b2c = segment.as_deref().is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
+                    out.push(CustomerState {
+                        customer_id: cust.clone(),
+                        language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
+                        segment,
+                        b2c,
+                        ..Default::default()
+                    });
+                }
+                let currency = crate::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let Some(last) = out.last_mut() {
+                    last.invoices.push(InvoiceState {
+                        number,
+                        due_date: chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        open: crate::money::Money::new(open, currency),
+                        disputed: status == "disputed",
+                    });
+                }
+            }
+            let mut promises = c.prepare(
+                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status='pending' AND promised_date IS NOT NULL GROUP BY customer_id",
+            )?;
+            let pending = promises
+                .query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (cust, date) in pending {
+                if let Some(s) = out.iter_mut().find(|s| Some(&s.customer_id) == cust.as_ref()) {
+                    s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Messages by status (all when empty), newest first.
     pub fn messages(
         &self,

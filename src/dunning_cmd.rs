@@ -1,0 +1,106 @@
+//! `relance dunning simulate --config PATH --tenant T --from DATE --to DATE`:
+//! the day-by-day timeline of what the tenant's scenarios would send, to whom
+//! and why, on the stored data, without sending anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::{Duration, NaiveDate};
+use clap::Subcommand;
+
+use relance_core::config::Settings;
+use relance_core::domain::TenantId;
+use relance_core::dunning::{Calendar, Outcome, decide, load_scenario};
+use relance_core::store::Store;
+
+#[derive(Subcommand)]
+pub enum DunningCommand {
+    /// Print what would be sent each day between two dates (nothing is sent).
+    Simulate {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// First day (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: NaiveDate,
+        /// Also print why nothing is sent to customers who wait.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
+    let DunningCommand::Simulate { config, tenant, from, to, verbose } = cmd;
+    if to < from || (to - from).num_days() > 3660 {
+        bail!("--to must be after --from, within ten years");
+    }
+    let settings = match Settings::load(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("relance: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let t = settings.tenant(&tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
+    if t.scenarios.is_empty() {
+        bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
+    }
+    let scenarios = t
+        .scenarios
+        .iter()
+        .map(|n| load_scenario(&settings.scenarios_dir, n).map(|s| (n.clone(), s)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = Store::open(&settings.database)?;
+    let id = TenantId::new(&tenant)?;
+    let mut customers = store.dunning_states(&id)?;
+    let calendar = Calendar::french(
+        from.format("%Y").to_string().parse().unwrap_or(2026) - 1
+            ..=to.format("%Y").to_string().parse().unwrap_or(2026) + 1,
+        &[],
+    );
+    println!(
+        "simulation for tenant {tenant} from {from} to {to} ({} customers with open invoices; nothing is sent)",
+        customers.len()
+    );
+    let mut sent = 0;
+    let mut day = from;
+    while day <= to {
+        for c in customers.iter_mut() {
+            let Some((name, scenario)) = scenarios.iter().find(|(_, s)| s.applies_to(c)) else {
+                if day == from && verbose {
+                    println!("{day}  {:<10} no scenario applies", c.customer_id);
+                }
+                continue;
+            };
+            match decide(scenario, &calendar, c, day) {
+                Outcome::Send(d) => {
+                    sent += 1;
+                    println!(
+                        "{day}  {:<10} {name}/{} via {:?} [{}]: {}",
+                        c.customer_id,
+                        d.step.id,
+                        d.step.channel,
+                        d.step.template,
+                        d.invoices.join(", ")
+                    );
+                    for w in &d.why {
+                        println!("              why: {w}");
+                    }
+                    c.sent.extend(d.covers.iter().cloned());
+                    c.last_reminder = Some(day);
+                }
+                Outcome::Wait { why } if verbose => println!("{day}  {:<10} waits: {why}", c.customer_id),
+                _ => {}
+            }
+        }
+        day += Duration::days(1);
+    }
+    println!("{sent} message(s) would be sent");
+    Ok(ExitCode::SUCCESS)
+}
