@@ -14,6 +14,7 @@
 //! or when nothing is owed.
 
 pub mod calendar;
+pub mod templates;
 
 use std::collections::BTreeSet;
 
