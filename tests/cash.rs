@@ -285,3 +285,27 @@ fn sigkill_during_cash_application_then_restart_gives_the_same_state() {
     assert_eq!(a, b, "same allocations and open amounts after a crash and a restart");
     assert!(a.0.len() >= N / 3, "the referenced payments were applied");
 }
+
+/// A payment that arrives before its invoice is matched once the invoice is synced.
+#[test]
+fn an_unmatched_credit_is_matched_when_its_invoice_arrives_later() {
+    let d = Deployment::new("", &[("acme", &tenant())]);
+    std::fs::create_dir_all(d.path("invoices")).unwrap();
+    d.write("bank/early.xml", camt("S9", &[("B9".into(), "1200.00".into(), "Facture F-1001".into(), None)]));
+    assert!(d.run(&["run", "--once"]).status.success());
+    let status =
+        |d: &Deployment| -> String { d.db().query_row("SELECT status FROM payments", [], |r| r.get(0)).unwrap() };
+    assert_eq!(status(&d), "unmatched", "no invoice yet");
+    d.write("invoices/open.csv", invoices());
+    assert!(d.run(&["run", "--once"]).status.success());
+    assert_eq!(status(&d), "matched", "re-matched once the invoice exists");
+    let open: i64 =
+        d.db().query_row("SELECT open_minor FROM invoices WHERE number='F-1001'", [], |r| r.get(0)).unwrap();
+    assert_eq!(open, 0);
+    // A further run without invoice changes does not retry (nor audit) anything.
+    let events =
+        |d: &Deployment| -> i64 { d.db().query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0)).unwrap() };
+    let before = events(&d);
+    assert!(d.run(&["run", "--once"]).status.success());
+    assert_eq!(events(&d), before);
+}

@@ -63,7 +63,8 @@ pub fn apply_pending(
                 (Some(iban), Some(c)) => Some((iban.as_str(), c.as_str())),
                 _ => None,
             };
-            match store.apply_payment(tenant, p.id, &["new"], &allocations, "matcher", Some(&json), learn) {
+            match store.apply_payment(tenant, p.id, &["new", "unmatched"], &allocations, "matcher", Some(&json), learn)
+            {
                 Ok(_) => {
                     for a in &b.allocations {
                         matcher.consume(&a.invoice, a.amount, a.write_off);

@@ -120,12 +120,33 @@ impl Runtime {
     /// cancelling `cancel`.
     pub fn spawn_supervisors(&self, cancel: &CancellationToken) -> TaskTracker {
         let tracker = TaskTracker::new();
+        let mut by_tenant: std::collections::BTreeMap<String, Vec<BuiltConnector>> = Default::default();
         for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
-            let ctx = self.context(c, cancel, false);
-            let metrics = self.metrics.clone();
-            let c = c.clone();
-            let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
-            tracker.spawn(connector_loop(c, ctx, metrics).instrument(span));
+            by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());
+        }
+        for (tenant, mut list) in by_tenant {
+            list.sort_by_key(|c| c.connector.run_order());
+            let (rt, cancel, tasks) = (self.clone(), cancel.clone(), tracker.clone());
+            tracker.spawn(
+                async move {
+                    // A first pass in dependency order (invoices before statements and mail),
+                    // processing what is there now, then each connector on its own schedule.
+                    for c in &list {
+                        if cancel.is_cancelled() {
+                            return;
+                        }
+                        let ctx = rt.context(c, &cancel, true);
+                        let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
+                        let _ = run_with_retries(c, &ctx, &rt.metrics, c.config.retry).instrument(span).await;
+                    }
+                    for c in list {
+                        let ctx = rt.context(&c, &cancel, false);
+                        let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
+                        tasks.spawn(connector_loop(c, ctx, rt.metrics.clone()).instrument(span));
+                    }
+                }
+                .instrument(info_span!("tenant", tenant = %tenant)),
+            );
         }
         tracker.close();
         tracker
@@ -144,10 +165,13 @@ async fn connector_loop(c: BuiltConnector, ctx: RunContext, metrics: Arc<Metrics
         Schedule::Watch { poll } => poll,
     };
     info!(schedule = ?c.schedule, role = c.connector.role(), "connector started");
+    // The supervisor has just run the first pass: start by waiting.
+    let mut first = true;
     loop {
-        if let Err(ConnectorError::Cancelled) = run_with_retries(&c, &ctx, &metrics, c.config.retry).await {
+        if !first && let Err(ConnectorError::Cancelled) = run_with_retries(&c, &ctx, &metrics, c.config.retry).await {
             break;
         }
+        first = false;
         tokio::select! {
             _ = ctx.cancel.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}

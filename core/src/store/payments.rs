@@ -242,9 +242,18 @@ impl Store {
         })
     }
 
-    /// Credits waiting for the matcher, oldest first.
+    /// Credits waiting for the matcher, oldest first: new ones, and unmatched
+    /// ones whose last attempt is older than the latest invoice change (an
+    /// invoice often reaches the ERP export after its payment reaches the bank).
     pub fn payments_to_match(&self, tenant: &TenantId) -> Result<Vec<StoredPayment>, StoreError> {
-        self.payments_with_status(tenant, &["new"], u32::MAX, 0).map(|p| p.items)
+        self.db.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1 AND (status='new' OR (status='unmatched'
+                   AND updated_at < (SELECT coalesce(max(updated_at), '') FROM invoices WHERE tenant_id=?1))) ORDER BY id"
+            ))?;
+            let rows = st.query_map([tenant.as_str()], payment_row)?.collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(finish_payment).collect()
+        })
     }
 
     /// Payments with one of `statuses` (all when empty), oldest first.
@@ -329,12 +338,28 @@ impl Store {
         result: &serde_json::Value,
     ) -> Result<bool, StoreError> {
         self.db.write(|tx| {
+            let before: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM payments WHERE tenant_id=?1 AND id=?2",
+                    params![tenant.as_str(), id],
+                    |r| r.get(0),
+                )
+                .optional()?;
             let n = tx.execute(
-                "UPDATE payments SET status=?3, match_result=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status='new'",
+                "UPDATE payments SET status=?3, match_result=?4, updated_at=?5
+                 WHERE tenant_id=?1 AND id=?2 AND status IN ('new','unmatched')",
                 params![tenant.as_str(), id, status, result.to_string(), now_text()],
             )?;
-            if n == 1 {
-                insert_event(tx, tenant.as_str(), "matcher", &format!("payment_{status}"), &format!("payment:{id}"), result)?;
+            // A re-match that changes nothing is not news.
+            if n == 1 && before.as_deref() != Some(status) {
+                insert_event(
+                    tx,
+                    tenant.as_str(),
+                    "matcher",
+                    &format!("payment_{status}"),
+                    &format!("payment:{id}"),
+                    result,
+                )?;
             }
             Ok(n == 1)
         })
