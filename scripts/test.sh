@@ -42,7 +42,10 @@ if [ -z "$IMAP_PORT" ]; then
 fi
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
 chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
-stop_servers() { bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true; }
+stop_servers() {
+  bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true
+  rm -rf "$SERVERS"
+}
 trap stop_servers EXIT
 log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT"
 IMAP_ANY_USER_PASSWORD=password bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
