@@ -92,13 +92,16 @@ fn new_messages_are_stored_understood_and_moved() {
     );
     assert_eq!(count(&d, "SELECT count(*) FROM audit_events WHERE kind='reply_received'"), 3);
     // Actions: the promise is recorded for the sender's customer, the dispute has a task.
+    // Its date (Friday after the reply of October 2026) has passed with the invoice
+    // still open, so the same run's promise check marks it broken.
     assert_eq!(
         count(
             &d,
-            "SELECT count(*) FROM promises WHERE customer_id='C2' AND promised_date='2026-10-09' AND status='pending'"
+            "SELECT count(*) FROM promises WHERE customer_id='C2' AND promised_date='2026-10-09' AND status='broken'"
         ),
         1
     );
+    assert_eq!(count(&d, "SELECT count(*) FROM audit_events WHERE kind='promise_broken'"), 1);
     assert_eq!(count(&d, "SELECT count(*) FROM tasks WHERE kind='dispute' AND customer_id='C1'"), 1);
     assert_eq!(count(&d, "SELECT count(*) FROM inbound_messages WHERE customer_id IS NOT NULL"), 2);
     let kept: String = d.db().query_row("SELECT raw_path FROM inbound_messages LIMIT 1", [], |r| r.get(0)).unwrap();
@@ -107,6 +110,7 @@ fn new_messages_are_stored_understood_and_moved() {
     assert!(d.run(&["run", "--once"]).status.success());
     assert_eq!(count(&d, "SELECT count(*) FROM inbound_messages"), 3);
     assert_eq!(count(&d, "SELECT count(*) FROM audit_events WHERE kind='reply_received'"), 3);
+    assert_eq!(count(&d, "SELECT count(*) FROM audit_events WHERE kind='promise_broken'"), 1);
 }
 
 #[test]

@@ -80,6 +80,31 @@ impl Runtime {
         }
     }
 
+    /// Tenant-level checks that depend on the date rather than on new input:
+    /// promises to pay whose date (plus the largest grace of the tenant's
+    /// scenarios, 2 days by default) has passed. Failures are logged; the
+    /// next round retries.
+    pub async fn housekeeping(&self, tenant: &crate::domain::TenantId) {
+        let Some(t) = self.settings.tenant(tenant.as_str()) else { return };
+        let grace = t
+            .scenarios
+            .iter()
+            .filter_map(|n| crate::dunning::load_scenario(&self.settings.scenarios_dir, n).ok())
+            .map(|s| s.promise_grace_days)
+            .max()
+            .unwrap_or(2);
+        let today = chrono::Utc::now().with_timezone(&t.timezone).date_naive();
+        let (store, id) = (self.store.clone(), tenant.clone());
+        match tokio::task::spawn_blocking(move || store.check_promises(&id, today, grace)).await {
+            Ok(Ok(c)) if c.kept + c.broken + c.lapsed > 0 => {
+                info!(tenant = %tenant, kept = c.kept, broken = c.broken, lapsed = c.lapsed, pending = c.pending, "promises checked")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(tenant = %tenant, error = %e, "promise check failed"),
+            Err(e) => error!(tenant = %tenant, error = %e, "promise check panicked"),
+        }
+    }
+
     /// Runs every scheduled connector once (tenants in parallel, a tenant's
     /// connectors in order), with retries, and returns what each did.
     pub async fn run_once(&self, cancel: CancellationToken) -> Vec<OnceResult> {
@@ -94,6 +119,7 @@ impl Runtime {
         for (_tenant, list) in by_tenant {
             let rt = self.clone();
             let cancel = cancel.clone();
+            let list_tenant = list.first().map(|c| c.tenant.clone());
             handles.push(tokio::spawn(async move {
                 let mut results = Vec::new();
                 for c in list {
@@ -102,6 +128,9 @@ impl Runtime {
                         .instrument(info_span!("connector", tenant = %c.tenant, connector = %c.config.name))
                         .await;
                     results.push(OnceResult { tenant: c.tenant.to_string(), connector: c.config.name.clone(), result });
+                }
+                if let Some(c) = list_tenant {
+                    rt.housekeeping(&c).await;
                 }
                 results
             }));
@@ -139,6 +168,9 @@ impl Runtime {
                         let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
                         let _ = run_with_retries(c, &ctx, &rt.metrics, c.config.retry).instrument(span).await;
                     }
+                    if let Some(first) = list.first() {
+                        tasks.spawn(housekeeping_loop(rt.clone(), first.tenant.clone(), cancel.clone()));
+                    }
                     for c in list {
                         let ctx = rt.context(&c, &cancel, false);
                         let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
@@ -150,6 +182,17 @@ impl Runtime {
         }
         tracker.close();
         tracker
+    }
+}
+
+/// Runs [`Runtime::housekeeping`] now and then every hour until cancelled.
+async fn housekeeping_loop(rt: Runtime, tenant: crate::domain::TenantId, cancel: CancellationToken) {
+    loop {
+        rt.housekeeping(&tenant).await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
     }
 }
 

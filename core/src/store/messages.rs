@@ -256,7 +256,9 @@ impl Store {
     }
 
     /// Each customer's state for the dunning engine: outstanding invoices
-    /// (disputed ones flagged) and the latest pending promise. A customer whose
+    /// (disputed ones flagged) and the latest promise not kept (a pending one
+    /// pauses reminders; a broken one triggers the scenario's
+    /// `promise_broken` step once). A customer whose
     /// segment is `b2c`, `consumer` or `particulier` is a consumer.
     pub fn dunning_states(&self, tenant: &TenantId) -> Result<Vec<crate::dunning::CustomerState>, StoreError> {
         use crate::dunning::{CustomerState, InvoiceState};
@@ -304,7 +306,7 @@ impl Store {
                 }
             }
             let mut promises = c.prepare(
-                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status='pending' AND promised_date IS NOT NULL GROUP BY customer_id",
+                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN ('pending','broken') AND promised_date IS NOT NULL GROUP BY customer_id",
             )?;
             let pending = promises
                 .query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?

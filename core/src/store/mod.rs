@@ -15,6 +15,7 @@
 mod import;
 mod messages;
 mod payments;
+mod promises;
 mod queries;
 mod sqlite;
 
@@ -29,6 +30,7 @@ use crate::domain::TenantId;
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
+pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 
 /// Errors of the storage layer.

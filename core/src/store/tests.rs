@@ -187,3 +187,62 @@ fn reply_actions_link_payments_and_flag_contacts() {
     store.handle_messages(&t, &[req(ids[0], "already_paid", paid2)]).unwrap();
     assert_eq!(store.tasks(&t, None, 10).unwrap().len(), 2);
 }
+
+#[test]
+fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
+    use crate::store::{HandleRequest, MailboxSlot};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
+    let msgs: Vec<_> = (1..=3).map(|i| (slot(i), format!("m{i}"), 10, format!("/m{i}"))).collect();
+    let ids = store.store_messages(&t, &msgs).unwrap();
+    let promise = |id, from: &str, refs: &[&str]| HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some("promise_to_pay".into()),
+        understanding: serde_json::json!({ "from": from, "refs": refs, "promised_date": "2026-11-20" }),
+        error: None,
+        disputed: vec![],
+    };
+    store
+        .handle_messages(
+            &t,
+            &[
+                promise(ids[0], "c0@x.example", &["F-0"]),
+                promise(ids[1], "c1@x.example", &["F-1"]),
+                promise(ids[2], "stranger@y.example", &[]),
+            ],
+        )
+        .unwrap();
+    let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    // Within the grace nothing changes, and a pending promise pauses reminders.
+    let c = store.check_promises(&t, day(22), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (0, 0, 0, 3));
+    let states = store.dunning_states(&t).unwrap();
+    assert_eq!(states.iter().find(|s| s.customer_id == "C1").and_then(|s| s.promise), Some(day(20)));
+    // F-0 is paid in full (the next ERP export shows it settled): kept, even before the grace ends.
+    let mut st = store.begin_import(&ImportKey { full_export: false, ..key(&t, "u2") }).unwrap();
+    let paid = InvoiceBatch { records: vec![rec(0, 0)], position_after: 1, ..Default::default() };
+    store.apply_invoice_batch(&mut st, &paid).unwrap();
+    let c = store.check_promises(&t, day(22), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (1, 0, 0, 2));
+    // After the grace: F-1 still open → broken; the unlinked promise cannot be checked → lapsed.
+    let c = store.check_promises(&t, day(23), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (0, 1, 1, 0));
+    let by_status = |s| store.promises(&t, Some(s), 10).unwrap().len();
+    assert_eq!((by_status("kept"), by_status("broken"), by_status("lapsed")), (1, 1, 1));
+    // A broken promise stays visible to the dunning engine (it sends the `promise_broken` step once).
+    let states = store.dunning_states(&t).unwrap();
+    assert_eq!(states.iter().find(|s| s.customer_id == "C1").and_then(|s| s.promise), Some(day(20)));
+    // Checking again changes nothing and records no new event.
+    let events = store.events(&t, 0, 1000).unwrap().len();
+    assert_eq!(store.check_promises(&t, day(30), 2).unwrap(), PromiseCheck::default());
+    assert_eq!(store.events(&t, 0, 1000).unwrap().len(), events);
+    let kinds: Vec<String> = store.events(&t, 0, 1000).unwrap().into_iter().map(|e| e.kind).collect();
+    for k in ["promise_kept", "promise_broken", "promise_lapsed"] {
+        assert_eq!(kinds.iter().filter(|x| *x == k).count(), 1, "{k} in {kinds:?}");
+    }
+}
