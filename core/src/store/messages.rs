@@ -420,17 +420,14 @@ fn act(
 ) -> Result<Vec<String>, StoreError> {
     let u = &h.understanding;
     let mut done = Vec::new();
-    // Invoices the message names, as stored (case aside).
+    // Invoices the message names, as stored (case, separators and a missing prefix aside).
     let mut invoices: Vec<(String, String)> = Vec::new();
     for r in u["refs"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
-        let found: Option<(String, String)> = tx
-            .query_row(
-                "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2)",
-                params![t, r],
-                |x| Ok((x.get(0)?, x.get(1)?)),
-            )
-            .optional()?;
-        invoices.extend(found);
+        if let Some(found) = resolve_ref(tx, t, r)?
+            && !invoices.contains(&found)
+        {
+            invoices.push(found);
+        }
     }
     // The customer: by sender address, else by the invoices named.
     let sender = u["from"].as_str().unwrap_or("").to_lowercase();
@@ -581,4 +578,63 @@ fn act(
         _ => done.push("for review".into()),
     }
     Ok(done)
+}
+
+/// The stored invoice (number, customer) a reference written by a customer
+/// designates: the same number (case aside), else the same letters and digits
+/// (`FAC 1001`, `fac1001` for `FAC-1001`), else the only invoice whose number
+/// ends with the same run of at least four digits after a non-digit, with a
+/// compatible prefix (`1001` or `F1001` for `FAC-1001`, not `CMD-1001`). An
+/// ambiguous reference links nothing.
+pub(super) fn resolve_ref(
+    tx: &rusqlite::Connection,
+    tenant: &str,
+    r: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = |x: &rusqlite::Row<'_>| Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?));
+    let mut exact = tx.prepare_cached(
+        "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) LIMIT 1",
+    )?;
+    if let Some(found) = exact.query_row(params![tenant, r], row).optional()? {
+        return Ok(Some(found));
+    }
+    let compact: String = r.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
+    let digits: String =
+        r.trim_end().chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+    if digits.len() < 4 {
+        return Ok(None);
+    }
+    // Candidates end with the digits; the rest is decided here, not in SQL.
+    let mut by_suffix = tx.prepare_cached(
+        "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND number LIKE '%' || ?2 LIMIT 50",
+    )?;
+    let candidates = by_suffix.query_map(params![tenant, digits], row)?.collect::<Result<Vec<_>, _>>()?;
+    let same_compact: Vec<_> = candidates
+        .iter()
+        .filter(|(n, _)| {
+            n.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().eq_ignore_ascii_case(&compact)
+        })
+        .collect();
+    if let [one] = same_compact.as_slice() {
+        return Ok(Some((*one).clone()));
+    }
+    // A missing or shortened prefix (`F1001`, `1001` for `FAC-1001`), never another kind of
+    // document (`CMD-1001` is an order, not invoice `FAC-1001`).
+    let prefix = |x: &str| -> String {
+        let c: String = x.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
+        c[..c.len() - digits.len()].to_string()
+    };
+    let ours = prefix(r);
+    let same_digits: Vec<_> = candidates
+        .iter()
+        .filter(|(n, _)| n.len() == digits.len() || !n.as_bytes()[n.len() - digits.len() - 1].is_ascii_digit())
+        .filter(|(n, _)| {
+            let theirs = prefix(n);
+            theirs.starts_with(&ours) || ours.starts_with(&theirs)
+        })
+        .collect();
+    Ok(match same_digits.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => None,
+    })
 }

@@ -246,3 +246,36 @@ fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
         assert_eq!(kinds.iter().filter(|x| *x == k).count(), 1, "{k} in {kinds:?}");
     }
 }
+
+#[test]
+fn references_written_by_customers_resolve_to_stored_invoices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let numbered = |number: &str, customer: &str| InvoiceRecord {
+        number: number.into(),
+        customer: CustomerRecord { id: customer.into(), name: customer.into(), ..Default::default() },
+        ..rec(0, 10_000)
+    };
+    let records = vec![
+        numbered("FAC-1001", "C1"),
+        numbered("FAC-2026-0042", "C2"),
+        numbered("FA-7777", "C3"),
+        numbered("AV-7777", "C4"),
+        numbered("FAC-11001", "C5"),
+    ];
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 5, ..Default::default() }).unwrap();
+    let resolve =
+        |r: &str| store.db.read(|c| super::messages::resolve_ref(c, "t", r)).unwrap().map(|(n, c)| format!("{n}/{c}"));
+    assert_eq!(resolve("fac-1001").as_deref(), Some("FAC-1001/C1"), "case");
+    assert_eq!(resolve("FAC1001").as_deref(), Some("FAC-1001/C1"), "separators");
+    assert_eq!(resolve("FAC 2026 0042").as_deref(), Some("FAC-2026-0042/C2"));
+    assert_eq!(resolve("F1001").as_deref(), Some("FAC-1001/C1"), "shortened prefix");
+    assert_eq!(resolve("1001").as_deref(), Some("FAC-1001/C1"), "no prefix; 11001 is another number");
+    assert_eq!(resolve("CMD-1001"), None, "an order number is not the invoice");
+    assert_eq!(resolve("FA7777").as_deref(), Some("FA-7777/C3"), "the same letters win over the credit note");
+    assert_eq!(resolve("7777"), None, "ambiguous: invoice or credit note");
+    assert_eq!(resolve("FAC-9999"), None);
+    assert_eq!(resolve("FAC-01"), None, "too few digits to guess");
+}
