@@ -1,6 +1,9 @@
 //! `relance dunning simulate --config PATH --tenant T --from DATE --to DATE`:
 //! the day-by-day timeline of what the tenant's scenarios would send, to whom
 //! and why, on the stored data, without sending anything.
+//!
+//! `relance dunning run --config PATH --tenant T [--day DATE]`: plans the
+//! day's reminders and queues them in the outbox (idempotent).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +15,7 @@ use clap::Subcommand;
 use relance_core::config::Settings;
 use relance_core::domain::TenantId;
 use relance_core::dunning::{Calendar, Outcome, decide, load_scenario};
+use relance_core::reminders;
 use relance_core::store::Store;
 
 #[derive(Subcommand)]
@@ -32,10 +36,74 @@ pub enum DunningCommand {
         #[arg(long)]
         verbose: bool,
     },
+    /// Decide, render and queue the day's reminders in the outbox (running it again queues nothing twice).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// The day to plan (YYYY-MM-DD); today in the tenant's time zone by default.
+        #[arg(long)]
+        day: Option<NaiveDate>,
+    },
 }
 
 pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
-    let DunningCommand::Simulate { config, tenant, from, to, verbose } = cmd;
+    match cmd {
+        DunningCommand::Simulate { config, tenant, from, to, verbose } => simulate(config, tenant, from, to, verbose),
+        DunningCommand::Run { config, tenant, day } => plan(config, tenant, day),
+    }
+}
+
+fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
+    let settings = match Settings::load(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("relance: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let t = settings.tenant(&tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
+    if t.scenarios.is_empty() {
+        bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
+    }
+    let scenarios = reminders::scenarios(&settings.scenarios_dir, &t)?;
+    let day = day.unwrap_or_else(|| chrono::Utc::now().with_timezone(&t.timezone).date_naive());
+    let store = Store::open(&settings.database)?;
+    let report = reminders::plan_day(&store, &t, &scenarios, day)?;
+    let queued = store.outbox(&t.id, Some("queued"), 10_000)?;
+    for id in &report.queued {
+        if let Some(row) = queued.iter().find(|r| r["id"] == *id) {
+            println!(
+                "queued #{id}  {:<10} {} via {} [{}]: {}",
+                row["customer_id"].as_str().unwrap_or(""),
+                row["step"].as_str().unwrap_or(""),
+                row["channel"].as_str().unwrap_or(""),
+                row["subject"].as_str().unwrap_or(""),
+                row["invoices"]
+            );
+        }
+    }
+    for e in &report.errors {
+        eprintln!("relance: {e}");
+    }
+    println!(
+        "{day}: {} reminder(s) queued, {} already queued, {} customer(s) waiting, {} error(s)",
+        report.queued.len(),
+        report.already_queued,
+        report.waiting,
+        report.errors.len()
+    );
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn simulate(
+    config: PathBuf,
+    tenant: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
     if to < from || (to - from).num_days() > 3660 {
         bail!("--to must be after --from, within ten years");
     }

@@ -272,6 +272,46 @@ fn dunning_simulation_on_the_demo_data() {
     }
     assert!(text.contains("why:"), "every decision is explained");
     assert!(sends[0].contains("courteous"), "an old portfolio starts at the first overdue step: {}", sends[0]);
+    // `dunning run` queues the day's reminders once, rendered, in the outbox.
+    let plan = |day: &str| {
+        let out = d.run(&["dunning", "run", "--tenant", "demo", "--day", day]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = plan("2026-11-23");
+    let queued: usize = d.db().query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).unwrap();
+    let expected = text.lines().filter(|l| l.starts_with("2026-11-23")).count();
+    assert!(queued > 0 && queued == expected, "the simulation's day = what is queued ({expected}): {first}");
+    assert!(first.contains(&format!("{queued} reminder(s) queued")), "{first}");
+    let (subject, body): (String, String) =
+        d.db().query_row("SELECT subject, body FROM outbox LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert!(!subject.is_empty() && body.contains("FA-"), "rendered with the invoices: {subject}\n{body}");
+    assert!(plan("2026-11-23").contains("0 reminder(s) queued"), "planning the same day again queues nothing");
+    // The next days respect the minimum gap: nobody gets a second reminder within 5 days.
+    plan("2026-11-24");
+    plan("2026-11-26");
+    let twice: usize = d
+        .db()
+        .query_row(
+            "SELECT count(*) FROM (SELECT customer_id FROM outbox GROUP BY customer_id HAVING count(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(twice, 0);
+    // After the gap the next step follows, never the same one again.
+    plan("2026-11-30");
+    let steps: Vec<String> = {
+        let db = d.db();
+        let mut st = db.prepare("SELECT step_id FROM outbox WHERE customer_id='C0001' ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_ne!(steps[0], steps[1]);
+    let events: usize =
+        d.db().query_row("SELECT count(*) FROM audit_events WHERE kind='reminder_queued'", [], |r| r.get(0)).unwrap();
+    let rows: usize = d.db().query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).unwrap();
+    assert_eq!(events, rows, "one event per queued reminder");
     // A tenant naming a scenario that does not exist is a configuration error.
     let bad = std::fs::read_to_string(d.path("tenants/demo.toml")).unwrap().replace("b2b_standard", "nope");
     std::fs::write(d.path("tenants/demo.toml"), bad).unwrap();

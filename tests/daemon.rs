@@ -54,6 +54,14 @@ fn the_api_serves_imported_data_with_per_tenant_auth() {
     assert_eq!(q["items"][0]["column"], "due_date");
     assert!(q["items"][0]["item"].as_str().unwrap().ends_with("in/alpha/export.csv"));
 
+    // Lists by status (promises, tasks, outbox): empty here, same auth rules.
+    for list in ["promises", "tasks", "outbox"] {
+        let (s, body) = daemon.get_json(&format!("/api/v1/tenants/alpha/{list}?status=pending&limit=5"), tok);
+        assert_eq!((s, body["items"].as_array().map(Vec::len)), (200, Some(0)), "{list}: {body}");
+        let (s, _) = daemon.get_json(&format!("/api/v1/tenants/alpha/{list}"), Some("beta-token-1"));
+        assert_eq!(s, 403, "{list}");
+    }
+
     let (_, customers) = daemon.get_json("/api/v1/tenants/alpha/customers", tok);
     assert_eq!(customers["total"], 29);
     let (_, events) = daemon.get_json("/api/v1/tenants/alpha/events", tok);

@@ -93,6 +93,7 @@ pub fn router(rt: Runtime) -> Router {
         .route("/api/v1/tenants/{tenant}/allocations/{id}/undo", post(undo))
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
         .route("/api/v1/tenants/{tenant}/promises", get(promises))
+        .route("/api/v1/tenants/{tenant}/outbox", get(outbox))
         .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
@@ -507,30 +508,47 @@ async fn messages(
     Ok(Json(page).into_response())
 }
 
-async fn promises(
-    State(st): State<ApiState>,
-    Path(tenant): Path<String>,
+/// The shape of `promises`, `tasks` and `outbox`: `?status=` and `?limit=`, newest first.
+type StatusList = fn(&crate::store::Store, &TenantId, Option<&str>, u32) -> Result<Vec<serde_json::Value>, StoreError>;
+
+async fn listed_by_status(
+    st: ApiState,
+    tenant: String,
     headers: HeaderMap,
     q: Params,
+    list: StatusList,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q)?;
     let (status, l) = (p.get("status").cloned(), limit(&p)?);
     let store = st.rt.store.clone();
-    let items = blocking(move || store.promises(&tenant, status.as_deref(), l)).await?;
+    let items = blocking(move || list(&store, &tenant, status.as_deref(), l)).await?;
     Ok(Json(json!({ "items": items })).into_response())
+}
+
+async fn promises(
+    State(st): State<ApiState>,
+    Path(t): Path<String>,
+    h: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    listed_by_status(st, t, h, q, |s, t, status, l| s.promises(t, status, l)).await
 }
 
 async fn tasks(
     State(st): State<ApiState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
+    Path(t): Path<String>,
+    h: HeaderMap,
     q: Params,
 ) -> Result<Response, ApiError> {
-    let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
-    let (status, l) = (p.get("status").cloned(), limit(&p)?);
-    let store = st.rt.store.clone();
-    let items = blocking(move || store.tasks(&tenant, status.as_deref(), l)).await?;
-    Ok(Json(json!({ "items": items })).into_response())
+    listed_by_status(st, t, h, q, |s, t, status, l| s.tasks(t, status, l)).await
+}
+
+async fn outbox(
+    State(st): State<ApiState>,
+    Path(t): Path<String>,
+    h: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    listed_by_status(st, t, h, q, |s, t, status, l| s.outbox(t, status, l)).await
 }

@@ -17,6 +17,7 @@ pub mod iban;
 pub mod matching;
 pub mod metrics;
 pub mod money;
+pub mod reminders;
 pub mod replies;
 pub mod runtime;
 pub mod store;

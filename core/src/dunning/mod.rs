@@ -87,6 +87,7 @@ fn default_grace() -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceState {
     pub number: String,
+    pub issue_date: Option<NaiveDate>,
     pub due_date: NaiveDate,
     pub open: Money,
     pub disputed: bool,
@@ -96,6 +97,7 @@ pub struct InvoiceState {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomerState {
     pub customer_id: String,
+    pub name: String,
     pub segment: Option<String>,
     pub language: Language,
     pub b2c: bool,

@@ -24,6 +24,7 @@ fn customer(invoices: &[(&str, NaiveDate, i64)]) -> CustomerState {
         invoices: invoices
             .iter()
             .map(|(n, due, open)| InvoiceState {
+                issue_date: None,
                 number: n.to_string(),
                 due_date: *due,
                 open: Money::new(*open, Currency::EUR),

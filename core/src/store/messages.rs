@@ -264,7 +264,7 @@ impl Store {
         use crate::dunning::{CustomerState, InvoiceState};
         self.db.read(|c| {
             let mut st = c.prepare(
-                "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status
+                "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status, c.name, i.issue_date
                  FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
                  WHERE c.tenant_id=?1 AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
                  ORDER BY c.id, i.due_date, i.number",
@@ -280,15 +280,18 @@ impl Store {
                         r.get::<_, i64>(5)?,
                         r.get::<_, String>(6)?,
                         r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                        r.get::<_, Option<String>>(9)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out: Vec<CustomerState> = Vec::new();
-            for (cust, segment, language, number, due, open, ccy, status) in rows {
+            for (cust, segment, language, number, due, open, ccy, status, name, issued) in rows {
                 if out.last().is_none_or(|l| l.customer_id != cust) {
                     let b2c = segment.as_deref().is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
                     out.push(CustomerState {
                         customer_id: cust.clone(),
+                        name,
                         language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
                         segment,
                         b2c,
@@ -299,12 +302,15 @@ impl Store {
                 if let Some(last) = out.last_mut() {
                     last.invoices.push(InvoiceState {
                         number,
+                        issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
                         due_date: chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?,
                         open: crate::money::Money::new(open, currency),
                         disputed: status == "disputed",
                     });
                 }
             }
+            let at: std::collections::HashMap<String, usize> =
+                out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
             let mut promises = c.prepare(
                 "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN ('pending','broken') AND promised_date IS NOT NULL GROUP BY customer_id",
             )?;
@@ -312,8 +318,23 @@ impl Store {
                 .query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
             for (cust, date) in pending {
-                if let Some(s) = out.iter_mut().find(|s| Some(&s.customer_id) == cust.as_ref()) {
+                if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
                     s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+                }
+            }
+            // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
+            let mut queued = c.prepare(
+                "SELECT customer_id, covers, planned_for FROM outbox WHERE tenant_id=?1 AND status<>'cancelled' ORDER BY customer_id",
+            )?;
+            let queued = queued
+                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            for (cust, covers, day) in queued {
+                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+                    let covers: Vec<(String, String)> = serde_json::from_str(&covers).unwrap_or_default();
+                    s.sent.extend(covers);
+                    let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
+                    s.last_reminder = s.last_reminder.max(day);
                 }
             }
             Ok(out)

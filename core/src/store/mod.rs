@@ -14,6 +14,7 @@
 
 mod import;
 mod messages;
+mod outbox;
 mod payments;
 mod promises;
 mod queries;

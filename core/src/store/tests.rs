@@ -279,3 +279,36 @@ fn references_written_by_customers_resolve_to_stored_invoices() {
     assert_eq!(resolve("FAC-9999"), None);
     assert_eq!(resolve("FAC-01"), None, "too few digits to guess");
 }
+
+#[test]
+fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
+    use crate::domain::Channel;
+    use crate::dunning::{Decision, Step, templates::Rendered};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let decision = Decision {
+        customer_id: "C0".into(),
+        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Sms, template: "reminder".into() },
+        invoices: vec!["F-0".into()],
+        covers: vec![("courteous".into(), "F-0".into())],
+        idempotency_key: "C0|courteous|F-0".into(),
+        why: vec!["due".into()],
+    };
+    let rendered = Rendered { subject: "Rappel".into(), body: "F-0".into() };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    assert!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered).unwrap().is_some());
+    assert_eq!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered).unwrap(), None, "same key");
+    let other = TenantId::new("u").unwrap();
+    assert!(store.enqueue_reminder(&other, "b2b", day, &decision, &rendered).unwrap().is_some(), "keys are per tenant");
+    let rows = store.outbox(&t, Some("queued"), 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0]["channel"].as_str(), rows[0]["step"].as_str()), (Some("sms"), Some("courteous")));
+    let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C0").unwrap();
+    assert!(state.sent.contains(&("courteous".to_string(), "F-0".to_string())));
+    assert_eq!(state.last_reminder, Some(day));
+    let queued = store.events(&t, 0, 100).unwrap().into_iter().filter(|e| e.kind == "reminder_queued").count();
+    assert_eq!(queued, 1);
+}
