@@ -88,8 +88,10 @@ fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Resu
         eprintln!("relance: {e}");
     }
     println!(
-        "{day}: {} reminder(s) queued, {} already queued, {} customer(s) waiting, {} error(s)",
+        "{day}: {} reminder(s) queued ({} invoice-copy answers), {} copy request(s) with nothing open to send, {} already queued, {} customer(s) waiting, {} error(s)",
         report.queued.len(),
+        report.copies,
+        report.copies_without_open_invoice,
         report.already_queued,
         report.waiting,
         report.errors.len()

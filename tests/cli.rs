@@ -278,13 +278,36 @@ fn dunning_simulation_on_the_demo_data() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).to_string()
     };
+    // A copy request, as reply handling records it (the IMAP tests cover that part), is answered
+    // by the same pass, to the address that asked, once.
+    rusqlite::Connection::open(d.path("data/relance.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES ('demo', '2026-11-23T08:00:00Z', 'replies',
+             'invoice_copy_requested', 'message:42', '{\"customer\":\"C0002\",\"invoices\":[\"FA-2026-0008\"],\"to\":\"compta@client.example\"}')",
+            [],
+        )
+        .unwrap();
     let first = plan("2026-11-23");
-    let queued: usize = d.db().query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).unwrap();
+    let (copy_to, copy_body): (String, String) = d
+        .db()
+        .query_row("SELECT recipient, body FROM outbox WHERE step_id='invoice_copy'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(copy_to, "compta@client.example");
+    assert!(copy_body.contains("FA-2026-0008"), "{copy_body}");
+    let queued: usize =
+        d.db().query_row("SELECT count(*) FROM outbox WHERE step_id<>'invoice_copy'", [], |r| r.get(0)).unwrap();
     let expected = text.lines().filter(|l| l.starts_with("2026-11-23")).count();
     assert!(queued > 0 && queued == expected, "the simulation's day = what is queued ({expected}): {first}");
-    assert!(first.contains(&format!("{queued} reminder(s) queued")), "{first}");
-    let (subject, body): (String, String) =
-        d.db().query_row("SELECT subject, body FROM outbox LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert!(first.contains(&format!("{} reminder(s) queued", queued + 1)), "reminders and the copy: {first}");
+    let (subject, body): (String, String) = d
+        .db()
+        .query_row("SELECT subject, body FROM outbox WHERE step_id<>'invoice_copy' LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
     assert!(!subject.is_empty() && body.contains("FA-"), "rendered with the invoices: {subject}\n{body}");
     assert!(plan("2026-11-23").contains("0 reminder(s) queued"), "planning the same day again queues nothing");
     // The next days respect the minimum gap: nobody gets a second reminder within 5 days.
@@ -293,7 +316,7 @@ fn dunning_simulation_on_the_demo_data() {
     let twice: usize = d
         .db()
         .query_row(
-            "SELECT count(*) FROM (SELECT customer_id FROM outbox GROUP BY customer_id HAVING count(*) > 1)",
+            "SELECT count(*) FROM (SELECT customer_id FROM outbox WHERE step_id<>'invoice_copy' GROUP BY customer_id HAVING count(*) > 1)",
             [],
             |r| r.get(0),
         )

@@ -7,13 +7,17 @@
 //! and queued decisions count as sent for the next decisions (step order,
 //! minimum gap, promise-broken once). A template that fails to render is
 //! reported for that customer; the others are still planned.
+//!
+//! Requests for a copy of invoices, recorded by reply handling, are answered
+//! in the same pass (queued once per request, to the address that asked).
 
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::config::TenantConfig;
+use crate::domain::Channel;
 use crate::dunning::templates::{DEFAULT_PENALTY_RATE_BP, InvoiceFacts, ReminderFacts, render};
-use crate::dunning::{Calendar, Outcome, Scenario, decide, load_scenario};
+use crate::dunning::{Calendar, CustomerState, Decision, Outcome, Scenario, Step, decide, load_scenario};
 use crate::store::{Store, StoreError};
 
 /// What one planning pass did.
@@ -27,6 +31,10 @@ pub struct PlanReport {
     pub waiting: u32,
     /// Customers whose reminder could not be prepared, with the reason.
     pub errors: Vec<String>,
+    /// Copy requests answered (queued) now.
+    pub copies: u32,
+    /// Copy requests left unanswered: nothing open to send.
+    pub copies_without_open_invoice: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,30 +64,13 @@ pub fn plan_day(
 ) -> Result<PlanReport, PlanError> {
     let calendar = Calendar::french(day.year() - 1..=day.year() + 1, &[]);
     let mut report = PlanReport::default();
-    for c in store.dunning_states(&tenant.id)? {
+    let states = store.dunning_states(&tenant.id)?;
+    answer_copy_requests(store, tenant, &states, day, &mut report)?;
+    for c in states {
         let Some((name, scenario)) = scenarios.iter().find(|(_, s)| s.applies_to(&c)) else { continue };
         match decide(scenario, &calendar, &c, day) {
             Outcome::Send(d) => {
-                let facts = ReminderFacts {
-                    company: tenant.name.clone(),
-                    customer_name: if c.name.is_empty() { c.customer_id.clone() } else { c.name.clone() },
-                    language: c.language,
-                    b2c: c.b2c,
-                    today: day,
-                    invoices: c
-                        .invoices
-                        .iter()
-                        .filter(|i| d.invoices.contains(&i.number))
-                        .map(|i| InvoiceFacts {
-                            number: i.number.clone(),
-                            issue_date: i.issue_date,
-                            due_date: i.due_date,
-                            open: i.open,
-                        })
-                        .collect(),
-                    promised_date: c.promise,
-                    penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
-                };
+                let facts = facts(tenant, &c, &d.invoices, day);
                 let rendered = match render(&d.step.template, &facts) {
                     Ok(r) => r,
                     Err(e) => {
@@ -87,7 +78,7 @@ pub fn plan_day(
                         continue;
                     }
                 };
-                match store.enqueue_reminder(&tenant.id, name, day, &d, &rendered)? {
+                match store.enqueue_reminder(&tenant.id, name, day, &d, &rendered, None)? {
                     Some(id) => report.queued.push(id),
                     None => report.already_queued += 1,
                 }
@@ -97,4 +88,83 @@ pub fn plan_day(
         }
     }
     Ok(report)
+}
+
+/// What a message about `numbers` of customer `c` shows.
+fn facts(tenant: &TenantConfig, c: &CustomerState, numbers: &[String], day: NaiveDate) -> ReminderFacts {
+    ReminderFacts {
+        company: tenant.name.clone(),
+        customer_name: if c.name.is_empty() { c.customer_id.clone() } else { c.name.clone() },
+        language: c.language,
+        b2c: c.b2c,
+        today: day,
+        invoices: c
+            .invoices
+            .iter()
+            .filter(|i| numbers.contains(&i.number))
+            .map(|i| InvoiceFacts {
+                number: i.number.clone(),
+                issue_date: i.issue_date,
+                due_date: i.due_date,
+                open: i.open,
+            })
+            .collect(),
+        promised_date: c.promise,
+        penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
+    }
+}
+
+/// Queues an answer to each copy request: the invoices named (those still
+/// open), else all the customer's open invoices, sent back to the address
+/// that asked. Keyed by the request's message, so each is answered once.
+fn answer_copy_requests(
+    store: &Store,
+    tenant: &TenantConfig,
+    states: &[CustomerState],
+    day: NaiveDate,
+    report: &mut PlanReport,
+) -> Result<(), PlanError> {
+    for req in store.unanswered_copy_requests(&tenant.id)? {
+        let Some(c) = states.iter().find(|s| s.customer_id == req.customer_id) else {
+            report.copies_without_open_invoice += 1;
+            continue;
+        };
+        let named: Vec<String> = c
+            .invoices
+            .iter()
+            .filter(|i| req.invoices.is_empty() || req.invoices.iter().any(|n| n.eq_ignore_ascii_case(&i.number)))
+            .map(|i| i.number.clone())
+            .collect();
+        if named.is_empty() {
+            report.copies_without_open_invoice += 1;
+            continue;
+        }
+        let decision = Decision {
+            customer_id: c.customer_id.clone(),
+            step: Step {
+                id: "invoice_copy".into(),
+                offset_days: 0,
+                channel: Channel::Email,
+                template: "invoice_copy".into(),
+            },
+            invoices: named.clone(),
+            covers: Vec::new(),
+            idempotency_key: format!("copy|message:{}", req.message_id),
+            why: vec![format!("the customer asked for a copy (message {})", req.message_id)],
+        };
+        let rendered = match render("invoice_copy", &facts(tenant, c, &named, day)) {
+            Ok(r) => r,
+            Err(e) => {
+                report.errors.push(format!("customer {}: invoice copy: {e}", c.customer_id));
+                continue;
+            }
+        };
+        if let Some(id) =
+            store.enqueue_reminder(&tenant.id, "replies", day, &decision, &rendered, req.reply_to.as_deref())?
+        {
+            report.queued.push(id);
+            report.copies += 1;
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ CREATE TABLE outbox (
     tenant_id        TEXT NOT NULL,
     idempotency_key  TEXT NOT NULL,
     customer_id      TEXT NOT NULL,
+    recipient        TEXT,                    -- set when answering a given address; else the customer's contacts
     scenario         TEXT NOT NULL,
     step_id          TEXT NOT NULL,
     channel          TEXT NOT NULL,

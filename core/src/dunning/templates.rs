@@ -16,6 +16,7 @@ use crate::money::{Currency, Money};
 const TEMPLATES: &[(&str, &str, &str)] = &[
     ("fr", "pre_due", include_str!("templates/fr/pre_due.jinja")),
     ("fr", "courteous", include_str!("templates/fr/courteous.jinja")),
+    ("fr", "invoice_copy", include_str!("templates/fr/invoice_copy.jinja")),
     ("fr", "firm", include_str!("templates/fr/firm.jinja")),
     ("fr", "call", include_str!("templates/fr/call.jinja")),
     ("fr", "penalties", include_str!("templates/fr/penalties.jinja")),
@@ -29,6 +30,7 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ("fr", "promise_broken_sms", include_str!("templates/fr/promise_broken_sms.jinja")),
     ("en", "pre_due", include_str!("templates/en/pre_due.jinja")),
     ("en", "courteous", include_str!("templates/en/courteous.jinja")),
+    ("en", "invoice_copy", include_str!("templates/en/invoice_copy.jinja")),
     ("en", "firm", include_str!("templates/en/firm.jinja")),
     ("en", "call", include_str!("templates/en/call.jinja")),
     ("en", "penalties", include_str!("templates/en/penalties.jinja")),
@@ -302,6 +304,7 @@ mod tests {
             "reminder",
             "final_letter",
             "promise_broken_sms",
+            "invoice_copy",
         ];
         for lang in [Language::Fr, Language::En] {
             for n in names {

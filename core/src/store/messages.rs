@@ -324,7 +324,7 @@ impl Store {
             }
             // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
             let mut queued = c.prepare(
-                "SELECT customer_id, covers, planned_for FROM outbox WHERE tenant_id=?1 AND status<>'cancelled' ORDER BY customer_id",
+                "SELECT customer_id, covers, planned_for FROM outbox WHERE tenant_id=?1 AND status<>'cancelled' AND step_id<>'invoice_copy' ORDER BY customer_id",
             )?;
             let queued = queued
                 .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?

@@ -30,6 +30,7 @@ use crate::domain::TenantId;
 
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
+pub use outbox::CopyRequest;
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};

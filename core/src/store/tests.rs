@@ -299,10 +299,13 @@ fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
     };
     let rendered = Rendered { subject: "Rappel".into(), body: "F-0".into() };
     let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
-    assert!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered).unwrap().is_some());
-    assert_eq!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered).unwrap(), None, "same key");
+    assert!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered, None).unwrap().is_some());
+    assert_eq!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered, None).unwrap(), None, "same key");
     let other = TenantId::new("u").unwrap();
-    assert!(store.enqueue_reminder(&other, "b2b", day, &decision, &rendered).unwrap().is_some(), "keys are per tenant");
+    assert!(
+        store.enqueue_reminder(&other, "b2b", day, &decision, &rendered, None).unwrap().is_some(),
+        "keys are per tenant"
+    );
     let rows = store.outbox(&t, Some("queued"), 10).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0]["channel"].as_str(), rows[0]["step"].as_str()), (Some("sms"), Some("courteous")));
@@ -311,4 +314,53 @@ fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
     assert_eq!(state.last_reminder, Some(day));
     let queued = store.events(&t, 0, 100).unwrap().into_iter().filter(|e| e.kind == "reminder_queued").count();
     assert_eq!(queued, 1);
+}
+
+#[test]
+fn a_copy_request_waits_for_its_answer_once() {
+    use crate::domain::Channel;
+    use crate::dunning::{Decision, Step, templates::Rendered};
+    use crate::store::{HandleRequest, MailboxSlot};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
+    let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
+    let req = HandleRequest {
+        id: ids[0],
+        status: "handled".into(),
+        intent: Some("invoice_copy_request".into()),
+        understanding: serde_json::json!({ "from": "c1@x.example", "refs": ["f-1"] }),
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, std::slice::from_ref(&req)).unwrap();
+    let pending = store.unanswered_copy_requests(&t).unwrap();
+    assert_eq!(pending.len(), 1);
+    let r = &pending[0];
+    assert_eq!((r.message_id, r.customer_id.as_str()), (ids[0], "C1"));
+    assert_eq!((r.invoices.clone(), r.reply_to.as_deref()), (vec!["F-1".to_string()], Some("c1@x.example")));
+    let answer = Decision {
+        customer_id: "C1".into(),
+        step: Step {
+            id: "invoice_copy".into(),
+            offset_days: 0,
+            channel: Channel::Email,
+            template: "invoice_copy".into(),
+        },
+        invoices: vec!["F-1".into()],
+        covers: vec![],
+        idempotency_key: format!("copy|message:{}", ids[0]),
+        why: vec![],
+    };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let rendered = Rendered { subject: "Copie".into(), body: "F-1".into() };
+    store.enqueue_reminder(&t, "replies", day, &answer, &rendered, Some("c1@x.example")).unwrap().unwrap();
+    assert!(store.unanswered_copy_requests(&t).unwrap().is_empty(), "answered");
+    assert_eq!(store.outbox(&t, None, 10).unwrap()[0]["recipient"], "c1@x.example");
+    // An answer is not a reminder: it neither covers a step nor starts the gap.
+    let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C1").unwrap();
+    assert_eq!((state.sent.len(), state.last_reminder), (0, None));
 }
