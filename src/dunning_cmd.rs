@@ -5,16 +5,15 @@
 //! `relance dunning run --config PATH --tenant T [--day DATE]`: plans the
 //! day's reminders and queues them in the outbox (idempotent).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::{Duration, NaiveDate};
 use clap::Subcommand;
 
-use relance_core::config::Settings;
-use relance_core::domain::TenantId;
-use relance_core::dunning::{Calendar, Outcome, decide, load_scenario};
+use relance_core::config::{Settings, TenantConfig};
+use relance_core::dunning::{Calendar, Outcome, Scenario, decide};
 use relance_core::reminders;
 use relance_core::store::Store;
 
@@ -48,6 +47,31 @@ pub enum DunningCommand {
     },
 }
 
+/// A tenant ready for the dunning engine.
+struct Tenant {
+    settings: Settings,
+    t: TenantConfig,
+    scenarios: Vec<(String, Scenario)>,
+}
+
+/// Loads the configuration and the tenant's scenarios; `None` when the
+/// configuration is invalid (already reported, exit code 2).
+fn load_tenant(config: &Path, tenant: &str) -> anyhow::Result<Option<Tenant>> {
+    let settings = match Settings::load(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("relance: {e}");
+            return Ok(None);
+        }
+    };
+    let t = settings.tenant(tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
+    if t.scenarios.is_empty() {
+        bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
+    }
+    let scenarios = reminders::scenarios(&settings.scenarios_dir, &t)?;
+    Ok(Some(Tenant { settings, t, scenarios }))
+}
+
 pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DunningCommand::Simulate { config, tenant, from, to, verbose } => simulate(config, tenant, from, to, verbose),
@@ -56,33 +80,20 @@ pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
-    let settings = match Settings::load(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprint!("relance: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let t = settings.tenant(&tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
-    if t.scenarios.is_empty() {
-        bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
-    }
-    let scenarios = reminders::scenarios(&settings.scenarios_dir, &t)?;
+    let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let day = day.unwrap_or_else(|| chrono::Utc::now().with_timezone(&t.timezone).date_naive());
     let store = Store::open(&settings.database)?;
     let report = reminders::plan_day(&store, &t, &scenarios, day)?;
-    let queued = store.outbox(&t.id, Some("queued"), 10_000)?;
-    for id in &report.queued {
-        if let Some(row) = queued.iter().find(|r| r["id"] == *id) {
-            println!(
-                "queued #{id}  {:<10} {} via {} [{}]: {}",
-                row["customer_id"].as_str().unwrap_or(""),
-                row["step"].as_str().unwrap_or(""),
-                row["channel"].as_str().unwrap_or(""),
-                row["subject"].as_str().unwrap_or(""),
-                row["invoices"]
-            );
-        }
+    for q in &report.queued {
+        println!(
+            "queued #{}  {:<10} {} via {:?} [{}]: {}",
+            q.id,
+            q.customer_id,
+            q.step,
+            q.channel,
+            q.subject,
+            q.invoices.join(", ")
+        );
     }
     for e in &report.errors {
         eprintln!("relance: {e}");
@@ -109,26 +120,9 @@ fn simulate(
     if to < from || (to - from).num_days() > 3660 {
         bail!("--to must be after --from, within ten years");
     }
-    let settings = match Settings::load(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprint!("relance: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let t = settings.tenant(&tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
-    if t.scenarios.is_empty() {
-        bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
-    }
-    let scenarios = t
-        .scenarios
-        .iter()
-        .map(|n| load_scenario(&settings.scenarios_dir, n).map(|s| (n.clone(), s)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let store = Store::open(&settings.database)?;
-    let id = TenantId::new(&tenant)?;
-    let mut customers = store.dunning_states(&id)?;
+    let mut customers = store.dunning_states(&t.id)?;
     let calendar = Calendar::french(
         from.format("%Y").to_string().parse().unwrap_or(2026) - 1
             ..=to.format("%Y").to_string().parse().unwrap_or(2026) + 1,

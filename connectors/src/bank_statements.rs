@@ -31,7 +31,9 @@ use tracing::{info, warn};
 
 use relance_core::cash;
 use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
-use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource};
+use relance_core::connector::{
+    Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
+};
 use relance_core::domain::Direction;
 use relance_core::matching::MatchConfig;
 use relance_core::store::{NewPayment, NewQuarantine};
@@ -109,11 +111,8 @@ pub struct BankStatements {
 #[async_trait]
 impl StatementSource for BankStatements {
     async fn fetch(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
-        let this = self.clone();
-        let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || this.fetch_blocking(&ctx))
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("statement task failed: {e}")))?
+        let (this, ctx) = (self.clone(), ctx.clone());
+        run_blocking("statement", move || this.fetch_blocking(&ctx)).await
     }
 
     fn watch_paths(&self) -> Vec<PathBuf> {

@@ -31,7 +31,9 @@ use relance_core::config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
     resolve_secret,
 };
-use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport};
+use relance_core::connector::{
+    Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
+};
 use relance_core::replies::{Intent, understand};
 use relance_core::store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 
@@ -224,10 +226,7 @@ fn transient(what: &str) -> impl Fn(async_imap::error::Error) -> ConnectorError 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ConnectorError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ConnectorError::Transient(e.to_string()))?
-        .map_err(ConnectorError::from)
+    run_blocking("store", move || f().map_err(ConnectorError::from)).await
 }
 
 #[async_trait]

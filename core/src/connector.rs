@@ -213,6 +213,15 @@ impl Connector {
     }
 }
 
+/// Runs a connector's blocking work (files, parsing, the store) on the
+/// blocking pool; a task that dies counts as transient.
+pub async fn run_blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, ConnectorError> + Send + 'static,
+) -> Result<T, ConnectorError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ConnectorError::Transient(format!("{what} task failed: {e}")))?
+}
+
 /// Delivers the tenant's pending write-back notices, oldest first; stops at
 /// the first failure (retried with the run) so notices stay in order.
 async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {

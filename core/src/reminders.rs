@@ -23,8 +23,8 @@ use crate::store::{Store, StoreError};
 /// What one planning pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PlanReport {
-    /// Outbox ids of the reminders queued now.
-    pub queued: Vec<i64>,
+    /// The reminders queued now.
+    pub queued: Vec<Queued>,
     /// Decisions found already queued.
     pub already_queued: u32,
     /// Customers with something due who must wait (weekend, gap, promise).
@@ -35,6 +35,31 @@ pub struct PlanReport {
     pub copies: u32,
     /// Copy requests left unanswered: nothing open to send.
     pub copies_without_open_invoice: u32,
+}
+
+/// One reminder queued by a planning pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    /// Outbox id.
+    pub id: i64,
+    pub customer_id: String,
+    pub step: String,
+    pub channel: Channel,
+    pub subject: String,
+    pub invoices: Vec<String>,
+}
+
+impl Queued {
+    fn new(id: i64, d: &Decision, subject: String) -> Queued {
+        Queued {
+            id,
+            customer_id: d.customer_id.clone(),
+            step: d.step.id.clone(),
+            channel: d.step.channel,
+            subject,
+            invoices: d.invoices.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +104,7 @@ pub fn plan_day(
                     }
                 };
                 match store.enqueue_reminder(&tenant.id, name, day, &d, &rendered, None)? {
-                    Some(id) => report.queued.push(id),
+                    Some(id) => report.queued.push(Queued::new(id, &d, rendered.subject)),
                     None => report.already_queued += 1,
                 }
             }
@@ -162,7 +187,7 @@ fn answer_copy_requests(
         if let Some(id) =
             store.enqueue_reminder(&tenant.id, "replies", day, &decision, &rendered, req.reply_to.as_deref())?
         {
-            report.queued.push(id);
+            report.queued.push(Queued::new(id, &decision, rendered.subject));
             report.copies += 1;
         }
     }

@@ -86,13 +86,8 @@ impl Runtime {
     /// next round retries.
     pub async fn housekeeping(&self, tenant: &crate::domain::TenantId) {
         let Some(t) = self.settings.tenant(tenant.as_str()) else { return };
-        let grace = t
-            .scenarios
-            .iter()
-            .filter_map(|n| crate::dunning::load_scenario(&self.settings.scenarios_dir, n).ok())
-            .map(|s| s.promise_grace_days)
-            .max()
-            .unwrap_or(2);
+        let scenarios = crate::reminders::scenarios(&self.settings.scenarios_dir, t).unwrap_or_default();
+        let grace = scenarios.iter().map(|(_, s)| s.promise_grace_days).max().unwrap_or(2);
         let today = chrono::Utc::now().with_timezone(&t.timezone).date_naive();
         let (store, id) = (self.store.clone(), tenant.clone());
         match tokio::task::spawn_blocking(move || store.check_promises(&id, today, grace)).await {

@@ -34,7 +34,9 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration};
-use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
+use relance_core::connector::{
+    Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
+};
 use relance_core::money::{Currency, DecimalStyle};
 use relance_core::store::{ImportKey, ImportStatus, InvoiceBatch, NewQuarantine};
 
@@ -167,11 +169,8 @@ pub struct CsvInvoices {
 #[async_trait]
 impl InvoiceSource for CsvInvoices {
     async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
-        let this = self.clone();
-        let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || this.sync_blocking(&ctx))
-            .await
-            .map_err(|e| ConnectorError::Transient(format!("import task failed: {e}")))?
+        let (this, ctx) = (self.clone(), ctx.clone());
+        run_blocking("import", move || this.sync_blocking(&ctx)).await
     }
 
     fn watch_paths(&self) -> Vec<PathBuf> {

@@ -645,13 +645,13 @@ pub(super) fn resolve_ref(
         let c: String = x.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
         c[..c.len() - digits.len()].to_string()
     };
-    let ours = prefix(r);
+    let ours = &compact[..compact.len() - digits.len()];
     let same_digits: Vec<_> = candidates
         .iter()
         .filter(|(n, _)| n.len() == digits.len() || !n.as_bytes()[n.len() - digits.len() - 1].is_ascii_digit())
         .filter(|(n, _)| {
             let theirs = prefix(n);
-            theirs.starts_with(&ours) || ours.starts_with(&theirs)
+            theirs.starts_with(ours) || ours.starts_with(&theirs)
         })
         .collect();
     Ok(match same_digits.as_slice() {
