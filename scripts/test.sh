@@ -7,9 +7,14 @@
 #
 # Test servers are started here, once per run, by scripts/test-servers/*.sh
 # (which install their Debian packages when missing) and stopped on exit.
-# Everything listens on 127.0.0.1 only. Today: Dovecot IMAP for the mailbox
-# connector (TEST_IMAP_PORT, TEST_IMAP_CA). SMTP and PostgreSQL scripts are
-# there for the suites that will need them.
+# Everything listens on 127.0.0.1 only:
+#   - Dovecot IMAP for the mailbox connector (TEST_IMAP_PORT, TEST_IMAP_CA);
+#   - aiosmtpd SMTP for email delivery (TEST_SMTP_PORT, TEST_SMTP_CA, and
+#     TEST_SMTP_DIR where it stores every accepted message), which also
+#     delivers each message to Dovecot over LMTP (any recipient gets a
+#     mailbox, password `password`). Recipients whose local part starts with
+#     `reject-` get 550, `tempfail-` get 451.
+# The PostgreSQL script is there for the suite that will need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,23 +38,44 @@ cargo fetch --locked
 # --- Test servers ------------------------------------------------------------
 # The first base port whose three ports (IMAP, IMAPS, LMTP) are free (a bounded list).
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-}
-if [ -z "$IMAP_PORT" ]; then
-  for p in 14143 24143 34143 44143 54143; do
-    if ! port_busy "$p" && ! port_busy $((p + 1)) && ! port_busy $((p + 2)); then IMAP_PORT=$p; break; fi
+# free_base N P...: the first base port P whose N consecutive ports are free.
+free_base() {
+  local n=$1 p i ok; shift
+  for p in "$@"; do
+    ok=1
+    for ((i = 0; i < n; i++)); do port_busy $((p + i)) && ok=0; done
+    [ $ok = 1 ] && { echo "$p"; return 0; }
   done
-  [ -n "$IMAP_PORT" ] || { echo "no free port for the test IMAP server" >&2; exit 1; }
-fi
+  return 1
+}
+IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-$(free_base 3 14143 24143 34143 44143 54143)} \
+  || { echo "no free port for the test IMAP server" >&2; exit 1; }
+SMTP_PORT=${RELANCE_TEST_SMTP_PORT:-$(free_base 2 12525 22525 32525 42525 52525)} \
+  || { echo "no free port for the test SMTP server" >&2; exit 1; }
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
 chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
 stop_servers() {
+  bash scripts/test-servers/smtp-server.sh stop "$SERVERS/smtp" "$SMTP_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true
   rm -rf "$SERVERS"
 }
 trap stop_servers EXIT
-log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT"
+log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT and SMTP on 127.0.0.1:$SMTP_PORT"
+# IMAP first: the SMTP server hands every accepted message to Dovecot over
+# LMTP (before it answers 250), so the sent-archive mailboxes can be read back.
 IMAP_ANY_USER_PASSWORD=password bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
+SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCPT='^tempfail-' \
+  bash scripts/test-servers/smtp-server.sh start "$SERVERS/smtp" "$SMTP_PORT"
 export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
+export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_SMTP_DIR="$SERVERS/smtp/messages"
+
+# qpdf checks the letters' PDF structure in the channel tests (a small package).
+if ! command -v qpdf >/dev/null 2>&1; then
+  log "installing qpdf"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive flock -w 900 /tmp/recipes-apt.lock sh -c \
+    'apt-get install -y -qq --no-install-recommends qpdf || { apt-get update -qq && apt-get install -y -qq --no-install-recommends qpdf; }'
+fi
 
 # --- Checks and tests ----------------------------------------------------------
 log "cargo fmt --check"

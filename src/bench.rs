@@ -69,6 +69,21 @@ pub enum BenchCommand {
         #[arg(long, default_value = "password")]
         password: String,
     },
+    /// Reminder emails through a loopback SMTP server (scripts/test-servers/smtp-server.sh):
+    /// plan, render and deliver N reminders (target 10,000 in ≤ 20 s).
+    Send {
+        /// Plaintext SMTP server (HOST:PORT).
+        #[arg(long, default_value = "127.0.0.1:12525")]
+        smtp: String,
+        #[arg(long, default_value_t = 10_000)]
+        emails: usize,
+        /// Messages in flight at once.
+        #[arg(long, default_value_t = relance_core::delivery::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// SMTP connections kept open.
+        #[arg(long, default_value_t = 8)]
+        pool: u32,
+    },
     /// Idle resident memory of `relance run` with a configuration.
     Rss {
         #[arg(long, short)]
@@ -86,6 +101,9 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages } => bench_replies(messages),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
+        BenchCommand::Send { smtp, emails, concurrency, pool } => {
+            crate::bench_send::bench_send(&smtp, emails, concurrency, pool)
+        }
         BenchCommand::Rss { config, settle } => {
             let kb = idle_rss(&config, Duration::from_secs(settle))?;
             println!("idle RSS of `relance run`: {:.1} MB ({kb} kB)", kb as f64 / 1024.0);

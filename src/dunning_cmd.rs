@@ -4,18 +4,28 @@
 //!
 //! `relance dunning run --config PATH --tenant T [--day DATE]`: plans the
 //! day's reminders and queues them in the outbox (idempotent).
+//!
+//! `relance dunning deliver --config PATH --tenant T [--at LOCAL-TIME]`:
+//! delivers what the outbox holds through the tenant's outbound connectors,
+//! if `--at` (default: now) is inside the tenant's sending window on a
+//! business day. Reminders interrupted mid-send by a crash go out again
+//! first, under the same Message-ID.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
 
 use relance_core::config::{Settings, TenantConfig};
+use relance_core::connector::load_and_build;
+use relance_core::delivery;
 use relance_core::dunning::{Calendar, Outcome, Scenario, decide};
 use relance_core::reminders;
+use relance_core::runtime::Runtime;
 use relance_core::store::Store;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Subcommand)]
 pub enum DunningCommand {
@@ -45,6 +55,26 @@ pub enum DunningCommand {
         #[arg(long)]
         day: Option<NaiveDate>,
     },
+    /// Deliver the queued reminders that are due, through the tenant's outbound connectors.
+    Deliver {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Local date and time to deliver as of (YYYY-MM-DDTHH:MM, tenant time zone); now by default.
+        #[arg(long, value_parser = parse_local_time)]
+        at: Option<NaiveDateTime>,
+        /// Messages in flight at once.
+        #[arg(long, default_value_t = relance_core::delivery::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+    },
+}
+
+fn parse_local_time(text: &str) -> Result<NaiveDateTime, String> {
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .ok_or_else(|| format!("`{text}`: expected YYYY-MM-DDTHH:MM"))
 }
 
 /// A tenant ready for the dunning engine.
@@ -76,7 +106,46 @@ pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         DunningCommand::Simulate { config, tenant, from, to, verbose } => simulate(config, tenant, from, to, verbose),
         DunningCommand::Run { config, tenant, day } => plan(config, tenant, day),
+        DunningCommand::Deliver { config, tenant, at, concurrency } => deliver(config, tenant, at, concurrency),
     }
+}
+
+fn deliver(config: PathBuf, tenant: String, at: Option<NaiveDateTime>, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let (settings, built) = match load_and_build(&config, &env, &relance_connectors::builtin_registry()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprint!("relance: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let t = settings.tenant(&tenant).with_context(|| format!("no tenant `{tenant}` in {}", config.display()))?.clone();
+    let now = match at {
+        Some(local) => t
+            .timezone
+            .from_local_datetime(&local)
+            .earliest()
+            .with_context(|| format!("{local} does not exist in {}", t.timezone))?
+            .with_timezone(&Utc),
+        None => Utc::now(),
+    };
+    let tokio =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = Runtime::with_connectors(settings, built).context("cannot start")?;
+    let report = tokio.block_on(async {
+        rt.recover_outbox(&t.id).await?;
+        let channels = rt.channels(&t.id);
+        delivery::deliver_due(&rt.store, &t, &channels, now, concurrency, &CancellationToken::new()).await
+    })?;
+    let local = now.with_timezone(&t.timezone).format("%Y-%m-%d %H:%M");
+    match &report.closed {
+        Some(why) => println!("{local}: nothing sent: {why}"),
+        None => println!(
+            "{local}: {} sent, {} to retry, {} failed (quarantined), {} cancelled (settled since planned)",
+            report.sent, report.retried, report.failed, report.cancelled
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
@@ -123,11 +192,7 @@ fn simulate(
     let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let store = Store::open(&settings.database)?;
     let mut customers = store.dunning_states(&t.id)?;
-    let calendar = Calendar::french(
-        from.format("%Y").to_string().parse().unwrap_or(2026) - 1
-            ..=to.format("%Y").to_string().parse().unwrap_or(2026) + 1,
-        &[],
-    );
+    let calendar = Calendar::french(from.year() - 1..=to.year() + 1, &t.dunning.extra_holidays);
     println!(
         "simulation for tenant {tenant} from {from} to {to} ({} customers with open invoices; nothing is sent)",
         customers.len()
@@ -136,7 +201,7 @@ fn simulate(
     let mut day = from;
     while day <= to {
         for c in customers.iter_mut() {
-            let Some((name, scenario)) = scenarios.iter().find(|(_, s)| s.applies_to(c)) else {
+            let Some((name, scenario)) = relance_core::reminders::scenario_for(&t, &scenarios, c) else {
                 if day == from && verbose {
                     println!("{day}  {:<10} no scenario applies", c.customer_id);
                 }

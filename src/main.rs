@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_cash;
+mod bench_send;
 mod dunning_cmd;
 mod match_cmd;
 mod replies_cmd;

@@ -192,14 +192,13 @@ impl ConnectorFactory for ImapMailboxFactory {
             None => None,
         };
         let port = s.port.unwrap_or(if s.tls == TlsMode::Implicit { 993 } else { 143 });
+        let login = ImapLogin { host: s.host.clone(), port, tls: s.tls, ca, username: s.username.clone(), password };
         Ok(Connector::InboundMailbox(Arc::new(ImapMailbox {
             name: connector.name.clone(),
             s,
-            password,
-            port,
+            login,
             poll,
             idle_timeout,
-            ca,
         })))
     }
 }
@@ -207,11 +206,22 @@ impl ConnectorFactory for ImapMailboxFactory {
 pub struct ImapMailbox {
     name: String,
     s: Settings,
-    password: String,
-    port: u16,
+    login: ImapLogin,
     poll: Duration,
     idle_timeout: Duration,
-    ca: Option<Vec<u8>>,
+}
+
+/// Where and how to log in to an IMAP server (also used by the SMTP
+/// connector to look for a message in its sent archive).
+#[derive(Debug, Clone)]
+pub struct ImapLogin {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// PEM of an extra certificate authority to trust.
+    pub ca: Option<Vec<u8>>,
+    pub username: String,
+    pub password: String,
 }
 
 /// Any byte stream async-imap can run on (plain TCP or TLS).
@@ -232,7 +242,7 @@ async fn blocking<T: Send + 'static>(
 #[async_trait]
 impl InboundMailbox for ImapMailbox {
     async fn poll(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
-        let mut session = self.connect().await?;
+        let mut session = self.login.connect().await?;
         let mut report = RunReport::default();
         for mailbox in &self.s.mailboxes {
             self.process_mailbox(&mut session, ctx, mailbox, &mut report).await?;
@@ -261,24 +271,26 @@ impl InboundMailbox for ImapMailbox {
     }
 }
 
-impl ImapMailbox {
-    fn tls(&self) -> Result<tokio_rustls::TlsConnector, ConnectorError> {
-        use tokio_rustls::rustls;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(pem) = &self.ca {
-            use rustls_pki_types::pem::PemObject;
-            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| ConnectorError::Permanent(format!("ca_file: {e}")))?;
-                roots.add(cert).map_err(|e| ConnectorError::Permanent(format!("ca_file: {e}")))?;
-            }
-        }
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+impl ImapLogin {
+    /// Whether `mailbox` holds a message with this `Message-ID` header
+    /// (read-only: EXAMINE, then UID SEARCH HEADER).
+    pub async fn has_message_id(&self, mailbox: &str, message_id: &str) -> Result<bool, ConnectorError> {
+        let mut session = self.connect().await?;
+        session.examine(mailbox).await.map_err(transient("EXAMINE"))?;
+        let quoted = message_id.replace(['\\', '"'], "");
+        let found =
+            session.uid_search(format!("HEADER Message-ID \"{quoted}\"")).await.map_err(transient("UID SEARCH"))?;
+        let _ = session.logout().await;
+        Ok(!found.is_empty())
+    }
+
+    fn tls_connector(&self) -> Result<tokio_rustls::TlsConnector, ConnectorError> {
+        let config = crate::tls::client_config(self.ca.as_deref()).map_err(ConnectorError::Permanent)?;
         Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
     async fn connect(&self) -> Result<Session<Conn>, ConnectorError> {
-        let host = self.s.host.as_str();
+        let host = self.host.as_str();
         let unreachable =
             |e: std::io::Error| ConnectorError::Transient(format!("cannot reach {host}:{}: {e}", self.port));
         let tcp = tokio::time::timeout(Duration::from_secs(15), TcpStream::connect((host, self.port)))
@@ -290,10 +302,10 @@ impl ImapMailbox {
                 .map_err(|e| ConnectorError::Permanent(format!("invalid host name `{host}`: {e}")))
         };
         let greeting = |e: std::io::Error| ConnectorError::Transient(format!("IMAP greeting: {e}"));
-        let client = match self.s.tls {
+        let client = match self.tls {
             TlsMode::Implicit => {
                 let tls = self
-                    .tls()?
+                    .tls_connector()?
                     .connect(name()?, tcp)
                     .await
                     .map_err(|e| ConnectorError::Transient(format!("TLS with {host}: {e}")))?;
@@ -306,7 +318,7 @@ impl ImapMailbox {
                 c.read_response().await.map_err(greeting)?;
                 c.run_command_and_check_ok("STARTTLS", None).await.map_err(transient("STARTTLS"))?;
                 let tls = self
-                    .tls()?
+                    .tls_connector()?
                     .connect(name()?, c.into_inner())
                     .await
                     .map_err(|e| ConnectorError::Transient(format!("TLS with {host}: {e}")))?;
@@ -318,14 +330,16 @@ impl ImapMailbox {
                 c
             }
         };
-        client.login(&self.s.username, &self.password).await.map_err(|(e, _)| match e {
+        client.login(&self.username, &self.password).await.map_err(|(e, _)| match e {
             async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => {
-                ConnectorError::Permanent(format!("IMAP login as {} refused: {m}", self.s.username))
+                ConnectorError::Permanent(format!("IMAP login as {} refused: {m}", self.username))
             }
             other => ConnectorError::Transient(format!("IMAP login: {other}")),
         })
     }
+}
 
+impl ImapMailbox {
     async fn ensure_folder(&self, session: &mut Session<Conn>, folder: &str) -> Result<(), ConnectorError> {
         // CREATE of an existing folder fails harmlessly (ALREADYEXISTS).
         if let Err(e) = session.create(folder).await {

@@ -10,7 +10,13 @@ pub mod bank_statements;
 pub mod csv_invoices;
 pub mod file_writeback;
 pub mod files;
+mod http;
+pub mod http_sms;
 pub mod imap_mailbox;
+pub mod letters;
+pub mod smtp;
+mod tls;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -23,6 +29,10 @@ pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
         Arc::new(bank_statements::BankStatementsFactory),
         Arc::new(file_writeback::FileWriteBackFactory),
         Arc::new(imap_mailbox::ImapMailboxFactory),
+        Arc::new(smtp::SmtpFactory),
+        Arc::new(http_sms::HttpSmsFactory),
+        Arc::new(webhook::WebhookFactory),
+        Arc::new(letters::LettersFactory),
     ]
 }
 

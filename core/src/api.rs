@@ -94,6 +94,7 @@ pub fn router(rt: Runtime) -> Router {
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
         .route("/api/v1/tenants/{tenant}/promises", get(promises))
         .route("/api/v1/tenants/{tenant}/outbox", get(outbox))
+        .route("/api/v1/tenants/{tenant}/outbox/{id}/retry", post(retry_outbox))
         .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(state)
@@ -474,6 +475,26 @@ async fn reject(
     let store = st.rt.store.clone();
     blocking(move || store.reject_payment(&tenant, id, &who, &b.reason)).await?;
     Ok(Json(json!({ "payment": id, "status": "rejected" })).into_response())
+}
+
+/// Puts a quarantined (`failed`) reminder back in the queue, e.g. after the
+/// customer's address or the channel's configuration was fixed.
+async fn retry_outbox(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    if blocking(move || store.retry_outbox(&tenant, id)).await? {
+        Ok(Json(json!({ "outbox": id, "status": "queued" })).into_response())
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_failed",
+            format!("outbox row {id} is not a failed reminder of this tenant"),
+        ))
+    }
 }
 
 async fn undo(

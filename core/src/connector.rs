@@ -100,19 +100,39 @@ pub trait InboundMailbox: Send + Sync {
     async fn poll(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError>;
 }
 
-/// A message to deliver to a customer.
+/// A message to deliver to a customer, built by [`crate::delivery`] from an
+/// outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundMessage {
     pub tenant: TenantId,
+    /// The tenant's display name (sender of letters, SMS signature).
+    pub tenant_name: String,
     pub customer_id: String,
+    pub customer_name: String,
     pub channel: Channel,
     /// Stable key of the action: a channel must not deliver the same key twice when it can tell.
     pub idempotency_key: String,
+    /// Deterministic token of the action: the local part of the email
+    /// Message-ID, the webhook event id, the letter's file name.
+    pub token: String,
+    /// The scenario step (`courteous`, `formal_notice`, `invoice_copy`, …).
+    pub step: String,
+    pub invoices: Vec<String>,
+    pub language: crate::domain::Language,
+    /// Email addresses or phone numbers, by channel; empty for letters, webhooks and call tasks.
     pub recipients: Vec<String>,
+    /// The customer's postal address (letters), lines separated by `\n`.
+    pub postal_address: Option<String>,
+    /// The sender block of letters (from the tenant's `[dunning]`).
+    pub sender_address: Vec<String>,
     pub subject: Option<String>,
     pub body_text: String,
     pub body_html: Option<String>,
     pub attachments: Vec<Attachment>,
+    /// When the message leaves (the Date header; injected for simulations).
+    pub date: chrono::DateTime<chrono::Utc>,
+    /// The day the reminder was planned for.
+    pub planned_for: chrono::NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,8 +152,23 @@ pub struct SendReceipt {
 /// Sends reminders and other messages.
 #[async_trait]
 pub trait OutboundChannel: Send + Sync {
+    /// The channel this connector delivers.
     fn channel(&self) -> Channel;
+    /// Whether it delivers messages of `channel` (a webhook connector may
+    /// also push call tasks to a CRM).
+    fn serves(&self, channel: Channel) -> bool {
+        self.channel() == channel
+    }
+    /// Delivers one message. [`ConnectorError::Transient`] is retried with
+    /// backoff; [`ConnectorError::Permanent`] quarantines the message.
     async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt, ConnectorError>;
+    /// After a crash mid-send: whether `message` (by its token) already
+    /// reached its destination. `Some(receipt)` when it did, `None` when it
+    /// did not or when the channel cannot tell (it is then sent again under
+    /// the same id, which the receiving side can recognise).
+    async fn find_delivered(&self, _message: &OutboundMessage) -> Result<Option<SendReceipt>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 /// An applied payment, told back to the ERP.

@@ -232,6 +232,8 @@ pub struct CustomerRecord {
     pub ibans: Vec<String>,
     pub segment: Option<String>,
     pub language: Option<Language>,
+    /// Postal address, lines separated by `\n` (for letters).
+    pub address: Option<String>,
 }
 
 /// One invoice as read from a source (CSV row, SQL row, API object), already

@@ -87,12 +87,12 @@ pub fn plan_day(
     scenarios: &[(String, Scenario)],
     day: NaiveDate,
 ) -> Result<PlanReport, PlanError> {
-    let calendar = Calendar::french(day.year() - 1..=day.year() + 1, &[]);
+    let calendar = calendar(tenant, day);
     let mut report = PlanReport::default();
     let states = store.dunning_states(&tenant.id)?;
     answer_copy_requests(store, tenant, &states, day, &mut report)?;
     for c in states {
-        let Some((name, scenario)) = scenarios.iter().find(|(_, s)| s.applies_to(&c)) else { continue };
+        let Some((name, scenario)) = scenario_for(tenant, scenarios, &c) else { continue };
         match decide(scenario, &calendar, &c, day) {
             Outcome::Send(d) => {
                 let facts = facts(tenant, &c, &d.invoices, day);
@@ -113,6 +113,25 @@ pub fn plan_day(
         }
     }
     Ok(report)
+}
+
+/// The tenant's business-day calendar around `day`: French public holidays
+/// and the tenant's extra days off.
+pub fn calendar(tenant: &TenantConfig, day: NaiveDate) -> Calendar {
+    Calendar::french(day.year() - 1..=day.year() + 1, &tenant.dunning.extra_holidays)
+}
+
+/// The scenario a customer follows: the one assigned to it explicitly in
+/// `[dunning.assign]`, else the first whose conditions match.
+pub fn scenario_for<'s>(
+    tenant: &TenantConfig,
+    scenarios: &'s [(String, Scenario)],
+    c: &CustomerState,
+) -> Option<&'s (String, Scenario)> {
+    match tenant.dunning.assign.get(&c.customer_id) {
+        Some(name) => scenarios.iter().find(|(n, _)| n == name),
+        None => scenarios.iter().find(|(_, s)| s.applies_to(c)),
+    }
 }
 
 /// What a message about `numbers` of customer `c` shows.

@@ -17,7 +17,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::config::{ConfigErrors, RetryPolicy, Schedule, Settings};
-use crate::connector::{BuiltConnector, ConnectorError, Registry, RunContext, RunReport, build_all};
+use crate::connector::{
+    BuiltConnector, Connector, ConnectorError, OutboundChannel, Registry, RunContext, RunReport, build_all,
+};
+use crate::delivery;
+use crate::domain::TenantId;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -42,6 +46,8 @@ pub struct Runtime {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub connectors: Vec<BuiltConnector>,
+    /// Last local day each tenant's reminders were planned for.
+    planned: Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::NaiveDate>>>,
 }
 
 /// Outcome of `run --once` for one connector.
@@ -66,7 +72,7 @@ impl Runtime {
         for c in &connectors {
             metrics.register(c.tenant.as_str(), &c.config.name, c.connector.role());
         }
-        Ok(Runtime { settings: Arc::new(settings), store, metrics, connectors })
+        Ok(Runtime { settings: Arc::new(settings), store, metrics, connectors, planned: Default::default() })
     }
 
     fn context(&self, c: &BuiltConnector, cancel: &CancellationToken, once: bool) -> RunContext {
@@ -130,6 +136,16 @@ impl Runtime {
                 results
             }));
         }
+        for t in self.settings.tenants.iter().filter(|t| t.dunning.auto) {
+            let (rt, cancel, id) = (self.clone(), cancel.clone(), t.id.clone());
+            handles.push(tokio::spawn(async move {
+                if let Err(e) = rt.recover_outbox(&id).await {
+                    warn!(tenant = %id, error = %e, "cannot requeue interrupted reminders");
+                }
+                rt.dunning_round(&id, chrono::Utc::now(), &cancel).await;
+                Vec::new()
+            }));
+        }
         let mut out = Vec::new();
         for h in handles {
             match h.await {
@@ -175,8 +191,97 @@ impl Runtime {
                 .instrument(info_span!("tenant", tenant = %tenant)),
             );
         }
+        for t in self.settings.tenants.iter().filter(|t| t.dunning.auto) {
+            let (rt, cancel, id) = (self.clone(), cancel.clone(), t.id.clone());
+            let span = info_span!("dunning", tenant = %id);
+            tracker.spawn(dunning_loop(rt, id, cancel).instrument(span));
+        }
         tracker.close();
         tracker
+    }
+
+    /// The tenant's outbound connectors, by name.
+    pub fn channels(&self, tenant: &TenantId) -> Vec<(String, Arc<dyn OutboundChannel>)> {
+        self.connectors
+            .iter()
+            .filter(|c| &c.tenant == tenant)
+            .filter_map(|c| match &c.connector {
+                Connector::OutboundChannel(o) => Some((c.config.name.clone(), o.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Requeues reminders a previous process left mid-send.
+    pub async fn recover_outbox(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        let (store, id) = (self.store.clone(), tenant.clone());
+        let n = tokio::task::spawn_blocking(move || delivery::recover(&store, &id))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        if n > 0 {
+            warn!(tenant = %tenant, count = n, "reminders interrupted mid-send are queued again (same Message-ID)");
+        }
+        Ok(n)
+    }
+
+    /// One dunning round at `now`: once the local day's sending window has
+    /// opened, plans the day's reminders (once per day; planning is
+    /// idempotent anyway), then delivers what is due. Problems are logged.
+    pub async fn dunning_round(
+        &self,
+        tenant: &TenantId,
+        now: chrono::DateTime<chrono::Utc>,
+        cancel: &CancellationToken,
+    ) {
+        let Some(t) = self.settings.tenant(tenant.as_str()).cloned() else { return };
+        let local = now.with_timezone(&t.timezone);
+        let today = local.date_naive();
+        let already = self.planned.lock().map(|m| m.get(tenant.as_str()) == Some(&today)).unwrap_or(false);
+        if !already && local.time() >= t.dunning.window.0 {
+            let (store, settings, tc) = (self.store.clone(), self.settings.clone(), t.clone());
+            let planned = tokio::task::spawn_blocking(move || -> Result<crate::reminders::PlanReport, String> {
+                let scenarios = crate::reminders::scenarios(&settings.scenarios_dir, &tc).map_err(|e| e.to_string())?;
+                crate::reminders::plan_day(&store, &tc, &scenarios, today).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            match planned {
+                Ok(report) => {
+                    info!(tenant = %tenant, day = %today, queued = report.queued.len(), waiting = report.waiting, errors = report.errors.len(), "reminders planned");
+                    for e in &report.errors {
+                        warn!(tenant = %tenant, error = %e, "reminder not prepared");
+                    }
+                    if let Ok(mut m) = self.planned.lock() {
+                        m.insert(tenant.to_string(), today);
+                    }
+                }
+                Err(e) => warn!(tenant = %tenant, error = %e, "reminder planning failed"),
+            }
+        }
+        let channels = self.channels(tenant);
+        match delivery::deliver_due(&self.store, &t, &channels, now, delivery::DEFAULT_CONCURRENCY, cancel).await {
+            Ok(r) if r.sent + r.failed + r.retried + r.cancelled > 0 => {
+                info!(tenant = %tenant, sent = r.sent, retried = r.retried, failed = r.failed, cancelled = r.cancelled, "reminders delivered")
+            }
+            Ok(_) => {}
+            Err(e) => warn!(tenant = %tenant, error = %e, "reminder delivery failed"),
+        }
+    }
+}
+
+/// Requeues interrupted sends, then runs a dunning round every 30 seconds
+/// until cancelled.
+async fn dunning_loop(rt: Runtime, tenant: TenantId, cancel: CancellationToken) {
+    if let Err(e) = rt.recover_outbox(&tenant).await {
+        warn!(tenant = %tenant, error = %e, "cannot requeue interrupted reminders");
+    }
+    loop {
+        rt.dunning_round(&tenant, chrono::Utc::now(), &cancel).await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+        }
     }
 }
 

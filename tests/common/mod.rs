@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod imap;
+pub mod smtp;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -48,6 +48,8 @@ pub struct ColumnMap {
     pub customer_iban: Option<String>,
     pub customer_segment: Option<String>,
     pub customer_language: Option<String>,
+    /// Postal address; lines separated by newlines (a quoted field) or ` | `.
+    pub customer_address: Option<String>,
     pub issue_date: Option<String>,
     pub due_date: Option<String>,
     pub currency: Option<String>,
@@ -67,6 +69,7 @@ pub enum Field {
     CustomerIban,
     CustomerSegment,
     CustomerLanguage,
+    CustomerAddress,
     IssueDate,
     DueDate,
     Currency,
@@ -76,7 +79,8 @@ pub enum Field {
 }
 
 impl Field {
-    const ALL: [Field; 14] = [
+    const COUNT: usize = 15;
+    const ALL: [Field; Field::COUNT] = [
         Field::InvoiceNumber,
         Field::CustomerId,
         Field::CustomerName,
@@ -85,6 +89,7 @@ impl Field {
         Field::CustomerIban,
         Field::CustomerSegment,
         Field::CustomerLanguage,
+        Field::CustomerAddress,
         Field::IssueDate,
         Field::DueDate,
         Field::Currency,
@@ -103,6 +108,7 @@ impl Field {
             Field::CustomerIban => "customer_iban",
             Field::CustomerSegment => "customer_segment",
             Field::CustomerLanguage => "customer_language",
+            Field::CustomerAddress => "customer_address",
             Field::IssueDate => "issue_date",
             Field::DueDate => "due_date",
             Field::Currency => "currency",
@@ -126,6 +132,7 @@ impl Field {
             Field::CustomerIban => map.customer_iban.as_deref(),
             Field::CustomerSegment => map.customer_segment.as_deref(),
             Field::CustomerLanguage => map.customer_language.as_deref(),
+            Field::CustomerAddress => map.customer_address.as_deref(),
             Field::IssueDate => map.issue_date.as_deref(),
             Field::DueDate => map.due_date.as_deref(),
             Field::Currency => map.currency.as_deref(),
@@ -148,8 +155,8 @@ pub struct ValueFormat {
 /// Where each field is in the file, and the header names for messages.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    index: [Option<usize>; 14],
-    names: [String; 14],
+    index: [Option<usize>; Field::COUNT],
+    names: [String; Field::COUNT],
     width: usize,
 }
 
@@ -216,8 +223,8 @@ fn norm_header(h: &str) -> String {
 /// Maps header names to fields. Fails when a required column is missing.
 pub fn read_layout(header: &StringRecord, map: &ColumnMap) -> Result<Layout, String> {
     let headers: Vec<String> = header.iter().map(norm_header).collect();
-    let mut index = [None; 14];
-    let mut names: [String; 14] = Default::default();
+    let mut index = [None; Field::COUNT];
+    let mut names: [String; Field::COUNT] = Default::default();
     let mut missing = Vec::new();
     for (i, f) in Field::ALL.iter().enumerate() {
         let name = f.mapped(map).unwrap_or(f.canonical());
@@ -331,6 +338,7 @@ pub fn parse_row(rec: &StringRecord, layout: &Layout, fmt: &ValueFormat) -> Resu
             ibans,
             segment: layout.get(rec, Field::CustomerSegment).map(str::to_string),
             language,
+            address: layout.get(rec, Field::CustomerAddress).map(address_lines),
         },
         issue_date,
         due_date,
@@ -338,6 +346,11 @@ pub fn parse_row(rec: &StringRecord, layout: &Layout, fmt: &ValueFormat) -> Resu
         open,
         status,
     })
+}
+
+/// A postal address with one line per `\n`, whether the file used line breaks or ` | `.
+fn address_lines(text: &str) -> String {
+    text.split(['\n', '|']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 /// Records read from a whole file, and the rows that failed with their line.

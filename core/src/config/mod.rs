@@ -158,7 +158,99 @@ struct TenantFile {
     #[serde(default)]
     api: ApiFile,
     #[serde(default)]
+    dunning: DunningFile,
+    #[serde(default)]
     connectors: BTreeMap<String, RawConnector>,
+}
+
+/// `[dunning]`: how and when this tenant's reminders go out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DunningFile {
+    /// Plan and deliver reminders from the daemon; when off, only
+    /// `relance dunning run` / `relance dunning deliver` do.
+    #[serde(default)]
+    auto: bool,
+    /// Local sending window, `HH:MM-HH:MM` in the tenant's time zone.
+    #[serde(default = "default_window")]
+    window: String,
+    /// Days off besides French public holidays (`YYYY-MM-DD`).
+    #[serde(default)]
+    extra_holidays: Vec<chrono::NaiveDate>,
+    /// Explicit scenario per customer id (wins over the scenarios' `when` rules).
+    #[serde(default)]
+    assign: BTreeMap<String, String>,
+    /// Folder of invoice documents named `<invoice number>.pdf`, attached to
+    /// emails when present (relative to the tenant file).
+    #[serde(default)]
+    invoice_documents: Option<PathBuf>,
+    /// Sender block of letters (company name first, then address lines).
+    #[serde(default)]
+    sender_address: Vec<String>,
+    /// Delivery attempts before a reminder is quarantined as failed.
+    #[serde(default = "default_max_attempts")]
+    max_attempts: u32,
+}
+
+impl Default for DunningFile {
+    fn default() -> Self {
+        DunningFile {
+            auto: false,
+            window: default_window(),
+            extra_holidays: Vec::new(),
+            assign: BTreeMap::new(),
+            invoice_documents: None,
+            sender_address: Vec::new(),
+            max_attempts: default_max_attempts(),
+        }
+    }
+}
+
+fn default_window() -> String {
+    "08:30-18:00".to_string()
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+
+/// A tenant's validated `[dunning]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DunningSettings {
+    pub auto: bool,
+    /// Local times: reminders leave at or after `.0` and before `.1`.
+    pub window: (chrono::NaiveTime, chrono::NaiveTime),
+    pub extra_holidays: Vec<chrono::NaiveDate>,
+    pub assign: BTreeMap<String, String>,
+    pub invoice_documents: Option<PathBuf>,
+    pub sender_address: Vec<String>,
+    pub max_attempts: u32,
+}
+
+impl Default for DunningSettings {
+    fn default() -> Self {
+        let t = |h| chrono::NaiveTime::from_hms_opt(h, 0, 0).unwrap_or_default();
+        DunningSettings {
+            auto: false,
+            window: (t(8) + chrono::Duration::minutes(30), t(18)),
+            extra_holidays: Vec::new(),
+            assign: BTreeMap::new(),
+            invoice_documents: None,
+            sender_address: Vec::new(),
+            max_attempts: default_max_attempts(),
+        }
+    }
+}
+
+/// Parses `HH:MM-HH:MM` (start before end).
+pub fn parse_window(text: &str) -> Result<(chrono::NaiveTime, chrono::NaiveTime), String> {
+    let bad = || format!("`{text}`: expected a local time window such as 08:30-18:00");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+    let (start, end) = (time(a)?, time(b)?);
+    if start >= end {
+        return Err(format!("`{text}`: the window must start before it ends"));
+    }
+    Ok((start, end))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +339,7 @@ pub struct TenantConfig {
     pub scenarios: Vec<String>,
     /// SHA-256 digests of the tenant's API tokens.
     pub token_hashes: Vec<[u8; 32]>,
+    pub dunning: DunningSettings,
     pub connectors: Vec<ConnectorConfig>,
 }
 
@@ -561,6 +654,7 @@ fn load_tenant_inner(
         }
     }
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dunning = dunning_settings(file, &base_dir, &raw.scenarios, raw.dunning, &mut errors);
     let mut connectors = Vec::new();
     for (name, rc) in raw.connectors {
         match validate_connector(file, &name, rc) {
@@ -578,9 +672,43 @@ fn load_tenant_inner(
         currency: raw.currency,
         scenarios: raw.scenarios,
         token_hashes,
+        dunning,
         connectors,
     };
     Ok((Some(tenant), errors))
+}
+
+fn dunning_settings(
+    file: &Path,
+    base_dir: &Path,
+    scenarios: &[String],
+    raw: DunningFile,
+    errors: &mut Vec<ConfigError>,
+) -> DunningSettings {
+    let mut out = DunningSettings::default();
+    match parse_window(&raw.window) {
+        Ok(w) => out.window = w,
+        Err(e) => errors.push(ConfigError::new(file, Some("dunning.window"), e)),
+    }
+    for (customer, scenario) in &raw.assign {
+        if !scenarios.contains(scenario) {
+            errors.push(ConfigError::new(
+                file,
+                Some(&format!("dunning.assign.{customer}")),
+                format!("scenario `{scenario}` is not in this tenant's `scenarios` list"),
+            ));
+        }
+    }
+    if raw.max_attempts == 0 {
+        errors.push(ConfigError::new(file, Some("dunning.max_attempts"), "at least 1 attempt is needed"));
+    }
+    out.auto = raw.auto;
+    out.extra_holidays = raw.extra_holidays;
+    out.assign = raw.assign;
+    out.invoice_documents = raw.invoice_documents.map(|p| join_clean(base_dir, &p));
+    out.sender_address = raw.sender_address;
+    out.max_attempts = raw.max_attempts.max(1);
+    out
 }
 
 fn validate_connector(file: &Path, name: &str, rc: RawConnector) -> Result<ConnectorConfig, Vec<ConfigError>> {

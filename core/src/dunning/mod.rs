@@ -119,7 +119,7 @@ pub struct Decision {
     pub invoices: Vec<String>,
     /// (step id, invoice) pairs this message covers: record them as sent.
     pub covers: Vec<(String, String)>,
-    /// (tenant, customer, step, invoice set) makes the key; the caller adds the tenant.
+    /// (customer, step, invoices taking the step) makes the key; the store adds the tenant.
     pub idempotency_key: String,
     pub why: Vec<String>,
 }
@@ -255,14 +255,18 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
     };
     invoices.sort();
     // Only the invoices the message lists have had their step.
-    let covers = due
+    let covers: Vec<(String, String)> = due
         .iter()
         .filter(|(i, _)| invoices.contains(&i.number))
         .map(|(i, s)| (s.id.clone(), i.number.clone()))
         .collect();
+    // The action is "these invoices take this step": a later message at the
+    // same step for other invoices (one that reached it since) is another action.
+    let mut stepped: Vec<&str> = covers.iter().map(|(_, i): &(String, String)| i.as_str()).collect();
+    stepped.sort_unstable();
     Outcome::Send(Decision {
         customer_id: c.customer_id.clone(),
-        idempotency_key: format!("{}|{}|{}", c.customer_id, top.id, invoices.join(",")),
+        idempotency_key: format!("{}|{}|{}", c.customer_id, top.id, stepped.join(",")),
         step: top.clone(),
         invoices,
         covers,

@@ -268,14 +268,15 @@ fn upsert_customers(
             }
         }
     }
-    let mut select = tx
-        .prepare_cached("SELECT name, emails, phones, segment, language FROM customers WHERE tenant_id=?1 AND id=?2")?;
+    let mut select = tx.prepare_cached(
+        "SELECT name, emails, phones, segment, language, address FROM customers WHERE tenant_id=?1 AND id=?2",
+    )?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+        "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at, address)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9)",
     )?;
     let mut update = tx.prepare_cached(
-        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8
+        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8, address=?9
          WHERE tenant_id=?1 AND id=?2",
     )?;
     let mut iban = tx.prepare_cached(
@@ -291,6 +292,7 @@ fn upsert_customers(
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .optional()?;
@@ -306,9 +308,10 @@ fn upsert_customers(
                     &c.segment,
                     &lang,
                     now,
+                    &c.address,
                 ))?;
             }
-            Some((name, emails, phones, segment, language)) => {
+            Some((name, emails, phones, segment, language, address)) => {
                 let mut stored = CustomerRecord {
                     id: id.to_string(),
                     name: name.clone(),
@@ -317,6 +320,7 @@ fn upsert_customers(
                     ibans: Vec::new(),
                     segment: segment.clone(),
                     language: language.as_deref().and_then(|l| l.parse().ok()),
+                    address: address.clone(),
                 };
                 let before = stored.clone();
                 merge_customer(&mut stored, c);
@@ -330,6 +334,7 @@ fn upsert_customers(
                         &stored.segment,
                         stored.language.map(|l| l.as_str()),
                         now,
+                        &stored.address,
                     ))?;
                 }
             }
@@ -360,6 +365,9 @@ fn merge_customer(into: &mut CustomerRecord, from: &CustomerRecord) {
     }
     if from.language.is_some() {
         into.language = from.language;
+    }
+    if from.address.is_some() {
+        into.address.clone_from(&from.address);
     }
 }
 

@@ -30,7 +30,7 @@ use crate::domain::TenantId;
 
 pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
-pub use outbox::CopyRequest;
+pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
@@ -56,6 +56,9 @@ pub enum StoreError {
     ImportConflict { import: i64, expected: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The blocking task running a store call died (a panic).
+    #[error("store task failed: {0}")]
+    Task(String),
     /// A business rule refused the change (payment already applied, amount too large…).
     #[error("{0}")]
     Rejected(String),

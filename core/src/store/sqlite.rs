@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_cash_application.sql"),
     include_str!("../../migrations/sqlite/0003_inbound_messages.sql"),
     include_str!("../../migrations/sqlite/0004_outbox.sql"),
+    include_str!("../../migrations/sqlite/0005_delivery.sql"),
 ];
 
 const MAX_IDLE_READERS: usize = 4;

@@ -1,0 +1,474 @@
+//! Email over SMTP (`kind = "smtp"`), with lettre's pooled async transport.
+//!
+//! Each reminder becomes one RFC 5322 message: `multipart/alternative` text +
+//! HTML (inside `multipart/mixed` when invoice documents are attached), the
+//! tenant's sender and `Reply-To` (the collections mailbox, so answers land
+//! where reply handling reads), `Auto-Submitted: auto-generated` (RFC 3834)
+//! and `X-Auto-Response-Suppress` so that out-of-office robots keep quiet, and
+//! a deterministic `Message-ID` built from the outbox row's token: a message
+//! sent again after a crash carries the same id, and replies thread back to it.
+//!
+//! TLS: `starttls` (default, port 587), `tls` (implicit, port 465) or `none`
+//! (port 25, only with `allow_plaintext = true`, for loopback test servers).
+//! rustls with the ring provider, like the IMAP connector.
+//!
+//! With a sent archive (`[connectors.<name>.archive]`), every message is also
+//! sent to the archive address in the same SMTP transaction; after a crash
+//! mid-send, the archive is searched over IMAP for the Message-ID before the
+//! message is sent again, so an interrupted batch is delivered exactly once.
+//!
+//! Errors: a 5xx answer (unknown recipient, refused content) is permanent for
+//! that message; 4xx answers, timeouts, refused connections and refused
+//! authentication are transient (the outbox retries with backoff).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore};
+
+use relance_core::config::{
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
+    resolve_secret,
+};
+use relance_core::connector::{
+    Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
+};
+use relance_core::domain::Channel;
+
+use crate::imap_mailbox::{ImapLogin, TlsMode as ImapTls};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TlsMode {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    host: String,
+    /// Default 587 (starttls), 465 (tls) or 25 (none).
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    tls: TlsMode,
+    /// Required for `tls = "none"` (loopback test servers only).
+    #[serde(default)]
+    allow_plaintext: bool,
+    /// PEM file of an extra certificate authority to trust (private CA, tests).
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// Name checked against the server certificate (default: `host`).
+    #[serde(default)]
+    tls_name: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    /// Literal, `env:VAR` or `file:/path`.
+    #[serde(default)]
+    password: Option<String>,
+    /// Sender, e.g. `Démo Industries <relances@demo.example>`.
+    from: String,
+    /// Where customers' answers go: the collections mailbox read by reply handling.
+    #[serde(default)]
+    reply_to: Option<String>,
+    /// A copy of every message to this address, in the same SMTP transaction.
+    #[serde(default)]
+    bcc: Option<String>,
+    /// The sent archive: a mailbox receiving every message (by `bcc`), read
+    /// over IMAP after a crash mid-send to tell whether a message got through.
+    #[serde(default)]
+    archive: Option<ArchiveSettings>,
+    /// Connections kept open to the server.
+    #[serde(default = "default_pool")]
+    pool_size: u32,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+}
+
+/// `[connectors.<name>.archive]`: the IMAP side of the sent archive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveSettings {
+    /// The archive's address; every message is also sent to it (Bcc).
+    address: String,
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    tls: ImapTls,
+    #[serde(default)]
+    allow_plaintext: bool,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    username: String,
+    /// Literal, `env:VAR` or `file:/path`.
+    password: String,
+    #[serde(default = "default_archive_mailbox")]
+    mailbox: String,
+}
+
+fn default_archive_mailbox() -> String {
+    "INBOX".into()
+}
+
+fn default_pool() -> u32 {
+    4
+}
+fn default_timeout() -> String {
+    "30s".into()
+}
+
+/// Factory for `kind = "smtp"`.
+pub struct SmtpFactory;
+
+impl ConnectorFactory for SmtpFactory {
+    fn kind(&self) -> &'static str {
+        "smtp"
+    }
+
+    fn default_schedule(&self) -> Schedule {
+        Schedule::Interval(Duration::from_secs(60))
+    }
+
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let s: Settings = connector_settings(tenant, connector)?;
+        let key = |k: &str| format!("connectors.{}.{k}", connector.name);
+        let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
+        if s.tls == TlsMode::None && !s.allow_plaintext {
+            return Err(err(
+                "tls",
+                "plaintext SMTP sends credentials and mail in clear: set allow_plaintext = true to accept it (test servers only)".into(),
+            ));
+        }
+        let from: Mailbox = s.from.parse().map_err(|e| err("from", format!("`{}`: {e}", s.from)))?;
+        let reply_to = s
+            .reply_to
+            .as_deref()
+            .map(|r| r.parse::<Mailbox>().map_err(|e| err("reply_to", format!("`{r}`: {e}"))))
+            .transpose()?;
+        let bcc = s
+            .bcc
+            .as_deref()
+            .map(|r| r.parse::<Mailbox>().map_err(|e| err("bcc", format!("`{r}`: {e}"))))
+            .transpose()?;
+        let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
+        let port = s.port.unwrap_or(match s.tls {
+            TlsMode::Starttls => 587,
+            TlsMode::Tls => 465,
+            TlsMode::None => 25,
+        });
+        let ca = match &s.ca_file {
+            Some(p) => {
+                let path = join_clean(&tenant.base_dir, p);
+                Some(std::fs::read(&path).map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?)
+            }
+            None => None,
+        };
+        let tls_name = s.tls_name.clone().unwrap_or_else(|| s.host.clone());
+        let security = match s.tls {
+            TlsMode::None => Security::Plain,
+            TlsMode::Starttls => {
+                let mut params = TlsParameters::builder(tls_name.clone());
+                if let Some(pem) = &ca {
+                    let cert = Certificate::from_pem(pem).map_err(|e| err("ca_file", e.to_string()))?;
+                    params = params.add_root_certificate(cert);
+                }
+                Security::Starttls(params.build_rustls().map_err(|e| err("tls", e.to_string()))?)
+            }
+            TlsMode::Tls => {
+                let name = rustls_pki_types::ServerName::try_from(tls_name.clone())
+                    .map_err(|e| err("tls_name", format!("`{tls_name}`: {e}")))?;
+                let config = crate::tls::client_config(ca.as_deref()).map_err(|e| err("ca_file", e))?;
+                Security::Implicit(tokio_rustls::TlsConnector::from(Arc::new(config)), name)
+            }
+        };
+        let credentials = match (&s.username, &s.password) {
+            (Some(u), Some(p)) => {
+                let password = resolve_secret(p, &tenant.base_dir).map_err(|e| err("password", e))?;
+                Some(Credentials::new(u.clone(), password))
+            }
+            (None, None) => None,
+            _ => return Err(err("username", "give both username and password, or neither".into())),
+        };
+        let server = Server { host: s.host.clone(), port, security, credentials, timeout, hello: ClientId::default() };
+        let archive = match &s.archive {
+            Some(a) => {
+                if a.tls == ImapTls::None && !a.allow_plaintext {
+                    return Err(err(
+                        "archive.tls",
+                        "plaintext IMAP: set allow_plaintext = true to accept it (test servers only)".into(),
+                    ));
+                }
+                let address: Mailbox =
+                    a.address.parse().map_err(|e| err("archive.address", format!("`{}`: {e}", a.address)))?;
+                let ca = match &a.ca_file {
+                    Some(p) => {
+                        let path = join_clean(&tenant.base_dir, p);
+                        Some(
+                            std::fs::read(&path)
+                                .map_err(|e| err("archive.ca_file", format!("cannot read {}: {e}", path.display())))?,
+                        )
+                    }
+                    None => None,
+                };
+                let login = ImapLogin {
+                    host: a.host.clone(),
+                    port: a.port.unwrap_or(if a.tls == ImapTls::Implicit { 993 } else { 143 }),
+                    tls: a.tls,
+                    ca,
+                    username: a.username.clone(),
+                    password: resolve_secret(&a.password, &tenant.base_dir).map_err(|e| err("archive.password", e))?,
+                };
+                Some(Archive { address, login, mailbox: a.mailbox.clone() })
+            }
+            None => None,
+        };
+        let domain = from.email.domain().to_string();
+        let size = s.pool_size.max(1) as usize;
+        Ok(Connector::OutboundChannel(Arc::new(SmtpChannel {
+            server,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size),
+            from,
+            reply_to,
+            bcc,
+            archive,
+            domain,
+        })))
+    }
+}
+
+pub struct SmtpChannel {
+    server: Server,
+    /// Open connections waiting for the next message, with when they were last used.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// At most `pool_size` connections at once.
+    permits: Semaphore,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    bcc: Option<Mailbox>,
+    archive: Option<Archive>,
+    domain: String,
+}
+
+/// The sent archive: its address (Bcc of every message) and how to read it.
+struct Archive {
+    address: Mailbox,
+    login: ImapLogin,
+    mailbox: String,
+}
+
+/// How to reach the SMTP server.
+struct Server {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    hello: ClientId,
+}
+
+enum Security {
+    Plain,
+    Starttls(TlsParameters),
+    Implicit(tokio_rustls::TlsConnector, rustls_pki_types::ServerName<'static>),
+}
+
+/// Implicit TLS over TCP, as a stream lettre's connection can run on.
+#[derive(Debug)]
+struct TlsTcp(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl tokio::io::AsyncRead for TlsTcp {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTcp {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// Connections idle longer than this are checked with NOOP before reuse.
+const IDLE_CHECK: Duration = Duration::from_secs(30);
+
+impl Server {
+    /// Opens a session: TCP with Nagle off (lettre writes the message and its
+    /// final dot separately; with Nagle the dot waits for a delayed ACK, about
+    /// 40 ms per message), TLS, EHLO, AUTH.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, ConnectorError> {
+        let addr = format!("{}:{}", self.host, self.port);
+        let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| ConnectorError::Transient(format!("timed out connecting to {addr}")))?
+            .map_err(|e| ConnectorError::Transient(format!("cannot reach {addr}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn AsyncTokioStream> = match &self.security {
+            Security::Implicit(connector, name) => Box::new(TlsTcp(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| ConnectorError::Transient(format!("TLS with {addr}: {e}")))?,
+            )),
+            _ => Box::new(tcp),
+        };
+        let session = async {
+            let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello).await?;
+            if let Security::Starttls(params) = &self.security {
+                conn.starttls(params.clone(), &self.hello).await?;
+            }
+            if let Some(c) = &self.credentials {
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
+            }
+            Ok::<_, lettre::transport::smtp::Error>(conn)
+        };
+        match tokio::time::timeout(self.timeout, session).await {
+            Err(_) => Err(ConnectorError::Transient(format!("SMTP session with {addr} timed out"))),
+            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Ok(conn)) => Ok(conn),
+        }
+    }
+}
+
+impl SmtpChannel {
+    /// Sends one message on a pooled connection; a connection that failed is dropped.
+    async fn deliver(&self, message: &Message) -> Result<(), ConnectorError> {
+        let _permit = self.permits.acquire().await.map_err(|_| ConnectorError::Transient("SMTP pool closed".into()))?;
+        let mut reused = self.idle.lock().await.pop();
+        if let Some((c, used)) = &mut reused
+            && used.elapsed() >= IDLE_CHECK
+            && !c.test_connected().await
+        {
+            reused = None;
+        }
+        let mut conn = match reused {
+            Some((c, _)) => c,
+            None => self.server.connect().await?,
+        };
+        let bytes = message.formatted();
+        match tokio::time::timeout(self.server.timeout, conn.send(message.envelope(), &bytes)).await {
+            Ok(Ok(_)) => {
+                self.idle.lock().await.push((conn, Instant::now()));
+                Ok(())
+            }
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => Err(ConnectorError::Transient("SMTP send timed out".into())),
+        }
+    }
+
+    /// The Message-ID of an outbox token at this sender's domain.
+    pub fn message_id(&self, token: &str) -> String {
+        format!("<{token}@{}>", self.domain)
+    }
+
+    /// Builds the RFC 5322 message.
+    pub fn compose(&self, m: &OutboundMessage) -> Result<Message, ConnectorError> {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(m.subject.clone().unwrap_or_default())
+            .date(m.date.into())
+            .message_id(Some(self.message_id(&m.token)))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"), "All".into()))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Relance-Step"), m.step.clone()))
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Relance-Invoices"), m.invoices.join(", ")));
+        for r in &m.recipients {
+            let to: Mailbox =
+                r.parse().map_err(|e| ConnectorError::Permanent(format!("invalid recipient address `{r}`: {e}")))?;
+            b = b.to(to);
+        }
+        if let Some(r) = &self.reply_to {
+            b = b.reply_to(r.clone());
+        }
+        for c in self.bcc.iter().chain(self.archive.as_ref().map(|a| &a.address)) {
+            b = b.bcc(c.clone());
+        }
+        let alternative = MultiPart::alternative()
+            .singlepart(SinglePart::plain(m.body_text.clone()))
+            .singlepart(SinglePart::html(m.body_html.clone().unwrap_or_else(|| m.body_text.clone())));
+        let body = if m.attachments.is_empty() {
+            alternative
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(alternative);
+            for a in &m.attachments {
+                let ct = ContentType::parse(&a.content_type)
+                    .map_err(|e| ConnectorError::Permanent(format!("attachment {}: {e}", a.file_name)))?;
+                mixed = mixed.singlepart(Attachment::new(a.file_name.clone()).body(a.bytes.clone(), ct));
+            }
+            mixed
+        };
+        b.multipart(body).map_err(|e| ConnectorError::Permanent(format!("cannot build the message: {e}")))
+    }
+}
+
+#[async_trait]
+impl OutboundChannel for SmtpChannel {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+
+    async fn send(&self, m: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
+        let message = self.compose(m)?;
+        self.deliver(&message).await?;
+        Ok(SendReceipt { reference: self.message_id(&m.token) })
+    }
+
+    /// With a sent archive: searches it for the message's Message-ID.
+    async fn find_delivered(&self, m: &OutboundMessage) -> Result<Option<SendReceipt>, ConnectorError> {
+        let Some(a) = &self.archive else { return Ok(None) };
+        let id = self.message_id(&m.token);
+        Ok(a.login.has_message_id(&a.mailbox, &id).await?.then_some(SendReceipt { reference: id }))
+    }
+}
+
+/// Permanent for a 5xx answer about this message; transient otherwise.
+fn classify(e: &lettre::transport::smtp::Error) -> ConnectorError {
+    let code = e.status().map(|c| c.to_string());
+    let auth = code.as_deref().is_some_and(|c| matches!(c, "530" | "534" | "535" | "538"));
+    if e.is_permanent() && !auth {
+        ConnectorError::Permanent(format!("SMTP server refused the message: {e}"))
+    } else if auth {
+        ConnectorError::Transient(format!("SMTP authentication refused (check username/password): {e}"))
+    } else {
+        ConnectorError::Transient(format!("SMTP: {e}"))
+    }
+}
