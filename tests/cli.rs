@@ -342,3 +342,34 @@ fn dunning_simulation_on_the_demo_data() {
     assert_eq!(code, Some(2));
     assert!(err.contains("key `scenarios[0]`: no scenario file"), "{err}");
 }
+
+#[test]
+fn the_example_tenant_file_is_valid() {
+    let d = Deployment::new(&format!("scenarios_dir = \"{}\"\n", repo_path("config/scenarios").display()), &[]);
+    std::fs::create_dir_all(d.path("exports")).unwrap();
+    let example = std::fs::read_to_string(repo_path("config/tenants/example.toml"))
+        .unwrap()
+        .replace("/srv/erp/exports", &d.path("exports").display().to_string());
+    d.write("tenants/example.toml", example);
+    let out = d
+        .relance()
+        .args(["check-config", "--config"])
+        .arg(d.config())
+        .env("EXAMPLE_API_TOKEN", "example-token-0001")
+        .env("SMTP_PASSWORD", "x")
+        .env("ARCHIVE_PASSWORD", "y")
+        .env("TWILIO_TOKEN", "z")
+        .env("AGENCY_WEBHOOK_SECRET", "0123456789abcdef0123")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for kind in [
+        "[smtp] outbound_channel",
+        "[http_sms] outbound_channel",
+        "[webhook] outbound_channel",
+        "[letters] outbound_channel",
+    ] {
+        assert!(text.contains(kind), "{kind} missing: {text}");
+    }
+}

@@ -561,4 +561,113 @@ mod tests {
             assert!(backoff(p, 60) <= Duration::from_secs(1));
         }
     }
+
+    /// (step, recipients) of each message sent.
+    type Sent = Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>;
+
+    /// Records what it is asked to send.
+    struct Recorder(Sent);
+
+    #[async_trait]
+    impl crate::connector::OutboundChannel for Recorder {
+        fn channel(&self) -> crate::domain::Channel {
+            crate::domain::Channel::Email
+        }
+        async fn send(
+            &self,
+            m: &crate::connector::OutboundMessage,
+        ) -> Result<crate::connector::SendReceipt, ConnectorError> {
+            self.0.lock().unwrap().push((m.step.clone(), m.recipients.clone()));
+            Ok(crate::connector::SendReceipt { reference: format!("<{}@test>", m.token) })
+        }
+    }
+
+    struct RecorderFactory(Sent);
+
+    impl ConnectorFactory for RecorderFactory {
+        fn kind(&self) -> &'static str {
+            "recorder"
+        }
+        fn default_schedule(&self) -> Schedule {
+            Schedule::Interval(Duration::from_secs(3600))
+        }
+        fn build(&self, _t: &TenantConfig, _c: &ConnectorConfig) -> Result<Connector, ConfigError> {
+            Ok(Connector::OutboundChannel(Arc::new(Recorder(self.0.clone()))))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_daemon_plans_each_day_once_and_sends_inside_the_window() {
+        use crate::domain::{CustomerRecord, InvoiceRecord};
+        use crate::money::{Currency, Money};
+        use crate::store::{ImportKey, InvoiceBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("tenants")).unwrap();
+        std::fs::create_dir_all(d.join("scenarios")).unwrap();
+        std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
+        std::fs::write(
+            d.join("scenarios/s.toml"),
+            "min_gap_days = 1\n[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n[[steps]]\nid = \"second\"\noffset_days = 4\nchannel = \"email\"\ntemplate = \"firm\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("tenants/t.toml"),
+            "scenarios = [\"s\"]\n[dunning]\nauto = true\nwindow = \"09:00-17:00\"\nextra_holidays = [\"2026-12-04\"]\n[connectors.mail]\nkind = \"recorder\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load_with_env(&d.join("relance.toml"), &[]).unwrap();
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rt = Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone()))])).unwrap();
+        let t = crate::domain::TenantId::new("t").unwrap();
+        let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "f.csv", full_export: true };
+        let mut st = rt.store.begin_import(&key).unwrap();
+        let record = InvoiceRecord {
+            number: "F-1".into(),
+            customer: CustomerRecord {
+                id: "C1".into(),
+                name: "C1".into(),
+                emails: vec!["c1@x.example".into()],
+                ..Default::default()
+            },
+            issue_date: None,
+            due_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            total: Money::new(10_000, Currency::EUR),
+            open: Money::new(10_000, Currency::EUR),
+            status: None,
+        };
+        rt.store
+            .apply_invoice_batch(
+                &mut st,
+                &InvoiceBatch { records: vec![record], position_after: 1, ..Default::default() },
+            )
+            .unwrap();
+        let at = |s: &str| {
+            use chrono::TimeZone;
+            chrono_tz::Europe::Paris
+                .from_local_datetime(&chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let cancel = CancellationToken::new();
+        // Before the window: nothing planned, nothing sent.
+        rt.dunning_round(&t, at("2026-12-01 07:00"), &cancel).await;
+        assert!(sent.lock().unwrap().is_empty());
+        assert!(rt.store.outbox(&t, None, 10).unwrap().is_empty(), "planning waits for the window");
+        // In the window: planned and sent once, however many rounds run.
+        for time in ["2026-12-01 09:00", "2026-12-01 09:00", "2026-12-01 12:30"] {
+            rt.dunning_round(&t, at(time), &cancel).await;
+        }
+        assert_eq!(sent.lock().unwrap().clone(), [("first".to_string(), vec!["c1@x.example".to_string()])]);
+        // J+4 is Friday 4 December, an extra holiday of the tenant: the second step waits for Monday.
+        rt.dunning_round(&t, at("2026-12-04 10:00"), &cancel).await;
+        rt.dunning_round(&t, at("2026-12-05 10:00"), &cancel).await;
+        assert_eq!(sent.lock().unwrap().len(), 1);
+        rt.dunning_round(&t, at("2026-12-07 10:00"), &cancel).await;
+        let steps: Vec<String> = sent.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+        assert_eq!(steps, ["first", "second"]);
+        let outbox = rt.store.outbox(&t, Some("sent"), 10).unwrap();
+        assert_eq!(outbox.len(), 2);
+        assert!(outbox.iter().all(|o| o["reference"].as_str().unwrap().starts_with("<rl-")));
+    }
 }

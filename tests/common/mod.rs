@@ -91,6 +91,12 @@ impl Daemon {
         http_get(self.port, path, token).unwrap_or((0, String::new()))
     }
 
+    /// POST an empty JSON body with a bearer token: (status, JSON body).
+    pub fn post_json(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let (status, body) = http_request(self.port, "POST", path, Some(token)).unwrap_or((0, String::new()));
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
     pub fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         let (status, body) = self.get(path, token);
         (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
@@ -143,10 +149,15 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    http_request(port, "GET", path, token)
+}
+
+fn http_request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").ok()?;
+    let body = if method == "POST" { "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" } else { "\r\n" };
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n{body}").ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let status = raw.split(' ').nth(1)?.parse().ok()?;

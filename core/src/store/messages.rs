@@ -450,10 +450,36 @@ fn act(
             invoices.push(found);
         }
     }
-    // The customer: by sender address, else by the invoices named.
-    let sender = u["from"].as_str().unwrap_or("").to_lowercase();
+    // A reply to one of our reminders (In-Reply-To / References carry its
+    // Message-ID, `<rl-…@domain>`): its customer, and its invoices when the
+    // message names none.
     let mut customer: Option<String> = None;
-    if !sender.is_empty() {
+    for id in u["thread"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+        let token = id.trim_matches(['<', '>']).split('@').next().unwrap_or_default();
+        if !token.starts_with("rl-") {
+            continue;
+        }
+        let reminder: Option<(i64, String, String)> = tx
+            .query_row(
+                "SELECT id, customer_id, invoice_numbers FROM outbox WHERE tenant_id=?1 AND message_id=?2",
+                params![t, token],
+                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
+            )
+            .optional()?;
+        if let Some((outbox_id, cust, numbers)) = reminder {
+            if invoices.is_empty() {
+                for n in serde_json::from_str::<Vec<String>>(&numbers).unwrap_or_default() {
+                    invoices.push((n, cust.clone()));
+                }
+            }
+            done.push(format!("reply to reminder outbox:{outbox_id}"));
+            customer = Some(cust);
+            break;
+        }
+    }
+    // Else the customer by sender address, else by the invoices named.
+    let sender = u["from"].as_str().unwrap_or("").to_lowercase();
+    if customer.is_none() && !sender.is_empty() {
         customer = tx
             .query_row(
                 "SELECT id FROM customers WHERE tenant_id=?1 AND lower(emails) LIKE ?2 LIMIT 1",

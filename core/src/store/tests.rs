@@ -364,3 +364,48 @@ fn a_copy_request_waits_for_its_answer_once() {
     let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C1").unwrap();
     assert_eq!((state.sent.len(), state.last_reminder), (0, None));
 }
+
+#[test]
+fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
+    use crate::domain::Channel;
+    use crate::dunning::{Decision, Step, templates::Rendered};
+    use crate::store::{HandleRequest, MailboxSlot};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let reminder = Decision {
+        customer_id: "C2".into(),
+        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        invoices: vec!["F-2".into()],
+        covers: vec![("courteous".into(), "F-2".into())],
+        idempotency_key: "C2|courteous|F-2".into(),
+        why: vec![],
+    };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let rendered = Rendered { subject: "Rappel".into(), body: "F-2".into() };
+    store.enqueue_reminder(&t, "b2b", day, &reminder, &rendered, None).unwrap().unwrap();
+    let token = store.outbox(&t, None, 1).unwrap()[0]["message_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("rl-"));
+    // Someone the store does not know answers the reminder, naming no invoice.
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
+    let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
+    let u = serde_json::json!({
+        "from": "ap@elsewhere.example", "refs": [], "new_text": "nous contestons ce montant",
+        "thread": ["<unrelated@mail.example>", format!("<{token}@acme.example>")],
+    });
+    let req = HandleRequest {
+        id: ids[0],
+        status: "handled".into(),
+        intent: Some("dispute".into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, &[req]).unwrap();
+    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["customer_id"], "C2", "the reminder's customer");
+    assert_eq!(tasks[0]["invoices"], serde_json::json!(["F-2"]), "the reminder's invoices: {}", tasks[0]);
+}
