@@ -144,7 +144,7 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    tokio.block_on(async move {
+    let outcome = tokio.block_on(async move {
         let grace = settings.shutdown_grace;
         let listen = settings.listen;
         let rt = Runtime::with_connectors(settings, connectors).context("cannot start")?;
@@ -185,7 +185,10 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         }
         info!("stopped");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // A plugin call that never returned keeps a blocking thread: do not wait for it.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
+    outcome
 }
 
 /// First Ctrl-C or SIGTERM: graceful shutdown. Second: immediate exit.

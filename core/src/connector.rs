@@ -313,6 +313,31 @@ impl Registry {
     pub fn kinds(&self) -> Vec<&'static str> {
         self.factories.iter().map(|f| f.kind()).collect()
     }
+
+    /// This registry plus the plugins of `settings.plugins_dir`; a plugin
+    /// that cannot be loaded is a configuration error naming its file.
+    pub fn with_plugins(&self, settings: &crate::config::Settings) -> (Registry, Vec<ConfigError>) {
+        let mut factories = self.factories.clone();
+        let mut errors = Vec::new();
+        if let Some(dir) = &settings.plugins_dir {
+            let (plugins, failed) = crate::plugins::load_dir(dir);
+            for p in plugins {
+                let factory = crate::plugins::PluginFactory::new(p.clone());
+                if factories.iter().any(|f| f.kind() == factory.kind()) {
+                    errors.push(ConfigError::new(
+                        &p.file,
+                        None,
+                        format!("a connector kind `{}` is already loaded", factory.kind()),
+                    ));
+                    continue;
+                }
+                tracing::info!(plugin = %p.name, version = %p.version, file = %p.file.display(), "plugin loaded");
+                factories.push(Arc::new(factory));
+            }
+            errors.extend(failed.into_iter().map(|e| ConfigError::new(&e.file, None, e.message)));
+        }
+        (Registry { factories }, errors)
+    }
 }
 
 /// A connector ready to run, with its schedule.
@@ -332,7 +357,9 @@ pub fn load_and_build(
     registry: &Registry,
 ) -> Result<(crate::config::Settings, Vec<BuiltConnector>), crate::config::ConfigErrors> {
     let (settings, mut errors) = crate::config::Settings::load_partial(path, env)?;
-    match build_all(&settings.tenants, registry) {
+    let (registry, mut plugin_errors) = registry.with_plugins(&settings);
+    errors.append(&mut plugin_errors);
+    match build_all(&settings.tenants, &registry) {
         Ok(built) if errors.is_empty() => Ok((settings, built)),
         Ok(_) => Err(crate::config::ConfigErrors(errors)),
         Err(mut more) => {
@@ -349,11 +376,20 @@ pub fn build_all(tenants: &[TenantConfig], registry: &Registry) -> Result<Vec<Bu
     for t in tenants {
         for c in t.connectors.iter().filter(|c| c.enabled) {
             let Some(factory) = registry.get(&c.kind) else {
-                errors.push(ConfigError::new(
-                    &t.file,
-                    Some(&format!("connectors.{}.kind", c.name)),
-                    format!("unknown connector kind `{}` (known: {})", c.kind, registry.kinds().join(", ")),
-                ));
+                let message = match c.kind.strip_prefix("plugin:") {
+                    Some(name) => format!(
+                        "no plugin `{name}` is loaded (set `plugins_dir` in the global file and put the plugin's .so there; loaded: {})",
+                        registry
+                            .kinds()
+                            .iter()
+                            .filter(|k| k.starts_with("plugin:"))
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    None => format!("unknown connector kind `{}` (known: {})", c.kind, registry.kinds().join(", ")),
+                };
+                errors.push(ConfigError::new(&t.file, Some(&format!("connectors.{}.kind", c.name)), message));
                 continue;
             };
             match factory.build(t, c) {

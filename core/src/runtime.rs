@@ -61,7 +61,11 @@ pub struct OnceResult {
 impl Runtime {
     /// Opens the store and builds every connector; fails with every configuration problem at once.
     pub fn new(settings: Settings, registry: &Registry) -> Result<Runtime, RuntimeError> {
-        let connectors = build_all(&settings.tenants, registry).map_err(ConfigErrors)?;
+        let (registry, errors) = registry.with_plugins(&settings);
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors).into());
+        }
+        let connectors = build_all(&settings.tenants, &registry).map_err(ConfigErrors)?;
         Runtime::with_connectors(settings, connectors)
     }
 

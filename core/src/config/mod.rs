@@ -104,6 +104,9 @@ struct GlobalFile {
     /// Folder of the dunning scenario files (`<name>.toml`), relative to this file.
     #[serde(default = "default_scenarios_dir")]
     scenarios_dir: PathBuf,
+    /// Folder of connector plugins (`*.so`), relative to this file; none are loaded when unset.
+    #[serde(default)]
+    plugins_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -360,6 +363,7 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub shutdown_grace: Duration,
     pub scenarios_dir: PathBuf,
+    pub plugins_dir: Option<PathBuf>,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -479,6 +483,7 @@ impl Settings {
             database,
             shutdown_grace,
             scenarios_dir,
+            plugins_dir: global.plugins_dir.map(|p| join_clean(&base, &p)),
             tenants,
         };
         Ok((settings, errors))
