@@ -13,8 +13,9 @@
 #     TEST_SMTP_DIR where it stores every accepted message), which also
 #     delivers each message to Dovecot over LMTP (any recipient gets a
 #     mailbox, password `password`). Recipients whose local part starts with
-#     `reject-` get 550, `tempfail-` get 451.
-# The PostgreSQL script is there for the suite that will need it.
+#     `reject-` get 550, `tempfail-` get 451;
+#   - PostgreSQL for the SQL invoice source (TEST_PG_URL, role and database
+#     `relance`, which may create a database per test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,21 +53,28 @@ IMAP_PORT=${RELANCE_TEST_IMAP_PORT:-$(free_base 3 14143 24143 34143 44143 54143)
   || { echo "no free port for the test IMAP server" >&2; exit 1; }
 SMTP_PORT=${RELANCE_TEST_SMTP_PORT:-$(free_base 2 12525 22525 32525 42525 52525)} \
   || { echo "no free port for the test SMTP server" >&2; exit 1; }
+PG_PORT=${RELANCE_TEST_PG_PORT:-$(free_base 1 15432 25432 35432 45432 55432)} \
+  || { echo "no free port for the test PostgreSQL server" >&2; exit 1; }
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
 chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
 stop_servers() {
+  bash scripts/test-servers/postgres-server.sh stop "$SERVERS/pg" "$PG_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/smtp-server.sh stop "$SERVERS/smtp" "$SMTP_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true
   rm -rf "$SERVERS"
 }
 trap stop_servers EXIT
-log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT and SMTP on 127.0.0.1:$SMTP_PORT"
+log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT, SMTP on 127.0.0.1:$SMTP_PORT, PostgreSQL on 127.0.0.1:$PG_PORT"
+bash scripts/test-servers/postgres-server.sh start "$SERVERS/pg" "$PG_PORT" &
+PG_PID=$!
 # IMAP first: the SMTP server hands every accepted message to Dovecot over
 # LMTP (before it answers 250), so the sent-archive mailboxes can be read back.
 IMAP_ANY_USER_PASSWORD=password bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
 SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCPT='^tempfail-' \
   bash scripts/test-servers/smtp-server.sh start "$SERVERS/smtp" "$SMTP_PORT"
+wait "$PG_PID" || { echo "the test PostgreSQL server did not start" >&2; exit 1; }
 export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
+export TEST_PG_URL="postgres://relance:relance@127.0.0.1:$PG_PORT/relance"
 export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_SMTP_DIR="$SERVERS/smtp/messages"
 
 # qpdf checks the letters' PDF structure in the channel tests (a small package).
@@ -82,5 +90,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+log "cargo build (whole workspace: the binary and the plugin libraries the tests load)"
+cargo build --locked --workspace
 log "cargo test (whole workspace)"
 cargo test --locked --workspace

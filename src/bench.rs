@@ -84,6 +84,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 8)]
         pool: u32,
     },
+    /// Full sync of N invoices from PostgreSQL by the `sql_invoices` connector
+    /// (target 1,000,000 at ≥ 50,000 rows/s). Creates and drops database `relance_bench_sql`.
+    SqlSync {
+        /// A role that may create databases (scripts/test-servers/postgres-server.sh gives one).
+        #[arg(long, default_value = "postgres://relance:relance@127.0.0.1:15432/relance")]
+        pg: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Rows per keyset page.
+        #[arg(long, default_value_t = 10_000)]
+        batch: u32,
+    },
     /// Idle resident memory of `relance run` with a configuration.
     Rss {
         #[arg(long, short)]
@@ -101,6 +113,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages } => bench_replies(messages),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
+        BenchCommand::SqlSync { pg, rows, batch } => crate::bench_sql::bench_sql_sync(&pg, rows, batch),
         BenchCommand::Send { smtp, emails, concurrency, pool } => {
             crate::bench_send::bench_send(&smtp, emails, concurrency, pool)
         }

@@ -5,6 +5,7 @@
 mod bench;
 mod bench_cash;
 mod bench_send;
+mod bench_sql;
 mod dunning_cmd;
 mod match_cmd;
 mod replies_cmd;

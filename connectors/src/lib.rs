@@ -14,7 +14,9 @@ mod http;
 pub mod http_sms;
 pub mod imap_mailbox;
 pub mod letters;
+pub mod odoo;
 pub mod smtp;
+pub mod sql_invoices;
 mod tls;
 pub mod webhook;
 
@@ -33,6 +35,9 @@ pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
         Arc::new(http_sms::HttpSmsFactory),
         Arc::new(webhook::WebhookFactory),
         Arc::new(letters::LettersFactory),
+        Arc::new(sql_invoices::SqlInvoicesFactory),
+        Arc::new(odoo::OdooFactory),
+        Arc::new(odoo::OdooWriteBackFactory),
     ]
 }
 

@@ -1,0 +1,462 @@
+//! Odoo, through its external JSON-RPC API (`/jsonrpc`, services `common`
+//! and `object`, `execute_kw`), authenticated with a user's API key.
+//!
+//! - `kind = "odoo"` (invoice source): customer invoices (`account.move`,
+//!   `move_type = out_invoice`, posted or cancelled) with their residual
+//!   amount and payment state, and their partners (`res.partner`: name,
+//!   email, phone, language). Incremental by `write_date` with an `id`
+//!   tie-break (keyset), pages of `page_size`; a full pass every
+//!   `full_every` closes invoices Odoo no longer lists.
+//! - `kind = "odoo_writeback"` (ERP write-back): each payment Relance applied
+//!   is registered against its invoice with the `account.payment.register`
+//!   wizard (in `journal_id`), its memo `relance:<allocation id>` — looked up
+//!   first, so a notice delivered twice registers one payment. An undone
+//!   allocation is posted as a note on the invoice: the accountant reverses
+//!   the payment in Odoo.
+//!
+//! ```toml
+//! [connectors.odoo]
+//! kind = "odoo"
+//! url = "https://acme.odoo.com"
+//! database = "acme"
+//! login = "relance@acme.fr"
+//! api_key = "env:ODOO_API_KEY"
+//! ```
+//!
+//! Errors: refused credentials are a permanent error saying so; network
+//! errors and 5xx are transient (retried with backoff, and a pass that did
+//! not complete closes nothing); an invoice Odoo returns in an unexpected
+//! shape is quarantined on its own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use relance_core::config::{
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
+};
+use relance_core::connector::{
+    AllocationNotice, Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
+    run_blocking,
+};
+use relance_core::money::Currency;
+use relance_core::sync::PagedImport;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// Base URL of the Odoo instance.
+    url: String,
+    database: String,
+    login: String,
+    /// The user's API key (literal, `env:VAR` or `file:/path`).
+    api_key: String,
+    #[serde(default = "default_page")]
+    page_size: u32,
+    #[serde(default = "default_full_every")]
+    full_every: String,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+    /// Write-back: the bank journal payments are registered in (`account.journal` id).
+    #[serde(default)]
+    journal_id: Option<i64>,
+    /// Write-back: the payment field holding the memo (`ref` up to Odoo 17, `memo` from 18).
+    #[serde(default = "default_memo_field")]
+    memo_field: String,
+}
+
+fn default_page() -> u32 {
+    500
+}
+fn default_full_every() -> String {
+    "24h".into()
+}
+fn default_timeout() -> String {
+    "30s".into()
+}
+fn default_memo_field() -> String {
+    "ref".into()
+}
+
+/// A JSON-RPC session with one Odoo database.
+pub struct OdooClient {
+    endpoint: reqwest::Url,
+    database: String,
+    login: String,
+    api_key: String,
+    http: reqwest::Client,
+    uid: Mutex<Option<i64>>,
+    next_id: AtomicU64,
+}
+
+impl OdooClient {
+    fn build(tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<(OdooClient, Settings), ConfigError> {
+        let s: Settings = connector_settings(tenant, connector)?;
+        let err =
+            |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
+        let base = reqwest::Url::parse(&s.url).map_err(|e| err("url", format!("`{}`: {e}", s.url)))?;
+        let endpoint = base.join("/jsonrpc").map_err(|e| err("url", e.to_string()))?;
+        let api_key = resolve_secret(&s.api_key, &tenant.base_dir).map_err(|e| err("api_key", e))?;
+        let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
+        parse_duration(&s.full_every).map_err(|e| err("full_every", e))?;
+        let http = crate::http::client(timeout).map_err(|e| err("url", e))?;
+        let client = OdooClient {
+            endpoint,
+            database: s.database.clone(),
+            login: s.login.clone(),
+            api_key,
+            http,
+            uid: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+        };
+        Ok((client, s))
+    }
+
+    /// One JSON-RPC call; Odoo's own errors (`error.data.message`) are permanent.
+    async fn rpc(&self, service: &str, method: &str, args: Value) -> Result<Value, ConnectorError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({ "jsonrpc": "2.0", "method": "call", "params": { "service": service, "method": method, "args": args }, "id": id });
+        let text =
+            crate::http::send(&format!("Odoo {}", self.endpoint), self.http.post(self.endpoint.clone()).json(&body))
+                .await?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| ConnectorError::Transient(format!("Odoo answered something that is not JSON-RPC: {e}")))?;
+        if let Some(e) = v.get("error") {
+            let message = e["data"]["message"].as_str().or(e["message"].as_str()).unwrap_or("unknown error");
+            return Err(ConnectorError::Permanent(format!("Odoo {service}.{method}: {message}")));
+        }
+        Ok(v["result"].clone())
+    }
+
+    /// The user id, authenticating once per session.
+    async fn uid(&self) -> Result<i64, ConnectorError> {
+        let mut slot = self.uid.lock().await;
+        if let Some(u) = *slot {
+            return Ok(u);
+        }
+        let r = self.rpc("common", "authenticate", json!([self.database, self.login, self.api_key, {}])).await?;
+        let uid = r.as_i64().ok_or_else(|| {
+            ConnectorError::Permanent(format!(
+                "Odoo refused the credentials of `{}` on database `{}` (check login and API key)",
+                self.login, self.database
+            ))
+        })?;
+        *slot = Some(uid);
+        Ok(uid)
+    }
+
+    /// `execute_kw(model, method, args, kwargs)`.
+    async fn execute(&self, model: &str, method: &str, args: Value, kwargs: Value) -> Result<Value, ConnectorError> {
+        let uid = self.uid().await?;
+        self.rpc("object", "execute_kw", json!([self.database, uid, self.api_key, model, method, args, kwargs])).await
+    }
+}
+
+/// Factory for `kind = "odoo"`.
+pub struct OdooFactory;
+
+impl ConnectorFactory for OdooFactory {
+    fn kind(&self) -> &'static str {
+        "odoo"
+    }
+    fn default_schedule(&self) -> Schedule {
+        Schedule::Interval(Duration::from_secs(300))
+    }
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let (client, s) = OdooClient::build(tenant, connector)?;
+        Ok(Connector::InvoiceSource(Arc::new(OdooInvoices {
+            name: connector.name.clone(),
+            client,
+            page_size: s.page_size.clamp(10, 5000),
+            full_every: parse_duration(&s.full_every).unwrap_or(Duration::from_secs(86_400)),
+            currency: tenant.currency,
+        })))
+    }
+}
+
+/// Factory for `kind = "odoo_writeback"`.
+pub struct OdooWriteBackFactory;
+
+impl ConnectorFactory for OdooWriteBackFactory {
+    fn kind(&self) -> &'static str {
+        "odoo_writeback"
+    }
+    fn default_schedule(&self) -> Schedule {
+        Schedule::Interval(Duration::from_secs(30))
+    }
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let (client, s) = OdooClient::build(tenant, connector)?;
+        let Some(journal_id) = s.journal_id else {
+            return Err(ConfigError::new(
+                &tenant.file,
+                Some(&format!("connectors.{}.journal_id", connector.name)),
+                "the bank journal (account.journal id) payments are registered in is required",
+            ));
+        };
+        Ok(Connector::ErpWriteBack(Arc::new(OdooWriteBack { client, journal_id, memo_field: s.memo_field })))
+    }
+}
+
+pub struct OdooInvoices {
+    name: String,
+    client: OdooClient,
+    page_size: u32,
+    full_every: Duration,
+    currency: Currency,
+}
+
+const INVOICE_FIELDS: [&str; 11] = [
+    "id",
+    "name",
+    "partner_id",
+    "invoice_date",
+    "invoice_date_due",
+    "currency_id",
+    "amount_total",
+    "amount_residual",
+    "payment_state",
+    "state",
+    "write_date",
+];
+
+/// An Odoo invoice as a canonical record (`partners` by id).
+fn record(inv: &Value, partners: &std::collections::HashMap<i64, Value>) -> Value {
+    let partner_id = inv["partner_id"][0].as_i64();
+    let partner = partner_id.and_then(|id| partners.get(&id)).cloned().unwrap_or(Value::Null);
+    let text =
+        |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(|s| Value::String(s.to_string())).unwrap_or(Value::Null);
+    let status = match (inv["state"].as_str(), inv["payment_state"].as_str()) {
+        (Some("cancel"), _) => "cancelled",
+        (_, Some("paid" | "in_payment")) => "paid",
+        (_, Some("partial")) => "partially_paid",
+        (_, Some("reversed")) => "cancelled",
+        _ => "open",
+    };
+    let due = match text(&inv["invoice_date_due"]) {
+        Value::Null => text(&inv["invoice_date"]),
+        d => d,
+    };
+    let lang =
+        partner["lang"].as_str().and_then(|l| l.get(..2)).map(|l| Value::String(l.to_string())).unwrap_or(Value::Null);
+    json!({
+        "invoice_number": text(&inv["name"]),
+        "customer_id": partner_id.map(|p| p.to_string()),
+        "customer_name": inv["partner_id"][1],
+        "customer_email": text(&partner["email"]),
+        "customer_phone": text(&partner["phone"]),
+        "customer_language": lang,
+        "issue_date": text(&inv["invoice_date"]),
+        "due_date": due,
+        "currency": inv["currency_id"][1],
+        "amount_total": inv["amount_total"],
+        "amount_open": inv["amount_residual"],
+        "status": status,
+    })
+}
+
+/// Where the incremental pass stands.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+struct Position {
+    write_date: Option<String>,
+    id: i64,
+}
+
+#[async_trait]
+impl InvoiceSource for OdooInvoices {
+    async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+        let saved: Position = store
+            .connector_state(&tenant, &self.name, "position")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let now = chrono::Utc::now();
+        let last_full = store.connector_state(&tenant, &self.name, "last_full")?;
+        let full = saved.write_date.is_none()
+            || last_full
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() >= self.full_every);
+        // authenticate before anything is opened, so refused credentials fail cleanly
+        self.client.uid().await?;
+        let unit = format!("{}:{}", if full { "full" } else { "incremental" }, now.to_rfc3339());
+        let mut import = if full {
+            PagedImport::full(&store, &tenant, &self.name, &unit, self.currency)?
+        } else {
+            PagedImport::incremental(&store, &tenant, &self.name, &unit, self.currency)?
+        };
+        let mut pos = if full { Position::default() } else { saved };
+        let mut page_no = 0;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            page_no += 1;
+            let mut domain =
+                vec![json!(["move_type", "=", "out_invoice"]), json!(["state", "in", ["posted", "cancel"]])];
+            if let Some(w) = &pos.write_date {
+                // (write_date, id) > (w, id): keyset over Odoo's polish-notation domain
+                domain.extend([
+                    json!("|"),
+                    json!(["write_date", ">", w]),
+                    json!("&"),
+                    json!(["write_date", "=", w]),
+                    json!(["id", ">", pos.id]),
+                ]);
+            }
+            let invoices = self
+                .client
+                .execute(
+                    "account.move",
+                    "search_read",
+                    json!([domain]),
+                    json!({ "fields": INVOICE_FIELDS, "order": "write_date asc, id asc", "limit": self.page_size }),
+                )
+                .await?;
+            let Some(list) = invoices.as_array() else {
+                import.broken_page(
+                    &format!("{} page {page_no}", self.name),
+                    "search_read did not return a list",
+                    Some(invoices.to_string()),
+                )?;
+                break;
+            };
+            let ids: Vec<i64> = list
+                .iter()
+                .filter_map(|i| i["partner_id"][0].as_i64())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let partners = if ids.is_empty() {
+                Value::Array(Vec::new())
+            } else {
+                self.client
+                    .execute(
+                        "res.partner",
+                        "read",
+                        json!([ids]),
+                        json!({ "fields": ["name", "email", "phone", "lang"] }),
+                    )
+                    .await?
+            };
+            let by_id: std::collections::HashMap<i64, Value> = partners
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| Some((p["id"].as_i64()?, p.clone())))
+                .collect();
+            let records: Vec<Value> = list.iter().map(|i| record(i, &by_id)).collect();
+            if let Some(last) = list.last() {
+                pos = Position {
+                    write_date: last["write_date"].as_str().map(String::from),
+                    id: last["id"].as_i64().unwrap_or(0),
+                };
+            }
+            let n = list.len();
+            let label = format!("{} page {page_no}", self.name);
+            let (back, result) = run_blocking("odoo import", move || {
+                let r = import.page(&label, &records);
+                Ok((import, r))
+            })
+            .await?;
+            import = back;
+            result?;
+            if !full {
+                store.set_connector_state(
+                    &tenant,
+                    &self.name,
+                    "position",
+                    &serde_json::to_string(&pos).unwrap_or_default(),
+                )?;
+            }
+            if n < self.page_size as usize {
+                break;
+            }
+        }
+        let report = run_blocking("odoo import", move || import.finish()).await?;
+        if full {
+            store.set_connector_state(
+                &tenant,
+                &self.name,
+                "position",
+                &serde_json::to_string(&pos).unwrap_or_default(),
+            )?;
+            store.set_connector_state(&tenant, &self.name, "last_full", &now.to_rfc3339())?;
+        }
+        Ok(report)
+    }
+}
+
+pub struct OdooWriteBack {
+    client: OdooClient,
+    journal_id: i64,
+    memo_field: String,
+}
+
+#[async_trait]
+impl ErpWriteBack for OdooWriteBack {
+    async fn push(&self, n: &AllocationNotice) -> Result<(), ConnectorError> {
+        let found = self
+            .client
+            .execute(
+                "account.move",
+                "search_read",
+                json!([[["name", "=", n.invoice_number], ["move_type", "=", "out_invoice"]]]),
+                json!({ "fields": ["id", "state"], "limit": 1 }),
+            )
+            .await?;
+        let Some(invoice_id) = found[0]["id"].as_i64() else {
+            return Err(ConnectorError::Permanent(format!("Odoo has no customer invoice `{}`", n.invoice_number)));
+        };
+        let memo = format!("relance:{}", n.allocation_id);
+        if n.reversal {
+            let body = format!(
+                "Relance: the payment {} of {} {} applied to this invoice was undone; reverse the Odoo payment with memo {memo} if it was registered.",
+                n.payment_reference.as_deref().unwrap_or("(no reference)"),
+                n.amount.to_decimal_string(),
+                n.amount.currency.code()
+            );
+            self.client.execute("account.move", "message_post", json!([[invoice_id]]), json!({ "body": body })).await?;
+            return Ok(());
+        }
+        // Registered before (a notice delivered twice)? Then nothing to do.
+        let existing = self
+            .client
+            .execute("account.payment", "search_count", json!([[[self.memo_field.as_str(), "=", memo]]]), json!({}))
+            .await?;
+        if existing.as_i64().unwrap_or(0) > 0 {
+            return Ok(());
+        }
+        let context = json!({ "active_model": "account.move", "active_ids": [invoice_id] });
+        let wizard = self
+            .client
+            .execute(
+                "account.payment.register",
+                "create",
+                json!([{
+                    // a decimal string, exact; Odoo's float fields convert it
+                    "amount": n.amount.to_decimal_string(),
+                    "payment_date": n.booking_date.to_string(),
+                    "journal_id": self.journal_id,
+                    "communication": memo,
+                }]),
+                json!({ "context": context }),
+            )
+            .await?;
+        let wizard_id = wizard
+            .as_i64()
+            .ok_or_else(|| ConnectorError::Permanent(format!("Odoo did not create the payment wizard: {wizard}")))?;
+        self.client
+            .execute(
+                "account.payment.register",
+                "action_create_payments",
+                json!([[wizard_id]]),
+                json!({ "context": context }),
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! Invoices from a PostgreSQL database (`kind = "sql_invoices"`): a query
+//! written by the IT team returns the canonical invoice columns (use
+//! aliases: `SELECT num AS invoice_number, …`), plus a change cursor column
+//! (`updated_at` by default: a timestamp, a date or an increasing number).
+//!
+//! ```toml
+//! [connectors.erp_db]
+//! kind = "sql_invoices"
+//! url = "postgres://relance@db.example.com/erp"
+//! password = "env:ERP_DB_PASSWORD"
+//! tls = "require"                 # or "disable"; ca_file for a private CA
+//! query = "SELECT f.num AS invoice_number, c.code AS customer_id, … , f.updated_at FROM factures f JOIN clients c ON …"
+//! cursor_column = "updated_at"
+//! full_every = "24h"              # a full pass closes invoices deleted at the source
+//! batch_size = 5000
+//! pool_size = 2
+//! ```
+//!
+//! Relance wraps the query: `SELECT <canonical columns>::text FROM (query) q
+//! WHERE (q.cursor, q.invoice_number) > ($1, $2) ORDER BY q.cursor,
+//! q.invoice_number LIMIT n` — keyset pages, so an index on the cursor makes
+//! each page cheap and the sync resumes where it stopped. The first pass,
+//! and one every `full_every`, reads everything and closes (never deletes)
+//! invoices of this source the query no longer returns; other passes read
+//! what changed since the last cursor. Rows are checked one by one
+//! (`relance_core::sync`): a bad row is quarantined with its reason and the
+//! sync goes on. A lost connection is a transient error: the run is retried
+//! with backoff, and nothing is closed by a pass that did not complete.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio_postgres::types::Type;
+
+use relance_core::config::{
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
+    resolve_secret,
+};
+use relance_core::connector::{
+    Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
+};
+use relance_core::money::Currency;
+use relance_core::sync::PagedImport;
+
+/// The columns Relance reads, by their canonical names.
+const CANONICAL: [&str; 14] = [
+    "invoice_number",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "customer_phone",
+    "customer_address",
+    "customer_language",
+    "customer_segment",
+    "issue_date",
+    "due_date",
+    "currency",
+    "amount_total",
+    "amount_open",
+    "status",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TlsMode {
+    /// Plain TCP (a database on the same host or a private network).
+    Disable,
+    /// TLS, certificate checked.
+    #[default]
+    Require,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// `postgres://user@host:port/database` (a password in the URL is accepted but `password` is better).
+    url: String,
+    /// Literal, `env:VAR` or `file:/path`.
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    tls: TlsMode,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    query: String,
+    #[serde(default = "default_cursor")]
+    cursor_column: String,
+    #[serde(default = "default_full_every")]
+    full_every: String,
+    #[serde(default = "default_batch")]
+    batch_size: u32,
+    #[serde(default = "default_pool")]
+    pool_size: usize,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+}
+
+fn default_cursor() -> String {
+    "updated_at".into()
+}
+fn default_full_every() -> String {
+    "24h".into()
+}
+fn default_batch() -> u32 {
+    5000
+}
+fn default_pool() -> usize {
+    2
+}
+fn default_timeout() -> String {
+    "60s".into()
+}
+
+/// Factory for `kind = "sql_invoices"`.
+pub struct SqlInvoicesFactory;
+
+impl ConnectorFactory for SqlInvoicesFactory {
+    fn kind(&self) -> &'static str {
+        "sql_invoices"
+    }
+
+    fn default_schedule(&self) -> Schedule {
+        Schedule::Interval(Duration::from_secs(60))
+    }
+
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        let s: Settings = connector_settings(tenant, connector)?;
+        let err =
+            |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
+        let mut pg: tokio_postgres::Config = s.url.parse().map_err(|e| err("url", format!("`{}`: {e}", s.url)))?;
+        if let Some(p) = &s.password {
+            pg.password(resolve_secret(p, &tenant.base_dir).map_err(|e| err("password", e))?);
+        }
+        let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
+        pg.connect_timeout(timeout);
+        let full_every = parse_duration(&s.full_every).map_err(|e| err("full_every", e))?;
+        let ident_ok = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ident_ok(&s.cursor_column) {
+            return Err(err("cursor_column", format!("`{}` is not a column name", s.cursor_column)));
+        }
+        if s.query.trim().is_empty() || s.query.contains(';') {
+            return Err(err("query", "one SELECT statement, without `;`".into()));
+        }
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match s.tls {
+            TlsMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
+            TlsMode::Require => {
+                let ca = match &s.ca_file {
+                    Some(p) => {
+                        let path = join_clean(&tenant.base_dir, p);
+                        Some(
+                            std::fs::read(&path)
+                                .map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?,
+                        )
+                    }
+                    None => None,
+                };
+                let config = crate::tls::client_config(ca.as_deref()).map_err(|e| err("ca_file", e))?;
+                pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(config), manager_config)
+            }
+        };
+        let pool = Pool::builder(manager)
+            .max_size(s.pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .build()
+            .map_err(|e| err("url", e.to_string()))?;
+        Ok(Connector::InvoiceSource(Arc::new(SqlInvoices {
+            name: connector.name.clone(),
+            pool,
+            query: s.query.trim().to_string(),
+            cursor_column: s.cursor_column,
+            full_every,
+            batch_size: s.batch_size.clamp(100, 100_000),
+            currency: tenant.currency,
+        })))
+    }
+}
+
+pub struct SqlInvoices {
+    name: String,
+    pool: Pool,
+    query: String,
+    cursor_column: String,
+    full_every: Duration,
+    batch_size: u32,
+    currency: Currency,
+}
+
+fn transient(what: &str) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {
+    move |e| {
+        // A database error (bad SQL, missing column, refused login) will not fix itself.
+        match e.as_db_error() {
+            Some(db) => ConnectorError::Permanent(format!("{what}: {} ({})", db.message(), db.code().code())),
+            None => ConnectorError::Transient(format!("{what}: {e}")),
+        }
+    }
+}
+
+impl SqlInvoices {
+    /// The paged statement over the user's query, and the canonical columns it returns.
+    async fn statement(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<(String, Vec<&'static str>), ConnectorError> {
+        let probe = client
+            .prepare(&format!("SELECT * FROM ({}) AS q LIMIT 0", self.query))
+            .await
+            .map_err(transient("the query"))?;
+        let cols: Vec<(&str, Type)> = probe.columns().iter().map(|c| (c.name(), c.type_().clone())).collect();
+        let have = |n: &str| cols.iter().any(|(c, _)| *c == n);
+        let missing: Vec<&str> = ["invoice_number", "customer_id", "due_date", "amount_total"]
+            .into_iter()
+            .chain([self.cursor_column.as_str()])
+            .filter(|n| !have(n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ConnectorError::Permanent(format!(
+                "the query returns no column {} (it returns {})",
+                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "),
+                cols.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let cursor_type =
+            cols.iter().find(|(c, _)| *c == self.cursor_column).map(|(_, t)| t.name().to_string()).unwrap_or_default();
+        let present: Vec<&'static str> = CANONICAL.into_iter().filter(|c| have(c)).collect();
+        let select: Vec<String> = present.iter().map(|c| format!("q.\"{c}\"::text")).collect();
+        let cur = &self.cursor_column;
+        let sql = format!(
+            "SELECT {}, q.\"{cur}\"::text FROM ({}) AS q
+             WHERE $1::text IS NULL OR (q.\"{cur}\", q.\"invoice_number\"::text) > ($1::text::{cursor_type}, $2::text)
+             ORDER BY q.\"{cur}\", q.\"invoice_number\"::text LIMIT $3",
+            select.join(", "),
+            self.query
+        );
+        Ok((sql, present))
+    }
+}
+
+/// Where a pass stands: the last (cursor, invoice number) read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+struct Position {
+    cursor: Option<String>,
+    number: Option<String>,
+}
+
+#[async_trait]
+impl InvoiceSource for SqlInvoices {
+    async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+        let saved: Position = store
+            .connector_state(&tenant, &self.name, "position")?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let last_full = store.connector_state(&tenant, &self.name, "last_full")?;
+        let now = chrono::Utc::now();
+        let full = saved.cursor.is_none()
+            || last_full
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() >= self.full_every);
+        let client = self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => transient("database")(e),
+            other => ConnectorError::Transient(format!("database: {other}")),
+        })?;
+        let (sql, columns) = self.statement(&client).await?;
+        let stmt = client.prepare(&sql).await.map_err(transient("the paged query"))?;
+        let unit = format!("{}:{}", if full { "full" } else { "incremental" }, now.to_rfc3339());
+        let mut import = if full {
+            PagedImport::full(&store, &tenant, &self.name, &unit, self.currency)?
+        } else {
+            PagedImport::incremental(&store, &tenant, &self.name, &unit, self.currency)?
+        };
+        // Rows come in cursor order: the last one read is where the next pass starts.
+        let mut position = if full { Position::default() } else { saved };
+        let mut page_no = 0u64;
+        loop {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            page_no += 1;
+            let rows = client
+                .query(&stmt, &[&position.cursor, &position.number, &(self.batch_size as i64)])
+                .await
+                .map_err(transient("the paged query"))?;
+            let n = rows.len();
+            let mut records = Vec::with_capacity(n);
+            for row in &rows {
+                let mut obj = Map::with_capacity(columns.len());
+                for (i, c) in columns.iter().enumerate() {
+                    if let Some(v) = row.get::<_, Option<String>>(i) {
+                        obj.insert((*c).to_string(), Value::String(v));
+                    }
+                }
+                records.push(Value::Object(obj));
+            }
+            if let Some(last) = rows.last() {
+                position = Position {
+                    cursor: last.get::<_, Option<String>>(columns.len()),
+                    number: last.get::<_, Option<String>>(0),
+                };
+            }
+            let label = format!("{} page {page_no}", self.name);
+            let (back, result) = run_blocking("sql import", move || {
+                let r = import.page(&label, &records);
+                Ok((import, r))
+            })
+            .await?;
+            import = back;
+            result?;
+            if !full {
+                store.set_connector_state(
+                    &tenant,
+                    &self.name,
+                    "position",
+                    &serde_json::to_string(&position).unwrap_or_default(),
+                )?;
+            }
+            if n < self.batch_size as usize {
+                break;
+            }
+        }
+        let report = run_blocking("sql import", move || import.finish()).await?;
+        if full {
+            store.set_connector_state(
+                &tenant,
+                &self.name,
+                "position",
+                &serde_json::to_string(&position).unwrap_or_default(),
+            )?;
+            store.set_connector_state(&tenant, &self.name, "last_full", &now.to_rfc3339())?;
+        }
+        Ok(report)
+    }
+}
