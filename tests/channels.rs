@@ -8,70 +8,25 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::Deployment;
+use common::http::Request;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// One request the server received.
-#[derive(Debug, Clone)]
-struct Request {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A tiny HTTP/1.1 server: records every request; `/sms` answers 503 the
-/// first time, then 201 with a provider id; everything else 200.
+/// The remote side: `/sms` answers 503 the first time, then 201 with a
+/// provider id; everything else 200.
 fn http_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::<Request>::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                continue;
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-            let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            let mut all = log.lock().unwrap();
-            let earlier_sms = all.iter().filter(|r| r.path == "/sms").count();
-            all.push(Request { path: path.clone(), headers, body });
-            drop(all);
-            let (status, answer) = match path.as_str() {
-                "/sms" if earlier_sms == 0 => ("503 Service Unavailable", "{\"error\":\"busy\"}".to_string()),
-                "/sms" => ("201 Created", format!("{{\"sid\":\"SM{earlier_sms:04}\"}}")),
-                _ => ("200 OK", "{}".to_string()),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    (port, seen)
+    let sms_calls = AtomicUsize::new(0);
+    common::http::serve(Box::new(move |r| match r.path.as_str() {
+        "/sms" => match sms_calls.fetch_add(1, Ordering::SeqCst) {
+            0 => (503, "{\"error\":\"busy\"}".to_string()),
+            n => (201, format!("{{\"sid\":\"SM{n:04}\"}}")),
+        },
+        _ => (200, "{}".to_string()),
+    }))
 }
 
 const SECRET: &str = "webhook-secret-0123456789";
@@ -142,27 +97,10 @@ post_url = "http://127.0.0.1:{port}/print"
 }
 
 fn form(body: &[u8]) -> BTreeMap<String, String> {
-    let decode = |s: &str| {
-        let bytes = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'+' => out.push(b' '),
-                b'%' if i + 2 < bytes.len() + 1 => {
-                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).unwrap()
-    };
     String::from_utf8_lossy(body)
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
+        .map(|(k, v)| (common::http::decode(k), common::http::decode(v)))
         .collect()
 }
 

@@ -42,10 +42,9 @@ use relance_core::config::{
 };
 use relance_core::connector::{
     AllocationNotice, Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
-    run_blocking,
 };
 use relance_core::money::Currency;
-use relance_core::sync::PagedImport;
+use relance_core::sync::Pass;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,42 +268,25 @@ struct Position {
 #[async_trait]
 impl InvoiceSource for OdooInvoices {
     async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
-        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-        let saved: Position = store
-            .connector_state(&tenant, &self.name, "position")?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        let now = chrono::Utc::now();
-        let last_full = store.connector_state(&tenant, &self.name, "last_full")?;
-        let full = saved.write_date.is_none()
-            || last_full
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                .is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() >= self.full_every);
         // authenticate before anything is opened, so refused credentials fail cleanly
         self.client.uid().await?;
-        let unit = format!("{}:{}", if full { "full" } else { "incremental" }, now.to_rfc3339());
-        let mut import = if full {
-            PagedImport::full(&store, &tenant, &self.name, &unit, self.currency)?
-        } else {
-            PagedImport::incremental(&store, &tenant, &self.name, &unit, self.currency)?
-        };
-        let mut pos = if full { Position::default() } else { saved };
-        let mut page_no = 0;
-        loop {
+        let mut pass: Pass<Position> =
+            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?;
+        for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            page_no += 1;
+            let label = format!("{} page {page_no}", self.name);
             let mut domain =
                 vec![json!(["move_type", "=", "out_invoice"]), json!(["state", "in", ["posted", "cancel"]])];
-            if let Some(w) = &pos.write_date {
+            if let Some(w) = &pass.position.write_date {
                 // (write_date, id) > (w, id): keyset over Odoo's polish-notation domain
                 domain.extend([
                     json!("|"),
                     json!(["write_date", ">", w]),
                     json!("&"),
                     json!(["write_date", "=", w]),
-                    json!(["id", ">", pos.id]),
+                    json!(["id", ">", pass.position.id]),
                 ]);
             }
             let invoices = self
@@ -317,19 +299,11 @@ impl InvoiceSource for OdooInvoices {
                 )
                 .await?;
             let Some(list) = invoices.as_array() else {
-                import.broken_page(
-                    &format!("{} page {page_no}", self.name),
-                    "search_read did not return a list",
-                    Some(invoices.to_string()),
-                )?;
+                pass.broken_page(&label, "search_read did not return a list", Some(invoices.to_string()))?;
                 break;
             };
-            let ids: Vec<i64> = list
-                .iter()
-                .filter_map(|i| i["partner_id"][0].as_i64())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
+            let ids: std::collections::BTreeSet<i64> =
+                list.iter().filter_map(|i| i["partner_id"][0].as_i64()).collect();
             let partners = if ids.is_empty() {
                 Value::Array(Vec::new())
             } else {
@@ -349,44 +323,20 @@ impl InvoiceSource for OdooInvoices {
                 .filter_map(|p| Some((p["id"].as_i64()?, p.clone())))
                 .collect();
             let records: Vec<Value> = list.iter().map(|i| record(i, &by_id)).collect();
-            if let Some(last) = list.last() {
-                pos = Position {
+            let position = match list.last() {
+                Some(last) => Position {
                     write_date: last["write_date"].as_str().map(String::from),
                     id: last["id"].as_i64().unwrap_or(0),
-                };
-            }
+                },
+                None => pass.position.clone(),
+            };
             let n = list.len();
-            let label = format!("{} page {page_no}", self.name);
-            let (back, result) = run_blocking("odoo import", move || {
-                let r = import.page(&label, &records);
-                Ok((import, r))
-            })
-            .await?;
-            import = back;
-            result?;
-            if !full {
-                store.set_connector_state(
-                    &tenant,
-                    &self.name,
-                    "position",
-                    &serde_json::to_string(&pos).unwrap_or_default(),
-                )?;
-            }
+            pass.page(label, records, position).await?;
             if n < self.page_size as usize {
                 break;
             }
         }
-        let report = run_blocking("odoo import", move || import.finish()).await?;
-        if full {
-            store.set_connector_state(
-                &tenant,
-                &self.name,
-                "position",
-                &serde_json::to_string(&pos).unwrap_or_default(),
-            )?;
-            store.set_connector_state(&tenant, &self.name, "last_full", &now.to_rfc3339())?;
-        }
-        Ok(report)
+        pass.finish().await
     }
 }
 

@@ -41,11 +41,9 @@ use relance_core::config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
     resolve_secret,
 };
-use relance_core::connector::{
-    Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
-};
+use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
 use relance_core::money::Currency;
-use relance_core::sync::PagedImport;
+use relance_core::sync::Pass;
 
 /// The columns Relance reads, by their canonical names.
 const CANONICAL: [&str; 14] = [
@@ -254,43 +252,24 @@ struct Position {
 #[async_trait]
 impl InvoiceSource for SqlInvoices {
     async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
-        let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-        let saved: Position = store
-            .connector_state(&tenant, &self.name, "position")?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        let last_full = store.connector_state(&tenant, &self.name, "last_full")?;
-        let now = chrono::Utc::now();
-        let full = saved.cursor.is_none()
-            || last_full
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                .is_none_or(|t| now.signed_duration_since(t).to_std().unwrap_or_default() >= self.full_every);
         let client = self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => transient("database")(e),
             other => ConnectorError::Transient(format!("database: {other}")),
         })?;
         let (sql, columns) = self.statement(&client).await?;
         let stmt = client.prepare(&sql).await.map_err(transient("the paged query"))?;
-        let unit = format!("{}:{}", if full { "full" } else { "incremental" }, now.to_rfc3339());
-        let mut import = if full {
-            PagedImport::full(&store, &tenant, &self.name, &unit, self.currency)?
-        } else {
-            PagedImport::incremental(&store, &tenant, &self.name, &unit, self.currency)?
-        };
-        // Rows come in cursor order: the last one read is where the next pass starts.
-        let mut position = if full { Position::default() } else { saved };
-        let mut page_no = 0u64;
-        loop {
+        let mut pass: Pass<Position> =
+            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?;
+        for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            page_no += 1;
+            let at = &pass.position;
             let rows = client
-                .query(&stmt, &[&position.cursor, &position.number, &(self.batch_size as i64)])
+                .query(&stmt, &[&at.cursor, &at.number, &(self.batch_size as i64)])
                 .await
                 .map_err(transient("the paged query"))?;
-            let n = rows.len();
-            let mut records = Vec::with_capacity(n);
+            let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
                 let mut obj = Map::with_capacity(columns.len());
                 for (i, c) in columns.iter().enumerate() {
@@ -300,42 +279,19 @@ impl InvoiceSource for SqlInvoices {
                 }
                 records.push(Value::Object(obj));
             }
-            if let Some(last) = rows.last() {
-                position = Position {
+            // Rows come in cursor order: the last one read is where the next page starts.
+            let position = match rows.last() {
+                Some(last) => Position {
                     cursor: last.get::<_, Option<String>>(columns.len()),
                     number: last.get::<_, Option<String>>(0),
-                };
-            }
-            let label = format!("{} page {page_no}", self.name);
-            let (back, result) = run_blocking("sql import", move || {
-                let r = import.page(&label, &records);
-                Ok((import, r))
-            })
-            .await?;
-            import = back;
-            result?;
-            if !full {
-                store.set_connector_state(
-                    &tenant,
-                    &self.name,
-                    "position",
-                    &serde_json::to_string(&position).unwrap_or_default(),
-                )?;
-            }
-            if n < self.batch_size as usize {
+                },
+                None => pass.position.clone(),
+            };
+            pass.page(format!("{} page {page_no}", self.name), records, position).await?;
+            if rows.len() < self.batch_size as usize {
                 break;
             }
         }
-        let report = run_blocking("sql import", move || import.finish()).await?;
-        if full {
-            store.set_connector_state(
-                &tenant,
-                &self.name,
-                "position",
-                &serde_json::to_string(&position).unwrap_or_default(),
-            )?;
-            store.set_connector_state(&tenant, &self.name, "last_full", &now.to_rfc3339())?;
-        }
-        Ok(report)
+        pass.finish().await
     }
 }

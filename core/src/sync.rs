@@ -221,6 +221,99 @@ impl PagedImport {
     }
 }
 
+/// One pass of a keyset-paged source (SQL, Odoo): full when the source has
+/// no saved position yet or `full_every` has passed since the last full pass,
+/// incremental otherwise, starting after the saved position. An incremental
+/// pass saves its position after each page; a full pass saves it, with its
+/// time, once it has completed (so an interrupted full pass is done again).
+pub struct Pass<P> {
+    import: Option<PagedImport>,
+    /// True for a full pass.
+    pub full: bool,
+    /// Where the pass stands (after the last page applied).
+    pub position: P,
+    store: Store,
+    tenant: TenantId,
+    source: String,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl<P: serde::Serialize + serde::de::DeserializeOwned + Default + Send + 'static> Pass<P> {
+    pub fn begin(
+        store: &Store,
+        tenant: &TenantId,
+        source: &str,
+        full_every: std::time::Duration,
+        default_currency: Currency,
+    ) -> Result<Pass<P>, ConnectorError> {
+        let saved: Option<P> =
+            store.connector_state(tenant, source, "position")?.and_then(|s| serde_json::from_str(&s).ok());
+        let started = chrono::Utc::now();
+        let last_full = store
+            .connector_state(tenant, source, "last_full")?
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok());
+        let full = saved.is_none()
+            || last_full.is_none_or(|t| started.signed_duration_since(t).to_std().unwrap_or_default() >= full_every);
+        let unit = format!("{}:{}", if full { "full" } else { "incremental" }, started.to_rfc3339());
+        let import = if full {
+            PagedImport::full(store, tenant, source, &unit, default_currency)?
+        } else {
+            PagedImport::incremental(store, tenant, source, &unit, default_currency)?
+        };
+        Ok(Pass {
+            import: Some(import),
+            full,
+            position: if full { P::default() } else { saved.unwrap_or_default() },
+            store: store.clone(),
+            tenant: tenant.clone(),
+            source: source.to_string(),
+            started,
+        })
+    }
+
+    fn save_position(&self) -> Result<(), ConnectorError> {
+        let text = serde_json::to_string(&self.position).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
+        self.store.set_connector_state(&self.tenant, &self.source, "position", &text)?;
+        Ok(())
+    }
+
+    /// Checks and applies one page (on the blocking pool); `position` is where it ends.
+    pub async fn page(&mut self, label: String, records: Vec<Value>, position: P) -> Result<(), ConnectorError> {
+        let mut import = self.import.take().ok_or_else(|| ConnectorError::Permanent("pass already finished".into()))?;
+        let (import, result) = crate::connector::run_blocking("import", move || {
+            let r = import.page(&label, &records);
+            Ok((import, r))
+        })
+        .await?;
+        self.import = Some(import);
+        result?;
+        self.position = position;
+        if !self.full {
+            self.save_position()?;
+        }
+        Ok(())
+    }
+
+    /// Records a page that could not be read (quarantined whole).
+    pub fn broken_page(&mut self, label: &str, reason: &str, raw: Option<String>) -> Result<(), ConnectorError> {
+        match self.import.as_mut() {
+            Some(i) => i.broken_page(label, reason, raw),
+            None => Err(ConnectorError::Permanent("pass already finished".into())),
+        }
+    }
+
+    /// Completes the pass (a full one closes what it did not see).
+    pub async fn finish(mut self) -> Result<RunReport, ConnectorError> {
+        let import = self.import.take().ok_or_else(|| ConnectorError::Permanent("pass already finished".into()))?;
+        let report = crate::connector::run_blocking("import", move || import.finish()).await?;
+        if self.full {
+            self.save_position()?;
+            self.store.set_connector_state(&self.tenant, &self.source, "last_full", &self.started.to_rfc3339())?;
+        }
+        Ok(report)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
