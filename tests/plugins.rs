@@ -168,7 +168,7 @@ fn a_plugin_for_another_abi_or_an_unknown_plugin_is_refused() {
 fn panicking_garbage_and_hanging_plugins_fail_their_connector_only() {
     let plugin = |mode: &str, extra: &str| {
         format!(
-            "[connectors.erp]\nkind = \"plugin:misbehaving\"\nmode = \"{mode}\"\n{extra}[connectors.erp.retry]\nattempts = 1\n"
+            "[connectors.erp]\nkind = \"plugin:misbehaving\"\nrole = \"invoice_source\"\nmode = \"{mode}\"\n{extra}[connectors.erp.retry]\nattempts = 1\n"
         )
     };
     let tenants = [
@@ -183,7 +183,7 @@ fn panicking_garbage_and_hanging_plugins_fail_their_connector_only() {
     let started = std::time::Instant::now();
     let out = d.run(&["run", "--once"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "some connectors failed: {text}");
+    assert_eq!(out.status.code(), Some(1), "some connectors failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "a hung plugin does not hold the process");
     assert!(text.contains("ok/erp: ok (1 items"), "{text}");
     assert!(
@@ -207,4 +207,69 @@ fn panicking_garbage_and_hanging_plugins_fail_their_connector_only() {
             .all(|t| m.contains(&format!("relance_connector_errors_total{{tenant=\"{t}\",connector=\"erp\",")))
     });
     assert_eq!(daemon.get("/healthz", None).0, 200);
+}
+
+#[test]
+fn plugins_as_outbound_channel_and_erp_write_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sent_log, pushed_log) = (dir.path().join("sent.jsonl"), dir.path().join("pushed.jsonl"));
+    let tenant = r#"scenarios = ["one_step"]
+[connectors.erp]
+kind = "csv_invoices"
+path = "../invoices"
+settle = "0s"
+[connectors.bank]
+kind = "bank_statements"
+path = "../bank"
+[connectors.mailer]
+kind = "plugin:misbehaving"
+role = "outbound_channel"
+channel = "email"
+log = "SENT_LOG"
+[connectors.erp_back]
+kind = "plugin:misbehaving"
+role = "erp_write_back"
+log = "PUSHED_LOG"
+"#
+    .replace("SENT_LOG", &sent_log.display().to_string())
+    .replace("PUSHED_LOG", &pushed_log.display().to_string());
+    let d = with_plugins(&["relance-plugin-misbehaving"], &[("acme", &tenant)]);
+    std::fs::write(d.config(), "data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n")
+        .unwrap();
+    d.write(
+        "scenarios/one_step.toml",
+        "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
+    );
+    d.write(
+        "invoices/open.csv",
+        "invoice_number,customer_id,customer_name,customer_email,due_date,currency,amount_total,amount_open\n\
+         FAC-2026-0001,C1,Client Un,un@x.example,2026-12-01,EUR,300.00,300.00\nFAC-2026-0002,C2,Client Deux,deux@x.example,2026-12-01,EUR,75.50,75.50\n",
+    );
+    d.write(
+        "bank/releve.csv",
+        "Date;Libellé;Montant;Devise\n03/12/2026;VIR CLIENT DEUX FACTURE FAC-2026-0002;75,50;EUR\n",
+    );
+    std::fs::create_dir_all(d.path("bank")).unwrap();
+    let out = d.run(&["run", "--once"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("acme/erp_back: ok (1 items"), "{text}");
+    let pushed: Value = serde_json::from_str(std::fs::read_to_string(&pushed_log).unwrap().trim()).unwrap();
+    assert_eq!(
+        (pushed["invoice"].as_str(), pushed["amount"].as_str(), pushed["reversal"].as_bool()),
+        (Some("FAC-2026-0002"), Some("75.50"), Some(false))
+    );
+
+    // FAC-2026-0001 is still due: its reminder goes through the plugin channel.
+    let out = d.run(&["dunning", "run", "--tenant", "acme", "--day", "2026-12-03"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = d.run(&["dunning", "deliver", "--tenant", "acme", "--at", "2026-12-03T10:00"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 sent, 0 to retry, 0 failed"), "{text}");
+    let sent: Value = serde_json::from_str(std::fs::read_to_string(&sent_log).unwrap().trim()).unwrap();
+    assert_eq!(sent["recipients"], json!(["un@x.example"]));
+    assert_eq!(sent["invoices"], json!(["FAC-2026-0001"]));
+    assert!(sent["html"].as_str().unwrap().contains("<li>"), "the HTML part is built for email channels");
+    let reference: String = d.db().query_row("SELECT reference FROM outbox", [], |r| r.get(0)).unwrap();
+    assert_eq!(reference, format!("plugin:{}", sent["id"].as_str().unwrap()));
 }

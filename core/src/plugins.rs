@@ -16,6 +16,9 @@
 //!   then dropped and a fresh one created on the next run. After
 //!   [`BREAKER_LIMIT`] panics or timeouts in a row the connector is disabled
 //!   until restart (a hung call keeps its thread).
+//!
+//! Roles driven: invoice source (`sync`), outbound channel (`send`), ERP
+//! write-back (`push`). Statement sources are not driven yet.
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -28,7 +31,11 @@ use relance_plugin_abi::{ABI_MAJOR, ENTRY_SYMBOL, EntryFn, PluginApiV1, RL_OK, R
 use serde_json::{Value, json};
 
 use crate::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, resolve_secret};
-use crate::connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
+use crate::connector::{
+    AllocationNotice, Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, OutboundChannel,
+    OutboundMessage, RunContext, RunReport, SendReceipt,
+};
+use crate::domain::Channel;
 use crate::sync::PagedImport;
 
 /// Consecutive panics or timeouts after which a plugin connector is disabled.
@@ -245,7 +252,9 @@ impl Drop for Instance {
     }
 }
 
-/// The connector factory of one plugin: `kind = "plugin:<name>"`.
+/// The connector factory of one plugin: `kind = "plugin:<name>"`; a plugin
+/// with several roles is given one per connector with `role = "…"`, an
+/// outbound one its `channel`.
 pub struct PluginFactory {
     plugin: Arc<Plugin>,
     kind: &'static str,
@@ -288,38 +297,78 @@ impl ConnectorFactory for PluginFactory {
             Some(_) => return Err(err("`timeout` is a duration such as \"30s\"".into())),
             None => DEFAULT_TIMEOUT,
         };
-        let config = resolve_all(&Value::Object(settings), &tenant.base_dir).map_err(&err)?;
-        if !self.plugin.roles.iter().any(|r| r == "invoice_source") {
+        let role = match settings.remove("role") {
+            Some(Value::String(r)) => r,
+            Some(_) => return Err(err("`role` is one of the plugin's roles, as text".into())),
+            None if self.plugin.roles.len() == 1 => self.plugin.roles[0].clone(),
+            None => {
+                return Err(err(format!(
+                    "plugin `{}` has several roles ({}): say which one with `role = \"…\"`",
+                    self.plugin.name,
+                    self.plugin.roles.join(", ")
+                )));
+            }
+        };
+        if !self.plugin.roles.contains(&role) {
             return Err(err(format!(
-                "plugin `{}` ({}) implements {:?}; this host drives invoice sources only",
+                "plugin `{}` ({}) does not implement the role `{role}` (it implements {})",
                 self.plugin.name,
                 self.plugin.file.display(),
-                self.plugin.roles
+                self.plugin.roles.join(", ")
             )));
         }
-        Ok(Connector::InvoiceSource(Arc::new(PluginInvoiceSource {
+        let channel = match settings.remove("channel") {
+            Some(v) => Some(
+                serde_json::from_value::<Channel>(v)
+                    .map_err(|_| err("`channel` is email, sms, webhook, letter or call_task".into()))?,
+            ),
+            None => None,
+        };
+        let config = resolve_all(&Value::Object(settings), &tenant.base_dir).map_err(&err)?;
+        let caller = Caller {
             plugin: self.plugin.clone(),
             config: config.to_string().into_bytes(),
             timeout,
             instance: Mutex::new(None),
             failures: AtomicU32::new(0),
-            currency: tenant.currency,
-        })))
+        };
+        Ok(match role.as_str() {
+            "invoice_source" => {
+                Connector::InvoiceSource(Arc::new(PluginInvoiceSource { caller, currency: tenant.currency }))
+            }
+            "outbound_channel" => {
+                let Some(channel) = channel else {
+                    return Err(err(
+                        "an outbound plugin needs `channel = \"sms\"` (or email, webhook, letter, call_task)".into(),
+                    ));
+                };
+                Connector::OutboundChannel(Arc::new(PluginChannel { caller, channel }))
+            }
+            "erp_write_back" => Connector::ErpWriteBack(Arc::new(PluginWriteBack { caller })),
+            other => {
+                return Err(err(format!("this host does not drive the `{other}` role of plugins yet")));
+            }
+        })
     }
 }
 
-/// A plugin driven as an invoice source.
-pub struct PluginInvoiceSource {
+/// Calls into one plugin connector: its instance, timeout and circuit breaker.
+struct Caller {
     plugin: Arc<Plugin>,
     config: Vec<u8>,
     timeout: Duration,
     instance: Mutex<Option<Arc<Instance>>>,
     /// Panics and timeouts in a row.
     failures: AtomicU32,
+}
+
+/// A plugin driven as an invoice source./// A plugin driven as an invoice source.
+pub struct PluginInvoiceSource {
+    caller: Caller,
     currency: crate::money::Currency,
 }
 
-impl PluginInvoiceSource {
+impl Caller {
     /// One call on the blocking pool, under the timeout.
     async fn call(&self, op: &'static str, request: Value) -> Result<Value, ConnectorError> {
         let name = self.plugin.name.clone();
@@ -392,6 +441,7 @@ impl PluginInvoiceSource {
 #[async_trait]
 impl InvoiceSource for PluginInvoiceSource {
     async fn sync(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+        let name = &self.caller.plugin.name;
         let cursor_key = "cursor";
         let store = ctx.store.clone();
         let (tenant, connector) = (ctx.tenant.clone(), ctx.connector.clone());
@@ -402,16 +452,15 @@ impl InvoiceSource for PluginInvoiceSource {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            let page = self.call("sync", json!({ "cursor": cursor })).await?;
+            let page = self.caller.call("sync", json!({ "cursor": cursor })).await?;
             let (Some(records), Some(more)) = (page["records"].as_array(), page["more"].as_bool()) else {
                 return Err(ConnectorError::Permanent(format!(
-                    "plugin {}: `sync` returned malformed output (expected {{records: [...], next_cursor, more}}): {}",
-                    self.plugin.name,
+                    "plugin {name}: `sync` returned malformed output (expected {{records: [...], next_cursor, more}}): {}",
                     page.to_string().chars().take(200).collect::<String>()
                 )));
             };
             let label =
-                format!("plugin {} page {n} (cursor {})", self.plugin.name, cursor.as_deref().unwrap_or("none"));
+                format!("plugin {} page {n} (cursor {})", self.caller.plugin.name, cursor.as_deref().unwrap_or("none"));
             let records = records.clone();
             let (back, result) = crate::connector::run_blocking("plugin import", move || {
                 let r = import.page(&label, &records);
@@ -430,6 +479,55 @@ impl InvoiceSource for PluginInvoiceSource {
             }
         }
         crate::connector::run_blocking("plugin import", move || import.finish()).await
+    }
+}
+
+/// A plugin driven as an outbound channel: operation `send`, request the
+/// message, result `{"reference": "…"}`.
+pub struct PluginChannel {
+    caller: Caller,
+    channel: Channel,
+}
+
+#[async_trait]
+impl OutboundChannel for PluginChannel {
+    fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    async fn send(&self, m: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
+        let request = json!({
+            "tenant": m.tenant, "customer": { "id": m.customer_id, "name": m.customer_name, "address": m.postal_address },
+            "channel": m.channel, "id": m.token, "step": m.step, "invoices": m.invoices, "language": m.language.as_str(),
+            "recipients": m.recipients, "subject": m.subject, "text": m.body_text, "html": m.body_html,
+            "date": m.date.to_rfc3339(), "planned_for": m.planned_for,
+        });
+        let result = self.caller.call("send", request).await?;
+        match result["reference"].as_str() {
+            Some(r) => Ok(SendReceipt { reference: r.to_string() }),
+            None => Err(ConnectorError::Permanent(format!(
+                "plugin {}: `send` returned malformed output (expected {{\"reference\": \"…\"}}): {result}",
+                self.caller.plugin.name
+            ))),
+        }
+    }
+}
+
+/// A plugin driven as an ERP write-back: operation `push`, request the
+/// allocation notice (amount as a decimal string), any JSON result.
+pub struct PluginWriteBack {
+    caller: Caller,
+}
+
+#[async_trait]
+impl ErpWriteBack for PluginWriteBack {
+    async fn push(&self, n: &AllocationNotice) -> Result<(), ConnectorError> {
+        let request = json!({
+            "tenant": n.tenant, "allocation_id": n.allocation_id, "invoice": n.invoice_number,
+            "amount": n.amount.to_decimal_string(), "currency": n.amount.currency.code(),
+            "payment_reference": n.payment_reference, "booking_date": n.booking_date, "reversal": n.reversal,
+        });
+        self.caller.call("push", request).await.map(|_| ())
     }
 }
 

@@ -50,6 +50,19 @@
 //! `due_date`, `amount_total`, `amount_open`, `currency`, …, see
 //! `relance_core::sync`). The host stores `next_cursor` after applying the
 //! page and calls again while `more` is true.
+//!
+//! Outbound channel, `send`: request the message (`id` — the same on every
+//! retry of one message —, `channel`, `step`, `customer`, `invoices`,
+//! `recipients`, `subject`, `text`, `html`, `language`, `date`); result
+//! `{"reference": "…"}` (the provider's id).
+//!
+//! ERP write-back, `push`: request the allocation notice (`allocation_id`,
+//! `invoice`, `amount` as a decimal string, `currency`, `payment_reference`,
+//! `booking_date`, `reversal`); any JSON result. Delivery is at least once:
+//! use `allocation_id` to recognise a repeat.
+//!
+//! A plugin may have several roles; a tenant's connector picks one with
+//! `role = "…"` (and an outbound one its `channel`).
 
 #![no_std]
 

@@ -1,17 +1,37 @@
-//! A plugin that misbehaves on purpose, for the host's tests: with
-//! `mode = "panic" | "garbage" | "hang" | "panic_in_create" | "ok"` its
-//! `sync` panics, answers something that is not a page, never returns, or
-//! works (one invoice).
+//! A test plugin for the host. With `mode = "panic" | "garbage" | "hang" |
+//! "panic_in_create"` it misbehaves on purpose (its calls panic, answer
+//! something that is not what the operation returns, or never return);
+//! with `mode = "ok"` (the default) it works: `sync` gives one invoice, and
+//! as an outbound channel (`send`) or ERP write-back (`push`) it appends each
+//! request as one JSON line to the file `log`.
 
 use relance_plugin_sdk::{Connector, Manifest, PluginError, Role, Value, json};
 
 pub struct Misbehaving {
     mode: String,
+    log: Option<String>,
+}
+
+impl Misbehaving {
+    fn append(&self, request: &Value) -> Result<(), PluginError> {
+        use std::io::Write;
+        let path = self.log.as_ref().ok_or_else(|| PluginError::config("`log` is required for send and push"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| PluginError::transient(format!("{path}: {e}")))?;
+        writeln!(f, "{request}").map_err(|e| PluginError::transient(format!("{path}: {e}")))
+    }
 }
 
 impl Connector for Misbehaving {
     fn manifest() -> Manifest {
-        Manifest { name: "misbehaving", version: env!("CARGO_PKG_VERSION"), roles: &[Role::InvoiceSource] }
+        Manifest {
+            name: "misbehaving",
+            version: env!("CARGO_PKG_VERSION"),
+            roles: &[Role::InvoiceSource, Role::OutboundChannel, Role::ErpWriteBack],
+        }
     }
 
     fn create(config: Value) -> Result<Self, PluginError> {
@@ -19,21 +39,31 @@ impl Connector for Misbehaving {
         if mode == "panic_in_create" {
             panic!("misbehaving plugin: panic in create");
         }
-        Ok(Misbehaving { mode })
+        Ok(Misbehaving { mode, log: config["log"].as_str().map(String::from) })
     }
 
-    fn call(&self, _op: &str, _request: Value) -> Result<Value, PluginError> {
+    fn call(&self, op: &str, request: Value) -> Result<Value, PluginError> {
         match self.mode.as_str() {
             "panic" => panic!("misbehaving plugin: panic in sync"),
             "garbage" => Ok(json!("<<this is not a page>>")),
             "hang" => loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             },
-            _ => Ok(json!({
-                "records": [{ "invoice_number": "OK-1", "customer_id": "C1", "due_date": "2026-12-01", "amount_total": "10.00" }],
-                "next_cursor": "done",
-                "more": false
-            })),
+            _ => match op {
+                "send" => {
+                    self.append(&request)?;
+                    Ok(json!({ "reference": format!("plugin:{}", request["id"].as_str().unwrap_or_default()) }))
+                }
+                "push" => {
+                    self.append(&request)?;
+                    Ok(json!({}))
+                }
+                _ => Ok(json!({
+                    "records": [{ "invoice_number": "OK-1", "customer_id": "C1", "due_date": "2026-12-01", "amount_total": "10.00" }],
+                    "next_cursor": "done",
+                    "more": false
+                })),
+            },
         }
     }
 }
