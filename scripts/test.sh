@@ -75,6 +75,8 @@ SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCP
 wait "$PG_PID" || { echo "the test PostgreSQL server did not start" >&2; exit 1; }
 export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
 export TEST_PG_URL="postgres://relance:relance@127.0.0.1:$PG_PORT/relance"
+# Tests needing these servers fail, rather than skip, if one is not configured.
+export RELANCE_TEST_SERVERS=required
 export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_SMTP_DIR="$SERVERS/smtp/messages"
 
 # qpdf checks the letters' PDF structure in the channel tests (a small package).

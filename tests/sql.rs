@@ -10,7 +10,7 @@ use common::Deployment;
 fn pg_url() -> Option<String> {
     let url = std::env::var("TEST_PG_URL").ok().filter(|u| !u.is_empty());
     if url.is_none() {
-        eprintln!("note: SQL tests skipped: no TEST_PG_URL (run scripts/test.sh, which starts PostgreSQL)");
+        common::server_missing("SQL test (TEST_PG_URL)");
     }
     url
 }

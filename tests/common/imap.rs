@@ -7,7 +7,11 @@ use std::time::Duration;
 
 /// The test server's plaintext port, or `None` (tests then skip with a note).
 pub fn port() -> Option<u16> {
-    std::env::var("TEST_IMAP_PORT").ok().and_then(|p| p.parse().ok())
+    let port = std::env::var("TEST_IMAP_PORT").ok().and_then(|p| p.parse().ok());
+    if port.is_none() {
+        super::server_missing("IMAP test");
+    }
+    port
 }
 
 pub struct Imap {

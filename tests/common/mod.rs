@@ -137,6 +137,16 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Called when a test server is missing: under scripts/test.sh (which sets
+/// `RELANCE_TEST_SERVERS=required`) that is a failure, elsewhere the test is
+/// skipped with a note.
+pub fn server_missing(what: &str) {
+    if std::env::var("RELANCE_TEST_SERVERS").as_deref() == Ok("required") {
+        panic!("{what}: the test servers are required (RELANCE_TEST_SERVERS=required) but not configured");
+    }
+    eprintln!("note: {what} skipped: no test server (run scripts/test.sh, which starts them)");
+}
+
 /// Polls `f` every 50 ms until it holds, failing the test after `timeout`.
 pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

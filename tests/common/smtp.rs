@@ -26,7 +26,7 @@ pub fn server(test: &str) -> Option<SmtpServer> {
             imap_ca: ica.into(),
         }),
         _ => {
-            eprintln!("note: {test} skipped: no test SMTP/IMAP server (run scripts/test.sh, which starts them)");
+            super::server_missing(test);
             None
         }
     }
