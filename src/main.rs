@@ -60,7 +60,7 @@ enum Command {
         #[command(subcommand)]
         which: replies_cmd::RepliesCommand,
     },
-    /// Dunning: simulate the reminder timeline of a tenant.
+    /// Dunning: simulate the reminder timeline, plan the day into the outbox, deliver it.
     Dunning {
         #[command(subcommand)]
         which: dunning_cmd::DunningCommand,
