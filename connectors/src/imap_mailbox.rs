@@ -28,8 +28,7 @@ use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 use relance_core::config::{
-    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
-    resolve_secret,
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
 use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
@@ -178,21 +177,12 @@ impl ConnectorFactory for ImapMailboxFactory {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
-        if s.tls == TlsMode::None && !s.allow_plaintext {
-            return Err(err("tls", "plaintext IMAP sends the password in clear: set allow_plaintext = true to accept it (test servers only)".into()));
-        }
         let password = resolve_secret(&s.password, &tenant.base_dir).map_err(|e| err("password", e))?;
         let poll = parse_duration(&s.poll).map_err(|e| err("poll", e))?;
         let idle_timeout = parse_duration(&s.idle_timeout).map_err(|e| err("idle_timeout", e))?;
-        let ca = match &s.ca_file {
-            Some(p) => {
-                let path = join_clean(&tenant.base_dir, p);
-                Some(std::fs::read(&path).map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?)
-            }
-            None => None,
-        };
-        let port = s.port.unwrap_or(if s.tls == TlsMode::Implicit { 993 } else { 143 });
-        let login = ImapLogin { host: s.host.clone(), port, tls: s.tls, ca, username: s.username.clone(), password };
+        let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
+        let login = ImapLogin::checked(&s.host, s.port, s.tls, s.allow_plaintext, ca, &s.username, password)
+            .map_err(|e| err("tls", e))?;
         Ok(Connector::InboundMailbox(Arc::new(ImapMailbox {
             name: connector.name.clone(),
             s,
@@ -272,6 +262,24 @@ impl InboundMailbox for ImapMailbox {
 }
 
 impl ImapLogin {
+    /// A login from settings: plaintext only when explicitly allowed; the
+    /// port defaults to 993 (implicit TLS) or 143.
+    pub(crate) fn checked(
+        host: &str,
+        port: Option<u16>,
+        tls: TlsMode,
+        allow_plaintext: bool,
+        ca: Option<Vec<u8>>,
+        username: &str,
+        password: String,
+    ) -> Result<ImapLogin, String> {
+        if tls == TlsMode::None && !allow_plaintext {
+            return Err("plaintext IMAP sends the password in clear: set allow_plaintext = true to accept it (test servers only)".into());
+        }
+        let port = port.unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 });
+        Ok(ImapLogin { host: host.to_string(), port, tls, ca, username: username.to_string(), password })
+    }
+
     /// Whether `mailbox` holds a message with this `Message-ID` header
     /// (read-only: EXAMINE, then UID SEARCH HEADER).
     pub async fn has_message_id(&self, mailbox: &str, message_id: &str) -> Result<bool, ConnectorError> {

@@ -36,8 +36,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
 use relance_core::config::{
-    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
-    resolve_secret,
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
 use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
@@ -169,13 +168,7 @@ impl ConnectorFactory for SmtpFactory {
             TlsMode::Tls => 465,
             TlsMode::None => 25,
         });
-        let ca = match &s.ca_file {
-            Some(p) => {
-                let path = join_clean(&tenant.base_dir, p);
-                Some(std::fs::read(&path).map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?)
-            }
-            None => None,
-        };
+        let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
         let tls_name = s.tls_name.clone().unwrap_or_else(|| s.host.clone());
         let security = match s.tls {
             TlsMode::None => Security::Plain,
@@ -205,32 +198,13 @@ impl ConnectorFactory for SmtpFactory {
         let server = Server { host: s.host.clone(), port, security, credentials, timeout, hello: ClientId::default() };
         let archive = match &s.archive {
             Some(a) => {
-                if a.tls == ImapTls::None && !a.allow_plaintext {
-                    return Err(err(
-                        "archive.tls",
-                        "plaintext IMAP: set allow_plaintext = true to accept it (test servers only)".into(),
-                    ));
-                }
                 let address: Mailbox =
                     a.address.parse().map_err(|e| err("archive.address", format!("`{}`: {e}", a.address)))?;
-                let ca = match &a.ca_file {
-                    Some(p) => {
-                        let path = join_clean(&tenant.base_dir, p);
-                        Some(
-                            std::fs::read(&path)
-                                .map_err(|e| err("archive.ca_file", format!("cannot read {}: {e}", path.display())))?,
-                        )
-                    }
-                    None => None,
-                };
-                let login = ImapLogin {
-                    host: a.host.clone(),
-                    port: a.port.unwrap_or(if a.tls == ImapTls::Implicit { 993 } else { 143 }),
-                    tls: a.tls,
-                    ca,
-                    username: a.username.clone(),
-                    password: resolve_secret(&a.password, &tenant.base_dir).map_err(|e| err("archive.password", e))?,
-                };
+                let ca =
+                    crate::tls::read_ca(&tenant.base_dir, a.ca_file.as_ref()).map_err(|e| err("archive.ca_file", e))?;
+                let password = resolve_secret(&a.password, &tenant.base_dir).map_err(|e| err("archive.password", e))?;
+                let login = ImapLogin::checked(&a.host, a.port, a.tls, a.allow_plaintext, ca, &a.username, password)
+                    .map_err(|e| err("archive.tls", e))?;
                 Some(Archive { address, login, mailbox: a.mailbox.clone() })
             }
             None => None,

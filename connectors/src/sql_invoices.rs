@@ -38,8 +38,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::types::Type;
 
 use relance_core::config::{
-    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean, parse_duration,
-    resolve_secret,
+    ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
 use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
 use relance_core::money::Currency;
@@ -148,16 +147,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
         let manager = match s.tls {
             TlsMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),
             TlsMode::Require => {
-                let ca = match &s.ca_file {
-                    Some(p) => {
-                        let path = join_clean(&tenant.base_dir, p);
-                        Some(
-                            std::fs::read(&path)
-                                .map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?,
-                        )
-                    }
-                    None => None,
-                };
+                let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
                 let config = crate::tls::client_config(ca.as_deref()).map_err(|e| err("ca_file", e))?;
                 pg.ssl_mode(tokio_postgres::config::SslMode::Require);
                 Manager::from_config(pg, tokio_postgres_rustls::MakeRustlsConnect::new(config), manager_config)

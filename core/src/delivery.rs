@@ -107,6 +107,8 @@ pub async fn deliver_due(
         }
     };
     let concurrency = concurrency.max(1);
+    // Shared by every send task of the pass (cloned once, not per message).
+    let shared = Arc::new((tenant.clone(), channels.to_vec()));
     while !cancel.is_cancelled() {
         let claim = {
             let (store, id) = (store.clone(), tenant.id.clone());
@@ -122,8 +124,8 @@ pub async fn deliver_due(
         loop {
             while set.len() < concurrency {
                 let Some(item) = items.next() else { break };
-                let (store, tenant, channels) = (store.clone(), tenant.clone(), channels.to_vec());
-                set.spawn(async move { deliver_one(&store, &tenant, &channels, item, now).await });
+                let (store, shared) = (store.clone(), shared.clone());
+                set.spawn(async move { deliver_one(&store, &shared.0, &shared.1, item, now).await });
             }
             let Some(done) = set.join_next().await else { break };
             match done {
