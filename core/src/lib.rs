@@ -15,6 +15,7 @@ pub mod config;
 pub mod connector;
 pub mod delivery;
 pub mod domain;
+pub mod guard;
 pub mod dunning;
 pub mod iban;
 pub mod letter;
