@@ -273,3 +273,47 @@ log = "PUSHED_LOG"
     let reference: String = d.db().query_row("SELECT reference FROM outbox", [], |r| r.get(0)).unwrap();
     assert_eq!(reference, format!("plugin:{}", sent["id"].as_str().unwrap()));
 }
+
+/// The ABI promises that calls on one instance are never concurrent: the
+/// delivery workers (8 by default) share one plugin channel, so the host must
+/// serialise them. The `exclusive` mode fails any call that overlaps another.
+#[test]
+fn a_plugin_instance_is_never_called_concurrently() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent_log = dir.path().join("sent.jsonl");
+    let tenant = r#"scenarios = ["one_step"]
+[connectors.erp]
+kind = "csv_invoices"
+path = "../invoices"
+settle = "0s"
+[connectors.mailer]
+kind = "plugin:misbehaving"
+role = "outbound_channel"
+channel = "email"
+mode = "exclusive"
+log = "SENT_LOG"
+"#
+    .replace("SENT_LOG", &sent_log.display().to_string());
+    let d = with_plugins(&["relance-plugin-misbehaving"], &[("acme", &tenant)]);
+    std::fs::write(d.config(), "data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n")
+        .unwrap();
+    d.write(
+        "scenarios/one_step.toml",
+        "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
+    );
+    let mut csv = String::from(
+        "invoice_number,customer_id,customer_name,customer_email,due_date,currency,amount_total,amount_open\n",
+    );
+    for i in 1..=12 {
+        csv.push_str(&format!("FAC-2026-{i:04},C{i},Client {i},c{i}@x.example,2026-12-01,EUR,100.00,100.00\n"));
+    }
+    d.write("invoices/open.csv", &csv);
+    let out = d.run(&["run", "--once"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = d.run(&["dunning", "run", "--tenant", "acme", "--day", "2026-12-03"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = d.run(&["dunning", "deliver", "--tenant", "acme", "--at", "2026-12-03T10:00"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("12 sent, 0 to retry, 0 failed"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&sent_log).unwrap().lines().count(), 12);
+}

@@ -231,7 +231,9 @@ struct Instance {
 }
 
 // SAFETY: the ABI lets an instance be called from any thread; the host never
-// calls one concurrently (each connector serialises its calls behind a mutex).
+// calls one concurrently: a connector's calls hold its `Caller::exclusive`
+// lock from before the instance is taken until the call returns or times out,
+// and an instance whose call timed out is never handed out again.
 unsafe impl Send for Instance {}
 // SAFETY: see above; `&Instance` is only used to make serialised calls.
 unsafe impl Sync for Instance {}
@@ -330,6 +332,7 @@ impl ConnectorFactory for PluginFactory {
             config: config.to_string().into_bytes(),
             timeout,
             instance: Mutex::new(None),
+            exclusive: tokio::sync::Mutex::new(()),
             failures: AtomicU32::new(0),
         };
         Ok(match role.as_str() {
@@ -358,11 +361,14 @@ struct Caller {
     config: Vec<u8>,
     timeout: Duration,
     instance: Mutex<Option<Arc<Instance>>>,
+    /// Held for the whole of a call, so one instance never runs two calls at
+    /// once (the ABI's promise), whichever task makes them.
+    exclusive: tokio::sync::Mutex<()>,
     /// Panics and timeouts in a row.
     failures: AtomicU32,
 }
 
-/// A plugin driven as an invoice source./// A plugin driven as an invoice source.
+/// A plugin driven as an invoice source.
 pub struct PluginInvoiceSource {
     caller: Caller,
     currency: crate::money::Currency,
@@ -377,6 +383,9 @@ impl Caller {
                 "plugin {name} is disabled after {BREAKER_LIMIT} panics or timeouts in a row; restart Relance to try it again"
             )));
         }
+        // Until this call returns or times out (a timed-out instance is dropped
+        // from the slot, so it is never called again).
+        let _exclusive = self.exclusive.lock().await;
         let existing =
             self.instance.lock().map_err(|_| ConnectorError::Transient("plugin state poisoned".into()))?.clone();
         let (plugin, config) = (self.plugin.clone(), self.config.clone());

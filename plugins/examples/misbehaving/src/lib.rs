@@ -3,9 +3,17 @@
 //! something that is not what the operation returns, or never return);
 //! with `mode = "ok"` (the default) it works: `sync` gives one invoice, and
 //! as an outbound channel (`send`) or ERP write-back (`push`) it appends each
-//! request as one JSON line to the file `log`.
+//! request as one JSON line to the file `log`. With `mode = "exclusive"` it
+//! works like `ok` but takes 30 ms per `send` and fails the call if another
+//! call is in progress at the same time (the ABI promises calls on one
+//! instance are never concurrent).
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use relance_plugin_sdk::{Connector, Manifest, PluginError, Role, Value, json};
+
+/// Calls in progress (mode `exclusive`).
+static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
 
 pub struct Misbehaving {
     mode: String,
@@ -49,6 +57,16 @@ impl Connector for Misbehaving {
             "hang" => loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             },
+            "exclusive" if op == "send" => {
+                let others = IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+                if others > 0 {
+                    return Err(PluginError::permanent("called concurrently, against the ABI"));
+                }
+                self.append(&request)?;
+                Ok(json!({ "reference": format!("plugin:{}", request["id"].as_str().unwrap_or_default()) }))
+            }
             _ => match op {
                 "send" => {
                     self.append(&request)?;
