@@ -69,9 +69,28 @@ pub enum ConnectorError {
     Cancelled,
 }
 
+/// Store failures that can clear by themselves (a busy or locked database, an
+/// I/O hiccup, a concurrent worker, a panicked task) are retried; the others
+/// (a business rule's refusal, corrupt data, a database that cannot be
+/// opened, a constraint the input breaks) are not: retrying would only repeat
+/// them until something changes.
 impl From<crate::store::StoreError> for ConnectorError {
     fn from(e: crate::store::StoreError) -> Self {
-        ConnectorError::Transient(e.to_string())
+        use crate::store::StoreError as S;
+        let transient = match &e {
+            S::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::OutOfMemory
+            ),
+            S::Sqlite(_) => false,
+            S::ImportConflict { .. } | S::Task(_) => true,
+            S::Open { .. } | S::Io { .. } | S::Corrupt(_) | S::Rejected(_) => false,
+        };
+        if transient { ConnectorError::Transient(e.to_string()) } else { ConnectorError::Permanent(e.to_string()) }
     }
 }
 
@@ -274,9 +293,9 @@ async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunRep
                 return Err(ConnectorError::Cancelled);
             }
             let result = c.push(&notice).await;
-            let store = ctx.store.clone();
+            let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
             let err = result.as_ref().err().map(ToString::to_string);
-            tokio::task::spawn_blocking(move || store.mark_writeback(id, err.as_deref().map_or(Ok(()), Err)))
+            tokio::task::spawn_blocking(move || store.mark_writeback(&tenant, id, err.as_deref().map_or(Ok(()), Err)))
                 .await
                 .map_err(|e| ConnectorError::Transient(e.to_string()))??;
             result?;
@@ -404,4 +423,32 @@ pub fn build_all(tenants: &[TenantConfig], registry: &Registry) -> Result<Vec<Bu
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectorError;
+    use crate::store::StoreError;
+
+    fn classify(e: StoreError) -> &'static str {
+        match ConnectorError::from(e) {
+            ConnectorError::Transient(_) => "transient",
+            ConnectorError::Permanent(_) => "permanent",
+            ConnectorError::Cancelled => "cancelled",
+        }
+    }
+
+    #[test]
+    fn store_errors_are_retried_only_when_retrying_can_help() {
+        let sqlite = |code| {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("x".into())))
+        };
+        assert_eq!(classify(StoreError::Rejected("amount too large".into())), "permanent");
+        assert_eq!(classify(StoreError::Corrupt("bad date".into())), "permanent");
+        assert_eq!(classify(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT)), "permanent");
+        assert_eq!(classify(sqlite(rusqlite::ffi::SQLITE_BUSY)), "transient");
+        assert_eq!(classify(sqlite(rusqlite::ffi::SQLITE_LOCKED)), "transient");
+        assert_eq!(classify(StoreError::ImportConflict { import: 1, expected: 2 }), "transient");
+        assert_eq!(classify(StoreError::Task("panicked".into())), "transient");
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, now_text};
 use crate::domain::TenantId;
+use crate::money::{Currency, Money};
 
 /// Where a message sits in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -480,10 +481,13 @@ fn act(
     // Else the customer by sender address, else by the invoices named.
     let sender = u["from"].as_str().unwrap_or("").to_lowercase();
     if customer.is_none() && !sender.is_empty() {
+        // The address exactly as one of the customer's (`_` and `%` are literal).
         customer = tx
             .query_row(
-                "SELECT id FROM customers WHERE tenant_id=?1 AND lower(emails) LIKE ?2 LIMIT 1",
-                params![t, format!("%\"{sender}\"%")],
+                "SELECT c.id FROM customers c, json_each(c.emails) e
+                 WHERE c.tenant_id=?1 AND lower(c.emails) LIKE ?2 ESCAPE '\\' AND lower(e.value)=?3
+                 ORDER BY c.id LIMIT 1",
+                params![t, format!("%\"{}\"%", like_escape(&sender)), sender],
                 |x| x.get(0),
             )
             .optional()?;
@@ -547,26 +551,43 @@ fn act(
             done.push(format!("invoices disputed: {marked:?}; dispute task opened"));
         }
         Some("already_paid") => {
-            // A recent credit waiting for review with the stated amount, or the open amount of a named invoice.
-            let mut amounts: Vec<String> = u["amount"].as_str().map(|a| vec![a.to_string()]).unwrap_or_default();
+            // A recent credit waiting for review with the stated amount, or the open amount of a named invoice,
+            // each read with its own currency's decimals (0 for JPY, 3 for BHD).
+            let mut targets: Vec<Money> = Vec::new();
             for n in &numbers {
-                let open: Option<i64> = tx
-                    .query_row("SELECT open_minor FROM invoices WHERE tenant_id=?1 AND number=?2", params![t, n], |x| {
-                        x.get(0)
-                    })
+                let open: Option<(i64, String)> = tx
+                    .query_row(
+                        "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
+                        params![t, n],
+                        |x| Ok((x.get(0)?, x.get(1)?)),
+                    )
                     .optional()?;
-                amounts.extend(open.map(|o| crate::money::format_minor(o, 2)));
+                if let Some((minor, code)) = open {
+                    let ccy = Currency::parse(&code).map_err(|e| StoreError::Corrupt(format!("invoice {n}: {e}")))?;
+                    targets.push(Money::new(minor, ccy));
+                }
             }
+            let stated = u["amount"].as_str();
+            let stated_ccy = u["currency"].as_str().and_then(|c| Currency::parse(c).ok());
+            let mut st = tx.prepare_cached(
+                "SELECT id, amount_minor, currency FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched')
+                 AND direction='credit' AND booking_date >= date('now','-120 days') ORDER BY id",
+            )?;
+            let credits =
+                st.query_map(params![t], |x| Ok((x.get::<_, i64>(0)?, x.get::<_, i64>(1)?, x.get::<_, String>(2)?)))?;
             let mut found: Vec<i64> = Vec::new();
-            for a in &amounts {
-                let minor = crate::money::parse_minor(a, 2, crate::money::DecimalStyle::Dot).unwrap_or(-1);
-                let mut st = tx.prepare_cached(
-                    "SELECT id FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched') AND direction='credit' AND amount_minor=?2
-                     AND booking_date >= date('now','-120 days') ORDER BY id",
-                )?;
-                found.extend(st.query_map(params![t, minor], |x| x.get::<_, i64>(0))?.collect::<Result<Vec<_>, _>>()?);
+            for credit in credits {
+                let (id, minor, code) = credit?;
+                let Ok(ccy) = Currency::parse(&code) else { continue };
+                let amount = Money::new(minor, ccy);
+                let stated_fits = stated.is_some_and(|a| {
+                    stated_ccy.is_none_or(|c| c == ccy)
+                        && Money::parse(a, ccy, crate::money::DecimalStyle::Dot).is_ok_and(|m| m == amount)
+                });
+                if stated_fits || targets.contains(&amount) {
+                    found.push(id);
+                }
             }
-            found.dedup();
             if found.is_empty() {
                 task(
                     "awaiting_proof",
@@ -684,4 +705,16 @@ pub(super) fn resolve_ref(
         [one] => Some((*one).clone()),
         _ => None,
     })
+}
+
+/// Escapes backslash, `%` and `_` for a `LIKE … ESCAPE` pattern whose escape character is a backslash.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -276,16 +276,16 @@ impl Store {
                 }
                 if !due {
                     tx.execute(
-                        "UPDATE outbox SET status='cancelled', last_error='every invoice is settled or disputed since planning', updated_at=?2 WHERE id=?1",
-                        params![item.id, now_s],
+                        "UPDATE outbox SET status='cancelled', last_error='every invoice is settled or disputed since planning', updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, now_s],
                     )?;
                     insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
                     claim.cancelled += 1;
                     continue;
                 }
                 tx.execute(
-                    "UPDATE outbox SET status='sending', attempts=attempts+1, message_id=?2, updated_at=?3 WHERE id=?1",
-                    params![item.id, item.token, now_s],
+                    "UPDATE outbox SET status='sending', attempts=attempts+1, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                    params![t, item.id, item.token, now_s],
                 )?;
                 claim.items.push(item);
             }

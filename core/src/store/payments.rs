@@ -87,9 +87,21 @@ const PAYMENT_COLUMNS: &str =
     "id, booking_date, value_date, amount_minor, currency, direction, reversal, counterparty_name,
     counterparty_iban, remittance, structured_ref, end_to_end_id, bank_ref, status, match_result, unallocated_minor";
 
+/// The currency of a stored row; an unknown code is corrupt data, never
+/// silently read as another currency.
+fn stored_currency(code: &str, what: impl FnOnce() -> String) -> Result<Currency, StoreError> {
+    Currency::parse(code).map_err(|e| StoreError::Corrupt(format!("{}: {e}", what())))
+}
+
+/// A row's currency inside a rusqlite row mapper (column `idx`).
+fn row_currency(code: &str, idx: usize) -> rusqlite::Result<Currency> {
+    Currency::parse(code)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+}
+
 fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredPayment, String, String, String)> {
     let currency: String = r.get(4)?;
-    let ccy = Currency::parse(&currency).unwrap_or(Currency::EUR);
+    let ccy = row_currency(&currency, 4)?;
     let amount = Money::new(r.get(3)?, ccy);
     let unallocated = Money::new(r.get(15)?, ccy);
     let direction: String = r.get(5)?;
@@ -423,7 +435,7 @@ impl Store {
                 "INSERT INTO writeback_outbox (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
                 params![t, allocation_id, now],
             )?;
-            let exp = Currency::parse(&ccy).map(|c| c.exponent()).unwrap_or(2);
+            let exp = stored_currency(&ccy, || format!("allocation {allocation_id}"))?.exponent();
             insert_event(
                 tx,
                 t,
@@ -484,16 +496,22 @@ impl Store {
     }
 
     /// Marks a write-back notice delivered (or records the failure).
-    pub fn mark_writeback(&self, outbox_id: i64, result: Result<(), &str>) -> Result<(), StoreError> {
+    pub fn mark_writeback(
+        &self,
+        tenant: &TenantId,
+        outbox_id: i64,
+        result: Result<(), &str>,
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
         self.db.write(|tx| {
             match result {
                 Ok(()) => tx.execute(
-                    "UPDATE writeback_outbox SET delivered_at=?2, attempts=attempts+1 WHERE id=?1",
-                    params![outbox_id, now_text()],
+                    "UPDATE writeback_outbox SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
+                    params![t, outbox_id, now_text()],
                 )?,
                 Err(e) => tx.execute(
-                    "UPDATE writeback_outbox SET attempts=attempts+1, last_error=?2 WHERE id=?1",
-                    params![outbox_id, e],
+                    "UPDATE writeback_outbox SET attempts=attempts+1, last_error=?3 WHERE tenant_id=?1 AND id=?2",
+                    params![t, outbox_id, e],
                 )?,
             };
             Ok(())
@@ -510,7 +528,7 @@ impl Store {
             let rows = st
                 .query_map((tenant.as_str(), payment_id), |r| {
                     let ccy: String = r.get(4)?;
-                    let exp = Currency::parse(&ccy).map(|c| c.exponent()).unwrap_or(2);
+                    let exp = row_currency(&ccy, 4)?.exponent();
                     Ok(json!({
                         "id": r.get::<_, i64>(0)?,
                         "invoice": r.get::<_, String>(1)?,

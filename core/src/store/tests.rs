@@ -409,3 +409,164 @@ fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
     assert_eq!(tasks[0]["customer_id"], "C2", "the reminder's customer");
     assert_eq!(tasks[0]["invoices"], serde_json::json!(["F-2"]), "the reminder's invoices: {}", tasks[0]);
 }
+
+#[test]
+fn a_write_back_notice_is_marked_only_within_its_tenant() {
+    use crate::store::{AllocationRequest, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&b, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: crate::domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("F-0".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&b, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&b).unwrap()[0].id;
+    let alloc = AllocationRequest { invoice: "F-0".into(), amount: Money::new(10_000, Currency::EUR), write_off: None };
+    store.apply_payment(&b, pid, &["new"], &[alloc], "test", None, None).unwrap();
+    let pending = store.pending_writebacks(&b, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    // Tenant a names tenant b's notice: nothing changes.
+    store.mark_writeback(&a, pending[0].0, Ok(())).unwrap();
+    assert_eq!(store.pending_writebacks(&b, 10).unwrap().len(), 1, "another tenant cannot mark b's notice");
+    store.mark_writeback(&b, pending[0].0, Ok(())).unwrap();
+    assert!(store.pending_writebacks(&b, 10).unwrap().is_empty());
+}
+
+fn customer_rec(number: &str, customer: &str, email: &str, open: Money) -> InvoiceRecord {
+    InvoiceRecord {
+        number: number.into(),
+        customer: CustomerRecord {
+            id: customer.into(),
+            name: customer.into(),
+            emails: vec![email.into()],
+            ..Default::default()
+        },
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+        due_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        total: open,
+        open,
+        status: None,
+    }
+}
+
+fn review_credit(store: &Store, t: &TenantId, key: &str, amount: Money) -> i64 {
+    let p = crate::store::NewPayment {
+        dedupe_key: key.into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount,
+        direction: crate::domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("virement".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(t).unwrap().into_iter().find(|p| p.amount_money == amount).unwrap().id;
+    store.set_payment_review(t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    pid
+}
+
+fn handle_one(store: &Store, t: &TenantId, n: u32, intent: &str, u: serde_json::Value) -> i64 {
+    use crate::store::{HandleRequest, MailboxSlot};
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: n };
+    let id = store.store_messages(t, &[(slot, format!("m{n}"), 10, format!("/m{n}"))]).unwrap()[0];
+    let req = HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some(intent.into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(t, &[req]).unwrap();
+    id
+}
+
+#[test]
+fn a_sender_is_linked_to_the_customer_with_exactly_that_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let eur = |m| Money::new(m, Currency::EUR);
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    // `axb@…` is stored first: an unescaped LIKE on `a_b@…` would find it.
+    let records = vec![
+        customer_rec("F-1", "C-AXB", "axb@x.example", eur(1_000)),
+        customer_rec("F-2", "C-AB", "a_b@x.example", eur(2_000)),
+    ];
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
+    let id = handle_one(&store, &t, 1, "other", serde_json::json!({ "from": "a_b@x.example", "refs": [] }));
+    let linked: Option<String> = store
+        .db
+        .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(linked.as_deref(), Some("C-AB"));
+    let id = handle_one(&store, &t, 2, "other", serde_json::json!({ "from": "a%b@x.example", "refs": [] }));
+    let linked: Option<String> = store
+        .db
+        .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(linked, None, "`%` is literal too");
+}
+
+#[test]
+fn a_stated_amount_is_read_with_its_currency_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let jpy = Currency::parse("JPY").unwrap();
+    let bhd = Currency::parse("BHD").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    let records = vec![
+        customer_rec("J-1", "C-J", "j@x.example", Money::new(50_000, jpy)),
+        customer_rec("B-1", "C-B", "b@x.example", Money::new(99_000, bhd)),
+    ];
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
+    let yen = review_credit(&store, &t, "k-jpy", Money::new(12_000, jpy));
+    let dinar = review_credit(&store, &t, "k-bhd", Money::new(10_500, bhd));
+    let claim = |n, amount: &str, ccy: &str| {
+        handle_one(
+            &store,
+            &t,
+            n,
+            "already_paid",
+            serde_json::json!({ "from": "j@x.example", "refs": [], "amount": amount, "currency": ccy }),
+        );
+        let tasks = store.tasks(&t, None, 10).unwrap();
+        tasks.iter().find(|x| x["kind"] == "check_payment").map(|x| x["note"].as_str().unwrap().to_string())
+    };
+    let note = claim(1, "12000", "JPY").expect("12000 JPY is found");
+    assert!(note.contains(&format!("[{yen}]")), "{note}");
+    let tasks_before = store.tasks(&t, None, 10).unwrap().len();
+    handle_one(
+        &store,
+        &t,
+        2,
+        "already_paid",
+        serde_json::json!({ "from": "b@x.example", "refs": [], "amount": "10.500", "currency": "BHD" }),
+    );
+    let tasks = store.tasks(&t, None, 10).unwrap();
+    assert_eq!(tasks.len(), tasks_before + 1);
+    let newest = tasks.iter().max_by_key(|x| x["id"].as_i64()).unwrap();
+    assert_eq!(newest["kind"], "check_payment", "{newest}");
+    assert!(newest["note"].as_str().unwrap().contains(&format!("[{dinar}]")), "{newest}");
+}
