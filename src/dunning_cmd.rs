@@ -145,7 +145,8 @@ fn deliver(config: PathBuf, tenant: String, at: Option<NaiveDateTime>, concurren
             report.sent, report.retried, report.failed, report.cancelled
         ),
     }
-    Ok(ExitCode::SUCCESS)
+    // A reminder given up on needs a person: say so to scripts too (`GET …/outbox?status=failed`).
+    Ok(if report.failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Result<ExitCode> {

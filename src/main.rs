@@ -138,6 +138,8 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
+    // One daemon per SQLite database: a second one refuses to start, naming the first.
+    let _lock = relance_core::store::Store::lock_daemon(&settings.database).context("cannot start")?;
     relance_core::telemetry::init(settings.log_format, settings.log_level.as_deref());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

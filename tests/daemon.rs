@@ -110,3 +110,41 @@ fn run_once_imports_then_exits() {
     let n: i64 = d.db().query_row("SELECT count(*) FROM invoices", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 33);
 }
+
+#[test]
+fn a_second_daemon_on_the_same_database_refuses_to_start_naming_the_first() {
+    let d = two_tenants();
+    let first = d.daemon();
+    // Another port, same data folder.
+    let out = d
+        .relance()
+        .args(["run", "--config"])
+        .arg(d.config())
+        .env("RELANCE__LISTEN", format!("127.0.0.1:{}", common::free_port()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second daemon must not run: {err}");
+    assert!(err.contains(&format!("another Relance daemon (pid {}) is using", first.child.id())), "{err}");
+    assert!(err.contains("relance.db"), "names the database: {err}");
+    assert_eq!(first.get("/healthz", None).0, 200, "the first one goes on");
+    drop(first);
+    // Once the first is gone (even killed), the lock is free.
+    let mut again = d.daemon();
+    assert!(again.terminate(Duration::from_secs(20)).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn a_data_folder_that_cannot_be_created_is_reported_once_with_the_reason() {
+    let d = Deployment::new("", &[("alpha", &csv_tenant("alpha-token-1", "in/alpha", ""))]);
+    d.write("in/alpha/export.csv", csv_rows(2, &[]));
+    // `data` is a regular file, so `data/relance.db` cannot be created under it.
+    d.write("data", "not a folder");
+    let out = d.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("(os error").count(), 1, "the OS's reason, once: {err}");
+    assert!(err.contains("File exists") || err.contains("Not a directory"), "{err}");
+    assert!(err.contains("/data"), "names the folder: {err}");
+    assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one line: {err}");
+}

@@ -435,8 +435,11 @@ impl ImapMailbox {
                 (ctx.store.clone(), ctx.tenant.clone(), self.name.clone(), mailbox.to_string());
             // Keep the raw bytes, then record them: nothing is acknowledged before this commits.
             let (stored, dups) = blocking(move || {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| StoreError::Io { path: dir.display().to_string(), source: e })?;
+                std::fs::create_dir_all(&dir).map_err(|e| StoreError::Io {
+                    what: "cannot create folder",
+                    path: dir.display().to_string(),
+                    cause: e,
+                })?;
                 let mut rows = Vec::new();
                 let mut dups = Vec::new();
                 for (uid, body) in &bodies {
@@ -448,8 +451,11 @@ impl ImapMailbox {
                         continue;
                     }
                     let path = dir.join(format!("{}-{uidvalidity}-{uid}.eml", &sha[..16]));
-                    std::fs::write(&path, body)
-                        .map_err(|e| StoreError::Io { path: path.display().to_string(), source: e })?;
+                    std::fs::write(&path, body).map_err(|e| StoreError::Io {
+                        what: "cannot write",
+                        path: path.display().to_string(),
+                        cause: e,
+                    })?;
                     rows.push((*uid, sha, body.len() as u64, path.display().to_string()));
                 }
                 let slots: Vec<(MailboxSlot<'_>, String, u64, String)> = rows

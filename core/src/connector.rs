@@ -88,7 +88,7 @@ impl From<crate::store::StoreError> for ConnectorError {
             ),
             S::Sqlite(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
-            S::Open { .. } | S::Io { .. } | S::Corrupt(_) | S::Rejected(_) => false,
+            S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) => false,
         };
         if transient { ConnectorError::Transient(e.to_string()) } else { ConnectorError::Permanent(e.to_string()) }
     }

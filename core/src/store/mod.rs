@@ -34,24 +34,26 @@ pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
+pub use sqlite::DaemonLock;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot open database {path}: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("cannot create data directory {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is in the message and not a `#[source]`, so that a report
+    // that prints the chain (`{:#}`) says it once.
+    #[error("cannot open database {path}: {cause}")]
+    Open { path: String, cause: rusqlite::Error },
+    /// A file or folder of the store cannot be created or opened (the OS's reason: permission denied, not a directory…).
+    #[error("{what} {path}: {cause}")]
+    Io { what: &'static str, path: String, cause: std::io::Error },
+    /// Another daemon holds the data folder's lock.
+    #[error(
+        "another Relance daemon{} is using {path}; stop it, or give this one another `data_dir`",
+        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked { path: String, holder: Option<u32> },
     #[error("import {import} was advanced by another worker (expected position {expected})")]
     ImportConflict { import: i64, expected: u64 },
     #[error("stored data is corrupt: {0}")]
@@ -92,6 +94,17 @@ impl Store {
     /// Opens (creating if needed) an SQLite database and applies migrations.
     pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
         Ok(Store { db: Arc::new(sqlite::Sqlite::open(path)?) })
+    }
+
+    /// Takes the lock that makes a daemon the only one working on this
+    /// database (`<database>.lock`, an advisory `flock` released when the
+    /// process ends, even by SIGKILL). A second daemon gets
+    /// [`StoreError::Locked`] naming the holder's pid. Command-line tools
+    /// (`dunning run`, `match replay`…) do not take it.
+    pub fn lock_daemon(url: &DatabaseUrl) -> Result<DaemonLock, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => sqlite::lock_daemon(path),
+        }
     }
 
     /// Appends an audit event outside any other write.

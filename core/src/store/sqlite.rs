@@ -32,10 +32,12 @@ pub(crate) struct Sqlite {
 
 impl Sqlite {
     pub(crate) fn open(path: &Path) -> Result<Sqlite, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
-        }
+        create_parent(path)?;
+        // SQLite only says "unable to open database file": open it ourselves
+        // first so that the OS's reason (permission denied…) is reported.
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(
+            |cause| StoreError::Io { what: "cannot open database file", path: path.display().to_string(), cause },
+        )?;
         let mut writer = connect(path, false)?;
         migrate(&mut writer)?;
         Ok(Sqlite { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
@@ -82,7 +84,7 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+    let open_err = |cause| StoreError::Open { path: path.display().to_string(), cause };
     let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(open_err)?;
     if !read_only {
@@ -156,4 +158,48 @@ pub(crate) fn insert_quarantine(tx: &Connection, tenant: &str, q: &NewQuarantine
         now_text(),
     ))?;
     Ok(tx.last_insert_rowid())
+}
+
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|cause| StoreError::Io {
+            what: "cannot create data directory",
+            path: dir.display().to_string(),
+            cause,
+        })?;
+    }
+    Ok(())
+}
+
+/// The daemon's lock on an SQLite database, held until dropped (or the
+/// process ends).
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: std::fs::File,
+}
+
+pub(crate) fn lock_daemon(db: &Path) -> Result<DaemonLock, StoreError> {
+    use std::io::{Read, Seek, Write};
+    create_parent(db)?;
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = std::path::PathBuf::from(path);
+    let io = |cause| StoreError::Io { what: "cannot open lock file", path: path.display().to_string(), cause };
+    let mut file =
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StoreError::Locked { path: db.display().to_string(), holder: text.trim().parse().ok() });
+        }
+        Err(std::fs::TryLockError::Error(cause)) => return Err(io(cause)),
+    }
+    // The holder's pid, for the message a second daemon prints.
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    file.flush().map_err(io)?;
+    Ok(DaemonLock { _file: file })
 }
