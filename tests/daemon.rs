@@ -148,3 +148,27 @@ fn a_data_folder_that_cannot_be_created_is_reported_once_with_the_reason() {
     assert!(err.contains("/data"), "names the folder: {err}");
     assert_eq!(err.lines().filter(|l| l.contains("error")).count(), 1, "one line: {err}");
 }
+
+#[test]
+fn a_failing_connector_does_not_delay_the_others() {
+    // The ERP database refuses connections (a closed port): its retries wait 30 s, 60 s, …
+    let closed = common::free_port();
+    let tenant = format!(
+        "[api]\ntokens = [\"acme-token-1\"]\n\
+         [connectors.erp]\nkind = \"sql_invoices\"\nurl = \"postgres://relance@127.0.0.1:{closed}/relance\"\n\
+         password = \"x\"\ntls = \"disable\"\nquery = \"SELECT 1\"\n\
+         [connectors.erp.retry]\nattempts = 6\ninitial = \"30s\"\n\
+         [connectors.bank]\nkind = \"bank_statements\"\npath = \"../bank\"\n"
+    );
+    let d = Deployment::new("", &[("acme", &tenant)]);
+    std::fs::create_dir_all(d.path("bank")).unwrap();
+    let daemon = d.daemon();
+    // Dropped after the start: the bank connector's watcher picks it up at once.
+    d.write("bank/releve.csv", "Date;Libellé;Montant;Devise\n03/12/2026;VIR CLIENT DEUX;75,50;EUR\n");
+    let tok = Some("acme-token-1");
+    wait_for(Duration::from_secs(10), "the statement imported while the ERP is down", || {
+        daemon.get_json("/api/v1/tenants/acme/payments", tok).1["total"] == 1
+    });
+    let log = daemon.log();
+    assert!(log.contains("run failed"), "the ERP connector did fail: {log}");
+}

@@ -168,28 +168,30 @@ impl Runtime {
         for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
             by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());
         }
-        for (tenant, mut list) in by_tenant {
-            list.sort_by_key(|c| c.connector.run_order());
-            let (rt, cancel, tasks) = (self.clone(), cancel.clone(), tracker.clone());
+        for (tenant, list) in by_tenant {
+            let id = list.first().map(|c| c.tenant.clone());
+            // Each connector's first run waits for the first *attempt* of the
+            // tenant's connectors of earlier stages (invoices before statements
+            // and mail, so credits meet their invoices), at most
+            // FIRST_PASS_WAIT, and never for their retries: a failing
+            // connector does not hold the others back.
+            let done: Vec<(u8, CancellationToken)> =
+                list.iter().map(|c| (c.connector.run_order(), CancellationToken::new())).collect();
+            for (c, (order, mine)) in list.into_iter().zip(done.iter().cloned()) {
+                let before: Vec<CancellationToken> =
+                    done.iter().filter(|(o, _)| *o < order).map(|(_, t)| t.clone()).collect();
+                let ctx = self.context(&c, cancel, false);
+                let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
+                let start = FirstRun { before, done: mine };
+                tracker.spawn(connector_loop(c, ctx, self.metrics.clone(), start).instrument(span));
+            }
+            let all: Vec<CancellationToken> = done.into_iter().map(|(_, t)| t).collect();
+            let (rt, cancel) = (self.clone(), cancel.clone());
             tracker.spawn(
                 async move {
-                    // A first pass in dependency order (invoices before statements and mail),
-                    // processing what is there now, then each connector on its own schedule.
-                    for c in &list {
-                        if cancel.is_cancelled() {
-                            return;
-                        }
-                        let ctx = rt.context(c, &cancel, true);
-                        let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
-                        let _ = run_with_retries(c, &ctx, &rt.metrics, c.config.retry).instrument(span).await;
-                    }
-                    if let Some(first) = list.first() {
-                        tasks.spawn(housekeeping_loop(rt.clone(), first.tenant.clone(), cancel.clone()));
-                    }
-                    for c in list {
-                        let ctx = rt.context(&c, &cancel, false);
-                        let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
-                        tasks.spawn(connector_loop(c, ctx, rt.metrics.clone()).instrument(span));
+                    wait_first_runs(&all, FIRST_PASS_WAIT, &cancel).await;
+                    if let Some(id) = id {
+                        housekeeping_loop(rt, id, cancel).await;
                     }
                 }
                 .instrument(info_span!("tenant", tenant = %tenant)),
@@ -301,8 +303,37 @@ async fn housekeeping_loop(rt: Runtime, tenant: crate::domain::TenantId, cancel:
 }
 
 /// Runs a connector on its schedule until cancelled.
-async fn connector_loop(c: BuiltConnector, ctx: RunContext, metrics: Arc<Metrics>) {
+/// How long a connector's first run waits for the first attempts of the
+/// earlier stages of its tenant (see [`Runtime::spawn_supervisors`]).
+const FIRST_PASS_WAIT: Duration = Duration::from_secs(20);
+
+/// When a connector's first run may start, and how it tells the others it is done.
+struct FirstRun {
+    /// First attempts of the tenant's earlier stages.
+    before: Vec<CancellationToken>,
+    /// Cancelled when this connector's first attempt has finished, whatever its outcome.
+    done: CancellationToken,
+}
+
+/// Waits until every token is cancelled, `limit` has passed, or shutdown.
+async fn wait_first_runs(tokens: &[CancellationToken], limit: Duration, cancel: &CancellationToken) {
+    let all = async {
+        for t in tokens {
+            t.cancelled().await;
+        }
+    };
+    tokio::select! {
+        _ = all => {}
+        _ = tokio::time::sleep(limit) => {}
+        _ = cancel.cancelled() => {}
+    }
+}
+
+/// One connector for the life of the daemon: its first run (one attempt,
+/// processing what is there now), then runs on its schedule, with retries.
+async fn connector_loop(c: BuiltConnector, ctx: RunContext, metrics: Arc<Metrics>, start: FirstRun) {
     let (tx, mut rx) = mpsc::channel::<()>(1);
+    // Watch before the first run, so a file dropped meanwhile triggers a run.
     let _watcher = match c.schedule {
         Schedule::Watch { .. } => watch(&c.connector.watch_paths(), tx),
         Schedule::Interval(_) => None,
@@ -311,22 +342,37 @@ async fn connector_loop(c: BuiltConnector, ctx: RunContext, metrics: Arc<Metrics
         Schedule::Interval(d) => d,
         Schedule::Watch { poll } => poll,
     };
+    wait_first_runs(&start.before, FIRST_PASS_WAIT, &ctx.cancel).await;
+    if ctx.cancel.is_cancelled() {
+        start.done.cancel();
+        return;
+    }
     info!(schedule = ?c.schedule, role = c.connector.role(), "connector started");
-    // The supervisor has just run the first pass: start by waiting.
-    let mut first = true;
+    let first_ctx = RunContext { once: true, ..ctx.clone() };
+    let first = run_with_retries(&c, &first_ctx, &metrics, RetryPolicy { attempts: 1, ..c.config.retry }).await;
+    start.done.cancel();
+    // A first attempt that failed transiently is retried after the usual backoff, not at the next schedule.
+    let mut retry_soon = matches!(first, Err(ConnectorError::Transient(_)));
     loop {
-        if !first && let Err(ConnectorError::Cancelled) = run_with_retries(&c, &ctx, &metrics, c.config.retry).await {
-            break;
-        }
-        first = false;
-        tokio::select! {
-            _ = ctx.cancel.cancelled() => break,
-            _ = tokio::time::sleep(wait) => {}
-            Some(()) = rx.recv() => {
-                // Let a burst of events (a file being written) settle into one run.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                while rx.try_recv().is_ok() {}
+        if retry_soon {
+            retry_soon = false;
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                _ = tokio::time::sleep(backoff(c.config.retry, 1)) => {}
             }
+        } else {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                Some(()) = rx.recv() => {
+                    // Let a burst of events (a file being written) settle into one run.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    while rx.try_recv().is_ok() {}
+                }
+            }
+        }
+        if let Err(ConnectorError::Cancelled) = run_with_retries(&c, &ctx, &metrics, c.config.retry).await {
+            break;
         }
     }
     info!("connector stopped");
