@@ -6,8 +6,6 @@
 //! does the same through [`escaped_fields`], so a value with a newline or an
 //! ANSI escape sequence can never forge a log line or recolour a terminal.
 
-use std::fmt::Write as _;
-
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 

@@ -109,6 +109,18 @@ pub enum ReplyError {
 
 /// Reads and understands one raw message.
 pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
+    // Old Mac line endings (bare CR only) hide the end of the headers from the parser.
+    // Such messages are rare and old: only their first MAX_BARE_CR_BYTES are
+    // rewritten (and read), so the copy stays small.
+    let normalized;
+    let mut cut_raw = false;
+    let raw = if !raw.contains(&b'\n') && raw.contains(&b'\r') {
+        cut_raw = raw.len() > MAX_BARE_CR_BYTES;
+        normalized = bare_cr_to_crlf(&raw[..raw.len().min(MAX_BARE_CR_BYTES)]);
+        &normalized[..]
+    } else {
+        raw
+    };
     let msg = mail_parser::MessageParser::default().parse(raw).ok_or(ReplyError::NotAMessage)?;
     if msg.headers().is_empty() {
         return Err(ReplyError::NotAMessage);
@@ -139,7 +151,7 @@ pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
         }
     }
     thread.dedup();
-    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    let (body, cut) = bounded_body(msg.body_text(0).as_deref().unwrap_or(""));
     let attachments = msg.attachments().filter_map(|a| a.attachment_name().map(str::to_string)).collect();
     let headers = AutoHeaders {
         auto_submitted: header("Auto-Submitted"),
@@ -153,7 +165,74 @@ pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
     let mut u =
         analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments);
     u.problems = mime_problems(raw);
+    if cut_raw {
+        u.reasons.push(format!(
+            "bare CR line endings: only the first {} MiB of the message were read",
+            MAX_BARE_CR_BYTES >> 20
+        ));
+    }
+    if cut {
+        u.reasons.push(format!(
+            "long body: only its first {} KiB (lines up to {MAX_LINE_CHARS} characters) were read",
+            MAX_BODY_BYTES / 1024
+        ));
+    }
     Ok(u)
+}
+
+/// How much of a body is read: a customer's reply is at the top, and the
+/// bound keeps memory proportional to it, not to a 10 MB history or log.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Longest part of a message with bare CR line endings that is read.
+pub const MAX_BARE_CR_BYTES: usize = 2 * 1024 * 1024;
+/// Longest line read (longer ones are cut): the pattern matching stays linear.
+pub const MAX_LINE_CHARS: usize = 2_000;
+
+/// The start of `body` (at most [`MAX_BODY_BYTES`]) with CRLF and bare CR
+/// turned into LF and every line cut to [`MAX_LINE_CHARS`] characters, in
+/// one pass; `true` when anything was cut.
+fn bounded_body(body: &str) -> (String, bool) {
+    let mut end = body.len().min(MAX_BODY_BYTES);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = end < body.len();
+    let mut out = String::with_capacity(end);
+    let mut line_chars = 0usize;
+    let mut chars = body[..end].chars().peekable();
+    while let Some(c) = chars.next() {
+        let c = match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                '\n'
+            }
+            c => c,
+        };
+        if c == '\n' {
+            line_chars = 0;
+            out.push('\n');
+        } else if line_chars < MAX_LINE_CHARS {
+            line_chars += 1;
+            out.push(c);
+        } else {
+            cut = true;
+        }
+    }
+    (out, cut)
+}
+
+/// A message with bare CR line endings, with CRLF ones instead.
+fn bare_cr_to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
+    for &b in raw {
+        out.push(b);
+        if b == b'\r' {
+            out.push(b'\n');
+        }
+    }
+    out
 }
 
 /// Problems mail-parser reads through silently: a multipart boundary that

@@ -125,3 +125,27 @@ fn structural_problems_are_reported() {
     assert!(understand(charset).unwrap().problems[0].contains("unknown charset `x-klingon-9`"));
     assert!(understand(&msg("Subject: ok\r\n", "Nous paierons vendredi.")).unwrap().problems.is_empty());
 }
+
+#[test]
+fn bare_cr_line_endings_are_lines() {
+    let raw = b"From: a@x.example\rSubject: Re: relance\rContent-Type: text/plain\r\rNous paierons la facture FAC-2026-0042 le 15/12/2026.\r\rLe 1 d\xc3\xa9c. 2026, Relance <r@y.example> a \xc3\xa9crit :\r> Votre facture est en retard.\r";
+    let u = understand(raw).unwrap();
+    assert_eq!(u.subject.as_deref(), Some("Re: relance"));
+    assert_eq!(u.new_text, "Nous paierons la facture FAC-2026-0042 le 15/12/2026.");
+    assert_eq!(u.intent, Intent::PromiseToPay);
+}
+
+#[test]
+fn a_huge_body_is_read_up_to_the_bound() {
+    let mut body = String::from("Nous paierons vendredi.\r\n\r\n");
+    let filler = "x".repeat(50_000);
+    while body.len() < 2 * super::MAX_BODY_BYTES {
+        body.push_str(&filler);
+        body.push('\r');
+    }
+    let u = understand(&msg("Subject: Re: relance\r\n", &body)).unwrap();
+    assert!(u.new_text.starts_with("Nous paierons vendredi."), "{}", &u.new_text[..80]);
+    assert!(u.new_text.len() <= super::MAX_BODY_BYTES, "{}", u.new_text.len());
+    assert!(u.new_text.lines().all(|l| l.chars().count() <= super::MAX_LINE_CHARS));
+    assert!(u.reasons.iter().any(|r| r.starts_with("long body")), "{:?}", u.reasons);
+}
