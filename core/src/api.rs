@@ -9,11 +9,11 @@
 //! Store queries run on the blocking pool.
 //!
 //! Hardening lives in two submodules: `server` (accept loop, connection cap,
-//! idle and header timeouts, JSON answers to unparsable requests) and `guard`
-//! (the layers: JSON errors, failed-auth log, per-token rate limit, body size
+//! idle and header timeouts, JSON answers to unparsable requests) and `layers`
+//! (JSON errors, failed-auth log, per-token rate limit, body size
 //! and deadline). `[http]` in `relance.toml` sets their limits.
 
-mod guard;
+mod layers;
 mod server;
 
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ pub struct ApiError {
 }
 
 /// Why authentication failed, attached to 401 and 403 answers for the log
-/// (`guard::log_failed_auth`).
+/// (`layers::log_failed_auth`).
 #[derive(Debug, Clone)]
 struct AuthFailure {
     reason: String,
@@ -137,22 +137,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Builds the API: the routes under the protective layers of `guard`
+/// Builds the API: the routes under the protective layers of `api::layers`
 /// (limits from `rt.settings.http`).
 pub fn router(rt: Runtime) -> Router {
     let tokens: HashMap<[u8; 32], TenantId> =
         rt.settings.tenants.iter().flat_map(|t| t.token_hashes.iter().map(move |h| (*h, t.id.clone()))).collect();
     let http = Arc::new(rt.settings.http.clone());
-    let limiter = http.rate_limit.map(|l| Arc::new(guard::RateLimiter::new(l, tokens.keys().copied())));
+    let limiter = http.rate_limit.map(|l| Arc::new(layers::RateLimiter::new(l, tokens.keys().copied())));
     let state = ApiState { rt, tokens: Arc::new(tokens) };
     let app = routes(state)
         .layer(DefaultBodyLimit::max(http.max_body_bytes))
-        .layer(from_fn_with_state(http.clone(), guard::limit_body));
+        .layer(from_fn_with_state(http.clone(), layers::limit_body));
     let app = match limiter {
-        Some(limiter) => app.layer(from_fn_with_state(limiter, guard::rate_limit)),
+        Some(limiter) => app.layer(from_fn_with_state(limiter, layers::rate_limit)),
         None => app,
     };
-    app.layer(from_fn(guard::log_failed_auth)).layer(from_fn(guard::json_errors))
+    app.layer(from_fn(layers::log_failed_auth)).layer(from_fn(layers::json_errors))
 }
 
 /// The routes, without the layers.
@@ -419,14 +419,14 @@ impl<S: Send + Sync> FromRequest<S> for RequestBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let limits = req.extensions().get::<guard::BodyLimits>().copied();
+        let limits = req.extensions().get::<layers::BodyLimits>().copied();
         let max_bytes = limits.map_or(crate::config::HttpSettings::default().max_body_bytes, |l| l.max_bytes);
         match Bytes::from_request(req, state).await {
             Ok(b) => Ok(RequestBody(b)),
             Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
                 Err(ApiError::payload_too_large(max_bytes))
             }
-            Err(e) if caused_by::<guard::BodyDeadline>(&e) => Err(ApiError::new(
+            Err(e) if caused_by::<layers::BodyDeadline>(&e) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
                 match limits {

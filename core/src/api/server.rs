@@ -8,7 +8,7 @@
 //!   after `idle_timeout`. *Head* (bytes of a request received, its head not
 //!   complete): closed `header_read_timeout` after the first byte. *Busy* (a
 //!   request is being handled): no connection timer; the body has its own
-//!   deadline (`guard::limit_body`). A closed connection gets no answer: no
+//!   deadline (`layers::limit_body`). A closed connection gets no answer: no
 //!   request was handed to the API yet.
 //! - **Parse errors in the JSON shape**: hyper answers a request head it
 //!   cannot parse (not HTTP, a URI over 64 KiB, too many header fields)
