@@ -101,7 +101,12 @@ fn review_queue_suggest_accept_close_write_back_and_undo() {
         &format!("{{\"candidate\": {pick}}}"),
     );
     assert_eq!(s, 200, "{r}");
-    let (s, e) = post(&daemon, &format!("/api/v1/tenants/acme/payments/{id}/accept"), tok, "{}");
+    let (s, e) = post(
+        &daemon,
+        &format!("/api/v1/tenants/acme/payments/{id}/accept"),
+        tok,
+        &format!("{{\"candidate\": {pick}}}"),
+    );
     assert_eq!((s, e["error"]["code"].as_str()), (409, Some("conflict")), "never applied twice: {e}");
 
     let (_, paid) = daemon.get_json("/api/v1/tenants/acme/invoices?status=paid", tok);

@@ -2,17 +2,28 @@
 //!
 //! Routes under `/api/v1/tenants/{tenant}/` need `Authorization: Bearer
 //! <token>`, where the token is one of that tenant's (compared by SHA-256
-//! digest): no or unknown token gives 401, another tenant's token 403.
-//! Every error has the same JSON shape:
+//! digest): no or unknown token gives 401, another tenant's token 403; both
+//! are logged with the client's address. Every error has the same JSON shape,
+//! the framework's and the HTTP parser's included:
 //! `{"error": {"code": "forbidden", "message": "…"}}`.
 //! Store queries run on the blocking pool.
+//!
+//! Hardening lives in two submodules: `server` (accept loop, connection cap,
+//! idle and header timeouts, JSON answers to unparsable requests) and `layers`
+//! (JSON errors, failed-auth log, per-token rate limit, body size
+//! and deadline). `[http]` in `relance.toml` sets their limits.
+
+mod layers;
+mod server;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -33,29 +44,84 @@ struct ApiState {
     tokens: Arc<HashMap<[u8; 32], TenantId>>,
 }
 
-/// A JSON error response.
+/// A JSON error response: `{"error": {"code": "…", "message": "…"}}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// For a 403: the tenant the token belongs to (logged, not answered).
+    token_tenant: Option<TenantId>,
+}
+
+/// Why authentication failed, attached to 401 and 403 answers for the log
+/// (`layers::log_failed_auth`).
+#[derive(Debug, Clone)]
+struct AuthFailure {
+    reason: String,
+    token_tenant: Option<TenantId>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), token_tenant: None }
     }
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    fn payload_too_large(max_bytes: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the limit of {max_bytes} bytes"),
+        )
+    }
+
+    /// An error for any status, with the code of [`ApiError::code_for`]; an
+    /// empty message becomes the status's reason phrase.
+    fn from_status(status: StatusCode, message: impl Into<String>) -> ApiError {
+        let mut message = message.into();
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+        }
+        ApiError::new(status, ApiError::code_for(status), message)
+    }
+
+    /// The stable error code of a status.
+    fn code_for(status: StatusCode) -> &'static str {
+        match status {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::REQUEST_TIMEOUT => "request_timeout",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::URI_TOO_LONG => "uri_too_long",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+            StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "header_fields_too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            s if s.is_server_error() => "internal",
+            _ => "error",
+        }
+    }
+
+    fn json_body(&self) -> String {
+        json!({ "error": { "code": self.code, "message": self.message } }).to_string()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
-        let mut resp = (self.status, body).into_response();
+        let mut resp = (self.status, [(header::CONTENT_TYPE, "application/json")], self.json_body()).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            resp.extensions_mut().insert(AuthFailure { reason: self.message, token_tenant: self.token_tenant });
         }
         resp
     }
@@ -71,11 +137,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Builds the router.
+/// Builds the API: the routes under the protective layers of `api::layers`
+/// (limits from `rt.settings.http`).
 pub fn router(rt: Runtime) -> Router {
-    let tokens =
+    let tokens: HashMap<[u8; 32], TenantId> =
         rt.settings.tenants.iter().flat_map(|t| t.token_hashes.iter().map(move |h| (*h, t.id.clone()))).collect();
+    let http = Arc::new(rt.settings.http.clone());
+    let limiter = http.rate_limit.map(|l| Arc::new(layers::RateLimiter::new(l, tokens.keys().copied())));
     let state = ApiState { rt, tokens: Arc::new(tokens) };
+    let app = routes(state)
+        .layer(DefaultBodyLimit::max(http.max_body_bytes))
+        .layer(from_fn_with_state(http.clone(), layers::limit_body));
+    let app = match limiter {
+        Some(limiter) => app.layer(from_fn_with_state(limiter, layers::rate_limit)),
+        None => app,
+    };
+    app.layer(from_fn(layers::log_failed_auth)).layer(from_fn(layers::json_errors))
+}
+
+/// The routes, without the layers.
+fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -100,31 +181,40 @@ pub fn router(rt: Runtime) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `cancel` fires.
+/// Serves the API on `listener` under the `[http]` limits until `cancel`
+/// fires, then finishes the requests in progress.
 pub async fn serve(listener: tokio::net::TcpListener, rt: Runtime, cancel: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router(rt)).with_graceful_shutdown(async move { cancel.cancelled().await }).await
+    let http = rt.settings.http.clone();
+    server::serve(listener, router(rt), http, cancel).await
+}
+
+/// The bearer token of `Authorization`, or why there is none.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, &'static str> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or("missing bearer token")?
+        .to_str()
+        .map_err(|_| "malformed Authorization header")?;
+    Ok(value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or("expected `Authorization: Bearer <token>`")?
+        .trim())
 }
 
 /// Checks the bearer token against the tenant in the path.
 fn authorize(state: &ApiState, headers: &HeaderMap, tenant: &str) -> Result<TenantId, ApiError> {
     let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| unauthorized("missing bearer token"))?
-        .to_str()
-        .map_err(|_| unauthorized("malformed Authorization header"))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| unauthorized("expected `Authorization: Bearer <token>`"))?
-        .trim();
+    let token = bearer_token(headers).map_err(unauthorized)?;
     let owner = state.tokens.get(&token_digest(token)).ok_or_else(|| unauthorized("unknown token"))?;
     if owner.as_str() != tenant {
-        return Err(ApiError::new(
+        let mut e = ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!("this token does not grant access to tenant `{tenant}`"),
-        ));
+        );
+        e.token_tenant = Some(owner.clone());
+        return Err(e);
     }
     Ok(owner.clone())
 }
@@ -138,10 +228,31 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+type Params = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
 
-fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
-    p.map(|Query(m)| m).map_err(|e| ApiError::bad_request(e.body_text()))
+/// The query parameters by name. A parameter in `lists` (a comma-separated
+/// list, such as `status`) may be repeated: its values are joined with
+/// commas. Any other repeated parameter is a 400 naming it.
+fn params(p: Params, lists: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let Query(pairs) = p.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut out: HashMap<String, String> = HashMap::new();
+    for (key, value) in pairs {
+        match out.get_mut(&key) {
+            None => {
+                out.insert(key, value);
+            }
+            Some(list) if lists.contains(&key.as_str()) => {
+                list.push(',');
+                list.push_str(&value);
+            }
+            Some(first) => {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `{key}` is given more than once (`{first}`, `{value}`); give it once"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn number<T: std::str::FromStr>(p: &HashMap<String, String>, key: &str, default: T) -> Result<T, ApiError> {
@@ -209,7 +320,7 @@ async fn invoices(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &["status"])?;
     let statuses = match p.get("status") {
         None => Vec::new(),
         Some(s) => s
@@ -241,7 +352,7 @@ async fn customers(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &[])?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     Ok(Json(blocking(move || store.customers(&tenant, l, o)).await?).into_response())
@@ -254,7 +365,7 @@ async fn events(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &[])?;
     let (after, l) = (number(&p, "after", 0i64)?, limit(&p)?);
     let store = st.rt.store.clone();
     let items = blocking(move || store.events(&tenant, after, l)).await?;
@@ -269,7 +380,7 @@ async fn quarantine(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &[])?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     Ok(Json(blocking(move || store.quarantine(&tenant, l, o)).await?).into_response())
@@ -300,8 +411,58 @@ fn actor(tenant: &TenantId, headers: &HeaderMap) -> String {
     }
 }
 
-fn json_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.is_empty() {
+/// A request body, read whole under the `[http]` size limit and deadline:
+/// over the limit is a 413, not received in time a 408.
+struct RequestBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RequestBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limits = req.extensions().get::<layers::BodyLimits>().copied();
+        let max_bytes = limits.map_or(crate::config::HttpSettings::default().max_body_bytes, |l| l.max_bytes);
+        match Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RequestBody(b)),
+            Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
+                Err(ApiError::payload_too_large(max_bytes))
+            }
+            Err(e) if caused_by::<layers::BodyDeadline>(&e) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                match limits {
+                    Some(l) => format!("the request body was not received within {:?}", l.read_timeout),
+                    None => "the request body was not received in time".to_string(),
+                },
+            )),
+            Err(e) => Err(ApiError::from_status(e.status(), e.body_text())),
+        }
+    }
+}
+
+/// Whether `e` or one of its sources is an `E`.
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<E>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// A JSON body the route requires: an empty body is a 400 saying what to send.
+fn required_json<T: serde::de::DeserializeOwned>(body: &Bytes, expected: &str) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(format!("a JSON body is required: {expected}")));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e} (expected {expected})")))
+}
+
+/// A JSON body whose fields are all optional: an empty body means the defaults.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
@@ -314,7 +475,7 @@ async fn payments(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &["status"])?;
     let statuses = status_list(&p, &["new", "matched", "suggested", "unmatched", "rejected", "ignored"], "payment")?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
@@ -333,7 +494,7 @@ async fn review(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &[])?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     Ok(Json(blocking(move || store.payments_with_status(&tenant, &["suggested", "unmatched"], l, o)).await?)
@@ -352,23 +513,24 @@ async fn payment(
     Ok(Json(json!({ "payment": p, "allocations": allocations })).into_response())
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
-    #[serde(default)]
+    /// Index in the payment's `match_result.candidates`; required, so that a
+    /// missing body never applies a candidate nobody chose.
     candidate: usize,
 }
 
-/// Accepts one of the matcher's candidates (the best one by default).
+/// Accepts the matcher's candidate named in the body.
 async fn accept(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let who = actor(&tenant, &headers);
-    let b: AcceptBody = json_body(&body)?;
+    let b: AcceptBody = required_json(&body, "{\"candidate\": <index in match_result.candidates>}")?;
     let store = st.rt.store.clone();
     let ids = blocking(move || {
         let p = store.payment(&tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
@@ -406,7 +568,7 @@ fn candidate_allocations(
         .collect()
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllocateBody {
     allocations: Vec<ManualAllocation>,
@@ -425,11 +587,11 @@ async fn allocate(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let who = actor(&tenant, &headers);
-    let b: AllocateBody = json_body(&body)?;
+    let b: AllocateBody = required_json(&body, "{\"allocations\": [{\"invoice\": \"…\", \"amount\": \"…\"}]}")?;
     if b.allocations.is_empty() {
         return Err(ApiError::bad_request("`allocations` must list at least one {\"invoice\", \"amount\"}"));
     }
@@ -467,11 +629,11 @@ async fn reject(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let who = actor(&tenant, &headers);
-    let b: RejectBody = json_body(&body)?;
+    let b: RejectBody = optional_json(&body)?;
     let store = st.rt.store.clone();
     blocking(move || store.reject_payment(&tenant, id, &who, &b.reason)).await?;
     Ok(Json(json!({ "payment": id, "status": "rejected" })).into_response())
@@ -517,7 +679,7 @@ async fn messages(
     q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &["status"])?;
     let statuses = status_list(&p, &["stored", "handled", "review", "quarantined"], "message")?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
@@ -540,7 +702,7 @@ async fn listed_by_status(
     list: StatusList,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q)?;
+    let p = params(q, &[])?;
     let (status, l) = (p.get("status").cloned(), limit(&p)?);
     let store = st.rt.store.clone();
     let items = blocking(move || list(&store, &tenant, status.as_deref(), l)).await?;

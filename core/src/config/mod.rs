@@ -13,6 +13,7 @@
 //! by the connector factories (see [`crate::connector`]).
 
 mod duration;
+mod http;
 mod secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,7 @@ use crate::domain::{Language, TenantId, is_snake_identifier};
 use crate::money::Currency;
 
 pub use duration::parse_duration;
+pub use http::{HttpSettings, RateLimit};
 pub use secret::resolve_secret;
 
 /// One configuration problem, located.
@@ -107,6 +109,9 @@ struct GlobalFile {
     /// Folder of connector plugins (`*.so`), relative to this file; none are loaded when unset.
     #[serde(default)]
     plugins_dir: Option<PathBuf>,
+    /// Limits of the HTTP API server.
+    #[serde(default)]
+    http: http::HttpFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -364,6 +369,7 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub scenarios_dir: PathBuf,
     pub plugins_dir: Option<PathBuf>,
+    pub http: HttpSettings,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -438,6 +444,7 @@ impl Settings {
             errors.push(ConfigError::new(path, Some("shutdown_grace"), e));
             Duration::from_secs(30)
         });
+        let http = global.http.validate(path, &mut errors);
         let tenants_dir = join_clean(&base, &global.tenants_dir);
         let mut tenants = Vec::new();
         match tenant_files(&tenants_dir) {
@@ -484,6 +491,7 @@ impl Settings {
             shutdown_grace,
             scenarios_dir,
             plugins_dir: global.plugins_dir.map(|p| join_clean(&base, &p)),
+            http,
             tenants,
         };
         Ok((settings, errors))

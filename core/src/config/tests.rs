@@ -131,3 +131,33 @@ fn join_clean_removes_dot_dot() {
     assert_eq!(join_clean(Path::new("/x/y"), Path::new("/abs")), PathBuf::from("/abs"));
     assert_eq!(join_clean(Path::new("/x"), Path::new("../../z")), PathBuf::from("/z"));
 }
+
+#[test]
+fn http_limits_have_defaults_and_can_be_set_or_overridden() {
+    let f = Fixture::new("", &[("acme", TENANT)]);
+    assert_eq!(f.load(&[]).unwrap().http, HttpSettings::default());
+    let f = Fixture::new(
+        "[http]\nheader_read_timeout = \"2s\"\nidle_timeout = \"5s\"\nmax_body_bytes = 4096\nrate_limit_per_second = 5\n",
+        &[("acme", TENANT)],
+    );
+    let h = f.load(&[("RELANCE__HTTP__MAX_CONNECTIONS", "8")]).unwrap().http;
+    assert_eq!(h.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(h.body_read_timeout, Duration::from_secs(30));
+    assert_eq!(h.idle_timeout, Duration::from_secs(5));
+    assert_eq!((h.max_body_bytes, h.max_connections), (4096, 8));
+    assert_eq!(h.rate_limit, Some(RateLimit { per_second: 5, burst: 10 }), "burst defaults to twice the rate");
+    let off = Fixture::new("[http]\nrate_limit_per_second = 0\n", &[("acme", TENANT)]);
+    assert_eq!(off.load(&[]).unwrap().http.rate_limit, None);
+}
+
+#[test]
+fn bad_http_limits_are_named() {
+    let f = Fixture::new(
+        "[http]\nidle_timeout = \"soon\"\nbody_read_timeout = \"0s\"\nmax_connections = 0\nrate_limit_burst = 0\n",
+        &[("acme", TENANT)],
+    );
+    let text = f.load(&[]).unwrap_err().to_string();
+    for key in ["http.idle_timeout", "http.body_read_timeout", "http.max_connections", "http.rate_limit_burst"] {
+        assert!(text.contains(&format!("key `{key}`")), "{key}: {text}");
+    }
+}
