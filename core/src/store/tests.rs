@@ -409,3 +409,49 @@ fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
     assert_eq!(tasks[0]["customer_id"], "C2", "the reminder's customer");
     assert_eq!(tasks[0]["invoices"], serde_json::json!(["F-2"]), "the reminder's invoices: {}", tasks[0]);
 }
+
+#[test]
+fn allocations_whose_total_overflows_are_refused_not_wrapped() {
+    use crate::store::{AllocationRequest, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: crate::domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: None,
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&t).unwrap()[0].id;
+    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    // i64::MAX + 2 wrapped to a negative total, which passed the "at most what is unallocated" check.
+    let huge = |n: &str, minor| AllocationRequest {
+        invoice: n.into(),
+        amount: Money::new(minor, Currency::EUR),
+        write_off: None,
+    };
+    let err =
+        store.apply_payment(&t, pid, &["unmatched"], &[huge("F-0", i64::MAX), huge("F-1", 2)], "test", None, None);
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let with_write_off = AllocationRequest {
+        invoice: "F-0".into(),
+        amount: Money::new(100, Currency::EUR),
+        write_off: Some(Money::new(i64::MAX, Currency::EUR)),
+    };
+    let err = store.apply_payment(&t, pid, &["unmatched"], &[with_write_off], "test", None, None);
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let page = store.invoices(&t, &InvoiceQuery { limit: 10, ..Default::default() }).unwrap();
+    assert!(page.items.iter().all(|i| i.open.minor == 10_000), "nothing applied");
+}
