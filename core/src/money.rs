@@ -282,6 +282,15 @@ pub const DEFAULT_MAX_AMOUNT: u64 = 1_000_000_000_000;
 /// `i64::MAX` in minor units for every currency (at most 4 minor digits).
 pub const MAX_AMOUNT_LIMIT: u64 = 100_000_000_000_000;
 
+/// Validates a `max_amount` setting (major units): `1..=`[`MAX_AMOUNT_LIMIT`].
+pub fn check_max_amount(max_amount: u64) -> Result<u64, String> {
+    if (1..=MAX_AMOUNT_LIMIT).contains(&max_amount) {
+        Ok(max_amount)
+    } else {
+        Err(format!("expected 1..={MAX_AMOUNT_LIMIT} (major units)"))
+    }
+}
+
 /// Which character separates the decimals in a text amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

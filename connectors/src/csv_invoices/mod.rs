@@ -6,7 +6,8 @@
 //! checkpointed batches (see `relance_core::store`), so a crash or shutdown
 //! mid-file resumes where it stopped. Bad rows are quarantined with file, line,
 //! column and reason; a file that cannot be read or has no usable header is
-//! quarantined whole (a copy is kept under the data directory).
+//! quarantined whole (a copy is kept under the data directory). Amounts beyond
+//! `max_amount` major units are bad rows.
 //!
 //! ```toml
 //! [connectors.erp_export]
@@ -18,6 +19,7 @@
 //! encoding = "auto"            # utf-8, windows-1252
 //! decimal = "auto"             # comma, dot
 //! date_order = "dmy"           # mdy
+//! max_amount = 1000000000000   # major units; larger amounts are quarantined
 //! [connectors.erp_export.columns]
 //! invoice_number = "Numéro"
 //! ```
@@ -37,7 +39,7 @@ use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig,
 use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
 };
-use relance_core::money::{Currency, DecimalStyle};
+use relance_core::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, check_max_amount};
 use relance_core::store::{ImportKey, ImportStatus, InvoiceBatch, NewQuarantine};
 
 use crate::files;
@@ -79,6 +81,9 @@ struct Settings {
     settle: String,
     #[serde(default = "default_batch")]
     batch_size: usize,
+    /// Largest accepted amount in major units; a row beyond it is quarantined.
+    #[serde(default = "default_max_amount")]
+    max_amount: u64,
 }
 
 fn default_pattern() -> String {
@@ -89,6 +94,9 @@ fn default_settle() -> String {
 }
 fn default_batch() -> usize {
     5000
+}
+fn default_max_amount() -> u64 {
+    DEFAULT_MAX_AMOUNT
 }
 
 /// Factory for `kind = "csv_invoices"`.
@@ -128,6 +136,7 @@ impl CsvInvoices {
         if s.batch_size == 0 || s.batch_size > 100_000 {
             return Err(err("batch_size", "expected 1..=100000".into()));
         }
+        check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
         Ok(CsvInvoices {
             name: connector.name.clone(),
             path,
@@ -139,6 +148,7 @@ impl CsvInvoices {
                 decimal: s.decimal,
                 date_order: s.date_order,
                 default_currency: s.currency.unwrap_or(tenant.currency),
+                max_amount: s.max_amount,
             },
             columns: s.columns,
             settle,

@@ -217,3 +217,34 @@ fn unusable_files_are_quarantined_whole_once_and_kept() {
     fresh.sync_blocking(&env.ctx()).unwrap();
     assert_eq!(env.quarantine().len(), 2);
 }
+
+fn numbers(invoices: &[relance_core::domain::Invoice]) -> Vec<&str> {
+    invoices.iter().map(|i| i.number.as_str()).collect()
+}
+
+#[test]
+fn amounts_at_the_i64_limit_are_quarantined_not_imported() {
+    // Issue #11: two invoices of 92233720368547758.07 GBP were imported, and the
+    // reminder total wrapped to `249,98 GBP`.
+    let env = Env::new("");
+    let mut text = String::from(HEADER);
+    text.push_str("BIG-1,C1,Big Spender,,,2026-10-01,2026-10-31,GBP,92233720368547758.07,92233720368547758.07\n");
+    text.push_str("BIG-2,C1,Big Spender,,,2026-10-01,2026-10-31,GBP,92233720368547758.07,92233720368547758.07\n");
+    text.push_str("OK-1,C1,Big Spender,,,2026-10-01,2026-10-31,GBP,249.98,249.98\n");
+    env.write("big.csv", text);
+    let report = env.run();
+    assert_eq!((report.items, report.quarantined), (1, 2));
+    assert_eq!(numbers(&env.invoices(&[])), vec!["OK-1"]);
+    let q = env.quarantine();
+    assert_eq!(q.iter().map(|x| x.line).collect::<Vec<_>>(), vec![Some(2), Some(3)]);
+    assert!(q.iter().all(|x| x.column.as_deref() == Some("amount_total")));
+    assert!(q[0].reason.contains("outside the accepted range of ±1000000000000 GBP"), "{}", q[0].reason);
+    // A lower limit per connector.
+    let env = Env::new("max_amount = 1000\n");
+    let mut text = String::from(HEADER);
+    text.push_str(
+        "A-1,C1,,,,2026-10-01,2026-10-31,EUR,1000.00,1000.00\nA-2,C1,,,,2026-10-01,2026-10-31,EUR,1000.01,5\n",
+    );
+    env.write("a.csv", text);
+    assert_eq!((env.run().items, env.quarantine().len()), (1, 1));
+}
