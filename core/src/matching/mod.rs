@@ -493,17 +493,20 @@ impl Matcher {
                     let inv = self.open(*i);
                     let in_time =
                         inv.issue_date.is_some_and(|d| (c.booking_date - d).num_days() <= self.config.discount_days);
+                    // Each term is below 2^113 (i64 × i64 / 10^4); the sum is checked all the same.
                     if in_time && inv.open == inv.total {
                         (i128::from(inv.total.minor) * i128::from(self.config.discount_bp) + 5_000) / 10_000
                     } else {
                         0
                     }
                 })
-                .sum::<i128>();
+                .try_fold(0i128, i128::checked_add)
+                .unwrap_or(0);
             if discount > 0 && (i128::from(short) - discount).unsigned_abs() <= (set.len() as u128) {
                 return Fit::Discount(short);
             }
         }
+        // Cannot overflow: here due ≤ paid + short < 2^64, and the rate is an i64 (< 2^63).
         let share = due * i128::from(self.config.fee_tolerance_bp) / 10_000;
         let tolerance = i128::from(self.config.fee_tolerance_minor).min(share);
         if i128::from(short) <= tolerance { Fit::Fee(short) } else { Fit::Partial }
