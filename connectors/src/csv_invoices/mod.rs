@@ -518,8 +518,10 @@ impl CsvInvoices {
     /// is applied: it has no data row, or it would close more than
     /// `max_close_share` of the tenant's open invoices.
     fn hold_reason(&self, ctx: &RunContext, scan: &Scan) -> Result<Option<String>, ConnectorError> {
-        let release = "release this quarantine item through the API (POST /api/v1/tenants/{tenant}/quarantine/{id}/release) \
-                       to import it with its closes";
+        let release = format!(
+            "release this quarantine item (POST /api/v1/tenants/{}/quarantine/<its id>/release) to import it with its closes",
+            ctx.tenant
+        );
         if scan.rows == 0 {
             let preview = ctx.store.full_export_preview(&ctx.tenant, &self.name, |_| false)?;
             return Ok(Some(format!(
