@@ -433,9 +433,10 @@ fn a_full_export_whose_last_line_is_cut_closes_nothing() {
     let env = Env::new("mode = \"full\"\n");
     env.write("1.csv", rows_in(0..4));
     env.run();
-    // No final line break and the last row is cut: taken as truncated.
+    // No final line break and the last row is cut inside its invoice number: taken as
+    // truncated (F-0003 must not be closed as "missing").
     let mut cut = rows_in(0..3);
-    cut.push_str("F-0003,C3,,,,2026-10");
+    cut.push_str("F-00");
     env.write("2.csv", cut);
     let report = env.run();
     assert_eq!((report.items, report.quarantined), (3, 1));
