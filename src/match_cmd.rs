@@ -34,7 +34,12 @@ pub struct MatchArgs {
 /// Loads the open invoices and the payers they name.
 pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let fmt = ValueFormat { decimal: DecimalStyle::Auto, date_order: DateOrder::Dmy, default_currency: Currency::EUR };
+    let fmt = ValueFormat {
+        decimal: DecimalStyle::Auto,
+        date_order: DateOrder::Dmy,
+        default_currency: Currency::EUR,
+        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
+    };
     let (records, bad) =
         parse_all(&bytes, &ColumnMap::default(), &fmt).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for (line, e) in &bad {

@@ -11,7 +11,15 @@ fn two_tenants() -> Deployment {
     let d = Deployment::new(
         "",
         &[
-            ("alpha", &csv_tenant("alpha-token-1", "in/alpha", "mode = \"full\"\nschedule = \"watch 1m\"\n")),
+            (
+                "alpha",
+                // The second export below closes 28 of 29 invoices on purpose: no hold.
+                &csv_tenant(
+                    "alpha-token-1",
+                    "in/alpha",
+                    "mode = \"full\"\nschedule = \"watch 1m\"\nmax_close_share = 1.0\n",
+                ),
+            ),
             ("beta", &csv_tenant("beta-token-1", "in/beta", "schedule = \"every 1h\"\n")),
         ],
     );

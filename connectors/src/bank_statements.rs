@@ -3,7 +3,9 @@
 //! from the content). Each file's raw bytes are kept under the data directory
 //! before anything else; its transactions are stored once (a dedupe key per
 //! entry survives re-imports and overlapping statements); a file that does
-//! not parse is quarantined with the line of the problem. Then the tenant's
+//! not parse is quarantined with the line of the problem, and a transaction
+//! beyond `max_amount` major units (default 10^12) is quarantined alone, the
+//! other transactions of the file being stored. Then the tenant's
 //! pending credits are matched: confident matches are applied, the rest wait
 //! in the review queue.
 //!
@@ -51,10 +53,16 @@ struct Settings {
     matching: MatchConfig,
     #[serde(default)]
     csv: CsvMapping,
+    /// Largest accepted transaction amount in major units; beyond it a transaction is quarantined.
+    #[serde(default = "default_max_amount")]
+    max_amount: u64,
 }
 
 fn default_pattern() -> String {
     "*".to_string()
+}
+fn default_max_amount() -> u64 {
+    relance_core::money::DEFAULT_MAX_AMOUNT
 }
 
 /// Factory for `kind = "bank_statements"`.
@@ -86,12 +94,16 @@ impl ConnectorFactory for BankStatementsFactory {
                 "expected a number between 0 and 1",
             ));
         }
+        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| {
+            ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
+        })?;
         Ok(Connector::StatementSource(Arc::new(BankStatements {
             name: connector.name.clone(),
             path,
             pattern: s.pattern.to_lowercase(),
             matching: s.matching,
             csv: s.csv,
+            max_amount,
             finished: files::Finished::default(),
         })))
     }
@@ -105,6 +117,7 @@ pub struct BankStatements {
     pattern: String,
     matching: MatchConfig,
     csv: CsvMapping,
+    max_amount: u64,
     finished: files::Finished,
 }
 
@@ -171,7 +184,25 @@ impl BankStatements {
         };
         match parsed {
             Ok(parsed) => {
-                let payments = to_payments(&parsed);
+                // Out-of-range amounts are quarantined (before the rest is stored: a crash in
+                // between repeats a quarantine entry, never loses one).
+                let (payments, out_of_range): (Vec<_>, Vec<_>) =
+                    to_payments(&parsed).into_iter().partition(|p| p.amount.check_range(self.max_amount).is_ok());
+                for p in &out_of_range {
+                    let reason = p.amount.check_range(self.max_amount).err().map(|e| e.to_string()).unwrap_or_default();
+                    warn!(file = %label, %reason, "transaction quarantined");
+                    ctx.store.record_quarantine(
+                        &ctx.tenant,
+                        &NewQuarantine {
+                            source: self.name.clone(),
+                            item: label.clone(),
+                            reason: format!("transaction of {} booked {}: {reason}", p.amount, p.booking_date),
+                            raw: Some(p.dedupe_key.clone()),
+                            raw_path: kept.clone(),
+                            ..Default::default()
+                        },
+                    )?;
+                }
                 let out = ctx.store.store_statement(
                     &ctx.tenant,
                     &self.name,
@@ -182,7 +213,7 @@ impl BankStatements {
                     &payments,
                 )?;
                 info!(file = %label, format = parsed.format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
-                Ok(RunReport { items: out.inserted, quarantined: 0, units: 1 })
+                Ok(RunReport { items: out.inserted, quarantined: out_of_range.len() as u64, units: 1 })
             }
             Err(e) => {
                 warn!(file = %label, error = %e, "statement quarantined");

@@ -67,6 +67,13 @@ struct Settings {
     /// Write-back: the payment field holding the memo (`ref` up to Odoo 17, `memo` from 18).
     #[serde(default = "default_memo_field")]
     memo_field: String,
+    /// Largest accepted amount in major units; an invoice beyond it is quarantined.
+    #[serde(default = "default_max_amount")]
+    max_amount: u64,
+}
+
+fn default_max_amount() -> u64 {
+    relance_core::money::DEFAULT_MAX_AMOUNT
 }
 
 fn default_page() -> u32 {
@@ -168,12 +175,16 @@ impl ConnectorFactory for OdooFactory {
     }
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
         let (client, s) = OdooClient::build(tenant, connector)?;
+        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| {
+            ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
+        })?;
         Ok(Connector::InvoiceSource(Arc::new(OdooInvoices {
             name: connector.name.clone(),
             client,
             page_size: s.page_size.clamp(10, 5000),
             full_every: parse_duration(&s.full_every).unwrap_or(Duration::from_secs(86_400)),
             currency: tenant.currency,
+            max_amount,
         })))
     }
 }
@@ -207,6 +218,7 @@ pub struct OdooInvoices {
     page_size: u32,
     full_every: Duration,
     currency: Currency,
+    max_amount: u64,
 }
 
 const INVOICE_FIELDS: [&str; 11] = [
@@ -271,7 +283,8 @@ impl InvoiceSource for OdooInvoices {
         // authenticate before anything is opened, so refused credentials fail cleanly
         self.client.uid().await?;
         let mut pass: Pass<Position> =
-            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?;
+            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?
+                .with_max_amount(self.max_amount);
         for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);

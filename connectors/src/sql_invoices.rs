@@ -95,8 +95,14 @@ struct Settings {
     pool_size: usize,
     #[serde(default = "default_timeout")]
     timeout: String,
+    /// Largest accepted amount in major units; a record beyond it is quarantined.
+    #[serde(default = "default_max_amount")]
+    max_amount: u64,
 }
 
+fn default_max_amount() -> u64 {
+    relance_core::money::DEFAULT_MAX_AMOUNT
+}
 fn default_cursor() -> String {
     "updated_at".into()
 }
@@ -136,6 +142,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
         let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
         pg.connect_timeout(timeout);
         let full_every = parse_duration(&s.full_every).map_err(|e| err("full_every", e))?;
+        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
         let ident_ok = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !ident_ok(&s.cursor_column) {
             return Err(err("cursor_column", format!("`{}` is not a column name", s.cursor_column)));
@@ -168,6 +175,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
             full_every,
             batch_size: s.batch_size.clamp(100, 100_000),
             currency: tenant.currency,
+            max_amount,
         })))
     }
 }
@@ -180,6 +188,7 @@ pub struct SqlInvoices {
     full_every: Duration,
     batch_size: u32,
     currency: Currency,
+    max_amount: u64,
 }
 
 fn transient(what: &str) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {
@@ -249,7 +258,8 @@ impl InvoiceSource for SqlInvoices {
         let (sql, columns) = self.statement(&client).await?;
         let stmt = client.prepare(&sql).await.map_err(transient("the paged query"))?;
         let mut pass: Pass<Position> =
-            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?;
+            Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?
+                .with_max_amount(self.max_amount);
         for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);

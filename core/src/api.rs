@@ -164,6 +164,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/customers", get(customers))
         .route("/api/v1/tenants/{tenant}/events", get(events))
         .route("/api/v1/tenants/{tenant}/quarantine", get(quarantine))
+        .route("/api/v1/tenants/{tenant}/quarantine/{id}/release", post(release_quarantine))
         .route("/api/v1/tenants/{tenant}/connectors", get(connectors))
         .route("/api/v1/tenants/{tenant}/payments", get(payments))
         .route("/api/v1/tenants/{tenant}/review", get(review))
@@ -384,6 +385,22 @@ async fn quarantine(
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
     Ok(Json(blocking(move || store.quarantine(&tenant, l, o)).await?).into_response())
+}
+
+/// Confirms a held full export: its connector imports it, closes included, at
+/// its next run (202). 409 when the item is not a held export or a later full
+/// export superseded it.
+async fn release_quarantine(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let store = st.rt.store.clone();
+    let released = blocking(move || store.release_held_import(&tenant, id, &who)).await?;
+    let body = json!({ "quarantine": id, "import": released.import, "label": released.label, "status": "released" });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 async fn connectors(

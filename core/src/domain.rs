@@ -387,6 +387,10 @@ pub struct QuarantineItem {
     /// Where a copy of the whole input was kept, when it was.
     pub raw_path: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// A held full export waiting for `POST …/quarantine/{id}/release`.
+    pub held: bool,
+    /// When a held export was released (or picked up again by its connector).
+    pub released_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -268,6 +268,27 @@ pub enum MoneyError {
     Overflow(String),
     #[error("cannot combine {0} and {1}")]
     CurrencyMismatch(Currency, Currency),
+    /// Outside the accepted range (see [`Money::check_range`]).
+    #[error("{amount} is outside the accepted range of ±{max} {currency} (setting `max_amount`)")]
+    OutOfRange { amount: String, max: u64, currency: Currency },
+}
+
+/// Default bound on an amount read from input: ±10^12 major units (a
+/// trillion euros). Far above any real invoice or payment, far enough below
+/// `i64::MAX` minor units that sums of many amounts stay exact.
+pub const DEFAULT_MAX_AMOUNT: u64 = 1_000_000_000_000;
+
+/// Largest `max_amount` a setting may give: 10^14 major units is still below
+/// `i64::MAX` in minor units for every currency (at most 4 minor digits).
+pub const MAX_AMOUNT_LIMIT: u64 = 100_000_000_000_000;
+
+/// Validates a `max_amount` setting (major units): `1..=`[`MAX_AMOUNT_LIMIT`].
+pub fn check_max_amount(max_amount: u64) -> Result<u64, String> {
+    if (1..=MAX_AMOUNT_LIMIT).contains(&max_amount) {
+        Ok(max_amount)
+    } else {
+        Err(format!("expected 1..={MAX_AMOUNT_LIMIT} (major units)"))
+    }
 }
 
 /// Which character separates the decimals in a text amount.
@@ -316,7 +337,30 @@ impl Money {
     }
 
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
-        self.checked_add(Money::new(-other.minor, other.currency))
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
+        }
+        self.minor
+            .checked_sub(other.minor)
+            .map(|minor| Money::new(minor, self.currency))
+            .ok_or_else(|| MoneyError::Overflow(format!("{self} - {other}")))
+    }
+
+    /// The sum of `items`, all in `currency`; an overflow or another currency is an error, never a wrap.
+    pub fn checked_sum(currency: Currency, items: impl IntoIterator<Item = Money>) -> Result<Money, MoneyError> {
+        items.into_iter().try_fold(Money::zero(currency), Money::checked_add)
+    }
+
+    /// The amount itself when its absolute value is at most `max_major` major
+    /// units (e.g. [`DEFAULT_MAX_AMOUNT`]), else [`MoneyError::OutOfRange`].
+    /// Inputs are checked with it so that no stored amount comes near the
+    /// limits of `i64`.
+    pub fn check_range(self, max_major: u64) -> Result<Money, MoneyError> {
+        let limit = i128::from(max_major) * 10i128.pow(u32::from(self.currency.exponent()));
+        if i128::from(self.minor).abs() > limit {
+            return Err(MoneyError::OutOfRange { amount: self.to_string(), max: max_major, currency: self.currency });
+        }
+        Ok(self)
     }
 
     /// Parses a text amount in the given currency.
@@ -552,6 +596,41 @@ mod tests {
         assert_eq!(format_minor(1, 3), "0.001");
         let m = Money::parse("1 250,5", Currency::EUR, DecimalStyle::Auto).unwrap();
         assert_eq!(m.to_string(), "1250.50 EUR");
+    }
+
+    #[test]
+    fn arithmetic_is_checked_and_never_wraps() {
+        let gbp = Currency::parse("GBP").unwrap();
+        // 92233720368547758.07 GBP is exactly i64::MAX minor units.
+        let huge = Money::parse("92233720368547758.07", gbp, DecimalStyle::Dot).unwrap();
+        assert_eq!(huge.minor, i64::MAX);
+        assert!(matches!(huge.checked_add(huge), Err(MoneyError::Overflow(_))));
+        assert!(matches!(Money::checked_sum(gbp, [huge, Money::new(1, gbp)]), Err(MoneyError::Overflow(_))));
+        assert_eq!(Money::checked_sum(gbp, [Money::new(2, gbp), Money::new(3, gbp)]), Ok(Money::new(5, gbp)));
+        let min = Money::new(i64::MIN, gbp);
+        assert!(matches!(Money::zero(gbp).checked_sub(min), Err(MoneyError::Overflow(_))));
+        assert!(matches!(min.checked_sub(Money::new(1, gbp)), Err(MoneyError::Overflow(_))));
+    }
+
+    #[test]
+    fn amounts_are_checked_against_a_range_in_major_units() {
+        let gbp = Currency::parse("GBP").unwrap();
+        let huge = Money::parse("92233720368547758.07", gbp, DecimalStyle::Dot).unwrap();
+        let err = huge.check_range(DEFAULT_MAX_AMOUNT).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "92233720368547758.07 GBP is outside the accepted range of ±1000000000000 GBP (setting `max_amount`)"
+        );
+        let edge = Money::new(100_000_000_000_000, gbp); // 10^12 GBP exactly
+        assert_eq!(edge.check_range(DEFAULT_MAX_AMOUNT), Ok(edge));
+        assert!(Money::new(-100_000_000_000_001, gbp).check_range(DEFAULT_MAX_AMOUNT).is_err());
+        assert!(Money::new(i64::MIN, gbp).check_range(MAX_AMOUNT_LIMIT).is_err());
+        let jpy = Currency::parse("JPY").unwrap();
+        assert!(Money::new(1_000_001, jpy).check_range(1_000_000).is_err());
+        assert!(Money::new(1_000_000, jpy).check_range(1_000_000).is_ok());
+        // The largest setting still bounds every currency below i64::MAX.
+        let clf = Currency::parse("CLF").unwrap();
+        assert!(i128::from(MAX_AMOUNT_LIMIT) * 10i128.pow(u32::from(clf.exponent())) < i128::from(i64::MAX));
     }
 
     #[test]

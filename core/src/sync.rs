@@ -10,8 +10,10 @@
 //! numbers), `status` (`open`, `partially_paid`, `paid`, `cancelled`,
 //! `disputed`, …).
 //!
-//! A record without a number, with a negative amount, an unknown currency or
-//! an impossible date is quarantined with the reason (the source, the page and
+//! A record without a number, with a negative amount or one beyond
+//! `max_amount` major units (default [`DEFAULT_MAX_AMOUNT`], so no stored
+//! amount comes near the limits of `i64`), an unknown currency or an
+//! impossible date is quarantined with the reason (the source, the page and
 //! the record's position name it) and the others are applied: bad data never
 //! stops a sync. An incremental pass never closes anything; a full pass
 //! ([`PagedImport::full`]) closes, at its end, invoices the source no longer
@@ -22,11 +24,12 @@ use serde_json::Value;
 
 use crate::connector::{ConnectorError, RunReport};
 use crate::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, Language, TenantId};
-use crate::money::{Currency, DecimalStyle, Money};
+use crate::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, Money};
 use crate::store::{ImportKey, ImportState, ImportStatus, InvoiceBatch, NewQuarantine, Store};
 
-/// Reads one canonical record; the error is the reason to quarantine it.
-pub fn record_from_json(v: &Value, default_currency: Currency) -> Result<InvoiceRecord, String> {
+/// Reads one canonical record, with amounts of at most `max_amount` major
+/// units; the error is the reason to quarantine it.
+pub fn record_from_json(v: &Value, default_currency: Currency, max_amount: u64) -> Result<InvoiceRecord, String> {
     let obj = v.as_object().ok_or("a record must be a JSON object")?;
     let text = |k: &str| -> Option<String> {
         match obj.get(k)? {
@@ -47,7 +50,7 @@ pub fn record_from_json(v: &Value, default_currency: Currency) -> Result<Invoice
         if m.minor < 0 {
             return Err(format!("negative {k} `{t}`"));
         }
-        Ok(Some(m))
+        m.check_range(max_amount).map(Some).map_err(|e| format!("{k}: {e}"))
     };
     let total = amount("amount_total")?.ok_or("no amount_total")?;
     let open = amount("amount_open")?.unwrap_or(total);
@@ -109,6 +112,7 @@ pub struct PagedImport {
     state: ImportState,
     source: String,
     default_currency: Currency,
+    max_amount: u64,
     pub report: RunReport,
 }
 
@@ -154,15 +158,23 @@ impl PagedImport {
             state,
             source: source.to_string(),
             default_currency,
+            max_amount: DEFAULT_MAX_AMOUNT,
             report: RunReport::default(),
         })
+    }
+
+    /// Records with an amount beyond `max_amount` major units are quarantined
+    /// (default [`DEFAULT_MAX_AMOUNT`]).
+    pub fn with_max_amount(mut self, max_amount: u64) -> PagedImport {
+        self.max_amount = max_amount;
+        self
     }
 
     /// Checks and applies one page of records (`page` names it in quarantine entries).
     pub fn page(&mut self, page: &str, records: &[Value]) -> Result<(), ConnectorError> {
         let mut batch = InvoiceBatch { position_after: self.state.position + 1, ..Default::default() };
         for (i, v) in records.iter().enumerate() {
-            match record_from_json(v, self.default_currency) {
+            match record_from_json(v, self.default_currency, self.max_amount) {
                 Ok(r) => batch.records.push(r),
                 Err(reason) => {
                     match v
@@ -271,6 +283,13 @@ impl<P: serde::Serialize + serde::de::DeserializeOwned + Default + Send + 'stati
         })
     }
 
+    /// Records with an amount beyond `max_amount` major units are quarantined
+    /// (default [`DEFAULT_MAX_AMOUNT`]).
+    pub fn with_max_amount(mut self, max_amount: u64) -> Pass<P> {
+        self.import = self.import.take().map(|i| i.with_max_amount(max_amount));
+        self
+    }
+
     fn save_position(&self) -> Result<(), ConnectorError> {
         let text = serde_json::to_string(&self.position).map_err(|e| ConnectorError::Permanent(e.to_string()))?;
         self.store.set_connector_state(&self.tenant, &self.source, "position", &text)?;
@@ -320,7 +339,7 @@ mod tests {
     use serde_json::json;
 
     fn rec(v: Value) -> Result<InvoiceRecord, String> {
-        record_from_json(&v, Currency::EUR)
+        record_from_json(&v, Currency::EUR, DEFAULT_MAX_AMOUNT)
     }
 
     #[test]
@@ -351,5 +370,44 @@ mod tests {
         assert!(more.unwrap_err().contains("more than amount_total"));
         let jpy = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01", "amount_total": 1500, "currency": "JPY"})).unwrap();
         assert_eq!(jpy.total.minor, 1500);
+    }
+
+    #[test]
+    fn amounts_beyond_max_amount_are_refused() {
+        // Issue #11: 92233720368547758.07 is i64::MAX minor units; two of them wrapped every total.
+        let big = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01",
+            "amount_total": "92233720368547758.07", "currency": "GBP"}));
+        let why = big.unwrap_err();
+        assert!(why.starts_with("amount_total: 92233720368547758.07 GBP is outside the accepted range"), "{why}");
+        let open = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01",
+            "amount_total": "5", "amount_open": 1e15}));
+        assert!(open.is_err());
+        let limited = |total: &str| {
+            record_from_json(
+                &json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01", "amount_total": total}),
+                Currency::EUR,
+                1000,
+            )
+        };
+        assert!(limited("1000.00").is_ok());
+        assert!(limited("1000.01").unwrap_err().contains("±1000 EUR"));
+    }
+
+    #[test]
+    fn a_page_quarantines_out_of_range_records_and_applies_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let mut import = PagedImport::incremental(&store, &t, "erp", "u1", Currency::EUR).unwrap().with_max_amount(10);
+        let page = [
+            json!({"invoice_number": "A", "customer_id": "C", "due_date": "2026-12-01", "amount_total": "10.00"}),
+            json!({"invoice_number": "B", "customer_id": "C", "due_date": "2026-12-01", "amount_total": "10.01"}),
+        ];
+        import.page("page 1", &page).unwrap();
+        let report = import.finish().unwrap();
+        assert_eq!((report.items, report.quarantined), (1, 1));
+        let q = store.quarantine(&t, 10, 0).unwrap().items;
+        assert_eq!(q[0].item, "page 1, record 2");
+        assert!(q[0].reason.contains("outside the accepted range of ±10 EUR"), "{}", q[0].reason);
     }
 }

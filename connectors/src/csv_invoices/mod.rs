@@ -2,11 +2,35 @@
 //! dropped in a folder (or one file rewritten in place).
 //!
 //! Each file is identified by the SHA-256 of its content, so a file already
-//! imported is never applied again, wherever it lies. A file is applied in
+//! imported is never applied again, wherever it lies. A file is read only once
+//! it has not changed for `settle` (also under `relance run --once`), and
+//! skipped for this run if it changes while it is read. It is applied in
 //! checkpointed batches (see `relance_core::store`), so a crash or shutdown
 //! mid-file resumes where it stopped. Bad rows are quarantined with file, line,
 //! column and reason; a file that cannot be read or has no usable header is
-//! quarantined whole (a copy is kept under the data directory).
+//! quarantined whole (a copy is kept under the data directory). Amounts beyond
+//! `max_amount` major units are bad rows.
+//!
+//! Before anything is applied, a first pass ([`scan`]) reads the invoice
+//! numbers: every row of a number that appears on several rows is quarantined
+//! (the invoice keeps its previous state and a full export does not close it).
+//!
+//! A full export closes the invoices of this source it does not list, only
+//! when the file is known complete:
+//! - its last line is complete: the file ends with a line break, or its last
+//!   row parses with all its columns (many exports have no final line break;
+//!   a last row cut inside its last field cannot be told from a complete one,
+//!   which the settle time and the size check around the read guard against).
+//!   A last row that does not parse in a file without a final line break is
+//!   taken as truncated: quarantined, and nothing is closed;
+//! - it has data rows: a header-only full export is *held* (nothing applied);
+//! - it would close at most `max_close_share` of the tenant's open invoices
+//!   (default 0.5), else it is *held*.
+//!
+//! A held file is kept under the data directory and listed in quarantine
+//! (`held: true`); `POST /api/v1/tenants/{t}/quarantine/{id}/release` has it
+//! imported with its closes at the connector's next run, and raising
+//! `max_close_share` has the next run (after a restart) import it.
 //!
 //! ```toml
 //! [connectors.erp_export]
@@ -18,11 +42,14 @@
 //! encoding = "auto"            # utf-8, windows-1252
 //! decimal = "auto"             # comma, dot
 //! date_order = "dmy"           # mdy
+//! max_amount = 1000000000000   # major units; larger amounts are quarantined
+//! max_close_share = 0.5        # full exports closing more are held for confirmation
 //! [connectors.erp_export.columns]
 //! invoice_number = "Numéro"
 //! ```
 
 pub mod parse;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,11 +64,12 @@ use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig,
 use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
 };
-use relance_core::money::{Currency, DecimalStyle};
-use relance_core::store::{ImportKey, ImportStatus, InvoiceBatch, NewQuarantine};
+use relance_core::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, check_max_amount};
+use relance_core::store::{ImportKey, ImportState, ImportStatus, InvoiceBatch, NewQuarantine, ReleasedImport};
 
 use crate::files;
 use parse::{ColumnMap, DateOrder, EncodingSetting, ValueFormat};
+use scan::Scan;
 
 /// Whether each file is a complete list of open invoices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -79,6 +107,13 @@ struct Settings {
     settle: String,
     #[serde(default = "default_batch")]
     batch_size: usize,
+    /// Largest accepted amount in major units; a row beyond it is quarantined.
+    #[serde(default = "default_max_amount")]
+    max_amount: u64,
+    /// Full exports: one that would close more than this share of the
+    /// tenant's open invoices is held for confirmation.
+    #[serde(default = "default_max_close_share")]
+    max_close_share: f64,
 }
 
 fn default_pattern() -> String {
@@ -89,6 +124,12 @@ fn default_settle() -> String {
 }
 fn default_batch() -> usize {
     5000
+}
+fn default_max_amount() -> u64 {
+    DEFAULT_MAX_AMOUNT
+}
+fn default_max_close_share() -> f64 {
+    0.5
 }
 
 /// Factory for `kind = "csv_invoices"`.
@@ -128,6 +169,10 @@ impl CsvInvoices {
         if s.batch_size == 0 || s.batch_size > 100_000 {
             return Err(err("batch_size", "expected 1..=100000".into()));
         }
+        check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
+        if !(0.0..=1.0).contains(&s.max_close_share) {
+            return Err(err("max_close_share", "expected a share between 0 and 1 (0.5 = 50 %)".into()));
+        }
         Ok(CsvInvoices {
             name: connector.name.clone(),
             path,
@@ -139,10 +184,13 @@ impl CsvInvoices {
                 decimal: s.decimal,
                 date_order: s.date_order,
                 default_currency: s.currency.unwrap_or(tenant.currency),
+                max_amount: s.max_amount,
             },
             columns: s.columns,
             settle,
             batch_size: s.batch_size,
+            // A ratio setting, converted once to exact basis points.
+            max_close_share_bp: (s.max_close_share * 10_000.0).round() as u32,
             finished: files::Finished::default(),
         })
     }
@@ -161,6 +209,8 @@ pub struct CsvInvoices {
     columns: ColumnMap,
     settle: Duration,
     batch_size: usize,
+    /// `max_close_share` in basis points (5000 = 50 %).
+    max_close_share_bp: u32,
     /// Files known to be finished (imported or quarantined), by path, size and
     /// modification time: spares re-reading and re-hashing them at every poll.
     finished: files::Finished,
@@ -181,16 +231,38 @@ impl InvoiceSource for CsvInvoices {
 /// Limit on the raw line kept inline in a quarantine entry.
 const RAW_LIMIT: usize = 4096;
 
+/// How long past `settle` a file that keeps changing is waited for before
+/// it is left for the next run.
+const SETTLE_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How a unit is to be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirmation {
+    /// Safeguards apply (header-only and `max_close_share` holds).
+    Checked,
+    /// Released through the API: applied with its closes.
+    Released,
+}
+
 impl CsvInvoices {
-    /// Imports every new file, oldest first.
+    /// Applies the imports released through the API, then imports every new
+    /// file, oldest first.
     pub fn sync_blocking(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
         let mut report = RunReport::default();
+        for released in ctx.store.released_imports(&ctx.tenant, &self.name)? {
+            if ctx.cancel.is_cancelled() {
+                return Err(ConnectorError::Cancelled);
+            }
+            report.add(&self.import_released(ctx, &released)?);
+        }
         for file in self.list_files()? {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
-            if !ctx.once {
-                self.wait_until_settled(&file, ctx)?;
+            // `--once` included: a file still being written is never read.
+            if !self.wait_until_settled(&file, ctx)? {
+                info!(file = %file.display(), "still being written: left for the next run");
+                continue;
             }
             report.add(&self.import_file(ctx, &file)?);
         }
@@ -202,20 +274,25 @@ impl CsvInvoices {
             .map_err(|e| ConnectorError::Transient(format!("cannot list {}: {e}", self.path.display())))
     }
 
-    /// Waits while the file is still being written (modified within `settle`).
-    fn wait_until_settled(&self, file: &Path, ctx: &RunContext) -> Result<(), ConnectorError> {
-        for _ in 0..100 {
+    /// Waits until the file has not been modified for `settle`; false when it
+    /// still changes after `settle` + [`SETTLE_PATIENCE`].
+    fn wait_until_settled(&self, file: &Path, ctx: &RunContext) -> Result<bool, ConnectorError> {
+        let deadline = std::time::Instant::now() + self.settle + SETTLE_PATIENCE;
+        loop {
+            // A modification time in the future (clock skew) counts as settled.
             let age =
                 files::modified(file).and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(self.settle);
             if age >= self.settle {
-                return Ok(());
+                return Ok(true);
             }
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);
             }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
             std::thread::sleep((self.settle - age).min(Duration::from_millis(500)));
         }
-        Ok(())
     }
 
     fn quarantine_unreadable(
@@ -252,40 +329,97 @@ impl CsvInvoices {
     }
 
     /// Imports one file (or resumes it), returning what this call applied.
+    /// A file that changes while it is read is left for the next run.
     pub fn import_file(&self, ctx: &RunContext, file: &Path) -> Result<RunReport, ConnectorError> {
         let Some(before) = self.finished.changed(file) else { return Ok(RunReport::default()) };
-        let report = self.import_unseen(ctx, file)?;
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                let report = self.quarantine_unreadable(ctx, file, format!("cannot read file: {e}"))?;
+                self.finished.mark(file, before);
+                return Ok(report);
+            }
+        };
+        if files::stamp(file) != before {
+            info!(file = %file.display(), "changed while it was read: left for the next run");
+            return Ok(RunReport::default());
+        }
+        let unit = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let report = self.import_bytes(ctx, file, &bytes, &unit, &file.display().to_string(), Confirmation::Checked)?;
         self.finished.mark(file, before);
         Ok(report)
     }
 
-    fn import_unseen(&self, ctx: &RunContext, file: &Path) -> Result<RunReport, ConnectorError> {
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
-            Err(e) => return self.quarantine_unreadable(ctx, file, format!("cannot read file: {e}")),
-        };
-        let unit = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-        let label = file.display().to_string();
+    /// Applies a held file released through the API, from the copy kept when
+    /// it was held (or the original file when that copy is gone).
+    fn import_released(&self, ctx: &RunContext, released: &ReleasedImport) -> Result<RunReport, ConnectorError> {
+        let label = PathBuf::from(&released.label);
+        let candidates = released.kept_path.iter().map(PathBuf::from).chain([label.clone()]);
+        for path in candidates {
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            if format!("sha256:{}", hex::encode(Sha256::digest(&bytes))) == released.unit {
+                info!(file = %released.label, import = released.import, "applying a held export released through the API");
+                return self.import_bytes(ctx, &label, &bytes, &released.unit, &released.label, Confirmation::Released);
+            }
+        }
+        // Neither the kept copy nor the original holds that content any more.
         let mut state = ctx.store.begin_import(&ImportKey {
             tenant: &ctx.tenant,
             source: &self.name,
-            unit: &unit,
-            label: &label,
+            unit: &released.unit,
+            label: &released.label,
             full_export: self.mode == ExportMode::Full,
         })?;
-        if state.status != ImportStatus::Running {
-            return Ok(RunReport::default());
-        }
+        let reason = "released, but neither the kept copy nor the original file holds the held content any more: \
+                      nothing imported";
+        warn!(file = %released.label, reason, "released export quarantined");
+        ctx.store.quarantine_import(
+            &mut state,
+            &NewQuarantine {
+                source: self.name.clone(),
+                item: released.label.clone(),
+                reason: reason.to_string(),
+                raw_path: released.kept_path.clone(),
+                ..Default::default()
+            },
+        )?;
+        Ok(RunReport { quarantined: 1, units: 1, ..Default::default() })
+    }
+
+    /// Imports the content `bytes` of `file` (unit `unit`), or resumes it.
+    fn import_bytes(
+        &self,
+        ctx: &RunContext,
+        file: &Path,
+        bytes: &[u8],
+        unit: &str,
+        label: &str,
+        confirmation: Confirmation,
+    ) -> Result<RunReport, ConnectorError> {
+        let mut state = ctx.store.begin_import(&ImportKey {
+            tenant: &ctx.tenant,
+            source: &self.name,
+            unit,
+            label,
+            full_export: self.mode == ExportMode::Full,
+        })?;
+        // As recorded when the unit was first seen (a held unit is always a full export).
+        let full = state.full_export;
+        let checked = match (state.status, confirmation) {
+            (ImportStatus::Done | ImportStatus::Quarantined, _) => return Ok(RunReport::default()),
+            (ImportStatus::Released, _) | (_, Confirmation::Released) => false,
+            // Held: checked again (the limit may have been raised since).
+            (ImportStatus::Running | ImportStatus::Held, Confirmation::Checked) => true,
+        };
         let resumed_at = state.position;
-        let whole_file_problem = |reason: String| -> Result<RunReport, ConnectorError> {
-            let kept = self.keep_copy(ctx, file, &unit, &bytes);
+        let whole_file_problem = |state: &mut ImportState, reason: String| -> Result<RunReport, ConnectorError> {
+            let kept = self.keep_copy(ctx, file, unit, bytes);
             warn!(file = %label, %reason, "file quarantined");
-            let mut st = state.clone();
             ctx.store.quarantine_import(
-                &mut st,
+                state,
                 &NewQuarantine {
                     source: self.name.clone(),
-                    item: label.clone(),
+                    item: label.to_string(),
                     line: Some(1),
                     reason,
                     raw_path: kept,
@@ -294,9 +428,9 @@ impl CsvInvoices {
             )?;
             Ok(RunReport { quarantined: 1, units: 1, ..Default::default() })
         };
-        let text = match parse::decode(&bytes, self.encoding) {
+        let text = match parse::decode(bytes, self.encoding) {
             Ok(t) => t,
-            Err(reason) => return whole_file_problem(reason),
+            Err(reason) => return whole_file_problem(&mut state, reason),
         };
         let delimiter = self.delimiter.unwrap_or_else(|| parse::detect_delimiter(&text));
         let mut reader = csv::ReaderBuilder::new()
@@ -307,10 +441,41 @@ impl CsvInvoices {
         let layout = match reader.headers() {
             Ok(h) => match parse::read_layout(h, &self.columns) {
                 Ok(l) => l,
-                Err(reason) => return whole_file_problem(reason),
+                Err(reason) => return whole_file_problem(&mut state, reason),
             },
-            Err(e) => return whole_file_problem(format!("unreadable header: {e}")),
+            Err(e) => return whole_file_problem(&mut state, format!("unreadable header: {e}")),
         };
+        let scan = Scan::run(&text, delimiter, &layout);
+        if full && checked {
+            match self.hold_reason(ctx, &scan)? {
+                Some(reason) if state.status == ImportStatus::Held => {
+                    info!(file = %label, %reason, "full export still held");
+                    return Ok(RunReport::default());
+                }
+                Some(reason) => {
+                    let kept = self.keep_copy(ctx, file, unit, bytes);
+                    warn!(file = %label, %reason, "full export held for confirmation");
+                    let q = NewQuarantine {
+                        source: self.name.clone(),
+                        item: label.to_string(),
+                        reason,
+                        raw_path: kept,
+                        ..Default::default()
+                    };
+                    ctx.store.hold_import(&mut state, &q)?;
+                    return Ok(RunReport { quarantined: 1, units: 1, ..Default::default() });
+                }
+                None if state.status == ImportStatus::Held => {
+                    let why = "within max_close_share now";
+                    if !ctx.store.resume_held_import(&mut state, why)? {
+                        info!(file = %label, "held full export superseded by a later one: left held");
+                        return Ok(RunReport::default());
+                    }
+                    info!(file = %label, "held full export picked up: {why}");
+                }
+                None => {}
+            }
+        }
         let mut report = RunReport { units: 1, ..Default::default() };
         // Parsing (one core) overlaps with writing (the other); at most two
         // parsed batches wait, bounding memory.
@@ -318,9 +483,8 @@ impl CsvInvoices {
         let outcome = std::thread::scope(|scope| -> Result<(), ConnectorError> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(InvoiceBatch, bool)>(2);
             let text: &str = &text;
-            let layout = &layout;
-            let label = &label;
-            scope.spawn(move || self.parse_batches(reader, text, layout, label, skip, tx));
+            let (layout, scan) = (&layout, &scan);
+            scope.spawn(move || self.parse_batches(reader, text, layout, scan, label, skip, tx));
             for (batch, more) in rx {
                 let out = ctx.store.apply_invoice_batch(&mut state, &batch)?;
                 report.items += out.created + out.updated + out.unchanged;
@@ -333,7 +497,7 @@ impl CsvInvoices {
             Ok(())
         });
         outcome?;
-        let summary = ctx.store.finish_import(&mut state, &label)?;
+        let summary = ctx.store.finish_import(&mut state, label)?;
         info!(
             file = %label,
             created = summary.created,
@@ -345,18 +509,57 @@ impl CsvInvoices {
             "file imported"
         );
         if summary.close_blocked {
-            warn!(file = %label, "a row without a readable invoice number was quarantined: invoices missing from this full export were NOT closed");
+            warn!(file = %label, "the file looks truncated or a row without a readable invoice number was quarantined: invoices missing from this full export were NOT closed");
         }
         Ok(report)
     }
 
+    /// Why a full export must wait for a confirmation before anything of it
+    /// is applied: it has no data row, or it would close more than
+    /// `max_close_share` of the tenant's open invoices.
+    fn hold_reason(&self, ctx: &RunContext, scan: &Scan) -> Result<Option<String>, ConnectorError> {
+        let release = format!(
+            "release this quarantine item (POST /api/v1/tenants/{}/quarantine/<its id>/release) to import it with its closes",
+            ctx.tenant
+        );
+        if scan.rows == 0 {
+            let preview = ctx.store.full_export_preview(&ctx.tenant, &self.name, |_| false)?;
+            return Ok(Some(format!(
+                "full export with no data rows (header only): held, nothing imported or closed; it would close all {} \
+                 open invoices of this source; if that is intended, {release}",
+                preview.would_close
+            )));
+        }
+        if scan.unreadable {
+            // Closing is skipped anyway: the missing invoice might be the unreadable one.
+            return Ok(None);
+        }
+        let preview = ctx.store.full_export_preview(&ctx.tenant, &self.name, |n| scan.lists(n))?;
+        let limit = u128::from(self.max_close_share_bp) * u128::from(preview.tenant_open);
+        if preview.would_close == 0 || u128::from(preview.would_close) * 10_000 <= limit {
+            return Ok(None);
+        }
+        let share = |bp: u128| format!("{}.{:02} %", bp / 100, bp % 100);
+        let actual = u128::from(preview.would_close) * 10_000 / u128::from(preview.tenant_open.max(1));
+        Ok(Some(format!(
+            "full export would close {} of the tenant's {} open invoices ({}), more than max_close_share ({}): held, \
+             nothing imported or closed; if the export is right, {release}, or raise max_close_share",
+            preview.would_close,
+            preview.tenant_open,
+            share(actual),
+            share(u128::from(self.max_close_share_bp)),
+        )))
+    }
+
     /// Reads the data rows after the first `skip` and sends them in batches
     /// (with whether more follow). Stops when the receiver is gone.
+    #[allow(clippy::too_many_arguments)]
     fn parse_batches(
         &self,
         mut reader: csv::Reader<&[u8]>,
         text: &str,
         layout: &parse::Layout,
+        scan: &Scan,
         label: &str,
         skip: u64,
         tx: std::sync::mpsc::SyncSender<(InvoiceBatch, bool)>,
@@ -364,6 +567,7 @@ impl CsvInvoices {
         let mut record = csv::StringRecord::new();
         let mut consumed: u64 = 0;
         let mut batch = InvoiceBatch::default();
+        let ends_with_line_break = text.ends_with(['\n', '\r']);
         loop {
             let start = reader.position().clone();
             let more = match reader.read_record(&mut record) {
@@ -391,25 +595,51 @@ impl CsvInvoices {
                 if consumed <= skip || parse::is_blank(&record) {
                     continue;
                 }
-                match parse::parse_row(&record, layout, &self.format) {
-                    Ok(inv) => batch.records.push(inv),
-                    Err(e) => {
-                        let end = reader.position().byte() as usize;
-                        let raw = text.get(start.byte() as usize..end).unwrap_or("").trim_end_matches(['\r', '\n']);
-                        warn!(file = %label, line = start.line(), column = ?e.column, reason = %e.reason, "row quarantined");
-                        match &e.invoice_number {
-                            Some(n) => batch.quarantined_numbers.push(n.clone()),
-                            None => batch.close_blocked = true,
+                let end = reader.position().byte() as usize;
+                let raw = || text.get(start.byte() as usize..end).unwrap_or("").trim_end_matches(['\r', '\n']);
+                let duplicate = layout.invoice_number(&record).and_then(|n| Some((n, scan.duplicate_reason(n)?)));
+                if let Some((number, reason)) = duplicate {
+                    warn!(file = %label, line = start.line(), number, "row quarantined: duplicate invoice number");
+                    batch.quarantined_numbers.push(number.to_string());
+                    batch.quarantined.push(NewQuarantine {
+                        source: self.name.clone(),
+                        item: label.to_string(),
+                        line: Some(start.line()),
+                        column: Some(layout.invoice_number_column()),
+                        reason,
+                        raw: Some(clip(raw())),
+                        raw_path: None,
+                    });
+                } else {
+                    match parse::parse_row(&record, layout, &self.format) {
+                        Ok(inv) => batch.records.push(inv),
+                        Err(mut e) => {
+                            // The last row of a file without a final line break that does
+                            // not parse: the file is taken as truncated.
+                            let truncated =
+                                !ends_with_line_break && text.get(end..).is_none_or(|r| r.trim().is_empty());
+                            if truncated {
+                                batch.close_blocked = true;
+                                e.reason.push_str(
+                                    " (last line, and the file does not end with a line break: it looks truncated, \
+                                     so this export closes nothing)",
+                                );
+                            }
+                            warn!(file = %label, line = start.line(), column = ?e.column, reason = %e.reason, "row quarantined");
+                            match &e.invoice_number {
+                                Some(n) => batch.quarantined_numbers.push(n.clone()),
+                                None => batch.close_blocked = true,
+                            }
+                            batch.quarantined.push(NewQuarantine {
+                                source: self.name.clone(),
+                                item: label.to_string(),
+                                line: Some(start.line()),
+                                column: e.column,
+                                reason: e.reason,
+                                raw: Some(clip(raw())),
+                                raw_path: None,
+                            });
                         }
-                        batch.quarantined.push(NewQuarantine {
-                            source: self.name.clone(),
-                            item: label.to_string(),
-                            line: Some(start.line()),
-                            column: e.column,
-                            reason: e.reason,
-                            raw: Some(clip(raw)),
-                            raw_path: None,
-                        });
                     }
                 }
             }

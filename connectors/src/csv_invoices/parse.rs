@@ -150,6 +150,10 @@ pub struct ValueFormat {
     pub date_order: DateOrder,
     /// Used when the file has no currency column or the cell is empty.
     pub default_currency: Currency,
+    /// Largest accepted amount, in major units (setting `max_amount`,
+    /// default [`relance_core::money::DEFAULT_MAX_AMOUNT`]): a row beyond it is
+    /// quarantined, so no stored amount comes near the limits of `i64`.
+    pub max_amount: u64,
 }
 
 /// Where each field is in the file, and the header names for messages.
@@ -246,8 +250,18 @@ pub fn read_layout(header: &StringRecord, map: &ColumnMap) -> Result<Layout, Str
 }
 
 impl Layout {
+    /// The row's invoice number (trimmed), when it has one.
+    pub fn invoice_number<'r>(&self, rec: &'r StringRecord) -> Option<&'r str> {
+        self.get(rec, Field::InvoiceNumber)
+    }
+
     fn get<'r>(&self, rec: &'r StringRecord, f: Field) -> Option<&'r str> {
         self.index[f as usize].and_then(|i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    /// The header name of the invoice number column.
+    pub fn invoice_number_column(&self) -> String {
+        self.name(Field::InvoiceNumber)
     }
 
     fn name(&self, f: Field) -> String {
@@ -282,7 +296,10 @@ pub fn parse_row(rec: &StringRecord, layout: &Layout, fmt: &ValueFormat) -> Resu
         None => fmt.default_currency,
     };
     let money = |f: Field, text: &str| {
-        Money::parse(text, currency, fmt.decimal).map_err(|e| fail(Some(f), format!("{e} ({currency})")))
+        Money::parse(text, currency, fmt.decimal)
+            .map_err(|e| fail(Some(f), format!("{e} ({currency})")))?
+            .check_range(fmt.max_amount)
+            .map_err(|e| fail(Some(f), e.to_string()))
     };
     let total = money(Field::AmountTotal, need(Field::AmountTotal)?)?;
     let open = match layout.get(rec, Field::AmountOpen) {

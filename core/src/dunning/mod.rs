@@ -156,12 +156,13 @@ impl Scenario {
     /// Whether the scenario is for this customer.
     pub fn applies_to(&self, c: &CustomerState) -> bool {
         let w = &self.when;
-        let open: i64 = c.invoices.iter().filter(|i| !i.disputed).map(|i| i.open.minor).sum();
+        // Summed in i128: exact for any number of i64 amounts, never wraps.
+        let open: i128 = c.invoices.iter().filter(|i| !i.disputed).map(|i| i128::from(i.open.minor)).sum();
         (w.segments.is_empty() || c.segment.as_ref().is_some_and(|s| w.segments.contains(s)))
             && (w.languages.is_empty() || w.languages.contains(&c.language))
             && w.b2c.is_none_or(|b| b == c.b2c)
-            && w.min_open_minor.is_none_or(|m| open >= m)
-            && w.max_open_minor.is_none_or(|m| open <= m)
+            && w.min_open_minor.is_none_or(|m| open >= i128::from(m))
+            && w.max_open_minor.is_none_or(|m| open <= i128::from(m))
     }
 }
 

@@ -4,13 +4,14 @@
 //! French late-payment penalties: interest at the tenant's rate (default ECB
 //! main refinancing rate + 10 points) per day of delay, and the fixed 40 €
 //! recovery indemnity per invoice (B2B only). Amounts are computed in integer
-//! minor units and formatted per language.
+//! minor units with checked arithmetic (a total that would overflow is an
+//! error for that reminder, never a wrapped number) and formatted per language.
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::Language;
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, MoneyError};
 
 /// (language, template name, source): the subject line, `---`, then the body.
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -91,6 +92,13 @@ pub enum TemplateError {
         #[source]
         source: minijinja::Error,
     },
+    /// A total cannot be computed exactly (overflow, mixed currencies).
+    #[error("template {name}: amounts cannot be totalled: {source}")]
+    Amount {
+        name: String,
+        #[source]
+        source: MoneyError,
+    },
 }
 
 /// Money as people write it: `1 250,00 €` in French, `€1,250.00` in English.
@@ -128,14 +136,20 @@ fn format_date(d: NaiveDate, lang: Language) -> String {
     }
 }
 
-/// Interest for `days` of delay on `open`, rounded half up to the minor unit.
-pub fn late_interest(open: Money, rate_bp: i64, days: i64) -> Money {
+/// Interest for `days` of delay on `open`, rounded half up to the minor unit
+/// (computed in `i128`; a result beyond `i64` is an overflow error).
+pub fn late_interest(open: Money, rate_bp: i64, days: i64) -> Result<Money, MoneyError> {
     if days <= 0 || open.minor <= 0 {
-        return Money::zero(open.currency);
+        return Ok(Money::zero(open.currency));
     }
-    let num = i128::from(open.minor) * i128::from(rate_bp) * i128::from(days);
+    let overflow = || MoneyError::Overflow(format!("interest on {open} at {rate_bp} bp over {days} days"));
+    let num = i128::from(open.minor)
+        .checked_mul(i128::from(rate_bp))
+        .and_then(|n| n.checked_mul(i128::from(days)))
+        .ok_or_else(overflow)?;
     let den: i128 = 365 * 10_000;
-    Money::new(((num + den / 2) / den) as i64, open.currency)
+    let minor = i64::try_from((num + den / 2) / den).map_err(|_| overflow())?;
+    Ok(Money::new(minor, open.currency))
 }
 
 #[derive(Serialize)]
@@ -173,7 +187,8 @@ pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateErr
         .ok_or_else(|| TemplateError::Missing { name: name.to_string(), lang })?;
     let l = facts.language;
     let currency = facts.invoices.first().map_or(Currency::EUR, |i| i.open.currency);
-    let total = Money::new(facts.invoices.iter().map(|i| i.open.minor).sum(), currency);
+    let amount_err = |source| TemplateError::Amount { name: name.to_string(), source };
+    let total = Money::checked_sum(currency, facts.invoices.iter().map(|i| i.open)).map_err(amount_err)?;
     let lines: Vec<Line> = facts
         .invoices
         .iter()
@@ -185,7 +200,7 @@ pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateErr
             days_overdue: (facts.today - i.due_date).num_days().max(0),
         })
         .collect();
-    let penalties = WITH_PENALTIES.contains(&name).then(|| {
+    let penalties = if WITH_PENALTIES.contains(&name) {
         // The fixed indemnity is a B2B rule, in euros.
         let indemnity = (!facts.b2c && currency == Currency::EUR).then(|| Money::new(4_000, Currency::EUR));
         let mut sum = Money::zero(currency);
@@ -195,19 +210,24 @@ pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateErr
             if days <= 0 {
                 continue;
             }
-            let interest = late_interest(i.open, facts.penalty_rate_bp, days);
-            sum = Money::new(sum.minor + interest.minor + indemnity.map_or(0, |m| m.minor), currency);
+            let interest = late_interest(i.open, facts.penalty_rate_bp, days).map_err(amount_err)?;
+            sum = sum.checked_add(interest).map_err(amount_err)?;
+            if let Some(fixed) = indemnity {
+                sum = sum.checked_add(fixed).map_err(amount_err)?;
+            }
             plines.push(PenaltyLine { number: i.number.clone(), days, interest: format_money(interest, l) });
         }
         let rate = crate::money::format_minor(facts.penalty_rate_bp, 2);
-        Penalties {
+        Some(Penalties {
             rate: if l == Language::Fr { format!("{} %", rate.replace('.', ",")) } else { format!("{rate} %") },
             indemnity_per_invoice: indemnity.map(|m| format_money(m, l)),
             lines: plines,
             total: format_money(sum, l),
-            grand_total: format_money(Money::new(total.minor + sum.minor, currency), l),
-        }
-    });
+            grand_total: format_money(total.checked_add(sum).map_err(amount_err)?, l),
+        })
+    } else {
+        None
+    };
     #[derive(Serialize)]
     struct Context<'a> {
         company: &'a str,
@@ -284,8 +304,33 @@ mod tests {
     #[test]
     fn late_interest_is_exact() {
         // 6,945.54 € at 12.15 % for 50 days: 6945.54 × 0.1215 × 50 / 365 = 115.5978… → 115.60 €.
-        assert_eq!(late_interest(eur(694_554), 1215, 50), eur(11_560));
-        assert_eq!(late_interest(eur(100), 1215, 0), eur(0));
+        assert_eq!(late_interest(eur(694_554), 1215, 50), Ok(eur(11_560)));
+        assert_eq!(late_interest(eur(100), 1215, 0), Ok(eur(0)));
+        assert!(matches!(late_interest(eur(i64::MAX), i64::MAX, i64::MAX), Err(MoneyError::Overflow(_))));
+        assert!(matches!(late_interest(eur(i64::MAX), 1_000_000, 365), Err(MoneyError::Overflow(_))));
+    }
+
+    #[test]
+    fn a_total_that_would_overflow_is_an_error_not_a_wrapped_amount() {
+        // Issue #11: two invoices of 92233720368547758.07 GBP made the reminder say
+        // `Total : 249,98 GBP` (the i64 sum wrapped). The total must be refused instead.
+        let gbp = Currency::parse("GBP").unwrap();
+        let mut f = facts(Language::Fr);
+        for i in &mut f.invoices {
+            i.open = Money::new(i64::MAX, gbp);
+        }
+        for name in ["courteous", "formal_notice"] {
+            match render(name, &f) {
+                Err(TemplateError::Amount { source: MoneyError::Overflow(_), .. }) => {}
+                other => panic!("{name}: expected an overflow error, got {other:?}"),
+            }
+        }
+        // Near the limit but representable: rendered exactly.
+        for i in &mut f.invoices {
+            i.open = Money::new(i64::MAX / 2, gbp);
+        }
+        let r = render("courteous", &f).unwrap();
+        assert!(r.body.contains("92 233 720 368 547 758,06 GBP"), "{}", r.body);
     }
 
     #[test]

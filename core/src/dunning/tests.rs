@@ -148,3 +148,16 @@ fn an_invoice_left_out_of_a_message_keeps_its_step() {
     assert_eq!(dec.invoices, vec!["F1"]);
     assert!(!dec.covers.iter().any(|(_, n)| n == "F2"));
 }
+
+#[test]
+fn the_open_total_of_a_scenario_condition_never_wraps() {
+    // Two huge invoices wrapped the i64 sum to a small negative number, which
+    // then met `max_open_minor` and picked the wrong scenario.
+    let mut s = b2b();
+    s.when.max_open_minor = Some(1_000_000);
+    let huge = customer(&[("F1", d(11, 20), i64::MAX), ("F2", d(11, 20), i64::MAX)]);
+    assert!(!s.applies_to(&huge), "2 × i64::MAX is above the maximum");
+    s.when.max_open_minor = None;
+    s.when.min_open_minor = Some(i64::MAX);
+    assert!(s.applies_to(&huge), "2 × i64::MAX is above i64::MAX");
+}

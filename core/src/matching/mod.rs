@@ -312,8 +312,10 @@ impl Matcher {
         let Some(idx) = self.find_invoice(invoice) else { return };
         let inv = &mut self.invoices[idx as usize];
         let before = (inv.open.minor, inv.open.currency);
-        let paid = amount.minor + write_off.map_or(0, |w| w.minor);
-        inv.open = Money::new((inv.open.minor - paid).max(0), inv.open.currency);
+        // In i128, then clamped: the open amount never goes below zero and never wraps.
+        let paid = i128::from(amount.minor) + i128::from(write_off.map_or(0, |w| w.minor));
+        let left = (i128::from(inv.open.minor) - paid).clamp(0, i128::from(i64::MAX));
+        inv.open = Money::new(i64::try_from(left).unwrap_or(i64::MAX), inv.open.currency);
         let after = (inv.open.minor, inv.open.currency);
         self.by_amount.remove_value(&before, idx);
         if after.0 > 0 {
@@ -471,17 +473,19 @@ impl Matcher {
         v
     }
 
-    /// How a set of invoices explains `amount`.
+    /// How a set of invoices explains `amount`. Sums and products are in
+    /// i128 (exact for any i64 amounts); a difference that does not fit in
+    /// i64 cannot be a fee or a discount, so it is a partial or over payment.
     fn fit(&self, set: &[u32], c: &Credit) -> Fit {
-        let due: i64 = set.iter().map(|i| self.open(*i).open.minor).sum();
-        let paid = c.amount.minor;
+        let due: i128 = set.iter().map(|i| i128::from(self.open(*i).open.minor)).sum();
+        let paid = i128::from(c.amount.minor);
         if paid == due {
             return Fit::Exact;
         }
         if paid > due {
-            return Fit::Over(paid - due);
+            return i64::try_from(paid - due).map_or(Fit::Partial, Fit::Over);
         }
-        let short = due - paid;
+        let Ok(short) = i64::try_from(due - paid) else { return Fit::Partial };
         if self.config.discount_bp > 0 {
             let discount = set
                 .iter()
@@ -489,19 +493,23 @@ impl Matcher {
                     let inv = self.open(*i);
                     let in_time =
                         inv.issue_date.is_some_and(|d| (c.booking_date - d).num_days() <= self.config.discount_days);
+                    // Each term is below 2^113 (i64 × i64 / 10^4); the sum is checked all the same.
                     if in_time && inv.open == inv.total {
-                        (inv.total.minor * self.config.discount_bp + 5_000) / 10_000
+                        (i128::from(inv.total.minor) * i128::from(self.config.discount_bp) + 5_000) / 10_000
                     } else {
                         0
                     }
                 })
-                .sum::<i64>();
-            if discount > 0 && short.abs_diff(discount) <= (set.len() as u64) {
+                .try_fold(0i128, i128::checked_add)
+                .unwrap_or(0);
+            if discount > 0 && (i128::from(short) - discount).unsigned_abs() <= (set.len() as u128) {
                 return Fit::Discount(short);
             }
         }
-        let tolerance = self.config.fee_tolerance_minor.min(due * self.config.fee_tolerance_bp / 10_000);
-        if short <= tolerance { Fit::Fee(short) } else { Fit::Partial }
+        // Cannot overflow: here due ≤ paid + short < 2^64, and the rate is an i64 (< 2^63).
+        let share = due * i128::from(self.config.fee_tolerance_bp) / 10_000;
+        let tolerance = i128::from(self.config.fee_tolerance_minor).min(share);
+        if i128::from(short) <= tolerance { Fit::Fee(short) } else { Fit::Partial }
     }
 
     /// Splits the credit over the invoices (oldest first).

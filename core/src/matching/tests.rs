@@ -209,3 +209,18 @@ fn consuming_an_invoice_changes_later_decisions() {
     let r = m.match_credit(&c);
     assert_ne!(r.status, MatchStatus::Matched, "the invoice is already paid: {r:?}");
 }
+
+#[test]
+fn huge_open_amounts_are_summed_without_wrapping() {
+    // Two invoices at i64::MAX: their sum wrapped (or panicked in debug builds) when a
+    // remittance named both. It is a partial payment of an exact (i128) total.
+    let invoices = vec![inv("FA-9001", "C1", i64::MAX), inv("FA-9002", "C1", i64::MAX)];
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    let r = m.match_credit(&credit(100_000, Some("Factures FA-9001 et FA-9002")));
+    let fit = |c: &Candidate| c.reasons.iter().any(|x| x.contains("open amounts of 2 invoices: partial payment"));
+    assert!(r.candidates.iter().any(fit), "{r:#?}");
+    // Consuming more than is open clamps at zero.
+    let mut m = m;
+    m.consume("FA-9001", eur(i64::MAX), Some(eur(i64::MAX)));
+    assert_eq!(m.invoices()[0].open.minor, 0);
+}

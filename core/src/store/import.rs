@@ -10,7 +10,19 @@
 //! For a *full export*, finishing the import closes the invoices of the same
 //! source that it did not contain (never deletes them) — unless a quarantined
 //! record had no readable invoice number, in which case closing is skipped
-//! because the missing invoice might be that one.
+//! because the missing invoice might be that one. Each closing pass is one
+//! audit event (`invoices_closed`) listing what it closed (the first
+//! [`CLOSED_LISTED`] invoices, and the count).
+//!
+//! A full export that looks wrong (it would close too large a share of the
+//! tenant's open invoices, see [`Store::full_export_preview`], or it has no
+//! data row) can be *held* before anything is applied ([`Store::hold_import`]):
+//! the import waits in state `held` with one quarantine row naming it, until
+//! that row is released through the API ([`Store::release_held_import`],
+//! state `released`: the connector then applies it, closes included) or the
+//! connector finds it acceptable again ([`Store::resume_held_import`]). A held
+//! import that a later full import of the same source has superseded can no
+//! longer be released: its data is stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +31,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
 use super::sqlite::{insert_event, insert_quarantine};
-use super::{NewQuarantine, Store, StoreError, now_text};
+use super::{NewQuarantine, Store, StoreError, now_text, status_filter};
 use crate::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, TenantId};
 use crate::money::format_minor;
 
@@ -36,11 +48,74 @@ pub struct ImportKey<'a> {
     pub full_export: bool,
 }
 
+/// Invoices listed by number in the `invoices_closed` event of a closing pass (the count is always given).
+pub const CLOSED_LISTED: usize = 1000;
+
+/// Statuses a full export closes when an invoice is missing from it.
+const CLOSABLE: &[&str] = &["open", "partially_paid", "disputed"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportStatus {
+    /// Being applied (or to resume at `position`).
     Running,
+    /// Applied; never applied again.
     Done,
+    /// Refused whole; not retried while the content is unchanged.
     Quarantined,
+    /// Waiting for a confirmation before anything is applied.
+    Held,
+    /// Confirmed through the API: to apply, closes included, whatever the limits.
+    Released,
+}
+
+impl ImportStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Running => "running",
+            ImportStatus::Done => "done",
+            ImportStatus::Quarantined => "quarantined",
+            ImportStatus::Held => "held",
+            ImportStatus::Released => "released",
+        }
+    }
+
+    fn parse(text: &str) -> Option<ImportStatus> {
+        [
+            ImportStatus::Running,
+            ImportStatus::Done,
+            ImportStatus::Quarantined,
+            ImportStatus::Held,
+            ImportStatus::Released,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Whether records may be applied in this state.
+    pub fn applies(self) -> bool {
+        matches!(self, ImportStatus::Running | ImportStatus::Released)
+    }
+}
+
+/// What a full export would close if it were applied now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClosePreview {
+    /// Open invoices of the source that the export does not list.
+    pub would_close: u64,
+    /// Open invoices of the tenant, all sources.
+    pub tenant_open: u64,
+}
+
+/// A held import released through the API, waiting for its connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasedImport {
+    pub import: i64,
+    /// The input's identity (`sha256:<hex>` of a file).
+    pub unit: String,
+    /// The input's label (the file path).
+    pub label: String,
+    /// The copy kept when it was held.
+    pub kept_path: Option<String>,
 }
 
 /// Where an import stands.
@@ -126,12 +201,8 @@ impl Store {
                     (tx.last_insert_rowid(), "running".to_string(), 0, key.full_export)
                 }
             };
-            let status = match state.as_str() {
-                "running" => ImportStatus::Running,
-                "done" => ImportStatus::Done,
-                "quarantined" => ImportStatus::Quarantined,
-                other => return Err(StoreError::Corrupt(format!("import {id} has state `{other}`"))),
-            };
+            let status = ImportStatus::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("import {id} has state `{state}`")))?;
             Ok(ImportState {
                 id,
                 tenant: key.tenant.clone(),
@@ -164,11 +235,174 @@ impl Store {
         Ok(summary)
     }
 
+    /// What finishing a full export of `source` would close now: the open
+    /// invoices of the source for which `listed(number)` is false, and the
+    /// tenant's open invoices. Reads only.
+    pub fn full_export_preview(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        listed: impl Fn(&str) -> bool,
+    ) -> Result<ClosePreview, StoreError> {
+        let closable = status_filter(CLOSABLE);
+        self.db.read(|c| {
+            let tenant_open: i64 = c.query_row(
+                &format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"),
+                [tenant.as_str()],
+                |r| r.get(0),
+            )?;
+            let mut st =
+                c.prepare(&format!("SELECT number FROM invoices WHERE tenant_id=?1 AND source=?2{closable}"))?;
+            let mut rows = st.query((tenant.as_str(), source))?;
+            let mut would_close = 0u64;
+            while let Some(row) = rows.next()? {
+                let number = row.get_ref(0)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if !listed(number) {
+                    would_close += 1;
+                }
+            }
+            Ok(ClosePreview { would_close, tenant_open: u64::try_from(tenant_open).unwrap_or(0) })
+        })
+    }
+
+    /// Holds a running import before anything of it is applied: state
+    /// `held`, one quarantine row naming it (with the reason and where the
+    /// input is kept), one audit event. Returns the quarantine id, which the
+    /// API releases.
+    pub fn hold_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
+        let id = self.db.write(|tx| {
+            let held = tx.execute("UPDATE imports SET state='held' WHERE id=?1 AND state='running'", [state.id])?;
+            if held != 1 {
+                return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+            }
+            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
+            tx.execute("UPDATE quarantine SET import_id=?2 WHERE id=?1", (qid, state.id))?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "import_held",
+                &q.item,
+                &json!({ "import": state.id, "quarantine_id": qid, "reason": q.reason }),
+            )?;
+            Ok(qid)
+        })?;
+        state.status = ImportStatus::Held;
+        Ok(id)
+    }
+
+    /// Takes a held import back to `running` when its connector finds it
+    /// acceptable now (e.g. `max_close_share` was raised). Returns false, and
+    /// leaves it held, when a later full import of the source superseded it.
+    pub fn resume_held_import(&self, state: &mut ImportState, why: &str) -> Result<bool, StoreError> {
+        let resumed = self.db.write(|tx| {
+            if superseded(tx, state.id)? {
+                return Ok(false);
+            }
+            if tx.execute("UPDATE imports SET state='running' WHERE id=?1 AND state='held'", [state.id])? != 1 {
+                return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+            }
+            let now = now_text();
+            tx.execute(
+                "UPDATE quarantine SET released_at=?3 WHERE tenant_id=?1 AND import_id=?2 AND released_at IS NULL",
+                (state.tenant.as_str(), state.id, &now),
+            )?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "import_resumed",
+                &format!("import:{}", state.id),
+                &json!({ "import": state.id, "reason": why }),
+            )?;
+            Ok(true)
+        })?;
+        if resumed {
+            state.status = ImportStatus::Running;
+        }
+        Ok(resumed)
+    }
+
+    /// Releases the held import named by quarantine row `quarantine_id`: its
+    /// connector applies it at its next run, closes included. Refused
+    /// ([`StoreError::Rejected`]) when the row is not a held import of this
+    /// tenant, or when a later full import of the same source superseded it.
+    pub fn release_held_import(
+        &self,
+        tenant: &TenantId,
+        quarantine_id: i64,
+        actor: &str,
+    ) -> Result<ReleasedImport, StoreError> {
+        self.db.write(|tx| {
+            let row: Option<(Option<i64>, Option<String>)> = tx
+                .query_row(
+                    "SELECT import_id, raw_path FROM quarantine WHERE tenant_id=?1 AND id=?2",
+                    (tenant.as_str(), quarantine_id),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (import, kept_path) = match row {
+                None => return Err(StoreError::Rejected(format!("no quarantine item {quarantine_id}"))),
+                Some((None, _)) => {
+                    return Err(StoreError::Rejected(format!(
+                        "quarantine item {quarantine_id} is not a held import: there is nothing to release"
+                    )));
+                }
+                Some((Some(import), kept)) => (import, kept),
+            };
+            let (source, unit, label, state): (String, String, String, String) = tx.query_row(
+                "SELECT source, unit, label, state FROM imports WHERE tenant_id=?1 AND id=?2",
+                (tenant.as_str(), import),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            if state != ImportStatus::Held.as_str() {
+                return Err(StoreError::Rejected(format!(
+                    "quarantine item {quarantine_id} is not held any more (its import is {state})"
+                )));
+            }
+            if superseded(tx, import)? {
+                return Err(StoreError::Rejected(format!(
+                    "quarantine item {quarantine_id}: a later full export of `{source}` was imported since; \
+                     releasing this older one would apply stale data"
+                )));
+            }
+            let now = now_text();
+            tx.execute("UPDATE imports SET state='released' WHERE id=?1", [import])?;
+            tx.execute("UPDATE quarantine SET released_at=?2 WHERE id=?1", (quarantine_id, &now))?;
+            insert_event(
+                tx,
+                tenant.as_str(),
+                actor,
+                "import_released",
+                &label,
+                &json!({ "import": import, "quarantine_id": quarantine_id, "source": source }),
+            )?;
+            Ok(ReleasedImport { import, unit, label, kept_path })
+        })
+    }
+
+    /// Imports of `source` released through the API and not applied yet, oldest first.
+    pub fn released_imports(&self, tenant: &TenantId, source: &str) -> Result<Vec<ReleasedImport>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT i.id, i.unit, i.label,
+                        (SELECT q.raw_path FROM quarantine q WHERE q.tenant_id=i.tenant_id AND q.import_id=i.id
+                         ORDER BY q.id DESC LIMIT 1)
+                 FROM imports i WHERE i.tenant_id=?1 AND i.source=?2 AND i.state='released' ORDER BY i.id",
+            )?;
+            let rows = st.query_map((tenant.as_str(), source), |r| {
+                Ok(ReleasedImport { import: r.get(0)?, unit: r.get(1)?, label: r.get(2)?, kept_path: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
     /// Marks a whole unit as quarantined (it will not be retried while its
     /// content is unchanged) and records why.
     pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
         let id = self.db.write(|tx| {
             let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
+            tx.execute("UPDATE quarantine SET import_id=?2 WHERE id=?1", (qid, state.id))?;
             tx.execute(
                 "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE id=?1",
                 (state.id, now_text()),
@@ -192,7 +426,7 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
     let tenant = state.tenant.as_str();
     // Claim the range: fails if another worker applied it meanwhile.
     let claimed = tx.execute(
-        "UPDATE imports SET position=?1 WHERE id=?2 AND position=?3 AND state='running'",
+        "UPDATE imports SET position=?1 WHERE id=?2 AND position=?3 AND state IN ('running','released')",
         (batch.position_after as i64, state.id, state.position as i64),
     )?;
     if claimed != 1 {
@@ -501,6 +735,16 @@ fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// Whether a full import of the same tenant and source, begun after `import`, has completed.
+fn superseded(tx: &Connection, import: i64) -> Result<bool, StoreError> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM imports h JOIN imports n ON n.tenant_id=h.tenant_id AND n.source=h.source
+                        WHERE h.id=?1 AND n.id>h.id AND n.full_export=1 AND n.state='done')",
+        [import],
+        |r| r.get(0),
+    )?)
+}
+
 fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
     let tenant = state.tenant.as_str();
     let (created, updated, unchanged, quarantined, close_blocked): (i64, i64, i64, i64, bool) = tx.query_row(
@@ -512,11 +756,12 @@ fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<Impo
     let mut closed = 0u64;
     if state.full_export && !close_blocked {
         let missing: Vec<(String, String, i64, String)> = {
-            let mut st = tx.prepare(
+            let mut st = tx.prepare(&format!(
                 "SELECT number, status, open_minor, currency FROM invoices
-                 WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3)
-                   AND status IN ('open','partially_paid','disputed')",
-            )?;
+                 WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3){}
+                 ORDER BY number",
+                status_filter(CLOSABLE)
+            ))?;
             st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?
         };
@@ -524,23 +769,36 @@ fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<Impo
         let mut upd = tx.prepare_cached(
             "UPDATE invoices SET status='closed', open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
         )?;
-        for (number, status, open, currency) in missing {
-            upd.execute((tenant, &number, &now))?;
-            let exp = crate::money::Currency::parse(&currency).map(|c| c.exponent()).unwrap_or(2);
+        let mut listed = Vec::new();
+        for (number, status, open, currency) in &missing {
+            upd.execute((tenant, number, &now))?;
+            if listed.len() < CLOSED_LISTED {
+                let exp = crate::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+                listed.push(json!({
+                    "number": number,
+                    "previous_status": status,
+                    "previous_amount_open": format_minor(*open, exp),
+                }));
+            }
+            closed += 1;
+        }
+        if closed > 0 {
+            // One event per closing pass, however many invoices it closed.
             insert_event(
                 tx,
                 tenant,
                 &actor,
-                "invoice_closed",
-                &format!("invoice:{number}"),
+                "invoices_closed",
+                &format!("import:{}", state.id),
                 &json!({
                     "import": state.id,
+                    "label": label,
                     "reason": "missing from full export",
-                    "previous_status": status,
-                    "previous_amount_open": format_minor(open, exp),
+                    "count": closed,
+                    "invoices": listed,
+                    "truncated": missing.len() > CLOSED_LISTED,
                 }),
             )?;
-            closed += 1;
         }
     }
     tx.execute(

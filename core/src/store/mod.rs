@@ -28,7 +28,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::config::DatabaseUrl;
 use crate::domain::TenantId;
 
-pub use import::{BatchOutcome, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch};
+pub use import::{
+    BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
+    ReleasedImport,
+};
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
 pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};

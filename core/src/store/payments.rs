@@ -426,7 +426,10 @@ impl Store {
             };
             let now = now_text();
             tx.execute("UPDATE allocations SET undone_at=?3, undone_by=?4 WHERE tenant_id=?1 AND id=?2", params![t, allocation_id, now, actor])?;
-            change_invoice_open(tx, t, &invoice, amount + write_off, &now)?;
+            let back = amount
+                .checked_add(write_off)
+                .ok_or_else(|| StoreError::Corrupt(format!("allocation {allocation_id}: amount overflows")))?;
+            change_invoice_open(tx, t, &invoice, back, &now)?;
             tx.execute(
                 "UPDATE payments SET unallocated_minor=unallocated_minor+?3, status='suggested', updated_at=?4 WHERE tenant_id=?1 AND id=?2",
                 params![t, payment_id, amount, now],
@@ -562,7 +565,9 @@ fn change_invoice_open(
         )
         .optional()?
         .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice} does not exist")))?;
-    let new_open = open + delta;
+    let new_open = open
+        .checked_add(delta)
+        .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice}: the open amount would overflow")))?;
     let current = status.parse::<InvoiceStatus>().ok();
     let derived = InvoiceStatus::from_amounts(total, new_open);
     let new_status = match (current, derived) {
@@ -596,7 +601,10 @@ fn apply(
     if allocations.is_empty() {
         return Err(StoreError::Rejected("no allocation given".into()));
     }
-    let total: i64 = allocations.iter().map(|a| a.amount.minor).sum();
+    let total = allocations
+        .iter()
+        .try_fold(0i64, |sum, a| sum.checked_add(a.amount.minor))
+        .ok_or_else(|| StoreError::Rejected("the allocations' total overflows".into()))?;
     if allocations.iter().any(|a| a.amount.minor <= 0 || a.amount.currency != payment.amount_money.currency) {
         return Err(StoreError::Rejected(format!("allocations must be positive amounts in {}", payment.currency)));
     }
@@ -618,7 +626,11 @@ fn apply(
             )
             .optional()?;
         let (open, ccy) = open.ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
-        let take = a.amount.minor + a.write_off.map_or(0, |w| w.minor);
+        let take = a
+            .amount
+            .minor
+            .checked_add(a.write_off.map_or(0, |w| w.minor))
+            .ok_or_else(|| StoreError::Rejected(format!("invoice {}: amount and write-off overflow", a.invoice)))?;
         if ccy != payment.currency {
             return Err(StoreError::Rejected(format!(
                 "invoice {} is in {ccy}, the payment in {}",

@@ -153,8 +153,9 @@ impl Store {
             let total: i64 =
                 c.query_row("SELECT count(*) FROM quarantine WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
             let mut st = c.prepare(
-                "SELECT id, source, item, line, column_name, reason, raw, raw_path, created_at FROM quarantine
-                 WHERE tenant_id=?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+                "SELECT q.id, q.source, q.item, q.line, q.column_name, q.reason, q.raw, q.raw_path, q.created_at,
+                        q.released_at, coalesce((SELECT i.state='held' FROM imports i WHERE i.id=q.import_id), 0)
+                 FROM quarantine q WHERE q.tenant_id=?1 ORDER BY q.id LIMIT ?2 OFFSET ?3",
             )?;
             let rows = st
                 .query_map((tenant.as_str(), limit, offset as i64), |r| {
@@ -169,15 +170,19 @@ impl Store {
                             raw: r.get(6)?,
                             raw_path: r.get(7)?,
                             created_at: chrono::DateTime::UNIX_EPOCH,
+                            held: r.get(10)?,
+                            released_at: None,
                         },
                         r.get::<_, String>(8)?,
+                        r.get::<_, Option<String>>(9)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let items = rows
                 .into_iter()
-                .map(|(mut q, at)| {
+                .map(|(mut q, at, released)| {
                     q.created_at = parse_time(&at)?;
+                    q.released_at = released.as_deref().map(parse_time).transpose()?;
                     Ok(q)
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;

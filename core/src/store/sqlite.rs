@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_inbound_messages.sql"),
     include_str!("../../migrations/sqlite/0004_outbox.sql"),
     include_str!("../../migrations/sqlite/0005_delivery.sql"),
+    include_str!("../../migrations/sqlite/0006_held_imports.sql"),
 ];
 
 const MAX_IDLE_READERS: usize = 4;

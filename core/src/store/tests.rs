@@ -570,3 +570,75 @@ fn a_stated_amount_is_read_with_its_currency_decimals() {
     assert_eq!(newest["kind"], "check_payment", "{newest}");
     assert!(newest["note"].as_str().unwrap().contains(&format!("[{dinar}]")), "{newest}");
 }
+
+#[test]
+fn allocations_whose_total_overflows_are_refused_not_wrapped() {
+    use crate::store::{AllocationRequest, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: crate::domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: None,
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&t).unwrap()[0].id;
+    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    // i64::MAX + 2 wrapped to a negative total, which passed the "at most what is unallocated" check.
+    let huge = |n: &str, minor| AllocationRequest {
+        invoice: n.into(),
+        amount: Money::new(minor, Currency::EUR),
+        write_off: None,
+    };
+    let err =
+        store.apply_payment(&t, pid, &["unmatched"], &[huge("F-0", i64::MAX), huge("F-1", 2)], "test", None, None);
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let with_write_off = AllocationRequest {
+        invoice: "F-0".into(),
+        amount: Money::new(100, Currency::EUR),
+        write_off: Some(Money::new(i64::MAX, Currency::EUR)),
+    };
+    let err = store.apply_payment(&t, pid, &["unmatched"], &[with_write_off], "test", None, None);
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let page = store.invoices(&t, &InvoiceQuery { limit: 10, ..Default::default() }).unwrap();
+    assert!(page.items.iter().all(|i| i.open.minor == 10_000), "nothing applied");
+}
+
+#[test]
+fn a_closing_pass_is_one_audit_event_with_a_bounded_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let n = (crate::store::CLOSED_LISTED + 5) as u32;
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..n, 1)).unwrap();
+    store.finish_import(&mut st, "1.csv").unwrap();
+    // The next full export lists only F-0: every other invoice is closed, in one event.
+    let mut st = store.begin_import(&key(&t, "u2")).unwrap();
+    let preview = store.full_export_preview(&t, "erp", |number| number == "F-0").unwrap();
+    assert_eq!(preview, crate::store::ClosePreview { would_close: u64::from(n) - 1, tenant_open: u64::from(n) });
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let summary = store.finish_import(&mut st, "2.csv").unwrap();
+    assert_eq!(summary.closed, u64::from(n) - 1);
+    let events = store.events(&t, 0, 10_000).unwrap();
+    let closing: Vec<_> = events.iter().filter(|e| e.kind == "invoices_closed").collect();
+    assert_eq!(closing.len(), 1);
+    assert_eq!(closing[0].data["count"], u64::from(n) - 1);
+    assert_eq!(closing[0].data["invoices"].as_array().unwrap().len(), crate::store::CLOSED_LISTED);
+    assert_eq!(closing[0].data["truncated"], true);
+    assert_eq!(closing[0].data["invoices"][0]["previous_status"], "open");
+    assert!(!events.iter().any(|e| e.kind == "invoice_closed"), "no event per invoice");
+}

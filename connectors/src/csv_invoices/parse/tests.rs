@@ -3,7 +3,12 @@ use super::*;
 const CANONICAL: &str = "invoice_number,customer_id,customer_name,customer_email,customer_iban,issue_date,due_date,currency,amount_total,amount_open";
 
 fn fmt(decimal: DecimalStyle, order: DateOrder) -> ValueFormat {
-    ValueFormat { decimal, date_order: order, default_currency: Currency::EUR }
+    ValueFormat {
+        decimal,
+        date_order: order,
+        default_currency: Currency::EUR,
+        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
+    }
 }
 
 fn records(text: &str) -> (Layout, Vec<StringRecord>) {
@@ -145,4 +150,20 @@ fn delimiter_detection_ignores_quoted_text() {
     assert_eq!(detect_delimiter("a\tb\tc\n"), b'\t');
     assert_eq!(detect_delimiter("a|b;c|d\n"), b'|');
     assert_eq!(detect_delimiter("single\n"), b',');
+}
+
+#[test]
+fn amounts_beyond_max_amount_are_refused_with_the_column() {
+    // Issue #11: 92233720368547758.07 fits an i64 but two of them overflow every sum.
+    let text = format!("{CANONICAL}\nINV-1,C1,,,,2026-10-01,2026-10-31,GBP,92233720368547758.07,\n");
+    let e = one(&text, &fmt(DecimalStyle::Auto, DateOrder::Dmy)).unwrap_err();
+    assert_eq!(e.column.as_deref(), Some("amount_total"));
+    assert!(e.reason.contains("outside the accepted range of ±1000000000000 GBP"), "{}", e.reason);
+    assert_eq!(e.invoice_number.as_deref(), Some("INV-1"));
+    let mut small = fmt(DecimalStyle::Auto, DateOrder::Dmy);
+    small.max_amount = 1000;
+    let text = format!("{CANONICAL}\nINV-2,C1,,,,2026-10-01,2026-10-31,EUR,-1000.01,-5\n");
+    assert_eq!(one(&text, &small).unwrap_err().column.as_deref(), Some("amount_total"));
+    let text = format!("{CANONICAL}\nINV-3,C1,,,,2026-10-01,2026-10-31,EUR,1000.00,1000\n");
+    assert_eq!(one(&text, &small).unwrap().total.minor, 100_000);
 }
