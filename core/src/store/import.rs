@@ -271,12 +271,18 @@ impl Store {
     /// API releases.
     pub fn hold_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
         let id = self.db.write(|tx| {
-            let held = tx.execute("UPDATE imports SET state='held' WHERE id=?1 AND state='running'", [state.id])?;
+            let held = tx.execute(
+                "UPDATE imports SET state='held' WHERE tenant_id=?2 AND id=?1 AND state='running'",
+                (state.id, state.tenant.as_str()),
+            )?;
             if held != 1 {
                 return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
             }
             let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
-            tx.execute("UPDATE quarantine SET import_id=?2 WHERE id=?1", (qid, state.id))?;
+            tx.execute(
+                "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
+                (qid, state.id, state.tenant.as_str()),
+            )?;
             insert_event(
                 tx,
                 state.tenant.as_str(),
@@ -299,7 +305,11 @@ impl Store {
             if superseded(tx, state.id)? {
                 return Ok(false);
             }
-            if tx.execute("UPDATE imports SET state='running' WHERE id=?1 AND state='held'", [state.id])? != 1 {
+            if tx.execute(
+                "UPDATE imports SET state='running' WHERE tenant_id=?2 AND id=?1 AND state='held'",
+                (state.id, state.tenant.as_str()),
+            )? != 1
+            {
                 return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
             }
             let now = now_text();
@@ -367,8 +377,11 @@ impl Store {
                 )));
             }
             let now = now_text();
-            tx.execute("UPDATE imports SET state='released' WHERE id=?1", [import])?;
-            tx.execute("UPDATE quarantine SET released_at=?2 WHERE id=?1", (quarantine_id, &now))?;
+            tx.execute("UPDATE imports SET state='released' WHERE tenant_id=?2 AND id=?1", (import, tenant.as_str()))?;
+            tx.execute(
+                "UPDATE quarantine SET released_at=?2 WHERE tenant_id=?3 AND id=?1",
+                (quarantine_id, &now, tenant.as_str()),
+            )?;
             insert_event(
                 tx,
                 tenant.as_str(),
@@ -402,10 +415,13 @@ impl Store {
     pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
         let id = self.db.write(|tx| {
             let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
-            tx.execute("UPDATE quarantine SET import_id=?2 WHERE id=?1", (qid, state.id))?;
             tx.execute(
-                "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE id=?1",
-                (state.id, now_text()),
+                "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
+                (qid, state.id, state.tenant.as_str()),
+            )?;
+            tx.execute(
+                "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE tenant_id=?3 AND id=?1",
+                (state.id, now_text(), state.tenant.as_str()),
             )?;
             insert_event(
                 tx,
@@ -426,8 +442,8 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
     let tenant = state.tenant.as_str();
     // Claim the range: fails if another worker applied it meanwhile.
     let claimed = tx.execute(
-        "UPDATE imports SET position=?1 WHERE id=?2 AND position=?3 AND state IN ('running','released')",
-        (batch.position_after as i64, state.id, state.position as i64),
+        "UPDATE imports SET position=?1 WHERE tenant_id=?4 AND id=?2 AND position=?3 AND state IN ('running','released')",
+        (batch.position_after as i64, state.id, state.position as i64, tenant),
     )?;
     if claimed != 1 {
         return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
@@ -458,7 +474,7 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
     }
     tx.execute(
         "UPDATE imports SET created=created+?2, updated=updated+?3, unchanged=unchanged+?4,
-                quarantined=quarantined+?5, close_blocked=close_blocked OR ?6 WHERE id=?1",
+                quarantined=quarantined+?5, close_blocked=close_blocked OR ?6 WHERE tenant_id=?7 AND id=?1",
         (
             state.id,
             out.created as i64,
@@ -466,6 +482,7 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
             out.unchanged as i64,
             out.quarantined as i64,
             batch.close_blocked,
+            tenant,
         ),
     )?;
     Ok(out)
@@ -802,8 +819,8 @@ fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<Impo
         }
     }
     tx.execute(
-        "UPDATE imports SET state='done', closed=?2, finished_at=?3 WHERE id=?1",
-        (state.id, closed as i64, now_text()),
+        "UPDATE imports SET state='done', closed=?2, finished_at=?3 WHERE tenant_id=?4 AND id=?1",
+        (state.id, closed as i64, now_text(), tenant),
     )?;
     let summary = ImportSummary {
         created: created as u64,

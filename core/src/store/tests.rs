@@ -642,3 +642,19 @@ fn a_closing_pass_is_one_audit_event_with_a_bounded_list() {
     assert_eq!(closing[0].data["invoices"][0]["previous_status"], "open");
     assert!(!events.iter().any(|e| e.kind == "invoice_closed"), "no event per invoice");
 }
+
+#[test]
+fn an_import_is_written_only_within_its_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&b, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    // The same import id presented as tenant a's: no write reaches b's import.
+    let mut forged = st.clone();
+    forged.tenant = a.clone();
+    assert!(store.apply_invoice_batch(&mut forged, &batch(3..4, 4)).is_err(), "the position is b's");
+    let _ = store.finish_import(&mut forged, "x.csv");
+    let again = store.begin_import(&key(&b, "u1")).unwrap();
+    assert_eq!((again.status, again.position), (ImportStatus::Running, 3), "b's import is untouched");
+}
