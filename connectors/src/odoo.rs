@@ -70,6 +70,13 @@ struct Settings {
     /// Largest accepted amount in major units; an invoice beyond it is quarantined.
     #[serde(default = "default_max_amount")]
     max_amount: u64,
+    /// A full pass closing more than this share of the tenant's open invoices closes nothing.
+    #[serde(default = "default_max_close_share")]
+    max_close_share: f64,
+}
+
+fn default_max_close_share() -> f64 {
+    f64::from(relance_core::sync::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
 }
 
 fn default_max_amount() -> u64 {
@@ -178,6 +185,9 @@ impl ConnectorFactory for OdooFactory {
         let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
         })?;
+        let max_close_share_bp = relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| {
+            ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_close_share", connector.name)), e)
+        })?;
         Ok(Connector::InvoiceSource(Arc::new(OdooInvoices {
             name: connector.name.clone(),
             client,
@@ -185,6 +195,7 @@ impl ConnectorFactory for OdooFactory {
             full_every: parse_duration(&s.full_every).unwrap_or(Duration::from_secs(86_400)),
             currency: tenant.currency,
             max_amount,
+            max_close_share_bp,
         })))
     }
 }
@@ -219,6 +230,7 @@ pub struct OdooInvoices {
     full_every: Duration,
     currency: Currency,
     max_amount: u64,
+    max_close_share_bp: u32,
 }
 
 const INVOICE_FIELDS: [&str; 11] = [
@@ -284,7 +296,8 @@ impl InvoiceSource for OdooInvoices {
         self.client.uid().await?;
         let mut pass: Pass<Position> =
             Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?
-                .with_max_amount(self.max_amount);
+                .with_max_amount(self.max_amount)
+                .with_max_close_share_bp(self.max_close_share_bp);
         for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);

@@ -98,6 +98,13 @@ struct Settings {
     /// Largest accepted amount in major units; a record beyond it is quarantined.
     #[serde(default = "default_max_amount")]
     max_amount: u64,
+    /// A full pass closing more than this share of the tenant's open invoices closes nothing.
+    #[serde(default = "default_max_close_share")]
+    max_close_share: f64,
+}
+
+fn default_max_close_share() -> f64 {
+    f64::from(relance_core::sync::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
 }
 
 fn default_max_amount() -> u64 {
@@ -143,6 +150,8 @@ impl ConnectorFactory for SqlInvoicesFactory {
         pg.connect_timeout(timeout);
         let full_every = parse_duration(&s.full_every).map_err(|e| err("full_every", e))?;
         let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
+        let max_close_share_bp =
+            relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
         let ident_ok = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !ident_ok(&s.cursor_column) {
             return Err(err("cursor_column", format!("`{}` is not a column name", s.cursor_column)));
@@ -176,6 +185,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
             batch_size: s.batch_size.clamp(100, 100_000),
             currency: tenant.currency,
             max_amount,
+            max_close_share_bp,
         })))
     }
 }
@@ -189,6 +199,7 @@ pub struct SqlInvoices {
     batch_size: u32,
     currency: Currency,
     max_amount: u64,
+    max_close_share_bp: u32,
 }
 
 fn transient(what: &str) -> impl Fn(tokio_postgres::Error) -> ConnectorError + '_ {
@@ -259,7 +270,8 @@ impl InvoiceSource for SqlInvoices {
         let stmt = client.prepare(&sql).await.map_err(transient("the paged query"))?;
         let mut pass: Pass<Position> =
             Pass::begin(&ctx.store, &ctx.tenant, &self.name, self.full_every, self.currency)?
-                .with_max_amount(self.max_amount);
+                .with_max_amount(self.max_amount)
+                .with_max_close_share_bp(self.max_close_share_bp);
         for page_no in 1.. {
             if ctx.cancel.is_cancelled() {
                 return Err(ConnectorError::Cancelled);

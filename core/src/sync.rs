@@ -113,7 +113,20 @@ pub struct PagedImport {
     source: String,
     default_currency: Currency,
     max_amount: u64,
+    max_close_share_bp: u32,
     pub report: RunReport,
+}
+
+/// Default `max_close_share` of full passes: 50 % of the tenant's open invoices.
+pub const DEFAULT_MAX_CLOSE_SHARE_BP: u32 = 5_000;
+
+/// The `max_close_share` setting (a share between 0 and 1) in exact basis points.
+pub fn close_share_bp(share: f64) -> Result<u32, String> {
+    if !(0.0..=1.0).contains(&share) {
+        return Err("expected a share between 0 and 1 (0.5 = 50 %)".into());
+    }
+    // A ratio setting, converted once to exact basis points.
+    Ok((share * 10_000.0).round() as u32)
 }
 
 impl PagedImport {
@@ -159,8 +172,17 @@ impl PagedImport {
             source: source.to_string(),
             default_currency,
             max_amount: DEFAULT_MAX_AMOUNT,
+            max_close_share_bp: DEFAULT_MAX_CLOSE_SHARE_BP,
             report: RunReport::default(),
         })
+    }
+
+    /// A full pass that would close more than `share_bp` (basis points) of
+    /// the tenant's open invoices closes nothing (default
+    /// [`DEFAULT_MAX_CLOSE_SHARE_BP`], 50 %).
+    pub fn with_max_close_share_bp(mut self, share_bp: u32) -> PagedImport {
+        self.max_close_share_bp = share_bp;
+        self
     }
 
     /// Records with an amount beyond `max_amount` major units are quarantined
@@ -225,9 +247,39 @@ impl PagedImport {
         Ok(())
     }
 
-    /// Ends the pass (a full pass closes what it did not see).
+    /// Ends the pass (a full pass closes what it did not see, unless that
+    /// is more than `max_close_share` of the tenant's open invoices: then it
+    /// closes nothing and says why in the quarantine).
     pub fn finish(mut self) -> Result<RunReport, ConnectorError> {
         let label = self.source.clone();
+        if self.state.full_export {
+            let preview = self.store.pass_close_preview(&self.state)?;
+            if preview.exceeds(self.max_close_share_bp) {
+                let bp = self.max_close_share_bp;
+                let reason = format!(
+                    "full pass would close {} of the tenant's {} open invoices, more than max_close_share ({}.{:02} %): \
+                     nothing closed (the records it listed were imported); if the source is right, raise max_close_share",
+                    preview.would_close,
+                    preview.tenant_open,
+                    bp / 100,
+                    bp % 100
+                );
+                tracing::warn!(source = %self.source, would_close = preview.would_close, tenant_open = preview.tenant_open, "full pass closes nothing");
+                let batch = InvoiceBatch {
+                    position_after: self.state.position + 1,
+                    close_blocked: true,
+                    quarantined: vec![NewQuarantine {
+                        source: self.source.clone(),
+                        item: format!("full pass {}", self.state.id),
+                        reason,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                self.report.quarantined += 1;
+                self.store.apply_invoice_batch(&mut self.state, &batch)?;
+            }
+        }
         self.store.finish_import(&mut self.state, &label)?;
         Ok(self.report)
     }
@@ -285,6 +337,12 @@ impl<P: serde::Serialize + serde::de::DeserializeOwned + Default + Send + 'stati
 
     /// Records with an amount beyond `max_amount` major units are quarantined
     /// (default [`DEFAULT_MAX_AMOUNT`]).
+    /// See [`PagedImport::with_max_close_share_bp`].
+    pub fn with_max_close_share_bp(mut self, share_bp: u32) -> Pass<P> {
+        self.import = self.import.take().map(|i| i.with_max_close_share_bp(share_bp));
+        self
+    }
+
     pub fn with_max_amount(mut self, max_amount: u64) -> Pass<P> {
         self.import = self.import.take().map(|i| i.with_max_amount(max_amount));
         self
@@ -409,5 +467,32 @@ mod tests {
         let q = store.quarantine(&t, 10, 0).unwrap().items;
         assert_eq!(q[0].item, "page 1, record 2");
         assert!(q[0].reason.contains("outside the accepted range of ±10 EUR"), "{}", q[0].reason);
+    }
+
+    #[test]
+    fn a_full_pass_that_would_close_too_much_closes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let inv = |n: &str| json!({"invoice_number": n, "customer_id": "C", "due_date": "2026-12-01", "amount_total": "10.00"});
+        let mut first = PagedImport::full(&store, &t, "erp", "p1", Currency::EUR).unwrap();
+        first.page("page 1", &[inv("A"), inv("B"), inv("C"), inv("D")]).unwrap();
+        first.finish().unwrap();
+        // A query that suddenly returns one row: 3 of 4 would close (75 % > 50 %).
+        let mut second = PagedImport::full(&store, &t, "erp", "p2", Currency::EUR).unwrap();
+        second.page("page 1", &[inv("A")]).unwrap();
+        let report = second.finish().unwrap();
+        assert_eq!(report.quarantined, 1);
+        let open = store.tenant_counts(&t).unwrap().invoices_by_status;
+        assert_eq!(open, vec![("open".to_string(), 4)], "nothing closed");
+        let q = store.quarantine(&t, 10, 0).unwrap().items;
+        assert!(q[0].reason.starts_with("full pass would close 3 of the tenant's 4 open invoices"), "{}", q[0].reason);
+        // With the share raised, the next full pass closes them.
+        let mut third =
+            PagedImport::full(&store, &t, "erp", "p3", Currency::EUR).unwrap().with_max_close_share_bp(10_000);
+        third.page("page 1", &[inv("A")]).unwrap();
+        third.finish().unwrap();
+        let counts = store.tenant_counts(&t).unwrap().invoices_by_status;
+        assert!(counts.contains(&("closed".to_string(), 3)), "{counts:?}");
     }
 }

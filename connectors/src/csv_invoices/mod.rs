@@ -170,9 +170,8 @@ impl CsvInvoices {
             return Err(err("batch_size", "expected 1..=100000".into()));
         }
         check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
-        if !(0.0..=1.0).contains(&s.max_close_share) {
-            return Err(err("max_close_share", "expected a share between 0 and 1 (0.5 = 50 %)".into()));
-        }
+        let max_close_share_bp =
+            relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
         Ok(CsvInvoices {
             name: connector.name.clone(),
             path,
@@ -189,8 +188,7 @@ impl CsvInvoices {
             columns: s.columns,
             settle,
             batch_size: s.batch_size,
-            // A ratio setting, converted once to exact basis points.
-            max_close_share_bp: (s.max_close_share * 10_000.0).round() as u32,
+            max_close_share_bp,
             finished: files::Finished::default(),
         })
     }
@@ -535,8 +533,7 @@ impl CsvInvoices {
             return Ok(None);
         }
         let preview = ctx.store.full_export_preview(&ctx.tenant, &self.name, |n| scan.lists(n))?;
-        let limit = u128::from(self.max_close_share_bp) * u128::from(preview.tenant_open);
-        if preview.would_close == 0 || u128::from(preview.would_close) * 10_000 <= limit {
+        if !preview.exceeds(self.max_close_share_bp) {
             return Ok(None);
         }
         let share = |bp: u128| format!("{}.{:02} %", bp / 100, bp % 100);

@@ -106,6 +106,15 @@ pub struct ClosePreview {
     pub tenant_open: u64,
 }
 
+impl ClosePreview {
+    /// Whether closing would take more than `share_bp` (basis points, 5000 =
+    /// 50 %) of the tenant's open invoices.
+    pub fn exceeds(&self, share_bp: u32) -> bool {
+        self.would_close > 0
+            && u128::from(self.would_close) * 10_000 > u128::from(share_bp) * u128::from(self.tenant_open)
+    }
+}
+
 /// A held import released through the API, waiting for its connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleasedImport {
@@ -262,6 +271,31 @@ impl Store {
                 }
             }
             Ok(ClosePreview { would_close, tenant_open: u64::try_from(tenant_open).unwrap_or(0) })
+        })
+    }
+
+    /// What finishing this running full import would close now: the open
+    /// invoices of its source that none of its batches listed. Reads only.
+    pub fn pass_close_preview(&self, state: &ImportState) -> Result<ClosePreview, StoreError> {
+        let closable = status_filter(CLOSABLE);
+        let tenant = state.tenant.as_str();
+        self.db.read(|c| {
+            let tenant_open: i64 =
+                c.query_row(&format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"), [tenant], |r| {
+                    r.get(0)
+                })?;
+            let would_close: i64 = c.query_row(
+                &format!(
+                    "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND source=?2
+                     AND (last_import IS NULL OR last_import<>?3){closable}"
+                ),
+                (tenant, &state.source, state.id),
+                |r| r.get(0),
+            )?;
+            Ok(ClosePreview {
+                would_close: u64::try_from(would_close).unwrap_or(0),
+                tenant_open: u64::try_from(tenant_open).unwrap_or(0),
+            })
         })
     }
 
