@@ -343,9 +343,48 @@ impl CsvInvoices {
             return Ok(RunReport::default());
         }
         let unit = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-        let report = self.import_bytes(ctx, file, &bytes, &unit, &file.display().to_string(), Confirmation::Checked)?;
+        let label = file.display().to_string();
+        // A parser panic quarantines this file (batches already committed stay;
+        // nothing is closed) and the connector goes on with the next one.
+        let report = match relance_core::guard::contain(|| {
+            self.import_bytes(ctx, file, &bytes, &unit, &label, Confirmation::Checked)
+        }) {
+            Ok(report) => report?,
+            Err(panicked) => self.quarantine_panicked(ctx, file, &bytes, &unit, &label, &panicked)?,
+        };
         self.finished.mark(file, before);
         Ok(report)
+    }
+
+    fn quarantine_panicked(
+        &self,
+        ctx: &RunContext,
+        file: &Path,
+        bytes: &[u8],
+        unit: &str,
+        label: &str,
+        panicked: &relance_core::guard::Panicked,
+    ) -> Result<RunReport, ConnectorError> {
+        let mut state = ctx.store.begin_import(&ImportKey {
+            tenant: &ctx.tenant,
+            source: &self.name,
+            unit,
+            label,
+            full_export: self.mode == ExportMode::Full,
+        })?;
+        let kept = self.keep_copy(ctx, file, unit, bytes);
+        warn!(file = %label, reason = %panicked, "file quarantined after a parser panic");
+        ctx.store.quarantine_import(
+            &mut state,
+            &NewQuarantine {
+                source: self.name.clone(),
+                item: label.to_string(),
+                reason: panicked.to_string(),
+                raw_path: kept,
+                ..Default::default()
+            },
+        )?;
+        Ok(RunReport { quarantined: 1, units: 1, ..Default::default() })
     }
 
     /// Applies a held file released through the API, from the copy kept when
