@@ -658,3 +658,15 @@ fn an_import_is_written_only_within_its_tenant() {
     let again = store.begin_import(&key(&b, "u1")).unwrap();
     assert_eq!((again.status, again.position), (ImportStatus::Running, 3), "b's import is untouched");
 }
+
+#[test]
+fn a_stored_payment_in_an_unknown_currency_is_an_error_not_euros() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let pid = review_credit(&store, &t, "k1", Money::new(1_000, Currency::EUR));
+    store.db.write(|tx| Ok(tx.execute("UPDATE payments SET currency='QQQ' WHERE id=?1", [pid])?)).unwrap();
+    let read = store.payment(&t, pid);
+    assert!(read.is_err(), "{read:?}");
+    assert!(read.unwrap_err().to_string().contains("QQQ"));
+}
