@@ -356,6 +356,17 @@ impl CsvInvoices {
         Ok(report)
     }
 
+    /// Begins (or finds) the import of `unit` in this connector's mode.
+    fn begin(&self, ctx: &RunContext, unit: &str, label: &str) -> Result<ImportState, ConnectorError> {
+        Ok(ctx.store.begin_import(&ImportKey {
+            tenant: &ctx.tenant,
+            source: &self.name,
+            unit,
+            label,
+            full_export: self.mode == ExportMode::Full,
+        })?)
+    }
+
     fn quarantine_panicked(
         &self,
         ctx: &RunContext,
@@ -365,13 +376,7 @@ impl CsvInvoices {
         label: &str,
         panicked: &relance_core::guard::Panicked,
     ) -> Result<RunReport, ConnectorError> {
-        let mut state = ctx.store.begin_import(&ImportKey {
-            tenant: &ctx.tenant,
-            source: &self.name,
-            unit,
-            label,
-            full_export: self.mode == ExportMode::Full,
-        })?;
+        let mut state = self.begin(ctx, unit, label)?;
         let kept = self.keep_copy(ctx, file, unit, bytes);
         warn!(file = %label, reason = %panicked, "file quarantined after a parser panic");
         ctx.store.quarantine_import(
@@ -400,13 +405,7 @@ impl CsvInvoices {
             }
         }
         // Neither the kept copy nor the original holds that content any more.
-        let mut state = ctx.store.begin_import(&ImportKey {
-            tenant: &ctx.tenant,
-            source: &self.name,
-            unit: &released.unit,
-            label: &released.label,
-            full_export: self.mode == ExportMode::Full,
-        })?;
+        let mut state = self.begin(ctx, &released.unit, &released.label)?;
         let reason = "released, but neither the kept copy nor the original file holds the held content any more: \
                       nothing imported";
         warn!(file = %released.label, reason, "released export quarantined");
@@ -433,13 +432,7 @@ impl CsvInvoices {
         label: &str,
         confirmation: Confirmation,
     ) -> Result<RunReport, ConnectorError> {
-        let mut state = ctx.store.begin_import(&ImportKey {
-            tenant: &ctx.tenant,
-            source: &self.name,
-            unit,
-            label,
-            full_export: self.mode == ExportMode::Full,
-        })?;
+        let mut state = self.begin(ctx, unit, label)?;
         // As recorded when the unit was first seen (a held unit is always a full export).
         let full = state.full_export;
         let checked = match (state.status, confirmation) {
@@ -699,14 +692,7 @@ impl CsvInvoices {
 }
 
 fn clip(s: &str) -> String {
-    if s.len() <= RAW_LIMIT {
-        return s.to_string();
-    }
-    let mut end = RAW_LIMIT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
+    relance_core::guard::truncate(s, RAW_LIMIT)
 }
 
 #[cfg(test)]
