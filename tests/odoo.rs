@@ -284,6 +284,17 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
     );
     let third = run(&d);
     assert!(third.contains("acme/odoo_payments: ok (1 items"), "{third}");
+    // Registered in Odoo: the ERP holds the payment, so the allocation is reflected at once.
+    let reflected = || -> (String, Option<String>, i64, i64) {
+        db.query_row(
+            "SELECT a.erp_state, a.reflected_by, i.open_minor, i.erp_open_minor FROM allocations a
+             JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number WHERE a.invoice_number='INV/2026/00011'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(reflected(), ("reflected".into(), Some("writeback_registered".into()), 0, 0));
     let fourth = run(&d);
     assert!(fourth.contains("acme/odoo_payments: ok (0 items"), "nothing delivered twice: {fourth}");
     {
@@ -298,6 +309,7 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
     let status: String =
         db.query_row("SELECT status FROM invoices WHERE number='INV/2026/00011'", [], |r| r.get(0)).unwrap();
     assert_eq!(status, "paid");
+    assert_eq!(reflected(), ("reflected".into(), Some("writeback_registered".into()), 0, 0), "Odoo agrees");
 }
 
 #[test]

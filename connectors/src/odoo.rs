@@ -435,4 +435,9 @@ impl ErpWriteBack for OdooWriteBack {
             .await?;
         Ok(())
     }
+
+    /// A delivered notice is a payment registered in Odoo: the allocation is reflected.
+    fn registers_payments(&self) -> bool {
+        true
+    }
 }

@@ -207,6 +207,14 @@ pub struct AllocationNotice {
 #[async_trait]
 pub trait ErpWriteBack: Send + Sync {
     async fn push(&self, notice: &AllocationNotice) -> Result<(), ConnectorError>;
+    /// Whether a successful `push` means the ERP now holds the payment (it
+    /// registered it, as Odoo's connector does), rather than that a notice
+    /// was handed over for the ERP to process later (a file). When true, a
+    /// delivered notice counts as the ERP reflecting the allocation
+    /// ("paid stays paid", see `store::reflection`).
+    fn registers_payments(&self) -> bool {
+        false
+    }
 }
 
 /// A built connector, by role.
@@ -295,9 +303,16 @@ async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunRep
             let result = c.push(&notice).await;
             let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
             let err = result.as_ref().err().map(ToString::to_string);
-            tokio::task::spawn_blocking(move || store.mark_writeback(&tenant, id, err.as_deref().map_or(Ok(()), Err)))
-                .await
-                .map_err(|e| ConnectorError::Transient(e.to_string()))??;
+            let registered = err.is_none() && c.registers_payments();
+            tokio::task::spawn_blocking(move || {
+                if registered {
+                    store.mark_writeback_registered(&tenant, id)
+                } else {
+                    store.mark_writeback(&tenant, id, err.as_deref().map_or(Ok(()), Err))
+                }
+            })
+            .await
+            .map_err(|e| ConnectorError::Transient(e.to_string()))??;
             result?;
             report.items += 1;
         }

@@ -189,7 +189,8 @@ impl FromStr for InvoiceStatus {
 
 /// An invoice as stored. Serialized flat, amounts as decimal strings:
 /// `{"number", "customer_id", "issue_date", "due_date", "currency",
-/// "amount_total", "amount_open", "status", "source", "updated_at"}`.
+/// "amount_total", "amount_open", "amount_open_erp", "pending_erp", "status",
+/// "source", "updated_at"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub number: String,
@@ -197,7 +198,12 @@ pub struct Invoice {
     pub issue_date: Option<NaiveDate>,
     pub due_date: NaiveDate,
     pub total: Money,
+    /// What is still owed: the ERP's open amount less `pending_erp`, never below zero.
     pub open: Money,
+    /// The open amount the ERP last reported.
+    pub open_erp: Money,
+    /// Relance's allocations the ERP has not reflected yet (paid stays paid).
+    pub pending_erp: Money,
     pub status: InvoiceStatus,
     /// Name of the connector that owns this invoice.
     pub source: String,
@@ -207,7 +213,7 @@ pub struct Invoice {
 impl Serialize for Invoice {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Invoice", 10)?;
+        let mut st = s.serialize_struct("Invoice", 12)?;
         st.serialize_field("number", &self.number)?;
         st.serialize_field("customer_id", &self.customer_id)?;
         st.serialize_field("issue_date", &self.issue_date)?;
@@ -215,6 +221,8 @@ impl Serialize for Invoice {
         st.serialize_field("currency", self.total.currency.code())?;
         st.serialize_field("amount_total", &self.total.to_decimal_string())?;
         st.serialize_field("amount_open", &self.open.to_decimal_string())?;
+        st.serialize_field("amount_open_erp", &self.open_erp.to_decimal_string())?;
+        st.serialize_field("pending_erp", &self.pending_erp.to_decimal_string())?;
         st.serialize_field("status", &self.status)?;
         st.serialize_field("source", &self.source)?;
         st.serialize_field("updated_at", &self.updated_at)?;

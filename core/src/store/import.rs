@@ -14,6 +14,15 @@
 //! audit event (`invoices_closed`) listing what it closed (the first
 //! [`CLOSED_LISTED`] invoices, and the count).
 //!
+//! Re-reporting an invoice compares the ERP's open amount with its previous
+//! report to see Relance's pending allocations reflected ("paid stays paid",
+//! [`super::reflection`]): the stored open amount is the ERP's less what is
+//! still pending, so a stale export never reopens what Relance applied. A
+//! closing pass reflects the pending allocations of the invoices it no longer
+//! lists (the ERP closed them). An update whose currency differs from that of
+//! pending allocations cannot be compared with them: it is quarantined and the
+//! invoice kept as it is.
+//!
 //! A full export that looks wrong (it would close too large a share of the
 //! tenant's open invoices, see [`Store::full_export_preview`], or it has no
 //! data row) can be *held* before anything is applied ([`Store::hold_import`]):
@@ -30,6 +39,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
+use super::reflection::{self, ReflectedBy};
 use super::sqlite::{insert_event, insert_quarantine};
 use super::{NewQuarantine, Store, StoreError, now_text, status_filter};
 use crate::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, TenantId};
@@ -182,8 +192,11 @@ struct Existing {
     due_date: String,
     currency: String,
     total_minor: i64,
+    /// Effective: the ERP's open amount less Relance's pending allocations.
     open_minor: i64,
     status: String,
+    /// As the ERP reported it.
+    erp_open_minor: i64,
 }
 
 impl Store {
@@ -494,6 +507,7 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
             Change::Created => out.created += 1,
             Change::Updated => out.updated += 1,
             Change::Unchanged => out.unchanged += 1,
+            Change::Quarantined => out.quarantined += 1,
         }
     }
     for q in &batch.quarantined {
@@ -526,6 +540,8 @@ enum Change {
     Created,
     Updated,
     Unchanged,
+    /// Refused (recorded in quarantine); the invoice is kept as it was.
+    Quarantined,
 }
 
 /// Merges the customers of a batch (one write per customer) into the store:
@@ -669,22 +685,28 @@ impl<'c> InvoiceStatements<'c> {
         Ok(InvoiceStatements {
             insert: tx.prepare_cached(
                 "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
-                                       open_minor, status, source, last_import, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)
+                                       open_minor, status, source, last_import, created_at, updated_at, erp_open_minor)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,?8)
                  ON CONFLICT (tenant_id, number) DO NOTHING",
             )?,
             select: tx.prepare_cached(
-                "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status
+                "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status, erp_open_minor
                  FROM invoices WHERE tenant_id=?1 AND number=?2",
             )?,
             touch: tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?,
             update: tx.prepare_cached(
                 "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
-                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12
+                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12, erp_open_minor=?13
                  WHERE tenant_id=?1 AND number=?2",
             )?,
         })
     }
+}
+
+/// Statuses with which the ERP says nothing more is to be paid: every
+/// pending allocation is then reflected.
+fn settled_by_erp(status: InvoiceStatus) -> bool {
+    matches!(status, InvoiceStatus::Paid | InvoiceStatus::Cancelled | InvoiceStatus::Closed)
 }
 
 fn upsert_invoice(
@@ -695,17 +717,18 @@ fn upsert_invoice(
     now: &str,
 ) -> Result<Change, StoreError> {
     let tenant = state.tenant.as_str();
-    let incoming = |status: InvoiceStatus| Existing {
+    let incoming = |status: InvoiceStatus, open_minor: i64| Existing {
         customer_id: rec.customer.id.clone(),
         issue_date: rec.issue_date.map(|d| d.to_string()),
         due_date: rec.due_date.to_string(),
         currency: rec.total.currency.code().to_string(),
         total_minor: rec.total.minor,
-        open_minor: rec.open.minor,
+        open_minor,
         status: status.as_str().to_string(),
+        erp_open_minor: rec.open.minor,
     };
     // Most records of a large import are new: try the insert first (one B-tree descent).
-    let new = incoming(InvoiceStatus::merge_from_source(None, rec.effective_status()));
+    let new = incoming(InvoiceStatus::merge_from_source(None, rec.effective_status()), rec.open.minor);
     let inserted = st.insert.execute(rusqlite::params![
         tenant,
         rec.number,
@@ -732,11 +755,55 @@ fn upsert_invoice(
             total_minor: r.get(4)?,
             open_minor: r.get(5)?,
             status: r.get(6)?,
+            erp_open_minor: r.get(7)?,
         })
     })?;
     let current_status = old.status.parse::<InvoiceStatus>().ok();
-    let incoming = incoming(InvoiceStatus::merge_from_source(current_status, rec.effective_status()));
-    if old == incoming {
+    let erp_status = InvoiceStatus::merge_from_source(current_status, rec.effective_status());
+    // Paid stays paid: Relance's allocations the ERP has not reflected yet.
+    let pending = reflection::pending_allocations(tx, tenant, &rec.number)?;
+    if !pending.is_empty() && old.currency != rec.total.currency.code() {
+        // Pending allocations are in the invoice's currency: an amount in
+        // another one cannot be compared with them, nor lowered by them.
+        insert_quarantine(
+            tx,
+            tenant,
+            &NewQuarantine {
+                source: state.source.clone(),
+                item: format!("invoice:{}", rec.number),
+                reason: format!(
+                    "the source now reports invoice {} in {}, but Relance applied payments to it in {} that the ERP \
+                     has not reflected yet; the invoice is kept as it was (undo the allocations, or correct the source)",
+                    rec.number,
+                    rec.total.currency.code(),
+                    old.currency
+                ),
+                ..Default::default()
+            },
+        )?;
+        st.touch.execute((state.id, tenant, &rec.number))?;
+        return Ok(Change::Quarantined);
+    }
+    let mut reflected = Vec::new();
+    if !pending.is_empty() {
+        if settled_by_erp(erp_status) {
+            let all = reflection::pending_total(&pending)?;
+            reflected = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::ErpSettled, now)?;
+        } else if rec.open.minor < old.erp_open_minor {
+            let drop = old.erp_open_minor.checked_sub(rec.open.minor).ok_or_else(|| {
+                StoreError::Rejected(format!("invoice {}: the open amount's change overflows", rec.number))
+            })?;
+            reflected = reflection::reflect(tx, tenant, &pending, drop, ReflectedBy::ErpOpenDrop, now)?;
+        }
+    }
+    let still_pending = reflection::pending_total(&pending)? - reflection::reflected_total(&reflected);
+    let incoming = if still_pending > 0 && erp_status.is_outstanding() {
+        let open = reflection::effective_open(rec.open.minor, still_pending);
+        incoming(reflection::status_for(Some(erp_status), rec.total.minor, open), open)
+    } else {
+        incoming(erp_status, rec.open.minor)
+    };
+    if old == incoming && reflected.is_empty() {
         if state.full_export {
             st.touch.execute((state.id, tenant, &rec.number))?;
         }
@@ -755,19 +822,28 @@ fn upsert_invoice(
         state.source,
         state.id,
         now,
+        incoming.erp_open_minor,
     ])?;
+    let mut data = json!({ "import": state.id, "changes": diff(&old, &incoming) });
+    if !reflected.is_empty() || still_pending > 0 {
+        let exp = rec.total.currency.exponent();
+        data["reflected"] = reflection::reflected_json(&reflected, exp);
+        data["pending_erp"] = json!(format_minor(still_pending, exp));
+    }
     insert_event(
         tx,
         tenant,
         &format!("connector:{}", state.source),
         "invoice_updated",
         &format!("invoice:{}", rec.number),
-        &json!({ "import": state.id, "changes": diff(&old, &incoming) }),
+        &data,
     )?;
     Ok(Change::Updated)
 }
 
-/// `{"field": [before, after]}` for every field that changed.
+/// `{"field": [before, after]}` for every field that changed. The ERP's own
+/// open amount (`amount_open_erp`) is listed when it changed and differs from
+/// the effective one before or after (Relance's pending allocations).
 fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     let exp = crate::money::Currency::parse(&new.currency).map(|c| c.exponent()).unwrap_or(2);
@@ -782,6 +858,13 @@ fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
     put("currency", json!(old.currency), json!(new.currency));
     put("amount_total", json!(format_minor(old.total_minor, exp)), json!(format_minor(new.total_minor, exp)));
     put("amount_open", json!(format_minor(old.open_minor, exp)), json!(format_minor(new.open_minor, exp)));
+    if old.erp_open_minor != old.open_minor || new.erp_open_minor != new.open_minor {
+        put(
+            "amount_open_erp",
+            json!(format_minor(old.erp_open_minor, exp)),
+            json!(format_minor(new.erp_open_minor, exp)),
+        );
+    }
     put("status", json!(old.status), json!(new.status));
     serde_json::Value::Object(m)
 }
@@ -794,6 +877,66 @@ fn superseded(tx: &Connection, import: i64) -> Result<bool, StoreError> {
         [import],
         |r| r.get(0),
     )?)
+}
+
+/// A full export that no longer lists an invoice says the ERP closed it:
+/// Relance's allocations on it that were pending are reflected, and the
+/// ERP's open amount is taken as zero (whatever the invoice's status: one
+/// that Relance's payments made `paid` is not closed, but its pending
+/// allocations are reflected all the same). One audit event per pass.
+fn reflect_missing(tx: &Transaction<'_>, state: &ImportState, label: &str, now: &str) -> Result<(), StoreError> {
+    let tenant = state.tenant.as_str();
+    let invoices: Vec<(String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT DISTINCT i.number, i.currency FROM allocations a
+             JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number
+             WHERE a.tenant_id=?1 AND a.erp_state='pending' AND a.undone_at IS NULL
+               AND i.source=?2 AND (i.last_import IS NULL OR i.last_import<>?3)
+             ORDER BY i.number",
+        )?;
+        st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let mut listed = Vec::new();
+    let mut count = 0u64;
+    for (number, currency) in &invoices {
+        let pending = reflection::pending_allocations(tx, tenant, number)?;
+        let all = reflection::pending_total(&pending)?;
+        let done = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::MissingFromFullExport, now)?;
+        tx.execute(
+            "UPDATE invoices SET erp_open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
+            (tenant, number, now),
+        )?;
+        let exp = crate::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+        for r in &done {
+            if listed.len() < CLOSED_LISTED {
+                listed.push(json!({
+                    "allocation": r.allocation,
+                    "invoice": number,
+                    "amount": format_minor(r.amount, exp),
+                }));
+            }
+            count += 1;
+        }
+    }
+    insert_event(
+        tx,
+        tenant,
+        &format!("connector:{}", state.source),
+        "allocations_reflected",
+        &format!("import:{}", state.id),
+        &json!({
+            "import": state.id,
+            "label": label,
+            "by": ReflectedBy::MissingFromFullExport.as_str(),
+            "count": count,
+            "allocations": listed,
+            "truncated": count > CLOSED_LISTED as u64,
+        }),
+    )?;
+    Ok(())
 }
 
 fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
@@ -817,8 +960,10 @@ fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<Impo
                 .collect::<Result<_, _>>()?
         };
         let now = now_text();
+        reflect_missing(tx, state, label, &now)?;
         let mut upd = tx.prepare_cached(
-            "UPDATE invoices SET status='closed', open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
+            "UPDATE invoices SET status='closed', open_minor=0, erp_open_minor=0, updated_at=?3
+             WHERE tenant_id=?1 AND number=?2",
         )?;
         let mut listed = Vec::new();
         for (number, status, open, currency) in &missing {

@@ -18,6 +18,7 @@ mod outbox;
 mod payments;
 mod promises;
 mod queries;
+mod reflection;
 mod sqlite;
 
 use std::path::Path;
@@ -37,6 +38,7 @@ pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
 pub use payments::{AllocationRequest, NewPayment, StatementOutcome, StoredPayment};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
+pub use reflection::{ErpState, ReflectedBy};
 pub use sqlite::DaemonLock;
 
 /// Errors of the storage layer.
@@ -198,5 +200,7 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))
 }
 
+#[cfg(test)]
+mod paid_tests;
 #[cfg(test)]
 mod tests;

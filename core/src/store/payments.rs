@@ -9,16 +9,21 @@
 //!   whatever crashes or concurrent reviewers do.
 //! - Applying writes the allocations, the invoices' new open amounts and
 //!   statuses, audit events and one outbox row per allocation together.
+//! - An allocation is pending in the ERP until the ERP reflects it
+//!   ([`super::reflection`]): the invoice's open amount is the ERP's less the
+//!   pending allocations, so applying, undoing and a write-back that registers
+//!   the payment all recompute it from those two figures.
 
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde_json::json;
 
+use super::reflection::{self, ErpState};
 use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, now_text};
 use crate::connector::AllocationNotice;
-use crate::domain::{Direction, InvoiceStatus, TenantId};
+use crate::domain::{Direction, TenantId};
 use crate::matching::{OpenInvoice, Payer};
 use crate::money::{Currency, Money};
 
@@ -413,23 +418,21 @@ impl Store {
     pub fn undo_allocation(&self, tenant: &TenantId, allocation_id: i64, actor: &str) -> Result<(), StoreError> {
         self.db.write(|tx| {
             let t = tenant.as_str();
-            let row: Option<(i64, String, i64, i64, String)> = tx
+            let row: Option<(i64, String, i64, String)> = tx
                 .query_row(
-                    "SELECT payment_id, invoice_number, amount_minor, write_off_minor, currency FROM allocations
+                    "SELECT payment_id, invoice_number, amount_minor, currency FROM allocations
                      WHERE tenant_id=?1 AND id=?2 AND undone_at IS NULL",
                     (t, allocation_id),
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((payment_id, invoice, amount, write_off, ccy)) = row else {
+            let Some((payment_id, invoice, amount, ccy)) = row else {
                 return Err(StoreError::Rejected(format!("allocation {allocation_id} does not exist or is already undone")));
             };
             let now = now_text();
             tx.execute("UPDATE allocations SET undone_at=?3, undone_by=?4 WHERE tenant_id=?1 AND id=?2", params![t, allocation_id, now, actor])?;
-            let back = amount
-                .checked_add(write_off)
-                .ok_or_else(|| StoreError::Corrupt(format!("allocation {allocation_id}: amount overflows")))?;
-            change_invoice_open(tx, t, &invoice, back, &now)?;
+            // No longer pending: the invoice owes the ERP's open amount less what is still pending.
+            let refreshed = reflection::refresh_invoice(tx, t, &invoice, &now)?;
             tx.execute(
                 "UPDATE payments SET unallocated_minor=unallocated_minor+?3, status='suggested', updated_at=?4 WHERE tenant_id=?1 AND id=?2",
                 params![t, payment_id, amount, now],
@@ -445,7 +448,12 @@ impl Store {
                 actor,
                 "allocation_undone",
                 &format!("invoice:{invoice}"),
-                &json!({ "allocation": allocation_id, "payment": payment_id, "amount": crate::money::format_minor(amount, exp) }),
+                &json!({
+                    "allocation": allocation_id, "payment": payment_id, "amount": crate::money::format_minor(amount, exp),
+                    "amount_open": crate::money::format_minor(refreshed.open, exp),
+                    "pending_erp": crate::money::format_minor(refreshed.pending, exp),
+                    "status": [refreshed.status_before, refreshed.status_after],
+                }),
             )?;
             Ok(())
         })
@@ -521,17 +529,62 @@ impl Store {
         })
     }
 
+    /// Marks a write-back notice delivered by a connector that registers
+    /// payments in the ERP (Odoo's): in the same transaction, the
+    /// allocation's amount is reflected and the ERP's open amount of the
+    /// invoice lowered by it (see [`super::reflection`]). A reversal notice
+    /// is only marked delivered.
+    pub fn mark_writeback_registered(&self, tenant: &TenantId, outbox_id: i64) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let now = now_text();
+            let row: Option<(i64, bool)> = tx
+                .query_row(
+                    "SELECT allocation_id, reversal FROM writeback_outbox WHERE tenant_id=?1 AND id=?2 AND delivered_at IS NULL",
+                    params![t, outbox_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((allocation, reversal)) = row else { return Ok(()) };
+            tx.execute(
+                "UPDATE writeback_outbox SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
+                params![t, outbox_id, now],
+            )?;
+            if !reversal {
+                reflection::reflect_registered(tx, t, allocation, &now)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Allocations of a payment (including undone ones), for the API.
     pub fn allocations(&self, tenant: &TenantId, payment_id: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare(
-                "SELECT id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, undone_at FROM allocations
+                "SELECT id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, undone_at,
+                        erp_state, reflected_minor, reflected_at, reflected_by FROM allocations
                  WHERE tenant_id=?1 AND payment_id=?2 ORDER BY id",
             )?;
             let rows = st
                 .query_map((tenant.as_str(), payment_id), |r| {
                     let ccy: String = r.get(4)?;
                     let exp = row_currency(&ccy, 4)?.exponent();
+                    let (amount, write_off, reflected): (i64, i64, i64) = (r.get(2)?, r.get(3)?, r.get(9)?);
+                    let undone_at: Option<String> = r.get(7)?;
+                    let erp_state: String = r.get(8)?;
+                    let pending = ErpState::parse(&erp_state).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            8,
+                            rusqlite::types::Type::Text,
+                            format!("allocation erp_state `{erp_state}`").into(),
+                        )
+                    })? == ErpState::Pending;
+                    // What the ERP has still to reflect of it (nothing once undone).
+                    let pending_erp = if pending && undone_at.is_none() {
+                        amount.saturating_add(write_off).saturating_sub(reflected).max(0)
+                    } else {
+                        0
+                    };
                     Ok(json!({
                         "id": r.get::<_, i64>(0)?,
                         "invoice": r.get::<_, String>(1)?,
@@ -540,46 +593,18 @@ impl Store {
                         "currency": ccy,
                         "actor": r.get::<_, String>(5)?,
                         "created_at": r.get::<_, String>(6)?,
-                        "undone_at": r.get::<_, Option<String>>(7)?,
+                        "undone_at": undone_at,
+                        "erp_state": erp_state,
+                        "pending_erp": crate::money::format_minor(pending_erp, exp),
+                        "reflected": crate::money::format_minor(reflected, exp),
+                        "reflected_at": r.get::<_, Option<String>>(10)?,
+                        "reflected_by": r.get::<_, Option<String>>(11)?,
                     }))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
-}
-
-/// Adds `delta` (negative: paid) to an invoice's open amount and recomputes its status.
-fn change_invoice_open(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    invoice: &str,
-    delta: i64,
-    now: &str,
-) -> Result<(i64, String, String), StoreError> {
-    let (total, open, status): (i64, i64, String) = tx
-        .query_row(
-            "SELECT total_minor, open_minor, status FROM invoices WHERE tenant_id=?1 AND number=?2",
-            (tenant, invoice),
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?
-        .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice} does not exist")))?;
-    let new_open = open
-        .checked_add(delta)
-        .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice}: the open amount would overflow")))?;
-    let current = status.parse::<InvoiceStatus>().ok();
-    let derived = InvoiceStatus::from_amounts(total, new_open);
-    let new_status = match (current, derived) {
-        (Some(InvoiceStatus::Disputed), InvoiceStatus::Open | InvoiceStatus::PartiallyPaid) => InvoiceStatus::Disputed,
-        (Some(InvoiceStatus::CreditNote), _) => InvoiceStatus::CreditNote,
-        (_, d) => d,
-    };
-    tx.execute(
-        "UPDATE invoices SET open_minor=?3, status=?4, updated_at=?5 WHERE tenant_id=?1 AND number=?2",
-        params![tenant, invoice, new_open, new_status.as_str(), now],
-    )?;
-    Ok((new_open, status, new_status.as_str().to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -645,13 +670,15 @@ fn apply(
                 Money::new(take, a.amount.currency).to_decimal_string()
             )));
         }
-        let (new_open, before, after) = change_invoice_open(tx, t, &a.invoice, -take, &now)?;
+        // Pending in the ERP until it reflects it: the invoice's open amount is the ERP's less it.
         tx.execute(
-            "INSERT INTO allocations (tenant_id, payment_id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-            params![t, id, a.invoice, a.amount.minor, a.write_off.map_or(0, |w| w.minor), ccy, actor, now],
+            "INSERT INTO allocations (tenant_id, payment_id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, erp_state)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            params![t, id, a.invoice, a.amount.minor, a.write_off.map_or(0, |w| w.minor), ccy, actor, now, ErpState::Pending.as_str()],
         )?;
         let aid = tx.last_insert_rowid();
+        let refreshed = reflection::refresh_invoice(tx, t, &a.invoice, &now)?;
+        let (new_open, before, after) = (refreshed.open, refreshed.status_before, refreshed.status_after);
         tx.execute(
             "INSERT INTO writeback_outbox (tenant_id, allocation_id, created_at) VALUES (?1,?2,?3)",
             params![t, aid, now],

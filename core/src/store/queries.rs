@@ -59,7 +59,11 @@ impl Store {
                 |r| r.get(0),
             )?;
             let sql = format!(
-                "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor, status, source, updated_at
+                "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor, status, source, updated_at,
+                        erp_open_minor,
+                        (SELECT coalesce(sum(a.amount_minor + a.write_off_minor - a.reflected_minor), 0) FROM allocations a
+                          WHERE a.tenant_id=invoices.tenant_id AND a.invoice_number=invoices.number
+                            AND a.erp_state='pending' AND a.undone_at IS NULL)
                  FROM invoices WHERE {where_sql} ORDER BY due_date, number LIMIT {} OFFSET {}",
                 q.limit, q.offset
             );
@@ -217,6 +221,8 @@ struct RawInvoice {
     status: String,
     source: String,
     updated_at: String,
+    erp_open_minor: i64,
+    pending_minor: i64,
 }
 
 fn raw_invoice(r: &Row<'_>) -> rusqlite::Result<RawInvoice> {
@@ -231,6 +237,8 @@ fn raw_invoice(r: &Row<'_>) -> rusqlite::Result<RawInvoice> {
         status: r.get(7)?,
         source: r.get(8)?,
         updated_at: r.get(9)?,
+        erp_open_minor: r.get(10)?,
+        pending_minor: r.get(11)?,
     })
 }
 
@@ -244,6 +252,8 @@ impl RawInvoice {
             due_date: date(&self.due_date)?,
             total: Money::new(self.total_minor, currency),
             open: Money::new(self.open_minor, currency),
+            open_erp: Money::new(self.erp_open_minor, currency),
+            pending_erp: Money::new(self.pending_minor, currency),
             status: self.status.parse().map_err(|_| corrupt("status", &self.status))?,
             updated_at: parse_time(&self.updated_at)?,
             number: self.number,

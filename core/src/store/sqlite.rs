@@ -21,7 +21,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_outbox.sql"),
     include_str!("../../migrations/sqlite/0005_delivery.sql"),
     include_str!("../../migrations/sqlite/0006_held_imports.sql"),
+    include_str!("../../migrations/sqlite/0007_paid_stays_paid.sql"),
 ];
+
+/// The version of migration 0007 (paid stays paid).
+const PAID_STAYS_PAID: i64 = 7;
 
 const MAX_IDLE_READERS: usize = 4;
 
@@ -122,6 +126,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    // 0007 (paid stays paid) ends with a repair written in Rust: it needs the
+    // amount rules and audit events of `reflection`.
+    if (1..PAID_STAYS_PAID).contains(&version) {
+        super::reflection::repair_after_migration(&tx)?;
     }
     tx.commit()?;
     Ok(())
