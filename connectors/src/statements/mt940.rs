@@ -10,7 +10,9 @@ use chrono::Datelike;
 use relance_core::domain::Direction;
 use relance_core::money::{Currency, DecimalStyle};
 
-use super::{Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text};
+use super::{
+    Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, quote,
+};
 
 /// One `:TAG:value` field with the line it starts on.
 struct Field<'a> {
@@ -138,9 +140,11 @@ fn empty_statement() -> Statement {
 /// `NL54INGB0001234500EUR` → `NL54INGB0001234500`; `0800003200000001610722 EUR` → the number.
 fn strip_currency_suffix(v: &str) -> &str {
     let v = v.trim();
-    if v.len() > 3 {
+    let b = v.as_bytes();
+    // Three ASCII letters at the end: the cut is on a character boundary.
+    if b.len() > 3 && b[b.len() - 3..].iter().all(u8::is_ascii_uppercase) {
         let (head, tail) = v.split_at(v.len() - 3);
-        if Currency::parse(tail).is_ok() && tail.bytes().all(|b| b.is_ascii_uppercase()) {
+        if Currency::parse(tail).is_ok() {
             return head.trim();
         }
     }
@@ -151,8 +155,8 @@ fn strip_currency_suffix(v: &str) -> &str {
 fn balance_currency(tag: &str, v: &str) -> Result<Currency, String> {
     let v = v.trim();
     let code = if tag == "34F" { v.get(..3) } else { v.get(7..10) };
-    let code = code.ok_or_else(|| format!("balance `{v}` is too short"))?;
-    Currency::parse(code).map_err(|e| format!("balance `{v}`: {e}"))
+    let code = code.ok_or_else(|| format!("balance `{}` is too short", quote(v)))?;
+    Currency::parse(code).map_err(|e| format!("balance `{}`: {e}", quote(v)))
 }
 
 /// Parses a `:61:` statement line.
@@ -162,7 +166,7 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
         None => (v.trim_end(), None),
     };
     let b = first.as_bytes();
-    let bad = |what: &str| format!("statement line `{first}`: {what}");
+    let bad = |what: &str| format!("statement line `{}`: {what}", quote(first));
     let num = |s: &str| s.parse::<u32>().ok();
     if b.len() < 6 || !b[..6].iter().all(u8::is_ascii_digit) {
         return Err(bad("expected a value date YYMMDD"));
@@ -207,8 +211,9 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
     let normalized = if normalized.ends_with('.') { format!("{normalized}0") } else { normalized };
     let amount = super::amount(&normalized, ccy, DecimalStyle::Dot).map_err(|e| bad(&e))?;
     let rest = &first[amount_end..];
-    // Transaction type (N/F/S + 3 characters), then references.
-    let refs = if rest.len() >= 4 { &rest[4..] } else { "" };
+    // Transaction type (N/F/S + 3 characters), then references. Counted in
+    // characters: a non-ASCII character there must not split the text.
+    let refs = rest.char_indices().nth(4).map_or("", |(at, _)| &rest[at..]);
     let (own_ref, bank_ref) = match refs.split_once("//") {
         Some((a, b)) => (a.trim(), Some(b.trim())),
         None => (refs.trim(), None),
@@ -235,7 +240,8 @@ fn apply_info(tx: &mut Transaction, info: &str) {
     // Continuation lines are a wrap of one field: join them without spaces.
     let flat: std::borrow::Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
-    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && !b[3].is_ascii_alphanumeric() && b[3] != b' ' {
+    // `NNN?…`: three digits then an ASCII separator (so the text after it starts at byte 4).
+    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3].is_ascii_punctuation() {
         german_subfields(tx, &flat, b[3] as char);
     } else if flat.trim_start().starts_with('/') && slash_tags(tx, &flat) {
         // Dutch/SEPA slash tags handled.
