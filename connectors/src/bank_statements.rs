@@ -3,7 +3,9 @@
 //! from the content). Each file's raw bytes are kept under the data directory
 //! before anything else; its transactions are stored once (a dedupe key per
 //! entry survives re-imports and overlapping statements); a file that does
-//! not parse is quarantined with the line of the problem. Then the tenant's
+//! not parse is quarantined with the line of the problem, and so is a file
+//! that makes a parser panic (parsing runs under [`guard::contain`], so the
+//! connector goes on with the next file). Then the tenant's
 //! pending credits are matched: confident matches are applied, the rest wait
 //! in the review queue.
 //!
@@ -35,11 +37,12 @@ use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
 use relance_core::domain::Direction;
+use relance_core::guard;
 use relance_core::matching::MatchConfig;
 use relance_core::store::{NewPayment, NewQuarantine};
 
 use crate::files;
-use crate::statements::{self, Format, ParsedFile, Transaction, csv::CsvMapping};
+use crate::statements::{self, ParseError, ParsedFile, Transaction, csv::CsvMapping};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,24 +167,26 @@ impl BankStatements {
         }
         // The raw file is kept before anything is recorded.
         let kept = files::keep_copy(&ctx.keep_dir.join("raw"), &sha, file, &bytes);
-        let parsed = match statements::detect(&bytes) {
-            Ok(Format::Csv) => statements::csv::parse(&bytes, &self.csv),
-            Ok(_) => statements::parse(&bytes),
-            Err(e) => Err(e),
-        };
+        // Parsing runs under the panic guard: a parser that still panics
+        // quarantines this file (with the panic message) instead of failing
+        // the run, which would retry the same file forever and hold back the
+        // files after it.
+        let parsed = guard::contain(|| {
+            statements::parse_with(&bytes, &self.csv).map(|parsed| (parsed.format, to_payments(&parsed)))
+        })
+        .unwrap_or_else(|panic| Err(ParseError { format: None, line: None, message: panic.to_string() }));
         match parsed {
-            Ok(parsed) => {
-                let payments = to_payments(&parsed);
+            Ok((format, payments)) => {
                 let out = ctx.store.store_statement(
                     &ctx.tenant,
                     &self.name,
                     &sha,
                     &label,
                     kept.as_deref(),
-                    parsed.format.as_str(),
+                    format.as_str(),
                     &payments,
                 )?;
-                info!(file = %label, format = parsed.format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
+                info!(file = %label, format = format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
                 Ok(RunReport { items: out.inserted, quarantined: 0, units: 1 })
             }
             Err(e) => {
