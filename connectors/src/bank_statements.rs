@@ -172,7 +172,7 @@ impl BankStatements {
         // the run, which would retry the same file forever and hold back the
         // files after it.
         let parsed = guard::contain(|| {
-            statements::parse_with(&bytes, &self.csv).map(|parsed| (parsed.format, to_payments(&parsed)))
+            statements::parse_with(&bytes, &self.csv).map(|parsed| (parsed.format, to_payments(parsed)))
         })
         .unwrap_or_else(|panic| Err(ParseError { format: None, line: None, message: panic.to_string() }));
         match parsed {
@@ -213,14 +213,16 @@ impl BankStatements {
 /// Normalized transactions with their dedupe keys. The key is the account and
 /// the bank's entry reference when there is one, else the entry's content;
 /// identical keys within one file are numbered, so a genuine repeat is kept
-/// while the same entry in an overlapping statement is recognised.
-pub fn to_payments(parsed: &ParsedFile) -> Vec<NewPayment> {
+/// while the same entry in an overlapping statement is recognised. The
+/// transactions' texts are moved, not copied (a large statement is not held
+/// twice).
+pub fn to_payments(parsed: ParsedFile) -> Vec<NewPayment> {
     let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut out = Vec::new();
-    for st in &parsed.statements {
+    let mut out = Vec::with_capacity(parsed.transactions().count());
+    for st in parsed.statements {
         let account = st.account.clone().unwrap_or_default();
-        for t in &st.transactions {
-            let base = dedupe_base(&account, t);
+        for t in st.transactions {
+            let base = dedupe_base(&account, &t);
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
             out.push(NewPayment {
@@ -231,12 +233,12 @@ pub fn to_payments(parsed: &ParsedFile) -> Vec<NewPayment> {
                 amount: t.amount,
                 direction: t.direction,
                 reversal: t.reversal,
-                counterparty_name: t.counterparty_name.clone(),
-                counterparty_iban: t.counterparty_iban.clone(),
-                remittance: t.remittance.clone(),
-                structured_ref: t.structured_ref.clone(),
-                end_to_end_id: t.end_to_end_id.clone(),
-                bank_ref: t.bank_ref.clone(),
+                counterparty_name: t.counterparty_name,
+                counterparty_iban: t.counterparty_iban,
+                remittance: t.remittance,
+                structured_ref: t.structured_ref,
+                end_to_end_id: t.end_to_end_id,
+                bank_ref: t.bank_ref,
             });
         }
     }

@@ -251,6 +251,9 @@ pub(crate) fn amount(text: &str, currency: Currency, style: DecimalStyle) -> Res
 pub(crate) fn join_text<'a>(parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut out = String::new();
     for p in parts {
+        // At most the part's length is added: reserved at once, so that a
+        // huge field is not copied again and again as the text grows.
+        out.reserve(p.len());
         for w in p.split_whitespace() {
             if !out.is_empty() {
                 out.push(' ');

@@ -5,6 +5,8 @@
 //! German `?00..?63` sub-fields with SEPA `EREF+`/`SVWZ+` tags, Dutch slash
 //! tags (`/EREF/…/REMI/…/NAME/…`), and free text.
 
+use std::borrow::Cow;
+
 use chrono::Datelike;
 
 use relance_core::domain::Direction;
@@ -17,40 +19,78 @@ use super::{
 /// One `:TAG:value` field with the line it starts on.
 struct Field<'a> {
     tag: &'a str,
-    value: String,
+    /// Borrowed from the text when the field is one line; continuation lines
+    /// are joined with `\n`.
+    value: Cow<'a, str>,
     line: usize,
 }
 
-/// Splits the text into fields; continuation lines are kept with `\n`.
-fn fields(text: &str) -> Vec<Field<'_>> {
-    let mut out: Vec<Field<'_>> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim_end_matches('\r');
-        // Strip block wrappers such as `{1:F01…}{2:I940…}{3:{108:…}}{4:`.
-        let mut l = line;
-        loop {
-            if let Some(rest) = l.strip_prefix("{4:") {
-                l = rest;
-                break;
-            }
-            match (l.starts_with('{'), l.find('}')) {
-                (true, Some(end)) => l = l[end + 1..].trim_start_matches('}'),
-                _ => break,
-            }
+/// A line without its `\r` and block wrappers such as `{1:F01…}{2:I940…}{4:`;
+/// `None` for the end-of-block lines (`-}`, `-`).
+fn clean_line(raw: &str) -> Option<&str> {
+    let mut l = raw.trim_end_matches('\r');
+    loop {
+        if let Some(rest) = l.strip_prefix("{4:") {
+            l = rest;
+            break;
         }
-        if l == "-}" || l == "-" || l.starts_with("-}") {
-            continue;
-        }
-        if let Some(tag) = field_tag(l) {
-            out.push(Field { tag, value: l[tag.len() + 2..].to_string(), line: i + 1 });
-        } else if let Some(last) = out.last_mut()
-            && !l.trim().is_empty()
-        {
-            last.value.push('\n');
-            last.value.push_str(l);
+        match (l.starts_with('{'), l.find('}')) {
+            (true, Some(end)) => l = l[end + 1..].trim_start_matches('}'),
+            _ => break,
         }
     }
-    out
+    (!(l == "-}" || l == "-" || l.starts_with("-}"))).then_some(l)
+}
+
+/// The fields of the text, one at a time (a statement of many megabytes is
+/// not copied into a list of fields first).
+struct Fields<'a> {
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    /// The next field's first line, already read: (line number, tag, value).
+    next: Option<(usize, &'a str, &'a str)>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(text: &'a str) -> Fields<'a> {
+        Fields { lines: text.lines().enumerate(), next: None }
+    }
+
+    /// The next line that starts a field; lines before the first field are dropped.
+    fn next_start(&mut self) -> Option<(usize, &'a str, &'a str)> {
+        for (i, raw) in self.lines.by_ref() {
+            if let Some(l) = clean_line(raw)
+                && let Some(tag) = field_tag(l)
+            {
+                return Some((i + 1, tag, &l[tag.len() + 2..]));
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        let (line, tag, first) = match self.next.take() {
+            Some(start) => start,
+            None => self.next_start()?,
+        };
+        let mut value = Cow::Borrowed(first);
+        for (i, raw) in self.lines.by_ref() {
+            let Some(l) = clean_line(raw) else { continue };
+            if let Some(next_tag) = field_tag(l) {
+                self.next = Some((i + 1, next_tag, &l[next_tag.len() + 2..]));
+                break;
+            }
+            if !l.trim().is_empty() {
+                let v = value.to_mut();
+                v.push('\n');
+                v.push_str(l);
+            }
+        }
+        Some(Field { tag, value, line })
+    }
 }
 
 /// `:20:` → `20`, `:60F:` → `60F`, `:NS:` → `NS`.
@@ -68,12 +108,11 @@ fn field_tag(line: &str) -> Option<&str> {
 /// Parses an MT940/MT942 file (one or more messages).
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
-    let fields = fields(&text);
     let err = |line: usize, m: String| ParseError::new(Format::Mt940, Some(line), m);
     let mut statements: Vec<Statement> = Vec::new();
     let mut current: Option<Statement> = None;
     let mut last_was_61 = false;
-    for f in &fields {
+    for f in Fields::new(&text) {
         match f.tag {
             "20" => {
                 if let Some(s) = current.take() {
@@ -238,7 +277,7 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
 /// Applies the `:86:` information to its transaction.
 fn apply_info(tx: &mut Transaction, info: &str) {
     // Continuation lines are a wrap of one field: join them without spaces.
-    let flat: std::borrow::Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
+    let flat: Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
     // `NNN?…`: three digits then an ASCII separator (so the text after it starts at byte 4).
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3].is_ascii_punctuation() {
