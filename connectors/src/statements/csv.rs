@@ -266,6 +266,10 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             (None, None, None) => return Err(err(Some(line), "no amount on this row".into())),
         };
         let parse_d = |s: &str| {
+            // Dates are ASCII; the shared date reader slices at fixed byte offsets.
+            if !s.is_ascii() {
+                return Err(err(Some(line), format!("`{}` is not a valid date", quote(s))));
+            }
             parse_date(s, mapping.date_order)
                 .or_else(|e| if mapping.date_order == DateOrder::Dmy { parse_date(s, DateOrder::Mdy) } else { Err(e) })
                 .map_err(|e| err(Some(line), e))

@@ -143,3 +143,13 @@ fn error_messages_are_cut() {
     let e = ParseError::new(Format::Csv, Some(1), "x".repeat(10_000));
     assert!(short(&e).message.ends_with('…'));
 }
+
+#[test]
+fn csv_non_ascii_date_of_eight_bytes() {
+    // Found by the csv_invoices fuzzer in the date reader CSV statements share:
+    // an 8-byte cell was cut at bytes 4 and 6 as if it were `YYYYMMDD`.
+    let text = "Date;Montant\nHÃ´tel;12,50\n";
+    let e = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(short(&e).message.contains("`HÃ´tel` is not a valid date"), "{e}");
+}
