@@ -3,9 +3,11 @@
 //! from the content). Each file's raw bytes are kept under the data directory
 //! before anything else; its transactions are stored once (a dedupe key per
 //! entry survives re-imports and overlapping statements); a file that does
-//! not parse is quarantined with the line of the problem, and a transaction
-//! beyond `max_amount` major units (default 10^12) is quarantined alone, the
-//! other transactions of the file being stored. Then the tenant's
+//! not parse is quarantined with the line of the problem, and so is a file
+//! that makes a parser panic (parsing runs under [`guard::contain`], so the
+//! connector goes on with the next file); a transaction beyond `max_amount`
+//! major units (default 10^12) is quarantined alone, the other transactions
+//! of the file being stored. Then the tenant's
 //! pending credits are matched: confident matches are applied, the rest wait
 //! in the review queue.
 //!
@@ -37,11 +39,12 @@ use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
 use relance_core::domain::Direction;
+use relance_core::guard;
 use relance_core::matching::MatchConfig;
 use relance_core::store::{NewPayment, NewQuarantine};
 
 use crate::files;
-use crate::statements::{self, Format, ParsedFile, Transaction, csv::CsvMapping};
+use crate::statements::{self, ParseError, ParsedFile, Transaction, csv::CsvMapping};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,17 +180,20 @@ impl BankStatements {
         }
         // The raw file is kept before anything is recorded.
         let kept = files::keep_copy(&ctx.keep_dir.join("raw"), &sha, file, &bytes);
-        let parsed = match statements::detect(&bytes) {
-            Ok(Format::Csv) => statements::csv::parse(&bytes, &self.csv),
-            Ok(_) => statements::parse(&bytes),
-            Err(e) => Err(e),
-        };
+        // Parsing runs under the panic guard: a parser that still panics
+        // quarantines this file (with the panic message) instead of failing
+        // the run, which would retry the same file forever and hold back the
+        // files after it.
+        let parsed = guard::contain(|| {
+            statements::parse_with(&bytes, &self.csv).map(|parsed| (parsed.format, to_payments(parsed)))
+        })
+        .unwrap_or_else(|panic| Err(ParseError { format: None, line: None, message: panic.to_string() }));
         match parsed {
-            Ok(parsed) => {
+            Ok((format, all)) => {
                 // Out-of-range amounts are quarantined (before the rest is stored: a crash in
                 // between repeats a quarantine entry, never loses one).
                 let (payments, out_of_range): (Vec<_>, Vec<_>) =
-                    to_payments(&parsed).into_iter().partition(|p| p.amount.check_range(self.max_amount).is_ok());
+                    all.into_iter().partition(|p| p.amount.check_range(self.max_amount).is_ok());
                 for p in &out_of_range {
                     let reason = p.amount.check_range(self.max_amount).err().map(|e| e.to_string()).unwrap_or_default();
                     warn!(file = %label, %reason, "transaction quarantined");
@@ -209,10 +215,10 @@ impl BankStatements {
                     &sha,
                     &label,
                     kept.as_deref(),
-                    parsed.format.as_str(),
+                    format.as_str(),
                     &payments,
                 )?;
-                info!(file = %label, format = parsed.format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
+                info!(file = %label, format = format.as_str(), new = out.inserted, already_known = out.duplicates, "statement imported");
                 Ok(RunReport { items: out.inserted, quarantined: out_of_range.len() as u64, units: 1 })
             }
             Err(e) => {
@@ -239,14 +245,16 @@ impl BankStatements {
 /// Normalized transactions with their dedupe keys. The key is the account and
 /// the bank's entry reference when there is one, else the entry's content;
 /// identical keys within one file are numbered, so a genuine repeat is kept
-/// while the same entry in an overlapping statement is recognised.
-pub fn to_payments(parsed: &ParsedFile) -> Vec<NewPayment> {
+/// while the same entry in an overlapping statement is recognised. The
+/// transactions' texts are moved, not copied (a large statement is not held
+/// twice).
+pub fn to_payments(parsed: ParsedFile) -> Vec<NewPayment> {
     let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut out = Vec::new();
-    for st in &parsed.statements {
+    let mut out = Vec::with_capacity(parsed.transactions().count());
+    for st in parsed.statements {
         let account = st.account.clone().unwrap_or_default();
-        for t in &st.transactions {
-            let base = dedupe_base(&account, t);
+        for t in st.transactions {
+            let base = dedupe_base(&account, &t);
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
             out.push(NewPayment {
@@ -257,12 +265,12 @@ pub fn to_payments(parsed: &ParsedFile) -> Vec<NewPayment> {
                 amount: t.amount,
                 direction: t.direction,
                 reversal: t.reversal,
-                counterparty_name: t.counterparty_name.clone(),
-                counterparty_iban: t.counterparty_iban.clone(),
-                remittance: t.remittance.clone(),
-                structured_ref: t.structured_ref.clone(),
-                end_to_end_id: t.end_to_end_id.clone(),
-                bank_ref: t.bank_ref.clone(),
+                counterparty_name: t.counterparty_name,
+                counterparty_iban: t.counterparty_iban,
+                remittance: t.remittance,
+                structured_ref: t.structured_ref,
+                end_to_end_id: t.end_to_end_id,
+                bank_ref: t.bank_ref,
             });
         }
     }

@@ -33,7 +33,8 @@ use relance_core::config::{
 use relance_core::connector::{
     Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
-use relance_core::replies::{Intent, understand};
+use relance_core::guard;
+use relance_core::replies::{Intent, Understanding, understand};
 use relance_core::store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 
 /// UIDs handled per round trip.
@@ -41,6 +42,17 @@ const BATCH: usize = 200;
 
 /// Reads a kept message and decides what it is (pure but for the file read).
 fn decide(id: i64, raw_path: &str, max_bytes: u64, review_below: f64) -> HandleRequest {
+    decide_with(id, raw_path, max_bytes, review_below, understand)
+}
+
+/// [`decide`] with the understanding function given (tests pass one that panics).
+fn decide_with<E: std::fmt::Display>(
+    id: i64,
+    raw_path: &str,
+    max_bytes: u64,
+    review_below: f64,
+    understand: impl FnOnce(&[u8]) -> Result<Understanding, E>,
+) -> HandleRequest {
     let quarantine = |why: String| HandleRequest {
         id,
         status: "quarantined".into(),
@@ -60,7 +72,13 @@ fn decide(id: i64, raw_path: &str, max_bytes: u64, review_below: f64) -> HandleR
             max_bytes as f64 / 1_048_576.0
         ));
     }
-    match understand(&raw) {
+    // Under the panic guard: a message that panics the analysis is quarantined
+    // like a malformed one, and the batch goes on.
+    let understood = match guard::contain(|| understand(&raw)) {
+        Ok(r) => r,
+        Err(panic) => return quarantine(format!("{panic}; kept at {raw_path}")),
+    };
+    match understood {
         Ok(u) if !u.problems.is_empty() => {
             let mut q = quarantine(format!("{}; kept at {raw_path}", u.problems.join("; ")));
             q.intent = Some(u.intent.as_str().to_string());
@@ -539,5 +557,28 @@ impl ImapMailbox {
 
     fn folder_for(&self, status: &str) -> String {
         if status == "handled" { self.s.processed_folder.clone() } else { self.s.review_folder.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_understanding_quarantines_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.eml");
+        std::fs::write(&path, b"From: a@example.com\r\nSubject: hi\r\n\r\nHello\r\n").unwrap();
+        let path = path.display().to_string();
+        let r = decide_with(7, &path, 1 << 20, 0.6, |_: &[u8]| -> Result<Understanding, String> {
+            panic!("boom in the analysis")
+        });
+        assert_eq!((r.id, r.status.as_str()), (7, "quarantined"));
+        let why = r.error.unwrap_or_default();
+        assert!(why.contains("panic: boom in the analysis"), "{why}");
+        assert!(why.ends_with(&format!("kept at {path}")), "{why}");
+        // The real analysis on the same message is not affected.
+        let r = decide(8, &path, 1 << 20, 0.6);
+        assert_ne!(r.status, "quarantined", "{:?}", r.error);
     }
 }

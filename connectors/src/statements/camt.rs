@@ -17,6 +17,7 @@ use relance_core::money::{Currency, DecimalStyle, Money};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,
+    quote,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +182,10 @@ struct Stmt {
     txs: Vec<Transaction>,
 }
 
+/// Deepest element nesting accepted (real statements use about 12): paths
+/// are searched on the element stack, so it must stay small.
+const MAX_DEPTH: usize = 256;
+
 /// Parses a camt.052/053/054 document.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
@@ -221,6 +226,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                         }
                     }
                     _ => {}
+                }
+                if stack.len() >= MAX_DEPTH {
+                    let m = format!("elements nested deeper than {MAX_DEPTH} levels");
+                    return Err(err(reader.buffer_position(), m));
                 }
                 stack.push(t);
             }
@@ -318,7 +327,8 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 /// The root must be an ISO 20022 camt `Document`.
 fn check_root(e: &quick_xml::events::BytesStart<'_>, t: Tag) -> Result<(), String> {
     if t != Tag::Document {
-        return Err(format!("root element is <{}>, expected an ISO 20022 <Document>", e.local_name().as_ref()));
+        let name = e.local_name();
+        return Err(format!("root element is <{}>, expected an ISO 20022 <Document>", quote(name.as_ref())));
     }
     let namespaces: Vec<String> = e
         .attributes()
@@ -333,7 +343,7 @@ fn check_root(e: &quick_xml::events::BytesStart<'_>, t: Tag) -> Result<(), Strin
         return Ok(());
     }
     match namespaces.iter().find(|ns| !ns.starts_with("http://www.w3.org/")) {
-        Some(ns) => Err(format!("namespace `{ns}` is not an ISO 20022 camt.052/053/054 namespace")),
+        Some(ns) => Err(format!("namespace `{}` is not an ISO 20022 camt.052/053/054 namespace", quote(ns))),
         None => Err("the <Document> has no camt namespace: cannot tell which ISO 20022 message it is".into()),
     }
 }

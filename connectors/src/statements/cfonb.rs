@@ -29,36 +29,93 @@ fn is_record_start(s: &str) -> bool {
         && b[2..7].iter().all(|c| c.is_ascii_digit() || *c == b' ')
 }
 
-/// Cuts the text into records with their line numbers.
-fn records(text: &str) -> Result<Vec<(usize, String)>, ParseError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches(['\r', '\u{1a}']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let n = line.chars().count();
-        if n == 240 && !is_record_start(&line[120..]) {
-            return Err(ParseError::new(
-                Format::Cfonb120,
-                Some(i + 1),
-                "240-character records: CFONB 240 is not supported, only CFONB 120",
-            ));
-        }
-        if n > RECORD {
-            // No line breaks: records back to back.
-            let chars: Vec<char> = line.chars().collect();
-            for chunk in chars.chunks(RECORD) {
-                let rec: String = chunk.iter().collect();
-                if !rec.trim().is_empty() {
-                    out.push((i + 1, format!("{rec:<RECORD$}")));
-                }
-            }
-        } else {
-            out.push((i + 1, format!("{line:<RECORD$}")));
+/// One 120-character record, padded with spaces, and the line it is on.
+struct Record {
+    line: usize,
+    text: String,
+    /// Byte offset of each character and of the end, when the record is not
+    /// all ASCII (fields are counted in characters, not bytes).
+    offsets: Option<Vec<usize>>,
+}
+
+impl Record {
+    fn new(line: usize, chunk: &str) -> Record {
+        let text = format!("{chunk:<RECORD$}");
+        let offsets = (!text.is_ascii())
+            .then(|| text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).collect());
+        Record { line, text, offsets }
+    }
+
+    /// Characters `from..=to` (1-based, as in the CFONB specification), or `""`.
+    fn field(&self, from: usize, to: usize) -> &str {
+        let (a, b) = (from.saturating_sub(1), to);
+        match &self.offsets {
+            None => self.text.get(a..b).unwrap_or(""),
+            Some(o) => match (o.get(a), o.get(b)) {
+                (Some(&x), Some(&y)) => self.text.get(x..y).unwrap_or(""),
+                _ => "",
+            },
         }
     }
-    Ok(out)
+}
+
+/// Byte offset of the `n`th character of `s` (its length when `s` is shorter).
+fn char_offset(s: &str, n: usize) -> usize {
+    s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
+}
+
+/// Cuts the text into records, lazily: a file without line breaks (records
+/// back to back) is cut 120 characters at a time without copying it whole.
+struct Records<'a> {
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    /// The rest of a line holding several records, and its line number.
+    rest: Option<(usize, &'a str)>,
+}
+
+impl<'a> Records<'a> {
+    fn new(text: &'a str) -> Records<'a> {
+        Records { lines: text.lines().enumerate(), rest: None }
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((line, rest)) = self.rest.take() {
+                let cut = char_offset(rest, RECORD);
+                let (chunk, tail) = rest.split_at(cut);
+                if !tail.is_empty() {
+                    self.rest = Some((line, tail));
+                }
+                if chunk.trim().is_empty() {
+                    continue;
+                }
+                return Some(Ok(Record::new(line, chunk)));
+            }
+            let (i, line) = self.lines.next()?;
+            let line = line.trim_end_matches(['\r', '\u{1a}']);
+            if line.trim().is_empty() {
+                continue;
+            }
+            // Only the first 241 characters are counted: a line may be megabytes long.
+            let n = line.chars().take(2 * RECORD + 1).count();
+            if n == 2 * RECORD && !is_record_start(&line[char_offset(line, RECORD)..]) {
+                return Some(Err(ParseError::new(
+                    Format::Cfonb120,
+                    Some(i + 1),
+                    "240-character records: CFONB 240 is not supported, only CFONB 120",
+                )));
+            }
+            if n > RECORD {
+                // No line breaks: records back to back.
+                self.rest = Some((i + 1, line));
+                continue;
+            }
+            return Some(Ok(Record::new(i + 1, line)));
+        }
+    }
 }
 
 /// Parses a CFONB 120 file.
@@ -67,9 +124,11 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     let mut statements: Vec<Statement> = Vec::new();
     let mut open: Option<Statement> = None;
     let mut last_movement: Option<usize> = None;
-    for (line, rec) in records(&text)? {
+    for rec in Records::new(&text) {
+        let rec = rec?;
+        let line = rec.line;
         let err = |m: String| ParseError::new(Format::Cfonb120, Some(line), m);
-        let field = |from: usize, to: usize| rec.get(from - 1..to).unwrap_or("");
+        let field = |from: usize, to: usize| rec.field(from, to);
         match field(1, 2) {
             "01" => {
                 if open.is_some() {
@@ -203,9 +262,9 @@ pub(crate) fn amount(field: &str, decimals: &str, currency: Currency) -> Result<
     };
     let exp = u32::from(currency.exponent());
     let minor = if decimals <= exp {
-        value.checked_mul(10i64.pow(exp - decimals)).ok_or_else(bad)?
+        10i64.checked_pow(exp - decimals).and_then(|m| value.checked_mul(m)).ok_or_else(bad)?
     } else {
-        let div = 10i64.pow(decimals - exp);
+        let div = 10i64.checked_pow(decimals - exp).ok_or_else(bad)?;
         if value % div != 0 {
             return Err(format!("amount `{field}` has more decimals than {currency} allows"));
         }

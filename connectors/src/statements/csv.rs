@@ -9,7 +9,9 @@ use serde::Deserialize;
 use relance_core::domain::Direction;
 use relance_core::money::{Currency, DecimalStyle, Money};
 
-use super::{Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text};
+use super::{
+    Format, MAX_QUOTE, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text, quote,
+};
 use crate::csv_invoices::parse::{DateOrder, detect_delimiter, parse_date};
 
 /// Column names (header text) and value formats of a CSV statement.
@@ -131,6 +133,12 @@ const REMITTANCE: &[&str] = &[
 ];
 const REFERENCE: &[&str] = &["transaction id", "reference number", "ref", "id", "fitid", "num", "row"];
 
+/// Longest header line accepted, in bytes.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// Longest part of the header quoted in an error message, in bytes.
+const MAX_FOUND: usize = 300;
+
 fn norm(h: &str) -> String {
     h.trim().trim_start_matches('\u{feff}').trim_matches('"').to_lowercase().replace(['é', 'è'], "e")
 }
@@ -142,11 +150,12 @@ fn find(
     used: &[usize],
 ) -> Result<Option<usize>, String> {
     if let Some(name) = mapped {
+        let name_norm = norm(name);
         return headers
             .iter()
-            .position(|h| *h == norm(name))
+            .position(|h| *h == name_norm)
             .map(Some)
-            .ok_or_else(|| format!("mapped column `{name}` is not in the header"));
+            .ok_or_else(|| format!("mapped column `{}` is not in the header", quote(name)));
     }
     for s in synonyms {
         let s = norm(s);
@@ -161,6 +170,19 @@ fn find(
 pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
     let err = |line: Option<usize>, m: String| ParseError::new(Format::Csv, line, m);
+    // A header is a few hundred bytes: a longer first line is not a header
+    // (and is not copied into normalized names and error messages).
+    let first_line = text.as_bytes().split(|b| *b == b'\n').next().unwrap_or_default();
+    if first_line.len() > MAX_HEADER {
+        return Err(err(
+            Some(1),
+            format!(
+                "first line of {} bytes is not a CSV header (at most {MAX_HEADER}): `{}`",
+                first_line.len(),
+                quote(&String::from_utf8_lossy(&first_line[..first_line.len().min(MAX_QUOTE)]))
+            ),
+        ));
+    }
     let delimiter = detect_delimiter(&text);
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
     let headers: Vec<String> =
@@ -182,7 +204,10 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
     let reference = col(mapping.reference.as_ref(), REFERENCE)?;
     let remittance: Vec<usize> = if mapping.remittance.is_empty() {
         let mut cols: Vec<usize> = Vec::new();
-        for i in REMITTANCE.iter().filter_map(|s| headers.iter().position(|h| *h == norm(s))) {
+        for i in REMITTANCE.iter().filter_map(|s| {
+            let s = norm(s);
+            headers.iter().position(|h| *h == s)
+        }) {
             if !used.contains(&i) && !cols.contains(&i) && cols.len() < 2 {
                 cols.push(i);
             }
@@ -193,14 +218,16 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             .remittance
             .iter()
             .map(|n| {
+                let name = norm(n);
                 headers
                     .iter()
-                    .position(|h| *h == norm(n))
-                    .ok_or_else(|| err(Some(1), format!("mapped column `{n}` is not in the header")))
+                    .position(|h| *h == name)
+                    .ok_or_else(|| err(Some(1), format!("mapped column `{}` is not in the header", quote(n))))
             })
             .collect::<Result<_, _>>()?
     };
-    let found = headers.join(", ");
+    // The header as found, for error messages: cut, as it may be anything.
+    let found = relance_core::guard::truncate(&headers.join(", "), MAX_FOUND);
     let date = date
         .or(value_date)
         .ok_or_else(|| err(Some(1), format!("no date column found (header: {found}); map it with `date`")))?;
@@ -221,7 +248,8 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             Err(e) => return Err(err(Some(line), format!("unreadable CSV: {e}"))),
         }
         // Blank lines, and the header repeated inside the file (concatenated exports).
-        if record.iter().all(|f| f.trim().is_empty()) || record.iter().map(norm).eq(headers.iter().cloned()) {
+        let repeated_header = record.len() == headers.len() && record.iter().zip(&headers).all(|(f, h)| norm(f) == *h);
+        if record.iter().all(|f| f.trim().is_empty()) || repeated_header {
             continue;
         }
         let get = |i: Option<usize>| i.and_then(|i| record.get(i)).map(str::trim).filter(|s| !s.is_empty());
@@ -238,6 +266,10 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             (None, None, None) => return Err(err(Some(line), "no amount on this row".into())),
         };
         let parse_d = |s: &str| {
+            // Dates are ASCII; the shared date reader slices at fixed byte offsets.
+            if !s.is_ascii() {
+                return Err(err(Some(line), format!("`{}` is not a valid date", quote(s))));
+            }
             parse_date(s, mapping.date_order)
                 .or_else(|e| if mapping.date_order == DateOrder::Dmy { parse_date(s, DateOrder::Mdy) } else { Err(e) })
                 .map_err(|e| err(Some(line), e))

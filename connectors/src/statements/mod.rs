@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use relance_core::domain::Direction;
+use relance_core::guard;
 use relance_core::money::{Currency, DecimalStyle, Money};
 
 /// A statement file format.
@@ -127,9 +128,25 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 impl ParseError {
+    /// An error of `format` at `line`. The message is cut to [`MAX_MESSAGE`]
+    /// bytes: it travels to the quarantine reason, the log and the API, and
+    /// may quote input.
     pub fn new(format: Format, line: Option<usize>, message: impl Into<String>) -> ParseError {
-        ParseError { format: Some(format), line, message: message.into() }
+        let message = message.into();
+        let message = if message.len() > MAX_MESSAGE { guard::truncate(&message, MAX_MESSAGE) } else { message };
+        ParseError { format: Some(format), line, message }
     }
+}
+
+/// Longest error message kept, in bytes.
+pub const MAX_MESSAGE: usize = 500;
+
+/// Longest piece of input quoted in an error message, in bytes.
+pub(crate) const MAX_QUOTE: usize = 120;
+
+/// `s` cut to [`MAX_QUOTE`] bytes for quoting in an error message.
+pub(crate) fn quote(s: &str) -> String {
+    guard::truncate(s, MAX_QUOTE)
 }
 
 /// Detects the format from the content.
@@ -177,12 +194,36 @@ pub fn detect(bytes: &[u8]) -> Result<Format, ParseError> {
 
 /// Detects the format and parses the file (CSV with the default heuristic mapping).
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
+    parse_with(bytes, &csv::CsvMapping::default())
+}
+
+/// Detects the format and parses the file, CSV with `mapping`.
+///
+/// In debug builds, a file containing the value of the environment variable
+/// `RELANCE_TEST_PANIC_MARKER` makes this panic: the integration tests use it
+/// to check that a parser panic is contained (there is no known input left
+/// that panics a parser). Release builds have no such hook.
+pub fn parse_with(bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
+    #[cfg(debug_assertions)]
+    test_panic_hook(bytes);
     match detect(bytes)? {
         Format::Camt => camt::parse(bytes),
         Format::Mt940 => mt940::parse(bytes),
         Format::Cfonb120 => cfonb::parse(bytes),
         Format::Ofx => ofx::parse(bytes),
-        Format::Csv => csv::parse(bytes, &csv::CsvMapping::default()),
+        Format::Csv => csv::parse(bytes, mapping),
+    }
+}
+
+/// Name of the environment variable of the test hook of [`parse_with`].
+pub const TEST_PANIC_MARKER_VAR: &str = "RELANCE_TEST_PANIC_MARKER";
+
+#[cfg(debug_assertions)]
+fn test_panic_hook(bytes: &[u8]) {
+    let Some(marker) = std::env::var_os(TEST_PANIC_MARKER_VAR) else { return };
+    let marker = marker.as_encoded_bytes();
+    if !marker.is_empty() && bytes.windows(marker.len()).any(|w| w == marker) {
+        panic!("test hook: the statement contains the {TEST_PANIC_MARKER_VAR} marker");
     }
 }
 
@@ -210,6 +251,9 @@ pub(crate) fn amount(text: &str, currency: Currency, style: DecimalStyle) -> Res
 pub(crate) fn join_text<'a>(parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut out = String::new();
     for p in parts {
+        // At most the part's length is added: reserved at once, so that a
+        // huge field is not copied again and again as the text grows.
+        out.reserve(p.len());
         for w in p.split_whitespace() {
             if !out.is_empty() {
                 out.push(' ');
@@ -246,3 +290,6 @@ pub(crate) fn clamp_date(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod regressions;

@@ -5,50 +5,92 @@
 //! German `?00..?63` sub-fields with SEPA `EREF+`/`SVWZ+` tags, Dutch slash
 //! tags (`/EREF/…/REMI/…/NAME/…`), and free text.
 
+use std::borrow::Cow;
+
 use chrono::Datelike;
 
 use relance_core::domain::Direction;
 use relance_core::money::{Currency, DecimalStyle};
 
-use super::{Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text};
+use super::{
+    Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, quote,
+};
 
 /// One `:TAG:value` field with the line it starts on.
 struct Field<'a> {
     tag: &'a str,
-    value: String,
+    /// Borrowed from the text when the field is one line; continuation lines
+    /// are joined with `\n`.
+    value: Cow<'a, str>,
     line: usize,
 }
 
-/// Splits the text into fields; continuation lines are kept with `\n`.
-fn fields(text: &str) -> Vec<Field<'_>> {
-    let mut out: Vec<Field<'_>> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim_end_matches('\r');
-        // Strip block wrappers such as `{1:F01…}{2:I940…}{3:{108:…}}{4:`.
-        let mut l = line;
-        loop {
-            if let Some(rest) = l.strip_prefix("{4:") {
-                l = rest;
-                break;
-            }
-            match (l.starts_with('{'), l.find('}')) {
-                (true, Some(end)) => l = l[end + 1..].trim_start_matches('}'),
-                _ => break,
-            }
+/// A line without its `\r` and block wrappers such as `{1:F01…}{2:I940…}{4:`;
+/// `None` for the end-of-block lines (`-}`, `-`).
+fn clean_line(raw: &str) -> Option<&str> {
+    let mut l = raw.trim_end_matches('\r');
+    loop {
+        if let Some(rest) = l.strip_prefix("{4:") {
+            l = rest;
+            break;
         }
-        if l == "-}" || l == "-" || l.starts_with("-}") {
-            continue;
-        }
-        if let Some(tag) = field_tag(l) {
-            out.push(Field { tag, value: l[tag.len() + 2..].to_string(), line: i + 1 });
-        } else if let Some(last) = out.last_mut()
-            && !l.trim().is_empty()
-        {
-            last.value.push('\n');
-            last.value.push_str(l);
+        match (l.starts_with('{'), l.find('}')) {
+            (true, Some(end)) => l = l[end + 1..].trim_start_matches('}'),
+            _ => break,
         }
     }
-    out
+    (!(l == "-}" || l == "-" || l.starts_with("-}"))).then_some(l)
+}
+
+/// The fields of the text, one at a time (a statement of many megabytes is
+/// not copied into a list of fields first).
+struct Fields<'a> {
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    /// The next field's first line, already read: (line number, tag, value).
+    next: Option<(usize, &'a str, &'a str)>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(text: &'a str) -> Fields<'a> {
+        Fields { lines: text.lines().enumerate(), next: None }
+    }
+
+    /// The next line that starts a field; lines before the first field are dropped.
+    fn next_start(&mut self) -> Option<(usize, &'a str, &'a str)> {
+        for (i, raw) in self.lines.by_ref() {
+            if let Some(l) = clean_line(raw)
+                && let Some(tag) = field_tag(l)
+            {
+                return Some((i + 1, tag, &l[tag.len() + 2..]));
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        let (line, tag, first) = match self.next.take() {
+            Some(start) => start,
+            None => self.next_start()?,
+        };
+        let mut value = Cow::Borrowed(first);
+        for (i, raw) in self.lines.by_ref() {
+            let Some(l) = clean_line(raw) else { continue };
+            if let Some(next_tag) = field_tag(l) {
+                self.next = Some((i + 1, next_tag, &l[next_tag.len() + 2..]));
+                break;
+            }
+            if !l.trim().is_empty() {
+                let v = value.to_mut();
+                v.push('\n');
+                v.push_str(l);
+            }
+        }
+        Some(Field { tag, value, line })
+    }
 }
 
 /// `:20:` → `20`, `:60F:` → `60F`, `:NS:` → `NS`.
@@ -66,12 +108,11 @@ fn field_tag(line: &str) -> Option<&str> {
 /// Parses an MT940/MT942 file (one or more messages).
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
-    let fields = fields(&text);
     let err = |line: usize, m: String| ParseError::new(Format::Mt940, Some(line), m);
     let mut statements: Vec<Statement> = Vec::new();
     let mut current: Option<Statement> = None;
     let mut last_was_61 = false;
-    for f in &fields {
+    for f in Fields::new(&text) {
         match f.tag {
             "20" => {
                 if let Some(s) = current.take() {
@@ -138,9 +179,11 @@ fn empty_statement() -> Statement {
 /// `NL54INGB0001234500EUR` → `NL54INGB0001234500`; `0800003200000001610722 EUR` → the number.
 fn strip_currency_suffix(v: &str) -> &str {
     let v = v.trim();
-    if v.len() > 3 {
+    let b = v.as_bytes();
+    // Three ASCII letters at the end: the cut is on a character boundary.
+    if b.len() > 3 && b[b.len() - 3..].iter().all(u8::is_ascii_uppercase) {
         let (head, tail) = v.split_at(v.len() - 3);
-        if Currency::parse(tail).is_ok() && tail.bytes().all(|b| b.is_ascii_uppercase()) {
+        if Currency::parse(tail).is_ok() {
             return head.trim();
         }
     }
@@ -151,8 +194,8 @@ fn strip_currency_suffix(v: &str) -> &str {
 fn balance_currency(tag: &str, v: &str) -> Result<Currency, String> {
     let v = v.trim();
     let code = if tag == "34F" { v.get(..3) } else { v.get(7..10) };
-    let code = code.ok_or_else(|| format!("balance `{v}` is too short"))?;
-    Currency::parse(code).map_err(|e| format!("balance `{v}`: {e}"))
+    let code = code.ok_or_else(|| format!("balance `{}` is too short", quote(v)))?;
+    Currency::parse(code).map_err(|e| format!("balance `{}`: {e}", quote(v)))
 }
 
 /// Parses a `:61:` statement line.
@@ -162,7 +205,7 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
         None => (v.trim_end(), None),
     };
     let b = first.as_bytes();
-    let bad = |what: &str| format!("statement line `{first}`: {what}");
+    let bad = |what: &str| format!("statement line `{}`: {what}", quote(first));
     let num = |s: &str| s.parse::<u32>().ok();
     if b.len() < 6 || !b[..6].iter().all(u8::is_ascii_digit) {
         return Err(bad("expected a value date YYMMDD"));
@@ -207,8 +250,9 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
     let normalized = if normalized.ends_with('.') { format!("{normalized}0") } else { normalized };
     let amount = super::amount(&normalized, ccy, DecimalStyle::Dot).map_err(|e| bad(&e))?;
     let rest = &first[amount_end..];
-    // Transaction type (N/F/S + 3 characters), then references.
-    let refs = if rest.len() >= 4 { &rest[4..] } else { "" };
+    // Transaction type (N/F/S + 3 characters), then references. Counted in
+    // characters: a non-ASCII character there must not split the text.
+    let refs = rest.char_indices().nth(4).map_or("", |(at, _)| &rest[at..]);
     let (own_ref, bank_ref) = match refs.split_once("//") {
         Some((a, b)) => (a.trim(), Some(b.trim())),
         None => (refs.trim(), None),
@@ -233,9 +277,10 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
 /// Applies the `:86:` information to its transaction.
 fn apply_info(tx: &mut Transaction, info: &str) {
     // Continuation lines are a wrap of one field: join them without spaces.
-    let flat: std::borrow::Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
+    let flat: Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
-    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && !b[3].is_ascii_alphanumeric() && b[3] != b' ' {
+    // `NNN?…`: three digits then an ASCII separator (so the text after it starts at byte 4).
+    if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3].is_ascii_punctuation() {
         german_subfields(tx, &flat, b[3] as char);
     } else if flat.trim_start().starts_with('/') && slash_tags(tx, &flat) {
         // Dutch/SEPA slash tags handled.

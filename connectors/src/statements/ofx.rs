@@ -8,6 +8,7 @@ use relance_core::money::{Currency, DecimalStyle, Money};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, line_of,
+    quote,
 };
 
 #[derive(Default)]
@@ -26,6 +27,10 @@ struct Trn {
     currency: Option<String>,
     account_to: Option<String>,
 }
+
+/// Deepest nesting of aggregates accepted (real files use about 10): the
+/// stack is searched at each closing tag, so it must stay small.
+const MAX_DEPTH: usize = 256;
 
 /// Parses an OFX file.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
@@ -85,6 +90,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 }
                 "INVSTMTRS" | "INVBANKTRAN" | "INVTRANLIST" => saw_invest = true,
                 _ => {}
+            }
+            if path.len() >= MAX_DEPTH {
+                return Err(ParseError::new(
+                    Format::Ofx,
+                    Some(line_of(text, lt)),
+                    format!("aggregates nested deeper than {MAX_DEPTH} levels"),
+                ));
             }
             path.push(name);
             continue;
@@ -168,7 +180,7 @@ fn finish_trn(trn: Option<Trn>, stmt: &mut Option<Statement>, _line: usize) -> R
     let amount_text = t.amount.as_deref().ok_or_else(|| err("transaction without TRNAMT".into()))?;
     let signed = Money::parse(amount_text, ccy, DecimalStyle::Auto).map_err(|e| err(format!("TRNAMT: {e}")))?;
     let posted = t.posted.as_deref().or(t.user.as_deref()).ok_or_else(|| err("transaction without DTPOSTED".into()))?;
-    let booking_date = ofx_date(posted).ok_or_else(|| err(format!("invalid date `{posted}`")))?;
+    let booking_date = ofx_date(posted).ok_or_else(|| err(format!("invalid date `{}`", quote(posted))))?;
     let value_date = t.avail.as_deref().and_then(ofx_date);
     let direction = if signed.minor < 0 || (signed.minor == 0 && t.trntype.as_deref() == Some("DEBIT")) {
         Direction::Debit
