@@ -146,3 +146,47 @@ fn a_bank_transaction_beyond_the_range_is_quarantined_and_the_others_stored() {
     let reason: String = db.query_row("SELECT reason FROM quarantine", [], |r| r.get(0)).unwrap();
     assert!(reason.contains("92233720368547758.07 EUR is outside the accepted range"), "{reason}");
 }
+
+/// A parser panic on one export (the debug-build test hook of
+/// `core::guard::test_panic_hook`) quarantines that file with the panic
+/// message, and the next export is imported in the same run.
+#[test]
+fn an_export_that_panics_the_parser_is_quarantined_and_the_next_imported() {
+    let d = common::Deployment::new("", &[("acme", &common::csv_tenant("acme-token-1", "in", ""))]);
+    let marker = "PANIC-MARKER-CSV-77";
+    d.write(
+        "in/1-bad.csv",
+        format!(
+            "{}{}",
+            common::HEADER,
+            format!("F-{marker},C1,Client,c@x.example,,2026-10-01,2026-11-01,EUR,10.00,10.00\n")
+        ),
+    );
+    d.write("in/2-good.csv", common::csv_rows(3, &[]));
+    let out = d
+        .relance()
+        .args(["run", "--once", "--config"])
+        .arg(d.config())
+        .env("RELANCE_TEST_PANIC_MARKER", marker)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("acme/erp: ok (3 items, 1 quarantined"), "{text}");
+    let reason: String =
+        d.db().query_row("SELECT reason FROM quarantine WHERE item LIKE '%1-bad.csv'", [], |r| r.get(0)).unwrap();
+    assert!(reason.contains("panic: test hook: the export contains the RELANCE_TEST_PANIC_MARKER marker"), "{reason}");
+    // Not retried: the next run has nothing to do.
+    let again = d
+        .relance()
+        .args(["run", "--once", "--config"])
+        .arg(d.config())
+        .env("RELANCE_TEST_PANIC_MARKER", marker)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("acme/erp: ok (0 items, 0 quarantined"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}

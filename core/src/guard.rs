@@ -52,6 +52,22 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// Name of the environment variable of [`test_panic_hook`].
+pub const TEST_PANIC_MARKER_VAR: &str = "RELANCE_TEST_PANIC_MARKER";
+
+/// In debug builds, panics when `bytes` contain the value of the environment
+/// variable `RELANCE_TEST_PANIC_MARKER`: parsers call it first, so the
+/// integration tests can check that a panic on one input is contained
+/// (no known input panics a parser any more). Release builds have no hook.
+#[cfg(debug_assertions)]
+pub fn test_panic_hook(what: &str, bytes: &[u8]) {
+    let Some(marker) = std::env::var_os(TEST_PANIC_MARKER_VAR) else { return };
+    let marker = marker.as_encoded_bytes();
+    if !marker.is_empty() && bytes.windows(marker.len()).any(|w| w == marker) {
+        panic!("test hook: the {what} contains the {TEST_PANIC_MARKER_VAR} marker");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

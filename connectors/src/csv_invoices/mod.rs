@@ -514,7 +514,7 @@ impl CsvInvoices {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(InvoiceBatch, bool)>(2);
             let text: &str = &text;
             let (layout, scan) = (&layout, &scan);
-            scope.spawn(move || self.parse_batches(reader, text, layout, scan, label, skip, tx));
+            let parser = scope.spawn(move || self.parse_batches(reader, text, layout, scan, label, skip, tx));
             for (batch, more) in rx {
                 let out = ctx.store.apply_invoice_batch(&mut state, &batch)?;
                 report.items += out.created + out.updated + out.unchanged;
@@ -523,6 +523,10 @@ impl CsvInvoices {
                     info!(file = %label, position = state.position, "stopping mid-file for shutdown; will resume");
                     return Err(ConnectorError::Cancelled);
                 }
+            }
+            // A parser panic goes on with its own message (the caller's guard quarantines the file).
+            if let Err(payload) = parser.join() {
+                std::panic::resume_unwind(payload);
             }
             Ok(())
         });
@@ -593,6 +597,8 @@ impl CsvInvoices {
         skip: u64,
         tx: std::sync::mpsc::SyncSender<(InvoiceBatch, bool)>,
     ) {
+        #[cfg(debug_assertions)]
+        relance_core::guard::test_panic_hook("export", text.as_bytes());
         let mut record = csv::StringRecord::new();
         let mut consumed: u64 = 0;
         let mut batch = InvoiceBatch::default();

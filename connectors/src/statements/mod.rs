@@ -205,25 +205,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 /// that panics a parser). Release builds have no such hook.
 pub fn parse_with(bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
     #[cfg(debug_assertions)]
-    test_panic_hook(bytes);
+    relance_core::guard::test_panic_hook("statement", bytes);
     match detect(bytes)? {
         Format::Camt => camt::parse(bytes),
         Format::Mt940 => mt940::parse(bytes),
         Format::Cfonb120 => cfonb::parse(bytes),
         Format::Ofx => ofx::parse(bytes),
         Format::Csv => csv::parse(bytes, mapping),
-    }
-}
-
-/// Name of the environment variable of the test hook of [`parse_with`].
-pub const TEST_PANIC_MARKER_VAR: &str = "RELANCE_TEST_PANIC_MARKER";
-
-#[cfg(debug_assertions)]
-fn test_panic_hook(bytes: &[u8]) {
-    let Some(marker) = std::env::var_os(TEST_PANIC_MARKER_VAR) else { return };
-    let marker = marker.as_encoded_bytes();
-    if !marker.is_empty() && bytes.windows(marker.len()).any(|w| w == marker) {
-        panic!("test hook: the statement contains the {TEST_PANIC_MARKER_VAR} marker");
     }
 }
 
