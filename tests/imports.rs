@@ -156,11 +156,7 @@ fn an_export_that_panics_the_parser_is_quarantined_and_the_next_imported() {
     let marker = "PANIC-MARKER-CSV-77";
     d.write(
         "in/1-bad.csv",
-        format!(
-            "{}{}",
-            common::HEADER,
-            format!("F-{marker},C1,Client,c@x.example,,2026-10-01,2026-11-01,EUR,10.00,10.00\n")
-        ),
+        format!("{}F-{marker},C1,Client,c@x.example,,2026-10-01,2026-11-01,EUR,10.00,10.00\n", common::HEADER),
     );
     d.write("in/2-good.csv", common::csv_rows(3, &[]));
     let out = d
