@@ -25,7 +25,7 @@
 # fuzz/corpus/ (ignored by git) and reused by the next run.
 #
 # Install and build (done here when missing): `cargo install cargo-fuzz
-# --locked`, a C++ compiler (libFuzzer is built from source by libfuzzer-sys).
+# --locked --version 0.13.2`, a C++ compiler (libFuzzer is built from source by libfuzzer-sys).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -73,7 +73,7 @@ if ! command -v c++ >/dev/null 2>&1; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   log "installing cargo-fuzz"
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
 # Release build, no sanitizer (stable toolchain), 16 codegen units (a build

@@ -6,6 +6,8 @@
 //!   prints rows/s, MB/s and peak memory; then re-imports it (must apply
 //!   nothing) and measures the idle RSS of `relance run` on the result.
 //! - `bench rss --config PATH`: idle RSS of `relance run` on any configuration.
+//! - `bench memory`: peak RSS of parsing 20 MB statements and understanding
+//!   10 MB replies, each case in a child process (module `memory` below).
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Read, Write};
@@ -96,6 +98,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         batch: u32,
     },
+    /// Peak memory and time of parsing generated statements of MB megabytes in every
+    /// format, one-line ones included (target ≤ 4× the input, ≤ 10 s), and of
+    /// understanding MAIL_MB-megabyte replies. Each case runs in a child process.
+    Memory {
+        #[arg(long, default_value_t = 20)]
+        mb: usize,
+        #[arg(long, default_value_t = 10)]
+        mail_mb: usize,
+        /// Only the cases whose name contains this text.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// One case of `bench memory` (run in a child process by it).
+    #[command(hide = true)]
+    MemoryCase { kind: memory::Kind, file: PathBuf },
     /// Idle resident memory of `relance run` with a configuration.
     Rss {
         #[arg(long, short)]
@@ -117,6 +134,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Send { smtp, emails, concurrency, pool } => {
             crate::bench_send::bench_send(&smtp, emails, concurrency, pool)
         }
+        BenchCommand::Memory { mb, mail_mb, only } => memory::bench_memory(mb, mail_mb, only.as_deref()),
+        BenchCommand::MemoryCase { kind, file } => memory::memory_case(kind, &file),
         BenchCommand::Rss { config, settle } => {
             let kb = idle_rss(&config, Duration::from_secs(settle))?;
             println!("idle RSS of `relance run`: {:.1} MB ({kb} kB)", kb as f64 / 1024.0);
@@ -260,16 +279,16 @@ fn iban_for(c: u64) -> String {
     format!("FR{:02}{bban}", 98 - rem)
 }
 
-fn peak_rss_kb() -> Option<u64> {
+pub(crate) fn peak_rss_kb() -> Option<u64> {
     proc_status_kb("self", "VmHWM:")
 }
 
-fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
+pub(crate) fn proc_status_kb(pid: &str, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -487,7 +506,7 @@ fn bench_imap(port: u16, n: usize, password: &str) -> anyhow::Result<ExitCode> {
 }
 
 /// A camt.053 document of about `bytes` bytes, entries as banks write them.
-fn camt_doc(bytes: usize) -> String {
+pub(crate) fn camt_doc(bytes: usize) -> String {
     let mut s = String::with_capacity(bytes + 4096);
     s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\">\n<BkToCstmrStmt><GrpHdr><MsgId>BENCH</MsgId><CreDtTm>2026-11-23T10:00:00</CreDtTm></GrpHdr>\n<Stmt><Id>BENCH-1</Id><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\n");
     let mut i = 0u64;
@@ -505,7 +524,7 @@ fn camt_doc(bytes: usize) -> String {
 }
 
 /// An MT940 file of about `bytes` bytes: daily messages of 500 lines with German `:86:` details.
-fn mt940_doc(bytes: usize) -> String {
+pub(crate) fn mt940_doc(bytes: usize) -> String {
     let mut s = String::with_capacity(bytes + 4096);
     let mut i = 0u64;
     while s.len() < bytes {
@@ -523,6 +542,289 @@ fn mt940_doc(bytes: usize) -> String {
         s.push_str(":62F:C261123EUR1000,00\r\n-\r\n");
     }
     s
+}
+
+/// `bench memory`: peak resident memory (VmHWM) of parsing large statements
+/// and understanding large replies. Each case runs in a child process
+/// (`bench memory-case KIND FILE`), so its peak is its own; the input's cost
+/// is that peak minus the process's own before it read the file (the binary
+/// and runtime, a few MB), and includes the file's bytes.
+mod memory {
+    use std::fmt::Write as _;
+    use std::path::Path;
+    use std::process::{Command, ExitCode};
+    use std::time::Instant;
+
+    use anyhow::{Context, bail};
+
+    use super::{camt_doc, cpu_model, mt940_doc, peak_rss_kb};
+
+    /// Statements may peak at this many times their size…
+    const MAX_RATIO: f64 = 4.0;
+    /// …and take this long.
+    const MAX_SECONDS: f64 = 10.0;
+
+    /// What a case measures.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+    pub enum Kind {
+        /// `statements::parse` (format detected).
+        Statement,
+        /// `replies::understand`.
+        Reply,
+    }
+
+    impl Kind {
+        fn as_str(self) -> &'static str {
+            match self {
+                Kind::Statement => "statement",
+                Kind::Reply => "reply",
+            }
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        kind: Kind,
+        text: fn(usize) -> String,
+    }
+
+    const CASES: &[Case] = &[
+        Case { name: "camt.053, one line", kind: Kind::Statement, text: camt_one_line },
+        Case { name: "MT940, 500-entry messages", kind: Kind::Statement, text: mt940_doc },
+        Case { name: "MT940, one :86: line", kind: Kind::Statement, text: mt940_one_field },
+        Case { name: "CFONB 120, records back to back", kind: Kind::Statement, text: cfonb_one_line },
+        Case { name: "OFX SGML, one line", kind: Kind::Statement, text: ofx_one_line },
+        Case { name: "CSV, bank export rows", kind: Kind::Statement, text: csv_rows },
+        Case { name: "CSV, minimal rows", kind: Kind::Statement, text: csv_minimal_rows },
+        Case { name: "CSV, one row with one field", kind: Kind::Statement, text: csv_one_field },
+        Case { name: "CSV, one header line", kind: Kind::Statement, text: csv_one_header },
+        Case { name: "reply, CRLF lines", kind: Kind::Reply, text: reply_crlf },
+        Case { name: "reply, bare-CR body lines", kind: Kind::Reply, text: reply_bare_cr },
+    ];
+
+    pub fn bench_memory(mb: usize, mail_mb: usize, only: Option<&str>) -> anyhow::Result<ExitCode> {
+        let dir = tempfile::tempdir()?;
+        let exe = std::env::current_exe()?;
+        let mut over: Vec<&str> = Vec::new();
+        for (i, case) in CASES.iter().enumerate() {
+            if only.is_some_and(|o| !case.name.to_lowercase().contains(&o.to_lowercase())) {
+                continue;
+            }
+            let size = if case.kind == Kind::Reply { mail_mb } else { mb } * 1_000_000;
+            let file = dir.path().join(format!("case-{i}"));
+            let text = (case.text)(size);
+            std::fs::write(&file, text.as_bytes())?;
+            let input = text.len() as f64;
+            drop(text);
+            let out = Command::new(&exe).args(["bench", "memory-case", case.kind.as_str()]).arg(&file).output()?;
+            std::fs::remove_file(&file)?;
+            if !out.status.success() {
+                bail!("{}: the child failed ({}): {}", case.name, out.status, String::from_utf8_lossy(&out.stderr));
+            }
+            // `<seconds> <peak kB at start> <peak kB> <outcome>`
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let mut parts = line.splitn(4, ' ');
+            let mut number =
+                || -> anyhow::Result<f64> { parts.next().and_then(|s| s.parse().ok()).context("child output") };
+            let (secs, start_kb, peak_kb) = (number()?, number()?, number()?);
+            let outcome = parts.next().unwrap_or("");
+            // The input's cost: the peak above what the process had before reading it.
+            let ratio = (peak_kb - start_kb) * 1024.0 / input;
+            let verdict = if case.kind != Kind::Statement {
+                String::new()
+            } else if ratio <= MAX_RATIO && secs <= MAX_SECONDS {
+                format!(" [target ≤ {MAX_RATIO}×, ≤ {MAX_SECONDS} s: ok]")
+            } else {
+                over.push(case.name);
+                format!(" [target ≤ {MAX_RATIO}×, ≤ {MAX_SECONDS} s: OVER]")
+            };
+            println!(
+                "memory: {:<32} {:>5.1} MB in {:>5.2} s, peak RSS {:>6.1} MB ({:>5.1} MB at start) = {:>4.1}× the input; {outcome}{verdict}",
+                case.name,
+                input / 1e6,
+                secs,
+                peak_kb / 1024.0,
+                start_kb / 1024.0,
+                ratio
+            );
+        }
+        println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+        if !over.is_empty() {
+            println!("over target: {}", over.join(", "));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The child: reads the file, does the work, prints `<seconds> <peak kB> <outcome>`.
+    pub fn memory_case(kind: Kind, file: &Path) -> anyhow::Result<ExitCode> {
+        let start_kb = peak_rss_kb().unwrap_or(0);
+        let bytes = std::fs::read(file)?;
+        let t = Instant::now();
+        let outcome = match kind {
+            Kind::Statement => match relance_connectors::statements::parse(&bytes) {
+                Ok(p) => {
+                    let n = p.transactions().count();
+                    let held_kb =
+                        peak_rss_kb().unwrap_or(0).saturating_sub(start_kb) as f64 - bytes.len() as f64 / 1024.0;
+                    if n < 100 {
+                        format!("{n} transactions")
+                    } else {
+                        format!("{n} transactions, {:.0} bytes each besides the input", held_kb * 1024.0 / n as f64)
+                    }
+                }
+                Err(e) => format!(
+                    "rejected ({} bytes of error): {}",
+                    e.message.len(),
+                    relance_core::guard::truncate(&e.to_string(), 70)
+                ),
+            },
+            Kind::Reply => match relance_core::replies::understand(&bytes) {
+                Ok(u) => format!("intent {}, new text of {} bytes", u.intent.as_str(), u.new_text.len()),
+                Err(e) => format!("rejected: {e}"),
+            },
+        };
+        let secs = t.elapsed().as_secs_f64();
+        println!("{secs:.3} {start_kb} {} {outcome}", peak_rss_kb().unwrap_or(0));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn camt_one_line(bytes: usize) -> String {
+        camt_doc(bytes).replace('\n', "")
+    }
+
+    /// A valid MT940 statement with one entry whose `:86:` is one line of `bytes`.
+    fn mt940_one_field(bytes: usize) -> String {
+        let mut s = String::from(
+            ":20:STMT1\n:25:DE89370400440532013000\n:28C:1/1\n:60F:C261122EUR1000,00\n:61:2611231123C10,00NTRFNONREF//B1\n:86:",
+        );
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let _ = write!(s, "Rechnung FA-2026-{i:07} ");
+            i += 1;
+        }
+        s.push_str("\n:62F:C261123EUR1010,00\n-\n");
+        s
+    }
+
+    /// A CFONB 120 record: `fields` at their 1-based positions.
+    fn cfonb_record(fields: &[(usize, &str)]) -> String {
+        let mut r = vec![b' '; 120];
+        for (at, v) in fields {
+            r[at - 1..at - 1 + v.len()].copy_from_slice(v.as_bytes());
+        }
+        String::from_utf8(r).unwrap_or_default()
+    }
+
+    /// CFONB 120 with no line breaks: movements with a detail record each.
+    fn cfonb_one_line(bytes: usize) -> String {
+        let bank = [(3, "30006"), (12, "00001"), (17, "EUR"), (20, "2"), (22, "12345678901")];
+        let rec = |more: &[(usize, &str)]| cfonb_record(&[&bank[..], more].concat());
+        let mut s = rec(&[(1, "01"), (35, "221126"), (91, "0000000100000{")]);
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let label = format!("VIR SEPA CLIENT {i} FA-{i:07}");
+            let entry = format!("{:07}", i % 10_000_000);
+            s.push_str(&rec(&[
+                (1, "04"),
+                (35, "231126"),
+                (43, "231126"),
+                (49, &label),
+                (82, &entry),
+                (91, "0000000012345E"),
+            ]));
+            s.push_str(&rec(&[(1, "05"), (46, "NPY"), (49, "CLIENT SARL")]));
+            i += 1;
+        }
+        s.push_str(&rec(&[(1, "07"), (35, "231126"), (91, "0000000100000{")]));
+        s
+    }
+
+    /// OFX 1.x (SGML) on one line.
+    fn ofx_one_line(bytes: usize) -> String {
+        let mut s = String::from(
+            "OFXHEADER:100 DATA:OFXSGML VERSION:102 <OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS><CURDEF>EUR<BANKACCTFROM><BANKID>30006<ACCTID>12345678901</BANKACCTFROM><BANKTRANLIST>",
+        );
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let _ = write!(
+                s,
+                "<STMTTRN><TRNTYPE>CREDIT<DTPOSTED>20261123<TRNAMT>{}.{:02}<FITID>F{i}<NAME>CLIENT {i} SARL<MEMO>FACTURE FA-2026-{i:07}</STMTTRN>",
+                100 + i % 9000,
+                i % 100
+            );
+            i += 1;
+        }
+        s.push_str("</BANKTRANLIST></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>");
+        s
+    }
+
+    /// Rows as French banks export them (about 120 bytes each).
+    fn csv_rows(bytes: usize) -> String {
+        let mut s = String::from("Date opération;Date valeur;Libellé;Débit;Crédit;Solde;Devise\n");
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let _ = writeln!(
+                s,
+                "23/11/2026;24/11/2026;VIR SEPA RECU /DE CLIENT {i} SARL /MOTIF FACTURE FA-2026-{i:07};;{},{:02};{},00;EUR",
+                100 + i % 9000,
+                i % 100,
+                10_000 + i % 90_000
+            );
+            i += 1;
+        }
+        s
+    }
+
+    /// The densest readable rows (about 20 bytes each): memory then follows
+    /// the number of transactions held, not the shape of the file.
+    fn csv_minimal_rows(bytes: usize) -> String {
+        let mut s = String::from("Date;Montant\n");
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let _ = writeln!(s, "23/11/2026;{},{:02}", 1 + i % 90, i % 100);
+            i += 1;
+        }
+        s
+    }
+
+    fn csv_one_field(bytes: usize) -> String {
+        let mut s = String::from("Date;Libellé;Montant\n23/11/2026;");
+        while s.len() < bytes {
+            s.push_str("VIR CLIENT FA-2026-0000001 ");
+        }
+        s.push_str(";12,50\n");
+        s
+    }
+
+    fn csv_one_header(bytes: usize) -> String {
+        let mut s = String::new();
+        let mut i = 0u64;
+        while s.len() < bytes {
+            let _ = write!(s, "Colonne {i};");
+            i += 1;
+        }
+        s.push_str("\n23/11/2026;12,50\n");
+        s
+    }
+
+    /// A plain-text reply: CRLF headers, then body lines ending with `eol`.
+    fn reply(bytes: usize, eol: &str) -> String {
+        let mut s = format!(
+            "From: client@example.com\r\nTo: relances@example.com\r\nSubject: RE: Facture FA-2026-0001\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBonjour, nous réglerons la facture FA-2026-0001 le 15 octobre.{eol}{eol}"
+        );
+        while s.len() < bytes {
+            let _ = write!(s, "> Ligne citée de la relance précédente, facture FA-2026-0001, 1 250,00 EUR.{eol}");
+        }
+        s
+    }
+
+    fn reply_crlf(bytes: usize) -> String {
+        reply(bytes, "\r\n")
+    }
+
+    fn reply_bare_cr(bytes: usize) -> String {
+        reply(bytes, "\r")
+    }
 }
 
 #[cfg(test)]
