@@ -418,7 +418,7 @@ pub fn parse_date(text: &str, order: DateOrder) -> Result<NaiveDate, String> {
         s.parse().map_err(|_| err())
     };
     let (y, m, d) = match parts.as_slice() {
-        [one] if one.len() == 8 => (num(&one[..4])?, num(&one[4..6])?, num(&one[6..])?),
+        [one] if one.len() == 8 && one.is_ascii() => (num(&one[..4])?, num(&one[4..6])?, num(&one[6..])?),
         [a, b, c] if a.len() == 4 => (num(a)?, num(b)?, num(c)?),
         [a, b, c] if c.len() == 4 || c.len() == 2 => {
             let year = if c.len() == 2 { 2000 + num(c)? } else { num(c)? };

@@ -167,3 +167,13 @@ fn amounts_beyond_max_amount_are_refused_with_the_column() {
     let text = format!("{CANONICAL}\nINV-3,C1,,,,2026-10-01,2026-10-31,EUR,1000.00,1000\n");
     assert_eq!(one(&text, &small).unwrap().total.minor, 100_000);
 }
+
+/// Found by fuzzing: an eight-byte cell with a multi-byte character was cut
+/// inside it (a panic); it is a bad date.
+#[test]
+fn a_non_ascii_eight_byte_date_is_an_error_not_a_panic() {
+    for text in ["HÃ´tel", "2026é123", "ééé12"] {
+        assert!(parse_date(text, DateOrder::Dmy).is_err(), "{text}");
+    }
+    assert_eq!(parse_date("20261201", DateOrder::Dmy), Ok(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()));
+}
