@@ -2,7 +2,8 @@
 # The whole test suite, on a fresh Debian machine or a developer's one:
 #   1. installs what the build and the tests need (Debian packages, crates),
 #   2. checks formatting and lints (cargo fmt, clippy -D warnings),
-#   3. runs every test of the workspace in one build.
+#   3. fuzzes every parser of untrusted input for a short bounded time,
+#   4. runs every test of the workspace in one build.
 # Tests that read ../shared/ skip with a note when it is absent.
 #
 # Test servers are started here, once per run, by scripts/test-servers/*.sh
@@ -94,5 +95,10 @@ log "cargo clippy --all-targets -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
 log "cargo build (whole workspace: the binary and the plugin libraries the tests load)"
 cargo build --locked --workspace
+# A short bounded fuzzing run of every parser of untrusted input (run it
+# longer by hand: `bash scripts/fuzz.sh 600`). Before the tests, so that
+# cargo test's summary closes the output.
+log "fuzzing every parser briefly (scripts/fuzz.sh)"
+bash scripts/fuzz.sh "${RELANCE_FUZZ_SECONDS:-80}"
 log "cargo test (whole workspace)"
 cargo test --locked --workspace

@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         decimal: [DecimalStyle::Auto, DecimalStyle::Comma, DecimalStyle::Dot][options % 3],
         date_order: if options & 4 == 0 { DateOrder::Dmy } else { DateOrder::Mdy },
         default_currency: Currency::EUR,
+        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
     };
     let _ = parse_all(data, &ColumnMap::default(), &fmt);
 });
