@@ -37,17 +37,9 @@ pub enum BenchCommand {
         #[arg(long)]
         no_rss: bool,
     },
-    /// Cash application: 1M open invoices, 50k customers, 100k noisy credits (target ≤ 5 s, ≤ 1.5 GB); prints accuracy.
-    Match {
-        #[arg(long, default_value_t = 1_000_000)]
-        invoices: usize,
-        #[arg(long, default_value_t = 50_000)]
-        customers: usize,
-        #[arg(long, default_value_t = 100_000)]
-        credits: usize,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-    },
+    /// Cash application: 1M open invoices, 50k customers, 100k noisy credits (target ≤ 3 s, ≤ 1 GB); prints
+    /// accuracy. `--matrix` runs the scaling matrix (customers, invoices, credits), one child process per cell.
+    Match(crate::bench_cash::MatchBenchArgs),
     /// Statement parsing throughput for camt.053 and MT940 (target ≥ 100 MB/s each).
     Parse {
         /// Size of each generated file, in MB.
@@ -126,7 +118,7 @@ pub enum BenchCommand {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
-        BenchCommand::Match { invoices, customers, credits, seed } => bench_match(invoices, customers, credits, seed),
+        BenchCommand::Match(args) => crate::bench_cash::bench_match(&args),
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages } => bench_replies(messages),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
@@ -350,25 +342,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
-}
-
-fn bench_match(invoices: usize, customers: usize, credits: usize, seed: u64) -> anyhow::Result<ExitCode> {
-    let t0 = Instant::now();
-    let world = crate::bench_cash::generate(invoices, customers, credits, seed);
-    println!(
-        "generated {invoices} open invoices ({customers} customers) and {credits} credits in {:.2} s",
-        t0.elapsed().as_secs_f64()
-    );
-    let (acc, build, matching) = crate::bench_cash::evaluate(world, relance_core::matching::MatchConfig::default());
-    println!(
-        "match: index built in {build:.2} s, {credits} credits matched in {matching:.2} s ({:.0} credits/s); total {:.2} s; peak RSS {:.0} MB [targets ≤ 5 s, ≤ 1.5 GB]",
-        credits as f64 / matching,
-        build + matching,
-        peak_rss_kb().unwrap_or(0) as f64 / 1024.0
-    );
-    print!("{}", crate::bench_cash::report(&acc));
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
-    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_parse(mb: usize) -> anyhow::Result<ExitCode> {
