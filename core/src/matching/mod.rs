@@ -393,6 +393,8 @@ pub struct Matcher {
     customer_start: Vec<u32>,
     /// Normalized invoice-number keys (as hashes) → invoices.
     keys: HashIndex,
+    /// Length of the shortest and of the longest key.
+    key_lengths: (usize, usize),
     amounts: Amounts,
     /// IBAN → customers paying from it (first owner; further owners, rare, in `more_owners`).
     ibans: Interner<Tagged>,
@@ -426,6 +428,7 @@ impl Matcher {
         let mut buf = text::KeyBuf::default();
         // Invoices often come customer by customer: the last one is tried first.
         let mut last: Option<u32> = None;
+        let mut key_lengths = (usize::MAX, 0);
         for inv in invoices.take(MAX_INVOICES) {
             let position = slots.len() as u32;
             let customer = match last {
@@ -435,6 +438,7 @@ impl Matcher {
             last = Some(customer);
             for k in buf.keys(&inv.number) {
                 keys.push(key_hash(k));
+                key_lengths = (key_lengths.0.min(k.len()), key_lengths.1.max(k.len()));
             }
             keys.next_value();
             amounts.push(amount_hash(inv.open.minor, inv.open.currency));
@@ -466,6 +470,7 @@ impl Matcher {
             customers,
             customer_start,
             keys,
+            key_lengths,
             amounts: Amounts { initial: amounts, ..Default::default() },
             ibans: Interner::with_capacity(payers.iter().map(|p| p.ibans.len()).sum()),
             iban_owner: Vec::new(),
@@ -594,9 +599,15 @@ impl Matcher {
     }
 
     /// Invoices under a key, verified (a hash collision never makes a hit).
+    /// A key of a length no invoice key has is not looked up.
     fn lookup<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
-        let hash = key_hash(key);
-        self.keys.get(hash).filter(move |i| invoice_keys(self.number_of(*i)).iter().any(|k| k == key))
+        let (shortest, longest) = self.key_lengths;
+        let possible = (shortest..=longest).contains(&key.len());
+        possible
+            .then(|| self.keys.get(key_hash(key)))
+            .into_iter()
+            .flatten()
+            .filter(move |i| invoice_keys(self.number_of(*i)).iter().any(|k| k == key))
     }
 
     #[inline]
@@ -644,7 +655,9 @@ impl Matcher {
                     if as_typed.len() > 24 {
                         break;
                     }
-                    for key in [&as_typed, &canon] {
+                    // Both forms, once when they are the same.
+                    let forms = if canon == as_typed { 1 } else { 2 };
+                    for key in [&as_typed, &canon].into_iter().take(forms) {
                         for i in self.lookup(key) {
                             // With its prefix (zeros aside) the number is exact; without, partial.
                             let number = atoms(self.open(i).number());
