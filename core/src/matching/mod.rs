@@ -23,10 +23,17 @@
 //! `matched` only when the best candidate reaches the threshold and no other
 //! candidate comes close. Two open invoices of the same amount with no
 //! reference are never auto-applied.
+//!
+//! The index is compact and built in time linear in the invoices (see
+//! [`index`]): one 64-byte slot per invoice (number inline), grouped by
+//! customer, oldest first; customers, IBANs and name words interned as
+//! `u32`; invoice keys and amounts in bucketed hash arrays of
+//! `(fingerprint, invoice)`; no allocation per invoice or per key. Payers
+//! by name, in bounded time whatever the number of customers: [`names`].
 
+mod index;
+mod names;
 pub mod text;
-
-use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
@@ -34,71 +41,24 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money};
-use text::{
-    atoms, belgian_references, canonical, damerau1, invoice_keys, joined, name_similarity, name_tokens, rf_references,
-};
+use index::{HashIndex, HashIndexBuilder, Interner, Postings, Tagged, mix, str_hash, vec_bytes};
+use names::NameIndex;
+use text::{DigitProfile, atoms, belgian_references, canonical, damerau1, invoice_keys, joined, rf_references};
 
-/// A multimap from a hashable key to invoice indexes, with no allocation for
-/// the common single-entry case.
-#[derive(Default)]
-struct MultiMap<K: std::hash::Hash + Eq> {
-    first: FxHashMap<K, u32>,
-    more: FxHashMap<K, Vec<u32>>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> MultiMap<K> {
-    fn with_capacity(n: usize) -> Self {
-        MultiMap { first: FxHashMap::with_capacity_and_hasher(n, Default::default()), more: FxHashMap::default() }
-    }
-
-    fn insert(&mut self, k: K, v: u32) {
-        match self.first.entry(k) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(v);
-            }
-            std::collections::hash_map::Entry::Occupied(e) => {
-                let list = self.more.entry(e.key().clone()).or_default();
-                if *e.get() != v && !list.contains(&v) {
-                    list.push(v);
-                }
-            }
-        }
-    }
-
-    fn remove_value(&mut self, k: &K, v: u32) {
-        if self.first.get(k) == Some(&v) {
-            match self.more.get_mut(k).and_then(|l| if l.is_empty() { None } else { Some(l.remove(0)) }) {
-                Some(next) => {
-                    self.first.insert(k.clone(), next);
-                }
-                None => {
-                    self.first.remove(k);
-                }
-            }
-        } else if let Some(l) = self.more.get_mut(k) {
-            l.retain(|x| *x != v);
-        }
-    }
-
-    fn get<'a>(&'a self, k: &K) -> Hits<'a> {
-        self.first.get(k).copied().into_iter().chain(self.more.get(k).into_iter().flatten().copied())
-    }
-}
-
-/// The invoices under one key (borrows the map, not the key).
-type Hits<'a> = std::iter::Chain<
-    std::option::IntoIter<u32>,
-    std::iter::Copied<std::iter::Flatten<std::option::IntoIter<&'a Vec<u32>>>>,
->;
-
-/// 64-bit hash of a normalized key; hits are verified against the invoice.
+/// 64-bit hash of a normalized invoice key; hits are verified against the invoice.
 fn key_hash(key: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    h.write(key.as_bytes());
-    h.write_u8(0xff);
-    h.finish()
+    str_hash(key)
 }
+
+/// 64-bit hash of an amount.
+fn amount_hash(minor: i64, currency: Currency) -> u64 {
+    let c = currency.code().as_bytes();
+    let code = c.iter().fold(0u64, |h, b| (h << 8) | u64::from(*b));
+    mix((minor as u64) ^ mix(code))
+}
+
+/// Most invoices one matcher indexes (keys are counted in `u32`, four per invoice at most).
+const MAX_INVOICES: usize = 1 << 30;
 
 /// An open invoice as the matcher sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,106 +206,421 @@ enum Fit {
     Over(i64),
 }
 
+/// An invoice number: inline when short (nearly all are), else in
+/// `Matcher::long_numbers` (byte 0: length, or `IN_ARENA` followed by start and length).
+#[derive(Clone, Copy)]
+struct NumberRef([u8; 26]);
+
+const INLINE: usize = 25;
+const IN_ARENA: u8 = u8::MAX;
+
+impl NumberRef {
+    fn new(number: &str, long: &mut String) -> NumberRef {
+        let mut b = [0u8; 26];
+        match b.get_mut(1..=number.len()) {
+            Some(inline) if number.len() <= INLINE => {
+                inline.copy_from_slice(number.as_bytes());
+                b[0] = number.len() as u8;
+            }
+            _ => {
+                b[0] = IN_ARENA;
+                b[1..9].copy_from_slice(&(long.len() as u64).to_le_bytes());
+                b[9..17].copy_from_slice(&(number.len() as u64).to_le_bytes());
+                long.push_str(number);
+            }
+        }
+        NumberRef(b)
+    }
+
+    fn get<'a>(&'a self, long: &'a str) -> &'a str {
+        let b = &self.0;
+        if b[0] != IN_ARENA {
+            // Copied from a `&str` whole: valid UTF-8.
+            return b.get(1..=b[0] as usize).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or_default();
+        }
+        long.get(self.arena_range()).unwrap_or_default()
+    }
+
+    /// The number's bytes (they sort as the string does).
+    fn bytes<'a>(&'a self, long: &'a str) -> &'a [u8] {
+        let b = &self.0;
+        if b[0] != IN_ARENA {
+            return b.get(1..=b[0] as usize).unwrap_or_default();
+        }
+        long.as_bytes().get(self.arena_range()).unwrap_or_default()
+    }
+
+    fn arena_range(&self) -> std::ops::Range<usize> {
+        let (mut start, mut len) = ([0u8; 8], [0u8; 8]);
+        start.copy_from_slice(&self.0[1..9]);
+        len.copy_from_slice(&self.0[9..17]);
+        let start = u64::from_le_bytes(start) as usize;
+        start..start.saturating_add(u64::from_le_bytes(len) as usize)
+    }
+}
+
+/// An open invoice as stored in the index (one cache line). Slots are
+/// grouped by customer, each customer's oldest first (due date, then
+/// number); `position` is the invoice's rank in the input, which orders
+/// every list the matching reads (hits of a key, invoices of an amount).
+#[derive(Clone, Copy)]
+struct Slot {
+    open: i64,
+    total: i64,
+    position: u32,
+    customer: u32,
+    due_date: NaiveDate,
+    issue_date: Option<NaiveDate>,
+    open_currency: Currency,
+    total_currency: Currency,
+    number: NumberRef,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() <= 64);
+
+/// Groups the slots by customer, each customer's oldest first (due date,
+/// then number, then position), in place; renames the indexes' values from
+/// positions to slots. Returns where each customer's slots start (and, last,
+/// where they end).
+fn group_by_customer(
+    slots: &mut [Slot],
+    customers: usize,
+    long_numbers: &str,
+    indexes: &mut [&mut HashIndex],
+) -> Vec<u32> {
+    // Counting sort by customer (positions ascending within a customer)…
+    let by_customer = Postings::build(customers, slots.iter().map(|s| (s.customer, s.position)));
+    let (customer_start, mut order) = by_customer.into_parts();
+    // …then each customer's by due date: each slot read once, numbers only on equal dates.
+    let mut keyed: Vec<(NaiveDate, u32)> = Vec::new();
+    let number = |p: u32| slots[p as usize].number.bytes(long_numbers);
+    for c in 0..customers {
+        let group = &mut order[customer_start[c] as usize..customer_start[c + 1] as usize];
+        keyed.clear();
+        keyed.extend(group.iter().map(|p| (slots[*p as usize].due_date, *p)));
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| number(a.1).cmp(number(b.1))).then(a.1.cmp(&b.1)));
+        for (g, k) in group.iter_mut().zip(&keyed) {
+            *g = k.1;
+        }
+    }
+    // `order[k]` is the position slot `k` takes. The indexes name slots from now on.
+    let mut slot_of = vec![0u32; order.len()];
+    for (k, p) in order.iter().enumerate() {
+        slot_of[*p as usize] = k as u32;
+    }
+    for index in indexes {
+        index.map_values(|p| slot_of[p as usize]);
+    }
+    drop(slot_of);
+    // The slots move in place, cycle by cycle (each read once); `order` marks the slots done.
+    for start in 0..order.len() {
+        if order[start] as usize == start {
+            continue;
+        }
+        let first = slots[start];
+        let mut to = start;
+        loop {
+            let from = std::mem::replace(&mut order[to], to as u32) as usize;
+            if from == start {
+                slots[to] = first;
+                break;
+            }
+            slots[to] = slots[from];
+            to = from;
+        }
+    }
+    customer_start
+}
+
+/// An open invoice of the index, as [`OpenInvoice`]; number and customer
+/// are read only when asked for (hot loops read amounts and dates only).
+#[derive(Clone, Copy)]
+struct Inv<'a> {
+    m: &'a Matcher,
+    i: u32,
+    issue_date: Option<NaiveDate>,
+    due_date: NaiveDate,
+    total: Money,
+    open: Money,
+}
+
+impl<'a> Inv<'a> {
+    fn number(&self) -> &'a str {
+        self.m.number_of(self.i)
+    }
+
+    fn customer_id(&self) -> &'a str {
+        self.m.slots.get(self.i as usize).map_or("", |s| self.m.customers.resolve(s.customer))
+    }
+}
+
+/// Invoices by open amount: the amounts at build time in a static index, and
+/// the invoices whose open amount changed since (`consume`) in a small map.
+/// Lists keep the order of the earlier multimap: unchanged invoices by
+/// position, then changed ones in the order they changed.
+#[derive(Default)]
+struct Amounts {
+    initial: HashIndex,
+    /// Bit per invoice: its open amount changed since the build.
+    changed: Vec<u64>,
+    moved: FxHashMap<(i64, Currency), Vec<u32>>,
+}
+
+impl Amounts {
+    fn is_changed(&self, i: u32) -> bool {
+        self.changed.get(i as usize / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let moved: usize = self.moved.values().map(vec_bytes).sum();
+        self.initial.heap_bytes()
+            + vec_bytes(&self.changed)
+            + moved
+            + self.moved.capacity() * (std::mem::size_of::<((i64, Currency), Vec<u32>)>() + 1)
+    }
+}
+
 /// The index and the matching logic.
 pub struct Matcher {
     config: MatchConfig,
-    invoices: Vec<OpenInvoice>,
+    /// The invoices (see [`Slot`]); indexes below are slot indexes.
+    slots: Vec<Slot>,
+    /// Invoice numbers too long to be inline.
+    long_numbers: String,
+    /// Customer ids (payers first, then customers of invoices, then learned ones).
+    customers: Interner,
+    /// Slots of customer `c`: `customer_start[c]..customer_start[c + 1]`.
+    customer_start: Vec<u32>,
     /// Normalized invoice-number keys (as hashes) → invoices.
-    keys: MultiMap<u64>,
-    by_customer: FxHashMap<String, Vec<u32>>,
-    by_amount: MultiMap<(i64, Currency)>,
-    iban_owner: HashMap<String, Vec<String>>,
-    names: HashMap<String, Vec<String>>,
-    name_tokens_of: HashMap<String, Vec<String>>,
+    keys: HashIndex,
+    /// Length of the shortest and of the longest key.
+    key_lengths: (usize, usize),
+    amounts: Amounts,
+    /// IBAN → customers paying from it (first owner; further owners, rare, in `more_owners`).
+    ibans: Interner<Tagged>,
+    iban_owner: Vec<u32>,
+    more_owners: FxHashMap<u32, Vec<u32>>,
+    names: NameIndex,
 }
 
 impl Matcher {
     /// Builds the index over the open invoices and known payers.
     pub fn new(invoices: Vec<OpenInvoice>, payers: &[Payer], config: MatchConfig) -> Matcher {
+        Matcher::from_invoices(invoices, payers, config)
+    }
+
+    /// Same as [`Matcher::new`], reading the invoices one at a time: a caller
+    /// can stream them rather than hold them all. The index holds up to 2^30
+    /// invoices; any beyond are left out.
+    pub fn from_invoices(
+        invoices: impl IntoIterator<Item = OpenInvoice>,
+        payers: &[Payer],
+        config: MatchConfig,
+    ) -> Matcher {
+        let invoices = invoices.into_iter();
+        let hint = invoices.size_hint().0.min(MAX_INVOICES);
+        let mut customers = Interner::with_capacity(payers.len());
+        let payer_ids: Vec<u32> = payers.iter().map(|p| customers.intern(&p.customer_id)).collect();
+        let mut slots: Vec<Slot> = Vec::with_capacity(hint);
+        let mut long_numbers = String::new();
+        let mut keys = HashIndexBuilder::with_capacity(hint, hint * 4);
+        let mut amounts = HashIndexBuilder::with_capacity(hint, hint);
+        let mut buf = text::KeyBuf::default();
+        // Invoices often come customer by customer: the last one is tried first.
+        let mut last: Option<u32> = None;
+        let mut key_lengths = (usize::MAX, 0);
+        for inv in invoices.take(MAX_INVOICES) {
+            let position = slots.len() as u32;
+            let customer = match last {
+                Some(c) if customers.resolve(c) == inv.customer_id => c,
+                _ => customers.intern(&inv.customer_id),
+            };
+            last = Some(customer);
+            for k in buf.keys(&inv.number) {
+                keys.push(key_hash(k));
+                key_lengths = (key_lengths.0.min(k.len()), key_lengths.1.max(k.len()));
+            }
+            keys.next_value();
+            amounts.push(amount_hash(inv.open.minor, inv.open.currency));
+            amounts.next_value();
+            slots.push(Slot {
+                open: inv.open.minor,
+                total: inv.total.minor,
+                position,
+                customer,
+                due_date: inv.due_date,
+                issue_date: inv.issue_date,
+                open_currency: inv.open.currency,
+                total_currency: inv.total.currency,
+                number: NumberRef::new(&inv.number, &mut long_numbers),
+            });
+        }
+        slots.shrink_to_fit();
+        long_numbers.shrink_to_fit();
+        // The indexes first (their builders' memory is freed before the slots are regrouped).
+        let (mut keys, mut amounts) = (keys.build(), amounts.build());
+        let customer_start =
+            group_by_customer(&mut slots, customers.len(), &long_numbers, &mut [&mut keys, &mut amounts]);
+
+        let names = NameIndex::build(customers.len(), payer_ids.iter().zip(payers).map(|(c, p)| (*c, p.name.as_str())));
         let mut m = Matcher {
             config,
-            keys: MultiMap::with_capacity(invoices.len() * 4),
-            by_customer: FxHashMap::default(),
-            by_amount: MultiMap::with_capacity(invoices.len()),
-            iban_owner: HashMap::new(),
-            names: HashMap::new(),
-            name_tokens_of: HashMap::new(),
-            invoices: Vec::new(),
+            slots,
+            long_numbers,
+            customers,
+            customer_start,
+            keys,
+            key_lengths,
+            amounts: Amounts { initial: amounts, ..Default::default() },
+            ibans: Interner::with_capacity(payers.iter().map(|p| p.ibans.len()).sum()),
+            iban_owner: Vec::new(),
+            more_owners: FxHashMap::default(),
+            names,
         };
-        let mut buf = text::KeyBuf::default();
-        for (i, inv) in invoices.iter().enumerate() {
-            let i = i as u32;
-            for k in buf.keys(&inv.number) {
-                m.keys.insert(key_hash(k), i);
-            }
-            match m.by_customer.get_mut(inv.customer_id.as_str()) {
-                Some(list) => list.push(i),
-                None => {
-                    m.by_customer.insert(inv.customer_id.clone(), vec![i]);
-                }
-            }
-            m.by_amount.insert((inv.open.minor, inv.open.currency), i);
-        }
-        m.invoices = invoices;
-        for p in payers {
+        for (owner, p) in payer_ids.into_iter().zip(payers) {
             for iban in &p.ibans {
-                let owners = m.iban_owner.entry(iban.clone()).or_default();
-                if !owners.contains(&p.customer_id) {
-                    owners.push(p.customer_id.clone());
-                }
+                m.add_iban_owner(iban, owner);
             }
-            let tokens = name_tokens(&p.name);
-            for t in &tokens {
-                m.names.entry(t.clone()).or_default().push(p.customer_id.clone());
-            }
-            m.name_tokens_of.insert(p.customer_id.clone(), tokens);
         }
+        m.customers.shrink_to_fit();
+        m.ibans.shrink_to_fit();
+        m.iban_owner.shrink_to_fit();
         m
     }
 
-    pub fn invoices(&self) -> &[OpenInvoice] {
-        &self.invoices
+    fn number_of(&self, i: u32) -> &str {
+        self.slots.get(i as usize).map_or("", |s| s.number.get(&self.long_numbers))
+    }
+
+    /// The open invoices as they stand (open amounts reduced by `consume`), rebuilt.
+    pub fn invoices(&self) -> Vec<OpenInvoice> {
+        let mut by_position: Vec<u32> = (0..self.slots.len() as u32).collect();
+        by_position.sort_unstable_by_key(|i| self.slots[*i as usize].position);
+        by_position
+            .into_iter()
+            .map(|i| {
+                let inv = self.open(i);
+                OpenInvoice {
+                    number: inv.number().to_string(),
+                    customer_id: inv.customer_id().to_string(),
+                    issue_date: inv.issue_date,
+                    due_date: inv.due_date,
+                    total: inv.total,
+                    open: inv.open,
+                }
+            })
+            .collect()
+    }
+
+    /// Heap bytes held by the index (capacity of its buffers; allocator overhead aside).
+    pub fn heap_bytes(&self) -> usize {
+        let more: usize = self.more_owners.values().map(vec_bytes).sum();
+        vec_bytes(&self.slots)
+            + self.long_numbers.capacity()
+            + self.customers.heap_bytes()
+            + vec_bytes(&self.customer_start)
+            + self.keys.heap_bytes()
+            + self.amounts.heap_bytes()
+            + self.ibans.heap_bytes()
+            + vec_bytes(&self.iban_owner)
+            + more
+            + self.more_owners.capacity() * (std::mem::size_of::<(u32, Vec<u32>)>() + 1)
+            + self.names.heap_bytes()
     }
 
     /// Records that `amount` of an invoice was paid, so later credits see the rest.
     pub fn consume(&mut self, invoice: &str, amount: Money, write_off: Option<Money>) {
         let Some(idx) = self.find_invoice(invoice) else { return };
-        let inv = &mut self.invoices[idx as usize];
-        let before = (inv.open.minor, inv.open.currency);
+        let Some(inv) = self.slots.get_mut(idx as usize) else { return };
+        let before = (inv.open, inv.open_currency);
         // In i128, then clamped: the open amount never goes below zero and never wraps.
         let paid = i128::from(amount.minor) + i128::from(write_off.map_or(0, |w| w.minor));
-        let left = (i128::from(inv.open.minor) - paid).clamp(0, i128::from(i64::MAX));
-        inv.open = Money::new(i64::try_from(left).unwrap_or(i64::MAX), inv.open.currency);
-        let after = (inv.open.minor, inv.open.currency);
-        self.by_amount.remove_value(&before, idx);
+        let left = (i128::from(inv.open) - paid).clamp(0, i128::from(i64::MAX));
+        inv.open = i64::try_from(left).unwrap_or(i64::MAX);
+        let after = (inv.open, inv.open_currency);
+        // The invoice leaves its amount's list and, while it owes something, joins the end of the new one's.
+        let a = &mut self.amounts;
+        if a.is_changed(idx) {
+            if let Some(list) = a.moved.get_mut(&before) {
+                list.retain(|x| *x != idx);
+            }
+        } else {
+            let word = idx as usize / 64;
+            if a.changed.len() <= word {
+                a.changed.resize(word + 1, 0);
+            }
+            a.changed[word] |= 1 << (idx % 64);
+        }
         if after.0 > 0 {
-            self.by_amount.insert(after, idx);
+            a.moved.entry(after).or_default().push(idx);
         }
     }
 
     /// Learns that an IBAN paid for a customer.
     pub fn learn_iban(&mut self, iban: &str, customer_id: &str) {
-        let owners = self.iban_owner.entry(iban.to_string()).or_default();
-        if !owners.iter().any(|o| o == customer_id) {
-            owners.push(customer_id.to_string());
+        let owner = self.customers.intern(customer_id);
+        self.add_iban_owner(iban, owner);
+    }
+
+    fn add_iban_owner(&mut self, iban: &str, owner: u32) {
+        let id = self.ibans.intern(iban) as usize;
+        if id == self.iban_owner.len() {
+            self.iban_owner.push(owner);
+        } else if self.iban_owner.get(id) != Some(&owner) {
+            let more = self.more_owners.entry(id as u32).or_default();
+            if !more.contains(&owner) {
+                more.push(owner);
+            }
         }
+    }
+
+    /// Customers paying from an IBAN, in the order they were learned.
+    fn iban_owners(&self, iban: &str) -> impl Iterator<Item = &str> + '_ {
+        let id = self.ibans.get(iban);
+        let first = id.and_then(|id| self.iban_owner.get(id as usize)).copied();
+        let more = id.and_then(|id| self.more_owners.get(&id)).into_iter().flatten().copied();
+        first.into_iter().chain(more).map(|c| self.customers.resolve(c))
+    }
+
+    /// Open invoices of an amount: unchanged ones by position, then those that reached it by `consume`.
+    fn of_amount(&self, minor: i64, currency: Currency) -> impl Iterator<Item = u32> + '_ {
+        let initial = self.amounts.initial.get(amount_hash(minor, currency)).filter(move |i| {
+            let s = &self.slots[*i as usize];
+            s.open == minor && s.open_currency == currency && !self.amounts.is_changed(*i)
+        });
+        initial.chain(self.amounts.moved.get(&(minor, currency)).into_iter().flatten().copied())
     }
 
     fn find_invoice(&self, number: &str) -> Option<u32> {
         invoice_keys(number)
             .iter()
             .map(|k| key_hash(k))
-            .find_map(|h| self.keys.get(&h).find(|i| self.invoices[*i as usize].number == number))
+            .find_map(|h| self.keys.get(h).find(|i| self.number_of(*i) == number))
     }
 
     /// Invoices under a key, verified (a hash collision never makes a hit).
+    /// A key of a length no invoice key has is not looked up.
     fn lookup<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
-        let hash = key_hash(key);
-        self.keys.get(&hash).filter(move |i| invoice_keys(&self.invoices[*i as usize].number).iter().any(|k| k == key))
+        let (shortest, longest) = self.key_lengths;
+        let possible = (shortest..=longest).contains(&key.len());
+        possible
+            .then(|| self.keys.get(key_hash(key)))
+            .into_iter()
+            .flatten()
+            .filter(move |i| invoice_keys(self.number_of(*i)).iter().any(|k| k == key))
     }
 
-    fn open(&self, i: u32) -> &OpenInvoice {
-        &self.invoices[i as usize]
+    #[inline]
+    fn open(&self, i: u32) -> Inv<'_> {
+        let s = &self.slots[i as usize];
+        Inv {
+            m: self,
+            i,
+            issue_date: s.issue_date,
+            due_date: s.due_date,
+            total: Money::new(s.total, s.total_currency),
+            open: Money::new(s.open, s.open_currency),
+        }
     }
 
     /// References found in the credit's texts, by invoice.
@@ -380,10 +655,12 @@ impl Matcher {
                     if as_typed.len() > 24 {
                         break;
                     }
-                    for key in [&as_typed, &canon] {
+                    // Both forms, once when they are the same.
+                    let forms = if canon == as_typed { 1 } else { 2 };
+                    for key in [&as_typed, &canon].into_iter().take(forms) {
                         for i in self.lookup(key) {
                             // With its prefix (zeros aside) the number is exact; without, partial.
-                            let number = atoms(&self.open(i).number);
+                            let number = atoms(self.open(i).number());
                             let kind = if joined(&number) == *key || canonical(&number) == *key {
                                 RefKind::Exact
                             } else {
@@ -422,55 +699,40 @@ impl Matcher {
     fn payers(&self, c: &Credit) -> Vec<(String, f64, String)> {
         let mut out: Vec<(String, f64, String)> = Vec::new();
         if let Some(iban) = c.counterparty_iban.as_deref() {
-            for owner in self.iban_owner.get(iban).into_iter().flatten() {
-                out.push((owner.clone(), 0.95, format!("payer IBAN {iban} belongs to customer {owner}")));
+            for owner in self.iban_owners(iban) {
+                out.push((owner.to_string(), 0.95, format!("payer IBAN {iban} belongs to customer {owner}")));
             }
         }
         if out.is_empty()
             && let Some(name) = c.counterparty_name.as_deref()
         {
-            let tokens = name_tokens(name);
-            let mut seen: Vec<&String> = Vec::new();
-            for t in &tokens {
-                let Some(list) = self.names.get(t) else { continue };
-                if list.len() > 2_000 {
-                    continue; // too common a word to identify anyone
-                }
-                for cust in list {
-                    if seen.contains(&cust) {
-                        continue;
-                    }
-                    seen.push(cust);
-                    let sim = self.name_tokens_of.get(cust).map_or(0.0, |ct| name_similarity(&tokens, ct));
-                    if sim >= 0.75 {
-                        out.push((
-                            cust.clone(),
-                            0.6 + 0.2 * sim,
-                            format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0),
-                        ));
-                    }
-                }
+            // Best first: the strength grows with the similarity.
+            for (customer, sim) in self.names.identify(name).into_iter().take(3) {
+                let cust = self.customers.resolve(customer);
+                out.push((
+                    cust.to_string(),
+                    0.6 + 0.2 * sim,
+                    format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0),
+                ));
             }
-            out.sort_by(|a, b| b.1.total_cmp(&a.1));
-            out.truncate(3);
         }
         out
     }
 
     fn payer_open(&self, customer: &str, ccy: Currency) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .by_customer
+        // A customer's slots are contiguous, oldest first (due date, then number).
+        let range = self
+            .customers
             .get(customer)
+            .and_then(|c| Some(*self.customer_start.get(c as usize)?..*self.customer_start.get(c as usize + 1)?));
+        range
             .into_iter()
             .flatten()
-            .copied()
             .filter(|i| {
-                let o = &self.open(*i).open;
-                o.minor > 0 && o.currency == ccy
+                let s = &self.slots[*i as usize];
+                s.open > 0 && s.open_currency == ccy
             })
-            .collect();
-        v.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number.clone()));
-        v
+            .collect()
     }
 
     /// How a set of invoices explains `amount`. Sums and products are in
@@ -515,7 +777,7 @@ impl Matcher {
     /// Splits the credit over the invoices (oldest first).
     fn allocate(&self, set: &[u32], c: &Credit, fit: &Fit) -> Vec<Allocation> {
         let mut ordered = set.to_vec();
-        ordered.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number.clone()));
+        ordered.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number()));
         let mut left = c.amount.minor;
         let mut out = Vec::new();
         for (n, i) in ordered.iter().enumerate() {
@@ -536,7 +798,7 @@ impl Matcher {
                 _ => None,
             };
             out.push(Allocation {
-                invoice: inv.number.clone(),
+                invoice: inv.number().to_string(),
                 amount: Money::new(take, c.amount.currency),
                 write_off,
             });
@@ -572,8 +834,8 @@ impl Matcher {
             Fit::Partial | Fit::Over(_) => base * 0.91,
         };
         let customer = customer.map(str::to_string).or_else(|| {
-            let first = &self.open(set[0]).customer_id;
-            set.iter().all(|i| self.open(*i).customer_id == *first).then(|| first.clone())
+            let first = self.open(set[0]).customer_id();
+            set.iter().all(|i| self.open(*i).customer_id() == first).then(|| first.to_string())
         });
         Candidate {
             customer_id: customer,
@@ -607,14 +869,23 @@ impl Matcher {
             let tokens = Self::ref_tokens(c);
             if !tokens.is_empty() {
                 let mut pool: Vec<u32> = payer_ids.iter().flat_map(|p| self.payer_open(p, ccy)).collect();
-                pool.extend(self.by_amount.get(&(c.amount.minor, ccy)));
-                pool.sort();
+                pool.extend(self.of_amount(c.amount.minor, ccy));
+                // In input order, as the earlier index listed them.
+                pool.sort_by_key(|i| self.slots[*i as usize].position);
                 pool.dedup();
+                let mut buf = text::KeyBuf::default();
+                let profiles: Vec<DigitProfile> = tokens.iter().map(|t| DigitProfile::of(t)).collect();
                 for i in pool {
                     if refs.iter().any(|r| r.0 == i) {
                         continue;
                     }
-                    let keys = invoice_keys(&self.open(i).number);
+                    // Cheap and exact pre-check: no token is within one edit of any key of this number.
+                    let number = self.open(i).number();
+                    let profile = DigitProfile::of(number);
+                    if !profiles.iter().any(|p| p.within_one_edit(&profile)) {
+                        continue;
+                    }
+                    let keys = buf.keys(number);
                     if let Some(t) = tokens.iter().find(|t| keys.iter().any(|k| k.len() >= 6 && damerau1(k, t))) {
                         typos.push((i, RefKind::Typo, t.clone()));
                     }
@@ -709,7 +980,7 @@ impl Matcher {
 
         // 3. Amount alone: never enough to apply.
         if candidates.is_empty() {
-            let same: Vec<u32> = self.by_amount.get(&(c.amount.minor, ccy)).collect();
+            let same: Vec<u32> = self.of_amount(c.amount.minor, ccy).collect();
             let n = same.len();
             for i in same.iter().take(5) {
                 let r = vec![format!("no reference and no known payer; {n} open invoice(s) have exactly this amount")];
@@ -733,10 +1004,10 @@ impl Matcher {
         let mut reasons: Vec<String> = refs
             .iter()
             .map(|(i, k, tok)| {
-                format!("reference {} found in the remittance ({}: `{tok}`)", self.open(*i).number, k.label())
+                format!("reference {} found in the remittance ({}: `{tok}`)", self.open(*i).number(), k.label())
             })
             .collect();
-        let owners: Vec<&str> = set.iter().map(|i| self.open(*i).customer_id.as_str()).collect();
+        let owners: Vec<&str> = set.iter().map(|i| self.open(*i).customer_id()).collect();
         let confirming: Vec<&(String, f64, String)> =
             payers.iter().filter(|p| owners.contains(&p.0.as_str())).collect();
         let conflicting = confirming.is_empty() && !payers.is_empty();
@@ -836,3 +1107,6 @@ impl Matcher {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod index_tests;

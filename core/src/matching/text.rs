@@ -202,12 +202,12 @@ pub fn name_similarity(a: &[String], b: &[String]) -> f64 {
 /// substitution or transposition of adjacent characters).
 pub fn damerau1(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a == b {
-        return true;
-    }
     let (la, lb) = (a.len(), b.len());
     if la.abs_diff(lb) > 1 {
         return false;
+    }
+    if a == b {
+        return true;
     }
     let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let (ra, rb) = (&a[prefix..], &b[prefix..]);
@@ -218,6 +218,30 @@ pub fn damerau1(a: &str, b: &str) -> bool {
         ra[1..] == *rb
     } else {
         *ra == rb[1..]
+    }
+}
+
+/// How many of each non-zero digit a text has (saturating). Every key of an
+/// invoice number has the number's non-zero digits (keys drop letters and
+/// zeros only), and one edit changes these counts by 2 at most (L1): texts
+/// whose profiles differ by more cannot be one edit from any of the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DigitProfile([u8; 9]);
+
+impl DigitProfile {
+    pub fn of(text: &str) -> DigitProfile {
+        let mut p = [0u8; 9];
+        for b in text.bytes() {
+            if let Some(n) = b.checked_sub(b'1').filter(|n| *n < 9) {
+                p[n as usize] = p[n as usize].saturating_add(1);
+            }
+        }
+        DigitProfile(p)
+    }
+
+    /// False when no text of one profile is one edit away from a key of a text of the other.
+    pub fn within_one_edit(&self, other: &DigitProfile) -> bool {
+        self.0.iter().zip(&other.0).map(|(a, b)| u32::from(a.abs_diff(*b))).sum::<u32>() <= 2
     }
 }
 
@@ -316,6 +340,48 @@ mod tests {
             a.sort();
             assert_eq!(a, invoice_keys(n), "{n}");
         }
+    }
+
+    #[test]
+    fn digit_profiles_never_rule_out_a_key_one_edit_away() {
+        for number in ["FA-2026-0012", "INV000123", "2026/0707", "Rechnung-Nr. 77-B", "AV-00", "F 000 12"] {
+            let profile = DigitProfile::of(number);
+            for key in invoice_keys(number) {
+                // Every one-edit variant of every key (digits, a letter, a zero).
+                let b = key.as_bytes();
+                let mut variants = Vec::new();
+                for i in 0..=b.len() {
+                    for c in [b'0', b'1', b'5', b'9', b'X'] {
+                        let mut v = b.to_vec();
+                        v.insert(i, c);
+                        variants.push(v);
+                        if i < b.len() {
+                            let mut v = b.to_vec();
+                            v[i] = c;
+                            variants.push(v);
+                        }
+                    }
+                    if i < b.len() {
+                        let mut v = b.to_vec();
+                        v.remove(i);
+                        variants.push(v);
+                    }
+                    if i + 1 < b.len() {
+                        let mut v = b.to_vec();
+                        v.swap(i, i + 1);
+                        variants.push(v);
+                    }
+                }
+                for v in variants {
+                    let v = String::from_utf8(v).unwrap();
+                    assert!(damerau1(&key, &v), "{key} {v}");
+                    assert!(DigitProfile::of(&v).within_one_edit(&profile), "{number}: {key} → {v}");
+                }
+            }
+        }
+        let a = DigitProfile::of("FA20260012354");
+        assert!(!a.within_one_edit(&DigitProfile::of("FA-2026-0098765")), "other digits");
+        assert!(a.within_one_edit(&DigitProfile::of("FA-2026-0012345")), "a transposition");
     }
 
     #[test]
