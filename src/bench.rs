@@ -20,9 +20,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use tokio_util::sync::CancellationToken;
 
-use relance_core::config::Settings;
-use relance_core::domain::TenantId;
-use relance_core::runtime::Runtime;
+use relance_config::Settings;
+use relance_domain::TenantId;
+use relance_runtime::daemon::Runtime;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -72,7 +72,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10_000)]
         emails: usize,
         /// Messages in flight at once.
-        #[arg(long, default_value_t = relance_core::delivery::DEFAULT_CONCURRENCY)]
+        #[arg(long, default_value_t = relance_runtime::reminders::deliver::DEFAULT_CONCURRENCY)]
         concurrency: usize,
         /// SMTP connections kept open.
         #[arg(long, default_value_t = 8)]
@@ -374,7 +374,7 @@ fn bench_parse(mb: usize) -> anyhow::Result<ExitCode> {
 /// Builds realistic replies (quoted reminder, HTML or plain, FR/EN) and
 /// understands them on one thread.
 fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
-    let texts: Vec<&str> = include_str!("../core/src/replies/hard_cases.txt")
+    let texts: Vec<&str> = include_str!("../crates/engine/src/replies/hard_cases.txt")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split_once('|').map(|(_, t)| t))
@@ -392,8 +392,9 @@ fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     let mut intents = 0usize;
     for i in 0..n {
-        let u = relance_core::replies::understand(&messages[i % messages.len()]).map_err(|e| anyhow::anyhow!("{e}"))?;
-        intents += usize::from(u.intent != relance_core::replies::Intent::Other);
+        let u =
+            relance_engine::replies::understand(&messages[i % messages.len()]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        intents += usize::from(u.intent != relance_engine::replies::Intent::Other);
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -648,10 +649,10 @@ mod memory {
                 Err(e) => format!(
                     "rejected ({} bytes of error): {}",
                     e.message.len(),
-                    relance_core::guard::truncate(&e.to_string(), 70)
+                    relance_domain::guard::truncate(&e.to_string(), 70)
                 ),
             },
-            Kind::Reply => match relance_core::replies::understand(&bytes) {
+            Kind::Reply => match relance_engine::replies::understand(&bytes) {
                 Ok(u) => format!("intent {}, new text of {} bytes", u.intent.as_str(), u.new_text.len()),
                 Err(e) => format!("rejected: {e}"),
             },
@@ -807,7 +808,7 @@ mod tests {
     #[test]
     fn generated_values_are_valid() {
         for c in [0, 1, 42, 99_999] {
-            assert!(relance_core::iban::normalize_iban(&iban_for(c)).is_ok(), "{}", iban_for(c));
+            assert!(relance_domain::iban::normalize_iban(&iban_for(c)).is_ok(), "{}", iban_for(c));
         }
         assert_eq!(french_amount(123_456_789), "1 234 567,89");
         assert_eq!(french_amount(1_005), "10,05");

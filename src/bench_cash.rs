@@ -24,8 +24,8 @@ use anyhow::{Context, bail};
 
 use chrono::{Duration, NaiveDate};
 
-use relance_core::matching::{Credit, MatchConfig, MatchResult, MatchStatus, Matcher, OpenInvoice, Payer};
-use relance_core::money::{Currency, Money};
+use relance_domain::money::{Currency, Money};
+use relance_engine::matching::{Credit, MatchConfig, MatchResult, MatchStatus, Matcher, OpenInvoice, Payer};
 
 /// One generated credit and the truth about it.
 pub struct Labelled {

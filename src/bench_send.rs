@@ -14,11 +14,11 @@ use anyhow::{Context, bail};
 use chrono::{NaiveDate, TimeZone};
 use tokio_util::sync::CancellationToken;
 
-use relance_core::config::Settings;
-use relance_core::delivery;
-use relance_core::domain::TenantId;
-use relance_core::reminders;
-use relance_core::runtime::Runtime;
+use relance_config::Settings;
+use relance_domain::TenantId;
+use relance_runtime::daemon::Runtime;
+use relance_runtime::reminders::deliver;
+use relance_runtime::reminders::plan;
 
 pub fn bench_send(smtp: &str, count: usize, concurrency: usize, pool: u32) -> anyhow::Result<ExitCode> {
     let (host, port) = smtp.rsplit_once(':').context("--smtp is HOST:PORT")?;
@@ -38,8 +38,8 @@ pub fn bench_send(smtp: &str, count: usize, concurrency: usize, pool: u32) -> an
     let t = rt.settings.tenant("bench").context("bench tenant")?.clone();
     let day = NaiveDate::from_ymd_opt(2026, 12, 2).context("date")?;
     let t0 = Instant::now();
-    let scenarios = reminders::scenarios(&rt.settings.scenarios_dir, &t)?;
-    let plan = reminders::plan_day(&rt.store, &t, &scenarios, day)?;
+    let scenarios = plan::scenarios(&rt.settings.scenarios_dir, &t)?;
+    let plan = plan::plan_day(&rt.store, &t, &scenarios, day)?;
     let plan_secs = t0.elapsed().as_secs_f64();
     if plan.queued.len() != count {
         bail!("planned {} reminders, expected {count}: {:?}", plan.queued.len(), plan.errors);
@@ -50,7 +50,7 @@ pub fn bench_send(smtp: &str, count: usize, concurrency: usize, pool: u32) -> an
     let channels = rt.channels(&tenant);
     let t1 = Instant::now();
     let report = tokio.block_on(async {
-        let r = delivery::deliver_due(&rt.store, &t, &channels, now, concurrency, &CancellationToken::new()).await;
+        let r = deliver::deliver_due(&rt.store, &t, &channels, now, concurrency, &CancellationToken::new()).await;
         drop(channels);
         drop(rt);
         r

@@ -12,9 +12,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use relance_core::config::Settings;
-use relance_core::domain::TenantId;
-use relance_core::runtime::Runtime;
+use relance_config::Settings;
+use relance_domain::TenantId;
+use relance_runtime::daemon::Runtime;
 
 pub fn bench_sql_sync(url: &str, rows: u64, batch: u32) -> anyhow::Result<ExitCode> {
     let (base, _) = url.rsplit_once('/').context("--pg is postgres://user:password@host:port/database")?;

@@ -18,13 +18,13 @@ use anyhow::{Context, bail};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
 
-use relance_core::config::{Settings, TenantConfig};
-use relance_core::connector::load_and_build;
-use relance_core::delivery;
-use relance_core::dunning::{Calendar, Outcome, Scenario, decide};
-use relance_core::reminders;
-use relance_core::runtime::Runtime;
-use relance_core::store::Store;
+use relance_config::{Settings, TenantConfig};
+use relance_engine::dunning::{Calendar, Outcome, Scenario, decide};
+use relance_runtime::daemon::Runtime;
+use relance_runtime::registry::load_and_build;
+use relance_runtime::reminders::deliver;
+use relance_runtime::reminders::plan;
+use relance_store::Store;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Subcommand)]
@@ -65,7 +65,7 @@ pub enum DunningCommand {
         #[arg(long, value_parser = parse_local_time)]
         at: Option<NaiveDateTime>,
         /// Messages in flight at once.
-        #[arg(long, default_value_t = relance_core::delivery::DEFAULT_CONCURRENCY)]
+        #[arg(long, default_value_t = relance_runtime::reminders::deliver::DEFAULT_CONCURRENCY)]
         concurrency: usize,
     },
 }
@@ -98,7 +98,7 @@ fn load_tenant(config: &Path, tenant: &str) -> anyhow::Result<Option<Tenant>> {
     if t.scenarios.is_empty() {
         bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
     }
-    let scenarios = reminders::scenarios(&settings.scenarios_dir, &t)?;
+    let scenarios = plan::scenarios(&settings.scenarios_dir, &t)?;
     Ok(Some(Tenant { settings, t, scenarios }))
 }
 
@@ -135,7 +135,7 @@ fn deliver(config: PathBuf, tenant: String, at: Option<NaiveDateTime>, concurren
     let report = tokio.block_on(async {
         rt.recover_outbox(&t.id).await?;
         let channels = rt.channels(&t.id);
-        delivery::deliver_due(&rt.store, &t, &channels, now, concurrency, &CancellationToken::new()).await
+        deliver::deliver_due(&rt.store, &t, &channels, now, concurrency, &CancellationToken::new()).await
     })?;
     let local = now.with_timezone(&t.timezone).format("%Y-%m-%d %H:%M");
     match &report.closed {
@@ -153,7 +153,7 @@ fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Resu
     let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let day = day.unwrap_or_else(|| chrono::Utc::now().with_timezone(&t.timezone).date_naive());
     let store = Store::open(&settings.database)?;
-    let report = reminders::plan_day(&store, &t, &scenarios, day)?;
+    let report = plan::plan_day(&store, &t, &scenarios, day)?;
     for q in &report.queued {
         println!(
             "queued #{}  {:<10} {} via {:?} [{}]: {}",
@@ -202,7 +202,7 @@ fn simulate(
     let mut day = from;
     while day <= to {
         for c in customers.iter_mut() {
-            let Some((name, scenario)) = relance_core::reminders::scenario_for(&t, &scenarios, c) else {
+            let Some((name, scenario)) = relance_runtime::reminders::plan::scenario_for(&t, &scenarios, c) else {
                 if day == from && verbose {
                     println!("{day}  {:<10} no scenario applies", c.customer_id);
                 }

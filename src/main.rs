@@ -1,4 +1,4 @@
-//! `relance`: the command line. A thin layer over `relance-core` and
+//! `relance`: the command line. A thin layer over the `relance-*` crates and
 //! `relance-connectors`: parses arguments, loads configuration, installs
 //! signal handling and hands over to the runtime.
 
@@ -19,9 +19,10 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use relance_core::config::Settings;
-use relance_core::connector::{BuiltConnector, ConnectorError, load_and_build};
-use relance_core::runtime::Runtime;
+use relance_config::Settings;
+use relance_connector::{BuiltConnector, ConnectorError};
+use relance_runtime::daemon::Runtime;
+use relance_runtime::registry::load_and_build;
 
 #[derive(Parser)]
 #[command(
@@ -139,8 +140,8 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     // One daemon per SQLite database: a second one refuses to start, naming the first.
-    let _lock = relance_core::store::Store::lock_daemon(&settings.database).context("cannot start")?;
-    relance_core::telemetry::init(settings.log_format, settings.log_level.as_deref());
+    let _lock = relance_store::Store::lock_daemon(&settings.database).context("cannot start")?;
+    relance_runtime::telemetry::init(settings.log_format, settings.log_level.as_deref());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(16)
@@ -175,7 +176,7 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         info!(%listen, tenants = rt.settings.tenants.len(), connectors = rt.connectors.len(), "relance started");
         let tracker = rt.spawn_supervisors(&cancel);
-        let api = tokio::spawn(relance_core::api::serve(listener, rt.clone(), cancel.clone()));
+        let api = tokio::spawn(relance_runtime::api::serve(listener, rt.clone(), cancel.clone()));
         cancel.cancelled().await;
         info!("shutting down: finishing work in hand");
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use relance_connectors::csv_invoices::parse::{ColumnMap, DateOrder, ValueFormat, parse_all};
 use relance_connectors::statements;
-use relance_core::domain::Direction;
-use relance_core::matching::{Credit, MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
-use relance_core::money::{Currency, DecimalStyle};
+use relance_domain::Direction;
+use relance_domain::money::{Currency, DecimalStyle};
+use relance_engine::matching::{Credit, MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
 
 #[derive(clap::Args)]
 pub struct MatchArgs {
@@ -38,7 +38,7 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
         decimal: DecimalStyle::Auto,
         date_order: DateOrder::Dmy,
         default_currency: Currency::EUR,
-        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
+        max_amount: relance_domain::money::DEFAULT_MAX_AMOUNT,
     };
     let (records, bad) =
         parse_all(&bytes, &ColumnMap::default(), &fmt).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 
-use relance_core::replies::{Intent, Understanding, understand};
+use relance_engine::replies::{Intent, Understanding, understand};
 
 #[derive(Subcommand)]
 pub enum RepliesCommand {

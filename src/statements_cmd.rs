@@ -9,7 +9,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use relance_connectors::statements::{self, Transaction};
-use relance_core::domain::Direction;
+use relance_domain::Direction;
 
 #[derive(Subcommand)]
 pub enum StatementsCommand {

@@ -7,18 +7,16 @@
 //! that makes a parser panic (parsing runs under [`guard::contain`], so the
 //! connector goes on with the next file); a transaction beyond `max_amount`
 //! major units (default 10^12) is quarantined alone, the other transactions
-//! of the file being stored. Then the tenant's
-//! pending credits are matched: confident matches are applied, the rest wait
-//! in the review queue.
+//! of the file being stored. Matching the stored credits is not this
+//! connector's job: the runtime's cash service (`relance_runtime::cash`)
+//! runs after every run that stored something, with the tenant's
+//! `[matching]` settings.
 //!
 //! ```toml
 //! [connectors.bank]
 //! kind = "bank_statements"
 //! path = "../bank"            # folder or file
 //! pattern = "*"
-//! [connectors.bank.matching]   # optional, see relance_core::matching::MatchConfig
-//! auto_threshold = 0.9
-//! discount_bp = 200
 //! [connectors.bank.csv]        # optional column mapping for CSV statements
 //! date = "Date opération"
 //! ```
@@ -33,15 +31,13 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use relance_core::cash;
-use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
-use relance_core::connector::{
+use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
+use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
-use relance_core::domain::Direction;
-use relance_core::guard;
-use relance_core::matching::MatchConfig;
-use relance_core::store::{NewPayment, NewQuarantine};
+use relance_domain::Direction;
+use relance_domain::guard;
+use relance_store::{NewPayment, NewQuarantine};
 
 use crate::files;
 use crate::statements::{self, ParseError, ParsedFile, Transaction, csv::CsvMapping};
@@ -53,8 +49,6 @@ struct Settings {
     #[serde(default = "default_pattern")]
     pattern: String,
     #[serde(default)]
-    matching: MatchConfig,
-    #[serde(default)]
     csv: CsvMapping,
     /// Largest accepted transaction amount in major units; beyond it a transaction is quarantined.
     #[serde(default = "default_max_amount")]
@@ -65,7 +59,7 @@ fn default_pattern() -> String {
     "*".to_string()
 }
 fn default_max_amount() -> u64 {
-    relance_core::money::DEFAULT_MAX_AMOUNT
+    relance_domain::money::DEFAULT_MAX_AMOUNT
 }
 
 /// Factory for `kind = "bank_statements"`.
@@ -81,6 +75,13 @@ impl ConnectorFactory for BankStatementsFactory {
     }
 
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        if connector.settings.contains_key("matching") {
+            return Err(ConfigError::new(
+                &tenant.file,
+                Some(&format!("connectors.{}.matching", connector.name)),
+                "matching settings belong to the tenant: move this table to `[matching]` at the top of the tenant file (one set of thresholds for all the tenant's bank connectors)",
+            ));
+        }
         let s: Settings = connector_settings(tenant, connector)?;
         let path = join_clean(&tenant.base_dir, &s.path);
         if !path.exists() {
@@ -90,21 +91,13 @@ impl ConnectorFactory for BankStatementsFactory {
                 format!("{} does not exist", path.display()),
             ));
         }
-        if !(0.0..=1.0).contains(&s.matching.auto_threshold) {
-            return Err(ConfigError::new(
-                &tenant.file,
-                Some(&format!("connectors.{}.matching.auto_threshold", connector.name)),
-                "expected a number between 0 and 1",
-            ));
-        }
-        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| {
+        let max_amount = relance_domain::money::check_max_amount(s.max_amount).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
         })?;
         Ok(Connector::StatementSource(Arc::new(BankStatements {
             name: connector.name.clone(),
             path,
             pattern: s.pattern.to_lowercase(),
-            matching: s.matching,
             csv: s.csv,
             max_amount,
             finished: files::Finished::default(),
@@ -118,7 +111,6 @@ pub struct BankStatements {
     name: String,
     path: PathBuf,
     pattern: String,
-    matching: MatchConfig,
     csv: CsvMapping,
     max_amount: u64,
     finished: files::Finished,
@@ -137,7 +129,7 @@ impl StatementSource for BankStatements {
 }
 
 impl BankStatements {
-    /// Stores every new file, then matches the pending credits.
+    /// Stores every new file.
     pub fn fetch_blocking(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
         let mut report = RunReport::default();
         let list = files::list(&self.path, &self.pattern)
@@ -149,15 +141,6 @@ impl BankStatements {
             let Some(stamp) = self.finished.changed(&file) else { continue };
             report.add(&self.import_file(ctx, &file)?);
             self.finished.mark(&file, stamp);
-        }
-        let summary = cash::apply_pending(&ctx.store, &ctx.tenant, &self.matching, &|| ctx.cancel.is_cancelled())?;
-        if summary != cash::CashSummary::default() {
-            info!(
-                matched = summary.matched,
-                suggested = summary.suggested,
-                unmatched = summary.unmatched,
-                "credits matched"
-            );
         }
         if ctx.cancel.is_cancelled() {
             return Err(ConnectorError::Cancelled);

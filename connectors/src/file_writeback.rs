@@ -14,8 +14,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
-use relance_core::connector::{AllocationNotice, Connector, ConnectorError, ConnectorFactory, ErpWriteBack};
+use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
+use relance_connector::{Connector, ConnectorError, ConnectorFactory, ErpWriteBack};
+use relance_domain::AllocationNotice;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use relance_core::config::resolve_secret;
-use relance_core::connector::ConnectorError;
+use relance_config::resolve_secret;
+use relance_connector::ConnectorError;
 
 /// Builds a client with `timeout` (rustls, ring provider).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, String> {

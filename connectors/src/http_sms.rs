@@ -31,13 +31,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{
-    Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
-};
-use relance_core::domain::Channel;
+use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_domain::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -27,15 +27,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{
+use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
-use relance_core::guard;
-use relance_core::replies::{Intent, Understanding, understand};
-use relance_core::store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
+use relance_domain::guard;
+use relance_engine::replies::{Intent, Understanding, understand};
+use relance_store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 
 /// UIDs handled per round trip.
 const BATCH: usize = 200;

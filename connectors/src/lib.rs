@@ -1,7 +1,7 @@
 //! Built-in Relance connectors.
 //!
 //! Each module implements one or more connector roles of
-//! `relance_core::connector` and exposes a factory; [`builtin_factories`] is
+//! `relance_connector` and exposes a factory; [`builtin_factories`] is
 //! the static registry the binary starts from.
 
 #![forbid(unsafe_code)]
@@ -22,7 +22,7 @@ pub mod webhook;
 
 use std::sync::Arc;
 
-use relance_core::connector::{ConnectorFactory, Registry};
+use relance_connector::{ConnectorFactory, Registry};
 
 /// Every built-in connector kind.
 pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {

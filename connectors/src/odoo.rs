@@ -37,14 +37,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{
-    AllocationNotice, Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
+use relance_connector::paging::Pass;
+use relance_connector::{
+    Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
 };
-use relance_core::money::Currency;
-use relance_core::sync::Pass;
+use relance_domain::AllocationNotice;
+use relance_domain::money::Currency;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,11 +77,11 @@ struct Settings {
 }
 
 fn default_max_close_share() -> f64 {
-    f64::from(relance_core::sync::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
+    f64::from(relance_connector::paging::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
 }
 
 fn default_max_amount() -> u64 {
-    relance_core::money::DEFAULT_MAX_AMOUNT
+    relance_domain::money::DEFAULT_MAX_AMOUNT
 }
 
 fn default_page() -> u32 {
@@ -182,10 +183,10 @@ impl ConnectorFactory for OdooFactory {
     }
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
         let (client, s) = OdooClient::build(tenant, connector)?;
-        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| {
+        let max_amount = relance_domain::money::check_max_amount(s.max_amount).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
         })?;
-        let max_close_share_bp = relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| {
+        let max_close_share_bp = relance_connector::paging::close_share_bp(s.max_close_share).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_close_share", connector.name)), e)
         })?;
         Ok(Connector::InvoiceSource(Arc::new(OdooInvoices {

@@ -35,13 +35,11 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{
-    Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
-};
-use relance_core::domain::Channel;
+use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_domain::Channel;
 
 use crate::imap_mailbox::{ImapLogin, TlsMode as ImapTls};
 

@@ -23,7 +23,7 @@
 //! and one every `full_every`, reads everything and closes (never deletes)
 //! invoices of this source the query no longer returns; other passes read
 //! what changed since the last cursor. Rows are checked one by one
-//! (`relance_core::sync`): a bad row is quarantined with its reason and the
+//! (`relance_connector::paging`): a bad row is quarantined with its reason and the
 //! sync goes on. A lost connection is a transient error: the run is retried
 //! with backoff, and nothing is closed by a pass that did not complete.
 
@@ -37,12 +37,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio_postgres::types::Type;
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
-use relance_core::money::Currency;
-use relance_core::sync::Pass;
+use relance_connector::paging::Pass;
+use relance_connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
+use relance_domain::money::Currency;
 
 /// The columns Relance reads, by their canonical names.
 const CANONICAL: [&str; 14] = [
@@ -104,11 +104,11 @@ struct Settings {
 }
 
 fn default_max_close_share() -> f64 {
-    f64::from(relance_core::sync::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
+    f64::from(relance_connector::paging::DEFAULT_MAX_CLOSE_SHARE_BP) / 10_000.0
 }
 
 fn default_max_amount() -> u64 {
-    relance_core::money::DEFAULT_MAX_AMOUNT
+    relance_domain::money::DEFAULT_MAX_AMOUNT
 }
 fn default_cursor() -> String {
     "updated_at".into()
@@ -149,9 +149,9 @@ impl ConnectorFactory for SqlInvoicesFactory {
         let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
         pg.connect_timeout(timeout);
         let full_every = parse_duration(&s.full_every).map_err(|e| err("full_every", e))?;
-        let max_amount = relance_core::money::check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
+        let max_amount = relance_domain::money::check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
         let max_close_share_bp =
-            relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
+            relance_connector::paging::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
         let ident_ok = |c: &str| !c.is_empty() && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !ident_ok(&s.cursor_column) {
             return Err(err("cursor_column", format!("`{}` is not a column name", s.cursor_column)));

@@ -22,6 +22,6 @@ pub fn client_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, Stri
 /// (`ca_file`, relative to the tenant file); `None` when none is named.
 pub fn read_ca(base_dir: &std::path::Path, ca_file: Option<&std::path::PathBuf>) -> Result<Option<Vec<u8>>, String> {
     let Some(p) = ca_file else { return Ok(None) };
-    let path = relance_core::config::join_clean(base_dir, p);
+    let path = relance_config::join_clean(base_dir, p);
     std::fs::read(&path).map(Some).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -23,13 +23,11 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
-use relance_core::config::{
+use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_core::connector::{
-    Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
-};
-use relance_core::domain::Channel;
+use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_domain::Channel;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

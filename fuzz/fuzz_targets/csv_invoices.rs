@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use relance_connectors::csv_invoices::parse::{ColumnMap, DateOrder, ValueFormat, parse_all};
-use relance_core::money::{Currency, DecimalStyle};
+use relance_domain::money::{Currency, DecimalStyle};
 
 fuzz_target!(|data: &[u8]| {
     let options = data.len();
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         decimal: [DecimalStyle::Auto, DecimalStyle::Comma, DecimalStyle::Dot][options % 3],
         date_order: if options & 4 == 0 { DateOrder::Dmy } else { DateOrder::Mdy },
         default_currency: Currency::EUR,
-        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
+        max_amount: relance_domain::money::DEFAULT_MAX_AMOUNT,
     };
     let _ = parse_all(data, &ColumnMap::default(), &fmt);
 });

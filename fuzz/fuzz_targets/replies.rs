@@ -1,12 +1,12 @@
 //! Reply understanding: MIME, new text, intent, dates, amounts and references
-//! (`relance_core::replies::understand`).
+//! (`relance_engine::replies::understand`).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(u) = relance_core::replies::understand(data) {
+    if let Ok(u) = relance_engine::replies::understand(data) {
         assert!((0.0..=1.0).contains(&u.confidence), "confidence {}", u.confidence);
     }
 });

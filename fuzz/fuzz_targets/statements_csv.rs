@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use relance_connectors::csv_invoices::parse::DateOrder;
 use relance_connectors::statements::csv::{CsvMapping, parse};
-use relance_core::money::DecimalStyle;
+use relance_domain::money::DecimalStyle;
 
 fuzz_target!(|data: &[u8]| {
     let options = data.len();

@@ -5,7 +5,7 @@
 //! imported is never applied again, wherever it lies. A file is read only once
 //! it has not changed for `settle` (also under `relance run --once`), and
 //! skipped for this run if it changes while it is read. It is applied in
-//! checkpointed batches (see `relance_core::store`), so a crash or shutdown
+//! checkpointed batches (see `relance_store`), so a crash or shutdown
 //! mid-file resumes where it stopped. Bad rows are quarantined with file, line,
 //! column and reason; a file that cannot be read or has no usable header is
 //! quarantined whole (a copy is kept under the data directory). Amounts beyond
@@ -60,12 +60,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use relance_core::config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration};
-use relance_core::connector::{
+use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration};
+use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
 };
-use relance_core::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, check_max_amount};
-use relance_core::store::{ImportKey, ImportState, ImportStatus, InvoiceBatch, NewQuarantine, ReleasedImport};
+use relance_domain::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, check_max_amount};
+use relance_store::{ImportKey, ImportState, ImportStatus, InvoiceBatch, NewQuarantine, ReleasedImport};
 
 use crate::files;
 use parse::{ColumnMap, DateOrder, EncodingSetting, ValueFormat};
@@ -155,7 +155,7 @@ impl CsvInvoices {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
-        let path = relance_core::config::join_clean(&tenant.base_dir, &s.path);
+        let path = relance_config::join_clean(&tenant.base_dir, &s.path);
         if !path.exists() {
             return Err(err("path", format!("{} does not exist", path.display())));
         }
@@ -171,7 +171,7 @@ impl CsvInvoices {
         }
         check_max_amount(s.max_amount).map_err(|e| err("max_amount", e))?;
         let max_close_share_bp =
-            relance_core::sync::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
+            relance_connector::paging::close_share_bp(s.max_close_share).map_err(|e| err("max_close_share", e))?;
         Ok(CsvInvoices {
             name: connector.name.clone(),
             path,
@@ -346,7 +346,7 @@ impl CsvInvoices {
         let label = file.display().to_string();
         // A parser panic quarantines this file (batches already committed stay;
         // nothing is closed) and the connector goes on with the next one.
-        let report = match relance_core::guard::contain(|| {
+        let report = match relance_domain::guard::contain(|| {
             self.import_bytes(ctx, file, &bytes, &unit, &label, Confirmation::Checked)
         }) {
             Ok(report) => report?,
@@ -374,7 +374,7 @@ impl CsvInvoices {
         bytes: &[u8],
         unit: &str,
         label: &str,
-        panicked: &relance_core::guard::Panicked,
+        panicked: &relance_domain::guard::Panicked,
     ) -> Result<RunReport, ConnectorError> {
         let mut state = self.begin(ctx, unit, label)?;
         let kept = self.keep_copy(ctx, file, unit, bytes);
@@ -598,7 +598,7 @@ impl CsvInvoices {
         tx: std::sync::mpsc::SyncSender<(InvoiceBatch, bool)>,
     ) {
         #[cfg(debug_assertions)]
-        relance_core::guard::test_panic_hook("export", text.as_bytes());
+        relance_domain::guard::test_panic_hook("export", text.as_bytes());
         let mut record = csv::StringRecord::new();
         let mut consumed: u64 = 0;
         let mut batch = InvoiceBatch::default();
@@ -698,7 +698,7 @@ impl CsvInvoices {
 }
 
 fn clip(s: &str) -> String {
-    relance_core::guard::truncate(s, RAW_LIMIT)
+    relance_domain::guard::truncate(s, RAW_LIMIT)
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 use csv::StringRecord;
 use serde::Deserialize;
 
-use relance_core::domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, Language};
-use relance_core::iban::normalize_iban;
-use relance_core::money::{Currency, DecimalStyle, Money};
+use relance_domain::iban::normalize_iban;
+use relance_domain::money::{Currency, DecimalStyle, Money};
+use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, Language};
 
 /// Text encoding of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -151,7 +151,7 @@ pub struct ValueFormat {
     /// Used when the file has no currency column or the cell is empty.
     pub default_currency: Currency,
     /// Largest accepted amount, in major units (setting `max_amount`,
-    /// default [`relance_core::money::DEFAULT_MAX_AMOUNT`]): a row beyond it is
+    /// default [`relance_domain::money::DEFAULT_MAX_AMOUNT`]): a row beyond it is
     /// quarantined, so no stored amount comes near the limits of `i64`.
     pub max_amount: u64,
 }

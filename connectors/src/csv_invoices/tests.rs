@@ -1,8 +1,8 @@
 use std::fmt::Write as _;
 
-use relance_core::config::Settings;
-use relance_core::domain::{InvoiceStatus, TenantId};
-use relance_core::store::{InvoiceQuery, Store};
+use relance_config::Settings;
+use relance_domain::{InvoiceStatus, TenantId};
+use relance_store::{InvoiceQuery, Store};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
@@ -51,16 +51,16 @@ impl Env {
         self.connector.sync_blocking(&self.ctx()).unwrap()
     }
 
-    fn invoices(&self, statuses: &[InvoiceStatus]) -> Vec<relance_core::domain::Invoice> {
+    fn invoices(&self, statuses: &[InvoiceStatus]) -> Vec<relance_domain::Invoice> {
         let q = InvoiceQuery { statuses: statuses.to_vec(), limit: 1000, ..Default::default() };
         self.store.invoices(&TenantId::new("t").unwrap(), &q).unwrap().items
     }
 
-    fn events(&self) -> Vec<relance_core::domain::AuditEvent> {
+    fn events(&self) -> Vec<relance_domain::AuditEvent> {
         self.store.events(&TenantId::new("t").unwrap(), 0, 1000).unwrap()
     }
 
-    fn quarantine(&self) -> Vec<relance_core::domain::QuarantineItem> {
+    fn quarantine(&self) -> Vec<relance_domain::QuarantineItem> {
         self.store.quarantine(&TenantId::new("t").unwrap(), 1000, 0).unwrap().items
     }
 }
@@ -235,7 +235,7 @@ fn t() -> TenantId {
     TenantId::new("t").unwrap()
 }
 
-fn numbers(invoices: &[relance_core::domain::Invoice]) -> Vec<&str> {
+fn numbers(invoices: &[relance_domain::Invoice]) -> Vec<&str> {
     invoices.iter().map(|i| i.number.as_str()).collect()
 }
 
@@ -370,7 +370,7 @@ fn a_full_export_closing_more_than_the_share_is_held_then_released_from_its_kept
     assert!(released.label.ends_with("2.csv"));
     assert!(matches!(
         env.store.release_held_import(&t(), q[0].id, "api:t"),
-        Err(relance_core::store::StoreError::Rejected(_))
+        Err(relance_store::StoreError::Rejected(_))
     ));
     let report = env.run();
     assert_eq!(report.items, 4);

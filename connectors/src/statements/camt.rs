@@ -12,8 +12,8 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use relance_core::domain::Direction;
-use relance_core::money::{Currency, DecimalStyle, Money};
+use relance_domain::Direction;
+use relance_domain::money::{Currency, DecimalStyle, Money};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,

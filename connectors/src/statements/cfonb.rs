@@ -6,8 +6,8 @@
 //! Files with line breaks (trailing spaces often trimmed) and without them
 //! (records back to back) are both read. Records out of sequence are errors.
 
-use relance_core::domain::Direction;
-use relance_core::money::{Currency, Money};
+use relance_domain::Direction;
+use relance_domain::money::{Currency, Money};
 
 use super::{Format, ParseError, ParsedFile, Statement, Transaction, clamp_date, decode_text, join_text};
 

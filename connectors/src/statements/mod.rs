@@ -19,9 +19,9 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use relance_core::domain::Direction;
-use relance_core::guard;
-use relance_core::money::{Currency, DecimalStyle, Money};
+use relance_domain::Direction;
+use relance_domain::guard;
+use relance_domain::money::{Currency, DecimalStyle, Money};
 
 /// A statement file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -205,7 +205,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 /// that panics a parser). Release builds have no such hook.
 pub fn parse_with(bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
     #[cfg(debug_assertions)]
-    relance_core::guard::test_panic_hook("statement", bytes);
+    relance_domain::guard::test_panic_hook("statement", bytes);
     match detect(bytes)? {
         Format::Camt => camt::parse(bytes),
         Format::Mt940 => mt940::parse(bytes),
@@ -258,7 +258,7 @@ pub(crate) fn account_id(text: &str) -> Option<String> {
     if t.is_empty() {
         return None;
     }
-    Some(relance_core::iban::normalize_iban(t).unwrap_or_else(|_| t.to_string()))
+    Some(relance_domain::iban::normalize_iban(t).unwrap_or_else(|_| t.to_string()))
 }
 
 /// A date from `YYYY-MM-DD` (a time part after it is ignored).

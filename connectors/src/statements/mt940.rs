@@ -9,8 +9,8 @@ use std::borrow::Cow;
 
 use chrono::Datelike;
 
-use relance_core::domain::Direction;
-use relance_core::money::{Currency, DecimalStyle};
+use relance_domain::Direction;
+use relance_domain::money::{Currency, DecimalStyle};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, quote,

@@ -3,8 +3,8 @@
 //! by text is a leaf with that value, a tag followed by another tag opens an
 //! aggregate. Investment statements and sign-on-only files are rejected.
 
-use relance_core::domain::Direction;
-use relance_core::money::{Currency, DecimalStyle, Money};
+use relance_domain::Direction;
+use relance_domain::money::{Currency, DecimalStyle, Money};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, line_of,

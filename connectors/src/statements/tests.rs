@@ -216,7 +216,7 @@ fn ofx_sgml_and_xml() {
 #[test]
 fn csv_with_heuristic_and_explicit_mapping() {
     let text = "Date opération;Libellé;Débit;Crédit;Devise\n20/11/2026;VIR DUPONT FA-2026-0012;;1 250,50;EUR\n21/11/2026;PRLV EDF;32,10;;EUR\n";
-    let mapping = csv::CsvMapping { decimal: relance_core::money::DecimalStyle::Comma, ..Default::default() };
+    let mapping = csv::CsvMapping { decimal: relance_domain::money::DecimalStyle::Comma, ..Default::default() };
     let p = csv::parse(text.as_bytes(), &mapping).unwrap();
     let t = txs(&p);
     assert_eq!((t[0].amount.minor, t[0].direction), (125_050, Direction::Credit));

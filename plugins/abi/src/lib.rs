@@ -3,7 +3,7 @@
 //! Only `#[repr(C)]` types and constants live here, no dependencies: this
 //! crate is the contract, reviewed like a public API. Plugin authors use the
 //! SDK (`relance-plugin-sdk`), which writes the unsafe glue; the host side is
-//! `relance_core::plugins`.
+//! `relance_plugin_host`.
 //!
 //! # The contract
 //!
@@ -48,7 +48,7 @@
 //! `{"records": [ … ], "next_cursor": "…" | null, "more": bool}` where each
 //! record has the canonical invoice fields (`invoice_number`, `customer_id`,
 //! `due_date`, `amount_total`, `amount_open`, `currency`, …, see
-//! `relance_core::sync`). The host stores `next_cursor` after applying the
+//! `relance_connector::paging`). The host stores `next_cursor` after applying the
 //! page and calls again while `more` is true.
 //!
 //! Outbound channel, `send`: request the message (`id` — the same on every

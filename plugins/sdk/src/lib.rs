@@ -129,7 +129,7 @@ pub mod invoice_source {
 
     #[derive(Debug, Clone, Default, Serialize, Deserialize)]
     pub struct SyncPage {
-        /// Canonical invoice records (see `relance_core::sync`).
+        /// Canonical invoice records (see `relance_connector::paging`).
         pub records: Vec<serde_json::Value>,
         /// Stored by the host once this page is applied, passed back next time.
         pub next_cursor: Option<String>,

@@ -7,7 +7,7 @@ fn fmt(decimal: DecimalStyle, order: DateOrder) -> ValueFormat {
         decimal,
         date_order: order,
         default_currency: Currency::EUR,
-        max_amount: relance_core::money::DEFAULT_MAX_AMOUNT,
+        max_amount: relance_domain::money::DEFAULT_MAX_AMOUNT,
     }
 }
 

@@ -1,0 +1,17 @@
+//! The collections domain: money with its currency, identifiers, invoices,
+//! customers, payments and their statuses, as plain data with the rules
+//! that need no I/O.
+//!
+//! This crate is the bottom of the dependency graph: every other Relance
+//! crate may use it, it uses none of them, and it knows nothing of storage,
+//! networks or files (its `Cargo.toml` lists only serde, chrono and
+//! thiserror).
+
+#![forbid(unsafe_code)]
+
+pub mod guard;
+pub mod iban;
+pub mod money;
+mod records;
+
+pub use records::*;

@@ -1,0 +1,266 @@
+//! The dunning engine: which reminder step is due for a customer today, and
+//! why (or why not). Pure: the caller gives the customer's state and applies
+//! the decision (outbox, channels — to come).
+//!
+//! A scenario is an ordered list of steps with an offset in days from the due
+//! date (negative: before it). Each invoice goes through the steps once and in
+//! order (an invoice found long overdue starts at the first overdue step, not
+//! at the formal notice); on a day when steps are due, the customer gets
+//! **one** message at the most escalated due step, listing all their outstanding invoices (statement of
+//! account; a pre-due notice lists only the invoices it is about). Nothing is
+//! sent on weekends and holidays, within the minimum gap since the last
+//! reminder, while a promise to pay runs (plus grace; then the
+//! "promise broken" step), on disputed invoices, under an agreed payment plan,
+//! or when nothing is owed.
+
+pub mod calendar;
+pub mod templates;
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+pub use calendar::{Calendar, SendingWindow};
+use relance_domain::money::Money;
+use relance_domain::{Channel, Language};
+
+/// One step of a scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Stable name (`courteous`, `formal_notice`…): part of the idempotency key.
+    pub id: String,
+    /// Days from the due date (J-5 = -5, J+30 = 30).
+    pub offset_days: i64,
+    pub channel: Channel,
+    /// Template name; the language is added when rendering.
+    pub template: String,
+}
+
+/// Which customers a scenario is for (all conditions must hold; empty = any).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conditions {
+    #[serde(default)]
+    pub segments: Vec<String>,
+    #[serde(default)]
+    pub languages: Vec<Language>,
+    /// Consumers (B2C) or businesses (B2B); both when absent.
+    #[serde(default)]
+    pub b2c: Option<bool>,
+    /// Total outstanding at least / at most, in minor units of the tenant currency.
+    #[serde(default)]
+    pub min_open_minor: Option<i64>,
+    #[serde(default)]
+    pub max_open_minor: Option<i64>,
+}
+
+/// A reminder scenario (`scenarios/<name>.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub when: Conditions,
+    pub steps: Vec<Step>,
+    /// Minimum days between two reminders to the same customer.
+    #[serde(default = "default_gap")]
+    pub min_gap_days: i64,
+    /// Days after a promised date before the promise counts as broken.
+    #[serde(default = "default_grace")]
+    pub promise_grace_days: i64,
+    /// Sent once when a promise is broken.
+    #[serde(default)]
+    pub promise_broken: Option<Step>,
+}
+
+fn default_gap() -> i64 {
+    5
+}
+fn default_grace() -> i64 {
+    2
+}
+
+/// An invoice as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceState {
+    pub number: String,
+    pub issue_date: Option<NaiveDate>,
+    pub due_date: NaiveDate,
+    pub open: Money,
+    pub disputed: bool,
+}
+
+/// Everything the engine needs to know about one customer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerState {
+    pub customer_id: String,
+    pub name: String,
+    pub segment: Option<String>,
+    pub language: Language,
+    pub b2c: bool,
+    pub invoices: Vec<InvoiceState>,
+    /// Pending promise: the promised date.
+    pub promise: Option<NaiveDate>,
+    pub plan_active: bool,
+    pub last_reminder: Option<NaiveDate>,
+    /// (step id, invoice number) pairs already sent; (`promise_broken`, date) for broken promises.
+    pub sent: BTreeSet<(String, String)>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub customer_id: String,
+    pub step: Step,
+    /// Invoices listed in the message.
+    pub invoices: Vec<String>,
+    /// (step id, invoice) pairs this message covers: record them as sent.
+    pub covers: Vec<(String, String)>,
+    /// (customer, step, invoices taking the step) makes the key; the store adds the tenant.
+    pub idempotency_key: String,
+    pub why: Vec<String>,
+}
+
+/// What to do for a customer today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Outcome {
+    Send(Decision),
+    /// Something is due but must wait (weekend, gap, promise).
+    Wait {
+        why: String,
+    },
+    /// Nothing to do.
+    Nothing {
+        why: String,
+    },
+}
+
+impl Scenario {
+    /// Whether the scenario is for this customer.
+    pub fn applies_to(&self, c: &CustomerState) -> bool {
+        let w = &self.when;
+        // Summed in i128: exact for any number of i64 amounts, never wraps.
+        let open: i128 = c.invoices.iter().filter(|i| !i.disputed).map(|i| i128::from(i.open.minor)).sum();
+        (w.segments.is_empty() || c.segment.as_ref().is_some_and(|s| w.segments.contains(s)))
+            && (w.languages.is_empty() || w.languages.contains(&c.language))
+            && w.b2c.is_none_or(|b| b == c.b2c)
+            && w.min_open_minor.is_none_or(|m| open >= i128::from(m))
+            && w.max_open_minor.is_none_or(|m| open <= i128::from(m))
+    }
+}
+
+/// Decides for one customer on `today`.
+pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today: NaiveDate) -> Outcome {
+    let outstanding: Vec<&InvoiceState> = c.invoices.iter().filter(|i| i.open.minor > 0 && !i.disputed).collect();
+    if outstanding.is_empty() {
+        let why = if c.invoices.iter().any(|i| i.disputed && i.open.minor > 0) {
+            "every open invoice is disputed: reminders stopped until the dispute is resolved"
+        } else {
+            "nothing outstanding"
+        };
+        return Outcome::Nothing { why: why.into() };
+    }
+    if c.plan_active {
+        return Outcome::Nothing { why: "a payment plan is agreed: reminders paused".into() };
+    }
+    if let Some(promised) = c.promise {
+        let until = promised + Duration::days(scenario.promise_grace_days);
+        if today <= until {
+            return Outcome::Wait { why: format!("promise to pay on {promised} (grace until {until})") };
+        }
+        if let Some(step) = &scenario.promise_broken {
+            let key = (step.id.clone(), promised.to_string());
+            if !c.sent.contains(&key) {
+                if !calendar.is_business_day(today) {
+                    return Outcome::Wait { why: format!("{today} is not a business day") };
+                }
+                let invoices: Vec<String> = outstanding.iter().map(|i| i.number.clone()).collect();
+                return Outcome::Send(Decision {
+                    customer_id: c.customer_id.clone(),
+                    idempotency_key: format!("{}|{}|{}|{}", c.customer_id, step.id, promised, invoices.join(",")),
+                    step: step.clone(),
+                    invoices,
+                    covers: vec![key],
+                    why: vec![format!(
+                        "the promise to pay on {promised} was not kept (grace {} days)",
+                        scenario.promise_grace_days
+                    )],
+                });
+            }
+        }
+    }
+    // Each invoice's next step: the first one it has not had whose day has come.
+    // Steps are taken in order (never a formal notice to someone never
+    // reminded), and a pre-due notice is pointless once the invoice is overdue.
+    let mut due: Vec<(&InvoiceState, &Step)> = Vec::new();
+    for inv in &outstanding {
+        let days = (today - inv.due_date).num_days();
+        if let Some(step) = scenario
+            .steps
+            .iter()
+            .filter(|s| s.offset_days <= days && !(s.offset_days < 0 && days >= 0))
+            .filter(|s| !c.sent.contains(&(s.id.clone(), inv.number.clone())))
+            .min_by_key(|s| s.offset_days)
+        {
+            due.push((inv, step));
+        }
+    }
+    let Some(top) = due.iter().map(|(_, s)| *s).max_by_key(|s| s.offset_days) else {
+        return Outcome::Nothing { why: "no step due".into() };
+    };
+    if !calendar.is_business_day(today) {
+        return Outcome::Wait { why: format!("{today} is not a business day: `{}` waits", top.id) };
+    }
+    if let Some(last) = c.last_reminder
+        && (today - last).num_days() < scenario.min_gap_days
+    {
+        return Outcome::Wait {
+            why: format!("last reminder on {last}: at least {} days between reminders", scenario.min_gap_days),
+        };
+    }
+    let mut why: Vec<String> = due
+        .iter()
+        .map(|(inv, s)| {
+            format!(
+                "{} due {} is at J{:+} → step `{}` (J{:+})",
+                inv.number,
+                inv.due_date,
+                (today - inv.due_date).num_days(),
+                s.id,
+                s.offset_days
+            )
+        })
+        .collect();
+    let mut invoices: Vec<String> = if top.offset_days < 0 {
+        due.iter().map(|(i, _)| i.number.clone()).collect()
+    } else {
+        why.push("statement of account: every overdue invoice is listed".into());
+        outstanding.iter().filter(|i| i.due_date <= today).map(|i| i.number.clone()).collect()
+    };
+    invoices.sort();
+    // Only the invoices the message lists have had their step.
+    let covers: Vec<(String, String)> = due
+        .iter()
+        .filter(|(i, _)| invoices.contains(&i.number))
+        .map(|(i, s)| (s.id.clone(), i.number.clone()))
+        .collect();
+    // The action is "these invoices take this step": a later message at the
+    // same step for other invoices (one that reached it since) is another action.
+    let mut stepped: Vec<&str> = covers.iter().map(|(_, i): &(String, String)| i.as_str()).collect();
+    stepped.sort_unstable();
+    Outcome::Send(Decision {
+        customer_id: c.customer_id.clone(),
+        idempotency_key: format!("{}|{}|{}", c.customer_id, top.id, stepped.join(",")),
+        step: top.clone(),
+        invoices,
+        covers,
+        why,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! Reminder texts: French and English templates for every step of the
+//! shipped scenarios (minijinja, embedded in the binary), with the invoice
+//! table, totals, days overdue and, on penalty notices and formal notices, the
+//! French late-payment penalties: interest at the tenant's rate (default ECB
+//! main refinancing rate + 10 points) per day of delay, and the fixed 40 €
+//! recovery indemnity per invoice (B2B only). Amounts are computed in integer
+//! minor units with checked arithmetic (a total that would overflow is an
+//! error for that reminder, never a wrapped number) and formatted per language.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use relance_domain::Language;
+use relance_domain::money::{Currency, Money, MoneyError};
+
+/// (language, template name, source): the subject line, `---`, then the body.
+const TEMPLATES: &[(&str, &str, &str)] = &[
+    ("fr", "pre_due", include_str!("templates/fr/pre_due.jinja")),
+    ("fr", "courteous", include_str!("templates/fr/courteous.jinja")),
+    ("fr", "invoice_copy", include_str!("templates/fr/invoice_copy.jinja")),
+    ("fr", "firm", include_str!("templates/fr/firm.jinja")),
+    ("fr", "call", include_str!("templates/fr/call.jinja")),
+    ("fr", "penalties", include_str!("templates/fr/penalties.jinja")),
+    ("fr", "formal_notice", include_str!("templates/fr/formal_notice.jinja")),
+    ("fr", "handoff", include_str!("templates/fr/handoff.jinja")),
+    ("fr", "promise_broken", include_str!("templates/fr/promise_broken.jinja")),
+    ("fr", "pre_due_sms", include_str!("templates/fr/pre_due_sms.jinja")),
+    ("fr", "reminder_sms", include_str!("templates/fr/reminder_sms.jinja")),
+    ("fr", "reminder", include_str!("templates/fr/reminder.jinja")),
+    ("fr", "final_letter", include_str!("templates/fr/final_letter.jinja")),
+    ("fr", "promise_broken_sms", include_str!("templates/fr/promise_broken_sms.jinja")),
+    ("en", "pre_due", include_str!("templates/en/pre_due.jinja")),
+    ("en", "courteous", include_str!("templates/en/courteous.jinja")),
+    ("en", "invoice_copy", include_str!("templates/en/invoice_copy.jinja")),
+    ("en", "firm", include_str!("templates/en/firm.jinja")),
+    ("en", "call", include_str!("templates/en/call.jinja")),
+    ("en", "penalties", include_str!("templates/en/penalties.jinja")),
+    ("en", "formal_notice", include_str!("templates/en/formal_notice.jinja")),
+    ("en", "handoff", include_str!("templates/en/handoff.jinja")),
+    ("en", "promise_broken", include_str!("templates/en/promise_broken.jinja")),
+    ("en", "pre_due_sms", include_str!("templates/en/pre_due_sms.jinja")),
+    ("en", "reminder_sms", include_str!("templates/en/reminder_sms.jinja")),
+    ("en", "reminder", include_str!("templates/en/reminder.jinja")),
+    ("en", "final_letter", include_str!("templates/en/final_letter.jinja")),
+    ("en", "promise_broken_sms", include_str!("templates/en/promise_broken_sms.jinja")),
+];
+
+/// Templates that show the late-payment penalties.
+const WITH_PENALTIES: &[&str] = &["penalties", "formal_notice"];
+
+/// An invoice to mention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceFacts {
+    pub number: String,
+    pub issue_date: Option<NaiveDate>,
+    pub due_date: NaiveDate,
+    pub open: Money,
+}
+
+/// What a reminder is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderFacts {
+    pub company: String,
+    pub customer_name: String,
+    pub language: Language,
+    pub b2c: bool,
+    pub today: NaiveDate,
+    pub invoices: Vec<InvoiceFacts>,
+    pub promised_date: Option<NaiveDate>,
+    /// Late-payment interest rate in basis points (1215 = 12.15 %).
+    pub penalty_rate_bp: i64,
+}
+
+/// ECB main refinancing rate (2.15 % since June 2025) + 10 points.
+pub const DEFAULT_PENALTY_RATE_BP: i64 = 215 + 1000;
+
+/// A rendered reminder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template `{name}` in {lang}")]
+    Missing { name: String, lang: &'static str },
+    #[error("template {lang}/{name}: {source}")]
+    Render {
+        name: String,
+        lang: &'static str,
+        #[source]
+        source: minijinja::Error,
+    },
+    /// A total cannot be computed exactly (overflow, mixed currencies).
+    #[error("template {name}: amounts cannot be totalled: {source}")]
+    Amount {
+        name: String,
+        #[source]
+        source: MoneyError,
+    },
+}
+
+/// Money as people write it: `1 250,00 €` in French, `€1,250.00` in English.
+pub fn format_money(m: Money, lang: Language) -> String {
+    let text = m.to_decimal_string();
+    let (int, frac) = text.split_once('.').map_or((text.as_str(), ""), |(a, b)| (a, b));
+    let (neg, int) = int.strip_prefix('-').map_or(("", int), |i| ("-", i));
+    let sep = if lang == Language::Fr { ' ' } else { ',' };
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            grouped.push(sep);
+        }
+        grouped.push(ch);
+    }
+    let number = if frac.is_empty() {
+        grouped
+    } else {
+        format!("{grouped}{}{frac}", if lang == Language::Fr { ',' } else { '.' })
+    };
+    match (lang, m.currency.code()) {
+        (Language::Fr, "EUR") => format!("{neg}{number} €"),
+        (Language::En, "EUR") => format!("{neg}€{number}"),
+        (Language::En, "GBP") => format!("{neg}£{number}"),
+        (Language::En, "USD") => format!("{neg}${number}"),
+        (Language::Fr, code) => format!("{neg}{number} {code}"),
+        (Language::En, code) => format!("{neg}{code} {number}"),
+    }
+}
+
+fn format_date(d: NaiveDate, lang: Language) -> String {
+    match lang {
+        Language::Fr => d.format("%d/%m/%Y").to_string(),
+        Language::En => d.format("%-d %B %Y").to_string(),
+    }
+}
+
+/// Interest for `days` of delay on `open`, rounded half up to the minor unit
+/// (computed in `i128`; a result beyond `i64` is an overflow error).
+pub fn late_interest(open: Money, rate_bp: i64, days: i64) -> Result<Money, MoneyError> {
+    if days <= 0 || open.minor <= 0 {
+        return Ok(Money::zero(open.currency));
+    }
+    let overflow = || MoneyError::Overflow(format!("interest on {open} at {rate_bp} bp over {days} days"));
+    let num = i128::from(open.minor)
+        .checked_mul(i128::from(rate_bp))
+        .and_then(|n| n.checked_mul(i128::from(days)))
+        .ok_or_else(overflow)?;
+    let den: i128 = 365 * 10_000;
+    let minor = i64::try_from((num + den / 2) / den).map_err(|_| overflow())?;
+    Ok(Money::new(minor, open.currency))
+}
+
+#[derive(Serialize)]
+struct Line {
+    number: String,
+    issue_date: String,
+    due_date: String,
+    amount_open: String,
+    days_overdue: i64,
+}
+
+#[derive(Serialize)]
+struct PenaltyLine {
+    number: String,
+    days: i64,
+    interest: String,
+}
+
+#[derive(Serialize)]
+struct Penalties {
+    rate: String,
+    indemnity_per_invoice: Option<String>,
+    lines: Vec<PenaltyLine>,
+    total: String,
+    grand_total: String,
+}
+
+/// Renders template `name` for these facts.
+pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateError> {
+    let lang: &'static str = facts.language.as_str();
+    let source = TEMPLATES
+        .iter()
+        .find(|(l, n, _)| *l == lang && *n == name)
+        .map(|(_, _, s)| *s)
+        .ok_or_else(|| TemplateError::Missing { name: name.to_string(), lang })?;
+    let l = facts.language;
+    let currency = facts.invoices.first().map_or(Currency::EUR, |i| i.open.currency);
+    let amount_err = |source| TemplateError::Amount { name: name.to_string(), source };
+    let total = Money::checked_sum(currency, facts.invoices.iter().map(|i| i.open)).map_err(amount_err)?;
+    let lines: Vec<Line> = facts
+        .invoices
+        .iter()
+        .map(|i| Line {
+            number: i.number.clone(),
+            issue_date: i.issue_date.map(|d| format_date(d, l)).unwrap_or_default(),
+            due_date: format_date(i.due_date, l),
+            amount_open: format_money(i.open, l),
+            days_overdue: (facts.today - i.due_date).num_days().max(0),
+        })
+        .collect();
+    let penalties = if WITH_PENALTIES.contains(&name) {
+        // The fixed indemnity is a B2B rule, in euros.
+        let indemnity = (!facts.b2c && currency == Currency::EUR).then(|| Money::new(4_000, Currency::EUR));
+        let mut sum = Money::zero(currency);
+        let mut plines = Vec::new();
+        for i in &facts.invoices {
+            let days = (facts.today - i.due_date).num_days();
+            if days <= 0 {
+                continue;
+            }
+            let interest = late_interest(i.open, facts.penalty_rate_bp, days).map_err(amount_err)?;
+            sum = sum.checked_add(interest).map_err(amount_err)?;
+            if let Some(fixed) = indemnity {
+                sum = sum.checked_add(fixed).map_err(amount_err)?;
+            }
+            plines.push(PenaltyLine { number: i.number.clone(), days, interest: format_money(interest, l) });
+        }
+        let rate = relance_domain::money::format_minor(facts.penalty_rate_bp, 2);
+        Some(Penalties {
+            rate: if l == Language::Fr { format!("{} %", rate.replace('.', ",")) } else { format!("{rate} %") },
+            indemnity_per_invoice: indemnity.map(|m| format_money(m, l)),
+            lines: plines,
+            total: format_money(sum, l),
+            grand_total: format_money(total.checked_add(sum).map_err(amount_err)?, l),
+        })
+    } else {
+        None
+    };
+    #[derive(Serialize)]
+    struct Context<'a> {
+        company: &'a str,
+        customer_name: &'a str,
+        today: String,
+        invoices: Vec<Line>,
+        total: String,
+        promised_date: Option<String>,
+        penalties: Option<Penalties>,
+    }
+    let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
+        company: &facts.company,
+        customer_name: &facts.customer_name,
+        today: format_date(facts.today, l),
+        invoices: lines,
+        total: format_money(total, l),
+        promised_date: facts.promised_date.map(|d| format_date(d, l)),
+        penalties,
+    }));
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(200_000));
+    let err = |source| TemplateError::Render { name: name.to_string(), lang, source };
+    let text = env.render_str(source, ctx).map_err(err)?;
+    let (subject, body) = text.split_once("\n---\n").unwrap_or(("", text.as_str()));
+    Ok(Rendered { subject: subject.trim().to_string(), body: body.trim().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur(m: i64) -> Money {
+        Money::new(m, Currency::EUR)
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    fn facts(lang: Language) -> ReminderFacts {
+        ReminderFacts {
+            company: "Démo Industries SAS".into(),
+            customer_name: "Boulangerie Martin SARL".into(),
+            language: lang,
+            b2c: false,
+            today: d(2026, 11, 23),
+            invoices: vec![
+                InvoiceFacts {
+                    number: "FA-2026-0001".into(),
+                    issue_date: Some(d(2026, 8, 20)),
+                    due_date: d(2026, 10, 4),
+                    open: eur(694_554),
+                },
+                InvoiceFacts {
+                    number: "FA-2026-0002".into(),
+                    issue_date: Some(d(2026, 9, 1)),
+                    due_date: d(2026, 10, 31),
+                    open: eur(110_702),
+                },
+            ],
+            promised_date: Some(d(2026, 11, 20)),
+            penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
+        }
+    }
+
+    #[test]
+    fn money_is_written_per_language() {
+        assert_eq!(format_money(eur(125_050), Language::Fr), "1 250,50 €");
+        assert_eq!(format_money(eur(125_050), Language::En), "€1,250.50");
+        assert_eq!(format_money(Money::new(1_234_567, Currency::parse("GBP").unwrap()), Language::En), "£12,345.67");
+        assert_eq!(format_money(Money::new(1500, Currency::parse("JPY").unwrap()), Language::Fr), "1 500 JPY");
+    }
+
+    #[test]
+    fn late_interest_is_exact() {
+        // 6,945.54 € at 12.15 % for 50 days: 6945.54 × 0.1215 × 50 / 365 = 115.5978… → 115.60 €.
+        assert_eq!(late_interest(eur(694_554), 1215, 50), Ok(eur(11_560)));
+        assert_eq!(late_interest(eur(100), 1215, 0), Ok(eur(0)));
+        assert!(matches!(late_interest(eur(i64::MAX), i64::MAX, i64::MAX), Err(MoneyError::Overflow(_))));
+        assert!(matches!(late_interest(eur(i64::MAX), 1_000_000, 365), Err(MoneyError::Overflow(_))));
+    }
+
+    #[test]
+    fn a_total_that_would_overflow_is_an_error_not_a_wrapped_amount() {
+        // Issue #11: two invoices of 92233720368547758.07 GBP made the reminder say
+        // `Total : 249,98 GBP` (the i64 sum wrapped). The total must be refused instead.
+        let gbp = Currency::parse("GBP").unwrap();
+        let mut f = facts(Language::Fr);
+        for i in &mut f.invoices {
+            i.open = Money::new(i64::MAX, gbp);
+        }
+        for name in ["courteous", "formal_notice"] {
+            match render(name, &f) {
+                Err(TemplateError::Amount { source: MoneyError::Overflow(_), .. }) => {}
+                other => panic!("{name}: expected an overflow error, got {other:?}"),
+            }
+        }
+        // Near the limit but representable: rendered exactly.
+        for i in &mut f.invoices {
+            i.open = Money::new(i64::MAX / 2, gbp);
+        }
+        let r = render("courteous", &f).unwrap();
+        assert!(r.body.contains("92 233 720 368 547 758,06 GBP"), "{}", r.body);
+    }
+
+    #[test]
+    fn every_step_of_the_shipped_scenarios_has_both_languages() {
+        let names = [
+            "pre_due",
+            "courteous",
+            "firm",
+            "call",
+            "penalties",
+            "formal_notice",
+            "handoff",
+            "promise_broken",
+            "pre_due_sms",
+            "reminder_sms",
+            "reminder",
+            "final_letter",
+            "promise_broken_sms",
+            "invoice_copy",
+        ];
+        for lang in [Language::Fr, Language::En] {
+            for n in names {
+                let r = render(n, &facts(lang)).unwrap_or_else(|e| panic!("{e}"));
+                assert!(!r.subject.is_empty() && !r.body.is_empty(), "{lang:?}/{n}");
+                assert!(!r.body.contains("{{") && !r.body.contains("{%"), "{lang:?}/{n}: {}", r.body);
+            }
+        }
+    }
+
+    #[test]
+    fn the_formal_notice_states_the_penalties() {
+        let r = render("formal_notice", &facts(Language::Fr)).unwrap();
+        assert_eq!(r.subject, "Mise en demeure de payer – Démo Industries SAS");
+        assert!(
+            r.body
+                .contains("Facture FA-2026-0001 du 20/08/2026, échéance 04/10/2026 : 6 945,54 € (50 jours de retard)"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("au taux de 12,15 % sur 50 jours : 115,60 €"), "{}", r.body);
+        assert!(r.body.contains("indemnité forfaitaire pour frais de recouvrement : 40,00 €"), "{}", r.body);
+        // 23 days on 1,107.02 € at 12.15 %: 8.48 €; penalties 115.60 + 8.48 + 2 × 40 = 204.08 €.
+        assert!(r.body.contains("Pénalités au 23/11/2026 : 204,08 €"), "{}", r.body);
+        assert!(r.body.contains("Montant total exigible : 8 256,64 €"), "{}", r.body);
+        let mut consumer = facts(Language::En);
+        consumer.b2c = true;
+        let r = render("penalties", &consumer).unwrap();
+        assert!(!r.body.contains("indemnity"), "no 40 € indemnity for consumers: {}", r.body);
+        assert!(r.body.contains("late-payment interest at 12.15 % over 50 days: €115.60"), "{}", r.body);
+    }
+
+    #[test]
+    fn an_unknown_template_is_an_error() {
+        assert!(matches!(render("nope", &facts(Language::Fr)), Err(TemplateError::Missing { .. })));
+    }
+}

@@ -1,0 +1,163 @@
+use super::*;
+use relance_domain::money::Currency;
+
+fn d(m: u32, day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, m, day).unwrap()
+}
+
+fn b2b() -> Scenario {
+    toml_scenario(include_str!("../../../../config/scenarios/b2b_standard.toml"))
+}
+
+fn toml_scenario(text: &str) -> Scenario {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap()
+}
+
+fn customer(invoices: &[(&str, NaiveDate, i64)]) -> CustomerState {
+    CustomerState {
+        customer_id: "C1".into(),
+        invoices: invoices
+            .iter()
+            .map(|(n, due, open)| InvoiceState {
+                issue_date: None,
+                number: n.to_string(),
+                due_date: *due,
+                open: Money::new(*open, Currency::EUR),
+                disputed: false,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn cal() -> Calendar {
+    Calendar::french(2026..=2027, &[])
+}
+
+/// Runs the engine day by day, applying its decisions; returns (date, step, invoices).
+fn simulate(s: &Scenario, mut c: CustomerState, from: NaiveDate, days: i64) -> Vec<(NaiveDate, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for n in 0..days {
+        let today = from + Duration::days(n);
+        if let Outcome::Send(dec) = decide(s, &cal(), &c, today) {
+            c.sent.extend(dec.covers.iter().cloned());
+            c.last_reminder = Some(today);
+            out.push((today, dec.step.id.clone(), dec.invoices.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_b2b_scenario_runs_its_steps_on_business_days() {
+    // Due Friday 20 November 2026.
+    let sent = simulate(&b2b(), customer(&[("F1", d(11, 20), 100_000)]), d(11, 1), 90);
+    let steps: Vec<(NaiveDate, &str)> = sent.iter().map(|(d, s, _)| (*d, s.as_str())).collect();
+    assert_eq!(
+        steps,
+        vec![
+            (d(11, 16), "pre_due"),                                          // J-5 is Sunday 15 → Monday 16
+            (d(11, 23), "courteous"),                                        // J+1 is Saturday 21 → Monday 23
+            (d(11, 30), "firm"),                                             // J+8 is Saturday 28 → Monday 30
+            (d(12, 7), "call"),                                              // J+15 is Saturday 5 → Monday 7
+            (d(12, 21), "penalties"),                                        // J+30 is Sunday 20 → Monday 21
+            (NaiveDate::from_ymd_opt(2027, 1, 4).unwrap(), "formal_notice"), // J+45 is Monday 4 January 2027
+            (NaiveDate::from_ymd_opt(2027, 1, 19).unwrap(), "handoff"),      // J+60 is Tuesday 19 January
+        ]
+    );
+    assert!(sent.iter().all(|(day, _, _)| cal().is_business_day(*day)));
+}
+
+#[test]
+fn overdue_invoices_are_grouped_in_one_message() {
+    let mut c = customer(&[("F1", d(11, 2), 10_000), ("F2", d(11, 9), 20_000), ("F3", d(12, 31), 5_000)]);
+    // F1 had its courteous reminder on 3 November; F2 has had nothing yet.
+    c.sent.insert(("courteous".into(), "F1".into()));
+    c.last_reminder = Some(d(11, 3));
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(11, 10)) else { panic!() };
+    assert_eq!(dec.step.id, "firm", "the most escalated due step");
+    assert_eq!(dec.invoices, vec!["F1", "F2"], "statement of account: overdue ones, not the future one");
+    assert_eq!(dec.covers.len(), 2);
+    assert!(dec.why.iter().any(|w| w.contains("statement of account")));
+}
+
+#[test]
+fn a_promise_pauses_then_the_broken_promise_step_fires() {
+    let mut c = customer(&[("F1", d(11, 2), 10_000)]);
+    c.promise = Some(d(11, 20));
+    let s = b2b();
+    let Outcome::Wait { why } = decide(&s, &cal(), &c, d(11, 16)) else { panic!() };
+    assert!(why.contains("promise to pay on 2026-11-20"), "{why}");
+    assert!(matches!(decide(&s, &cal(), &c, d(11, 22)), Outcome::Wait { .. }), "within grace");
+    let Outcome::Send(dec) = decide(&s, &cal(), &c, d(11, 23)) else { panic!() };
+    assert_eq!(dec.step.id, "promise_broken");
+    c.sent.extend(dec.covers);
+    c.last_reminder = Some(d(11, 23));
+    // Once only; then the scenario resumes after the gap.
+    let after = simulate(&s, c, d(11, 24), 10);
+    assert!(after.iter().all(|(_, step, _)| step != "promise_broken"));
+    assert_eq!(after.first().map(|x| x.0), Some(d(11, 30)), "min gap of 5 days, then next business day");
+}
+
+#[test]
+fn disputes_payments_and_plans_stop_reminders() {
+    let s = b2b();
+    let mut c = customer(&[("F1", d(11, 2), 10_000)]);
+    c.invoices[0].disputed = true;
+    let Outcome::Nothing { why } = decide(&s, &cal(), &c, d(11, 10)) else { panic!() };
+    assert!(why.contains("disputed"), "{why}");
+    let paid = customer(&[("F1", d(11, 2), 0)]);
+    assert_eq!(decide(&s, &cal(), &paid, d(11, 10)), Outcome::Nothing { why: "nothing outstanding".into() });
+    let mut plan = customer(&[("F1", d(11, 2), 10_000)]);
+    plan.plan_active = true;
+    assert!(matches!(decide(&s, &cal(), &plan, d(11, 10)), Outcome::Nothing { why } if why.contains("payment plan")));
+}
+
+#[test]
+fn scenarios_apply_by_conditions() {
+    let b2c = toml_scenario(include_str!("../../../../config/scenarios/b2c_sms.toml"));
+    let mut c = customer(&[("F1", d(11, 2), 10_000)]);
+    assert!(b2b().applies_to(&c) && !b2c.applies_to(&c));
+    c.b2c = true;
+    assert!(b2c.applies_to(&c) && !b2b().applies_to(&c));
+    let Outcome::Send(dec) = decide(&b2c, &cal(), &c, d(11, 3)) else { panic!() };
+    assert_eq!(dec.step.channel, Channel::Sms);
+}
+
+#[test]
+fn an_old_debt_starts_at_the_first_overdue_step_and_climbs_one_step_at_a_time() {
+    // Found 70 days overdue on the first run: no hand-off out of the blue.
+    let sent = simulate(&b2b(), customer(&[("OLD", d(9, 14), 50_000)]), d(11, 23), 40);
+    let steps: Vec<&str> = sent.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(steps, vec!["courteous", "firm", "call", "penalties", "formal_notice", "handoff"]);
+    let gaps: Vec<i64> = sent.windows(2).map(|w| (w[1].0 - w[0].0).num_days()).collect();
+    assert!(gaps.iter().all(|g| *g >= 5), "the minimum gap holds: {gaps:?}");
+}
+
+#[test]
+fn an_invoice_left_out_of_a_message_keeps_its_step() {
+    // F2's pre-due notice is due the same day as F1's firm reminder: the
+    // firm reminder lists only overdue invoices, so F2 must still get its notice.
+    let c = customer(&[("F1", d(11, 2), 10_000), ("F2", d(11, 14), 5_000)]);
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(11, 10)) else { panic!() };
+    assert_eq!(dec.invoices, vec!["F1"]);
+    assert!(!dec.covers.iter().any(|(_, n)| n == "F2"));
+}
+
+#[test]
+fn the_open_total_of_a_scenario_condition_never_wraps() {
+    // Two huge invoices wrapped the i64 sum to a small negative number, which
+    // then met `max_open_minor` and picked the wrong scenario.
+    let mut s = b2b();
+    s.when.max_open_minor = Some(1_000_000);
+    let huge = customer(&[("F1", d(11, 20), i64::MAX), ("F2", d(11, 20), i64::MAX)]);
+    assert!(!s.applies_to(&huge), "2 × i64::MAX is above the maximum");
+    s.when.max_open_minor = None;
+    s.when.min_open_minor = Some(i64::MAX);
+    assert!(s.applies_to(&huge), "2 × i64::MAX is above i64::MAX");
+}

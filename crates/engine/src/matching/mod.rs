@@ -1,0 +1,1112 @@
+//! Cash application: matching incoming payments to open invoices. Pure: no
+//! I/O, the caller gives the open invoices and known payers and applies the
+//! result.
+//!
+//! How a credit is matched, as a credit clerk would:
+//! 1. **References** in the remittance text, structured reference and
+//!    end-to-end id. Invoice numbers are indexed under normalized keys (as
+//!    typed, without their letter prefix, with leading zeros dropped); the text
+//!    is cut into atoms and every run of up to six consecutive atoms is looked up,
+//!    so separators, case, missing prefixes, dropped zeros and several
+//!    references in one text are handled in one pass over the text (a hash
+//!    multi-pattern index: no scan of the invoices). ISO 11649 `RF` and
+//!    Belgian `+++…+++` references are validated and looked up by payload.
+//!    One typo is tolerated against the invoices of the identified payer or of
+//!    the same amount.
+//! 2. **Payer** by IBAN (customer data and IBANs learned from earlier
+//!    payments) or by fuzzy name (legal forms and accents ignored).
+//! 3. **Amounts**: exact, several invoices of one payer (bounded subset
+//!    search), partial, overpayment, small shortfalls within the fee
+//!    tolerance, early-payment discount.
+//!
+//! Every candidate carries a confidence and its reasons; a credit is
+//! `matched` only when the best candidate reaches the threshold and no other
+//! candidate comes close. Two open invoices of the same amount with no
+//! reference are never auto-applied.
+//!
+//! The index is compact and built in time linear in the invoices (see
+//! [`index`]): one 64-byte slot per invoice (number inline), grouped by
+//! customer, oldest first; customers, IBANs and name words interned as
+//! `u32`; invoice keys and amounts in bucketed hash arrays of
+//! `(fingerprint, invoice)`; no allocation per invoice or per key. Payers
+//! by name, in bounded time whatever the number of customers: [`names`].
+
+mod index;
+mod names;
+pub mod text;
+
+use rustc_hash::FxHashMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use index::{HashIndex, HashIndexBuilder, Interner, Postings, Tagged, mix, str_hash, vec_bytes};
+use names::NameIndex;
+use relance_domain::money::{Currency, Money};
+use text::{DigitProfile, atoms, belgian_references, canonical, damerau1, invoice_keys, joined, rf_references};
+
+/// 64-bit hash of a normalized invoice key; hits are verified against the invoice.
+fn key_hash(key: &str) -> u64 {
+    str_hash(key)
+}
+
+/// 64-bit hash of an amount.
+fn amount_hash(minor: i64, currency: Currency) -> u64 {
+    let c = currency.code().as_bytes();
+    let code = c.iter().fold(0u64, |h, b| (h << 8) | u64::from(*b));
+    mix((minor as u64) ^ mix(code))
+}
+
+/// Most invoices one matcher indexes (keys are counted in `u32`, four per invoice at most).
+const MAX_INVOICES: usize = 1 << 30;
+
+/// An open invoice as the matcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenInvoice {
+    pub number: String,
+    pub customer_id: String,
+    pub issue_date: Option<NaiveDate>,
+    pub due_date: NaiveDate,
+    pub total: Money,
+    pub open: Money,
+}
+
+/// A known customer: name and bank accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Payer {
+    pub customer_id: String,
+    pub name: String,
+    pub ibans: Vec<String>,
+}
+
+/// An incoming payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub amount: Money,
+    pub booking_date: NaiveDate,
+    pub counterparty_name: Option<String>,
+    pub counterparty_iban: Option<String>,
+    pub remittance: Option<String>,
+    pub structured_ref: Option<String>,
+    pub end_to_end_id: Option<String>,
+}
+
+/// Tenant settings of the matcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchConfig {
+    /// Confidence from which a match is applied without a human.
+    pub auto_threshold: f64,
+    /// Largest shortfall accepted as bank fees, in minor units…
+    pub fee_tolerance_minor: i64,
+    /// …and as a share of the amount due, in basis points (100 = 1 %).
+    pub fee_tolerance_bp: i64,
+    /// Early-payment discount in basis points (200 = 2 %), 0 to disable…
+    pub discount_bp: i64,
+    /// …when paid within this many days of the invoice date.
+    pub discount_days: i64,
+    /// Subset search: at most this many open invoices of the payer…
+    pub subset_max_invoices: usize,
+    /// …combined by at most this many.
+    pub subset_max_size: usize,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            auto_threshold: 0.9,
+            fee_tolerance_minor: 1_500,
+            fee_tolerance_bp: 100,
+            discount_bp: 200,
+            discount_days: 10,
+            subset_max_invoices: 20,
+            subset_max_size: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchStatus {
+    Matched,
+    Suggested,
+    Unmatched,
+}
+
+/// Part of the credit applied to one invoice; `write_off` is what the
+/// invoice still owed and is closed as fee or discount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    pub invoice: String,
+    pub amount: Money,
+    pub write_off: Option<Money>,
+}
+
+/// One way to explain a credit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub customer_id: Option<String>,
+    pub allocations: Vec<Allocation>,
+    pub confidence: f64,
+    pub reasons: Vec<String>,
+}
+
+/// The decision for one credit: the best candidate first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchResult {
+    pub status: MatchStatus,
+    pub candidates: Vec<Candidate>,
+    /// Why the decision is what it is (ambiguity, threshold…).
+    pub decision: Vec<String>,
+}
+
+impl MatchResult {
+    pub fn best(&self) -> Option<&Candidate> {
+        self.candidates.first()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RefKind {
+    /// As typed (separators aside).
+    Exact,
+    /// Without prefix or leading zeros.
+    Partial,
+    /// A validated structured reference.
+    Structured,
+    /// One edit away.
+    Typo,
+}
+
+impl RefKind {
+    fn strength(self) -> f64 {
+        match self {
+            RefKind::Exact | RefKind::Structured => 1.0,
+            RefKind::Partial => 0.9,
+            RefKind::Typo => 0.75,
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            RefKind::Exact => "exact",
+            RefKind::Partial => "without prefix or leading zeros",
+            RefKind::Structured => "structured reference",
+            RefKind::Typo => "one typo",
+        }
+    }
+}
+
+/// How a candidate's invoices explain the amount.
+#[derive(Debug, Clone, PartialEq)]
+enum Fit {
+    Exact,
+    Fee(i64),
+    Discount(i64),
+    Partial,
+    Over(i64),
+}
+
+/// An invoice number: inline when short (nearly all are), else in
+/// `Matcher::long_numbers` (byte 0: length, or `IN_ARENA` followed by start and length).
+#[derive(Clone, Copy)]
+struct NumberRef([u8; 26]);
+
+const INLINE: usize = 25;
+const IN_ARENA: u8 = u8::MAX;
+
+impl NumberRef {
+    fn new(number: &str, long: &mut String) -> NumberRef {
+        let mut b = [0u8; 26];
+        match b.get_mut(1..=number.len()) {
+            Some(inline) if number.len() <= INLINE => {
+                inline.copy_from_slice(number.as_bytes());
+                b[0] = number.len() as u8;
+            }
+            _ => {
+                b[0] = IN_ARENA;
+                b[1..9].copy_from_slice(&(long.len() as u64).to_le_bytes());
+                b[9..17].copy_from_slice(&(number.len() as u64).to_le_bytes());
+                long.push_str(number);
+            }
+        }
+        NumberRef(b)
+    }
+
+    fn get<'a>(&'a self, long: &'a str) -> &'a str {
+        let b = &self.0;
+        if b[0] != IN_ARENA {
+            // Copied from a `&str` whole: valid UTF-8.
+            return b.get(1..=b[0] as usize).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or_default();
+        }
+        long.get(self.arena_range()).unwrap_or_default()
+    }
+
+    /// The number's bytes (they sort as the string does).
+    fn bytes<'a>(&'a self, long: &'a str) -> &'a [u8] {
+        let b = &self.0;
+        if b[0] != IN_ARENA {
+            return b.get(1..=b[0] as usize).unwrap_or_default();
+        }
+        long.as_bytes().get(self.arena_range()).unwrap_or_default()
+    }
+
+    fn arena_range(&self) -> std::ops::Range<usize> {
+        let (mut start, mut len) = ([0u8; 8], [0u8; 8]);
+        start.copy_from_slice(&self.0[1..9]);
+        len.copy_from_slice(&self.0[9..17]);
+        let start = u64::from_le_bytes(start) as usize;
+        start..start.saturating_add(u64::from_le_bytes(len) as usize)
+    }
+}
+
+/// An open invoice as stored in the index (one cache line). Slots are
+/// grouped by customer, each customer's oldest first (due date, then
+/// number); `position` is the invoice's rank in the input, which orders
+/// every list the matching reads (hits of a key, invoices of an amount).
+#[derive(Clone, Copy)]
+struct Slot {
+    open: i64,
+    total: i64,
+    position: u32,
+    customer: u32,
+    due_date: NaiveDate,
+    issue_date: Option<NaiveDate>,
+    open_currency: Currency,
+    total_currency: Currency,
+    number: NumberRef,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() <= 64);
+
+/// Groups the slots by customer, each customer's oldest first (due date,
+/// then number, then position), in place; renames the indexes' values from
+/// positions to slots. Returns where each customer's slots start (and, last,
+/// where they end).
+fn group_by_customer(
+    slots: &mut [Slot],
+    customers: usize,
+    long_numbers: &str,
+    indexes: &mut [&mut HashIndex],
+) -> Vec<u32> {
+    // Counting sort by customer (positions ascending within a customer)…
+    let by_customer = Postings::build(customers, slots.iter().map(|s| (s.customer, s.position)));
+    let (customer_start, mut order) = by_customer.into_parts();
+    // …then each customer's by due date: each slot read once, numbers only on equal dates.
+    let mut keyed: Vec<(NaiveDate, u32)> = Vec::new();
+    let number = |p: u32| slots[p as usize].number.bytes(long_numbers);
+    for c in 0..customers {
+        let group = &mut order[customer_start[c] as usize..customer_start[c + 1] as usize];
+        keyed.clear();
+        keyed.extend(group.iter().map(|p| (slots[*p as usize].due_date, *p)));
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| number(a.1).cmp(number(b.1))).then(a.1.cmp(&b.1)));
+        for (g, k) in group.iter_mut().zip(&keyed) {
+            *g = k.1;
+        }
+    }
+    // `order[k]` is the position slot `k` takes. The indexes name slots from now on.
+    let mut slot_of = vec![0u32; order.len()];
+    for (k, p) in order.iter().enumerate() {
+        slot_of[*p as usize] = k as u32;
+    }
+    for index in indexes {
+        index.map_values(|p| slot_of[p as usize]);
+    }
+    drop(slot_of);
+    // The slots move in place, cycle by cycle (each read once); `order` marks the slots done.
+    for start in 0..order.len() {
+        if order[start] as usize == start {
+            continue;
+        }
+        let first = slots[start];
+        let mut to = start;
+        loop {
+            let from = std::mem::replace(&mut order[to], to as u32) as usize;
+            if from == start {
+                slots[to] = first;
+                break;
+            }
+            slots[to] = slots[from];
+            to = from;
+        }
+    }
+    customer_start
+}
+
+/// An open invoice of the index, as [`OpenInvoice`]; number and customer
+/// are read only when asked for (hot loops read amounts and dates only).
+#[derive(Clone, Copy)]
+struct Inv<'a> {
+    m: &'a Matcher,
+    i: u32,
+    issue_date: Option<NaiveDate>,
+    due_date: NaiveDate,
+    total: Money,
+    open: Money,
+}
+
+impl<'a> Inv<'a> {
+    fn number(&self) -> &'a str {
+        self.m.number_of(self.i)
+    }
+
+    fn customer_id(&self) -> &'a str {
+        self.m.slots.get(self.i as usize).map_or("", |s| self.m.customers.resolve(s.customer))
+    }
+}
+
+/// Invoices by open amount: the amounts at build time in a static index, and
+/// the invoices whose open amount changed since (`consume`) in a small map.
+/// Lists keep the order of the earlier multimap: unchanged invoices by
+/// position, then changed ones in the order they changed.
+#[derive(Default)]
+struct Amounts {
+    initial: HashIndex,
+    /// Bit per invoice: its open amount changed since the build.
+    changed: Vec<u64>,
+    moved: FxHashMap<(i64, Currency), Vec<u32>>,
+}
+
+impl Amounts {
+    fn is_changed(&self, i: u32) -> bool {
+        self.changed.get(i as usize / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let moved: usize = self.moved.values().map(vec_bytes).sum();
+        self.initial.heap_bytes()
+            + vec_bytes(&self.changed)
+            + moved
+            + self.moved.capacity() * (std::mem::size_of::<((i64, Currency), Vec<u32>)>() + 1)
+    }
+}
+
+/// The index and the matching logic.
+pub struct Matcher {
+    config: MatchConfig,
+    /// The invoices (see [`Slot`]); indexes below are slot indexes.
+    slots: Vec<Slot>,
+    /// Invoice numbers too long to be inline.
+    long_numbers: String,
+    /// Customer ids (payers first, then customers of invoices, then learned ones).
+    customers: Interner,
+    /// Slots of customer `c`: `customer_start[c]..customer_start[c + 1]`.
+    customer_start: Vec<u32>,
+    /// Normalized invoice-number keys (as hashes) → invoices.
+    keys: HashIndex,
+    /// Length of the shortest and of the longest key.
+    key_lengths: (usize, usize),
+    amounts: Amounts,
+    /// IBAN → customers paying from it (first owner; further owners, rare, in `more_owners`).
+    ibans: Interner<Tagged>,
+    iban_owner: Vec<u32>,
+    more_owners: FxHashMap<u32, Vec<u32>>,
+    names: NameIndex,
+}
+
+impl Matcher {
+    /// Builds the index over the open invoices and known payers.
+    pub fn new(invoices: Vec<OpenInvoice>, payers: &[Payer], config: MatchConfig) -> Matcher {
+        Matcher::from_invoices(invoices, payers, config)
+    }
+
+    /// Same as [`Matcher::new`], reading the invoices one at a time: a caller
+    /// can stream them rather than hold them all. The index holds up to 2^30
+    /// invoices; any beyond are left out.
+    pub fn from_invoices(
+        invoices: impl IntoIterator<Item = OpenInvoice>,
+        payers: &[Payer],
+        config: MatchConfig,
+    ) -> Matcher {
+        let invoices = invoices.into_iter();
+        let hint = invoices.size_hint().0.min(MAX_INVOICES);
+        let mut customers = Interner::with_capacity(payers.len());
+        let payer_ids: Vec<u32> = payers.iter().map(|p| customers.intern(&p.customer_id)).collect();
+        let mut slots: Vec<Slot> = Vec::with_capacity(hint);
+        let mut long_numbers = String::new();
+        let mut keys = HashIndexBuilder::with_capacity(hint, hint * 4);
+        let mut amounts = HashIndexBuilder::with_capacity(hint, hint);
+        let mut buf = text::KeyBuf::default();
+        // Invoices often come customer by customer: the last one is tried first.
+        let mut last: Option<u32> = None;
+        let mut key_lengths = (usize::MAX, 0);
+        for inv in invoices.take(MAX_INVOICES) {
+            let position = slots.len() as u32;
+            let customer = match last {
+                Some(c) if customers.resolve(c) == inv.customer_id => c,
+                _ => customers.intern(&inv.customer_id),
+            };
+            last = Some(customer);
+            for k in buf.keys(&inv.number) {
+                keys.push(key_hash(k));
+                key_lengths = (key_lengths.0.min(k.len()), key_lengths.1.max(k.len()));
+            }
+            keys.next_value();
+            amounts.push(amount_hash(inv.open.minor, inv.open.currency));
+            amounts.next_value();
+            slots.push(Slot {
+                open: inv.open.minor,
+                total: inv.total.minor,
+                position,
+                customer,
+                due_date: inv.due_date,
+                issue_date: inv.issue_date,
+                open_currency: inv.open.currency,
+                total_currency: inv.total.currency,
+                number: NumberRef::new(&inv.number, &mut long_numbers),
+            });
+        }
+        slots.shrink_to_fit();
+        long_numbers.shrink_to_fit();
+        // The indexes first (their builders' memory is freed before the slots are regrouped).
+        let (mut keys, mut amounts) = (keys.build(), amounts.build());
+        let customer_start =
+            group_by_customer(&mut slots, customers.len(), &long_numbers, &mut [&mut keys, &mut amounts]);
+
+        let names = NameIndex::build(customers.len(), payer_ids.iter().zip(payers).map(|(c, p)| (*c, p.name.as_str())));
+        let mut m = Matcher {
+            config,
+            slots,
+            long_numbers,
+            customers,
+            customer_start,
+            keys,
+            key_lengths,
+            amounts: Amounts { initial: amounts, ..Default::default() },
+            ibans: Interner::with_capacity(payers.iter().map(|p| p.ibans.len()).sum()),
+            iban_owner: Vec::new(),
+            more_owners: FxHashMap::default(),
+            names,
+        };
+        for (owner, p) in payer_ids.into_iter().zip(payers) {
+            for iban in &p.ibans {
+                m.add_iban_owner(iban, owner);
+            }
+        }
+        m.customers.shrink_to_fit();
+        m.ibans.shrink_to_fit();
+        m.iban_owner.shrink_to_fit();
+        m
+    }
+
+    fn number_of(&self, i: u32) -> &str {
+        self.slots.get(i as usize).map_or("", |s| s.number.get(&self.long_numbers))
+    }
+
+    /// The open invoices as they stand (open amounts reduced by `consume`), rebuilt.
+    pub fn invoices(&self) -> Vec<OpenInvoice> {
+        let mut by_position: Vec<u32> = (0..self.slots.len() as u32).collect();
+        by_position.sort_unstable_by_key(|i| self.slots[*i as usize].position);
+        by_position
+            .into_iter()
+            .map(|i| {
+                let inv = self.open(i);
+                OpenInvoice {
+                    number: inv.number().to_string(),
+                    customer_id: inv.customer_id().to_string(),
+                    issue_date: inv.issue_date,
+                    due_date: inv.due_date,
+                    total: inv.total,
+                    open: inv.open,
+                }
+            })
+            .collect()
+    }
+
+    /// Heap bytes held by the index (capacity of its buffers; allocator overhead aside).
+    pub fn heap_bytes(&self) -> usize {
+        let more: usize = self.more_owners.values().map(vec_bytes).sum();
+        vec_bytes(&self.slots)
+            + self.long_numbers.capacity()
+            + self.customers.heap_bytes()
+            + vec_bytes(&self.customer_start)
+            + self.keys.heap_bytes()
+            + self.amounts.heap_bytes()
+            + self.ibans.heap_bytes()
+            + vec_bytes(&self.iban_owner)
+            + more
+            + self.more_owners.capacity() * (std::mem::size_of::<(u32, Vec<u32>)>() + 1)
+            + self.names.heap_bytes()
+    }
+
+    /// Records that `amount` of an invoice was paid, so later credits see the rest.
+    pub fn consume(&mut self, invoice: &str, amount: Money, write_off: Option<Money>) {
+        let Some(idx) = self.find_invoice(invoice) else { return };
+        let Some(inv) = self.slots.get_mut(idx as usize) else { return };
+        let before = (inv.open, inv.open_currency);
+        // In i128, then clamped: the open amount never goes below zero and never wraps.
+        let paid = i128::from(amount.minor) + i128::from(write_off.map_or(0, |w| w.minor));
+        let left = (i128::from(inv.open) - paid).clamp(0, i128::from(i64::MAX));
+        inv.open = i64::try_from(left).unwrap_or(i64::MAX);
+        let after = (inv.open, inv.open_currency);
+        // The invoice leaves its amount's list and, while it owes something, joins the end of the new one's.
+        let a = &mut self.amounts;
+        if a.is_changed(idx) {
+            if let Some(list) = a.moved.get_mut(&before) {
+                list.retain(|x| *x != idx);
+            }
+        } else {
+            let word = idx as usize / 64;
+            if a.changed.len() <= word {
+                a.changed.resize(word + 1, 0);
+            }
+            a.changed[word] |= 1 << (idx % 64);
+        }
+        if after.0 > 0 {
+            a.moved.entry(after).or_default().push(idx);
+        }
+    }
+
+    /// Learns that an IBAN paid for a customer.
+    pub fn learn_iban(&mut self, iban: &str, customer_id: &str) {
+        let owner = self.customers.intern(customer_id);
+        self.add_iban_owner(iban, owner);
+    }
+
+    fn add_iban_owner(&mut self, iban: &str, owner: u32) {
+        let id = self.ibans.intern(iban) as usize;
+        if id == self.iban_owner.len() {
+            self.iban_owner.push(owner);
+        } else if self.iban_owner.get(id) != Some(&owner) {
+            let more = self.more_owners.entry(id as u32).or_default();
+            if !more.contains(&owner) {
+                more.push(owner);
+            }
+        }
+    }
+
+    /// Customers paying from an IBAN, in the order they were learned.
+    fn iban_owners(&self, iban: &str) -> impl Iterator<Item = &str> + '_ {
+        let id = self.ibans.get(iban);
+        let first = id.and_then(|id| self.iban_owner.get(id as usize)).copied();
+        let more = id.and_then(|id| self.more_owners.get(&id)).into_iter().flatten().copied();
+        first.into_iter().chain(more).map(|c| self.customers.resolve(c))
+    }
+
+    /// Open invoices of an amount: unchanged ones by position, then those that reached it by `consume`.
+    fn of_amount(&self, minor: i64, currency: Currency) -> impl Iterator<Item = u32> + '_ {
+        let initial = self.amounts.initial.get(amount_hash(minor, currency)).filter(move |i| {
+            let s = &self.slots[*i as usize];
+            s.open == minor && s.open_currency == currency && !self.amounts.is_changed(*i)
+        });
+        initial.chain(self.amounts.moved.get(&(minor, currency)).into_iter().flatten().copied())
+    }
+
+    fn find_invoice(&self, number: &str) -> Option<u32> {
+        invoice_keys(number)
+            .iter()
+            .map(|k| key_hash(k))
+            .find_map(|h| self.keys.get(h).find(|i| self.number_of(*i) == number))
+    }
+
+    /// Invoices under a key, verified (a hash collision never makes a hit).
+    /// A key of a length no invoice key has is not looked up.
+    fn lookup<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let (shortest, longest) = self.key_lengths;
+        let possible = (shortest..=longest).contains(&key.len());
+        possible
+            .then(|| self.keys.get(key_hash(key)))
+            .into_iter()
+            .flatten()
+            .filter(move |i| invoice_keys(self.number_of(*i)).iter().any(|k| k == key))
+    }
+
+    #[inline]
+    fn open(&self, i: u32) -> Inv<'_> {
+        let s = &self.slots[i as usize];
+        Inv {
+            m: self,
+            i,
+            issue_date: s.issue_date,
+            due_date: s.due_date,
+            total: Money::new(s.total, s.total_currency),
+            open: Money::new(s.open, s.open_currency),
+        }
+    }
+
+    /// References found in the credit's texts, by invoice.
+    fn references(&self, c: &Credit) -> Vec<(u32, RefKind, String)> {
+        let mut hits: Vec<(u32, RefKind, String)> = Vec::new();
+        let push = |hits: &mut Vec<(u32, RefKind, String)>, i: u32, k: RefKind, tok: &str| match hits
+            .iter_mut()
+            .find(|h| h.0 == i)
+        {
+            Some(h) if h.1.strength() < k.strength() => *h = (i, k, tok.to_string()),
+            Some(_) => {}
+            None => hits.push((i, k, tok.to_string())),
+        };
+        let texts = [c.structured_ref.as_deref(), c.remittance.as_deref(), c.end_to_end_id.as_deref()];
+        for text in texts.into_iter().flatten() {
+            for payload in rf_references(text).into_iter().chain(belgian_references(text)) {
+                let a = atoms(&payload);
+                for key in [joined(&a), canonical(&a)] {
+                    for i in self.lookup(&key) {
+                        push(&mut hits, i, RefKind::Structured, &payload);
+                    }
+                }
+            }
+            let a = atoms(text);
+            for start in 0..a.len() {
+                for end in start + 1..=(start + 6).min(a.len()) {
+                    let span = &a[start..end];
+                    if !span.iter().any(|x| x.as_bytes()[0].is_ascii_digit()) {
+                        continue;
+                    }
+                    let (as_typed, canon) = (joined(span), canonical(span));
+                    if as_typed.len() > 24 {
+                        break;
+                    }
+                    // Both forms, once when they are the same.
+                    let forms = if canon == as_typed { 1 } else { 2 };
+                    for key in [&as_typed, &canon].into_iter().take(forms) {
+                        for i in self.lookup(key) {
+                            // With its prefix (zeros aside) the number is exact; without, partial.
+                            let number = atoms(self.open(i).number());
+                            let kind = if joined(&number) == *key || canonical(&number) == *key {
+                                RefKind::Exact
+                            } else {
+                                RefKind::Partial
+                            };
+                            push(&mut hits, i, kind, key);
+                        }
+                    }
+                }
+            }
+        }
+        hits
+    }
+
+    /// Reference-looking tokens of the credit (for typo matching).
+    fn ref_tokens(c: &Credit) -> Vec<String> {
+        let mut out = Vec::new();
+        for text in [c.remittance.as_deref(), c.structured_ref.as_deref()].into_iter().flatten() {
+            let a = atoms(text);
+            for start in 0..a.len() {
+                for end in start + 1..=(start + 4).min(a.len()) {
+                    let span = &a[start..end];
+                    let t = joined(span);
+                    if t.len() >= 6 && t.len() <= 24 && t.bytes().any(|b| b.is_ascii_digit()) {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Customers the credit comes from: by IBAN (strong) or by name.
+    fn payers(&self, c: &Credit) -> Vec<(String, f64, String)> {
+        let mut out: Vec<(String, f64, String)> = Vec::new();
+        if let Some(iban) = c.counterparty_iban.as_deref() {
+            for owner in self.iban_owners(iban) {
+                out.push((owner.to_string(), 0.95, format!("payer IBAN {iban} belongs to customer {owner}")));
+            }
+        }
+        if out.is_empty()
+            && let Some(name) = c.counterparty_name.as_deref()
+        {
+            // Best first: the strength grows with the similarity.
+            for (customer, sim) in self.names.identify(name).into_iter().take(3) {
+                let cust = self.customers.resolve(customer);
+                out.push((
+                    cust.to_string(),
+                    0.6 + 0.2 * sim,
+                    format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0),
+                ));
+            }
+        }
+        out
+    }
+
+    fn payer_open(&self, customer: &str, ccy: Currency) -> Vec<u32> {
+        // A customer's slots are contiguous, oldest first (due date, then number).
+        let range = self
+            .customers
+            .get(customer)
+            .and_then(|c| Some(*self.customer_start.get(c as usize)?..*self.customer_start.get(c as usize + 1)?));
+        range
+            .into_iter()
+            .flatten()
+            .filter(|i| {
+                let s = &self.slots[*i as usize];
+                s.open > 0 && s.open_currency == ccy
+            })
+            .collect()
+    }
+
+    /// How a set of invoices explains `amount`. Sums and products are in
+    /// i128 (exact for any i64 amounts); a difference that does not fit in
+    /// i64 cannot be a fee or a discount, so it is a partial or over payment.
+    fn fit(&self, set: &[u32], c: &Credit) -> Fit {
+        let due: i128 = set.iter().map(|i| i128::from(self.open(*i).open.minor)).sum();
+        let paid = i128::from(c.amount.minor);
+        if paid == due {
+            return Fit::Exact;
+        }
+        if paid > due {
+            return i64::try_from(paid - due).map_or(Fit::Partial, Fit::Over);
+        }
+        let Ok(short) = i64::try_from(due - paid) else { return Fit::Partial };
+        if self.config.discount_bp > 0 {
+            let discount = set
+                .iter()
+                .map(|i| {
+                    let inv = self.open(*i);
+                    let in_time =
+                        inv.issue_date.is_some_and(|d| (c.booking_date - d).num_days() <= self.config.discount_days);
+                    // Each term is below 2^113 (i64 × i64 / 10^4); the sum is checked all the same.
+                    if in_time && inv.open == inv.total {
+                        (i128::from(inv.total.minor) * i128::from(self.config.discount_bp) + 5_000) / 10_000
+                    } else {
+                        0
+                    }
+                })
+                .try_fold(0i128, i128::checked_add)
+                .unwrap_or(0);
+            if discount > 0 && (i128::from(short) - discount).unsigned_abs() <= (set.len() as u128) {
+                return Fit::Discount(short);
+            }
+        }
+        // Cannot overflow: here due ≤ paid + short < 2^64, and the rate is an i64 (< 2^63).
+        let share = due * i128::from(self.config.fee_tolerance_bp) / 10_000;
+        let tolerance = i128::from(self.config.fee_tolerance_minor).min(share);
+        if i128::from(short) <= tolerance { Fit::Fee(short) } else { Fit::Partial }
+    }
+
+    /// Splits the credit over the invoices (oldest first).
+    fn allocate(&self, set: &[u32], c: &Credit, fit: &Fit) -> Vec<Allocation> {
+        let mut ordered = set.to_vec();
+        ordered.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number()));
+        let mut left = c.amount.minor;
+        let mut out = Vec::new();
+        for (n, i) in ordered.iter().enumerate() {
+            let inv = self.open(*i);
+            let last = n + 1 == ordered.len();
+            let take = match fit {
+                Fit::Fee(_) | Fit::Discount(_) if last => left,
+                _ => inv.open.minor.min(left),
+            };
+            if take <= 0 {
+                continue;
+            }
+            left -= take;
+            let write_off = match fit {
+                Fit::Fee(_) | Fit::Discount(_) if inv.open.minor > take => {
+                    Some(Money::new(inv.open.minor - take, inv.open.currency))
+                }
+                _ => None,
+            };
+            out.push(Allocation {
+                invoice: inv.number().to_string(),
+                amount: Money::new(take, c.amount.currency),
+                write_off,
+            });
+        }
+        out
+    }
+
+    fn fit_reason(&self, fit: &Fit, n: usize, ccy: Currency) -> String {
+        let m = |v: i64| Money::new(v, ccy).to_decimal_string();
+        let what = if n == 1 { "the open amount".to_string() } else { format!("the open amounts of {n} invoices") };
+        match fit {
+            Fit::Exact => format!("amount equals {what}"),
+            Fit::Fee(s) => format!("amount is {} short of {what}: within the bank-fee tolerance", m(*s)),
+            Fit::Discount(s) => format!("amount is {what} less the early-payment discount ({})", m(*s)),
+            Fit::Partial => format!("amount is less than {what}: partial payment"),
+            Fit::Over(s) => format!("amount exceeds {what} by {}: overpayment", m(*s)),
+        }
+    }
+
+    fn candidate(
+        &self,
+        set: &[u32],
+        c: &Credit,
+        base: f64,
+        mut reasons: Vec<String>,
+        customer: Option<&str>,
+    ) -> Candidate {
+        let fit = self.fit(set, c);
+        reasons.push(self.fit_reason(&fit, set.len(), c.amount.currency));
+        let confidence = match fit {
+            Fit::Exact => base,
+            Fit::Fee(_) | Fit::Discount(_) => base - 0.01,
+            Fit::Partial | Fit::Over(_) => base * 0.91,
+        };
+        let customer = customer.map(str::to_string).or_else(|| {
+            let first = self.open(set[0]).customer_id();
+            set.iter().all(|i| self.open(*i).customer_id() == first).then(|| first.to_string())
+        });
+        Candidate {
+            customer_id: customer,
+            allocations: self.allocate(set, c, &fit),
+            confidence: confidence.clamp(0.0, 1.0),
+            reasons,
+        }
+    }
+
+    /// Matches one credit.
+    pub fn match_credit(&self, c: &Credit) -> MatchResult {
+        let ccy = c.amount.currency;
+        let payers = self.payers(c);
+        let payer_ids: Vec<&str> = payers.iter().map(|p| p.0.as_str()).collect();
+        let mut candidates: Vec<Candidate> = Vec::new();
+
+        // 1. References, exact or one edit away.
+        let refs: Vec<(u32, RefKind, String)> = self
+            .references(c)
+            .into_iter()
+            .filter(|(i, _, _)| self.open(*i).open.currency == ccy && self.open(*i).open.minor > 0)
+            .collect();
+        let exact_refs_fit = !refs.is_empty()
+            && matches!(
+                self.fit(&refs.iter().map(|r| r.0).collect::<Vec<_>>(), c),
+                Fit::Exact | Fit::Fee(_) | Fit::Discount(_)
+            );
+        let mut typos: Vec<(u32, RefKind, String)> = Vec::new();
+        if !exact_refs_fit {
+            // One typo, against the payer's invoices and the invoices of this amount.
+            let tokens = Self::ref_tokens(c);
+            if !tokens.is_empty() {
+                let mut pool: Vec<u32> = payer_ids.iter().flat_map(|p| self.payer_open(p, ccy)).collect();
+                pool.extend(self.of_amount(c.amount.minor, ccy));
+                // In input order, as the earlier index listed them.
+                pool.sort_by_key(|i| self.slots[*i as usize].position);
+                pool.dedup();
+                let mut buf = text::KeyBuf::default();
+                let profiles: Vec<DigitProfile> = tokens.iter().map(|t| DigitProfile::of(t)).collect();
+                for i in pool {
+                    if refs.iter().any(|r| r.0 == i) {
+                        continue;
+                    }
+                    // Cheap and exact pre-check: no token is within one edit of any key of this number.
+                    let number = self.open(i).number();
+                    let profile = DigitProfile::of(number);
+                    if !profiles.iter().any(|p| p.within_one_edit(&profile)) {
+                        continue;
+                    }
+                    let keys = buf.keys(number);
+                    if let Some(t) = tokens.iter().find(|t| keys.iter().any(|k| k.len() >= 6 && damerau1(k, t))) {
+                        typos.push((i, RefKind::Typo, t.clone()));
+                    }
+                }
+            }
+        }
+        if !refs.is_empty() {
+            let set: Vec<u32> = refs.iter().map(|r| r.0).collect();
+            candidates.push(self.reference_candidate(&refs, &set, c, &payers));
+            // Several references but the amount is exactly one of them: that one alone.
+            if set.len() > 1 {
+                for r in &refs {
+                    if self.open(r.0).open.minor == c.amount.minor {
+                        let mut cand = self.reference_candidate(std::slice::from_ref(r), &[r.0], c, &payers);
+                        cand.reasons.push("the other references in the text are not paid by this amount".into());
+                        cand.confidence -= 0.05;
+                        candidates.push(cand);
+                    }
+                }
+            }
+        }
+        // Near misses are alternatives, each its own candidate.
+        for t in &typos {
+            candidates.push(self.reference_candidate(std::slice::from_ref(t), &[t.0], c, &payers));
+        }
+
+        // 2. Payer and amount, when references did not settle it.
+        let settled = candidates.first().is_some_and(|b| b.confidence >= self.config.auto_threshold);
+        if !settled {
+            for (cust, strength, why) in &payers {
+                let open = self.payer_open(cust, ccy);
+                let exact: Vec<u32> = open
+                    .iter()
+                    .copied()
+                    .filter(|i| matches!(self.fit(&[*i], c), Fit::Exact | Fit::Fee(_) | Fit::Discount(_)))
+                    .collect();
+                let ibanish = *strength >= 0.9;
+                match exact.len() {
+                    0 => {
+                        let subsets = self.subsets(&open, c.amount.minor);
+                        match subsets.len() {
+                            0 if !open.is_empty() => {
+                                let r =
+                                    vec![why.clone(), "no open invoice or combination matches the amount".to_string()];
+                                candidates.push(self.candidate(&open, c, 0.4, r, Some(cust)));
+                            }
+                            0 => {}
+                            1 => {
+                                let r = vec![
+                                    why.clone(),
+                                    format!(
+                                        "the only combination of this customer's open invoices that sums to the amount ({} invoices)",
+                                        subsets[0].len()
+                                    ),
+                                ];
+                                candidates.push(self.candidate(
+                                    &subsets[0],
+                                    c,
+                                    if ibanish { 0.91 } else { 0.75 },
+                                    r,
+                                    Some(cust),
+                                ));
+                            }
+                            n => {
+                                for s in subsets.iter().take(3) {
+                                    let r = vec![
+                                        why.clone(),
+                                        format!("one of {n} combinations of open invoices summing to the amount"),
+                                    ];
+                                    candidates.push(self.candidate(s, c, 0.5, r, Some(cust)));
+                                }
+                            }
+                        }
+                    }
+                    1 => {
+                        let r =
+                            vec![why.clone(), "the only open invoice of this customer with this amount".to_string()];
+                        candidates.push(self.candidate(&exact, c, if ibanish { 0.93 } else { 0.8 }, r, Some(cust)));
+                    }
+                    n => {
+                        for i in exact.iter().take(5) {
+                            let r = vec![
+                                why.clone(),
+                                format!("one of {n} open invoices of this customer with this amount: ambiguous"),
+                            ];
+                            candidates.push(self.candidate(&[*i], c, 0.5, r, Some(cust)));
+                        }
+                    }
+                }
+            }
+        }
+
+        // 3. Amount alone: never enough to apply.
+        if candidates.is_empty() {
+            let same: Vec<u32> = self.of_amount(c.amount.minor, ccy).collect();
+            let n = same.len();
+            for i in same.iter().take(5) {
+                let r = vec![format!("no reference and no known payer; {n} open invoice(s) have exactly this amount")];
+                candidates.push(self.candidate(&[*i], c, if n == 1 { 0.45 } else { 0.3 }, r, None));
+            }
+        }
+
+        self.decide(candidates)
+    }
+
+    /// A candidate explained by references, scored from the reference
+    /// strength, the payer evidence and how the amount fits.
+    fn reference_candidate(
+        &self,
+        refs: &[(u32, RefKind, String)],
+        set: &[u32],
+        c: &Credit,
+        payers: &[(String, f64, String)],
+    ) -> Candidate {
+        let weakest = refs.iter().map(|r| r.1.strength()).fold(1.0, f64::min);
+        let mut reasons: Vec<String> = refs
+            .iter()
+            .map(|(i, k, tok)| {
+                format!("reference {} found in the remittance ({}: `{tok}`)", self.open(*i).number(), k.label())
+            })
+            .collect();
+        let owners: Vec<&str> = set.iter().map(|i| self.open(*i).customer_id()).collect();
+        let confirming: Vec<&(String, f64, String)> =
+            payers.iter().filter(|p| owners.contains(&p.0.as_str())).collect();
+        let conflicting = confirming.is_empty() && !payers.is_empty();
+        reasons.extend(confirming.iter().map(|p| p.2.clone()));
+        let fit = self.fit(set, c);
+        let amount_ok = matches!(fit, Fit::Exact | Fit::Fee(_) | Fit::Discount(_));
+        let mut confidence: f64 = match (amount_ok, weakest) {
+            (true, w) if w >= 1.0 => 0.99,
+            (true, w) if w >= 0.9 => 0.97,
+            (true, _) => 0.93,
+            // A partial or overpayment is applied only when the payer confirms the reference.
+            (false, w) if w >= 0.9 && !confirming.is_empty() => 0.92,
+            (false, w) if w >= 0.9 => 0.85,
+            (false, _) => 0.6,
+        };
+        if let Some(p) = confirming.iter().map(|p| p.1).reduce(f64::max) {
+            confidence += if p >= 0.9 { 0.005 } else { 0.0 };
+        }
+        if conflicting {
+            let strongest = payers.iter().map(|p| p.1).fold(0.0, f64::max);
+            confidence -= if strongest >= 0.9 { 0.15 } else { 0.06 };
+            reasons.push(format!("but the payer looks like another customer ({})", payers[0].2));
+        }
+        let mut cand = self.candidate(set, c, 1.0, reasons, None);
+        cand.confidence = confidence.clamp(0.0, 1.0);
+        cand
+    }
+
+    /// Ranks candidates and decides the status.
+    fn decide(&self, mut candidates: Vec<Candidate>) -> MatchResult {
+        candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        candidates.dedup_by(|a, b| a.allocations == b.allocations);
+        let mut decision = Vec::new();
+        let Some(best) = candidates.first() else {
+            return MatchResult {
+                status: MatchStatus::Unmatched,
+                candidates,
+                decision: vec!["no candidate invoice".into()],
+            };
+        };
+        let rival = candidates.get(1).filter(|r| r.confidence >= best.confidence - 0.05);
+        let status = if let Some(r) = rival {
+            decision.push(format!(
+                "ambiguous: another candidate is as likely ({:.2} vs {:.2})",
+                r.confidence, best.confidence
+            ));
+            MatchStatus::Suggested
+        } else if best.confidence >= self.config.auto_threshold {
+            decision.push(format!("confidence {:.2} ≥ threshold {:.2}", best.confidence, self.config.auto_threshold));
+            MatchStatus::Matched
+        } else {
+            decision.push(format!(
+                "confidence {:.2} < threshold {:.2}: for review",
+                best.confidence, self.config.auto_threshold
+            ));
+            MatchStatus::Suggested
+        };
+        if status == MatchStatus::Suggested
+            && rival.is_some()
+            && let Some(b) = candidates.first_mut()
+        {
+            b.confidence = b.confidence.min(0.6);
+        }
+        MatchResult { status, candidates, decision }
+    }
+
+    /// Combinations (2 to `subset_max_size` invoices) of the oldest open
+    /// invoices that sum exactly to `amount`; stops after 4 solutions.
+    fn subsets(&self, open: &[u32], amount: i64) -> Vec<Vec<u32>> {
+        let pool: Vec<u32> = open.iter().copied().take(self.config.subset_max_invoices).collect();
+        let mut out = Vec::new();
+        let mut chosen = Vec::new();
+        fn walk(m: &Matcher, pool: &[u32], start: usize, left: i64, chosen: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+            if out.len() >= 4 {
+                return;
+            }
+            if left == 0 && chosen.len() >= 2 {
+                out.push(chosen.clone());
+                return;
+            }
+            if left <= 0 || chosen.len() >= m.config.subset_max_size {
+                return;
+            }
+            for k in start..pool.len() {
+                let v = m.open(pool[k]).open.minor;
+                if v <= left {
+                    chosen.push(pool[k]);
+                    walk(m, pool, k + 1, left - v, chosen, out);
+                    chosen.pop();
+                }
+            }
+        }
+        walk(self, &pool, 0, amount, &mut chosen, &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod index_tests;

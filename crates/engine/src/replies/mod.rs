@@ -1,0 +1,798 @@
+//! Understanding customer replies to reminders (French and English). Pure:
+//! bytes in, an [`Understanding`] out; no network, no model.
+//!
+//! 1. MIME with mail-parser (charsets, quoted-printable, base64, HTML-only
+//!    bodies turned into text, attachments listed).
+//! 2. The customer's **new text**: quoted history (`>` lines, Gmail "Le … a
+//!    écrit :" / "On … wrote:", Outlook "-----Message d'origine-----",
+//!    "From: … Sent:" blocks and `____` separators, forwarded blocks),
+//!    signatures and legal footers are cut.
+//! 3. **Language** by stop-word counts; **auto-replies** by RFC 3834 and
+//!    vendor headers, delivery reports, and subject/body patterns.
+//! 4. **Intent** by weighted phrase patterns (negations and corrections
+//!    handled: "nous ne réglerons pas", "send a corrected invoice" are
+//!    disputes), with a confidence and the phrases that decided.
+//! 5. **Entities**: promised date ([`dates`]), amounts with currency, invoice
+//!    references from the subject and the new text.
+
+pub mod dates;
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
+use mail_parser::MimeHeaders;
+use regex::Regex;
+use serde::Serialize;
+
+use crate::matching::text::fold;
+use relance_domain::Language;
+
+/// Intents of a customer reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    PromiseToPay,
+    Dispute,
+    AlreadyPaid,
+    PaymentPlanRequest,
+    InvoiceCopyRequest,
+    AutoReply,
+    Other,
+}
+
+impl Intent {
+    pub const ALL: [Intent; 7] = [
+        Intent::PromiseToPay,
+        Intent::Dispute,
+        Intent::AlreadyPaid,
+        Intent::PaymentPlanRequest,
+        Intent::InvoiceCopyRequest,
+        Intent::AutoReply,
+        Intent::Other,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Intent::PromiseToPay => "promise_to_pay",
+            Intent::Dispute => "dispute",
+            Intent::AlreadyPaid => "already_paid",
+            Intent::PaymentPlanRequest => "payment_plan_request",
+            Intent::InvoiceCopyRequest => "invoice_copy_request",
+            Intent::AutoReply => "auto_reply",
+            Intent::Other => "other",
+        }
+    }
+}
+
+/// Kind of automatic message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoKind {
+    OutOfOffice,
+    Acknowledgement,
+    DeliveryFailure,
+}
+
+/// What a reply says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Understanding {
+    pub subject: Option<String>,
+    pub from: Option<String>,
+    pub message_id: Option<String>,
+    /// Message-IDs from In-Reply-To and References, for threading to our reminders.
+    pub thread: Vec<String>,
+    pub date: Option<DateTime<FixedOffset>>,
+    pub language: Language,
+    pub auto_reply: Option<AutoKind>,
+    /// For an out-of-office message: when the person is back, if stated.
+    pub back_on: Option<NaiveDate>,
+    pub intent: Intent,
+    pub confidence: f64,
+    pub promised_date: Option<NaiveDate>,
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub refs: Vec<String>,
+    pub new_text: String,
+    pub attachments: Vec<String>,
+    pub reasons: Vec<String>,
+    /// Structural problems found while reading (broken MIME, unknown charset):
+    /// the message is readable but a human should check it.
+    pub problems: Vec<String>,
+}
+
+/// A message that cannot be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    #[error("not an e-mail message (no RFC 5322 headers could be read)")]
+    NotAMessage,
+}
+
+/// Reads and understands one raw message.
+pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
+    // Old Mac line endings (bare CR only) hide the end of the headers from the parser.
+    // Such messages are rare and old: only their first MAX_BARE_CR_BYTES are
+    // rewritten (and read), so the copy stays small.
+    let normalized;
+    let mut cut_raw = false;
+    let raw = if !raw.contains(&b'\n') && raw.contains(&b'\r') {
+        cut_raw = raw.len() > MAX_BARE_CR_BYTES;
+        normalized = bare_cr_to_crlf(&raw[..raw.len().min(MAX_BARE_CR_BYTES)]);
+        &normalized[..]
+    } else {
+        raw
+    };
+    let msg = mail_parser::MessageParser::default().parse(raw).ok_or(ReplyError::NotAMessage)?;
+    if msg.headers().is_empty() {
+        return Err(ReplyError::NotAMessage);
+    }
+    let header = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
+    let subject = msg.subject().map(str::to_string);
+    let from = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_string);
+    let date = msg.date().and_then(|d| {
+        let secs = (i32::from(d.tz_hour) * 3600 + i32::from(d.tz_minute) * 60) * if d.tz_before_gmt { -1 } else { 1 };
+        FixedOffset::east_opt(secs).and_then(|tz| {
+            tz.with_ymd_and_hms(
+                i32::from(d.year),
+                u32::from(d.month),
+                u32::from(d.day),
+                u32::from(d.hour),
+                u32::from(d.minute),
+                u32::from(d.second),
+            )
+            .single()
+        })
+    });
+    let mut thread = Vec::new();
+    for v in [msg.in_reply_to(), msg.references()] {
+        if let Some(list) = v.as_text_list() {
+            thread.extend(list.iter().map(|s| s.to_string()));
+        } else if let Some(t) = v.as_text() {
+            thread.push(t.to_string());
+        }
+    }
+    thread.dedup();
+    let (body, cut) = bounded_body(msg.body_text(0).as_deref().unwrap_or(""));
+    let attachments = msg.attachments().filter_map(|a| a.attachment_name().map(str::to_string)).collect();
+    let headers = AutoHeaders {
+        auto_submitted: header("Auto-Submitted"),
+        x_autoreply: header("X-Autoreply").or_else(|| header("X-Autorespond")),
+        precedence: header("Precedence"),
+        x_auto_response_suppress: header("X-Auto-Response-Suppress"),
+        content_type: header("Content-Type"),
+        from: from.clone(),
+    };
+    let base = date.map(|d| d.date_naive());
+    let mut u =
+        analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments);
+    u.problems = mime_problems(raw);
+    if cut_raw {
+        u.reasons.push(format!(
+            "bare CR line endings: only the first {} MiB of the message were read",
+            MAX_BARE_CR_BYTES >> 20
+        ));
+    }
+    if cut {
+        u.reasons.push(format!(
+            "long body: only its first {} KiB (lines up to {MAX_LINE_CHARS} characters) were read",
+            MAX_BODY_BYTES / 1024
+        ));
+    }
+    Ok(u)
+}
+
+/// How much of a body is read: a customer's reply is at the top, and the
+/// bound keeps memory proportional to it, not to a 10 MB history or log.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Longest part of a message with bare CR line endings that is read.
+pub const MAX_BARE_CR_BYTES: usize = 2 * 1024 * 1024;
+/// Longest line read (longer ones are cut): the pattern matching stays linear.
+pub const MAX_LINE_CHARS: usize = 2_000;
+
+/// The start of `body` (at most [`MAX_BODY_BYTES`]) with CRLF and bare CR
+/// turned into LF and every line cut to [`MAX_LINE_CHARS`] characters, in
+/// one pass; `true` when anything was cut.
+fn bounded_body(body: &str) -> (String, bool) {
+    let mut end = body.len().min(MAX_BODY_BYTES);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cut = end < body.len();
+    let mut out = String::with_capacity(end);
+    let mut line_chars = 0usize;
+    let mut chars = body[..end].chars().peekable();
+    while let Some(c) = chars.next() {
+        let c = match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                '\n'
+            }
+            c => c,
+        };
+        if c == '\n' {
+            line_chars = 0;
+            out.push('\n');
+        } else if line_chars < MAX_LINE_CHARS {
+            line_chars += 1;
+            out.push(c);
+        } else {
+            cut = true;
+        }
+    }
+    (out, cut)
+}
+
+/// A message with bare CR line endings, with CRLF ones instead.
+fn bare_cr_to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
+    for &b in raw {
+        out.push(b);
+        if b == b'\r' {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// Problems mail-parser reads through silently: a multipart boundary that
+/// never occurs, a charset nobody knows.
+fn mime_problems(raw: &[u8]) -> Vec<String> {
+    static BOUNDARY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"(?i)boundary\s*=\s*"?([^";\r\n]+)"?"#).unwrap());
+    static CHARSET: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"(?i)charset\s*=\s*"?([A-Za-z0-9_.:+-]+)"?"#).unwrap());
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(4 * 1024 * 1024)]);
+    let mut problems = Vec::new();
+    for c in BOUNDARY.captures_iter(&text) {
+        let b = c[1].trim();
+        if !text.contains(&format!("--{b}\n")) && !text.contains(&format!("--{b}\r\n")) {
+            problems.push(format!("broken MIME: multipart boundary `{b}` never starts a part"));
+        }
+    }
+    for c in CHARSET.captures_iter(&text) {
+        let label = c[1].trim();
+        if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() && !label.eq_ignore_ascii_case("us-ascii") {
+            problems.push(format!("unknown charset `{label}`: text decoded with replacement characters"));
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    problems
+}
+
+struct AutoHeaders {
+    auto_submitted: Option<String>,
+    x_autoreply: Option<String>,
+    precedence: Option<String>,
+    x_auto_response_suppress: Option<String>,
+    content_type: Option<String>,
+    from: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn analyse(
+    subject: Option<String>,
+    from: Option<String>,
+    message_id: Option<String>,
+    thread: Vec<String>,
+    date: Option<DateTime<FixedOffset>>,
+    base: Option<NaiveDate>,
+    body: &str,
+    headers: &AutoHeaders,
+    attachments: Vec<String>,
+) -> Understanding {
+    let new_text = new_text(body);
+    let subject_text = subject.as_deref().unwrap_or("");
+    let folded_new = fold_lower(&new_text);
+    let folded_subject = fold_lower(subject_text);
+    let language = language(&format!("{folded_subject} {folded_new}"));
+    let mut reasons = Vec::new();
+    let base = base.unwrap_or_else(|| chrono::Utc::now().date_naive());
+
+    let auto = auto_reply(headers, &folded_subject, &folded_new, &mut reasons);
+    let (intent, confidence, promised, back_on) = if let Some(kind) = auto {
+        let back = if kind == AutoKind::OutOfOffice {
+            dates::find_dates(&folded_new, base, language).into_iter().map(|f| f.date).find(|d| *d >= base)
+        } else {
+            None
+        };
+        (Intent::AutoReply, 0.97, None, back)
+    } else {
+        let (intent, confidence) = classify(&folded_new, Some(base), &mut reasons);
+        let promised = if matches!(intent, Intent::PromiseToPay) {
+            promised_date(&folded_new, base, language, &mut reasons)
+        } else {
+            None
+        };
+        (intent, confidence, promised, None)
+    };
+    let (amount, currency) =
+        if matches!(intent, Intent::PromiseToPay | Intent::AlreadyPaid | Intent::PaymentPlanRequest) {
+            amount(&new_text).map_or((None, None), |(a, c)| (Some(a), c))
+        } else {
+            (None, None)
+        };
+    let refs =
+        if intent == Intent::AutoReply { Vec::new() } else { references(&format!("{subject_text}\n{new_text}")) };
+    Understanding {
+        subject,
+        from,
+        message_id,
+        thread,
+        date,
+        language,
+        auto_reply: auto,
+        back_on,
+        intent,
+        confidence,
+        promised_date: promised,
+        amount,
+        currency,
+        refs,
+        new_text,
+        attachments,
+        reasons,
+        problems: Vec::new(),
+    }
+}
+
+/// Lower case without accents, so patterns are written once.
+pub fn fold_lower(s: &str) -> String {
+    fold(s).to_lowercase().replace(['\u{2019}', '`'], "'")
+}
+
+static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(le\s.{0,160}\s(a\s+)?[ée]crit\s*:?|on\s.{0,160}\swrote\s*:?|-{2,}\s*(original message|message d'origine|message d.origine|forwarded message|message transf[ée]r[ée]|message initial)\s*-*|_{8,}|\*{0,2}(de|from)\s*:\*{0,2}\s.+)\s*$").unwrap()
+});
+static HEADER_FIELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)^\s*\*{0,2}(envoy[ée]|sent|date|[àa]|to|objet|subject|cc)\s*:").unwrap());
+static SIGNATURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(--\s*|envoy[ée] de mon .*|sent from my .*|get outlook for .*|ce (message|courriel|e-mail) (et|est).{0,80}(confidentiel|destin).*|this (e-?mail|message) (and any|is|may).{0,80}(confidential|intended).*)$").unwrap()
+});
+
+/// The customer's own text: the body up to the first quoted-history marker,
+/// without signature and legal footer.
+pub fn new_text(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        let t = l.trim();
+        if t.starts_with('>') {
+            if out.iter().any(|x| !x.trim().is_empty()) {
+                break;
+            }
+            i += 1;
+            continue;
+        }
+        // "Le mar. 6 oct. 2026 à 08:30, X <x@y> a écrit :" may wrap over two lines.
+        let joined = format!("{t} {}", lines.get(i + 1).map_or("", |n| n.trim()));
+        let is_header = QUOTE_HEADER.is_match(t)
+            && (!t.to_lowercase().starts_with("de") && !t.to_lowercase().starts_with("from") && !t.starts_with("**")
+                || lines[i + 1..].iter().take(4).any(|n| HEADER_FIELD.is_match(n)));
+        let wrapped_gmail = (t.starts_with("Le ") || t.starts_with("On "))
+            && QUOTE_HEADER.is_match(&joined)
+            && !QUOTE_HEADER.is_match(t);
+        if (is_header || wrapped_gmail) && out.iter().any(|x| !x.trim().is_empty()) {
+            break;
+        }
+        if SIGNATURE.is_match(t) && out.iter().any(|x| !x.trim().is_empty()) {
+            break;
+        }
+        out.push(l);
+        i += 1;
+    }
+    let text = out.join("\n");
+    text.replace('\u{a0}', " ").split('\n').map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string()
+}
+
+fn language(folded: &str) -> Language {
+    const FR: &[&str] = &[
+        "le", "la", "les", "de", "des", "du", "nous", "vous", "est", "et", "pour", "merci", "bonjour", "facture",
+        "une", "pas", "sur", "avec", "cette", "je", "au",
+    ];
+    const EN: &[&str] = &[
+        "the", "and", "to", "of", "we", "you", "is", "for", "this", "thanks", "hi", "hello", "invoice", "will", "on",
+        "with", "our", "it", "please", "be", "was",
+    ];
+    let (mut fr, mut en) = (0, 0);
+    for w in folded.split(|c: char| !c.is_alphanumeric() && c != '\'') {
+        if FR.contains(&w) {
+            fr += 1;
+        }
+        if EN.contains(&w) {
+            en += 1;
+        }
+    }
+    if en > fr { Language::En } else { Language::Fr }
+}
+
+/// RFC 3834 and vendor headers, delivery reports, then subject and body patterns.
+fn auto_reply(h: &AutoHeaders, subject: &str, body: &str, reasons: &mut Vec<String>) -> Option<AutoKind> {
+    static DELIVERY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(undeliverable|undelivered|delivery status notification|delivery has failed|mail delivery failed|could ?n.t be (found|delivered)|non remis|echec de (la )?remise|adresse .{0,40}introuvable|returned mail|delivery failure|user unknown|mailbox unavailable)").unwrap()
+    });
+    static OOO: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(out of (the )?office|automatic reply|auto.?reply|autoreply|reponse automatique|absent\(?e?\)? du bureau|je suis (actuellement )?absente?|je suis en (conges|deplacement|vacances|formation)|en conges jusqu|on (annual )?leave|i am (currently )?(away|out|on leave|travelling|traveling)|away from (the )?office|de retour le|back (in the office )?on|limited access to (my )?e-?mail|will not be forwarded|ne sera pas transfere)").unwrap()
+    });
+    static ACK: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(accuse de reception|nous avons bien recu votre (message|demande|e-?mail)|votre (message|demande) a (bien )?ete (recu|enregistre)e?|we (have )?received your (message|e-?mail|request)|this is an automated (message|response|reply)|ticket (number|#)|message automatique|ne pas repondre|do not reply)").unwrap()
+    });
+    let from = h.from.as_deref().unwrap_or("").to_lowercase();
+    let is_dsn = h.content_type.as_deref().is_some_and(|c| c.to_lowercase().contains("multipart/report"))
+        || from.starts_with("mailer-daemon")
+        || from.starts_with("postmaster");
+    if is_dsn || DELIVERY.is_match(subject) || (DELIVERY.is_match(body) && body.len() < 1500) {
+        reasons.push("delivery failure report (DSN, mailer-daemon or undeliverable notice)".into());
+        return Some(AutoKind::DeliveryFailure);
+    }
+    let header_says = h.auto_submitted.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("no"))
+        || h.x_autoreply.is_some()
+        || h.precedence
+            .as_deref()
+            .is_some_and(|p| matches!(p.to_lowercase().as_str(), "auto_reply" | "bulk" | "junk" | "list"))
+        || h.x_auto_response_suppress
+            .as_deref()
+            .is_some_and(|v| v.to_lowercase().contains("oof") || v.to_lowercase().contains("all"));
+    let ooo_text = OOO.is_match(subject) || ((OOO.is_match(body) || AUTO_EXTRA.is_match(body)) && body.len() < 1200);
+    let ack_text = ACK.is_match(subject) || (ACK.is_match(body) && body.len() < 1200);
+    if header_says || ooo_text || ack_text {
+        if header_says {
+            reasons.push("automatic-reply headers (RFC 3834 Auto-Submitted, X-Autoreply, Precedence…)".into());
+        }
+        let kind = if ooo_text {
+            reasons.push("out-of-office wording".into());
+            AutoKind::OutOfOffice
+        } else if ack_text {
+            reasons.push("automatic acknowledgement wording".into());
+            AutoKind::Acknowledgement
+        } else {
+            AutoKind::OutOfOffice
+        };
+        return Some(kind);
+    }
+    None
+}
+
+/// Weighted phrase patterns per intent (text lower-case, accents removed).
+static RULES: LazyLock<Vec<(Intent, f64, Regex)>> = LazyLock::new(|| {
+    let r = |i: Intent, w: f64, p: &str| (i, w, Regex::new(p).unwrap());
+    use Intent::*;
+    vec![
+        // Already paid: past tense of paying, proofs of payment.
+        r(
+            AlreadyPaid,
+            3.0,
+            r"\b(deja (ete )?(paye|regle|vire)e?s?|avons (deja )?(paye|regle|vire|effectue (le|un) (paiement|virement|reglement))|a (deja )?ete (reglee?|payee?|vire|effectue)|ont ete (reglees|payees)|(paiement|virement|reglement|cheque) (de .{0,25})?(a ete|est) (effectue|emis|envoye|parti|passe)|avis de virement|preuve de paiement|justificatif de (paiement|virement)|(reglee?|payee?) (par (virement|cheque|carte|lcr|prelevement) )?(le|il y a|hier)|nous l'avons (reglee|payee))",
+        ),
+        r(
+            AlreadyPaid,
+            3.0,
+            r"\b(already (been )?(paid|settled)|(we|i) (have )?(paid|settled|sent|wired|transferred) (this|it|the|your|that|invoice|payment|the balance|on|last|yesterday)|(was|were|has been|have been) (paid|settled|transferred|wired|sent|processed)|payment (was|has been) (made|sent|processed|released|executed)|remittance advice|proof of payment|cleared on|(it|payment) (cleared|went out)|settled (last|on|yesterday)|paid (in full )?(last|on|yesterday))",
+        ),
+        // Promise to pay: future payment, commitments.
+        r(
+            PromiseToPay,
+            2.5,
+            r"\b(procederons? (au|a un) (virement|paiement|reglement)|(sera|seront) (reglee?s?|payee?s?|vire)|(allons|vais|va) (vous )?(regler|payer|virer|proceder)|reglerons|paierons|payerons|virerons|partira|vous (aurez|recevrez) (le|votre) (paiement|virement|reglement)|(je|nous) (vous )?fais (le|un) (virement|paiement)|(paiement|virement|reglement) (prevu|programme|planifie|lundi|mardi|mercredi|jeudi|vendredi|demain|le|au|d'ici|sous|en fin|fin|cette semaine|la semaine)|sera (effectue|fait|lance|emis)|mise? en paiement|campagne de paiement|je m'en occupe|c'est note|(paiement|virement|reglement|facture)\b.{0,40}\b(est|a ete) (programme|prevu|planifie|valide|bon pour paiement)e?s? (pour|le|au|a))",
+        ),
+        r(
+            PromiseToPay,
+            2.5,
+            r"\b((will|'ll|shall) (be )?(pay|paid|settle|settled|send|sent|transfer|wire|process|processed|release|released|make the payment)|(we|i)('ll| will| shall| are going to| am going to) (pay|settle|send|transfer|wire|process)|paying (it|this|you|the invoice)?\s*(today|tomorrow|on|next|this|by)|(payment|transfer|it|this|invoice)\b.{0,40}\b(is|has been|was) (booked|scheduled|planned|set up|queued|approved) (for|on|to go)|payment run|is included in (our|the) (next )?payment|expect (the )?payment|going out (on|by|next|this))",
+        ),
+        // Dispute: contesting, errors, refusals, corrections.
+        r(
+            Dispute,
+            3.5,
+            r"\b(contest(ons|e|er|ation)|litige|reclamation|ne (reglerons|paierons|payerons|pouvons pas (regler|payer))|refus(e|ons) de (payer|regler)|ne correspond pas|non conforme|(jamais|pas) (ete )?(realisee?|livree?|effectuee?|recue?s? (la|les) (marchandise|livraison|prestation))|(livraison|commande|marchandise) .{0,30}(incomplete|manquant|endommage|abime|defectueu)|manquant|erron(e|ee)|erreur (de|sur|dans)|fait doublon|en double|double facturation|factur(e|ee) deux fois|avoir|annuler (la|cette) facture|facture (corrigee|rectificative|rectifiee)|corriger la facture|pas commande|n'avons (jamais )?commande)",
+        ),
+        r(
+            Dispute,
+            3.5,
+            r"\b(dispute|disputing|(won't|will not|cannot|can't|refuse to) pay|(charged|billed|invoiced) twice|double (charge|billing)|duplicate (invoice|charge)|overcharg|(is|was) (wrong|incorrect)|wrong (amount|price|quantity|invoice|rate)|incorrect (amount|price|quantity|invoice)|(arrived|was|were) (damaged|broken|defective)|damaged|never (delivered|received the goods|ordered|performed)|not (as )?(ordered|agreed|quoted)|credit note|corrected invoice|correct(ed)? the invoice|missing (po|purchase order)|po number is missing|until this is (corrected|resolved|fixed)|we returned (them|the goods))",
+        ),
+        // Copy of the invoice.
+        r(
+            InvoiceCopyRequest,
+            3.0,
+            r"\b((re)?envoy(er|ez)[- ]?(nous|moi)? (la|une|cette)? ?(copie|facture|duplicata)|nous la renvoyer|me la renvoyer|renvoyer (la|cette) facture|duplicata|copie de (la|cette) facture|ne (la )?retrouvons pas|(pas|jamais) recu (la|cette|votre) facture|transmettre (la|une copie|un duplicata|cette facture)|facture en pdf)",
+        ),
+        r(
+            InvoiceCopyRequest,
+            3.0,
+            r"\b(re-?send|send (us |me )?(a )?(copy|duplicate|the invoice|it again)|copy of (the|this|your) invoice|never (received|got) (the|this|your) (original )?invoice|can't find (the|this) invoice|cannot find (the|this) invoice|invoice (as )?(a )?pdf|forward (the|this) invoice)",
+        ),
+        // Payment plan.
+        r(
+            PaymentPlanRequest,
+            3.5,
+            r"\b(echeancier|en (deux|trois|quatre|cinq|six|plusieurs|\d) (fois|mensualites|versements)|etaler|echelonn|mensualites|plan de paiement|(par|chaque) mois|paiement partiel .{0,40}(puis|et le solde|le reste)|acompte .{0,60}(solde|reste))",
+        ),
+        r(
+            PaymentPlanRequest,
+            3.5,
+            r"\b(payment plan|instal+ments?|split (it|this|the (invoice|payment|amount))|(monthly|weekly) (payments|instal)|spread (the )?(payment|cost)|pay (it )?in (two|three|four|\d) (parts|times|payments)|part now and (the rest|the balance)|per month)",
+        ),
+        // Past tense of paying (passé composé, English past): the money has left.
+        r(
+            AlreadyPaid,
+            3.0,
+            r"\b(avons|avez|ai|a|ont|avions|est|sont|etait|ete)\s+(\w+\s+){0,3}?(paye|regle|vire|verse|envoye|emis|effectue|transfere|poste|expedie|parti|debite|encaisse|honore)e?s?\b.{0,60}\b(paiement|virement|reglement|cheque|facture|montant|somme|lcr|traite|fonds)|\b(paiement|virement|reglement|cheque|versement|transfert)\s+(\w+\s+){0,3}?(effectue|emis|envoye|parti|passe|debite|encaisse|execute|realise)e?s?\b",
+        ),
+        r(
+            AlreadyPaid,
+            3.0,
+            r"\b(we|i|they|it|payment|funds|the money|our check|our cheque|the transfer|the wire|the check|the cheque)\b[^.!?]{0,40}\b(paid|settled|sent|wired|transferred|remitted|processed|mailed|posted|left (our|the) account|cleared|went out|was made|were made|was executed|was debited)\b",
+        ),
+        // Refusal, cancellation, errors: the invoice cannot be paid as issued.
+        r(
+            Dispute,
+            3.0,
+            r"\b(refus(ons|e|er|ez)|rejet(ons|e|er)|annule(e|es|r)?|commande annulee|erreur|errone|superieur(e|es)? a (celles?|ceux|la commande|ce qui)|n'est pas due|ne devons (rien|pas)|ne sommes pas redevables|factur\w* a tort|ne correspond(ent)? pas)",
+        ),
+        r(
+            Dispute,
+            3.0,
+            r"\b(refuse|reject(ed|ing)?|cancel+ed (this|the|our) (order|contract|subscription)|should not (exist|have been (issued|invoiced|billed|charged))|error in|mistake in|(is|are) (wrong|incorrect)|(more|higher) than (we )?(ordered|received|agreed|quoted)|we do not owe|not owed|billed (in error|by mistake))",
+        ),
+        r(
+            InvoiceCopyRequest,
+            2.5,
+            r"\b(faire parvenir (la|une|cette|votre) (copie|facture)|(ne l'avons|n'avons) pas (recu )?(la|cette|votre)? ?facture|nous ne l'avons pas|(send|forward) (the|this) invoice (again|once more))",
+        ),
+        // Vocabulary of each act (weaker than the phrases above, but open to new wordings).
+        r(
+            Dispute,
+            2.5,
+            r"\b(contest\w*|litig\w*|reclamation|erreur\w*|errone\w*|inexact\w*|incorrect\w*|non conforme|manqu\w*|incomplet\w*|abime\w*|endommag\w*|defectueu\w*|en panne|rembours\w*|resili\w*|surfactur\w*|trop percu|alors que (seul|nous|la commande|le devis|le contrat)|pas celui (du|de notre) (contrat|devis|bon de commande)|(tarif|prix|montant|quantite)s? .{0,40}(n'est pas|ne correspond|ne sont pas|differ)|(seules?|seulement|que) \d+ .{0,30}(effectue|livre|recu|commande)\w*)",
+        ),
+        r(
+            Dispute,
+            2.5,
+            r"\b(dispute\w*|contest\w*|quer(y|ied) (this|the) invoice|wrong\w*|incorrect\w*|inaccurate|errors?\b|mistake\w*|overcharg\w*|overbill\w*|discrepanc\w*|mismatch\w*|short (by|delivered|shipped)|damaged|defective|faulty|refund\w*|terminated|cancell?ed|only pay for|not (what|as) (we )?(ordered|agreed|quoted)|relates to a service we (no longer|terminated|cancelled|ended))",
+        ),
+        r(
+            AlreadyPaid,
+            2.5,
+            r"\b(vous avez ete (paye|regle|credite)s?|(avez|avons) ete (debite|preleve)s?|releve (bancaire )?(joint|ci-joint)|bank statement attached|(was|were|has been|have been|had been) (paid|settled|credited|debited|transferred|remitted|honou?red)|confirmation of payment|payment confirmation)",
+        ),
+        r(
+            InvoiceCopyRequest,
+            2.5,
+            r"\b((envoyer|renvoyer|adresser|transmettre|faire parvenir|communiquer|fournir)\w*[^.?!]{0,30}\b(facture|copie|duplicata)|(send|resend|send over|forward|email|e-mail|share|provide)\w*[^.?!]{0,25}\b(invoice|copy)|never (reached|arrived|got to) us|(pas|jamais) (ete )?(recu|arrive|parvenu)e?s?\b|format papier|version papier|paper (copy|version)|copy (by|via) (mail|post|email))",
+        ),
+        r(
+            PaymentPlanRequest,
+            3.0,
+            r"\b(over (several|a few|\d+|two|three|four|six|twelve) (months|weeks|instal\w*)|sur (plusieurs|\d+|deux|trois|quatre|six|douze) mois|echelonner|etalement|step(ped)? payments|in (monthly|several) (steps|parts))",
+        ),
+        // Payment held until something is fixed.
+        r(
+            Dispute,
+            3.0,
+            r"\b(avant de (payer|regler|proceder au (paiement|reglement))|en attente (de la|d'un|d'une|du) (reparation|correction|avoir|remplacement|geste)|attendons (toujours |encore )?(la|le|un|une) (reparation|avoir|correction|remplacement|intervention)|before (we )?(pay|paying|settle|settling)|until (it is|this is|they are|the \w+ (is|are)) (fixed|repaired|replaced|resolved|corrected)|is not the one (in|from|agreed in) (our|the) (agreement|contract|quote|order)|(rate|price|amount|quantity|hours)\b.{0,40}\b(is not|isn't|are not|aren't|does not|doesn't) (the one|match|correspond|agree))",
+        ),
+        r(
+            PaymentPlanRequest,
+            3.0,
+            r"\b((maintenant|aujourd'hui|ce mois(-ci)?|cette semaine) et le (solde|reste)|(la moitie|une partie|un acompte|half|part)\b.{0,40}\b(et|puis|and|then) (le |the )?(reste|solde|rest|remainder|balance))",
+        ),
+        r(
+            AlreadyPaid,
+            2.5,
+            r"\b(remittance (advice )?(is )?(attached|enclosed)|attached remittance|see (the )?attached (remittance|proof|confirmation|receipt)|avis de (virement|paiement|reglement) (ci-)?joint|ci-joint (l'avis|le justificatif|la preuve))",
+        ),
+        // Billing the same thing twice: a dispute even if "already paid" is said of the other invoice.
+        r(
+            Dispute,
+            5.0,
+            r"\b(fait doublon|en doublon|doublon|en double|factur\w* deux fois|double facturation|duplicate (invoice|charge|billing)|(charged|billed|invoiced) twice|same (invoice|charge) twice)",
+        ),
+        // Broader cue families, so unseen wordings of the same acts are recognised.
+        r(
+            PromiseToPay,
+            2.0,
+            r"\b(will|'ll|shall|going to|expect to|plan to|intend to|aim to|hope to|should|make sure)\b.{0,40}\b(pay|paid|settle|settled|transfer|transferred|wire|wired|send (the )?(payment|funds|money)|go out|receive (the |your )?(payment|funds|transfer)|be processed|process (the |your )?(payment|invoice))",
+        ),
+        // French future tense of paying verbs (not the infinitive: "avant de payer" promises nothing).
+        r(
+            PromiseToPay,
+            2.0,
+            r"\b((paier|payer|regler|virer|verser|enverr|fer|effectuer|lancer|valider|honorer|solder)(ai|as|a|ons|ez|ont)|(passer|partir|interviendr|parviendr)(a|ont))\b",
+        ),
+        r(
+            PromiseToPay,
+            1.5,
+            r"\b(prochain (cycle|lot|run|paiement|virement)|prochaine (campagne|echeance|session) de paiement|next (payment )?(batch|cycle|run)|on (our|the) next payment)",
+        ),
+        r(
+            Dispute,
+            3.0,
+            r"\b(ne tient pas compte|remise .{0,30}convenue|non (conforme|commande)|ne fonctionne pas|(defectueu|endommag|abime|casse)\w*|bloqu(ons|er|e) (le )?(paiement|reglement)|suspend(ons|u) (le )?(paiement|reglement)|pas (d')?accord|desaccord|n'est pas (du|correct|juste)|trop (cher|eleve)|(jamais|pas) (ete )?(livre|recu|fourni|realise|effectue)e?s?)",
+        ),
+        r(
+            Dispute,
+            3.0,
+            r"\b(faulty|defective|broken|not working|(does ?n't|does not|do not|don't) (work|match)|not match|withhold\w*|on hold until|(never|not) (been )?(provided|delivered|performed|received|supplied|rendered)|please correct|correct it|not (what we|as) (ordered|agreed)|agreed (discount|price|rate)|too (high|expensive)|discrepanc\w*|mismatch|complaint|we disagree|not liable)",
+        ),
+        r(
+            AlreadyPaid,
+            2.5,
+            r"\b(already (been )?(taken care of|handled|done|processed|sent)|taken care of|c'est (deja )?(fait|regle|paye)|deja (fait|regle|paye|envoye)|(est|sont) (parti|partis|regle|reglee|payee?s?) (hier|le|depuis|il y a)|we (did|made) (the|this|a) payment|our records show .{0,40}paid|(paid|settled) in full)",
+        ),
+        r(
+            InvoiceCopyRequest,
+            2.5,
+            r"\b((send|email|e-mail|mail|forward) (it|this|the invoice|a copy|us the invoice|me the invoice)\b|(don't|do not|can't|cannot) (have|find|locate) (this|the|that) invoice|not (have|find) (it|this invoice) on file|on file|(pas|jamais) recu (cette|la|votre) facture|me la transmettre|nous la transmettre|(envoyer|transmettre|renvoyer) (une|la) copie|retrouv\w* pas (cette|la|votre) facture)",
+        ),
+        r(
+            PaymentPlanRequest,
+            3.0,
+            r"\b((maintenant|aujourd'hui|ce mois) et le (solde|reste)|le solde (le mois prochain|en \w+|plus tard)|en plusieurs fois|payer en \w+ fois|(half|part|some) (now|today|this month) and the (rest|remainder|balance)|pay (it )?(in )?(several|multiple) (payments|parts))",
+        ),
+    ]
+});
+
+/// Automatic replies that carry no header and no out-of-office wording.
+static AUTO_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(conge (maternite|paternite|maladie|parental)|arret maladie|(boite|adresse|mailbox|inbox) (mail |e-mail |email )?(n'est (plus )?(consultee|surveillee|lue)|is (not|no longer) (monitored|read|checked|in use))|not monitored|ne (sera|sont) pas (lu|lus|traite)s?|merci de contacter (ma|mon) (collegue|remplacant)|please contact my colleague|in my absence)").unwrap()
+});
+
+static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(corrig|rectifi|corrected|correct (the|it)|re-?issue|wrong|errone|incorrect|missing)").unwrap()
+});
+
+/// Scores each intent; the best one wins, `other` when nothing speaks.
+fn classify(text: &str, today: Option<NaiveDate>, reasons: &mut Vec<String>) -> (Intent, f64) {
+    // Each rule counts once: the strongest rule of an intent, plus half of each other one.
+    static FUTURE_MARK: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)").unwrap()
+    });
+    let mut scores: Vec<(Intent, f64, Vec<String>)> = Vec::new();
+    for (intent, weight, re) in RULES.iter() {
+        // A past-tense cue inside a future or conditional phrase is no payment made.
+        let found = re.find_iter(text).find(|m| *intent != Intent::AlreadyPaid || !FUTURE_MARK.is_match(m.as_str()));
+        if let Some(m) = found {
+            match scores.iter_mut().find(|s| s.0 == *intent) {
+                Some(s) => {
+                    s.1 = s.1.max(*weight) + weight.min(s.1) * 0.5;
+                    s.2.push(m.as_str().to_string());
+                }
+                None => scores.push((*intent, *weight, vec![m.as_str().to_string()])),
+            }
+        }
+    }
+    // A refused or negated payment is no promise.
+    static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(ne|n')\s*(\w+\s+){0,2}?(reglerons|paierons|payerons|verserons|reglera|paiera|pouvons|pourrons|allons|vais|peux|regle|paye|paierai|reglerai)\b[^.!?]{0,40}\b(pas|rien|jamais)\b|\b(won't|will not|cannot|can't|not going to|refuse to|unable to|not able to)\s+(\w+\s+){0,2}?(pay|settle|process|release)").unwrap()
+    });
+    if NEGATED.is_match(text) {
+        scores.retain(|s| s.0 != Intent::PromiseToPay);
+        let plan = scores.iter().any(|s| s.0 == Intent::PaymentPlanRequest);
+        match scores.iter_mut().find(|s| s.0 == Intent::Dispute) {
+            Some(s) => s.1 += 1.0,
+            None if !plan => scores.push((Intent::Dispute, 2.0, vec!["payment refused".into()])),
+            None => {}
+        }
+    }
+    // A payment mentioned with a date ahead, and no past-tense payment: a promise.
+    static PAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(pay\w*|settle\w*|transfer\w*|wire\w*|remit\w*|funds|paie\w*|paye\w*|regl\w*|vire\w*|verse\w*|cheque|lcr|traite)\b").unwrap()
+    });
+    if PAY_WORD.is_match(text)
+        && !scores.iter().any(|s| matches!(s.0, Intent::AlreadyPaid | Intent::Dispute | Intent::PaymentPlanRequest))
+        && let Some(base) = today
+        && dates::find_dates(text, base, language(text)).iter().any(|f| f.date >= base)
+    {
+        match scores.iter_mut().find(|s| s.0 == Intent::PromiseToPay) {
+            Some(s) => s.1 += 1.0,
+            None => scores.push((Intent::PromiseToPay, 2.5, vec!["payment with a date ahead".into()])),
+        }
+    }
+    // A copy request asking for a *corrected* invoice is a dispute.
+    if scores.iter().any(|s| s.0 == Intent::InvoiceCopyRequest) && CORRECTION.is_match(text) {
+        if let Some(s) = scores.iter_mut().find(|s| s.0 == Intent::Dispute) {
+            s.1 += 2.0;
+        } else {
+            scores.push((Intent::Dispute, 3.0, vec!["request for a corrected invoice".into()]));
+        }
+    }
+    // A promise with instalments is a payment plan.
+    if scores.iter().any(|s| s.0 == Intent::PaymentPlanRequest)
+        && let Some(p) = scores.iter_mut().find(|s| s.0 == Intent::PromiseToPay)
+    {
+        p.1 -= 1.0;
+    }
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let Some((best, score, phrases)) = scores.first().cloned() else {
+        reasons.push("no phrase of a known intent in the new text".into());
+        return (Intent::Other, 0.5);
+    };
+    let second = scores.get(1).map_or(0.0, |s| s.1);
+    reasons.push(format!(
+        "{} (score {:.1}): {}",
+        best.as_str(),
+        score,
+        phrases.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+    ));
+    if let Some((other, s, p)) = scores.get(1) {
+        reasons.push(format!(
+            "also {} (score {s:.1}): {}",
+            other.as_str(),
+            p.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let margin = (score - second) / score.max(1.0);
+    ((best), (0.55 + 0.4 * margin.clamp(0.0, 1.0) + 0.05 * (score / 7.0).min(1.0)).min(0.99))
+}
+
+/// The promised date: the first future date of the new text.
+fn promised_date(text: &str, base: NaiveDate, lang: Language, reasons: &mut Vec<String>) -> Option<NaiveDate> {
+    let found = dates::find_dates(text, base, lang);
+    let pick = found.iter().find(|f| f.date >= base)?;
+    reasons.push(format!("promised date {} from `{}`", pick.date, pick.text));
+    Some(pick.date)
+}
+
+static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:(€|eur|euros?|\$|usd|£|gbp|chf)\s?(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)|(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?(€|eur\b|euros?\b|\$|usd\b|£|gbp\b|chf\b))").unwrap()
+});
+
+/// The first amount with a currency in the text, as a decimal string.
+fn amount(text: &str) -> Option<(String, Option<String>)> {
+    for c in AMOUNT.captures_iter(text) {
+        let (sym, num) = match (c.get(1), c.get(2), c.get(3), c.get(4)) {
+            (Some(s), Some(n), _, _) => (s.as_str(), n.as_str()),
+            (_, _, Some(n), Some(s)) => (s.as_str(), n.as_str()),
+            _ => continue,
+        };
+        let end = c.get(0).map_or(0, |m| m.end());
+        if text[end..].trim_start().starts_with('/') {
+            continue; // a unit price: "12 €/u"
+        }
+        let ccy = match sym.to_lowercase().as_str() {
+            "€" | "eur" | "euro" | "euros" => "EUR",
+            "$" | "usd" => "USD",
+            "£" | "gbp" => "GBP",
+            "chf" => "CHF",
+            _ => continue,
+        };
+        let currency = relance_domain::money::Currency::parse(ccy).ok()?;
+        if let Ok(m) = relance_domain::money::Money::parse(num, currency, relance_domain::money::DecimalStyle::Auto) {
+            return Some((m.to_decimal_string(), Some(ccy.to_string())));
+        }
+    }
+    None
+}
+
+static REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b([A-Z]{1,6}[-_/]?\d{3,}(?:[-/]\d{1,6})?|\d{4}[-/]\d{3,6})\b").unwrap());
+
+/// Invoice references by pattern (letters + digits, or year-number), dates excluded.
+pub fn references(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in REF.find_iter(text) {
+        let r = m.as_str();
+        let upper = r.to_ascii_uppercase();
+        // Not a date (2026-10-20 is caught as 2026-10 only when followed by -20), not a year alone.
+        let after = &text[m.end()..];
+        if after.starts_with('-') && after[1..].starts_with(|c: char| c.is_ascii_digit()) && r.len() <= 7 {
+            continue;
+        }
+        if ["RIB", "IBAN", "BIC", "SIRET", "TVA", "VAT", "PO", "TEL", "FAX", "CEDEX", "ACH", "LCR", "EUR", "USD"]
+            .iter()
+            .any(|p| upper.starts_with(p) && upper[p.len()..].starts_with(|c: char| !c.is_ascii_alphabetic()))
+        {
+            continue;
+        }
+        if !out.contains(&upper) {
+            out.push(upper);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

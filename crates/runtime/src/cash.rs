@@ -1,0 +1,260 @@
+//! Cash application as a tenant service: matches the credits waiting in a
+//! tenant's payments, applies the confident ones and leaves the others in the
+//! review queue with their ranked candidates.
+//!
+//! One service per daemon, one set of settings per tenant (the tenant's
+//! `[matching]`), whoever caused the work:
+//! - the runtime wakes the tenant's round after any connector run that
+//!   stored statements *or* invoices ([`CashService::notify`]), so a credit
+//!   that arrived before its invoice is matched as soon as the invoice is
+//!   imported, whatever the bank connector's schedule;
+//! - `run --once` runs a round between the data sources and the mailbox;
+//! - a person's accept or allocation through the API goes through
+//!   [`CashService::accept`] / [`CashService::allocate`], which teach the
+//!   payer's account to the matcher the way an automatic match does.
+//!
+//! Crash safety comes from the store: each payment's decision is one
+//! transaction guarded by its status, so a restart re-matches only what was
+//! still `new`, and nothing is applied twice; rounds of one tenant never
+//! overlap (a per-tenant lock).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::{Mutex, Notify};
+
+use relance_config::Settings;
+use relance_domain::TenantId;
+use relance_domain::money::{Currency, DecimalStyle, Money};
+use relance_engine::matching::{Credit, MatchConfig, MatchStatus, Matcher};
+use relance_store::{AllocationRequest, LearnIban, Store, StoreError};
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CashSummary {
+    pub matched: u64,
+    pub suggested: u64,
+    pub unmatched: u64,
+}
+
+/// Matches and applies every pending credit of the tenant. Stops early (with
+/// what is done committed) when `stop()` says so.
+pub fn apply_pending(
+    store: &Store,
+    tenant: &TenantId,
+    config: &MatchConfig,
+    stop: &dyn Fn() -> bool,
+) -> Result<CashSummary, StoreError> {
+    let pending = store.payments_to_match(tenant)?;
+    let mut summary = CashSummary::default();
+    if pending.is_empty() {
+        return Ok(summary);
+    }
+    let (invoices, payers) = store.matching_inputs(tenant)?;
+    let mut matcher = Matcher::new(invoices, &payers, config.clone());
+    for p in pending {
+        if stop() {
+            break;
+        }
+        let credit = Credit {
+            amount: p.amount_money,
+            booking_date: p.booking_date,
+            counterparty_name: p.counterparty_name.clone(),
+            counterparty_iban: p.counterparty_iban.clone(),
+            remittance: p.remittance.clone(),
+            structured_ref: p.structured_ref.clone(),
+            end_to_end_id: p.end_to_end_id.clone(),
+        };
+        let result = matcher.match_credit(&credit);
+        let json = serde_json::to_value(&result).unwrap_or_default();
+        let best = result.best();
+        if result.status == MatchStatus::Matched
+            && let Some(b) = best
+        {
+            let allocations: Vec<AllocationRequest> = b
+                .allocations
+                .iter()
+                .map(|a| AllocationRequest { invoice: a.invoice.clone(), amount: a.amount, write_off: a.write_off })
+                .collect();
+            let learn = match (&p.counterparty_iban, &b.customer_id) {
+                (Some(iban), Some(c)) => LearnIban::Customer { iban: iban.as_str(), customer: c.as_str() },
+                _ => LearnIban::No,
+            };
+            match store.apply_payment(tenant, p.id, &["new", "unmatched"], &allocations, "matcher", Some(&json), learn)
+            {
+                Ok(_) => {
+                    for a in &b.allocations {
+                        matcher.consume(&a.invoice, a.amount, a.write_off);
+                    }
+                    if let LearnIban::Customer { iban, customer } = learn {
+                        matcher.learn_iban(iban, customer);
+                    }
+                    summary.matched += 1;
+                }
+                Err(StoreError::Rejected(why)) => {
+                    // The store moved under us (an invoice changed): a human decides.
+                    tracing::warn!(payment = p.id, %why, "match could not be applied; sent to review");
+                    store.set_payment_review(tenant, p.id, "suggested", &json)?;
+                    summary.suggested += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            let status = if result.status == MatchStatus::Suggested { "suggested" } else { "unmatched" };
+            store.set_payment_review(tenant, p.id, status, &json)?;
+            if status == "suggested" { summary.suggested += 1 } else { summary.unmatched += 1 }
+        }
+    }
+    Ok(summary)
+}
+
+/// One tenant's part of the service.
+struct TenantCash {
+    config: MatchConfig,
+    /// Set when statements or invoices changed; a round consumes it.
+    wake: Notify,
+    /// Held for the length of a round: rounds of one tenant never overlap.
+    round: Mutex<()>,
+}
+
+/// Cash application for every tenant of the daemon.
+pub struct CashService {
+    store: Store,
+    tenants: HashMap<TenantId, TenantCash>,
+}
+
+/// A person's allocation of a payment, by invoice number and decimal amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualAllocation {
+    pub invoice: String,
+    pub amount: String,
+}
+
+impl CashService {
+    pub fn new(store: Store, settings: &Settings) -> CashService {
+        let tenants = settings
+            .tenants
+            .iter()
+            .map(|t| {
+                (t.id.clone(), TenantCash { config: t.matching.clone(), wake: Notify::new(), round: Mutex::new(()) })
+            })
+            .collect();
+        CashService { store, tenants }
+    }
+
+    /// The tenant's statements or invoices changed: its next round should run.
+    pub fn notify(&self, tenant: &TenantId) {
+        if let Some(t) = self.tenants.get(tenant) {
+            t.wake.notify_one();
+        }
+    }
+
+    /// Waits until [`CashService::notify`] was called for the tenant (at
+    /// once if it was since the last wait).
+    pub async fn changed(&self, tenant: &TenantId) {
+        match self.tenants.get(tenant) {
+            Some(t) => t.wake.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Matches and applies the tenant's pending credits now, on the blocking
+    /// pool; waits for a round already running. `stop()` ends it early.
+    pub async fn round(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        stop: impl Fn() -> bool + Send + 'static,
+    ) -> Result<CashSummary, StoreError> {
+        let Some(t) = self.tenants.get(tenant) else { return Ok(CashSummary::default()) };
+        let _guard = t.round.lock().await;
+        let (this, id) = (self.clone(), tenant.clone());
+        tokio::task::spawn_blocking(move || {
+            let config = this.tenants.get(&id).map(|t| t.config.clone()).unwrap_or_default();
+            apply_pending(&this.store, &id, &config, &stop)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// A round whose outcome is logged rather than returned.
+    pub async fn logged_round(self: &Arc<Self>, tenant: &TenantId, cancel: tokio_util::sync::CancellationToken) {
+        match self.round(tenant, move || cancel.is_cancelled()).await {
+            Ok(s) if s != CashSummary::default() => {
+                tracing::info!(tenant = %tenant, matched = s.matched, suggested = s.suggested, unmatched = s.unmatched, "credits matched")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(tenant = %tenant, error = %e, "cash application failed; the next change retries"),
+        }
+    }
+
+    /// Applies the matcher's candidate number `candidate` of a payment waiting
+    /// for review, and learns the payer's account.
+    pub fn accept(&self, tenant: &TenantId, id: i64, candidate: usize, actor: &str) -> Result<Vec<i64>, StoreError> {
+        let p = self.store.payment(tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
+        let cand = p
+            .match_result
+            .as_ref()
+            .and_then(|r| r["candidates"].get(candidate))
+            .ok_or_else(|| StoreError::Rejected(format!("payment {id} has no candidate {candidate}")))?;
+        let allocations = candidate_allocations(cand, p.amount_money.currency)?;
+        self.store.apply_payment(
+            tenant,
+            id,
+            &["suggested", "unmatched"],
+            &allocations,
+            actor,
+            None,
+            LearnIban::FromInvoices,
+        )
+    }
+
+    /// Allocates a payment by hand (one or several invoices, partial amounts
+    /// allowed), and learns the payer's account.
+    pub fn allocate(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        allocations: &[ManualAllocation],
+        actor: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        let p = self.store.payment(tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
+        let ccy = p.amount_money.currency;
+        let allocations = allocations
+            .iter()
+            .map(|a| {
+                Money::parse(&a.amount, ccy, DecimalStyle::Dot)
+                    .map(|amount| AllocationRequest { invoice: a.invoice.clone(), amount, write_off: None })
+                    .map_err(|e| StoreError::Rejected(format!("invoice {}: {e}", a.invoice)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.apply_payment(
+            tenant,
+            id,
+            &["suggested", "unmatched", "matched"],
+            &allocations,
+            actor,
+            None,
+            LearnIban::FromInvoices,
+        )
+    }
+}
+
+fn candidate_allocations(cand: &serde_json::Value, ccy: Currency) -> Result<Vec<AllocationRequest>, StoreError> {
+    let money = |v: &serde_json::Value| -> Option<Money> {
+        v["amount"].as_str().and_then(|a| Money::parse(a, ccy, DecimalStyle::Dot).ok())
+    };
+    cand["allocations"]
+        .as_array()
+        .ok_or_else(|| StoreError::Corrupt("candidate without allocations".into()))?
+        .iter()
+        .map(|a| {
+            Ok(AllocationRequest {
+                invoice: a["invoice"].as_str().unwrap_or_default().to_string(),
+                amount: money(&a["amount"])
+                    .ok_or_else(|| StoreError::Corrupt("candidate allocation without amount".into()))?,
+                write_off: if a["write_off"].is_null() { None } else { money(&a["write_off"]) },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,1030 @@
+//! Checkpointed, idempotent invoice imports.
+//!
+//! An *import* is one unit of input (a file identified by its content hash,
+//! an API page…). It is applied in batches; each batch is one transaction that
+//! upserts customers and invoices, records quarantined records and advances the
+//! import's `position`. A crash loses at most the batch in flight, and a restart
+//! resumes at `position`, so every record is applied exactly once. A unit that
+//! is `done` is never applied again.
+//!
+//! For a *full export*, finishing the import closes the invoices of the same
+//! source that it did not contain (never deletes them) — unless a quarantined
+//! record had no readable invoice number, in which case closing is skipped
+//! because the missing invoice might be that one. Each closing pass is one
+//! audit event (`invoices_closed`) listing what it closed (the first
+//! [`CLOSED_LISTED`] invoices, and the count).
+//!
+//! Re-reporting an invoice compares the ERP's open amount with its previous
+//! report to see Relance's pending allocations reflected ("paid stays paid",
+//! [`super::reflection`]): the stored open amount is the ERP's less what is
+//! still pending, so a stale export never reopens what Relance applied. A
+//! closing pass reflects the pending allocations of the invoices it no longer
+//! lists (the ERP closed them). An update whose currency differs from that of
+//! pending allocations cannot be compared with them: it is quarantined and the
+//! invoice kept as it is.
+//!
+//! A full export that looks wrong (it would close too large a share of the
+//! tenant's open invoices, see [`Store::full_export_preview`], or it has no
+//! data row) can be *held* before anything is applied ([`Store::hold_import`]):
+//! the import waits in state `held` with one quarantine row naming it, until
+//! that row is released through the API ([`Store::release_held_import`],
+//! state `released`: the connector then applies it, closes included) or the
+//! connector finds it acceptable again ([`Store::resume_held_import`]). A held
+//! import that a later full import of the same source has superseded can no
+//! longer be released: its data is stale.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, Transaction};
+use serde_json::json;
+
+use super::reflection::{self, ReflectedBy};
+use super::sqlite::{insert_event, insert_quarantine};
+use super::{NewQuarantine, Store, StoreError, now_text, status_filter};
+use relance_domain::money::format_minor;
+use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, TenantId};
+
+/// Identifies one unit of input.
+#[derive(Debug, Clone)]
+pub struct ImportKey<'a> {
+    pub tenant: &'a TenantId,
+    /// Connector name.
+    pub source: &'a str,
+    /// Stable identity of the input (e.g. `sha256:<hex>` of a file).
+    pub unit: &'a str,
+    /// Human label (the file path).
+    pub label: &'a str,
+    pub full_export: bool,
+}
+
+/// Invoices listed by number in the `invoices_closed` event of a closing pass (the count is always given).
+pub const CLOSED_LISTED: usize = 1000;
+
+/// Statuses a full export closes when an invoice is missing from it.
+const CLOSABLE: &[&str] = &["open", "partially_paid", "disputed"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportStatus {
+    /// Being applied (or to resume at `position`).
+    Running,
+    /// Applied; never applied again.
+    Done,
+    /// Refused whole; not retried while the content is unchanged.
+    Quarantined,
+    /// Waiting for a confirmation before anything is applied.
+    Held,
+    /// Confirmed through the API: to apply, closes included, whatever the limits.
+    Released,
+}
+
+impl ImportStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Running => "running",
+            ImportStatus::Done => "done",
+            ImportStatus::Quarantined => "quarantined",
+            ImportStatus::Held => "held",
+            ImportStatus::Released => "released",
+        }
+    }
+
+    fn parse(text: &str) -> Option<ImportStatus> {
+        [
+            ImportStatus::Running,
+            ImportStatus::Done,
+            ImportStatus::Quarantined,
+            ImportStatus::Held,
+            ImportStatus::Released,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Whether records may be applied in this state.
+    pub fn applies(self) -> bool {
+        matches!(self, ImportStatus::Running | ImportStatus::Released)
+    }
+}
+
+/// What a full export would close if it were applied now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClosePreview {
+    /// Open invoices of the source that the export does not list.
+    pub would_close: u64,
+    /// Open invoices of the tenant, all sources.
+    pub tenant_open: u64,
+}
+
+impl ClosePreview {
+    /// Whether closing would take more than `share_bp` (basis points, 5000 =
+    /// 50 %) of the tenant's open invoices.
+    pub fn exceeds(&self, share_bp: u32) -> bool {
+        self.would_close > 0
+            && u128::from(self.would_close) * 10_000 > u128::from(share_bp) * u128::from(self.tenant_open)
+    }
+}
+
+/// A held import released through the API, waiting for its connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleasedImport {
+    pub import: i64,
+    /// The input's identity (`sha256:<hex>` of a file).
+    pub unit: String,
+    /// The input's label (the file path).
+    pub label: String,
+    /// The copy kept when it was held.
+    pub kept_path: Option<String>,
+}
+
+/// Where an import stands.
+#[derive(Debug, Clone)]
+pub struct ImportState {
+    pub id: i64,
+    pub tenant: TenantId,
+    pub source: String,
+    pub status: ImportStatus,
+    /// Records already applied.
+    pub position: u64,
+    pub full_export: bool,
+    /// Customer records this import already wrote, to skip identical rewrites
+    /// (a customer appears on many invoices). Lost on restart, which only costs time.
+    written_customers: Arc<std::sync::Mutex<HashMap<String, CustomerRecord>>>,
+}
+
+/// One batch of records to apply, with the position reached after it.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceBatch {
+    pub records: Vec<InvoiceRecord>,
+    pub quarantined: Vec<NewQuarantine>,
+    /// Invoice numbers read from quarantined records: they are not closed by a full export.
+    pub quarantined_numbers: Vec<String>,
+    /// A quarantined record had no readable invoice number.
+    pub close_blocked: bool,
+    /// Records consumed from the input once this batch is applied.
+    pub position_after: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+}
+
+/// Totals of a finished import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub quarantined: u64,
+    pub closed: u64,
+    pub close_blocked: bool,
+}
+
+/// The stored view of an invoice used to detect changes.
+#[derive(Debug, PartialEq, Eq)]
+struct Existing {
+    customer_id: String,
+    issue_date: Option<String>,
+    due_date: String,
+    currency: String,
+    total_minor: i64,
+    /// Effective: the ERP's open amount less Relance's pending allocations.
+    open_minor: i64,
+    status: String,
+    /// As the ERP reported it.
+    erp_open_minor: i64,
+}
+
+impl Store {
+    /// Finds or creates the import for `key`. A `Done` or `Quarantined` state
+    /// means the unit must not be applied again; `Running` carries the position
+    /// to resume from.
+    pub fn begin_import(&self, key: &ImportKey<'_>) -> Result<ImportState, StoreError> {
+        self.db.write(|tx| {
+            let found = tx
+                .query_row(
+                    "SELECT id, state, position, full_export FROM imports WHERE tenant_id=?1 AND source=?2 AND unit=?3",
+                    (key.tenant.as_str(), key.source, key.unit),
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?)),
+                )
+                .optional()?;
+            let (id, state, position, full_export) = match found {
+                Some(f) => f,
+                None => {
+                    tx.execute(
+                        "INSERT INTO imports (tenant_id, source, unit, label, full_export, state, started_at)
+                         VALUES (?1,?2,?3,?4,?5,'running',?6)",
+                        (key.tenant.as_str(), key.source, key.unit, key.label, key.full_export, now_text()),
+                    )?;
+                    (tx.last_insert_rowid(), "running".to_string(), 0, key.full_export)
+                }
+            };
+            let status = ImportStatus::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("import {id} has state `{state}`")))?;
+            Ok(ImportState {
+                id,
+                tenant: key.tenant.clone(),
+                source: key.source.to_string(),
+                status,
+                position: position as u64,
+                full_export,
+                written_customers: Arc::default(),
+            })
+        })
+    }
+
+    /// Applies one batch atomically and advances `state.position`.
+    pub fn apply_invoice_batch(
+        &self,
+        state: &mut ImportState,
+        batch: &InvoiceBatch,
+    ) -> Result<BatchOutcome, StoreError> {
+        let outcome = self.db.write(|tx| apply_batch(tx, state, batch))?;
+        state.position = batch.position_after;
+        Ok(outcome)
+    }
+
+    /// Ends an import: closes what a full export no longer lists, writes the
+    /// summary audit event and marks the unit done.
+    pub fn finish_import(&self, state: &mut ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+        let summary = self.db.write(|tx| finish(tx, state, label))?;
+        state.status = ImportStatus::Done;
+        self.db.release_memory();
+        Ok(summary)
+    }
+
+    /// What finishing a full export of `source` would close now: the open
+    /// invoices of the source for which `listed(number)` is false, and the
+    /// tenant's open invoices. Reads only.
+    pub fn full_export_preview(
+        &self,
+        tenant: &TenantId,
+        source: &str,
+        listed: impl Fn(&str) -> bool,
+    ) -> Result<ClosePreview, StoreError> {
+        let closable = status_filter(CLOSABLE);
+        self.db.read(|c| {
+            let tenant_open: i64 = c.query_row(
+                &format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"),
+                [tenant.as_str()],
+                |r| r.get(0),
+            )?;
+            let mut st =
+                c.prepare(&format!("SELECT number FROM invoices WHERE tenant_id=?1 AND source=?2{closable}"))?;
+            let mut rows = st.query((tenant.as_str(), source))?;
+            let mut would_close = 0u64;
+            while let Some(row) = rows.next()? {
+                let number = row.get_ref(0)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if !listed(number) {
+                    would_close += 1;
+                }
+            }
+            Ok(ClosePreview { would_close, tenant_open: u64::try_from(tenant_open).unwrap_or(0) })
+        })
+    }
+
+    /// What finishing this running full import would close now: the open
+    /// invoices of its source that none of its batches listed. Reads only.
+    pub fn pass_close_preview(&self, state: &ImportState) -> Result<ClosePreview, StoreError> {
+        let closable = status_filter(CLOSABLE);
+        let tenant = state.tenant.as_str();
+        self.db.read(|c| {
+            let tenant_open: i64 =
+                c.query_row(&format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"), [tenant], |r| {
+                    r.get(0)
+                })?;
+            let would_close: i64 = c.query_row(
+                &format!(
+                    "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND source=?2
+                     AND (last_import IS NULL OR last_import<>?3){closable}"
+                ),
+                (tenant, &state.source, state.id),
+                |r| r.get(0),
+            )?;
+            Ok(ClosePreview {
+                would_close: u64::try_from(would_close).unwrap_or(0),
+                tenant_open: u64::try_from(tenant_open).unwrap_or(0),
+            })
+        })
+    }
+
+    /// Holds a running import before anything of it is applied: state
+    /// `held`, one quarantine row naming it (with the reason and where the
+    /// input is kept), one audit event. Returns the quarantine id, which the
+    /// API releases.
+    pub fn hold_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
+        let id = self.db.write(|tx| {
+            let held = tx.execute(
+                "UPDATE imports SET state='held' WHERE tenant_id=?2 AND id=?1 AND state='running'",
+                (state.id, state.tenant.as_str()),
+            )?;
+            if held != 1 {
+                return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+            }
+            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
+            tx.execute(
+                "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
+                (qid, state.id, state.tenant.as_str()),
+            )?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "import_held",
+                &q.item,
+                &json!({ "import": state.id, "quarantine_id": qid, "reason": q.reason }),
+            )?;
+            Ok(qid)
+        })?;
+        state.status = ImportStatus::Held;
+        Ok(id)
+    }
+
+    /// Takes a held import back to `running` when its connector finds it
+    /// acceptable now (e.g. `max_close_share` was raised). Returns false, and
+    /// leaves it held, when a later full import of the source superseded it.
+    pub fn resume_held_import(&self, state: &mut ImportState, why: &str) -> Result<bool, StoreError> {
+        let resumed = self.db.write(|tx| {
+            if superseded(tx, state.id)? {
+                return Ok(false);
+            }
+            if tx.execute(
+                "UPDATE imports SET state='running' WHERE tenant_id=?2 AND id=?1 AND state='held'",
+                (state.id, state.tenant.as_str()),
+            )? != 1
+            {
+                return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+            }
+            let now = now_text();
+            tx.execute(
+                "UPDATE quarantine SET released_at=?3 WHERE tenant_id=?1 AND import_id=?2 AND released_at IS NULL",
+                (state.tenant.as_str(), state.id, &now),
+            )?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "import_resumed",
+                &format!("import:{}", state.id),
+                &json!({ "import": state.id, "reason": why }),
+            )?;
+            Ok(true)
+        })?;
+        if resumed {
+            state.status = ImportStatus::Running;
+        }
+        Ok(resumed)
+    }
+
+    /// Releases the held import named by quarantine row `quarantine_id`: its
+    /// connector applies it at its next run, closes included. Refused
+    /// ([`StoreError::Rejected`]) when the row is not a held import of this
+    /// tenant, or when a later full import of the same source superseded it.
+    pub fn release_held_import(
+        &self,
+        tenant: &TenantId,
+        quarantine_id: i64,
+        actor: &str,
+    ) -> Result<ReleasedImport, StoreError> {
+        self.db.write(|tx| {
+            let row: Option<(Option<i64>, Option<String>)> = tx
+                .query_row(
+                    "SELECT import_id, raw_path FROM quarantine WHERE tenant_id=?1 AND id=?2",
+                    (tenant.as_str(), quarantine_id),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (import, kept_path) = match row {
+                None => return Err(StoreError::Rejected(format!("no quarantine item {quarantine_id}"))),
+                Some((None, _)) => {
+                    return Err(StoreError::Rejected(format!(
+                        "quarantine item {quarantine_id} is not a held import: there is nothing to release"
+                    )));
+                }
+                Some((Some(import), kept)) => (import, kept),
+            };
+            let (source, unit, label, state): (String, String, String, String) = tx.query_row(
+                "SELECT source, unit, label, state FROM imports WHERE tenant_id=?1 AND id=?2",
+                (tenant.as_str(), import),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+            if state != ImportStatus::Held.as_str() {
+                return Err(StoreError::Rejected(format!(
+                    "quarantine item {quarantine_id} is not held any more (its import is {state})"
+                )));
+            }
+            if superseded(tx, import)? {
+                return Err(StoreError::Rejected(format!(
+                    "quarantine item {quarantine_id}: a later full export of `{source}` was imported since; \
+                     releasing this older one would apply stale data"
+                )));
+            }
+            let now = now_text();
+            tx.execute("UPDATE imports SET state='released' WHERE tenant_id=?2 AND id=?1", (import, tenant.as_str()))?;
+            tx.execute(
+                "UPDATE quarantine SET released_at=?2 WHERE tenant_id=?3 AND id=?1",
+                (quarantine_id, &now, tenant.as_str()),
+            )?;
+            insert_event(
+                tx,
+                tenant.as_str(),
+                actor,
+                "import_released",
+                &label,
+                &json!({ "import": import, "quarantine_id": quarantine_id, "source": source }),
+            )?;
+            Ok(ReleasedImport { import, unit, label, kept_path })
+        })
+    }
+
+    /// Imports of `source` released through the API and not applied yet, oldest first.
+    pub fn released_imports(&self, tenant: &TenantId, source: &str) -> Result<Vec<ReleasedImport>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT i.id, i.unit, i.label,
+                        (SELECT q.raw_path FROM quarantine q WHERE q.tenant_id=i.tenant_id AND q.import_id=i.id
+                         ORDER BY q.id DESC LIMIT 1)
+                 FROM imports i WHERE i.tenant_id=?1 AND i.source=?2 AND i.state='released' ORDER BY i.id",
+            )?;
+            let rows = st.query_map((tenant.as_str(), source), |r| {
+                Ok(ReleasedImport { import: r.get(0)?, unit: r.get(1)?, label: r.get(2)?, kept_path: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Marks a whole unit as quarantined (it will not be retried while its
+    /// content is unchanged) and records why.
+    pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
+        let id = self.db.write(|tx| {
+            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
+            tx.execute(
+                "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
+                (qid, state.id, state.tenant.as_str()),
+            )?;
+            tx.execute(
+                "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE tenant_id=?3 AND id=?1",
+                (state.id, now_text(), state.tenant.as_str()),
+            )?;
+            insert_event(
+                tx,
+                state.tenant.as_str(),
+                &format!("connector:{}", state.source),
+                "quarantined",
+                &q.item,
+                &json!({ "import": state.id, "quarantine_id": qid, "reason": q.reason }),
+            )?;
+            Ok(qid)
+        })?;
+        state.status = ImportStatus::Quarantined;
+        Ok(id)
+    }
+}
+
+fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) -> Result<BatchOutcome, StoreError> {
+    let tenant = state.tenant.as_str();
+    // Claim the range: fails if another worker applied it meanwhile.
+    let claimed = tx.execute(
+        "UPDATE imports SET position=?1 WHERE tenant_id=?4 AND id=?2 AND position=?3 AND state IN ('running','released')",
+        (batch.position_after as i64, state.id, state.position as i64, tenant),
+    )?;
+    if claimed != 1 {
+        return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
+    }
+    let now = now_text();
+    {
+        let mut written = state.written_customers.lock().unwrap_or_else(|p| p.into_inner());
+        upsert_customers(tx, tenant, &batch.records, &now, &mut written)?;
+    }
+    let mut out = BatchOutcome::default();
+    let mut stmts = InvoiceStatements::prepare(tx)?;
+    for rec in &batch.records {
+        match upsert_invoice(tx, &mut stmts, state, rec, &now)? {
+            Change::Created => out.created += 1,
+            Change::Updated => out.updated += 1,
+            Change::Unchanged => out.unchanged += 1,
+            Change::Quarantined => out.quarantined += 1,
+        }
+    }
+    for q in &batch.quarantined {
+        insert_quarantine(tx, tenant, q)?;
+        out.quarantined += 1;
+    }
+    if !batch.quarantined_numbers.is_empty() {
+        let mut st = tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?;
+        for n in &batch.quarantined_numbers {
+            st.execute((state.id, tenant, n))?;
+        }
+    }
+    tx.execute(
+        "UPDATE imports SET created=created+?2, updated=updated+?3, unchanged=unchanged+?4,
+                quarantined=quarantined+?5, close_blocked=close_blocked OR ?6 WHERE tenant_id=?7 AND id=?1",
+        (
+            state.id,
+            out.created as i64,
+            out.updated as i64,
+            out.unchanged as i64,
+            out.quarantined as i64,
+            batch.close_blocked,
+            tenant,
+        ),
+    )?;
+    Ok(out)
+}
+
+enum Change {
+    Created,
+    Updated,
+    Unchanged,
+    /// Refused (recorded in quarantine); the invoice is kept as it was.
+    Quarantined,
+}
+
+/// Merges the customers of a batch (one write per customer) into the store:
+/// the latest non-empty name, segment and language win; e-mails, phones and
+/// IBANs accumulate.
+fn upsert_customers(
+    tx: &Connection,
+    tenant: &str,
+    records: &[InvoiceRecord],
+    now: &str,
+    written: &mut HashMap<String, CustomerRecord>,
+) -> Result<(), StoreError> {
+    let mut merged: HashMap<&str, CustomerRecord> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for r in records {
+        if written.get(&r.customer.id) == Some(&r.customer) && !merged.contains_key(r.customer.id.as_str()) {
+            continue;
+        }
+        let c = &r.customer;
+        match merged.get_mut(c.id.as_str()) {
+            Some(m) => merge_customer(m, c),
+            None => {
+                order.push(&c.id);
+                merged.insert(&c.id, c.clone());
+            }
+        }
+    }
+    let mut select = tx.prepare_cached(
+        "SELECT name, emails, phones, segment, language, address FROM customers WHERE tenant_id=?1 AND id=?2",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at, address)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8, address=?9
+         WHERE tenant_id=?1 AND id=?2",
+    )?;
+    let mut iban = tx.prepare_cached(
+        "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'source',?4)",
+    )?;
+    for id in order {
+        let Some(c) = merged.get(id) else { continue };
+        let existing = select
+            .query_row((tenant, id), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .optional()?;
+        let lang = c.language.map(|l| l.as_str().to_string());
+        match existing {
+            None => {
+                insert.execute((
+                    tenant,
+                    id,
+                    &c.name,
+                    json!(c.emails).to_string(),
+                    json!(c.phones).to_string(),
+                    &c.segment,
+                    &lang,
+                    now,
+                    &c.address,
+                ))?;
+            }
+            Some((name, emails, phones, segment, language, address)) => {
+                let mut stored = CustomerRecord {
+                    id: id.to_string(),
+                    name: name.clone(),
+                    emails: serde_json::from_str(&emails).unwrap_or_default(),
+                    phones: serde_json::from_str(&phones).unwrap_or_default(),
+                    ibans: Vec::new(),
+                    segment: segment.clone(),
+                    language: language.as_deref().and_then(|l| l.parse().ok()),
+                    address: address.clone(),
+                };
+                let before = stored.clone();
+                merge_customer(&mut stored, c);
+                if stored != before {
+                    update.execute((
+                        tenant,
+                        id,
+                        &stored.name,
+                        json!(stored.emails).to_string(),
+                        json!(stored.phones).to_string(),
+                        &stored.segment,
+                        stored.language.map(|l| l.as_str()),
+                        now,
+                        &stored.address,
+                    ))?;
+                }
+            }
+        }
+        for i in &c.ibans {
+            iban.execute((tenant, i, id, now))?;
+        }
+        written.insert(id.to_string(), c.clone());
+    }
+    Ok(())
+}
+
+fn merge_customer(into: &mut CustomerRecord, from: &CustomerRecord) {
+    if !from.name.is_empty() {
+        into.name.clone_from(&from.name);
+    }
+    for (dst, src) in
+        [(&mut into.emails, &from.emails), (&mut into.phones, &from.phones), (&mut into.ibans, &from.ibans)]
+    {
+        for v in src {
+            if !dst.iter().any(|d| d.eq_ignore_ascii_case(v)) {
+                dst.push(v.clone());
+            }
+        }
+    }
+    if from.segment.is_some() {
+        into.segment.clone_from(&from.segment);
+    }
+    if from.language.is_some() {
+        into.language = from.language;
+    }
+    if from.address.is_some() {
+        into.address.clone_from(&from.address);
+    }
+}
+
+/// The statements of an invoice upsert, prepared once per batch.
+struct InvoiceStatements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    select: rusqlite::CachedStatement<'c>,
+    touch: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> InvoiceStatements<'c> {
+    fn prepare(tx: &'c Connection) -> Result<Self, StoreError> {
+        Ok(InvoiceStatements {
+            insert: tx.prepare_cached(
+                "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
+                                       open_minor, status, source, last_import, created_at, updated_at, erp_open_minor)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,?8)
+                 ON CONFLICT (tenant_id, number) DO NOTHING",
+            )?,
+            select: tx.prepare_cached(
+                "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status, erp_open_minor
+                 FROM invoices WHERE tenant_id=?1 AND number=?2",
+            )?,
+            touch: tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?,
+            update: tx.prepare_cached(
+                "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
+                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12, erp_open_minor=?13
+                 WHERE tenant_id=?1 AND number=?2",
+            )?,
+        })
+    }
+}
+
+/// Statuses with which the ERP says nothing more is to be paid: every
+/// pending allocation is then reflected.
+fn settled_by_erp(status: InvoiceStatus) -> bool {
+    matches!(status, InvoiceStatus::Paid | InvoiceStatus::Cancelled | InvoiceStatus::Closed)
+}
+
+fn upsert_invoice(
+    tx: &Connection,
+    st: &mut InvoiceStatements<'_>,
+    state: &ImportState,
+    rec: &InvoiceRecord,
+    now: &str,
+) -> Result<Change, StoreError> {
+    let tenant = state.tenant.as_str();
+    let incoming = |status: InvoiceStatus, open_minor: i64| Existing {
+        customer_id: rec.customer.id.clone(),
+        issue_date: rec.issue_date.map(|d| d.to_string()),
+        due_date: rec.due_date.to_string(),
+        currency: rec.total.currency.code().to_string(),
+        total_minor: rec.total.minor,
+        open_minor,
+        status: status.as_str().to_string(),
+        erp_open_minor: rec.open.minor,
+    };
+    // Most records of a large import are new: try the insert first (one B-tree descent).
+    let new = incoming(InvoiceStatus::merge_from_source(None, rec.effective_status()), rec.open.minor);
+    let inserted = st.insert.execute(rusqlite::params![
+        tenant,
+        rec.number,
+        new.customer_id,
+        new.issue_date,
+        new.due_date,
+        new.currency,
+        new.total_minor,
+        new.open_minor,
+        new.status,
+        state.source,
+        state.id,
+        now,
+    ])?;
+    if inserted == 1 {
+        return Ok(Change::Created);
+    }
+    let old = st.select.query_row((tenant, &rec.number), |r| {
+        Ok(Existing {
+            customer_id: r.get(0)?,
+            issue_date: r.get(1)?,
+            due_date: r.get(2)?,
+            currency: r.get(3)?,
+            total_minor: r.get(4)?,
+            open_minor: r.get(5)?,
+            status: r.get(6)?,
+            erp_open_minor: r.get(7)?,
+        })
+    })?;
+    let current_status = old.status.parse::<InvoiceStatus>().ok();
+    let erp_status = InvoiceStatus::merge_from_source(current_status, rec.effective_status());
+    // Paid stays paid: Relance's allocations the ERP has not reflected yet.
+    let pending = reflection::pending_allocations(tx, tenant, &rec.number)?;
+    if !pending.is_empty() && old.currency != rec.total.currency.code() {
+        // Pending allocations are in the invoice's currency: an amount in
+        // another one cannot be compared with them, nor lowered by them.
+        insert_quarantine(
+            tx,
+            tenant,
+            &NewQuarantine {
+                source: state.source.clone(),
+                item: format!("invoice:{}", rec.number),
+                reason: format!(
+                    "the source now reports invoice {} in {}, but Relance applied payments to it in {} that the ERP \
+                     has not reflected yet; the invoice is kept as it was (undo the allocations, or correct the source)",
+                    rec.number,
+                    rec.total.currency.code(),
+                    old.currency
+                ),
+                ..Default::default()
+            },
+        )?;
+        st.touch.execute((state.id, tenant, &rec.number))?;
+        return Ok(Change::Quarantined);
+    }
+    let mut reflected = Vec::new();
+    if !pending.is_empty() {
+        if settled_by_erp(erp_status) {
+            let all = reflection::pending_total(&pending)?;
+            reflected = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::ErpSettled, now)?;
+        } else if rec.open.minor < old.erp_open_minor {
+            let drop = old.erp_open_minor.checked_sub(rec.open.minor).ok_or_else(|| {
+                StoreError::Rejected(format!("invoice {}: the open amount's change overflows", rec.number))
+            })?;
+            reflected = reflection::reflect(tx, tenant, &pending, drop, ReflectedBy::ErpOpenDrop, now)?;
+        }
+    }
+    let still_pending = reflection::pending_total(&pending)? - reflection::reflected_total(&reflected);
+    let incoming = if still_pending > 0 && erp_status.is_outstanding() {
+        let open = reflection::effective_open(rec.open.minor, still_pending);
+        incoming(reflection::status_for(Some(erp_status), rec.total.minor, open), open)
+    } else {
+        incoming(erp_status, rec.open.minor)
+    };
+    if old == incoming && reflected.is_empty() {
+        if state.full_export {
+            st.touch.execute((state.id, tenant, &rec.number))?;
+        }
+        return Ok(Change::Unchanged);
+    }
+    st.update.execute(rusqlite::params![
+        tenant,
+        rec.number,
+        incoming.customer_id,
+        incoming.issue_date,
+        incoming.due_date,
+        incoming.currency,
+        incoming.total_minor,
+        incoming.open_minor,
+        incoming.status,
+        state.source,
+        state.id,
+        now,
+        incoming.erp_open_minor,
+    ])?;
+    let mut data = json!({ "import": state.id, "changes": diff(&old, &incoming) });
+    if !reflected.is_empty() || still_pending > 0 {
+        let exp = rec.total.currency.exponent();
+        data["reflected"] = reflection::reflected_json(&reflected, exp);
+        data["pending_erp"] = json!(format_minor(still_pending, exp));
+    }
+    insert_event(
+        tx,
+        tenant,
+        &format!("connector:{}", state.source),
+        "invoice_updated",
+        &format!("invoice:{}", rec.number),
+        &data,
+    )?;
+    Ok(Change::Updated)
+}
+
+/// `{"field": [before, after]}` for every field that changed. The ERP's own
+/// open amount (`amount_open_erp`) is listed when it changed and differs from
+/// the effective one before or after (Relance's pending allocations).
+fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let exp = relance_domain::money::Currency::parse(&new.currency).map(|c| c.exponent()).unwrap_or(2);
+    let mut put = |k: &str, a: serde_json::Value, b: serde_json::Value| {
+        if a != b {
+            m.insert(k.to_string(), json!([a, b]));
+        }
+    };
+    put("customer_id", json!(old.customer_id), json!(new.customer_id));
+    put("issue_date", json!(old.issue_date), json!(new.issue_date));
+    put("due_date", json!(old.due_date), json!(new.due_date));
+    put("currency", json!(old.currency), json!(new.currency));
+    put("amount_total", json!(format_minor(old.total_minor, exp)), json!(format_minor(new.total_minor, exp)));
+    put("amount_open", json!(format_minor(old.open_minor, exp)), json!(format_minor(new.open_minor, exp)));
+    if old.erp_open_minor != old.open_minor || new.erp_open_minor != new.open_minor {
+        put(
+            "amount_open_erp",
+            json!(format_minor(old.erp_open_minor, exp)),
+            json!(format_minor(new.erp_open_minor, exp)),
+        );
+    }
+    put("status", json!(old.status), json!(new.status));
+    serde_json::Value::Object(m)
+}
+
+/// Whether a full import of the same tenant and source, begun after `import`, has completed.
+fn superseded(tx: &Connection, import: i64) -> Result<bool, StoreError> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM imports h JOIN imports n ON n.tenant_id=h.tenant_id AND n.source=h.source
+                        WHERE h.id=?1 AND n.id>h.id AND n.full_export=1 AND n.state='done')",
+        [import],
+        |r| r.get(0),
+    )?)
+}
+
+/// A full export that no longer lists an invoice says the ERP closed it:
+/// Relance's allocations on it that were pending are reflected, and the
+/// ERP's open amount is taken as zero (whatever the invoice's status: one
+/// that Relance's payments made `paid` is not closed, but its pending
+/// allocations are reflected all the same). One audit event per pass.
+fn reflect_missing(tx: &Transaction<'_>, state: &ImportState, label: &str, now: &str) -> Result<(), StoreError> {
+    let tenant = state.tenant.as_str();
+    let invoices: Vec<(String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT DISTINCT i.number, i.currency FROM allocations a
+             JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number
+             WHERE a.tenant_id=?1 AND a.erp_state='pending' AND a.undone_at IS NULL
+               AND i.source=?2 AND (i.last_import IS NULL OR i.last_import<>?3)
+             ORDER BY i.number",
+        )?;
+        st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let mut listed = Vec::new();
+    let mut count = 0u64;
+    for (number, currency) in &invoices {
+        let pending = reflection::pending_allocations(tx, tenant, number)?;
+        let all = reflection::pending_total(&pending)?;
+        let done = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::MissingFromFullExport, now)?;
+        tx.execute(
+            "UPDATE invoices SET erp_open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
+            (tenant, number, now),
+        )?;
+        let exp = relance_domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+        for r in &done {
+            if listed.len() < CLOSED_LISTED {
+                listed.push(json!({
+                    "allocation": r.allocation,
+                    "invoice": number,
+                    "amount": format_minor(r.amount, exp),
+                }));
+            }
+            count += 1;
+        }
+    }
+    insert_event(
+        tx,
+        tenant,
+        &format!("connector:{}", state.source),
+        "allocations_reflected",
+        &format!("import:{}", state.id),
+        &json!({
+            "import": state.id,
+            "label": label,
+            "by": ReflectedBy::MissingFromFullExport.as_str(),
+            "count": count,
+            "allocations": listed,
+            "truncated": count > CLOSED_LISTED as u64,
+        }),
+    )?;
+    Ok(())
+}
+
+fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+    let tenant = state.tenant.as_str();
+    let (created, updated, unchanged, quarantined, close_blocked): (i64, i64, i64, i64, bool) = tx.query_row(
+        "SELECT created, updated, unchanged, quarantined, close_blocked FROM imports WHERE id=?1",
+        [state.id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    let actor = format!("connector:{}", state.source);
+    let mut closed = 0u64;
+    if state.full_export && !close_blocked {
+        let missing: Vec<(String, String, i64, String)> = {
+            let mut st = tx.prepare(&format!(
+                "SELECT number, status, open_minor, currency FROM invoices
+                 WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3){}
+                 ORDER BY number",
+                status_filter(CLOSABLE)
+            ))?;
+            st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let now = now_text();
+        reflect_missing(tx, state, label, &now)?;
+        let mut upd = tx.prepare_cached(
+            "UPDATE invoices SET status='closed', open_minor=0, erp_open_minor=0, updated_at=?3
+             WHERE tenant_id=?1 AND number=?2",
+        )?;
+        let mut listed = Vec::new();
+        for (number, status, open, currency) in &missing {
+            upd.execute((tenant, number, &now))?;
+            if listed.len() < CLOSED_LISTED {
+                let exp = relance_domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
+                listed.push(json!({
+                    "number": number,
+                    "previous_status": status,
+                    "previous_amount_open": format_minor(*open, exp),
+                }));
+            }
+            closed += 1;
+        }
+        if closed > 0 {
+            // One event per closing pass, however many invoices it closed.
+            insert_event(
+                tx,
+                tenant,
+                &actor,
+                "invoices_closed",
+                &format!("import:{}", state.id),
+                &json!({
+                    "import": state.id,
+                    "label": label,
+                    "reason": "missing from full export",
+                    "count": closed,
+                    "invoices": listed,
+                    "truncated": missing.len() > CLOSED_LISTED,
+                }),
+            )?;
+        }
+    }
+    tx.execute(
+        "UPDATE imports SET state='done', closed=?2, finished_at=?3 WHERE tenant_id=?4 AND id=?1",
+        (state.id, closed as i64, now_text(), tenant),
+    )?;
+    let summary = ImportSummary {
+        created: created as u64,
+        updated: updated as u64,
+        unchanged: unchanged as u64,
+        quarantined: quarantined as u64,
+        closed,
+        close_blocked: state.full_export && close_blocked,
+    };
+    insert_event(
+        tx,
+        tenant,
+        &actor,
+        "import_completed",
+        &format!("import:{}", state.id),
+        &json!({
+            "label": label,
+            "full_export": state.full_export,
+            "created": summary.created,
+            "updated": summary.updated,
+            "unchanged": summary.unchanged,
+            "quarantined": summary.quarantined,
+            "closed": summary.closed,
+            "closing_skipped": summary.close_blocked,
+        }),
+    )?;
+    Ok(summary)
+}

@@ -1,0 +1,237 @@
+//! Durable storage.
+//!
+//! [`Store`] is the only door to the database: business code calls its
+//! methods with domain types and never sees SQL. The methods are synchronous
+//! (SQLite is an in-process library; an async wrapper would only add a thread
+//! hop per statement), so async callers run them with
+//! `tokio::task::spawn_blocking`. Every write that must be atomic (a batch of
+//! invoices with its checkpoint, quarantine rows and audit events) is one
+//! method, so a backend can give it one transaction.
+//!
+//! Today the backend is SQLite (one file per deployment, `tenant_id` on every
+//! row, WAL). A PostgreSQL backend is a second implementation of the same
+//! methods behind [`Store`]; nothing outside this module changes.
+
+#![forbid(unsafe_code)]
+
+mod import;
+mod messages;
+mod outbox;
+mod payments;
+mod promises;
+mod queries;
+mod reflection;
+mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use relance_domain::TenantId;
+
+pub use import::{
+    BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
+    ReleasedImport,
+};
+pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
+pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
+pub use payments::{AllocationRequest, LearnIban, NewPayment, StatementOutcome, StoredPayment};
+pub use promises::PromiseCheck;
+pub use queries::{InvoiceQuery, Page, TenantCounts};
+pub use reflection::{ErpState, ReflectedBy};
+pub use sqlite::DaemonLock;
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    // The cause is in the message and not a `#[source]`, so that a report
+    // that prints the chain (`{:#}`) says it once.
+    #[error("cannot open database {path}: {cause}")]
+    Open { path: String, cause: rusqlite::Error },
+    /// A file or folder of the store cannot be created or opened (the OS's reason: permission denied, not a directory…).
+    #[error("{what} {path}: {cause}")]
+    Io { what: &'static str, path: String, cause: std::io::Error },
+    /// Another daemon holds the data folder's lock.
+    #[error(
+        "another Relance daemon{} is using {path}; stop it, or give this one another `data_dir`",
+        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked { path: String, holder: Option<u32> },
+    #[error("import {import} was advanced by another worker (expected position {expected})")]
+    ImportConflict { import: i64, expected: u64 },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The blocking task running a store call died (a panic).
+    #[error("store task failed: {0}")]
+    Task(String),
+    /// A business rule refused the change (payment already applied, amount too large…).
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl StoreError {
+    /// Whether the failure can clear by itself (a busy or locked database,
+    /// an I/O hiccup, a concurrent worker, a panicked task), so retrying
+    /// helps. The others (a business rule's refusal, corrupt data, a
+    /// database that cannot be opened, a constraint the input breaks) would
+    /// only repeat until something changes.
+    pub fn is_transient(&self) -> bool {
+        use StoreError as S;
+        match self {
+            S::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::OutOfMemory
+            ),
+            S::Sqlite(_) => false,
+            S::ImportConflict { .. } | S::Task(_) => true,
+            S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) => false,
+        }
+    }
+}
+
+/// A quarantined input to record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewQuarantine {
+    pub source: String,
+    pub item: String,
+    pub line: Option<u64>,
+    pub column: Option<String>,
+    pub reason: String,
+    pub raw: Option<String>,
+    pub raw_path: Option<String>,
+}
+
+/// Handle to the database, cheap to clone and share between tasks.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<sqlite::Sqlite>,
+}
+
+impl Store {
+    pub fn open(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => Store::open_sqlite(path),
+        }
+    }
+
+    /// Opens (creating if needed) an SQLite database and applies migrations.
+    pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store { db: Arc::new(sqlite::Sqlite::open(path)?) })
+    }
+
+    /// Takes the lock that makes a daemon the only one working on this
+    /// database (`<database>.lock`, an advisory `flock` released when the
+    /// process ends, even by SIGKILL). A second daemon gets
+    /// [`StoreError::Locked`] naming the holder's pid. Command-line tools
+    /// (`dunning run`, `match replay`…) do not take it.
+    pub fn lock_daemon(url: &DatabaseUrl) -> Result<DaemonLock, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => sqlite::lock_daemon(path),
+        }
+    }
+
+    /// Appends an audit event outside any other write.
+    pub fn record_event(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        data: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        self.db.write(|tx| sqlite::insert_event(tx, tenant.as_str(), actor, kind, subject, data))
+    }
+
+    /// Records one quarantined input outside an import (e.g. an unreadable file).
+    pub fn record_quarantine(&self, tenant: &TenantId, q: &NewQuarantine) -> Result<i64, StoreError> {
+        self.db.write(|tx| {
+            let id = sqlite::insert_quarantine(tx, tenant.as_str(), q)?;
+            sqlite::insert_event(
+                tx,
+                tenant.as_str(),
+                &format!("connector:{}", q.source),
+                "quarantined",
+                &q.item,
+                &serde_json::json!({ "quarantine_id": id, "reason": q.reason }),
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+    }
+
+    /// Reads a connector's durable state value.
+    pub fn connector_state(&self, tenant: &TenantId, connector: &str, key: &str) -> Result<Option<String>, StoreError> {
+        self.db.read(|c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT value FROM connector_state WHERE tenant_id=?1 AND connector=?2 AND key=?3",
+                (tenant.as_str(), connector, key),
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)
+        })
+    }
+
+    /// Writes a connector's durable state value.
+    pub fn set_connector_state(
+        &self,
+        tenant: &TenantId,
+        connector: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.db.write(|tx| {
+            tx.execute(
+                "INSERT INTO connector_state (tenant_id, connector, key, value, updated_at) VALUES (?1,?2,?3,?4,?5)
+                 ON CONFLICT (tenant_id, connector, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (tenant.as_str(), connector, key, value, now_text()),
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// ` AND status IN ('a','b')` for a list of status names, or nothing for all.
+/// Only `[a-z_]` names are kept, so the SQL text can never be altered by input.
+pub(crate) fn status_filter(statuses: &[&str]) -> String {
+    let names: Vec<String> = statuses
+        .iter()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .map(|s| format!("'{s}'"))
+        .collect();
+    if names.is_empty() { String::new() } else { format!(" AND status IN ({})", names.join(",")) }
+}
+
+/// Current time as stored (RFC 3339, UTC, milliseconds).
+pub(crate) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))
+}
+
+#[cfg(test)]
+mod paid_tests;
+#[cfg(test)]
+mod tests;

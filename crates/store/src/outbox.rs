@@ -1,0 +1,390 @@
+//! The reminder outbox: what the dunning engine decided to send.
+//!
+//! A decision is queued under its idempotency key, unique per tenant, in the
+//! same transaction as its audit event; queuing the same decision again
+//! (planning twice in a day, a restart mid-plan) is a no-op. Queued rows are
+//! what [`Store::dunning_states`] reads back as "already sent", so the engine
+//! never decides the same step twice.
+//!
+//! Delivery (`relance_runtime::reminders::deliver`) claims due rows (`queued` → `sending`,
+//! attempts + 1) in one transaction before it talks to a channel, then marks
+//! each `sent`, back to `queued` after a backoff, or `failed` (quarantined
+//! with the reason). Each row carries a deterministic message token, set when
+//! it is queued, from which channels derive the Message-ID or event id: a
+//! row sent again after a crash carries the same id.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::sqlite::insert_event;
+use super::{Store, StoreError, now_text};
+use relance_domain::TenantId;
+use relance_engine::dunning::{Decision, templates::Rendered};
+
+impl Store {
+    /// Queues a rendered decision of `scenario` for `day`; returns the new
+    /// row's id, or `None` when the same key is already queued.
+    pub fn enqueue_reminder(
+        &self,
+        tenant: &TenantId,
+        scenario: &str,
+        day: NaiveDate,
+        decision: &Decision,
+        rendered: &Rendered,
+        recipient: Option<&str>,
+    ) -> Result<Option<i64>, StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let now = now_text();
+            let channel = serde_json::to_value(decision.step.channel).unwrap_or_default();
+            let token = message_token(t, &decision.idempotency_key, &now);
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template,
+                    invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at, recipient, message_id)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'queued',?14,?14,?15,?16)",
+                params![
+                    t,
+                    decision.idempotency_key,
+                    decision.customer_id,
+                    scenario,
+                    decision.step.id,
+                    channel.as_str().unwrap_or("email"),
+                    decision.step.template,
+                    json!(decision.invoices).to_string(),
+                    json!(decision.covers).to_string(),
+                    day.to_string(),
+                    rendered.subject,
+                    rendered.body,
+                    json!(decision.why).to_string(),
+                    now,
+                    recipient,
+                    token
+                ],
+            )?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            insert_event(
+                tx,
+                t,
+                "dunning",
+                "reminder_queued",
+                &format!("outbox:{id}"),
+                &json!({ "customer": decision.customer_id, "step": decision.step.id, "invoices": decision.invoices, "day": day.to_string() }),
+            )?;
+            Ok(Some(id))
+        })
+    }
+
+    /// Outbox rows (by status, all when `None`), newest first.
+    pub fn outbox(
+        &self,
+        tenant: &TenantId,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT id, customer_id, scenario, step_id, channel, template, invoice_numbers, planned_for, subject, body, why, status, attempts, last_error, created_at, recipient,
+                        message_id, next_attempt_at, sent_at, reference, connector
+                 FROM outbox WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let json_of = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap_or_default();
+            let rows = st
+                .query_map(params![tenant.as_str(), status, limit], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, i64>(0)?, "customer_id": r.get::<_, String>(1)?, "scenario": r.get::<_, String>(2)?,
+                        "step": r.get::<_, String>(3)?, "channel": r.get::<_, String>(4)?, "template": r.get::<_, String>(5)?,
+                        "invoices": json_of(r.get(6)?), "planned_for": r.get::<_, String>(7)?,
+                        "subject": r.get::<_, String>(8)?, "body": r.get::<_, String>(9)?, "why": json_of(r.get(10)?),
+                        "status": r.get::<_, String>(11)?, "attempts": r.get::<_, i64>(12)?,
+                        "last_error": r.get::<_, Option<String>>(13)?, "created_at": r.get::<_, String>(14)?,
+                        "recipient": r.get::<_, Option<String>>(15)?,
+                        "message_token": r.get::<_, Option<String>>(16)?, "next_attempt_at": r.get::<_, Option<String>>(17)?,
+                        "sent_at": r.get::<_, Option<String>>(18)?, "reference": r.get::<_, Option<String>>(19)?,
+                        "connector": r.get::<_, Option<String>>(20)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+/// A request for a copy of invoices, not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyRequest {
+    /// The inbound message that asked.
+    pub message_id: i64,
+    pub customer_id: String,
+    /// Invoices named; empty means "my open invoices".
+    pub invoices: Vec<String>,
+    /// The address that asked.
+    pub reply_to: Option<String>,
+}
+
+impl Store {
+    /// Copy requests of linked customers with no answer in the outbox yet
+    /// (answers are keyed `copy|message:<id>`).
+    pub fn unanswered_copy_requests(&self, tenant: &TenantId) -> Result<Vec<CopyRequest>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT e.subject, e.data FROM audit_events e WHERE e.tenant_id=?1 AND e.kind='invoice_copy_requested'
+                 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tenant_id=e.tenant_id AND o.idempotency_key='copy|' || e.subject)
+                 ORDER BY e.id",
+            )?;
+            let rows = st
+                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(subject, data)| {
+                    let d: serde_json::Value = serde_json::from_str(&data).ok()?;
+                    Some(CopyRequest {
+                        message_id: subject.strip_prefix("message:")?.parse().ok()?,
+                        customer_id: d["customer"].as_str()?.to_string(),
+                        invoices: d["invoices"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                            .unwrap_or_default(),
+                        reply_to: d["to"].as_str().map(String::from),
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+/// The token of an outbox row, fixed when it is queued: every attempt to
+/// deliver the row uses it, hence the same Message-ID. The queuing time is
+/// part of it, so that another installation (or a fresh database) queuing
+/// the same action does not reuse the id of a message sent long ago.
+pub fn message_token(tenant: &str, idempotency_key: &str, queued_at: &str) -> String {
+    let digest = Sha256::digest(format!("{tenant}\u{0}{idempotency_key}\u{0}{queued_at}").as_bytes());
+    format!("rl-{}", &hex::encode(digest)[..24])
+}
+
+/// An outbox row claimed for delivery, with what the channels need to know
+/// about its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub token: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    /// The address that asked (copy answers); else the customer's contacts are used.
+    pub recipient: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub address: Option<String>,
+    pub language: Option<String>,
+    pub step: String,
+    pub channel: String,
+    pub invoices: Vec<String>,
+    pub planned_for: String,
+    pub subject: String,
+    pub body: String,
+    /// This delivery attempt (1 for the first).
+    pub attempt: u32,
+    /// A previous attempt was cut off mid-send (crash): ask the channel
+    /// whether it got through before sending again.
+    pub interrupted: bool,
+}
+
+/// What a claim found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    pub items: Vec<OutboxItem>,
+    /// Rows cancelled instead: every invoice they name is paid, closed or disputed by now.
+    pub cancelled: u32,
+}
+
+impl Store {
+    /// Puts rows left `sending` by an interrupted process back in the queue
+    /// (their attempt is counted); returns how many.
+    pub fn requeue_interrupted(&self, tenant: &TenantId) -> Result<usize, StoreError> {
+        self.db.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET status='queued', interrupted=1, last_error='interrupted while sending', updated_at=?2
+                 WHERE tenant_id=?1 AND status='sending'",
+                params![tenant.as_str(), now_text()],
+            )?)
+        })
+    }
+
+    /// Claims up to `limit` rows due by `today` (local day) and `now`: moves
+    /// them to `sending` and counts the attempt. Reminders whose invoices are
+    /// all settled or disputed since they were planned are cancelled instead.
+    pub fn claim_outbox(
+        &self,
+        tenant: &TenantId,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Claim, StoreError> {
+        let t = tenant.as_str();
+        let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.db.write(|tx| {
+            let mut claim = Claim::default();
+            let mut st = tx.prepare_cached(
+                "SELECT o.id, o.idempotency_key, o.message_id, o.customer_id, c.name, o.recipient, c.emails, c.phones, c.address,
+                        c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted
+                 FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
+                 WHERE o.tenant_id=?1 AND o.status='queued' AND o.planned_for<=?2
+                   AND (o.next_attempt_at IS NULL OR o.next_attempt_at<=?3)
+                 ORDER BY o.id LIMIT ?4",
+            )?;
+            let list = |s: Option<String>| -> Vec<String> { s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default() };
+            let rows = st
+                .query_map(params![t, today.to_string(), now_s, limit], |r| {
+                    Ok(OutboxItem {
+                        id: r.get(0)?,
+                        idempotency_key: r.get(1)?,
+                        token: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        customer_id: r.get(3)?,
+                        customer_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        recipient: r.get(5)?,
+                        emails: list(r.get(6)?),
+                        phones: list(r.get(7)?),
+                        address: r.get(8)?,
+                        language: r.get(9)?,
+                        step: r.get(10)?,
+                        channel: r.get(11)?,
+                        invoices: list(r.get(12)?),
+                        planned_for: r.get(13)?,
+                        subject: r.get(14)?,
+                        body: r.get(15)?,
+                        attempt: r.get::<_, u32>(16)? + 1,
+                        interrupted: r.get::<_, i64>(17)? != 0,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut still_due = tx.prepare_cached(
+                "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid') AND open_minor>0",
+            )?;
+            for mut item in rows {
+                if item.token.is_empty() {
+                    item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
+                }
+                let mut due = item.step == "invoice_copy";
+                for n in &item.invoices {
+                    due = due || still_due.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
+                }
+                if !due {
+                    tx.execute(
+                        "UPDATE outbox SET status='cancelled', last_error='every invoice is settled or disputed since planning', updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, now_s],
+                    )?;
+                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
+                    claim.cancelled += 1;
+                    continue;
+                }
+                tx.execute(
+                    "UPDATE outbox SET status='sending', attempts=attempts+1, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                    params![t, item.id, item.token, now_s],
+                )?;
+                claim.items.push(item);
+            }
+            Ok(claim)
+        })
+    }
+
+    /// Records a delivery.
+    pub fn mark_outbox_sent(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        connector: &str,
+        reference: &str,
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let n = tx.execute(
+                "UPDATE outbox SET status='sent', sent_at=?3, reference=?4, connector=?5, last_error=NULL, next_attempt_at=NULL, interrupted=0, updated_at=?3
+                 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
+                params![t, id, now_text(), reference, connector],
+            )?;
+            if n > 0 {
+                insert_event(tx, t, "delivery", "reminder_sent", &format!("outbox:{id}"), &json!({ "connector": connector, "reference": reference }))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt: back to the queue at `retry_at`, or, when
+    /// `retry_at` is `None`, quarantined as `failed` with the reason.
+    pub fn mark_outbox_failed(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            match retry_at {
+                Some(at) => {
+                    tx.execute(
+                        "UPDATE outbox SET status='queued', last_error=?3, next_attempt_at=?4, interrupted=0, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
+                        params![t, id, error, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), now_text()],
+                    )?;
+                }
+                None => {
+                    let n = tx.execute(
+                        "UPDATE outbox SET status='failed', last_error=?3, next_attempt_at=NULL, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
+                        params![t, id, error, now_text()],
+                    )?;
+                    if n > 0 {
+                        insert_event(tx, t, "delivery", "reminder_failed", &format!("outbox:{id}"), &json!({ "reason": error }))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Puts a failed row back in the queue (after the cause was fixed);
+    /// returns false when the row is not `failed`.
+    pub fn retry_outbox(&self, tenant: &TenantId, id: i64) -> Result<bool, StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let n = tx.execute(
+                "UPDATE outbox SET status='queued', attempts=0, next_attempt_at=NULL, updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND status='failed'",
+                params![t, id, now_text()],
+            )?;
+            if n > 0 {
+                insert_event(tx, t, "api", "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// Opens a call task for a reminder step whose channel is a call; the
+    /// task is keyed by the outbox row, so a repeat returns the same task.
+    pub fn open_call_task(&self, tenant: &TenantId, item: &OutboxItem) -> Result<i64, StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let note = format!("call {} about {}: {}", item.customer_name, item.invoices.join(", "), item.subject);
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM tasks WHERE tenant_id=?1 AND kind='call' AND note LIKE ?2",
+                    params![t, format!("%[outbox:{}]", item.id)],
+                    |r| r.get(0),
+                )
+                .ok();
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            tx.execute(
+                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+                 VALUES (?1,'call',?2,NULL,?3,?4,'open',?5,?5)",
+                params![t, item.customer_id, json!(item.invoices).to_string(), format!("{note} [outbox:{}]", item.id), now_text()],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+}

@@ -1,0 +1,367 @@
+//! Paid stays paid: allocations Relance applied, until the ERP reflects them.
+//!
+//! Relance lowers an invoice's open amount the moment it applies a payment;
+//! the ERP learns of it later (write-back, then its own processing), and
+//! meanwhile its exports still show the old open amount. An invoice therefore
+//! carries two figures:
+//!
+//! - `erp_open_minor`, the open amount the ERP last reported;
+//! - `open_minor`, the *effective* open amount that everything else reads
+//!   (API, matching, dunning, the outbox claim, promises):
+//!   `max(0, erp_open_minor - pending)` where `pending` is what the ERP has
+//!   not reflected yet of the invoice's allocations (amount + write-off),
+//!   or `erp_open_minor` itself when nothing is pending.
+//!
+//! An allocation is [`ErpState::Pending`] until the ERP reflects it, then
+//! [`ErpState::Reflected`], by one of [`ReflectedBy`]:
+//!
+//! - the ERP's open amount drops: the drop reflects the pending allocations
+//!   oldest first, up to its size (a smaller drop reflects part of one);
+//! - the ERP reports the invoice paid, cancelled or closed: nothing is left to
+//!   lower, all of them are reflected;
+//! - a full export no longer lists the invoice (the ERP closed it);
+//! - a write-back connector that registers payments in the ERP delivered the
+//!   allocation's notice: its amount is reflected and the ERP's open amount
+//!   lowered by it (the write-off stays pending: it is Relance's decision,
+//!   not registered in the ERP).
+//!
+//! Undoing an allocation takes it out of the pending amount: the invoice's
+//! open amount is the ERP's again, less what is still pending.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use super::StoreError;
+use super::sqlite::insert_event;
+use relance_domain::InvoiceStatus;
+
+/// Whether the ERP reflects an allocation yet (`allocations.erp_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErpState {
+    /// Applied by Relance, not seen in the ERP yet: deducted from the ERP's open amount.
+    Pending,
+    /// The ERP's open amount includes it.
+    Reflected,
+}
+
+impl ErpState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErpState::Pending => "pending",
+            ErpState::Reflected => "reflected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ErpState> {
+        [ErpState::Pending, ErpState::Reflected].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// What showed that the ERP reflects an allocation (`allocations.reflected_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReflectedBy {
+    /// The ERP's reported open amount dropped.
+    ErpOpenDrop,
+    /// The ERP reported the invoice paid, cancelled or closed.
+    ErpSettled,
+    /// A full export of the invoice's source no longer listed it.
+    MissingFromFullExport,
+    /// A write-back connector registered the payment in the ERP.
+    WriteBackRegistered,
+}
+
+impl ReflectedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReflectedBy::ErpOpenDrop => "erp_open_drop",
+            ReflectedBy::ErpSettled => "erp_settled",
+            ReflectedBy::MissingFromFullExport => "missing_from_full_export",
+            ReflectedBy::WriteBackRegistered => "writeback_registered",
+        }
+    }
+}
+
+/// One allocation of an invoice that the ERP has not (fully) reflected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingAllocation {
+    pub id: i64,
+    /// Still to be reflected: amount + write-off - reflected so far.
+    pub left: i64,
+}
+
+/// A part of an allocation just marked reflected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reflected {
+    pub allocation: i64,
+    pub amount: i64,
+    /// The allocation is now fully reflected.
+    pub complete: bool,
+}
+
+/// The pending allocations of an invoice, oldest first.
+pub(crate) fn pending_allocations(
+    tx: &Connection,
+    tenant: &str,
+    invoice: &str,
+) -> Result<Vec<PendingAllocation>, StoreError> {
+    let mut st = tx.prepare_cached(
+        "SELECT id, amount_minor, write_off_minor, reflected_minor FROM allocations
+         WHERE tenant_id=?1 AND invoice_number=?2 AND erp_state='pending' AND undone_at IS NULL ORDER BY id",
+    )?;
+    let rows = st
+        .query_map((tenant, invoice), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, amount, write_off, reflected)| {
+            let left = amount
+                .checked_add(write_off)
+                .and_then(|t| t.checked_sub(reflected))
+                .filter(|l| *l >= 0)
+                .ok_or_else(|| StoreError::Corrupt(format!("allocation {id}: amounts out of range")))?;
+            Ok(PendingAllocation { id, left })
+        })
+        .collect()
+}
+
+/// The total still pending of `pending`.
+pub(crate) fn pending_total(pending: &[PendingAllocation]) -> Result<i64, StoreError> {
+    pending
+        .iter()
+        .try_fold(0i64, |sum, p| sum.checked_add(p.left))
+        .ok_or_else(|| StoreError::Corrupt("pending allocations overflow".into()))
+}
+
+/// The effective open amount: the ERP's, less what is pending, never below
+/// zero; the ERP's own figure (a credit note's negative amount included)
+/// when nothing is pending.
+pub(crate) fn effective_open(erp_open: i64, pending: i64) -> i64 {
+    if pending == 0 { erp_open } else { erp_open.saturating_sub(pending).max(0) }
+}
+
+/// The status of an invoice whose effective open amount is `open`: a status
+/// the ERP settled (cancelled, closed, credit note) stays; a dispute survives
+/// while money is still due; otherwise the amounts decide.
+pub(crate) fn status_for(current: Option<InvoiceStatus>, total: i64, open: i64) -> InvoiceStatus {
+    match current {
+        Some(s @ (InvoiceStatus::Cancelled | InvoiceStatus::Closed | InvoiceStatus::CreditNote)) => s,
+        _ => match (current, InvoiceStatus::from_amounts(total, open)) {
+            (Some(InvoiceStatus::Disputed), InvoiceStatus::Open | InvoiceStatus::PartiallyPaid) => {
+                InvoiceStatus::Disputed
+            }
+            (_, derived) => derived,
+        },
+    }
+}
+
+/// Marks up to `up_to` of `pending` reflected, oldest first (the last one
+/// touched may be reflected in part). Returns what was reflected.
+pub(crate) fn reflect(
+    tx: &Connection,
+    tenant: &str,
+    pending: &[PendingAllocation],
+    up_to: i64,
+    by: ReflectedBy,
+    now: &str,
+) -> Result<Vec<Reflected>, StoreError> {
+    let mut st = tx.prepare_cached(
+        "UPDATE allocations SET reflected_minor=reflected_minor+?3,
+                erp_state=CASE WHEN ?4 THEN 'reflected' ELSE erp_state END,
+                reflected_at=CASE WHEN ?4 THEN ?5 ELSE reflected_at END,
+                reflected_by=CASE WHEN ?4 THEN ?6 ELSE reflected_by END
+         WHERE tenant_id=?1 AND id=?2 AND erp_state='pending'",
+    )?;
+    let mut budget = up_to.max(0);
+    let mut out = Vec::new();
+    for p in pending {
+        if budget == 0 {
+            break;
+        }
+        let amount = p.left.min(budget);
+        let complete = amount == p.left;
+        st.execute(params![tenant, p.id, amount, complete, now, by.as_str()])?;
+        budget -= amount;
+        out.push(Reflected { allocation: p.id, amount, complete });
+    }
+    Ok(out)
+}
+
+/// The sum of what `reflected` lists.
+pub(crate) fn reflected_total(reflected: &[Reflected]) -> i64 {
+    reflected.iter().map(|r| r.amount).sum()
+}
+
+/// `[{"allocation", "amount", "complete"}]` for an audit event.
+pub(crate) fn reflected_json(reflected: &[Reflected], exponent: u8) -> serde_json::Value {
+    json!(
+        reflected
+            .iter()
+            .map(|r| json!({
+                "allocation": r.allocation,
+                "amount": relance_domain::money::format_minor(r.amount, exponent),
+                "complete": r.complete,
+            }))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// An invoice's amounts after a change of its allocations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refreshed {
+    pub open: i64,
+    pub pending: i64,
+    pub status_before: String,
+    pub status_after: String,
+}
+
+/// Recomputes an invoice's effective open amount and status from the ERP's
+/// open amount and its pending allocations (after an allocation was applied,
+/// undone or reflected by a write-back).
+pub(crate) fn refresh_invoice(
+    tx: &Connection,
+    tenant: &str,
+    invoice: &str,
+    now: &str,
+) -> Result<Refreshed, StoreError> {
+    let (total, erp_open, status): (i64, i64, String) = tx
+        .query_row(
+            "SELECT total_minor, erp_open_minor, status FROM invoices WHERE tenant_id=?1 AND number=?2",
+            (tenant, invoice),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice} does not exist")))?;
+    let pending = pending_total(&pending_allocations(tx, tenant, invoice)?)?;
+    let open = effective_open(erp_open, pending);
+    let after = status_for(status.parse().ok(), total, open);
+    tx.execute(
+        "UPDATE invoices SET open_minor=?3, status=?4, updated_at=?5 WHERE tenant_id=?1 AND number=?2",
+        params![tenant, invoice, open, after.as_str(), now],
+    )?;
+    Ok(Refreshed { open, pending, status_before: status, status_after: after.as_str().to_string() })
+}
+
+/// A write-back connector that registers payments delivered the notice of
+/// `allocation`: its amount (not its write-off) is reflected, and the ERP's
+/// open amount of the invoice is lowered by what was reflected, since the
+/// ERP now holds the payment. Nothing happens for an allocation undone or
+/// already reflected.
+pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64, now: &str) -> Result<(), StoreError> {
+    let row: Option<(String, i64, i64, String)> = tx
+        .query_row(
+            "SELECT invoice_number, amount_minor, reflected_minor, currency FROM allocations
+             WHERE tenant_id=?1 AND id=?2 AND erp_state='pending' AND undone_at IS NULL",
+            (tenant, allocation),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((invoice, amount, reflected, currency)) = row else { return Ok(()) };
+    // A drop of the ERP's open amount reflects the amount before the write-off.
+    let registered = amount.saturating_sub(reflected).max(0);
+    if registered == 0 {
+        return Ok(());
+    }
+    let pending: Vec<PendingAllocation> =
+        pending_allocations(tx, tenant, &invoice)?.into_iter().filter(|p| p.id == allocation).collect();
+    let done = reflect(tx, tenant, &pending, registered, ReflectedBy::WriteBackRegistered, now)?;
+    let lowered = reflected_total(&done);
+    tx.execute(
+        "UPDATE invoices SET erp_open_minor=max(0, erp_open_minor-?3) WHERE tenant_id=?1 AND number=?2",
+        params![tenant, invoice, lowered],
+    )?;
+    let refreshed = refresh_invoice(tx, tenant, &invoice, now)?;
+    let exp = relance_domain::money::Currency::parse(&currency)
+        .map_err(|e| StoreError::Corrupt(format!("allocation {allocation}: {e}")))?
+        .exponent();
+    insert_event(
+        tx,
+        tenant,
+        "writeback",
+        "allocation_reflected",
+        &format!("invoice:{invoice}"),
+        &json!({
+            "by": ReflectedBy::WriteBackRegistered.as_str(),
+            "reflected": reflected_json(&done, exp),
+            "pending_erp": relance_domain::money::format_minor(refreshed.pending, exp),
+        }),
+    )?;
+    Ok(())
+}
+
+/// After migration 0007 (which set `erp_open_minor` and the allocations'
+/// states on an older database): brings the open amount of every invoice
+/// with pending allocations in line with them. An invoice that a stale
+/// import had reopened before this version gets its payments back, with an
+/// `invoice_updated` audit event; the others are left as they are.
+pub(crate) fn repair_after_migration(tx: &Connection) -> Result<(), StoreError> {
+    let rows: Vec<(String, String, i64, i64, i64, String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT DISTINCT i.tenant_id, i.number, i.total_minor, i.open_minor, i.erp_open_minor, i.status, i.currency
+             FROM invoices i JOIN allocations a ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number
+             WHERE a.erp_state='pending' AND a.undone_at IS NULL ORDER BY i.tenant_id, i.number",
+        )?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let now = super::now_text();
+    for (tenant, number, total, open, erp_open, status, currency) in rows {
+        let pending = pending_total(&pending_allocations(tx, &tenant, &number)?)?;
+        let effective = effective_open(erp_open, pending);
+        let after = status_for(status.parse().ok(), total, effective);
+        if effective == open && after.as_str() == status {
+            continue;
+        }
+        tx.execute(
+            "UPDATE invoices SET open_minor=?3, status=?4, updated_at=?5 WHERE tenant_id=?1 AND number=?2",
+            params![tenant, number, effective, after.as_str(), now],
+        )?;
+        let exp = relance_domain::money::Currency::parse(&currency).map(|c| c.exponent()).unwrap_or(2);
+        let fmt = |m: i64| relance_domain::money::format_minor(m, exp);
+        insert_event(
+            tx,
+            &tenant,
+            "system",
+            "invoice_updated",
+            &format!("invoice:{number}"),
+            &json!({
+                "reason": "payments applied by Relance, reopened by an import before paid stays paid",
+                "changes": { "amount_open": [fmt(open), fmt(effective)], "status": [status, after.as_str()] },
+                "pending_erp": fmt(pending),
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_effective_open_amount_never_goes_below_zero_and_keeps_credit_notes() {
+        assert_eq!(effective_open(10_000, 4_000), 6_000);
+        assert_eq!(effective_open(10_000, 12_000), 0);
+        assert_eq!(effective_open(-500, 0), -500, "a credit note without allocation keeps its amount");
+        assert_eq!(effective_open(i64::MIN, 1), 0, "saturates, then floors at zero");
+    }
+
+    #[test]
+    fn a_settled_status_stays_and_a_dispute_survives_while_money_is_due() {
+        use InvoiceStatus::*;
+        assert_eq!(status_for(Some(Cancelled), 1_000, 1_000), Cancelled);
+        assert_eq!(status_for(Some(Closed), 1_000, 0), Closed);
+        assert_eq!(status_for(Some(Disputed), 1_000, 400), Disputed);
+        assert_eq!(status_for(Some(Disputed), 1_000, 0), Paid);
+        assert_eq!(status_for(Some(Paid), 1_000, 1_000), Open, "an undone payment reopens");
+        assert_eq!(status_for(Some(Open), 1_000, 250), PartiallyPaid);
+    }
+
+    #[test]
+    fn erp_states_round_trip() {
+        for s in [ErpState::Pending, ErpState::Reflected] {
+            assert_eq!(ErpState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ErpState::parse("done"), None);
+    }
+}

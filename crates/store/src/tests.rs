@@ -1,0 +1,679 @@
+use chrono::NaiveDate;
+
+use super::*;
+use relance_domain::money::{Currency, Money};
+use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus};
+
+fn rec(n: u32, open: i64) -> InvoiceRecord {
+    InvoiceRecord {
+        number: format!("F-{n}"),
+        customer: CustomerRecord {
+            id: format!("C{}", n % 3),
+            name: format!("Customer {}", n % 3),
+            emails: vec![format!("c{n}@x.example")],
+            ..Default::default()
+        },
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+        due_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        total: Money::new(10_000, Currency::EUR),
+        open: Money::new(open, Currency::EUR),
+        status: None,
+    }
+}
+
+fn batch(range: std::ops::Range<u32>, position_after: u64) -> InvoiceBatch {
+    InvoiceBatch { records: range.map(|n| rec(n, 10_000)).collect(), position_after, ..Default::default() }
+}
+
+fn key<'a>(tenant: &'a TenantId, unit: &'a str) -> ImportKey<'a> {
+    ImportKey { tenant, source: "erp", unit, label: "file.csv", full_export: true }
+}
+
+#[test]
+fn an_import_resumes_after_reopening_and_finishes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let t = TenantId::new("t").unwrap();
+    {
+        let store = Store::open_sqlite(&path).unwrap();
+        let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+        assert_eq!((st.status, st.position), (ImportStatus::Running, 0));
+        store.apply_invoice_batch(&mut st, &batch(0..10, 10)).unwrap();
+        // "crash": the store is dropped without finishing.
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    assert_eq!((st.status, st.position), (ImportStatus::Running, 10));
+    let out = store.apply_invoice_batch(&mut st, &batch(10..20, 20)).unwrap();
+    assert_eq!(out, BatchOutcome { created: 10, ..Default::default() });
+    let summary = store.finish_import(&mut st, "file.csv").unwrap();
+    assert_eq!((summary.created, summary.updated, summary.unchanged), (20, 0, 0));
+    assert_eq!(store.begin_import(&key(&t, "u1")).unwrap().status, ImportStatus::Done);
+    let counts = store.tenant_counts(&t).unwrap();
+    assert_eq!(counts.invoices_by_status, vec![("open".to_string(), 20)]);
+}
+
+#[test]
+fn a_stale_position_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut a = store.begin_import(&key(&t, "u")).unwrap();
+    let mut b = a.clone();
+    store.apply_invoice_batch(&mut a, &batch(0..5, 5)).unwrap();
+    let err = store.apply_invoice_batch(&mut b, &batch(0..5, 5)).unwrap_err();
+    assert!(matches!(err, StoreError::ImportConflict { expected: 0, .. }), "{err}");
+    assert_eq!(store.tenant_counts(&t).unwrap().invoices_by_status[0].1, 5);
+}
+
+#[test]
+fn customers_merge_and_tenants_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&a, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..6, 6)).unwrap();
+    let mut st = store.begin_import(&key(&b, "u")).unwrap();
+    assert_eq!(st.position, 0, "same unit name, other tenant: a separate import");
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let customers = store.customers(&a, 10, 0).unwrap();
+    assert_eq!(customers.total, 3);
+    let c0 = &customers.items[0];
+    assert_eq!(c0.id, "C0");
+    assert_eq!(c0.emails, vec!["c0@x.example", "c3@x.example"], "e-mails accumulate across invoices");
+    assert_eq!(store.customers(&b, 10, 0).unwrap().total, 1);
+    let q = InvoiceQuery { limit: 100, ..Default::default() };
+    assert_eq!(store.invoices(&b, &q).unwrap().total, 1);
+}
+
+#[test]
+fn a_dispute_survives_a_sync_that_still_shows_the_invoice_unpaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    store.finish_import(&mut st, "1").unwrap();
+    store
+        .db
+        .write(|tx| Ok(tx.execute("UPDATE invoices SET status='disputed' WHERE number IN ('F-0','F-1')", [])?))
+        .unwrap();
+    let mut st = store.begin_import(&key(&t, "u2")).unwrap();
+    let next = InvoiceBatch { records: vec![rec(0, 4_000), rec(1, 0)], position_after: 2, ..Default::default() };
+    store.apply_invoice_batch(&mut st, &next).unwrap();
+    let q = InvoiceQuery { limit: 10, ..Default::default() };
+    let inv = store.invoices(&t, &q).unwrap().items;
+    assert_eq!(inv[0].status, InvoiceStatus::Disputed, "partly paid but still disputed");
+    assert_eq!(inv[0].open.minor, 4_000);
+    assert_eq!(inv[1].status, InvoiceStatus::Paid, "payment settles the dispute");
+}
+
+#[test]
+fn connector_state_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    assert_eq!(store.connector_state(&t, "erp", "cursor").unwrap(), None);
+    store.set_connector_state(&t, "erp", "cursor", "2026-11-01").unwrap();
+    store.set_connector_state(&t, "erp", "cursor", "2026-11-02").unwrap();
+    assert_eq!(store.connector_state(&t, "erp", "cursor").unwrap().as_deref(), Some("2026-11-02"));
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    drop(Store::open_sqlite(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open_sqlite(&path).err().unwrap();
+    assert!(err.to_string().contains("newer than this binary"), "{err}");
+}
+
+#[test]
+fn reply_actions_link_payments_and_flag_contacts() {
+    use crate::{HandleRequest, MailboxSlot, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    // An unmatched credit of 100.00 waits in the review queue.
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: relance_domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("virement".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&t).unwrap()[0].id;
+    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
+    let ids = store
+        .store_messages(&t, &[(slot(1), "a".into(), 10, "/a".into()), (slot(2), "b".into(), 10, "/b".into())])
+        .unwrap();
+    let paid = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"], "amount": null, "new_text": "deja paye" });
+    let bounce = serde_json::json!({ "from": "mailer-daemon@x.example", "refs": [], "auto_reply": "delivery_failure", "new_text": "undeliverable" });
+    let req = |id, intent: &str, u: serde_json::Value| HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some(intent.into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, &[req(ids[0], "already_paid", paid), req(ids[1], "auto_reply", bounce)]).unwrap();
+    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
+    let kinds: Vec<&str> = tasks.iter().filter_map(|x| x["kind"].as_str()).collect();
+    assert!(kinds.contains(&"check_payment") && kinds.contains(&"contact"), "{tasks:?}");
+    let check = tasks.iter().find(|x| x["kind"] == "check_payment").unwrap();
+    assert!(
+        check["note"].as_str().unwrap().contains(&format!("[{pid}]")),
+        "the 100.00 credit of F-0 is found: {check}"
+    );
+    assert_eq!(check["customer_id"], "C0", "linked through the invoice named");
+    // Handling the same messages again does nothing twice.
+    let paid2 = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"] });
+    store.handle_messages(&t, &[req(ids[0], "already_paid", paid2)]).unwrap();
+    assert_eq!(store.tasks(&t, None, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
+    use crate::{HandleRequest, MailboxSlot};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
+    let msgs: Vec<_> = (1..=3).map(|i| (slot(i), format!("m{i}"), 10, format!("/m{i}"))).collect();
+    let ids = store.store_messages(&t, &msgs).unwrap();
+    let promise = |id, from: &str, refs: &[&str]| HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some("promise_to_pay".into()),
+        understanding: serde_json::json!({ "from": from, "refs": refs, "promised_date": "2026-11-20" }),
+        error: None,
+        disputed: vec![],
+    };
+    store
+        .handle_messages(
+            &t,
+            &[
+                promise(ids[0], "c0@x.example", &["F-0"]),
+                promise(ids[1], "c1@x.example", &["F-1"]),
+                promise(ids[2], "stranger@y.example", &[]),
+            ],
+        )
+        .unwrap();
+    let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    // Within the grace nothing changes, and a pending promise pauses reminders.
+    let c = store.check_promises(&t, day(22), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (0, 0, 0, 3));
+    let states = store.dunning_states(&t).unwrap();
+    assert_eq!(states.iter().find(|s| s.customer_id == "C1").and_then(|s| s.promise), Some(day(20)));
+    // F-0 is paid in full (the next ERP export shows it settled): kept, even before the grace ends.
+    let mut st = store.begin_import(&ImportKey { full_export: false, ..key(&t, "u2") }).unwrap();
+    let paid = InvoiceBatch { records: vec![rec(0, 0)], position_after: 1, ..Default::default() };
+    store.apply_invoice_batch(&mut st, &paid).unwrap();
+    let c = store.check_promises(&t, day(22), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (1, 0, 0, 2));
+    // After the grace: F-1 still open → broken; the unlinked promise cannot be checked → lapsed.
+    let c = store.check_promises(&t, day(23), 2).unwrap();
+    assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (0, 1, 1, 0));
+    let by_status = |s| store.promises(&t, Some(s), 10).unwrap().len();
+    assert_eq!((by_status("kept"), by_status("broken"), by_status("lapsed")), (1, 1, 1));
+    // A broken promise stays visible to the dunning engine (it sends the `promise_broken` step once).
+    let states = store.dunning_states(&t).unwrap();
+    assert_eq!(states.iter().find(|s| s.customer_id == "C1").and_then(|s| s.promise), Some(day(20)));
+    // Checking again changes nothing and records no new event.
+    let events = store.events(&t, 0, 1000).unwrap().len();
+    assert_eq!(store.check_promises(&t, day(30), 2).unwrap(), PromiseCheck::default());
+    assert_eq!(store.events(&t, 0, 1000).unwrap().len(), events);
+    let kinds: Vec<String> = store.events(&t, 0, 1000).unwrap().into_iter().map(|e| e.kind).collect();
+    for k in ["promise_kept", "promise_broken", "promise_lapsed"] {
+        assert_eq!(kinds.iter().filter(|x| *x == k).count(), 1, "{k} in {kinds:?}");
+    }
+}
+
+#[test]
+fn references_written_by_customers_resolve_to_stored_invoices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let numbered = |number: &str, customer: &str| InvoiceRecord {
+        number: number.into(),
+        customer: CustomerRecord { id: customer.into(), name: customer.into(), ..Default::default() },
+        ..rec(0, 10_000)
+    };
+    let records = vec![
+        numbered("FAC-1001", "C1"),
+        numbered("FAC-2026-0042", "C2"),
+        numbered("FA-7777", "C3"),
+        numbered("AV-7777", "C4"),
+        numbered("FAC-11001", "C5"),
+    ];
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 5, ..Default::default() }).unwrap();
+    let resolve =
+        |r: &str| store.db.read(|c| super::messages::resolve_ref(c, "t", r)).unwrap().map(|(n, c)| format!("{n}/{c}"));
+    assert_eq!(resolve("fac-1001").as_deref(), Some("FAC-1001/C1"), "case");
+    assert_eq!(resolve("FAC1001").as_deref(), Some("FAC-1001/C1"), "separators");
+    assert_eq!(resolve("FAC 2026 0042").as_deref(), Some("FAC-2026-0042/C2"));
+    assert_eq!(resolve("F1001").as_deref(), Some("FAC-1001/C1"), "shortened prefix");
+    assert_eq!(resolve("1001").as_deref(), Some("FAC-1001/C1"), "no prefix; 11001 is another number");
+    assert_eq!(resolve("CMD-1001"), None, "an order number is not the invoice");
+    assert_eq!(resolve("FA7777").as_deref(), Some("FA-7777/C3"), "the same letters win over the credit note");
+    assert_eq!(resolve("7777"), None, "ambiguous: invoice or credit note");
+    assert_eq!(resolve("FAC-9999"), None);
+    assert_eq!(resolve("FAC-01"), None, "too few digits to guess");
+}
+
+#[test]
+fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
+    use relance_domain::Channel;
+    use relance_engine::dunning::{Decision, Step, templates::Rendered};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let decision = Decision {
+        customer_id: "C0".into(),
+        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Sms, template: "reminder".into() },
+        invoices: vec!["F-0".into()],
+        covers: vec![("courteous".into(), "F-0".into())],
+        idempotency_key: "C0|courteous|F-0".into(),
+        why: vec!["due".into()],
+    };
+    let rendered = Rendered { subject: "Rappel".into(), body: "F-0".into() };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    assert!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered, None).unwrap().is_some());
+    assert_eq!(store.enqueue_reminder(&t, "b2b", day, &decision, &rendered, None).unwrap(), None, "same key");
+    let other = TenantId::new("u").unwrap();
+    assert!(
+        store.enqueue_reminder(&other, "b2b", day, &decision, &rendered, None).unwrap().is_some(),
+        "keys are per tenant"
+    );
+    let rows = store.outbox(&t, Some("queued"), 10).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0]["channel"].as_str(), rows[0]["step"].as_str()), (Some("sms"), Some("courteous")));
+    let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C0").unwrap();
+    assert!(state.sent.contains(&("courteous".to_string(), "F-0".to_string())));
+    assert_eq!(state.last_reminder, Some(day));
+    let queued = store.events(&t, 0, 100).unwrap().into_iter().filter(|e| e.kind == "reminder_queued").count();
+    assert_eq!(queued, 1);
+}
+
+#[test]
+fn a_copy_request_waits_for_its_answer_once() {
+    use crate::{HandleRequest, MailboxSlot};
+    use relance_domain::Channel;
+    use relance_engine::dunning::{Decision, Step, templates::Rendered};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
+    let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
+    let req = HandleRequest {
+        id: ids[0],
+        status: "handled".into(),
+        intent: Some("invoice_copy_request".into()),
+        understanding: serde_json::json!({ "from": "c1@x.example", "refs": ["f-1"] }),
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, std::slice::from_ref(&req)).unwrap();
+    let pending = store.unanswered_copy_requests(&t).unwrap();
+    assert_eq!(pending.len(), 1);
+    let r = &pending[0];
+    assert_eq!((r.message_id, r.customer_id.as_str()), (ids[0], "C1"));
+    assert_eq!((r.invoices.clone(), r.reply_to.as_deref()), (vec!["F-1".to_string()], Some("c1@x.example")));
+    let answer = Decision {
+        customer_id: "C1".into(),
+        step: Step {
+            id: "invoice_copy".into(),
+            offset_days: 0,
+            channel: Channel::Email,
+            template: "invoice_copy".into(),
+        },
+        invoices: vec!["F-1".into()],
+        covers: vec![],
+        idempotency_key: format!("copy|message:{}", ids[0]),
+        why: vec![],
+    };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let rendered = Rendered { subject: "Copie".into(), body: "F-1".into() };
+    store.enqueue_reminder(&t, "replies", day, &answer, &rendered, Some("c1@x.example")).unwrap().unwrap();
+    assert!(store.unanswered_copy_requests(&t).unwrap().is_empty(), "answered");
+    assert_eq!(store.outbox(&t, None, 10).unwrap()[0]["recipient"], "c1@x.example");
+    // An answer is not a reminder: it neither covers a step nor starts the gap.
+    let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C1").unwrap();
+    assert_eq!((state.sent.len(), state.last_reminder), (0, None));
+}
+
+#[test]
+fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
+    use crate::{HandleRequest, MailboxSlot};
+    use relance_domain::Channel;
+    use relance_engine::dunning::{Decision, Step, templates::Rendered};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    let reminder = Decision {
+        customer_id: "C2".into(),
+        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        invoices: vec!["F-2".into()],
+        covers: vec![("courteous".into(), "F-2".into())],
+        idempotency_key: "C2|courteous|F-2".into(),
+        why: vec![],
+    };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let rendered = Rendered { subject: "Rappel".into(), body: "F-2".into() };
+    store.enqueue_reminder(&t, "b2b", day, &reminder, &rendered, None).unwrap().unwrap();
+    let token = store.outbox(&t, None, 1).unwrap()[0]["message_token"].as_str().unwrap().to_string();
+    assert!(token.starts_with("rl-"));
+    // Someone the store does not know answers the reminder, naming no invoice.
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
+    let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
+    let u = serde_json::json!({
+        "from": "ap@elsewhere.example", "refs": [], "new_text": "nous contestons ce montant",
+        "thread": ["<unrelated@mail.example>", format!("<{token}@acme.example>")],
+    });
+    let req = HandleRequest {
+        id: ids[0],
+        status: "handled".into(),
+        intent: Some("dispute".into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(&t, &[req]).unwrap();
+    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["customer_id"], "C2", "the reminder's customer");
+    assert_eq!(tasks[0]["invoices"], serde_json::json!(["F-2"]), "the reminder's invoices: {}", tasks[0]);
+}
+
+#[test]
+fn a_write_back_notice_is_marked_only_within_its_tenant() {
+    use crate::{AllocationRequest, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&b, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: relance_domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("F-0".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&b, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&b).unwrap()[0].id;
+    let alloc = AllocationRequest { invoice: "F-0".into(), amount: Money::new(10_000, Currency::EUR), write_off: None };
+    store.apply_payment(&b, pid, &["new"], &[alloc], "test", None, crate::LearnIban::No).unwrap();
+    let pending = store.pending_writebacks(&b, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    // Tenant a names tenant b's notice: nothing changes.
+    store.mark_writeback(&a, pending[0].0, Ok(())).unwrap();
+    assert_eq!(store.pending_writebacks(&b, 10).unwrap().len(), 1, "another tenant cannot mark b's notice");
+    store.mark_writeback(&b, pending[0].0, Ok(())).unwrap();
+    assert!(store.pending_writebacks(&b, 10).unwrap().is_empty());
+}
+
+fn customer_rec(number: &str, customer: &str, email: &str, open: Money) -> InvoiceRecord {
+    InvoiceRecord {
+        number: number.into(),
+        customer: CustomerRecord {
+            id: customer.into(),
+            name: customer.into(),
+            emails: vec![email.into()],
+            ..Default::default()
+        },
+        issue_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+        due_date: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        total: open,
+        open,
+        status: None,
+    }
+}
+
+fn review_credit(store: &Store, t: &TenantId, key: &str, amount: Money) -> i64 {
+    let p = crate::NewPayment {
+        dedupe_key: key.into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount,
+        direction: relance_domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: Some("virement".into()),
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(t).unwrap().into_iter().find(|p| p.amount_money == amount).unwrap().id;
+    store.set_payment_review(t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    pid
+}
+
+fn handle_one(store: &Store, t: &TenantId, n: u32, intent: &str, u: serde_json::Value) -> i64 {
+    use crate::{HandleRequest, MailboxSlot};
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: n };
+    let id = store.store_messages(t, &[(slot, format!("m{n}"), 10, format!("/m{n}"))]).unwrap()[0];
+    let req = HandleRequest {
+        id,
+        status: "handled".into(),
+        intent: Some(intent.into()),
+        understanding: u,
+        error: None,
+        disputed: vec![],
+    };
+    store.handle_messages(t, &[req]).unwrap();
+    id
+}
+
+#[test]
+fn a_sender_is_linked_to_the_customer_with_exactly_that_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let eur = |m| Money::new(m, Currency::EUR);
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    // `axb@…` is stored first: an unescaped LIKE on `a_b@…` would find it.
+    let records = vec![
+        customer_rec("F-1", "C-AXB", "axb@x.example", eur(1_000)),
+        customer_rec("F-2", "C-AB", "a_b@x.example", eur(2_000)),
+    ];
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
+    let id = handle_one(&store, &t, 1, "other", serde_json::json!({ "from": "a_b@x.example", "refs": [] }));
+    let linked: Option<String> = store
+        .db
+        .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(linked.as_deref(), Some("C-AB"));
+    let id = handle_one(&store, &t, 2, "other", serde_json::json!({ "from": "a%b@x.example", "refs": [] }));
+    let linked: Option<String> = store
+        .db
+        .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(linked, None, "`%` is literal too");
+}
+
+#[test]
+fn a_stated_amount_is_read_with_its_currency_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let jpy = Currency::parse("JPY").unwrap();
+    let bhd = Currency::parse("BHD").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    let records = vec![
+        customer_rec("J-1", "C-J", "j@x.example", Money::new(50_000, jpy)),
+        customer_rec("B-1", "C-B", "b@x.example", Money::new(99_000, bhd)),
+    ];
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
+    let yen = review_credit(&store, &t, "k-jpy", Money::new(12_000, jpy));
+    let dinar = review_credit(&store, &t, "k-bhd", Money::new(10_500, bhd));
+    let claim = |n, amount: &str, ccy: &str| {
+        handle_one(
+            &store,
+            &t,
+            n,
+            "already_paid",
+            serde_json::json!({ "from": "j@x.example", "refs": [], "amount": amount, "currency": ccy }),
+        );
+        let tasks = store.tasks(&t, None, 10).unwrap();
+        tasks.iter().find(|x| x["kind"] == "check_payment").map(|x| x["note"].as_str().unwrap().to_string())
+    };
+    let note = claim(1, "12000", "JPY").expect("12000 JPY is found");
+    assert!(note.contains(&format!("[{yen}]")), "{note}");
+    let tasks_before = store.tasks(&t, None, 10).unwrap().len();
+    handle_one(
+        &store,
+        &t,
+        2,
+        "already_paid",
+        serde_json::json!({ "from": "b@x.example", "refs": [], "amount": "10.500", "currency": "BHD" }),
+    );
+    let tasks = store.tasks(&t, None, 10).unwrap();
+    assert_eq!(tasks.len(), tasks_before + 1);
+    let newest = tasks.iter().max_by_key(|x| x["id"].as_i64()).unwrap();
+    assert_eq!(newest["kind"], "check_payment", "{newest}");
+    assert!(newest["note"].as_str().unwrap().contains(&format!("[{dinar}]")), "{newest}");
+}
+
+#[test]
+fn allocations_whose_total_overflows_are_refused_not_wrapped() {
+    use crate::{AllocationRequest, NewPayment};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let mut st = store.begin_import(&key(&t, "u")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
+    let p = NewPayment {
+        dedupe_key: "k1".into(),
+        account: None,
+        booking_date: chrono::Utc::now().date_naive(),
+        value_date: None,
+        amount: Money::new(10_000, Currency::EUR),
+        direction: relance_domain::Direction::Credit,
+        reversal: false,
+        counterparty_name: None,
+        counterparty_iban: None,
+        remittance: None,
+        structured_ref: None,
+        end_to_end_id: None,
+        bank_ref: None,
+    };
+    store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
+    let pid = store.payments_to_match(&t).unwrap()[0].id;
+    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    // i64::MAX + 2 wrapped to a negative total, which passed the "at most what is unallocated" check.
+    let huge = |n: &str, minor| AllocationRequest {
+        invoice: n.into(),
+        amount: Money::new(minor, Currency::EUR),
+        write_off: None,
+    };
+    let err = store.apply_payment(
+        &t,
+        pid,
+        &["unmatched"],
+        &[huge("F-0", i64::MAX), huge("F-1", 2)],
+        "test",
+        None,
+        crate::LearnIban::No,
+    );
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let with_write_off = AllocationRequest {
+        invoice: "F-0".into(),
+        amount: Money::new(100, Currency::EUR),
+        write_off: Some(Money::new(i64::MAX, Currency::EUR)),
+    };
+    let err = store.apply_payment(&t, pid, &["unmatched"], &[with_write_off], "test", None, crate::LearnIban::No);
+    assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
+    let page = store.invoices(&t, &InvoiceQuery { limit: 10, ..Default::default() }).unwrap();
+    assert!(page.items.iter().all(|i| i.open.minor == 10_000), "nothing applied");
+}
+
+#[test]
+fn a_closing_pass_is_one_audit_event_with_a_bounded_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let n = (crate::CLOSED_LISTED + 5) as u32;
+    let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..n, 1)).unwrap();
+    store.finish_import(&mut st, "1.csv").unwrap();
+    // The next full export lists only F-0: every other invoice is closed, in one event.
+    let mut st = store.begin_import(&key(&t, "u2")).unwrap();
+    let preview = store.full_export_preview(&t, "erp", |number| number == "F-0").unwrap();
+    assert_eq!(preview, crate::ClosePreview { would_close: u64::from(n) - 1, tenant_open: u64::from(n) });
+    store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
+    let summary = store.finish_import(&mut st, "2.csv").unwrap();
+    assert_eq!(summary.closed, u64::from(n) - 1);
+    let events = store.events(&t, 0, 10_000).unwrap();
+    let closing: Vec<_> = events.iter().filter(|e| e.kind == "invoices_closed").collect();
+    assert_eq!(closing.len(), 1);
+    assert_eq!(closing[0].data["count"], u64::from(n) - 1);
+    assert_eq!(closing[0].data["invoices"].as_array().unwrap().len(), crate::CLOSED_LISTED);
+    assert_eq!(closing[0].data["truncated"], true);
+    assert_eq!(closing[0].data["invoices"][0]["previous_status"], "open");
+    assert!(!events.iter().any(|e| e.kind == "invoice_closed"), "no event per invoice");
+}
+
+#[test]
+fn an_import_is_written_only_within_its_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+    let mut st = store.begin_import(&key(&b, "u1")).unwrap();
+    store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
+    // The same import id presented as tenant a's: no write reaches b's import.
+    let mut forged = st.clone();
+    forged.tenant = a.clone();
+    assert!(store.apply_invoice_batch(&mut forged, &batch(3..4, 4)).is_err(), "the position is b's");
+    let _ = store.finish_import(&mut forged, "x.csv");
+    let again = store.begin_import(&key(&b, "u1")).unwrap();
+    assert_eq!((again.status, again.position), (ImportStatus::Running, 3), "b's import is untouched");
+}
+
+#[test]
+fn a_stored_payment_in_an_unknown_currency_is_an_error_not_euros() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let pid = review_credit(&store, &t, "k1", Money::new(1_000, Currency::EUR));
+    store.db.write(|tx| Ok(tx.execute("UPDATE payments SET currency='QQQ' WHERE id=?1", [pid])?)).unwrap();
+    let read = store.payment(&t, pid);
+    assert!(read.is_err(), "{read:?}");
+    assert!(read.unwrap_err().to_string().contains("QQQ"));
+}
