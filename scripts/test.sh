@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine or a developer's one:
 #   1. installs what the build and the tests need (Debian packages, crates),
-#   2. checks formatting and lints (cargo fmt, clippy -D warnings),
+#   2. checks formatting and lints (cargo fmt, clippy -D warnings) and the
+#      architecture invariants the compiler does not (check-architecture.sh),
 #   3. fuzzes every parser of untrusted input for a short bounded time,
 #   4. runs every test of the workspace in one build.
 # Tests that read ../shared/ skip with a note when it is absent.
@@ -93,6 +94,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+log "architecture invariants (scripts/check-architecture.sh)"
+bash scripts/check-architecture.sh
 log "cargo build (whole workspace: the binary and the plugin libraries the tests load)"
 cargo build --locked --workspace
 # A short bounded fuzzing run of every parser of untrusted input (run it

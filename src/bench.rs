@@ -649,7 +649,7 @@ mod memory {
                 Err(e) => format!(
                     "rejected ({} bytes of error): {}",
                     e.message.len(),
-                    relance_domain::guard::truncate(&e.to_string(), 70)
+                    relance_connector::guard::truncate(&e.to_string(), 70)
                 ),
             },
             Kind::Reply => match relance_engine::replies::understand(&bytes) {

@@ -2,6 +2,8 @@
 //! `relance-connectors`: parses arguments, loads configuration, installs
 //! signal handling and hands over to the runtime.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod bench_cash;
 mod bench_send;

@@ -314,3 +314,84 @@ fn an_unmatched_credit_is_matched_when_its_invoice_arrives_later() {
     assert!(d.run(&["run", "--once"]).status.success());
     assert_eq!(events(&d), before);
 }
+
+/// Cash application is a tenant service, not a step of the bank connector:
+/// a credit stored before its invoice is matched as soon as the invoice is
+/// imported, although the bank connector will not run again for an hour; and
+/// a statement dropped after its invoices is matched at once too.
+#[test]
+fn matching_runs_after_any_statement_or_invoice_change_whatever_the_bank_schedule() {
+    let tenant = "[api]\ntokens = [\"cash-token-1\"]\n\
+         [connectors.erp]\nkind = \"csv_invoices\"\npath = \"../invoices\"\nsettle = \"0s\"\nschedule = \"watch\"\n\
+         [connectors.bank]\nkind = \"bank_statements\"\npath = \"../bank\"\nschedule = \"every 1h\"\n";
+    let d = Deployment::new("", &[("acme", tenant)]);
+    std::fs::create_dir_all(d.path("invoices")).unwrap();
+    d.write(
+        "bank/stmt-1.xml",
+        camt(
+            "S1",
+            &[("B1".into(), "1200.00".into(), "Facture F-1001".into(), Some("FR1420041010050500013M02606".into()))],
+        ),
+    );
+    let mut daemon = d.daemon();
+    let tok = Some("cash-token-1");
+    wait_for(Duration::from_secs(30), "the credit stored, with nothing to match", || {
+        let (_, q) = daemon.get_json("/api/v1/tenants/acme/review", tok);
+        q["total"] == 1 && q["items"][0]["status"] == "unmatched"
+    });
+    // The invoice arrives through the ERP connector; the bank connector sleeps for an hour.
+    let mut csv = String::from(HEADER);
+    csv.push_str("F-1001,C1,Martin SARL,,,2026-10-01,2026-10-31,EUR,1200.00,1200.00\n");
+    csv.push_str("F-1002,C2,Dupont SA,,,2026-10-01,2026-10-31,EUR,500.00,500.00\n");
+    d.write("invoices/open.csv", &csv);
+    wait_for(Duration::from_secs(20), "the credit matched once its invoice is imported", || {
+        let (_, inv) = daemon.get_json("/api/v1/tenants/acme/invoices?status=paid", tok);
+        inv["items"][0]["number"] == "F-1001"
+    });
+    assert_eq!(daemon.get_json("/api/v1/tenants/acme/review", tok).1["total"], 0);
+    // The bank connector ran exactly once (its first run): the match did not wait for it.
+    let (_, c) = daemon.get_json("/api/v1/tenants/acme/connectors", tok);
+    let bank = c["items"].as_array().unwrap().iter().find(|x| x["name"] == "bank").unwrap().clone();
+    assert_eq!(bank["status"]["runs"], 1, "{c}");
+    daemon.terminate(Duration::from_secs(10));
+}
+
+/// A person's accept through the API teaches the payer's account, as an
+/// automatic match does: the next credit from that account, with no
+/// reference, goes to that customer.
+#[test]
+fn an_api_accept_learns_the_payers_iban() {
+    let d = Deployment::new("", &[("acme", &tenant())]);
+    d.write("invoices/open.csv", invoices());
+    std::fs::create_dir_all(d.path("bank")).unwrap();
+    let mut daemon = d.daemon();
+    let tok = Some("cash-token-1");
+    wait_for(Duration::from_secs(20), "invoices", || {
+        daemon.get_json("/api/v1/tenants/acme/invoices", tok).1["total"] == 4
+    });
+    let iban = "DE89370400440532013000";
+    d.write("bank/stmt-1.xml", camt("S1", &[("B1".into(), "500.00".into(), "Virement".into(), Some(iban.into()))]));
+    wait_for(Duration::from_secs(20), "the ambiguous credit in review", || {
+        daemon.get_json("/api/v1/tenants/acme/review", tok).1["total"] == 1
+    });
+    let learned = || -> Vec<(String, String)> {
+        let db = d.db();
+        let mut st = db.prepare("SELECT customer_id, origin FROM customer_ibans WHERE iban = ?1").unwrap();
+        st.query_map([iban], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(learned().is_empty(), "nothing known of this account yet");
+    let (_, queue) = daemon.get_json("/api/v1/tenants/acme/review", tok);
+    let p = &queue["items"][0];
+    let cands = p["match_result"]["candidates"].as_array().unwrap();
+    let pick = cands.iter().position(|c| c["allocations"][0]["invoice"] == "F-1003").unwrap();
+    let id = p["id"].as_i64().unwrap();
+    let (s, r) = post(
+        &daemon,
+        &format!("/api/v1/tenants/acme/payments/{id}/accept"),
+        tok,
+        &format!("{{\"candidate\": {pick}}}"),
+    );
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(learned(), vec![("C3".to_string(), "learned".to_string())], "the accept taught the account");
+    daemon.terminate(Duration::from_secs(10));
+}

@@ -32,11 +32,11 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
+use relance_connector::guard;
 use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
 use relance_domain::Direction;
-use relance_domain::guard;
 use relance_store::{NewPayment, NewQuarantine};
 
 use crate::files;

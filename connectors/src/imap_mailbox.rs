@@ -30,10 +30,10 @@ use tracing::{info, warn};
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
+use relance_connector::guard;
 use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
-use relance_domain::guard;
 use relance_engine::replies::{Intent, Understanding, understand};
 use relance_store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 

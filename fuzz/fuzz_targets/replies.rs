@@ -1,6 +1,7 @@
 //! Reply understanding: MIME, new text, intent, dates, amounts and references
 //! (`relance_engine::replies::understand`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,7 @@
 //! Format detection then the detected parser, as the bank connector does
 //! (`relance_connectors::statements::parse`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! camt.052/053/054 statements (`relance_connectors::statements::camt::parse`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

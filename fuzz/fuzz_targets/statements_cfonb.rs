@@ -1,5 +1,6 @@
 //! CFONB 120 statements (`relance_connectors::statements::cfonb::parse`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -2,6 +2,7 @@
 //! input's length picks the decimal style and date order (so that seed files
 //! are used as they are).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! MT940/MT942 statements (`relance_connectors::statements::mt940::parse`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,6 @@
 //! OFX 1.x/2.x statements (`relance_connectors::statements::ofx::parse`).
 
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,8 @@
 //! Checks shared by the fuzz targets: what must hold of a parser's answer,
 //! whatever the input (besides not panicking, which libFuzzer catches).
 
+#![forbid(unsafe_code)]
+
 use relance_connectors::statements::{MAX_MESSAGE, ParseError, ParsedFile};
 
 /// A parsed statement or its error, checked: amounts are positive and error

@@ -346,7 +346,7 @@ impl CsvInvoices {
         let label = file.display().to_string();
         // A parser panic quarantines this file (batches already committed stay;
         // nothing is closed) and the connector goes on with the next one.
-        let report = match relance_domain::guard::contain(|| {
+        let report = match relance_connector::guard::contain(|| {
             self.import_bytes(ctx, file, &bytes, &unit, &label, Confirmation::Checked)
         }) {
             Ok(report) => report?,
@@ -374,7 +374,7 @@ impl CsvInvoices {
         bytes: &[u8],
         unit: &str,
         label: &str,
-        panicked: &relance_domain::guard::Panicked,
+        panicked: &relance_connector::guard::Panicked,
     ) -> Result<RunReport, ConnectorError> {
         let mut state = self.begin(ctx, unit, label)?;
         let kept = self.keep_copy(ctx, file, unit, bytes);
@@ -598,7 +598,7 @@ impl CsvInvoices {
         tx: std::sync::mpsc::SyncSender<(InvoiceBatch, bool)>,
     ) {
         #[cfg(debug_assertions)]
-        relance_domain::guard::test_panic_hook("export", text.as_bytes());
+        relance_connector::guard::test_panic_hook("export", text.as_bytes());
         let mut record = csv::StringRecord::new();
         let mut consumed: u64 = 0;
         let mut batch = InvoiceBatch::default();
@@ -698,7 +698,7 @@ impl CsvInvoices {
 }
 
 fn clip(s: &str) -> String {
-    relance_domain::guard::truncate(s, RAW_LIMIT)
+    relance_connector::guard::truncate(s, RAW_LIMIT)
 }
 
 #[cfg(test)]

@@ -227,7 +227,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             .collect::<Result<_, _>>()?
     };
     // The header as found, for error messages: cut, as it may be anything.
-    let found = relance_domain::guard::truncate(&headers.join(", "), MAX_FOUND);
+    let found = relance_connector::guard::truncate(&headers.join(", "), MAX_FOUND);
     let date = date
         .or(value_date)
         .ok_or_else(|| err(Some(1), format!("no date column found (header: {found}); map it with `date`")))?;

@@ -19,8 +19,8 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use relance_connector::guard;
 use relance_domain::Direction;
-use relance_domain::guard;
 use relance_domain::money::{Currency, DecimalStyle, Money};
 
 /// A statement file format.
@@ -205,7 +205,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 /// that panics a parser). Release builds have no such hook.
 pub fn parse_with(bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
     #[cfg(debug_assertions)]
-    relance_domain::guard::test_panic_hook("statement", bytes);
+    relance_connector::guard::test_panic_hook("statement", bytes);
     match detect(bytes)? {
         Format::Camt => camt::parse(bytes),
         Format::Mt940 => mt940::parse(bytes),

@@ -12,6 +12,7 @@
 //! connector without starting anything.
 
 #![forbid(unsafe_code)]
+pub mod guard;
 pub mod paging;
 
 use std::path::PathBuf;

@@ -9,7 +9,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod guard;
 pub mod iban;
 pub mod money;
 mod records;

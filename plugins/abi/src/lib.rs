@@ -131,3 +131,18 @@ pub struct PluginApiV1 {
     pub destroy: DestroyFn,
     pub buf_free: BufFreeFn,
 }
+
+/// Exports a hand-made function table as the plugin's entry point (ABI
+/// version 1 symbol). Plugins normally use the SDK's `export_connector!`;
+/// this is for tables built by hand (tests of the host's checks), so that
+/// such a crate needs no `unsafe` of its own.
+#[macro_export]
+macro_rules! export_api_table {
+    ($table:path) => {
+        /// The plugin's entry point (ABI version 1).
+        #[unsafe(no_mangle)]
+        pub extern "C" fn relance_plugin_entry_v1() -> *const $crate::PluginApiV1 {
+            &$table
+        }
+    };
+}

@@ -8,6 +8,8 @@
 //! call is in progress at the same time (the ABI promises calls on one
 //! instance are never concurrent).
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use relance_plugin_sdk::{Connector, Manifest, PluginError, Role, Value, json};

@@ -23,6 +23,8 @@
 //! per_page = 100
 //! ```
 
+#![forbid(unsafe_code)]
+
 use relance_plugin_sdk::invoice_source::{SyncPage, SyncRequest};
 use relance_plugin_sdk::{Connector, Manifest, PluginError, Role, Value, json};
 use serde::{Deserialize, Serialize};
