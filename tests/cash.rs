@@ -395,3 +395,29 @@ fn an_api_accept_learns_the_payers_iban() {
     assert_eq!(learned(), vec![("C3".to_string(), "learned".to_string())], "the accept taught the account");
     daemon.terminate(Duration::from_secs(10));
 }
+
+/// Matching settings belong to the tenant: a bank connector's own `matching`
+/// table (accepted before cash application became a tenant service) is a
+/// configuration error that says where the settings go now; the tenant's
+/// `[matching]` is checked with its key.
+#[test]
+fn matching_settings_are_the_tenants_not_a_connectors() {
+    let old = "[connectors.bank]\nkind = \"bank_statements\"\npath = \"../bank\"\n[connectors.bank.matching]\nauto_threshold = 0.95\n";
+    let d = Deployment::new("", &[("acme", old)]);
+    std::fs::create_dir_all(d.path("bank")).unwrap();
+    let out = d.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("connectors.bank.matching") && err.contains("[matching]"), "{err}");
+
+    let bad = "[matching]\nauto_threshold = 1.5\n[connectors.bank]\nkind = \"bank_statements\"\npath = \"../bank\"\n";
+    d.write("tenants/acme.toml", bad);
+    let out = d.run(&["check-config"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("matching.auto_threshold") && err.contains("acme.toml"), "{err}");
+
+    d.write("tenants/acme.toml", bad.replace("1.5", "0.95"));
+    let out = d.run(&["check-config"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
