@@ -1,6 +1,7 @@
 //! The pure engines of Relance: cash application (`matching`), reply
-//! understanding (`replies`) and reminder decisions (`dunning`: scenarios,
-//! calendars, templates).
+//! understanding (`replies`), reminder decisions (`dunning`: scenarios,
+//! calendars, templates) and collections reporting (`reports`: aged balance,
+//! DSO, DMP).
 //!
 //! Engines take data and the current date or time as arguments and return
 //! typed results; they do no I/O. The build enforces it: this crate depends
@@ -13,3 +14,4 @@
 pub mod dunning;
 pub mod matching;
 pub mod replies;
+pub mod reports;
