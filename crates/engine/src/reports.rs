@@ -248,7 +248,9 @@ fn days_in_month(first: NaiveDate) -> u32 {
     next.map_or(30, |n| u32::try_from((n - first).num_days()).unwrap_or(30))
 }
 
+// Amounts in the tests are written `major_minor` (`100_00` is 100.00).
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use super::*;
 
