@@ -24,6 +24,7 @@ import quopri
 import re
 import sys
 import textwrap
+import unicodedata
 import zlib
 from email.header import Header
 from email.utils import format_datetime
@@ -131,7 +132,14 @@ def utc_offset(country, day, us_zone=-5):
     return 0
 
 
+# Invoice numbers the bodies use, per supplier: extra invoices of a reminder avoid them.
+USED_REFS = {}
+
 US_ZONE = {"northwind-us": -8, "initech-us": -6, "stark-us": -5}
+
+
+def ascii_fold(s):
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode("ascii")
 
 
 def customer_company(item):
@@ -315,7 +323,7 @@ def build_reminder(it, sup):
         k = 1
         while n_extra > 0:
             cand = vary_ref(base, -(3 + h(iid, f"x{k}") % 40))
-            if cand not in invoices and re.fullmatch(sup["numbering"]["regex"], cand):
+            if cand not in invoices and cand not in USED_REFS.get(sup["id"], ()) and re.fullmatch(sup["numbering"]["regex"], cand):
                 invoices.append(cand)
                 n_extra -= 1
             k += 1
@@ -333,13 +341,18 @@ def build_reminder(it, sup):
         issued = due - dt.timedelta(days=30 if h(iid, f"t{i}") % 2 else 45)
         year, month = ref_period(ref, sup)
         if year and (issued.year != year or (month and issued.month != month)):
-            lo = dt.date(year, month or 1, 1)
+            lo = dt.date(year, month or 1, 1) + dt.timedelta(days=h(iid, f"lo{i}") % (20 if month else 60))
             hi = (dt.date(year, month, 28) if month else dt.date(year, 12, 28))
-            issued = min(max(issued, lo), hi)
+            issued = min(max(issued, lo), hi, rday - dt.timedelta(days=3))
             due = issued + dt.timedelta(days=30)
             if due >= rday:
                 due = max(issued, rday - dt.timedelta(days=2 + h(iid, f"d2{i}") % 5))
         rows.append({"ref": ref, "issued": issued, "due": due, "cents": cents})
+    # Higher numbers were issued later.
+    order = sorted(range(len(rows)), key=lambda i: [int(x) for x in re.findall(r"[0-9]+", rows[i]["ref"])])
+    dates = sorted((r["issued"], r["due"]) for r in rows)
+    for rank, i in enumerate(order):
+        rows[i]["issued"], rows[i]["due"] = dates[rank]
     account = f"C{10000 + h(it['from_addr'].split('@')[-1], 'acct') % 89999:05d}"
     if "{refs}" in sup["subject"] and refs:
         subject = sup["subject"].replace("{refs}", (", " if sup["lang"] == "en" else " / " if h(iid, "sj") % 2 else ", ").join(refs))
@@ -1076,7 +1089,7 @@ def render(it, sup):
             continue
         t = t.format(ti=base64.b64encode(hashlib.sha256(("ti" + iid).encode()).digest()[:22]).decode(),
                      cl={"fr": "fr-FR", "de": "de-DE", "en-gb": "en-GB"}.get(loc, "en-US"),
-                     topic=encode_header(rem["subject"], "utf-8"), org=customer_company(it).replace(" ", ""),
+                     topic=encode_header(rem["subject"], "utf-8"), org=ascii_fold(customer_company(it)).replace(" ", ""),
                      d=format_datetime(reply_dt), n=h(iid, "ip") % 250 + 2)
         hdrs.append(t)
     hdrs.append("MIME-Version: 1.0")
@@ -1178,6 +1191,9 @@ def main():
     if args.check:
         print(f"{len(good)} valid items, {len(problems)} skipped, {len(warnings)} warnings")
         return
+    for it in good:
+        USED_REFS.setdefault(it["supplier"], set()).update(it["label"].get("refs") or [])
+        USED_REFS[it["supplier"]].update(it.get("reminder_invoices") or [])
     wanted = set(filter(None, args.ids.split(",")))
     if wanted:
         good = [it for it in good if it["id"] in wanted]
