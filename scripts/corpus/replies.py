@@ -341,12 +341,12 @@ def build_reminder(it, sup):
         issued = due - dt.timedelta(days=30 if h(iid, f"t{i}") % 2 else 45)
         year, month = ref_period(ref, sup)
         if year and (issued.year != year or (month and issued.month != month)):
-            lo = dt.date(year, month or 1, 1) + dt.timedelta(days=h(iid, f"lo{i}") % (20 if month else 60))
-            hi = (dt.date(year, month, 28) if month else dt.date(year, 12, 28))
-            issued = min(max(issued, lo), hi, rday - dt.timedelta(days=3))
-            due = issued + dt.timedelta(days=30)
-            if due >= rday:
-                due = max(issued, rday - dt.timedelta(days=2 + h(iid, f"d2{i}") % 5))
+            lo = dt.date(year, month or 1, 1)
+            hi = min(dt.date(year, month, 28) if month else dt.date(year, 12, 28), rday - dt.timedelta(days=3))
+            hi = max(hi, lo)
+            issued = lo + dt.timedelta(days=h(iid, f"lo{i}") % ((hi - lo).days + 1))
+            room = (rday - issued).days - 1 - h(iid, f"d2{i}") % 3
+            due = issued + dt.timedelta(days=max(0, min(30, room)))
         rows.append({"ref": ref, "issued": issued, "due": due, "cents": cents})
     # Higher numbers were issued later.
     order = sorted(range(len(rows)), key=lambda i: [int(x) for x in re.findall(r"[0-9]+", rows[i]["ref"])])
@@ -885,8 +885,9 @@ def render(it, sup):
     # ---------- plain text version
     def q_text():
         # Outlook, Yahoo and Notes do not prefix the quote in their text part; the others use "> ".
-        if layout in ("outlook_html", "outlook_web", "outlook_mobile", "outlook_text", "yahoo", "lotus_notes"):
-            body = rtext
+        if layout in ("outlook_html", "outlook_web", "outlook_mobile", "outlook_text", "yahoo", "lotus_notes") or (
+                forward and layout != "plain"):
+            body = rtext  # forwards are not prefixed either
         else:
             body = quote_lines(rtext)
         if layout == "webmail_orange":
