@@ -13,6 +13,11 @@
 //!   ([`super::reflection`]): the invoice's open amount is the ERP's less the
 //!   pending allocations, so applying, undoing and a write-back that registers
 //!   the payment all recompute it from those two figures.
+//! - A payment is a [`BankLine`] with its [`PaymentStatus`] (a CHECK in the
+//!   schema refuses any other status) and the matcher's [`MatchResult`],
+//!   stored as JSON with its version ([`MATCH_RESULT_VERSION`]) and read back
+//!   typed; a result that no longer reads leaves the payment readable,
+//!   without candidates, and the row untouched.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -681,7 +686,6 @@ impl Store {
                         erp_state, reflected_minor, reflected_at, reflected_by FROM allocations
                  WHERE tenant_id=?1 AND payment_id=?2 ORDER BY id",
             )?;
-            #[allow(clippy::type_complexity)]
             let rows = st
                 .query_map((tenant.as_str(), payment_id), |r| {
                     Ok((
