@@ -24,12 +24,13 @@ use anyhow::{Context, bail};
 
 use chrono::{Duration, NaiveDate};
 
+use relance_domain::BankLine;
 use relance_domain::money::{Currency, Money};
-use relance_engine::matching::{Credit, MatchConfig, MatchResult, MatchStatus, Matcher, OpenInvoice, Payer};
+use relance_engine::matching::{MatchConfig, MatchResult, MatchStatus, Matcher, OpenInvoice, Payer};
 
 /// One generated credit and the truth about it.
 pub struct Labelled {
-    pub credit: Credit,
+    pub credit: BankLine,
     /// The invoices this credit pays (empty: pays nothing we know).
     pub truth: Vec<String>,
     /// Enough information for a careful clerk to apply it without asking.
@@ -153,18 +154,14 @@ pub fn generate(n_invoices: usize, n_customers: usize, n_credits: usize, seed: u
         let payer = &payers[cust];
         let known_iban = !payer.ibans.is_empty();
         let booking = inv.issue + Duration::days(rng.i64(5..60));
-        let mut credit = Credit {
-            amount: open,
-            booking_date: booking,
+        let mut credit = BankLine {
             counterparty_name: Some(noisy_name(&payer.name, &mut rng)),
             counterparty_iban: if known_iban && rng.u8(0..10) < 8 {
                 payer.ibans.first().cloned()
             } else {
                 Some(iban(9_000_000 + cust as u64))
             },
-            remittance: None,
-            structured_ref: None,
-            end_to_end_id: None,
+            ..BankLine::credit(booking, open)
         };
         let has_iban = credit.counterparty_iban.as_ref() == payer.ibans.first();
         let roll = rng.u8(0..100);

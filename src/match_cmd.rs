@@ -16,7 +16,7 @@ use relance_connectors::csv_invoices::parse::{ColumnMap, DateOrder, ValueFormat,
 use relance_connectors::statements;
 use relance_domain::Direction;
 use relance_domain::money::{Currency, DecimalStyle};
-use relance_engine::matching::{Credit, MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
+use relance_engine::matching::{MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
 
 #[derive(clap::Args)]
 pub struct MatchArgs {
@@ -95,7 +95,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     let mut matcher = Matcher::new(open, &payers, config);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for (index, tx) in parsed.transactions().enumerate() {
+    for (index, tx) in parsed.lines().enumerate() {
         if tx.direction != Direction::Credit {
             continue;
         }
@@ -109,16 +109,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{line}")?;
             continue;
         }
-        let credit = Credit {
-            amount: tx.amount,
-            booking_date: tx.booking_date,
-            counterparty_name: tx.counterparty_name.clone(),
-            counterparty_iban: tx.counterparty_iban.clone(),
-            remittance: tx.remittance.clone(),
-            structured_ref: tx.structured_ref.clone(),
-            end_to_end_id: tx.end_to_end_id.clone(),
-        };
-        let result = matcher.match_credit(&credit);
+        let result = matcher.match_credit(tx);
         let best = result.best();
         if result.status == MatchStatus::Matched
             && let Some(b) = best
@@ -130,11 +121,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
                 matcher.learn_iban(iban, cust);
             }
         }
-        let status = match result.status {
-            MatchStatus::Matched => "matched",
-            MatchStatus::Suggested => "suggested",
-            MatchStatus::Unmatched => "unmatched",
-        };
+        let status = result.status.payment_status().as_str();
         let allocations: Vec<_> = best
             .map(|b| {
                 b.allocations

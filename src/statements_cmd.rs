@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::json;
 
-use relance_connectors::statements::{self, Transaction};
-use relance_domain::Direction;
+use relance_connectors::statements;
+use relance_domain::BankLine;
 
 #[derive(Subcommand)]
 pub enum StatementsCommand {
@@ -30,7 +30,7 @@ pub fn run(cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            for (index, tx) in parsed.transactions().enumerate() {
+            for (index, tx) in parsed.lines().enumerate() {
                 writeln!(out, "{}", transaction_json(index, tx))?;
             }
             out.flush()?;
@@ -40,13 +40,13 @@ pub fn run(cmd: StatementsCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// The evaluation shape of one transaction.
-pub fn transaction_json(index: usize, tx: &Transaction) -> serde_json::Value {
+pub fn transaction_json(index: usize, tx: &BankLine) -> serde_json::Value {
     json!({
         "index": index,
         "booking_date": tx.booking_date,
         "value_date": tx.value_date,
         "amount": tx.amount.to_decimal_string(),
-        "direction": match tx.direction { Direction::Credit => "credit", Direction::Debit => "debit" },
+        "direction": tx.direction.as_str(),
         "currency": tx.amount.currency.code(),
         "counterparty_name": tx.counterparty_name,
         "counterparty_iban": tx.counterparty_iban,

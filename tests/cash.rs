@@ -94,6 +94,8 @@ fn review_queue_suggest_accept_close_write_back_and_undo() {
     assert_eq!(s, 401);
     let (s, e) = post(&daemon, &format!("/api/v1/tenants/acme/payments/{id}/accept"), tok, "{\"candidat\": 1}");
     assert_eq!((s, e["error"]["code"].as_str()), (400, Some("bad_request")), "{e}");
+    let (s, e) = post(&daemon, &format!("/api/v1/tenants/acme/payments/{id}/accept"), tok, "{\"candidate\": 2}");
+    assert_eq!((s, e["error"]["message"].as_str()), (409, Some(&*format!("payment {id} has no candidate 2"))), "{e}");
     let (s, r) = post(
         &daemon,
         &format!("/api/v1/tenants/acme/payments/{id}/accept"),
@@ -108,6 +110,22 @@ fn review_queue_suggest_accept_close_write_back_and_undo() {
         &format!("{{\"candidate\": {pick}}}"),
     );
     assert_eq!((s, e["error"]["code"].as_str()), (409, Some("conflict")), "never applied twice: {e}");
+    // The payment now: matched, the matcher's candidates kept, the allocation pending in the ERP.
+    let (s, view) = daemon.get_json(&format!("/api/v1/tenants/acme/payments/{id}"), tok);
+    assert_eq!(s, 200, "{view}");
+    let payment = &view["payment"];
+    assert_eq!(
+        (payment["status"].as_str(), payment["unallocated"].as_str()),
+        (Some("matched"), Some("0.00")),
+        "{view}"
+    );
+    assert_eq!(payment["match_result"]["candidates"], ambiguous["match_result"]["candidates"], "{view}");
+    let a = &view["allocations"][0];
+    assert_eq!(
+        (a["invoice"].as_str(), a["amount"].as_str(), a["currency"].as_str(), a["erp_state"].as_str()),
+        (Some("F-1003"), Some("500.00"), Some("EUR"), Some("pending")),
+        "{view}"
+    );
 
     let (_, paid) = daemon.get_json("/api/v1/tenants/acme/invoices?status=paid", tok);
     let paid: Vec<&str> = paid["items"].as_array().unwrap().iter().filter_map(|i| i["number"].as_str()).collect();

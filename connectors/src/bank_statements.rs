@@ -36,11 +36,11 @@ use relance_connector::guard;
 use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
-use relance_domain::Direction;
+use relance_domain::{BankLine, Direction};
 use relance_store::{NewPayment, NewQuarantine};
 
 use crate::files;
-use crate::statements::{self, ParseError, ParsedFile, Transaction, csv::CsvMapping};
+use crate::statements::{self, ParseError, ParsedFile, csv::CsvMapping};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,16 +176,20 @@ impl BankStatements {
                 // Out-of-range amounts are quarantined (before the rest is stored: a crash in
                 // between repeats a quarantine entry, never loses one).
                 let (payments, out_of_range): (Vec<_>, Vec<_>) =
-                    all.into_iter().partition(|p| p.amount.check_range(self.max_amount).is_ok());
+                    all.into_iter().partition(|p| p.line.amount.check_range(self.max_amount).is_ok());
                 for p in &out_of_range {
-                    let reason = p.amount.check_range(self.max_amount).err().map(|e| e.to_string()).unwrap_or_default();
+                    let reason =
+                        p.line.amount.check_range(self.max_amount).err().map(|e| e.to_string()).unwrap_or_default();
                     warn!(file = %label, %reason, "transaction quarantined");
                     ctx.store.record_quarantine(
                         &ctx.tenant,
                         &NewQuarantine {
                             source: self.name.clone(),
                             item: label.clone(),
-                            reason: format!("transaction of {} booked {}: {reason}", p.amount, p.booking_date),
+                            reason: format!(
+                                "transaction of {} booked {}: {reason}",
+                                p.line.amount, p.line.booking_date
+                            ),
                             raw: Some(p.dedupe_key.clone()),
                             raw_path: kept.clone(),
                             ..Default::default()
@@ -237,30 +241,16 @@ pub fn to_payments(parsed: ParsedFile) -> Vec<NewPayment> {
     for st in parsed.statements {
         let account = st.account.clone().unwrap_or_default();
         for t in st.transactions {
-            let base = dedupe_base(&account, &t);
+            let base = dedupe_base(&account, &t.line);
             let n = seen.entry(base.clone()).or_insert(0);
             *n += 1;
-            out.push(NewPayment {
-                dedupe_key: format!("{base}#{n}"),
-                account: st.account.clone(),
-                booking_date: t.booking_date,
-                value_date: t.value_date,
-                amount: t.amount,
-                direction: t.direction,
-                reversal: t.reversal,
-                counterparty_name: t.counterparty_name,
-                counterparty_iban: t.counterparty_iban,
-                remittance: t.remittance,
-                structured_ref: t.structured_ref,
-                end_to_end_id: t.end_to_end_id,
-                bank_ref: t.bank_ref,
-            });
+            out.push(NewPayment { dedupe_key: format!("{base}#{n}"), account: st.account.clone(), line: t.line });
         }
     }
     out
 }
 
-fn dedupe_base(account: &str, t: &Transaction) -> String {
+fn dedupe_base(account: &str, t: &BankLine) -> String {
     let dir = if t.direction == Direction::Credit { "C" } else { "D" };
     let amount = format!("{}{}", t.amount.to_decimal_string(), t.amount.currency);
     match &t.bank_ref {

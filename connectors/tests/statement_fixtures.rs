@@ -56,7 +56,7 @@ fn every_shared_statement_parses_or_fails_clearly() {
                 ok += 1;
                 for s in &statements {
                     for t in &s.transactions {
-                        assert!(t.amount.minor >= 0, "{rel}: negative amount");
+                        assert!(t.line.amount.minor >= 0, "{rel}: negative amount");
                         transactions += 1;
                     }
                 }

@@ -10,7 +10,7 @@ use relance_connectors::statements::{MAX_MESSAGE, ParseError, ParsedFile};
 pub fn check_statement(result: &Result<ParsedFile, ParseError>) {
     match result {
         Ok(parsed) => {
-            for t in parsed.transactions() {
+            for t in parsed.lines() {
                 assert!(t.amount.minor >= 0, "negative amount {:?}", t.amount);
             }
         }

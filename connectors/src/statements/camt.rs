@@ -12,8 +12,8 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use relance_domain::Direction;
 use relance_domain::money::{Currency, DecimalStyle, Money};
+use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,
@@ -550,7 +550,7 @@ fn build(
             .or_else(|| t.addtl_tx_inf.as_deref().and_then(|s| join_text([s])))
         })
         .or_else(|| en.addtl_info.as_deref().and_then(|s| join_text([s])));
-    Transaction {
+    let line = BankLine {
         booking_date,
         value_date: en.value,
         amount,
@@ -565,6 +565,6 @@ fn build(
             .and_then(|t| t.acct_svcr_ref.clone().or_else(|| t.tx_id.clone()))
             .or_else(|| en.acct_svcr_ref.clone())
             .or_else(|| en.ntry_ref.clone()),
-        charges,
-    }
+    };
+    Transaction { line, charges }
 }

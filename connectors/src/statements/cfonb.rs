@@ -6,8 +6,8 @@
 //! Files with line breaks (trailing spaces often trimmed) and without them
 //! (records back to back) are both read. Records out of sequence are errors.
 
-use relance_domain::Direction;
 use relance_domain::money::{Currency, Money};
+use relance_domain::{BankLine, Direction};
 
 use super::{Format, ParseError, ParsedFile, Statement, Transaction, clamp_date, decode_text, join_text};
 
@@ -160,17 +160,19 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 let entry = field(82, 88).trim();
                 let reference = field(105, 120).trim();
                 st.transactions.push(Transaction {
-                    booking_date: booking,
-                    value_date: value,
-                    amount: Money::new(signed.minor.abs(), currency),
-                    direction: if signed.minor < 0 { Direction::Debit } else { Direction::Credit },
-                    reversal: false,
-                    counterparty_name: None,
-                    counterparty_iban: None,
-                    remittance: join_text([label]),
-                    structured_ref: None,
-                    end_to_end_id: None,
-                    bank_ref: [entry, reference].iter().find(|s| !s.is_empty()).map(|s| s.to_string()),
+                    line: BankLine {
+                        booking_date: booking,
+                        value_date: value,
+                        amount: Money::new(signed.minor.abs(), currency),
+                        direction: if signed.minor < 0 { Direction::Debit } else { Direction::Credit },
+                        reversal: false,
+                        counterparty_name: None,
+                        counterparty_iban: None,
+                        remittance: join_text([label]),
+                        structured_ref: None,
+                        end_to_end_id: None,
+                        bank_ref: [entry, reference].iter().find(|s| !s.is_empty()).map(|s| s.to_string()),
+                    },
                     charges: None,
                 });
                 last_movement = Some(st.transactions.len() - 1);
@@ -179,7 +181,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 let st = open.as_mut().ok_or_else(|| err("movement detail (05) outside a statement".into()))?;
                 let idx = last_movement
                     .ok_or_else(|| err("movement detail (05) without a movement (04) before it".into()))?;
-                let tx = &mut st.transactions[idx];
+                let tx = &mut st.transactions[idx].line;
                 let info = field(49, 118).trim();
                 match field(46, 48) {
                     "NPY" if tx.direction == Direction::Credit => tx.counterparty_name = join_text([info]),

@@ -6,8 +6,8 @@
 
 use serde::Deserialize;
 
-use relance_domain::Direction;
 use relance_domain::money::{Currency, DecimalStyle, Money};
+use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, MAX_QUOTE, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text, quote,
@@ -277,17 +277,19 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
         let booking = parse_d(get(Some(date)).ok_or_else(|| err(Some(line), "empty date".into()))?)?;
         let value = get(value_date).map(parse_d).transpose()?;
         transactions.push(Transaction {
-            booking_date: booking,
-            value_date: value,
-            amount: Money::new(signed.abs(), ccy),
-            direction: if signed < 0 { Direction::Debit } else { Direction::Credit },
-            reversal: false,
-            counterparty_name: get(name).and_then(|n| join_text([n])),
-            counterparty_iban: get(iban).and_then(account_id),
-            remittance: join_text(remittance.iter().filter_map(|i| get(Some(*i)))),
-            structured_ref: None,
-            end_to_end_id: None,
-            bank_ref: get(reference).map(str::to_string),
+            line: BankLine {
+                booking_date: booking,
+                value_date: value,
+                amount: Money::new(signed.abs(), ccy),
+                direction: if signed < 0 { Direction::Debit } else { Direction::Credit },
+                reversal: false,
+                counterparty_name: get(name).and_then(|n| join_text([n])),
+                counterparty_iban: get(iban).and_then(account_id),
+                remittance: join_text(remittance.iter().filter_map(|i| get(Some(*i)))),
+                structured_ref: None,
+                end_to_end_id: None,
+                bank_ref: get(reference).map(str::to_string),
+            },
             charges: None,
         });
     }

@@ -2,10 +2,11 @@
 //! French CFONB 120, OFX 1.x (SGML) and 2.x (XML), and CSV.
 //!
 //! Every parser is a pure function from bytes to a [`ParsedFile`]: one or
-//! more statements of normalized [`Transaction`]s (amount always positive,
-//! with a direction). A file that is not a statement, or is broken, gives a
-//! [`ParseError`] with the line where the problem is. [`parse`] detects the
-//! format from the content.
+//! more statements of normalized [`Transaction`]s, each a
+//! [`relance_domain::BankLine`] (amount always positive, with a direction).
+//! A file that is not a statement, or is broken, gives a [`ParseError`]
+//! with the line where the problem is. [`parse`] detects the format from
+//! the content.
 
 pub mod camt;
 pub mod cfonb;
@@ -20,7 +21,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use relance_connector::guard;
-use relance_domain::Direction;
+use relance_domain::BankLine;
 use relance_domain::money::{Currency, DecimalStyle, Money};
 
 /// A statement file format.
@@ -46,37 +47,15 @@ impl Format {
     }
 }
 
-/// One bank transaction, whatever the format.
+/// One bank transaction as a parser read it: the [`BankLine`] that Relance
+/// stores and matches, and what else the format told about it that is not
+/// kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transaction {
-    pub booking_date: NaiveDate,
-    pub value_date: Option<NaiveDate>,
-    /// Always positive; see `direction`.
-    pub amount: Money,
-    pub direction: Direction,
-    /// The bank reversed an earlier entry (camt `RvslInd`, MT940 `RC`/`RD`).
-    pub reversal: bool,
-    pub counterparty_name: Option<String>,
-    pub counterparty_iban: Option<String>,
-    /// Free remittance text (several lines joined with spaces).
-    pub remittance: Option<String>,
-    /// Structured creditor reference (ISO 11649 `RF…`, Swiss QRR, Belgian +++…+++).
-    pub structured_ref: Option<String>,
-    pub end_to_end_id: Option<String>,
-    /// The bank's reference of the entry.
-    pub bank_ref: Option<String>,
+    #[serde(flatten)]
+    pub line: BankLine,
     /// Charges the bank reported for this entry, when any.
     pub charges: Option<Money>,
-}
-
-impl Transaction {
-    /// Signed amount in minor units (credits positive).
-    pub fn signed_minor(&self) -> i64 {
-        match self.direction {
-            Direction::Credit => self.amount.minor,
-            Direction::Debit => -self.amount.minor,
-        }
-    }
 }
 
 /// One statement (an account over a period) inside a file.
@@ -101,6 +80,11 @@ impl ParsedFile {
     /// All transactions in document order.
     pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
         self.statements.iter().flat_map(|s| s.transactions.iter())
+    }
+
+    /// The bank lines of all transactions, in document order.
+    pub fn lines(&self) -> impl Iterator<Item = &BankLine> {
+        self.transactions().map(|t| &t.line)
     }
 }
 

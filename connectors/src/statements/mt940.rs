@@ -9,8 +9,8 @@ use std::borrow::Cow;
 
 use chrono::Datelike;
 
-use relance_domain::Direction;
 use relance_domain::money::{Currency, DecimalStyle};
+use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, quote,
@@ -156,7 +156,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
             }
             "86" if last_was_61 => {
                 if let Some(tx) = current.as_mut().and_then(|s| s.transactions.last_mut()) {
-                    apply_info(tx, &f.value);
+                    apply_info(&mut tx.line, &f.value);
                 }
             }
             _ => {}
@@ -259,23 +259,25 @@ fn statement_line(v: &str, ccy: Currency) -> Result<Transaction, String> {
     };
     let clean = |s: &str| (!s.is_empty() && s != "NONREF").then(|| s.to_string());
     Ok(Transaction {
-        booking_date,
-        value_date: Some(value_date),
-        amount,
-        direction,
-        reversal,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: details.and_then(|d| join_text([d])).filter(|d| !d.starts_with("/TRCD/")),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: bank_ref.and_then(clean).or_else(|| clean(own_ref)),
+        line: BankLine {
+            booking_date,
+            value_date: Some(value_date),
+            amount,
+            direction,
+            reversal,
+            counterparty_name: None,
+            counterparty_iban: None,
+            remittance: details.and_then(|d| join_text([d])).filter(|d| !d.starts_with("/TRCD/")),
+            structured_ref: None,
+            end_to_end_id: None,
+            bank_ref: bank_ref.and_then(clean).or_else(|| clean(own_ref)),
+        },
         charges: None,
     })
 }
 
 /// Applies the `:86:` information to its transaction.
-fn apply_info(tx: &mut Transaction, info: &str) {
+fn apply_info(tx: &mut BankLine, info: &str) {
     // Continuation lines are a wrap of one field: join them without spaces.
     let flat: Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
@@ -293,7 +295,7 @@ fn apply_info(tx: &mut Transaction, info: &str) {
 }
 
 /// `106?00KARTENZAHLUNG?20SVWZ+…?21…?30BIC?31IBAN?32NAME`.
-fn german_subfields(tx: &mut Transaction, flat: &str, sep: char) {
+fn german_subfields(tx: &mut BankLine, flat: &str, sep: char) {
     let mut purpose = String::new();
     let mut name = String::new();
     for part in flat[4..].split(sep) {
@@ -346,7 +348,7 @@ fn sepa_tags(s: &str) -> Vec<(&'static str, String)> {
 }
 
 /// Dutch slash tags. Returns false when no known tag was found.
-fn slash_tags(tx: &mut Transaction, flat: &str) -> bool {
+fn slash_tags(tx: &mut BankLine, flat: &str) -> bool {
     const TAGS: [&str; 26] = [
         "TRTP", "EREF", "REMI", "NAME", "IBAN", "BIC", "ORDP", "BENM", "CNTP", "CSID", "MARF", "PURP", "ULTC", "ULTD",
         "RTRN", "PREF", "ISDT", "ADDR", "SUM", "OCMT", "CHGS", "ID", "TRCD", "BUSP", "ULTB", "ACCW",

@@ -3,8 +3,8 @@
 //! by text is a leaf with that value, a tag followed by another tag opens an
 //! aggregate. Investment statements and sign-on-only files are rejected.
 
-use relance_domain::Direction;
 use relance_domain::money::{Currency, DecimalStyle, Money};
+use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, line_of,
@@ -188,17 +188,19 @@ fn finish_trn(trn: Option<Trn>, stmt: &mut Option<Statement>, _line: usize) -> R
         Direction::Credit
     };
     st.transactions.push(Transaction {
-        booking_date,
-        value_date,
-        amount: Money::new(signed.minor.abs(), ccy),
-        direction,
-        reversal: false,
-        counterparty_name: t.name.as_deref().and_then(|n| join_text([n])),
-        counterparty_iban: t.account_to.as_deref().and_then(account_id),
-        remittance: t.memo.as_deref().and_then(|m| join_text([m])),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: t.fitid.or(t.refnum).or(t.checknum),
+        line: BankLine {
+            booking_date,
+            value_date,
+            amount: Money::new(signed.minor.abs(), ccy),
+            direction,
+            reversal: false,
+            counterparty_name: t.name.as_deref().and_then(|n| join_text([n])),
+            counterparty_iban: t.account_to.as_deref().and_then(account_id),
+            remittance: t.memo.as_deref().and_then(|m| join_text([m])),
+            structured_ref: None,
+            end_to_end_id: None,
+            bank_ref: t.fitid.or(t.refnum).or(t.checknum),
+        },
         charges: None,
     });
     Ok(())

@@ -27,7 +27,7 @@ fn mt940_non_ascii_account_before_the_currency_suffix() {
 fn mt940_non_ascii_transaction_type_code() {
     // `:61:…C10,00NTRéF//BANKREF`: the 4-character type code was skipped as 4 bytes.
     let p = parse(&crash_fixture("min-mt940-panic-line211.sta")).unwrap();
-    let t: Vec<_> = p.transactions().collect();
+    let t: Vec<_> = p.lines().collect();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].amount.minor, 1000);
     assert_eq!(t[0].bank_ref.as_deref(), Some("BANKREF"));
@@ -37,13 +37,13 @@ fn mt940_non_ascii_transaction_type_code() {
 fn mt940_non_ascii_after_the_code_of_a_structured_86() {
     // `:86:123é?20invoice`: the fourth byte was taken for the sub-field separator.
     let p = parse(&crash_fixture("min-mt940-panic-line254.sta")).unwrap();
-    let t: Vec<_> = p.transactions().collect();
+    let t: Vec<_> = p.lines().collect();
     assert_eq!(t[0].remittance.as_deref(), Some("123é?20invoice"));
     // German sub-fields with non-ASCII text are still read as such.
     let text = ":20:S\n:25:DE89370400440532013000\n:60F:C260101EUR0,00\n:61:2601010101C10,00NTRFNONREF//B1\n\
                 :86:166?00GUTSCHRIFT?20SVWZ+Rechnung Müller 42?32Müller GmbH\n";
     let p = parse(text.as_bytes()).unwrap();
-    let t: Vec<_> = p.transactions().collect();
+    let t: Vec<_> = p.lines().collect();
     assert_eq!(t[0].remittance.as_deref(), Some("Rechnung Müller 42"));
     assert_eq!(t[0].counterparty_name.as_deref(), Some("Müller GmbH"));
 }
@@ -89,14 +89,14 @@ fn cfonb_fields_are_counted_in_characters() {
     // Accented labels are common in French statements: the fields after the
     // label must not move by the extra bytes of each accent.
     let p = parse(cfonb_file("PRLV SEPA ÉLECTRICITÉ DE FRANCE").as_bytes()).unwrap();
-    let t: Vec<_> = p.transactions().collect();
+    let t: Vec<_> = p.lines().collect();
     assert_eq!(t[0].remittance.as_deref(), Some("PRLV SEPA ÉLECTRICITÉ DE FRANCE"));
     assert_eq!(t[0].bank_ref.as_deref(), Some("0000042"));
     assert_eq!(t[0].amount.minor, 123_455);
     // Records back to back (no line breaks), accents included.
     let one_line = cfonb_file("VIR DE MÉLANIE").replace('\n', "");
     let p = cfonb::parse(one_line.as_bytes()).unwrap();
-    assert_eq!(p.transactions().next().map(|t| t.amount.minor), Some(123_455));
+    assert_eq!(p.lines().next().map(|t| t.amount.minor), Some(123_455));
 }
 
 #[test]

@@ -368,6 +368,46 @@ impl Money {
         parse_minor(text, currency.exponent(), style).map(|minor| Money::new(minor, currency))
     }
 
+    /// Parses the canonical decimal form that [`Money::to_decimal_string`]
+    /// writes: an optional `-`, digits, then optionally `.` and at most the
+    /// currency's number of minor digits (`-1250.50`, `1250.5`, `1250`).
+    /// Nothing else is accepted: no spaces, separators, `+`, symbols or
+    /// exponents (this reads stored data, not what people type: see
+    /// [`Money::parse`] for that).
+    pub fn parse_canonical(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let err = || MoneyError::NotAnAmount(text.to_string());
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = match body.split_once('.') {
+            Some((_, "")) => return Err(err()),
+            Some((int, frac)) => (int, frac),
+            None => (body, ""),
+        };
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits(int) || !digits(frac) {
+            return Err(err());
+        }
+        let exponent = usize::from(currency.exponent());
+        if frac.len() > exponent {
+            return Err(MoneyError::TooPrecise { text: text.to_string(), exponent: currency.exponent() });
+        }
+        // Accumulated as a negative number, so that i64::MIN itself is read.
+        let padding = std::iter::repeat_n(b'0', exponent - frac.len());
+        let mut minor: i64 = 0;
+        for b in int.bytes().chain(frac.bytes()).chain(padding) {
+            minor = minor
+                .checked_mul(10)
+                .and_then(|m| m.checked_sub(i64::from(b - b'0')))
+                .ok_or_else(|| MoneyError::Overflow(text.to_string()))?;
+        }
+        if !negative {
+            minor = minor.checked_neg().ok_or_else(|| MoneyError::Overflow(text.to_string()))?;
+        }
+        Ok(Money::new(minor, currency))
+    }
+
     /// The amount as a plain decimal string (`-1250.50`), without currency.
     pub fn to_decimal_string(&self) -> String {
         format_minor(self.minor, self.currency.exponent())
@@ -375,6 +415,7 @@ impl Money {
 }
 
 /// Serialized as `{"amount": "1250.00", "currency": "EUR"}`: a decimal string, never a float.
+/// [`Deserialize`] reads the same shape back (see [`Money::parse_canonical`]).
 impl Serialize for Money {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -382,6 +423,23 @@ impl Serialize for Money {
         st.serialize_field("amount", &self.to_decimal_string())?;
         st.serialize_field("currency", self.currency.code())?;
         st.end()
+    }
+}
+
+/// Reads `{"amount": "1250.00", "currency": "EUR"}`, what [`Serialize`]
+/// writes: the amount is a string in the canonical form of
+/// [`Money::parse_canonical`] (a JSON number, another field or a malformed
+/// amount is an error, never a rounding).
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wire {
+            amount: String,
+            currency: Currency,
+        }
+        let w = Wire::deserialize(d)?;
+        Money::parse_canonical(&w.amount, w.currency).map_err(serde::de::Error::custom)
     }
 }
 
@@ -631,6 +689,54 @@ mod tests {
         // The largest setting still bounds every currency below i64::MAX.
         let clf = Currency::parse("CLF").unwrap();
         assert!(i128::from(MAX_AMOUNT_LIMIT) * 10i128.pow(u32::from(clf.exponent())) < i128::from(i64::MAX));
+    }
+
+    #[test]
+    fn canonical_amounts_read_back_exactly() {
+        let eur = Currency::EUR;
+        let jpy = Currency::parse("JPY").unwrap();
+        let kwd = Currency::parse("KWD").unwrap();
+        for m in [
+            Money::new(125_050, eur),
+            Money::new(-5, eur),
+            Money::new(0, eur),
+            Money::new(i64::MAX, eur),
+            Money::new(i64::MIN, eur),
+            Money::new(1500, jpy),
+            Money::new(-1, kwd),
+        ] {
+            assert_eq!(Money::parse_canonical(&m.to_decimal_string(), m.currency), Ok(m), "{m}");
+        }
+        assert_eq!(Money::parse_canonical("12.5", eur), Ok(Money::new(1250, eur)));
+        assert_eq!(Money::parse_canonical("12", eur), Ok(Money::new(1200, eur)));
+        for bad in ["", "-", "12.", ".5", "1 250.00", "1,250.00", "+12.00", "12.00 EUR", "1e3", "12.0.0", "--1", "٣"] {
+            assert!(matches!(Money::parse_canonical(bad, eur), Err(MoneyError::NotAnAmount(_))), "{bad:?}");
+        }
+        assert!(matches!(Money::parse_canonical("12.345", eur), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse_canonical("10.5", jpy), Err(MoneyError::TooPrecise { .. })));
+        assert!(matches!(Money::parse_canonical("92233720368547758.08", eur), Err(MoneyError::Overflow(_))));
+        assert!(matches!(Money::parse_canonical("-92233720368547758.09", eur), Err(MoneyError::Overflow(_))));
+    }
+
+    #[test]
+    fn money_deserializes_what_it_serializes_and_nothing_else() {
+        let m = Money::new(125_000, Currency::EUR);
+        let json = serde_json::to_string(&m).unwrap();
+        assert_eq!(json, r#"{"amount":"1250.00","currency":"EUR"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), m);
+        let kwd: Money = serde_json::from_str(r#"{"amount":"-0.001","currency":"kwd"}"#).unwrap();
+        assert_eq!((kwd.minor, kwd.currency.code()), (-1, "KWD"));
+        for bad in [
+            r#"{"amount":1250.0,"currency":"EUR"}"#,
+            r#"{"amount":"1250.001","currency":"EUR"}"#,
+            r#"{"amount":"1 250,00","currency":"EUR"}"#,
+            r#"{"amount":"1250.00","currency":"EUX"}"#,
+            r#"{"amount":"1250.00"}"#,
+            r#"{"amount":"1250.00","currency":"EUR","rate":1}"#,
+            r#""1250.00 EUR""#,
+        ] {
+            assert!(serde_json::from_str::<Money>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

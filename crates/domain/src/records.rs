@@ -1,10 +1,9 @@
-//! The collections domain: tenants, customers, invoices, payments and their
-//! allocations, inbound messages, promises, disputes, reminder actions and
-//! audit events.
+//! The collections domain: tenants, customers, invoices, bank lines and
+//! their statuses, audit events and quarantined inputs.
 //!
 //! These are plain data types with the rules that need no I/O (status
-//! derivation, validation). Storage lives in [`relance_store`]; connectors
-//! produce [`InvoiceRecord`]s that the store applies.
+//! derivation, validation). Storage lives in `relance_store`; connectors
+//! produce [`InvoiceRecord`]s and [`BankLine`]s that the store applies.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,6 +51,8 @@ pub enum DomainError {
     BadIdentifier(String),
     #[error("unknown invoice status `{0}`")]
     UnknownStatus(String),
+    #[error("unknown payment status `{0}`")]
+    UnknownPaymentStatus(String),
     #[error("unknown language `{0}` (expected fr or en)")]
     UnknownLanguage(String),
 }
@@ -272,73 +273,139 @@ pub enum Direction {
     Debit,
 }
 
-/// An incoming or outgoing bank transaction (filled by cash application).
+impl Direction {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Direction::Credit => "credit",
+            Direction::Debit => "debit",
+        }
+    }
+
+    /// `credit` or `debit`, exactly (the stored form).
+    pub fn parse(text: &str) -> Option<Direction> {
+        [Direction::Credit, Direction::Debit].into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+/// One booked line of a bank statement, whatever the format it was read
+/// from: what the statement parsers produce, the store keeps (as a payment)
+/// and the matcher reads. The amount is always positive; `direction` says
+/// which way the money went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Payment {
-    pub id: i64,
+pub struct BankLine {
     pub booking_date: NaiveDate,
     pub value_date: Option<NaiveDate>,
     /// Always positive; see `direction`.
     pub amount: Money,
     pub direction: Direction,
+    /// The bank reversed an earlier entry (camt `RvslInd`, MT940 `RC`/`RD`).
+    pub reversal: bool,
     pub counterparty_name: Option<String>,
     pub counterparty_iban: Option<String>,
+    /// Free remittance text (several lines joined with spaces).
     pub remittance: Option<String>,
+    /// Structured creditor reference (ISO 11649 `RF…`, Swiss QRR, Belgian +++…+++).
     pub structured_ref: Option<String>,
     pub end_to_end_id: Option<String>,
+    /// The bank's reference of the entry.
     pub bank_ref: Option<String>,
 }
 
-/// Part of a payment applied to one invoice. Undoing keeps the row and sets `undone_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Allocation {
-    pub id: i64,
-    pub payment_id: i64,
-    pub invoice_number: String,
-    pub amount: Money,
-    pub created_at: DateTime<Utc>,
-    pub undone_at: Option<DateTime<Utc>>,
+impl BankLine {
+    /// A credit of `amount` booked on `booking_date`, with nothing else known
+    /// (fill the rest with struct update syntax).
+    pub fn credit(booking_date: NaiveDate, amount: Money) -> BankLine {
+        BankLine {
+            booking_date,
+            value_date: None,
+            amount,
+            direction: Direction::Credit,
+            reversal: false,
+            counterparty_name: None,
+            counterparty_iban: None,
+            remittance: None,
+            structured_ref: None,
+            end_to_end_id: None,
+            bank_ref: None,
+        }
+    }
+
+    /// Signed amount in minor units (credits positive).
+    pub fn signed_minor(&self) -> i64 {
+        match self.direction {
+            Direction::Credit => self.amount.minor,
+            Direction::Debit => -self.amount.minor,
+        }
+    }
+
+    /// Whether cash application matches it: money received, not a reversal
+    /// by the bank. Other lines are kept, never matched.
+    pub fn is_to_match(&self) -> bool {
+        self.direction == Direction::Credit && !self.reversal
+    }
 }
 
-/// A message read from a collections mailbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InboundMessage {
-    pub id: i64,
-    pub mailbox: String,
-    pub message_id: Option<String>,
-    pub from: Option<String>,
-    pub subject: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub intent: Option<String>,
-}
-
-/// A customer's promise to pay, which pauses reminders until its date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Promise {
-    pub id: i64,
-    pub customer_id: String,
-    pub invoice_numbers: Vec<String>,
-    pub promised_date: NaiveDate,
-    pub amount: Option<Money>,
-    pub status: PromiseStatus,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a stored bank line stands in cash application (`payments.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PromiseStatus {
-    Pending,
-    Kept,
-    Broken,
+pub enum PaymentStatus {
+    /// A credit waiting for the matcher.
+    New,
+    /// Applied to invoices (by the matcher or a person).
+    Matched,
+    /// The matcher has candidates, none sure enough: a person decides.
+    Suggested,
+    /// The matcher found nothing; retried when invoices change, or a person decides.
+    Unmatched,
+    /// A person said it is not a customer payment (refund, not ours…).
+    Rejected,
+    /// Never matched: a debit or a reversal by the bank.
+    Ignored,
 }
 
-/// A customer's dispute (*litige*): reminders stop on its invoices until resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Dispute {
-    pub id: i64,
-    pub customer_id: String,
-    pub invoice_numbers: Vec<String>,
-    pub reason: String,
-    pub resolved_at: Option<DateTime<Utc>>,
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::New,
+        PaymentStatus::Matched,
+        PaymentStatus::Suggested,
+        PaymentStatus::Unmatched,
+        PaymentStatus::Rejected,
+        PaymentStatus::Ignored,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentStatus::New => "new",
+            PaymentStatus::Matched => "matched",
+            PaymentStatus::Suggested => "suggested",
+            PaymentStatus::Unmatched => "unmatched",
+            PaymentStatus::Rejected => "rejected",
+            PaymentStatus::Ignored => "ignored",
+        }
+    }
+
+    /// The stored name, exactly.
+    pub fn parse(text: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Waiting for a person in the review queue.
+    pub fn in_review(&self) -> bool {
+        matches!(self, PaymentStatus::Suggested | PaymentStatus::Unmatched)
+    }
+}
+
+impl fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PaymentStatus {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PaymentStatus::parse(s).ok_or_else(|| DomainError::UnknownPaymentStatus(s.to_string()))
+    }
 }
 
 /// Channel of an outbound action.
@@ -350,20 +417,6 @@ pub enum Channel {
     Webhook,
     Letter,
     CallTask,
-}
-
-/// A reminder or other outbound action planned or done for a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Action {
-    pub id: i64,
-    pub customer_id: String,
-    pub step: String,
-    pub channel: Channel,
-    /// (tenant, customer, step, invoice set): the same action is never sent twice.
-    pub idempotency_key: String,
-    pub invoice_numbers: Vec<String>,
-    pub status: String,
-    pub message_id: Option<String>,
 }
 
 /// One entry of the audit trail: who did what to which subject.
@@ -441,6 +494,32 @@ mod tests {
         assert_eq!(InvoiceStatus::merge_from_source(d, InvoiceStatus::Open), InvoiceStatus::Disputed);
         assert_eq!(InvoiceStatus::merge_from_source(d, InvoiceStatus::Paid), InvoiceStatus::Paid);
         assert_eq!(InvoiceStatus::merge_from_source(None, InvoiceStatus::Open), InvoiceStatus::Open);
+    }
+
+    #[test]
+    fn payment_statuses_and_directions_round_trip() {
+        for s in PaymentStatus::ALL {
+            assert_eq!(s.as_str().parse::<PaymentStatus>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert!("Matched".parse::<PaymentStatus>().is_err(), "the stored form is exact");
+        assert!(PaymentStatus::parse("done").is_none());
+        assert_eq!(PaymentStatus::ALL.iter().filter(|s| s.in_review()).count(), 2);
+        assert_eq!(Direction::parse("debit"), Some(Direction::Debit));
+        assert_eq!(Direction::parse(Direction::Credit.as_str()), Some(Direction::Credit));
+        assert_eq!(Direction::parse("Credit"), None);
+    }
+
+    #[test]
+    fn a_bank_line_is_matched_only_when_it_is_a_credit_and_no_reversal() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        let line = BankLine::credit(date, Money::new(1_000, crate::money::Currency::EUR));
+        assert!(line.is_to_match());
+        assert_eq!(line.signed_minor(), 1_000);
+        let debit = BankLine { direction: Direction::Debit, ..line.clone() };
+        assert!(!debit.is_to_match());
+        assert_eq!(debit.signed_minor(), -1_000);
+        assert!(!BankLine { reversal: true, ..line }.is_to_match());
     }
 
     #[test]

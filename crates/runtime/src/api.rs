@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cash::ManualAllocation as ManualAllocationRequest;
 use crate::daemon::Runtime;
 use relance_config::token_digest;
-use relance_domain::{InvoiceStatus, TenantId};
+use relance_domain::{InvoiceStatus, PaymentStatus, TenantId};
 use relance_store::{InvoiceQuery, StoreError};
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -280,6 +280,15 @@ fn status_list(p: &HashMap<String, String>, known: &[&str], what: &str) -> Resul
     }
 }
 
+/// The `status` query parameter of the payments list: a comma-separated list of [`PaymentStatus`].
+fn payment_statuses(p: &HashMap<String, String>) -> Result<Vec<PaymentStatus>, ApiError> {
+    let known: Vec<&str> = PaymentStatus::ALL.iter().map(PaymentStatus::as_str).collect();
+    status_list(p, &known, "payment")?
+        .iter()
+        .map(|s| PaymentStatus::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown payment status `{s}`"))))
+        .collect()
+}
+
 fn limit(p: &HashMap<String, String>) -> Result<u32, ApiError> {
     let l = number(p, "limit", DEFAULT_LIMIT)?;
     if l == 0 || l > MAX_LIMIT {
@@ -494,14 +503,10 @@ async fn payments(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &["status"])?;
-    let statuses = status_list(&p, &["new", "matched", "suggested", "unmatched", "rejected", "ignored"], "payment")?;
+    let statuses = payment_statuses(&p)?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
-    let page = blocking(move || {
-        let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
-        store.payments_with_status(&tenant, &refs, l, o)
-    })
-    .await?;
+    let page = blocking(move || store.payments_with_status(&tenant, &statuses, l, o)).await?;
     Ok(Json(page).into_response())
 }
 
@@ -515,8 +520,8 @@ async fn review(
     let p = params(q, &[])?;
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
-    Ok(Json(blocking(move || store.payments_with_status(&tenant, &["suggested", "unmatched"], l, o)).await?)
-        .into_response())
+    let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
+    Ok(Json(blocking(move || store.payments_with_status(&tenant, &review, l, o)).await?).into_response())
 }
 
 async fn payment(

@@ -25,9 +25,9 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Notify};
 
 use relance_config::Settings;
-use relance_domain::TenantId;
-use relance_domain::money::{Currency, DecimalStyle, Money};
-use relance_engine::matching::{Credit, MatchConfig, MatchStatus, Matcher};
+use relance_domain::money::{DecimalStyle, Money};
+use relance_domain::{PaymentStatus, TenantId};
+use relance_engine::matching::{Candidate, MatchConfig, MatchStatus, Matcher};
 use relance_store::{AllocationRequest, LearnIban, Store, StoreError};
 
 /// What one pass did.
@@ -57,32 +57,18 @@ pub fn apply_pending(
         if stop() {
             break;
         }
-        let credit = Credit {
-            amount: p.amount_money,
-            booking_date: p.booking_date,
-            counterparty_name: p.counterparty_name.clone(),
-            counterparty_iban: p.counterparty_iban.clone(),
-            remittance: p.remittance.clone(),
-            structured_ref: p.structured_ref.clone(),
-            end_to_end_id: p.end_to_end_id.clone(),
-        };
-        let result = matcher.match_credit(&credit);
-        let json = serde_json::to_value(&result).unwrap_or_default();
+        let result = matcher.match_credit(&p.line);
         let best = result.best();
         if result.status == MatchStatus::Matched
             && let Some(b) = best
         {
-            let allocations: Vec<AllocationRequest> = b
-                .allocations
-                .iter()
-                .map(|a| AllocationRequest { invoice: a.invoice.clone(), amount: a.amount, write_off: a.write_off })
-                .collect();
-            let learn = match (&p.counterparty_iban, &b.customer_id) {
+            let allocations = candidate_allocations(b);
+            let learn = match (&p.line.counterparty_iban, &b.customer_id) {
                 (Some(iban), Some(c)) => LearnIban::Customer { iban: iban.as_str(), customer: c.as_str() },
                 _ => LearnIban::No,
             };
-            match store.apply_payment(tenant, p.id, &["new", "unmatched"], &allocations, "matcher", Some(&json), learn)
-            {
+            let from = [PaymentStatus::New, PaymentStatus::Unmatched];
+            match store.apply_payment(tenant, p.id, &from, &allocations, "matcher", Some(&result), learn) {
                 Ok(_) => {
                     for a in &b.allocations {
                         matcher.consume(&a.invoice, a.amount, a.write_off);
@@ -95,15 +81,19 @@ pub fn apply_pending(
                 Err(StoreError::Rejected(why)) => {
                     // The store moved under us (an invoice changed): a human decides.
                     tracing::warn!(payment = p.id, %why, "match could not be applied; sent to review");
-                    store.set_payment_review(tenant, p.id, "suggested", &json)?;
+                    store.set_payment_review(tenant, p.id, PaymentStatus::Suggested, &result)?;
                     summary.suggested += 1;
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            let status = if result.status == MatchStatus::Suggested { "suggested" } else { "unmatched" };
-            store.set_payment_review(tenant, p.id, status, &json)?;
-            if status == "suggested" { summary.suggested += 1 } else { summary.unmatched += 1 }
+            let status = if result.status == MatchStatus::Suggested {
+                PaymentStatus::Suggested
+            } else {
+                PaymentStatus::Unmatched
+            };
+            store.set_payment_review(tenant, p.id, status, &result)?;
+            if status == PaymentStatus::Suggested { summary.suggested += 1 } else { summary.unmatched += 1 }
         }
     }
     Ok(summary)
@@ -195,13 +185,13 @@ impl CashService {
         let cand = p
             .match_result
             .as_ref()
-            .and_then(|r| r["candidates"].get(candidate))
+            .and_then(|r| r.candidates.get(candidate))
             .ok_or_else(|| StoreError::Rejected(format!("payment {id} has no candidate {candidate}")))?;
-        let allocations = candidate_allocations(cand, p.amount_money.currency)?;
+        let allocations = candidate_allocations(cand);
         self.store.apply_payment(
             tenant,
             id,
-            &["suggested", "unmatched"],
+            &[PaymentStatus::Suggested, PaymentStatus::Unmatched],
             &allocations,
             actor,
             None,
@@ -219,7 +209,7 @@ impl CashService {
         actor: &str,
     ) -> Result<Vec<i64>, StoreError> {
         let p = self.store.payment(tenant, id)?.ok_or_else(|| StoreError::Rejected(format!("no payment {id}")))?;
-        let ccy = p.amount_money.currency;
+        let ccy = p.line.amount.currency;
         let allocations = allocations
             .iter()
             .map(|a| {
@@ -231,7 +221,7 @@ impl CashService {
         self.store.apply_payment(
             tenant,
             id,
-            &["suggested", "unmatched", "matched"],
+            &[PaymentStatus::Suggested, PaymentStatus::Unmatched, PaymentStatus::Matched],
             &allocations,
             actor,
             None,
@@ -240,21 +230,10 @@ impl CashService {
     }
 }
 
-fn candidate_allocations(cand: &serde_json::Value, ccy: Currency) -> Result<Vec<AllocationRequest>, StoreError> {
-    let money = |v: &serde_json::Value| -> Option<Money> {
-        v["amount"].as_str().and_then(|a| Money::parse(a, ccy, DecimalStyle::Dot).ok())
-    };
-    cand["allocations"]
-        .as_array()
-        .ok_or_else(|| StoreError::Corrupt("candidate without allocations".into()))?
+/// What applying a candidate allocates.
+fn candidate_allocations(cand: &Candidate) -> Vec<AllocationRequest> {
+    cand.allocations
         .iter()
-        .map(|a| {
-            Ok(AllocationRequest {
-                invoice: a["invoice"].as_str().unwrap_or_default().to_string(),
-                amount: money(&a["amount"])
-                    .ok_or_else(|| StoreError::Corrupt("candidate allocation without amount".into()))?,
-                write_off: if a["write_off"].is_null() { None } else { money(&a["write_off"]) },
-            })
-        })
+        .map(|a| AllocationRequest { invoice: a.invoice.clone(), amount: a.amount, write_off: a.write_off })
         .collect()
 }

@@ -36,7 +36,9 @@ pub use import::{
 };
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
 pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
-pub use payments::{AllocationRequest, LearnIban, NewPayment, StatementOutcome, StoredPayment};
+pub use payments::{
+    AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
+};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 pub use reflection::{ErpState, ReflectedBy};
@@ -233,5 +235,7 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 
 #[cfg(test)]
 mod paid_tests;
+#[cfg(test)]
+mod payment_tests;
 #[cfg(test)]
 mod tests;

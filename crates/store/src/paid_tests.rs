@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::*;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{CustomerRecord, Invoice, InvoiceRecord, InvoiceStatus};
+use relance_domain::{BankLine, CustomerRecord, Invoice, InvoiceRecord, InvoiceStatus, PaymentStatus};
 
 fn store() -> (tempfile::TempDir, Store, TenantId) {
     let dir = tempfile::tempdir().unwrap();
@@ -46,17 +46,11 @@ fn pay(store: &Store, t: &TenantId, key: &str, invoice: &str, amount: i64, write
     let p = NewPayment {
         dedupe_key: key.into(),
         account: None,
-        booking_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
-        value_date: None,
-        amount: Money::new(amount, Currency::EUR),
-        direction: relance_domain::Direction::Credit,
-        reversal: false,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: Some(invoice.into()),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: Some(key.into()),
+        line: BankLine {
+            remittance: Some(invoice.into()),
+            bank_ref: Some(key.into()),
+            ..BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(), Money::new(amount, Currency::EUR))
+        },
     };
     store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(t).unwrap().into_iter().map(|p| p.id).max().unwrap();
@@ -65,7 +59,7 @@ fn pay(store: &Store, t: &TenantId, key: &str, invoice: &str, amount: i64, write
         amount: Money::new(amount, Currency::EUR),
         write_off: (write_off > 0).then(|| Money::new(write_off, Currency::EUR)),
     };
-    store.apply_payment(t, pid, &["new"], &[alloc], "matcher", None, crate::LearnIban::No).unwrap()[0]
+    store.apply_payment(t, pid, &[PaymentStatus::New], &[alloc], "matcher", None, crate::LearnIban::No).unwrap()[0]
 }
 
 fn invoice(store: &Store, t: &TenantId, number: &str) -> Invoice {
@@ -85,7 +79,8 @@ fn allocation(store: &Store, t: &TenantId, id: i64) -> serde_json::Value {
         .db
         .read(|c| Ok(c.query_row("SELECT payment_id FROM allocations WHERE id=?1", [id], |r| r.get(0))?))
         .unwrap();
-    store.allocations(t, pid).unwrap().into_iter().find(|a| a["id"] == id).unwrap()
+    let a = store.allocations(t, pid).unwrap().into_iter().find(|a| a.id == id).unwrap();
+    serde_json::to_value(a).unwrap()
 }
 
 fn events(store: &Store, t: &TenantId, kind: &str) -> Vec<serde_json::Value> {

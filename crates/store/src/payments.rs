@@ -13,62 +13,127 @@
 //!   ([`super::reflection`]): the invoice's open amount is the ERP's less the
 //!   pending allocations, so applying, undoing and a write-back that registers
 //!   the payment all recompute it from those two figures.
+//! - A payment is a [`BankLine`] with its [`PaymentStatus`] (a CHECK in the
+//!   schema refuses any other status) and the matcher's [`MatchResult`],
+//!   stored as JSON with its version ([`MATCH_RESULT_VERSION`]) and read back
+//!   typed; a result that no longer reads leaves the payment readable,
+//!   without candidates, and the row untouched.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
+use serde::ser::SerializeStruct;
 use serde_json::json;
 
-use super::reflection::{self, ErpState};
+use super::reflection::{self, ErpState, ReflectedBy};
 use super::sqlite::insert_event;
-use super::{Page, Store, StoreError, now_text};
+use super::{Page, Store, StoreError, now_text, parse_time};
 use relance_domain::AllocationNotice;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{Direction, TenantId};
-use relance_engine::matching::{OpenInvoice, Payer};
+use relance_domain::{BankLine, Direction, PaymentStatus, TenantId};
+use relance_engine::matching::{MatchResult, OpenInvoice, Payer};
 
-/// A bank transaction to store.
+/// The version of the JSON of [`MatchResult`] in `payments.match_result`
+/// (`payments.match_result_version`). Results stored before the version was
+/// recorded are version 1 (migration 0008).
+pub const MATCH_RESULT_VERSION: i64 = 1;
+
+/// A bank line to store, with what the statement file says around it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPayment {
+    /// Identifies the line across re-imports and overlapping statements
+    /// (stored once per tenant).
     pub dedupe_key: String,
+    /// The statement's account (IBAN or number).
     pub account: Option<String>,
-    pub booking_date: NaiveDate,
-    pub value_date: Option<NaiveDate>,
-    pub amount: Money,
-    pub direction: Direction,
-    pub reversal: bool,
-    pub counterparty_name: Option<String>,
-    pub counterparty_iban: Option<String>,
-    pub remittance: Option<String>,
-    pub structured_ref: Option<String>,
-    pub end_to_end_id: Option<String>,
-    pub bank_ref: Option<String>,
+    pub line: BankLine,
 }
 
-/// A stored payment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A stored payment: a bank line and where cash application stands with it.
+///
+/// Serialized flat, as the API shows it: `{"id", "booking_date",
+/// "value_date", "currency", "amount", "unallocated", "direction",
+/// "reversal", "counterparty_name", "counterparty_iban", "remittance",
+/// "structured_ref", "end_to_end_id", "bank_ref", "status", "match_result"}`,
+/// amounts as decimal strings.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredPayment {
     pub id: i64,
-    pub booking_date: NaiveDate,
-    pub value_date: Option<NaiveDate>,
-    pub currency: String,
-    pub amount: String,
-    pub unallocated: String,
-    pub direction: Direction,
-    pub reversal: bool,
-    pub counterparty_name: Option<String>,
-    pub counterparty_iban: Option<String>,
-    pub remittance: Option<String>,
-    pub structured_ref: Option<String>,
-    pub end_to_end_id: Option<String>,
-    pub bank_ref: Option<String>,
-    pub status: String,
+    pub status: PaymentStatus,
+    pub line: BankLine,
     /// Ranked candidates with their reasons, as decided by the matcher.
-    pub match_result: Option<serde_json::Value>,
-    #[serde(skip)]
-    pub amount_money: Money,
-    #[serde(skip)]
-    pub unallocated_money: Money,
+    pub match_result: Option<MatchResult>,
+    /// What is not allocated to invoices yet (zero for a line never matched).
+    pub unallocated: Money,
+}
+
+impl Serialize for StoredPayment {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let l = &self.line;
+        let mut st = s.serialize_struct("StoredPayment", 16)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("booking_date", &l.booking_date)?;
+        st.serialize_field("value_date", &l.value_date)?;
+        st.serialize_field("currency", l.amount.currency.code())?;
+        st.serialize_field("amount", &l.amount.to_decimal_string())?;
+        st.serialize_field("unallocated", &self.unallocated.to_decimal_string())?;
+        st.serialize_field("direction", &l.direction)?;
+        st.serialize_field("reversal", &l.reversal)?;
+        st.serialize_field("counterparty_name", &l.counterparty_name)?;
+        st.serialize_field("counterparty_iban", &l.counterparty_iban)?;
+        st.serialize_field("remittance", &l.remittance)?;
+        st.serialize_field("structured_ref", &l.structured_ref)?;
+        st.serialize_field("end_to_end_id", &l.end_to_end_id)?;
+        st.serialize_field("bank_ref", &l.bank_ref)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("match_result", &self.match_result)?;
+        st.end()
+    }
+}
+
+/// One allocation of a payment (undone ones included), as the API shows it.
+///
+/// Serialized flat: `{"id", "invoice", "amount", "write_off", "currency",
+/// "actor", "created_at", "undone_at", "erp_state", "pending_erp",
+/// "reflected", "reflected_at", "reflected_by"}`, amounts as decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAllocation {
+    pub id: i64,
+    pub invoice: String,
+    pub amount: Money,
+    /// What was closed on top of the amount (fee or discount); zero when nothing.
+    pub write_off: Money,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub undone_at: Option<DateTime<Utc>>,
+    pub erp_state: ErpState,
+    /// What the ERP has still to reflect of it (nothing once undone or reflected).
+    pub pending_erp: Money,
+    /// How much of it (amount + write-off) the ERP reflects so far.
+    pub reflected: Money,
+    pub reflected_at: Option<DateTime<Utc>>,
+    pub reflected_by: Option<ReflectedBy>,
+}
+
+impl Serialize for StoredAllocation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut st = s.serialize_struct("StoredAllocation", 13)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("invoice", &self.invoice)?;
+        st.serialize_field("amount", &self.amount.to_decimal_string())?;
+        st.serialize_field("write_off", &self.write_off.to_decimal_string())?;
+        st.serialize_field("currency", self.amount.currency.code())?;
+        st.serialize_field("actor", &self.actor)?;
+        st.serialize_field("created_at", &time(&self.created_at))?;
+        st.serialize_field("undone_at", &self.undone_at.as_ref().map(time))?;
+        st.serialize_field("erp_state", &self.erp_state)?;
+        st.serialize_field("pending_erp", &self.pending_erp.to_decimal_string())?;
+        st.serialize_field("reflected", &self.reflected.to_decimal_string())?;
+        st.serialize_field("reflected_at", &self.reflected_at.as_ref().map(time))?;
+        st.serialize_field("reflected_by", &self.reflected_by)?;
+        st.end()
+    }
 }
 
 /// An allocation to apply: invoice, amount taken from the payment, and what
@@ -90,7 +155,8 @@ pub struct StatementOutcome {
 
 const PAYMENT_COLUMNS: &str =
     "id, booking_date, value_date, amount_minor, currency, direction, reversal, counterparty_name,
-    counterparty_iban, remittance, structured_ref, end_to_end_id, bank_ref, status, match_result, unallocated_minor";
+    counterparty_iban, remittance, structured_ref, end_to_end_id, bank_ref, status, match_result,
+    match_result_version, unallocated_minor";
 
 /// The currency of a stored row; an unknown code is corrupt data, never
 /// silently read as another currency.
@@ -98,55 +164,100 @@ fn stored_currency(code: &str, what: impl FnOnce() -> String) -> Result<Currency
     Currency::parse(code).map_err(|e| StoreError::Corrupt(format!("{}: {e}", what())))
 }
 
-/// A row's currency inside a rusqlite row mapper (column `idx`).
-fn row_currency(code: &str, idx: usize) -> rusqlite::Result<Currency> {
-    Currency::parse(code)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e)))
+/// A payment row as SQLite gives it, checked by [`PaymentRow::into_payment`].
+struct PaymentRow {
+    id: i64,
+    booking_date: String,
+    value_date: Option<String>,
+    amount_minor: i64,
+    currency: String,
+    direction: String,
+    reversal: bool,
+    counterparty_name: Option<String>,
+    counterparty_iban: Option<String>,
+    remittance: Option<String>,
+    structured_ref: Option<String>,
+    end_to_end_id: Option<String>,
+    bank_ref: Option<String>,
+    status: String,
+    match_result: Option<String>,
+    match_result_version: Option<i64>,
+    unallocated_minor: i64,
 }
 
-fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredPayment, String, String, String)> {
-    let currency: String = r.get(4)?;
-    let ccy = row_currency(&currency, 4)?;
-    let amount = Money::new(r.get(3)?, ccy);
-    let unallocated = Money::new(r.get(15)?, ccy);
-    let direction: String = r.get(5)?;
-    Ok((
-        StoredPayment {
-            id: r.get(0)?,
-            booking_date: NaiveDate::MIN,
-            value_date: None,
-            currency,
-            amount: amount.to_decimal_string(),
-            unallocated: unallocated.to_decimal_string(),
-            direction: if direction == "debit" { Direction::Debit } else { Direction::Credit },
-            reversal: r.get(6)?,
-            counterparty_name: r.get(7)?,
-            counterparty_iban: r.get(8)?,
-            remittance: r.get(9)?,
-            structured_ref: r.get(10)?,
-            end_to_end_id: r.get(11)?,
-            bank_ref: r.get(12)?,
-            status: r.get(13)?,
-            match_result: r.get::<_, Option<String>>(14)?.and_then(|s| serde_json::from_str(&s).ok()),
-            amount_money: amount,
-            unallocated_money: unallocated,
-        },
-        r.get(1)?,
-        r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-        String::new(),
-    ))
+fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow> {
+    Ok(PaymentRow {
+        id: r.get(0)?,
+        booking_date: r.get(1)?,
+        value_date: r.get(2)?,
+        amount_minor: r.get(3)?,
+        currency: r.get(4)?,
+        direction: r.get(5)?,
+        reversal: r.get(6)?,
+        counterparty_name: r.get(7)?,
+        counterparty_iban: r.get(8)?,
+        remittance: r.get(9)?,
+        structured_ref: r.get(10)?,
+        end_to_end_id: r.get(11)?,
+        bank_ref: r.get(12)?,
+        status: r.get(13)?,
+        match_result: r.get(14)?,
+        match_result_version: r.get(15)?,
+        unallocated_minor: r.get(16)?,
+    })
 }
 
-fn finish_payment(
-    (mut p, booking, value, _): (StoredPayment, String, String, String),
-) -> Result<StoredPayment, StoreError> {
-    let date = |s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|e| StoreError::Corrupt(format!("payment {}: date `{s}`: {e}", p.id)))
-    };
-    p.booking_date = date(&booking)?;
-    p.value_date = if value.is_empty() { None } else { Some(date(&value)?) };
-    Ok(p)
+impl PaymentRow {
+    fn into_payment(self) -> Result<StoredPayment, StoreError> {
+        let id = self.id;
+        let corrupt = |what: String| StoreError::Corrupt(format!("payment {id}: {what}"));
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt(format!("date `{s}`: {e}")));
+        let ccy = stored_currency(&self.currency, || format!("payment {id}"))?;
+        let direction =
+            Direction::parse(&self.direction).ok_or_else(|| corrupt(format!("direction `{}`", self.direction)))?;
+        let status = PaymentStatus::parse(&self.status).ok_or_else(|| corrupt(format!("status `{}`", self.status)))?;
+        let line = BankLine {
+            booking_date: date(&self.booking_date)?,
+            value_date: self.value_date.as_deref().map(date).transpose()?,
+            amount: Money::new(self.amount_minor, ccy),
+            direction,
+            reversal: self.reversal,
+            counterparty_name: self.counterparty_name,
+            counterparty_iban: self.counterparty_iban,
+            remittance: self.remittance,
+            structured_ref: self.structured_ref,
+            end_to_end_id: self.end_to_end_id,
+            bank_ref: self.bank_ref,
+        };
+        let match_result = self.match_result.and_then(|text| {
+            decode_match_result(self.match_result_version, &text)
+                .map_err(|why| {
+                    // The row stays as it is; the payment is shown and
+                    // reviewed without candidates rather than not at all.
+                    tracing::warn!(payment = id, %why, "stored match result unreadable; shown without candidates");
+                })
+                .ok()
+        });
+        Ok(StoredPayment { id, status, line, match_result, unallocated: Money::new(self.unallocated_minor, ccy) })
+    }
+}
+
+/// Reads a stored match result of `version` (none recorded: version 1).
+pub(crate) fn decode_match_result(version: Option<i64>, text: &str) -> Result<MatchResult, String> {
+    match version.unwrap_or(1) {
+        1 => serde_json::from_str(text).map_err(|e| format!("match result (version 1): {e}")),
+        v => Err(format!("match result of unknown version {v}")),
+    }
+}
+
+/// The JSON stored for a match result (version [`MATCH_RESULT_VERSION`]).
+fn encode_match_result(result: &MatchResult) -> Result<String, StoreError> {
+    serde_json::to_string(result).map_err(|e| StoreError::Rejected(format!("match result not storable: {e}")))
+}
+
+/// A match result as audit-event data.
+fn match_result_event(result: &MatchResult) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(result).map_err(|e| StoreError::Rejected(format!("match result not storable: {e}")))
 }
 
 fn load_payment(c: &Connection, tenant: &str, id: i64) -> Result<Option<StoredPayment>, StoreError> {
@@ -156,7 +267,7 @@ fn load_payment(c: &Connection, tenant: &str, id: i64) -> Result<Option<StoredPa
         payment_row,
     )
     .optional()?
-    .map(finish_payment)
+    .map(PaymentRow::into_payment)
     .transpose()
 }
 
@@ -203,27 +314,29 @@ impl Store {
             )?;
             let mut out = StatementOutcome { file_id, ..Default::default() };
             for p in payments {
-                let to_match = p.direction == Direction::Credit && !p.reversal;
+                let l = &p.line;
+                let to_match = l.is_to_match();
+                let status = if to_match { PaymentStatus::New } else { PaymentStatus::Ignored };
                 let n = st.execute(params![
                     t,
                     p.dedupe_key,
                     source,
                     file_id,
                     p.account,
-                    p.booking_date.to_string(),
-                    p.value_date.map(|d| d.to_string()),
-                    p.amount.minor,
-                    p.amount.currency.code(),
-                    if p.direction == Direction::Credit { "credit" } else { "debit" },
-                    p.reversal,
-                    p.counterparty_name,
-                    p.counterparty_iban,
-                    p.remittance,
-                    p.structured_ref,
-                    p.end_to_end_id,
-                    p.bank_ref,
-                    if to_match { "new" } else { "ignored" },
-                    if to_match { p.amount.minor } else { 0 },
+                    l.booking_date.to_string(),
+                    l.value_date.map(|d| d.to_string()),
+                    l.amount.minor,
+                    l.amount.currency.code(),
+                    l.direction.as_str(),
+                    l.reversal,
+                    l.counterparty_name,
+                    l.counterparty_iban,
+                    l.remittance,
+                    l.structured_ref,
+                    l.end_to_end_id,
+                    l.bank_ref,
+                    status.as_str(),
+                    if to_match { l.amount.minor } else { 0 },
                     now,
                 ])?;
                 if n == 1 { out.inserted += 1 } else { out.duplicates += 1 }
@@ -269,7 +382,7 @@ impl Store {
                    AND updated_at < (SELECT coalesce(max(updated_at), '') FROM invoices WHERE tenant_id=?1))) ORDER BY id"
             ))?;
             let rows = st.query_map([tenant.as_str()], payment_row)?.collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(finish_payment).collect()
+            rows.into_iter().map(PaymentRow::into_payment).collect()
         })
     }
 
@@ -277,12 +390,13 @@ impl Store {
     pub fn payments_with_status(
         &self,
         tenant: &TenantId,
-        statuses: &[&str],
+        statuses: &[PaymentStatus],
         limit: u32,
         offset: u64,
     ) -> Result<Page<StoredPayment>, StoreError> {
         self.db.read(|c| {
-            let filter = super::status_filter(statuses);
+            let names: Vec<&str> = statuses.iter().map(PaymentStatus::as_str).collect();
+            let filter = super::status_filter(&names);
             let total: i64 = c.query_row(
                 &format!("SELECT count(*) FROM payments WHERE tenant_id=?1{filter}"),
                 [tenant.as_str()],
@@ -294,7 +408,7 @@ impl Store {
             let rows = st
                 .query_map(params![tenant.as_str(), i64::from(limit.min(i32::MAX as u32)), offset as i64], payment_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let items = rows.into_iter().map(finish_payment).collect::<Result<Vec<_>, _>>()?;
+            let items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
             Ok(Page { items, total: total as u64, limit, offset })
         })
     }
@@ -346,14 +460,21 @@ impl Store {
         })
     }
 
-    /// Records the matcher's verdict for a payment it did not apply.
+    /// Records the matcher's verdict for a payment it did not apply:
+    /// `status` is [`PaymentStatus::Suggested`] or [`PaymentStatus::Unmatched`]
+    /// (anything else is refused). Only a payment still `new` or `unmatched`
+    /// changes; returns whether it did.
     pub fn set_payment_review(
         &self,
         tenant: &TenantId,
         id: i64,
-        status: &str,
-        result: &serde_json::Value,
+        status: PaymentStatus,
+        result: &MatchResult,
     ) -> Result<bool, StoreError> {
+        if !status.in_review() {
+            return Err(StoreError::Rejected(format!("a payment is not sent to review as {status}")));
+        }
+        let text = encode_match_result(result)?;
         self.db.write(|tx| {
             let before: Option<String> = tx
                 .query_row(
@@ -363,19 +484,19 @@ impl Store {
                 )
                 .optional()?;
             let n = tx.execute(
-                "UPDATE payments SET status=?3, match_result=?4, updated_at=?5
+                "UPDATE payments SET status=?3, match_result=?4, match_result_version=?5, updated_at=?6
                  WHERE tenant_id=?1 AND id=?2 AND status IN ('new','unmatched')",
-                params![tenant.as_str(), id, status, result.to_string(), now_text()],
+                params![tenant.as_str(), id, status.as_str(), text, MATCH_RESULT_VERSION, now_text()],
             )?;
             // A re-match that changes nothing is not news.
-            if n == 1 && before.as_deref() != Some(status) {
+            if n == 1 && before.as_deref() != Some(status.as_str()) {
                 insert_event(
                     tx,
                     tenant.as_str(),
                     "matcher",
                     &format!("payment_{status}"),
                     &format!("payment:{id}"),
-                    result,
+                    &match_result_event(result)?,
                 )?;
             }
             Ok(n == 1)
@@ -390,10 +511,10 @@ impl Store {
         &self,
         tenant: &TenantId,
         id: i64,
-        from: &[&str],
+        from: &[PaymentStatus],
         allocations: &[AllocationRequest],
         actor: &str,
-        result: Option<&serde_json::Value>,
+        result: Option<&MatchResult>,
         learn: LearnIban<'_>,
     ) -> Result<Vec<i64>, StoreError> {
         self.db.write(|tx| apply(tx, tenant.as_str(), id, from, allocations, actor, result, learn))
@@ -558,7 +679,7 @@ impl Store {
     }
 
     /// Allocations of a payment (including undone ones), for the API.
-    pub fn allocations(&self, tenant: &TenantId, payment_id: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub fn allocations(&self, tenant: &TenantId, payment_id: i64) -> Result<Vec<StoredAllocation>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, undone_at,
@@ -567,42 +688,51 @@ impl Store {
             )?;
             let rows = st
                 .query_map((tenant.as_str(), payment_id), |r| {
-                    let ccy: String = r.get(4)?;
-                    let exp = row_currency(&ccy, 4)?.exponent();
-                    let (amount, write_off, reflected): (i64, i64, i64) = (r.get(2)?, r.get(3)?, r.get(9)?);
-                    let undone_at: Option<String> = r.get(7)?;
-                    let erp_state: String = r.get(8)?;
-                    let pending = ErpState::parse(&erp_state).ok_or_else(|| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            8,
-                            rusqlite::types::Type::Text,
-                            format!("allocation erp_state `{erp_state}`").into(),
-                        )
-                    })? == ErpState::Pending;
-                    // What the ERP has still to reflect of it (nothing once undone).
-                    let pending_erp = if pending && undone_at.is_none() {
-                        amount.saturating_add(write_off).saturating_sub(reflected).max(0)
-                    } else {
-                        0
-                    };
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?,
-                        "invoice": r.get::<_, String>(1)?,
-                        "amount": relance_domain::money::format_minor(r.get(2)?, exp),
-                        "write_off": relance_domain::money::format_minor(r.get(3)?, exp),
-                        "currency": ccy,
-                        "actor": r.get::<_, String>(5)?,
-                        "created_at": r.get::<_, String>(6)?,
-                        "undone_at": undone_at,
-                        "erp_state": erp_state,
-                        "pending_erp": relance_domain::money::format_minor(pending_erp, exp),
-                        "reflected": relance_domain::money::format_minor(reflected, exp),
-                        "reflected_at": r.get::<_, Option<String>>(10)?,
-                        "reflected_by": r.get::<_, Option<String>>(11)?,
-                    }))
+                    Ok((
+                        (r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?),
+                        (r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
+                        (r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?, r.get::<_, i64>(9)?),
+                        (r.get::<_, Option<String>>(10)?, r.get::<_, Option<String>>(11)?),
+                    ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let mut out = Vec::with_capacity(rows.len());
+            for (
+                (id, invoice, amount, write_off),
+                (ccy, actor, created_at),
+                (undone_at, erp_state, reflected),
+                (reflected_at, reflected_by),
+            ) in rows
+            {
+                let corrupt = |what: String| StoreError::Corrupt(format!("allocation {id}: {what}"));
+                let ccy = stored_currency(&ccy, || format!("allocation {id}"))?;
+                let erp_state =
+                    ErpState::parse(&erp_state).ok_or_else(|| corrupt(format!("erp_state `{erp_state}`")))?;
+                let reflected_by = reflected_by
+                    .map(|b| ReflectedBy::parse(&b).ok_or_else(|| corrupt(format!("reflected_by `{b}`"))))
+                    .transpose()?;
+                // What the ERP has still to reflect of it (nothing once undone).
+                let pending_erp = if erp_state == ErpState::Pending && undone_at.is_none() {
+                    amount.saturating_add(write_off).saturating_sub(reflected).max(0)
+                } else {
+                    0
+                };
+                out.push(StoredAllocation {
+                    id,
+                    invoice,
+                    amount: Money::new(amount, ccy),
+                    write_off: Money::new(write_off, ccy),
+                    actor,
+                    created_at: parse_time(&created_at)?,
+                    undone_at: undone_at.as_deref().map(parse_time).transpose()?,
+                    erp_state,
+                    pending_erp: Money::new(pending_erp, ccy),
+                    reflected: Money::new(reflected, ccy),
+                    reflected_at: reflected_at.as_deref().map(parse_time).transpose()?,
+                    reflected_by,
+                });
+            }
+            Ok(out)
         })
     }
 }
@@ -625,17 +755,19 @@ fn apply(
     tx: &Transaction<'_>,
     t: &str,
     id: i64,
-    from: &[&str],
+    from: &[PaymentStatus],
     allocations: &[AllocationRequest],
     actor: &str,
-    result: Option<&serde_json::Value>,
+    result: Option<&MatchResult>,
     learn: LearnIban<'_>,
 ) -> Result<Vec<i64>, StoreError> {
     let payment =
         load_payment(tx, t, id)?.ok_or_else(|| StoreError::Rejected(format!("payment {id} does not exist")))?;
-    if !from.contains(&payment.status.as_str()) {
+    if !from.contains(&payment.status) {
+        let from: Vec<&str> = from.iter().map(PaymentStatus::as_str).collect();
         return Err(StoreError::Rejected(format!("payment {id} is {}, not {}", payment.status, from.join(" or "))));
     }
+    let ccy = payment.line.amount.currency;
     if allocations.is_empty() {
         return Err(StoreError::Rejected("no allocation given".into()));
     }
@@ -643,14 +775,14 @@ fn apply(
         .iter()
         .try_fold(0i64, |sum, a| sum.checked_add(a.amount.minor))
         .ok_or_else(|| StoreError::Rejected("the allocations' total overflows".into()))?;
-    if allocations.iter().any(|a| a.amount.minor <= 0 || a.amount.currency != payment.amount_money.currency) {
-        return Err(StoreError::Rejected(format!("allocations must be positive amounts in {}", payment.currency)));
+    if allocations.iter().any(|a| a.amount.minor <= 0 || a.amount.currency != ccy) {
+        return Err(StoreError::Rejected(format!("allocations must be positive amounts in {ccy}")));
     }
-    if total > payment.unallocated_money.minor {
+    if total > payment.unallocated.minor {
         return Err(StoreError::Rejected(format!(
             "allocations total {} but only {} of the payment is unallocated",
-            Money::new(total, payment.amount_money.currency).to_decimal_string(),
-            payment.unallocated
+            Money::new(total, ccy).to_decimal_string(),
+            payment.unallocated.to_decimal_string()
         )));
     }
     let now = now_text();
@@ -669,10 +801,10 @@ fn apply(
             .minor
             .checked_add(a.write_off.map_or(0, |w| w.minor))
             .ok_or_else(|| StoreError::Rejected(format!("invoice {}: amount and write-off overflow", a.invoice)))?;
-        if ccy != payment.currency {
+        if ccy != payment.line.amount.currency.code() {
             return Err(StoreError::Rejected(format!(
                 "invoice {} is in {ccy}, the payment in {}",
-                a.invoice, payment.currency
+                a.invoice, payment.line.amount.currency
             )));
         }
         if take > open {
@@ -711,15 +843,27 @@ fn apply(
         )?;
         ids.push(aid);
     }
+    // A person's decision keeps the matcher's result it was made from.
+    let stored = result.map(encode_match_result).transpose()?;
     tx.execute(
-        "UPDATE payments SET status='matched', unallocated_minor=unallocated_minor-?3, match_result=coalesce(?4, match_result), updated_at=?5
+        "UPDATE payments SET status=?6, unallocated_minor=unallocated_minor-?3,
+                match_result=coalesce(?4, match_result), match_result_version=coalesce(?5, match_result_version),
+                updated_at=?7
          WHERE tenant_id=?1 AND id=?2",
-        params![t, id, total, result.map(|r| r.to_string()), now],
+        params![
+            t,
+            id,
+            total,
+            stored,
+            stored.as_ref().map(|_| MATCH_RESULT_VERSION),
+            PaymentStatus::Matched.as_str(),
+            now
+        ],
     )?;
     let learned: Option<(String, String)> = match learn {
         LearnIban::No => None,
         LearnIban::Customer { iban, customer } => Some((iban.to_string(), customer.to_string())),
-        LearnIban::FromInvoices => match &payment.counterparty_iban {
+        LearnIban::FromInvoices => match &payment.line.counterparty_iban {
             Some(iban) => {
                 let mut customers = std::collections::BTreeSet::new();
                 for a in allocations {
@@ -753,7 +897,7 @@ fn apply(
         actor,
         "payment_applied",
         &format!("payment:{id}"),
-        &json!({ "allocations": ids, "reasons": result }),
+        &json!({ "allocations": ids, "reasons": result.map(match_result_event).transpose()? }),
     )?;
     Ok(ids)
 }

@@ -79,6 +79,31 @@ impl ReflectedBy {
             ReflectedBy::WriteBackRegistered => "writeback_registered",
         }
     }
+
+    pub fn parse(text: &str) -> Option<ReflectedBy> {
+        [
+            ReflectedBy::ErpOpenDrop,
+            ReflectedBy::ErpSettled,
+            ReflectedBy::MissingFromFullExport,
+            ReflectedBy::WriteBackRegistered,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Serialized as its stored name.
+impl serde::Serialize for ErpState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Serialized as its stored name.
+impl serde::Serialize for ReflectedBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// One allocation of an invoice that the ERP has not (fully) reflected.

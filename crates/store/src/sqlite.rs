@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{NewQuarantine, StoreError, now_text};
 
 /// Embedded migrations, applied in order; `user_version` records the last one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_cash_application.sql"),
     include_str!("../migrations/sqlite/0003_inbound_messages.sql"),
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_delivery.sql"),
     include_str!("../migrations/sqlite/0006_held_imports.sql"),
     include_str!("../migrations/sqlite/0007_paid_stays_paid.sql"),
+    include_str!("../migrations/sqlite/0008_typed_payments.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
@@ -114,7 +115,21 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Applies the migrations the database lacks, in one transaction.
+///
+/// Foreign keys are off while they run (SQLite ignores the pragma inside a
+/// transaction, so it is set around it): a migration that rebuilds a table to
+/// add a CHECK drops the referenced table before renaming its copy, which an
+/// enforcing connection refuses. Every foreign key is checked before the
+/// commit instead, and enforcement is back on whatever happened.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let out = migrate_unchecked(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    out
+}
+
+fn migrate_unchecked(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -131,6 +146,16 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // amount rules and audit events of `reflection`.
     if (1..PAID_STAYS_PAID).contains(&version) {
         super::reflection::repair_after_migration(&tx)?;
+    }
+    if version < known {
+        let broken: Option<(String, Option<i64>, String)> =
+            tx.query_row("PRAGMA foreign_key_check", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
+        if let Some((table, rowid, parent)) = broken {
+            return Err(StoreError::Corrupt(format!(
+                "after migrating the schema, row {} of {table} references a missing row of {parent}",
+                rowid.unwrap_or_default()
+            )));
+        }
     }
     tx.commit()?;
     Ok(())

@@ -2,7 +2,8 @@ use chrono::NaiveDate;
 
 use super::*;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus};
+use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, InvoiceStatus, PaymentStatus};
+use relance_engine::matching::{MatchResult, MatchStatus};
 
 fn rec(n: u32, open: i64) -> InvoiceRecord {
     InvoiceRecord {
@@ -143,21 +144,14 @@ fn reply_actions_link_payments_and_flag_contacts() {
     let p = NewPayment {
         dedupe_key: "k1".into(),
         account: None,
-        booking_date: chrono::Utc::now().date_naive(),
-        value_date: None,
-        amount: Money::new(10_000, Currency::EUR),
-        direction: relance_domain::Direction::Credit,
-        reversal: false,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: Some("virement".into()),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: None,
+        line: BankLine {
+            remittance: Some("virement".into()),
+            ..BankLine::credit(chrono::Utc::now().date_naive(), Money::new(10_000, Currency::EUR))
+        },
     };
     store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(&t).unwrap()[0].id;
-    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    store.set_payment_review(&t, pid, PaymentStatus::Unmatched, &no_candidates()).unwrap();
     let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
     let ids = store
         .store_messages(&t, &[(slot(1), "a".into(), 10, "/a".into()), (slot(2), "b".into(), 10, "/b".into())])
@@ -421,22 +415,15 @@ fn a_write_back_notice_is_marked_only_within_its_tenant() {
     let p = NewPayment {
         dedupe_key: "k1".into(),
         account: None,
-        booking_date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
-        value_date: None,
-        amount: Money::new(10_000, Currency::EUR),
-        direction: relance_domain::Direction::Credit,
-        reversal: false,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: Some("F-0".into()),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: None,
+        line: BankLine {
+            remittance: Some("F-0".into()),
+            ..BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(), Money::new(10_000, Currency::EUR))
+        },
     };
     store.store_statement(&b, "bank", "sha", "f", None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(&b).unwrap()[0].id;
     let alloc = AllocationRequest { invoice: "F-0".into(), amount: Money::new(10_000, Currency::EUR), write_off: None };
-    store.apply_payment(&b, pid, &["new"], &[alloc], "test", None, crate::LearnIban::No).unwrap();
+    store.apply_payment(&b, pid, &[PaymentStatus::New], &[alloc], "test", None, crate::LearnIban::No).unwrap();
     let pending = store.pending_writebacks(&b, 10).unwrap();
     assert_eq!(pending.len(), 1);
     // Tenant a names tenant b's notice: nothing changes.
@@ -463,25 +450,23 @@ fn customer_rec(number: &str, customer: &str, email: &str, open: Money) -> Invoi
     }
 }
 
+/// The matcher's verdict when nothing explains a credit.
+fn no_candidates() -> MatchResult {
+    MatchResult { status: MatchStatus::Unmatched, candidates: vec![], decision: vec!["no candidate".into()] }
+}
+
 fn review_credit(store: &Store, t: &TenantId, key: &str, amount: Money) -> i64 {
     let p = crate::NewPayment {
         dedupe_key: key.into(),
         account: None,
-        booking_date: chrono::Utc::now().date_naive(),
-        value_date: None,
-        amount,
-        direction: relance_domain::Direction::Credit,
-        reversal: false,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: Some("virement".into()),
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: None,
+        line: BankLine {
+            remittance: Some("virement".into()),
+            ..BankLine::credit(chrono::Utc::now().date_naive(), amount)
+        },
     };
     store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
-    let pid = store.payments_to_match(t).unwrap().into_iter().find(|p| p.amount_money == amount).unwrap().id;
-    store.set_payment_review(t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    let pid = store.payments_to_match(t).unwrap().into_iter().find(|p| p.line.amount == amount).unwrap().id;
+    store.set_payment_review(t, pid, PaymentStatus::Unmatched, &no_candidates()).unwrap();
     pid
 }
 
@@ -582,21 +567,11 @@ fn allocations_whose_total_overflows_are_refused_not_wrapped() {
     let p = NewPayment {
         dedupe_key: "k1".into(),
         account: None,
-        booking_date: chrono::Utc::now().date_naive(),
-        value_date: None,
-        amount: Money::new(10_000, Currency::EUR),
-        direction: relance_domain::Direction::Credit,
-        reversal: false,
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: None,
-        structured_ref: None,
-        end_to_end_id: None,
-        bank_ref: None,
+        line: BankLine::credit(chrono::Utc::now().date_naive(), Money::new(10_000, Currency::EUR)),
     };
     store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(&t).unwrap()[0].id;
-    store.set_payment_review(&t, pid, "unmatched", &serde_json::json!({})).unwrap();
+    store.set_payment_review(&t, pid, PaymentStatus::Unmatched, &no_candidates()).unwrap();
     // i64::MAX + 2 wrapped to a negative total, which passed the "at most what is unallocated" check.
     let huge = |n: &str, minor| AllocationRequest {
         invoice: n.into(),
@@ -606,7 +581,7 @@ fn allocations_whose_total_overflows_are_refused_not_wrapped() {
     let err = store.apply_payment(
         &t,
         pid,
-        &["unmatched"],
+        &[PaymentStatus::Unmatched],
         &[huge("F-0", i64::MAX), huge("F-1", 2)],
         "test",
         None,
@@ -618,7 +593,15 @@ fn allocations_whose_total_overflows_are_refused_not_wrapped() {
         amount: Money::new(100, Currency::EUR),
         write_off: Some(Money::new(i64::MAX, Currency::EUR)),
     };
-    let err = store.apply_payment(&t, pid, &["unmatched"], &[with_write_off], "test", None, crate::LearnIban::No);
+    let err = store.apply_payment(
+        &t,
+        pid,
+        &[PaymentStatus::Unmatched],
+        &[with_write_off],
+        "test",
+        None,
+        crate::LearnIban::No,
+    );
     assert!(matches!(&err, Err(StoreError::Rejected(why)) if why.contains("overflow")), "{err:?}");
     let page = store.invoices(&t, &InvoiceQuery { limit: 10, ..Default::default() }).unwrap();
     assert!(page.items.iter().all(|i| i.open.minor == 10_000), "nothing applied");

@@ -22,15 +22,10 @@ fn inv(number: &str, customer: &str, due: u32, open: i64) -> OpenInvoice {
     }
 }
 
-fn credit(amount: i64, text: &str) -> Credit {
-    Credit {
-        amount: eur(amount),
-        booking_date: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        counterparty_name: None,
-        counterparty_iban: None,
+fn credit(amount: i64, text: &str) -> BankLine {
+    BankLine {
         remittance: Some(text.into()),
-        structured_ref: None,
-        end_to_end_id: None,
+        ..BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(), eur(amount))
     }
 }
 

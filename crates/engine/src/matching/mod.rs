@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use index::{HashIndex, HashIndexBuilder, Interner, Postings, Tagged, mix, str_hash, vec_bytes};
 use names::NameIndex;
 use relance_domain::money::{Currency, Money};
+use relance_domain::{BankLine, PaymentStatus};
 use text::{DigitProfile, atoms, belgian_references, canonical, damerau1, invoice_keys, joined, rf_references};
 
 /// 64-bit hash of a normalized invoice key; hits are verified against the invoice.
@@ -79,18 +80,6 @@ pub struct Payer {
     pub ibans: Vec<String>,
 }
 
-/// An incoming payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credit {
-    pub amount: Money,
-    pub booking_date: NaiveDate,
-    pub counterparty_name: Option<String>,
-    pub counterparty_iban: Option<String>,
-    pub remittance: Option<String>,
-    pub structured_ref: Option<String>,
-    pub end_to_end_id: Option<String>,
-}
-
 /// Tenant settings of the matcher.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -125,17 +114,33 @@ impl Default for MatchConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The matcher's verdict on a credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MatchStatus {
+    /// Sure enough to apply without a person.
     Matched,
+    /// Candidates, none sure enough: a person decides.
     Suggested,
+    /// Nothing explains it.
     Unmatched,
+}
+
+impl MatchStatus {
+    /// The payment's status once the verdict is recorded (and, for
+    /// `Matched`, applied).
+    pub fn payment_status(self) -> PaymentStatus {
+        match self {
+            MatchStatus::Matched => PaymentStatus::Matched,
+            MatchStatus::Suggested => PaymentStatus::Suggested,
+            MatchStatus::Unmatched => PaymentStatus::Unmatched,
+        }
+    }
 }
 
 /// Part of the credit applied to one invoice; `write_off` is what the
 /// invoice still owed and is closed as fee or discount.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
     pub invoice: String,
     pub amount: Money,
@@ -143,7 +148,7 @@ pub struct Allocation {
 }
 
 /// One way to explain a credit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub customer_id: Option<String>,
     pub allocations: Vec<Allocation>,
@@ -152,7 +157,7 @@ pub struct Candidate {
 }
 
 /// The decision for one credit: the best candidate first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchResult {
     pub status: MatchStatus,
     pub candidates: Vec<Candidate>,
@@ -624,7 +629,7 @@ impl Matcher {
     }
 
     /// References found in the credit's texts, by invoice.
-    fn references(&self, c: &Credit) -> Vec<(u32, RefKind, String)> {
+    fn references(&self, c: &BankLine) -> Vec<(u32, RefKind, String)> {
         let mut hits: Vec<(u32, RefKind, String)> = Vec::new();
         let push = |hits: &mut Vec<(u32, RefKind, String)>, i: u32, k: RefKind, tok: &str| match hits
             .iter_mut()
@@ -676,7 +681,7 @@ impl Matcher {
     }
 
     /// Reference-looking tokens of the credit (for typo matching).
-    fn ref_tokens(c: &Credit) -> Vec<String> {
+    fn ref_tokens(c: &BankLine) -> Vec<String> {
         let mut out = Vec::new();
         for text in [c.remittance.as_deref(), c.structured_ref.as_deref()].into_iter().flatten() {
             let a = atoms(text);
@@ -696,7 +701,7 @@ impl Matcher {
     }
 
     /// Customers the credit comes from: by IBAN (strong) or by name.
-    fn payers(&self, c: &Credit) -> Vec<(String, f64, String)> {
+    fn payers(&self, c: &BankLine) -> Vec<(String, f64, String)> {
         let mut out: Vec<(String, f64, String)> = Vec::new();
         if let Some(iban) = c.counterparty_iban.as_deref() {
             for owner in self.iban_owners(iban) {
@@ -738,7 +743,7 @@ impl Matcher {
     /// How a set of invoices explains `amount`. Sums and products are in
     /// i128 (exact for any i64 amounts); a difference that does not fit in
     /// i64 cannot be a fee or a discount, so it is a partial or over payment.
-    fn fit(&self, set: &[u32], c: &Credit) -> Fit {
+    fn fit(&self, set: &[u32], c: &BankLine) -> Fit {
         let due: i128 = set.iter().map(|i| i128::from(self.open(*i).open.minor)).sum();
         let paid = i128::from(c.amount.minor);
         if paid == due {
@@ -775,7 +780,7 @@ impl Matcher {
     }
 
     /// Splits the credit over the invoices (oldest first).
-    fn allocate(&self, set: &[u32], c: &Credit, fit: &Fit) -> Vec<Allocation> {
+    fn allocate(&self, set: &[u32], c: &BankLine, fit: &Fit) -> Vec<Allocation> {
         let mut ordered = set.to_vec();
         ordered.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number()));
         let mut left = c.amount.minor;
@@ -821,7 +826,7 @@ impl Matcher {
     fn candidate(
         &self,
         set: &[u32],
-        c: &Credit,
+        c: &BankLine,
         base: f64,
         mut reasons: Vec<String>,
         customer: Option<&str>,
@@ -845,8 +850,9 @@ impl Matcher {
         }
     }
 
-    /// Matches one credit.
-    pub fn match_credit(&self, c: &Credit) -> MatchResult {
+    /// Matches one credit: a line the caller picked with
+    /// [`BankLine::is_to_match`] (its direction is not looked at again).
+    pub fn match_credit(&self, c: &BankLine) -> MatchResult {
         let ccy = c.amount.currency;
         let payers = self.payers(c);
         let payer_ids: Vec<&str> = payers.iter().map(|p| p.0.as_str()).collect();
@@ -997,7 +1003,7 @@ impl Matcher {
         &self,
         refs: &[(u32, RefKind, String)],
         set: &[u32],
-        c: &Credit,
+        c: &BankLine,
         payers: &[(String, f64, String)],
     ) -> Candidate {
         let weakest = refs.iter().map(|r| r.1.strength()).fold(1.0, f64::min);

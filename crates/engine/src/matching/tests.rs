@@ -46,16 +46,8 @@ fn matcher() -> Matcher {
     Matcher::new(invoices, &payers, MatchConfig::default())
 }
 
-fn credit(amount: i64, text: Option<&str>) -> Credit {
-    Credit {
-        amount: eur(amount),
-        booking_date: date("2026-11-20"),
-        counterparty_name: None,
-        counterparty_iban: None,
-        remittance: text.map(str::to_string),
-        structured_ref: None,
-        end_to_end_id: None,
-    }
+fn credit(amount: i64, text: Option<&str>) -> BankLine {
+    BankLine { remittance: text.map(str::to_string), ..BankLine::credit(date("2026-11-20"), eur(amount)) }
 }
 
 fn allocs(r: &MatchResult) -> Vec<(String, i64)> {
@@ -223,4 +215,31 @@ fn huge_open_amounts_are_summed_without_wrapping() {
     let mut m = m;
     m.consume("FA-9001", eur(i64::MAX), Some(eur(i64::MAX)));
     assert_eq!(m.invoices()[0].open.minor, 0);
+}
+
+/// A result is stored as JSON and read back typed: the same decision,
+/// candidates, allocations (exact money) and reasons.
+#[test]
+fn a_match_result_reads_back_from_its_json() {
+    let m = matcher();
+    let results = [
+        m.match_credit(&credit(150_050, Some("Factures FA-2026-0012 et FA-2026-0013"))),
+        m.match_credit(&credit(119_000, Some("FA-2026-0012"))),
+        m.match_credit(&credit(50_000, Some("paiement"))),
+        m.match_credit(&credit(1, Some("rien"))),
+    ];
+    assert!(results.iter().flat_map(|r| &r.candidates).flat_map(|c| &c.allocations).any(|a| a.write_off.is_some()));
+    for r in results {
+        let json = serde_json::to_string(&r).unwrap();
+        let back: MatchResult = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.status, &back.decision), (r.status, &r.decision), "{json}");
+        assert_eq!(back.candidates.len(), r.candidates.len());
+        for (b, c) in back.candidates.iter().zip(&r.candidates) {
+            assert_eq!((&b.customer_id, &b.allocations, &b.reasons), (&c.customer_id, &c.allocations, &c.reasons));
+            assert!((b.confidence - c.confidence).abs() < 1e-12, "{json}");
+        }
+    }
+    let bad = r#"{"status":"matched","candidates":[{"customer_id":null,"allocations":[{"invoice":"F-1","amount":{"amount":120.5,"currency":"EUR"},"write_off":null}],"confidence":1.0,"reasons":[]}],"decision":[]}"#;
+    assert!(serde_json::from_str::<MatchResult>(bad).is_err(), "an amount as a float is refused");
+    assert_eq!(MatchStatus::Suggested.payment_status(), relance_domain::PaymentStatus::Suggested);
 }
