@@ -13,5 +13,6 @@ pub mod guard;
 pub mod iban;
 pub mod money;
 mod records;
+pub mod replies;
 
 pub use records::*;

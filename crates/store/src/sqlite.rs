@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_delivery.sql"),
     include_str!("../migrations/sqlite/0006_held_imports.sql"),
     include_str!("../migrations/sqlite/0007_paid_stays_paid.sql"),
+    include_str!("../migrations/sqlite/0009_reply_states.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
@@ -115,14 +116,29 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
         return Err(StoreError::Corrupt(format!(
             "database schema version {version} is newer than this binary ({known}): upgrade Relance"
         )));
     }
+    if version == known {
+        return Ok(());
+    }
+    // A migration may rebuild a table other tables reference (0009: create,
+    // copy, drop, rename): foreign keys are off while they run (the pragma
+    // is a no-op inside a transaction) and checked all at once before commit.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let applied = apply_migrations(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    applied
+}
+
+fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    // Read again under the lock: another process may have migrated meanwhile.
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -131,6 +147,16 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // amount rules and audit events of `reflection`.
     if (1..PAID_STAYS_PAID).contains(&version) {
         super::reflection::repair_after_migration(&tx)?;
+    }
+    let broken: Vec<(String, i64, String)> = {
+        let mut st = tx.prepare("PRAGMA foreign_key_check")?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or_default(), r.get(2)?)))?
+            .take(5)
+            .collect::<Result<_, _>>()?
+    };
+    if !broken.is_empty() {
+        let rows: Vec<String> = broken.iter().map(|(t, id, parent)| format!("{t} row {id} → {parent}")).collect();
+        return Err(StoreError::Corrupt(format!("the migration left rows pointing at nothing: {}", rows.join(", "))));
     }
     tx.commit()?;
     Ok(())
