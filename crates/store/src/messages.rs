@@ -450,10 +450,13 @@ impl Store {
             let at: std::collections::HashMap<String, usize> =
                 out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
             let mut promises = c.prepare(
-                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN ('pending','broken') AND promised_date IS NOT NULL GROUP BY customer_id",
+                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN (?2, ?3) AND promised_date IS NOT NULL GROUP BY customer_id",
             )?;
+            let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
             let pending = promises
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
+                .query_map(params![tenant.as_str(), pending, broken], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (cust, date) in pending {
                 if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
