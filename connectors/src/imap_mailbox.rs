@@ -580,4 +580,18 @@ mod tests {
         let r = decide(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6);
         assert_ne!(r.status, MessageStatus::Quarantined, "{:?}", r.error);
     }
+
+    #[test]
+    fn a_message_without_a_date_is_read_as_of_the_day_it_was_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.eml");
+        std::fs::write(&path, b"From: a@example.com\r\nSubject: RE: relance\r\n\r\nNous paierons vendredi.\r\n")
+            .unwrap();
+        let path = path.display().to_string();
+        // Fetched on Monday 12 October 2026: Friday is the 16th.
+        let r = decide(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6);
+        let u = r.understanding.expect("understood");
+        assert_eq!((u.intent, u.promised_date), (Intent::PromiseToPay, NaiveDate::from_ymd_opt(2026, 10, 16)));
+        assert_eq!(r.status, MessageStatus::Handled);
+    }
 }
