@@ -389,11 +389,12 @@ fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
             .into_bytes()
         })
         .collect();
+    let today = chrono::Utc::now().date_naive();
     let t = Instant::now();
     let mut intents = 0usize;
     for i in 0..n {
-        let u =
-            relance_engine::replies::understand(&messages[i % messages.len()]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let u = relance_engine::replies::understand(&messages[i % messages.len()], today)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         intents += usize::from(u.intent != relance_engine::replies::Intent::Other);
     }
     let secs = t.elapsed().as_secs_f64();
@@ -652,7 +653,7 @@ mod memory {
                     relance_connector::guard::truncate(&e.to_string(), 70)
                 ),
             },
-            Kind::Reply => match relance_engine::replies::understand(&bytes) {
+            Kind::Reply => match relance_engine::replies::understand(&bytes, chrono::Utc::now().date_naive()) {
                 Ok(u) => format!("intent {}, new text of {} bytes", u.intent.as_str(), u.new_text.len()),
                 Err(e) => format!("rejected: {e}"),
             },

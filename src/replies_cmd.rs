@@ -50,11 +50,13 @@ fn classify(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = false;
+    // Messages without a Date header are read as received today.
+    let today = chrono::Utc::now().date_naive();
     for f in files {
         let name = f.display().to_string();
         let line = match std::fs::read(f)
             .map_err(|e| e.to_string())
-            .and_then(|b| understand(&b).map_err(|e| e.to_string()))
+            .and_then(|b| understand(&b, today).map_err(|e| e.to_string()))
         {
             Ok(u) => to_json(&name, &u),
             Err(e) => {
@@ -78,11 +80,12 @@ fn eval(dir: &Path) -> anyhow::Result<ExitCode> {
         Intent::ALL.iter().map(|i| (i.as_str(), (0, 0, 0))).collect();
     let (mut n, mut correct, mut dates_ok, mut dates_n, mut refs_found, mut refs_n) = (0, 0, 0, 0, 0, 0);
     let mut mistakes = Vec::new();
+    let today = chrono::Utc::now().date_naive();
     for line in labels.lines().filter(|l| !l.trim().is_empty()) {
         let label: serde_json::Value = serde_json::from_str(line).context("labels.jsonl: invalid line")?;
         let file = label["file"].as_str().unwrap_or_default();
         let raw = std::fs::read(dir.join(file)).with_context(|| format!("cannot read {file}"))?;
-        let u = understand(&raw).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+        let u = understand(&raw, today).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
         n += 1;
         let want = label["intent"].as_str().unwrap_or("other");
         let got = u.intent.as_str();

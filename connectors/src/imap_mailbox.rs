@@ -27,6 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
+use chrono::NaiveDate;
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
@@ -34,15 +35,17 @@ use relance_connector::guard;
 use relance_connector::{
     Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
+use relance_domain::replies::MessageStatus;
 use relance_engine::replies::{Intent, Understanding, understand};
 use relance_store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 
 /// UIDs handled per round trip.
 const BATCH: usize = 200;
 
-/// Reads a kept message and decides what it is (pure but for the file read).
-fn decide(id: i64, raw_path: &str, max_bytes: u64, review_below: f64) -> HandleRequest {
-    decide_with(id, raw_path, max_bytes, review_below, understand)
+/// Reads a kept message, received on `received` (the day it was fetched),
+/// and decides what it is (pure but for the file read).
+fn decide(id: i64, raw_path: &str, received: NaiveDate, max_bytes: u64, review_below: f64) -> HandleRequest {
+    decide_with(id, raw_path, max_bytes, review_below, |raw| understand(raw, received))
 }
 
 /// [`decide`] with the understanding function given (tests pass one that panics).
@@ -53,14 +56,8 @@ fn decide_with<E: std::fmt::Display>(
     review_below: f64,
     understand: impl FnOnce(&[u8]) -> Result<Understanding, E>,
 ) -> HandleRequest {
-    let quarantine = |why: String| HandleRequest {
-        id,
-        status: "quarantined".into(),
-        intent: None,
-        understanding: serde_json::json!({}),
-        error: Some(why),
-        disputed: Vec::new(),
-    };
+    let quarantine =
+        |why: String| HandleRequest { id, status: MessageStatus::Quarantined, understanding: None, error: Some(why) };
     let raw = match std::fs::read(raw_path) {
         Ok(r) => r,
         Err(e) => return quarantine(format!("cannot read the kept copy {raw_path}: {e}")),
@@ -81,26 +78,18 @@ fn decide_with<E: std::fmt::Display>(
     match understood {
         Ok(u) if !u.problems.is_empty() => {
             let mut q = quarantine(format!("{}; kept at {raw_path}", u.problems.join("; ")));
-            q.intent = Some(u.intent.as_str().to_string());
-            q.understanding = serde_json::to_value(&u).unwrap_or_default();
+            q.understanding = Some(u);
             q
         }
         Ok(u) => {
             let status = if u.intent == Intent::AutoReply {
-                "handled"
+                MessageStatus::Handled
             } else if u.intent == Intent::Other || u.confidence < review_below {
-                "review"
+                MessageStatus::Review
             } else {
-                "handled"
+                MessageStatus::Handled
             };
-            HandleRequest {
-                id,
-                status: status.into(),
-                intent: Some(u.intent.as_str().to_string()),
-                disputed: if u.intent == Intent::Dispute { u.refs.clone() } else { Vec::new() },
-                understanding: serde_json::to_value(&u).unwrap_or_default(),
-                error: None,
-            }
+            HandleRequest { id, status, understanding: Some(u), error: None }
         }
         Err(e) => quarantine(format!("{e}; kept at {raw_path}")),
     }
@@ -435,7 +424,7 @@ impl ImapMailbox {
         let mut known = blocking(move || store.messages_at(&tenant, &src, &mb, uidvalidity, &list)).await?;
         let missing: Vec<u32> = uids.iter().copied().filter(|u| !known.contains_key(u)).collect();
         // Folder decided for messages recognised from before a UIDVALIDITY change.
-        let mut already: Vec<(u32, String)> = Vec::new();
+        let mut already: Vec<(u32, MessageStatus)> = Vec::new();
         if !missing.is_empty() {
             let set = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
             let mut bodies: Vec<(u32, Vec<u8>)> = Vec::new();
@@ -463,7 +452,7 @@ impl ImapMailbox {
                 for (uid, body) in &bodies {
                     let sha = hex::encode(Sha256::digest(body));
                     if let Some(prev) = store.message_by_hash(&tenant, &src, &mb, &sha)?
-                        && prev.status != "stored"
+                        && prev.status != MessageStatus::Stored
                     {
                         dups.push((*uid, prev.status));
                         continue;
@@ -488,11 +477,13 @@ impl ImapMailbox {
                     })
                     .collect();
                 let ids = store.store_messages(&tenant, &slots)?;
+                let stored_at = chrono::Utc::now();
                 let stored: Vec<(u32, StoredMessage)> = rows
                     .into_iter()
                     .zip(ids)
                     .map(|((uid, _, _, path), id)| {
-                        (uid, StoredMessage { id, status: "stored".into(), raw_path: path, moved_to: None })
+                        let status = MessageStatus::Stored;
+                        (uid, StoredMessage { id, status, raw_path: path, moved_to: None, stored_at })
                     })
                     .collect();
                 Ok((stored, dups))
@@ -502,42 +493,50 @@ impl ImapMailbox {
             already = dups;
         }
         // Understand what is stored but not handled yet.
-        let pending: Vec<(i64, String)> =
-            known.values().filter(|m| m.status == "stored").map(|m| (m.id, m.raw_path.clone())).collect();
+        // A message without a Date header is read as of the day it was fetched.
+        let pending: Vec<(i64, String, NaiveDate)> = known
+            .values()
+            .filter(|m| m.status == MessageStatus::Stored)
+            .map(|m| (m.id, m.raw_path.clone(), m.stored_at.date_naive()))
+            .collect();
         if !pending.is_empty() {
             let (max, review_below) = (self.s.max_analyse_bytes, self.s.review_below);
             let requests = tokio::task::spawn_blocking(move || {
-                pending.into_iter().map(|(id, path)| decide(id, &path, max, review_below)).collect::<Vec<_>>()
+                pending
+                    .into_iter()
+                    .map(|(id, path, received)| decide(id, &path, received, max, review_below))
+                    .collect::<Vec<_>>()
             })
             .await
             .map_err(|e| ConnectorError::Transient(e.to_string()))?;
             for r in &requests {
-                if r.status == "quarantined" {
+                if r.status == MessageStatus::Quarantined {
                     warn!(%mailbox, id = r.id, error = ?r.error, "message quarantined");
                     report.quarantined += 1;
                 } else {
                     report.items += 1;
                 }
             }
-            let by_id: std::collections::HashMap<i64, String> =
-                requests.iter().map(|r| (r.id, r.status.clone())).collect();
+            let by_id: std::collections::HashMap<i64, MessageStatus> =
+                requests.iter().map(|r| (r.id, r.status)).collect();
             for m in known.values_mut() {
                 if let Some(st) = by_id.get(&m.id) {
-                    m.status = st.clone();
+                    m.status = *st;
                 }
             }
             let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
-            blocking(move || store.handle_messages(&tenant, &requests)).await?;
+            let today = chrono::Utc::now().date_naive();
+            blocking(move || store.handle_messages(&tenant, today, &requests)).await?;
         }
         // Move, one command per destination.
         let mut by_folder: std::collections::BTreeMap<String, (Vec<u32>, Vec<i64>)> = Default::default();
         for (uid, m) in &known {
-            let e = by_folder.entry(self.folder_for(&m.status)).or_default();
+            let e = by_folder.entry(self.folder_for(m.status)).or_default();
             e.0.push(*uid);
             e.1.push(m.id);
         }
         for (uid, status) in already {
-            by_folder.entry(self.folder_for(&status)).or_default().0.push(uid);
+            by_folder.entry(self.folder_for(status)).or_default().0.push(uid);
         }
         for (folder, (uids, ids)) in by_folder {
             let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -555,8 +554,8 @@ impl ImapMailbox {
         Ok(())
     }
 
-    fn folder_for(&self, status: &str) -> String {
-        if status == "handled" { self.s.processed_folder.clone() } else { self.s.review_folder.clone() }
+    fn folder_for(&self, status: MessageStatus) -> String {
+        if status == MessageStatus::Handled { self.s.processed_folder.clone() } else { self.s.review_folder.clone() }
     }
 }
 
@@ -573,12 +572,26 @@ mod tests {
         let r = decide_with(7, &path, 1 << 20, 0.6, |_: &[u8]| -> Result<Understanding, String> {
             panic!("boom in the analysis")
         });
-        assert_eq!((r.id, r.status.as_str()), (7, "quarantined"));
+        assert_eq!((r.id, r.status), (7, MessageStatus::Quarantined));
         let why = r.error.unwrap_or_default();
         assert!(why.contains("panic: boom in the analysis"), "{why}");
         assert!(why.ends_with(&format!("kept at {path}")), "{why}");
         // The real analysis on the same message is not affected.
-        let r = decide(8, &path, 1 << 20, 0.6);
-        assert_ne!(r.status, "quarantined", "{:?}", r.error);
+        let r = decide(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6);
+        assert_ne!(r.status, MessageStatus::Quarantined, "{:?}", r.error);
+    }
+
+    #[test]
+    fn a_message_without_a_date_is_read_as_of_the_day_it_was_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.eml");
+        std::fs::write(&path, b"From: a@example.com\r\nSubject: RE: relance\r\n\r\nNous paierons vendredi.\r\n")
+            .unwrap();
+        let path = path.display().to_string();
+        // Fetched on Monday 12 October 2026: Friday is the 16th.
+        let r = decide(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6);
+        let u = r.understanding.expect("understood");
+        assert_eq!((u.intent, u.promised_date), (Intent::PromiseToPay, NaiveDate::from_ymd_opt(2026, 10, 16)));
+        assert_eq!(r.status, MessageStatus::Handled);
     }
 }

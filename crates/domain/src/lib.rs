@@ -12,5 +12,6 @@
 pub mod iban;
 pub mod money;
 mod records;
+pub mod replies;
 
 pub use records::*;

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cash::ManualAllocation as ManualAllocationRequest;
 use crate::daemon::Runtime;
 use relance_config::token_digest;
+use relance_domain::replies::MessageStatus;
 use relance_domain::{InvoiceStatus, PaymentStatus, TenantId};
 use relance_store::{InvoiceQuery, StoreError};
 
@@ -655,26 +656,24 @@ async fn messages(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &["status"])?;
-    let statuses = status_list(&p, &["stored", "handled", "review", "quarantined"], "message")?;
+    let known: Vec<&str> = MessageStatus::ALL.iter().map(MessageStatus::as_str).collect();
+    let statuses = status_list(&p, &known, "message")?;
+    let statuses: Vec<MessageStatus> = statuses.iter().filter_map(|s| s.parse().ok()).collect();
     let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
     let store = st.rt.store.clone();
-    let page = blocking(move || {
-        let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
-        store.messages(&tenant, &refs, l, o)
-    })
-    .await?;
+    let page = blocking(move || store.messages(&tenant, &statuses, l, o)).await?;
     Ok(Json(page).into_response())
 }
 
 /// The shape of `promises`, `tasks` and `outbox`: `?status=` and `?limit=`, newest first.
-type StatusList = fn(&relance_store::Store, &TenantId, Option<&str>, u32) -> Result<Vec<serde_json::Value>, StoreError>;
+type StatusList<T> = fn(&relance_store::Store, &TenantId, Option<&str>, u32) -> Result<Vec<T>, StoreError>;
 
-async fn listed_by_status(
+async fn listed_by_status<T: serde::Serialize + Send + 'static>(
     st: ApiState,
     tenant: String,
     headers: HeaderMap,
     q: Params,
-    list: StatusList,
+    list: StatusList<T>,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
@@ -690,7 +689,12 @@ async fn promises(
     h: HeaderMap,
     q: Params,
 ) -> Result<Response, ApiError> {
-    listed_by_status(st, t, h, q, |s, t, status, l| s.promises(t, status, l)).await
+    // An unknown status lists nothing.
+    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
+        Ok(status) => s.promises(t, status, l),
+        Err(_) => Ok(Vec::new()),
+    })
+    .await
 }
 
 async fn tasks(
@@ -699,7 +703,12 @@ async fn tasks(
     h: HeaderMap,
     q: Params,
 ) -> Result<Response, ApiError> {
-    listed_by_status(st, t, h, q, |s, t, status, l| s.tasks(t, status, l)).await
+    // An unknown status lists nothing.
+    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
+        Ok(status) => s.tasks(t, status, l),
+        Err(_) => Ok(Vec::new()),
+    })
+    .await
 }
 
 async fn outbox(

@@ -34,7 +34,9 @@ pub use import::{
     BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
     ReleasedImport,
 };
-pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
+pub use messages::{
+    HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
+};
 pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
 pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
@@ -237,5 +239,7 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 mod paid_tests;
 #[cfg(test)]
 mod payment_tests;
+#[cfg(test)]
+mod reply_tests;
 #[cfg(test)]
 mod tests;

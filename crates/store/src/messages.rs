@@ -1,14 +1,30 @@
 //! Inbound messages from collections mailboxes: where each was read, its raw
-//! copy, what it was understood to say, and where it was moved.
+//! copy, what it was understood to say, and what was done about it.
+//!
+//! What a reply leads to is decided by the engine's reply-action policy
+//! ([`relance_engine::replies::actions::plan`]); this module gathers the facts
+//! it needs (the invoices a reply names, the reminder it answers, the
+//! sender's customer, the credits waiting for review) and carries out the
+//! typed actions it returns, in the transaction that records the message,
+//! with their audit events.
+//!
+//! The understanding is stored as JSON with its version
+//! (`understanding_version`, see [`UNDERSTANDING_VERSION`]) and read back as
+//! an [`Understanding`]; rows written before the version existed are
+//! version 1.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, now_text};
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
+use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
+use relance_engine::replies::actions::{self, LinkedInvoice, ReminderLink, ReplyAction, ReplyContext, ReviewCredit};
+use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding};
 
 /// Where a message sits in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +39,26 @@ pub struct MailboxSlot<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
     pub id: i64,
-    pub status: String,
+    pub status: MessageStatus,
     pub raw_path: String,
     pub moved_to: Option<String>,
+    /// When it was fetched and recorded.
+    pub stored_at: DateTime<Utc>,
 }
+
+/// What is recorded of a message's content, as the API shows it: what it
+/// was understood to say, or `{}` when it could not be read at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UnderstandingView {
+    Understood(Box<Understanding>),
+    Unread(Unread),
+}
+
+/// Nothing could be read (`{}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unread {}
 
 /// A message for the API.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,12 +67,101 @@ pub struct MessageView {
     pub mailbox: String,
     pub from: Option<String>,
     pub subject: Option<String>,
-    pub status: String,
-    pub intent: Option<String>,
-    pub understanding: Option<serde_json::Value>,
+    pub status: MessageStatus,
+    pub intent: Option<Intent>,
+    pub understanding: Option<UnderstandingView>,
     pub error: Option<String>,
     pub moved_to: Option<String>,
     pub created_at: String,
+}
+
+/// A promise to pay, for the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromiseView {
+    pub id: i64,
+    pub customer_id: Option<String>,
+    /// The message it was read from.
+    #[serde(rename = "message")]
+    pub message_id: Option<i64>,
+    pub invoices: Vec<String>,
+    pub promised_date: Option<NaiveDate>,
+    /// As stated (a decimal number).
+    pub amount: Option<String>,
+    pub currency: Option<String>,
+    pub status: PromiseStatus,
+    pub created_at: String,
+}
+
+/// A task for a person, for the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskView {
+    pub id: i64,
+    pub kind: TaskKind,
+    pub customer_id: Option<String>,
+    /// The message it came from, if any.
+    #[serde(rename = "message")]
+    pub message_id: Option<i64>,
+    pub invoices: Vec<String>,
+    pub note: String,
+    pub status: TaskStatus,
+    pub created_at: String,
+}
+
+/// A state column read as its enum (a value outside the enum is a
+/// conversion error: the `CHECK` constraints make it corrupt data).
+fn state<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// [`state`] of a nullable column.
+fn state_opt<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match r.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(_) => state(r, i).map(Some),
+    }
+}
+
+/// `id, status, raw_path, moved_to, created_at` as a [`StoredMessage`].
+fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let at: String = r.get(4)?;
+    let stored_at = DateTime::parse_from_rfc3339(&at)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?
+        .with_timezone(&Utc);
+    Ok(StoredMessage { id: r.get(0)?, status: state(r, 1)?, raw_path: r.get(2)?, moved_to: r.get(3)?, stored_at })
+}
+
+/// The stored form of an understanding (version [`UNDERSTANDING_VERSION`]):
+/// its JSON, or `{}` when nothing could be read.
+fn understanding_json(u: Option<&Understanding>) -> serde_json::Value {
+    u.and_then(|u| serde_json::to_value(u).ok()).unwrap_or_else(|| json!({}))
+}
+
+/// An understanding as stored, read back; `None` (with a warning) for a
+/// version this binary does not know or a document that does not read.
+fn read_understanding(id: i64, version: Option<u32>, text: Option<&str>) -> Option<UnderstandingView> {
+    let text = text?;
+    match version.unwrap_or(1) {
+        1 => match serde_json::from_str::<UnderstandingView>(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(message = id, error = %e, "stored understanding does not read as version 1");
+                None
+            }
+        },
+        v => {
+            tracing::warn!(message = id, version = v, "stored understanding of an unknown version");
+            None
+        }
+    }
 }
 
 impl Store {
@@ -48,10 +169,10 @@ impl Store {
     pub fn message_at(&self, tenant: &TenantId, slot: &MailboxSlot<'_>) -> Result<Option<StoredMessage>, StoreError> {
         self.db.read(|c| {
             Ok(c.query_row(
-                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
                  WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
                 params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
-                |r| Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? }),
+                stored_message,
             )
             .optional()?)
         })
@@ -68,16 +189,16 @@ impl Store {
     ) -> Result<Option<StoredMessage>, StoreError> {
         self.db.read(|c| {
             Ok(c.query_row(
-                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
                  WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND sha256=?4 ORDER BY id LIMIT 1",
                 params![tenant.as_str(), source, mailbox, sha256],
-                |r| Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? }),
+                stored_message,
             )
             .optional()?)
         })
     }
 
-    /// Records a message whose raw bytes are already on disk (status `stored`).
+    /// Records a message whose raw bytes are already on disk ([`MessageStatus::Stored`]).
     pub fn store_message(
         &self,
         tenant: &TenantId,
@@ -90,9 +211,20 @@ impl Store {
             let now = now_text();
             tx.execute(
                 "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'stored',?9,?9)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?9,?9)
                  ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
-                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid, sha256, size as i64, raw_path, now],
+                params![
+                    tenant.as_str(),
+                    slot.source,
+                    slot.mailbox,
+                    slot.uidvalidity,
+                    slot.uid,
+                    sha256,
+                    size as i64,
+                    raw_path,
+                    now,
+                    MessageStatus::Stored.as_str()
+                ],
             )?;
             Ok(tx.query_row(
                 "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
@@ -102,38 +234,23 @@ impl Store {
         })
     }
 
-    /// [`Store::handle_message`] for several messages in one transaction.
-    pub fn handle_messages(&self, tenant: &TenantId, batch: &[HandleRequest]) -> Result<(), StoreError> {
+    /// Records what stored messages say and does what each calls for (see
+    /// the module doc), in one transaction with their audit events; `today`
+    /// is the day they are handled (the window of recent credits a payment
+    /// claim is checked against ends on it). A message handled already is
+    /// left as it is: nothing is done twice.
+    pub fn handle_messages(
+        &self,
+        tenant: &TenantId,
+        today: NaiveDate,
+        batch: &[HandleRequest],
+    ) -> Result<(), StoreError> {
         self.db.write(|tx| {
             for h in batch {
-                handle_in(tx, tenant.as_str(), h)?;
+                handle_in(tx, tenant.as_str(), today, h)?;
             }
             Ok(())
         })
-    }
-
-    /// Records what a stored message says and what was done about it, in one
-    /// transaction with its audit event; disputes mark the referenced invoices.
-    #[allow(clippy::too_many_arguments)]
-    pub fn handle_message(
-        &self,
-        tenant: &TenantId,
-        id: i64,
-        status: &str,
-        intent: Option<&str>,
-        understanding: &serde_json::Value,
-        error: Option<&str>,
-        disputed_invoices: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        let req = HandleRequest {
-            id,
-            status: status.to_string(),
-            intent: intent.map(str::to_string),
-            understanding: understanding.clone(),
-            error: error.map(str::to_string),
-            disputed: disputed_invoices.to_vec(),
-        };
-        self.db.write(|tx| handle_in(tx, tenant.as_str(), &req))
     }
 
     /// The stored messages among `uids` of one mailbox, by UID.
@@ -147,15 +264,13 @@ impl Store {
     ) -> Result<std::collections::HashMap<u32, StoredMessage>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, status, raw_path, moved_to FROM inbound_messages
+                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
                  WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
             )?;
             let mut out = std::collections::HashMap::new();
             for uid in uids {
                 if let Some(m) = st
-                    .query_row(params![tenant.as_str(), source, mailbox, uidvalidity, uid], |r| {
-                        Ok(StoredMessage { id: r.get(0)?, status: r.get(1)?, raw_path: r.get(2)?, moved_to: r.get(3)? })
-                    })
+                    .query_row(params![tenant.as_str(), source, mailbox, uidvalidity, uid], stored_message)
                     .optional()?
                 {
                     out.insert(*uid, m);
@@ -175,7 +290,7 @@ impl Store {
             let now = now_text();
             let mut ins = tx.prepare_cached(
                 "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,'stored',?9,?9)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?9,?9)
                  ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
             )?;
             let mut sel = tx.prepare_cached(
@@ -183,7 +298,18 @@ impl Store {
             )?;
             let mut ids = Vec::with_capacity(rows.len());
             for (slot, sha, size, path) in rows {
-                ins.execute(params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid, sha, *size as i64, path, now])?;
+                ins.execute(params![
+                    tenant.as_str(),
+                    slot.source,
+                    slot.mailbox,
+                    slot.uidvalidity,
+                    slot.uid,
+                    sha,
+                    *size as i64,
+                    path,
+                    now,
+                    MessageStatus::Stored.as_str()
+                ])?;
                 ids.push(sel.query_row(params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid], |r| r.get(0))?);
             }
             Ok(ids)
@@ -204,52 +330,63 @@ impl Store {
         })
     }
 
-    /// Promises (`pending`, `kept`, `broken`; all when empty), newest first.
+    /// Promises (of one status, or all), newest first.
     pub fn promises(
         &self,
         tenant: &TenantId,
-        status: Option<&str>,
+        status: Option<PromiseStatus>,
         limit: u32,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<Vec<PromiseView>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at FROM promises
                  WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = st
-                .query_map(params![tenant.as_str(), status, limit], |r| {
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?, "customer_id": r.get::<_, Option<String>>(1)?, "message": r.get::<_, Option<i64>>(2)?,
-                        "invoices": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(3)?).unwrap_or_default(),
-                        "promised_date": r.get::<_, Option<String>>(4)?, "amount": r.get::<_, Option<String>>(5)?,
-                        "currency": r.get::<_, Option<String>>(6)?, "status": r.get::<_, String>(7)?, "created_at": r.get::<_, String>(8)?,
-                    }))
+                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], |r| {
+                    Ok(PromiseView {
+                        id: r.get(0)?,
+                        customer_id: r.get(1)?,
+                        message_id: r.get(2)?,
+                        invoices: numbers(&r.get::<_, String>(3)?),
+                        promised_date: r
+                            .get::<_, Option<String>>(4)?
+                            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                        amount: r.get(5)?,
+                        currency: r.get(6)?,
+                        status: state(r, 7)?,
+                        created_at: r.get(8)?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
 
-    /// Tasks for humans (`open`, `done`; all when empty), newest first.
+    /// Tasks for a person (of one status, or all), newest first.
     pub fn tasks(
         &self,
         tenant: &TenantId,
-        status: Option<&str>,
+        status: Option<TaskStatus>,
         limit: u32,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<Vec<TaskView>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, kind, customer_id, message_id, invoice_numbers, note, status, created_at FROM tasks
                  WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = st
-                .query_map(params![tenant.as_str(), status, limit], |r| {
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?, "kind": r.get::<_, String>(1)?, "customer_id": r.get::<_, Option<String>>(2)?,
-                        "message": r.get::<_, Option<i64>>(3)?,
-                        "invoices": serde_json::from_str::<serde_json::Value>(&r.get::<_, String>(4)?).unwrap_or_default(),
-                        "note": r.get::<_, String>(5)?, "status": r.get::<_, String>(6)?, "created_at": r.get::<_, String>(7)?,
-                    }))
+                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], |r| {
+                    Ok(TaskView {
+                        id: r.get(0)?,
+                        kind: state(r, 1)?,
+                        customer_id: r.get(2)?,
+                        message_id: r.get(3)?,
+                        invoices: numbers(&r.get::<_, String>(4)?),
+                        note: r.get(5)?,
+                        status: state(r, 6)?,
+                        created_at: r.get(7)?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
@@ -313,10 +450,13 @@ impl Store {
             let at: std::collections::HashMap<String, usize> =
                 out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
             let mut promises = c.prepare(
-                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN ('pending','broken') AND promised_date IS NOT NULL GROUP BY customer_id",
+                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN (?2, ?3) AND promised_date IS NOT NULL GROUP BY customer_id",
             )?;
+            let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
             let pending = promises
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
+                .query_map(params![tenant.as_str(), pending, broken], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             for (cust, date) in pending {
                 if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
@@ -346,31 +486,34 @@ impl Store {
     pub fn messages(
         &self,
         tenant: &TenantId,
-        statuses: &[&str],
+        statuses: &[MessageStatus],
         limit: u32,
         offset: u64,
     ) -> Result<Page<MessageView>, StoreError> {
         self.db.read(|c| {
-            let filter = super::status_filter(statuses);
+            let names: Vec<&str> = statuses.iter().map(MessageStatus::as_str).collect();
+            let filter = super::status_filter(&names);
             let total: i64 = c.query_row(
                 &format!("SELECT count(*) FROM inbound_messages WHERE tenant_id=?1{filter}"),
                 [tenant.as_str()],
                 |r| r.get(0),
             )?;
             let mut st = c.prepare(&format!(
-                "SELECT id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at
+                "SELECT id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at, understanding_version
                  FROM inbound_messages WHERE tenant_id=?1{filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
             ))?;
             let items = st
                 .query_map(params![tenant.as_str(), limit, offset as i64], |r| {
+                    let id = r.get(0)?;
+                    let understanding = r.get::<_, Option<String>>(6)?;
                     Ok(MessageView {
-                        id: r.get(0)?,
+                        id,
                         mailbox: r.get(1)?,
                         from: r.get(2)?,
                         subject: r.get(3)?,
-                        status: r.get(4)?,
-                        intent: r.get(5)?,
-                        understanding: r.get::<_, Option<String>>(6)?.and_then(|s| serde_json::from_str(&s).ok()),
+                        status: state(r, 4)?,
+                        intent: state_opt(r, 5)?,
+                        understanding: read_understanding(id, r.get(10)?, understanding.as_deref()),
                         error: r.get(7)?,
                         moved_to: r.get(8)?,
                         created_at: r.get(9)?,
@@ -382,107 +525,206 @@ impl Store {
     }
 }
 
-/// What to record for one message.
-#[derive(Debug, Clone)]
-pub struct HandleRequest {
-    pub id: i64,
-    pub status: String,
-    pub intent: Option<String>,
-    pub understanding: serde_json::Value,
-    pub error: Option<String>,
-    pub disputed: Vec<String>,
+/// Invoice numbers stored as a JSON list (none when it does not read).
+fn numbers(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
-fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, h: &HandleRequest) -> Result<Vec<String>, StoreError> {
+/// What to record for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandleRequest {
+    pub id: i64,
+    /// What the message becomes: handled, for review or quarantined (a
+    /// quarantined message is recorded, nothing is done about it).
+    pub status: MessageStatus,
+    /// What it says; `None` when it could not be read at all.
+    pub understanding: Option<Understanding>,
+    /// Why it is quarantined.
+    pub error: Option<String>,
+}
+
+fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, today: NaiveDate, h: &HandleRequest) -> Result<(), StoreError> {
     let now = now_text();
-    let u = &h.understanding;
+    let u = h.understanding.as_ref();
+    let document = understanding_json(u);
     let n = tx.execute(
-        "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, error=?6,
-                message_id=?7, from_addr=?8, subject=?9, updated_at=?10
-         WHERE tenant_id=?1 AND id=?2 AND status='stored'",
+        "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, understanding_version=?6, error=?7,
+                message_id=?8, from_addr=?9, subject=?10, updated_at=?11
+         WHERE tenant_id=?1 AND id=?2 AND status=?12",
         params![
             t,
             h.id,
-            h.status,
-            h.intent,
-            u.to_string(),
+            h.status.as_str(),
+            u.map(|u| u.intent.as_str()),
+            document.to_string(),
+            UNDERSTANDING_VERSION,
             h.error,
-            u["message_id"].as_str(),
-            u["from"].as_str(),
-            u["subject"].as_str(),
-            now
+            u.and_then(|u| u.message_id.as_deref()),
+            u.and_then(|u| u.from.as_deref()),
+            u.and_then(|u| u.subject.as_deref()),
+            now,
+            MessageStatus::Stored.as_str(),
         ],
     )?;
     if n != 1 {
-        return Ok(Vec::new()); // handled already (a restart raced us): nothing twice
+        return Ok(()); // handled already (a restart raced us): nothing twice
     }
-    let mut marked = Vec::new();
-    let actions = if h.status == "quarantined" { Vec::new() } else { act(tx, t, h, &now, &mut marked)? };
-    let kind = if h.status == "quarantined" { "message_quarantined" } else { "reply_received" };
-
+    let quarantined = h.status == MessageStatus::Quarantined;
+    let mut disputed = Vec::new();
+    let done = if quarantined {
+        Vec::new()
+    } else {
+        let unread = Understanding::default();
+        act(tx, t, h.id, u.unwrap_or(&unread), today, &now, &mut disputed)?
+    };
     insert_event(
         tx,
         t,
         "replies",
-        kind,
+        if quarantined { "message_quarantined" } else { "reply_received" },
         &format!("message:{}", h.id),
-        &json!({ "status": h.status, "intent": h.intent, "error": h.error, "understanding": u, "disputed": marked, "actions": actions }),
+        &json!({
+            "status": h.status, "intent": u.map(|u| u.intent), "error": h.error, "understanding": document,
+            "disputed": disputed, "actions": done,
+        }),
     )?;
-    Ok(marked)
+    Ok(())
 }
 
-/// Links a message to its customer and invoices and does what its intent
-/// calls for; returns what was done, for the audit trail.
+/// Gathers what the reply-action policy needs, asks it what to do, links the
+/// message to its customer and carries the actions out; returns what was
+/// done, for the audit trail, and adds the invoices marked disputed to `disputed`.
 fn act(
     tx: &rusqlite::Transaction<'_>,
     t: &str,
-    h: &HandleRequest,
+    id: i64,
+    u: &Understanding,
+    today: NaiveDate,
     now: &str,
-    marked: &mut Vec<String>,
+    disputed: &mut Vec<String>,
 ) -> Result<Vec<String>, StoreError> {
-    let u = &h.understanding;
+    let ctx = gather(tx, t, u, today)?;
+    let plan = actions::plan(u, &ctx);
+    tx.execute(
+        "UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2",
+        params![t, id, plan.customer],
+    )?;
+    let subject = format!("message:{id}");
+    let invoices = json!(plan.invoices);
     let mut done = Vec::new();
-    // Invoices the message names, as stored (case, separators and a missing prefix aside).
-    let mut invoices: Vec<(String, String)> = Vec::new();
-    for r in u["refs"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
-        if let Some(found) = resolve_ref(tx, t, r)?
-            && !invoices.contains(&found)
-        {
-            invoices.push(found);
-        }
-    }
-    // A reply to one of our reminders (In-Reply-To / References carry its
-    // Message-ID, `<rl-…@domain>`): its customer, and its invoices when the
-    // message names none.
-    let mut customer: Option<String> = None;
-    for id in u["thread"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
-        let token = id.trim_matches(['<', '>']).split('@').next().unwrap_or_default();
-        if !token.starts_with("rl-") {
-            continue;
-        }
-        let reminder: Option<(i64, String, String)> = tx
-            .query_row(
-                "SELECT id, customer_id, invoice_numbers FROM outbox WHERE tenant_id=?1 AND message_id=?2",
-                params![t, token],
-                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
-            )
-            .optional()?;
-        if let Some((outbox_id, cust, numbers)) = reminder {
-            if invoices.is_empty() {
-                for n in serde_json::from_str::<Vec<String>>(&numbers).unwrap_or_default() {
-                    invoices.push((n, cust.clone()));
+    for action in &plan.actions {
+        if let ReplyAction::Dispute { invoices: marked, .. } = action {
+            for number in marked {
+                let changed = tx.execute(
+                    "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status IN ('open','partially_paid')",
+                    params![t, number, now],
+                )?;
+                if changed == 1 && !disputed.contains(number) {
+                    insert_event(
+                        tx,
+                        t,
+                        "replies",
+                        "invoice_disputed",
+                        &format!("invoice:{number}"),
+                        &json!({ "message": id }),
+                    )?;
+                    disputed.push(number.clone());
                 }
             }
-            done.push(format!("reply to reminder outbox:{outbox_id}"));
-            customer = Some(cust);
+        }
+        if let Some((kind, note)) = action.task() {
+            tx.execute(
+                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+                params![t, kind.as_str(), plan.customer, id, invoices.to_string(), note, TaskStatus::Open.as_str(), now],
+            )?;
+        }
+        match action {
+            ReplyAction::RecordPromise { promised_date, amount, currency } => {
+                tx.execute(
+                    "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
+                    params![
+                        t,
+                        plan.customer,
+                        id,
+                        invoices.to_string(),
+                        promised_date.map(|d| d.to_string()),
+                        amount,
+                        currency,
+                        PromiseStatus::Pending.as_str(),
+                        now
+                    ],
+                )?;
+                let data = json!({ "customer": plan.customer, "invoices": invoices, "promised_date": promised_date, "amount": amount });
+                insert_event(tx, t, "replies", "promise_recorded", &subject, &data)?;
+            }
+            ReplyAction::CheckPayment { payments, .. } => {
+                let data = json!({ "payments": payments, "invoices": invoices });
+                insert_event(tx, t, "replies", "payment_claim_matched", &subject, &data)?;
+            }
+            ReplyAction::SendInvoiceCopy { to } => {
+                let data = json!({ "customer": plan.customer, "invoices": invoices, "to": to });
+                insert_event(tx, t, "replies", "invoice_copy_requested", &subject, &data)?;
+            }
+            ReplyAction::ContactUndeliverable { .. } => {
+                insert_event(
+                    tx,
+                    t,
+                    "replies",
+                    "contact_undeliverable",
+                    &subject,
+                    &json!({ "customer": plan.customer }),
+                )?;
+            }
+            ReplyAction::AnswersReminder { .. }
+            | ReplyAction::Dispute { .. }
+            | ReplyAction::AwaitProof { .. }
+            | ReplyAction::PaymentPlan { .. }
+            | ReplyAction::IgnoreAutoReply { .. }
+            | ReplyAction::Review => {}
+        }
+        done.push(action.summary(disputed));
+    }
+    Ok(done)
+}
+
+/// The facts [`actions::plan`] needs about a reply (see [`ReplyContext`]).
+fn gather(
+    tx: &rusqlite::Transaction<'_>,
+    t: &str,
+    u: &Understanding,
+    today: NaiveDate,
+) -> Result<ReplyContext, StoreError> {
+    let mut ctx = ReplyContext::default();
+    // Invoices the message names, as stored (case, separators and a missing prefix aside).
+    for r in &u.refs {
+        if let Some((number, customer_id)) = resolve_ref(tx, t, r)?
+            && !ctx.named.iter().any(|i| i.number == number && i.customer_id == customer_id)
+        {
+            ctx.named.push(LinkedInvoice { number, customer_id, open: None });
+        }
+    }
+    // A reply to one of our reminders: In-Reply-To / References carry its Message-ID, `<rl-…@domain>`.
+    let mut reminders =
+        tx.prepare_cached("SELECT id, customer_id, invoice_numbers FROM outbox WHERE tenant_id=?1 AND message_id=?2")?;
+    for token in u.thread.iter().filter_map(|m| actions::reminder_token(m)) {
+        let found = reminders
+            .query_row(params![t, token], |x| Ok((x.get::<_, i64>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?)))
+            .optional()?;
+        if let Some((outbox_id, customer_id, list)) = found {
+            let invoices = numbers(&list)
+                .into_iter()
+                .map(|number| LinkedInvoice { number, customer_id: customer_id.clone(), open: None })
+                .collect();
+            ctx.reminder = Some(ReminderLink { outbox_id, customer_id, invoices });
             break;
         }
     }
-    // Else the customer by sender address, else by the invoices named.
-    let sender = u["from"].as_str().unwrap_or("").to_lowercase();
-    if customer.is_none() && !sender.is_empty() {
-        // The address exactly as one of the customer's (`_` and `%` are literal).
-        customer = tx
+    // The sender's customer: the address exactly as one of the customer's (`_` and `%` are literal).
+    let sender = u.from.as_deref().unwrap_or("").to_lowercase();
+    if ctx.reminder.is_none() && !sender.is_empty() {
+        ctx.sender_customer = tx
             .query_row(
                 "SELECT c.id FROM customers c, json_each(c.emails) e
                  WHERE c.tenant_id=?1 AND lower(c.emails) LIKE ?2 ESCAPE '\\' AND lower(e.value)=?3
@@ -492,160 +734,36 @@ fn act(
             )
             .optional()?;
     }
-    if customer.is_none() {
-        customer = invoices.first().map(|i| i.1.clone());
-    }
-    tx.execute("UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2", params![t, h.id, customer])?;
-    let numbers: Vec<String> = invoices.iter().map(|i| i.0.clone()).collect();
-    let task = |kind: &str, note: String| -> Result<(), StoreError> {
-        tx.execute(
-            "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
-             VALUES (?1,?2,?3,?4,?5,?6,'open',?7,?7)",
-            params![t, kind, customer, h.id, json!(numbers).to_string(), note, now],
+    if actions::needs_credits(u) {
+        // Open amounts, each read with its own currency's decimals (0 for JPY, 3 for BHD).
+        let mut open =
+            tx.prepare_cached("SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2")?;
+        let linked = ctx.named.iter_mut().chain(ctx.reminder.iter_mut().flat_map(|r| r.invoices.iter_mut()));
+        for invoice in linked {
+            let row: Option<(i64, String)> =
+                open.query_row(params![t, invoice.number], |x| Ok((x.get(0)?, x.get(1)?))).optional()?;
+            if let Some((minor, code)) = row {
+                let ccy = Currency::parse(&code)
+                    .map_err(|e| StoreError::Corrupt(format!("invoice {}: {e}", invoice.number)))?;
+                invoice.open = Some(Money::new(minor, ccy));
+            }
+        }
+        // Recent credits waiting for review.
+        let since = today - chrono::Days::new(actions::PAID_CLAIM_LOOKBACK_DAYS);
+        let mut st = tx.prepare_cached(
+            "SELECT id, amount_minor, currency FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched')
+             AND direction='credit' AND booking_date >= ?2 ORDER BY id",
         )?;
-        Ok(())
-    };
-    match h.intent.as_deref() {
-        Some("promise_to_pay") => {
-            tx.execute(
-                "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,'pending',?8,?8)",
-                params![t, customer, h.id, json!(numbers).to_string(), u["promised_date"].as_str(), u["amount"].as_str(), u["currency"].as_str(), now],
-            )?;
-            insert_event(
-                tx,
-                t,
-                "replies",
-                "promise_recorded",
-                &format!("message:{}", h.id),
-                &json!({ "customer": customer, "invoices": numbers, "promised_date": u["promised_date"], "amount": u["amount"] }),
-            )?;
-            done.push(format!("promise recorded for {}", u["promised_date"].as_str().unwrap_or("an unstated date")));
+        let credits = st.query_map(params![t, since.format("%Y-%m-%d").to_string()], |x| {
+            Ok((x.get::<_, i64>(0)?, x.get::<_, i64>(1)?, x.get::<_, String>(2)?))
+        })?;
+        for credit in credits {
+            let (payment_id, minor, code) = credit?;
+            let Ok(ccy) = Currency::parse(&code) else { continue };
+            ctx.review_credits.push(ReviewCredit { payment_id, amount: Money::new(minor, ccy) });
         }
-        Some("dispute") => {
-            for number in numbers.iter().chain(h.disputed.iter()) {
-                let changed = tx.execute(
-                    "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status IN ('open','partially_paid')",
-                    params![t, number, now],
-                )?;
-                if changed == 1 && !marked.contains(number) {
-                    insert_event(
-                        tx,
-                        t,
-                        "replies",
-                        "invoice_disputed",
-                        &format!("invoice:{number}"),
-                        &json!({ "message": h.id }),
-                    )?;
-                    marked.push(number.clone());
-                }
-            }
-            task(
-                "dispute",
-                format!(
-                    "customer disputes {}: {}",
-                    if numbers.is_empty() { "an invoice".to_string() } else { numbers.join(", ") },
-                    u["new_text"].as_str().unwrap_or("")
-                ),
-            )?;
-            done.push(format!("invoices disputed: {marked:?}; dispute task opened"));
-        }
-        Some("already_paid") => {
-            // A recent credit waiting for review with the stated amount, or the open amount of a named invoice,
-            // each read with its own currency's decimals (0 for JPY, 3 for BHD).
-            let mut targets: Vec<Money> = Vec::new();
-            for n in &numbers {
-                let open: Option<(i64, String)> = tx
-                    .query_row(
-                        "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
-                        params![t, n],
-                        |x| Ok((x.get(0)?, x.get(1)?)),
-                    )
-                    .optional()?;
-                if let Some((minor, code)) = open {
-                    let ccy = Currency::parse(&code).map_err(|e| StoreError::Corrupt(format!("invoice {n}: {e}")))?;
-                    targets.push(Money::new(minor, ccy));
-                }
-            }
-            let stated = u["amount"].as_str();
-            let stated_ccy = u["currency"].as_str().and_then(|c| Currency::parse(c).ok());
-            let mut st = tx.prepare_cached(
-                "SELECT id, amount_minor, currency FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched')
-                 AND direction='credit' AND booking_date >= date('now','-120 days') ORDER BY id",
-            )?;
-            let credits =
-                st.query_map(params![t], |x| Ok((x.get::<_, i64>(0)?, x.get::<_, i64>(1)?, x.get::<_, String>(2)?)))?;
-            let mut found: Vec<i64> = Vec::new();
-            for credit in credits {
-                let (id, minor, code) = credit?;
-                let Ok(ccy) = Currency::parse(&code) else { continue };
-                let amount = Money::new(minor, ccy);
-                let stated_fits = stated.is_some_and(|a| {
-                    stated_ccy.is_none_or(|c| c == ccy)
-                        && Money::parse(a, ccy, relance_domain::money::DecimalStyle::Dot).is_ok_and(|m| m == amount)
-                });
-                if stated_fits || targets.contains(&amount) {
-                    found.push(id);
-                }
-            }
-            if found.is_empty() {
-                task(
-                    "awaiting_proof",
-                    "customer says it paid; no matching credit found yet: ask for the proof of payment".into(),
-                )?;
-                done.push("no matching credit: awaiting proof".into());
-            } else {
-                task(
-                    "check_payment",
-                    format!("customer says it paid; candidate credits in the review queue: {found:?}"),
-                )?;
-                insert_event(
-                    tx,
-                    t,
-                    "replies",
-                    "payment_claim_matched",
-                    &format!("message:{}", h.id),
-                    &json!({ "payments": found, "invoices": numbers }),
-                )?;
-                done.push(format!("candidate credits {found:?} linked"));
-            }
-        }
-        Some("payment_plan_request") => {
-            task("payment_plan", format!("payment plan requested: {}", u["new_text"].as_str().unwrap_or("")))?;
-            done.push("payment-plan task opened".into());
-        }
-        Some("invoice_copy_request") => {
-            insert_event(
-                tx,
-                t,
-                "replies",
-                "invoice_copy_requested",
-                &format!("message:{}", h.id),
-                &json!({ "customer": customer, "invoices": numbers, "to": u["from"] }),
-            )?;
-            done.push("copy of the invoice requested (for the outbound side)".into());
-        }
-        Some("auto_reply") => match u["auto_reply"].as_str() {
-            Some("delivery_failure") => {
-                task("contact", format!("reminder undeliverable: {}", u["new_text"].as_str().unwrap_or("")))?;
-                insert_event(
-                    tx,
-                    t,
-                    "replies",
-                    "contact_undeliverable",
-                    &format!("message:{}", h.id),
-                    &json!({ "customer": customer }),
-                )?;
-                done.push("contact flagged undeliverable".into());
-            }
-            _ => done.push(format!(
-                "automatic reply, no action{}",
-                u["back_on"].as_str().map(|d| format!(" (back on {d})")).unwrap_or_default()
-            )),
-        },
-        _ => done.push("for review".into()),
     }
-    Ok(done)
+    Ok(ctx)
 }
 
 /// The stored invoice (number, customer) a reference written by a customer

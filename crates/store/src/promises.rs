@@ -17,6 +17,7 @@ use serde_json::json;
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
+use relance_domain::replies::PromiseStatus;
 
 /// What one check changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -43,10 +44,10 @@ impl Store {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let mut st = tx.prepare(
-                "SELECT id, customer_id, invoice_numbers, promised_date FROM promises WHERE tenant_id=?1 AND status='pending' ORDER BY id",
+                "SELECT id, customer_id, invoice_numbers, promised_date FROM promises WHERE tenant_id=?1 AND status=?2 ORDER BY id",
             )?;
             let pending = st
-                .query_map([t], |r| {
+                .query_map(params![t, PromiseStatus::Pending.as_str()], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, Option<String>>(1)?,
@@ -89,17 +90,17 @@ impl Store {
                 let date = date.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
                 let passed = date.is_some_and(|d| today > d + Duration::days(grace_days));
                 let new_status = match (&still_open, passed) {
-                    (Some(open), _) if open.is_empty() => "kept",
-                    (Some(_), true) => "broken",
-                    (None, true) => "lapsed",
+                    (Some(open), _) if open.is_empty() => PromiseStatus::Kept,
+                    (Some(_), true) => PromiseStatus::Broken,
+                    (None, true) => PromiseStatus::Lapsed,
                     _ => {
                         out.pending += 1;
                         continue;
                     }
                 };
                 tx.execute(
-                    "UPDATE promises SET status=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status='pending'",
-                    params![t, id, new_status, now],
+                    "UPDATE promises SET status=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status=?5",
+                    params![t, id, new_status.as_str(), now, PromiseStatus::Pending.as_str()],
                 )?;
                 insert_event(
                     tx,
@@ -113,9 +114,10 @@ impl Store {
                     }),
                 )?;
                 match new_status {
-                    "kept" => out.kept += 1,
-                    "broken" => out.broken += 1,
-                    _ => out.lapsed += 1,
+                    PromiseStatus::Kept => out.kept += 1,
+                    PromiseStatus::Broken => out.broken += 1,
+                    PromiseStatus::Lapsed => out.lapsed += 1,
+                    PromiseStatus::Pending => out.pending += 1,
                 }
             }
             Ok(out)

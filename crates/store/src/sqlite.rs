@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::{NewQuarantine, StoreError, now_text};
 
@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_held_imports.sql"),
     include_str!("../migrations/sqlite/0007_paid_stays_paid.sql"),
     include_str!("../migrations/sqlite/0008_typed_payments.sql"),
+    include_str!("../migrations/sqlite/0009_reply_states.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
@@ -123,21 +124,29 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
 /// enforcing connection refuses. Every foreign key is checked before the
 /// commit instead, and enforcement is back on whatever happened.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.pragma_update(None, "foreign_keys", "OFF")?;
-    let out = migrate_unchecked(conn);
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    out
-}
-
-fn migrate_unchecked(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
         return Err(StoreError::Corrupt(format!(
             "database schema version {version} is newer than this binary ({known}): upgrade Relance"
         )));
     }
+    if version == known {
+        return Ok(());
+    }
+    // A migration may rebuild a table other tables reference (0009: create,
+    // copy, drop, rename): foreign keys are off while they run (the pragma
+    // is a no-op inside a transaction) and checked all at once before commit.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let applied = apply_migrations(conn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    applied
+}
+
+fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+    // Read again under the lock: another process may have migrated meanwhile.
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
@@ -147,15 +156,15 @@ fn migrate_unchecked(conn: &mut Connection) -> Result<(), StoreError> {
     if (1..PAID_STAYS_PAID).contains(&version) {
         super::reflection::repair_after_migration(&tx)?;
     }
-    if version < known {
-        let broken: Option<(String, Option<i64>, String)> =
-            tx.query_row("PRAGMA foreign_key_check", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?;
-        if let Some((table, rowid, parent)) = broken {
-            return Err(StoreError::Corrupt(format!(
-                "after migrating the schema, row {} of {table} references a missing row of {parent}",
-                rowid.unwrap_or_default()
-            )));
-        }
+    let broken: Vec<(String, i64, String)> = {
+        let mut st = tx.prepare("PRAGMA foreign_key_check")?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or_default(), r.get(2)?)))?
+            .take(5)
+            .collect::<Result<_, _>>()?
+    };
+    if !broken.is_empty() {
+        let rows: Vec<String> = broken.iter().map(|(t, id, parent)| format!("{t} row {id} → {parent}")).collect();
+        return Err(StoreError::Corrupt(format!("the migration left rows pointing at nothing: {}", rows.join(", "))));
     }
     tx.commit()?;
     Ok(())

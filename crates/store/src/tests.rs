@@ -2,8 +2,28 @@ use chrono::NaiveDate;
 
 use super::*;
 use relance_domain::money::{Currency, Money};
+use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
 use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, InvoiceStatus, PaymentStatus};
 use relance_engine::matching::{MatchResult, MatchStatus};
+use relance_engine::replies::{AutoKind, Intent, Understanding};
+
+/// The day replies are handled in these tests.
+const TODAY: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+
+/// An understanding saying `intent`, from `from`, naming `refs`.
+fn said(intent: Intent, from: &str, refs: &[&str]) -> Understanding {
+    Understanding {
+        intent,
+        from: Some(from.into()),
+        refs: refs.iter().map(|r| r.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A handled message saying `u`.
+fn handled(id: i64, u: Understanding) -> HandleRequest {
+    HandleRequest { id, status: MessageStatus::Handled, understanding: Some(u), error: None }
+}
 
 fn rec(n: u32, open: i64) -> InvoiceRecord {
     InvoiceRecord {
@@ -134,7 +154,7 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn reply_actions_link_payments_and_flag_contacts() {
-    use crate::{HandleRequest, MailboxSlot, NewPayment};
+    use crate::{MailboxSlot, NewPayment};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
     let t = TenantId::new("t").unwrap();
@@ -146,7 +166,7 @@ fn reply_actions_link_payments_and_flag_contacts() {
         account: None,
         line: BankLine {
             remittance: Some("virement".into()),
-            ..BankLine::credit(chrono::Utc::now().date_naive(), Money::new(10_000, Currency::EUR))
+            ..BankLine::credit(TODAY, Money::new(10_000, Currency::EUR))
         },
     };
     store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
@@ -156,35 +176,28 @@ fn reply_actions_link_payments_and_flag_contacts() {
     let ids = store
         .store_messages(&t, &[(slot(1), "a".into(), 10, "/a".into()), (slot(2), "b".into(), 10, "/b".into())])
         .unwrap();
-    let paid = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"], "amount": null, "new_text": "deja paye" });
-    let bounce = serde_json::json!({ "from": "mailer-daemon@x.example", "refs": [], "auto_reply": "delivery_failure", "new_text": "undeliverable" });
-    let req = |id, intent: &str, u: serde_json::Value| HandleRequest {
-        id,
-        status: "handled".into(),
-        intent: Some(intent.into()),
-        understanding: u,
-        error: None,
-        disputed: vec![],
+    let paid = Understanding { new_text: "deja paye".into(), ..said(Intent::AlreadyPaid, "c0@x.example", &["F-0"]) };
+    let bounce = Understanding {
+        auto_reply: Some(AutoKind::DeliveryFailure),
+        new_text: "undeliverable".into(),
+        ..said(Intent::AutoReply, "mailer-daemon@x.example", &[])
     };
-    store.handle_messages(&t, &[req(ids[0], "already_paid", paid), req(ids[1], "auto_reply", bounce)]).unwrap();
-    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
-    let kinds: Vec<&str> = tasks.iter().filter_map(|x| x["kind"].as_str()).collect();
-    assert!(kinds.contains(&"check_payment") && kinds.contains(&"contact"), "{tasks:?}");
-    let check = tasks.iter().find(|x| x["kind"] == "check_payment").unwrap();
-    assert!(
-        check["note"].as_str().unwrap().contains(&format!("[{pid}]")),
-        "the 100.00 credit of F-0 is found: {check}"
-    );
-    assert_eq!(check["customer_id"], "C0", "linked through the invoice named");
+    store.handle_messages(&t, TODAY, &[handled(ids[0], paid), handled(ids[1], bounce)]).unwrap();
+    let tasks = store.tasks(&t, Some(TaskStatus::Open), 10).unwrap();
+    let kinds: Vec<TaskKind> = tasks.iter().map(|x| x.kind).collect();
+    assert!(kinds.contains(&TaskKind::CheckPayment) && kinds.contains(&TaskKind::Contact), "{tasks:?}");
+    let check = tasks.iter().find(|x| x.kind == TaskKind::CheckPayment).unwrap();
+    assert!(check.note.contains(&format!("[{pid}]")), "the 100.00 credit of F-0 is found: {check:?}");
+    assert_eq!(check.customer_id.as_deref(), Some("C0"), "linked through the invoice named");
     // Handling the same messages again does nothing twice.
-    let paid2 = serde_json::json!({ "from": "c0@x.example", "refs": ["F-0"] });
-    store.handle_messages(&t, &[req(ids[0], "already_paid", paid2)]).unwrap();
+    let paid2 = said(Intent::AlreadyPaid, "c0@x.example", &["F-0"]);
+    store.handle_messages(&t, TODAY, &[handled(ids[0], paid2)]).unwrap();
     assert_eq!(store.tasks(&t, None, 10).unwrap().len(), 2);
 }
 
 #[test]
 fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
-    use crate::{HandleRequest, MailboxSlot};
+    use crate::MailboxSlot;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
     let t = TenantId::new("t").unwrap();
@@ -193,17 +206,19 @@ fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
     let slot = |uid| MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
     let msgs: Vec<_> = (1..=3).map(|i| (slot(i), format!("m{i}"), 10, format!("/m{i}"))).collect();
     let ids = store.store_messages(&t, &msgs).unwrap();
-    let promise = |id, from: &str, refs: &[&str]| HandleRequest {
-        id,
-        status: "handled".into(),
-        intent: Some("promise_to_pay".into()),
-        understanding: serde_json::json!({ "from": from, "refs": refs, "promised_date": "2026-11-20" }),
-        error: None,
-        disputed: vec![],
+    let promise = |id, from: &str, refs: &[&str]| {
+        handled(
+            id,
+            Understanding {
+                promised_date: NaiveDate::from_ymd_opt(2026, 11, 20),
+                ..said(Intent::PromiseToPay, from, refs)
+            },
+        )
     };
     store
         .handle_messages(
             &t,
+            TODAY,
             &[
                 promise(ids[0], "c0@x.example", &["F-0"]),
                 promise(ids[1], "c1@x.example", &["F-1"]),
@@ -227,7 +242,10 @@ fn promises_are_kept_when_paid_broken_after_the_grace_and_checked_once() {
     let c = store.check_promises(&t, day(23), 2).unwrap();
     assert_eq!((c.kept, c.broken, c.lapsed, c.pending), (0, 1, 1, 0));
     let by_status = |s| store.promises(&t, Some(s), 10).unwrap().len();
-    assert_eq!((by_status("kept"), by_status("broken"), by_status("lapsed")), (1, 1, 1));
+    assert_eq!(
+        (by_status(PromiseStatus::Kept), by_status(PromiseStatus::Broken), by_status(PromiseStatus::Lapsed)),
+        (1, 1, 1)
+    );
     // A broken promise stays visible to the dunning engine (it sends the `promise_broken` step once).
     let states = store.dunning_states(&t).unwrap();
     assert_eq!(states.iter().find(|s| s.customer_id == "C1").and_then(|s| s.promise), Some(day(20)));
@@ -312,7 +330,7 @@ fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
 
 #[test]
 fn a_copy_request_waits_for_its_answer_once() {
-    use crate::{HandleRequest, MailboxSlot};
+    use crate::MailboxSlot;
     use relance_domain::Channel;
     use relance_engine::dunning::{Decision, Step, templates::Rendered};
     let dir = tempfile::tempdir().unwrap();
@@ -322,15 +340,8 @@ fn a_copy_request_waits_for_its_answer_once() {
     store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
     let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
     let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
-    let req = HandleRequest {
-        id: ids[0],
-        status: "handled".into(),
-        intent: Some("invoice_copy_request".into()),
-        understanding: serde_json::json!({ "from": "c1@x.example", "refs": ["f-1"] }),
-        error: None,
-        disputed: vec![],
-    };
-    store.handle_messages(&t, std::slice::from_ref(&req)).unwrap();
+    let req = handled(ids[0], said(Intent::InvoiceCopyRequest, "c1@x.example", &["f-1"]));
+    store.handle_messages(&t, TODAY, std::slice::from_ref(&req)).unwrap();
     let pending = store.unanswered_copy_requests(&t).unwrap();
     assert_eq!(pending.len(), 1);
     let r = &pending[0];
@@ -361,7 +372,7 @@ fn a_copy_request_waits_for_its_answer_once() {
 
 #[test]
 fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
-    use crate::{HandleRequest, MailboxSlot};
+    use crate::MailboxSlot;
     use relance_domain::Channel;
     use relance_engine::dunning::{Decision, Step, templates::Rendered};
     let dir = tempfile::tempdir().unwrap();
@@ -385,23 +396,16 @@ fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
     // Someone the store does not know answers the reminder, naming no invoice.
     let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
     let ids = store.store_messages(&t, &[(slot, "m".into(), 10, "/m".into())]).unwrap();
-    let u = serde_json::json!({
-        "from": "ap@elsewhere.example", "refs": [], "new_text": "nous contestons ce montant",
-        "thread": ["<unrelated@mail.example>", format!("<{token}@acme.example>")],
-    });
-    let req = HandleRequest {
-        id: ids[0],
-        status: "handled".into(),
-        intent: Some("dispute".into()),
-        understanding: u,
-        error: None,
-        disputed: vec![],
+    let u = Understanding {
+        new_text: "nous contestons ce montant".into(),
+        thread: vec!["<unrelated@mail.example>".into(), format!("<{token}@acme.example>")],
+        ..said(Intent::Dispute, "ap@elsewhere.example", &[])
     };
-    store.handle_messages(&t, &[req]).unwrap();
-    let tasks = store.tasks(&t, Some("open"), 10).unwrap();
+    store.handle_messages(&t, TODAY, &[handled(ids[0], u)]).unwrap();
+    let tasks = store.tasks(&t, Some(TaskStatus::Open), 10).unwrap();
     assert_eq!(tasks.len(), 1, "{tasks:?}");
-    assert_eq!(tasks[0]["customer_id"], "C2", "the reminder's customer");
-    assert_eq!(tasks[0]["invoices"], serde_json::json!(["F-2"]), "the reminder's invoices: {}", tasks[0]);
+    assert_eq!(tasks[0].customer_id.as_deref(), Some("C2"), "the reminder's customer");
+    assert_eq!(tasks[0].invoices, ["F-2"], "the reminder's invoices: {:?}", tasks[0]);
 }
 
 #[test]
@@ -456,13 +460,14 @@ fn no_candidates() -> MatchResult {
 }
 
 fn review_credit(store: &Store, t: &TenantId, key: &str, amount: Money) -> i64 {
+    review_credit_on(store, t, key, amount, TODAY)
+}
+
+fn review_credit_on(store: &Store, t: &TenantId, key: &str, amount: Money, booked: NaiveDate) -> i64 {
     let p = crate::NewPayment {
         dedupe_key: key.into(),
         account: None,
-        line: BankLine {
-            remittance: Some("virement".into()),
-            ..BankLine::credit(chrono::Utc::now().date_naive(), amount)
-        },
+        line: BankLine { remittance: Some("virement".into()), ..BankLine::credit(booked, amount) },
     };
     store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(t).unwrap().into_iter().find(|p| p.line.amount == amount).unwrap().id;
@@ -470,19 +475,11 @@ fn review_credit(store: &Store, t: &TenantId, key: &str, amount: Money) -> i64 {
     pid
 }
 
-fn handle_one(store: &Store, t: &TenantId, n: u32, intent: &str, u: serde_json::Value) -> i64 {
-    use crate::{HandleRequest, MailboxSlot};
+fn handle_one(store: &Store, t: &TenantId, n: u32, u: Understanding) -> i64 {
+    use crate::MailboxSlot;
     let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: n };
     let id = store.store_messages(t, &[(slot, format!("m{n}"), 10, format!("/m{n}"))]).unwrap()[0];
-    let req = HandleRequest {
-        id,
-        status: "handled".into(),
-        intent: Some(intent.into()),
-        understanding: u,
-        error: None,
-        disputed: vec![],
-    };
-    store.handle_messages(t, &[req]).unwrap();
+    store.handle_messages(t, TODAY, &[handled(id, u)]).unwrap();
     id
 }
 
@@ -499,13 +496,13 @@ fn a_sender_is_linked_to_the_customer_with_exactly_that_address() {
         customer_rec("F-2", "C-AB", "a_b@x.example", eur(2_000)),
     ];
     store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
-    let id = handle_one(&store, &t, 1, "other", serde_json::json!({ "from": "a_b@x.example", "refs": [] }));
+    let id = handle_one(&store, &t, 1, said(Intent::Other, "a_b@x.example", &[]));
     let linked: Option<String> = store
         .db
         .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
         .unwrap();
     assert_eq!(linked.as_deref(), Some("C-AB"));
-    let id = handle_one(&store, &t, 2, "other", serde_json::json!({ "from": "a%b@x.example", "refs": [] }));
+    let id = handle_one(&store, &t, 2, said(Intent::Other, "a%b@x.example", &[]));
     let linked: Option<String> = store
         .db
         .read(|c| Ok(c.query_row("SELECT customer_id FROM inbound_messages WHERE id=?1", [id], |r| r.get(0))?))
@@ -528,32 +525,25 @@ fn a_stated_amount_is_read_with_its_currency_decimals() {
     store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() }).unwrap();
     let yen = review_credit(&store, &t, "k-jpy", Money::new(12_000, jpy));
     let dinar = review_credit(&store, &t, "k-bhd", Money::new(10_500, bhd));
+    let claim_from = |from: &str, amount: &str, ccy: &str| Understanding {
+        amount: Some(amount.into()),
+        currency: Some(ccy.into()),
+        ..said(Intent::AlreadyPaid, from, &[])
+    };
     let claim = |n, amount: &str, ccy: &str| {
-        handle_one(
-            &store,
-            &t,
-            n,
-            "already_paid",
-            serde_json::json!({ "from": "j@x.example", "refs": [], "amount": amount, "currency": ccy }),
-        );
+        handle_one(&store, &t, n, claim_from("j@x.example", amount, ccy));
         let tasks = store.tasks(&t, None, 10).unwrap();
-        tasks.iter().find(|x| x["kind"] == "check_payment").map(|x| x["note"].as_str().unwrap().to_string())
+        tasks.iter().find(|x| x.kind == TaskKind::CheckPayment).map(|x| x.note.clone())
     };
     let note = claim(1, "12000", "JPY").expect("12000 JPY is found");
     assert!(note.contains(&format!("[{yen}]")), "{note}");
     let tasks_before = store.tasks(&t, None, 10).unwrap().len();
-    handle_one(
-        &store,
-        &t,
-        2,
-        "already_paid",
-        serde_json::json!({ "from": "b@x.example", "refs": [], "amount": "10.500", "currency": "BHD" }),
-    );
+    handle_one(&store, &t, 2, claim_from("b@x.example", "10.500", "BHD"));
     let tasks = store.tasks(&t, None, 10).unwrap();
     assert_eq!(tasks.len(), tasks_before + 1);
-    let newest = tasks.iter().max_by_key(|x| x["id"].as_i64()).unwrap();
-    assert_eq!(newest["kind"], "check_payment", "{newest}");
-    assert!(newest["note"].as_str().unwrap().contains(&format!("[{dinar}]")), "{newest}");
+    let newest = tasks.iter().max_by_key(|x| x.id).unwrap();
+    assert_eq!(newest.kind, TaskKind::CheckPayment, "{newest:?}");
+    assert!(newest.note.contains(&format!("[{dinar}]")), "{newest:?}");
 }
 
 #[test]
@@ -567,7 +557,7 @@ fn allocations_whose_total_overflows_are_refused_not_wrapped() {
     let p = NewPayment {
         dedupe_key: "k1".into(),
         account: None,
-        line: BankLine::credit(chrono::Utc::now().date_naive(), Money::new(10_000, Currency::EUR)),
+        line: BankLine::credit(TODAY, Money::new(10_000, Currency::EUR)),
     };
     store.store_statement(&t, "bank", "sha", "f", None, "camt", &[p]).unwrap();
     let pid = store.payments_to_match(&t).unwrap()[0].id;

@@ -14,7 +14,16 @@
 //!    disputes), with a confidence and the phrases that decided.
 //! 5. **Entities**: promised date ([`dates`]), amounts with currency, invoice
 //!    references from the subject and the new text.
+//!
+//! The engine reads no clock: the caller gives the day the message was
+//! received, which dates relative to "today" ("vendredi", "next week") are
+//! read from when the message carries no `Date:` header.
+//!
+//! What a reply then leads to (a promise recorded, invoices disputed, a task
+//! for a person…) is decided by [`actions::plan`], from the understanding and
+//! the facts the store gathers.
 
+pub mod actions;
 pub mod dates;
 
 use std::sync::LazyLock;
@@ -22,13 +31,13 @@ use std::sync::LazyLock;
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone};
 use mail_parser::MimeHeaders;
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::matching::text::fold;
 use relance_domain::Language;
 
 /// Intents of a customer reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     PromiseToPay,
@@ -37,6 +46,7 @@ pub enum Intent {
     PaymentPlanRequest,
     InvoiceCopyRequest,
     AutoReply,
+    #[default]
     Other,
 }
 
@@ -64,8 +74,24 @@ impl Intent {
     }
 }
 
+impl std::str::FromStr for Intent {
+    type Err = relance_domain::replies::UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Intent::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s)
+            .ok_or_else(|| relance_domain::replies::UnknownState { kind: "intent", value: s.to_string() })
+    }
+}
+
+impl std::fmt::Display for Intent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Kind of automatic message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AutoKind {
     OutOfOffice,
@@ -74,7 +100,11 @@ pub enum AutoKind {
 }
 
 /// What a reply says.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Stored with each handled message (serde, JSON) and read back typed: a
+/// change of this type that older rows cannot be read as must come with a new
+/// [`UNDERSTANDING_VERSION`] and a reader of the previous one in the store.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Understanding {
     pub subject: Option<String>,
     pub from: Option<String>,
@@ -97,8 +127,13 @@ pub struct Understanding {
     pub reasons: Vec<String>,
     /// Structural problems found while reading (broken MIME, unknown charset):
     /// the message is readable but a human should check it.
+    #[serde(default)]
     pub problems: Vec<String>,
 }
+
+/// Version of the stored form of [`Understanding`] (version 1: the serde JSON
+/// of this type, or `{}` when nothing could be read).
+pub const UNDERSTANDING_VERSION: u32 = 1;
 
 /// A message that cannot be read at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,8 +142,9 @@ pub enum ReplyError {
     NotAMessage,
 }
 
-/// Reads and understands one raw message.
-pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
+/// Reads and understands one raw message received on `received` (the day
+/// relative dates are read from when the message has no `Date:` header).
+pub fn understand(raw: &[u8], received: NaiveDate) -> Result<Understanding, ReplyError> {
     // Old Mac line endings (bare CR only) hide the end of the headers from the parser.
     // Such messages are rare and old: only their first MAX_BARE_CR_BYTES are
     // rewritten (and read), so the copy stays small.
@@ -161,7 +197,7 @@ pub fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
         content_type: header("Content-Type"),
         from: from.clone(),
     };
-    let base = date.map(|d| d.date_naive());
+    let base = date.map_or(received, |d| d.date_naive());
     let mut u =
         analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments);
     u.problems = mime_problems(raw);
@@ -276,7 +312,7 @@ fn analyse(
     message_id: Option<String>,
     thread: Vec<String>,
     date: Option<DateTime<FixedOffset>>,
-    base: Option<NaiveDate>,
+    base: NaiveDate,
     body: &str,
     headers: &AutoHeaders,
     attachments: Vec<String>,
@@ -287,7 +323,6 @@ fn analyse(
     let folded_subject = fold_lower(subject_text);
     let language = language(&format!("{folded_subject} {folded_new}"));
     let mut reasons = Vec::new();
-    let base = base.unwrap_or_else(|| chrono::Utc::now().date_naive());
 
     let auto = auto_reply(headers, &folded_subject, &folded_new, &mut reasons);
     let (intent, confidence, promised, back_on) = if let Some(kind) = auto {

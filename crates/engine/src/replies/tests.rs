@@ -1,5 +1,13 @@
 use super::*;
 
+/// The day the test messages are received (they carry a `Date:` header, which wins).
+const RECEIVED: NaiveDate = NaiveDate::from_ymd_opt(2026, 10, 8).unwrap();
+
+/// [`super::understand`] of a message received on [`RECEIVED`].
+fn understand(raw: &[u8]) -> Result<Understanding, ReplyError> {
+    super::understand(raw, RECEIVED)
+}
+
 fn msg(headers: &str, body: &str) -> Vec<u8> {
     format!("From: client@example.com\r\nTo: ar@supplier.example\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\n{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}").into_bytes()
 }
@@ -148,4 +156,40 @@ fn a_huge_body_is_read_up_to_the_bound() {
     assert!(u.new_text.len() <= super::MAX_BODY_BYTES, "{}", u.new_text.len());
     assert!(u.new_text.lines().all(|l| l.chars().count() <= super::MAX_LINE_CHARS));
     assert!(u.reasons.iter().any(|r| r.starts_with("long body")), "{:?}", u.reasons);
+}
+
+#[test]
+fn without_a_date_header_relative_dates_are_read_from_the_day_received() {
+    let raw = b"From: client@example.com\r\nSubject: RE: relance\r\n\r\nNous paierons la facture vendredi.\r\n";
+    // Thursday 8 October 2026: Friday is the 9th; Monday 12 October: Friday is the 16th.
+    let thursday = super::understand(raw, NaiveDate::from_ymd_opt(2026, 10, 8).unwrap()).unwrap();
+    assert_eq!((thursday.intent, thursday.date), (Intent::PromiseToPay, None));
+    assert_eq!(thursday.promised_date, NaiveDate::from_ymd_opt(2026, 10, 9));
+    let monday = super::understand(raw, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap()).unwrap();
+    assert_eq!(monday.promised_date, NaiveDate::from_ymd_opt(2026, 10, 16));
+    // A Date header wins over the day received.
+    let dated = super::understand(&msg("Subject: RE: relance\r\n", "Nous paierons vendredi."), NaiveDate::MIN).unwrap();
+    assert_eq!(dated.promised_date, NaiveDate::from_ymd_opt(2026, 10, 9));
+}
+
+#[test]
+fn an_understanding_reads_back_from_its_stored_json() {
+    let u = understand(&msg(
+        "Subject: RE: Facture FAC-88240\r\nIn-Reply-To: <rl-abc@x.example>\r\n",
+        "votre facture FAC-88240 de 3 480,00 EUR sera réglée au 31/10/2026 par LCR.",
+    ))
+    .unwrap();
+    let text = serde_json::to_string(&u).unwrap();
+    let back: Understanding = serde_json::from_str(&text).unwrap();
+    // serde_json reads floats to within one unit in the last place.
+    assert!((back.confidence - u.confidence).abs() < 1e-12);
+    assert_eq!(Understanding { confidence: u.confidence, ..back.clone() }, u);
+    assert_eq!(back.thread, ["rl-abc@x.example"]);
+    // A row stored before `problems` existed still reads.
+    let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+    old.as_object_mut().unwrap().remove("problems");
+    let back: Understanding = serde_json::from_value(old).unwrap();
+    assert_eq!((back.intent, back.problems.len()), (Intent::PromiseToPay, 0));
+    assert_eq!("promise_to_pay".parse::<Intent>(), Ok(Intent::PromiseToPay));
+    assert!("promise".parse::<Intent>().is_err());
 }
