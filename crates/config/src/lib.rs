@@ -8,15 +8,17 @@
 //!
 //! Loading compiles the raw files into validated [`Settings`]: paths resolved
 //! against the file that names them, secrets (`env:VAR`, `file:/path`) read,
-//! API tokens hashed. Every problem is collected and reported together, each
-//! naming its file and key ([`ConfigError`]). Connector settings are validated
-//! by the connector factories (see [`relance_connector`]).
+//! API tokens hashed, dunning scenarios and template overrides read and
+//! checked once (see [`scenarios`]; nothing re-reads them after load), the
+//! holiday calendar chosen. Every problem is collected and reported
+//! together, each naming its file and key ([`ConfigError`]). Connector
+//! settings are validated by the connector factories (see `relance_connector`).
 
 #![forbid(unsafe_code)]
 
 mod duration;
 mod http;
-mod scenarios;
+pub mod scenarios;
 mod secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,12 +33,14 @@ use sha2::{Digest, Sha256};
 
 use relance_domain::money::Currency;
 use relance_domain::{Language, TenantId, is_snake_identifier};
+use relance_engine::dunning::HolidayCountry;
+use relance_engine::dunning::templates::Templates;
 use relance_engine::matching::MatchConfig;
 
 pub use duration::parse_duration;
 pub use http::{HttpSettings, RateLimit};
 pub use relance_store::DatabaseUrl;
-pub use scenarios::load_scenario;
+pub use scenarios::{CompiledScenario, load_scenario};
 pub use secret::resolve_secret;
 
 /// One configuration problem, located.
@@ -112,6 +116,10 @@ struct GlobalFile {
     /// Folder of the dunning scenario files (`<name>.toml`), relative to this file.
     #[serde(default = "default_scenarios_dir")]
     scenarios_dir: PathBuf,
+    /// Folder of reminder template overrides for every tenant,
+    /// `<lang>/<name>.jinja`, relative to this file; built-in templates only when unset.
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
     /// Folder of connector plugins (`*.so`), relative to this file; none are loaded when unset.
     #[serde(default)]
     plugins_dir: Option<PathBuf>,
@@ -191,9 +199,17 @@ struct DunningFile {
     /// Local sending window, `HH:MM-HH:MM` in the tenant's time zone.
     #[serde(default = "default_window")]
     window: String,
-    /// Days off besides French public holidays (`YYYY-MM-DD`).
+    /// Public holidays when no reminder goes out: a country code (`FR`, `BE`,
+    /// `DE`, `ES`, `GB`, `IT`, `LU`, `NL`) or `none` for weekends only.
+    #[serde(default = "default_country")]
+    country: String,
+    /// Days off besides the country's public holidays (`YYYY-MM-DD`).
     #[serde(default)]
     extra_holidays: Vec<chrono::NaiveDate>,
+    /// Folder of this tenant's template overrides, `<lang>/<name>.jinja`
+    /// (relative to the tenant file); they win over the global `templates_dir`.
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
     /// Explicit scenario per customer id (wins over the scenarios' `when` rules).
     #[serde(default)]
     assign: BTreeMap<String, String>,
@@ -214,7 +230,9 @@ impl Default for DunningFile {
         DunningFile {
             auto: false,
             window: default_window(),
+            country: default_country(),
             extra_holidays: Vec::new(),
+            templates_dir: None,
             assign: BTreeMap::new(),
             invoice_documents: None,
             sender_address: Vec::new(),
@@ -223,6 +241,9 @@ impl Default for DunningFile {
     }
 }
 
+fn default_country() -> String {
+    "FR".to_string()
+}
 fn default_window() -> String {
     "08:30-18:00".to_string()
 }
@@ -236,7 +257,11 @@ pub struct DunningSettings {
     pub auto: bool,
     /// Local times: reminders leave at or after `.0` and before `.1`.
     pub window: (chrono::NaiveTime, chrono::NaiveTime),
+    /// Whose public holidays are days off.
+    pub country: HolidayCountry,
     pub extra_holidays: Vec<chrono::NaiveDate>,
+    /// The tenant's own template overrides folder, resolved.
+    pub templates_dir: Option<PathBuf>,
     pub assign: BTreeMap<String, String>,
     pub invoice_documents: Option<PathBuf>,
     pub sender_address: Vec<String>,
@@ -249,7 +274,9 @@ impl Default for DunningSettings {
         DunningSettings {
             auto: false,
             window: (t(8) + chrono::Duration::minutes(30), t(18)),
+            country: HolidayCountry::Fr,
             extra_holidays: Vec::new(),
+            templates_dir: None,
             assign: BTreeMap::new(),
             invoice_documents: None,
             sender_address: Vec::new(),
@@ -353,7 +380,12 @@ pub struct TenantConfig {
     pub timezone: chrono_tz::Tz,
     pub language: Language,
     pub currency: Currency,
-    pub scenarios: Vec<String>,
+    /// The tenant's dunning scenarios, read and checked at load, in the
+    /// order the tenant file lists them.
+    pub scenarios: Vec<CompiledScenario>,
+    /// Reminder templates: the built-in ones with the global and the
+    /// tenant's overrides, checked at load.
+    pub templates: Templates,
     /// SHA-256 digests of the tenant's API tokens.
     pub token_hashes: Vec<[u8; 32]>,
     pub dunning: DunningSettings,
@@ -373,6 +405,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub shutdown_grace: Duration,
     pub scenarios_dir: PathBuf,
+    /// Global template overrides folder, resolved.
+    pub templates_dir: Option<PathBuf>,
     pub plugins_dir: Option<PathBuf>,
     pub http: HttpSettings,
     pub tenants: Vec<TenantConfig>,
@@ -450,6 +484,12 @@ impl Settings {
             Duration::from_secs(30)
         });
         let http = global.http.validate(path, &mut errors);
+        let scenarios_dir = join_clean(&base, &global.scenarios_dir);
+        let templates_dir = global.templates_dir.as_ref().map(|d| join_clean(&base, d));
+        let global_templates = templates_dir
+            .as_ref()
+            .map(|d| scenarios::TemplateDir::read(d, path, "templates_dir", &mut errors))
+            .unwrap_or_default();
         let tenants_dir = join_clean(&base, &global.tenants_dir);
         let mut tenants = Vec::new();
         match tenant_files(&tenants_dir) {
@@ -463,8 +503,11 @@ impl Settings {
                 }
                 for file in files {
                     let (tenant, mut es) = load_tenant(&file, &tenant_env);
-                    tenants.extend(tenant);
                     errors.append(&mut es);
+                    if let Some((mut tenant, names)) = tenant {
+                        compile_dunning(&mut tenant, &names, &scenarios_dir, &global_templates, &mut errors);
+                        tenants.push(tenant);
+                    }
                 }
             }
             Err(e) => errors.push(ConfigError::new(
@@ -474,18 +517,6 @@ impl Settings {
             )),
         }
         check_tenant_set(path, &tenants, &tenant_env, &mut errors);
-        let scenarios_dir = join_clean(&base, &global.scenarios_dir);
-        for t in &tenants {
-            for (i, name) in t.scenarios.iter().enumerate() {
-                if !scenarios_dir.join(format!("{name}.toml")).is_file() {
-                    errors.push(ConfigError::new(
-                        &t.file,
-                        Some(&format!("scenarios[{i}]")),
-                        format!("no scenario file {}/{name}.toml", scenarios_dir.display()),
-                    ));
-                }
-            }
-        }
         let settings = Settings {
             file: path.to_path_buf(),
             listen: global.listen,
@@ -495,6 +526,7 @@ impl Settings {
             database,
             shutdown_grace,
             scenarios_dir,
+            templates_dir,
             plugins_dir: global.plugins_dir.map(|p| join_clean(&base, &p)),
             http,
             tenants,
@@ -612,17 +644,35 @@ fn strip_key_suffix(message: &str) -> String {
 /// Loads one tenant file. The tenant is returned whenever the file could be
 /// read, with placeholder values where a key was invalid, so its connectors
 /// can still be validated; the errors say what was wrong.
-fn load_tenant(
-    file: &Path,
-    tenant_env: &BTreeMap<String, Vec<(String, String)>>,
-) -> (Option<TenantConfig>, Vec<ConfigError>) {
+fn load_tenant(file: &Path, tenant_env: &BTreeMap<String, Vec<(String, String)>>) -> TenantLoad {
     match load_tenant_inner(file, tenant_env) {
         Ok(r) => r,
         Err(e) => (None, e),
     }
 }
 
-type TenantLoad = (Option<TenantConfig>, Vec<ConfigError>);
+/// The tenant (with the names of its scenarios, compiled next) and the problems found.
+type TenantLoad = (Option<(TenantConfig, Vec<String>)>, Vec<ConfigError>);
+
+/// Compiles the tenant's templates (built in, then the global overrides,
+/// then its own) and its scenarios against them.
+fn compile_dunning(
+    tenant: &mut TenantConfig,
+    names: &[String],
+    scenarios_dir: &Path,
+    global: &scenarios::TemplateDir,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut templates = Templates::builtin();
+    global.apply(&mut templates);
+    if let Some(dir) = &tenant.dunning.templates_dir {
+        scenarios::TemplateDir::read(dir, &tenant.file, "dunning.templates_dir", errors).apply(&mut templates);
+    }
+    let (compiled, mut es) = scenarios::compile_scenarios(&tenant.file, scenarios_dir, names, &templates);
+    errors.append(&mut es);
+    tenant.scenarios = compiled;
+    tenant.templates = templates;
+}
 
 fn load_tenant_inner(
     file: &Path,
@@ -691,13 +741,14 @@ fn load_tenant_inner(
         timezone,
         language: raw.language,
         currency: raw.currency,
-        scenarios: raw.scenarios,
+        scenarios: Vec::new(),
+        templates: Templates::builtin(),
         token_hashes,
         dunning,
         matching: raw.matching,
         connectors,
     };
-    Ok((Some(tenant), errors))
+    Ok((Some((tenant, raw.scenarios)), errors))
 }
 
 fn dunning_settings(
@@ -724,8 +775,20 @@ fn dunning_settings(
     if raw.max_attempts == 0 {
         errors.push(ConfigError::new(file, Some("dunning.max_attempts"), "at least 1 attempt is needed"));
     }
+    match HolidayCountry::parse(&raw.country) {
+        Some(c) => out.country = c,
+        None => {
+            let known: Vec<&str> = HolidayCountry::ALL.iter().map(|c| c.code()).collect();
+            errors.push(ConfigError::new(
+                file,
+                Some("dunning.country"),
+                format!("`{}`: no built-in holidays for this country (known: {})", raw.country, known.join(", ")),
+            ));
+        }
+    }
     out.auto = raw.auto;
     out.extra_holidays = raw.extra_holidays;
+    out.templates_dir = raw.templates_dir.map(|p| join_clean(base_dir, &p));
     out.assign = raw.assign;
     out.invoice_documents = raw.invoice_documents.map(|p| join_clean(base_dir, &p));
     out.sender_address = raw.sender_address;
