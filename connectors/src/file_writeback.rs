@@ -21,7 +21,8 @@ use relance_domain::AllocationNotice;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// Outbox folder (created when missing).
+    /// Folder the allocation notices are written to, one `allocations-YYYY-MM-DD.jsonl`
+    /// file per day (relative to the tenant file; created when missing).
     path: PathBuf,
 }
 

@@ -212,7 +212,7 @@ impl Connector {
     }
 
     /// Whether the runtime schedules this connector: pull roles, and ERP
-    /// write-back (which delivers the store's outbox).
+    /// write-back (which delivers the store's write-back queue).
     pub fn is_scheduled(&self) -> bool {
         !matches!(self, Connector::OutboundChannel(_))
     }
@@ -234,7 +234,7 @@ impl Connector {
             Connector::InvoiceSource(c) => c.sync(ctx).await,
             Connector::StatementSource(c) => c.fetch(ctx).await,
             Connector::InboundMailbox(c) => c.poll(ctx).await,
-            Connector::ErpWriteBack(c) => deliver_outbox(c.as_ref(), ctx).await,
+            Connector::ErpWriteBack(c) => deliver_write_backs(c.as_ref(), ctx).await,
             Connector::OutboundChannel(_) => Ok(RunReport::default()),
         }
     }
@@ -259,7 +259,7 @@ pub async fn run_blocking<T: Send + 'static>(
 
 /// Delivers the tenant's pending write-back notices, oldest first; stops at
 /// the first failure (retried with the run) so notices stay in order.
-async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+async fn deliver_write_backs(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
     let mut report = RunReport::default();
     loop {
         let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());

@@ -35,7 +35,7 @@ pub use import::{
     ReleasedImport,
 };
 pub use messages::{HandleRequest, MailboxSlot, MessageView, StoredMessage};
-pub use outbox::{Claim, CopyRequest, OutboxItem, message_token};
+pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, message_token};
 pub use payments::{AllocationRequest, LearnIban, NewPayment, StatementOutcome, StoredPayment};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use super::{NewQuarantine, StoreError, now_text};
 
 /// Embedded migrations, applied in order; `user_version` records the last one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_cash_application.sql"),
     include_str!("../migrations/sqlite/0003_inbound_messages.sql"),
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_delivery.sql"),
     include_str!("../migrations/sqlite/0006_held_imports.sql"),
     include_str!("../migrations/sqlite/0007_paid_stays_paid.sql"),
+    include_str!("../migrations/sqlite/0010_one_outbox.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
