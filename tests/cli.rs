@@ -438,3 +438,19 @@ fn an_unknown_holiday_country_is_a_configuration_error() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("tenants/acme.toml: key `dunning.country`: `XX`"), "{err}");
 }
+
+#[test]
+fn docs_config_md_is_the_generated_configuration_reference() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relance")).arg("config-reference").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(repo_path("docs/config.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/config.md is out of date with the settings' doc comments: regenerate it with\n    cargo run -- config-reference > docs/config.md"
+    );
+    // Every section is there: the global file, the tenant file, each built-in connector kind.
+    for section in ["## Global file", "### `[dunning]`", "### `kind = \"csv_invoices\"`", "### `kind = \"smtp\"`"] {
+        assert!(generated.contains(section), "{section}");
+    }
+}

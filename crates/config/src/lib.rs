@@ -18,6 +18,7 @@
 
 mod duration;
 mod http;
+pub mod reference;
 pub mod scenarios;
 mod secret;
 
@@ -83,15 +84,19 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines.
     #[default]
     Pretty,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
-#[derive(Debug, Deserialize)]
+/// `relance.toml`: where the daemon listens and keeps its data, where the
+/// tenant, scenario and template files are.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GlobalFile {
     /// Address of the HTTP API.
@@ -100,6 +105,7 @@ struct GlobalFile {
     /// Where the database, kept raw inputs and quarantined files live (relative to this file).
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
+    /// Log output format.
     #[serde(default)]
     log_format: LogFormat,
     /// A tracing filter such as `info` or `relance_runtime=debug`; `RUST_LOG` wins when set.
@@ -108,6 +114,7 @@ struct GlobalFile {
     /// Folder of the tenant files (`*.toml`), relative to this file.
     #[serde(default = "default_tenants_dir")]
     tenants_dir: PathBuf,
+    /// The database.
     #[serde(default)]
     database: DatabaseFile,
     /// How long a graceful shutdown may take before tasks are abandoned.
@@ -128,7 +135,8 @@ struct GlobalFile {
     http: http::HttpFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[database]`: where Relance stores its state.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DatabaseFile {
     /// `sqlite:PATH` (relative to `data_dir`); default `sqlite:relance.db`.
@@ -158,38 +166,47 @@ fn default_currency() -> Currency {
     Currency::EUR
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant: one company whose invoices are collected, with its connectors.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantFile {
-    /// Defaults to the file name without `.toml`.
+    /// Tenant id (lower-case snake_case, used in API paths); defaults to the file name without `.toml`.
     #[serde(default)]
     id: Option<String>,
+    /// Company name shown in reminders (defaults to the id).
     #[serde(default)]
     name: Option<String>,
     /// IANA time zone for due dates, sending windows and "end of the month".
     #[serde(default = "default_timezone")]
     timezone: String,
+    /// Language of customers whose language is unknown: `fr` or `en`.
     #[serde(default)]
+    #[schemars(with = "String")]
     language: Language,
-    /// Currency assumed when a source gives none.
+    /// Currency assumed when a source gives none (ISO 4217 code).
     #[serde(default = "default_currency")]
+    #[schemars(with = "String")]
     currency: Currency,
-    /// Names of the dunning scenarios this tenant uses.
+    /// Names of the dunning scenarios this tenant uses (`<scenarios_dir>/<name>.toml`), in
+    /// order: a customer follows the first whose `when` conditions match.
     #[serde(default)]
     scenarios: Vec<String>,
+    /// Access to this tenant's part of the HTTP API.
     #[serde(default)]
     api: ApiFile,
+    /// How and when this tenant's reminders go out.
     #[serde(default)]
     dunning: DunningFile,
     /// `[matching]`: how this tenant's credits are matched to its invoices.
     #[serde(default)]
     matching: MatchConfig,
+    /// The tenant's connectors, by name (lower-case snake_case).
     #[serde(default)]
     connectors: BTreeMap<String, RawConnector>,
 }
 
 /// `[dunning]`: how and when this tenant's reminders go out.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DunningFile {
     /// Plan and deliver reminders from the daemon; when off, only
@@ -297,7 +314,8 @@ pub fn parse_window(text: &str) -> Result<(chrono::NaiveTime, chrono::NaiveTime)
     Ok((start, end))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[api]`: the bearer tokens that give access to this tenant in the HTTP API.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ApiFile {
     /// Bearer tokens, as literals or `env:VAR` / `file:/path` references.
@@ -310,27 +328,38 @@ struct ApiFile {
 
 /// A connector as written in a tenant file: the fields common to every kind,
 /// and the kind-specific settings that its factory validates.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// The keys every connector has; the other keys depend on its `kind` (see "Connector kinds").
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawConnector {
+    /// The connector kind (`csv_invoices`, `smtp`… or a plugin's).
     pub kind: String,
+    /// `false` keeps the connector configured but idle (default `true`).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// `watch` (file system events, with a safety poll) or an interval such as `5m`.
+    /// `watch` (file system events, with a safety poll; `watch 5m` sets the poll), or an interval
+    /// such as `every 5m` or `5m`; each kind has its own default.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Retries of a failed run.
     #[serde(default)]
     pub retry: Option<RetryFile>,
     #[serde(flatten)]
+    #[schemars(skip)]
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[connectors.<name>.retry]`: exponential backoff with jitter between the attempts of one run.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryFile {
+    /// Attempts of one run before it counts as failed (default 5).
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// Wait before the second attempt, doubled at each one (default `1s`).
     #[serde(default)]
     pub initial: Option<String>,
+    /// Longest wait between two attempts (default `5m`).
     #[serde(default)]
     pub max: Option<String>,
 }

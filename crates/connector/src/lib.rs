@@ -298,6 +298,14 @@ pub trait ConnectorFactory: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Schedule used when the tenant file gives none.
     fn default_schedule(&self) -> Schedule;
+    /// JSON schema of this kind's settings (the keys of
+    /// `[connectors.<name>]` besides `kind`, `enabled`, `schedule` and
+    /// `retry`), whose descriptions are the settings' doc comments: the
+    /// configuration reference (`relance config-reference`, docs/config.md)
+    /// is generated from it. `None` for a kind that documents nothing.
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Validates settings and builds the connector.
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError>;
 }
