@@ -38,8 +38,7 @@ pub fn bench_send(smtp: &str, count: usize, concurrency: usize, pool: u32) -> an
     let t = rt.settings.tenant("bench").context("bench tenant")?.clone();
     let day = NaiveDate::from_ymd_opt(2026, 12, 2).context("date")?;
     let t0 = Instant::now();
-    let scenarios = plan::scenarios(&rt.settings.scenarios_dir, &t)?;
-    let plan = plan::plan_day(&rt.store, &t, &scenarios, day)?;
+    let plan = plan::plan_day(&rt.store, &t, day)?;
     let plan_secs = t0.elapsed().as_secs_f64();
     if plan.queued.len() != count {
         bail!("planned {} reminders, expected {count}: {:?}", plan.queued.len(), plan.errors);

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::Subcommand;
 
 use relance_config::{Settings, TenantConfig};
-use relance_engine::dunning::{Calendar, Outcome, Scenario, decide};
+use relance_engine::dunning::{Outcome, decide};
 use relance_runtime::daemon::Runtime;
 use relance_runtime::registry::load_and_build;
 use relance_runtime::reminders::deliver;
@@ -77,15 +77,14 @@ fn parse_local_time(text: &str) -> Result<NaiveDateTime, String> {
         .ok_or_else(|| format!("`{text}`: expected YYYY-MM-DDTHH:MM"))
 }
 
-/// A tenant ready for the dunning engine.
+/// A tenant ready for the dunning engine (its scenarios compiled at load).
 struct Tenant {
     settings: Settings,
     t: TenantConfig,
-    scenarios: Vec<(String, Scenario)>,
 }
 
-/// Loads the configuration and the tenant's scenarios; `None` when the
-/// configuration is invalid (already reported, exit code 2).
+/// Loads the configuration (which compiles the tenant's scenarios); `None`
+/// when the configuration is invalid (already reported, exit code 2).
 fn load_tenant(config: &Path, tenant: &str) -> anyhow::Result<Option<Tenant>> {
     let settings = match Settings::load(config) {
         Ok(s) => s,
@@ -98,8 +97,7 @@ fn load_tenant(config: &Path, tenant: &str) -> anyhow::Result<Option<Tenant>> {
     if t.scenarios.is_empty() {
         bail!("tenant `{tenant}` has no `scenarios` in {}", t.file.display());
     }
-    let scenarios = plan::scenarios(&settings.scenarios_dir, &t)?;
-    Ok(Some(Tenant { settings, t, scenarios }))
+    Ok(Some(Tenant { settings, t }))
 }
 
 pub fn run(cmd: DunningCommand) -> anyhow::Result<ExitCode> {
@@ -150,10 +148,10 @@ fn deliver(config: PathBuf, tenant: String, at: Option<NaiveDateTime>, concurren
 }
 
 fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
-    let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
+    let Some(Tenant { settings, t }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let day = day.unwrap_or_else(|| chrono::Utc::now().with_timezone(&t.timezone).date_naive());
     let store = Store::open(&settings.database)?;
-    let report = plan::plan_day(&store, &t, &scenarios, day)?;
+    let report = plan::plan_day(&store, &t, day)?;
     for q in &report.queued {
         println!(
             "queued #{}  {:<10} {} via {:?} [{}]: {}",
@@ -190,10 +188,10 @@ fn simulate(
     if to < from || (to - from).num_days() > 3660 {
         bail!("--to must be after --from, within ten years");
     }
-    let Some(Tenant { settings, t, scenarios }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
+    let Some(Tenant { settings, t }) = load_tenant(&config, &tenant)? else { return Ok(ExitCode::from(2)) };
     let store = Store::open(&settings.database)?;
     let mut customers = store.dunning_states(&t.id)?;
-    let calendar = Calendar::french(from.year() - 1..=to.year() + 1, &t.dunning.extra_holidays);
+    let calendar = plan::calendar_between(&t, from, to);
     println!(
         "simulation for tenant {tenant} from {from} to {to} ({} customers with open invoices; nothing is sent)",
         customers.len()
@@ -202,13 +200,14 @@ fn simulate(
     let mut day = from;
     while day <= to {
         for c in customers.iter_mut() {
-            let Some((name, scenario)) = relance_runtime::reminders::plan::scenario_for(&t, &scenarios, c) else {
+            let Some(compiled) = plan::scenario_for(&t, c) else {
                 if day == from && verbose {
                     println!("{day}  {:<10} no scenario applies", c.customer_id);
                 }
                 continue;
             };
-            match decide(scenario, &calendar, c, day) {
+            let name = &compiled.name;
+            match decide(&compiled.scenario, &calendar, c, day) {
                 Outcome::Send(d) => {
                     sent += 1;
                     println!(

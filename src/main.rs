@@ -70,6 +70,9 @@ enum Command {
     },
     /// Match the credits of a statement to open invoices (one JSON object per credit).
     Match(match_cmd::MatchArgs),
+    /// Print the configuration reference (Markdown) generated from the settings' doc comments:
+    /// docs/config.md is this output.
+    ConfigReference,
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -87,6 +90,10 @@ fn main() -> ExitCode {
         Command::Dunning { which } => dunning_cmd::run(which),
         Command::Replies { which } => replies_cmd::run(which),
         Command::Bench { which } => bench::run(which),
+        Command::ConfigReference => {
+            println!("{}", relance_config::reference::render(&relance_connectors::settings_schemas()));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

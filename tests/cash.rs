@@ -214,7 +214,7 @@ fn reimported_and_overlapping_statements_apply_nothing_twice() {
     assert_eq!(count("SELECT count(*) FROM invoices WHERE status='paid'"), 3);
     assert_eq!(count("SELECT open_minor FROM invoices WHERE number='F-1003'"), 50_000, "untouched");
     assert_eq!(count("SELECT count(*) FROM statement_files"), 2, "the byte-identical copy is recognised");
-    assert_eq!(count("SELECT count(*) FROM writeback_outbox WHERE delivered_at IS NULL"), 0);
+    assert_eq!(count("SELECT count(*) FROM writeback_queue WHERE delivered_at IS NULL"), 0);
     assert_eq!(outbox_lines(&d).len(), 3);
 }
 

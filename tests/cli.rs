@@ -373,3 +373,84 @@ fn the_example_tenant_file_is_valid() {
         assert!(text.contains(kind), "{kind} missing: {text}");
     }
 }
+
+#[test]
+fn check_config_names_the_scenario_file_and_step_of_an_unknown_template() {
+    let d = Deployment::new(
+        "scenarios_dir = \"scenarios\"\n",
+        &[("acme", &format!("scenarios = [\"house\"]\n{}", csv_tenant("acme-token-1", "in", "")))],
+    );
+    std::fs::create_dir_all(d.path("in")).unwrap();
+    let step = |id: &str, offset: i64, template: &str| {
+        format!("[[steps]]\nid = \"{id}\"\noffset_days = {offset}\nchannel = \"email\"\ntemplate = \"{template}\"\n")
+    };
+    d.write(
+        "scenarios/house.toml",
+        format!("{}{}{}", step("one", 1, "courteous"), step("two", 8, "firm"), step("three", 15, "frim")),
+    );
+    let (code, err) = check(&d);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("scenarios/house.toml: key `steps[2].template`: unknown template `frim`"), "{err}");
+    assert_eq!(err.matches("  - ").count(), 1, "exactly one problem: {err}");
+    // Fixed, the configuration is valid, and the override folder can add the template instead.
+    d.write("templates/fr/frim.jinja", "Rappel ferme – {{ company }}\n---\nTotal : {{ total }}\n");
+    d.write("templates/en/frim.jinja", "Firm reminder – {{ company }}\n---\nTotal: {{ total }}\n");
+    std::fs::write(d.config(), "data_dir = \"data\"\nscenarios_dir = \"scenarios\"\ntemplates_dir = \"templates\"\n")
+        .unwrap();
+    let (code, err) = check(&d);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn check_config_names_the_template_file_of_a_jinja_syntax_error() {
+    let d = Deployment::new(
+        "scenarios_dir = \"scenarios\"\n",
+        &[(
+            "acme",
+            &format!(
+                "scenarios = [\"house\"]\n{}\n[dunning]\ntemplates_dir = \"../acme-templates\"\n",
+                csv_tenant("acme-token-1", "in", "")
+            ),
+        )],
+    );
+    std::fs::create_dir_all(d.path("in")).unwrap();
+    d.write(
+        "scenarios/house.toml",
+        "[[steps]]\nid = \"one\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
+    );
+    d.write(
+        "acme-templates/fr/courteous.jinja",
+        "Rappel – {{ company }}\n---\nBonjour,\n{% for i in invoices %}\n  - {{ i.number }\n{% endfor %}\n",
+    );
+    let (code, err) = check(&d);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("acme-templates/fr/courteous.jinja: line 5: syntax error"), "{err}");
+}
+
+#[test]
+fn an_unknown_holiday_country_is_a_configuration_error() {
+    let d = Deployment::new(
+        "",
+        &[("acme", &format!("{}\n[dunning]\ncountry = \"XX\"\n", csv_tenant("acme-token-1", "in", "")))],
+    );
+    std::fs::create_dir_all(d.path("in")).unwrap();
+    let (code, err) = check(&d);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("tenants/acme.toml: key `dunning.country`: `XX`"), "{err}");
+}
+
+#[test]
+fn docs_config_md_is_the_generated_configuration_reference() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relance")).arg("config-reference").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(repo_path("docs/config.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/config.md is out of date with the settings' doc comments: regenerate it with\n    cargo run -- config-reference > docs/config.md"
+    );
+    // Every section is there: the global file, the tenant file, each built-in connector kind.
+    for section in ["## Global file", "### `[dunning]`", "### `kind = \"csv_invoices\"`", "### `kind = \"smtp\"`"] {
+        assert!(generated.contains(section), "{section}");
+    }
+}

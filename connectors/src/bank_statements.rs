@@ -42,12 +42,17 @@ use relance_store::{NewPayment, NewQuarantine};
 use crate::files;
 use crate::statements::{self, ParseError, ParsedFile, csv::CsvMapping};
 
-#[derive(Debug, Clone, Deserialize)]
+/// `bank_statements`: bank statement files (camt.053/054, MT940, CFONB 120, CSV) read as they arrive;
+/// their credits go to cash application.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// Folder where statement files arrive (relative to the tenant file).
     path: PathBuf,
+    /// Glob of the files to read in `path`.
     #[serde(default = "default_pattern")]
     pattern: String,
+    /// Column names of CSV statements, when the header cannot be guessed.
     #[serde(default)]
     csv: CsvMapping,
     /// Largest accepted transaction amount in major units; beyond it a transaction is quarantined.
@@ -68,6 +73,10 @@ pub struct BankStatementsFactory;
 impl ConnectorFactory for BankStatementsFactory {
     fn kind(&self) -> &'static str {
         "bank_statements"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

@@ -18,10 +18,12 @@ use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, conne
 use relance_connector::{Connector, ConnectorError, ConnectorFactory, ErpWriteBack};
 use relance_domain::AllocationNotice;
 
-#[derive(Debug, Clone, Deserialize)]
+/// `file_writeback`: each applied or undone allocation written as one JSON line for the ERP to import.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// Outbox folder (created when missing).
+    /// Folder the allocation notices are written to, one `allocations-YYYY-MM-DD.jsonl`
+    /// file per day (relative to the tenant file; created when missing).
     path: PathBuf,
 }
 
@@ -31,6 +33,10 @@ pub struct FileWriteBackFactory;
 impl ConnectorFactory for FileWriteBackFactory {
     fn kind(&self) -> &'static str {
         "file_writeback"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

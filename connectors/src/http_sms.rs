@@ -37,7 +37,7 @@ use relance_config::{
 use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
 use relance_domain::Channel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 enum Format {
     #[default]
@@ -45,12 +45,16 @@ enum Format {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `http_sms`: reminders by SMS through a provider's HTTP API (Twilio-style form POST or JSON).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// Endpoint of the SMS provider's API.
     url: String,
+    /// HTTP method of the request.
     #[serde(default = "default_method")]
     method: String,
+    /// Body of the request: `form` (URL-encoded) or `json`.
     #[serde(default)]
     format: Format,
     /// Request fields; values may use `{to}`, `{text}`, `{from}`, `{id}`, `{segments}`.
@@ -58,8 +62,10 @@ struct Settings {
     /// Sender id or number, for `{from}`.
     #[serde(default)]
     from: Option<String>,
+    /// Extra request headers (values may be secret references).
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Basic authentication user (e.g. the account id).
     #[serde(default)]
     username: Option<String>,
     /// Literal, `env:VAR` or `file:/path`.
@@ -68,10 +74,13 @@ struct Settings {
     /// Field of the JSON answer holding the provider's message id.
     #[serde(default)]
     id_field: Option<String>,
+    /// Longest SMS, in segments (160 GSM characters, or 70 with other characters); longer texts are cut.
     #[serde(default = "default_max_segments")]
     max_segments: usize,
+    /// Replace accented letters by plain ones so that a message fits GSM segments.
     #[serde(default)]
     transliterate: bool,
+    /// Longest wait for the provider's answer.
     #[serde(default = "default_timeout")]
     timeout: String,
 }
@@ -92,6 +101,10 @@ pub struct HttpSmsFactory;
 impl ConnectorFactory for HttpSmsFactory {
     fn kind(&self) -> &'static str {
         "http_sms"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

@@ -96,7 +96,7 @@ fn decide_with<E: std::fmt::Display>(
 }
 
 /// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     #[default]
@@ -105,12 +105,17 @@ pub enum TlsMode {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `imap_mailbox`: the collections mailbox, read over IMAP: replies are understood (promises,
+/// disputes, payment notices, copy requests…), linked to customers and invoices, and filed.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// IMAP server name.
     host: String,
+    /// Default 993 (`implicit`) or 143 (`starttls`, `none`).
     #[serde(default)]
     port: Option<u16>,
+    /// `implicit` (TLS from the start), `starttls`, or `none` (with `allow_plaintext`).
     #[serde(default)]
     tls: TlsMode,
     /// Required for `tls = "none"` (loopback test servers only).
@@ -119,19 +124,26 @@ struct Settings {
     /// PEM file of an extra certificate authority to trust (private CA, tests).
     #[serde(default)]
     ca_file: Option<PathBuf>,
+    /// Login of the collections mailbox.
     username: String,
     /// Literal, `env:VAR` or `file:/path`.
     password: String,
+    /// Folders read for replies.
     #[serde(default = "default_mailboxes")]
     mailboxes: Vec<String>,
+    /// Folder messages are moved to once handled (created when missing).
     #[serde(default = "default_processed")]
     processed_folder: String,
+    /// Folder of messages a person must look at (created when missing).
     #[serde(default = "default_review")]
     review_folder: String,
+    /// Wait for new messages with IMAP IDLE (else poll every `poll`).
     #[serde(default = "yes")]
     idle: bool,
+    /// Interval between two checks when IDLE is off or unsupported.
     #[serde(default = "default_poll")]
     poll: String,
+    /// Longest IDLE wait before the connection is renewed.
     #[serde(default = "default_idle_timeout")]
     idle_timeout: String,
     /// Larger messages are kept and sent to review without being analysed.
@@ -173,6 +185,10 @@ pub struct ImapMailboxFactory;
 impl ConnectorFactory for ImapMailboxFactory {
     fn kind(&self) -> &'static str {
         "imap_mailbox"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

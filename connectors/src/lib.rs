@@ -46,3 +46,23 @@ pub fn builtin_registry() -> Registry {
     Registry::new(builtin_factories())
 }
 pub mod statements;
+
+/// The settings schema of every built-in kind, in registration order, for
+/// the configuration reference.
+pub fn settings_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    builtin_factories().iter().filter_map(|f| f.settings_schema().map(|s| (f.kind(), s))).collect()
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_kind_documents_every_setting() {
+        let schemas = settings_schemas();
+        assert_eq!(schemas.len(), builtin_factories().len(), "a built-in kind has no settings schema");
+        for (kind, schema) in schemas {
+            assert_eq!(relance_config::reference::undocumented(&schema), Vec::<String>::new(), "kind {kind}");
+        }
+    }
+}

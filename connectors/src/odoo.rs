@@ -47,19 +47,26 @@ use relance_connector::{
 use relance_domain::AllocationNotice;
 use relance_domain::money::Currency;
 
-#[derive(Debug, Clone, Deserialize)]
+/// `odoo` and `odoo_writeback`: invoices read from Odoo (JSON-RPC), and payments registered back
+/// in Odoo.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     /// Base URL of the Odoo instance.
     url: String,
+    /// Odoo database name.
     database: String,
+    /// Odoo user login.
     login: String,
     /// The user's API key (literal, `env:VAR` or `file:/path`).
     api_key: String,
+    /// Invoices read per request.
     #[serde(default = "default_page")]
     page_size: u32,
+    /// Interval between full passes, which close the invoices no longer open.
     #[serde(default = "default_full_every")]
     full_every: String,
+    /// Longest wait for one request.
     #[serde(default = "default_timeout")]
     timeout: String,
     /// Write-back: the bank journal payments are registered in (`account.journal` id).
@@ -178,6 +185,10 @@ impl ConnectorFactory for OdooFactory {
     fn kind(&self) -> &'static str {
         "odoo"
     }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
+    }
     fn default_schedule(&self) -> Schedule {
         Schedule::Interval(Duration::from_secs(300))
     }
@@ -207,6 +218,10 @@ pub struct OdooWriteBackFactory;
 impl ConnectorFactory for OdooWriteBackFactory {
     fn kind(&self) -> &'static str {
         "odoo_writeback"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
     fn default_schedule(&self) -> Schedule {
         Schedule::Interval(Duration::from_secs(30))

@@ -43,7 +43,7 @@ use relance_domain::Channel;
 
 use crate::imap_mailbox::{ImapLogin, TlsMode as ImapTls};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 enum TlsMode {
     #[default]
@@ -52,13 +52,17 @@ enum TlsMode {
     None,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `smtp`: reminders by email (multipart text and HTML, Reply-To the collections mailbox, a
+/// Message-ID that replies thread back to).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// SMTP server name.
     host: String,
     /// Default 587 (starttls), 465 (tls) or 25 (none).
     #[serde(default)]
     port: Option<u16>,
+    /// `starttls`, `tls` (implicit TLS, port 465), or `none` (with `allow_plaintext`).
     #[serde(default)]
     tls: TlsMode,
     /// Required for `tls = "none"` (loopback test servers only).
@@ -70,6 +74,7 @@ struct Settings {
     /// Name checked against the server certificate (default: `host`).
     #[serde(default)]
     tls_name: Option<String>,
+    /// Login, when the server asks for one.
     #[serde(default)]
     username: Option<String>,
     /// Literal, `env:VAR` or `file:/path`.
@@ -90,28 +95,37 @@ struct Settings {
     /// Connections kept open to the server.
     #[serde(default = "default_pool")]
     pool_size: u32,
+    /// Longest wait for one message to be accepted.
     #[serde(default = "default_timeout")]
     timeout: String,
 }
 
-/// `[connectors.<name>.archive]`: the IMAP side of the sent archive.
-#[derive(Debug, Clone, Deserialize)]
+/// `[connectors.<name>.archive]`: the sent archive, searched over IMAP after a crash mid-send so that
+/// nothing is sent twice.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ArchiveSettings {
     /// The archive's address; every message is also sent to it (Bcc).
     address: String,
+    /// IMAP server of the archive mailbox.
     host: String,
+    /// Default 993 (`implicit`) or 143.
     #[serde(default)]
     port: Option<u16>,
+    /// `implicit`, `starttls` or `none` (with `allow_plaintext`).
     #[serde(default)]
     tls: ImapTls,
+    /// Required for `tls = "none"` (loopback test servers only).
     #[serde(default)]
     allow_plaintext: bool,
+    /// PEM file of an extra certificate authority to trust.
     #[serde(default)]
     ca_file: Option<PathBuf>,
+    /// Login of the archive mailbox.
     username: String,
     /// Literal, `env:VAR` or `file:/path`.
     password: String,
+    /// Folder searched for a message after a crash mid-send.
     #[serde(default = "default_archive_mailbox")]
     mailbox: String,
 }
@@ -133,6 +147,10 @@ pub struct SmtpFactory;
 impl ConnectorFactory for SmtpFactory {
     fn kind(&self) -> &'static str {
         "smtp"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

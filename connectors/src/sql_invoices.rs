@@ -62,7 +62,7 @@ const CANONICAL: [&str; 14] = [
     "status",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 enum TlsMode {
     /// Plain TCP (a database on the same host or a private network).
@@ -72,7 +72,9 @@ enum TlsMode {
     Require,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `sql_invoices`: invoices read from the ERP's PostgreSQL database by a query, incrementally on a
+/// cursor column with periodic full passes.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     /// `postgres://user@host:port/database` (a password in the URL is accepted but `password` is better).
@@ -80,19 +82,28 @@ struct Settings {
     /// Literal, `env:VAR` or `file:/path`.
     #[serde(default)]
     password: Option<String>,
+    /// `require` (TLS, certificate checked) or `disable`.
     #[serde(default)]
     tls: TlsMode,
+    /// PEM file of an extra certificate authority to trust.
     #[serde(default)]
     ca_file: Option<PathBuf>,
+    /// SELECT returning the canonical invoice columns (`invoice_number`, `customer_id`, `due_date`,
+    /// `amount_open`…) and the cursor column; see the README.
     query: String,
+    /// Column that grows when a row changes: each run reads the rows past the last one seen.
     #[serde(default = "default_cursor")]
     cursor_column: String,
+    /// Interval between full passes, which close the invoices no longer returned.
     #[serde(default = "default_full_every")]
     full_every: String,
+    /// Rows read per page.
     #[serde(default = "default_batch")]
     batch_size: u32,
+    /// Connections to the database.
     #[serde(default = "default_pool")]
     pool_size: usize,
+    /// Longest wait for one query.
     #[serde(default = "default_timeout")]
     timeout: String,
     /// Largest accepted amount in major units; a record beyond it is quarantined.
@@ -132,6 +143,10 @@ pub struct SqlInvoicesFactory;
 impl ConnectorFactory for SqlInvoicesFactory {
     fn kind(&self) -> &'static str {
         "sql_invoices"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

@@ -29,18 +29,23 @@ use relance_config::{
 use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
 use relance_domain::Channel;
 
-#[derive(Debug, Clone, Deserialize)]
+/// `webhook`: reminder steps as signed JSON events (HMAC-SHA256), e.g. the hand-off to a collection
+/// agency or call tasks for a CRM.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// Where the signed JSON events are POSTed.
     url: String,
     /// Shared HMAC key: literal, `env:VAR` or `file:/path`.
     secret: String,
     /// Channels delivered through this webhook (`webhook`, `call_task`, …).
     #[serde(default = "default_channels")]
+    #[schemars(with = "Vec<String>")]
     channels: Vec<Channel>,
     /// Extra headers (values may be secret references).
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// Longest wait for the receiver's answer.
     #[serde(default = "default_timeout")]
     timeout: String,
 }
@@ -58,6 +63,10 @@ pub struct WebhookFactory;
 impl ConnectorFactory for WebhookFactory {
     fn kind(&self) -> &'static str {
         "webhook"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

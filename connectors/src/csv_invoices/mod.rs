@@ -72,7 +72,7 @@ use parse::{ColumnMap, DateOrder, EncodingSetting, ValueFormat};
 use scan::Scan;
 
 /// Whether each file is a complete list of open invoices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportMode {
     /// Each file lists only changed invoices: nothing is closed.
@@ -82,29 +82,43 @@ pub enum ExportMode {
     Full,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `csv_invoices`: invoices from CSV exports of the ERP, read when files appear (full or incremental
+/// exports, any encoding, French or English number and date formats).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// Folder of the ERP's CSV exports (relative to the tenant file).
     path: PathBuf,
+    /// Glob of the files to read in `path`.
     #[serde(default = "default_pattern")]
     pattern: String,
+    /// Whether each file lists every open invoice or only the changed ones.
     #[serde(default)]
     mode: ExportMode,
+    /// Field separator (`;`, `,`, `\t`…); guessed from the header line when unset.
     #[serde(default)]
     delimiter: Option<String>,
+    /// Text encoding of the files.
     #[serde(default)]
     encoding: EncodingSetting,
+    /// Decimal mark of amounts: `auto` (decided per value), `comma` (`1 250,00`) or `dot` (`1,250.00`).
     #[serde(default)]
+    #[schemars(with = "String")]
     decimal: DecimalStyle,
+    /// Order of day, month and year in dates such as `04/12/2026`.
     #[serde(default)]
     date_order: DateOrder,
+    /// Currency of rows without a currency column (ISO 4217); the tenant's `currency` when unset.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     currency: Option<Currency>,
+    /// Header names of the columns, when they are not the canonical ones.
     #[serde(default)]
     columns: ColumnMap,
     /// A file modified more recently than this is still being written: wait.
     #[serde(default = "default_settle")]
     settle: String,
+    /// Rows written to the store per transaction.
     #[serde(default = "default_batch")]
     batch_size: usize,
     /// Largest accepted amount in major units; a row beyond it is quarantined.
@@ -138,6 +152,10 @@ pub struct CsvInvoicesFactory;
 impl ConnectorFactory for CsvInvoicesFactory {
     fn kind(&self) -> &'static str {
         "csv_invoices"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

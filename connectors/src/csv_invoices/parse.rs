@@ -13,7 +13,7 @@ use relance_domain::money::{Currency, DecimalStyle, Money};
 use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, Language};
 
 /// Text encoding of the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncodingSetting {
     /// UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
@@ -26,7 +26,7 @@ pub enum EncodingSetting {
 }
 
 /// Order of day, month and year in dates such as `04/12/2026`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DateOrder {
     /// 04/12/2026 is 4 December (French and most of Europe).
@@ -36,25 +36,40 @@ pub enum DateOrder {
     Mdy,
 }
 
-/// Header names of each field; `None` means the canonical name.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Header names of each field; unset means the canonical name (in brackets).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ColumnMap {
+    /// Column of the invoice number (canonical name `invoice_number`).
     pub invoice_number: Option<String>,
+    /// Column of the ERP's customer id (`customer_id`).
     pub customer_id: Option<String>,
+    /// Column of the customer's name (`customer_name`).
     pub customer_name: Option<String>,
+    /// Column of the customer's email addresses, separated by `;` or `,` (`customer_email`).
     pub customer_email: Option<String>,
+    /// Column of the customer's phone numbers (`customer_phone`).
     pub customer_phone: Option<String>,
+    /// Column of the customer's IBAN, used to recognise their payments (`customer_iban`).
     pub customer_iban: Option<String>,
+    /// Column of the customer's segment, for scenario conditions (`customer_segment`).
     pub customer_segment: Option<String>,
+    /// Column of the customer's language, `fr` or `en` (`customer_language`).
     pub customer_language: Option<String>,
-    /// Postal address; lines separated by newlines (a quoted field) or ` | `.
+    /// Column of the postal address for letters; lines separated by newlines (a quoted field) or ` | `
+    /// (`customer_address`).
     pub customer_address: Option<String>,
+    /// Column of the invoice date (`issue_date`).
     pub issue_date: Option<String>,
+    /// Column of the due date (`due_date`).
     pub due_date: Option<String>,
+    /// Column of the currency code (`currency`).
     pub currency: Option<String>,
+    /// Column of the invoice total (`amount_total`).
     pub amount_total: Option<String>,
+    /// Column of the amount still owed (`amount_open`).
     pub amount_open: Option<String>,
+    /// Column of the ERP's invoice status (`status`).
     pub status: Option<String>,
 }
 

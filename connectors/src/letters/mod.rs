@@ -25,14 +25,17 @@ use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, conne
 use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
 use relance_domain::Channel;
 
-#[derive(Debug, Clone, Deserialize)]
+/// `letters`: reminder letters (formal notices) as PDF files for the mail room, or posted to a
+/// print-and-mail API.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// Outbox folder for the PDFs (created when missing).
+    /// Folder the PDF letters are written to (relative to the tenant file; created when missing).
     path: PathBuf,
     /// Print-and-mail API receiving each PDF (`application/pdf` POST).
     #[serde(default)]
     post_url: Option<String>,
+    /// Extra headers of the print API request (values may be secret references).
     #[serde(default)]
     post_headers: BTreeMap<String, String>,
 }
@@ -43,6 +46,10 @@ pub struct LettersFactory;
 impl ConnectorFactory for LettersFactory {
     fn kind(&self) -> &'static str {
         "letters"
+    }
+
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        Some(relance_config::reference::schema_of::<Settings>())
     }
 
     fn default_schedule(&self) -> Schedule {

@@ -14,38 +14,49 @@ use super::{
 };
 use crate::csv_invoices::parse::{DateOrder, detect_delimiter, parse_date};
 
-/// Column names (header text) and value formats of a CSV statement.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[connectors.<name>.csv]`: column names (header text) and value formats of a CSV statement.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CsvMapping {
+    /// Column of the booking date.
     #[serde(default)]
     pub date: Option<String>,
+    /// Column of the value date.
     #[serde(default)]
     pub value_date: Option<String>,
     /// One signed amount column…
     #[serde(default)]
     pub amount: Option<String>,
-    /// …or two unsigned ones.
+    /// Column of credits (unsigned), with `debit`, when there is no signed `amount` column.
     #[serde(default)]
     pub credit: Option<String>,
+    /// Column of debits (unsigned).
     #[serde(default)]
     pub debit: Option<String>,
+    /// Column of the currency code.
     #[serde(default)]
     pub currency_column: Option<String>,
+    /// Column of the payer's name.
     #[serde(default)]
     pub counterparty_name: Option<String>,
+    /// Column of the payer's IBAN.
     #[serde(default)]
     pub counterparty_iban: Option<String>,
     /// Columns joined into the remittance text.
     #[serde(default)]
     pub remittance: Vec<String>,
+    /// Column of the bank's reference of the transaction.
     #[serde(default)]
     pub reference: Option<String>,
     /// Currency when there is no currency column (default EUR).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub currency: Option<Currency>,
+    /// Decimal mark of amounts: `auto`, `comma` or `dot`.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub decimal: DecimalStyle,
+    /// Order of day, month and year in dates.
     #[serde(default)]
     pub date_order: DateOrder,
 }

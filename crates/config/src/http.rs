@@ -9,29 +9,30 @@ use serde::Deserialize;
 
 use super::{ConfigError, parse_duration};
 
-/// `[http]` as written; every key is optional.
-#[derive(Debug, Default, Deserialize)]
+/// `[http]`: limits of the HTTP API server; every key is optional.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HttpFile {
-    /// From the first byte of a request to the end of its head (request line and headers).
+    /// From the first byte of a request to the end of its head (request line and headers); default `10s`.
     #[serde(default)]
     header_read_timeout: Option<String>,
-    /// From the end of a request's head to the end of its body.
+    /// From the end of a request's head to the end of its body; default `30s`.
     #[serde(default)]
     body_read_timeout: Option<String>,
-    /// How long a connection may stay open with no request in progress.
+    /// How long a connection may stay open with no request in progress; default `60s`.
     #[serde(default)]
     idle_timeout: Option<String>,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes; default 1048576 (1 MiB).
     #[serde(default)]
     max_body_bytes: Option<usize>,
-    /// Connections served at once; further ones wait in the listen backlog.
+    /// Connections served at once; further ones wait in the listen backlog; default 512.
     #[serde(default)]
     max_connections: Option<usize>,
-    /// Sustained requests per second per API token; 0 turns rate limiting off.
+    /// Sustained requests per second per API token; 0 turns rate limiting off; default 50.
     #[serde(default)]
     rate_limit_per_second: Option<u32>,
-    /// Requests a token may send at once above the sustained rate.
+    /// Requests a token may send at once above the sustained rate; default 100, or twice
+    /// `rate_limit_per_second` when that is set.
     #[serde(default)]
     rate_limit_burst: Option<u32>,
 }

@@ -8,15 +8,18 @@
 //!
 //! Loading compiles the raw files into validated [`Settings`]: paths resolved
 //! against the file that names them, secrets (`env:VAR`, `file:/path`) read,
-//! API tokens hashed. Every problem is collected and reported together, each
-//! naming its file and key ([`ConfigError`]). Connector settings are validated
-//! by the connector factories (see [`relance_connector`]).
+//! API tokens hashed, dunning scenarios and template overrides read and
+//! checked once (see [`scenarios`]; nothing re-reads them after load), the
+//! holiday calendar chosen. Every problem is collected and reported
+//! together, each naming its file and key ([`ConfigError`]). Connector
+//! settings are validated by the connector factories (see `relance_connector`).
 
 #![forbid(unsafe_code)]
 
 mod duration;
 mod http;
-mod scenarios;
+pub mod reference;
+pub mod scenarios;
 mod secret;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,12 +34,14 @@ use sha2::{Digest, Sha256};
 
 use relance_domain::money::Currency;
 use relance_domain::{Language, TenantId, is_snake_identifier};
+use relance_engine::dunning::HolidayCountry;
+use relance_engine::dunning::templates::Templates;
 use relance_engine::matching::MatchConfig;
 
 pub use duration::parse_duration;
 pub use http::{HttpSettings, RateLimit};
 pub use relance_store::DatabaseUrl;
-pub use scenarios::load_scenario;
+pub use scenarios::{CompiledScenario, load_scenario};
 pub use secret::resolve_secret;
 
 /// One configuration problem, located.
@@ -79,15 +84,19 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Human-readable lines.
     #[default]
     Pretty,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
-#[derive(Debug, Deserialize)]
+/// `relance.toml`: where the daemon listens and keeps its data, where the
+/// tenant, scenario and template files are.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GlobalFile {
     /// Address of the HTTP API.
@@ -96,6 +105,7 @@ struct GlobalFile {
     /// Where the database, kept raw inputs and quarantined files live (relative to this file).
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
+    /// Log output format.
     #[serde(default)]
     log_format: LogFormat,
     /// A tracing filter such as `info` or `relance_runtime=debug`; `RUST_LOG` wins when set.
@@ -104,6 +114,7 @@ struct GlobalFile {
     /// Folder of the tenant files (`*.toml`), relative to this file.
     #[serde(default = "default_tenants_dir")]
     tenants_dir: PathBuf,
+    /// The database.
     #[serde(default)]
     database: DatabaseFile,
     /// How long a graceful shutdown may take before tasks are abandoned.
@@ -112,6 +123,10 @@ struct GlobalFile {
     /// Folder of the dunning scenario files (`<name>.toml`), relative to this file.
     #[serde(default = "default_scenarios_dir")]
     scenarios_dir: PathBuf,
+    /// Folder of reminder template overrides for every tenant,
+    /// `<lang>/<name>.jinja`, relative to this file; built-in templates only when unset.
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
     /// Folder of connector plugins (`*.so`), relative to this file; none are loaded when unset.
     #[serde(default)]
     plugins_dir: Option<PathBuf>,
@@ -120,7 +135,8 @@ struct GlobalFile {
     http: http::HttpFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[database]`: where Relance stores its state.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DatabaseFile {
     /// `sqlite:PATH` (relative to `data_dir`); default `sqlite:relance.db`.
@@ -150,38 +166,47 @@ fn default_currency() -> Currency {
     Currency::EUR
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant: one company whose invoices are collected, with its connectors.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantFile {
-    /// Defaults to the file name without `.toml`.
+    /// Tenant id (lower-case snake_case, used in API paths); defaults to the file name without `.toml`.
     #[serde(default)]
     id: Option<String>,
+    /// Company name shown in reminders (defaults to the id).
     #[serde(default)]
     name: Option<String>,
     /// IANA time zone for due dates, sending windows and "end of the month".
     #[serde(default = "default_timezone")]
     timezone: String,
+    /// Language of customers whose language is unknown: `fr` or `en`.
     #[serde(default)]
+    #[schemars(with = "String")]
     language: Language,
-    /// Currency assumed when a source gives none.
+    /// Currency assumed when a source gives none (ISO 4217 code).
     #[serde(default = "default_currency")]
+    #[schemars(with = "String")]
     currency: Currency,
-    /// Names of the dunning scenarios this tenant uses.
+    /// Names of the dunning scenarios this tenant uses (`<scenarios_dir>/<name>.toml`), in
+    /// order: a customer follows the first whose `when` conditions match.
     #[serde(default)]
     scenarios: Vec<String>,
+    /// Access to this tenant's part of the HTTP API.
     #[serde(default)]
     api: ApiFile,
+    /// How and when this tenant's reminders go out.
     #[serde(default)]
     dunning: DunningFile,
     /// `[matching]`: how this tenant's credits are matched to its invoices.
     #[serde(default)]
     matching: MatchConfig,
+    /// The tenant's connectors, by name (lower-case snake_case).
     #[serde(default)]
     connectors: BTreeMap<String, RawConnector>,
 }
 
 /// `[dunning]`: how and when this tenant's reminders go out.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DunningFile {
     /// Plan and deliver reminders from the daemon; when off, only
@@ -191,9 +216,17 @@ struct DunningFile {
     /// Local sending window, `HH:MM-HH:MM` in the tenant's time zone.
     #[serde(default = "default_window")]
     window: String,
-    /// Days off besides French public holidays (`YYYY-MM-DD`).
+    /// Public holidays when no reminder goes out: a country code (`FR`, `BE`,
+    /// `DE`, `ES`, `GB`, `IT`, `LU`, `NL`) or `none` for weekends only.
+    #[serde(default = "default_country")]
+    country: String,
+    /// Days off besides the country's public holidays (`YYYY-MM-DD`).
     #[serde(default)]
     extra_holidays: Vec<chrono::NaiveDate>,
+    /// Folder of this tenant's template overrides, `<lang>/<name>.jinja`
+    /// (relative to the tenant file); they win over the global `templates_dir`.
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
     /// Explicit scenario per customer id (wins over the scenarios' `when` rules).
     #[serde(default)]
     assign: BTreeMap<String, String>,
@@ -214,7 +247,9 @@ impl Default for DunningFile {
         DunningFile {
             auto: false,
             window: default_window(),
+            country: default_country(),
             extra_holidays: Vec::new(),
+            templates_dir: None,
             assign: BTreeMap::new(),
             invoice_documents: None,
             sender_address: Vec::new(),
@@ -223,6 +258,9 @@ impl Default for DunningFile {
     }
 }
 
+fn default_country() -> String {
+    "FR".to_string()
+}
 fn default_window() -> String {
     "08:30-18:00".to_string()
 }
@@ -236,7 +274,11 @@ pub struct DunningSettings {
     pub auto: bool,
     /// Local times: reminders leave at or after `.0` and before `.1`.
     pub window: (chrono::NaiveTime, chrono::NaiveTime),
+    /// Whose public holidays are days off.
+    pub country: HolidayCountry,
     pub extra_holidays: Vec<chrono::NaiveDate>,
+    /// The tenant's own template overrides folder, resolved.
+    pub templates_dir: Option<PathBuf>,
     pub assign: BTreeMap<String, String>,
     pub invoice_documents: Option<PathBuf>,
     pub sender_address: Vec<String>,
@@ -249,7 +291,9 @@ impl Default for DunningSettings {
         DunningSettings {
             auto: false,
             window: (t(8) + chrono::Duration::minutes(30), t(18)),
+            country: HolidayCountry::Fr,
             extra_holidays: Vec::new(),
+            templates_dir: None,
             assign: BTreeMap::new(),
             invoice_documents: None,
             sender_address: Vec::new(),
@@ -270,7 +314,8 @@ pub fn parse_window(text: &str) -> Result<(chrono::NaiveTime, chrono::NaiveTime)
     Ok((start, end))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[api]`: the bearer tokens that give access to this tenant in the HTTP API.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ApiFile {
     /// Bearer tokens, as literals or `env:VAR` / `file:/path` references.
@@ -283,27 +328,38 @@ struct ApiFile {
 
 /// A connector as written in a tenant file: the fields common to every kind,
 /// and the kind-specific settings that its factory validates.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// The keys every connector has; the other keys depend on its `kind` (see "Connector kinds").
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct RawConnector {
+    /// The connector kind (`csv_invoices`, `smtp`… or a plugin's).
     pub kind: String,
+    /// `false` keeps the connector configured but idle (default `true`).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// `watch` (file system events, with a safety poll) or an interval such as `5m`.
+    /// `watch` (file system events, with a safety poll; `watch 5m` sets the poll), or an interval
+    /// such as `every 5m` or `5m`; each kind has its own default.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Retries of a failed run.
     #[serde(default)]
     pub retry: Option<RetryFile>,
     #[serde(flatten)]
+    #[schemars(skip)]
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[connectors.<name>.retry]`: exponential backoff with jitter between the attempts of one run.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryFile {
+    /// Attempts of one run before it counts as failed (default 5).
     #[serde(default)]
     pub attempts: Option<u32>,
+    /// Wait before the second attempt, doubled at each one (default `1s`).
     #[serde(default)]
     pub initial: Option<String>,
+    /// Longest wait between two attempts (default `5m`).
     #[serde(default)]
     pub max: Option<String>,
 }
@@ -353,7 +409,12 @@ pub struct TenantConfig {
     pub timezone: chrono_tz::Tz,
     pub language: Language,
     pub currency: Currency,
-    pub scenarios: Vec<String>,
+    /// The tenant's dunning scenarios, read and checked at load, in the
+    /// order the tenant file lists them.
+    pub scenarios: Vec<CompiledScenario>,
+    /// Reminder templates: the built-in ones with the global and the
+    /// tenant's overrides, checked at load.
+    pub templates: Templates,
     /// SHA-256 digests of the tenant's API tokens.
     pub token_hashes: Vec<[u8; 32]>,
     pub dunning: DunningSettings,
@@ -373,6 +434,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     pub shutdown_grace: Duration,
     pub scenarios_dir: PathBuf,
+    /// Global template overrides folder, resolved.
+    pub templates_dir: Option<PathBuf>,
     pub plugins_dir: Option<PathBuf>,
     pub http: HttpSettings,
     pub tenants: Vec<TenantConfig>,
@@ -450,6 +513,12 @@ impl Settings {
             Duration::from_secs(30)
         });
         let http = global.http.validate(path, &mut errors);
+        let scenarios_dir = join_clean(&base, &global.scenarios_dir);
+        let templates_dir = global.templates_dir.as_ref().map(|d| join_clean(&base, d));
+        let global_templates = templates_dir
+            .as_ref()
+            .map(|d| scenarios::TemplateDir::read(d, path, "templates_dir", &mut errors))
+            .unwrap_or_default();
         let tenants_dir = join_clean(&base, &global.tenants_dir);
         let mut tenants = Vec::new();
         match tenant_files(&tenants_dir) {
@@ -463,8 +532,11 @@ impl Settings {
                 }
                 for file in files {
                     let (tenant, mut es) = load_tenant(&file, &tenant_env);
-                    tenants.extend(tenant);
                     errors.append(&mut es);
+                    if let Some((mut tenant, names)) = tenant {
+                        compile_dunning(&mut tenant, &names, &scenarios_dir, &global_templates, &mut errors);
+                        tenants.push(tenant);
+                    }
                 }
             }
             Err(e) => errors.push(ConfigError::new(
@@ -474,18 +546,6 @@ impl Settings {
             )),
         }
         check_tenant_set(path, &tenants, &tenant_env, &mut errors);
-        let scenarios_dir = join_clean(&base, &global.scenarios_dir);
-        for t in &tenants {
-            for (i, name) in t.scenarios.iter().enumerate() {
-                if !scenarios_dir.join(format!("{name}.toml")).is_file() {
-                    errors.push(ConfigError::new(
-                        &t.file,
-                        Some(&format!("scenarios[{i}]")),
-                        format!("no scenario file {}/{name}.toml", scenarios_dir.display()),
-                    ));
-                }
-            }
-        }
         let settings = Settings {
             file: path.to_path_buf(),
             listen: global.listen,
@@ -495,6 +555,7 @@ impl Settings {
             database,
             shutdown_grace,
             scenarios_dir,
+            templates_dir,
             plugins_dir: global.plugins_dir.map(|p| join_clean(&base, &p)),
             http,
             tenants,
@@ -612,17 +673,35 @@ fn strip_key_suffix(message: &str) -> String {
 /// Loads one tenant file. The tenant is returned whenever the file could be
 /// read, with placeholder values where a key was invalid, so its connectors
 /// can still be validated; the errors say what was wrong.
-fn load_tenant(
-    file: &Path,
-    tenant_env: &BTreeMap<String, Vec<(String, String)>>,
-) -> (Option<TenantConfig>, Vec<ConfigError>) {
+fn load_tenant(file: &Path, tenant_env: &BTreeMap<String, Vec<(String, String)>>) -> TenantLoad {
     match load_tenant_inner(file, tenant_env) {
         Ok(r) => r,
         Err(e) => (None, e),
     }
 }
 
-type TenantLoad = (Option<TenantConfig>, Vec<ConfigError>);
+/// The tenant (with the names of its scenarios, compiled next) and the problems found.
+type TenantLoad = (Option<(TenantConfig, Vec<String>)>, Vec<ConfigError>);
+
+/// Compiles the tenant's templates (built in, then the global overrides,
+/// then its own) and its scenarios against them.
+fn compile_dunning(
+    tenant: &mut TenantConfig,
+    names: &[String],
+    scenarios_dir: &Path,
+    global: &scenarios::TemplateDir,
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut templates = Templates::builtin();
+    global.apply(&mut templates);
+    if let Some(dir) = &tenant.dunning.templates_dir {
+        scenarios::TemplateDir::read(dir, &tenant.file, "dunning.templates_dir", errors).apply(&mut templates);
+    }
+    let (compiled, mut es) = scenarios::compile_scenarios(&tenant.file, scenarios_dir, names, &templates);
+    errors.append(&mut es);
+    tenant.scenarios = compiled;
+    tenant.templates = templates;
+}
 
 fn load_tenant_inner(
     file: &Path,
@@ -691,13 +770,14 @@ fn load_tenant_inner(
         timezone,
         language: raw.language,
         currency: raw.currency,
-        scenarios: raw.scenarios,
+        scenarios: Vec::new(),
+        templates: Templates::builtin(),
         token_hashes,
         dunning,
         matching: raw.matching,
         connectors,
     };
-    Ok((Some(tenant), errors))
+    Ok((Some((tenant, raw.scenarios)), errors))
 }
 
 fn dunning_settings(
@@ -724,8 +804,20 @@ fn dunning_settings(
     if raw.max_attempts == 0 {
         errors.push(ConfigError::new(file, Some("dunning.max_attempts"), "at least 1 attempt is needed"));
     }
+    match HolidayCountry::parse(&raw.country) {
+        Some(c) => out.country = c,
+        None => {
+            let known: Vec<&str> = HolidayCountry::ALL.iter().map(|c| c.code()).collect();
+            errors.push(ConfigError::new(
+                file,
+                Some("dunning.country"),
+                format!("`{}`: no built-in holidays for this country (known: {})", raw.country, known.join(", ")),
+            ));
+        }
+    }
     out.auto = raw.auto;
     out.extra_holidays = raw.extra_holidays;
+    out.templates_dir = raw.templates_dir.map(|p| join_clean(base_dir, &p));
     out.assign = raw.assign;
     out.invoice_documents = raw.invoice_documents.map(|p| join_clean(base_dir, &p));
     out.sender_address = raw.sender_address;

@@ -161,3 +161,101 @@ fn bad_http_limits_are_named() {
         assert!(text.contains(&format!("key `{key}`")), "{key}: {text}");
     }
 }
+
+impl Fixture {
+    fn write(&self, rel: &str, content: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+const STEP: &str = "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n";
+
+#[test]
+fn scenarios_are_compiled_into_the_tenant_at_load() {
+    let f = Fixture::new("", &[("acme", &format!("scenarios = [\"s\"]\n{TENANT}"))]);
+    f.write("scenarios/s.toml", &format!("min_gap_days = 3\n{STEP}"));
+    let s = f.load(&[]).unwrap();
+    let t = &s.tenants[0];
+    assert_eq!(t.scenarios.len(), 1);
+    assert_eq!(t.scenarios[0].name, "s");
+    assert_eq!(t.scenarios[0].file, f.dir.path().join("scenarios/s.toml"));
+    assert_eq!(t.scenarios[0].scenario.min_gap_days, 3);
+    assert_eq!(t.scenarios[0].scenario.steps[0].template, "courteous");
+    // Compiled once: removing the file afterwards changes nothing for this Settings.
+    std::fs::remove_file(f.dir.path().join("scenarios/s.toml")).unwrap();
+    assert_eq!(s.tenants[0].scenarios[0].scenario.steps.len(), 1);
+}
+
+#[test]
+fn a_broken_scenario_is_named_with_its_file_and_key() {
+    let f = Fixture::new("", &[("acme", &format!("scenarios = [\"s\", \"t\"]\n{TENANT}"))]);
+    let unknown_template = STEP.replace("\"courteous\"", "\"courtoise\"");
+    let out_of_order = STEP.replace("offset_days = 1", "offset_days = 0");
+    f.write("scenarios/s.toml", &format!("{STEP}{}", unknown_template.replace("first", "second")));
+    f.write("scenarios/t.toml", &format!("{STEP}{}", out_of_order.replace("first", "second").replace("email", "fax")));
+    let errs = f.load(&[]).unwrap_err().0;
+    let s = errs.iter().find(|e| e.file.ends_with("scenarios/s.toml")).expect("error in s.toml");
+    assert_eq!(s.key.as_deref(), Some("steps[1].template"));
+    assert!(s.message.contains("unknown template `courtoise`"), "{}", s.message);
+    let t = errs.iter().find(|e| e.file.ends_with("scenarios/t.toml")).expect("error in t.toml");
+    assert_eq!(t.key.as_deref(), Some("steps[1].channel"), "{t}");
+    let f = Fixture::new("", &[("acme", &format!("scenarios = [\"t\"]\n{TENANT}"))]);
+    f.write("scenarios/t.toml", &format!("{STEP}{}", out_of_order.replace("first", "second")));
+    let errs = f.load(&[]).unwrap_err().0;
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].key.as_deref(), Some("steps[1].offset_days"));
+    assert!(errs[0].file.ends_with("scenarios/t.toml"));
+}
+
+#[test]
+fn template_overrides_global_then_tenant() {
+    let f = Fixture::new(
+        "templates_dir = \"tpl\"\n",
+        &[("acme", &format!("scenarios = [\"s\"]\n{TENANT}\n[dunning]\ntemplates_dir = \"acme-tpl\"\n"))],
+    );
+    f.write("scenarios/s.toml", &STEP.replace("courteous", "maison"));
+    f.write("tpl/fr/maison.jinja", "Global {{ company }}\n---\nCorps");
+    f.write("tpl/en/maison.jinja", "Global en\n---\nBody");
+    f.write("tpl/README.md", "not a template");
+    f.write("tenants/acme-tpl/fr/maison.jinja", "Acme {{ company }}\r\n---\r\nCorps");
+    let s = f.load(&[]).unwrap();
+    let t = &s.tenants[0];
+    let lang = relance_domain::Language::Fr;
+    assert_eq!(t.templates.source(lang, "maison"), Some("Acme {{ company }}\n---\nCorps"));
+    assert_eq!(t.templates.source(relance_domain::Language::En, "maison"), Some("Global en\n---\nBody"));
+    assert_eq!(s.templates_dir, Some(f.dir.path().join("tpl")));
+}
+
+#[test]
+fn a_broken_template_override_is_named_with_its_file_and_line() {
+    let f = Fixture::new("templates_dir = \"tpl\"\n", &[("acme", TENANT)]);
+    f.write("tpl/fr/courteous.jinja", "Sujet\n---\nBonjour\n{% if total %}\n{{ total }\n");
+    f.write("tpl/en/courteous.jinja", "Subject\n---\nDear {{ custmer_name }}");
+    f.write("tpl/de/courteous.jinja", "Betreff\n---\n");
+    let errs = f.load(&[]).unwrap_err().0;
+    let fr = errs.iter().find(|e| e.file.ends_with("tpl/fr/courteous.jinja")).expect("fr error");
+    assert!(fr.message.starts_with("line 5: syntax error"), "{fr}");
+    let en = errs.iter().find(|e| e.file.ends_with("tpl/en/courteous.jinja")).expect("en error");
+    assert!(en.message.starts_with("line 3: ") && en.message.contains("undefined"), "{en}");
+    assert!(errs.iter().any(|e| e.file.ends_with("tpl/de") && e.message.contains("language")), "{errs:?}");
+    let missing = Fixture::new("templates_dir = \"nope\"\n", &[("acme", TENANT)]);
+    let errs = missing.load(&[]).unwrap_err().0;
+    assert_eq!(errs[0].key.as_deref(), Some("templates_dir"), "{errs:?}");
+}
+
+#[test]
+fn the_holiday_country_defaults_to_france_and_is_checked() {
+    let f = Fixture::new("", &[("acme", TENANT)]);
+    assert_eq!(f.load(&[]).unwrap().tenants[0].dunning.country, HolidayCountry::Fr);
+    let f = Fixture::new("", &[("acme", &format!("{TENANT}\n[dunning]\ncountry = \"gb\"\n"))]);
+    assert_eq!(f.load(&[]).unwrap().tenants[0].dunning.country, HolidayCountry::Gb);
+    let f = Fixture::new("", &[("acme", &format!("{TENANT}\n[dunning]\ncountry = \"none\"\n"))]);
+    assert_eq!(f.load(&[]).unwrap().tenants[0].dunning.country, HolidayCountry::None);
+    let f = Fixture::new("", &[("acme", &format!("{TENANT}\n[dunning]\ncountry = \"Atlantis\"\n"))]);
+    let errs = f.load(&[]).unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].key.as_deref(), Some("dunning.country"));
+    assert!(errs[0].message.contains("`Atlantis`") && errs[0].message.contains("GB"), "{}", errs[0].message);
+}

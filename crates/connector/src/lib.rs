@@ -213,7 +213,7 @@ impl Connector {
     }
 
     /// Whether the runtime schedules this connector: pull roles, and ERP
-    /// write-back (which delivers the store's outbox).
+    /// write-back (which delivers the store's write-back queue).
     pub fn is_scheduled(&self) -> bool {
         !matches!(self, Connector::OutboundChannel(_))
     }
@@ -235,7 +235,7 @@ impl Connector {
             Connector::InvoiceSource(c) => c.sync(ctx).await,
             Connector::StatementSource(c) => c.fetch(ctx).await,
             Connector::InboundMailbox(c) => c.poll(ctx).await,
-            Connector::ErpWriteBack(c) => deliver_outbox(c.as_ref(), ctx).await,
+            Connector::ErpWriteBack(c) => deliver_write_backs(c.as_ref(), ctx).await,
             Connector::OutboundChannel(_) => Ok(RunReport::default()),
         }
     }
@@ -260,7 +260,7 @@ pub async fn run_blocking<T: Send + 'static>(
 
 /// Delivers the tenant's pending write-back notices, oldest first; stops at
 /// the first failure (retried with the run) so notices stay in order.
-async fn deliver_outbox(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
+async fn deliver_write_backs(c: &dyn ErpWriteBack, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
     let mut report = RunReport::default();
     loop {
         let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
@@ -299,6 +299,14 @@ pub trait ConnectorFactory: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Schedule used when the tenant file gives none.
     fn default_schedule(&self) -> Schedule;
+    /// JSON schema of this kind's settings (the keys of
+    /// `[connectors.<name>]` besides `kind`, `enabled`, `schedule` and
+    /// `retry`), whose descriptions are the settings' doc comments: the
+    /// configuration reference (`relance config-reference`, docs/config.md)
+    /// is generated from it. `None` for a kind that documents nothing.
+    fn settings_schema(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Validates settings and builds the connector.
     fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError>;
 }

@@ -101,8 +101,7 @@ impl Runtime {
     /// next round retries.
     pub async fn housekeeping(&self, tenant: &relance_domain::TenantId) {
         let Some(t) = self.settings.tenant(tenant.as_str()) else { return };
-        let scenarios = crate::reminders::plan::scenarios(&self.settings.scenarios_dir, t).unwrap_or_default();
-        let grace = scenarios.iter().map(|(_, s)| s.promise_grace_days).max().unwrap_or(2);
+        let grace = t.scenarios.iter().map(|s| s.scenario.promise_grace_days).max().unwrap_or(2);
         let today = chrono::Utc::now().with_timezone(&t.timezone).date_naive();
         let (store, id) = (self.store.clone(), tenant.clone());
         match tokio::task::spawn_blocking(move || store.check_promises(&id, today, grace)).await {
@@ -269,11 +268,9 @@ impl Runtime {
         let today = local.date_naive();
         let already = self.planned.lock().map(|m| m.get(tenant.as_str()) == Some(&today)).unwrap_or(false);
         if !already && local.time() >= t.dunning.window.0 {
-            let (store, settings, tc) = (self.store.clone(), self.settings.clone(), t.clone());
+            let (store, tc) = (self.store.clone(), t.clone());
             let planned = tokio::task::spawn_blocking(move || -> Result<crate::reminders::plan::PlanReport, String> {
-                let scenarios =
-                    crate::reminders::plan::scenarios(&settings.scenarios_dir, &tc).map_err(|e| e.to_string())?;
-                crate::reminders::plan::plan_day(&store, &tc, &scenarios, today).map_err(|e| e.to_string())
+                crate::reminders::plan::plan_day(&store, &tc, today).map_err(|e| e.to_string())
             })
             .await
             .map_err(|e| e.to_string())

@@ -12,9 +12,15 @@
 //! with the reason). Each row carries a deterministic message token, set when
 //! it is queued, from which channels derive the Message-ID or event id: a
 //! row sent again after a crash carries the same id.
+//!
+//! A row's status is an [`OutboxStatus`]; the table's CHECK constraint
+//! (migration 0010) refuses any other value. ("Outbox" means this reminder
+//! queue only; notices for the ERP wait in the write-back queue.)
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -22,6 +28,64 @@ use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
 use relance_engine::dunning::{Decision, templates::Rendered};
+
+/// Where a reminder is in its life: `queued` → `sending` (claimed by a
+/// delivery pass) → `sent`, back to `queued` (transient failure, after a
+/// backoff), or `failed` (quarantined; `queued` again on retry); `cancelled`
+/// when its invoices were settled or disputed before it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl OutboxStatus {
+    pub const ALL: [OutboxStatus; 5] = [
+        OutboxStatus::Queued,
+        OutboxStatus::Sending,
+        OutboxStatus::Sent,
+        OutboxStatus::Failed,
+        OutboxStatus::Cancelled,
+    ];
+
+    /// The value stored in the `status` column and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Queued => "queued",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+            OutboxStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutboxStatus> {
+        OutboxStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OutboxStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for OutboxStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for OutboxStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        OutboxStatus::parse(text).ok_or_else(|| FromSqlError::Other(format!("unknown outbox status `{text}`").into()))
+    }
+}
 
 impl Store {
     /// Queues a rendered decision of `scenario` for `day`; returns the new
@@ -43,7 +107,7 @@ impl Store {
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template,
                     invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at, recipient, message_id)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'queued',?14,?14,?15,?16)",
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?17,?14,?14,?15,?16)",
                 params![
                     t,
                     decision.idempotency_key,
@@ -60,7 +124,8 @@ impl Store {
                     json!(decision.why).to_string(),
                     now,
                     recipient,
-                    token
+                    token,
+                    OutboxStatus::Queued
                 ],
             )?;
             if inserted == 0 {
@@ -79,13 +144,19 @@ impl Store {
         })
     }
 
-    /// Outbox rows (by status, all when `None`), newest first.
+    /// Outbox rows (by status, all when `None`), newest first. No row has
+    /// a status that is not an [`OutboxStatus`]: asking for one lists nothing.
     pub fn outbox(
         &self,
         tenant: &TenantId,
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let status = match status.map(OutboxStatus::parse) {
+            None => None,
+            Some(Some(s)) => Some(s),
+            Some(None) => return Ok(Vec::new()),
+        };
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, customer_id, scenario, step_id, channel, template, invoice_numbers, planned_for, subject, body, why, status, attempts, last_error, created_at, recipient,
@@ -100,7 +171,7 @@ impl Store {
                         "step": r.get::<_, String>(3)?, "channel": r.get::<_, String>(4)?, "template": r.get::<_, String>(5)?,
                         "invoices": json_of(r.get(6)?), "planned_for": r.get::<_, String>(7)?,
                         "subject": r.get::<_, String>(8)?, "body": r.get::<_, String>(9)?, "why": json_of(r.get(10)?),
-                        "status": r.get::<_, String>(11)?, "attempts": r.get::<_, i64>(12)?,
+                        "status": r.get::<_, OutboxStatus>(11)?.as_str(), "attempts": r.get::<_, i64>(12)?,
                         "last_error": r.get::<_, Option<String>>(13)?, "created_at": r.get::<_, String>(14)?,
                         "recipient": r.get::<_, Option<String>>(15)?,
                         "message_token": r.get::<_, Option<String>>(16)?, "next_attempt_at": r.get::<_, Option<String>>(17)?,
@@ -209,9 +280,9 @@ impl Store {
     pub fn requeue_interrupted(&self, tenant: &TenantId) -> Result<usize, StoreError> {
         self.db.write(|tx| {
             Ok(tx.execute(
-                "UPDATE outbox SET status='queued', interrupted=1, last_error='interrupted while sending', updated_at=?2
-                 WHERE tenant_id=?1 AND status='sending'",
-                params![tenant.as_str(), now_text()],
+                "UPDATE outbox SET status=?3, interrupted=1, last_error='interrupted while sending', updated_at=?2
+                 WHERE tenant_id=?1 AND status=?4",
+                params![tenant.as_str(), now_text(), OutboxStatus::Queued, OutboxStatus::Sending],
             )?)
         })
     }
@@ -234,13 +305,13 @@ impl Store {
                 "SELECT o.id, o.idempotency_key, o.message_id, o.customer_id, c.name, o.recipient, c.emails, c.phones, c.address,
                         c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted
                  FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
-                 WHERE o.tenant_id=?1 AND o.status='queued' AND o.planned_for<=?2
+                 WHERE o.tenant_id=?1 AND o.status=?5 AND o.planned_for<=?2
                    AND (o.next_attempt_at IS NULL OR o.next_attempt_at<=?3)
                  ORDER BY o.id LIMIT ?4",
             )?;
             let list = |s: Option<String>| -> Vec<String> { s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default() };
             let rows = st
-                .query_map(params![t, today.to_string(), now_s, limit], |r| {
+                .query_map(params![t, today.to_string(), now_s, limit, OutboxStatus::Queued], |r| {
                     Ok(OutboxItem {
                         id: r.get(0)?,
                         idempotency_key: r.get(1)?,
@@ -276,16 +347,16 @@ impl Store {
                 }
                 if !due {
                     tx.execute(
-                        "UPDATE outbox SET status='cancelled', last_error='every invoice is settled or disputed since planning', updated_at=?3 WHERE tenant_id=?1 AND id=?2",
-                        params![t, item.id, now_s],
+                        "UPDATE outbox SET status=?4, last_error='every invoice is settled or disputed since planning', updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, now_s, OutboxStatus::Cancelled],
                     )?;
                     insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
                     claim.cancelled += 1;
                     continue;
                 }
                 tx.execute(
-                    "UPDATE outbox SET status='sending', attempts=attempts+1, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-                    params![t, item.id, item.token, now_s],
+                    "UPDATE outbox SET status=?5, attempts=attempts+1, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                    params![t, item.id, item.token, now_s, OutboxStatus::Sending],
                 )?;
                 claim.items.push(item);
             }
@@ -304,9 +375,9 @@ impl Store {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let n = tx.execute(
-                "UPDATE outbox SET status='sent', sent_at=?3, reference=?4, connector=?5, last_error=NULL, next_attempt_at=NULL, interrupted=0, updated_at=?3
-                 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
-                params![t, id, now_text(), reference, connector],
+                "UPDATE outbox SET status=?6, sent_at=?3, reference=?4, connector=?5, last_error=NULL, next_attempt_at=NULL, interrupted=0, updated_at=?3
+                 WHERE tenant_id=?1 AND id=?2 AND status=?7",
+                params![t, id, now_text(), reference, connector, OutboxStatus::Sent, OutboxStatus::Sending],
             )?;
             if n > 0 {
                 insert_event(tx, t, "delivery", "reminder_sent", &format!("outbox:{id}"), &json!({ "connector": connector, "reference": reference }))?;
@@ -329,14 +400,22 @@ impl Store {
             match retry_at {
                 Some(at) => {
                     tx.execute(
-                        "UPDATE outbox SET status='queued', last_error=?3, next_attempt_at=?4, interrupted=0, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
-                        params![t, id, error, at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), now_text()],
+                        "UPDATE outbox SET status=?6, last_error=?3, next_attempt_at=?4, interrupted=0, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status=?7",
+                        params![
+                            t,
+                            id,
+                            error,
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            now_text(),
+                            OutboxStatus::Queued,
+                            OutboxStatus::Sending
+                        ],
                     )?;
                 }
                 None => {
                     let n = tx.execute(
-                        "UPDATE outbox SET status='failed', last_error=?3, next_attempt_at=NULL, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status='sending'",
-                        params![t, id, error, now_text()],
+                        "UPDATE outbox SET status=?5, last_error=?3, next_attempt_at=NULL, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status=?6",
+                        params![t, id, error, now_text(), OutboxStatus::Failed, OutboxStatus::Sending],
                     )?;
                     if n > 0 {
                         insert_event(tx, t, "delivery", "reminder_failed", &format!("outbox:{id}"), &json!({ "reason": error }))?;
@@ -353,8 +432,8 @@ impl Store {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let n = tx.execute(
-                "UPDATE outbox SET status='queued', attempts=0, next_attempt_at=NULL, updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND status='failed'",
-                params![t, id, now_text()],
+                "UPDATE outbox SET status=?4, attempts=0, next_attempt_at=NULL, updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND status=?5",
+                params![t, id, now_text(), OutboxStatus::Queued, OutboxStatus::Failed],
             )?;
             if n > 0 {
                 insert_event(tx, t, "api", "reminder_retry", &format!("outbox:{id}"), &json!({}))?;

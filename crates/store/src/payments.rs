@@ -559,7 +559,7 @@ impl Store {
                 params![t, payment_id, amount, now],
             )?;
             tx.execute(
-                "INSERT INTO writeback_outbox (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
+                "INSERT INTO writeback_queue (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
                 params![t, allocation_id, now],
             )?;
             let exp = stored_currency(&ccy, || format!("allocation {allocation_id}"))?.exponent();
@@ -589,7 +589,7 @@ impl Store {
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT o.id, o.reversal, a.id, a.invoice_number, a.amount_minor, a.currency, p.bank_ref, p.booking_date
-                 FROM writeback_outbox o JOIN allocations a ON a.id=o.allocation_id JOIN payments p ON p.id=a.payment_id
+                 FROM writeback_queue o JOIN allocations a ON a.id=o.allocation_id JOIN payments p ON p.id=a.payment_id
                  WHERE o.tenant_id=?1 AND o.delivered_at IS NULL ORDER BY o.id LIMIT ?2",
             )?;
             let rows = st
@@ -638,11 +638,11 @@ impl Store {
         self.db.write(|tx| {
             match result {
                 Ok(()) => tx.execute(
-                    "UPDATE writeback_outbox SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
+                    "UPDATE writeback_queue SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
                     params![t, outbox_id, now_text()],
                 )?,
                 Err(e) => tx.execute(
-                    "UPDATE writeback_outbox SET attempts=attempts+1, last_error=?3 WHERE tenant_id=?1 AND id=?2",
+                    "UPDATE writeback_queue SET attempts=attempts+1, last_error=?3 WHERE tenant_id=?1 AND id=?2",
                     params![t, outbox_id, e],
                 )?,
             };
@@ -661,14 +661,14 @@ impl Store {
             let now = now_text();
             let row: Option<(i64, bool)> = tx
                 .query_row(
-                    "SELECT allocation_id, reversal FROM writeback_outbox WHERE tenant_id=?1 AND id=?2 AND delivered_at IS NULL",
+                    "SELECT allocation_id, reversal FROM writeback_queue WHERE tenant_id=?1 AND id=?2 AND delivered_at IS NULL",
                     params![t, outbox_id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
             let Some((allocation, reversal)) = row else { return Ok(()) };
             tx.execute(
-                "UPDATE writeback_outbox SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
+                "UPDATE writeback_queue SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
                 params![t, outbox_id, now],
             )?;
             if !reversal {
@@ -825,7 +825,7 @@ fn apply(
         let refreshed = reflection::refresh_invoice(tx, t, &a.invoice, &now)?;
         let (new_open, before, after) = (refreshed.open, refreshed.status_before, refreshed.status_after);
         tx.execute(
-            "INSERT INTO writeback_outbox (tenant_id, allocation_id, created_at) VALUES (?1,?2,?3)",
+            "INSERT INTO writeback_queue (tenant_id, allocation_id, created_at) VALUES (?1,?2,?3)",
             params![t, aid, now],
         )?;
         insert_event(

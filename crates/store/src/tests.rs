@@ -650,3 +650,103 @@ fn a_stored_payment_in_an_unknown_currency_is_an_error_not_euros() {
     assert!(read.is_err(), "{read:?}");
     assert!(read.unwrap_err().to_string().contains("QQQ"));
 }
+
+#[test]
+fn outbox_statuses_round_trip() {
+    for s in OutboxStatus::ALL {
+        assert_eq!(OutboxStatus::parse(s.as_str()), Some(s));
+        assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+    }
+    assert_eq!(OutboxStatus::parse("Queued"), None);
+    assert_eq!(OutboxStatus::parse("lost"), None);
+}
+
+#[test]
+fn the_outbox_refuses_a_status_that_is_not_an_outbox_status() {
+    use relance_domain::Channel;
+    use relance_engine::dunning::{Decision, Step, templates::Rendered};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let store = Store::open_sqlite(&path).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let decision = Decision {
+        customer_id: "C0".into(),
+        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        invoices: vec!["F-0".into()],
+        covers: vec![("courteous".into(), "F-0".into())],
+        idempotency_key: "C0|courteous|F-0".into(),
+        why: vec![],
+    };
+    let rendered = Rendered { subject: "Rappel".into(), body: "F-0".into() };
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let id = store.enqueue_reminder(&t, "b2b", day, &decision, &rendered, None).unwrap().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let err = conn.execute("UPDATE outbox SET status='lost' WHERE id=?1", [id]).unwrap_err();
+    assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
+    for s in OutboxStatus::ALL {
+        conn.execute("UPDATE outbox SET status=?2 WHERE id=?1", rusqlite::params![id, s]).unwrap();
+        let rows = store.outbox(&t, Some(s.as_str()), 10).unwrap();
+        assert_eq!(rows.len(), 1, "{s}");
+        assert_eq!(rows[0]["status"], serde_json::json!(s.as_str()));
+    }
+    assert!(store.outbox(&t, Some("lost"), 10).unwrap().is_empty(), "an unknown status lists nothing");
+}
+
+#[test]
+fn migration_0010_renames_the_writeback_queue_and_keeps_every_outbox_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let before = sqlite::MIGRATIONS
+        .iter()
+        .position(|sql| sql.contains("ALTER TABLE writeback_outbox RENAME TO writeback_queue"))
+        .expect("migration 0010");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &sqlite::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64).unwrap();
+        let row = |key: &str, status: &str| {
+            conn.execute(
+                "INSERT INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template, invoice_numbers,
+                    covers, planned_for, subject, body, why, status, created_at, updated_at, message_id, last_error)
+                 VALUES ('t', ?1, 'C0', 's', 'courteous', 'email', 'courteous', '[]', '[]', '2026-11-24', 'S', 'B', '[]', ?2,
+                    'x', 'x', 'rl-1', 'smtp said no')",
+                [key, status],
+            )
+            .unwrap();
+        };
+        row("k1", "sent");
+        row("k2", "parked");
+        // A queued notice of a real allocation: migrations check every foreign key before they commit.
+        conn.execute_batch(
+            "INSERT INTO payments (id, tenant_id, dedupe_key, source, booking_date, amount_minor, currency, direction, status,
+                unallocated_minor, created_at, updated_at)
+             VALUES (1, 't', 'k', 'bank', '2026-11-24', 100, 'EUR', 'credit', 'matched', 0, 'x', 'x');
+             INSERT INTO allocations (id, tenant_id, payment_id, invoice_number, amount_minor, currency, actor, created_at)
+             VALUES (1, 't', 1, 'F-1', 100, 'EUR', 'matcher', 'x');",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO writeback_outbox (tenant_id, allocation_id, created_at) VALUES ('t', 1, 'x')", [])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let rows = store.outbox(&t, None, 10).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(store.outbox(&t, Some("queued"), 10).unwrap().len(), 0);
+    let by_key = |k: &str| rows.iter().find(|r| r["id"] == serde_json::json!(if k == "k1" { 1 } else { 2 })).unwrap();
+    assert_eq!(by_key("k1")["status"], "sent");
+    assert_eq!(by_key("k1")["message_token"], "rl-1");
+    assert_eq!(by_key("k2")["status"], "failed", "an unknown status is kept visible as failed");
+    assert_eq!(by_key("k2")["last_error"], "unknown status `parked` found by migration 0010: smtp said no");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let queued: i64 = conn.query_row("SELECT count(*) FROM writeback_queue", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 1);
+    let old: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name='writeback_outbox' OR name='outbox_new'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(old, 0);
+}

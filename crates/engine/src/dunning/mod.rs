@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-pub use calendar::{Calendar, SendingWindow};
+pub use calendar::{Calendar, HolidayCountry, SendingWindow};
 use relance_domain::money::Money;
 use relance_domain::{Channel, Language};
 
@@ -150,6 +150,100 @@ impl Scenario {
             && w.b2c.is_none_or(|b| b == c.b2c)
             && w.min_open_minor.is_none_or(|m| open >= i128::from(m))
             && w.max_open_minor.is_none_or(|m| open <= i128::from(m))
+    }
+}
+
+/// Offsets, gaps and graces are bounded (ten years) so that date arithmetic
+/// never overflows.
+pub const MAX_DAYS: i64 = 3660;
+
+/// Step id of the answers to copy requests (not a scenario step).
+pub const INVOICE_COPY_STEP: &str = "invoice_copy";
+
+/// One problem of a scenario, at a key of its file (`steps[2].template`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Checks what [`decide`] relies on: at least one step, steps listed in
+    /// increasing order of their offsets (the order invoices take them in),
+    /// unique ids (they key what was sent), no reserved id, bounded day
+    /// counts, and a template for every step in each of `languages` (the
+    /// languages of the customers who may follow the scenario: those of
+    /// `when.languages` when given).
+    pub fn check(&self, templates: &templates::Templates, languages: &[Language]) -> Vec<ScenarioProblem> {
+        let mut out = Vec::new();
+        let mut problem = |key: String, message: String| out.push(ScenarioProblem { key, message });
+        if self.steps.is_empty() {
+            problem("steps".into(), "a scenario needs at least one step".into());
+        }
+        let langs: Vec<Language> =
+            if self.when.languages.is_empty() { languages.to_vec() } else { self.when.languages.clone() };
+        let mut seen: Vec<(&str, String)> = Vec::new();
+        let steps = self.steps.iter().enumerate().map(|(i, s)| (format!("steps[{i}]"), s));
+        for (at, step) in steps.chain(self.promise_broken.iter().map(|s| ("promise_broken".to_string(), s))) {
+            if step.id.trim().is_empty() || step.id.contains(['|', ',']) || step.id.chars().any(char::is_whitespace) {
+                problem(
+                    format!("{at}.id"),
+                    format!("`{}`: a step id is a non-empty word without `|`, `,` or spaces", step.id),
+                );
+            } else if step.id == INVOICE_COPY_STEP {
+                problem(
+                    format!("{at}.id"),
+                    format!("`{INVOICE_COPY_STEP}` is reserved for the answers to copy requests"),
+                );
+            } else if let Some((other, _)) = seen.iter().find(|(id, _)| *id == step.id) {
+                problem(format!("{at}.id"), format!("`{}` is already the id of {other}", step.id));
+            }
+            seen.push((step.id.as_str(), at.clone()));
+            if step.offset_days.abs() > MAX_DAYS {
+                problem(
+                    format!("{at}.offset_days"),
+                    format!("{}: at most {MAX_DAYS} days from the due date", step.offset_days),
+                );
+            }
+            let missing: Vec<&str> =
+                langs.iter().filter(|l| !templates.has(**l, &step.template)).map(|l| l.as_str()).collect();
+            if !missing.is_empty() {
+                let known: Vec<&str> = templates::builtin_names(Language::Fr).collect();
+                problem(
+                    format!("{at}.template"),
+                    format!(
+                        "unknown template `{}` in {} (built in: {}; or add <templates_dir>/<lang>/{}.jinja)",
+                        step.template,
+                        missing.join(", "),
+                        known.join(", "),
+                        step.template
+                    ),
+                );
+            }
+        }
+        for pair in self.steps.windows(2).enumerate() {
+            let (i, [a, b]) = pair else { continue };
+            if b.offset_days <= a.offset_days {
+                problem(
+                    format!("steps[{}].offset_days", i + 1),
+                    format!(
+                        "J{:+} is not after the previous step `{}` (J{:+}): steps are listed in the order they are taken",
+                        b.offset_days, a.id, a.offset_days
+                    ),
+                );
+            }
+        }
+        for (key, v) in [("min_gap_days", self.min_gap_days), ("promise_grace_days", self.promise_grace_days)] {
+            if !(0..=MAX_DAYS).contains(&v) {
+                problem(key.into(), format!("{v}: expected 0 to {MAX_DAYS} days"));
+            }
+        }
+        if let (Some(min), Some(max)) = (self.when.min_open_minor, self.when.max_open_minor)
+            && min > max
+        {
+            problem("when.max_open_minor".into(), format!("{max} is below when.min_open_minor ({min})"));
+        }
+        out
     }
 }
 

@@ -6,6 +6,14 @@
 //! recovery indemnity per invoice (B2B only). Amounts are computed in integer
 //! minor units with checked arithmetic (a total that would overflow is an
 //! error for that reminder, never a wrapped number) and formatted per language.
+//!
+//! A tenant may override or add templates ([`Templates`]): the configuration
+//! reads the files and hands their sources over as strings (this crate reads
+//! no file), after [`check_source`] has compiled them and rendered them once
+//! with sample facts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -44,6 +52,131 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ("en", "final_letter", include_str!("templates/en/final_letter.jinja")),
     ("en", "promise_broken_sms", include_str!("templates/en/promise_broken_sms.jinja")),
 ];
+
+/// The languages templates are written in (every [`Language`]).
+pub const LANGUAGES: [Language; 2] = [Language::Fr, Language::En];
+
+/// Names of the built-in templates of a language.
+pub fn builtin_names(lang: Language) -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().filter(move |(l, _, _)| *l == lang.as_str()).map(|(_, n, _)| *n)
+}
+
+fn builtin_source(lang: Language, name: &str) -> Option<&'static str> {
+    TEMPLATES.iter().find(|(l, n, _)| *l == lang.as_str() && *n == name).map(|(_, _, s)| *s)
+}
+
+/// The template sources a tenant renders with: the built-in ones, and the
+/// tenant's overrides (same name: replaces; new name: adds), by language.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Templates {
+    /// (language code, name) → source.
+    overrides: BTreeMap<(&'static str, String), Arc<str>>,
+}
+
+impl Templates {
+    /// Only the built-in templates.
+    pub fn builtin() -> Templates {
+        Templates::default()
+    }
+
+    /// Adds or replaces template `name` in `lang` (check it first with [`check_source`]).
+    pub fn set(&mut self, lang: Language, name: &str, source: impl Into<Arc<str>>) {
+        self.overrides.insert((lang.as_str(), name.to_string()), source.into());
+    }
+
+    /// The source of `name` in `lang`, an override first.
+    pub fn source(&self, lang: Language, name: &str) -> Option<&str> {
+        match self.overrides.get(&(lang.as_str(), name.to_string())) {
+            Some(s) => Some(s),
+            None => builtin_source(lang, name),
+        }
+    }
+
+    pub fn has(&self, lang: Language, name: &str) -> bool {
+        self.source(lang, name).is_some()
+    }
+
+    /// Whether `name` in `lang` is a tenant's override rather than built in.
+    pub fn is_override(&self, lang: Language, name: &str) -> bool {
+        self.overrides.contains_key(&(lang.as_str(), name.to_string()))
+    }
+
+    /// Renders template `name` for these facts (in the facts' language).
+    pub fn render(&self, name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateError> {
+        let lang = facts.language.as_str();
+        let source =
+            self.source(facts.language, name).ok_or_else(|| TemplateError::Missing { name: name.to_string(), lang })?;
+        render_source(name, source, facts, minijinja::UndefinedBehavior::Lenient)
+    }
+}
+
+/// A template that does not compile, or fails on sample facts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct TemplateProblem {
+    /// 1-based line of the template where the problem is, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Compiles a template source and renders it once with sample facts in
+/// `lang`, strictly (an undefined variable or unknown filter is an error), so
+/// that a broken template is found when the configuration loads rather than
+/// on the day a reminder needs it. The source must hold the subject line,
+/// a `---` line, then the body.
+pub fn check_source(name: &str, lang: Language, source: &str) -> Result<(), TemplateProblem> {
+    let mut env = minijinja::Environment::new();
+    env.set_fuel(Some(200_000));
+    let problem = |e: &minijinja::Error| TemplateProblem {
+        line: e.line(),
+        message: match e.detail() {
+            Some(d) => format!("{}: {d}", e.kind()),
+            None => e.kind().to_string(),
+        },
+    };
+    env.add_template(name, source).map_err(|e| problem(&e))?;
+    let text = source.replace("\r\n", "\n");
+    if !text.lines().any(|l| l.trim_end() == "---") {
+        return Err(TemplateProblem {
+            line: None,
+            message: "no `---` line: a template is the subject line, `---`, then the body".into(),
+        });
+    }
+    let facts = sample_facts(lang);
+    match render_source(name, source, &facts, minijinja::UndefinedBehavior::Strict) {
+        Ok(_) => Ok(()),
+        Err(TemplateError::Render { source, .. }) => Err(problem(&source)),
+        Err(e) => Err(TemplateProblem { line: None, message: e.to_string() }),
+    }
+}
+
+/// Facts used to try a template: two overdue invoices and a promise.
+pub fn sample_facts(lang: Language) -> ReminderFacts {
+    let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
+    ReminderFacts {
+        company: "Démo Industries SAS".into(),
+        customer_name: "Boulangerie Martin SARL".into(),
+        language: lang,
+        b2c: false,
+        today: d(2026, 11, 23),
+        invoices: vec![
+            InvoiceFacts {
+                number: "FA-2026-0001".into(),
+                issue_date: Some(d(2026, 8, 20)),
+                due_date: d(2026, 10, 4),
+                open: Money::new(694_554, Currency::EUR),
+            },
+            InvoiceFacts {
+                number: "FA-2026-0002".into(),
+                issue_date: Some(d(2026, 9, 1)),
+                due_date: d(2026, 10, 31),
+                open: Money::new(110_702, Currency::EUR),
+            },
+        ],
+        promised_date: Some(d(2026, 11, 20)),
+        penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
+    }
+}
 
 /// Templates that show the late-payment penalties.
 const WITH_PENALTIES: &[&str] = &["penalties", "formal_notice"];
@@ -177,14 +310,18 @@ struct Penalties {
     grand_total: String,
 }
 
-/// Renders template `name` for these facts.
+/// Renders built-in template `name` for these facts.
 pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateError> {
+    Templates::builtin().render(name, facts)
+}
+
+fn render_source(
+    name: &str,
+    source: &str,
+    facts: &ReminderFacts,
+    undefined: minijinja::UndefinedBehavior,
+) -> Result<Rendered, TemplateError> {
     let lang: &'static str = facts.language.as_str();
-    let source = TEMPLATES
-        .iter()
-        .find(|(l, n, _)| *l == lang && *n == name)
-        .map(|(_, _, s)| *s)
-        .ok_or_else(|| TemplateError::Missing { name: name.to_string(), lang })?;
     let l = facts.language;
     let currency = facts.invoices.first().map_or(Currency::EUR, |i| i.open.currency);
     let amount_err = |source| TemplateError::Amount { name: name.to_string(), source };
@@ -249,6 +386,7 @@ pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateErr
     }));
     let mut env = minijinja::Environment::new();
     env.set_fuel(Some(200_000));
+    env.set_undefined_behavior(undefined);
     let err = |source| TemplateError::Render { name: name.to_string(), lang, source };
     let text = env.render_str(source, ctx).map_err(err)?;
     let (subject, body) = text.split_once("\n---\n").unwrap_or(("", text.as_str()));
@@ -385,5 +523,49 @@ mod tests {
     #[test]
     fn an_unknown_template_is_an_error() {
         assert!(matches!(render("nope", &facts(Language::Fr)), Err(TemplateError::Missing { .. })));
+    }
+
+    #[test]
+    fn an_override_replaces_or_adds_a_template_for_its_language_only() {
+        let mut t = Templates::builtin();
+        t.set(Language::Fr, "courteous", "Petit rappel {{ customer_name }}\n---\nTotal : {{ total }}");
+        t.set(Language::En, "thanks", "Thanks\n---\nDear {{ customer_name }}");
+        let r = t.render("courteous", &facts(Language::Fr)).unwrap();
+        assert_eq!(r.subject, "Petit rappel Boulangerie Martin SARL");
+        assert_eq!(r.body, "Total : 8 052,56 €");
+        assert!(t.is_override(Language::Fr, "courteous"));
+        // English keeps the built-in one.
+        assert_eq!(
+            t.render("courteous", &facts(Language::En)).unwrap(),
+            render("courteous", &facts(Language::En)).unwrap()
+        );
+        assert!(t.has(Language::En, "thanks") && !t.has(Language::Fr, "thanks"));
+        assert!(matches!(t.render("thanks", &facts(Language::Fr)), Err(TemplateError::Missing { .. })));
+    }
+
+    #[test]
+    fn every_builtin_template_passes_the_load_check() {
+        for lang in LANGUAGES {
+            for name in builtin_names(lang) {
+                let source = builtin_source(lang, name).unwrap();
+                check_source(name, lang, source).unwrap_or_else(|e| panic!("{lang:?}/{name}: {e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_load_check_finds_syntax_errors_undefined_variables_and_unknown_filters() {
+        let syntax = check_source("x", Language::Fr, "Sujet\n---\nBonjour\n{% for i in invoices %}\n{{ i.number }\n")
+            .unwrap_err();
+        assert_eq!(syntax.line, Some(5), "{syntax}");
+        assert!(syntax.to_string().starts_with("line 5: syntax error"), "{syntax}");
+        let undefined = check_source("x", Language::Fr, "Sujet\n---\nBonjour {{ custmer_name }}").unwrap_err();
+        assert_eq!(undefined.line, Some(3), "{undefined}");
+        assert!(undefined.message.contains("undefined"), "{undefined}");
+        let filter = check_source("x", Language::En, "S\n---\n{{ total | shout }}").unwrap_err();
+        assert!(filter.message.contains("unknown filter"), "{filter}");
+        let no_subject = check_source("x", Language::En, "Just a body {{ total }}").unwrap_err();
+        assert!(no_subject.message.contains("---"), "{no_subject}");
+        assert_eq!(check_source("x", Language::En, "S {{ company }}\n---\n{{ total | upper }}"), Ok(()));
     }
 }

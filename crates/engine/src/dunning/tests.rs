@@ -161,3 +161,69 @@ fn the_open_total_of_a_scenario_condition_never_wraps() {
     s.when.min_open_minor = Some(i64::MAX);
     assert!(s.applies_to(&huge), "2 × i64::MAX is above i64::MAX");
 }
+
+#[test]
+fn the_shipped_scenarios_pass_the_load_check() {
+    let t = templates::Templates::builtin();
+    let b2c = toml_scenario(include_str!("../../../../config/scenarios/b2c_sms.toml"));
+    for s in [b2b(), b2c] {
+        assert_eq!(s.check(&t, &templates::LANGUAGES), vec![], "{}", s.description);
+    }
+}
+
+#[test]
+fn the_load_check_names_the_key_of_each_problem() {
+    let s = toml_scenario(
+        r#"
+min_gap_days = -1
+[[steps]]
+id = "first"
+offset_days = 10
+channel = "email"
+template = "courteous"
+[[steps]]
+id = "first"
+offset_days = 5
+channel = "email"
+template = "courteous"
+[[steps]]
+id = "third"
+offset_days = 99999
+channel = "sms"
+template = "no_such_template"
+[promise_broken]
+id = "invoice_copy"
+offset_days = 0
+channel = "email"
+template = "promise_broken"
+"#,
+    );
+    let problems = s.check(&templates::Templates::builtin(), &templates::LANGUAGES);
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "steps[1].id",
+            "steps[2].offset_days",
+            "steps[2].template",
+            "promise_broken.id",
+            "steps[1].offset_days",
+            "min_gap_days"
+        ],
+        "{problems:?}"
+    );
+    assert!(problems[2].message.contains("unknown template `no_such_template` in fr, en"), "{problems:?}");
+    // A template present in one language only is enough when the scenario is for that language.
+    let mut t = templates::Templates::builtin();
+    t.set(Language::Fr, "maison", "S\n---\nB");
+    let mut only_fr = toml_scenario(
+        "[[steps]]\nid = \"a\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"maison\"\n[when]\nlanguages = [\"fr\"]\n",
+    );
+    assert_eq!(only_fr.check(&t, &templates::LANGUAGES), vec![]);
+    only_fr.when.languages.clear();
+    let p = only_fr.check(&t, &templates::LANGUAGES);
+    assert_eq!(p.len(), 1);
+    assert!(p[0].key == "steps[0].template" && p[0].message.contains("`maison` in en"), "{p:?}");
+    let empty = toml_scenario("steps = []\n");
+    assert_eq!(empty.check(&t, &[Language::Fr])[0].key, "steps");
+}

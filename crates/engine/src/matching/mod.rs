@@ -81,7 +81,9 @@ pub struct Payer {
 }
 
 /// Tenant settings of the matcher.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `[matching]`: how this tenant's bank credits are matched to its open invoices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MatchConfig {
     /// Confidence from which a match is applied without a human.

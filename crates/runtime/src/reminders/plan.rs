@@ -1,7 +1,8 @@
 //! Planning a day of reminders over the store: reads each customer's state,
 //! asks the pure engine ([`relance_engine::dunning::decide`]) what is due, renders the
 //! template in the customer's language and queues the result in the outbox
-//! under its idempotency key.
+//! under its idempotency key. Scenarios, templates and the holiday calendar
+//! come compiled in the [`TenantConfig`]: no file is read here.
 //!
 //! Planning is idempotent: a decision already queued is skipped by the store,
 //! and queued decisions count as sent for the next decisions (step order,
@@ -14,11 +15,10 @@
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
-use relance_config::TenantConfig;
-use relance_config::load_scenario;
+use relance_config::{CompiledScenario, TenantConfig};
 use relance_domain::Channel;
-use relance_engine::dunning::templates::{DEFAULT_PENALTY_RATE_BP, InvoiceFacts, ReminderFacts, render};
-use relance_engine::dunning::{Calendar, CustomerState, Decision, Outcome, Scenario, Step, decide};
+use relance_engine::dunning::templates::{DEFAULT_PENALTY_RATE_BP, InvoiceFacts, ReminderFacts};
+use relance_engine::dunning::{Calendar, CustomerState, Decision, INVOICE_COPY_STEP, Outcome, Step, decide};
 use relance_store::{Store, StoreError};
 
 /// What one planning pass did.
@@ -67,44 +67,27 @@ impl Queued {
 pub enum PlanError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Scenario(String),
 }
 
-/// Loads the tenant's scenarios, in the order they are listed.
-pub fn scenarios(dir: &std::path::Path, tenant: &TenantConfig) -> Result<Vec<(String, Scenario)>, PlanError> {
-    tenant
-        .scenarios
-        .iter()
-        .map(|n| load_scenario(dir, n).map(|s| (n.clone(), s)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PlanError::Scenario(e.to_string()))
-}
-
-/// Plans and queues `day`'s reminders for the tenant.
-pub fn plan_day(
-    store: &Store,
-    tenant: &TenantConfig,
-    scenarios: &[(String, Scenario)],
-    day: NaiveDate,
-) -> Result<PlanReport, PlanError> {
+/// Plans and queues `day`'s reminders for the tenant, with its compiled scenarios.
+pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<PlanReport, PlanError> {
     let calendar = calendar(tenant, day);
     let mut report = PlanReport::default();
     let states = store.dunning_states(&tenant.id)?;
     answer_copy_requests(store, tenant, &states, day, &mut report)?;
     for c in states {
-        let Some((name, scenario)) = scenario_for(tenant, scenarios, &c) else { continue };
-        match decide(scenario, &calendar, &c, day) {
+        let Some(compiled) = scenario_for(tenant, &c) else { continue };
+        match decide(&compiled.scenario, &calendar, &c, day) {
             Outcome::Send(d) => {
                 let facts = facts(tenant, &c, &d.invoices, day);
-                let rendered = match render(&d.step.template, &facts) {
+                let rendered = match tenant.templates.render(&d.step.template, &facts) {
                     Ok(r) => r,
                     Err(e) => {
                         report.errors.push(format!("customer {}: step {}: {e}", c.customer_id, d.step.id));
                         continue;
                     }
                 };
-                match store.enqueue_reminder(&tenant.id, name, day, &d, &rendered, None)? {
+                match store.enqueue_reminder(&tenant.id, &compiled.name, day, &d, &rendered, None)? {
                     Some(id) => report.queued.push(Queued::new(id, &d, rendered.subject)),
                     None => report.already_queued += 1,
                 }
@@ -116,22 +99,23 @@ pub fn plan_day(
     Ok(report)
 }
 
-/// The tenant's business-day calendar around `day`: French public holidays
-/// and the tenant's extra days off.
+/// The tenant's business-day calendar around `day`: its country's public
+/// holidays (`[dunning] country`) and its extra days off.
 pub fn calendar(tenant: &TenantConfig, day: NaiveDate) -> Calendar {
-    Calendar::french(day.year() - 1..=day.year() + 1, &tenant.dunning.extra_holidays)
+    calendar_between(tenant, day, day)
+}
+
+/// The tenant's business-day calendar from the year before `from` to the year after `to`.
+pub fn calendar_between(tenant: &TenantConfig, from: NaiveDate, to: NaiveDate) -> Calendar {
+    Calendar::for_country(tenant.dunning.country, from.year() - 1..=to.year() + 1, &tenant.dunning.extra_holidays)
 }
 
 /// The scenario a customer follows: the one assigned to it explicitly in
 /// `[dunning.assign]`, else the first whose conditions match.
-pub fn scenario_for<'s>(
-    tenant: &TenantConfig,
-    scenarios: &'s [(String, Scenario)],
-    c: &CustomerState,
-) -> Option<&'s (String, Scenario)> {
+pub fn scenario_for<'s>(tenant: &'s TenantConfig, c: &CustomerState) -> Option<&'s CompiledScenario> {
     match tenant.dunning.assign.get(&c.customer_id) {
-        Some(name) => scenarios.iter().find(|(n, _)| n == name),
-        None => scenarios.iter().find(|(_, s)| s.applies_to(c)),
+        Some(name) => tenant.scenarios.iter().find(|s| &s.name == name),
+        None => tenant.scenarios.iter().find(|s| s.scenario.applies_to(c)),
     }
 }
 
@@ -187,7 +171,7 @@ fn answer_copy_requests(
         let decision = Decision {
             customer_id: c.customer_id.clone(),
             step: Step {
-                id: "invoice_copy".into(),
+                id: INVOICE_COPY_STEP.into(),
                 offset_days: 0,
                 channel: Channel::Email,
                 template: "invoice_copy".into(),
@@ -197,7 +181,7 @@ fn answer_copy_requests(
             idempotency_key: format!("copy|message:{}", req.message_id),
             why: vec![format!("the customer asked for a copy (message {})", req.message_id)],
         };
-        let rendered = match render("invoice_copy", &facts(tenant, c, &named, day)) {
+        let rendered = match tenant.templates.render("invoice_copy", &facts(tenant, c, &named, day)) {
             Ok(r) => r,
             Err(e) => {
                 report.errors.push(format!("customer {}: invoice copy: {e}", c.customer_id));
@@ -212,4 +196,38 @@ fn answer_copy_requests(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(dunning: &str) -> TenantConfig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
+        std::fs::write(dir.path().join("relance.toml"), "").unwrap();
+        std::fs::write(dir.path().join("tenants/t.toml"), format!("[dunning]\n{dunning}")).unwrap();
+        let s = relance_config::Settings::load_with_env(&dir.path().join("relance.toml"), &[]).unwrap();
+        s.tenants[0].clone()
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_calendar_follows_the_tenant_country() {
+        // Default: France, as before the setting existed.
+        let fr = calendar(&tenant(""), d(2026, 7, 1));
+        assert!(!fr.is_business_day(d(2026, 7, 14)));
+        let gb = tenant("country = \"GB\"\nextra_holidays = [\"2026-07-15\"]\n");
+        let c = calendar(&gb, d(2026, 7, 1));
+        assert!(c.is_business_day(d(2026, 7, 14)), "Bastille Day is a working day in England");
+        assert!(!c.is_business_day(d(2026, 7, 15)), "the tenant's extra day off");
+        assert!(!c.is_business_day(d(2026, 8, 31)), "Summer bank holiday");
+        // The calendar spans the years around the day asked (a plan on 31 December sees New Year).
+        assert!(!calendar(&gb, d(2026, 12, 31)).is_business_day(d(2027, 1, 1)));
+        let none = calendar(&tenant("country = \"none\"\n"), d(2026, 12, 1));
+        assert!(none.is_business_day(d(2026, 12, 25)));
+    }
 }
