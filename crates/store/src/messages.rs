@@ -664,7 +664,12 @@ fn act(
                 insert_event(tx, t, "replies", "payment_claim_matched", &subject, &data)?;
             }
             ReplyAction::SendInvoiceCopy { to } => {
-                let data = json!({ "customer": plan.customer, "invoices": invoices, "to": to });
+                let event = CopyRequestedEvent {
+                    customer: plan.customer.clone(),
+                    invoices: plan.invoices.clone(),
+                    to: to.clone(),
+                };
+                let data = serde_json::to_value(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 insert_event(tx, t, "replies", "invoice_copy_requested", &subject, &data)?;
             }
             ReplyAction::ContactUndeliverable { .. } => {
@@ -835,4 +840,15 @@ fn like_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// The data of an `invoice_copy_requested` audit event, written when a reply
+/// asks for a copy and read back by the reminder planner, which answers it
+/// (`Store::unanswered_copy_requests`): one type for both sides.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CopyRequestedEvent {
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub invoices: Vec<String>,
+    pub to: Option<String>,
 }

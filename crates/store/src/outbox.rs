@@ -213,15 +213,12 @@ impl Store {
             Ok(rows
                 .into_iter()
                 .filter_map(|(subject, data)| {
-                    let d: serde_json::Value = serde_json::from_str(&data).ok()?;
+                    let d: crate::messages::CopyRequestedEvent = serde_json::from_str(&data).ok()?;
                     Some(CopyRequest {
                         message_id: subject.strip_prefix("message:")?.parse().ok()?,
-                        customer_id: d["customer"].as_str()?.to_string(),
-                        invoices: d["invoices"]
-                            .as_array()
-                            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-                            .unwrap_or_default(),
-                        reply_to: d["to"].as_str().map(String::from),
+                        customer_id: d.customer?,
+                        invoices: d.invoices,
+                        reply_to: d.to,
                     })
                 })
                 .collect())
