@@ -34,7 +34,7 @@ use tracing::{info, warn};
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
 use relance_connector::guard;
 use relance_connector::{
-    Connector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
+    AnyConnector, ConnectorError, ConnectorFactory, RunContext, RunReport, StatementSource, run_blocking,
 };
 use relance_domain::{BankLine, Direction};
 use relance_store::{NewPayment, NewQuarantine};
@@ -83,7 +83,7 @@ impl ConnectorFactory for BankStatementsFactory {
         Schedule::Watch { poll: Duration::from_secs(60) }
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         if connector.settings.contains_key("matching") {
             return Err(ConfigError::new(
                 &tenant.file,
@@ -103,7 +103,7 @@ impl ConnectorFactory for BankStatementsFactory {
         let max_amount = relance_domain::money::check_max_amount(s.max_amount).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
         })?;
-        Ok(Connector::StatementSource(Arc::new(BankStatements {
+        Ok(AnyConnector::StatementSource(Arc::new(BankStatements {
             name: connector.name.clone(),
             path,
             pattern: s.pattern.to_lowercase(),

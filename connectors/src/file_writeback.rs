@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, ErpWriteBack};
+use relance_connector::{AnyConnector, ConnectorError, ConnectorFactory, ErpWriteBack};
 use relance_domain::AllocationNotice;
 
 /// `file_writeback`: each applied or undone allocation written as one JSON line for the ERP to import.
@@ -43,9 +43,9 @@ impl ConnectorFactory for FileWriteBackFactory {
         Schedule::Interval(Duration::from_secs(10))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
-        Ok(Connector::ErpWriteBack(Arc::new(FileWriteBack { path: join_clean(&tenant.base_dir, &s.path) })))
+        Ok(AnyConnector::ErpWriteBack(Arc::new(FileWriteBack { path: join_clean(&tenant.base_dir, &s.path) })))
     }
 }
 

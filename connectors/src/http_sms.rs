@@ -34,7 +34,9 @@ use serde::Deserialize;
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_connector::{
+    AnyConnector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
+};
 use relance_domain::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
@@ -111,7 +113,7 @@ impl ConnectorFactory for HttpSmsFactory {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let err =
             |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
@@ -135,7 +137,7 @@ impl ConnectorFactory for HttpSmsFactory {
         };
         let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
         let client = crate::http::client(timeout).map_err(|e| err("url", e))?;
-        Ok(Connector::OutboundChannel(Arc::new(HttpSms { s, method, headers, auth, client })))
+        Ok(AnyConnector::OutboundChannel(Arc::new(HttpSms { s, method, headers, auth, client })))
     }
 }
 

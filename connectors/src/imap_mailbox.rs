@@ -33,7 +33,7 @@ use relance_config::{
 };
 use relance_connector::guard;
 use relance_connector::{
-    Connector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
+    AnyConnector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
 use relance_domain::replies::MessageStatus;
 use relance_engine::replies::{Intent, Understanding, understand};
@@ -44,12 +44,12 @@ const BATCH: usize = 200;
 
 /// Reads a kept message, received on `received` (the day it was fetched),
 /// and decides what it is (pure but for the file read).
-fn decide(id: i64, raw_path: &str, received: NaiveDate, max_bytes: u64, review_below: f64) -> HandleRequest {
-    decide_with(id, raw_path, max_bytes, review_below, |raw| understand(raw, received))
+fn understand_stored(id: i64, raw_path: &str, received: NaiveDate, max_bytes: u64, review_below: f64) -> HandleRequest {
+    understand_stored_with(id, raw_path, max_bytes, review_below, |raw| understand(raw, received))
 }
 
-/// [`decide`] with the understanding function given (tests pass one that panics).
-fn decide_with<E: std::fmt::Display>(
+/// [`understand_stored`] with the understanding function given (tests pass one that panics).
+fn understand_stored_with<E: std::fmt::Display>(
     id: i64,
     raw_path: &str,
     max_bytes: u64,
@@ -196,7 +196,7 @@ impl ConnectorFactory for ImapMailboxFactory {
         Schedule::Interval(Duration::from_millis(200))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
@@ -206,7 +206,7 @@ impl ConnectorFactory for ImapMailboxFactory {
         let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
         let login = ImapLogin::checked(&s.host, s.port, s.tls, s.allow_plaintext, ca, &s.username, password)
             .map_err(|e| err("tls", e))?;
-        Ok(Connector::InboundMailbox(Arc::new(ImapMailbox {
+        Ok(AnyConnector::InboundMailbox(Arc::new(ImapMailbox {
             name: connector.name.clone(),
             s,
             login,
@@ -520,7 +520,7 @@ impl ImapMailbox {
             let requests = tokio::task::spawn_blocking(move || {
                 pending
                     .into_iter()
-                    .map(|(id, path, received)| decide(id, &path, received, max, review_below))
+                    .map(|(id, path, received)| understand_stored(id, &path, received, max, review_below))
                     .collect::<Vec<_>>()
             })
             .await
@@ -585,7 +585,7 @@ mod tests {
         let path = dir.path().join("1.eml");
         std::fs::write(&path, b"From: a@example.com\r\nSubject: hi\r\n\r\nHello\r\n").unwrap();
         let path = path.display().to_string();
-        let r = decide_with(7, &path, 1 << 20, 0.6, |_: &[u8]| -> Result<Understanding, String> {
+        let r = understand_stored_with(7, &path, 1 << 20, 0.6, |_: &[u8]| -> Result<Understanding, String> {
             panic!("boom in the analysis")
         });
         assert_eq!((r.id, r.status), (7, MessageStatus::Quarantined));
@@ -593,7 +593,7 @@ mod tests {
         assert!(why.contains("panic: boom in the analysis"), "{why}");
         assert!(why.ends_with(&format!("kept at {path}")), "{why}");
         // The real analysis on the same message is not affected.
-        let r = decide(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6);
+        let r = understand_stored(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6);
         assert_ne!(r.status, MessageStatus::Quarantined, "{:?}", r.error);
     }
 
@@ -605,7 +605,7 @@ mod tests {
             .unwrap();
         let path = path.display().to_string();
         // Fetched on Monday 12 October 2026: Friday is the 16th.
-        let r = decide(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6);
+        let r = understand_stored(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6);
         let u = r.understanding.expect("understood");
         assert_eq!((u.intent, u.promised_date), (Intent::PromiseToPay, NaiveDate::from_ymd_opt(2026, 10, 16)));
         assert_eq!(r.status, MessageStatus::Handled);

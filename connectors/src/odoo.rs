@@ -42,7 +42,7 @@ use relance_config::{
 };
 use relance_connector::paging::Pass;
 use relance_connector::{
-    Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
+    AnyConnector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, RunContext, RunReport,
 };
 use relance_domain::AllocationNotice;
 use relance_domain::money::Currency;
@@ -192,7 +192,7 @@ impl ConnectorFactory for OdooFactory {
     fn default_schedule(&self) -> Schedule {
         Schedule::Interval(Duration::from_secs(300))
     }
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let (client, s) = OdooClient::build(tenant, connector)?;
         let max_amount = relance_domain::money::check_max_amount(s.max_amount).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_amount", connector.name)), e)
@@ -200,7 +200,7 @@ impl ConnectorFactory for OdooFactory {
         let max_close_share_bp = relance_connector::paging::close_share_bp(s.max_close_share).map_err(|e| {
             ConfigError::new(&tenant.file, Some(&format!("connectors.{}.max_close_share", connector.name)), e)
         })?;
-        Ok(Connector::InvoiceSource(Arc::new(OdooInvoices {
+        Ok(AnyConnector::InvoiceSource(Arc::new(OdooInvoices {
             name: connector.name.clone(),
             client,
             page_size: s.page_size.clamp(10, 5000),
@@ -226,7 +226,7 @@ impl ConnectorFactory for OdooWriteBackFactory {
     fn default_schedule(&self) -> Schedule {
         Schedule::Interval(Duration::from_secs(30))
     }
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let (client, s) = OdooClient::build(tenant, connector)?;
         let Some(journal_id) = s.journal_id else {
             return Err(ConfigError::new(
@@ -235,7 +235,7 @@ impl ConnectorFactory for OdooWriteBackFactory {
                 "the bank journal (account.journal id) payments are registered in is required",
             ));
         };
-        Ok(Connector::ErpWriteBack(Arc::new(OdooWriteBack { client, journal_id, memo_field: s.memo_field })))
+        Ok(AnyConnector::ErpWriteBack(Arc::new(OdooWriteBack { client, journal_id, memo_field: s.memo_field })))
     }
 }
 

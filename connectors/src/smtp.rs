@@ -38,7 +38,9 @@ use tokio::sync::{Mutex, Semaphore};
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_connector::{
+    AnyConnector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
+};
 use relance_domain::Channel;
 
 use crate::imap_mailbox::{ImapLogin, TlsMode as ImapTls};
@@ -157,7 +159,7 @@ impl ConnectorFactory for SmtpFactory {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
@@ -227,7 +229,7 @@ impl ConnectorFactory for SmtpFactory {
         };
         let domain = from.email.domain().to_string();
         let size = s.pool_size.max(1) as usize;
-        Ok(Connector::OutboundChannel(Arc::new(SmtpChannel {
+        Ok(AnyConnector::OutboundChannel(Arc::new(SmtpChannel {
             server,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(size),

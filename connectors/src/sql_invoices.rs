@@ -41,7 +41,7 @@ use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
 use relance_connector::paging::Pass;
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
+use relance_connector::{AnyConnector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport};
 use relance_domain::money::Currency;
 
 /// The columns Relance reads, by their canonical names.
@@ -153,7 +153,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let err =
             |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
@@ -191,7 +191,7 @@ impl ConnectorFactory for SqlInvoicesFactory {
             .create_timeout(Some(timeout))
             .build()
             .map_err(|e| err("url", e.to_string()))?;
-        Ok(Connector::InvoiceSource(Arc::new(SqlInvoices {
+        Ok(AnyConnector::InvoiceSource(Arc::new(SqlInvoices {
             name: connector.name.clone(),
             pool,
             query: s.query.trim().to_string(),

@@ -26,7 +26,9 @@ use sha2::Sha256;
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
 };
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_connector::{
+    AnyConnector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
+};
 use relance_domain::Channel;
 
 /// `webhook`: reminder steps as signed JSON events (HMAC-SHA256), e.g. the hand-off to a collection
@@ -73,7 +75,7 @@ impl ConnectorFactory for WebhookFactory {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let err =
             |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
@@ -86,7 +88,7 @@ impl ConnectorFactory for WebhookFactory {
             crate::http::headers(&s.headers, &tenant.base_dir).map_err(|(k, e)| err(&format!("headers.{k}"), e))?;
         let timeout = parse_duration(&s.timeout).map_err(|e| err("timeout", e))?;
         let client = crate::http::client(timeout).map_err(|e| err("url", e))?;
-        Ok(Connector::OutboundChannel(Arc::new(Webhook { url, secret, channels: s.channels, headers, client })))
+        Ok(AnyConnector::OutboundChannel(Arc::new(Webhook { url, secret, channels: s.channels, headers, client })))
     }
 }
 

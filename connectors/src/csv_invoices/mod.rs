@@ -62,7 +62,7 @@ use tracing::{info, warn};
 
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration};
 use relance_connector::{
-    Connector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
+    AnyConnector, ConnectorError, ConnectorFactory, InvoiceSource, RunContext, RunReport, run_blocking,
 };
 use relance_domain::money::{Currency, DEFAULT_MAX_AMOUNT, DecimalStyle, check_max_amount};
 use relance_store::{ImportKey, ImportState, ImportStatus, InvoiceBatch, NewQuarantine, ReleasedImport};
@@ -162,8 +162,8 @@ impl ConnectorFactory for CsvInvoicesFactory {
         Schedule::Watch { poll: Duration::from_secs(60) }
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
-        Ok(Connector::InvoiceSource(Arc::new(CsvInvoices::from_config(tenant, connector)?)))
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
+        Ok(AnyConnector::InvoiceSource(Arc::new(CsvInvoices::from_config(tenant, connector)?)))
     }
 }
 

@@ -22,7 +22,9 @@ use serde::Deserialize;
 
 use self::pdf::{Letter, render};
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, join_clean};
-use relance_connector::{Connector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt};
+use relance_connector::{
+    AnyConnector, ConnectorError, ConnectorFactory, OutboundChannel, OutboundMessage, SendReceipt,
+};
 use relance_domain::Channel;
 
 /// `letters`: reminder letters (formal notices) as PDF files for the mail room, or posted to a
@@ -56,7 +58,7 @@ impl ConnectorFactory for LettersFactory {
         Schedule::Interval(Duration::from_secs(60))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let s: Settings = connector_settings(tenant, connector)?;
         let err =
             |k: &str, m: String| ConfigError::new(&tenant.file, Some(&format!("connectors.{}.{k}", connector.name)), m);
@@ -70,7 +72,7 @@ impl ConnectorFactory for LettersFactory {
             }
             None => None,
         };
-        Ok(Connector::OutboundChannel(Arc::new(Letters { dir: join_clean(&tenant.base_dir, &s.path), post })))
+        Ok(AnyConnector::OutboundChannel(Arc::new(Letters { dir: join_clean(&tenant.base_dir, &s.path), post })))
     }
 }
 

@@ -6,7 +6,7 @@
 //! - push roles, called by engines: [`OutboundChannel`], [`ErpWriteBack`].
 //!
 //! A [`ConnectorFactory`] turns a tenant's `[connectors.<name>]` table into a
-//! [`Connector`]. Built-in factories form a static registry (see the binary);
+//! [`AnyConnector`]. Built-in factories form a static registry (see the binary);
 //! plugin factories are added next to them. Building validates settings and
 //! does no I/O beyond checking paths, so `relance check-config` can build every
 //! connector without starting anything.
@@ -191,9 +191,10 @@ pub trait ErpWriteBack: Send + Sync {
     }
 }
 
-/// A built connector, by role.
+/// A built connector, by role (`AnyConnector`, not `Connector`, so that it is
+/// not confused with the trait plugin authors implement in `plugins/sdk`).
 #[derive(Clone)]
-pub enum Connector {
+pub enum AnyConnector {
     InvoiceSource(Arc<dyn InvoiceSource>),
     StatementSource(Arc<dyn StatementSource>),
     InboundMailbox(Arc<dyn InboundMailbox>),
@@ -201,49 +202,49 @@ pub enum Connector {
     ErpWriteBack(Arc<dyn ErpWriteBack>),
 }
 
-impl Connector {
+impl AnyConnector {
     pub fn role(&self) -> &'static str {
         match self {
-            Connector::InvoiceSource(_) => "invoice_source",
-            Connector::StatementSource(_) => "statement_source",
-            Connector::InboundMailbox(_) => "inbound_mailbox",
-            Connector::OutboundChannel(_) => "outbound_channel",
-            Connector::ErpWriteBack(_) => "erp_write_back",
+            AnyConnector::InvoiceSource(_) => "invoice_source",
+            AnyConnector::StatementSource(_) => "statement_source",
+            AnyConnector::InboundMailbox(_) => "inbound_mailbox",
+            AnyConnector::OutboundChannel(_) => "outbound_channel",
+            AnyConnector::ErpWriteBack(_) => "erp_write_back",
         }
     }
 
     /// Whether the runtime schedules this connector: pull roles, and ERP
     /// write-back (which delivers the store's write-back queue).
     pub fn is_scheduled(&self) -> bool {
-        !matches!(self, Connector::OutboundChannel(_))
+        !matches!(self, AnyConnector::OutboundChannel(_))
     }
 
     /// Order within one `--once` pass: data in before notices out.
     pub fn run_order(&self) -> u8 {
         match self {
-            Connector::InvoiceSource(_) => 0,
-            Connector::StatementSource(_) => 1,
-            Connector::InboundMailbox(_) => 2,
-            Connector::ErpWriteBack(_) => 3,
-            Connector::OutboundChannel(_) => 4,
+            AnyConnector::InvoiceSource(_) => 0,
+            AnyConnector::StatementSource(_) => 1,
+            AnyConnector::InboundMailbox(_) => 2,
+            AnyConnector::ErpWriteBack(_) => 3,
+            AnyConnector::OutboundChannel(_) => 4,
         }
     }
 
     /// Runs one pass of a pull connector.
     pub async fn run(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
         match self {
-            Connector::InvoiceSource(c) => c.sync(ctx).await,
-            Connector::StatementSource(c) => c.fetch(ctx).await,
-            Connector::InboundMailbox(c) => c.poll(ctx).await,
-            Connector::ErpWriteBack(c) => deliver_write_backs(c.as_ref(), ctx).await,
-            Connector::OutboundChannel(_) => Ok(RunReport::default()),
+            AnyConnector::InvoiceSource(c) => c.sync(ctx).await,
+            AnyConnector::StatementSource(c) => c.fetch(ctx).await,
+            AnyConnector::InboundMailbox(c) => c.poll(ctx).await,
+            AnyConnector::ErpWriteBack(c) => deliver_write_backs(c.as_ref(), ctx).await,
+            AnyConnector::OutboundChannel(_) => Ok(RunReport::default()),
         }
     }
 
     pub fn watch_paths(&self) -> Vec<PathBuf> {
         match self {
-            Connector::InvoiceSource(c) => c.watch_paths(),
-            Connector::StatementSource(c) => c.watch_paths(),
+            AnyConnector::InvoiceSource(c) => c.watch_paths(),
+            AnyConnector::StatementSource(c) => c.watch_paths(),
             _ => Vec::new(),
         }
     }
@@ -308,7 +309,7 @@ pub trait ConnectorFactory: Send + Sync {
         None
     }
     /// Validates settings and builds the connector.
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError>;
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError>;
 }
 
 /// The connector kinds known to this process.
@@ -342,7 +343,7 @@ pub struct BuiltConnector {
     pub tenant: TenantId,
     pub config: ConnectorConfig,
     pub schedule: Schedule,
-    pub connector: Connector,
+    pub connector: AnyConnector,
 }
 
 /// Builds every enabled connector of every tenant, collecting all errors.

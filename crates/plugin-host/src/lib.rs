@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use relance_config::{ConfigError, ConnectorConfig, Schedule, TenantConfig, resolve_secret};
 use relance_connector::paging::PagedImport;
 use relance_connector::{
-    Connector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, OutboundChannel, OutboundMessage,
+    AnyConnector, ConnectorError, ConnectorFactory, ErpWriteBack, InvoiceSource, OutboundChannel, OutboundMessage,
     RunContext, RunReport, SendReceipt,
 };
 use relance_domain::{AllocationNotice, Channel};
@@ -290,7 +290,7 @@ impl ConnectorFactory for PluginFactory {
         Schedule::Interval(Duration::from_secs(300))
     }
 
-    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<Connector, ConfigError> {
+    fn build(&self, tenant: &TenantConfig, connector: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
         let key = format!("connectors.{}", connector.name);
         let err = |m: String| ConfigError::new(&tenant.file, Some(&key), m);
         let mut settings = connector.settings.clone();
@@ -337,7 +337,7 @@ impl ConnectorFactory for PluginFactory {
         };
         Ok(match role.as_str() {
             "invoice_source" => {
-                Connector::InvoiceSource(Arc::new(PluginInvoiceSource { caller, currency: tenant.currency }))
+                AnyConnector::InvoiceSource(Arc::new(PluginInvoiceSource { caller, currency: tenant.currency }))
             }
             "outbound_channel" => {
                 let Some(channel) = channel else {
@@ -345,9 +345,9 @@ impl ConnectorFactory for PluginFactory {
                         "an outbound plugin needs `channel = \"sms\"` (or email, webhook, letter, call_task)".into(),
                     ));
                 };
-                Connector::OutboundChannel(Arc::new(PluginChannel { caller, channel }))
+                AnyConnector::OutboundChannel(Arc::new(PluginChannel { caller, channel }))
             }
-            "erp_write_back" => Connector::ErpWriteBack(Arc::new(PluginWriteBack { caller })),
+            "erp_write_back" => AnyConnector::ErpWriteBack(Arc::new(PluginWriteBack { caller })),
             other => {
                 return Err(err(format!("this host does not drive the `{other}` role of plugins yet")));
             }

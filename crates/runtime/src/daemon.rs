@@ -18,7 +18,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use relance_config::{ConfigErrors, RetryPolicy, Schedule, Settings};
 use relance_connector::{
-    BuiltConnector, Connector, ConnectorError, OutboundChannel, Registry, RunContext, RunReport, build_all,
+    AnyConnector, BuiltConnector, ConnectorError, OutboundChannel, Registry, RunContext, RunReport, build_all,
 };
 use relance_domain::TenantId;
 use relance_store::{Store, StoreError};
@@ -236,7 +236,7 @@ impl Runtime {
             .iter()
             .filter(|c| &c.tenant == tenant)
             .filter_map(|c| match &c.connector {
-                Connector::OutboundChannel(o) => Some((c.config.name.clone(), o.clone())),
+                AnyConnector::OutboundChannel(o) => Some((c.config.name.clone(), o.clone())),
                 _ => None,
             })
             .collect()
@@ -319,8 +319,8 @@ async fn dunning_loop(rt: Runtime, tenant: TenantId, cancel: CancellationToken) 
 const CASH_STAGE: u8 = 1;
 
 /// Whether a run of this connector can change what cash application sees.
-fn changes_data(c: &Connector) -> bool {
-    matches!(c, Connector::InvoiceSource(_) | Connector::StatementSource(_))
+fn changes_data(c: &AnyConnector) -> bool {
+    matches!(c, AnyConnector::InvoiceSource(_) | AnyConnector::StatementSource(_))
 }
 
 /// Runs a cash application round now (after the first runs), then after
@@ -551,7 +551,7 @@ mod tests {
 
     use super::*;
     use relance_config::{ConfigError, ConnectorConfig, TenantConfig};
-    use relance_connector::{Connector, ConnectorFactory, InvoiceSource};
+    use relance_connector::{AnyConnector, ConnectorFactory, InvoiceSource};
 
     /// Fails `fail_first` times (transiently, or permanently), then succeeds.
     struct Flaky {
@@ -587,10 +587,10 @@ mod tests {
         fn default_schedule(&self) -> Schedule {
             Schedule::Interval(Duration::from_secs(3600))
         }
-        fn build(&self, _t: &TenantConfig, c: &ConnectorConfig) -> Result<Connector, ConfigError> {
+        fn build(&self, _t: &TenantConfig, c: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
             let fail_first = c.settings.get("fail_first").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
             let permanent = c.settings.get("permanent").and_then(|v| v.as_bool()).unwrap_or(false);
-            Ok(Connector::InvoiceSource(Arc::new(Flaky {
+            Ok(AnyConnector::InvoiceSource(Arc::new(Flaky {
                 own: AtomicU32::new(0),
                 calls: self.0.clone(),
                 fail_first,
@@ -701,8 +701,8 @@ mod tests {
         fn default_schedule(&self) -> Schedule {
             Schedule::Interval(Duration::from_secs(3600))
         }
-        fn build(&self, _t: &TenantConfig, _c: &ConnectorConfig) -> Result<Connector, ConfigError> {
-            Ok(Connector::OutboundChannel(Arc::new(Recorder(self.0.clone()))))
+        fn build(&self, _t: &TenantConfig, _c: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
+            Ok(AnyConnector::OutboundChannel(Arc::new(Recorder(self.0.clone()))))
         }
     }
 
