@@ -10,6 +10,7 @@ mod bench_send;
 mod bench_sql;
 mod dunning_cmd;
 mod match_cmd;
+mod match_eval;
 mod replies_cmd;
 mod statements_cmd;
 

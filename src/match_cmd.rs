@@ -19,16 +19,26 @@ use relance_domain::money::{Currency, DecimalStyle};
 use relance_engine::matching::{MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct MatchArgs {
+    #[command(subcommand)]
+    command: Option<MatchCommand>,
     /// Open invoices in the canonical CSV layout.
-    #[arg(long)]
-    invoices: PathBuf,
+    #[arg(long, required = true)]
+    invoices: Option<PathBuf>,
     /// A bank statement (any supported format).
-    #[arg(long)]
-    statement: PathBuf,
+    #[arg(long, required = true)]
+    statement: Option<PathBuf>,
     /// Confidence from which a match is applied (default 0.9).
     #[arg(long)]
     threshold: Option<f64>,
+}
+
+/// `relance match <subcommand>`.
+#[derive(clap::Subcommand)]
+pub enum MatchCommand {
+    /// Score the whole pipeline (parsers and matcher) on a labelled corpus such as corpus/cash.
+    Eval(crate::match_eval::EvalArgs),
 }
 
 /// Loads the open invoices and the payers they name.
@@ -79,12 +89,18 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
 }
 
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
-    let (open, payers) = load_invoices(&args.invoices)?;
-    let bytes = std::fs::read(&args.statement).with_context(|| format!("cannot read {}", args.statement.display()))?;
+    if let Some(MatchCommand::Eval(eval)) = args.command {
+        return crate::match_eval::run(eval);
+    }
+    let (Some(invoices), Some(statement)) = (args.invoices, args.statement) else {
+        anyhow::bail!("relance match needs --invoices and --statement (or a subcommand such as `eval`)");
+    };
+    let (open, payers) = load_invoices(&invoices)?;
+    let bytes = std::fs::read(&statement).with_context(|| format!("cannot read {}", statement.display()))?;
     let parsed = match statements::parse(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("relance: {}: {e}", args.statement.display());
+            eprintln!("relance: {}: {e}", statement.display());
             return Ok(ExitCode::FAILURE);
         }
     };

@@ -1,0 +1,1064 @@
+#!/usr/bin/env python3
+"""Generates the labelled cash-application corpus (corpus/cash/).
+
+Each *case* is one tenant world rendered as real files: an invoice export in
+the canonical CSV layout Relance reads (credit notes are rows with negative
+amounts), one or more bank statements in a bank format (camt.053, camt.054
+batches, MT940 French and German styles, CFONB 120, OFX, bank CSV exports)
+and `labels.jsonl`, one line per credit of the statements with the invoices
+it really pays.
+
+Two splits with disjoint families:
+
+* dev/: numbering schemes A-F, layouts camt053-v02, mt940-fr, cfonb-lf,
+  ofx-sgml, csv-fr, reference spellings and phrasings of set "dev";
+* unseen/: numbering schemes G-L, layouts camt054-batch, camt053-v08,
+  mt940-de, cfonb-packed, csv-uk, csv-de, spellings and phrasings of set
+  "unseen". Never tune matching rules on it.
+
+Python 3 standard library only; the output depends only on the seed:
+
+    python3 scripts/corpus/cash.py --out corpus/cash --seed 20260415
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import re
+import shutil
+import unicodedata
+
+# --------------------------------------------------------------------------
+# Numbering schemes: token lists. ("P", text) prefix/literal letters,
+# ("S", sep) separator, ("Y", 2|4) year, ("M",) month, ("C", width) counter.
+
+SCHEMES = {
+    # dev families
+    "A": [("P", "FA"), ("S", "-"), ("Y", 4), ("S", "-"), ("C", 5)],  # FA-2026-04034
+    "B": [("P", "F"), ("Y", 2), ("S", "-"), ("C", 4)],  # F26-4412
+    "C": [("P", "INV"), ("S", "-"), ("C", 6)],  # INV-001712
+    "D": [("Y", 4), ("S", "/"), ("C", 4)],  # 2026/0412
+    "E": [("P", "FAC"), ("Y", 4), ("M",), ("S", "-"), ("C", 4)],  # FAC202604-0193
+    "F": [("P", "RE"), ("S", "-"), ("Y", 2), ("S", "-"), ("C", 5)],  # RE-26-10234
+    # unseen families
+    "G": [("P", "SI"), ("S", "/"), ("Y", 4), ("S", "/"), ("C", 5)],  # SI/2026/00871
+    "H": [("P", "VF"), ("Y", 2), ("C", 6)],  # VF26000345
+    "I": [("Y", 2), ("S", "-"), ("P", "FV"), ("S", "-"), ("C", 4)],  # 26-FV-0412
+    "J": [("P", "F"), ("S", "."), ("Y", 4), ("S", "."), ("C", 4)],  # F.2026.1187
+    "K": [("C", 7)],  # 9004123 (SAP-like, counter from 9000000)
+    "L": [("P", "R"), ("Y", 4), ("C", 5)],  # R202600451
+}
+
+# Credit-note scheme per invoice scheme (same shape, another prefix).
+CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
+             "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G"}
+
+SPLITS = {
+    "dev": {
+        "schemes": ["A", "B", "C", "D", "E", "F"],
+        "layouts": ["camt053-v02", "mt940-fr", "cfonb-lf", "ofx-sgml", "csv-fr"],
+        "variants": ["full", "full", "lower", "nosep", "spaced", "noprefix", "shortyear", "counter"],
+        "joins": [" ", ", ", " + ", " ET "],
+        "langs": ["fr", "en"],
+        "customer_ids": ["C{:05d}", "CLI{:04d}", "411{:05d}"],
+        "po": ["PO-{y}-{n:05d}", "BC{n:06d}", "CMD {n:05d}"],
+        "cases": 30,
+    },
+    "unseen": {
+        "schemes": ["G", "H", "I", "J", "K", "L"],
+        "layouts": ["camt054-batch", "camt053-v08", "mt940-de", "cfonb-packed", "csv-uk", "csv-de"],
+        "variants": ["full", "full", "nozeros", "longyear", "digits", "ogm", "ogm-bare", "tail4"],
+        "joins": ["/", " & ", "; ", " UND "],
+        "langs": ["de", "nl", "en2"],
+        "customer_ids": ["{:06d}", "CUST-{:04d}", "D{:05d}"],
+        "po": ["{y}-{n:05d}", "4500{n:06d}", "PO{n:07d}"],
+        "cases": 30,
+    },
+}
+
+LAYOUT_CCY = {
+    "camt053-v02": ["EUR", "EUR", "CHF"], "mt940-fr": ["EUR"], "cfonb-lf": ["EUR"],
+    "ofx-sgml": ["USD", "EUR"], "csv-fr": ["EUR"],
+    "camt054-batch": ["EUR", "USD"], "camt053-v08": ["EUR", "CHF", "GBP"], "mt940-de": ["EUR"],
+    "cfonb-packed": ["EUR"], "csv-uk": ["GBP"], "csv-de": ["EUR"],
+}
+
+PHRASES = {
+    "fr": ["FACTURE {r}", "Reglement facture {r}", "REGLT FACT {r}", "Paiement {r} merci", "VIR FACT. N {r}",
+           "{r}", "Solde facture {r}"],
+    "en": ["Invoice {r}", "INV PAYMENT {r}", "Payment for invoice {r}", "{r}", "Settlement {r} thank you"],
+    "de": ["Rechnung {r}", "RG-Nr. {r} vom {d}", "Zahlung Rechnung {r}", "Re. {r} Kd.Nr. {k}", "{r}"],
+    "nl": ["Factuur {r}", "Betaling factuurnr {r}", "fact {r}", "{r} betaling", "Factuurnummer {r}"],
+    "en2": ["Ref {r}", "Your inv {r}", "Remittance {r} ta", "PAYMENT OF {r}", "{r}"],
+}
+FREE_TEXT = {
+    "fr": ["VIREMENT", "Remboursement trop percu", "LOYER AVRIL", "REMISE CHEQUES", "Interets crediteurs"],
+    "en": ["TRANSFER", "Refund", "Interest", "Cash deposit", "Grant payment"],
+    "de": ["Gutschrift", "Erstattung", "Zinsen", "Bareinzahlung", "Miete April"],
+    "nl": ["Overboeking", "Terugbetaling", "Rente", "Storting", "Huur april"],
+    "en2": ["Transfer", "Refund", "Interest paid", "Deposit", "Rebate"],
+}
+CN_WORDS = {"fr": "moins avoir", "en": "less credit note", "de": "abzgl. Gutschrift", "nl": "min creditnota",
+            "en2": "less CN"}
+KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct"}
+PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order"}
+
+SURNAMES = ["Martin", "Bernard", "Dubois", "Lefebvre", "Moreau", "Laurent", "Garnier", "Rousseau", "Faure",
+            "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "de Vries", "Jansen",
+            "van Dijk", "Bakker", "Visser", "Smith", "Harper", "Walker", "Wright", "Keller", "Meier", "Brunner",
+            "Rossi", "Lopez", "Peeters", "Maes", "Janssens", "Girard", "Bonnet", "Mercier", "Chevalier"]
+TRADES = ["Transports", "Boulangerie", "Logistique", "Batiment", "Consulting", "Imprimerie", "Menuiserie",
+          "Electricite", "Plomberie", "Bau", "Logistik", "Handel", "Technik", "Installatie", "Bouw", "Trading",
+          "Engineering", "Services", "Foods", "Pharma", "Metall", "Garage", "Optique", "Informatique"]
+FORMS = {"FR": ["SARL", "SAS", "SA", "EURL"], "DE": ["GmbH", "AG", "KG", "GmbH & Co. KG"],
+         "NL": ["B.V.", "N.V."], "GB": ["Ltd", "Limited", "PLC"], "CH": ["AG", "SA", "GmbH"],
+         "BE": ["SPRL", "BV", "NV", "SRL"]}
+FACTORS = ["EUROFACTOR", "BNP PARIBAS FACTOR", "CA LEASING ET FACTORING", "NATIXIS FACTOR",
+           "COFACE FINANZ GMBH", "ABN AMRO COMMERCIAL FINANCE", "LLOYDS BANK COMMERCIAL FINANCE"]
+
+IBAN_SHAPES = {"FR": "n5n5n11n2", "DE": "n8n10", "BE": "n3n7n2", "NL": "a4n10", "GB": "a4n6n8",
+               "CH": "n5n12", "ES": "n4n4n2n10", "IT": "a1n5n5n12"}
+
+
+def iban(rng, country):
+    bban = ""
+    for kind, n in re.findall(r"([an])(\d+)", IBAN_SHAPES[country]):
+        for _ in range(int(n)):
+            bban += rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") if kind == "a" else str(rng.randrange(10))
+    moved = bban + country + "00"
+    num = int("".join(str(int(c, 36)) for c in moved))
+    return f"{country}{98 - num % 97:02d}{bban}"
+
+
+def rf_ref(body):
+    body = re.sub(r"[^A-Z0-9]", "", body.upper())
+    num = int("".join(str(int(c, 36)) for c in body + "RF00"))
+    return f"RF{98 - num % 97:02d}{body}"
+
+
+def ogm(digits):
+    """Belgian structured communication of a number: 10 digits + mod 97 check."""
+    base = int(digits[-10:].rjust(10, "0"))
+    check = base % 97 or 97
+    s = f"{base:010d}{check:02d}"
+    return s
+
+
+def ascii_upper(s):
+    return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode().upper()
+
+
+def money_str(minor, sep="."):
+    sign = "-" if minor < 0 else ""
+    minor = abs(minor)
+    return f"{sign}{minor // 100}{sep}{minor % 100:02d}"
+
+
+# --------------------------------------------------------------------------
+# Invoice numbers and how people type them.
+
+
+class Number:
+    def __init__(self, scheme, year, month, counter):
+        self.scheme, self.year, self.month, self.counter = scheme, year, month, counter
+
+    def tokens(self, prefix=None):
+        out = []
+        for t in SCHEMES[self.scheme]:
+            if t[0] == "P":
+                out.append(("P", prefix if prefix is not None else t[1]))
+            elif t[0] == "S":
+                out.append(("S", t[1]))
+            elif t[0] == "Y":
+                out.append(("Y", str(self.year)[-t[1]:]))
+            elif t[0] == "M":
+                out.append(("M", f"{self.month:02d}"))
+            else:
+                out.append(("C", f"{self.counter:0{t[1]}d}"))
+        return out
+
+    def text(self, prefix=None):
+        return "".join(v for _, v in self.tokens(prefix))
+
+
+def render_ref(num, variant, prefix=None):
+    """The number as a payer typed it: (text, structured_ref or None)."""
+    toks = num.tokens(prefix)
+    full = "".join(v for _, v in toks)
+    has_prefix = any(k == "P" for k, _ in toks)
+    if variant == "lower":
+        return full.lower(), None
+    if variant == "nosep":
+        return "".join(v for k, v in toks if k != "S"), None
+    if variant == "spaced":
+        return "".join(" " if k == "S" else v for k, v in toks).strip(), None
+    if variant == "noprefix" and has_prefix:
+        s = "".join(v for k, v in toks if k != "P")
+        return s.strip("-/. "), None
+    if variant == "shortyear" and any(k == "Y" and len(v) == 4 for k, v in toks):
+        return "".join(v[2:] if k == "Y" else v for k, v in toks), None
+    if variant == "counter":
+        return next(v for k, v in toks if k == "C"), None
+    if variant == "nozeros":
+        s = "".join(str(int(v)) if k == "C" else v for k, v in toks)
+        if s != full:
+            return s, None
+    if variant == "longyear" and any(k == "Y" and len(v) == 2 for k, v in toks):
+        return "".join(f"20{v}" if k == "Y" else v for k, v in toks), None
+    if variant == "digits":
+        return "".join(v for k, v in toks if k in "YMC"), None
+    if variant in ("ogm", "ogm-bare"):
+        d = ogm("".join(v for k, v in toks if k in "YMC"))
+        if variant == "ogm":
+            return f"+++{d[:3]}/{d[3:7]}/{d[7:]}+++", None
+        return d, None
+    if variant == "tail4":
+        c = next(v for k, v in toks if k == "C")
+        return c[-4:], None
+    if variant == "rf":
+        return "", rf_ref(full)
+    return full, None
+
+
+def digits_of(s):
+    return "".join(c for c in s if c.isdigit())
+
+
+# --------------------------------------------------------------------------
+# The world of one case.
+
+
+class Case:
+    def __init__(self, split, index, rng, cfg):
+        self.split, self.index, self.rng, self.cfg = split, index, rng, cfg
+        self.scheme = cfg["schemes"][(index + index // len(cfg["layouts"])) % len(cfg["schemes"])]
+        self.layout = cfg["layouts"][index % len(cfg["layouts"])]
+        self.ccy = rng.choice(LAYOUT_CCY[self.layout])
+        self.lang = rng.choice(cfg["langs"])
+        self.country = {"EUR": rng.choice(["FR", "FR", "DE", "BE", "NL", "ES", "IT"]), "GBP": "GB", "CHF": "CH",
+                        "USD": "GB"}[self.ccy]
+        if self.layout.startswith(("cfonb", "csv-fr", "mt940-fr")):
+            self.country = "FR"
+        if self.layout in ("mt940-de", "csv-de"):
+            self.country = "DE"
+        self.name = f"{split}-{index + 1:02d}-{self.layout}-{self.scheme}"
+        self.period = dt.date(2026, rng.choice([3, 4, 5, 6]), 1)
+        self.customers = []
+        self.invoices = []  # dicts
+        self.by_number = {}
+        self.credits = []  # dicts: bank line + label
+        self.debits = []
+        self.make_customers()
+        self.make_invoices()
+        self.snapshot()
+
+    # -- customers and invoices ------------------------------------------
+    def company_name(self):
+        r = self.rng
+        form = r.choice(FORMS.get(self.country, FORMS["FR"]))
+        pattern = r.randrange(4)
+        s, t = r.choice(SURNAMES), r.choice(TRADES)
+        if pattern == 0:
+            return f"{t} {s} {form}"
+        if pattern == 1:
+            return f"{s} {t} {form}"
+        if pattern == 2:
+            return f"{s} & {r.choice(SURNAMES)} {form}"
+        return f"{t} {r.choice(['du Centre', 'Nord', 'Alpes', 'Rhein', 'Holland', 'Atlantique', 'Europe'])} {form}"
+
+    def make_customers(self):
+        r = self.rng
+        n = r.randint(12, 24)
+        fmt = r.choice(self.cfg["customer_ids"])
+        base = r.randint(100, 4000)
+        names = []
+        for i in range(n):
+            name = self.company_name()
+            while name in names:
+                name = self.company_name()
+            names.append(name)
+            known = r.random() < 0.65
+            country = self.country if r.random() < 0.8 else r.choice(list(IBAN_SHAPES))
+            acct = iban(r, country)
+            self.customers.append({
+                "id": fmt.format(base + i * r.randint(1, 7)), "name": name,
+                "email": f"compta{i}@{re.sub('[^a-z]', '', name.lower())[:12]}.example",
+                "iban": acct, "iban_known": known, "group": None,
+            })
+        # A group: a parent paying for two or three subsidiaries.
+        parent_name = f"{r.choice(SURNAMES)} Holding {r.choice(FORMS.get(self.country, FORMS['FR']))}"
+        self.parent = {"name": parent_name, "iban": iban(r, self.country)}
+        for c in r.sample(self.customers, 3):
+            c["group"] = "parent"
+
+    def new_number(self, year, month):
+        self.counter += self.rng.choice([1, 1, 1, 2, 3, 7])
+        return Number(self.scheme, year, month, self.counter)
+
+    def make_invoices(self):
+        r = self.rng
+        widths = [t[1] for t in SCHEMES[self.scheme] if t[0] == "C"]
+        width = widths[0]
+        self.counter = 9000000 + r.randint(0, 9000) if self.scheme == "K" else r.randint(10 ** (width - 2), 10 ** (width - 1))
+        for c in self.customers:
+            k = r.choice([1, 2, 2, 3, 3, 4, 5])
+            subscription = r.random() < 0.25
+            fixed = r.randint(50, 900) * 100 if subscription else None
+            for _ in range(k):
+                issue = self.period - dt.timedelta(days=r.randint(5, 120))
+                amount = fixed if fixed else r.choice([r.randint(3000, 90000), r.randint(100, 2500) * 100,
+                                                       r.randint(20000, 1500000)])
+                num = self.new_number(issue.year, issue.month)
+                self.add_invoice(c, num, issue, amount, amount)
+            if r.random() < 0.3:  # an invoice already paid: closed, open 0
+                issue = self.period - dt.timedelta(days=r.randint(60, 150))
+                amount = r.randint(5000, 300000)
+                self.add_invoice(c, self.new_number(issue.year, issue.month), issue, amount, 0)
+            if r.random() < 0.25 and CN_PREFIX[self.scheme] is not None:  # an open credit note
+                issue = self.period - dt.timedelta(days=r.randint(5, 60))
+                amount = -r.randint(1000, 40000)
+                num = self.new_number(issue.year, issue.month)
+                self.add_invoice(c, num, issue, amount, amount, credit_note=True)
+        # Same amounts across customers (price lists): a few collisions.
+        opens = [i for i in self.invoices if i["open"] > 0]
+        for _ in range(3):
+            a, b = r.sample(opens, 2)
+            b["total"] = b["open"] = a["open"]
+        self.invoices.sort(key=lambda i: i["number"])
+
+    def add_invoice(self, cust, num, issue, total, open_, credit_note=False):
+        number = num.text(CN_PREFIX[self.scheme] if credit_note else None)
+        inv = {"number": number, "num": num, "cust": cust, "issue": issue,
+               "due": issue + dt.timedelta(days=self.rng.choice([0, 30, 45, 60])),
+               "total": total, "open": open_, "cn": credit_note}
+
+        inv["export_open"] = open_
+        self.invoices.append(inv)
+        self.by_number[number] = inv
+        return inv
+
+    def snapshot(self):
+        for i in self.invoices:
+            i["export_open"] = i["open"]
+
+    def open_of(self, cust):
+        return [i for i in self.invoices if i["cust"] is cust and i["open"] > 0 and not i["cn"]]
+
+    # -- how a clerk sees things --------------------------------------------
+    def identified(self, text, structured):
+        """The invoices a careful clerk finds from the text (numbers as typed: full, without prefix or
+        separators, counter alone, year shortened or lengthened, Belgian structured communication,
+        a 4-digit tail) and the structured reference. Only numbers that point to one invoice count."""
+        found = []
+        alnum = re.sub(r"[^A-Z0-9]", "", (text or "").upper())
+        for inv in self.invoices:
+            full = re.sub(r"[^A-Z0-9]", "", inv["number"].upper())
+            if (structured and full in structured) or (len(full) >= 5 and not full.isdigit() and full in alnum):
+                found.append(inv["number"])
+        text = re.sub(r"\+\+\+(\d{3})/(\d{4})/(\d{5})\+\+\+", r"\1\2\3", text or "")
+        for run in re.findall(r"\d+", text):
+            keys = {run.lstrip("0")}
+            if len(run) == 12:
+                keys.add(run[:10].lstrip("0"))
+            hits = []
+            for inv in self.invoices:
+                counter = next(v for k, v in inv["num"].tokens() if k == "C")
+                d = digits_of(inv["number"]).lstrip("0")
+                c = counter.lstrip("0")
+                if any(len(k) >= 3 and k in (d, c) for k in keys) or (len(run) == 4 and counter.endswith(run)):
+                    hits.append(inv["number"])
+            if len(hits) == 1 and hits[0] not in found:
+                found.append(hits[0])
+        return found
+
+    def clear(self, invs, text, structured, e2e=None):
+        """Whether the remittance names exactly these invoices (among open ones) for a careful clerk."""
+        text, structured, e2e = self.shown(text, structured, e2e)
+        found = self.identified(f"{text} {e2e or ''}", structured)
+        want = [i["number"] for i in invs]
+        others = [n for n in found if n not in want and self.by_number[n]["open"] != 0]
+        return all(n in found for n in want) and not others
+
+    def subsets_summing(self, cust, amount, limit=3):
+        opens = self.open_of(cust)
+        found = []
+
+        def rec(start, chosen, total):
+            if total == amount and chosen:
+                found.append(list(chosen))
+            if len(chosen) == limit or total >= amount:
+                return
+            for j in range(start, len(opens)):
+                chosen.append(opens[j]["number"])
+                rec(j + 1, chosen, total + opens[j]["open"])
+                chosen.pop()
+
+        rec(0, [], 0)
+        return found
+
+    # -- remittance text ----------------------------------------------------
+    def refs_text(self, invs, variant=None, join=None):
+        r = self.rng
+        join = join or r.choice(self.cfg["joins"])
+        parts, structured = [], None
+        for inv in invs:
+            v = variant or r.choice(self.cfg["variants"])
+            prefix = CN_PREFIX[self.scheme] if inv["cn"] else None
+            if inv["cn"] and v in ("noprefix", "counter", "digits", "tail4", "ogm", "ogm-bare", "rf"):
+                v = "full"
+            t, s = render_ref(inv["num"], v, prefix)
+            if s:
+                structured = s
+            if t:
+                parts.append(t)
+        return join.join(parts), structured
+
+    def phrase(self, refs, cust=None):
+        p = self.rng.choice(PHRASES[self.lang])
+        return p.format(r=refs, d=self.period.strftime("%d.%m.%Y"), k=(cust or {}).get("id", ""))
+
+    def payer_name(self, cust):
+        r = self.rng
+        n = cust["name"]
+        style = r.randrange(4)
+        if style == 0:
+            return n
+        if style == 1:
+            return ascii_upper(n)
+        if style == 2:
+            return ascii_upper(n)[:r.randint(14, 24)].strip()
+        words = n.split()
+        return ascii_upper(" ".join(words[-1:] + words[:-1]))  # legal form first
+
+    # -- credits ------------------------------------------------------------
+    def shown(self, text, structured, e2e):
+        """What the statement shows of the remittance: UK Faster Payments keep 18 characters."""
+        if self.layout == "csv-uk":
+            return (text or e2e or structured or "")[:18], None, None
+        return text, structured, e2e
+
+    def credit(self, kind, amount, payer_name, payer_iban, text, structured=None, e2e=None, truth=(),
+               unambiguous=False, ccy=None):
+        text, structured, e2e = self.shown(text, structured, e2e)
+        self.credits.append({
+            "kind": kind, "amount": amount, "ccy": ccy or self.ccy, "name": payer_name, "iban": payer_iban,
+            "text": text, "structured": structured, "e2e": e2e, "truth": list(truth), "unambiguous": unambiguous,
+        })
+
+    def pay(self, invs, amount):
+        """Consumes open amounts the way the truth applies the payment."""
+        left = amount
+        for inv in invs:
+            take = min(inv["open"], left) if inv is not invs[-1] else left
+            inv["open"] = max(0, inv["open"] - take) if not inv["cn"] else 0
+            left -= take
+
+    def from_iban(self, cust):
+        r = self.rng
+        if r.random() < 0.12:
+            return iban(r, cust["iban"][:2])  # pays from another account
+        return cust["iban"]
+
+    def scenario(self, kind):
+        r = self.rng
+        custs = [c for c in self.customers if self.open_of(c)]
+        if not custs:
+            return
+        c = r.choice(custs)
+        opens = self.open_of(c)
+        inv = r.choice(opens)
+        acct = self.from_iban(c)
+        name = self.payer_name(c)
+
+        # The payer's name is on every layout: a careful clerk recognises the customer, and
+        # applies a payment without reference when one set of the customer's open invoices sums to it.
+        clear = self.clear
+
+        if kind == "exact":
+            refs, st = self.refs_text([inv])
+            text = self.phrase(refs, c) if refs else ""
+            amt = inv["open"]
+            ok = clear([inv], text, st) or (len(self.subsets_summing(c, amt, 1)) == 1)
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, text, st, truth=[inv["number"]], unambiguous=ok)
+        elif kind == "eref_only":
+            refs, st = self.refs_text([inv], variant="full")
+            amt = inv["open"]
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, "", None, e2e=refs, truth=[inv["number"]], unambiguous=True)
+        elif kind == "noref_known":
+            amt = inv["open"]
+            ok = self.subsets_summing(c, amt) == [[inv["number"]]]
+            self.pay([inv], amt)
+            text = r.choice(FREE_TEXT[self.lang][:1] + [name, ""])
+            paid_from_known = c["iban_known"] and acct == c["iban"]
+            self.credit("noref_known_iban" if paid_from_known else "noref_name_only", amt, name, acct, text,
+                        truth=[inv["number"]], unambiguous=ok)
+        elif kind == "several":
+            if len(opens) < 2:
+                return self.scenario("exact")
+            invs = r.sample(opens, min(len(opens), r.randint(2, 4)))
+            refs, st = self.refs_text(invs)
+            text = self.phrase(refs, c)
+            amt = sum(i["open"] for i in invs)
+            ok = clear(invs, text, st) or (len(self.subsets_summing(c, amt, 4)) == 1)
+            self.pay(invs, amt)
+            self.credit(kind, amt, name, acct, text, st, truth=[i["number"] for i in invs], unambiguous=ok)
+        elif kind == "several_noref":
+            if len(opens) < 2:
+                return self.scenario("noref_known")
+            invs = r.sample(opens, 2)
+            amt = sum(i["open"] for i in invs)
+            ok = len(self.subsets_summing(c, amt)) == 1
+            self.pay(invs, amt)
+            self.credit(kind, amt, name, acct, r.choice(FREE_TEXT[self.lang][:1] + [""]),
+                        truth=[i["number"] for i in invs], unambiguous=ok)
+        elif kind in ("partial", "overpayment", "fees", "discount"):
+            o = inv["open"]
+            if kind == "partial":
+                amt = r.choice([o // 2, o * 3 // 10, (o // 3) // 100 * 100])
+                if amt <= 0 or amt >= o:
+                    amt = o // 2
+            elif kind == "overpayment":
+                amt = o + r.choice([100, 1000, 2500])
+            elif kind == "fees":
+                amt = o - r.choice([350, 1000, 1500, 2000])
+            else:
+                amt = o - round(o * r.choice([0.02, 0.03]))
+            if amt <= 0:
+                return
+            refs, st = self.refs_text([inv])
+            text = self.phrase(refs, c) if refs else ""
+            if kind == "discount":
+                text += r.choice([" escompte 2%", " Skonto", " less discount", ""])
+            ok = clear([inv], text, st)
+            # Fees and discounts are written off: the invoice is settled; a partial leaves the rest open.
+            self.pay([inv], amt if kind == "partial" else o)
+            self.credit(kind, amt, name, acct, text, st, truth=[inv["number"]], unambiguous=ok)
+        elif kind == "net_credit_note":
+            cns = [i for i in self.invoices if i["cust"] is c and i["cn"] and i["open"] < 0]
+            if not cns:
+                return self.scenario("several")
+            cn = cns[0]
+            invs = [i for i in opens if i["open"] > -cn["open"]][:2]
+            if not invs:
+                return
+            amt = sum(i["open"] for i in invs) + cn["open"]
+            refs, st = self.refs_text(invs)
+            cnref, _ = self.refs_text([cn], variant="full")
+            text = self.phrase(refs, c) + f" {CN_WORDS[self.lang]} {cnref}"
+            mention = r.random() < 0.75
+            if not mention:
+                text = self.phrase(refs, c)
+            ok = mention and clear(invs + [cn], text, st)
+            self.pay(invs, sum(i["open"] for i in invs))
+            cn["open"] = 0
+            self.credit(kind, amt, name, acct, text, st, truth=[i["number"] for i in invs] + [cn["number"]],
+                        unambiguous=ok)
+        elif kind == "factor":
+            others = [x for x in custs if x is not c]
+            if not others:
+                return
+            invs = [inv] + [r.choice(self.open_of(x)) for x in r.sample(others, min(2, len(others)))]
+            refs, st = self.refs_text(invs, join=r.choice([" ", ", "]))
+            factor = r.choice(FACTORS)
+            text = r.choice(["REGLEMENT FACTOR ", "Factoring ", "REF CESSION "]) + refs
+            amt = sum(i["open"] for i in invs)
+            self.pay(invs, amt)
+            self.credit(kind, amt, factor, iban(r, self.country), text, st, truth=[i["number"] for i in invs],
+                        unambiguous=clear(invs, text, st))
+        elif kind == "parent":
+            subs = [x for x in custs if x["group"] == "parent"]
+            if len(subs) < 2:
+                return self.scenario("several")
+            invs = [r.choice(self.open_of(x)) for x in subs[:3]]
+            refs, st = self.refs_text(invs)
+            text = self.phrase(refs)
+            amt = sum(i["open"] for i in invs)
+            self.pay(invs, amt)
+            self.credit(kind, amt, ascii_upper(self.parent["name"]), self.parent["iban"], text, st,
+                        truth=[i["number"] for i in invs], unambiguous=clear(invs, text, st))
+        elif kind == "not_ours":
+            amt = r.randint(1000, 200000)
+            who = f"{r.choice(SURNAMES)} {r.choice(TRADES)}".upper()
+            self.credit(kind, amt, who, iban(r, self.country), r.choice(FREE_TEXT[self.lang]), truth=[],
+                        unambiguous=False)
+        elif kind == "wrong_reference":
+            others = [i for i in self.invoices if i["cust"] is not c and i["open"] > 0 and not i["cn"]
+                      and i["open"] != inv["open"]]
+            if not others:
+                return
+            wrong = r.choice(others)
+            refs, st = self.refs_text([wrong], variant="full")
+            amt = inv["open"]
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[inv["number"]], unambiguous=False)
+        elif kind == "closed_reference":
+            closed = [i for i in self.invoices if i["cust"] is c and i["open"] == 0 and not i["cn"]]
+            if not closed:
+                return self.scenario("exact")
+            cl = closed[0]
+            refs, st = self.refs_text([cl], variant="full")
+            if r.random() < 0.5:  # pays a closed invoice again
+                self.credit(kind, cl["total"], name, acct, self.phrase(refs, c), st, truth=[], unambiguous=False)
+            else:  # names the closed one, pays an open one
+                amt = inv["open"]
+                self.pay([inv], amt)
+                self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[inv["number"]],
+                            unambiguous=False)
+        elif kind == "other_currency":
+            if self.layout not in ("camt053-v02", "camt053-v08", "camt054-batch"):
+                return self.scenario("exact")
+            other = {"EUR": "USD", "USD": "EUR", "GBP": "EUR", "CHF": "EUR"}[self.ccy]
+            refs, st = self.refs_text([inv], variant="full")
+            amt = round(inv["open"] * r.choice([1.08, 0.93, 1.17]))
+            self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[inv["number"]],
+                        unambiguous=False, ccy=other)
+            inv["open"] = 0
+        elif kind == "duplicate":
+            refs, st = self.refs_text([inv])
+            text = self.phrase(refs, c) if refs else ""
+            amt = inv["open"]
+            ok = clear([inv], text, st) or (len(self.subsets_summing(c, amt, 1)) == 1)
+            self.pay([inv], amt)
+            self.credit("exact", amt, name, acct, text, st, truth=[inv["number"]], unambiguous=ok)
+            self.credit(kind, amt, name, acct, text, st, truth=[], unambiguous=False)
+        elif kind == "same_amount_noref":
+            dup = [i for i in opens if i is not inv and i["open"] == inv["open"]]
+            if not dup:
+                fresh = self.add_invoice(c, self.new_number(self.period.year, self.period.month - 1),
+                                         self.period - dt.timedelta(days=20), inv["open"], inv["open"])
+                dup = [fresh]
+            amt = inv["open"]
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, r.choice(FREE_TEXT[self.lang][:1] + [""]), truth=[inv["number"]],
+                        unambiguous=False)
+        elif kind == "ref_partial_equals_other":
+            # Names invoice X but pays exactly the open amount of invoice Y of the same payer.
+            if len(opens) < 2:
+                return self.scenario("exact")
+            x, y = r.sample(opens, 2)
+            if y["open"] >= x["open"]:
+                x, y = y, x
+            if y["open"] == x["open"]:
+                return
+            refs, st = self.refs_text([x], variant="full")
+            amt = y["open"]
+            self.pay([y], amt)
+            self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[y["number"]], unambiguous=False)
+        elif kind == "po_number":
+            n = r.randint(1000, 99999)
+            po = r.choice(self.cfg["po"]).format(y=self.period.year, n=n)
+            with_ref = r.random() < 0.6
+            refs, st = self.refs_text([inv]) if with_ref else ("", None)
+            text = f"{PO_WORDS[self.lang]} {po}" + (f" {self.phrase(refs, c)}" if refs else "")
+            amt = inv["open"]
+            ok = (with_ref and clear([inv], text, st)) or (len(self.subsets_summing(c, amt, 1)) == 1)
+            # A purchase-order number that is also an invoice number's digits is a conflict.
+            if any(digits_of(i["number"]).endswith(digits_of(po)[-5:]) for i in self.invoices if i is not inv):
+                ok = False
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, text, st, truth=[inv["number"]], unambiguous=ok)
+        elif kind == "customer_number":
+            refs, st = self.refs_text([inv])
+            text = f"{KD_WORDS[self.lang]} {c['id']} " + (self.phrase(refs, c) if refs else "")
+            amt = inv["open"]
+            ok = clear([inv], text, st)
+            self.pay([inv], amt)
+            self.credit(kind, amt, name, acct, text.strip(), st, truth=[inv["number"]], unambiguous=ok)
+        elif kind == "sum_vs_same_amount":
+            # Pays two referenced invoices whose sum equals a third open invoice of the payer.
+            if len(opens) < 2:
+                return self.scenario("several")
+            a, b = r.sample(opens, 2)
+            self.add_invoice(c, self.new_number(self.period.year, self.period.month - 1),
+                             self.period - dt.timedelta(days=25), a["open"] + b["open"], a["open"] + b["open"])
+            refs, st = self.refs_text([a, b])
+            text = self.phrase(refs, c)
+            amt = a["open"] + b["open"]
+            ok = clear([a, b], text, st)
+            self.pay([a, b], amt)
+            self.credit(kind, amt, name, acct, text, st, truth=[a["number"], b["number"]], unambiguous=ok)
+
+    def debit(self):
+        r = self.rng
+        self.debits.append({"amount": r.randint(500, 300000), "name": f"{r.choice(SURNAMES)} {r.choice(TRADES)}",
+                            "iban": iban(r, self.country), "text": r.choice(["PRLV SEPA", "Lastschrift", "Fees",
+                                                                             "Supplier payment", "COMMISSION"])})
+
+
+KINDS = [("exact", 14), ("eref_only", 3), ("noref_known", 5), ("several", 8), ("several_noref", 3),
+         ("partial", 4), ("overpayment", 2), ("fees", 3), ("discount", 2), ("net_credit_note", 3),
+         ("factor", 2), ("parent", 2), ("not_ours", 3), ("wrong_reference", 2), ("closed_reference", 2),
+         ("other_currency", 1), ("duplicate", 1), ("same_amount_noref", 2), ("ref_partial_equals_other", 2),
+         ("po_number", 3), ("customer_number", 2), ("sum_vs_same_amount", 2)]
+
+
+# --------------------------------------------------------------------------
+# Files.
+
+
+def invoices_csv(case):
+    out = ["invoice_number,customer_id,customer_name,customer_email,customer_iban,issue_date,due_date,"
+           "currency,amount_total,amount_open"]
+    for i in case.invoices:
+        c = i["cust"]
+        name = c["name"]
+        if "," in name or '"' in name:
+            name = '"' + name.replace('"', '""') + '"'
+        out.append(",".join([i["number"], c["id"], name, c["email"], c["iban"] if c["iban_known"] else "",
+                             i["issue"].isoformat(), i["due"].isoformat(), case.ccy, money_str(i["total"]),
+                             money_str(i["export_open"])]))
+    return "\n".join(out) + "\n"
+
+
+def xml_escape(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def chunks(s, n):
+    return [s[i:i + n] for i in range(0, len(s), n)] or [""]
+
+
+def own_iban(case):
+    return iban(random.Random(case.name), case.country)
+
+
+def camt(case, lines, version):
+    """camt.053 (v02 or v08), or camt.054 with batch entries (version 'batch')."""
+    ns = {"v02": "camt.053.001.02", "v08": "camt.053.001.08", "batch": "camt.054.001.08"}[version]
+    root, stmt = ("BkToCstmrDbtCdtNtfctn", "Ntfctn") if version == "batch" else ("BkToCstmrStmt", "Stmt")
+    d0 = case.period
+    o = [f'<?xml version="1.0" encoding="UTF-8"?>',
+         f'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{ns}">', f"<{root}>",
+         f"<GrpHdr><MsgId>MSG{case.index:04d}{d0:%Y%m}</MsgId><CreDtTm>{d0:%Y-%m}-28T18:00:00</CreDtTm></GrpHdr>",
+         f"<{stmt}><Id>{case.name}</Id><CreDtTm>{d0:%Y-%m}-28T18:00:00</CreDtTm>",
+         f"<Acct><Id><IBAN>{own_iban(case)}</IBAN></Id><Ccy>{case.ccy}</Ccy></Acct>"]
+    if version != "batch":
+        o.append(f'<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="{case.ccy}">10000.00</Amt>'
+                 f"<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{d0.isoformat()}</Dt></Dt></Bal>")
+
+    def party(ln):
+        nm = xml_escape(ln["name"][:70])
+        acct = f"<DbtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></DbtrAcct>" if ln.get("iban") else ""
+        if version == "v02":
+            return f"<RltdPties><Dbtr><Nm>{nm}</Nm></Dbtr>{acct}</RltdPties>"
+        if ln["kind"] == "parent" and version == "v08":
+            return f"<RltdPties><Dbtr><Pty><Nm>{nm}</Nm></Pty></Dbtr>{acct}<UltmtDbtr><Pty><Nm>SUBSIDIARY</Nm></Pty></UltmtDbtr></RltdPties>"
+        return f"<RltdPties><Dbtr><Pty><Nm>{nm}</Nm></Pty></Dbtr>{acct}</RltdPties>"
+
+    def rmt(ln):
+        parts = []
+        if ln["text"]:
+            if version == "v02":
+                parts += [f"<Ustrd>{xml_escape(c)}</Ustrd>" for c in chunks(ln["text"], 140)]
+            else:
+                parts.append(f"<Ustrd>{xml_escape(ln['text'][:140])}</Ustrd>")
+        if ln.get("structured"):
+            parts.append("<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp>"
+                         f"<Ref>{ln['structured']}</Ref></CdtrRefInf></Strd>")
+        return f"<RmtInf>{''.join(parts)}</RmtInf>" if parts else ""
+
+    def detail(ln, with_amount):
+        e2e = ln.get("e2e") or "NOTPROVIDED"
+        amt = f'<Amt Ccy="{ln["ccy"]}">{money_str(ln["amount"])}</Amt>' if with_amount else ""
+        ref = f"<AcctSvcrRef>{ln['ref']}</AcctSvcrRef>" if with_amount else ""
+        return (f"<TxDtls><Refs>{ref}<EndToEndId>{xml_escape(e2e)}</EndToEndId></Refs>{amt}"
+                f"{party(ln) if ln['dir'] == 'CRDT' else ''}{rmt(ln)}</TxDtls>")
+
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        # camt.054: consecutive credits in the same currency are booked as one batch entry.
+        batch = [ln]
+        if version == "batch" and ln["dir"] == "CRDT":
+            while (len(batch) < 4 and i + len(batch) < len(lines) and lines[i + len(batch)]["dir"] == "CRDT"
+                   and lines[i + len(batch)]["ccy"] == ln["ccy"]):
+                batch.append(lines[i + len(batch)])
+        total = sum(b["amount"] for b in batch)
+        d = ln["date"].isoformat()
+        o.append(f'<Ntry><NtryRef>E{ln["ref"]}</NtryRef><Amt Ccy="{ln["ccy"]}">{money_str(total)}</Amt>'
+                 f'<CdtDbtInd>{ln["dir"]}</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>{d}</Dt></BookgDt>'
+                 f'<ValDt><Dt>{d}</Dt></ValDt>')
+        if len(batch) == 1:
+            o.append(f"<AcctSvcrRef>{ln['ref']}</AcctSvcrRef>")
+            o.append("<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>")
+            o.append(f"<NtryDtls>{detail(ln, False)}</NtryDtls></Ntry>")
+        else:
+            o.append("<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>BOOK</SubFmlyCd></Fmly></Domn></BkTxCd>")
+            o.append(f"<NtryDtls><Btch><NbOfTxs>{len(batch)}</NbOfTxs></Btch>"
+                     + "".join(detail(b, True) for b in batch) + "</NtryDtls></Ntry>")
+        i += len(batch)
+    o += [f"</{stmt}>", f"</{root}>", "</Document>"]
+    return "\n".join(o) + "\n"
+
+
+def wrap65(text):
+    return "\n".join(chunks(text, 65))
+
+
+def mt940(case, lines, style):
+    d0 = case.period
+    sep = "," if True else "."
+    acct = own_iban(case)
+    o = []
+    if style == "de":
+        o.append("{1:F01COBADEFFAXXX0000000000}{2:I940COBADEFFXXXXN}{4:")
+    o += [f":20:{'STARTUMS' if style == 'de' else 'REL' + d0.strftime('%y%m%d')}",
+          f":25:{acct if style == 'fr' else acct[4:12] + '/' + acct[12:]}",
+          f":28C:{case.index + 1:05d}/001",
+          f":60F:C{d0:%y%m%d}{case.ccy}10000{sep}00"]
+    for ln in lines:
+        d = ln["date"]
+        dc = "C" if ln["dir"] == "CRDT" else "D"
+        amt = money_str(ln["amount"], ",")
+        if style == "fr":
+            o.append(f":61:{d:%y%m%d}{d:%m%d}{dc}{amt}NTRFNONREF//{ln['ref']}")
+            if ln["dir"] == "CRDT":
+                info = f"VIR SEPA RECU /DE {ln['name']} /MOTIF {ln['text'] or 'NOTPROVIDED'}"
+                if ln.get("structured"):
+                    info += f" /RFF {ln['structured']}"
+                if ln.get("e2e"):
+                    info += f" /REF {ln['e2e']}"
+                if ln.get("iban"):
+                    info += f" /IBAN {ln['iban']}"
+            else:
+                info = f"PRLV SEPA {ln['name']} {ln['text']}"
+            o.append(":86:" + wrap65(ascii_upper(info)))
+        else:
+            o.append(f":61:{d:%y%m%d}{d:%m%d}{dc}R{amt}N{'166' if dc == 'C' else '105'}NONREF//{ln['ref']}")
+            purpose = f"EREF+{ln.get('e2e') or 'NOTPROVIDED'}"
+            if ln.get("structured"):
+                purpose += f"KREF+{ln['structured']}"
+            purpose += f"SVWZ+{ln['text']}"
+            subs = [f"?2{k}{c}" for k, c in enumerate(chunks(purpose, 27)[:10])]
+            name = ascii_upper(ln["name"])
+            fields = (f"{'166' if dc == 'C' else '105'}?00{'SEPA-GUTSCHRIFT' if dc == 'C' else 'SEPA-LASTSCHRIFT'}"
+                      f"?109310{''.join(subs)}?30COBADEFFXXX?31{ln.get('iban') or ''}?32{name[:27]}"
+                      + (f"?33{name[27:54]}" if len(name) > 27 else "") + "?34000")
+            o.append(":86:" + wrap65(fields))
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000{sep}00")
+    if style == "de":
+        o.append("-}")
+    return "\r\n".join(o) + "\r\n"
+
+
+def overpunch(minor):
+    s = f"{abs(minor):014d}"
+    last = int(s[-1])
+    ch = ("{ABCDEFGHI" if minor >= 0 else "}JKLMNOPQR")[last]
+    return s[:-1] + ch
+
+
+def cfonb(case, lines, packed):
+    bank, guichet, account = "30004", "01234", f"{case.index:011d}"
+    d0 = case.period
+
+    def head(code, op, interbank, date):
+        return f"{code}{bank}{op:<4}{guichet}EUR2 {account}{interbank:<2}{date:%d%m%y}"
+
+    recs = []
+    r = head("01", "", "", d0) + " " * 50 + overpunch(1000000) + " " * 16
+    recs.append(r)
+    for ln in lines:
+        d = ln["date"]
+        signed = ln["amount"] if ln["dir"] == "CRDT" else -ln["amount"]
+        label = ascii_upper(("VIR SEPA " + ln["name"]) if packed or ln["dir"] == "DBIT" else "VIR SEPA RECU")[:31]
+        entry = ln["ref"][-7:]
+        r = head("04", "0501", "05", d) + "  " + f"{d:%d%m%y}" + f"{label:<31}" + "  " + f"{entry:>7}" + "  " \
+            + overpunch(signed) + f"{'':<16}"
+        recs.append(r)
+        if ln["dir"] != "CRDT":
+            continue
+        details = []
+        if not packed:
+            details.append(("NPY", ascii_upper(ln["name"])))
+            if ln.get("iban"):
+                details.append(("IBE", ln["iban"]))
+        if ln.get("e2e"):
+            details.append(("RCN", ln["e2e"]))
+        text = ln["text"] + (f" {ln['structured']}" if ln.get("structured") else "")
+        q = ["LIB", "LIB", "LIB"] if not packed else ["LCC", "LC2", "LC2"]
+        for k, c in enumerate(chunks(ascii_upper(text), 70)[:3]):
+            if c.strip():
+                details.append((q[k], c))
+        for qual, info in details:
+            recs.append(head("05", "0501", "05", d) + "     " + qual + f"{info[:70]:<70}" + "  ")
+    recs.append(head("07", "", "", d0.replace(day=28)) + " " * 50 + overpunch(1000000) + " " * 16)
+    for r in recs:
+        assert len(r) == 120, (len(r), r)
+    return "".join(recs) if packed else "\n".join(recs) + "\n"
+
+
+def ofx(case, lines):
+    o = ["OFXHEADER:100", "DATA:OFXSGML", "VERSION:102", "SECURITY:NONE", "ENCODING:USASCII", "CHARSET:1252",
+         "COMPRESSION:NONE", "OLDFILEUID:NONE", "NEWFILEUID:NONE", "", "<OFX>", "<BANKMSGSRSV1><STMTTRNRS>",
+         "<TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS>", "<STMTRS>", f"<CURDEF>{case.ccy}",
+         f"<BANKACCTFROM><BANKID>121000248<ACCTID>{case.index:010d}<ACCTTYPE>CHECKING</BANKACCTFROM>",
+         "<BANKTRANLIST>"]
+    for ln in lines:
+        sign = "" if ln["dir"] == "CRDT" else "-"
+        memo = ln["text"] + (f" {ln['e2e']}" if ln.get("e2e") else "") + (
+            f" {ln['structured']}" if ln.get("structured") else "")
+        o += ["<STMTTRN>", f"<TRNTYPE>{'CREDIT' if sign == '' else 'DEBIT'}", f"<DTPOSTED>{ln['date']:%Y%m%d}120000",
+              f"<TRNAMT>{sign}{money_str(ln['amount'])}", f"<FITID>{ln['ref']}",
+              f"<NAME>{xml_escape(ascii_upper(ln['name'])[:32])}", f"<MEMO>{xml_escape(memo[:255])}", "</STMTTRN>"]
+    o += ["</BANKTRANLIST>", f"<LEDGERBAL><BALAMT>10000.00<DTASOF>{case.period:%Y%m}28</LEDGERBAL>", "</STMTRS>",
+          "</STMTTRNRS></BANKMSGSRSV1>", "</OFX>"]
+    return "\r\n".join(o) + "\r\n"
+
+
+def csv_quote(s, delim):
+    if delim in s or '"' in s:
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def csv_fr(case, lines):
+    o = ["Date opération;Date valeur;Libellé;Tiers;Débit;Crédit;Devise"]
+    for ln in lines:
+        amt = money_str(ln["amount"], ",")
+        text = ln["text"] + (f" {ln['e2e']}" if ln.get("e2e") else "") + (
+            f" {ln['structured']}" if ln.get("structured") else "")
+        lib = ("VIR SEPA RECU " if ln["dir"] == "CRDT" else "PRLV ") + text
+        o.append(";".join([f"{ln['date']:%d/%m/%Y}", f"{ln['date']:%d/%m/%Y}", csv_quote(lib.strip(), ";"),
+                           csv_quote(ln["name"], ";"), amt if ln["dir"] == "DBIT" else "",
+                           amt if ln["dir"] == "CRDT" else "", ln["ccy"]]))
+    return "\r\n".join(o) + "\r\n"
+
+
+def csv_uk(case, lines):
+    # UK bank export: no currency, no reference column, payer name and an 18-character reference in one field.
+    o = ["Date,Type,Description,Paid in,Paid out,Balance"]
+    bal = 1000000
+    for ln in lines:
+        bal += ln["amount"] if ln["dir"] == "CRDT" else -ln["amount"]
+        ref = (ln["text"] or ln.get("e2e") or ln.get("structured") or "")[:18]
+        desc = f"{ascii_upper(ln['name'])[:18]} {ref}".strip()
+        amt = money_str(ln["amount"])
+        o.append(",".join([f"{ln['date']:%d/%m/%Y}", "FPI" if ln["dir"] == "CRDT" else "DD", csv_quote(desc, ","),
+                           amt if ln["dir"] == "CRDT" else "", amt if ln["dir"] == "DBIT" else "", money_str(bal)]))
+    return "\n".join(o) + "\n"
+
+
+def de_amount(minor):
+    sign = "-" if minor < 0 else ""
+    units = f"{abs(minor) // 100:,}".replace(",", ".")
+    return f"{sign}{units},{abs(minor) % 100:02d}"
+
+
+def csv_de(case, lines):
+    o = ['"Auftragskonto";"Buchungstag";"Valutadatum";"Buchungstext";"Verwendungszweck";'
+         '"Beguenstigter/Zahlungspflichtiger";"Kontonummer/IBAN";"BIC (SWIFT-Code)";"Betrag";"Waehrung";"Info"']
+    acct = own_iban(case)
+    for ln in lines:
+        signed = ln["amount"] if ln["dir"] == "CRDT" else -ln["amount"]
+        purpose = (f"EREF+{ln['e2e']} " if ln.get("e2e") else "") + ln["text"] + (
+            f" {ln['structured']}" if ln.get("structured") else "")
+        row = [acct, f"{ln['date']:%d.%m.%y}", f"{ln['date']:%d.%m.%y}",
+               "GUTSCHR. UEBERWEISUNG" if signed > 0 else "FOLGELASTSCHRIFT", purpose.strip(), ln["name"],
+               ln.get("iban") or "", "COBADEFFXXX", de_amount(signed), ln["ccy"], "Umsatz gebucht"]
+        o.append(";".join('"' + v.replace('"', '""') + '"' for v in row))
+    return "\r\n".join(o) + "\r\n"
+
+
+EXT = {"camt053-v02": "xml", "camt053-v08": "xml", "camt054-batch": "xml", "mt940-fr": "sta", "mt940-de": "sta",
+       "cfonb-lf": "cfonb", "cfonb-packed": "cfonb", "ofx-sgml": "ofx", "csv-fr": "csv", "csv-uk": "csv",
+       "csv-de": "csv"}
+
+
+def render(case, lines):
+    lay = case.layout
+    if lay.startswith("camt"):
+        return camt(case, lines, {"camt053-v02": "v02", "camt053-v08": "v08", "camt054-batch": "batch"}[lay])
+    if lay.startswith("mt940"):
+        return mt940(case, lines, lay[-2:])
+    if lay.startswith("cfonb"):
+        return cfonb(case, lines, lay == "cfonb-packed")
+    if lay == "ofx-sgml":
+        return ofx(case, lines)
+    return {"csv-fr": csv_fr, "csv-uk": csv_uk, "csv-de": csv_de}[lay](case, lines)
+
+
+def bank_ref(layout, ref):
+    """The bank reference the parsers read back for a line; None when the layout has none."""
+    if layout.startswith("csv"):
+        return None
+    if layout.startswith("cfonb"):
+        return ref[-7:]
+    return ref
+
+
+def build_case(split, index, seed, cfg, outdir):
+    rng = random.Random(f"{seed}/{split}/{index}")
+    case = Case(split, index, rng, cfg)
+    n = rng.randint(8, 14)
+    kinds, weights = zip(*KINDS)
+    for _ in range(n):
+        case.scenario(rng.choices(kinds, weights)[0])
+    for _ in range(rng.randint(1, 4)):
+        case.debit()
+    # Statement lines: credits in scenario order (a duplicate comes after its original),
+    # debits spread among them; two statement files when there are many lines.
+    lines = [dict(c, dir="CRDT") for c in case.credits]
+    for d in case.debits:
+        lines.insert(rng.randrange(len(lines) + 1), dict(d, dir="DBIT", ccy=case.ccy, kind=None, e2e=None,
+                                                         structured=None))
+    day = case.period
+    for k, ln in enumerate(lines):
+        if k and rng.random() < 0.5:
+            day += dt.timedelta(days=1)
+        ln["date"] = day
+        ln["ref"] = f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}" if split == "dev" else f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}"
+    files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
+    cdir = os.path.join(outdir, split, case.name)
+    os.makedirs(cdir)
+    with open(os.path.join(cdir, "invoices.csv"), "w", newline="") as f:
+        f.write(invoices_csv(case))
+    labels = []
+    for fno, flines in enumerate(files):
+        fname = f"statement-{fno + 1}.{EXT[case.layout]}"
+        text = render(case, flines)
+        with open(os.path.join(cdir, fname), "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        for pos, ln in enumerate(flines):
+            if ln["dir"] != "CRDT":
+                continue
+            labels.append({
+                "file": fname, "entry": bank_ref(case.layout, ln["ref"]), "index": pos,
+                "amount": money_str(ln["amount"]), "currency": ln["ccy"], "truth": ln["truth"],
+                "kind": ln["kind"], "unambiguous": ln["unambiguous"],
+            })
+    with open(os.path.join(cdir, "labels.jsonl"), "w") as f:
+        for lab in labels:
+            f.write(json.dumps(lab, ensure_ascii=False) + "\n")
+    meta = {"layout": case.layout, "scheme": case.scheme, "currency": case.ccy, "language": case.lang,
+            "credit_notes": [i["number"] for i in case.invoices if i["cn"]]}
+    if case.layout.startswith("csv"):
+        meta["csv_currency"] = case.ccy
+    with open(os.path.join(cdir, "case.json"), "w") as f:
+        f.write(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
+    return len(labels)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="corpus/cash")
+    ap.add_argument("--seed", default="20260415")
+    ap.add_argument("--cases", type=int, default=None, help="cases per split (default: the split's own)")
+    args = ap.parse_args()
+    total = {}
+    for split, cfg in SPLITS.items():
+        d = os.path.join(args.out, split)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+        n = args.cases or cfg["cases"]
+        total[split] = sum(build_case(split, i, args.seed, cfg, args.out) for i in range(n))
+    print(" ".join(f"{s}: {n} credits" for s, n in total.items()))
+
+
+if __name__ == "__main__":
+    main()
