@@ -10,6 +10,7 @@ mod bench_send;
 mod bench_sql;
 mod dunning_cmd;
 mod match_cmd;
+mod match_replay;
 mod replies_cmd;
 mod statements_cmd;
 
@@ -68,7 +69,8 @@ enum Command {
         #[command(subcommand)]
         which: dunning_cmd::DunningCommand,
     },
-    /// Match the credits of a statement to open invoices (one JSON object per credit).
+    /// Match the credits of a statement to open invoices (one JSON object per credit);
+    /// `match replay` re-runs the rules over a tenant's stored credits.
     Match(match_cmd::MatchArgs),
     /// Print the configuration reference (Markdown) generated from the settings' doc comments:
     /// docs/config.md is this output.

@@ -3,6 +3,7 @@
 //! prints one JSON object per credit (the evaluation shape of issue #4).
 //! Credits are matched in document order; an applied match reduces the
 //! invoices' open amounts for the credits after it, as in the daemon.
+//! `relance match replay` (src/match_replay.rs) replays a tenant's stored credits.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,13 +20,16 @@ use relance_domain::money::{Currency, DecimalStyle};
 use relance_engine::matching::{MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct MatchArgs {
+    #[command(subcommand)]
+    command: Option<MatchCommand>,
     /// Open invoices in the canonical CSV layout.
-    #[arg(long)]
-    invoices: PathBuf,
+    #[arg(long, required = true)]
+    invoices: Option<PathBuf>,
     /// A bank statement (any supported format).
-    #[arg(long)]
-    statement: PathBuf,
+    #[arg(long, required = true)]
+    statement: Option<PathBuf>,
     /// Confidence from which a match is applied (default 0.9).
     #[arg(long)]
     threshold: Option<f64>,
@@ -78,13 +82,28 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
     Ok((open, payers.into_values().collect()))
 }
 
+/// `relance match <subcommand>`.
+#[derive(clap::Subcommand)]
+pub enum MatchCommand {
+    /// Re-run the current rules over a tenant's stored credits (applies
+    /// nothing) and print the cash application rates.
+    Replay(crate::match_replay::ReplayArgs),
+}
+
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
-    let (open, payers) = load_invoices(&args.invoices)?;
-    let bytes = std::fs::read(&args.statement).with_context(|| format!("cannot read {}", args.statement.display()))?;
+    match args.command {
+        Some(MatchCommand::Replay(r)) => return crate::match_replay::run(r),
+        None => {}
+    }
+    let (Some(invoices), Some(statement)) = (args.invoices.as_deref(), args.statement.as_deref()) else {
+        anyhow::bail!("--invoices and --statement are required");
+    };
+    let (open, payers) = load_invoices(invoices)?;
+    let bytes = std::fs::read(statement).with_context(|| format!("cannot read {}", statement.display()))?;
     let parsed = match statements::parse(&bytes) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("relance: {}: {e}", args.statement.display());
+            eprintln!("relance: {}: {e}", statement.display());
             return Ok(ExitCode::FAILURE);
         }
     };
