@@ -145,7 +145,7 @@ impl Metrics {
             "Bank credits stored (not bank reversals).",
             &mut cash.iter().map(|(t, r)| (format!("tenant=\"{}\"", escape(t)), r.credits.to_string())),
         );
-        let rates: [(&str, &str, fn(&CashRates) -> Option<f64>); 4] = [
+        let rates: [(&str, &str, RateOf); 4] = [
             (
                 "relance_cash_envelope_auto_match_ratio",
                 "Credits matched automatically / credits.",
@@ -180,6 +180,9 @@ impl Metrics {
         out
     }
 }
+
+/// One of the cash application rates of [`CashRates`].
+type RateOf = fn(&CashRates) -> Option<f64>;
 
 /// Escapes a Prometheus label value.
 fn escape(v: &str) -> String {
