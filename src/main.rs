@@ -11,6 +11,7 @@ mod bench_sql;
 mod dunning_cmd;
 mod match_cmd;
 mod match_eval;
+mod match_replay;
 mod replies_cmd;
 mod statements_cmd;
 
@@ -69,7 +70,8 @@ enum Command {
         #[command(subcommand)]
         which: dunning_cmd::DunningCommand,
     },
-    /// Match the credits of a statement to open invoices (one JSON object per credit).
+    /// Match the credits of a statement to open invoices (one JSON object per credit);
+    /// `match replay` re-runs the rules over a tenant's stored credits.
     Match(match_cmd::MatchArgs),
     /// Print the configuration reference (Markdown) generated from the settings' doc comments:
     /// docs/config.md is this output.

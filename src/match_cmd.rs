@@ -3,6 +3,7 @@
 //! prints one JSON object per credit (the evaluation shape of issue #4).
 //! Credits are matched in document order; an applied match reduces the
 //! invoices' open amounts for the credits after it, as in the daemon.
+//! `relance match replay` (src/match_replay.rs) replays a tenant's stored credits.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -39,6 +40,9 @@ pub struct MatchArgs {
 pub enum MatchCommand {
     /// Score the whole pipeline (parsers and matcher) on a labelled corpus such as corpus/cash.
     Eval(crate::match_eval::EvalArgs),
+    /// Re-run the current rules over a tenant's stored credits (applies
+    /// nothing) and print the cash application rates.
+    Replay(crate::match_replay::ReplayArgs),
 }
 
 /// Loads the open invoices and the payers they name.
@@ -89,11 +93,13 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
 }
 
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(MatchCommand::Eval(eval)) = args.command {
-        return crate::match_eval::run(eval);
+    match args.command {
+        Some(MatchCommand::Eval(eval)) => return crate::match_eval::run(eval),
+        Some(MatchCommand::Replay(r)) => return crate::match_replay::run(r),
+        None => {}
     }
     let (Some(invoices), Some(statement)) = (args.invoices, args.statement) else {
-        anyhow::bail!("relance match needs --invoices and --statement (or a subcommand such as `eval`)");
+        anyhow::bail!("relance match needs --invoices and --statement (or a subcommand: `eval`, `replay`)");
     };
     let (open, payers) = load_invoices(&invoices)?;
     let bytes = std::fs::read(&statement).with_context(|| format!("cannot read {}", statement.display()))?;

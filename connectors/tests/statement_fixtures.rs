@@ -72,3 +72,44 @@ fn every_shared_statement_parses_or_fails_clearly() {
     // Most real statements must parse; rejections are listed above for review.
     assert!(ok * 10 >= files.len() * 7, "too many rejections: {rejected} of {}", files.len());
 }
+
+/// Counterparties read from narratives on the shared statements: names carry
+/// no narrative keys or sub-field codes, and the credits with a payer are
+/// counted.
+#[test]
+fn shared_statements_counterparties_are_valid() {
+    let Some(root) = fixtures() else {
+        eprintln!("note: ../shared/fixtures/external is absent; counterparty check skipped");
+        return;
+    };
+    let mut files = Vec::new();
+    for dir in ["camt", "mt940", "cfonb120", "ofx", "csv"] {
+        walk(&root.join(dir), &mut files);
+    }
+    files.sort();
+    let (mut credits, mut named, mut with_iban) = (0usize, 0usize, 0usize);
+    for f in &files {
+        let Ok(bytes) = std::fs::read(f) else { continue };
+        let Ok(parsed) = statements::parse(&bytes) else { continue };
+        let rel = f.strip_prefix(&root).map(|p| p.display().to_string()).unwrap_or_default();
+        for l in parsed.lines().filter(|l| l.direction == relance_domain::Direction::Credit) {
+            credits += 1;
+            named += usize::from(l.counterparty_name.is_some());
+            if let Some(iban) = l.counterparty_iban.as_deref() {
+                let b = iban.as_bytes();
+                let iban_like = b.len() >= 15
+                    && b[..2].iter().all(u8::is_ascii_uppercase)
+                    && b[2..4].iter().all(u8::is_ascii_digit)
+                    && b.iter().all(u8::is_ascii_alphanumeric);
+                with_iban += usize::from(iban_like);
+            }
+            if let Some(name) = l.counterparty_name.as_deref() {
+                for key in ["/MOTIF", "/IBAN", "/REMI/", "/EREF", "?20", "?32"] {
+                    assert!(!name.contains(key), "{rel}: name with `{key}`: {name}");
+                }
+            }
+        }
+    }
+    eprintln!("{credits} credits: {named} with a counterparty name, {with_iban} with an IBAN");
+    assert!(credits > 500, "expected the shared statements' credits, found {credits}");
+}

@@ -17,7 +17,7 @@ use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,
-    quote,
+    narrative, quote,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,7 +550,7 @@ fn build(
             .or_else(|| t.addtl_tx_inf.as_deref().and_then(|s| join_text([s])))
         })
         .or_else(|| en.addtl_info.as_deref().and_then(|s| join_text([s])));
-    let line = BankLine {
+    let mut line = BankLine {
         booking_date,
         value_date: en.value,
         amount,
@@ -566,5 +566,59 @@ fn build(
             .or_else(|| en.acct_svcr_ref.clone())
             .or_else(|| en.ntry_ref.clone()),
     };
+    read_narrative(&mut line, en, tx);
     Transaction { line, charges }
+}
+
+/// Width of an `<Ustrd>`: a full one continues in the next without a space.
+const USTRD_WIDTH: usize = 140;
+
+/// Counterparty and purpose from the free texts when the structured fields
+/// lack them (`<Ustrd>/DE ACME /MOTIF FA-12</Ustrd>`, or a French bank's
+/// `<AddtlNtryInf>VIR SEPA RECU /DE …</AddtlNtryInf>`): see [`narrative`].
+fn read_narrative(line: &mut BankLine, en: &Entry, tx: Option<&Tx>) {
+    let ustrd = tx.map(|t| t.ustrd.join("\n")).filter(|u| !u.trim().is_empty());
+    if let (Some(u), Some(t)) = (ustrd.as_deref(), tx)
+        && let Some(n) = narrative::read(u, Some(USTRD_WIDTH), line.direction)
+    {
+        line.remittance = join_text(
+            n.purpose
+                .as_deref()
+                .into_iter()
+                .chain(t.doc_numbers.iter().map(String::as_str))
+                .chain(t.addtl_rmt.iter().map(String::as_str)),
+        );
+        fill_missing(line, n);
+        return;
+    }
+    if line.counterparty_name.is_some() && line.counterparty_iban.is_some() {
+        return;
+    }
+    // The additional information texts: the remittance comes from them only
+    // when there was no `<Ustrd>`.
+    let no_remittance = ustrd.is_none() && tx.is_none_or(|t| t.doc_numbers.is_empty() && t.addtl_rmt.is_empty());
+    let texts = [tx.and_then(|t| t.addtl_tx_inf.as_deref()), en.addtl_info.as_deref()];
+    for (k, text) in texts.into_iter().flatten().enumerate() {
+        if let Some(n) = narrative::read(text, Some(USTRD_WIDTH), line.direction) {
+            // The remittance was read from the first of these texts.
+            if no_remittance && k == 0 {
+                line.remittance = n.purpose.clone();
+            }
+            fill_missing(line, n);
+            return;
+        }
+    }
+}
+
+/// Sets the counterparty name, IBAN and end-to-end id where they are missing.
+fn fill_missing(line: &mut BankLine, n: narrative::Narrative) {
+    if line.counterparty_name.is_none() {
+        line.counterparty_name = n.name;
+    }
+    if line.counterparty_iban.is_none() {
+        line.counterparty_iban = n.iban;
+    }
+    if line.end_to_end_id.is_none() {
+        line.end_to_end_id = n.end_to_end_id;
+    }
 }

@@ -9,7 +9,7 @@
 use relance_domain::money::{Currency, Money};
 use relance_domain::{BankLine, Direction};
 
-use super::{Format, ParseError, ParsedFile, Statement, Transaction, clamp_date, decode_text, join_text};
+use super::{Format, ParseError, ParsedFile, Statement, Transaction, clamp_date, decode_text, join_text, narrative};
 
 const RECORD: usize = 120;
 
@@ -124,6 +124,9 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     let mut statements: Vec<Statement> = Vec::new();
     let mut open: Option<Statement> = None;
     let mut last_movement: Option<usize> = None;
+    // The free text of each movement of the open statement (its label, then
+    // its LIB/LCC complements, one per line) and its client references.
+    let mut texts: Vec<MovementText> = Vec::new();
     for rec in Records::new(&text) {
         let rec = rec?;
         let line = rec.line;
@@ -139,6 +142,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 let date =
                     date(field(35, 40)).ok_or_else(|| err(format!("invalid date `{}` (DDMMYY)", field(35, 40))))?;
                 amount(field(91, 104), field(20, 20), currency).map_err(err)?;
+                texts.clear();
                 open = Some(Statement {
                     id: Some(format!("{}-{}", account.replace(' ', ""), date.format("%Y%m%d"))),
                     account: Some(account),
@@ -176,6 +180,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                     charges: None,
                 });
                 last_movement = Some(st.transactions.len() - 1);
+                texts.push(MovementText { raw: label.to_string(), references: Vec::new() });
             }
             "05" => {
                 let st = open.as_mut().ok_or_else(|| err("movement detail (05) outside a statement".into()))?;
@@ -183,6 +188,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                     .ok_or_else(|| err("movement detail (05) without a movement (04) before it".into()))?;
                 let tx = &mut st.transactions[idx].line;
                 let info = field(49, 118).trim();
+                let text = texts.get_mut(idx);
                 match field(46, 48) {
                     "NPY" if tx.direction == Direction::Credit => tx.counterparty_name = join_text([info]),
                     "NBE" if tx.direction == Direction::Debit => tx.counterparty_name = join_text([info]),
@@ -191,16 +197,35 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                         tx.end_to_end_id =
                             r.split_whitespace().next().map(str::to_string).filter(|s| s != "NOTPROVIDED");
                         tx.remittance = join_text([tx.remittance.as_deref().unwrap_or(""), r]);
+                        if let Some(t) = text {
+                            t.references.push(r.to_string());
+                        }
                     }
                     "LIB" | "LCC" | "LC2" | "LCS" | "MMO" if !info.is_empty() => {
                         tx.remittance = join_text([tx.remittance.as_deref().unwrap_or(""), info]);
+                        if let Some(t) = text {
+                            // Trailing spaces kept off: a full 70-character
+                            // line continues on the next record.
+                            t.raw.push('\n');
+                            t.raw.push_str(field(49, 118).trim_end());
+                        }
+                    }
+                    // The payer's (IPY) or beneficiary's (IBE) identifier: kept when it is an IBAN.
+                    "IPY" if tx.direction == Direction::Credit && tx.counterparty_iban.is_none() => {
+                        tx.counterparty_iban = narrative::take_iban(info).filter(|(_, r)| r.is_empty()).map(|(i, _)| i);
+                    }
+                    "IBE" if tx.direction == Direction::Debit && tx.counterparty_iban.is_none() => {
+                        tx.counterparty_iban = narrative::take_iban(info).filter(|(_, r)| r.is_empty()).map(|(i, _)| i);
                     }
                     "REF" if !info.is_empty() => tx.bank_ref = Some(info.to_string()),
                     _ => {}
                 }
             }
             "07" => {
-                let st = open.take().ok_or_else(|| err("end of statement (07) without a beginning (01)".into()))?;
+                let mut st = open.take().ok_or_else(|| err("end of statement (07) without a beginning (01)".into()))?;
+                for (tx, text) in st.transactions.iter_mut().zip(texts.drain(..)) {
+                    text.apply(&mut tx.line);
+                }
                 let currency = st.currency.unwrap_or(Currency::EUR);
                 amount(field(91, 104), field(20, 20), currency).map_err(err)?;
                 date(field(35, 40)).ok_or_else(|| err(format!("invalid date `{}` (DDMMYY)", field(35, 40))))?;
@@ -218,6 +243,27 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
         return Err(ParseError::new(Format::Cfonb120, None, "no statement (01 … 07) found"));
     }
     Ok(ParsedFile { format: Format::Cfonb120, statements })
+}
+
+/// Width of a `05` complement: a line this long continues on the next record.
+const COMPLEMENT_WIDTH: usize = 70;
+
+/// The free text of one movement, read with [`narrative`] when its statement ends.
+struct MovementText {
+    raw: String,
+    /// Client references (RCN), kept after the purpose.
+    references: Vec<String>,
+}
+
+impl MovementText {
+    /// Fills the counterparty from a keyed label (`VIR SEPA RECU /DE … /MOTIF …`).
+    fn apply(self, line: &mut BankLine) {
+        if narrative::fill(line, &self.raw, Some(COMPLEMENT_WIDTH)) {
+            let purpose = line.remittance.take();
+            line.remittance =
+                join_text(purpose.as_deref().into_iter().chain(self.references.iter().map(String::as_str)));
+        }
+    }
 }
 
 /// The record's currency; a blank field (old files) means the statement's, else EUR.

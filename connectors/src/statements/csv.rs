@@ -10,7 +10,8 @@ use relance_domain::money::{Currency, DecimalStyle, Money};
 use relance_domain::{BankLine, Direction};
 
 use super::{
-    Format, MAX_QUOTE, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text, quote,
+    Format, MAX_QUOTE, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, join_text, narrative,
+    quote,
 };
 use crate::csv_invoices::parse::{DateOrder, detect_delimiter, parse_date};
 
@@ -303,6 +304,11 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             },
             charges: None,
         });
+        if let Some(tx) = transactions.last_mut() {
+            // A label column holding a keyed narrative (`VIR SEPA RECU /DE …`).
+            let raw = tx.line.remittance.clone().unwrap_or_default();
+            narrative::fill(&mut tx.line, &raw, None);
+        }
     }
     Ok(ParsedFile {
         format: Format::Csv,

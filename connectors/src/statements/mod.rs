@@ -12,6 +12,7 @@ pub mod camt;
 pub mod cfonb;
 pub mod csv;
 pub mod mt940;
+pub mod narrative;
 pub mod ofx;
 
 use std::borrow::Cow;
@@ -265,3 +266,6 @@ mod tests;
 
 #[cfg(test)]
 mod regressions;
+
+#[cfg(test)]
+mod narrative_parsers;

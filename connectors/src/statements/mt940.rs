@@ -13,7 +13,8 @@ use relance_domain::money::{Currency, DecimalStyle};
 use relance_domain::{BankLine, Direction};
 
 use super::{
-    Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, quote,
+    Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, narrative,
+    quote,
 };
 
 /// One `:TAG:value` field with the line it starts on.
@@ -285,13 +286,41 @@ fn apply_info(tx: &mut BankLine, info: &str) {
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3].is_ascii_punctuation() {
         german_subfields(tx, &flat, b[3] as char);
     } else if flat.trim_start().starts_with('/') && slash_tags(tx, &flat) {
-        // Dutch/SEPA slash tags handled.
+        // Dutch/SEPA slash tags handled; the SWIFT keys (`/ORDP/`, `/BENM/`)
+        // may still name the counterparty.
+        if let Some(n) = narrative::read(info, Some(INFO_WIDTH), tx.direction) {
+            if tx.counterparty_name.is_none() {
+                tx.counterparty_name = n.name;
+            }
+            if tx.counterparty_iban.is_none() {
+                tx.counterparty_iban = n.iban;
+            }
+            if tx.remittance.is_none() {
+                tx.remittance = n.purpose;
+            }
+        }
+    } else if let Some(details) = narrative_details(tx, info) {
+        // A keyed free text (`VIR SEPA RECU /DE … /MOTIF … /IBAN …`): the
+        // remittance is its purpose, then the :61: supplementary details.
+        tx.remittance = join_text([tx.remittance.as_deref().unwrap_or(""), details.as_deref().unwrap_or("")]);
     } else if let Some(t) = join_text(info.lines()) {
         tx.remittance = Some(match tx.remittance.take() {
             Some(r) => format!("{t} {r}"),
             None => t,
         });
     }
+}
+
+/// Width of a `:86:` line: a line this long was cut by the bank and
+/// continues on the next without a space.
+const INFO_WIDTH: usize = 65;
+
+/// Reads a free-text `:86:` with [`narrative::fill`]. When a layout is
+/// recognised, returns the `:61:` supplementary details that were in the
+/// remittance before (to keep after the purpose).
+fn narrative_details(tx: &mut BankLine, info: &str) -> Option<Option<String>> {
+    let before = tx.remittance.clone();
+    narrative::fill(tx, info, Some(INFO_WIDTH)).then_some(before)
 }
 
 /// `106?00KARTENZAHLUNG?20SVWZ+…?21…?30BIC?31IBAN?32NAME`.

@@ -8,7 +8,7 @@ use relance_domain::{BankLine, Direction};
 
 use super::{
     Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, line_of,
-    quote,
+    narrative, quote,
 };
 
 #[derive(Default)]
@@ -203,5 +203,34 @@ fn finish_trn(trn: Option<Trn>, stmt: &mut Option<Statement>, _line: usize) -> R
         },
         charges: None,
     });
+    if let Some(tx) = st.transactions.last_mut() {
+        read_narrative(&mut tx.line, t.name.as_deref(), t.memo.as_deref());
+    }
     Ok(())
+}
+
+/// Width of an OFX `NAME`: a full one continues in `MEMO` without a space.
+const NAME_WIDTH: usize = 32;
+
+/// French banks write `NAME`/`MEMO` as one narrative (`VIR SEPA RECU /DE ACME`
+/// then `/MOTIF FA-12 /IBAN …`): when [`narrative`] recognises a layout in
+/// them, its name replaces the `NAME` (which was the narrative's start) and
+/// its purpose the `MEMO`.
+fn read_narrative(line: &mut BankLine, name: Option<&str>, memo: Option<&str>) {
+    let raw = match (name, memo) {
+        (Some(n), Some(m)) => format!("{}\n{}", n.trim_start(), m.trim()),
+        (Some(t), None) | (None, Some(t)) => t.trim().to_string(),
+        (None, None) => return,
+    };
+    let Some(n) = narrative::read(&raw, Some(NAME_WIDTH), line.direction) else { return };
+    if n.name.is_some() {
+        line.counterparty_name = n.name;
+    }
+    if line.counterparty_iban.is_none() {
+        line.counterparty_iban = n.iban;
+    }
+    if line.end_to_end_id.is_none() {
+        line.end_to_end_id = n.end_to_end_id;
+    }
+    line.remittance = n.purpose;
 }

@@ -317,11 +317,18 @@ async fn healthz(State(st): State<ApiState>) -> Response {
 async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let store = st.rt.store.clone();
     let ids: Vec<TenantId> = st.rt.settings.tenants.iter().map(|t| t.id.clone()).collect();
-    let counts = blocking(move || {
-        ids.into_iter().map(|t| store.tenant_counts(&t).map(|c| (t.to_string(), c))).collect::<Result<Vec<_>, _>>()
+    // Counts and cash application rates: a few aggregate queries per tenant.
+    let (counts, cash) = blocking(move || {
+        let mut counts = Vec::with_capacity(ids.len());
+        let mut cash = Vec::with_capacity(ids.len());
+        for t in ids {
+            counts.push((t.to_string(), store.tenant_counts(&t)?));
+            cash.push((t.to_string(), store.cash_rates(&t, None)?));
+        }
+        Ok::<_, relance_store::StoreError>((counts, cash))
     })
     .await?;
-    let body = st.rt.metrics.render(&counts);
+    let body = st.rt.metrics.render(&counts, &cash);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 

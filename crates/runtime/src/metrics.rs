@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use relance_connector::RunReport;
-use relance_store::TenantCounts;
+use relance_store::{CashRates, TenantCounts};
 
 /// Status of one connector.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -68,8 +68,11 @@ impl Metrics {
         self.connectors.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Renders everything in the Prometheus text exposition format.
-    pub fn render(&self, tenants: &[(String, TenantCounts)]) -> String {
+    /// Renders everything in the Prometheus text exposition format: the
+    /// connectors' counters, and per tenant the stored counts and the cash
+    /// application rates (as decided at the time; a rate with nothing to
+    /// divide is left out).
+    pub fn render(&self, tenants: &[(String, TenantCounts)], cash: &[(String, CashRates)]) -> String {
         let snap = self.snapshot();
         let mut out = String::new();
         let mut family = |name: &str, kind: &str, help: &str, rows: &mut dyn Iterator<Item = (String, String)>| {
@@ -136,9 +139,50 @@ impl Metrics {
                 .iter()
                 .map(|(t, counts)| (format!("tenant=\"{}\"", escape(t)), counts.quarantined.to_string())),
         );
+        family(
+            "relance_cash_credits",
+            "gauge",
+            "Bank credits stored (not bank reversals).",
+            &mut cash.iter().map(|(t, r)| (format!("tenant=\"{}\"", escape(t)), r.credits.to_string())),
+        );
+        let rates: [(&str, &str, RateOf); 4] = [
+            (
+                "relance_cash_envelope_auto_match_ratio",
+                "Credits matched automatically / credits.",
+                CashRates::envelope_auto_rate,
+            ),
+            (
+                "relance_cash_line_item_auto_ratio",
+                "Invoices settled by live automatic allocations / invoices settled by any live allocation.",
+                CashRates::line_item_rate,
+            ),
+            (
+                "relance_cash_review_ratio",
+                "Credits the matcher sent to review (suggested or unmatched) / credits.",
+                CashRates::review_rate,
+            ),
+            (
+                "relance_cash_false_match_ratio",
+                "Automatic matches later undone by a person / automatic matches.",
+                CashRates::false_match_rate,
+            ),
+        ];
+        for (name, help, rate) in rates {
+            family(
+                name,
+                "gauge",
+                help,
+                &mut cash
+                    .iter()
+                    .filter_map(|(t, r)| rate(r).map(|v| (format!("tenant=\"{}\"", escape(t)), format!("{v:.6}")))),
+            );
+        }
         out
     }
 }
+
+/// One of the cash application rates of [`CashRates`].
+type RateOf = fn(&CashRates) -> Option<f64>;
 
 /// Escapes a Prometheus label value.
 fn escape(v: &str) -> String {
@@ -156,7 +200,16 @@ mod tests {
         m.record_success("demo", "erp", &RunReport { items: 40, quarantined: 2, units: 1 });
         m.record_error("demo", "erp", "boom");
         let counts = TenantCounts { invoices_by_status: vec![("open".into(), 38)], quarantined: 2 };
-        let text = m.render(&[("demo".into(), counts)]);
+        let cash = CashRates {
+            credits: 10,
+            auto_matched: 6,
+            reviewed: 4,
+            invoices_settled: 8,
+            invoices_settled_auto: 6,
+            auto_undone: 1,
+        };
+        let text =
+            m.render(&[("demo".into(), counts)], &[("demo".into(), cash), ("empty".into(), CashRates::default())]);
         assert!(
             text.contains(
                 "relance_connector_items_total{tenant=\"demo\",connector=\"erp\",role=\"invoice_source\"} 40"
@@ -170,6 +223,15 @@ mod tests {
         );
         assert!(text.contains("relance_invoices{tenant=\"demo\",status=\"open\"} 38"));
         assert!(text.contains("# TYPE relance_connector_last_success_timestamp_seconds gauge"));
+        assert!(text.contains("relance_cash_credits{tenant=\"demo\"} 10"), "{text}");
+        assert!(text.contains("relance_cash_envelope_auto_match_ratio{tenant=\"demo\"} 0.600000"), "{text}");
+        assert!(text.contains("relance_cash_line_item_auto_ratio{tenant=\"demo\"} 0.750000"), "{text}");
+        assert!(text.contains("relance_cash_review_ratio{tenant=\"demo\"} 0.400000"), "{text}");
+        assert!(text.contains("relance_cash_false_match_ratio{tenant=\"demo\"} 0.166667"), "{text}");
+        assert!(text.contains("# HELP relance_cash_false_match_ratio Automatic matches later undone"), "{text}");
+        // A tenant without credits has no rate (nothing to divide), only its count.
+        assert!(text.contains("relance_cash_credits{tenant=\"empty\"} 0"), "{text}");
+        assert!(!text.contains("relance_cash_review_ratio{tenant=\"empty\"}"), "{text}");
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

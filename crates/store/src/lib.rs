@@ -20,6 +20,7 @@ mod outbox;
 mod payments;
 mod promises;
 mod queries;
+mod rates;
 mod reflection;
 mod sqlite;
 
@@ -43,6 +44,7 @@ pub use payments::{
 };
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
+pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use sqlite::DaemonLock;
 
@@ -239,6 +241,8 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 mod paid_tests;
 #[cfg(test)]
 mod payment_tests;
+#[cfg(test)]
+mod rates_tests;
 #[cfg(test)]
 mod reply_tests;
 #[cfg(test)]
