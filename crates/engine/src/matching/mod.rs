@@ -1014,9 +1014,15 @@ impl Matcher {
         // 1. References, exact or one edit away.
         let (all_refs, closed_refs) = self.references(c);
         let specific = |k: RefKind, tok: &str| !matches!(k, RefKind::Partial) || tok.len() >= 6;
+        // A closed invoice the text names is a question unless the payer is
+        // known to be another customer (then the reference is more likely a
+        // typo of one of the payer's own invoices, which the rest weighs).
+        let known: Vec<&str> = payers.iter().filter(|p| !p.shared).map(|p| p.customer.as_str()).collect();
+        let questionable = |owner: &str| known.is_empty() || known.contains(&owner);
         for (i, k, tok) in &closed_refs {
             if let Some(ci) = self.closed.get(*i as usize)
                 && specific(*k, tok)
+                && questionable(&ci.customer_id)
                 && !all_refs.iter().any(|r| self.open(r.0).number() == ci.number)
             {
                 conflicts.push(format!(
@@ -1058,7 +1064,7 @@ impl Matcher {
                     });
                 }
             } else if inv.open.minor == 0 {
-                if specific(r.1, &r.2) {
+                if specific(r.1, &r.2) && questionable(inv.customer_id()) {
                     conflicts.push(format!(
                         "the remittance references invoice {}, already paid in full: paid twice, or a wrong reference?",
                         inv.number()
@@ -1121,14 +1127,16 @@ impl Matcher {
         }
         // Near misses are alternatives, each its own candidate.
         // A typo is doubtful when the text names another open invoice exactly
-        // and nothing says that invoice's customer is not the payer.
+        // that the payer evidence points at, or of the same customer: a
+        // partial payment of that one is as good an explanation.
         let against: Vec<&PayerHint> = payers.iter().filter(|p| !p.shared).collect();
-        let literal = refs.iter().find(|r| {
-            let owner = self.open(r.0).customer_id();
-            against.is_empty() || against.iter().any(|p| p.customer == owner)
-        });
         for t in &typos {
             let mut e = self.reference_candidate(std::slice::from_ref(t), &[t.0], c, &payers);
+            let typo_owner = self.open(t.0).customer_id();
+            let literal = refs.iter().find(|r| {
+                let owner = self.open(r.0).customer_id();
+                owner == typo_owner || against.iter().any(|p| p.customer == owner)
+            });
             if let Some(r) = literal {
                 e.cand.confidence -= 0.06;
                 e.cand.reasons.push(format!(
@@ -1189,6 +1197,15 @@ impl Matcher {
                         let mut e = self.candidate(set, c, base, vec![hint.why.clone(), what], Some(cust));
                         if e.credit_notes {
                             e.cand.confidence -= 0.02;
+                        }
+                        // Only an exact amount competes with a reference to another invoice.
+                        let named = refs.iter().find(|r| !set.contains(&r.0));
+                        if let Some(r) = named.filter(|_| !matches!(e.fit, Fit::Exact)) {
+                            e.cand.confidence -= 0.1;
+                            e.cand.reasons.push(format!(
+                                "but the remittance names invoice {} and the amount is not exact",
+                                self.open(r.0).number()
+                            ));
                         }
                         candidates.push(e);
                     }
@@ -1356,7 +1373,9 @@ impl Matcher {
         };
         let threshold = self.config.auto_threshold;
         let rival = candidates.get(1).filter(|r| r.cand.confidence >= best.cand.confidence - 0.05);
-        let full_rival = candidates.iter().skip(1).find(|r| r.fit.is_full());
+        // What blocks a partial payment: another explanation of the exact amount
+        // (a shortfall within the fee tolerance is too loose to compete with a reference).
+        let full_rival = candidates.iter().skip(1).find(|r| matches!(r.fit, Fit::Exact | Fit::Discount(_)));
         // Every reason to send the credit to review, named.
         if let Some(r) = rival {
             decision.push(format!(
