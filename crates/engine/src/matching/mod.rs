@@ -14,15 +14,22 @@
 //!    One typo is tolerated against the invoices of the identified payer or of
 //!    the same amount.
 //! 2. **Payer** by IBAN (customer data and IBANs learned from earlier
-//!    payments) or by fuzzy name (legal forms and accents ignored).
-//! 3. **Amounts**: exact, several invoices of one payer (bounded subset
-//!    search), partial, overpayment, small shortfalls within the fee
-//!    tolerance, early-payment discount.
+//!    payments) or by fuzzy name (legal forms and accents ignored). An IBAN
+//!    of several customers is a shared payer (factor, parent, payment
+//!    provider): never evidence against a customer, not by itself for one.
+//! 3. **Amounts**: exact, several open items of one payer (bounded subset
+//!    search; credit notes are open items with negative amounts), partial,
+//!    overpayment, small shortfalls within the fee tolerance, early-payment
+//!    discount.
 //!
-//! Every candidate carries a confidence and its reasons; a credit is
-//! `matched` only when the best candidate reaches the threshold and no other
-//! candidate comes close. Two open invoices of the same amount with no
-//! reference are never auto-applied.
+//! Every candidate carries a confidence and its reasons. **The rule**: a
+//! credit is `matched` only when one explanation accounts for the whole
+//! amount and no other comes close; a partial payment only when one
+//! reference names one invoice, the payer confirms it and nothing else
+//! explains the amount exactly. An overpayment, a reference to a closed
+//! invoice or to another currency, an explanation offsetting a credit note
+//! (not applied automatically yet) and any rival go to review, the reason
+//! named in the decision ([`Matcher::match_credit`], `decide`).
 //!
 //! The index is compact and built in time linear in the invoices (see
 //! [`index`]): one 64-byte slot per invoice (number inline), grouped by
