@@ -200,6 +200,9 @@ enum RefKind {
     Structured,
     /// One edit away.
     Typo,
+    /// Without prefix, under a key of fewer than six characters (`1842` for
+    /// `INV-001842`): many numbers end so, weak evidence.
+    Short,
 }
 
 impl RefKind {
@@ -208,6 +211,7 @@ impl RefKind {
             RefKind::Exact | RefKind::Structured => 1.0,
             RefKind::Partial => 0.9,
             RefKind::Typo => 0.75,
+            RefKind::Short => 0.8,
         }
     }
     fn label(self) -> &'static str {
@@ -216,6 +220,7 @@ impl RefKind {
             RefKind::Partial => "without prefix or leading zeros",
             RefKind::Structured => "structured reference",
             RefKind::Typo => "one typo",
+            RefKind::Short => "a short key only",
         }
     }
 }
@@ -723,10 +728,16 @@ impl Matcher {
             Some(_) => {}
             None => hits.push((i, k, tok.to_string())),
         };
-        // With its prefix (zeros aside) the number is exact; without, partial.
+        // With its prefix (zeros aside) the number is exact; without, partial (short: weak).
         let kind_of = |number: &str, key: &str| {
             let number = atoms(number);
-            if joined(&number) == key || canonical(&number) == key { RefKind::Exact } else { RefKind::Partial }
+            if joined(&number) == key || canonical(&number) == key {
+                RefKind::Exact
+            } else if key.len() < 6 {
+                RefKind::Short
+            } else {
+                RefKind::Partial
+            }
         };
         let texts = [c.structured_ref.as_deref(), c.remittance.as_deref(), c.end_to_end_id.as_deref()];
         for text in texts.into_iter().flatten() {
@@ -742,6 +753,10 @@ impl Matcher {
                 }
             }
             let a = atoms(text);
+            // This text's hits with their spans of atoms: a hit inside the span
+            // of an exact hit on another invoice is a collision of keys (the
+            // tail `01842` of `2026/01842` is not `INV-001842`), dropped.
+            let mut found: Vec<(u32, RefKind, String, usize, usize)> = Vec::new();
             for start in 0..a.len() {
                 for end in start + 1..=(start + 6).min(a.len()) {
                     let span = &a[start..end];
@@ -756,7 +771,7 @@ impl Matcher {
                     let forms = if canon == as_typed { 1 } else { 2 };
                     for key in [&as_typed, &canon].into_iter().take(forms) {
                         for i in self.lookup(key) {
-                            push(&mut hits, i, kind_of(self.open(i).number(), key), key);
+                            found.push((i, kind_of(self.open(i).number(), key), key.clone(), start, end));
                         }
                         if !self.closed.is_empty() {
                             for i in self.lookup_closed(key) {
@@ -765,6 +780,14 @@ impl Matcher {
                             }
                         }
                     }
+                }
+            }
+            for (i, kind, key, start, end) in &found {
+                let inside_exact = found.iter().any(|(j, k, _, s, e)| {
+                    j != i && matches!(k, RefKind::Exact) && s <= start && end <= e && (e - s) > (end - start)
+                });
+                if !inside_exact {
+                    push(&mut hits, *i, *kind, key);
                 }
             }
         }
@@ -1020,7 +1043,7 @@ impl Matcher {
 
         // 1. References, exact or one edit away.
         let (all_refs, closed_refs) = self.references(c);
-        let specific = |k: RefKind, tok: &str| !matches!(k, RefKind::Partial) || tok.len() >= 6;
+        let specific = |k: RefKind, _: &str| !matches!(k, RefKind::Short | RefKind::Typo);
         // A closed invoice the text names is a question unless the payer is
         // known to be another customer (then the reference is more likely a
         // typo of one of the payer's own invoices, which the rest weighs).

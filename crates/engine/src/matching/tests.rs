@@ -428,3 +428,25 @@ fn a_match_result_reads_back_from_its_json() {
     assert!(serde_json::from_str::<MatchResult>(bad).is_err(), "an amount as a float is refused");
     assert_eq!(MatchStatus::Suggested.payment_status(), relance_domain::PaymentStatus::Suggested);
 }
+
+#[test]
+fn a_short_tail_does_not_collide_with_a_number_of_another_scheme() {
+    let invoices = vec![inv("2026/01842", "C1", 10_000), inv("INV-001842", "C2", 10_000)];
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    let r = m.match_credit(&credit(10_000, Some("Facture 2026/01842")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert_eq!(allocs(&r), vec![("2026/01842".to_string(), 10_000)]);
+    assert!(!r.candidates.iter().any(|c| c.allocations[0].invoice == "INV-001842"), "{r:#?}");
+    // Typed alone, the tail is weak evidence, and says so.
+    let r = m.match_credit(&credit(4_000, Some("acompte 1842")));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(r.candidates.iter().flat_map(|c| &c.reasons).any(|x| x.contains("short key")), "{r:#?}");
+}
+
+#[test]
+fn a_belgian_communication_typed_without_plus_signs() {
+    let m = Matcher::new(vec![inv("2026004034", "C1", 10_000)], &[], MatchConfig::default());
+    let r = m.match_credit(&credit(10_000, Some("communication 202600403451")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(r.best().unwrap().reasons[0].contains("structured reference"), "{r:?}");
+}
