@@ -67,9 +67,10 @@ fn edited(export: &[u8], open: &[(&str, Option<&str>)], extra: &str) -> Vec<u8> 
 const NEW_INVOICE: &str =
     "FA-2026-0040;C0099;Nouveau Client SARL;compta@nouveau.example;;01/12/2026;30/06/2027;EUR;1 000,00;1 000,00";
 
-/// Invoices the bank statement pays in full (one with 7.50 of bank fees written off).
-const PAID: [&str; 6] =
-    ["FA-2026-0001", "FA-2026-0002", "FA-2026-0003", "FA-2026-0009", "FA-2026-0010", "FA-2026-0012"];
+/// Invoices the bank statement pays in full (one with 7.50 of bank fees written off). The
+/// payment short of FA-2026-0007 + FA-2026-0010 (both referenced) is left for review: how to
+/// split a shortfall between two invoices is a person's call.
+const PAID: [&str; 5] = ["FA-2026-0001", "FA-2026-0002", "FA-2026-0003", "FA-2026-0009", "FA-2026-0012"];
 
 /// number → (open, ERP's open, status) of the demo tenant's invoices.
 fn invoices(d: &Deployment) -> BTreeMap<String, (i64, i64, String)> {
@@ -109,7 +110,7 @@ fn a_stale_export_after_applied_payments_reopens_nothing_and_plans_no_reminder_f
     let d = demo();
     run_once(&d);
     let states = erp_states(&d);
-    assert_eq!(states.len(), 8, "the statement's 8 confident payments are applied: {states:?}");
+    assert_eq!(states.len(), 6, "the statement's confident payments are applied, on 6 invoices: {states:?}");
     assert!(states.values().all(|s| s == "pending"), "{states:?}");
     let paid = owed(&d);
     for n in PAID {
@@ -130,7 +131,7 @@ fn a_stale_export_after_applied_payments_reopens_nothing_and_plans_no_reminder_f
     still.remove("FA-2026-0040");
     assert_eq!(still, paid, "no open amount raised, no status changed");
     assert_eq!(now["FA-2026-0001"], (0, 694_554, "paid".to_string()), "the ERP's figure is kept apart");
-    assert_eq!(now["FA-2026-0007"].0, 201_985, "a partial payment stays deducted");
+    assert_eq!(now["FA-2026-0011"].0, 310_951, "a partial payment stays deducted");
     assert!(erp_states(&d).values().all(|s| s == "pending"));
     assert_eq!(simulate(&d), plan, "the same reminders, none to the money already received");
 
@@ -142,9 +143,7 @@ fn a_stale_export_after_applied_payments_reopens_nothing_and_plans_no_reminder_f
         &[
             ("FA-2026-0001", Some("0,00")),
             ("FA-2026-0002", None),
-            ("FA-2026-0007", Some("2 019,85")),
             ("FA-2026-0009", Some("0,00")),
-            ("FA-2026-0010", Some("0,00")),
             ("FA-2026-0011", Some("3 109,51")),
             ("FA-2026-0012", Some("0,00")),
         ],

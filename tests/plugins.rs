@@ -79,7 +79,7 @@ fn the_example_plugin_syncs_invoices_from_a_rest_api() {
         invoice(json!("INV-1"), "C1", "100.00", "100.00", "2026-11-20T10:00:00Z"),
         invoice(json!("INV-2"), "C1", "250.50", "250.50", "2026-11-20T11:00:00Z"),
         invoice(json!(null), "C2", "10.00", "10.00", "2026-11-20T12:00:00Z"),
-        invoice(json!("INV-4"), "C2", "-40.00", "-40.00", "2026-11-20T13:00:00Z"),
+        invoice(json!("INV-4"), "C2", "40.00", "-40.00", "2026-11-20T13:00:00Z"),
         invoice(json!("INV-5"), "C3", "75.00", "75.00", "2026-11-20T14:00:00Z"),
     ]));
     let (port, seen) = erp(data.clone());
@@ -121,7 +121,7 @@ fn the_example_plugin_syncs_invoices_from_a_rest_api() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(reasons, ["no invoice number", "negative amount_total `-40.00`"]);
+    assert_eq!(reasons, ["no invoice number", "negative amount_open `-40.00` of an invoice"]);
     let pages: Vec<usize> = seen.lock().unwrap().iter().map(|r| r.query["page"].parse().unwrap()).collect();
     assert_eq!(pages, [1, 2, 3], "three pages of two");
 

@@ -71,7 +71,7 @@ fn initial_incremental_and_full_syncs_from_postgresql() {
          INSERT INTO factures SELECT 'F-' || lpad(i::text, 4, '0'), 'C' || (1 + i % 20), DATE '2026-10-01', DATE '2026-11-01' + i % 30,
                 'EUR', 100 + i + 0.25, 100 + i + 0.25, 'open', TIMESTAMPTZ '2026-11-20 08:00:00+00' + i * interval '1 minute'
            FROM generate_series(1, 250) i;
-         INSERT INTO factures VALUES ('F-BAD1', 'C1', '2026-10-01', '2026-11-01', 'EUR', -12.00, -12.00, 'open', '2026-11-20 12:00:00+00'),
+         INSERT INTO factures VALUES ('F-BAD1', 'C1', '2026-10-01', '2026-11-01', 'EUR', 12.00, -12.00, 'open', '2026-11-20 12:00:00+00'),
                                      ('F-BAD2', 'C2', '2026-10-01', '2026-11-01', 'EUX', 12.00, 12.00, 'open', '2026-11-20 12:01:00+00');",
     );
     let d = Deployment::new("", &[("acme", &tenant(&db, "1h"))]);
@@ -90,7 +90,7 @@ fn initial_incremental_and_full_syncs_from_postgresql() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(reasons, ["negative amount_total `-12.00`", "unknown currency `EUX`"]);
+    assert_eq!(reasons, ["negative amount_open `-12.00` of an invoice", "unknown currency `EUX`"]);
 
     // Incremental: one invoice paid, one new; only those two are read.
     sql(

@@ -10,8 +10,11 @@
 //! numbers), `status` (`open`, `partially_paid`, `paid`, `cancelled`,
 //! `disputed`, …).
 //!
-//! A record without a number, with a negative amount or one beyond
-//! `max_amount` major units (default [`DEFAULT_MAX_AMOUNT`], so no stored
+//! A credit note carries negative amounts (or positive ones with the status
+//! `credit_note`) and is stored as an open item owed to the customer (never
+//! reminded; the matcher uses it to explain net payments). A record without
+//! a number, with an open amount outside its total and zero, an amount
+//! beyond `max_amount` major units (default [`DEFAULT_MAX_AMOUNT`], so no stored
 //! amount comes near the limits of `i64`), an unknown currency or an
 //! impossible date is quarantined with the reason (the source, the page and
 //! the record's position name it) and the others are applied: bad data never
@@ -47,14 +50,34 @@ pub fn record_from_json(v: &Value, default_currency: Currency, max_amount: u64) 
     let amount = |k: &str| -> Result<Option<Money>, String> {
         let Some(t) = text(k) else { return Ok(None) };
         let m = Money::parse(&t, currency, DecimalStyle::Dot).map_err(|e| format!("{k} `{t}`: {e}"))?;
-        if m.minor < 0 {
-            return Err(format!("negative {k} `{t}`"));
-        }
         m.check_range(max_amount).map(Some).map_err(|e| format!("{k}: {e}"))
     };
-    let total = amount("amount_total")?.ok_or("no amount_total")?;
-    let open = amount("amount_open")?.unwrap_or(total);
-    if open.minor > total.minor {
+    let mut status = match text("status") {
+        Some(s) => Some(s.parse::<InvoiceStatus>().map_err(|_| format!("unknown status `{s}`"))?),
+        None => None,
+    };
+    let mut total = amount("amount_total")?.ok_or("no amount_total")?;
+    let mut open = amount("amount_open")?.unwrap_or(total);
+    // A credit note: negative amounts, or positive ones with the status `credit_note`.
+    if status == Some(InvoiceStatus::CreditNote) && total.minor > 0 && open.minor >= 0 {
+        (total, open) = (Money::new(-total.minor, currency), Money::new(-open.minor, currency));
+    }
+    if total.minor < 0 {
+        // Negative amounts are a credit note whatever "open" status the source gives it.
+        if status.is_none_or(|s| s.is_outstanding()) {
+            status = Some(InvoiceStatus::CreditNote);
+        }
+        // A credit note owes the customer between its total and nothing.
+        if open.minor < total.minor || open.minor > 0 {
+            return Err(format!(
+                "credit note: amount_open {} is not between amount_total {} and 0",
+                open.to_decimal_string(),
+                total.to_decimal_string()
+            ));
+        }
+    } else if open.minor < 0 {
+        return Err(format!("negative amount_open `{}` of an invoice", open.to_decimal_string()));
+    } else if open.minor > total.minor {
         return Err(format!(
             "amount_open {} is more than amount_total {}",
             open.to_decimal_string(),
@@ -82,10 +105,6 @@ pub fn record_from_json(v: &Value, default_currency: Currency, max_amount: u64) 
     if let Some(bad) = emails.iter().find(|e| !e.contains('@')) {
         return Err(format!("customer_email `{bad}` is not an address"));
     }
-    let status = match text("status") {
-        Some(s) => Some(s.parse::<InvoiceStatus>().map_err(|_| format!("unknown status `{s}`"))?),
-        None => None,
-    };
     Ok(InvoiceRecord {
         number,
         customer: CustomerRecord {
@@ -412,9 +431,22 @@ mod tests {
             rec(json!({"customer_id": "C", "due_date": "2026-12-01", "amount_total": "1"})).unwrap_err(),
             "no invoice number"
         );
-        let neg =
-            rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01", "amount_total": "-5.00"}));
-        assert!(neg.unwrap_err().starts_with("negative amount_total"));
+        // Credit notes: negative amounts, or positive ones with the status `credit_note`.
+        let cn =
+            rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01", "amount_total": "-5.00"}))
+                .unwrap();
+        assert_eq!((cn.total.minor, cn.open.minor), (-500, -500));
+        assert_eq!(cn.effective_status(), InvoiceStatus::CreditNote);
+        let cn = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01",
+            "amount_total": "5.00", "amount_open": "2", "status": "credit_note"}))
+        .unwrap();
+        assert_eq!((cn.total.minor, cn.open.minor), (-500, -200));
+        let bad = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01",
+            "amount_total": "-5.00", "amount_open": "-6"}));
+        assert!(bad.unwrap_err().contains("not between"));
+        let bad = rec(json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01",
+            "amount_total": "5.00", "amount_open": "-1"}));
+        assert!(bad.unwrap_err().starts_with("negative amount_open"));
         let ccy = rec(
             json!({"invoice_number": "X", "customer_id": "C", "due_date": "2026-12-01", "amount_total": "5", "currency": "EUX"}),
         );

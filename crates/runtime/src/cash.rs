@@ -38,6 +38,10 @@ pub struct CashSummary {
     pub unmatched: u64,
 }
 
+/// How many recently closed invoices the matcher knows (a reference to one
+/// of them sends the credit to review: paid twice, or a wrong reference?).
+const CLOSED_INVOICES: u32 = 20_000;
+
 /// Matches and applies every pending credit of the tenant. Stops early (with
 /// what is done committed) when `stop()` says so.
 pub fn apply_pending(
@@ -52,7 +56,8 @@ pub fn apply_pending(
         return Ok(summary);
     }
     let (invoices, payers) = store.matching_inputs(tenant)?;
-    let mut matcher = Matcher::new(invoices, &payers, config.clone());
+    let closed = store.closed_invoices(tenant, CLOSED_INVOICES)?;
+    let mut matcher = Matcher::new(invoices, &payers, config.clone()).with_closed(closed);
     for p in pending {
         if stop() {
             break;
@@ -236,4 +241,89 @@ fn candidate_allocations(cand: &Candidate) -> Vec<AllocationRequest> {
         .iter()
         .map(|a| AllocationRequest { invoice: a.invoice.clone(), amount: a.amount, write_off: a.write_off })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Credit notes and closed invoices through the store and the service.
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use relance_domain::money::Currency;
+    use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, InvoiceStatus};
+    use relance_store::{ImportKey, InvoiceBatch, InvoiceQuery, NewPayment};
+
+    fn eur(minor: i64) -> Money {
+        Money::new(minor, Currency::EUR)
+    }
+
+    fn rec(number: &str, total: i64, open: i64, status: Option<InvoiceStatus>) -> InvoiceRecord {
+        InvoiceRecord {
+            number: number.into(),
+            customer: CustomerRecord { id: "C1".into(), name: "Dupont SA".into(), ..Default::default() },
+            issue_date: NaiveDate::from_ymd_opt(2026, 9, 1),
+            due_date: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            total: eur(total),
+            open: eur(open),
+            status,
+        }
+    }
+
+    fn credit(store: &Store, t: &TenantId, key: &str, amount: i64, text: &str) {
+        let line = BankLine {
+            remittance: Some(text.into()),
+            counterparty_name: Some("DUPONT SA".into()),
+            ..BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(), eur(amount))
+        };
+        let p = NewPayment { dedupe_key: key.into(), account: None, line };
+        store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
+    }
+
+    #[test]
+    fn credit_notes_and_closed_invoices_send_credits_to_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "u", full_export: false };
+        let mut st = store.begin_import(&key).unwrap();
+        let records = vec![
+            rec("F-2026-0001", 100_000, 100_000, None),
+            rec("F-2026-0002", 50_000, 50_000, None),
+            rec("AV-2026-0001", -20_000, -20_000, None),
+            rec("F-2026-0009", 30_000, 0, Some(InvoiceStatus::Paid)),
+        ];
+        store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 4, ..Default::default() }).unwrap();
+        store.finish_import(&mut st, "u").unwrap();
+
+        // The credit note is an open item of the matcher, negative; never an outstanding debt.
+        let (open, _) = store.matching_inputs(&t).unwrap();
+        let cn = open.iter().find(|i| i.number == "AV-2026-0001").expect("the credit note is loaded");
+        assert_eq!(cn.open, eur(-20_000));
+        let q = InvoiceQuery { statuses: vec![InvoiceStatus::CreditNote], customer_id: None, limit: 10, offset: 0 };
+        assert_eq!(store.invoices(&t, &q).unwrap().items.len(), 1, "stored as a credit note, not as a debt");
+        let closed = store.closed_invoices(&t, 10).unwrap();
+        assert_eq!(closed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["F-2026-0009"]);
+
+        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002");
+        credit(&store, &t, "s2", 30_000, "Facture F-2026-0009");
+        let summary = apply_pending(&store, &t, &MatchConfig::default(), &|| false).unwrap();
+        assert_eq!(summary, CashSummary { matched: 0, suggested: 2, unmatched: 0 });
+
+        let payments = store.payments_to_match(&t).unwrap();
+        assert!(payments.is_empty(), "both decided");
+        let net = store.payment(&t, 1).unwrap().unwrap();
+        assert_eq!(net.status, PaymentStatus::Suggested);
+        let best = net.match_result.as_ref().and_then(|r| r.best()).unwrap();
+        let sum: i64 = best.allocations.iter().map(|a| a.amount.minor).sum();
+        assert_eq!(sum, 130_000, "the credit note explains the net amount: {best:?}");
+        assert!(best.allocations.iter().any(|a| a.invoice == "AV-2026-0001" && a.amount == eur(-20_000)));
+        let twice = store.payment(&t, 2).unwrap().unwrap();
+        assert_eq!(twice.status, PaymentStatus::Suggested);
+        let decision = twice.match_result.map(|r| r.decision).unwrap_or_default();
+        assert!(decision.iter().any(|d| d.contains("F-2026-0009") && d.contains("already paid")), "{decision:?}");
+        // Nothing was applied: every invoice still owes what it did.
+        let q = InvoiceQuery { statuses: vec![InvoiceStatus::Open], customer_id: None, limit: 10, offset: 0 };
+        assert_eq!(store.invoices(&t, &q).unwrap().items.len(), 2);
+    }
 }

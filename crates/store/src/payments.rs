@@ -30,8 +30,8 @@ use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, now_text, parse_time};
 use relance_domain::AllocationNotice;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{BankLine, Direction, PaymentStatus, TenantId};
-use relance_engine::matching::{MatchResult, OpenInvoice, Payer};
+use relance_domain::{BankLine, Direction, InvoiceStatus, PaymentStatus, TenantId};
+use relance_engine::matching::{ClosedInvoice, MatchResult, OpenInvoice, Payer};
 
 /// The version of the JSON of [`MatchResult`] in `payments.match_result`
 /// (`payments.match_result_version`). Results stored before the version was
@@ -423,7 +423,8 @@ impl Store {
             let t = tenant.as_str();
             let mut st = c.prepare(
                 "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor FROM invoices
-                 WHERE tenant_id=?1 AND status IN ('open','partially_paid','disputed') AND open_minor > 0",
+                 WHERE tenant_id=?1 AND ((status IN ('open','partially_paid','disputed') AND open_minor > 0)
+                                          OR (status='credit_note' AND open_minor < 0))",
             )?;
             let raw = st
                 .query_map([t], |r| {
@@ -457,6 +458,32 @@ impl Store {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((invoices, payers))
+        })
+    }
+
+    /// The tenant's most recently closed invoices (paid, closed, cancelled),
+    /// at most `limit`, newest first: the matcher raises a reference to one
+    /// of them instead of matching the credit elsewhere.
+    pub fn closed_invoices(&self, tenant: &TenantId, limit: u32) -> Result<Vec<ClosedInvoice>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT number, customer_id, status FROM invoices
+                 WHERE tenant_id=?1 AND status IN ('paid','closed','cancelled')
+                 ORDER BY updated_at DESC, number LIMIT ?2",
+            )?;
+            let rows = st
+                .query_map(params![tenant.as_str(), limit], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(number, customer_id, status)| {
+                    let status = status
+                        .parse::<InvoiceStatus>()
+                        .map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
+                    Ok(ClosedInvoice { number, customer_id, status })
+                })
+                .collect()
         })
     }
 

@@ -112,14 +112,18 @@ fn payers_by_name_and_by_learned_iban() {
     let r = m.match_credit(&c);
     assert_eq!(invoices_of(&r)[0], vec!["F-0001"]);
     assert!(r.candidates[0].reasons[0].contains("resembles customer C1 (100 %)"), "{r:?}");
-    // Once the IBAN is learned for C1 it outweighs the name, and a customer
-    // known only from an IBAN (no invoice) is no trouble.
+    // Once the IBAN is learned for C1 it outweighs the name.
     m.learn_iban("FR7630006000011234567890189", "C1");
-    m.learn_iban("FR7630006000011234567890189", "C9");
     c.counterparty_name = Some("BOULANGERIE DUPONT".into());
     let r = m.match_credit(&c);
     assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
     assert!(r.candidates[0].reasons[0].contains("belongs to customer C1"), "{r:?}");
+    // Learned for a second customer (C9, known only from the IBAN), the account is
+    // a shared payer: no longer evidence for C1, and the name points elsewhere.
+    m.learn_iban("FR7630006000011234567890189", "C9");
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.candidates.iter().flat_map(|c| &c.reasons).any(|x| x.contains("shared payer")), "{r:?}");
 }
 
 #[test]

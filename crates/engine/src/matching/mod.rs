@@ -14,15 +14,22 @@
 //!    One typo is tolerated against the invoices of the identified payer or of
 //!    the same amount.
 //! 2. **Payer** by IBAN (customer data and IBANs learned from earlier
-//!    payments) or by fuzzy name (legal forms and accents ignored).
-//! 3. **Amounts**: exact, several invoices of one payer (bounded subset
-//!    search), partial, overpayment, small shortfalls within the fee
-//!    tolerance, early-payment discount.
+//!    payments) or by fuzzy name (legal forms and accents ignored). An IBAN
+//!    of several customers is a shared payer (factor, parent, payment
+//!    provider): never evidence against a customer, not by itself for one.
+//! 3. **Amounts**: exact, several open items of one payer (bounded subset
+//!    search; credit notes are open items with negative amounts), partial,
+//!    overpayment, small shortfalls within the fee tolerance, early-payment
+//!    discount.
 //!
-//! Every candidate carries a confidence and its reasons; a credit is
-//! `matched` only when the best candidate reaches the threshold and no other
-//! candidate comes close. Two open invoices of the same amount with no
-//! reference are never auto-applied.
+//! Every candidate carries a confidence and its reasons. **The rule**: a
+//! credit is `matched` only when one explanation accounts for the whole
+//! amount and no other comes close; a partial payment only when one
+//! reference names one invoice, the payer confirms it and nothing else
+//! explains the amount exactly. An overpayment, a reference to a closed
+//! invoice or to another currency, an explanation offsetting a credit note
+//! (not applied automatically yet) and any rival go to review, the reason
+//! named in the decision ([`Matcher::match_credit`], `decide`).
 //!
 //! The index is compact and built in time linear in the invoices (see
 //! [`index`]): one 64-byte slot per invoice (number inline), grouped by
@@ -43,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use index::{HashIndex, HashIndexBuilder, Interner, Postings, Tagged, mix, str_hash, vec_bytes};
 use names::NameIndex;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{BankLine, PaymentStatus};
+use relance_domain::{BankLine, InvoiceStatus, PaymentStatus};
 use text::{DigitProfile, atoms, belgian_references, canonical, damerau1, invoice_keys, joined, rf_references};
 
 /// 64-bit hash of a normalized invoice key; hits are verified against the invoice.
@@ -70,6 +77,16 @@ pub struct OpenInvoice {
     pub due_date: NaiveDate,
     pub total: Money,
     pub open: Money,
+}
+
+/// An invoice no longer open (paid, closed, cancelled), known by number
+/// only: a credit that references it raises the question (paid twice? wrong
+/// reference?) instead of being matched elsewhere silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedInvoice {
+    pub number: String,
+    pub customer_id: String,
+    pub status: InvoiceStatus,
 }
 
 /// A known customer: name and bank accounts.
@@ -183,6 +200,9 @@ enum RefKind {
     Structured,
     /// One edit away.
     Typo,
+    /// Without prefix, under a key of fewer than six characters (`1842` for
+    /// `INV-001842`): many numbers end so, weak evidence.
+    Short,
 }
 
 impl RefKind {
@@ -191,6 +211,7 @@ impl RefKind {
             RefKind::Exact | RefKind::Structured => 1.0,
             RefKind::Partial => 0.9,
             RefKind::Typo => 0.75,
+            RefKind::Short => 0.8,
         }
     }
     fn label(self) -> &'static str {
@@ -199,6 +220,7 @@ impl RefKind {
             RefKind::Partial => "without prefix or leading zeros",
             RefKind::Structured => "structured reference",
             RefKind::Typo => "one typo",
+            RefKind::Short => "a short key only",
         }
     }
 }
@@ -211,6 +233,40 @@ enum Fit {
     Discount(i64),
     Partial,
     Over(i64),
+}
+
+impl Fit {
+    /// The amount is fully explained (exactly, or with a tolerated fee or discount).
+    fn is_full(&self) -> bool {
+        matches!(self, Fit::Exact | Fit::Fee(_) | Fit::Discount(_))
+    }
+}
+
+/// A reference found in a credit's texts: the invoice (slot, or closed
+/// invoice), how it was found and the token that matched.
+type RefHit = (u32, RefKind, String);
+
+/// Evidence that a customer is the payer.
+#[derive(Debug, Clone)]
+struct PayerHint {
+    customer: String,
+    /// 0.95 for an IBAN of one customer, 0.6–0.8 by name, lower for weaker hints.
+    strength: f64,
+    why: String,
+    /// The IBAN pays for several customers (factor, parent, payment
+    /// provider): never evidence against a customer, not by itself evidence for one.
+    shared: bool,
+}
+
+/// A candidate with what the decision needs to know about it.
+#[derive(Debug, Clone)]
+struct Explained {
+    cand: Candidate,
+    fit: Fit,
+    /// Invoices named by references in the text (0 for payer/amount candidates).
+    referenced: usize,
+    /// It offsets open credit notes (negative allocations).
+    credit_notes: bool,
 }
 
 /// An invoice number: inline when short (nearly all are), else in
@@ -408,6 +464,9 @@ pub struct Matcher {
     iban_owner: Vec<u32>,
     more_owners: FxHashMap<u32, Vec<u32>>,
     names: NameIndex,
+    /// Recently closed invoices ([`Matcher::with_closed`]) and their keys (as hashes).
+    closed: Vec<ClosedInvoice>,
+    closed_keys: FxHashMap<u64, Vec<u32>>,
 }
 
 impl Matcher {
@@ -483,6 +542,8 @@ impl Matcher {
             iban_owner: Vec::new(),
             more_owners: FxHashMap::default(),
             names,
+            closed: Vec::new(),
+            closed_keys: FxHashMap::default(),
         };
         for (owner, p) in payer_ids.into_iter().zip(payers) {
             for iban in &p.ibans {
@@ -493,6 +554,26 @@ impl Matcher {
         m.ibans.shrink_to_fit();
         m.iban_owner.shrink_to_fit();
         m
+    }
+
+    /// Adds invoices no longer open (the caller bounds how many): a credit
+    /// that references one of them is sent to review with that question.
+    pub fn with_closed(mut self, closed: impl IntoIterator<Item = ClosedInvoice>) -> Matcher {
+        for c in closed {
+            let id = self.closed.len() as u32;
+            for k in invoice_keys(&c.number) {
+                self.closed_keys.entry(key_hash(&k)).or_default().push(id);
+            }
+            self.closed.push(c);
+        }
+        self
+    }
+
+    /// Closed invoices under a key, verified.
+    fn lookup_closed<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
+        self.closed_keys.get(&key_hash(key)).into_iter().flatten().copied().filter(move |i| {
+            self.closed.get(*i as usize).is_some_and(|c| invoice_keys(&c.number).iter().any(|k| k == key))
+        })
     }
 
     fn number_of(&self, i: u32) -> &str {
@@ -540,10 +621,14 @@ impl Matcher {
         let Some(idx) = self.find_invoice(invoice) else { return };
         let Some(inv) = self.slots.get_mut(idx as usize) else { return };
         let before = (inv.open, inv.open_currency);
-        // In i128, then clamped: the open amount never goes below zero and never wraps.
+        // In i128, then clamped: an invoice's open amount never goes below zero, a
+        // credit note's (negative, consumed by a negative amount) never below its
+        // open amount nor above zero; nothing wraps.
         let paid = i128::from(amount.minor) + i128::from(write_off.map_or(0, |w| w.minor));
-        let left = (i128::from(inv.open) - paid).clamp(0, i128::from(i64::MAX));
-        inv.open = i64::try_from(left).unwrap_or(i64::MAX);
+        let credit_note = inv.open < 0 || inv.total < 0;
+        let (lo, hi) = if credit_note { (i128::from(inv.open.min(0)), 0) } else { (0, i128::from(i64::MAX)) };
+        let left = (i128::from(inv.open) - paid).clamp(lo, hi);
+        inv.open = i64::try_from(left).unwrap_or(0);
         let after = (inv.open, inv.open_currency);
         // The invoice leaves its amount's list and, while it owes something, joins the end of the new one's.
         let a = &mut self.amounts;
@@ -558,7 +643,7 @@ impl Matcher {
             }
             a.changed[word] |= 1 << (idx % 64);
         }
-        if after.0 > 0 {
+        if after.0 != 0 {
             a.moved.entry(after).or_default().push(idx);
         }
     }
@@ -630,9 +715,11 @@ impl Matcher {
         }
     }
 
-    /// References found in the credit's texts, by invoice.
-    fn references(&self, c: &BankLine) -> Vec<(u32, RefKind, String)> {
+    /// References found in the credit's texts, by invoice: to invoices of
+    /// the index (open, or consumed since) and to closed invoices.
+    fn references(&self, c: &BankLine) -> (Vec<RefHit>, Vec<RefHit>) {
         let mut hits: Vec<(u32, RefKind, String)> = Vec::new();
+        let mut closed: Vec<(u32, RefKind, String)> = Vec::new();
         let push = |hits: &mut Vec<(u32, RefKind, String)>, i: u32, k: RefKind, tok: &str| match hits
             .iter_mut()
             .find(|h| h.0 == i)
@@ -640,6 +727,17 @@ impl Matcher {
             Some(h) if h.1.strength() < k.strength() => *h = (i, k, tok.to_string()),
             Some(_) => {}
             None => hits.push((i, k, tok.to_string())),
+        };
+        // With its prefix (zeros aside) the number is exact; without, partial (short: weak).
+        let kind_of = |number: &str, key: &str| {
+            let number = atoms(number);
+            if joined(&number) == key || canonical(&number) == key {
+                RefKind::Exact
+            } else if key.len() < 6 {
+                RefKind::Short
+            } else {
+                RefKind::Partial
+            }
         };
         let texts = [c.structured_ref.as_deref(), c.remittance.as_deref(), c.end_to_end_id.as_deref()];
         for text in texts.into_iter().flatten() {
@@ -649,9 +747,16 @@ impl Matcher {
                     for i in self.lookup(&key) {
                         push(&mut hits, i, RefKind::Structured, &payload);
                     }
+                    for i in self.lookup_closed(&key) {
+                        push(&mut closed, i, RefKind::Structured, &payload);
+                    }
                 }
             }
             let a = atoms(text);
+            // This text's hits with their spans of atoms: a hit inside the span
+            // of an exact hit on another invoice is a collision of keys (the
+            // tail `01842` of `2026/01842` is not `INV-001842`), dropped.
+            let mut found: Vec<(u32, RefKind, String, usize, usize)> = Vec::new();
             for start in 0..a.len() {
                 for end in start + 1..=(start + 6).min(a.len()) {
                     let span = &a[start..end];
@@ -666,20 +771,27 @@ impl Matcher {
                     let forms = if canon == as_typed { 1 } else { 2 };
                     for key in [&as_typed, &canon].into_iter().take(forms) {
                         for i in self.lookup(key) {
-                            // With its prefix (zeros aside) the number is exact; without, partial.
-                            let number = atoms(self.open(i).number());
-                            let kind = if joined(&number) == *key || canonical(&number) == *key {
-                                RefKind::Exact
-                            } else {
-                                RefKind::Partial
-                            };
-                            push(&mut hits, i, kind, key);
+                            found.push((i, kind_of(self.open(i).number(), key), key.clone(), start, end));
+                        }
+                        if !self.closed.is_empty() {
+                            for i in self.lookup_closed(key) {
+                                let number = self.closed.get(i as usize).map_or("", |c| c.number.as_str());
+                                push(&mut closed, i, kind_of(number, key), key);
+                            }
                         }
                     }
                 }
             }
+            for (i, kind, key, start, end) in &found {
+                let inside_exact = found.iter().any(|(j, k, _, s, e)| {
+                    j != i && matches!(k, RefKind::Exact) && s <= start && end <= e && (e - s) > (end - start)
+                });
+                if !inside_exact {
+                    push(&mut hits, *i, *kind, key);
+                }
+            }
         }
-        hits
+        (hits, closed)
     }
 
     /// Reference-looking tokens of the credit (for typo matching).
@@ -702,28 +814,71 @@ impl Matcher {
         out
     }
 
-    /// Customers the credit comes from: by IBAN (strong) or by name.
-    fn payers(&self, c: &BankLine) -> Vec<(String, f64, String)> {
-        let mut out: Vec<(String, f64, String)> = Vec::new();
+    /// Customers the credit comes from: by IBAN (strong when the IBAN pays
+    /// for one customer only) or by name. An IBAN that pays for several
+    /// customers is a shared payer (factor, parent, payment provider): its
+    /// customers are weak hints, and the name is looked at as well.
+    fn payers(&self, c: &BankLine) -> Vec<PayerHint> {
+        let mut out: Vec<PayerHint> = Vec::new();
         if let Some(iban) = c.counterparty_iban.as_deref() {
-            for owner in self.iban_owners(iban) {
-                out.push((owner.to_string(), 0.95, format!("payer IBAN {iban} belongs to customer {owner}")));
+            let owners: Vec<&str> = self.iban_owners(iban).collect();
+            let shared = owners.len() > 1;
+            for owner in &owners {
+                out.push(if shared {
+                    PayerHint {
+                        customer: owner.to_string(),
+                        strength: 0.55,
+                        why: format!(
+                            "payer IBAN {iban} pays for {} customers, {owner} among them (a shared payer: factor, parent or payment provider)",
+                            owners.len()
+                        ),
+                        shared: true,
+                    }
+                } else {
+                    PayerHint {
+                        customer: owner.to_string(),
+                        strength: 0.95,
+                        why: format!("payer IBAN {iban} belongs to customer {owner}"),
+                        shared: false,
+                    }
+                });
             }
         }
-        if out.is_empty()
+        if out.iter().all(|p| p.shared)
             && let Some(name) = c.counterparty_name.as_deref()
         {
             // Best first: the strength grows with the similarity.
             for (customer, sim) in self.names.identify(name).into_iter().take(3) {
                 let cust = self.customers.resolve(customer);
-                out.push((
-                    cust.to_string(),
-                    0.6 + 0.2 * sim,
-                    format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0),
-                ));
+                let why = format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0);
+                let hint = PayerHint { customer: cust.to_string(), strength: 0.6 + 0.2 * sim, why, shared: false };
+                match out.iter_mut().find(|p| p.customer == cust) {
+                    // The name picks one of the shared IBAN's customers: the name is the evidence.
+                    Some(p) => *p = hint,
+                    None => out.push(hint),
+                }
             }
+            out.sort_by(|a, b| b.strength.total_cmp(&a.strength));
         }
         out
+    }
+
+    /// Open credit notes of a customer in a currency (negative open amounts), oldest first.
+    fn payer_credit_notes(&self, customer: &str, ccy: Currency) -> Vec<u32> {
+        self.customer_slots(customer)
+            .filter(|i| {
+                let s = &self.slots[*i as usize];
+                s.open < 0 && s.open_currency == ccy
+            })
+            .collect()
+    }
+
+    fn customer_slots(&self, customer: &str) -> impl Iterator<Item = u32> + '_ {
+        let range = self
+            .customers
+            .get(customer)
+            .and_then(|c| Some(*self.customer_start.get(c as usize)?..*self.customer_start.get(c as usize + 1)?));
+        range.into_iter().flatten()
     }
 
     fn payer_open(&self, customer: &str, ccy: Currency) -> Vec<u32> {
@@ -763,7 +918,7 @@ impl Matcher {
                     let in_time =
                         inv.issue_date.is_some_and(|d| (c.booking_date - d).num_days() <= self.config.discount_days);
                     // Each term is below 2^113 (i64 × i64 / 10^4); the sum is checked all the same.
-                    if in_time && inv.open == inv.total {
+                    if in_time && inv.open == inv.total && inv.open.minor > 0 {
                         (i128::from(inv.total.minor) * i128::from(self.config.discount_bp) + 5_000) / 10_000
                     } else {
                         0
@@ -781,14 +936,22 @@ impl Matcher {
         if i128::from(short) <= tolerance { Fit::Fee(short) } else { Fit::Partial }
     }
 
-    /// Splits the credit over the invoices (oldest first).
+    /// Splits the credit over the invoices (oldest first). Credit notes come
+    /// first, each offset in full (a negative allocation that adds to what the
+    /// invoices receive): the allocations of a full explanation sum to the
+    /// credit's amount.
     fn allocate(&self, set: &[u32], c: &BankLine, fit: &Fit) -> Vec<Allocation> {
         let mut ordered = set.to_vec();
-        ordered.sort_by_key(|i| (self.open(*i).due_date, self.open(*i).number()));
+        ordered.sort_by_key(|i| (self.open(*i).open.minor >= 0, self.open(*i).due_date, self.open(*i).number()));
         let mut left = c.amount.minor;
         let mut out = Vec::new();
         for (n, i) in ordered.iter().enumerate() {
             let inv = self.open(*i);
+            if inv.open.minor < 0 {
+                left = left.saturating_sub(inv.open.minor);
+                out.push(Allocation { invoice: inv.number().to_string(), amount: inv.open, write_off: None });
+                continue;
+            }
             let last = n + 1 == ordered.len();
             let take = match fit {
                 Fit::Fee(_) | Fit::Discount(_) if last => left,
@@ -813,15 +976,20 @@ impl Matcher {
         out
     }
 
-    fn fit_reason(&self, fit: &Fit, n: usize, ccy: Currency) -> String {
+    fn fit_reason(&self, fit: &Fit, set: &[u32], ccy: Currency) -> String {
         let m = |v: i64| Money::new(v, ccy).to_decimal_string();
-        let what = if n == 1 { "the open amount".to_string() } else { format!("the open amounts of {n} invoices") };
+        let notes = set.iter().filter(|i| self.open(**i).open.minor < 0).count();
+        let n = set.len() - notes;
+        let mut what = if n == 1 { "the open amount".to_string() } else { format!("the open amounts of {n} invoices") };
+        if notes > 0 {
+            what.push_str(&format!(" less {notes} open credit note(s) of the customer"));
+        }
         match fit {
             Fit::Exact => format!("amount equals {what}"),
             Fit::Fee(s) => format!("amount is {} short of {what}: within the bank-fee tolerance", m(*s)),
             Fit::Discount(s) => format!("amount is {what} less the early-payment discount ({})", m(*s)),
             Fit::Partial => format!("amount is less than {what}: partial payment"),
-            Fit::Over(s) => format!("amount exceeds {what} by {}: overpayment", m(*s)),
+            Fit::Over(s) => format!("amount exceeds {what} by {}: overpayment, left unexplained", m(*s)),
         }
     }
 
@@ -832,51 +1000,117 @@ impl Matcher {
         base: f64,
         mut reasons: Vec<String>,
         customer: Option<&str>,
-    ) -> Candidate {
+    ) -> Explained {
         let fit = self.fit(set, c);
-        reasons.push(self.fit_reason(&fit, set.len(), c.amount.currency));
+        reasons.push(self.fit_reason(&fit, set, c.amount.currency));
         let confidence = match fit {
             Fit::Exact => base,
             Fit::Fee(_) | Fit::Discount(_) => base - 0.01,
             Fit::Partial | Fit::Over(_) => base * 0.91,
         };
         let customer = customer.map(str::to_string).or_else(|| {
-            let first = self.open(set[0]).customer_id();
+            let first = self.open(*set.first()?).customer_id();
             set.iter().all(|i| self.open(*i).customer_id() == first).then(|| first.to_string())
         });
-        Candidate {
-            customer_id: customer,
-            allocations: self.allocate(set, c, &fit),
-            confidence: confidence.clamp(0.0, 1.0),
-            reasons,
+        Explained {
+            cand: Candidate {
+                customer_id: customer,
+                allocations: self.allocate(set, c, &fit),
+                confidence: confidence.clamp(0.0, 1.0),
+                reasons,
+            },
+            fit,
+            referenced: 0,
+            credit_notes: set.iter().any(|i| self.open(*i).open.minor < 0),
         }
     }
 
     /// Matches one credit: a line the caller picked with
     /// [`BankLine::is_to_match`] (its direction is not looked at again).
+    ///
+    /// The rule: `matched` only when one explanation accounts for the whole
+    /// amount and no other comes close; a partial payment only when one
+    /// reference names one invoice, the payer confirms it and nothing else
+    /// explains the amount exactly. Anything unexplained (overpayment,
+    /// shortfall) and any conflict (a reference to a closed invoice or to
+    /// another currency, a rival explanation) goes to review, named.
     pub fn match_credit(&self, c: &BankLine) -> MatchResult {
         let ccy = c.amount.currency;
         let payers = self.payers(c);
-        let payer_ids: Vec<&str> = payers.iter().map(|p| p.0.as_str()).collect();
-        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut candidates: Vec<Explained> = Vec::new();
+        // Conflicts that forbid applying anything automatically.
+        let mut conflicts: Vec<String> = Vec::new();
 
         // 1. References, exact or one edit away.
-        let refs: Vec<(u32, RefKind, String)> = self
-            .references(c)
-            .into_iter()
-            .filter(|(i, _, _)| self.open(*i).open.currency == ccy && self.open(*i).open.minor > 0)
-            .collect();
-        let exact_refs_fit = !refs.is_empty()
-            && matches!(
-                self.fit(&refs.iter().map(|r| r.0).collect::<Vec<_>>(), c),
-                Fit::Exact | Fit::Fee(_) | Fit::Discount(_)
-            );
+        let (all_refs, closed_refs) = self.references(c);
+        let specific = |k: RefKind, _: &str| !matches!(k, RefKind::Short | RefKind::Typo);
+        // A closed invoice the text names is a question unless the payer is
+        // known to be another customer (then the reference is more likely a
+        // typo of one of the payer's own invoices, which the rest weighs).
+        let known: Vec<&str> = payers.iter().filter(|p| !p.shared).map(|p| p.customer.as_str()).collect();
+        let questionable = |owner: &str| known.is_empty() || known.contains(&owner);
+        for (i, k, tok) in &closed_refs {
+            if let Some(ci) = self.closed.get(*i as usize)
+                && specific(*k, tok)
+                && questionable(&ci.customer_id)
+                && !all_refs.iter().any(|r| self.open(r.0).number() == ci.number)
+            {
+                conflicts.push(format!(
+                    "the remittance references invoice {} of customer {}, which is already {}: paid twice, or a wrong reference?",
+                    ci.number, ci.customer_id, ci.status
+                ));
+            }
+        }
+        let mut refs: Vec<(u32, RefKind, String)> = Vec::new();
+        for r in all_refs {
+            let inv = self.open(r.0);
+            if inv.open.currency != ccy {
+                if specific(r.1, &r.2) {
+                    conflicts.push(format!(
+                        "the remittance references invoice {} in {}, the credit is in {}: never applied automatically",
+                        inv.number(),
+                        inv.open.currency,
+                        ccy
+                    ));
+                    let reason =
+                        format!("reference {} found in the remittance ({}: `{}`)", inv.number(), r.1.label(), r.2);
+                    candidates.push(Explained {
+                        cand: Candidate {
+                            customer_id: Some(inv.customer_id().to_string()),
+                            allocations: vec![Allocation {
+                                invoice: inv.number().to_string(),
+                                amount: c.amount,
+                                write_off: None,
+                            }],
+                            confidence: 0.3,
+                            reasons: vec![
+                                reason,
+                                format!("the invoice is in {}, the credit in {ccy}", inv.open.currency),
+                            ],
+                        },
+                        fit: Fit::Partial,
+                        referenced: 1,
+                        credit_notes: false,
+                    });
+                }
+            } else if inv.open.minor == 0 {
+                if specific(r.1, &r.2) && questionable(inv.customer_id()) {
+                    conflicts.push(format!(
+                        "the remittance references invoice {}, already paid in full: paid twice, or a wrong reference?",
+                        inv.number()
+                    ));
+                }
+            } else {
+                refs.push(r);
+            }
+        }
+        let exact_refs_fit = !refs.is_empty() && self.fit(&refs.iter().map(|r| r.0).collect::<Vec<_>>(), c).is_full();
         let mut typos: Vec<(u32, RefKind, String)> = Vec::new();
         if !exact_refs_fit {
             // One typo, against the payer's invoices and the invoices of this amount.
             let tokens = Self::ref_tokens(c);
             if !tokens.is_empty() {
-                let mut pool: Vec<u32> = payer_ids.iter().flat_map(|p| self.payer_open(p, ccy)).collect();
+                let mut pool: Vec<u32> = payers.iter().flat_map(|p| self.payer_open(&p.customer, ccy)).collect();
                 pool.extend(self.of_amount(c.amount.minor, ccy));
                 // In input order, as the earlier index listed them.
                 pool.sort_by_key(|i| self.slots[*i as usize].position);
@@ -902,84 +1136,118 @@ impl Matcher {
         }
         if !refs.is_empty() {
             let set: Vec<u32> = refs.iter().map(|r| r.0).collect();
-            candidates.push(self.reference_candidate(&refs, &set, c, &payers));
+            let whole = self.reference_candidate(&refs, &set, c, &payers);
+            let short = matches!(whole.fit, Fit::Partial);
+            candidates.push(whole);
             // Several references but the amount is exactly one of them: that one alone.
             if set.len() > 1 {
                 for r in &refs {
                     if self.open(r.0).open.minor == c.amount.minor {
-                        let mut cand = self.reference_candidate(std::slice::from_ref(r), &[r.0], c, &payers);
-                        cand.reasons.push("the other references in the text are not paid by this amount".into());
-                        cand.confidence -= 0.05;
-                        candidates.push(cand);
+                        let mut e = self.reference_candidate(std::slice::from_ref(r), &[r.0], c, &payers);
+                        e.cand.reasons.push("the other references in the text are not paid by this amount".into());
+                        e.cand.confidence -= 0.05;
+                        candidates.push(e);
                     }
                 }
             }
+            // Short of the references: open credit notes of their customers may explain the difference.
+            if short {
+                candidates.extend(self.with_credit_notes(&refs, &set, c, &payers));
+            }
         }
         // Near misses are alternatives, each its own candidate.
+        // A typo is doubtful when the text names another open invoice exactly
+        // that the payer evidence points at, or of the same customer: a
+        // partial payment of that one is as good an explanation.
+        let against: Vec<&PayerHint> = payers.iter().filter(|p| !p.shared).collect();
         for t in &typos {
-            candidates.push(self.reference_candidate(std::slice::from_ref(t), &[t.0], c, &payers));
+            let mut e = self.reference_candidate(std::slice::from_ref(t), &[t.0], c, &payers);
+            let typo_owner = self.open(t.0).customer_id();
+            let literal = refs.iter().find(|r| {
+                let owner = self.open(r.0).customer_id();
+                owner == typo_owner || against.iter().any(|p| p.customer == owner)
+            });
+            if let Some(r) = literal {
+                e.cand.confidence -= 0.06;
+                e.cand.reasons.push(format!(
+                    "but the remittance names invoice {} exactly: a typo or a partial payment of it?",
+                    self.open(r.0).number()
+                ));
+            }
+            candidates.push(e);
         }
 
-        // 2. Payer and amount, when references did not settle it.
-        let settled = candidates.first().is_some_and(|b| b.confidence >= self.config.auto_threshold);
+        // 2. Payer and amount, unless a reference explains the whole amount
+        // with confidence. The customers the references name are payers too:
+        // an amount that one of their other invoices explains is a rival.
+        let settled = candidates.iter().any(|e| e.fit.is_full() && e.cand.confidence >= self.config.auto_threshold);
         if !settled {
-            for (cust, strength, why) in &payers {
+            let mut hints = payers.clone();
+            for r in &refs {
+                let owner = self.open(r.0).customer_id();
+                if !hints.iter().any(|h| h.customer == owner) {
+                    hints.push(PayerHint {
+                        customer: owner.to_string(),
+                        strength: 0.5,
+                        why: format!("customer {owner} of the referenced invoice {}", self.open(r.0).number()),
+                        shared: false,
+                    });
+                }
+            }
+            for (n, hint) in hints.iter().enumerate() {
+                let named_by_reference = n >= payers.len();
+                let cust = hint.customer.as_str();
                 let open = self.payer_open(cust, ccy);
-                let exact: Vec<u32> = open
-                    .iter()
-                    .copied()
-                    .filter(|i| matches!(self.fit(&[*i], c), Fit::Exact | Fit::Fee(_) | Fit::Discount(_)))
-                    .collect();
-                let ibanish = *strength >= 0.9;
-                match exact.len() {
-                    0 => {
-                        let subsets = self.subsets(&open, c.amount.minor);
-                        match subsets.len() {
-                            0 if !open.is_empty() => {
-                                let r =
-                                    vec![why.clone(), "no open invoice or combination matches the amount".to_string()];
-                                candidates.push(self.candidate(&open, c, 0.4, r, Some(cust)));
-                            }
-                            0 => {}
-                            1 => {
-                                let r = vec![
-                                    why.clone(),
-                                    format!(
-                                        "the only combination of this customer's open invoices that sums to the amount ({} invoices)",
-                                        subsets[0].len()
-                                    ),
-                                ];
-                                candidates.push(self.candidate(
-                                    &subsets[0],
-                                    c,
-                                    if ibanish { 0.91 } else { 0.75 },
-                                    r,
-                                    Some(cust),
-                                ));
-                            }
-                            n => {
-                                for s in subsets.iter().take(3) {
-                                    let r = vec![
-                                        why.clone(),
-                                        format!("one of {n} combinations of open invoices summing to the amount"),
-                                    ];
-                                    candidates.push(self.candidate(s, c, 0.5, r, Some(cust)));
-                                }
-                            }
-                        }
+                let notes = self.payer_credit_notes(cust, ccy);
+                let found = self.explanations(&open, &notes, c);
+                let strong = hint.strength >= 0.9 && !hint.shared;
+                match found.len() {
+                    0 if !open.is_empty() && !named_by_reference => {
+                        let r = vec![hint.why.clone(), "no open invoice or combination matches the amount".to_string()];
+                        candidates.push(self.candidate(&open, c, 0.4, r, Some(cust)));
                     }
+                    0 => {}
                     1 => {
-                        let r =
-                            vec![why.clone(), "the only open invoice of this customer with this amount".to_string()];
-                        candidates.push(self.candidate(&exact, c, if ibanish { 0.93 } else { 0.8 }, r, Some(cust)));
+                        let set = &found[0];
+                        let what = if set.len() == 1 {
+                            "the only open invoice of this customer with this amount".to_string()
+                        } else {
+                            format!(
+                                "the only combination of this customer's open items that sums to the amount ({} items)",
+                                set.len()
+                            )
+                        };
+                        let base = match (named_by_reference, strong, set.len()) {
+                            (true, _, _) => 0.7,
+                            (false, true, 1) => 0.93,
+                            (false, true, _) => 0.91,
+                            (false, false, 1) => hint.strength.min(0.8),
+                            (false, false, _) => hint.strength.min(0.75),
+                        };
+                        let mut e = self.candidate(set, c, base, vec![hint.why.clone(), what], Some(cust));
+                        if e.credit_notes {
+                            e.cand.confidence -= 0.02;
+                        }
+                        // Only an exact amount competes with a reference to another invoice.
+                        let named = refs.iter().find(|r| !set.contains(&r.0));
+                        if let Some(r) = named.filter(|_| !matches!(e.fit, Fit::Exact)) {
+                            e.cand.confidence -= 0.1;
+                            e.cand.reasons.push(format!(
+                                "but the remittance names invoice {} and the amount is not exact",
+                                self.open(r.0).number()
+                            ));
+                        }
+                        candidates.push(e);
                     }
                     n => {
-                        for i in exact.iter().take(5) {
+                        for set in found.iter().take(5) {
                             let r = vec![
-                                why.clone(),
-                                format!("one of {n} open invoices of this customer with this amount: ambiguous"),
+                                hint.why.clone(),
+                                format!(
+                                    "one of {n} sets of this customer's open items that explain the amount: ambiguous"
+                                ),
                             ];
-                            candidates.push(self.candidate(&[*i], c, 0.5, r, Some(cust)));
+                            candidates.push(self.candidate(set, c, 0.5, r, Some(cust)));
                         }
                     }
                 }
@@ -996,18 +1264,95 @@ impl Matcher {
             }
         }
 
-        self.decide(candidates)
+        self.decide(candidates, conflicts)
+    }
+
+    /// Sets of a customer's open items that explain the whole amount: one
+    /// invoice (exactly, or with a tolerated fee or discount), or a
+    /// combination of invoices and open credit notes summing to it exactly.
+    /// Bounded: at most 4 combinations are looked for.
+    fn explanations(&self, open: &[u32], notes: &[u32], c: &BankLine) -> Vec<Vec<u32>> {
+        let mut found: Vec<Vec<u32>> =
+            open.iter().filter(|i| self.fit(&[**i], c).is_full()).map(|i| vec![*i]).collect();
+        // Credit-note combinations: none, each one, each pair (of the oldest few).
+        let notes: Vec<u32> = notes.iter().copied().take(8).collect();
+        let mut offsets: Vec<Vec<u32>> = vec![Vec::new()];
+        for (a, x) in notes.iter().enumerate() {
+            offsets.push(vec![*x]);
+            for y in &notes[a + 1..] {
+                offsets.push(vec![*x, *y]);
+            }
+        }
+        for offset in offsets {
+            if found.len() >= 5 {
+                break;
+            }
+            let credit: i128 = offset.iter().map(|i| i128::from(self.open(*i).open.minor)).sum();
+            let Ok(target) = i64::try_from(i128::from(c.amount.minor) - credit) else { continue };
+            let min = if offset.is_empty() { 2 } else { 1 };
+            for mut set in self.subsets(open, target, min) {
+                set.extend(&offset);
+                found.push(set);
+            }
+        }
+        found
+    }
+
+    /// The references' invoices plus open credit notes of their customers
+    /// (one, or two) that together explain the whole amount.
+    fn with_credit_notes(
+        &self,
+        refs: &[(u32, RefKind, String)],
+        set: &[u32],
+        c: &BankLine,
+        payers: &[PayerHint],
+    ) -> Vec<Explained> {
+        let ccy = c.amount.currency;
+        let mut owners: Vec<&str> = set.iter().map(|i| self.open(*i).customer_id()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let notes: Vec<u32> =
+            owners.iter().flat_map(|o| self.payer_credit_notes(o, ccy)).filter(|i| !set.contains(i)).take(8).collect();
+        let mut out = Vec::new();
+        let mut tries: Vec<Vec<u32>> = notes.iter().map(|n| vec![*n]).collect();
+        for (a, x) in notes.iter().enumerate() {
+            for y in &notes[a + 1..] {
+                tries.push(vec![*x, *y]);
+            }
+        }
+        for t in tries {
+            let mut full = set.to_vec();
+            full.extend(&t);
+            if !self.fit(&full, c).is_full() {
+                continue;
+            }
+            let mut e = self.reference_candidate(refs, &full, c, payers);
+            for n in &t {
+                e.cand.reasons.push(format!(
+                    "less open credit note {} ({}) of the same customer, not referenced",
+                    self.open(*n).number(),
+                    self.open(*n).open.to_decimal_string()
+                ));
+            }
+            e.cand.confidence -= 0.02;
+            out.push(e);
+            if out.len() >= 4 {
+                break;
+            }
+        }
+        out
     }
 
     /// A candidate explained by references, scored from the reference
-    /// strength, the payer evidence and how the amount fits.
+    /// strength, the payer evidence and how the amount fits. `set` is the
+    /// referenced invoices, perhaps with credit notes that complete them.
     fn reference_candidate(
         &self,
         refs: &[(u32, RefKind, String)],
         set: &[u32],
         c: &BankLine,
-        payers: &[(String, f64, String)],
-    ) -> Candidate {
+        payers: &[PayerHint],
+    ) -> Explained {
         let weakest = refs.iter().map(|r| r.1.strength()).fold(1.0, f64::min);
         let mut reasons: Vec<String> = refs
             .iter()
@@ -1016,83 +1361,129 @@ impl Matcher {
             })
             .collect();
         let owners: Vec<&str> = set.iter().map(|i| self.open(*i).customer_id()).collect();
-        let confirming: Vec<&(String, f64, String)> =
-            payers.iter().filter(|p| owners.contains(&p.0.as_str())).collect();
-        let conflicting = confirming.is_empty() && !payers.is_empty();
-        reasons.extend(confirming.iter().map(|p| p.2.clone()));
+        let confirming: Vec<&PayerHint> = payers.iter().filter(|p| owners.contains(&p.customer.as_str())).collect();
+        // A shared payer is never evidence against a customer.
+        let against: Vec<&PayerHint> = payers.iter().filter(|p| !p.shared).collect();
+        let conflicting = confirming.is_empty() && !against.is_empty();
+        reasons.extend(confirming.iter().map(|p| p.why.clone()));
         let fit = self.fit(set, c);
-        let amount_ok = matches!(fit, Fit::Exact | Fit::Fee(_) | Fit::Discount(_));
-        let mut confidence: f64 = match (amount_ok, weakest) {
+        let confirmed = confirming.iter().any(|p| !p.shared);
+        let mut confidence: f64 = match (fit.is_full(), weakest) {
             (true, w) if w >= 1.0 => 0.99,
             (true, w) if w >= 0.9 => 0.97,
             (true, _) => 0.93,
-            // A partial or overpayment is applied only when the payer confirms the reference.
-            (false, w) if w >= 0.9 && !confirming.is_empty() => 0.92,
+            // A partial payment is applied only when the payer confirms the reference.
+            (false, w) if w >= 0.9 && confirmed && matches!(fit, Fit::Partial) => 0.92,
             (false, w) if w >= 0.9 => 0.85,
             (false, _) => 0.6,
         };
-        if let Some(p) = confirming.iter().map(|p| p.1).reduce(f64::max) {
+        if let Some(p) = confirming.iter().filter(|p| !p.shared).map(|p| p.strength).reduce(f64::max) {
             confidence += if p >= 0.9 { 0.005 } else { 0.0 };
         }
         if conflicting {
-            let strongest = payers.iter().map(|p| p.1).fold(0.0, f64::max);
+            let strongest = against.iter().map(|p| p.strength).fold(0.0, f64::max);
             confidence -= if strongest >= 0.9 { 0.15 } else { 0.06 };
-            reasons.push(format!("but the payer looks like another customer ({})", payers[0].2));
+            reasons.push(format!("but the payer looks like another customer ({})", against[0].why));
         }
-        let mut cand = self.candidate(set, c, 1.0, reasons, None);
-        cand.confidence = confidence.clamp(0.0, 1.0);
-        cand
+        let mut e = self.candidate(set, c, 1.0, reasons, None);
+        e.cand.confidence = confidence.clamp(0.0, 1.0);
+        e.referenced = refs.len();
+        e
     }
 
-    /// Ranks candidates and decides the status.
-    fn decide(&self, mut candidates: Vec<Candidate>) -> MatchResult {
-        candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        candidates.dedup_by(|a, b| a.allocations == b.allocations);
+    /// Ranks candidates and decides the status (see [`Matcher::match_credit`]).
+    fn decide(&self, mut candidates: Vec<Explained>, conflicts: Vec<String>) -> MatchResult {
+        candidates.sort_by(|a, b| b.cand.confidence.total_cmp(&a.cand.confidence));
+        candidates.dedup_by(|a, b| a.cand.allocations == b.cand.allocations);
         let mut decision = Vec::new();
         let Some(best) = candidates.first() else {
-            return MatchResult {
-                status: MatchStatus::Unmatched,
-                candidates,
-                decision: vec!["no candidate invoice".into()],
-            };
+            let mut decision = conflicts;
+            decision.push("no candidate invoice".into());
+            return MatchResult { status: MatchStatus::Unmatched, candidates: Vec::new(), decision };
         };
-        let rival = candidates.get(1).filter(|r| r.confidence >= best.confidence - 0.05);
-        let status = if let Some(r) = rival {
+        let threshold = self.config.auto_threshold;
+        let rival = candidates.get(1).filter(|r| r.cand.confidence >= best.cand.confidence - 0.05);
+        // What blocks a partial payment: another explanation of the exact amount
+        // (a shortfall within the fee tolerance is too loose to compete with a reference).
+        let full_rival = candidates.iter().skip(1).find(|r| matches!(r.fit, Fit::Exact | Fit::Discount(_)));
+        // Every reason to send the credit to review, named.
+        if let Some(r) = rival {
             decision.push(format!(
                 "ambiguous: another candidate is as likely ({:.2} vs {:.2})",
-                r.confidence, best.confidence
+                r.cand.confidence, best.cand.confidence
             ));
-            MatchStatus::Suggested
-        } else if best.confidence >= self.config.auto_threshold {
-            decision.push(format!("confidence {:.2} ≥ threshold {:.2}", best.confidence, self.config.auto_threshold));
-            MatchStatus::Matched
-        } else {
-            decision.push(format!(
-                "confidence {:.2} < threshold {:.2}: for review",
-                best.confidence, self.config.auto_threshold
-            ));
-            MatchStatus::Suggested
-        };
-        if status == MatchStatus::Suggested
-            && rival.is_some()
-            && let Some(b) = candidates.first_mut()
-        {
-            b.confidence = b.confidence.min(0.6);
         }
-        MatchResult { status, candidates, decision }
+        decision.extend(conflicts.iter().cloned());
+        match &best.fit {
+            Fit::Over(_) => {
+                decision.push("overpayment: part of the amount is explained by no open item: for review".into());
+            }
+            Fit::Partial if best.referenced != 1 || best.cand.allocations.len() != 1 => {
+                decision.push(
+                    "partial payment that no single reference accounts for: how to apply it is a person's call".into(),
+                );
+            }
+            Fit::Partial => {
+                if let Some(r) = full_rival {
+                    decision.push(format!(
+                        "partial payment of the referenced invoice, but another explanation accounts for the whole amount ({}): for review",
+                        r.cand.reasons.join("; ")
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if best.credit_notes {
+            decision.push(
+                "the explanation offsets open credit notes: a person applies it (credit notes are not applied automatically yet)"
+                    .into(),
+            );
+        }
+        let review = !decision.is_empty() || best.cand.confidence < threshold;
+        if !review {
+            decision.push(format!("confidence {:.2} ≥ threshold {threshold:.2}", best.cand.confidence));
+        } else if best.cand.confidence < threshold {
+            decision.push(format!("confidence {:.2} < threshold {threshold:.2}: for review", best.cand.confidence));
+        }
+        let status = if review { MatchStatus::Suggested } else { MatchStatus::Matched };
+        let has_rival = rival.is_some();
+        if review {
+            // The conflict is named on the candidate a person looks at first.
+            if let Some(b) = candidates.first_mut() {
+                for why in &conflicts {
+                    if !b.cand.reasons.contains(why) {
+                        b.cand.reasons.push(why.clone());
+                    }
+                }
+                if has_rival {
+                    b.cand.confidence = b.cand.confidence.min(0.6);
+                }
+                b.cand.confidence = b.cand.confidence.min(threshold - 0.01).max(0.0);
+            }
+        }
+        MatchResult { status, candidates: candidates.into_iter().map(|e| e.cand).collect(), decision }
     }
 
-    /// Combinations (2 to `subset_max_size` invoices) of the oldest open
+    /// Combinations (`min` to `subset_max_size` invoices) of the oldest open
     /// invoices that sum exactly to `amount`; stops after 4 solutions.
-    fn subsets(&self, open: &[u32], amount: i64) -> Vec<Vec<u32>> {
+    fn subsets(&self, open: &[u32], amount: i64, min: usize) -> Vec<Vec<u32>> {
         let pool: Vec<u32> = open.iter().copied().take(self.config.subset_max_invoices).collect();
         let mut out = Vec::new();
         let mut chosen = Vec::new();
-        fn walk(m: &Matcher, pool: &[u32], start: usize, left: i64, chosen: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+        #[allow(clippy::too_many_arguments)]
+        fn walk(
+            m: &Matcher,
+            pool: &[u32],
+            start: usize,
+            left: i64,
+            min: usize,
+            chosen: &mut Vec<u32>,
+            out: &mut Vec<Vec<u32>>,
+        ) {
             if out.len() >= 4 {
                 return;
             }
-            if left == 0 && chosen.len() >= 2 {
+            if left == 0 && chosen.len() >= min {
                 out.push(chosen.clone());
                 return;
             }
@@ -1103,12 +1494,12 @@ impl Matcher {
                 let v = m.open(pool[k]).open.minor;
                 if v <= left {
                     chosen.push(pool[k]);
-                    walk(m, pool, k + 1, left - v, chosen, out);
+                    walk(m, pool, k + 1, left - v, min, chosen, out);
                     chosen.pop();
                 }
             }
         }
-        walk(self, &pool, 0, amount, &mut chosen, &mut out);
+        walk(self, &pool, 0, amount, min.max(1), &mut chosen, &mut out);
         out
     }
 }

@@ -158,10 +158,195 @@ fn partial_payment_fee_and_discount() {
 }
 
 #[test]
-fn overpayment_is_allocated_up_to_the_open_amount() {
+fn overpayment_is_allocated_up_to_the_open_amount_and_never_applied() {
     let r = matcher().match_credit(&credit(130_000, Some("FA-2026-0012")));
     assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000)]);
     assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("overpayment")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:?}");
+    // Even twice the invoice, referenced exactly and from the customer's own account.
+    let mut c = credit(240_000, Some("Facture FA-2026-0012"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:?}");
+    assert!(r.decision.iter().any(|x| x.contains("overpayment")), "{r:?}");
+    assert!(r.best().unwrap().confidence < 0.9);
+}
+
+const C1_IBAN: &str = "FR7630006000011234567890189";
+
+/// C6 owes two invoices and has an open credit note (a negative open item).
+fn with_credit_note() -> Matcher {
+    let mut invoices = matcher().invoices();
+    invoices.push(inv("FA-2026-0300", "C6", 100_000));
+    invoices.push(inv("FA-2026-0301", "C6", 50_000));
+    invoices.push(inv("AV-2026-0007", "C6", -20_000));
+    let payers = vec![Payer { customer_id: "C6".into(), name: "Garage Roux".into(), ibans: vec![C6_IBAN.into()] }];
+    Matcher::new(invoices, &payers, MatchConfig::default())
+}
+
+const C6_IBAN: &str = "FR1420041010050500013M02606";
+
+fn allocation_sum(c: &Candidate) -> i64 {
+    c.allocations.iter().map(|a| a.amount.minor).sum()
+}
+
+#[test]
+fn a_net_payment_is_explained_by_the_open_credit_note() {
+    let m = with_credit_note();
+    // Both invoices referenced, the credit note deducted but not referenced:
+    // not a partial payment of the two invoices.
+    let r = m.match_credit(&credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301")));
+    let best = r.best().unwrap();
+    assert_eq!(
+        allocs(&r),
+        vec![
+            ("AV-2026-0007".to_string(), -20_000),
+            ("FA-2026-0300".to_string(), 100_000),
+            ("FA-2026-0301".to_string(), 50_000)
+        ],
+        "{r:#?}"
+    );
+    assert_eq!(allocation_sum(best), 130_000, "the allocations sum to the payment");
+    assert!(best.reasons.iter().any(|x| x.contains("credit note AV-2026-0007")), "{best:?}");
+    assert!(
+        !r.candidates.iter().any(|c| c.reasons.iter().any(|x| x.contains("partial payment")) && c.confidence >= 0.9)
+    );
+    assert_eq!(r.status, MatchStatus::Suggested, "credit notes are applied by a person for now: {r:?}");
+    assert!(r.decision.iter().any(|x| x.contains("credit notes")), "{r:?}");
+
+    // The credit note referenced as well: the references explain the amount.
+    let r = m.match_credit(&credit(130_000, Some("FA-2026-0300 FA-2026-0301 avoir AV-2026-0007")));
+    assert_eq!(allocs(&r)[0], ("AV-2026-0007".to_string(), -20_000), "{r:?}");
+    assert_eq!(allocation_sum(r.best().unwrap()), 130_000);
+
+    // No reference at all: the payer's account and the net amount.
+    let mut c = credit(80_000, None);
+    c.counterparty_iban = Some(C6_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_eq!(
+        allocs(&r),
+        vec![("AV-2026-0007".to_string(), -20_000), ("FA-2026-0300".to_string(), 100_000)],
+        "{r:#?}"
+    );
+    assert_ne!(r.status, MatchStatus::Matched);
+}
+
+#[test]
+fn a_consumed_credit_note_stays_between_its_amount_and_zero() {
+    let mut m = with_credit_note();
+    m.consume("AV-2026-0007", eur(-20_000), None);
+    let cn = m.invoices().into_iter().find(|i| i.number == "AV-2026-0007").unwrap();
+    assert_eq!(cn.open.minor, 0);
+    m.consume("AV-2026-0007", eur(-5_000), None);
+    let cn = m.invoices().into_iter().find(|i| i.number == "AV-2026-0007").unwrap();
+    assert_eq!(cn.open.minor, 0, "never beyond zero");
+    // Used up, it explains nothing any more: the two references are a partial payment again.
+    let r = m.match_credit(&credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301")));
+    assert!(!r.candidates.iter().any(|c| c.allocations.iter().any(|a| a.invoice == "AV-2026-0007")), "{r:?}");
+    assert_ne!(r.status, MatchStatus::Matched, "a partial of several invoices is a person's call");
+}
+
+#[test]
+fn a_partial_reference_is_not_applied_when_the_amount_is_another_invoice_of_the_payer() {
+    // 300.50 with "FA-2026-0012" (1,200.00): partial of 0012, or FA-2026-0013 (300.50)
+    // with the wrong number typed? The amount says 0013 exactly.
+    let mut c = credit(30_050, Some("acompte FA-2026-0012"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    assert!(r.candidates.iter().any(|c| c.allocations.len() == 1 && c.allocations[0].invoice == "FA-2026-0013"));
+    assert!(r.candidates.iter().any(|c| c.allocations[0].invoice == "FA-2026-0012"));
+    // Without the payer's account, the reference's customer is still the one whose invoices compete.
+    let r = matcher().match_credit(&credit(30_050, Some("acompte FA-2026-0012")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    assert!(r.candidates.iter().any(|c| c.allocations[0].invoice == "FA-2026-0013"), "{r:#?}");
+}
+
+#[test]
+fn one_invoice_of_the_amount_is_not_applied_when_others_of_the_payer_sum_to_it() {
+    let invoices = vec![inv("F-1", "C7", 10_000), inv("F-2", "C7", 6_000), inv("F-3", "C7", 4_000)];
+    let payers = [Payer { customer_id: "C7".into(), name: "Cave Morel".into(), ibans: vec![C1_IBAN.into()] }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let mut c = credit(10_000, Some("virement"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    let sets: Vec<Vec<String>> =
+        r.candidates.iter().map(|c| c.allocations.iter().map(|a| a.invoice.clone()).collect()).collect();
+    assert!(sets.contains(&vec!["F-1".to_string()]) && sets.contains(&vec!["F-2".to_string(), "F-3".to_string()]));
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("ambiguous")), "{r:?}");
+}
+
+#[test]
+fn a_shared_payer_is_neither_evidence_against_nor_for_a_customer() {
+    let factor = "DE89370400440532013000";
+    let mut m = matcher();
+    // A factoring company paid once for C1: its account was learned for C1.
+    m.learn_iban(factor, "C1");
+    let mut c = credit(50_000, Some("Facture FA-2026-0101"));
+    c.counterparty_iban = Some(factor.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "an account of C1 paying C2's invoice is a conflict: {r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("another customer")), "{r:?}");
+    // Once it paid for a second customer it is a shared payer: the reference decides.
+    m.learn_iban(factor, "C2");
+    let mut c = credit(77_700, Some("INV-000777"));
+    c.counterparty_iban = Some(factor.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("INV-000777".to_string(), 77_700)]);
+    // And with no reference, its account alone points at nobody.
+    let mut c = credit(9_900, None);
+    c.counterparty_iban = Some(factor.into());
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("shared payer")), "{r:?}");
+}
+
+#[test]
+fn a_reference_to_a_closed_invoice_raises_the_question() {
+    let closed =
+        [ClosedInvoice { number: "FA-2026-0050".into(), customer_id: "C1".into(), status: InvoiceStatus::Paid }];
+    let m = matcher().with_closed(closed);
+    // The payer's account and the amount point at FA-2026-0012, but the text names a paid invoice.
+    let mut c = credit(120_000, Some("Facture FA-2026-0050"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    assert!(r.decision.iter().any(|x| x.contains("FA-2026-0050") && x.contains("already paid")), "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("paid twice")));
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0012", "the reviewer still sees the likely invoice");
+    // The same payment without that reference is applied.
+    c.remittance = Some("virement".into());
+    assert_eq!(m.match_credit(&c).status, MatchStatus::Matched);
+
+    // An invoice paid in this very run (consumed) is closed too.
+    let mut m = matcher();
+    m.consume("FA-2026-0013", eur(30_050), None);
+    let mut c = credit(30_050, Some("FA-2026-0013"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.decision.iter().any(|x| x.contains("already paid in full")), "{r:?}");
+}
+
+#[test]
+fn a_credit_in_another_currency_is_never_applied() {
+    let mut invoices = matcher().invoices();
+    invoices.push(OpenInvoice {
+        total: Money::new(50_000, Currency::parse("GBP").unwrap()),
+        open: Money::new(50_000, Currency::parse("GBP").unwrap()),
+        ..inv("UK-2026-0042", "C4", 0)
+    });
+    let payers =
+        [Payer { customer_id: "C4".into(), name: "Acme Ltd".into(), ibans: vec!["GB82WEST12345698765432".into()] }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let mut c = credit(50_000, Some("Invoice UK-2026-0042"));
+    c.counterparty_iban = Some("GB82WEST12345698765432".into());
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(r.decision.iter().any(|x| x.contains("in GBP, the credit is in EUR")), "{r:?}");
+    assert!(r.candidates.iter().any(|c| c.allocations[0].invoice == "UK-2026-0042"), "the reviewer sees it");
 }
 
 #[test]
@@ -242,4 +427,26 @@ fn a_match_result_reads_back_from_its_json() {
     let bad = r#"{"status":"matched","candidates":[{"customer_id":null,"allocations":[{"invoice":"F-1","amount":{"amount":120.5,"currency":"EUR"},"write_off":null}],"confidence":1.0,"reasons":[]}],"decision":[]}"#;
     assert!(serde_json::from_str::<MatchResult>(bad).is_err(), "an amount as a float is refused");
     assert_eq!(MatchStatus::Suggested.payment_status(), relance_domain::PaymentStatus::Suggested);
+}
+
+#[test]
+fn a_short_tail_does_not_collide_with_a_number_of_another_scheme() {
+    let invoices = vec![inv("2026/01842", "C1", 10_000), inv("INV-001842", "C2", 10_000)];
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    let r = m.match_credit(&credit(10_000, Some("Facture 2026/01842")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert_eq!(allocs(&r), vec![("2026/01842".to_string(), 10_000)]);
+    assert!(!r.candidates.iter().any(|c| c.allocations[0].invoice == "INV-001842"), "{r:#?}");
+    // Typed alone, the tail is weak evidence, and says so.
+    let r = m.match_credit(&credit(4_000, Some("acompte 1842")));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(r.candidates.iter().flat_map(|c| &c.reasons).any(|x| x.contains("short key")), "{r:#?}");
+}
+
+#[test]
+fn a_belgian_communication_typed_without_plus_signs() {
+    let m = Matcher::new(vec![inv("2026004034", "C1", 10_000)], &[], MatchConfig::default());
+    let r = m.match_credit(&credit(10_000, Some("communication 202600403451")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(r.best().unwrap().reasons[0].contains("structured reference"), "{r:?}");
 }

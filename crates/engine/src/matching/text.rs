@@ -300,6 +300,23 @@ pub fn belgian_references(text: &str) -> Vec<String> {
             }
         }
     }
+    // Typed without the `+++`: twelve digits on their own (or `123/4567/89012`) whose check holds.
+    for run in text.split(|c: char| !(c.is_ascii_digit() || c == '/')) {
+        let digits: String = run.chars().filter(char::is_ascii_digit).collect();
+        let groups: Vec<usize> = run.split('/').map(str::len).collect();
+        if digits.len() != 12 || !(groups == [12] || groups == [3, 4, 5]) {
+            continue;
+        }
+        let base: u64 = digits[..10].parse().unwrap_or(0);
+        let check: u64 = digits[10..].parse().unwrap_or(99);
+        let expected = match base % 97 {
+            0 => 97,
+            r => r,
+        };
+        if check == expected && !out.contains(&digits[..10].to_string()) {
+            out.push(digits[..10].to_string());
+        }
+    }
     out
 }
 
@@ -315,6 +332,16 @@ fn mod97(s: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn belgian_communications_with_or_without_plus_signs() {
+        assert_eq!(2_026_004_034u64 % 97, 51);
+        for text in ["+++202/6004/03451+++", "communication 202600403451", "ref 202/6004/03451 merci"] {
+            assert_eq!(belgian_references(text), vec!["2026004034".to_string()], "{text}");
+        }
+        assert!(belgian_references("202600403452").is_empty(), "a wrong check digit is no reference");
+        assert!(belgian_references("tel 0202600403451").is_empty(), "thirteen digits are not twelve");
+    }
 
     #[test]
     fn keys_cover_prefixes_separators_and_zeros() {
