@@ -16,8 +16,9 @@ use serde_json::json;
 use relance_connectors::csv_invoices::parse::{ColumnMap, DateOrder, ValueFormat, parse_all};
 use relance_connectors::statements;
 use relance_domain::Direction;
+use relance_domain::InvoiceStatus;
 use relance_domain::money::{Currency, DecimalStyle};
-use relance_engine::matching::{MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
+use relance_engine::matching::{ClosedInvoice, MatchConfig, MatchStatus, Matcher, OpenInvoice, Payer};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -45,8 +46,18 @@ pub enum MatchCommand {
     Replay(crate::match_replay::ReplayArgs),
 }
 
-/// Loads the open invoices and the payers they name.
-pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer>)> {
+/// What an invoice export gives the matcher, as the daemon builds it: open
+/// items (invoices, and credit notes with a negative open amount), the payers
+/// they name, and the closed invoices (a reference to one is a question, not
+/// a match).
+pub struct Loaded {
+    pub open: Vec<OpenInvoice>,
+    pub payers: Vec<Payer>,
+    pub closed: Vec<ClosedInvoice>,
+}
+
+/// Loads the open items, payers and closed invoices of an export.
+pub fn load_invoices(path: &Path) -> anyhow::Result<Loaded> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let fmt = ValueFormat {
         decimal: DecimalStyle::Auto,
@@ -66,6 +77,7 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
     }
     let mut payers: BTreeMap<String, Payer> = BTreeMap::new();
     let mut open = Vec::new();
+    let mut closed = Vec::new();
     for r in records {
         let p = payers
             .entry(r.customer.id.clone())
@@ -78,7 +90,16 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
                 p.ibans.push(iban.clone());
             }
         }
-        if r.effective_status().is_outstanding() && r.open.minor > 0 {
+        let status = r.effective_status();
+        let credit_note = status == InvoiceStatus::CreditNote && r.open.minor < 0;
+        let open_item = credit_note || (status.is_outstanding() && r.open.minor > 0);
+        if !open_item {
+            if matches!(status, InvoiceStatus::Paid | InvoiceStatus::Closed | InvoiceStatus::Cancelled) {
+                closed.push(ClosedInvoice { number: r.number, customer_id: r.customer.id, status });
+            }
+            continue;
+        }
+        {
             open.push(OpenInvoice {
                 number: r.number,
                 customer_id: r.customer.id,
@@ -89,7 +110,7 @@ pub fn load_invoices(path: &Path) -> anyhow::Result<(Vec<OpenInvoice>, Vec<Payer
             });
         }
     }
-    Ok((open, payers.into_values().collect()))
+    Ok(Loaded { open, payers: payers.into_values().collect(), closed })
 }
 
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
@@ -101,7 +122,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     let (Some(invoices), Some(statement)) = (args.invoices, args.statement) else {
         anyhow::bail!("relance match needs --invoices and --statement (or a subcommand: `eval`, `replay`)");
     };
-    let (open, payers) = load_invoices(&invoices)?;
+    let Loaded { open, payers, closed } = load_invoices(&invoices)?;
     let bytes = std::fs::read(&statement).with_context(|| format!("cannot read {}", statement.display()))?;
     let parsed = match statements::parse(&bytes) {
         Ok(p) => p,
@@ -114,7 +135,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     if let Some(t) = args.threshold {
         config.auto_threshold = t;
     }
-    let mut matcher = Matcher::new(open, &payers, config);
+    let mut matcher = Matcher::new(open, &payers, config).with_closed(closed);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for (index, tx) in parsed.lines().enumerate() {

@@ -276,11 +276,11 @@ fn eval_case(dir: &Path, config: &MatchConfig, report: &mut SplitReport) -> anyh
     let (_, bad) =
         parse_all(&bytes, &ColumnMap::default(), &fmt).map_err(|e| anyhow::anyhow!("{}: {e}", invoices.display()))?;
     report.rejected_invoice_rows += bad.len() as u64;
-    let (open, payers) = crate::match_cmd::load_invoices(&invoices)?;
+    let crate::match_cmd::Loaded { open, payers, closed } = crate::match_cmd::load_invoices(&invoices)?;
     report.credit_notes += meta.credit_notes.len() as u64;
     report.credit_notes_open_for_matcher +=
         open.iter().filter(|i| meta.credit_notes.contains(&i.number)).count() as u64;
-    let mut matcher = Matcher::new(open, &payers, config.clone());
+    let mut matcher = Matcher::new(open, &payers, config.clone()).with_closed(closed);
 
     let mut mapping = CsvMapping::default();
     if let Some(c) = &meta.csv_currency {
