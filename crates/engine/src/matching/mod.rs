@@ -256,6 +256,9 @@ struct PayerHint {
     /// The IBAN pays for several customers (factor, parent, payment
     /// provider): never evidence against a customer, not by itself evidence for one.
     shared: bool,
+    /// The payer's name is this customer's name exactly, and no other
+    /// customer's name comes close (similarity 0.9 or more).
+    unique_name: bool,
 }
 
 /// A candidate with what the decision needs to know about it.
@@ -833,6 +836,7 @@ impl Matcher {
                             owners.len()
                         ),
                         shared: true,
+                        unique_name: false,
                     }
                 } else {
                     PayerHint {
@@ -840,6 +844,7 @@ impl Matcher {
                         strength: 0.95,
                         why: format!("payer IBAN {iban} belongs to customer {owner}"),
                         shared: false,
+                        unique_name: false,
                     }
                 });
             }
@@ -848,10 +853,19 @@ impl Matcher {
             && let Some(name) = c.counterparty_name.as_deref()
         {
             // Best first: the strength grows with the similarity.
-            for (customer, sim) in self.names.identify(name).into_iter().take(3) {
+            let found = self.names.identify(name);
+            let close = found.iter().filter(|(_, s)| *s >= 0.9).count();
+            for (customer, sim) in found.into_iter().take(3) {
                 let cust = self.customers.resolve(customer);
                 let why = format!("payer name `{name}` resembles customer {cust} ({:.0} %)", sim * 100.0);
-                let hint = PayerHint { customer: cust.to_string(), strength: 0.6 + 0.2 * sim, why, shared: false };
+                let unique_name = sim >= 1.0 - 1e-9 && close == 1;
+                let hint = PayerHint {
+                    customer: cust.to_string(),
+                    strength: 0.6 + 0.2 * sim,
+                    why,
+                    shared: false,
+                    unique_name,
+                };
                 match out.iter_mut().find(|p| p.customer == cust) {
                     // The name picks one of the shared IBAN's customers: the name is the evidence.
                     Some(p) => *p = hint,
@@ -1191,6 +1205,7 @@ impl Matcher {
                         strength: 0.5,
                         why: format!("customer {owner} of the referenced invoice {}", self.open(r.0).number()),
                         shared: false,
+                        unique_name: false,
                     });
                 }
             }
@@ -1217,10 +1232,20 @@ impl Matcher {
                                 set.len()
                             )
                         };
+                        // A payer named exactly, by a name no other customer comes close
+                        // to, paying the one open invoice of the whole tenant with this
+                        // exact amount, with no reference pointing elsewhere: a clerk
+                        // applies it.
+                        let sole_exact = || {
+                            refs.is_empty()
+                                && hint.unique_name
+                                && self.of_amount(c.amount.minor, ccy).take(2).eq(std::iter::once(set[0]))
+                        };
                         let base = match (named_by_reference, strong, set.len()) {
                             (true, _, _) => 0.7,
                             (false, true, 1) => 0.93,
                             (false, true, _) => 0.91,
+                            (false, false, 1) if sole_exact() => 0.91,
                             (false, false, 1) => hint.strength.min(0.8),
                             (false, false, _) => hint.strength.min(0.75),
                         };

@@ -450,3 +450,43 @@ fn a_belgian_communication_typed_without_plus_signs() {
     assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
     assert!(r.best().unwrap().reasons[0].contains("structured reference"), "{r:?}");
 }
+
+/// A payment without reference is applied on the payer's name only when the
+/// name is the customer's exactly, no other customer's name comes close, and
+/// the amount is that of one open invoice in the whole tenant; any doubt on
+/// either side leaves it for review.
+#[test]
+fn a_payer_named_exactly_paying_the_tenants_only_invoice_of_that_amount_is_applied() {
+    let payers = |second: &str| {
+        vec![
+            Payer { customer_id: "C1".into(), name: "Menuiserie Dubreuil SARL".into(), ibans: vec![] },
+            Payer { customer_id: "C2".into(), name: second.into(), ibans: vec![] },
+        ]
+    };
+    let invoices = vec![inv("F-1", "C1", 82_300), inv("F-2", "C1", 10_000), inv("F-3", "C2", 50_000)];
+    let named = |name: &str| BankLine {
+        counterparty_name: Some(name.into()),
+        remittance: Some("VIREMENT".into()),
+        ..BankLine::credit(date("2026-11-20"), eur(82_300))
+    };
+    let m = Matcher::new(invoices.clone(), &payers("Garage Lenoir"), MatchConfig::default());
+    let r = m.match_credit(&named("MENUISERIE DUBREUIL SARL"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("F-1".to_string(), 82_300)]);
+
+    // A name that only resembles the customer's: review.
+    let r = m.match_credit(&named("MENUISERIE DUBREUIL ET FILS"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+
+    // Another customer with a close name: review.
+    let m2 = Matcher::new(invoices.clone(), &payers("Menuiserie Dubreuil SAS"), MatchConfig::default());
+    let r = m2.match_credit(&named("MENUISERIE DUBREUIL SARL"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+
+    // Another invoice of the same amount elsewhere in the tenant: review.
+    let mut more = invoices.clone();
+    more.push(inv("F-9", "C2", 82_300));
+    let m3 = Matcher::new(more, &payers("Garage Lenoir"), MatchConfig::default());
+    let r = m3.match_credit(&named("MENUISERIE DUBREUIL SARL"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+}
