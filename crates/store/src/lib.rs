@@ -22,6 +22,7 @@ mod promises;
 mod queries;
 mod rates;
 mod reflection;
+mod reports;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
