@@ -68,6 +68,9 @@ impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into(), token_tenant: None }
     }
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
@@ -227,10 +230,7 @@ fn authorize(state: &ApiState, headers: &HeaderMap, tenant: &str) -> Result<Tena
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-        .map_err(ApiError::from)
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?.map_err(ApiError::from)
 }
 
 type Params = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
@@ -756,8 +756,7 @@ async fn aged_balance(
     let day = as_of(&st, &tenant, &p)?;
     let store = st.rt.store.clone();
     let items = blocking(move || store.open_items(&tenant)).await?;
-    let report = relance_engine::reports::aged_balance(&items, day)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let report = relance_engine::reports::aged_balance(&items, day).map_err(ApiError::internal)?;
     let buckets: Vec<&str> = relance_engine::reports::AgeBucket::ALL.iter().map(|b| b.label()).collect();
     Ok(Json(json!({ "as_of": report.as_of, "buckets": buckets, "rows": report.rows, "totals": report.totals }))
         .into_response())
@@ -782,15 +781,12 @@ async fn dso(
     for i in &items {
         let zero = relance_domain::money::Money::new(0, i.open.currency);
         let sum = by_currency.entry(i.open.currency.code().to_string()).or_insert(zero);
-        *sum = sum
-            .checked_add(i.open)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        *sum = sum.checked_add(i.open).map_err(ApiError::internal)?;
     }
     let mut out = Vec::new();
     for receivables in by_currency.into_values() {
         let history: Vec<_> = sales.iter().filter(|s| s.invoiced.currency == receivables.currency).copied().collect();
-        let d = relance_engine::reports::dso_countback(receivables, &history, day)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        let d = relance_engine::reports::dso_countback(receivables, &history, day).map_err(ApiError::internal)?;
         out.push(json!({
             "currency": receivables.currency.code(),
             "receivables": receivables,

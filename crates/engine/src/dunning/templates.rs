@@ -401,34 +401,8 @@ mod tests {
         Money::new(m, Currency::EUR)
     }
 
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
-
     fn facts(lang: Language) -> ReminderFacts {
-        ReminderFacts {
-            company: "Démo Industries SAS".into(),
-            customer_name: "Boulangerie Martin SARL".into(),
-            language: lang,
-            b2c: false,
-            today: d(2026, 11, 23),
-            invoices: vec![
-                InvoiceFacts {
-                    number: "FA-2026-0001".into(),
-                    issue_date: Some(d(2026, 8, 20)),
-                    due_date: d(2026, 10, 4),
-                    open: eur(694_554),
-                },
-                InvoiceFacts {
-                    number: "FA-2026-0002".into(),
-                    issue_date: Some(d(2026, 9, 1)),
-                    due_date: d(2026, 10, 31),
-                    open: eur(110_702),
-                },
-            ],
-            promised_date: Some(d(2026, 11, 20)),
-            penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
-        }
+        sample_facts(lang)
     }
 
     #[test]
