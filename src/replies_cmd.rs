@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 
-use relance_engine::replies::{Intent, Understanding, understand};
+use relance_engine::replies::{Intent, Understanding, understand, understand_with};
 
 #[derive(Subcommand)]
 pub enum RepliesCommand {
@@ -20,13 +20,57 @@ pub enum RepliesCommand {
         files: Vec<PathBuf>,
     },
     /// Score the classifier on a labelled folder (DIR/labels.jsonl).
-    Eval { dir: PathBuf },
+    Eval {
+        dir: PathBuf,
+        /// Use this model (text form written by `train`) instead of the shipped one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Train the reply model on labelled folders; `--measure` first scores it
+    /// on each batch of writers left out in turn.
+    Train {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// One-line cases (`intent|text`), e.g. crates/engine/src/replies/hard_cases.txt.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Where to write the model (crates/engine/src/replies/model.txt ships it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        measure: bool,
+        /// Training passes over the examples.
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().epochs)]
+        epochs: usize,
+        /// AdaGrad learning rate.
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().learning_rate)]
+        learning_rate: f32,
+        /// L2 regularisation.
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().l2)]
+        l2: f32,
+        /// Features seen in fewer examples are left out.
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().min_count)]
+        min_count: usize,
+    },
 }
 
 pub fn run(cmd: RepliesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RepliesCommand::Classify { files } => classify(&files),
-        RepliesCommand::Eval { dir } => eval(&dir),
+        RepliesCommand::Eval { dir, model } => {
+            let model = model.as_deref().map(crate::replies_train::load_model).transpose()?;
+            eval(&dir, model.as_ref().unwrap_or_else(|| relance_engine::replies::model::Model::shipped()))
+        }
+        RepliesCommand::Train { dirs, cases, out, measure, epochs, learning_rate, l2, min_count } => {
+            let opts = relance_engine::replies::model::TrainOptions {
+                epochs,
+                learning_rate,
+                l2,
+                min_count,
+                ..Default::default()
+            };
+            crate::replies_train::train(&dirs, cases.as_deref(), out.as_deref(), measure, opts)
+        }
     }
 }
 
@@ -72,7 +116,7 @@ fn classify(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn eval(dir: &Path) -> anyhow::Result<ExitCode> {
+fn eval(dir: &Path, model: &relance_engine::replies::model::Model) -> anyhow::Result<ExitCode> {
     let labels = std::fs::read_to_string(dir.join("labels.jsonl"))
         .with_context(|| format!("cannot read {}/labels.jsonl", dir.display()))?;
     // Per intent: (true positives, predicted, actual).
@@ -85,7 +129,7 @@ fn eval(dir: &Path) -> anyhow::Result<ExitCode> {
         let label: serde_json::Value = serde_json::from_str(line).context("labels.jsonl: invalid line")?;
         let file = label["file"].as_str().unwrap_or_default();
         let raw = std::fs::read(dir.join(file)).with_context(|| format!("cannot read {file}"))?;
-        let u = understand(&raw, today).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+        let u = understand_with(&raw, today, model, None).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
         n += 1;
         let want = label["intent"].as_str().unwrap_or("other");
         let got = u.intent.as_str();

@@ -25,6 +25,7 @@
 
 pub mod actions;
 pub mod dates;
+pub mod model;
 
 use std::sync::LazyLock;
 
@@ -145,6 +146,32 @@ pub enum ReplyError {
 /// Reads and understands one raw message received on `received` (the day
 /// relative dates are read from when the message has no `Date:` header).
 pub fn understand(raw: &[u8], received: NaiveDate) -> Result<Understanding, ReplyError> {
+    understand_with(raw, received, model::Model::shipped(), None)
+}
+
+/// [`understand`] with another base model (a freshly trained one) and a
+/// tenant's learned corrections added to it (see [`model::Overlay`]).
+pub fn understand_with(
+    raw: &[u8],
+    received: NaiveDate,
+    base: &model::Model,
+    overlay: Option<&model::Overlay>,
+) -> Result<Understanding, ReplyError> {
+    read(raw, received, base, overlay).map(|(u, _)| u)
+}
+
+/// The model features of a message, as [`understand`] computes them: what
+/// `relance replies train` and a tenant's corrections learn from.
+pub fn features(raw: &[u8], received: NaiveDate) -> Result<Vec<String>, ReplyError> {
+    read(raw, received, &model::Model::default(), None).map(|(_, f)| f)
+}
+
+fn read(
+    raw: &[u8],
+    received: NaiveDate,
+    model: &model::Model,
+    overlay: Option<&model::Overlay>,
+) -> Result<(Understanding, Vec<String>), ReplyError> {
     // Old Mac line endings (bare CR only) hide the end of the headers from the parser.
     // Such messages are rare and old: only their first MAX_BARE_CR_BYTES are
     // rewritten (and read), so the copy stays small.
@@ -198,8 +225,14 @@ pub fn understand(raw: &[u8], received: NaiveDate) -> Result<Understanding, Repl
         from: from.clone(),
     };
     let base = date.map_or(received, |d| d.date_naive());
-    let mut u =
-        analyse(subject, from, msg.message_id().map(str::to_string), thread, date, base, &body, &headers, attachments);
+    let (mut u, features) = analyse(
+        Message { subject, from, message_id: msg.message_id().map(str::to_string), thread, date, attachments },
+        base,
+        &body,
+        &headers,
+        model,
+        overlay,
+    );
     u.problems = mime_problems(raw);
     if cut_raw {
         u.reasons.push(format!(
@@ -213,7 +246,7 @@ pub fn understand(raw: &[u8], received: NaiveDate) -> Result<Understanding, Repl
             MAX_BODY_BYTES / 1024
         ));
     }
-    Ok(u)
+    Ok((u, features))
 }
 
 /// How much of a body is read: a customer's reply is at the top, and the
@@ -305,18 +338,25 @@ struct AutoHeaders {
     from: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn analyse(
+/// The headers of a message that end up in its [`Understanding`].
+struct Message {
     subject: Option<String>,
     from: Option<String>,
     message_id: Option<String>,
     thread: Vec<String>,
     date: Option<DateTime<FixedOffset>>,
+    attachments: Vec<String>,
+}
+
+fn analyse(
+    m: Message,
     base: NaiveDate,
     body: &str,
     headers: &AutoHeaders,
-    attachments: Vec<String>,
-) -> Understanding {
+    model: &model::Model,
+    overlay: Option<&model::Overlay>,
+) -> (Understanding, Vec<String>) {
+    let Message { subject, from, message_id, thread, date, attachments } = m;
     let new_text = new_text(body);
     let subject_text = subject.as_deref().unwrap_or("");
     let folded_new = fold_lower(&new_text);
@@ -325,22 +365,38 @@ fn analyse(
     let mut reasons = Vec::new();
 
     let auto = auto_reply(headers, &folded_subject, &folded_new, &mut reasons);
-    let (intent, confidence, promised, back_on) = if let Some(kind) = auto {
-        let back = if kind == AutoKind::OutOfOffice {
-            dates::find_dates(&folded_new, base, language).into_iter().map(|f| f.date).find(|d| *d >= base)
-        } else {
-            None
-        };
-        (Intent::AutoReply, 0.97, None, back)
-    } else {
-        let (intent, confidence) = classify(&folded_new, Some(base), &mut reasons);
-        let promised = if matches!(intent, Intent::PromiseToPay) {
-            promised_date(&folded_new, base, language, &mut reasons)
-        } else {
-            None
-        };
-        (intent, confidence, promised, None)
+    let scores = rule_scores(&folded_new, Some(base));
+    let found_dates = dates::find_dates(&folded_new, base, language);
+    let signals = signals(&scores, &folded_new, &found_dates, base, !attachments.is_empty());
+    let mut features = Vec::new();
+    model::for_each_feature(
+        &folded_new,
+        &folded_subject,
+        &signals.iter().map(String::as_str).collect::<Vec<_>>(),
+        |f| features.push(f.to_string()),
+    );
+    let (intent, confidence, auto) = match auto {
+        Some(kind) => (Intent::AutoReply, 0.97, Some(kind)),
+        None => {
+            let (intent, confidence) = decide(scores, &features, model, overlay, &mut reasons);
+            // Closures and acknowledgements without headers: the model read them.
+            let auto = (intent == Intent::AutoReply).then(|| {
+                if found_dates.iter().any(|d| d.date >= base) {
+                    AutoKind::OutOfOffice
+                } else {
+                    AutoKind::Acknowledgement
+                }
+            });
+            (intent, confidence, auto)
+        }
     };
+    let back_on = if auto == Some(AutoKind::OutOfOffice) {
+        found_dates.iter().map(|f| f.date).find(|d| *d >= base)
+    } else {
+        None
+    };
+    let promised =
+        if intent == Intent::PromiseToPay { promised_date(&folded_new, base, language, &mut reasons) } else { None };
     let (amount, currency) =
         if matches!(intent, Intent::PromiseToPay | Intent::AlreadyPaid | Intent::PaymentPlanRequest) {
             amount(&new_text).map_or((None, None), |(a, c)| (Some(a), c))
@@ -349,7 +405,7 @@ fn analyse(
         };
     let refs =
         if intent == Intent::AutoReply { Vec::new() } else { references(&format!("{subject_text}\n{new_text}")) };
-    Understanding {
+    let u = Understanding {
         subject,
         from,
         message_id,
@@ -368,7 +424,8 @@ fn analyse(
         attachments,
         reasons,
         problems: Vec::new(),
-    }
+    };
+    (u, features)
 }
 
 /// Lower case without accents, so patterns are written once.
@@ -679,8 +736,11 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(corrig|rectifi|corrected|correct (the|it)|re-?issue|wrong|errone|incorrect|missing)").unwrap()
 });
 
-/// Scores each intent; the best one wins, `other` when nothing speaks.
-fn classify(text: &str, today: Option<NaiveDate>, reasons: &mut Vec<String>) -> (Intent, f64) {
+/// One intent's rule score and the phrases that gave it.
+type RuleScore = (Intent, f64, Vec<String>);
+
+/// Scores each intent by the phrase rules, strongest first.
+fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     // Each rule counts once: the strongest rule of an intent, plus half of each other one.
     static FUTURE_MARK: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)").unwrap()
@@ -741,6 +801,113 @@ fn classify(text: &str, today: Option<NaiveDate>, reasons: &mut Vec<String>) -> 
         p.1 -= 1.0;
     }
     scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scores
+}
+
+/// The rules' scores, tense and date signals as model features.
+fn signals(
+    scores: &[RuleScore],
+    text: &str,
+    found: &[dates::FoundDate],
+    base: NaiveDate,
+    attached: bool,
+) -> Vec<String> {
+    static FUTURE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"('ll|\bwill\b|\bshall\b|going to|\bgonna\b|\bsera\b|\bseront\b|\bva\b|\bvais\b|\ballons\b|\w(erai|eras|era|erons|erez|eront|rai|ra|rons|ront)\b|\bprevu|\bscheduled\b|\bplanned\b|\bnext\b|\bprochain)").unwrap()
+    });
+    static PAST: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\b(was|were|has been|have been|had been|already|yesterday|last week|went out|deja|hier|a ete|ont ete|avons|avez|est parti|sont partis|(pai|regl|vir|vers|envoy|effectu|pass)(e|ee|es|ees)\b)").unwrap()
+    });
+    let mut out: Vec<String> = Vec::new();
+    for (i, (intent, score, _)) in scores.iter().enumerate() {
+        out.push(format!("rule:{}", intent.as_str()));
+        if i == 0 {
+            out.push(format!("rulebest:{}", intent.as_str()));
+            if *score >= 4.0 {
+                out.push(format!("rulestrong:{}", intent.as_str()));
+            }
+        }
+    }
+    if scores.is_empty() {
+        out.push("rule:none".into());
+    }
+    let future = FUTURE.is_match(text);
+    let past = PAST.is_match(text);
+    out.push(match (future, past) {
+        (true, true) => "tense:both".into(),
+        (true, false) => "tense:future".into(),
+        (false, true) => "tense:past".into(),
+        (false, false) => "tense:none".into(),
+    });
+    let ahead = found.iter().any(|f| f.date >= base);
+    let behind = found.iter().any(|f| f.date < base);
+    if ahead {
+        out.push("date:ahead".into());
+        if future {
+            out.push("date:ahead+future".into());
+        }
+    }
+    if behind {
+        out.push("date:behind".into());
+    }
+    if found.is_empty() {
+        out.push("date:none".into());
+    }
+    if AMOUNT.is_match(text) {
+        out.push("amount".into());
+    }
+    if text.contains('?') {
+        out.push("question".into());
+    }
+    if attached {
+        out.push("attachment".into());
+    }
+    let words = text.split_whitespace().count();
+    out.push(format!(
+        "len:{}",
+        match words {
+            0..=8 => "tiny",
+            9..=30 => "short",
+            31..=90 => "medium",
+            _ => "long",
+        }
+    ));
+    out
+}
+
+/// The intent: the model's, over the rules' signals and the words (see
+/// [`model`]); the rules' alone when no model is compiled in.
+fn decide(
+    scores: Vec<RuleScore>,
+    features: &[String],
+    base: &model::Model,
+    overlay: Option<&model::Overlay>,
+    reasons: &mut Vec<String>,
+) -> (Intent, f64) {
+    if !base.is_empty() || overlay.is_some() {
+        let scored = model::score(features, base, overlay);
+        let p = f64::from(scored.probabilities[model::class_index(scored.best)]);
+        reasons.push(format!(
+            "model{}: {} ({:.0} %): {}",
+            if overlay.is_some() { " with this tenant's corrections" } else { "" },
+            scored.best.as_str(),
+            p * 100.0,
+            scored.evidence.iter().map(|(f, w)| format!("`{f}` {w:+.1}")).collect::<Vec<_>>().join(", ")
+        ));
+        if let Some((i, s, phrases)) = scores.first() {
+            reasons.push(format!(
+                "rules: {} (score {s:.1}): {}",
+                i.as_str(),
+                phrases.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        return (scored.best, p.min(0.99));
+    }
+    rule_decision(scores, reasons)
+}
+
+/// The rules' decision: the best score wins, `other` when nothing speaks.
+fn rule_decision(scores: Vec<RuleScore>, reasons: &mut Vec<String>) -> (Intent, f64) {
     let Some((best, score, phrases)) = scores.first().cloned() else {
         reasons.push("no phrase of a known intent in the new text".into());
         return (Intent::Other, 0.5);
