@@ -55,7 +55,8 @@ pub fn html_to_text(html: &str) -> String {
     let tokenizer = Tokenizer::new(Sink { state: RefCell::new(State::default()) }, TokenizerOpts::default());
     let input = BufferQueue::default();
     let limit = floor_boundary(html, MAX_HTML_BYTES);
-    let mut start = 0;
+    // The head (styles, often kilobytes of them) shows nothing: start at `<body`.
+    let mut start = body_start(&html[..limit]);
     while start < limit {
         let end = floor_boundary(html, (start + CHUNK_BYTES).min(limit)).max(start + 1);
         let end = ceil_boundary(html, end);
@@ -68,6 +69,20 @@ pub fn html_to_text(html: &str) -> String {
     }
     tokenizer.end();
     tokenizer.sink.state.into_inner().finish()
+}
+
+/// Where `<body` starts (ASCII case-insensitive), or 0.
+fn body_start(html: &str) -> usize {
+    let b = html.as_bytes();
+    let mut from = 0;
+    while let Some(pos) = b[from..].iter().position(|&c| c == b'<') {
+        let at = from + pos;
+        if b.len() >= at + 5 && b[at + 1..at + 5].eq_ignore_ascii_case(b"body") {
+            return at;
+        }
+        from = at + 1;
+    }
+    0
 }
 
 fn floor_boundary(s: &str, mut i: usize) -> usize {
@@ -202,8 +217,14 @@ impl State {
 
     fn start(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         let name: &str = &tag.name;
-        let ids = format!("{} {}", attr(tag, "id").unwrap_or(""), attr(tag, "class").unwrap_or("")).to_lowercase();
-        let st = style(tag);
+        // Only these elements carry the clients' quote markers.
+        let marked = matches!(name, "div" | "blockquote" | "hr" | "p" | "span" | "table" | "section");
+        let ids = if marked && !tag.attrs.is_empty() {
+            format!("{} {}", attr(tag, "id").unwrap_or(""), attr(tag, "class").unwrap_or("")).to_lowercase()
+        } else {
+            String::new()
+        };
+        let st = if matches!(name, "div" | "blockquote") { style(tag) } else { String::new() };
         // Outlook desktop's divider above the header block of the quoted message.
         let outlook_divider = name == "div" && st.contains("border:none") && st.contains("border-top:solid");
         let rest = REST_MARKERS.iter().any(|m| ids.contains(m)) || outlook_divider;

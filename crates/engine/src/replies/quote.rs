@@ -176,13 +176,13 @@ fn own_lines(lines: &[&str]) -> String {
             i += 1;
             continue;
         }
-        if SIGNATURE.is_match(t) {
+        if t.len() < 120 && SIGNATURE.is_match(t) {
             cut_footer(&mut out, block_start);
             in_signature = true;
             i += 1;
             continue;
         }
-        if CID.is_match(t) {
+        if t.starts_with("[cid:") && CID.is_match(t) {
             i += 1;
             continue;
         }
@@ -248,11 +248,11 @@ fn boundary(lines: &[&str], i: usize) -> Option<usize> {
     if t.is_empty() {
         return None;
     }
-    if SEPARATOR.is_match(t) || attribution(t) {
+    if (t.starts_with(['-', '=', '*', '_', 'd', 'D', 'b', 'B', 'a', 'A']) && SEPARATOR.is_match(t)) || attribution(t) {
         return Some(1);
     }
     // An attribution wrapped over two or three lines.
-    if t.len() < 200 && !ATTRIBUTION_END.is_match(t) {
+    if t.len() < 200 && !attribution(t) {
         let mut joined = t.to_string();
         for k in 1..=2 {
             let Some(next) = lines.get(i + k).map(|l| l.trim()) else { break };
@@ -261,7 +261,7 @@ fn boundary(lines: &[&str], i: usize) -> Option<usize> {
             }
             joined.push(' ');
             joined.push_str(next);
-            if attribution(&joined) && ATTRIBUTION_START.is_match(t) {
+            if next.ends_with([':', '-']) && attribution(&joined) && ATTRIBUTION_START.is_match(t) {
                 return Some(k + 1);
             }
         }
@@ -271,7 +271,10 @@ fn boundary(lines: &[&str], i: usize) -> Option<usize> {
 
 /// An attribution line: ends with "wrote:"/"a écrit :"… and names a date or an address.
 fn attribution(t: &str) -> bool {
-    t.len() <= 400 && ATTRIBUTION_END.is_match(t) && t.chars().any(|c| c.is_ascii_digit() || c == '@')
+    t.len() <= 400
+        && t.ends_with([':', '-'])
+        && ATTRIBUTION_END.is_match(t)
+        && t.chars().any(|c| c.is_ascii_digit() || c == '@')
 }
 
 /// A header block starting at `lines[i]`: a `From` line and another field
@@ -306,10 +309,11 @@ static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap()
 });
 static ATTRIBUTION_END: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(a\s+[ée]crit|wrote|schrieb|escribi[óo]|ha\s+scritto|schreef|skrev|escreveu)\s*:\s*-*$").unwrap()
+    Regex::new(r"(?i)(?-u:\b)(a\s+[ée]crit|wrote|schrieb|escribi[óo]|ha\s+scritto|schreef|skrev|escreveu)\s*:\s*-*$")
+        .unwrap()
 });
 static ATTRIBUTION_START: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(Le|On|Am|El|Il|Op|Den|Em|Dne|W\s+dniu|-{2,}|\x22)\b|@|\d").unwrap());
+    LazyLock::new(|| Regex::new(r"^(Le|On|Am|El|Il|Op|Den|Em|Dne|W\s+dniu|-{2,}|\x22)(?-u:\b)|@|\d").unwrap());
 /// A header field line: `From:`, `**De :**`, `Envoyé :`, `To<TAB>`…
 static FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^[\s>]*\*{0,2}(from|de|von|van|da|exp[ée]diteur|sent|envoy[ée]|gesendet|date|datum|to|[àa]|an|pour|cc|cci|bcc|subject|objet|betreff|reply-to|r[ée]pondre\s+[àa])\s*(\*{0,2}\s*:|\t)").unwrap()
@@ -320,7 +324,7 @@ static SIGNATURE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)^(
             --
-          | (sent\s+from|sent\s+with|envoy[ée]\s+(de|depuis|avec)|von\s+meinem|get|obtenir|t[ée]l[ée]charger|download)\b.{0,40}\b(iphone|ipad|android|samsung|galaxy|mobile|smartphone|outlook|yahoo|gmail|mail|blackberry|huawei|pixel|windows|ios|proton\w*)\b.{0,30}
+          | (sent\s+from|sent\s+with|envoy[ée]\s+(de|depuis|avec)|von\s+meinem|get|obtenir|t[ée]l[ée]charger|download)(?-u:\b).{0,40}(?-u:\b)(iphone|ipad|android|samsung|galaxy|mobile|smartphone|outlook|yahoo|gmail|mail|blackberry|huawei|pixel|windows|ios|proton\w*)(?-u:\b).{0,30}
           | outlook\s+f(ü|ue)r\s+\S+\s+beziehen
         )$",
     )
@@ -331,16 +335,16 @@ static LEGAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)(
             confidential(ity)?\s+notice|disclaimer|avertissement\s*:|mention\s+l[ée]gale
-          | (this|the)\s+(e-?mail|message|communication|information|transmission)\b.{0,80}\b(is|are|may\s+be|may\s+contain|contains?)\b.{0,60}\b(confidential|privileged)
-          | \b(confidential|privileged)\b.{0,80}\b(intended|addressee|recipient)
+          | (this|the)\s+(e-?mail|message|communication|information|transmission)(?-u:\b).{0,80}(?-u:\b)(is|are|may\s+be|may\s+contain|contains?)(?-u:\b).{0,60}(?-u:\b)(confidential|privileged)
+          | (?-u:\b)(confidential|privileged)(?-u:\b).{0,80}(?-u:\b)(intended|addressee|recipient)
           | intended\s+(solely|only|exclusively)\s+for
           | if\s+you\s+(are\s+not|have\s+received)\s+(the\s+intended|this|it)
           | registered\s+(in\s+england|office|in\s+ireland|number)|company\s+(no\.?|number|registration)\s*\d
-          | \bce\s+(message|courriel|mail|e-?mail)\b.{0,80}\b(confidentiel|strictement|destin[ée]|personnel)
-          | \b(sont|est)\s+(strictement\s+)?confidentiel
+          | (?-u:\b)ce\s+(message|courriel|mail|e-?mail)(?-u:\b).{0,80}(?-u:\b)(confidentiel|strictement|destin[ée]|personnel)
+          | (?-u:\b)(sont|est)\s+(strictement\s+)?confidentiel
           | si\s+vous\s+(n.[êe]tes\s+pas|avez\s+re[çc]u\s+ce)
           | secret\s+professionnel
-          | au\s+capital\s+(social\s+)?de\s+[\d\s.,]+|\brcs\s+[a-z]+\s+[\d\s]{9,}|si[èe]ge\s+social\s*:
+          | au\s+capital\s+(social\s+)?de\s+[\d\s.,]+|(?-u:\b)rcs\s+[a-z]+\s+[\d\s]{9,}|si[èe]ge\s+social\s*:
         )",
     )
     .unwrap()
