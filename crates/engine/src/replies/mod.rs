@@ -1,12 +1,13 @@
 //! Understanding customer replies to reminders (French and English). Pure:
 //! bytes in, an [`Understanding`] out; no network, no model.
 //!
-//! 1. MIME with mail-parser (charsets, quoted-printable, base64, HTML-only
-//!    bodies turned into text, attachments listed).
-//! 2. The customer's **new text**: quoted history (`>` lines, Gmail "Le … a
-//!    écrit :" / "On … wrote:", Outlook "-----Message d'origine-----",
-//!    "From: … Sent:" blocks and `____` separators, forwarded blocks),
-//!    signatures and legal footers are cut.
+//! 1. MIME with mail-parser (charsets, quoted-printable, base64, attachments
+//!    listed); the HTML part, when there is one, is rendered to text by
+//!    [`html`] with its quoted containers marked as `> ` lines.
+//! 2. The customer's **new text** ([`quote`]): quoted history (`>` lines and
+//!    the customer's lines between them, attributions, Outlook/Notes/Zimbra
+//!    header blocks and separators, forwarded blocks), signatures and legal
+//!    footers are cut.
 //! 3. **Language** by stop-word counts; **auto-replies** by RFC 3834 and
 //!    vendor headers, delivery reports, and subject/body patterns.
 //! 4. **Intent** by weighted phrase patterns (negations and corrections
@@ -25,7 +26,9 @@
 
 pub mod actions;
 pub mod dates;
+pub mod html;
 pub mod model;
+pub mod quote;
 
 use std::sync::LazyLock;
 
@@ -214,7 +217,7 @@ fn read(
         }
     }
     thread.dedup();
-    let (body, cut) = bounded_body(msg.body_text(0).as_deref().unwrap_or(""));
+    let (body, cut) = bounded_body(&quote::readable_body(&msg));
     let attachments = msg.attachments().filter_map(|a| a.attachment_name().map(str::to_string)).collect();
     let headers = AutoHeaders {
         auto_submitted: header("Auto-Submitted"),
@@ -357,7 +360,7 @@ fn analyse(
     overlay: Option<&model::Overlay>,
 ) -> (Understanding, Vec<String>) {
     let Message { subject, from, message_id, thread, date, attachments } = m;
-    let new_text = new_text(body);
+    let new_text = quote::extract(body, from.as_deref());
     let subject_text = subject.as_deref().unwrap_or("");
     let folded_new = fold_lower(&new_text);
     let folded_subject = fold_lower(subject_text);
@@ -433,50 +436,9 @@ pub fn fold_lower(s: &str) -> String {
     fold(s).to_lowercase().replace(['\u{2019}', '`'], "'")
 }
 
-static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(le\s.{0,160}\s(a\s+)?[ée]crit\s*:?|on\s.{0,160}\swrote\s*:?|-{2,}\s*(original message|message d'origine|message d.origine|forwarded message|message transf[ée]r[ée]|message initial)\s*-*|_{8,}|\*{0,2}(de|from)\s*:\*{0,2}\s.+)\s*$").unwrap()
-});
-static HEADER_FIELD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^\s*\*{0,2}(envoy[ée]|sent|date|[àa]|to|objet|subject|cc)\s*:").unwrap());
-static SIGNATURE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(--\s*|envoy[ée] de mon .*|sent from my .*|get outlook for .*|ce (message|courriel|e-mail) (et|est).{0,80}(confidentiel|destin).*|this (e-?mail|message) (and any|is|may).{0,80}(confidential|intended).*)$").unwrap()
-});
-
-/// The customer's own text: the body up to the first quoted-history marker,
-/// without signature and legal footer.
+/// The customer's own text of a text body: see [`quote`].
 pub fn new_text(body: &str) -> String {
-    let lines: Vec<&str> = body.lines().collect();
-    let mut out: Vec<&str> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let l = lines[i];
-        let t = l.trim();
-        if t.starts_with('>') {
-            if out.iter().any(|x| !x.trim().is_empty()) {
-                break;
-            }
-            i += 1;
-            continue;
-        }
-        // "Le mar. 6 oct. 2026 à 08:30, X <x@y> a écrit :" may wrap over two lines.
-        let joined = format!("{t} {}", lines.get(i + 1).map_or("", |n| n.trim()));
-        let is_header = QUOTE_HEADER.is_match(t)
-            && (!t.to_lowercase().starts_with("de") && !t.to_lowercase().starts_with("from") && !t.starts_with("**")
-                || lines[i + 1..].iter().take(4).any(|n| HEADER_FIELD.is_match(n)));
-        let wrapped_gmail = (t.starts_with("Le ") || t.starts_with("On "))
-            && QUOTE_HEADER.is_match(&joined)
-            && !QUOTE_HEADER.is_match(t);
-        if (is_header || wrapped_gmail) && out.iter().any(|x| !x.trim().is_empty()) {
-            break;
-        }
-        if SIGNATURE.is_match(t) && out.iter().any(|x| !x.trim().is_empty()) {
-            break;
-        }
-        out.push(l);
-        i += 1;
-    }
-    let text = out.join("\n");
-    text.replace('\u{a0}', " ").split('\n').map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string()
+    quote::new_text(body)
 }
 
 fn language(folded: &str) -> Language {

@@ -193,3 +193,150 @@ fn an_understanding_reads_back_from_its_stored_json() {
     assert_eq!("promise_to_pay".parse::<Intent>(), Ok(Intent::PromiseToPay));
     assert!("promise".parse::<Intent>().is_err());
 }
+
+/// A multipart/alternative message with a text and an HTML part.
+fn alt(text: &str, html: &str) -> Vec<u8> {
+    format!(
+        "From: client@example.com\r\nTo: ar@supplier.example\r\nSubject: RE: Relance\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+/// An HTML-only message.
+fn html_only(html: &str) -> Vec<u8> {
+    format!("From: client@example.com\r\nTo: ar@supplier.example\r\nSubject: RE: Relance\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n").into_bytes()
+}
+
+const REMINDER: &str =
+    "Sauf erreur de notre part, la facture FA-9 reste impayée. En cas de litige, merci de nous indiquer le motif.";
+
+#[test]
+fn outlook_desktop_html_divider_and_bold_header_block() {
+    let html = format!(
+        "<html><head><style>p.MsoNormal {{margin:0cm}}</style></head><body><div class=WordSection1>\
+         <p class=MsoNormal>Bonjour,<o:p></o:p></p><p class=MsoNormal>Le virement part vendredi.<o:p></o:p></p>\
+         <div><div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'>\
+         <p class=MsoNormal><b>De&nbsp;:</b> Recouvrement &lt;r@x.example&gt;<br><b>Envoyé&nbsp;:</b> mardi 6 octobre 2026 08:30<br>\
+         <b>Objet&nbsp;:</b> Relance</p></div></div><p class=MsoNormal>{REMINDER}</p></div></body></html>"
+    );
+    let u = understand(&html_only(&html)).unwrap();
+    assert_eq!(u.new_text, "Bonjour,\nLe virement part vendredi.");
+}
+
+#[test]
+fn outlook_web_and_mobile_markers_end_the_new_text() {
+    let html = format!(
+        "<div class=elementToProof>We paid on 2 October.</div><div id=ms-outlook-mobile-signature>Get Outlook for iOS</div>\
+         <div id=appendonsend></div><hr><div id=divRplyFwdMsg><b>From:</b> AR &lt;ar@x.example&gt;<br><b>Sent:</b> Tuesday</div>\
+         <div>{REMINDER}</div>"
+    );
+    assert_eq!(understand(&html_only(&html)).unwrap().new_text, "We paid on 2 October.");
+}
+
+#[test]
+fn gmail_quote_and_wrapped_attribution() {
+    let html = format!(
+        "<div dir=ltr>Ok pour le 20.</div><br><div class=gmail_quote><div class=gmail_attr>Le mar. 6 oct. 2026 à 08:30, AR &lt;ar@x.example&gt; a écrit&nbsp;:<br></div>\
+         <blockquote class=gmail_quote style='margin:0 0 0 .8ex;border-left:1px #ccc solid'>{REMINDER}</blockquote></div>"
+    );
+    assert_eq!(understand(&html_only(&html)).unwrap().new_text, "Ok pour le 20.");
+    // text/plain: the attribution wrapped over two lines, a narrow no-break space before PM.
+    let text = "Paid today.\n\nOn Tue, Oct 6, 2026 at 8:30\u{202f}PM Accounts Receivable <\nar@x.example> wrote:\n\n> Please pay INV-1.\n";
+    assert_eq!(new_text(text), "Paid today.");
+}
+
+#[test]
+fn apple_thunderbird_yahoo_and_zimbra_containers() {
+    let cases = [
+        format!(
+            "<div>Déjà payé.</div><div><br><blockquote type=cite><div>Le 6 oct. 2026 à 08:30, AR a écrit :</div>{REMINDER}</blockquote></div>"
+        ),
+        format!(
+            "<p>Déjà payé.</p><div class=moz-cite-prefix>Le 06/10/2026 à 08:30, AR a écrit&nbsp;:<br></div><blockquote type=cite cite=mid:x>{REMINDER}</blockquote>"
+        ),
+        format!(
+            "<div class=ydp1yahoo-style-wrap><div>Déjà payé.</div></div><div id=ydp2yahoo_quoted_3 class=yahoo_quoted><div>Le mardi 6 octobre 2026, AR a écrit :</div>{REMINDER}</div>"
+        ),
+        format!("<div>Déjà payé.</div><hr id=zwchr><div><b>De: </b>AR<br><b>Envoyé: </b>mardi<br></div>{REMINDER}"),
+    ];
+    for html in cases {
+        assert_eq!(understand(&html_only(&html)).unwrap().new_text, "Déjà payé.", "{html}");
+    }
+}
+
+#[test]
+fn html_part_is_preferred_and_style_is_no_text() {
+    let html = "<html><head><style>.x{color:red}</style><script>var a=1;</script></head><body><p>R&eacute;gl&eacute; le 2&nbsp;octobre.</p></body></html>";
+    let u = understand(&alt("text part that is not read", html)).unwrap();
+    assert_eq!(u.new_text, "Réglé le 2 octobre.");
+}
+
+#[test]
+fn bottom_posted_and_inline_replies_keep_the_customers_lines() {
+    let bottom = "Le 6 oct. 2026 à 08:30, AR <ar@x.example> a écrit :\n> Merci de régler FA-9.\n> En cas de litige, dites-le.\n\nNous contestons FA-9 : livraison incomplète.\n";
+    assert_eq!(new_text(bottom), "Nous contestons FA-9 : livraison incomplète.");
+    let inline = "Bonjour,\n\nOn Tue, Oct 6, 2026 at 8:30 AM AR <ar@x.example> wrote:\n> INV-1: 300.00 due 1 October\n\nPaid on 2 October.\n\n> INV-2: 120.00 due 5 October\n\nWe dispute this one, never delivered.\n\nRegards,\nJo\n";
+    assert_eq!(
+        new_text(inline),
+        "Bonjour,\n\nPaid on 2 October.\n\nWe dispute this one, never delivered.\n\nRegards,\nJo"
+    );
+    // A long quoted line wrapped by the client: its tail has no `>` but is still quoted.
+    let wrapped = "Ok.\n\nOn Tue, Oct 6, 2026 at 8:30 AM AR wrote:\n> To avoid any interruption of service, please pay online or reply with\nthe date you expect to pay.\n>\n> AR team\n";
+    assert_eq!(new_text(wrapped), "Ok.");
+    let html = "<div>Hello,</div><blockquote type=cite>Can you pay INV-1?</blockquote><div>Yes, on Friday.</div><blockquote type=cite>And INV-2?</blockquote><div>Already paid.</div>";
+    assert_eq!(understand(&html_only(html)).unwrap().new_text, "Hello,\n\nYes, on Friday.\n\nAlready paid.");
+}
+
+#[test]
+fn header_blocks_in_french_english_german_and_notes() {
+    for sep in [
+        "-----Message d'origine-----\nDe : AR\nEnvoyé : mardi\nÀ : moi\nObjet : Relance",
+        "-----Original Message-----\nFrom: AR\nSent: Tuesday\nSubject: Reminder",
+        "-----Ursprüngliche Nachricht-----\nVon: AR\nGesendet: Dienstag\nBetreff: Mahnung",
+        "----- Mail original -----\nDe: \"AR\" <ar@x.example>\nÀ: moi\nEnvoyé: Mardi 6 Octobre 2026 08:30:00\nObjet: Relance",
+        "________________________________\nFrom: AR <ar@x.example>\nSent: Tuesday, October 6, 2026 8:30 AM",
+        "*From:* AR <ar@x.example>\n*Sent:* Tuesday\n*To:* me",
+        "From:\tAR <ar@x.example>\nTo:\tme\nDate:\t06/10/2026 08:30\nSubject:\tReminder",
+        "-----\"AR\" <ar@x.example> a écrit : -----",
+    ] {
+        let body = format!("Nous paierons le 20.\n\n{sep}\n\n{REMINDER}\n");
+        assert_eq!(new_text(&body), "Nous paierons le 20.", "{sep}");
+    }
+}
+
+#[test]
+fn signatures_and_legal_footers_are_cut_but_not_the_customers_text() {
+    let body = "We will pay on Friday.\n\nJo Smith\nAccounts Payable\n\nThis email and any attachments are confidential and intended solely for the addressee. Payment inquiries and disputes should be sent to ap@client.example.\n";
+    assert_eq!(new_text(body), "We will pay on Friday.\n\nJo Smith\nAccounts Payable");
+    let fr = "Réglé hier.\nMarie\nCe message et ses pièces jointes sont confidentiels. Toute contestation doit être adressée par courrier.\n";
+    assert_eq!(new_text(fr), "Réglé hier.\nMarie");
+    assert_eq!(new_text("Ok pour vendredi.\n\nEnvoyé de mon iPhone\n"), "Ok pour vendredi.");
+    assert_eq!(new_text("Paid.\n-- \nJo\n+44 20 0000 0000\n"), "Paid.");
+    // A customer's sentence that mentions confidentiality is the customer's text.
+    let own = "This is confidential: our bank is late, we will pay on the 20th.";
+    assert_eq!(new_text(own), own);
+}
+
+#[test]
+fn forwards_keep_the_note_and_an_empty_note_keeps_the_senders_own_message() {
+    let fwd = format!(
+        "Voir ci-dessous, déjà réglé.\n\n---------- Forwarded message ---------\nDe : AR <ar@x.example>\nDate: mar. 6 oct. 2026\n\n{REMINDER}\n"
+    );
+    assert_eq!(new_text(&fwd), "Voir ci-dessous, déjà réglé.");
+    let own = "---------- Forwarded message ---------\nFrom: Client <client@example.com>\nDate: Mon, Oct 5, 2026\nTo: ar@x.example\n\nWe paid INV-1 on 2 October.\n";
+    assert_eq!(quote::extract(own, Some("client@example.com")), "We paid INV-1 on 2 October.");
+    let reminder =
+        format!("---------- Forwarded message ---------\nFrom: AR <ar@x.example>\nDate: Mon\n\n{REMINDER}\n");
+    assert_eq!(quote::extract(&reminder, Some("client@example.com")), "");
+}
+
+#[test]
+fn html_rendering_is_bounded() {
+    // Deep nesting and a huge body stay linear and bounded.
+    let deep = "<div>".repeat(100_000) + "x" + &"</span>".repeat(100_000);
+    let text = html::html_to_text(&deep);
+    assert_eq!(text.trim(), "x");
+    let big = "<p>paid</p>".repeat(400_000);
+    let text = html::html_to_text(&big);
+    assert!(text.len() <= MAX_BODY_BYTES + 64 * 1024, "{}", text.len());
+}
