@@ -183,6 +183,7 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/outbox", get(outbox))
         .route("/api/v1/tenants/{tenant}/outbox/{id}/retry", post(retry_outbox))
         .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
+        .route("/api/v1/tenants/{tenant}/contacts", get(contacts))
         .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(aged_balance))
         .route("/api/v1/tenants/{tenant}/reports/dso", get(dso))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -718,6 +719,32 @@ async fn tasks(
         Err(_) => Ok(Vec::new()),
     })
     .await
+}
+
+/// Each customer address with its state today (tenant's time zone): `ok`,
+/// `undeliverable` (status code, since, the report's message) or `away`
+/// (until, the out-of-office reply); `?status=` filters, an unknown status
+/// is a 400.
+async fn contacts(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let p = params(q, &[])?;
+    let l = limit(&p)?;
+    let status = match p.get("status") {
+        None => None,
+        Some(v) => Some(relance_store::ContactState::parse(v).ok_or_else(|| {
+            ApiError::bad_request(format!("query parameter `status`: `{v}` is not ok, undeliverable or away"))
+        })?),
+    };
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let store = st.rt.store.clone();
+    let items = blocking(move || store.contacts(&tenant, today, status, l)).await?;
+    Ok(Json(json!({ "items": items })).into_response())
 }
 
 async fn outbox(

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod contacts;
 mod import;
 mod messages;
 mod outbox;
@@ -32,6 +33,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use relance_domain::TenantId;
 
+pub use contacts::{ContactState, ContactView};
 pub use import::{
     BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
     ReleasedImport,
@@ -238,6 +240,8 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))
 }
 
+#[cfg(test)]
+mod contact_tests;
 #[cfg(test)]
 mod paid_tests;
 #[cfg(test)]

@@ -478,6 +478,24 @@ impl Store {
                     s.last_reminder = s.last_reminder.max(day);
                 }
             }
+            // Absences (out-of-office replies): see `contacts::away_by_customer`.
+            let mut st = c.prepare("SELECT id, emails FROM customers WHERE tenant_id=?1")?;
+            let emails: std::collections::HashMap<String, Vec<String>> = st
+                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .filter_map(|row| match row {
+                    Ok((id, list)) if at.contains_key(&id) => {
+                        let list: Vec<String> = serde_json::from_str(&list).unwrap_or_default();
+                        Some(Ok((id, list.into_iter().map(|a| a.trim().to_lowercase()).collect())))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()?;
+            for (cust, away) in super::contacts::away_by_customer(c, tenant.as_str(), &emails)? {
+                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+                    s.away = Some(away);
+                }
+            }
             Ok(out)
         })
     }
@@ -673,14 +691,23 @@ fn act(
                 insert_event(tx, t, "replies", "invoice_copy_requested", &subject, &data)?;
             }
             ReplyAction::ContactUndeliverable { .. } => {
-                insert_event(
-                    tx,
-                    t,
-                    "replies",
-                    "contact_undeliverable",
-                    &subject,
-                    &json!({ "customer": plan.customer }),
-                )?;
+                let reminder = plan.actions.iter().find_map(|a| match a {
+                    ReplyAction::AnswersReminder { outbox_id } => Some(*outbox_id),
+                    _ => None,
+                });
+                let (marked, foreign) =
+                    super::contacts::mark_undeliverable(tx, t, id, u, plan.customer.as_deref(), reminder, now)?;
+                let data = json!({ "customer": plan.customer, "addresses": marked, "not_the_customers": foreign });
+                insert_event(tx, t, "replies", "contact_undeliverable", &subject, &data)?;
+            }
+            ReplyAction::IgnoreAutoReply { back_on: Some(until) }
+                if u.auto_reply == Some(relance_engine::replies::AutoKind::OutOfOffice) =>
+            {
+                let address = u.from.as_deref();
+                if super::contacts::record_away(tx, t, id, plan.customer.as_deref(), address, *until, now)? {
+                    let data = json!({ "customer": plan.customer, "address": address, "until": until });
+                    insert_event(tx, t, "replies", "contact_away", &subject, &data)?;
+                }
             }
             ReplyAction::AnswersReminder { .. }
             | ReplyAction::Dispute { .. }
@@ -690,6 +717,14 @@ fn act(
             | ReplyAction::Review => {}
         }
         done.push(action.summary(disputed));
+    }
+    // Someone wrote from this address: it is read (see `contacts`).
+    if u.intent != Intent::AutoReply
+        && let Some(from) = u.from.as_deref()
+        && super::contacts::clear(tx, t, from)?
+    {
+        insert_event(tx, t, "replies", "contact_reachable", &subject, &json!({ "address": from.to_lowercase() }))?;
+        done.push(format!("{} replied: no longer undeliverable or away", from.to_lowercase()));
     }
     Ok(done)
 }
@@ -727,7 +762,9 @@ fn gather(
         }
     }
     // The sender's customer: the address exactly as one of the customer's (`_` and `%` are literal).
-    let sender = u.from.as_deref().unwrap_or("").to_lowercase();
+    // A bounce comes from a mailer-daemon: the customer is the failed recipient's.
+    let failed = u.delivery.iter().flat_map(|d| d.failed()).map(|r| r.final_recipient.as_str()).next();
+    let sender = failed.or(u.from.as_deref()).unwrap_or("").to_lowercase();
     if ctx.reminder.is_none() && !sender.is_empty() {
         ctx.sender_customer = tx
             .query_row(

@@ -18,8 +18,8 @@
 //! queue only; notices for the ERP wait in the write-back queue.)
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::params;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
+use relance_domain::replies::{TaskKind, TaskStatus};
 use relance_engine::dunning::{Decision, templates::Rendered};
 
 /// Where a reminder is in its life: `queued` → `sending` (claimed by a
@@ -261,6 +262,9 @@ pub struct OutboxItem {
     /// A previous attempt was cut off mid-send (crash): ask the channel
     /// whether it got through before sending again.
     pub interrupted: bool,
+    /// The customer's addresses left out of `emails` because a delivery
+    /// report said they fail, with the status code (`a@x (5.1.1)`).
+    pub undeliverable: Vec<String>,
 }
 
 /// What a claim found.
@@ -328,13 +332,26 @@ impl Store {
                         body: r.get(15)?,
                         attempt: r.get::<_, u32>(16)? + 1,
                         interrupted: r.get::<_, i64>(17)? != 0,
+                        undeliverable: Vec::new(),
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut still_due = tx.prepare_cached(
                 "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid') AND open_minor>0",
             )?;
+            // Addresses a delivery report said fail are not used (see `contacts`).
+            let dead = super::contacts::undeliverable(tx, t)?;
             for mut item in rows {
+                let (kept, skipped): (Vec<String>, Vec<String>) =
+                    item.emails.drain(..).partition(|e| !dead.contains_key(&e.trim().to_lowercase()));
+                item.emails = kept;
+                item.undeliverable = skipped
+                    .into_iter()
+                    .map(|e| {
+                        let code = dead.get(&e.trim().to_lowercase()).cloned().flatten();
+                        format!("{e} ({})", code.as_deref().unwrap_or("bounced"))
+                    })
+                    .collect();
                 if item.token.is_empty() {
                     item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
                 }
@@ -436,6 +453,50 @@ impl Store {
                 insert_event(tx, t, "api", "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
             }
             Ok(n > 0)
+        })
+    }
+
+    /// Opens a `contact` task for an e-mail reminder none of whose
+    /// customer's addresses is deliverable any more (see `contacts`): a
+    /// person finds another way. Keyed by the outbox row, like call tasks.
+    pub fn open_contact_task(&self, tenant: &TenantId, item: &OutboxItem) -> Result<i64, StoreError> {
+        let t = tenant.as_str();
+        self.db.write(|tx| {
+            let key = format!("[outbox:{}]", item.id);
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM tasks WHERE tenant_id=?1 AND kind=?2 AND note LIKE ?3",
+                    params![t, TaskKind::Contact.as_str(), format!("%{key}")],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            let note = format!(
+                "no deliverable e-mail address left for {}: reminder `{}` about {} not sent ({}); undeliverable: {} {key}",
+                if item.customer_name.is_empty() { &item.customer_id } else { &item.customer_name },
+                item.step,
+                item.invoices.join(", "),
+                item.subject,
+                item.undeliverable.join(", ")
+            );
+            tx.execute(
+                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,NULL,?4,?5,?6,?7,?7)",
+                params![
+                    t,
+                    TaskKind::Contact.as_str(),
+                    item.customer_id,
+                    json!(item.invoices).to_string(),
+                    note,
+                    TaskStatus::Open.as_str(),
+                    now_text()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            insert_event(tx, t, "delivery", "reminder_to_task", &format!("outbox:{}", item.id), &json!({ "task": id, "undeliverable": item.undeliverable }))?;
+            Ok(id)
         })
     }
 

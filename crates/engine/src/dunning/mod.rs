@@ -12,6 +12,15 @@
 //! reminder, while a promise to pay runs (plus grace; then the
 //! "promise broken" step), on disputed invoices, under an agreed payment plan,
 //! or when nothing is owed.
+//!
+//! **Out of office.** When the customer's contacts said they are away until
+//! a date ([`CustomerState::away`], from an out-of-office reply with a return
+//! date), the next step waits until the business day after that date in the
+//! tenant's calendar (back on Friday 9: the step goes on Monday 12, or
+//! Tuesday 13 when Monday is a holiday): a reminder read on the first morning
+//! back sits under the pile of the absence. The `why` names the return date
+//! and the message that gave it, while waiting and in the decision sent
+//! after it.
 
 pub mod calendar;
 pub mod templates;
@@ -108,6 +117,51 @@ pub struct CustomerState {
     pub last_reminder: Option<NaiveDate>,
     /// (step id, invoice number) pairs already sent; (`promise_broken`, date) for broken promises.
     pub sent: BTreeSet<(String, String)>,
+    /// The customer's contacts are away (an out-of-office reply with a return
+    /// date): the next step waits until the business day after the return.
+    pub away: Option<Away>,
+}
+
+/// An absence announced by an out-of-office reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Away {
+    /// The address that said it.
+    pub address: String,
+    /// The day the person is back.
+    pub until: NaiveDate,
+    /// Where it was read (`out-of-office reply, message 12`), for the `why`.
+    pub reason: String,
+}
+
+impl Away {
+    /// The first day a step may go: the business day after the return date.
+    pub fn resume(&self, calendar: &Calendar) -> NaiveDate {
+        calendar.next_business_day(self.until.succ_opt().unwrap_or(self.until))
+    }
+
+    /// Why a step waits for the return, on a day before [`Away::resume`].
+    fn wait(&self, calendar: &Calendar, step: &str) -> Outcome {
+        Outcome::Wait {
+            why: format!(
+                "{} is away until {} ({}): `{step}` postponed to {}, the business day after the return",
+                self.address,
+                self.until,
+                self.reason,
+                self.resume(calendar)
+            ),
+        }
+    }
+
+    /// The `why` line of the first decision after the return (none when a
+    /// reminder already went since then).
+    fn after(&self, c: &CustomerState) -> Option<String> {
+        c.last_reminder.is_none_or(|l| l <= self.until).then(|| {
+            format!(
+                "{} was away until {} ({}): postponed to the business day after the return",
+                self.address, self.until, self.reason
+            )
+        })
+    }
 }
 
 /// A message to send.
@@ -272,6 +326,9 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
                 if !calendar.is_business_day(today) {
                     return Outcome::Wait { why: format!("{today} is not a business day") };
                 }
+                if let Some(a) = c.away.as_ref().filter(|a| today < a.resume(calendar)) {
+                    return a.wait(calendar, &step.id);
+                }
                 let invoices: Vec<String> = outstanding.iter().map(|i| i.number.clone()).collect();
                 return Outcome::Send(Decision {
                     customer_id: c.customer_id.clone(),
@@ -279,10 +336,12 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
                     step: step.clone(),
                     invoices,
                     covers: vec![key],
-                    why: vec![format!(
+                    why: std::iter::once(format!(
                         "the promise to pay on {promised} was not kept (grace {} days)",
                         scenario.promise_grace_days
-                    )],
+                    ))
+                    .chain(c.away.as_ref().and_then(|a| a.after(c)))
+                    .collect(),
                 });
             }
         }
@@ -308,6 +367,9 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
     };
     if !calendar.is_business_day(today) {
         return Outcome::Wait { why: format!("{today} is not a business day: `{}` waits", top.id) };
+    }
+    if let Some(a) = c.away.as_ref().filter(|a| today < a.resume(calendar)) {
+        return a.wait(calendar, &top.id);
     }
     if let Some(last) = c.last_reminder
         && (today - last).num_days() < scenario.min_gap_days
@@ -336,6 +398,7 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
         outstanding.iter().filter(|i| i.due_date <= today).map(|i| i.number.clone()).collect()
     };
     invoices.sort();
+    why.extend(c.away.as_ref().and_then(|a| a.after(c)));
     // Only the invoices the message lists have had their step.
     let covers: Vec<(String, String)> = due
         .iter()

@@ -227,3 +227,64 @@ template = "promise_broken"
     let empty = toml_scenario("steps = []\n");
     assert_eq!(empty.check(&t, &[Language::Fr])[0].key, "steps");
 }
+
+#[test]
+fn an_out_of_office_postpones_the_next_step_to_the_business_day_after_the_return() {
+    // Due Friday 30 October 2026: `courteous` is due on Monday 2 November. The
+    // contact is back on Tuesday 10 November; Wednesday 11 is Armistice Day.
+    let mut c = customer(&[("F1", d(10, 30), 100_000)]);
+    c.away = Some(Away {
+        address: "ap@client.example".into(),
+        until: d(11, 10),
+        reason: "out-of-office reply, message 7".into(),
+    });
+    assert_eq!(c.away.as_ref().unwrap().resume(&cal()), d(11, 12));
+    let Outcome::Wait { why } = decide(&b2b(), &cal(), &c, d(11, 2)) else { panic!("sent while away") };
+    assert_eq!(
+        why,
+        "ap@client.example is away until 2026-11-10 (out-of-office reply, message 7): `courteous` postponed to \
+         2026-11-12, the business day after the return"
+    );
+    for day in [d(11, 10), d(11, 11)] {
+        assert!(matches!(decide(&b2b(), &cal(), &c, day), Outcome::Wait { .. }), "{day}");
+    }
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(11, 12)) else { panic!("not sent after the return") };
+    assert_eq!(dec.step.id, "courteous", "the step postponed, not a later one: steps are taken in order");
+    assert!(
+        dec.why.contains(
+            &"ap@client.example was away until 2026-11-10 (out-of-office reply, message 7): postponed to the \
+              business day after the return"
+                .to_string()
+        ),
+        "{:?}",
+        dec.why
+    );
+    // Day by day: nothing goes before the 12th; once a reminder went, the absence is not repeated.
+    let sent = simulate(&b2b(), c.clone(), d(11, 1), 30);
+    assert_eq!(sent.first().map(|s| s.0), Some(d(11, 12)), "{sent:?}");
+    c.last_reminder = Some(d(11, 12));
+    c.sent.insert(("courteous".into(), "F1".into()));
+    c.sent.insert(("firm".into(), "F1".into()));
+    if let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(12, 1)) {
+        assert!(dec.why.iter().all(|w| !w.contains("away")), "{:?}", dec.why);
+    }
+    // Without an absence the same customer hears on 2 November.
+    let plain = customer(&[("F1", d(10, 30), 100_000)]);
+    assert!(matches!(decide(&b2b(), &cal(), &plain, d(11, 2)), Outcome::Send(_)));
+}
+
+#[test]
+fn a_broken_promise_also_waits_for_the_return() {
+    let mut c = customer(&[("F1", d(10, 30), 100_000)]);
+    c.promise = Some(d(11, 2));
+    c.sent.insert(("courteous".into(), "F1".into()));
+    c.sent.insert(("firm".into(), "F1".into()));
+    c.away = Some(Away { address: "ap@client.example".into(), until: d(11, 13), reason: "message 9".into() });
+    // Grace ends on the 4th; back Friday the 13th: Monday the 16th.
+    assert!(
+        matches!(decide(&b2b(), &cal(), &c, d(11, 5)), Outcome::Wait { ref why } if why.contains("postponed to 2026-11-16"))
+    );
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(11, 16)) else { panic!() };
+    assert_eq!(dec.step.id, "promise_broken");
+    assert!(dec.why.iter().any(|w| w.contains("was away until 2026-11-13 (message 9)")), "{:?}", dec.why);
+}

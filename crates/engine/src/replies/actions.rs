@@ -21,8 +21,12 @@
 //! * **payment plan request**: a payment-plan task;
 //! * **invoice copy request**: a copy is requested from the outbound side,
 //!   to the sender's address;
-//! * **automatic reply**: a delivery failure flags the contact (a task);
-//!   an out-of-office or an acknowledgement leads to nothing;
+//! * **automatic reply**: a delivery failure flags the contact: the
+//!   recipients its delivery report says failed are marked undeliverable by
+//!   the store (a `contact` task names them); a report where no recipient
+//!   failed (`delayed`, `delivered`) leads to nothing; an out-of-office
+//!   with a return date postpones the reminders to that address (the store
+//!   records it, the dunning engine waits), an acknowledgement leads to nothing;
 //! * **other**: nothing, for a person to review.
 
 use chrono::NaiveDate;
@@ -220,9 +224,23 @@ pub fn plan(u: &Understanding, ctx: &ReplyContext) -> ReplyPlan {
         }
         Intent::InvoiceCopyRequest => ReplyAction::SendInvoiceCopy { to: u.from.clone() },
         Intent::AutoReply => match u.auto_reply {
-            Some(AutoKind::DeliveryFailure) => {
-                ReplyAction::ContactUndeliverable { note: format!("reminder undeliverable: {}", u.new_text) }
-            }
+            Some(AutoKind::DeliveryFailure) => match &u.delivery {
+                // Delayed or delivered: the message may still arrive.
+                Some(report) if report.failed().next().is_none() => ReplyAction::IgnoreAutoReply { back_on: None },
+                Some(report) => {
+                    let failed: Vec<String> = report
+                        .failed()
+                        .map(|r| {
+                            let why = [r.status.as_deref(), r.diagnostic.as_deref()].into_iter().flatten();
+                            format!("{} ({})", r.final_recipient, why.collect::<Vec<_>>().join(": "))
+                        })
+                        .collect();
+                    ReplyAction::ContactUndeliverable {
+                        note: format!("reminder undeliverable to {}", failed.join(", ")),
+                    }
+                }
+                None => ReplyAction::ContactUndeliverable { note: format!("reminder undeliverable: {}", u.new_text) },
+            },
             _ => ReplyAction::IgnoreAutoReply { back_on: u.back_on },
         },
         Intent::Other => ReplyAction::Review,

@@ -26,6 +26,7 @@
 
 pub mod actions;
 pub mod dates;
+pub mod dsn;
 pub mod html;
 pub mod model;
 pub mod quote;
@@ -133,6 +134,10 @@ pub struct Understanding {
     /// the message is readable but a human should check it.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// For a delivery failure: the delivery report read from it ([`dsn`]);
+    /// absent from understandings stored before it existed.
+    #[serde(default)]
+    pub delivery: Option<dsn::DeliveryReport>,
 }
 
 /// Version of the stored form of [`Understanding`] (version 1: the serde JSON
@@ -237,6 +242,9 @@ fn read(
         overlay,
     );
     u.problems = mime_problems(raw);
+    if u.auto_reply == Some(AutoKind::DeliveryFailure) {
+        read_delivery_report(&mut u, &msg, &body);
+    }
     if cut_raw {
         u.reasons.push(format!(
             "bare CR line endings: only the first {} MiB of the message were read",
@@ -427,8 +435,34 @@ fn analyse(
         attachments,
         reasons,
         problems: Vec::new(),
+        delivery: None,
     };
     (u, features)
+}
+
+/// Reads the delivery report of a bounce into `u` (see [`dsn`]): the
+/// recipients and what happened to them, and the returned message's
+/// Message-ID added to the thread (it links the bounce to our reminder).
+fn read_delivery_report(u: &mut Understanding, msg: &mail_parser::Message<'_>, body: &str) {
+    let Some(report) = dsn::read(msg, body, u.from.as_deref()) else {
+        u.reasons.push("delivery report: no recipient found in it".into());
+        return;
+    };
+    let failed: Vec<String> = report
+        .failed()
+        .map(|r| format!("{} ({})", r.final_recipient, r.status.as_deref().unwrap_or("no code")))
+        .collect();
+    u.reasons.push(if failed.is_empty() {
+        "delivery report: no recipient failed (delayed or delivered: not a failure)".to_string()
+    } else {
+        format!("delivery report: failed for {}", failed.join(", "))
+    });
+    if let Some(id) = &report.original_message_id
+        && !u.thread.contains(id)
+    {
+        u.thread.push(id.clone());
+    }
+    u.delivery = Some(report);
 }
 
 /// Lower case without accents, so patterns are written once.

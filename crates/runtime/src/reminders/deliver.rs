@@ -15,6 +15,12 @@
 //! Call steps open a task in Relance (listed by the API) and are also pushed
 //! to a connector serving `call_task` when there is one.
 //!
+//! E-mail goes to the customer's addresses less those a delivery report
+//! said are undeliverable (the store leaves them out when it claims the
+//! row). When none is left, the step becomes a `contact` task for a person,
+//! naming the addresses and their status codes, and the row is recorded as
+//! delivered to `tasks` (the step is taken: it is not tried again each day).
+//!
 //! A process killed mid-pass leaves rows `sending`; [`recover`] requeues them
 //! at start-up, marked interrupted. Before sending one again, the channel is
 //! asked whether it got through ([`OutboundChannel::find_delivered`]: the SMTP
@@ -196,6 +202,14 @@ async fn send(
         let Some((name, c)) = connector else { return Ok(("tasks".into(), reference)) };
         let receipt = c.send(&message(tenant, item, channel, Vec::new(), now)).await?;
         return Ok((name.clone(), format!("{reference} {}", receipt.reference)));
+    }
+    if channel == Channel::Email && item.recipient.is_none() && item.emails.is_empty() && !item.undeliverable.is_empty()
+    {
+        // Every address bounced: a person finds another way (see the module doc).
+        let (s, t, i) = (store.clone(), tenant.id.clone(), item.clone());
+        let task = blocking(move || s.open_contact_task(&t, &i)).await?;
+        tracing::warn!(tenant = %tenant.id, outbox = item.id, customer = %item.customer_id, task, "no deliverable address left: reminder turned into a task");
+        return Ok(("tasks".into(), format!("task:{task}")));
     }
     let Some((name, c)) = connector else {
         return Err(ConnectorError::Permanent(format!(
