@@ -25,6 +25,7 @@
 
 pub mod actions;
 pub mod dates;
+pub mod proposal;
 
 use std::sync::LazyLock;
 
@@ -129,6 +130,11 @@ pub struct Understanding {
     /// the message is readable but a human should check it.
     #[serde(default)]
     pub problems: Vec<String>,
+    /// For a payment-plan request: the plan proposed ([`proposal::extract`]),
+    /// when one can be read. Absent from understandings stored before it
+    /// existed, which still read (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<proposal::PlanProposal>,
 }
 
 /// Version of the stored form of [`Understanding`] (version 1: the serde JSON
@@ -347,6 +353,7 @@ fn analyse(
         } else {
             (None, None)
         };
+    let plan = if intent == Intent::PaymentPlanRequest { proposal::extract(&new_text, base, language) } else { None };
     let refs =
         if intent == Intent::AutoReply { Vec::new() } else { references(&format!("{subject_text}\n{new_text}")) };
     Understanding {
@@ -368,6 +375,7 @@ fn analyse(
         attachments,
         reasons,
         problems: Vec::new(),
+        plan,
     }
 }
 
