@@ -156,7 +156,7 @@ fn clause_date(clause: &str, base: NaiveDate, lang: Language) -> Option<NaiveDat
     }
     if let Some(c) = SHORT_DATE.captures(clause) {
         let end = c.get(0).map_or(0, |m| m.end());
-        let after = clause[end..].as_bytes();
+        let after = &clause.as_bytes()[end..];
         // Not part of a full date (`01/15/2027`, `15.01.2027`).
         if !(after.len() > 1 && matches!(after[0], b'/' | b'.') && after[1].is_ascii_digit()) {
             let (a, b): (u32, u32) = (c[1].parse().ok()?, c[2].parse().ok()?);
@@ -204,13 +204,16 @@ fn parts(text: &str, base: NaiveDate, lang: Language) -> Option<PlanProposal> {
     ok.then_some(out)
 }
 
+/// The first `chars` characters of `text` (cut on a character boundary).
+fn prefix(text: &str, chars: usize) -> &str {
+    text.char_indices().nth(chars).map_or(text, |(i, _)| &text[..i])
+}
+
 fn counted(text: &str, base: NaiveDate, lang: Language) -> Option<PlanProposal> {
     let (n, per, phrase) = if let Some(c) = COUNT.captures(text) {
         let m = c.get(0)?;
         let after = &text[m.end()..];
-        let per = PER_AMOUNT
-            .find(after)
-            .and_then(|p| stated_amount(&after[p.end()..after.len().min(p.end() + 24)].to_string()));
+        let per = PER_AMOUNT.find(after).and_then(|p| stated_amount(prefix(&after[p.end()..], 24)));
         (count(&c[1])?, per, m.as_str().to_string())
     } else {
         let c = OVER_MONTHS.captures(text)?;
@@ -219,11 +222,7 @@ fn counted(text: &str, base: NaiveDate, lang: Language) -> Option<PlanProposal> 
     if !(2..=MAX_INSTALMENTS).contains(&n) {
         return None;
     }
-    let first = START.find(text).and_then(|s| {
-        let rest = &text[s.end()..];
-        let until = rest.char_indices().nth(40).map_or(rest.len(), |(i, _)| i);
-        clause_date(&rest[..until], base, lang)
-    });
+    let first = START.find(text).and_then(|s| clause_date(prefix(&text[s.end()..], 40), base, lang));
     let amount = match per {
         Some(money) => ProposedAmount::Exact { money },
         None => ProposedAmount::Share { numerator: 1, denominator: n },
@@ -409,6 +408,13 @@ mod tests {
         assert_eq!(extract("Nous ne pouvons pas payer pour le moment.", base(), Language::Fr), None);
         assert_eq!(extract("We will pay 500 € on Friday.", base(), Language::En), None, "one payment is no plan");
         assert_eq!(extract("Paiement en 50 fois ?", base(), Language::Fr), None, "beyond the longest plan read");
+        // Multi-byte characters right after a count are cut safely.
+        let p = extract(
+            "en 3 fois de €€€€€€€€€€€€€€€€€€€€€€€€€ à partir du €€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€",
+            base(),
+            Language::Fr,
+        );
+        assert_eq!(p.map(|p| p.instalments.len()), Some(3));
         // Two rests, or a rest before an amount, is no schedule.
         assert_eq!(extract("le solde maintenant et le reste demain", base(), Language::Fr), None);
     }
