@@ -184,6 +184,10 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/outbox/{id}/retry", post(retry_outbox))
         .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
         .route("/api/v1/tenants/{tenant}/contacts", get(contacts))
+        .route("/api/v1/tenants/{tenant}/plans", get(plans))
+        .route("/api/v1/tenants/{tenant}/plans/{id}", get(plan))
+        .route("/api/v1/tenants/{tenant}/plans/{id}/accept", post(accept_plan))
+        .route("/api/v1/tenants/{tenant}/plans/{id}/reject", post(reject_plan))
         .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(aged_balance))
         .route("/api/v1/tenants/{tenant}/reports/dso", get(dso))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -745,6 +749,102 @@ async fn contacts(
     let store = st.rt.store.clone();
     let items = blocking(move || store.contacts(&tenant, today, status, l)).await?;
     Ok(Json(json!({ "items": items })).into_response())
+}
+
+/// Payment plans, newest first; `?status=draft` lists those waiting for a person.
+async fn plans(
+    State(st): State<ApiState>,
+    Path(t): Path<String>,
+    h: HeaderMap,
+    q: Params,
+) -> Result<Response, ApiError> {
+    // An unknown status lists nothing.
+    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
+        Ok(status) => s.plans(t, status, l),
+        Err(_) => Ok(Vec::new()),
+    })
+    .await
+}
+
+async fn plan(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    let p = blocking(move || store.plan(&tenant, id)).await?;
+    let p = p.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no payment plan {id}")))?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanDecisionBody {
+    /// The person who decides (recorded and audited).
+    by: String,
+    /// Accept only: the instalments as agreed, replacing the draft's.
+    #[serde(default)]
+    instalments: Option<Vec<relance_store::InstalmentInput>>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+const PLAN_DECISION: &str = "{\"by\": \"<person>\", \"instalments\": [{\"due_date\": \"YYYY-MM-DD\", \"amount\": \"500.00\"}] (optional), \"note\": \"…\" (optional)}";
+
+/// The plan decided, or the refusal as a 404, 409 or 422.
+fn plan_decided(r: Result<relance_store::PlanView, relance_store::PlanRefusal>) -> Result<Response, ApiError> {
+    use relance_store::PlanRefusal as R;
+    match r {
+        Ok(p) => Ok(Json(p).into_response()),
+        Err(e @ R::NotFound(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())),
+        Err(e @ R::Conflict(_)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())),
+        Err(e @ R::Invalid(_)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_plan", e.to_string())),
+    }
+}
+
+fn plan_decision(body: &Bytes) -> Result<PlanDecisionBody, ApiError> {
+    let b: PlanDecisionBody = required_json(body, PLAN_DECISION)?;
+    if b.by.trim().is_empty() {
+        return Err(ApiError::bad_request("`by` must name the person who decides"));
+    }
+    Ok(b)
+}
+
+/// A person accepts a draft payment plan, as drafted or with the instalments given.
+async fn accept_plan(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    RequestBody(body): RequestBody,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let b = plan_decision(&body)?;
+    let store = st.rt.store.clone();
+    let r = blocking(move || {
+        store.accept_plan(&tenant, id, &who, b.by.trim(), b.instalments.as_deref(), b.note.as_deref())
+    })
+    .await?;
+    plan_decided(r)
+}
+
+/// A person rejects a draft payment plan.
+async fn reject_plan(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    RequestBody(body): RequestBody,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let b = plan_decision(&body)?;
+    if b.instalments.is_some() {
+        return Err(ApiError::bad_request("`instalments` is for accepting a plan, not rejecting it"));
+    }
+    let store = st.rt.store.clone();
+    let r = blocking(move || store.reject_plan(&tenant, id, &who, b.by.trim(), b.note.as_deref())).await?;
+    plan_decided(r)
 }
 
 async fn outbox(

@@ -19,6 +19,7 @@ mod import;
 mod messages;
 mod outbox;
 mod payments;
+mod plans;
 mod promises;
 mod queries;
 mod rates;
@@ -45,6 +46,7 @@ pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, message_token};
 pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
 };
+pub use plans::{InstalmentInput, InstalmentView, PlanRefusal, PlanView};
 pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 pub use rates::{CashRates, MATCHER_ACTOR};
@@ -246,6 +248,8 @@ mod contact_tests;
 mod paid_tests;
 #[cfg(test)]
 mod payment_tests;
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod rates_tests;
 #[cfg(test)]

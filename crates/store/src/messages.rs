@@ -396,7 +396,8 @@ impl Store {
     /// Each customer's state for the dunning engine: outstanding invoices
     /// (disputed ones flagged) and the latest promise not kept (a pending one
     /// pauses reminders; a broken one triggers the scenario's
-    /// `promise_broken` step once). A customer whose
+    /// `promise_broken` step once), and its payment plan in force (else its
+    /// latest broken one, see `plans`). A customer whose
     /// segment is `b2c`, `consumer` or `particulier` is a consumer.
     pub fn dunning_states(&self, tenant: &TenantId) -> Result<Vec<relance_engine::dunning::CustomerState>, StoreError> {
         use relance_engine::dunning::{CustomerState, InvoiceState};
@@ -461,6 +462,11 @@ impl Store {
             for (cust, date) in pending {
                 if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
                     s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+                }
+            }
+            for (cust, plan) in super::plans::agreed_plans(c, tenant.as_str())? {
+                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+                    s.plan = Some(plan);
                 }
             }
             // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
@@ -707,6 +713,11 @@ fn act(
                 if super::contacts::record_away(tx, t, id, plan.customer.as_deref(), address, *until, now)? {
                     let data = json!({ "customer": plan.customer, "address": address, "until": until });
                     insert_event(tx, t, "replies", "contact_away", &subject, &data)?;
+                }
+            }
+            ReplyAction::DraftPlan { proposal } => {
+                if let Some(customer) = &plan.customer {
+                    super::plans::record_draft(tx, t, customer, id, &plan.invoices, proposal)?;
                 }
             }
             ReplyAction::AnswersReminder { .. }

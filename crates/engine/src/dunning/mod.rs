@@ -21,8 +21,15 @@
 //! back sits under the pile of the absence. The `why` names the return date
 //! and the message that gave it, while waiting and in the decision sent
 //! after it.
+//!
+//! An accepted payment plan ([`plan::AgreedPlan`]) pauses the reminders of
+//! the invoices it covers while it is on track (the scenario's
+//! `promise_grace_days` is its grace after each instalment date); once an
+//! instalment is missed they resume, and every decision's `why` says where
+//! the plan stands (see [`plan`]).
 
 pub mod calendar;
+pub mod plan;
 pub mod templates;
 
 use std::collections::BTreeSet;
@@ -114,6 +121,8 @@ pub struct CustomerState {
     /// Pending promise: the promised date.
     pub promise: Option<NaiveDate>,
     pub plan_active: bool,
+    /// The customer's latest accepted (or broken) payment plan, if any.
+    pub plan: Option<plan::AgreedPlan>,
     pub last_reminder: Option<NaiveDate>,
     /// (step id, invoice number) pairs already sent; (`promise_broken`, date) for broken promises.
     pub sent: BTreeSet<(String, String)>,
@@ -303,7 +312,38 @@ impl Scenario {
 
 /// Decides for one customer on `today`.
 pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today: NaiveDate) -> Outcome {
-    let outstanding: Vec<&InvoiceState> = c.invoices.iter().filter(|i| i.open.minor > 0 && !i.disputed).collect();
+    let grace = scenario.promise_grace_days;
+    let pausing = c.plan.as_ref().filter(|p| p.pauses(today, grace));
+    let plan_why = c.plan.as_ref().and_then(|p| p.why(today, grace));
+    let outcome = decide_unplanned(scenario, calendar, c, today, |i| pausing.is_some_and(|p| p.covers(&i.number)));
+    match (outcome, plan_why) {
+        (Outcome::Send(mut d), Some(w)) => {
+            d.why.insert(0, w);
+            Outcome::Send(d)
+        }
+        (Outcome::Nothing { .. }, Some(w))
+            if c.invoices.iter().any(|i| i.open.minor > 0 && !i.disputed)
+                && c.invoices
+                    .iter()
+                    .all(|i| i.open.minor <= 0 || i.disputed || pausing.is_some_and(|p| p.covers(&i.number))) =>
+        {
+            Outcome::Nothing { why: w }
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+/// [`decide`] without the payment plan: the invoices `paused` says are
+/// under a plan on track are left aside.
+fn decide_unplanned(
+    scenario: &Scenario,
+    calendar: &Calendar,
+    c: &CustomerState,
+    today: NaiveDate,
+    paused: impl Fn(&InvoiceState) -> bool,
+) -> Outcome {
+    let outstanding: Vec<&InvoiceState> =
+        c.invoices.iter().filter(|i| i.open.minor > 0 && !i.disputed && !paused(i)).collect();
     if outstanding.is_empty() {
         let why = if c.invoices.iter().any(|i| i.disputed && i.open.minor > 0) {
             "every open invoice is disputed: reminders stopped until the dispute is resolved"

@@ -288,3 +288,42 @@ fn a_broken_promise_also_waits_for_the_return() {
     assert_eq!(dec.step.id, "promise_broken");
     assert!(dec.why.iter().any(|w| w.contains("was away until 2026-11-13 (message 9)")), "{:?}", dec.why);
 }
+
+#[test]
+fn an_accepted_plan_pauses_its_invoices_until_an_instalment_is_missed() {
+    use plan::{AgreedPlan, Instalment, PlanStatus};
+    // F1 due 2 November (1 200 €), F2 due 9 November, not in the plan.
+    let mut c = customer(&[("F1", d(11, 2), 120_000), ("F2", d(11, 9), 10_000)]);
+    c.plan = Some(AgreedPlan {
+        id: 3,
+        status: PlanStatus::Accepted,
+        invoices: vec!["F1".into()],
+        instalments: vec![
+            Instalment { due: d(11, 20), amount: Money::new(50_000, Currency::EUR) },
+            Instalment { due: d(12, 10), amount: Money::new(70_000, Currency::EUR) },
+        ],
+        paid: Money::new(50_000, Currency::EUR),
+    });
+    // On Wednesday 25 November the first instalment is paid: F1 is paused, F2 is reminded.
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(11, 25)) else { panic!("F2 is due") };
+    assert_eq!(dec.invoices, vec!["F2".to_string()]);
+    assert!(dec.why[0].contains("payment plan #3") && dec.why[0].contains("on track"), "{:?}", dec.why);
+    // Without F2, nothing is sent and the plan says why.
+    c.invoices.retain(|i| i.number == "F1");
+    match decide(&b2b(), &cal(), &c, d(11, 25)) {
+        Outcome::Nothing { why } => assert!(why.contains("next instalment 2 of 700.00 EUR due 2026-12-10"), "{why}"),
+        other => panic!("expected nothing, got {other:?}"),
+    }
+    // Within the grace of the second instalment: still paused.
+    assert!(matches!(decide(&b2b(), &cal(), &c, d(12, 11)), Outcome::Nothing { .. }));
+    // Monday 14 December: the second instalment is unpaid past its grace; reminders resume.
+    let Outcome::Send(dec) = decide(&b2b(), &cal(), &c, d(12, 14)) else { panic!("the plan is missed") };
+    assert_eq!(dec.invoices, vec!["F1".to_string()]);
+    assert!(dec.why[0].contains("instalment 2 of 700.00 EUR due 2026-12-10"), "{:?}", dec.why);
+    // Once paid in full, the plan says nothing more (and nothing is owed).
+    if let Some(p) = c.plan.as_mut() {
+        p.paid = Money::new(120_000, Currency::EUR);
+    }
+    c.invoices[0].open = Money::new(0, Currency::EUR);
+    assert_eq!(decide(&b2b(), &cal(), &c, d(12, 14)), Outcome::Nothing { why: "nothing outstanding".into() });
+}

@@ -18,7 +18,10 @@
 //!   one stated, or the open amount of a named invoice, is a candidate: a
 //!   `check_payment` task lists the candidates; without one, an
 //!   `awaiting_proof` task asks for the proof of payment;
-//! * **payment plan request**: a payment-plan task;
+//! * **payment plan request**: a payment-plan task and, when the customer
+//!   is known, a draft plan from the proposal read in the message (its
+//!   instalments as stated, empty when none could be read) for a person to
+//!   accept or reject;
 //! * **invoice copy request**: a copy is requested from the outbound side,
 //!   to the sender's address;
 //! * **automatic reply**: a delivery failure flags the contact: the
@@ -113,6 +116,9 @@ pub enum ReplyAction {
     CheckPayment { payments: Vec<i64>, note: String },
     /// The customer asks for a payment plan: a person answers.
     PaymentPlan { note: String },
+    /// Record a draft payment plan for the plan's customer and invoices, from
+    /// the proposal read in the message (empty when none could be read).
+    DraftPlan { proposal: super::proposal::PlanProposal },
     /// Send a copy of the invoices (the outbound side answers it).
     SendInvoiceCopy { to: Option<String> },
     /// A reminder bounced: the contact is flagged undeliverable.
@@ -134,6 +140,7 @@ impl ReplyAction {
             ReplyAction::ContactUndeliverable { note } => Some((TaskKind::Contact, note)),
             ReplyAction::AnswersReminder { .. }
             | ReplyAction::RecordPromise { .. }
+            | ReplyAction::DraftPlan { .. }
             | ReplyAction::SendInvoiceCopy { .. }
             | ReplyAction::IgnoreAutoReply { .. }
             | ReplyAction::Review => None,
@@ -153,6 +160,9 @@ impl ReplyAction {
             ReplyAction::AwaitProof { .. } => "no matching credit: awaiting proof".into(),
             ReplyAction::CheckPayment { payments, .. } => format!("candidate credits {payments:?} linked"),
             ReplyAction::PaymentPlan { .. } => "payment-plan task opened".into(),
+            ReplyAction::DraftPlan { proposal } => {
+                format!("draft payment plan recorded ({} instalments proposed)", proposal.instalments.len())
+            }
             ReplyAction::SendInvoiceCopy { .. } => "copy of the invoice requested (for the outbound side)".into(),
             ReplyAction::ContactUndeliverable { .. } => "contact flagged undeliverable".into(),
             ReplyAction::IgnoreAutoReply { back_on } => {
@@ -246,6 +256,9 @@ pub fn plan(u: &Understanding, ctx: &ReplyContext) -> ReplyPlan {
         Intent::Other => ReplyAction::Review,
     };
     actions.push(action);
+    if u.intent == Intent::PaymentPlanRequest && customer.is_some() {
+        actions.push(ReplyAction::DraftPlan { proposal: u.plan.clone().unwrap_or_default() });
+    }
     ReplyPlan { customer, invoices: numbers, actions }
 }
 
@@ -397,6 +410,16 @@ mod tests {
         let want = ReplyAction::PaymentPlan { note: "payment plan requested: the customer's words".into() };
         assert_eq!(p.actions, vec![want]);
         assert_eq!(p.actions[0].task().map(|t| t.0), Some(TaskKind::PaymentPlan));
+        // With a known customer, a draft plan from the proposal read (empty when none was).
+        let ctx = ReplyContext { sender_customer: Some("C1".into()), ..ReplyContext::default() };
+        let proposal =
+            super::super::proposal::PlanProposal { phrases: vec!["over 3 months".into()], ..Default::default() };
+        let u = Understanding { plan: Some(proposal.clone()), ..said(Intent::PaymentPlanRequest) };
+        let p = plan(&u, &ctx);
+        assert_eq!(p.actions[1], ReplyAction::DraftPlan { proposal });
+        assert_eq!(p.actions[1].task(), None);
+        let p = plan(&said(Intent::PaymentPlanRequest), &ctx);
+        assert_eq!(p.actions[1], ReplyAction::DraftPlan { proposal: Default::default() });
     }
 
     #[test]

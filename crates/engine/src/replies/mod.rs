@@ -30,6 +30,7 @@ pub mod dsn;
 pub mod html;
 pub mod model;
 pub mod quote;
+pub mod proposal;
 
 use std::sync::LazyLock;
 
@@ -138,6 +139,11 @@ pub struct Understanding {
     /// absent from understandings stored before it existed.
     #[serde(default)]
     pub delivery: Option<dsn::DeliveryReport>,
+    /// For a payment-plan request: the plan proposed ([`proposal::extract`]),
+    /// when one can be read. Absent from understandings stored before it
+    /// existed, which still read (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<proposal::PlanProposal>,
 }
 
 /// Version of the stored form of [`Understanding`] (version 1: the serde JSON
@@ -414,6 +420,7 @@ fn analyse(
         } else {
             (None, None)
         };
+    let plan = if intent == Intent::PaymentPlanRequest { proposal::extract(&new_text, base, language) } else { None };
     let refs =
         if intent == Intent::AutoReply { Vec::new() } else { references(&format!("{subject_text}\n{new_text}")) };
     let u = Understanding {
@@ -436,6 +443,7 @@ fn analyse(
         reasons,
         problems: Vec::new(),
         delivery: None,
+        plan,
     };
     (u, features)
 }

@@ -9,6 +9,13 @@
 //! minimum gap, promise-broken once). A template that fails to render is
 //! reported for that customer; the others are still planned.
 //!
+//! Accepted payment plans are followed in the same pass: the engine pauses
+//! the reminders of a plan's invoices while it is on track; a plan with a
+//! missed instalment (past its date plus the scenario's
+//! `promise_grace_days`) is marked broken here (an audit event) and its
+//! invoices are reminded again, the decision's `why` naming the missed
+//! instalment; a plan paid in full is marked completed.
+//!
 //! Requests for a copy of invoices, recorded by reply handling, are answered
 //! in the same pass (queued once per request, to the address that asked).
 
@@ -17,6 +24,7 @@ use serde::Serialize;
 
 use relance_config::{CompiledScenario, TenantConfig};
 use relance_domain::Channel;
+use relance_engine::dunning::plan::{PlanStatus, Standing};
 use relance_engine::dunning::templates::{DEFAULT_PENALTY_RATE_BP, InvoiceFacts, ReminderFacts};
 use relance_engine::dunning::{Calendar, CustomerState, Decision, INVOICE_COPY_STEP, Outcome, Step, decide};
 use relance_store::{Store, StoreError};
@@ -36,6 +44,10 @@ pub struct PlanReport {
     pub copies: u32,
     /// Copy requests left unanswered: nothing open to send.
     pub copies_without_open_invoice: u32,
+    /// Payment plans marked broken now (an instalment missed).
+    pub plans_broken: u32,
+    /// Payment plans marked completed now (paid in full).
+    pub plans_completed: u32,
 }
 
 /// One reminder queued by a planning pass.
@@ -73,10 +85,12 @@ pub enum PlanError {
 pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<PlanReport, PlanError> {
     let calendar = calendar(tenant, day);
     let mut report = PlanReport::default();
+    report.plans_completed += store.complete_paid_plans(&tenant.id)?;
     let states = store.dunning_states(&tenant.id)?;
     answer_copy_requests(store, tenant, &states, day, &mut report)?;
     for c in states {
         let Some(compiled) = scenario_for(tenant, &c) else { continue };
+        follow_plan(store, tenant, &c, compiled.scenario.promise_grace_days, day, &mut report)?;
         match decide(&compiled.scenario, &calendar, &c, day) {
             Outcome::Send(d) => {
                 let facts = facts(tenant, &c, &d.invoices, day);
@@ -97,6 +111,34 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
         }
     }
     Ok(report)
+}
+
+/// Marks the customer's accepted plan broken when an instalment is missed on
+/// `day`, completed when paid in full (each once, audited by the store).
+fn follow_plan(
+    store: &Store,
+    tenant: &TenantConfig,
+    c: &CustomerState,
+    grace_days: i64,
+    day: NaiveDate,
+    report: &mut PlanReport,
+) -> Result<(), PlanError> {
+    let Some(p) = c.plan.as_ref().filter(|p| p.status == PlanStatus::Accepted) else { return Ok(()) };
+    match p.standing(day, grace_days) {
+        Standing::Missed { .. } => {
+            let why = p.why(day, grace_days).unwrap_or_default();
+            if store.close_plan(&tenant.id, p.id, PlanStatus::Broken, &why)? {
+                report.plans_broken += 1;
+            }
+        }
+        Standing::Completed => {
+            if store.close_plan(&tenant.id, p.id, PlanStatus::Completed, "every instalment paid")? {
+                report.plans_completed += 1;
+            }
+        }
+        Standing::OnTrack { .. } => {}
+    }
+    Ok(())
 }
 
 /// The tenant's business-day calendar around `day`: its country's public
