@@ -50,6 +50,11 @@ pub enum BenchCommand {
     Replies {
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
+        /// Understand the `.eml` files of this folder in turn (e.g. the labelled
+        /// corpus, HTML and multipart messages of many mail clients) instead of
+        /// the built-in plain-text replies.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
     /// IMAP ingestion against a test Dovecot: appends N messages, then times
     /// their ingestion (fetch, store, understand, move) by the real connector (target 10,000 in ≤ 15 s).
@@ -120,7 +125,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
         BenchCommand::Match(args) => crate::bench_cash::bench_match(&args),
         BenchCommand::Parse { mb } => bench_parse(mb),
-        BenchCommand::Replies { messages } => bench_replies(messages),
+        BenchCommand::Replies { messages, dir } => bench_replies(messages, dir.as_deref()),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
         BenchCommand::SqlSync { pg, rows, batch } => crate::bench_sql::bench_sql_sync(&pg, rows, batch),
         BenchCommand::Send { smtp, emails, concurrency, pool } => {
@@ -373,13 +378,13 @@ fn bench_parse(mb: usize) -> anyhow::Result<ExitCode> {
 
 /// Builds realistic replies (quoted reminder, HTML or plain, FR/EN) and
 /// understands them on one thread.
-fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
+fn bench_replies(n: usize, dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let texts: Vec<&str> = include_str!("../crates/engine/src/replies/hard_cases.txt")
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split_once('|').map(|(_, t)| t))
         .collect();
-    let messages: Vec<Vec<u8>> = (0..texts.len().min(n))
+    let mut messages: Vec<Vec<u8>> = (0..texts.len().min(n))
         .map(|i| {
             let quoted = "Le mar. 6 oct. 2026 à 08:30, Comptabilité clients <compta@fournisseur.example> a écrit :\r\n> Madame, Monsieur,\r\n> Nous n'avons pas reçu le règlement de la facture FAC-88240 (1 250,00 €), échue depuis le 15/09/2026.\r\n> En cas de désaccord, merci de nous indiquer le motif.\r\n";
             format!(
@@ -389,6 +394,18 @@ fn bench_replies(n: usize) -> anyhow::Result<ExitCode> {
             .into_bytes()
         })
         .collect();
+    if let Some(dir) = dir {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        messages = files.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+        anyhow::ensure!(!messages.is_empty(), "no .eml file in {}", dir.display());
+        let bytes: usize = messages.iter().map(Vec::len).sum();
+        println!("{} messages from {}, {} bytes on average", messages.len(), dir.display(), bytes / messages.len());
+    }
     let today = chrono::Utc::now().date_naive();
     let t = Instant::now();
     let mut intents = 0usize;

@@ -23,6 +23,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
+
 use super::Intent;
 
 /// Number of classes: one per [`Intent`].
@@ -53,7 +55,7 @@ pub enum ModelError {
 pub struct Model {
     pub version: String,
     pub bias: Row,
-    pub weights: HashMap<String, Row>,
+    pub weights: FxHashMap<String, Row>,
 }
 
 /// A tenant's learned corrections: weights added to the base model's.
@@ -139,42 +141,47 @@ pub struct Scored {
 
 /// Scores `features` with the base model and an optional tenant overlay.
 pub fn score(features: &[String], base: &Model, overlay: Option<&Overlay>) -> Scored {
+    score_with(base, overlay, |emit| features.iter().for_each(|f| emit(f)))
+}
+
+/// Scores the features `visit` emits, without keeping them: what
+/// understanding a message does (no allocation per feature).
+pub fn score_with(base: &Model, overlay: Option<&Overlay>, visit: impl FnOnce(&mut dyn FnMut(&str))) -> Scored {
     let mut z = base.bias;
     if let Some(o) = overlay {
         add(&mut z, &o.bias, 1.0);
     }
-    let mut used: Vec<(&str, Row)> = Vec::new();
-    for f in features {
-        let mut row = [0f32; CLASSES];
-        let mut hit = false;
-        if let Some(w) = base.weights.get(f) {
-            add(&mut row, w, 1.0);
-            hit = true;
+    // Features found in a model, by the model's own key (no copy).
+    let mut used: Vec<(&str, &Row)> = Vec::new();
+    visit(&mut |f: &str| {
+        if let Some((k, w)) = base.weights.get_key_value(f) {
+            add(&mut z, w, 1.0);
+            used.push((k, w));
         }
-        if let Some(w) = overlay.and_then(|o| o.weights.get(f)) {
-            add(&mut row, w, 1.0);
-            hit = true;
+        if let Some((k, w)) = overlay.and_then(|o| o.weights.get_key_value(f)) {
+            add(&mut z, w, 1.0);
+            used.push((k, w));
         }
-        if hit {
-            add(&mut z, &row, 1.0);
-            used.push((f, row));
-        }
-    }
+    });
     let probabilities = softmax(&z);
     let best_i = argmax(&probabilities);
     // A feature's evidence for `best`: its weight there minus its mean weight elsewhere.
-    let mut evidence: Vec<(String, f32)> = used
+    let mut evidence: Vec<(&str, f32)> = used
         .iter()
         .map(|(f, r)| {
             let others = (r.iter().sum::<f32>() - r[best_i]) / (CLASSES as f32 - 1.0);
-            (f.to_string(), r[best_i] - others)
+            (*f, r[best_i] - others)
         })
         .filter(|(_, e)| *e > 0.0)
         .collect();
-    evidence.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    evidence.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     evidence.dedup_by(|a, b| a.0 == b.0);
     evidence.truncate(5);
-    Scored { probabilities, best: Intent::ALL[best_i], evidence }
+    Scored {
+        probabilities,
+        best: Intent::ALL[best_i],
+        evidence: evidence.into_iter().map(|(f, e)| (f.to_string(), e)).collect(),
+    }
 }
 
 fn add(a: &mut Row, b: &Row, k: f32) {
@@ -223,7 +230,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { epochs: 40, learning_rate: 0.3, l2: 1e-4, min_count: 2, prune_below: 0.02, seed: 20_261_130 }
+        TrainOptions { epochs: 40, learning_rate: 0.05, l2: 1e-4, min_count: 2, prune_below: 0.02, seed: 20_261_130 }
     }
 }
 
