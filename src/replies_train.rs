@@ -125,6 +125,9 @@ pub fn train(
                 }
                 if u.intent == l.intent {
                     gr += 1;
+                } else if std::env::var_os("RELANCE_TRAIN_MISTAKES").is_some() {
+                    let text: String = u.new_text.chars().take(160).collect();
+                    println!("  {}: {} read as {}: {}", l.name, l.intent, u.intent, text.replace('\n', " / "));
                 }
             }
             println!("left out {g:<10} {:>5.1} % ({gr}/{gn})", 100.0 * f64::from(gr) / f64::from(gn.max(1)));

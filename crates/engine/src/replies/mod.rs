@@ -29,8 +29,8 @@ pub mod dates;
 pub mod dsn;
 pub mod html;
 pub mod model;
-pub mod quote;
 pub mod proposal;
+pub mod quote;
 
 use std::sync::LazyLock;
 
@@ -757,7 +757,9 @@ type RuleScore = (Intent, f64, Vec<String>);
 fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     // Each rule counts once: the strongest rule of an intent, plus half of each other one.
     static FUTURE_MARK: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)")
+        ascii_words(
+            r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)",
+        )
     });
     let mut scores: Vec<(Intent, f64, Vec<String>)> = Vec::new();
     for (intent, weight, re) in RULES.iter() {
@@ -775,7 +777,9 @@ fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     }
     // A refused or negated payment is no promise.
     static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(r"\b(ne|n')\s*(\w+\s+){0,2}?(reglerons|paierons|payerons|verserons|reglera|paiera|pouvons|pourrons|allons|vais|peux|regle|paye|paierai|reglerai)\b[^.!?]{0,40}\b(pas|rien|jamais)\b|\b(won't|will not|cannot|can't|not going to|refuse to|unable to|not able to)\s+(\w+\s+){0,2}?(pay|settle|process|release)")
+        ascii_words(
+            r"\b(ne|n')\s*(\w+\s+){0,2}?(reglerons|paierons|payerons|verserons|reglera|paiera|pouvons|pourrons|allons|vais|peux|regle|paye|paierai|reglerai)\b[^.!?]{0,40}\b(pas|rien|jamais)\b|\b(won't|will not|cannot|can't|not going to|refuse to|unable to|not able to)\s+(\w+\s+){0,2}?(pay|settle|process|release)",
+        )
     });
     if NEGATED.is_match(text) {
         scores.retain(|s| s.0 != Intent::PromiseToPay);
@@ -788,7 +792,9 @@ fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     }
     // A payment mentioned with a date ahead, and no past-tense payment: a promise.
     static PAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(r"\b(pay\w*|settle\w*|transfer\w*|wire\w*|remit\w*|funds|paie\w*|paye\w*|regl\w*|vire\w*|verse\w*|cheque|lcr|traite)\b")
+        ascii_words(
+            r"\b(pay\w*|settle\w*|transfer\w*|wire\w*|remit\w*|funds|paie\w*|paye\w*|regl\w*|vire\w*|verse\w*|cheque|lcr|traite)\b",
+        )
     });
     if PAY_WORD.is_match(text)
         && !scores.iter().any(|s| matches!(s.0, Intent::AlreadyPaid | Intent::Dispute | Intent::PaymentPlanRequest))
@@ -827,10 +833,14 @@ fn signals(
     attached: bool,
 ) -> Vec<String> {
     static FUTURE: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(r"('ll|\bwill\b|\bshall\b|going to|\bgonna\b|\bsera\b|\bseront\b|\bva\b|\bvais\b|\ballons\b|\w(erai|eras|era|erons|erez|eront|rai|ra|rons|ront)\b|\bprevu|\bscheduled\b|\bplanned\b|\bnext\b|\bprochain)")
+        ascii_words(
+            r"('ll|\bwill\b|\bshall\b|going to|\bgonna\b|\bsera\b|\bseront\b|\bva\b|\bvais\b|\ballons\b|\w(erai|eras|era|erons|erez|eront|rai|ra|rons|ront)\b|\bprevu|\bscheduled\b|\bplanned\b|\bnext\b|\bprochain)",
+        )
     });
     static PAST: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(r"\b(was|were|has been|have been|had been|already|yesterday|last week|went out|deja|hier|a ete|ont ete|avons|avez|est parti|sont partis|(pai|regl|vir|vers|envoy|effectu|pass)(e|ee|es|ees)\b)")
+        ascii_words(
+            r"\b(was|were|has been|have been|had been|already|yesterday|last week|went out|deja|hier|a ete|ont ete|avons|avez|est parti|sont partis|(pai|regl|vir|vers|envoy|effectu|pass)(e|ee|es|ees)\b)",
+        )
     });
     let mut out: Vec<String> = Vec::new();
     for (i, (intent, score, _)) in scores.iter().enumerate() {
@@ -876,6 +886,7 @@ fn signals(
     if attached {
         out.push("attachment".into());
     }
+    out.extend(payment_tenses(text).into_iter().map(|t| format!("pay:{t}")));
     let words = text.split_whitespace().count();
     out.push(format!(
         "len:{}",
@@ -887,6 +898,171 @@ fn signals(
         }
     ));
     out
+}
+
+/// The tense of each payment the text speaks of, once per tense: `future`
+/// (a future marker within the four words before the payment word, or a
+/// French future form: "sera payée", "will be wired", "partira", "we'll
+/// send"), `past` (a past marker before it or a past form: "was paid",
+/// "a été réglée", "went out", "avons viré", "mailed"), `bare` otherwise
+/// ("paiement le 10"), and `past+future` when both are present ("paid the
+/// other one, this one next week"): tense is read per payment, in its
+/// clause, not over the whole message.
+fn payment_tenses(text: &str) -> Vec<&'static str> {
+    const FUTURE_MARKS: &[&str] = &[
+        "will",
+        "ll",
+        "shall",
+        "going",
+        "gonna",
+        "should",
+        "would",
+        "sera",
+        "seront",
+        "va",
+        "vais",
+        "allons",
+        "vont",
+        "prevu",
+        "prevue",
+        "demain",
+        "tomorrow",
+        "next",
+        "prochain",
+        "prochaine",
+        "scheduled",
+        "planned",
+        "expect",
+        "intend",
+        "plan",
+        "aim",
+        "doit",
+        "devrait",
+        "pourra",
+        "pourrons",
+        "pouvons",
+        "can",
+        "peux",
+    ];
+    const PAST_MARKS: &[&str] = &[
+        "was",
+        "were",
+        "been",
+        "has",
+        "have",
+        "had",
+        "already",
+        "deja",
+        "ai",
+        "avons",
+        "avez",
+        "ont",
+        "est",
+        "sont",
+        "etait",
+        "hier",
+        "yesterday",
+        "did",
+        "last",
+        "dernier",
+        "derniere",
+        "ago",
+    ];
+    const PAST_FORMS: &[&str] = &[
+        "paid",
+        "sent",
+        "made",
+        "went",
+        "gone",
+        "mailed",
+        "posted",
+        "cleared",
+        "wired",
+        "transferred",
+        "settled",
+        "remitted",
+        "processed",
+        "issued",
+        "released",
+        "debited",
+        "regle",
+        "reglee",
+        "reglees",
+        "regles",
+        "paye",
+        "payee",
+        "payees",
+        "payes",
+        "vire",
+        "viree",
+        "verse",
+        "versee",
+        "envoye",
+        "envoyee",
+        "effectue",
+        "effectuee",
+        "parti",
+        "partie",
+        "passe",
+        "passee",
+        "preleve",
+        "prelevee",
+        "honore",
+        "honoree",
+    ];
+    fn is_payment(w: &str) -> bool {
+        const STEMS: &[&str] = &[
+            "pay",
+            "paid",
+            "settl",
+            "transfer",
+            "wire",
+            "wiring",
+            "remit",
+            "regl",
+            "paie",
+            "paye",
+            "virement",
+            "vire",
+            "verse",
+            "versement",
+            "envoy",
+            "preleve",
+            "prelevement",
+        ];
+        const WORDS: &[&str] = &[
+            "send", "sent", "sending", "mailed", "posted", "check", "checks", "cheque", "cheques", "bacs", "ach",
+            "funds", "went", "gone", "go", "goes", "partira", "partir", "parti", "partie", "part", "passera", "passe",
+            "virerons", "virerai", "virera",
+        ];
+        STEMS.iter().any(|s| w.starts_with(s)) || WORDS.contains(&w)
+    }
+    let words: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let (mut future, mut past, mut bare) = (false, false, false);
+    for (i, w) in words.iter().enumerate() {
+        if !is_payment(w) {
+            continue;
+        }
+        let before = &words[i.saturating_sub(4)..i];
+        let french_future = w.len() > 5
+            && ["erai", "eras", "era", "erons", "erez", "eront", "irai", "ira", "irons", "iront"]
+                .iter()
+                .any(|e| w.ends_with(e));
+        if before.iter().any(|b| FUTURE_MARKS.contains(b)) || french_future {
+            future = true;
+        } else if before.iter().any(|b| PAST_MARKS.contains(b)) || PAST_FORMS.contains(w) {
+            past = true;
+        } else {
+            bare = true;
+        }
+    }
+    match (past, future) {
+        (true, true) => vec!["past+future"],
+        (true, false) => vec!["past"],
+        (false, true) => vec!["future"],
+        (false, false) if bare => vec!["bare"],
+        _ => vec![],
+    }
 }
 
 /// The intent: the model's, over the rules' signals and the words (see
@@ -953,7 +1129,9 @@ fn promised_date(text: &str, base: NaiveDate, lang: Language, reasons: &mut Vec<
 }
 
 static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_words(r"(?i)(?:(€|eur|euros?|\$|usd|£|gbp|chf)\s?(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)|(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?(€|eur\b|euros?\b|\$|usd\b|£|gbp\b|chf\b))")
+    ascii_words(
+        r"(?i)(?:(€|eur|euros?|\$|usd|£|gbp|chf)\s?(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)|(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?(€|eur\b|euros?\b|\$|usd\b|£|gbp\b|chf\b))",
+    )
 });
 
 /// The first amount with a currency in the text, as a decimal string.
