@@ -116,6 +116,7 @@ pub(crate) fn context(toks: &[Tok], i: usize) -> Context {
     // A reference with letters carries its own kind: only the words right before it count.
     let across_lists = toks[i].digit && toks.get(i + 1).is_none_or(|t| t.digit || t.sep != Sep::Glue);
     let mut generic = toks[i].marked;
+    let mut generic_words = 0;
     let mut j = i;
     let mut steps = 0;
     while j > 0 && steps < 8 {
@@ -142,7 +143,15 @@ pub(crate) fn context(toks: &[Tok], i: usize) -> Context {
         if t.is(INTRODUCERS) {
             return Context::Invoice;
         }
-        if generic || !(t.is(CONNECTORS) || t.text.len() <= 2) {
+        if generic {
+            // `n°` said number: a few more words may say of what (`Registered in England and Wales No.`).
+            generic_words += 1;
+            if generic_words > 5 {
+                break;
+            }
+            continue;
+        }
+        if !(t.is(CONNECTORS) || t.text.len() <= 2) {
             break;
         }
         generic |= t.marked;

@@ -233,6 +233,7 @@ pub(crate) const NOT_INVOICES: &[&str] = &[
     "CHEQUE",
     "CHEQUES",
     "CHECK",
+    "CONFIRMATION",
     "TRANSACTION",
     // money and units
     "EUR",
