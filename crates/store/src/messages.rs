@@ -23,8 +23,8 @@ use super::{Page, Store, StoreError, now_text};
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
-use relance_engine::replies::actions::{self, LinkedInvoice, ReminderLink, ReplyAction, ReplyContext, ReviewCredit};
 use relance_engine::refs::{self, RefReader, Spelling};
+use relance_engine::replies::actions::{self, LinkedInvoice, ReminderLink, ReplyAction, ReplyContext, ReviewCredit};
 use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding};
 
 /// Where a message sits in a mailbox.

@@ -262,7 +262,7 @@ fn chain(toks: &[Tok], from: usize, end: usize, subject: bool) -> Option<(String
     let digits: usize = part.iter().filter(|t| t.digit).map(|t| t.text.len()).sum();
     let letter_toks: Vec<&Tok> = part.iter().filter(|t| !t.digit).collect();
     let last = part.last()?;
-    if !last.digit || digits < 3 || digits > 14 || other_document_before(toks, from) {
+    if !last.digit || !(3..=12).contains(&digits) || other_document_before(toks, from) {
         return None;
     }
     let s = write(toks, from, end);

@@ -72,7 +72,7 @@ pub(crate) fn tokens(text: &str) -> Vec<Tok> {
                     .any(|c| rest.starts_with(c) && !rest[c.len()..].starts_with(|x: char| x.is_ascii_alphanumeric()))
                 || ((folded[i..].starts_with(',') || folded[i..].starts_with('.'))
                     && folded[i + 1..].bytes().take_while(u8::is_ascii_digit).count() == 2
-                    && !folded[i + 1..].as_bytes().get(2).is_some_and(|c| c.is_ascii_alphanumeric())));
+                    && !folded.as_bytes()[i + 1..].get(2).is_some_and(|c| c.is_ascii_alphanumeric())));
         out.push(Tok { text: folded[start..i].to_string(), digit, sep, marked, money_after });
         gap_start = i;
     }
