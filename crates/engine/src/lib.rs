@@ -13,5 +13,6 @@
 
 pub mod dunning;
 pub mod matching;
+pub mod refs;
 pub mod replies;
 pub mod reports;

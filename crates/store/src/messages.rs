@@ -23,6 +23,7 @@ use super::{Page, Store, StoreError, now_text};
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
+use relance_engine::refs::{self, RefReader, Spelling};
 use relance_engine::replies::actions::{self, LinkedInvoice, ReminderLink, ReplyAction, ReplyContext, ReviewCredit};
 use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding};
 
@@ -820,16 +821,21 @@ fn gather(
 }
 
 /// The stored invoice (number, customer) a reference written by a customer
-/// designates: the same number (case aside), else the same letters and digits
-/// (`FAC 1001`, `fac1001` for `FAC-1001`), else the only invoice whose number
-/// ends with the same run of at least four digits after a non-digit, with a
-/// compatible prefix (`1001` or `F1001` for `FAC-1001`, not `CMD-1001`). An
+/// designates, with the engine's tolerant rules ([`RefReader::resolve`]):
+/// the same number (case aside), else the same letters and digits
+/// (`FAC 1001`, `fac1001`), zero padding and a two- or four-digit year aside
+/// (`FA-26-412` for `FA-2026-00412`), else the only invoice whose parts fit
+/// with a missing or shortened prefix or year (`F1001`, `ST-000317`), else the
+/// only invoice with that counter (`1001`, never `11001`). Never another kind
+/// of document (`CMD-1001` is an order). Candidates are the tenant's invoices
+/// whose number ends with one of the counters the reference may carry; an
 /// ambiguous reference links nothing.
 pub(super) fn resolve_ref(
     tx: &rusqlite::Connection,
     tenant: &str,
     r: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
+    const LIMIT: usize = 5_000;
     let row = |x: &rusqlite::Row<'_>| Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?));
     let mut exact = tx.prepare_cached(
         "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) LIMIT 1",
@@ -837,45 +843,29 @@ pub(super) fn resolve_ref(
     if let Some(found) = exact.query_row(params![tenant, r], row).optional()? {
         return Ok(Some(found));
     }
-    let compact: String = r.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
-    let digits: String =
-        r.trim_end().chars().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
-    if digits.len() < 4 {
+    // Candidates end with a counter the reference may carry; the rest is decided by the engine.
+    let mut by_suffix = tx.prepare_cached(&format!(
+        "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND number LIKE '%' || ?2 ESCAPE '\\' \
+         ORDER BY number LIMIT {LIMIT}"
+    ))?;
+    let mut candidates: Vec<(String, String)> = Vec::new();
+    let mut truncated = false;
+    for suffix in refs::counter_suffixes(r) {
+        let rows = by_suffix.query_map(params![tenant, like_escape(&suffix)], row)?.collect::<Result<Vec<_>, _>>()?;
+        truncated |= rows.len() >= LIMIT;
+        for c in rows {
+            if !candidates.contains(&c) {
+                candidates.push(c);
+            }
+        }
+    }
+    let reader = RefReader::learn(candidates.iter().map(|c| c.0.as_str()));
+    let Some(found) = reader.resolve(r) else { return Ok(None) };
+    // With candidates left out, a partial spelling may have had a rival among them.
+    if truncated && found.spelling < Spelling::Full {
         return Ok(None);
     }
-    // Candidates end with the digits; the rest is decided here, not in SQL.
-    let mut by_suffix = tx.prepare_cached(
-        "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND number LIKE '%' || ?2 LIMIT 50",
-    )?;
-    let candidates = by_suffix.query_map(params![tenant, digits], row)?.collect::<Result<Vec<_>, _>>()?;
-    let same_compact: Vec<_> = candidates
-        .iter()
-        .filter(|(n, _)| {
-            n.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().eq_ignore_ascii_case(&compact)
-        })
-        .collect();
-    if let [one] = same_compact.as_slice() {
-        return Ok(Some((*one).clone()));
-    }
-    // A missing or shortened prefix (`F1001`, `1001` for `FAC-1001`), never another kind of
-    // document (`CMD-1001` is an order, not invoice `FAC-1001`).
-    let prefix = |x: &str| -> String {
-        let c: String = x.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_uppercase();
-        c[..c.len() - digits.len()].to_string()
-    };
-    let ours = &compact[..compact.len() - digits.len()];
-    let same_digits: Vec<_> = candidates
-        .iter()
-        .filter(|(n, _)| n.len() == digits.len() || !n.as_bytes()[n.len() - digits.len() - 1].is_ascii_digit())
-        .filter(|(n, _)| {
-            let theirs = prefix(n);
-            theirs.starts_with(ours) || ours.starts_with(&theirs)
-        })
-        .collect();
-    Ok(match same_digits.as_slice() {
-        [one] => Some((*one).clone()),
-        _ => None,
-    })
+    Ok(candidates.into_iter().find(|c| c.0 == found.number))
 }
 
 /// Escapes backslash, `%` and `_` for a `LIKE … ESCAPE` pattern whose escape character is a backslash.

@@ -275,9 +275,13 @@ fn references_written_by_customers_resolve_to_stored_invoices() {
         numbered("FA-7777", "C3"),
         numbered("AV-7777", "C4"),
         numbered("FAC-11001", "C5"),
+        numbered("FA-2026-00412", "C6"),
+        numbered("ST-2026-000317", "C7"),
+        numbered("ST-2025-000318", "C7"),
+        numbered("ST-2026-000318", "C8"),
     ];
     let mut st = store.begin_import(&key(&t, "u")).unwrap();
-    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 5, ..Default::default() }).unwrap();
+    store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 9, ..Default::default() }).unwrap();
     let resolve =
         |r: &str| store.db.read(|c| super::messages::resolve_ref(c, "t", r)).unwrap().map(|(n, c)| format!("{n}/{c}"));
     assert_eq!(resolve("fac-1001").as_deref(), Some("FAC-1001/C1"), "case");
@@ -290,6 +294,13 @@ fn references_written_by_customers_resolve_to_stored_invoices() {
     assert_eq!(resolve("7777"), None, "ambiguous: invoice or credit note");
     assert_eq!(resolve("FAC-9999"), None);
     assert_eq!(resolve("FAC-01"), None, "too few digits to guess");
+    assert_eq!(resolve("FA-26-412").as_deref(), Some("FA-2026-00412/C6"), "two-digit year, no zero padding");
+    assert_eq!(resolve("fa 2026 412").as_deref(), Some("FA-2026-00412/C6"));
+    assert_eq!(resolve("ST2026317").as_deref(), Some("ST-2026-000317/C7"), "year glued to the counter");
+    assert_eq!(resolve("ST-000317").as_deref(), Some("ST-2026-000317/C7"), "year left out");
+    assert_eq!(resolve("ST-000318"), None, "two years have counter 318");
+    assert_eq!(resolve("ST-2025-318").as_deref(), Some("ST-2025-000318/C7"));
+    assert_eq!(resolve("SO-2026-000317"), None, "a sales order");
 }
 
 #[test]

@@ -797,6 +797,38 @@ impl Matcher {
         (hits, closed)
     }
 
+    /// References to the payer's invoices in the tenant's own numbering but
+    /// spelled otherwise ([`crate::refs::RefReader`] learned from the invoices
+    /// of the customers the payer evidence names, shared payers aside): a
+    /// two- or four-digit year, zero padding dropped (`26/0452` for
+    /// `2026/0452`) are read as references without prefix; a missing prefix
+    /// or year, or the counter alone (`SOLDE FACTURE 0869`) only when one
+    /// invoice of these customers has it, as a short key (weak evidence).
+    fn payer_spellings(&self, c: &BankLine, payers: &[PayerHint]) -> Vec<RefHit> {
+        let mut pool: Vec<u32> =
+            payers.iter().filter(|p| !p.shared).flat_map(|p| self.customer_slots(&p.customer)).collect();
+        pool.sort_unstable();
+        pool.dedup();
+        if pool.is_empty() {
+            return Vec::new();
+        }
+        let reader = crate::refs::RefReader::learn(pool.iter().map(|i| self.open(*i).number()));
+        let mut hits: Vec<RefHit> = Vec::new();
+        for text in [c.structured_ref.as_deref(), c.remittance.as_deref()].into_iter().flatten() {
+            for f in reader.read(text) {
+                let kind = match f.spelling {
+                    crate::refs::Spelling::Exact | crate::refs::Spelling::Full => RefKind::Partial,
+                    crate::refs::Spelling::Partial | crate::refs::Spelling::CounterOnly => RefKind::Short,
+                };
+                let Some(i) = pool.iter().copied().find(|i| self.open(*i).number() == f.number) else { continue };
+                if !hits.iter().any(|h| h.0 == i) {
+                    hits.push((i, kind, f.written));
+                }
+            }
+        }
+        hits
+    }
+
     /// Reference-looking tokens of the credit (for typo matching).
     fn ref_tokens(c: &BankLine) -> Vec<String> {
         let mut out = Vec::new();
@@ -1056,7 +1088,10 @@ impl Matcher {
         let mut conflicts: Vec<String> = Vec::new();
 
         // 1. References, exact or one edit away.
-        let (all_refs, closed_refs) = self.references(c);
+        let (mut all_refs, closed_refs) = self.references(c);
+        if all_refs.is_empty() && closed_refs.is_empty() {
+            all_refs = self.payer_spellings(c, &payers);
+        }
         let specific = |k: RefKind, _: &str| !matches!(k, RefKind::Short | RefKind::Typo);
         // A closed invoice the text names is a question unless the payer is
         // known to be another customer (then the reference is more likely a

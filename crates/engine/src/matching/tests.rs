@@ -490,3 +490,30 @@ fn a_payer_named_exactly_paying_the_tenants_only_invoice_of_that_amount_is_appli
     let r = m3.match_credit(&named("MENUISERIE DUBREUIL SARL"));
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
 }
+
+#[test]
+fn the_payers_invoices_are_read_in_the_tenants_numbering() {
+    let iban = "FR7630006000011234567890189";
+    let payer = |id: &str| Payer { customer_id: id.into(), name: format!("Client {id}"), ibans: vec![iban.into()] };
+    let m = Matcher::new(
+        vec![inv("F25-0868", "C1", 30_000), inv("F26-0869", "C1", 30_000), inv("2026/0452", "C2", 6_852)],
+        &[payer("C1")],
+        MatchConfig::default(),
+    );
+    let from_payer =
+        |amount: i64, text: &str| BankLine { counterparty_iban: Some(iban.into()), ..credit(amount, Some(text)) };
+    // The counter alone, one invoice of the payer has it: the reference is read (weakly) and
+    // tells the two invoices of the same amount apart.
+    let r = m.match_credit(&from_payer(30_000, "SOLDE FACTURE 0869"));
+    assert_eq!(allocs(&r), vec![("F26-0869".to_string(), 30_000)], "{r:?}");
+    assert!(r.best().is_some_and(|b| b.reasons.iter().any(|x| x.contains("F26-0869"))), "{r:?}");
+    // Two invoices of the payer share the counter: nothing is read from the text.
+    let m2 = Matcher::new(
+        vec![inv("F25-0869", "C1", 50_000), inv("F26-0869", "C1", 50_000)],
+        &[payer("C1")],
+        MatchConfig::default(),
+    );
+    let r = m2.match_credit(&from_payer(50_000, "SOLDE FACTURE 0869"));
+    assert!(!r.best().is_some_and(|b| b.reasons.iter().any(|x| x.contains("reference"))), "{r:?}");
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+}

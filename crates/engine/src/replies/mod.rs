@@ -423,8 +423,7 @@ fn analyse(
             (None, None)
         };
     let plan = if intent == Intent::PaymentPlanRequest { proposal::extract(&new_text, base, language) } else { None };
-    let refs =
-        if intent == Intent::AutoReply { Vec::new() } else { references(&format!("{subject_text}\n{new_text}")) };
+    let refs = if intent == Intent::AutoReply { Vec::new() } else { references(subject_text, &new_text) };
     let u = Understanding {
         subject,
         from,
@@ -1161,28 +1160,16 @@ fn amount(text: &str) -> Option<(String, Option<String>)> {
     None
 }
 
-static REF: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b([A-Z]{1,6}[-_/]?\d{3,}(?:[-/]\d{1,6})?|\d{4}[-/]\d{3,6})\b").unwrap());
-
-/// Invoice references by pattern (letters + digits, or year-number), dates excluded.
-pub fn references(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for m in REF.find_iter(text) {
-        let r = m.as_str();
-        let upper = r.to_ascii_uppercase();
-        // Not a date (2026-10-20 is caught as 2026-10 only when followed by -20), not a year alone.
-        let after = &text[m.end()..];
-        if after.starts_with('-') && after[1..].starts_with(|c: char| c.is_ascii_digit()) && r.len() <= 7 {
-            continue;
-        }
-        if ["RIB", "IBAN", "BIC", "SIRET", "TVA", "VAT", "PO", "TEL", "FAX", "CEDEX", "ACH", "LCR", "EUR", "USD"]
-            .iter()
-            .any(|p| upper.starts_with(p) && upper[p.len()..].starts_with(|c: char| !c.is_ascii_alphabetic()))
-        {
-            continue;
-        }
-        if !out.contains(&upper) {
-            out.push(upper);
+/// Invoice references of a reply: the shapes [`crate::refs::subject_refs`]
+/// reads in the subject, then those [`crate::refs::common_refs`] reads in the
+/// new text (dates, phone numbers, amounts, orders and identifiers excluded),
+/// each once. Read without the tenant: the store resolves them against the
+/// tenant's invoices with the same tolerant rules ([`crate::refs::RefReader`]).
+pub fn references(subject: &str, new_text: &str) -> Vec<String> {
+    let mut out = crate::refs::subject_refs(subject);
+    for r in crate::refs::common_refs(new_text) {
+        if !out.contains(&r) {
+            out.push(r);
         }
     }
     out

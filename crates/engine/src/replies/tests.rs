@@ -88,7 +88,7 @@ fn entities_dates_amounts_refs() {
     .unwrap();
     assert_eq!((u.intent, u.amount), (Intent::Dispute, None), "no amount reported for a dispute");
     assert_eq!(
-        references("Facture 2026-4410 du 2026-10-20, cf. FAC-88290 et RIB 12345"),
+        references("", "Facture 2026-4410 du 2026-10-20, cf. FAC-88290 et RIB 12345"),
         vec!["2026-4410", "FAC-88290"]
     );
 }
