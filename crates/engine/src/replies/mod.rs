@@ -844,6 +844,18 @@ fn signals(
     let mut out: Vec<String> = Vec::new();
     for (i, (intent, score, _)) in scores.iter().enumerate() {
         out.push(format!("rule:{}", intent.as_str()));
+        // How strongly, in steps: a phrase alone (< 4), several (< 7), overwhelming.
+        out.push(format!(
+            "rule{}:{}",
+            if *score < 4.0 {
+                "1"
+            } else if *score < 7.0 {
+                "4"
+            } else {
+                "7"
+            },
+            intent.as_str()
+        ));
         if i == 0 {
             out.push(format!("rulebest:{}", intent.as_str()));
             if *score >= 4.0 {
@@ -1064,6 +1076,9 @@ fn payment_tenses(text: &str) -> Vec<&'static str> {
     }
 }
 
+/// A rule score this high is several precise phrases of one act.
+const STRONG_RULE: f64 = 5.0;
+
 /// The intent: the model's, over the rules' signals and the words (see
 /// [`model`]); the rules' alone when no model is compiled in.
 fn decide(
@@ -1089,6 +1104,23 @@ fn decide(
                 i.as_str(),
                 phrases.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
             ));
+        }
+        // A strong phrase of the rules that the model does not follow: the
+        // phrase wins when the model gives it some weight, at a confidence
+        // that sends the reply to a person (the two readings conflict).
+        if let Some((rule_intent, rule_score, _)) = scores.first()
+            && *rule_score >= STRONG_RULE
+            && *rule_intent != scored.best
+        {
+            let q = f64::from(scored.probabilities[model::class_index(*rule_intent)]);
+            if q >= 0.05 {
+                reasons.push(format!(
+                    "conflict: the rules read {} (score {rule_score:.1}), the model {}: the rules' phrase decides, a person checks",
+                    rule_intent.as_str(),
+                    scored.best.as_str()
+                ));
+                return (*rule_intent, 0.5);
+            }
         }
         return (scored.best, p.min(0.99));
     }
