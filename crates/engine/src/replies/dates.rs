@@ -732,4 +732,109 @@ mod tests {
         assert_eq!(one("on 2 november", en), d(11, 2));
         assert_eq!(one("tomorrow", en), d(10, 9));
     }
+
+    fn all(text: &str, lang: Language) -> Vec<NaiveDate> {
+        let base = NaiveDate::from_ymd_opt(2026, 10, 8).unwrap();
+        find_dates(text, base, lang).into_iter().map(|f| f.date).collect()
+    }
+
+    #[test]
+    fn weeks_and_weekdays() {
+        // Thursday 8 October 2026.
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(one("on paiera le mardi de la semaine prochaine", fr), d(10, 13));
+        assert_eq!(one("we pay on friday next week", en), d(10, 16));
+        assert_eq!(one("next week, on monday, the transfer goes", en), d(10, 12));
+        assert_eq!(one("je vous paie vendredi en huit", fr), d(10, 16));
+        assert_eq!(one("mardi en quinze", fr), d(10, 27));
+        assert_eq!(one("you'll have it friday week", en), d(10, 16));
+        assert_eq!(one("ce vendredi sans faute", fr), d(10, 9));
+        assert_eq!(one("this friday", en), d(10, 9));
+        assert_eq!(one("will do thurs", en), d(10, 15));
+        assert_eq!(one("le virement part jeudi 15", fr), d(10, 15));
+        assert_eq!(one("we'll send it tuesday the 13th", en), d(10, 13));
+        // The day number wins, in the month where it is that weekday.
+        assert_eq!(one("lundi 2", fr), d(11, 2));
+        assert_eq!(one("friday (16 october)", en), d(10, 16));
+        assert_eq!(one("vendredi dernier", fr), d(10, 2));
+        assert_eq!(one("depuis lundi", fr), d(10, 5));
+        assert_eq!(one("our ap runs are tuesdays", en), d(10, 13));
+        assert_eq!(one("nous reglons tous les vendredis", fr), d(10, 9));
+        assert_eq!(one("we pay on the last friday of the month", en), d(10, 30));
+        assert_eq!(one("le premier lundi de novembre", fr), d(11, 2));
+        // "Next week" alone is too vague.
+        assert_eq!(one("we'll pay next week", en), None);
+        assert_eq!(one("la semaine prochaine", fr), None);
+    }
+
+    #[test]
+    fn periods() {
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(one("a la fin de la semaine prochaine", fr), d(10, 16));
+        assert_eq!(one("by the end of next week", en), d(10, 16));
+        assert_eq!(one("the earliest is the end of next month", en), d(11, 30));
+        assert_eq!(one("reglement fin du mois prochain", fr), d(11, 30));
+        assert_eq!(one("will pay eom", en), d(10, 31));
+        assert_eq!(one("reglement fin fevrier", fr), NaiveDate::from_ymd_opt(2027, 2, 28));
+        assert_eq!(one("paid by the end of november", en), d(11, 30));
+        assert_eq!(one("vers la mi-novembre", fr), d(11, 15));
+        assert_eq!(one("mid-month", en), d(10, 15));
+        assert_eq!(one("mid december", en), d(12, 15));
+        assert_eq!(one("the first week of november", en), d(11, 6));
+        assert_eq!(one("la derniere semaine de novembre", fr), d(11, 27));
+        assert_eq!(one("before the weekend", en), d(10, 9));
+        assert_eq!(one("sous 48h", fr), d(10, 10));
+        assert_eq!(one("within 5 working days", en), d(10, 15));
+        assert_eq!(one("dans 3 jours ouvres", fr), d(10, 13));
+        assert_eq!(one("in a fortnight", en), d(10, 22));
+        assert_eq!(one("tonight", en), d(10, 8));
+        assert_eq!(one("ce soir", fr), d(10, 8));
+        // "this week's meeting" is no deadline; "tomorrow's run" is.
+        assert_eq!(one("approved in this week's meeting", en), None);
+        assert_eq!(one("add it to tomorrow's check run", en), d(10, 9));
+    }
+
+    #[test]
+    fn days_of_month() {
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(one("it's scheduled for the 31st", en), d(10, 31));
+        assert_eq!(one("le 1er", fr), d(11, 1));
+        assert_eq!(one("avant le 12", fr), d(10, 12));
+        assert_eq!(one("no later than the 5th", en), d(11, 5));
+        assert_eq!(one("on the 5th of next month", en), d(11, 5));
+        assert_eq!(one("le 20 du mois prochain", fr), d(11, 20));
+        assert_eq!(one("nos virements partent le 10 de chaque mois", fr), d(10, 10));
+        assert_eq!(one("nos virements partent le 5 de chaque mois", fr), d(11, 5));
+        assert_eq!(one("each month on the 15th", en), d(10, 15));
+        assert_eq!(one("execution differee au 13", fr), d(10, 13));
+        assert_eq!(one("dans notre virement du 30", fr), d(10, 30));
+        assert_eq!(one("on the 31st of october", en), d(10, 31));
+        assert_eq!(all("le 5 et le 20", fr), vec![d(11, 5).unwrap(), d(10, 20).unwrap()]);
+        // Numbers that count something are no days.
+        assert_eq!(one("this is the 3rd reminder", en), None);
+        assert_eq!(one("le 2 factures", fr), None);
+        assert_eq!(one("le 15 % restant", fr), None);
+        assert_eq!(one("the 3 of us", en), None);
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let (fr, en) = (Language::Fr, Language::En);
+        // French: dd/mm.
+        assert_eq!(one("reglement le 04/11", fr), d(11, 4));
+        assert_eq!(one("reglement le 12/10/2026", fr), d(10, 12));
+        // English: the valid reading, else the one ahead, else the nearer.
+        assert_eq!(one("payment will be made 19/10", en), d(10, 19));
+        assert_eq!(one("going out on 10/19", en), d(10, 19));
+        assert_eq!(one("released on or before 12/10/2026", en), d(10, 12));
+        assert_eq!(one("paid 11/2/2026", en), d(11, 2));
+        assert_eq!(one("we'll pay on 10/12", en), d(10, 12));
+        // A weekday decides between the readings: Thursday 5 November.
+        assert_eq!(one("thu 5/11", en), d(11, 5));
+        assert_eq!(one("thu 11/5", en), d(11, 5));
+        // Not dates.
+        assert_eq!(one("support 24/7", en), None);
+        assert_eq!(one("facture fac/26/1187", fr), None);
+        assert_eq!(one("we'll pay 1/2 now", en), None);
+    }
 }

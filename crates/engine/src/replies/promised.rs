@@ -11,8 +11,8 @@
 //!   non, lundi 11");
 //! - preferred: clauses with a payment word, then a future-tense marker,
 //!   then sentences with a payment word;
-//! - kept only if nothing better: absences and closures ("back on
-//!   Wednesday", "nous fermons le 24").
+//! - kept only if nothing better: absences and closures said before the
+//!   date ("back on Wednesday", "nous fermons le 24").
 //!
 //! Among dates joined by "et" / "and" / "ou" / "or" ("le 5 et le 20"), the
 //! next one counts. Ties go to the first in the text. Nothing left: no
@@ -187,7 +187,10 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
         if future {
             score += 1;
         }
-        if AWAY.is_match(clause) {
+        // The absence or closure said just before this date (not before
+        // an earlier date of the clause: "back on Monday and paid by Friday").
+        let from = found[..i].iter().rev().map(|g| g.end).find(|e| *e > cs && *e <= f.at).unwrap_or(cs);
+        if AWAY.is_match(slice(from, f.end)) {
             score -= 3;
         }
         if best.is_none_or(|(b, _)| score > b) {
@@ -195,4 +198,67 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
         }
     }
     best.map(|(_, f)| f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replies::dates::find_dates;
+    use relance_domain::Language;
+
+    /// The promised date of `text`, written on Thursday 8 October 2026.
+    fn promised(text: &str, lang: Language) -> Option<NaiveDate> {
+        let base = NaiveDate::from_ymd_opt(2026, 10, 8).unwrap();
+        let found = find_dates(text, base, lang);
+        pick(text, base, &found).map(|f| f.date)
+    }
+
+    fn d(m: u32, day: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(2026, m, day)
+    }
+
+    #[test]
+    fn past_dates_and_paid_invoices_are_skipped() {
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(promised("you sent it on the 3rd, we will pay it on the 20th", en), d(10, 20));
+        assert_eq!(promised("we paid the other invoice on the 2nd, this one on the 15th", en), d(10, 15));
+        assert_eq!(promised("we've paid 0012 today. 0014 will follow on friday", en), d(10, 9));
+        assert_eq!(promised("la 0041 est reglee depuis lundi. la 0042 partira dans le virement du 30", fr), d(10, 30));
+        assert_eq!(promised("fa-12 : reglee vendredi.\nfa-13 : on la passe mardi prochain", fr), d(10, 13));
+        // A participle with an explicit date is a plan, not the past.
+        assert_eq!(promised("- 0041 : payee le 20 octobre", fr), d(10, 20));
+        assert_eq!(promised("it was approved on monday, payment is queued for 10/30", en), d(10, 30));
+        assert_eq!(promised("suite a votre relance du 3, je paierai lundi", fr), d(10, 12));
+    }
+
+    #[test]
+    fn the_payment_clause_wins() {
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(promised("we're closing the books this week. payment by the end of the month.", en), d(10, 31));
+        assert_eq!(promised("office is shut tomorrow but the transfer goes tuesday", en), d(10, 13));
+        assert_eq!(promised("nous fermons le 20 octobre. la facture sera payee le 19 octobre.", fr), d(10, 19));
+        assert_eq!(promised("our clerk is back on monday and you'll have the money by wednesday", en), d(10, 14));
+        // Absences are kept when nothing else is left.
+        assert_eq!(promised("i'll pay it when i'm back on the 19th", en), d(10, 19));
+        // Requests are no promises.
+        assert_eq!(promised("call me tomorrow. we'll pay on the 15th", en), d(10, 15));
+        assert_eq!(promised("rappelez-moi demain", fr), None);
+    }
+
+    #[test]
+    fn holidays_corrections_and_alternatives() {
+        let (fr, en) = (Language::Fr, Language::En);
+        assert_eq!(
+            promised("le virement part lundi... ah non, lundi c'est le 12, ferie. donc mardi 13", fr),
+            d(10, 13)
+        );
+        assert_eq!(promised("friday is a bank holiday, so we'll send it monday", en), d(10, 12));
+        assert_eq!(promised("we'll pay on the 9th, actually make that the 16th", en), d(10, 16));
+        assert_eq!(promised("nos virements partent deux fois par mois, le 5 et le 20", fr), d(10, 20));
+        assert_eq!(promised("we pay on the 10th and the 25th", en), d(10, 10));
+        // "la dernière fois" is no past clause.
+        assert_eq!(promised("je passe mardi vous regler comme la derniere fois", fr), d(10, 13));
+        // Nothing dated: a vague promise.
+        assert_eq!(promised("we'll pay as soon as we can", en), None);
+    }
 }
