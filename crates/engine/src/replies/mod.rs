@@ -29,6 +29,7 @@ pub mod dates;
 pub mod dsn;
 pub mod html;
 pub mod model;
+pub mod promised;
 pub mod proposal;
 pub mod quote;
 
@@ -1151,10 +1152,11 @@ fn rule_decision(scores: Vec<RuleScore>, reasons: &mut Vec<String>) -> (Intent, 
     ((best), (0.55 + 0.4 * margin.clamp(0.0, 1.0) + 0.05 * (score / 7.0).min(1.0)).min(0.99))
 }
 
-/// The promised date: the first future date of the new text.
+/// The promised date: the future date of the new text that belongs to the
+/// payment (see [`promised`]).
 fn promised_date(text: &str, base: NaiveDate, lang: Language, reasons: &mut Vec<String>) -> Option<NaiveDate> {
     let found = dates::find_dates(text, base, lang);
-    let pick = found.iter().find(|f| f.date >= base)?;
+    let pick = promised::pick(text, base, &found)?;
     reasons.push(format!("promised date {} from `{}`", pick.date, pick.text));
     Some(pick.date)
 }
