@@ -29,8 +29,8 @@ pub mod dates;
 pub mod dsn;
 pub mod html;
 pub mod model;
-pub mod proposal;
 pub mod quote;
+pub mod proposal;
 
 use std::sync::LazyLock;
 
@@ -757,9 +757,7 @@ type RuleScore = (Intent, f64, Vec<String>);
 fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     // Each rule counts once: the strongest rule of an intent, plus half of each other one.
     static FUTURE_MARK: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(
-            r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)",
-        )
+        ascii_words(r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)")
     });
     let mut scores: Vec<(Intent, f64, Vec<String>)> = Vec::new();
     for (intent, weight, re) in RULES.iter() {
@@ -777,9 +775,7 @@ fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     }
     // A refused or negated payment is no promise.
     static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(
-            r"\b(ne|n')\s*(\w+\s+){0,2}?(reglerons|paierons|payerons|verserons|reglera|paiera|pouvons|pourrons|allons|vais|peux|regle|paye|paierai|reglerai)\b[^.!?]{0,40}\b(pas|rien|jamais)\b|\b(won't|will not|cannot|can't|not going to|refuse to|unable to|not able to)\s+(\w+\s+){0,2}?(pay|settle|process|release)",
-        )
+        ascii_words(r"\b(ne|n')\s*(\w+\s+){0,2}?(reglerons|paierons|payerons|verserons|reglera|paiera|pouvons|pourrons|allons|vais|peux|regle|paye|paierai|reglerai)\b[^.!?]{0,40}\b(pas|rien|jamais)\b|\b(won't|will not|cannot|can't|not going to|refuse to|unable to|not able to)\s+(\w+\s+){0,2}?(pay|settle|process|release)")
     });
     if NEGATED.is_match(text) {
         scores.retain(|s| s.0 != Intent::PromiseToPay);
@@ -792,9 +788,7 @@ fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     }
     // A payment mentioned with a date ahead, and no past-tense payment: a promise.
     static PAY_WORD: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(
-            r"\b(pay\w*|settle\w*|transfer\w*|wire\w*|remit\w*|funds|paie\w*|paye\w*|regl\w*|vire\w*|verse\w*|cheque|lcr|traite)\b",
-        )
+        ascii_words(r"\b(pay\w*|settle\w*|transfer\w*|wire\w*|remit\w*|funds|paie\w*|paye\w*|regl\w*|vire\w*|verse\w*|cheque|lcr|traite)\b")
     });
     if PAY_WORD.is_match(text)
         && !scores.iter().any(|s| matches!(s.0, Intent::AlreadyPaid | Intent::Dispute | Intent::PaymentPlanRequest))
@@ -833,14 +827,10 @@ fn signals(
     attached: bool,
 ) -> Vec<String> {
     static FUTURE: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(
-            r"('ll|\bwill\b|\bshall\b|going to|\bgonna\b|\bsera\b|\bseront\b|\bva\b|\bvais\b|\ballons\b|\w(erai|eras|era|erons|erez|eront|rai|ra|rons|ront)\b|\bprevu|\bscheduled\b|\bplanned\b|\bnext\b|\bprochain)",
-        )
+        ascii_words(r"('ll|\bwill\b|\bshall\b|going to|\bgonna\b|\bsera\b|\bseront\b|\bva\b|\bvais\b|\ballons\b|\w(erai|eras|era|erons|erez|eront|rai|ra|rons|ront)\b|\bprevu|\bscheduled\b|\bplanned\b|\bnext\b|\bprochain)")
     });
     static PAST: LazyLock<Regex> = LazyLock::new(|| {
-        ascii_words(
-            r"\b(was|were|has been|have been|had been|already|yesterday|last week|went out|deja|hier|a ete|ont ete|avons|avez|est parti|sont partis|(pai|regl|vir|vers|envoy|effectu|pass)(e|ee|es|ees)\b)",
-        )
+        ascii_words(r"\b(was|were|has been|have been|had been|already|yesterday|last week|went out|deja|hier|a ete|ont ete|avons|avez|est parti|sont partis|(pai|regl|vir|vers|envoy|effectu|pass)(e|ee|es|ees)\b)")
     });
     let mut out: Vec<String> = Vec::new();
     for (i, (intent, score, _)) in scores.iter().enumerate() {
@@ -963,9 +953,7 @@ fn promised_date(text: &str, base: NaiveDate, lang: Language, reasons: &mut Vec<
 }
 
 static AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_words(
-        r"(?i)(?:(€|eur|euros?|\$|usd|£|gbp|chf)\s?(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)|(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?(€|eur\b|euros?\b|\$|usd\b|£|gbp\b|chf\b))",
-    )
+    ascii_words(r"(?i)(?:(€|eur|euros?|\$|usd|£|gbp|chf)\s?(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)|(\d{1,3}(?:[ \u{a0}\u{202f},.]\d{3})*(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s?(€|eur\b|euros?\b|\$|usd\b|£|gbp\b|chf\b))")
 });
 
 /// The first amount with a currency in the text, as a decimal string.
