@@ -13,6 +13,7 @@ mod match_cmd;
 mod match_eval;
 mod match_replay;
 mod replies_cmd;
+mod replies_tenant;
 mod replies_train;
 mod statements_cmd;
 

@@ -1,5 +1,5 @@
 //! `relance replies classify FILE.eml...` and `relance replies eval DIR`
-//! (the evaluation shapes of issue #5).
+//! (the evaluation shapes of issue #5); `eval --tenant` is in `replies_tenant`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,11 +20,22 @@ pub enum RepliesCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Score the classifier on a labelled folder (DIR/labels.jsonl). With
+    /// Score the classifier on a labelled folder (DIR/labels.jsonl), or a
+    /// tenant's model on its corrections (`--tenant T --config FILE`). With
     /// DIR/../manifest.jsonl and DIR/../suppliers.json, references are also
     /// scored as read by each supplier's reader.
     Eval {
-        dir: PathBuf,
+        #[arg(required_unless_present = "tenant")]
+        dir: Option<PathBuf>,
+        /// Score this tenant's model (with its overlay) on its corrections.
+        #[arg(long, conflicts_with = "model")]
+        tenant: Option<String>,
+        /// The configuration naming the tenant's database (with `--tenant`).
+        #[arg(long, requires = "tenant")]
+        config: Option<PathBuf>,
+        /// The database itself (with `--tenant`).
+        #[arg(long, requires = "tenant", conflicts_with = "config")]
+        database: Option<PathBuf>,
         /// Use this model (text form written by `train`) instead of the shipped one.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -60,7 +71,11 @@ pub enum RepliesCommand {
 pub fn run(cmd: RepliesCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RepliesCommand::Classify { files } => classify(&files),
-        RepliesCommand::Eval { dir, model } => {
+        RepliesCommand::Eval { tenant: Some(tenant), config, database, .. } => {
+            crate::replies_tenant::eval(&tenant, config.as_deref(), database.as_deref())
+        }
+        RepliesCommand::Eval { dir, model, .. } => {
+            let dir = dir.context("a labelled folder (DIR) or --tenant is required")?;
             let model = model.as_deref().map(crate::replies_train::load_model).transpose()?;
             eval(&dir, model.as_ref().unwrap_or_else(|| relance_engine::replies::model::Model::shipped()))
         }

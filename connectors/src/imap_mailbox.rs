@@ -4,8 +4,9 @@
 //! Each run: connect (implicit TLS, STARTTLS, or plaintext only when
 //! `allow_plaintext = true`), then for each mailbox SELECT and UID SEARCH, and
 //! for every message not stored yet: fetch it, write the raw bytes to disk,
-//! record it, understand it, record what it says and do what follows (a
-//! dispute marks its invoices disputed), then move it to `processed_folder` or
+//! record it, understand it (with the tenant's model learned from its
+//! corrections, see `relance_runtime::replies_model`), record what it says
+//! and do what follows (a dispute marks its invoices disputed), then move it to `processed_folder` or
 //! `review_folder` (UID MOVE, or COPY plus a keyword where MOVE is missing;
 //! nothing is ever deleted). A crash at any point is resumed from the stored
 //! state: a message is never fetched twice, understood twice, or lost. A
@@ -36,16 +37,27 @@ use relance_connector::{
     AnyConnector, ConnectorError, ConnectorFactory, InboundMailbox, RunContext, RunReport, run_blocking,
 };
 use relance_domain::replies::MessageStatus;
-use relance_engine::replies::{Intent, Understanding, understand};
+use relance_engine::replies::model::{Model, Overlay};
+use relance_engine::replies::{Intent, Understanding, understand_with};
 use relance_store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
 
 /// UIDs handled per round trip.
 const BATCH: usize = 200;
 
 /// Reads a kept message, received on `received` (the day it was fetched),
-/// and decides what it is (pure but for the file read).
-fn understand_stored(id: i64, raw_path: &str, received: NaiveDate, max_bytes: u64, review_below: f64) -> HandleRequest {
-    understand_stored_with(id, raw_path, max_bytes, review_below, |raw| understand(raw, received))
+/// and decides what it is with the shipped model and the tenant's overlay
+/// learned from its corrections, if any (pure but for the file read).
+fn understand_stored(
+    id: i64,
+    raw_path: &str,
+    received: NaiveDate,
+    max_bytes: u64,
+    review_below: f64,
+    overlay: Option<&Overlay>,
+) -> HandleRequest {
+    understand_stored_with(id, raw_path, max_bytes, review_below, |raw| {
+        understand_with(raw, received, Model::shipped(), overlay)
+    })
 }
 
 /// [`understand_stored`] with the understanding function given (tests pass one that panics).
@@ -517,10 +529,15 @@ impl ImapMailbox {
             .collect();
         if !pending.is_empty() {
             let (max, review_below) = (self.s.max_analyse_bytes, self.s.review_below);
+            // The tenant's model learned from its corrections (cached by version in the store).
+            let (store, tenant) = (ctx.store.clone(), ctx.tenant.clone());
+            let overlay = blocking(move || store.reply_overlay(&tenant)).await?;
             let requests = tokio::task::spawn_blocking(move || {
                 pending
                     .into_iter()
-                    .map(|(id, path, received)| understand_stored(id, &path, received, max, review_below))
+                    .map(|(id, path, received)| {
+                        understand_stored(id, &path, received, max, review_below, overlay.as_deref())
+                    })
                     .collect::<Vec<_>>()
             })
             .await
@@ -593,7 +610,7 @@ mod tests {
         assert!(why.contains("panic: boom in the analysis"), "{why}");
         assert!(why.ends_with(&format!("kept at {path}")), "{why}");
         // The real analysis on the same message is not affected.
-        let r = understand_stored(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6);
+        let r = understand_stored(8, &path, chrono::NaiveDate::MIN, 1 << 20, 0.6, None);
         assert_ne!(r.status, MessageStatus::Quarantined, "{:?}", r.error);
     }
 
@@ -605,7 +622,7 @@ mod tests {
             .unwrap();
         let path = path.display().to_string();
         // Fetched on Monday 12 October 2026: Friday is the 16th.
-        let r = understand_stored(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6);
+        let r = understand_stored(9, &path, NaiveDate::from_ymd_opt(2026, 10, 12).unwrap(), 1 << 20, 0.6, None);
         let u = r.understanding.expect("understood");
         assert_eq!((u.intent, u.promised_date), (Intent::PromiseToPay, NaiveDate::from_ymd_opt(2026, 10, 16)));
         assert_eq!(r.status, MessageStatus::Handled);

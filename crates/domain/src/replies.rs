@@ -81,6 +81,8 @@ state_enum!(
         Broken => "broken",
         /// It could not be checked (no invoice, no customer) and its date passed.
         Lapsed => "lapsed",
+        /// Read from a reply a person then corrected: it was never promised.
+        Cancelled => "cancelled",
     }
 );
 

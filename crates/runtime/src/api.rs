@@ -179,6 +179,9 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/payments/{id}/reject", post(reject))
         .route("/api/v1/tenants/{tenant}/allocations/{id}/undo", post(undo))
         .route("/api/v1/tenants/{tenant}/messages", get(messages))
+        .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
+        .route("/api/v1/tenants/{tenant}/messages/{id}/correction", post(correct_message))
+        .route("/api/v1/tenants/{tenant}/replies/model", get(reply_model))
         .route("/api/v1/tenants/{tenant}/promises", get(promises))
         .route("/api/v1/tenants/{tenant}/outbox", get(outbox))
         .route("/api/v1/tenants/{tenant}/outbox/{id}/retry", post(retry_outbox))
@@ -677,6 +680,82 @@ async fn messages(
     let store = st.rt.store.clone();
     let page = blocking(move || store.messages(&tenant, &statuses, l, o)).await?;
     Ok(Json(page).into_response())
+}
+
+/// One message with its corrections, oldest first.
+async fn message(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    let m = blocking(move || store.message(&tenant, id)).await?;
+    let m = m.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no message {id}")))?;
+    Ok(Json(m).into_response())
+}
+
+const CORRECTION: &str = "{\"by\": \"<person>\", \"intent\": \"dispute\", \"promised_date\": \"YYYY-MM-DD\" | null, \"amount\": \"1200.50\" | null, \"currency\": \"EUR\" (optional), \"invoices\": [\"F-1\"] (optional), \"comment\": \"…\" (optional)}";
+
+/// A person confirms or corrects what a reply says (see
+/// `relance_store::Store::correct_reply`); a correction that changed
+/// something retrains the tenant's reply model in the background.
+async fn correct_message(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    RequestBody(body): RequestBody,
+) -> Result<Response, ApiError> {
+    use relance_store::CorrectionRefusal as R;
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
+    let input: relance_store::CorrectionInput = required_json(&body, CORRECTION)?;
+    if input.by.trim().is_empty() {
+        return Err(ApiError::bad_request("`by` must name the person who corrects"));
+    }
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let (store, t) = (st.rt.store.clone(), tenant.clone());
+    let r = blocking(move || store.correct_reply(&t, id, &who, &input, today)).await?;
+    match r {
+        Ok(outcome) => {
+            if outcome.changed {
+                st.rt.retrainer.request(st.rt.store.clone(), tenant);
+            }
+            Ok(Json(outcome).into_response())
+        }
+        Err(e @ R::NotFound(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())),
+        Err(e @ R::Conflict(_)) => Err(ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())),
+        Err(e @ R::Invalid(_)) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_correction", e.to_string()))
+        }
+    }
+}
+
+/// The tenant's reply model: its version (0 while it has none: the shipped
+/// model alone), when it was trained, on how many corrections, and its
+/// accuracy on them (measured on the training set) next to the shipped model's.
+async fn reply_model(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    let m = blocking(move || store.reply_model(&tenant)).await?;
+    let shipped = relance_engine::replies::model::Model::shipped().version.clone();
+    Ok(Json(match m {
+        Some(m) => json!({
+            "version": m.version, "trained_at": m.trained_at, "examples": m.examples,
+            "corrections_through": m.corrections_through, "accuracy": m.accuracy,
+            "shipped_accuracy": m.shipped_accuracy, "features": m.features,
+            "accuracy_measured_on": "training_set", "shipped_version": shipped,
+        }),
+        None => json!({
+            "version": 0, "trained_at": null, "examples": 0, "accuracy": null, "shipped_version": shipped,
+        }),
+    })
+    .into_response())
 }
 
 /// The shape of `promises`, `tasks` and `outbox`: `?status=` and `?limit=`, newest first.

@@ -50,6 +50,8 @@ pub struct Runtime {
     pub connectors: Vec<BuiltConnector>,
     /// Cash application, woken by any change of statements or invoices.
     pub cash: Arc<CashService>,
+    /// Retrains tenant reply models in the background (see `replies_model`).
+    pub retrainer: Arc<crate::replies_model::Retrainer>,
     /// Last local day each tenant's reminders were planned for.
     planned: Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::NaiveDate>>>,
 }
@@ -81,7 +83,15 @@ impl Runtime {
             metrics.register(c.tenant.as_str(), &c.config.name, c.connector.role());
         }
         let cash = Arc::new(CashService::new(store.clone(), &settings));
-        Ok(Runtime { settings: Arc::new(settings), store, metrics, connectors, cash, planned: Default::default() })
+        Ok(Runtime {
+            settings: Arc::new(settings),
+            store,
+            metrics,
+            connectors,
+            cash,
+            retrainer: Default::default(),
+            planned: Default::default(),
+        })
     }
 
     fn context(&self, c: &BuiltConnector, cancel: &CancellationToken, once: bool) -> RunContext {
@@ -177,6 +187,10 @@ impl Runtime {
     /// cancelling `cancel`.
     pub fn spawn_supervisors(&self, cancel: &CancellationToken) -> TaskTracker {
         let tracker = TaskTracker::new();
+        // A correction whose retraining a stop cut short is learned now.
+        for t in &self.settings.tenants {
+            self.retrainer.request(self.store.clone(), t.id.clone());
+        }
         let mut by_tenant: std::collections::BTreeMap<String, Vec<BuiltConnector>> = Default::default();
         for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
             by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());

@@ -14,4 +14,5 @@ pub mod daemon;
 pub mod metrics;
 pub mod registry;
 pub mod reminders;
+pub mod replies_model;
 pub mod telemetry;

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod contacts;
+mod corrections;
 mod import;
 mod messages;
 mod outbox;
@@ -35,6 +36,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use relance_domain::TenantId;
 
 pub use contacts::{ContactState, ContactView};
+pub use corrections::{
+    CorrectionInput, CorrectionOutcome, CorrectionRefusal, CorrectionSample, CorrectionView, MessageDetail,
+    NewReplyModel, Reading, ReplyModelView,
+};
 pub use import::{
     BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
     ReleasedImport,
@@ -129,6 +134,8 @@ pub struct NewQuarantine {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<sqlite::Sqlite>,
+    /// Each tenant's latest reply-model overlay, by version (see `corrections`).
+    overlays: Arc<corrections::OverlayCache>,
 }
 
 impl Store {
@@ -140,7 +147,7 @@ impl Store {
 
     /// Opens (creating if needed) an SQLite database and applies migrations.
     pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store { db: Arc::new(sqlite::Sqlite::open(path)?) })
+        Ok(Store { db: Arc::new(sqlite::Sqlite::open(path)?), overlays: Default::default() })
     }
 
     /// Takes the lock that makes a daemon the only one working on this
@@ -244,6 +251,8 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 
 #[cfg(test)]
 mod contact_tests;
+#[cfg(test)]
+mod correction_tests;
 #[cfg(test)]
 mod paid_tests;
 #[cfg(test)]

@@ -110,7 +110,7 @@ pub struct TaskView {
 
 /// A state column read as its enum (a value outside the enum is a
 /// conversion error: the `CHECK` constraints make it corrupt data).
-fn state<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+pub(super) fn state<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
 where
     T: std::str::FromStr,
     T::Err: std::error::Error + Send + Sync + 'static,
@@ -142,13 +142,13 @@ fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
 
 /// The stored form of an understanding (version [`UNDERSTANDING_VERSION`]):
 /// its JSON, or `{}` when nothing could be read.
-fn understanding_json(u: Option<&Understanding>) -> serde_json::Value {
+pub(super) fn understanding_json(u: Option<&Understanding>) -> serde_json::Value {
     u.and_then(|u| serde_json::to_value(u).ok()).unwrap_or_else(|| json!({}))
 }
 
 /// An understanding as stored, read back; `None` (with a warning) for a
 /// version this binary does not know or a document that does not read.
-fn read_understanding(id: i64, version: Option<u32>, text: Option<&str>) -> Option<UnderstandingView> {
+pub(super) fn read_understanding(id: i64, version: Option<u32>, text: Option<&str>) -> Option<UnderstandingView> {
     let text = text?;
     match version.unwrap_or(1) {
         1 => match serde_json::from_str::<UnderstandingView>(text) {
@@ -524,34 +524,39 @@ impl Store {
                 |r| r.get(0),
             )?;
             let mut st = c.prepare(&format!(
-                "SELECT id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at, understanding_version
-                 FROM inbound_messages WHERE tenant_id=?1{filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+                "SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1{filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
             ))?;
             let items = st
-                .query_map(params![tenant.as_str(), limit, offset as i64], |r| {
-                    let id = r.get(0)?;
-                    let understanding = r.get::<_, Option<String>>(6)?;
-                    Ok(MessageView {
-                        id,
-                        mailbox: r.get(1)?,
-                        from: r.get(2)?,
-                        subject: r.get(3)?,
-                        status: state(r, 4)?,
-                        intent: state_opt(r, 5)?,
-                        understanding: read_understanding(id, r.get(10)?, understanding.as_deref()),
-                        error: r.get(7)?,
-                        moved_to: r.get(8)?,
-                        created_at: r.get(9)?,
-                    })
-                })?
+                .query_map(params![tenant.as_str(), limit, offset as i64], message_view)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Page { items, total: total as u64, limit, offset })
         })
     }
 }
 
+/// The columns [`message_view`] reads, in its order.
+pub(super) const MESSAGE_VIEW_COLUMNS: &str = "id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at, understanding_version";
+
+/// A row of [`MESSAGE_VIEW_COLUMNS`] as a [`MessageView`].
+pub(super) fn message_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageView> {
+    let id = r.get(0)?;
+    let understanding = r.get::<_, Option<String>>(6)?;
+    Ok(MessageView {
+        id,
+        mailbox: r.get(1)?,
+        from: r.get(2)?,
+        subject: r.get(3)?,
+        status: state(r, 4)?,
+        intent: state_opt(r, 5)?,
+        understanding: read_understanding(id, r.get(10)?, understanding.as_deref()),
+        error: r.get(7)?,
+        moved_to: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
 /// Invoice numbers stored as a JSON list (none when it does not read).
-fn numbers(text: &str) -> Vec<String> {
+pub(super) fn numbers(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
@@ -619,7 +624,7 @@ fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, today: NaiveDate, h: &Hand
 /// Gathers what the reply-action policy needs, asks it what to do, links the
 /// message to its customer and carries the actions out; returns what was
 /// done, for the audit trail, and adds the invoices marked disputed to `disputed`.
-fn act(
+pub(super) fn act(
     tx: &rusqlite::Transaction<'_>,
     t: &str,
     id: i64,

@@ -118,6 +118,7 @@ impl Store {
                     PromiseStatus::Broken => out.broken += 1,
                     PromiseStatus::Lapsed => out.lapsed += 1,
                     PromiseStatus::Pending => out.pending += 1,
+                    PromiseStatus::Cancelled => {}
                 }
             }
             Ok(out)

@@ -226,11 +226,23 @@ pub struct TrainOptions {
     pub prune_below: f32,
     /// Weight of each example (corrections may count more than the corpus).
     pub seed: u64,
+    /// Learn a bias per intent. A tenant overlay trained on a few
+    /// corrections does not: its corrections, mostly of one intent, would
+    /// otherwise tilt every reply of the tenant toward it.
+    pub learn_bias: bool,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { epochs: 40, learning_rate: 0.05, l2: 1e-4, min_count: 2, prune_below: 0.02, seed: 20_261_130 }
+        TrainOptions {
+            epochs: 40,
+            learning_rate: 0.05,
+            l2: 1e-4,
+            min_count: 2,
+            prune_below: 0.02,
+            seed: 20_261_130,
+            learn_bias: true,
+        }
     }
 }
 
@@ -296,9 +308,11 @@ pub fn train(examples: &[Example], base: Option<&Model>, opts: TrainOptions, ver
             let p = softmax(&z);
             let mut grad = p;
             grad[*y] -= 1.0;
-            for c in 0..CLASSES {
-                bias_g2[c] += grad[c] * grad[c];
-                bias[c] -= opts.learning_rate * grad[c] / bias_g2[c].sqrt();
+            if opts.learn_bias {
+                for c in 0..CLASSES {
+                    bias_g2[c] += grad[c] * grad[c];
+                    bias[c] -= opts.learning_rate * grad[c] / bias_g2[c].sqrt();
+                }
             }
             for &i in ids {
                 for c in 0..CLASSES {
