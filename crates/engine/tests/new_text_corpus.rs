@@ -27,7 +27,7 @@ use relance_engine::replies::{fold_lower, understand};
 use serde_json::Value;
 
 /// The pass rate below which the test fails (share of the counted dev messages).
-const FLOOR: f64 = 0.96;
+const FLOOR: f64 = 0.94;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus/replies")

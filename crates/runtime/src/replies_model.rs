@@ -39,10 +39,7 @@ pub type Labelled = (CorrectionSample, Example);
 
 /// The tenant's corrections as labelled examples (the latest correction
 /// per message), with the messages whose kept copy could not be read.
-pub fn tenant_examples(
-    store: &Store,
-    tenant: &TenantId,
-) -> Result<(Vec<Labelled>, Vec<Skipped>), StoreError> {
+pub fn tenant_examples(store: &Store, tenant: &TenantId) -> Result<(Vec<Labelled>, Vec<Skipped>), StoreError> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
     for s in store.correction_samples(tenant)? {
