@@ -592,6 +592,7 @@ mod memory {
         Case { name: "CSV, one header line", kind: Kind::Statement, text: csv_one_header },
         Case { name: "reply, CRLF lines", kind: Kind::Reply, text: reply_crlf },
         Case { name: "reply, bare-CR body lines", kind: Kind::Reply, text: reply_bare_cr },
+        Case { name: "reply, HTML with nested quotes", kind: Kind::Reply, text: reply_html },
     ];
 
     pub fn bench_memory(mb: usize, mail_mb: usize, only: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -816,6 +817,21 @@ mod memory {
 
     fn reply_bare_cr(bytes: usize) -> String {
         reply(bytes, "\r")
+    }
+
+    /// An HTML-only reply (what Outlook and Gmail send): the customer's line,
+    /// then a quoted history of blockquotes nested ever deeper, to `bytes`.
+    fn reply_html(bytes: usize) -> String {
+        let mut s = String::from(
+            "From: client@example.com\r\nTo: relances@example.com\r\nSubject: RE: Facture FA-2026-0001\r\nDate: Thu, 08 Oct 2026 14:12:00 +0200\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><div>Bonjour, nous r&eacute;glerons la facture FA-2026-0001 le 15 octobre.</div><div class=\"gmail_quote\">",
+        );
+        while s.len() < bytes {
+            let _ = write!(
+                s,
+                "<blockquote style=\"margin:0 0 0 .8ex;border-left:1px #ccc solid\"><p>Ligne cit&eacute;e de la relance, facture FA-2026-0001, 1&nbsp;250,00&nbsp;&euro;.</p>\r\n"
+            );
+        }
+        s
     }
 }
 
