@@ -480,7 +480,7 @@ fn read_delivery_report(u: &mut Understanding, msg: &mail_parser::Message<'_>, b
 /// an emoji to the slow regex engines (measured: a quarter of the time).
 fn ascii_words(pattern: &str) -> Regex {
     #[allow(clippy::unwrap_used)] // the patterns are constants, checked by every test
-    Regex::new(&pattern.replace(r"\b", r"(?-u:\b)")).unwrap()
+    Regex::new(&pattern.replace(r"\b", r"(?-u:\b)").replace(r"\w", r"(?-u:\w)").replace(r"\s", r"(?-u:\s)")).unwrap()
 }
 
 /// Lower case without accents, so patterns are written once.
