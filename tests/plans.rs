@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
 use chrono::NaiveDate;
 use common::{Daemon, Deployment, HEADER, csv_tenant, repo_path};
@@ -18,18 +16,7 @@ const TOKEN: &str = "plans-token-0001";
 
 /// POST a JSON body: (status, JSON answer).
 fn post(d: &Daemon, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let status = raw.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    d.send_json("POST", path, TOKEN, body)
 }
 
 fn run(d: &Deployment, args: &[&str]) -> String {

@@ -94,7 +94,13 @@ impl Daemon {
 
     /// POST an empty JSON body with a bearer token: (status, JSON body).
     pub fn post_json(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
-        let (status, body) = http_request(self.port, "POST", path, Some(token)).unwrap_or((0, String::new()));
+        self.send_json("POST", path, token, "{}")
+    }
+
+    /// Any method with a bearer token and a JSON body (empty for none): (status, JSON body).
+    pub fn send_json(&self, method: &str, path: &str, token: &str, json: &str) -> (u16, serde_json::Value) {
+        let (status, body) = http_request(self.port, method, path, Some(token), Some(json).filter(|j| !j.is_empty()))
+            .unwrap_or((0, String::new()));
         (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
     }
 
@@ -160,14 +166,17 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    http_request(port, "GET", path, token)
+    http_request(port, "GET", path, token, None)
 }
 
-fn http_request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+fn http_request(port: u16, method: &str, path: &str, token: Option<&str>, json: Option<&str>) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = if method == "POST" { "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}" } else { "\r\n" };
+    let body = match json {
+        Some(j) => format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{j}", j.len()),
+        None => "\r\n".to_string(),
+    };
     write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n{body}").ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;

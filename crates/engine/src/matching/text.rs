@@ -288,16 +288,8 @@ pub fn belgian_references(text: &str) -> Vec<String> {
             .take_while(|c| c.is_ascii_digit() || *c == '/' || *c == ' ')
             .filter(char::is_ascii_digit)
             .collect();
-        if digits.len() == 12 {
-            let base: u64 = digits[..10].parse().unwrap_or(0);
-            let check: u64 = digits[10..].parse().unwrap_or(99);
-            let expected = match base % 97 {
-                0 => 97,
-                r => r,
-            };
-            if check == expected && !out.contains(&digits[..10].to_string()) {
-                out.push(digits[..10].to_string());
-            }
+        if digits.len() == 12 && belgian_check_holds(&digits) && !out.contains(&digits[..10].to_string()) {
+            out.push(digits[..10].to_string());
         }
     }
     // Typed without the `+++`: twelve digits on their own (or `123/4567/89012`) whose check holds.
@@ -307,17 +299,18 @@ pub fn belgian_references(text: &str) -> Vec<String> {
         if digits.len() != 12 || !(groups == [12] || groups == [3, 4, 5]) {
             continue;
         }
-        let base: u64 = digits[..10].parse().unwrap_or(0);
-        let check: u64 = digits[10..].parse().unwrap_or(99);
-        let expected = match base % 97 {
-            0 => 97,
-            r => r,
-        };
-        if check == expected && !out.contains(&digits[..10].to_string()) {
+        if belgian_check_holds(&digits) && !out.contains(&digits[..10].to_string()) {
             out.push(digits[..10].to_string());
         }
     }
     out
+}
+
+/// Twelve digits whose last two are the first ten modulo 97 (97 for 0).
+fn belgian_check_holds(digits: &str) -> bool {
+    let base: u64 = digits[..10].parse().unwrap_or(0);
+    let check: u64 = digits[10..].parse().unwrap_or(99);
+    check == if base.is_multiple_of(97) { 97 } else { base % 97 }
 }
 
 fn mod97(s: &str) -> Option<u32> {

@@ -118,7 +118,7 @@ const NUMBERS: &[(&str, i64)] = &[
     ("thirty", 30),
 ];
 
-fn number(word: &str) -> Option<i64> {
+pub(crate) fn number(word: &str) -> Option<i64> {
     word.parse().ok().or_else(|| NUMBERS.iter().find(|(w, _)| *w == word).map(|(_, n)| *n))
 }
 

@@ -109,29 +109,14 @@ static START: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PER_AMOUNT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:de|d'|of|at)\s*").unwrap());
 
+/// A count of instalments ("3", "trois", "three"): the date reader's numbers,
+/// without the articles it reads as one ("a", "un").
 fn count(word: &str) -> Option<u32> {
-    const WORDS: &[(&str, u32)] = &[
-        ("deux", 2),
-        ("two", 2),
-        ("trois", 3),
-        ("three", 3),
-        ("quatre", 4),
-        ("four", 4),
-        ("cinq", 5),
-        ("five", 5),
-        ("six", 6),
-        ("sept", 7),
-        ("seven", 7),
-        ("huit", 8),
-        ("eight", 8),
-        ("neuf", 9),
-        ("nine", 9),
-        ("dix", 10),
-        ("ten", 10),
-        ("douze", 12),
-        ("twelve", 12),
-    ];
-    word.parse().ok().or_else(|| WORDS.iter().find(|(w, _)| *w == word).map(|(_, n)| *n))
+    let n = super::dates::number(word)?;
+    if n < 2 && word.parse::<u32>().is_err() {
+        return None;
+    }
+    u32::try_from(n).ok()
 }
 
 /// The exact amount stated in `text`, if any.
