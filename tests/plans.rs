@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use chrono::NaiveDate;
 use common::{Daemon, Deployment, HEADER, csv_tenant, repo_path};
 use relance_domain::TenantId;
