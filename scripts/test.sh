@@ -17,7 +17,9 @@
 #     mailbox, password `password`). Recipients whose local part starts with
 #     `reject-` get 550, `tempfail-` get 451;
 #   - PostgreSQL for the SQL invoice source (TEST_PG_URL, role and database
-#     `relance`, which may create a database per test).
+#     `relance`, which may create a database per test);
+#   - ChromeDriver with Debian's headless Chromium for the web workspace's
+#     browser tests (TEST_WEBDRIVER_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,9 +59,12 @@ SMTP_PORT=${RELANCE_TEST_SMTP_PORT:-$(free_base 2 12525 22525 32525 42525 52525)
   || { echo "no free port for the test SMTP server" >&2; exit 1; }
 PG_PORT=${RELANCE_TEST_PG_PORT:-$(free_base 1 15432 25432 35432 45432 55432)} \
   || { echo "no free port for the test PostgreSQL server" >&2; exit 1; }
+WD_PORT=${RELANCE_TEST_WEBDRIVER_PORT:-$(free_base 1 19515 29515 39515 49515 59515)} \
+  || { echo "no free port for ChromeDriver" >&2; exit 1; }
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
 chmod 755 "$SERVERS"   # dovecot's `mail` user must traverse it
 stop_servers() {
+  bash scripts/test-servers/webdriver.sh stop "$SERVERS/webdriver" "$WD_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/postgres-server.sh stop "$SERVERS/pg" "$PG_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/smtp-server.sh stop "$SERVERS/smtp" "$SMTP_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true
@@ -77,6 +82,9 @@ SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCP
 wait "$PG_PID" || { echo "the test PostgreSQL server did not start" >&2; exit 1; }
 export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
 export TEST_PG_URL="postgres://relance:relance@127.0.0.1:$PG_PORT/relance"
+# ChromeDriver and Debian's headless Chromium for the web workspace's browser tests.
+bash scripts/test-servers/webdriver.sh start "$SERVERS/webdriver" "$WD_PORT"
+export TEST_WEBDRIVER_URL="http://127.0.0.1:$WD_PORT"
 # Tests needing these servers fail, rather than skip, if one is not configured.
 export RELANCE_TEST_SERVERS=required
 export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_SMTP_DIR="$SERVERS/smtp/messages"

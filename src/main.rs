@@ -16,6 +16,7 @@ mod replies_cmd;
 mod replies_tenant;
 mod replies_train;
 mod statements_cmd;
+mod users_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,6 +79,11 @@ enum Command {
     /// Print the configuration reference (Markdown) generated from the settings' doc comments:
     /// docs/config.md is this output.
     ConfigReference,
+    /// People of the web workspace: add one, or print a password hash for a tenant file.
+    Users {
+        #[command(subcommand)]
+        which: users_cmd::UsersCommand,
+    },
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -95,6 +101,7 @@ fn main() -> ExitCode {
         Command::Dunning { which } => dunning_cmd::run(which),
         Command::Replies { which } => replies_cmd::run(which),
         Command::Bench { which } => bench::run(which),
+        Command::Users { which } => users_cmd::run(which),
         Command::ConfigReference => {
             println!("{}", relance_config::reference::render(&relance_connectors::settings_schemas()));
             Ok(ExitCode::SUCCESS)
@@ -190,7 +197,13 @@ fn run(config: PathBuf, once: bool) -> anyhow::Result<ExitCode> {
             tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         info!(%listen, tenants = rt.settings.tenants.len(), connectors = rt.connectors.len(), "relance started");
         let tracker = rt.spawn_supervisors(&cancel);
-        let api = tokio::spawn(relance_runtime::api::serve(listener, rt.clone(), cancel.clone()));
+        match relance_web::sync_config_users(&rt) {
+            Ok(0) => {}
+            Ok(n) => info!(users = n, "web users from the tenant files written"),
+            Err(e) => error!(error = %e, "cannot write the web users of the tenant files; they cannot log in"),
+        }
+        let pages = relance_web::router(rt.clone());
+        let api = tokio::spawn(relance_runtime::api::serve_with(listener, rt.clone(), pages, cancel.clone()));
         cancel.cancelled().await;
         info!("shutting down: finishing work in hand");
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

@@ -33,6 +33,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use relance_domain::money::Currency;
+use relance_domain::users::Role;
 use relance_domain::{Language, TenantId, is_snake_identifier};
 use relance_engine::dunning::HolidayCountry;
 use relance_engine::dunning::templates::Templates;
@@ -203,6 +204,28 @@ struct TenantFile {
     /// The tenant's connectors, by name (lower-case snake_case).
     #[serde(default)]
     connectors: BTreeMap<String, RawConnector>,
+    /// `[[users]]`: people who log in to the web workspace (more can be added
+    /// with `relance users add`).
+    #[serde(default)]
+    users: Vec<UserFile>,
+}
+
+/// `[[users]]`: a person who logs in to the web workspace.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UserFile {
+    /// Login name, unique in the tenant (letters, digits, `.`, `_`, `-`, `@`).
+    name: String,
+    /// `admin`, `collector` or `read_only` (sees everything, acts on nothing).
+    #[schemars(with = "String")]
+    role: Role,
+    /// The password's argon2 hash in PHC form (`$argon2id$v=19$…`), as printed by
+    /// `relance users hash-password`. Never the password itself.
+    password_hash: String,
+    /// Language of the pages for this person (`fr` or `en`); the tenant's by default.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    language: Option<Language>,
 }
 
 /// `[dunning]`: how and when this tenant's reminders go out.
@@ -421,6 +444,25 @@ pub struct TenantConfig {
     /// Cash application settings, one set per tenant whatever the bank connector.
     pub matching: MatchConfig,
     pub connectors: Vec<ConnectorConfig>,
+    /// People declared in the tenant file for the web workspace.
+    pub users: Vec<UserConfig>,
+}
+
+/// A person declared in a tenant file (`[[users]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserConfig {
+    pub name: String,
+    pub role: Role,
+    /// argon2 PHC string (checked to start with `$argon2` at load).
+    pub password_hash: String,
+    pub language: Option<Language>,
+}
+
+/// Whether `name` is a valid login name: 1 to 64 of letters, digits, `.`,
+/// `_`, `-` and `@`.
+pub fn valid_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
 /// The whole validated configuration.
@@ -762,6 +804,31 @@ fn load_tenant_inner(
             Err(mut es) => errors.append(&mut es),
         }
     }
+    let mut users: Vec<UserConfig> = Vec::new();
+    for (i, u) in raw.users.into_iter().enumerate() {
+        let at = format!("users[{i}]");
+        if !valid_user_name(&u.name) {
+            errors.push(ConfigError::new(
+                file,
+                Some(&format!("{at}.name")),
+                format!("`{}` is not a login name (1 to 64 letters, digits, `.`, `_`, `-`, `@`)", u.name),
+            ));
+        } else if users.iter().any(|o| o.name == u.name) {
+            errors.push(ConfigError::new(
+                file,
+                Some(&format!("{at}.name")),
+                format!("user `{}` is declared twice", u.name),
+            ));
+        } else if !u.password_hash.starts_with("$argon2") {
+            errors.push(ConfigError::new(
+                file,
+                Some(&format!("{at}.password_hash")),
+                "expected an argon2 hash in PHC form (`$argon2id$v=19$…`), as printed by `relance users hash-password`",
+            ));
+        } else {
+            users.push(UserConfig { name: u.name, role: u.role, password_hash: u.password_hash, language: u.language });
+        }
+    }
     let tenant = TenantConfig {
         name: raw.name.unwrap_or_else(|| id.to_string()),
         id,
@@ -776,6 +843,7 @@ fn load_tenant_inner(
         dunning,
         matching: raw.matching,
         connectors,
+        users,
     };
     Ok((Some((tenant, raw.scenarios)), errors))
 }

@@ -13,5 +13,6 @@ pub mod iban;
 pub mod money;
 mod records;
 pub mod replies;
+pub mod users;
 
 pub use records::*;

@@ -200,8 +200,20 @@ fn routes(state: ApiState) -> Router {
 /// Serves the API on `listener` under the `[http]` limits until `cancel`
 /// fires, then finishes the requests in progress.
 pub async fn serve(listener: tokio::net::TcpListener, rt: Runtime, cancel: CancellationToken) -> std::io::Result<()> {
+    serve_with(listener, rt, Router::new(), cancel).await
+}
+
+/// Like [`serve`], with more routes on the same port (the web workspace's
+/// pages): they are merged beside the API, outside its JSON error and rate
+/// layers, and must not overlap its paths (`/api/…`, `/healthz`, `/metrics`).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    rt: Runtime,
+    pages: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
     let http = rt.settings.http.clone();
-    server::serve(listener, router(rt), http, cancel).await
+    server::serve(listener, pages.merge(router(rt)), http, cancel).await
 }
 
 /// The bearer token of `Authorization`, or why there is none.

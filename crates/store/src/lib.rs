@@ -27,6 +27,7 @@ mod rates;
 mod reflection;
 mod reports;
 mod sqlite;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,7 @@ pub use queries::{InvoiceQuery, Page, TenantCounts};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use sqlite::DaemonLock;
+pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
 
 /// Where the data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,3 +267,5 @@ mod rates_tests;
 mod reply_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_tests;

@@ -1,0 +1,83 @@
+//! The collections workspace: web pages served by the daemon on the API's
+//! port, for the people who handle what automation leaves to them.
+//!
+//! Server-rendered HTML (minijinja templates compiled into the binary, in
+//! `templates/`), plain forms that post and redirect (no script is needed;
+//! none is served), French and English (`i18n`). People log in with a
+//! name and password of their tenant (`auth`, `session`); a session sees
+//! only its own tenant: any other tenant's page answers 404. Every action
+//! checks the session's CSRF token and role (read-only users act on
+//! nothing) and is audited with the person's name (`user:<name>`), through
+//! the same store and service calls as the JSON API.
+//!
+//! The binary merges [`router`] with the API's router
+//! (`relance_runtime::api::serve_with`).
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+mod i18n;
+mod pages;
+mod session;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use relance_runtime::daemon::Runtime;
+use relance_store::{NewUser, StoreError, UserSource};
+
+pub use auth::{PasswordError, hash_password, verify_password};
+
+/// Shared by every page handler.
+#[derive(Clone)]
+pub(crate) struct WebState {
+    pub rt: Runtime,
+    pub views: Arc<views::Views>,
+}
+
+/// The workspace's routes (pages, forms, the style sheet).
+pub fn router(rt: Runtime) -> Router {
+    let state = WebState { rt, views: Arc::new(views::Views::new()) };
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/assets/style.css", get(pages::style))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/language", post(pages::language))
+        .route("/t/{tenant}/", get(pages::today))
+        .route("/t/{tenant}/cash", get(pages::cash))
+        .route("/t/{tenant}/cash/{id}/accept", post(pages::cash_accept))
+        .route("/t/{tenant}/cash/{id}/reject", post(pages::cash_reject))
+        .route("/t/{tenant}/replies", get(pages::replies))
+        .route("/t/{tenant}/replies/{id}", get(pages::reply))
+        .route("/t/{tenant}/replies/{id}/correct", post(pages::reply_correct))
+        .route("/t/{tenant}/customers/{id}", get(pages::customer))
+        .route("/t/{tenant}/reports", get(pages::reports))
+        .route("/t/{tenant}/operations", get(pages::operations))
+        .route("/t/{tenant}/outbox/{id}/retry", post(pages::outbox_retry))
+        .with_state(state)
+}
+
+/// Writes the users declared in the tenant files into the store (new ones
+/// added, changed ones refreshed, audited as `config`). Users added with
+/// `relance users add` are left alone unless a tenant file declares the
+/// same name, which then wins.
+pub fn sync_config_users(rt: &Runtime) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for t in &rt.settings.tenants {
+        for u in &t.users {
+            let user = NewUser {
+                name: u.name.clone(),
+                role: u.role,
+                password_hash: u.password_hash.clone(),
+                language: u.language,
+            };
+            if rt.store.upsert_user(&t.id, &user, UserSource::Config, "config")? {
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
+}

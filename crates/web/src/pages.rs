@@ -1,0 +1,651 @@
+//! Page and form handlers. Reads go through the store on the blocking pool;
+//! actions call the same store and service functions as the JSON API, with
+//! the person's name as the audit actor, then redirect (post/redirect/get).
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::Utc;
+use minijinja::Value;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::WebState;
+use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
+use crate::session::{MaybePerson, Person};
+use relance_domain::replies::{MessageStatus, PromiseStatus, TaskStatus};
+use relance_domain::{Language, PaymentStatus, TenantId};
+use relance_store::{InvoiceQuery, NewSession, StoreError};
+
+/// Items per page of a list.
+const PAGE: u32 = 50;
+
+/// Why a page cannot be shown. Each answers a small page of its own (in both
+/// languages: the person may not be known), never a stack trace.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// No (valid) session: to the login page.
+    Login,
+    NotFound,
+    Forbidden,
+    Csrf,
+    BadRequest(String),
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(why) => PageError::BadRequest(why),
+            other => PageError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, fr, en) = match &self {
+            PageError::Login => return Redirect::to("/login").into_response(),
+            PageError::NotFound => {
+                (StatusCode::NOT_FOUND, "Cette page n'existe pas.".to_string(), "This page does not exist.".to_string())
+            }
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Vous n'avez pas le droit de faire cela.".to_string(),
+                "You are not allowed to do this.".to_string(),
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Le formulaire a expiré ou ne vient pas de cette application.".to_string(),
+                "The form expired or did not come from this application.".to_string(),
+            ),
+            PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone(), why.clone()),
+            PageError::Internal(e) => {
+                tracing::error!(error = %e, "web page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Une erreur interne est survenue ; elle est journalisée.".to_string(),
+                    "An internal error occurred; it is logged.".to_string(),
+                )
+            }
+        };
+        let body = format!(
+            "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{code}</title>\
+             <link rel=\"stylesheet\" href=\"/assets/style.css\"></head><body><main class=\"error\">\
+             <h1>{code}</h1><p>{fr}</p><p lang=\"en\">{en}</p><p><a href=\"/\">Relance</a></p></main></body></html>",
+            code = status.as_u16(),
+            fr = escape(&fr),
+            en = escape(&en),
+        );
+        (status, Html(body)).into_response()
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, PageError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PageError::Internal(e.to_string()))?.map_err(PageError::from)
+}
+
+/// Renders a page with the context every page has (language, tenant,
+/// person, CSRF token, the active menu entry).
+fn page(
+    st: &WebState,
+    who: &Person,
+    name: &str,
+    active: &str,
+    extra: serde_json::Value,
+) -> Result<Response, PageError> {
+    let tenant_name = st.rt.settings.tenant(who.tenant.as_str()).map(|t| t.name.clone()).unwrap_or_default();
+    let mut ctx = json!({
+        "lang": who.language.as_str(),
+        "tenant": who.tenant.as_str(),
+        "tenant_name": tenant_name,
+        "user": who.name,
+        "role": who.role.as_str(),
+        "can_act": who.role.can_act(),
+        "csrf": who.csrf,
+        "active": active,
+    });
+    if let (Some(c), serde_json::Value::Object(more)) = (ctx.as_object_mut(), extra) {
+        c.extend(more);
+    }
+    let html = st
+        .views
+        .render(name, Value::from(minijinja::value::Serde(&ctx)))
+        .map_err(|e| PageError::Internal(format!("template {name}: {e}")))?;
+    Ok(Html(html).into_response())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, PageError> {
+    serde_json::to_value(v).map_err(|e| PageError::Internal(e.to_string()))
+}
+
+/// `/`: the person's Today page, or the login form.
+pub(crate) async fn home(MaybePerson(who): MaybePerson) -> Response {
+    match who {
+        Some(p) => Redirect::to(&format!("/t/{}/", p.tenant)).into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+pub(crate) async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("assets/style.css")).into_response()
+}
+
+/// The language of a page for someone not logged in: `?lang=`, else the
+/// browser's first choice among ours, else French.
+fn guest_language(headers: &HeaderMap, q: &HashMap<String, String>) -> Language {
+    if let Some(l) = q.get("lang").and_then(|l| l.parse().ok()) {
+        return l;
+    }
+    let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    for part in accept.split(',') {
+        let tag = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if tag.starts_with("fr") {
+            return Language::Fr;
+        }
+        if tag.starts_with("en") {
+            return Language::En;
+        }
+    }
+    Language::Fr
+}
+
+pub(crate) async fn login_form(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let token = auth::random_token().map_err(|e| PageError::Internal(e.to_string()))?;
+    let lang = guest_language(&headers, &q);
+    let single = match st.rt.settings.tenants.as_slice() {
+        [one] => Some(one.id.to_string()),
+        _ => None,
+    };
+    let ctx = json!({
+        "lang": lang.as_str(),
+        "csrf": token,
+        "failed": q.contains_key("failed"),
+        "expired": q.contains_key("expired"),
+        "tenant": q.get("tenant").cloned().or(single).unwrap_or_default(),
+        "name": q.get("name").cloned().unwrap_or_default(),
+    });
+    let html = st
+        .views
+        .render("login.html", Value::from(minijinja::value::Serde(&ctx)))
+        .map_err(|e| PageError::Internal(format!("template login.html: {e}")))?;
+    let cookie = auth::set_cookie(LOGIN_COOKIE, &token, 3600, auth::over_tls(&headers));
+    Ok(([(header::SET_COOKIE, cookie)], Html(html)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    tenant: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+fn client(headers: &HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "direct".to_string())
+}
+
+pub(crate) async fn login(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let lang_q = f.lang.as_deref().map(|l| format!("&lang={l}")).unwrap_or_default();
+    let again = |what: &str| {
+        Redirect::to(&format!("/login?{what}=1&tenant={}&name={}{lang_q}", url_part(&f.tenant), url_part(&f.name)))
+            .into_response()
+    };
+    let double_submit = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if !auth::same_token(double_submit, &f.csrf) {
+        return Ok(again("expired"));
+    }
+    let Some(tenant) = st.rt.settings.tenant(f.tenant.trim()).cloned() else {
+        // Same work and answer as a wrong password: nothing tells which tenants exist.
+        let pw = f.password.clone();
+        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&pw, auth::DUMMY_HASH)).await;
+        return Ok(again("failed"));
+    };
+    let (store, name, password, from) =
+        (st.rt.store.clone(), f.name.trim().to_string(), f.password.clone(), client(&headers));
+    let tid = tenant.id.clone();
+    let now = Utc::now();
+    let outcome = blocking(move || {
+        let user = store.user(&tid, &name)?;
+        let locked = user.as_ref().and_then(|u| u.locked_until).is_some_and(|until| until > now);
+        let hash = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(auth::DUMMY_HASH);
+        let ok = auth::verify_password(&password, hash) && user.is_some() && !locked;
+        if !ok {
+            if user.is_some() && !locked {
+                store.record_login_failure(
+                    &tid,
+                    &name,
+                    now,
+                    auth::MAX_FAILURES,
+                    chrono::Duration::minutes(auth::LOCK_FOR_MINUTES),
+                    &from,
+                )?;
+            }
+            return Ok(None);
+        }
+        let Some(user) = user else { return Ok(None) };
+        let secret = auth::random_token().map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let csrf = auth::random_token().map_err(|e| StoreError::Rejected(e.to_string()))?;
+        let session = NewSession {
+            id_hash: auth::secret_hash(&secret),
+            tenant: tid.clone(),
+            user: user.name.clone(),
+            csrf,
+            language: user.language.unwrap_or(tenant.language),
+            expires_at: now + chrono::Duration::hours(auth::SESSION_HOURS),
+        };
+        store.open_session(&session, &from)?;
+        Ok(Some(secret))
+    })
+    .await?;
+    let Some(secret) = outcome else { return Ok(again("failed")) };
+    let secure = auth::over_tls(&headers);
+    let cookie = auth::set_cookie(SESSION_COOKIE, &secret, auth::SESSION_HOURS * 3600, secure);
+    let clear = auth::set_cookie(LOGIN_COOKIE, "", 0, secure);
+    let mut resp = Redirect::to(&format!("/t/{}/", tenant.id)).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, cookie.parse().map_err(|_| PageError::Internal("cookie".into()))?);
+    resp.headers_mut().append(header::SET_COOKIE, clear.parse().map_err(|_| PageError::Internal("cookie".into()))?);
+    Ok(resp)
+}
+
+/// Percent-encodes a query value (only what a login name or tenant id may hold passes as is).
+fn url_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn logout(
+    State(st): State<WebState>,
+    who: Person,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    if !auth::same_token(&who.csrf, &f.csrf) {
+        return Err(PageError::Csrf);
+    }
+    let store = st.rt.store.clone();
+    let h = who.id_hash.clone();
+    blocking(move || store.close_session(&h)).await?;
+    let clear = auth::set_cookie(SESSION_COOKIE, "", 0, auth::over_tls(&headers));
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LanguageForm {
+    #[serde(default)]
+    csrf: String,
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Switches the session's language, back to the page it came from.
+pub(crate) async fn language(
+    State(st): State<WebState>,
+    who: Person,
+    Form(f): Form<LanguageForm>,
+) -> Result<Response, PageError> {
+    if !auth::same_token(&who.csrf, &f.csrf) {
+        return Err(PageError::Csrf);
+    }
+    let lang: Language = f.lang.parse().map_err(|_| PageError::BadRequest(format!("unknown language `{}`", f.lang)))?;
+    let store = st.rt.store.clone();
+    let h = who.id_hash.clone();
+    blocking(move || store.set_session_language(&h, lang)).await?;
+    // Only a page of this application: never an open redirect.
+    let back = if f.back.starts_with("/t/") && !f.back.contains("//") { f.back } else { format!("/t/{}/", who.tenant) };
+    Ok(Redirect::to(&back).into_response())
+}
+
+/// Today: what is waiting for this person, each with a link.
+pub(crate) async fn today(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let counts = blocking(move || {
+        let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
+        let payments = store.payments_with_status(&tenant, &review, 1, 0)?.total;
+        let replies = store.messages(&tenant, &[MessageStatus::Review], 1, 0)?.total;
+        let tasks = store.tasks(&tenant, Some(TaskStatus::Open), 1000)?.len();
+        let broken = store.promises(&tenant, Some(PromiseStatus::Broken), 1000)?.len();
+        let quarantine = store.quarantine(&tenant, 1, 0)?.total;
+        let failed = store.outbox(&tenant, Some("failed"), 1000)?.len();
+        Ok(json!({
+            "payments": payments, "replies": replies, "tasks": tasks,
+            "broken": broken, "quarantine": quarantine, "failed": failed,
+        }))
+    })
+    .await?;
+    page(&st, &who, "today.html", "today", json!({ "counts": counts }))
+}
+
+fn offset_of(q: &HashMap<String, String>) -> u64 {
+    q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0)
+}
+
+/// The cash review queue: each credit with its ranked explanations and
+/// their reasons. `q` narrows it to payers, amounts or references
+/// containing the text.
+pub(crate) async fn cash(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let offset = offset_of(&q);
+    let search = q.get("q").map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
+    let page_of = blocking(move || {
+        store.payments_with_status(&tenant, &[PaymentStatus::Suggested, PaymentStatus::Unmatched], PAGE, offset)
+    })
+    .await?;
+    let mut items = Vec::new();
+    for p in &page_of.items {
+        let v = to_json(p)?;
+        if let Some(s) = &search {
+            let hay = [
+                p.line.counterparty_name.as_deref().unwrap_or(""),
+                p.line.remittance.as_deref().unwrap_or(""),
+                p.line.structured_ref.as_deref().unwrap_or(""),
+                &p.line.amount.to_decimal_string(),
+            ]
+            .join(" ")
+            .to_lowercase();
+            if !hay.contains(s.as_str()) {
+                continue;
+            }
+        }
+        items.push(v);
+    }
+    let next = (offset + u64::from(PAGE) < page_of.total).then_some(offset + u64::from(PAGE));
+    let prev = (offset > 0).then(|| offset.saturating_sub(u64::from(PAGE)));
+    page(
+        &st,
+        &who,
+        "cash.html",
+        "cash",
+        json!({ "items": items, "total": page_of.total, "q": q.get("q"), "next": next, "prev": prev, "done": q.get("done") }),
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AcceptForm {
+    #[serde(default)]
+    csrf: String,
+    candidate: usize,
+}
+
+pub(crate) async fn cash_accept(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<AcceptForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (cash, actor, t) = (st.rt.cash.clone(), who.actor(), tenant.clone());
+    blocking(move || cash.accept(&t, id, f.candidate, &actor)).await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/cash?done={id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RejectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(crate) async fn cash_reject(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<RejectForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    let reason = if f.reason.trim().is_empty() { "rejected in the workspace".to_string() } else { f.reason };
+    blocking(move || store.reject_payment(&t, id, &actor, &reason)).await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/cash?done={id}")).into_response())
+}
+
+/// Replies a person should read.
+pub(crate) async fn replies(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let offset = offset_of(&q);
+    let list = blocking(move || store.messages(&tenant, &[MessageStatus::Review], PAGE, offset)).await?;
+    let next = (offset + u64::from(PAGE) < list.total).then_some(offset + u64::from(PAGE));
+    let prev = (offset > 0).then(|| offset.saturating_sub(u64::from(PAGE)));
+    page(
+        &st,
+        &who,
+        "replies.html",
+        "replies",
+        json!({ "items": to_json(&list.items)?, "total": list.total, "next": next, "prev": prev }),
+    )
+}
+
+/// One reply: the new text, what was read and why, and the correction form.
+pub(crate) async fn reply(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let m = blocking(move || store.message(&tenant, id)).await?.ok_or(PageError::NotFound)?;
+    let intents: Vec<&str> = relance_engine::replies::Intent::ALL.iter().map(|i| i.as_str()).collect();
+    page(
+        &st,
+        &who,
+        "reply.html",
+        "replies",
+        json!({ "m": to_json(&m)?, "intents": intents, "saved": q.contains_key("saved") }),
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CorrectForm {
+    #[serde(default)]
+    csrf: String,
+    intent: String,
+    #[serde(default)]
+    promised_date: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    invoices: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Confirms or corrects a reply (the corrections API's rules), and asks for
+/// the tenant model to be retrained when something changed.
+pub(crate) async fn reply_correct(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<CorrectForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let blank = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+    let input = json!({
+        "by": who.name,
+        "intent": f.intent,
+        "promised_date": blank(&f.promised_date),
+        "amount": blank(&f.amount),
+        "invoices": blank(&f.invoices).map(|s| s.split([',', ' ']).filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>()),
+        "comment": blank(&f.comment),
+    });
+    let input: relance_store::CorrectionInput =
+        serde_json::from_value(input).map_err(|e| PageError::BadRequest(format!("correction: {e}")))?;
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    let outcome = blocking(move || store.correct_reply(&t, id, &actor, &input, today)).await?;
+    match outcome {
+        Ok(o) => {
+            if o.changed {
+                st.rt.retrainer.request(st.rt.store.clone(), tenant.clone());
+            }
+            Ok(Redirect::to(&format!("/t/{tenant}/replies/{id}?saved=1")).into_response())
+        }
+        Err(refusal) => Err(PageError::BadRequest(refusal.to_string())),
+    }
+}
+
+/// A customer: open items with totals per currency.
+pub(crate) async fn customer(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let cid = id.clone();
+    let invoices = blocking(move || {
+        store.invoices(&tenant, &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid), limit: 1000, offset: 0 })
+    })
+    .await?;
+    if invoices.items.is_empty() {
+        return Err(PageError::NotFound);
+    }
+    page(&st, &who, "customer.html", "customers", json!({ "customer_id": id, "invoices": to_json(&invoices.items)? }))
+}
+
+/// Reports: aged balance and DSO, as the API computes them.
+pub(crate) async fn reports(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let day = Utc::now().with_timezone(&tz).date_naive();
+    let from = day.checked_sub_months(chrono::Months::new(24)).unwrap_or(day);
+    let store = st.rt.store.clone();
+    let (items, sales) =
+        blocking(move || Ok((store.open_items(&tenant)?, store.monthly_invoiced(&tenant, from)?))).await?;
+    let aged = relance_engine::reports::aged_balance(&items, day).map_err(|e| PageError::Internal(e.to_string()))?;
+    let mut receivables: std::collections::BTreeMap<String, relance_domain::money::Money> = Default::default();
+    for i in &items {
+        let zero = relance_domain::money::Money::new(0, i.open.currency);
+        let sum = receivables.entry(i.open.currency.code().to_string()).or_insert(zero);
+        *sum = sum.checked_add(i.open).map_err(|e| PageError::Internal(e.to_string()))?;
+    }
+    let mut dso = Vec::new();
+    for r in receivables.into_values() {
+        let history: Vec<_> = sales.iter().filter(|s| s.invoiced.currency == r.currency).copied().collect();
+        let d =
+            relance_engine::reports::dso_countback(r, &history, day).map_err(|e| PageError::Internal(e.to_string()))?;
+        dso.push(json!({
+            "currency": r.currency.code(),
+            "receivables": r.to_decimal_string(),
+            "days": tenths(d.tenths_of_days),
+            "history_exhausted": d.history_exhausted,
+        }));
+    }
+    let buckets: Vec<&str> = relance_engine::reports::AgeBucket::ALL.iter().map(|b| b.label()).collect();
+    page(
+        &st,
+        &who,
+        "reports.html",
+        "reports",
+        json!({ "as_of": day, "buckets": buckets, "aged": to_json(&aged)?, "dso": dso }),
+    )
+}
+
+/// Tenths as a decimal string: 533 → "53.3".
+fn tenths(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", (v / 10).abs(), (v % 10).abs())
+}
+
+/// Operations: quarantined inputs, failed reminders, connectors.
+pub(crate) async fn operations(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let t = tenant.clone();
+    let (quarantine, failed) =
+        blocking(move || Ok((store.quarantine(&t, PAGE, 0)?, store.outbox(&t, Some("failed"), PAGE)?))).await?;
+    let connectors: Vec<serde_json::Value> = st
+        .rt
+        .metrics
+        .snapshot()
+        .into_iter()
+        .filter(|((t, _), _)| t == tenant.as_str())
+        .map(|((_, name), s)| json!({ "name": name, "status": s }))
+        .collect();
+    page(
+        &st,
+        &who,
+        "operations.html",
+        "operations",
+        json!({ "quarantine": to_json(&quarantine)?, "failed": failed, "connectors": connectors }),
+    )
+}
+
+pub(crate) async fn outbox_retry(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let tenant: TenantId = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, t) = (st.rt.store.clone(), tenant.clone());
+    blocking(move || store.retry_outbox(&t, id)).await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/operations")).into_response())
+}

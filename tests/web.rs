@@ -1,0 +1,371 @@
+//! The web workspace (issue #15) through the real daemon, on a copy of the
+//! demo deployment (`config/demo`: tenants `demo` and `acme`, their users):
+//!
+//! * over plain HTTP: login, lock-out, tenant isolation (a page or action of
+//!   another tenant is a 404), CSRF (a form without the session's token is
+//!   refused), read-only users cannot act, logout ends the session, every
+//!   action audited with the person's name;
+//! * in Debian's headless Chromium through ChromeDriver (started by
+//!   scripts/test.sh, `TEST_WEBDRIVER_URL`): a collector logs in, accepts a
+//!   payment from the review queue and sees the invoice paid on the
+//!   customer's page, and the reports page shows the API's DSO and aged
+//!   balance. Screenshots of the pages go to `target/tmp/screenshots/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Daemon, free_port, repo_path, server_missing, wait_for};
+use serde_json::Value;
+
+const TOKEN: &str = "demo-token-0001";
+
+/// A copy of `config/` (the demo and the scenarios), so its data directory
+/// (`../../data/demo`) lands in the temporary directory.
+fn demo_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&repo_path("config"), &dir.path().join("config"));
+    dir
+}
+
+fn start(dir: &Path) -> Daemon {
+    let port = free_port();
+    let log = dir.join("daemon.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args(["run", "--config"])
+        .arg(dir.join("config/demo/relance.toml"))
+        .env("RELANCE__LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .expect("spawn daemon");
+    let d = Daemon { child, port, log };
+    wait_for(Duration::from_secs(30), "daemon health", || d.get("/healthz", None).0 == 200);
+    // The demo statement is applied at start: two credits wait for review.
+    wait_for(Duration::from_secs(30), "the demo review queue", || review(&d).len() == 2);
+    d
+}
+
+fn review(d: &Daemon) -> Vec<Value> {
+    let (status, page) = d.get_json("/api/v1/tenants/demo/review", Some(TOKEN));
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// An HTTP answer: status, headers (names lower-cased; `set-cookie` joined by newlines), body.
+struct Answer {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers.get("location").map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A browser-like client over plain HTTP/1.1: keeps cookies, sends forms.
+struct Browser {
+    port: u16,
+    cookies: BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(port: u16) -> Browser {
+        Browser { port, cookies: BTreeMap::new() }
+    }
+
+    fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> Answer {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cookie = if cookie.is_empty() { String::new() } else { format!("Cookie: {}\r\n", cookie.join("; ")) };
+        let body = form
+            .map(|f| f.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"))
+            .unwrap_or_default();
+        let content = if form.is_some() {
+            format!("Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n", body.len())
+        } else {
+            String::new()
+        };
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{cookie}{content}Connection: close\r\n\r\n{body}")
+            .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let mut lines = head.lines();
+        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for l in lines {
+            if let Some((k, v)) = l.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "set-cookie"
+                    && let Some((name, rest)) = v.split_once('=')
+                {
+                    let value = rest.split(';').next().unwrap_or("").to_string();
+                    if value.is_empty() || v.contains("Max-Age=0") {
+                        self.cookies.remove(name);
+                    } else {
+                        self.cookies.insert(name.to_string(), value);
+                    }
+                }
+                headers.entry(k).and_modify(|e| e.push_str(&format!("\n{v}"))).or_insert(v);
+            }
+        }
+        Answer { status, headers, body: body.to_string() }
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        self.send("GET", path, None)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send("POST", path, Some(form))
+    }
+
+    /// Logs in through the form; the answer to the login POST.
+    fn login(&mut self, tenant: &str, name: &str, password: &str) -> Answer {
+        let form = self.get("/login");
+        assert_eq!(form.status, 200);
+        let csrf = hidden(&form.body, "csrf");
+        self.post("/login", &[("tenant", tenant), ("name", name), ("password", password), ("csrf", &csrf)])
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the first hidden input `name` of a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no `{name}` input in:\n{html}")) + marker.len();
+    html[start..].split('"').next().unwrap_or("").to_string()
+}
+
+fn events(d: &Daemon) -> Vec<Value> {
+    let (status, page) = d.get_json("/api/v1/tenants/demo/events?limit=1000", Some(TOKEN));
+    assert_eq!(status, 200);
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn sessions_roles_csrf_and_tenants_are_enforced() {
+    let dir = demo_copy();
+    let d = start(dir.path());
+    let payment = review(&d)[0]["id"].as_i64().unwrap();
+
+    // No session: every page leads to the login form.
+    let mut guest = Browser::new(d.port);
+    let a = guest.get("/t/demo/cash");
+    assert_eq!((a.status, a.location()), (303, "/login"));
+
+    // Wrong passwords: the same answer for an unknown user, an unknown tenant and a wrong password.
+    for (tenant, name) in [("demo", "admin"), ("demo", "nobody"), ("nowhere", "admin")] {
+        let a = guest.login(tenant, name, "wrong password!");
+        assert_eq!(a.status, 303);
+        assert!(a.location().starts_with("/login?failed=1"), "{}", a.location());
+        assert!(!guest.cookies.contains_key("relance_session"));
+    }
+    // Five failures in a row lock the account: the right password no longer opens it.
+    for _ in 0..4 {
+        guest.login("demo", "admin", "wrong password!");
+    }
+    let a = guest.login("demo", "admin", "relance-admin");
+    assert!(a.location().starts_with("/login?failed=1"), "locked: {}", a.location());
+    assert!(events(&d).iter().any(|e| e["kind"] == "login_locked" && e["subject"] == "user:admin"));
+    // A login form posted without its double-submit cookie is refused.
+    let mut bare = Browser::new(d.port);
+    let a =
+        bare.post("/login", &[("tenant", "demo"), ("name", "collector"), ("password", "relance-demo"), ("csrf", "x")]);
+    assert!(a.location().starts_with("/login?expired=1"), "{}", a.location());
+
+    // A collector of `demo`.
+    let mut alice = Browser::new(d.port);
+    let a = alice.login("demo", "collector", "relance-demo");
+    assert_eq!((a.status, a.location()), (303, "/t/demo/"));
+    let set_cookie = &a.headers["set-cookie"];
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let today = alice.get("/t/demo/");
+    assert_eq!(today.status, 200);
+    assert!(today.body.contains("Paiements à examiner"), "French by default for the demo tenant");
+    let csrf = hidden(&today.body, "csrf");
+    for page in ["/t/demo/cash", "/t/demo/replies", "/t/demo/reports", "/t/demo/operations"] {
+        assert_eq!(alice.get(page).status, 200, "{page}");
+    }
+
+    // Another tenant's pages and actions do not exist for her.
+    for page in ["/t/acme/", "/t/acme/cash", "/t/acme/reports", "/t/acme/customers/A-1"] {
+        assert_eq!(alice.get(page).status, 404, "{page}");
+    }
+    let (status, acme_review) = d.get_json("/api/v1/tenants/acme/review", Some("acme-token-0001"));
+    assert_eq!(status, 200);
+    let a = alice.post(&format!("/t/acme/cash/{payment}/reject"), &[("csrf", &csrf), ("reason", "x")]);
+    assert_eq!(a.status, 404);
+    assert_eq!(d.get_json("/api/v1/tenants/acme/review", Some("acme-token-0001")).1, acme_review);
+
+    // Forms without the session's token are refused, and change nothing.
+    let a = alice.post(&format!("/t/demo/cash/{payment}/reject"), &[("reason", "no token")]);
+    assert_eq!(a.status, 403);
+    let a = alice.post(&format!("/t/demo/cash/{payment}/reject"), &[("csrf", "0000"), ("reason", "bad token")]);
+    assert_eq!(a.status, 403);
+    assert_eq!(review(&d).len(), 2, "nothing rejected");
+
+    // A read-only user sees the pages but cannot act; the English pages are hers.
+    let mut viewer = Browser::new(d.port);
+    viewer.login("demo", "viewer", "relance-viewer");
+    let cash = viewer.get("/t/demo/cash");
+    assert_eq!(cash.status, 200);
+    assert!(cash.body.contains("Payments to review") && !cash.body.contains("Accept this explanation"));
+    let vcsrf = hidden(&cash.body, "csrf");
+    let a = viewer.post(&format!("/t/demo/cash/{payment}/reject"), &[("csrf", &vcsrf), ("reason", "viewer")]);
+    assert_eq!(a.status, 403);
+    assert_eq!(review(&d).len(), 2);
+
+    // The collector's action is applied and audited with her name.
+    let a =
+        alice.post(&format!("/t/demo/cash/{payment}/reject"), &[("csrf", &csrf), ("reason", "refund from a supplier")]);
+    assert_eq!((a.status, a.location()), (303, format!("/t/demo/cash?done={payment}").as_str()));
+    assert_eq!(review(&d).len(), 1);
+    assert!(
+        events(&d)
+            .iter()
+            .any(|e| e["actor"] == "user:collector"
+                && e["subject"].as_str().unwrap_or("").contains(&payment.to_string())),
+        "the rejection is audited with the person's name"
+    );
+
+    // Switching language, then logging out ends the session.
+    let a = alice.post("/language", &[("csrf", &csrf), ("lang", "en"), ("back", "/t/demo/cash")]);
+    assert_eq!(a.location(), "/t/demo/cash");
+    assert!(alice.get("/t/demo/cash").body.contains("Payments to review"));
+    let old = alice.cookies.clone();
+    let a = alice.post("/logout", &[("csrf", &csrf)]);
+    assert_eq!((a.status, a.location()), (303, "/login"));
+    alice.cookies = old;
+    assert_eq!(alice.get("/t/demo/").status, 303, "the old cookie no longer opens a session");
+}
+
+/// Runs the browser part when ChromeDriver is configured.
+fn webdriver() -> Option<String> {
+    match std::env::var("TEST_WEBDRIVER_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            server_missing("web browser test (TEST_WEBDRIVER_URL)");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
+    let Some(url) = webdriver() else { return };
+    let dir = demo_copy();
+    let d = start(dir.path());
+    let first = review(&d)[0].clone();
+    let candidate = &first["match_result"]["candidates"][0];
+    let invoice = candidate["allocations"][0]["invoice"].as_str().expect("a candidate invoice").to_string();
+    let customer = candidate["customer_id"].as_str().expect("a candidate customer").to_string();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use fantoccini::{ClientBuilder, Locator};
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a Chromium session through ChromeDriver");
+        let base = format!("http://127.0.0.1:{}", d.port);
+        let outcome = async {
+            c.goto(&format!("{base}/")).await?;
+            assert!(c.current_url().await?.path().starts_with("/login"));
+            c.screenshot().await.map(|png| std::fs::write(shots.join("login.png"), png))?.ok();
+            c.find(Locator::Id("tenant")).await?.send_keys("demo").await?;
+            c.find(Locator::Id("name")).await?.send_keys("collector").await?;
+            c.find(Locator::Id("password")).await?.send_keys("relance-demo").await?;
+            c.find(Locator::Id("login-submit")).await?.click().await?;
+            c.wait().for_element(Locator::Id("today-payments")).await?;
+            assert_eq!(c.current_url().await?.path(), "/t/demo/");
+            let count = c.find(Locator::Css("#today-payments .n")).await?.text().await?;
+            assert_eq!(count, "2");
+            std::fs::write(shots.join("today.png"), c.screenshot().await?).ok();
+
+            // The review queue: accept the first credit's best explanation.
+            c.find(Locator::Id("today-payments")).await?.click().await?;
+            c.wait().for_element(Locator::Css(".payment")).await?;
+            std::fs::write(shots.join("cash-review.png"), c.screenshot().await?).ok();
+            let id = first["id"].as_i64().unwrap_or(0);
+            c.find(Locator::Id(&format!("accept-{id}-0"))).await?.click().await?;
+            c.wait().for_url(&url_with(&base, &format!("/t/demo/cash?done={id}"))).await?;
+            assert!(c.find_all(Locator::Id(&format!("payment-{id}"))).await?.is_empty(), "gone from the queue");
+
+            // The invoice is paid on the customer's page.
+            c.goto(&format!("{base}/t/demo/customers/{customer}")).await?;
+            let status = c.find(Locator::Css(&format!("#invoice-{invoice} .status"))).await?.text().await?;
+            assert_eq!(status, "paid", "invoice {invoice} after the accepted payment");
+            std::fs::write(shots.join("customer.png"), c.screenshot().await?).ok();
+
+            // Reports: the page shows the API's DSO and aged balance totals.
+            c.goto(&format!("{base}/t/demo/reports")).await?;
+            let (_, dso) = d.get_json("/api/v1/tenants/demo/reports/dso", Some(TOKEN));
+            let api_dso = dso["dso"][0]["days"].as_str().unwrap_or("?").to_string();
+            let page_dso = c.find(Locator::Css("#dso td[data-currency=EUR]")).await?.text().await?;
+            assert_eq!(page_dso, api_dso);
+            let (_, aged) = d.get_json("/api/v1/tenants/demo/reports/aged-balance", Some(TOKEN));
+            let api_total = aged["totals"][0]["total"]["amount"].as_str().unwrap_or("?").to_string();
+            let page_total = c.find(Locator::Css("#aged-totals .total")).await?.text().await?;
+            assert_eq!(page_total, api_total);
+            std::fs::write(shots.join("reports.png"), c.screenshot().await?).ok();
+            Ok::<(), fantoccini::error::CmdError>(())
+        }
+        .await;
+        let _ = c.close().await;
+        outcome.expect("the browser session");
+    });
+    assert!(
+        events(&d).iter().any(|e| e["actor"] == "user:collector" && e["kind"].as_str().unwrap_or("").contains("alloc")),
+        "the acceptance is audited with the collector's name: {:?}",
+        events(&d).iter().map(|e| (e["actor"].clone(), e["kind"].clone())).collect::<Vec<_>>()
+    );
+}
+
+fn url_with(base: &str, path: &str) -> url::Url {
+    url::Url::parse(&format!("{base}{path}")).expect("a URL")
+}
