@@ -33,10 +33,13 @@ use relance_engine::dunning::{Decision, templates::Rendered};
 /// Where a reminder is in its life: `queued` → `sending` (claimed by a
 /// delivery pass) → `sent`, back to `queued` (transient failure, after a
 /// backoff), or `failed` (quarantined; `queued` again on retry); `cancelled`
-/// when its invoices were settled or disputed before it left.
+/// when its invoices were settled or disputed before it left, or by a
+/// person. A reminder of a step marked `confirm` starts as `to_confirm` and
+/// waits for a person: approved it becomes `queued` (see `approvals`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
+    ToConfirm,
     Queued,
     Sending,
     Sent,
@@ -45,7 +48,8 @@ pub enum OutboxStatus {
 }
 
 impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 5] = [
+    pub const ALL: [OutboxStatus; 6] = [
+        OutboxStatus::ToConfirm,
         OutboxStatus::Queued,
         OutboxStatus::Sending,
         OutboxStatus::Sent,
@@ -56,6 +60,7 @@ impl OutboxStatus {
     /// The value stored in the `status` column and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
+            OutboxStatus::ToConfirm => "to_confirm",
             OutboxStatus::Queued => "queued",
             OutboxStatus::Sending => "sending",
             OutboxStatus::Sent => "sent",
@@ -100,6 +105,22 @@ impl Store {
         rendered: &Rendered,
         recipient: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
+        self.enqueue_as(tenant, scenario, day, decision, rendered, recipient, OutboxStatus::Queued)
+    }
+
+    /// [`Store::enqueue_reminder`] with the row's first status: `queued`, or
+    /// `to_confirm` for a step a person approves first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enqueue_as(
+        &self,
+        tenant: &TenantId,
+        scenario: &str,
+        day: NaiveDate,
+        decision: &Decision,
+        rendered: &Rendered,
+        recipient: Option<&str>,
+        status: OutboxStatus,
+    ) -> Result<Option<i64>, StoreError> {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let now = now_text();
@@ -126,7 +147,7 @@ impl Store {
                     now,
                     recipient,
                     token,
-                    OutboxStatus::Queued
+                    status
                 ],
             )?;
             if inserted == 0 {
@@ -137,7 +158,7 @@ impl Store {
                 tx,
                 t,
                 "dunning",
-                "reminder_queued",
+                if status == OutboxStatus::ToConfirm { "reminder_to_confirm" } else { "reminder_queued" },
                 &format!("outbox:{id}"),
                 &json!({ "customer": decision.customer_id, "step": decision.step.id, "invoices": decision.invoices, "day": day.to_string() }),
             )?;
