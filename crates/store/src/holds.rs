@@ -7,7 +7,10 @@
 //! the holds not lifted ([`open_holds`], in `dunning_states`) and decides
 //! with their `until` day itself
 //! ([`relance_engine::dunning::hold::Hold::holds_on`]): once the day has
-//! passed reminders resume with no one lifting anything.
+//! passed reminders resume with no one lifting anything. A reminder queued
+//! before the hold and not sent yet is cancelled by delivery when the hold
+//! covers all its invoices ([`holding_reminder`]); it is planned again
+//! after the hold.
 
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -117,6 +120,42 @@ pub(crate) fn open_holds(c: &Connection, t: &str) -> Result<Vec<(String, Hold)>,
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// The hold in force on `today` that holds every invoice of a reminder of
+/// `customer` (a customer hold, else invoice holds covering them all), if
+/// any: delivery cancels such a reminder (it is planned again after the hold).
+pub(crate) fn holding_reminder(
+    c: &Connection,
+    t: &str,
+    customer: &str,
+    invoices: &[String],
+    today: NaiveDate,
+) -> Result<Option<i64>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, invoice_number FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
+         AND (until IS NULL OR until>=?3) ORDER BY id",
+    )?;
+    let holds = st
+        .query_map(params![t, customer, today.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((id, _)) = holds.iter().find(|(_, i)| i.is_none()) {
+        return Ok(Some(*id));
+    }
+    let held = |n: &String| holds.iter().find(|(_, i)| i.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(n)));
+    if invoices.is_empty() {
+        return Ok(None);
+    }
+    let mut first = None;
+    for n in invoices {
+        match held(n) {
+            Some((id, _)) => first = first.or(Some(*id)),
+            None => return Ok(None),
+        }
+    }
+    Ok(first)
 }
 
 /// Places a hold in the transaction (shared with dispute resolutions that

@@ -136,3 +136,46 @@ fn holds_are_placed_listed_lifted_and_reach_the_dunning_state() {
     assert_eq!(lifts.len(), 1, "lifted once");
     assert_eq!((lifts[0].0.as_str(), lifts[0].2["note"].as_str()), ("user:carol", Some("accord trouvé")));
 }
+
+#[test]
+fn a_reminder_queued_before_a_hold_is_not_sent_and_comes_back_after_it() {
+    use chrono::{TimeZone, Utc};
+    use relance_domain::Channel;
+    use relance_engine::dunning::templates::Rendered;
+    use relance_engine::dunning::{Decision, Step};
+    let (_dir, store, t) = seeded();
+    let decision = |customer: &str, invoices: &[&str]| Decision {
+        customer_id: customer.into(),
+        step: Step {
+            id: "courteous".into(),
+            offset_days: 1,
+            channel: Channel::Email,
+            template: "courteous".into(),
+            confirm: None,
+        },
+        invoices: invoices.iter().map(|s| s.to_string()).collect(),
+        covers: invoices.iter().map(|i| ("courteous".to_string(), i.to_string())).collect(),
+        idempotency_key: format!("{customer}|courteous|{}", invoices.join(",")),
+        why: vec![],
+    };
+    let rendered = Rendered { subject: "Relance".into(), body: "Bonjour".into() };
+    let day = d(2026, 11, 10);
+    let c1 =
+        store.enqueue_reminder(&t, "b2b", day, &decision("C1", &["F-1", "F-2"]), &rendered, None).unwrap().unwrap();
+    let c2 = store.enqueue_reminder(&t, "b2b", day, &decision("C2", &["G-1"]), &rendered, None).unwrap().unwrap();
+    // F-1 alone held: C1's reminder still names F-2, it goes; G-1 held: C2's does not.
+    store.place_hold(&t, HoldTarget::Invoice("F-1"), "litige", None, "user:alice", day).unwrap().unwrap();
+    let hold = store.place_hold(&t, HoldTarget::Invoice("G-1"), "litige", None, "user:alice", day).unwrap().unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 10, 10, 0, 0).unwrap();
+    let claim = store.claim_outbox(&t, day, now, 10).unwrap();
+    assert_eq!(claim.items.iter().map(|i| i.id).collect::<Vec<_>>(), [c1]);
+    assert_eq!(claim.cancelled, 1);
+    let row = store.outbox_entry(&t, c2).unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.last_error),
+        (OutboxStatus::Cancelled, Some(format!("held since planning (hold #{})", hold.id)))
+    );
+    assert_eq!(row.decided_by, None, "cancelled by delivery, not a person: the step is planned again after the hold");
+    let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C2").unwrap();
+    assert!(!state.sent.contains(&("courteous".to_string(), "G-1".to_string())));
+}

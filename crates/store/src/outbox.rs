@@ -292,7 +292,8 @@ pub struct OutboxItem {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claim {
     pub items: Vec<OutboxItem>,
-    /// Rows cancelled instead: every invoice they name is paid, closed or disputed by now.
+    /// Rows cancelled instead: every invoice they name is paid, closed or
+    /// disputed by now, or held by a person (see `holds`).
     pub cancelled: u32,
 }
 
@@ -379,6 +380,21 @@ impl Store {
                 let mut due = item.step == "invoice_copy";
                 for n in &item.invoices {
                     due = due || still_due.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
+                }
+                // Held by a person since it was planned: not sent (planned again after the hold).
+                let held = if due && item.step != "invoice_copy" {
+                    super::holds::holding_reminder(tx, t, &item.customer_id, &item.invoices, today)?
+                } else {
+                    None
+                };
+                if let Some(hold) = held {
+                    tx.execute(
+                        "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, now_s, OutboxStatus::Cancelled, format!("held since planning (hold #{hold})")],
+                    )?;
+                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "hold": hold }))?;
+                    claim.cancelled += 1;
+                    continue;
                 }
                 if !due {
                     tx.execute(
