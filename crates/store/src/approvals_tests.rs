@@ -156,3 +156,51 @@ fn a_cancelled_reminder_is_never_approved_nor_planned_again() {
         ("user:bob", Some("client en redressement judiciaire"))
     );
 }
+
+#[test]
+fn migration_0014_keeps_every_outbox_row_and_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let before = sqlite::MIGRATIONS.iter().position(|sql| sql.contains("CREATE TABLE holds")).expect("migration 0014");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &sqlite::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64).unwrap();
+        for (key, status) in [("k1", "sent"), ("k2", "queued"), ("k3", "cancelled")] {
+            conn.execute(
+                "INSERT INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template, invoice_numbers,
+                    covers, planned_for, subject, body, why, status, created_at, updated_at, message_id)
+                 VALUES ('t', ?1, 'C0', 's', 'courteous', 'email', 'courteous', '[\"F-0\"]', '[[\"courteous\",\"F-0\"]]',
+                    '2026-11-24', 'S', 'B', '[]', ?2, 'x', 'x', 'rl-1')",
+                [key, status],
+            )
+            .unwrap();
+        }
+        // A task from a reply: the rebuilt table keeps its reference to the message.
+        conn.execute_batch(
+            "INSERT INTO inbound_messages (id, tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
+             VALUES (7, 't', 'mail', 'INBOX', 1, 1, 'h', 1, '/m', 'handled', 'x', 'x');
+             INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+             VALUES ('t', 'dispute', 'C0', 7, '[\"F-0\"]', 'litige', 'open', 'x', 'x');",
+        )
+        .unwrap();
+    }
+    let store = Store::open_sqlite(&path).unwrap();
+    let t = TenantId::new("t").unwrap();
+    let statuses: Vec<String> =
+        store.outbox(&t, None, 10).unwrap().iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(statuses, ["cancelled", "queued", "sent"]);
+    let tasks = store.tasks(&t, None, 10).unwrap();
+    assert_eq!(
+        (tasks.len(), tasks[0].message_id, tasks[0].assignee.clone(), tasks[0].created_by.clone()),
+        (1, Some(7), None, None)
+    );
+    // The new status is accepted, an unknown one still refused.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE outbox SET status='to_confirm' WHERE idempotency_key='k2'", []).unwrap();
+    assert!(conn.execute("UPDATE outbox SET status='waiting' WHERE idempotency_key='k2'", []).is_err());
+    assert!(conn.execute("UPDATE tasks SET kind='chat'", []).is_err());
+    conn.execute("UPDATE tasks SET kind='follow_up'", []).unwrap();
+}
