@@ -2,8 +2,13 @@
 //! the day-by-day timeline of what the tenant's scenarios would send, to whom
 //! and why, on the stored data, without sending anything.
 //!
+//! Holds placed by a person are seen as the planner sees them (a hold ends
+//! after its `until` day within the simulated period); steps marked
+//! `confirm` are shown `(to confirm)`.
+//!
 //! `relance dunning run --config PATH --tenant T [--day DATE]`: plans the
-//! day's reminders and queues them in the outbox (idempotent).
+//! day's reminders and queues them in the outbox (idempotent); reminders of
+//! a step marked `confirm` wait there as `to_confirm` for a person.
 //!
 //! `relance dunning deliver --config PATH --tenant T [--at LOCAL-TIME]`:
 //! delivers what the outbox holds through the tenant's outbound connectors,
@@ -154,22 +159,24 @@ fn plan(config: PathBuf, tenant: String, day: Option<NaiveDate>) -> anyhow::Resu
     let report = plan::plan_day(&store, &t, day)?;
     for q in &report.queued {
         println!(
-            "queued #{}  {:<10} {} via {:?} [{}]: {}",
+            "queued #{}  {:<10} {} via {:?} [{}]: {}{}",
             q.id,
             q.customer_id,
             q.step,
             q.channel,
             q.subject,
-            q.invoices.join(", ")
+            q.invoices.join(", "),
+            if q.to_confirm { " (to confirm: waits for a person's approval)" } else { "" }
         );
     }
     for e in &report.errors {
         eprintln!("relance: {e}");
     }
     println!(
-        "{day}: {} reminder(s) queued ({} invoice-copy answers), {} copy request(s) with nothing open to send, {} already queued, {} customer(s) waiting, {} error(s)",
+        "{day}: {} reminder(s) queued ({} invoice-copy answers, {} to confirm), {} copy request(s) with nothing open to send, {} already queued, {} customer(s) waiting, {} error(s)",
         report.queued.len(),
         report.copies,
+        report.queued.iter().filter(|q| q.to_confirm).count(),
         report.copies_without_open_invoice,
         report.already_queued,
         report.waiting,
@@ -211,12 +218,13 @@ fn simulate(
                 Outcome::Send(d) => {
                     sent += 1;
                     println!(
-                        "{day}  {:<10} {name}/{} via {:?} [{}]: {}",
+                        "{day}  {:<10} {name}/{} via {:?} [{}]: {}{}",
                         c.customer_id,
                         d.step.id,
                         d.step.channel,
                         d.step.template,
-                        d.invoices.join(", ")
+                        d.invoices.join(", "),
+                        if d.step.needs_confirmation() { " (to confirm)" } else { "" }
                     );
                     for w in &d.why {
                         println!("              why: {w}");

@@ -44,6 +44,7 @@ id = "agency"
 offset_days = 3
 channel = "webhook"
 template = "handoff"
+confirm = false
 [[steps]]
 id = "call"
 offset_days = 5
@@ -54,6 +55,7 @@ id = "notice"
 offset_days = 7
 channel = "letter"
 template = "formal_notice"
+confirm = false
 "#
 }
 

@@ -91,6 +91,21 @@ fn cli(d: &Deployment, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Approves every reminder waiting for confirmation, as a person would; returns (customer, step) of each.
+fn approve_all(d: &Deployment) -> Vec<(String, String)> {
+    let store = relance_store::Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+    let t = relance_domain::TenantId::new("acme").unwrap();
+    let waiting = store.outbox(&t, Some("to_confirm"), 100).unwrap();
+    let ids: Vec<i64> = waiting.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let mut out = Vec::new();
+    for (_, r) in store.approve_outbox_many(&t, &ids, "test:approver").unwrap() {
+        let v = r.unwrap();
+        out.push((v.customer_id, v.step));
+    }
+    out.sort();
+    out
+}
+
 fn write_db(d: &Deployment) -> rusqlite::Connection {
     rusqlite::Connection::open(d.path("data/relance.db")).unwrap()
 }
@@ -110,6 +125,7 @@ fn a_month_of_reminders_over_smtp() {
     let d = deployment(&srv, "archive-month@relance.test", MONTH_CSV);
     let tenant = ["--tenant", "acme"];
     let mut day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let mut approved = Vec::new();
     while day.month() == 12 {
         let ds = day.to_string();
         if ds == "2026-12-18" {
@@ -121,6 +137,8 @@ fn a_month_of_reminders_over_smtp() {
             assert!(d.run(&["run", "--once"]).status.success());
         }
         cli(&d, &[&["dunning", "run", "--day", &ds], &tenant[..]].concat());
+        // Formal notices wait for a person's approval (`confirm` by default): approved at once here.
+        approved.extend(approve_all(&d));
         let early = cli(&d, &[&["dunning", "deliver", "--at", &format!("{ds}T07:00")], &tenant[..]].concat());
         assert!(early.contains("nothing sent"), "{ds} 07:00: {early}");
         let weekend = day.weekday().number_from_monday() > 5 || ds == "2026-12-25";
@@ -217,6 +235,10 @@ fn a_month_of_reminders_over_smtp() {
     assert!(pdf.starts_with(b"%PDF-1.4") && pdf.ends_with(b"%%EOF\n"));
     assert!(pdf.windows(9).any(|w| w == b"(Dave SAS"), "recipient block");
     assert!(pdf.windows(8).any(|w| w == b"69006 Ly"), "address lines");
+
+    // The two formal notices (Dave's, Carol's) waited for approval; nothing else did.
+    approved.sort();
+    assert_eq!(approved, [("C3".to_string(), "formal_notice".to_string()), ("C4".into(), "formal_notice".into())]);
 
     // Carol (no email, no address) is quarantined with the reason, once per reminder.
     let failed: BTreeMap<String, String> = db

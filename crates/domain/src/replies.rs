@@ -109,6 +109,8 @@ state_enum!(
         Contact => "contact",
         /// A scenario step asks for a phone call.
         Call => "call",
+        /// Created by a person (a follow-up to do by hand).
+        FollowUp => "follow_up",
     }
 );
 

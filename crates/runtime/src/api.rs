@@ -13,6 +13,7 @@
 //! (JSON errors, failed-auth log, per-token rate limit, body size
 //! and deadline). `[http]` in `relance.toml` sets their limits.
 
+mod actions;
 mod layers;
 mod server;
 
@@ -191,6 +192,21 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/plans/{id}", get(plan))
         .route("/api/v1/tenants/{tenant}/plans/{id}/accept", post(accept_plan))
         .route("/api/v1/tenants/{tenant}/plans/{id}/reject", post(reject_plan))
+        .route("/api/v1/tenants/{tenant}/customers/{id}/holds", post(actions::hold_customer))
+        .route("/api/v1/tenants/{tenant}/invoices/{number}/holds", post(actions::hold_invoice))
+        .route("/api/v1/tenants/{tenant}/holds", get(actions::holds))
+        .route("/api/v1/tenants/{tenant}/holds/{id}/lift", post(actions::lift_hold))
+        .route("/api/v1/tenants/{tenant}/invoices/{number}/dispute/resolve", post(actions::resolve_dispute))
+        .route("/api/v1/tenants/{tenant}/disputes", get(actions::disputes))
+        .route("/api/v1/tenants/{tenant}/tasks", post(actions::create_task))
+        .route("/api/v1/tenants/{tenant}/tasks/{id}/close", post(actions::close_task))
+        .route("/api/v1/tenants/{tenant}/tasks/{id}/assign", post(actions::assign_task))
+        .route("/api/v1/tenants/{tenant}/customers/{id}/promises", post(actions::record_promise))
+        .route("/api/v1/tenants/{tenant}/customers/{id}/notes", get(actions::notes).post(actions::add_note))
+        .route("/api/v1/tenants/{tenant}/outbox/{id}", get(actions::outbox_entry))
+        .route("/api/v1/tenants/{tenant}/outbox/{id}/approve", post(actions::approve))
+        .route("/api/v1/tenants/{tenant}/outbox/{id}/cancel", post(actions::cancel))
+        .route("/api/v1/tenants/{tenant}/outbox/approve", post(actions::approve_many))
         .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(aged_balance))
         .route("/api/v1/tenants/{tenant}/reports/dso", get(dso))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })

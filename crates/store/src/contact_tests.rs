@@ -47,7 +47,13 @@ fn import(store: &Store, t: &TenantId, customer: &str, emails: &[&str]) {
 fn reminder(store: &Store, t: &TenantId, customer: &str, step: &str) -> (i64, String) {
     let decision = Decision {
         customer_id: customer.into(),
-        step: Step { id: step.into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        step: Step {
+            id: step.into(),
+            offset_days: 1,
+            channel: Channel::Email,
+            template: "courteous".into(),
+            confirm: None,
+        },
         invoices: vec![format!("F-{customer}")],
         covers: vec![(step.into(), format!("F-{customer}"))],
         idempotency_key: format!("{customer}|{step}"),

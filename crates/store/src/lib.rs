@@ -14,10 +14,15 @@
 
 #![forbid(unsafe_code)]
 
+mod actions;
+mod approvals;
 mod contacts;
 mod corrections;
+mod disputes;
+mod holds;
 mod import;
 mod messages;
+mod notes;
 mod outbox;
 mod payments;
 mod plans;
@@ -27,6 +32,7 @@ mod rates;
 mod reflection;
 mod reports;
 mod sqlite;
+mod tasks;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -36,11 +42,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use relance_domain::TenantId;
 
+pub use actions::{Acted, ActionRefusal, CursorPage};
+pub use approvals::{OutboxEdit, OutboxView};
 pub use contacts::{ContactState, ContactView};
 pub use corrections::{
     CorrectionInput, CorrectionOutcome, CorrectionRefusal, CorrectionSample, CorrectionView, MessageDetail,
     NewReplyModel, Reading, ReplyModelView,
 };
+pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
+pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
 pub use import::{
     BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
     ReleasedImport,
@@ -48,6 +58,7 @@ pub use import::{
 pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
 };
+pub use notes::{MAX_NOTE_CHARS, NoteView};
 pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, message_token};
 pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
@@ -58,6 +69,7 @@ pub use queries::{InvoiceQuery, Page, TenantCounts};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use sqlite::DaemonLock;
+pub use tasks::{NewPromise, NewTask};
 pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
 
 /// Where the data lives.
@@ -252,9 +264,17 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 #[cfg(test)]
+mod approvals_tests;
+#[cfg(test)]
 mod contact_tests;
 #[cfg(test)]
 mod correction_tests;
+#[cfg(test)]
+mod dispute_tests;
+#[cfg(test)]
+mod holds_tests;
+#[cfg(test)]
+mod notes_tests;
 #[cfg(test)]
 mod paid_tests;
 #[cfg(test)]

@@ -106,6 +106,15 @@ pub struct TaskView {
     pub note: String,
     pub status: TaskStatus,
     pub created_at: String,
+    /// The person it is assigned to.
+    pub assignee: Option<String>,
+    /// The day it is due, when set.
+    pub due_on: Option<NaiveDate>,
+    /// Who created it by hand (`None`: Relance opened it).
+    pub created_by: Option<String>,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<String>,
+    pub closed_note: Option<String>,
 }
 
 /// A state column read as its enum (a value outside the enum is a
@@ -373,22 +382,10 @@ impl Store {
     ) -> Result<Vec<TaskView>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare(
-                "SELECT id, kind, customer_id, message_id, invoice_numbers, note, status, created_at FROM tasks
-                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+                &format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3"),
             )?;
             let rows = st
-                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], |r| {
-                    Ok(TaskView {
-                        id: r.get(0)?,
-                        kind: state(r, 1)?,
-                        customer_id: r.get(2)?,
-                        message_id: r.get(3)?,
-                        invoices: numbers(&r.get::<_, String>(4)?),
-                        note: r.get(5)?,
-                        status: state(r, 6)?,
-                        created_at: r.get(7)?,
-                    })
-                })?
+                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], task_view)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -471,18 +468,31 @@ impl Store {
                 }
             }
             // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
+            // A reminder a person cancelled (`decided_by` set) counts as taken,
+            // never planned again, but was not sent: it does not start the gap.
             let mut queued = c.prepare(
-                "SELECT customer_id, covers, planned_for FROM outbox WHERE tenant_id=?1 AND status<>'cancelled' AND step_id<>'invoice_copy' ORDER BY customer_id",
+                "SELECT customer_id, covers, planned_for, status='cancelled' FROM outbox
+                 WHERE tenant_id=?1 AND (status<>'cancelled' OR decided_by IS NOT NULL) AND step_id<>'invoice_copy' ORDER BY customer_id",
             )?;
             let queued = queued
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+                .query_map([tenant.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
-            for (cust, covers, day) in queued {
+            for (cust, covers, day, cancelled) in queued {
                 if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
                     let covers: Vec<(String, String)> = serde_json::from_str(&covers).unwrap_or_default();
                     s.sent.extend(covers);
-                    let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
-                    s.last_reminder = s.last_reminder.max(day);
+                    if !cancelled {
+                        let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
+                        s.last_reminder = s.last_reminder.max(day);
+                    }
+                }
+            }
+            // Holds placed by a person and not lifted (see `holds`).
+            for (cust, hold) in super::holds::open_holds(c, tenant.as_str())? {
+                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+                    s.holds.push(hold);
                 }
             }
             // Absences (out-of-office replies): see `contacts::away_by_customer`.
@@ -532,6 +542,29 @@ impl Store {
             Ok(Page { items, total: total as u64, limit, offset })
         })
     }
+}
+
+/// The columns [`task_view`] reads, in its order.
+pub(super) const TASK_VIEW_COLUMNS: &str = "id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, assignee, due_on, created_by, closed_by, closed_at, closed_note";
+
+/// A row of [`TASK_VIEW_COLUMNS`] as a [`TaskView`].
+pub(super) fn task_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskView> {
+    Ok(TaskView {
+        id: r.get(0)?,
+        kind: state(r, 1)?,
+        customer_id: r.get(2)?,
+        message_id: r.get(3)?,
+        invoices: numbers(&r.get::<_, String>(4)?),
+        note: r.get(5)?,
+        status: state(r, 6)?,
+        created_at: r.get(7)?,
+        assignee: r.get(8)?,
+        due_on: r.get::<_, Option<String>>(9)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        created_by: r.get(10)?,
+        closed_by: r.get(11)?,
+        closed_at: r.get(12)?,
+        closed_note: r.get(13)?,
+    })
 }
 
 /// The columns [`message_view`] reads, in its order.

@@ -33,10 +33,13 @@ use relance_engine::dunning::{Decision, templates::Rendered};
 /// Where a reminder is in its life: `queued` → `sending` (claimed by a
 /// delivery pass) → `sent`, back to `queued` (transient failure, after a
 /// backoff), or `failed` (quarantined; `queued` again on retry); `cancelled`
-/// when its invoices were settled or disputed before it left.
+/// when its invoices were settled or disputed before it left, or by a
+/// person. A reminder of a step marked `confirm` starts as `to_confirm` and
+/// waits for a person: approved it becomes `queued` (see `approvals`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
+    ToConfirm,
     Queued,
     Sending,
     Sent,
@@ -45,7 +48,8 @@ pub enum OutboxStatus {
 }
 
 impl OutboxStatus {
-    pub const ALL: [OutboxStatus; 5] = [
+    pub const ALL: [OutboxStatus; 6] = [
+        OutboxStatus::ToConfirm,
         OutboxStatus::Queued,
         OutboxStatus::Sending,
         OutboxStatus::Sent,
@@ -56,6 +60,7 @@ impl OutboxStatus {
     /// The value stored in the `status` column and shown by the API.
     pub fn as_str(self) -> &'static str {
         match self {
+            OutboxStatus::ToConfirm => "to_confirm",
             OutboxStatus::Queued => "queued",
             OutboxStatus::Sending => "sending",
             OutboxStatus::Sent => "sent",
@@ -100,6 +105,22 @@ impl Store {
         rendered: &Rendered,
         recipient: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
+        self.enqueue_as(tenant, scenario, day, decision, rendered, recipient, OutboxStatus::Queued)
+    }
+
+    /// [`Store::enqueue_reminder`] with the row's first status: `queued`, or
+    /// `to_confirm` for a step a person approves first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn enqueue_as(
+        &self,
+        tenant: &TenantId,
+        scenario: &str,
+        day: NaiveDate,
+        decision: &Decision,
+        rendered: &Rendered,
+        recipient: Option<&str>,
+        status: OutboxStatus,
+    ) -> Result<Option<i64>, StoreError> {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let now = now_text();
@@ -126,7 +147,7 @@ impl Store {
                     now,
                     recipient,
                     token,
-                    OutboxStatus::Queued
+                    status
                 ],
             )?;
             if inserted == 0 {
@@ -137,7 +158,7 @@ impl Store {
                 tx,
                 t,
                 "dunning",
-                "reminder_queued",
+                if status == OutboxStatus::ToConfirm { "reminder_to_confirm" } else { "reminder_queued" },
                 &format!("outbox:{id}"),
                 &json!({ "customer": decision.customer_id, "step": decision.step.id, "invoices": decision.invoices, "day": day.to_string() }),
             )?;
@@ -271,7 +292,8 @@ pub struct OutboxItem {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claim {
     pub items: Vec<OutboxItem>,
-    /// Rows cancelled instead: every invoice they name is paid, closed or disputed by now.
+    /// Rows cancelled instead: every invoice they name is paid, closed or
+    /// disputed by now, or held by a person (see `holds`).
     pub cancelled: u32,
 }
 
@@ -358,6 +380,21 @@ impl Store {
                 let mut due = item.step == "invoice_copy";
                 for n in &item.invoices {
                     due = due || still_due.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
+                }
+                // Held by a person since it was planned: not sent (planned again after the hold).
+                let held = if due && item.step != "invoice_copy" {
+                    super::holds::holding_reminder(tx, t, &item.customer_id, &item.invoices, today)?
+                } else {
+                    None
+                };
+                if let Some(hold) = held {
+                    tx.execute(
+                        "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, now_s, OutboxStatus::Cancelled, format!("held since planning (hold #{hold})")],
+                    )?;
+                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "hold": hold }))?;
+                    claim.cancelled += 1;
+                    continue;
                 }
                 if !due {
                     tx.execute(

@@ -227,7 +227,13 @@ fn reminders_read_the_open_amount_after_relance_s_payments() {
     import(&store, &t, "1", vec![rec(0, 10_000), rec(1, 10_000)], true);
     let decision = Decision {
         customer_id: "C0".into(),
-        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "reminder".into() },
+        step: Step {
+            id: "courteous".into(),
+            offset_days: 1,
+            channel: Channel::Email,
+            template: "reminder".into(),
+            confirm: None,
+        },
         invoices: vec!["F-0".into()],
         covers: vec![("courteous".into(), "F-0".into())],
         idempotency_key: "C0|courteous|F-0".into(),

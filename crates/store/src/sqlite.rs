@@ -28,6 +28,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_contact_status.sql"),
     include_str!("../migrations/sqlite/0012_payment_plans.sql"),
     include_str!("../migrations/sqlite/0013_reply_corrections.sql"),
+    include_str!("../migrations/sqlite/0014_holds_and_approvals.sql"),
     include_str!("../migrations/sqlite/0015_users_sessions.sql"),
 ];
 

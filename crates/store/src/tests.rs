@@ -314,7 +314,13 @@ fn a_reminder_is_queued_once_per_idempotency_key_and_counts_as_sent() {
     store.apply_invoice_batch(&mut st, &batch(0..1, 1)).unwrap();
     let decision = Decision {
         customer_id: "C0".into(),
-        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Sms, template: "reminder".into() },
+        step: Step {
+            id: "courteous".into(),
+            offset_days: 1,
+            channel: Channel::Sms,
+            template: "reminder".into(),
+            confirm: None,
+        },
         invoices: vec!["F-0".into()],
         covers: vec![("courteous".into(), "F-0".into())],
         idempotency_key: "C0|courteous|F-0".into(),
@@ -365,6 +371,7 @@ fn a_copy_request_waits_for_its_answer_once() {
             offset_days: 0,
             channel: Channel::Email,
             template: "invoice_copy".into(),
+            confirm: None,
         },
         invoices: vec!["F-1".into()],
         covers: vec![],
@@ -393,7 +400,13 @@ fn a_reply_to_a_reminder_is_linked_through_its_message_id() {
     store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();
     let reminder = Decision {
         customer_id: "C2".into(),
-        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        step: Step {
+            id: "courteous".into(),
+            offset_days: 1,
+            channel: Channel::Email,
+            template: "courteous".into(),
+            confirm: None,
+        },
         invoices: vec!["F-2".into()],
         covers: vec![("courteous".into(), "F-2".into())],
         idempotency_key: "C2|courteous|F-2".into(),
@@ -682,7 +695,13 @@ fn the_outbox_refuses_a_status_that_is_not_an_outbox_status() {
     let t = TenantId::new("t").unwrap();
     let decision = Decision {
         customer_id: "C0".into(),
-        step: Step { id: "courteous".into(), offset_days: 1, channel: Channel::Email, template: "courteous".into() },
+        step: Step {
+            id: "courteous".into(),
+            offset_days: 1,
+            channel: Channel::Email,
+            template: "courteous".into(),
+            confirm: None,
+        },
         invoices: vec!["F-0".into()],
         covers: vec![("courteous".into(), "F-0".into())],
         idempotency_key: "C0|courteous|F-0".into(),

@@ -22,6 +22,14 @@
 //! and the message that gave it, while waiting and in the decision sent
 //! after it.
 //!
+//! **Holds.** A person may hold the reminders of a customer or of one
+//! invoice ([`CustomerState::holds`], see [`hold`]): held invoices are left
+//! out as if paused, and the `why` names the hold.
+//!
+//! **Confirmation.** A step with `confirm` ([`Step::needs_confirmation`],
+//! by default the formal notice and the hand-off) is decided like any other;
+//! the planner queues it for a person's approval instead of delivery.
+//!
 //! An accepted payment plan ([`plan::AgreedPlan`]) pauses the reminders of
 //! the invoices it covers while it is on track (the scenario's
 //! `promise_grace_days` is its grace after each instalment date); once an
@@ -29,6 +37,7 @@
 //! the plan stands (see [`plan`]).
 
 pub mod calendar;
+pub mod hold;
 pub mod plan;
 pub mod templates;
 
@@ -52,6 +61,22 @@ pub struct Step {
     pub channel: Channel,
     /// Template name; the language is added when rendering.
     pub template: String,
+    /// Whether a person approves its messages before they go (they wait
+    /// in the outbox as `to_confirm`). When absent: yes for the steps whose
+    /// template is a formal notice or a hand-off (`formal_notice`,
+    /// `final_letter`, `handoff`), no otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<bool>,
+}
+
+/// Templates whose steps wait for a person's approval unless `confirm = false`.
+pub const CONFIRMED_TEMPLATES: &[&str] = &["formal_notice", "final_letter", "handoff"];
+
+impl Step {
+    /// Whether this step's messages wait for a person's approval (see [`Step::confirm`]).
+    pub fn needs_confirmation(&self) -> bool {
+        self.confirm.unwrap_or_else(|| CONFIRMED_TEMPLATES.contains(&self.template.as_str()))
+    }
 }
 
 /// Which customers a scenario is for (all conditions must hold; empty = any).
@@ -129,6 +154,9 @@ pub struct CustomerState {
     /// The customer's contacts are away (an out-of-office reply with a return
     /// date): the next step waits until the business day after the return.
     pub away: Option<Away>,
+    /// Holds placed by a person on the customer or its invoices (those not
+    /// lifted; each says until when it holds).
+    pub holds: Vec<hold::Hold>,
 }
 
 /// An absence announced by an out-of-office reply.
@@ -315,11 +343,31 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
     let grace = scenario.promise_grace_days;
     let pausing = c.plan.as_ref().filter(|p| p.pauses(today, grace));
     let plan_why = c.plan.as_ref().and_then(|p| p.why(today, grace));
-    let outcome = decide_unplanned(scenario, calendar, c, today, |i| pausing.is_some_and(|p| p.covers(&i.number)));
+    let held = |i: &InvoiceState| hold::holding(&c.holds, &i.number, today);
+    let outcome = decide_unplanned(scenario, calendar, c, today, |i| {
+        pausing.is_some_and(|p| p.covers(&i.number)) || held(i).is_some()
+    });
+    // Holds on outstanding invoices, once each, in the order of the invoices.
+    let mut holds: Vec<&hold::Hold> = Vec::new();
+    for h in c.invoices.iter().filter(|i| i.open.minor > 0 && !i.disputed).filter_map(held) {
+        if !holds.iter().any(|x| x.id == h.id) {
+            holds.push(h);
+        }
+    }
+    let hold_why: Vec<String> = holds.iter().map(|h| h.why()).collect();
     match (outcome, plan_why) {
-        (Outcome::Send(mut d), Some(w)) => {
-            d.why.insert(0, w);
+        (Outcome::Send(mut d), plan_why) => {
+            d.why.splice(0..0, plan_why.into_iter().chain(hold_why));
             Outcome::Send(d)
+        }
+        (Outcome::Nothing { .. }, _)
+            if !hold_why.is_empty()
+                && c.invoices.iter().any(|i| i.open.minor > 0 && !i.disputed)
+                && c.invoices.iter().all(|i| {
+                    i.open.minor <= 0 || i.disputed || held(i).is_some() || pausing.is_some_and(|p| p.covers(&i.number))
+                }) =>
+        {
+            Outcome::Nothing { why: hold_why.join("; ") }
         }
         (Outcome::Nothing { .. }, Some(w))
             if c.invoices.iter().any(|i| i.open.minor > 0 && !i.disputed)

@@ -327,3 +327,104 @@ fn an_accepted_plan_pauses_its_invoices_until_an_instalment_is_missed() {
     c.invoices[0].open = Money::new(0, Currency::EUR);
     assert_eq!(decide(&b2b(), &cal(), &c, d(12, 14)), Outcome::Nothing { why: "nothing outstanding".into() });
 }
+
+fn held(id: i64, invoice: Option<&str>, until: Option<NaiveDate>) -> hold::Hold {
+    hold::Hold {
+        id,
+        invoice: invoice.map(String::from),
+        reason: "le client conteste la livraison".into(),
+        until,
+        by: "user:alice".into(),
+    }
+}
+
+#[test]
+fn a_customer_hold_stops_every_step_until_its_day_then_they_resume() {
+    // Due Friday 20 November 2026: `courteous` is due on Monday 23.
+    let mut c = customer(&[("F1", d(11, 20), 100_000)]);
+    c.holds = vec![held(7, None, Some(d(11, 30)))];
+    match decide(&b2b(), &cal(), &c, d(11, 23)) {
+        Outcome::Nothing { why } => {
+            assert!(why.contains("hold #7") && why.contains("until 2026-11-30") && why.contains("user:alice"), "{why}")
+        }
+        other => panic!("held: {other:?}"),
+    }
+    // Through its until day, then the step goes the next business day.
+    assert!(matches!(decide(&b2b(), &cal(), &c, d(11, 30)), Outcome::Nothing { .. }));
+    match decide(&b2b(), &cal(), &c, d(12, 1)) {
+        Outcome::Send(dec) => {
+            assert_eq!(dec.step.id, "courteous");
+            assert!(!dec.why.iter().any(|w| w.contains("hold")), "an expired hold says nothing: {:?}", dec.why);
+        }
+        other => panic!("after the hold: {other:?}"),
+    }
+    // Without a date it holds until lifted (the store drops lifted holds).
+    c.holds = vec![held(8, None, None)];
+    assert!(simulate(&b2b(), c.clone(), d(11, 1), 120).is_empty());
+    c.holds.clear();
+    assert!(!simulate(&b2b(), c, d(11, 1), 120).is_empty());
+}
+
+#[test]
+fn an_invoice_hold_leaves_that_invoice_out_of_the_messages_and_says_why() {
+    let mut c = customer(&[("F1", d(11, 20), 100_000), ("F2", d(11, 20), 50_000)]);
+    c.holds = vec![held(3, Some("f2"), None)];
+    match decide(&b2b(), &cal(), &c, d(11, 23)) {
+        Outcome::Send(dec) => {
+            assert_eq!(dec.invoices, ["F1"], "the held invoice is not listed");
+            assert_eq!(dec.covers, [("courteous".to_string(), "F1".to_string())], "nor does it take the step");
+            assert!(dec.why[0].starts_with("reminders held for invoice f2"), "{:?}", dec.why);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Holding the only open invoice: nothing, with the hold as the reason.
+    c.invoices.truncate(1);
+    c.holds = vec![held(4, Some("F1"), None)];
+    match decide(&b2b(), &cal(), &c, d(11, 23)) {
+        Outcome::Nothing { why } => assert!(why.contains("hold #4"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_resolved_dispute_lets_the_invoice_take_its_steps_again() {
+    // Disputed: nothing. Once the store records the resolution the invoice
+    // is no longer disputed and takes its next step, in order.
+    let mut c = customer(&[("F1", d(11, 20), 100_000)]);
+    c.invoices[0].disputed = true;
+    match decide(&b2b(), &cal(), &c, d(12, 7)) {
+        Outcome::Nothing { why } => assert!(why.contains("disputed"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    c.invoices[0].disputed = false;
+    match decide(&b2b(), &cal(), &c, d(12, 7)) {
+        Outcome::Send(dec) => assert_eq!(dec.step.id, "courteous", "never a later step first"),
+        other => panic!("{other:?}"),
+    }
+    // Resolved as "credit note expected": the store places a hold instead.
+    c.holds = vec![held(9, Some("F1"), None)];
+    assert!(matches!(decide(&b2b(), &cal(), &c, d(12, 7)), Outcome::Nothing { .. }));
+}
+
+#[test]
+fn formal_notices_and_hand_offs_wait_for_approval_unless_the_step_says_otherwise() {
+    let s = b2b();
+    let confirm: Vec<(&str, bool)> = s.steps.iter().map(|s| (s.id.as_str(), s.needs_confirmation())).collect();
+    assert_eq!(
+        confirm,
+        [
+            ("pre_due", false),
+            ("courteous", false),
+            ("firm", false),
+            ("call", false),
+            ("penalties", false),
+            ("formal_notice", true),
+            ("handoff", true)
+        ]
+    );
+    let custom = toml_scenario(
+        "[[steps]]\nid = \"notice\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"formal_notice\"\nconfirm = false\n\
+         [[steps]]\nid = \"firm\"\noffset_days = 5\nchannel = \"email\"\ntemplate = \"firm\"\nconfirm = true\n",
+    );
+    assert!(!custom.steps[0].needs_confirmation() && custom.steps[1].needs_confirmation());
+}

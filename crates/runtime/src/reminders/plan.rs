@@ -16,6 +16,12 @@
 //! invoices are reminded again, the decision's `why` naming the missed
 //! instalment; a plan paid in full is marked completed.
 //!
+//! Reminders of a step marked `confirm` (by default the formal notice and
+//! the hand-off) are queued as `to_confirm`: they wait for a person's
+//! approval (`relance_store::Store::approve_outbox`) and are not delivered
+//! before. Holds placed by a person reach the engine with the customer's
+//! state: held customers and invoices are not reminded.
+//!
 //! Requests for a copy of invoices, recorded by reply handling, are answered
 //! in the same pass (queued once per request, to the address that asked).
 
@@ -60,10 +66,12 @@ pub struct Queued {
     pub channel: Channel,
     pub subject: String,
     pub invoices: Vec<String>,
+    /// Waits in the outbox as `to_confirm` for a person's approval.
+    pub to_confirm: bool,
 }
 
 impl Queued {
-    fn new(id: i64, d: &Decision, subject: String) -> Queued {
+    fn new(id: i64, d: &Decision, subject: String, to_confirm: bool) -> Queued {
         Queued {
             id,
             customer_id: d.customer_id.clone(),
@@ -71,6 +79,7 @@ impl Queued {
             channel: d.step.channel,
             subject,
             invoices: d.invoices.clone(),
+            to_confirm,
         }
     }
 }
@@ -101,8 +110,14 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
                         continue;
                     }
                 };
-                match store.enqueue_reminder(&tenant.id, &compiled.name, day, &d, &rendered, None)? {
-                    Some(id) => report.queued.push(Queued::new(id, &d, rendered.subject)),
+                let confirm = d.step.needs_confirmation();
+                let id = if confirm {
+                    store.enqueue_to_confirm(&tenant.id, &compiled.name, day, &d, &rendered)?
+                } else {
+                    store.enqueue_reminder(&tenant.id, &compiled.name, day, &d, &rendered, None)?
+                };
+                match id {
+                    Some(id) => report.queued.push(Queued::new(id, &d, rendered.subject, confirm)),
                     None => report.already_queued += 1,
                 }
             }
@@ -217,6 +232,7 @@ fn answer_copy_requests(
                 offset_days: 0,
                 channel: Channel::Email,
                 template: "invoice_copy".into(),
+                confirm: None,
             },
             invoices: named.clone(),
             covers: Vec::new(),
@@ -233,7 +249,7 @@ fn answer_copy_requests(
         if let Some(id) =
             store.enqueue_reminder(&tenant.id, "replies", day, &decision, &rendered, req.reply_to.as_deref())?
         {
-            report.queued.push(Queued::new(id, &decision, rendered.subject));
+            report.queued.push(Queued::new(id, &decision, rendered.subject, false));
             report.copies += 1;
         }
     }

@@ -1,0 +1,337 @@
+//! Holds: a person pauses the reminders of a customer, or of one of its
+//! invoices, with a reason and optionally a last day (`until`, inclusive).
+//!
+//! A hold is placed ([`Store::place_hold`]) and lifted
+//! ([`Store::lift_hold`]) by a named actor, each an audit event; a lifted
+//! hold stays listed with who lifted it and why. The dunning engine reads
+//! the holds not lifted ([`open_holds`], in `dunning_states`) and decides
+//! with their `until` day itself
+//! ([`relance_engine::dunning::hold::Hold::holds_on`]): once the day has
+//! passed reminders resume with no one lifting anything. A reminder queued
+//! before the hold and not sent yet is cancelled by delivery when the hold
+//! covers all its invoices ([`holding_reminder`]); it is planned again
+//! after the hold.
+
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+
+use super::actions::{Acted, ActionRefusal, CursorPage, actor as check_actor, required};
+use super::sqlite::insert_event;
+use super::{Store, StoreError, now_text};
+use relance_domain::TenantId;
+use relance_engine::dunning::hold::Hold;
+
+/// Where a hold stands on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Reminders are held.
+    Active,
+    /// Its `until` day has passed: reminders resumed.
+    Expired,
+    /// A person lifted it.
+    Lifted,
+}
+
+/// A hold, for the API and the pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoldView {
+    pub id: i64,
+    pub customer_id: String,
+    /// The invoice held; `null` for the whole customer.
+    pub invoice: Option<String>,
+    pub reason: String,
+    /// Last day held (inclusive); `null` until lifted.
+    pub until: Option<NaiveDate>,
+    /// On the day it was read.
+    pub state: HoldState,
+    pub created_by: String,
+    pub created_at: String,
+    pub lifted_by: Option<String>,
+    pub lifted_at: Option<String>,
+    pub lift_note: Option<String>,
+}
+
+/// Which holds to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldFilter {
+    /// One customer's (an invoice hold is its customer's).
+    pub customer_id: Option<String>,
+    /// Only those in force today.
+    pub active_only: bool,
+    /// Ids after this one (cursor).
+    pub after: i64,
+    pub limit: u32,
+}
+
+const COLUMNS: &str =
+    "id, customer_id, invoice_number, reason, until, created_by, created_at, lifted_by, lifted_at, lift_note";
+
+fn date(text: Option<String>) -> Option<NaiveDate> {
+    text.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+}
+
+fn view(r: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<HoldView> {
+    let until = date(r.get(4)?);
+    let lifted_at: Option<String> = r.get(8)?;
+    let state = if lifted_at.is_some() {
+        HoldState::Lifted
+    } else if until.is_some_and(|u| today > u) {
+        HoldState::Expired
+    } else {
+        HoldState::Active
+    };
+    Ok(HoldView {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        invoice: r.get(2)?,
+        reason: r.get(3)?,
+        until,
+        state,
+        created_by: r.get(5)?,
+        created_at: r.get(6)?,
+        lifted_by: r.get(7)?,
+        lifted_at,
+        lift_note: r.get(9)?,
+    })
+}
+
+fn read(c: &Connection, t: &str, id: i64, today: NaiveDate) -> Result<Option<HoldView>, StoreError> {
+    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id=?2"), params![t, id], |r| {
+        view(r, today)
+    })
+    .optional()?)
+}
+
+/// The holds not lifted, by customer, for the dunning engine.
+pub(crate) fn open_holds(c: &Connection, t: &str) -> Result<Vec<(String, Hold)>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT customer_id, id, invoice_number, reason, until, created_by FROM holds
+         WHERE tenant_id=?1 AND lifted_at IS NULL ORDER BY id",
+    )?;
+    let rows = st
+        .query_map([t], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Hold { id: r.get(1)?, invoice: r.get(2)?, reason: r.get(3)?, until: date(r.get(4)?), by: r.get(5)? },
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// The hold in force on `today` that holds every invoice of a reminder of
+/// `customer` (a customer hold, else invoice holds covering them all), if
+/// any: delivery cancels such a reminder (it is planned again after the hold).
+pub(crate) fn holding_reminder(
+    c: &Connection,
+    t: &str,
+    customer: &str,
+    invoices: &[String],
+    today: NaiveDate,
+) -> Result<Option<i64>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, invoice_number FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
+         AND (until IS NULL OR until>=?3) ORDER BY id",
+    )?;
+    let holds = st
+        .query_map(params![t, customer, today.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((id, _)) = holds.iter().find(|(_, i)| i.is_none()) {
+        return Ok(Some(*id));
+    }
+    let held = |n: &String| holds.iter().find(|(_, i)| i.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(n)));
+    if invoices.is_empty() {
+        return Ok(None);
+    }
+    let mut first = None;
+    for n in invoices {
+        match held(n) {
+            Some((id, _)) => first = first.or(Some(*id)),
+            None => return Ok(None),
+        }
+    }
+    Ok(first)
+}
+
+/// Places a hold in the transaction (shared with dispute resolutions that
+/// hold the invoice); returns its id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_hold(
+    tx: &Connection,
+    t: &str,
+    customer: &str,
+    invoice: Option<&str>,
+    reason: &str,
+    until: Option<NaiveDate>,
+    actor: &str,
+) -> Result<i64, StoreError> {
+    tx.execute(
+        "INSERT INTO holds (tenant_id, customer_id, invoice_number, reason, until, created_by, created_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![t, customer, invoice, reason, until.map(|d| d.to_string()), actor, now_text()],
+    )?;
+    let id = tx.last_insert_rowid();
+    let subject = match invoice {
+        Some(n) => format!("invoice:{n}"),
+        None => format!("customer:{customer}"),
+    };
+    insert_event(
+        tx,
+        t,
+        actor,
+        "hold_placed",
+        &subject,
+        &json!({ "hold": id, "customer": customer, "invoice": invoice, "reason": reason, "until": until }),
+    )?;
+    Ok(id)
+}
+
+/// The stored (number, customer) of an invoice, its number matched case aside.
+pub(crate) fn invoice_customer(c: &Connection, t: &str, number: &str) -> Result<Option<(String, String)>, StoreError> {
+    Ok(c
+        .query_row(
+            "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) ORDER BY number LIMIT 1",
+            params![t, number],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Whether the tenant knows the customer.
+pub(crate) fn customer_exists(c: &Connection, t: &str, customer: &str) -> Result<bool, StoreError> {
+    Ok(c.query_row("SELECT 1 FROM customers WHERE tenant_id=?1 AND id=?2", params![t, customer], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// What a hold is placed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldTarget<'a> {
+    Customer(&'a str),
+    Invoice(&'a str),
+}
+
+impl Store {
+    /// `actor` holds the reminders of a customer or of one invoice, for
+    /// `reason`, through `until` when given (refused when that day is before
+    /// `today`). An audit event `hold_placed`.
+    pub fn place_hold(
+        &self,
+        tenant: &TenantId,
+        target: HoldTarget<'_>,
+        reason: &str,
+        until: Option<NaiveDate>,
+        actor: &str,
+        today: NaiveDate,
+    ) -> Result<Acted<HoldView>, StoreError> {
+        let t = tenant.as_str();
+        let reason = match required(reason, "reason") {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let actor = match check_actor(actor) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Some(u) = until.filter(|u| *u < today) {
+            return Ok(Err(ActionRefusal::Invalid(format!(
+                "`until` {u} is in the past (today is {today}): a hold runs through its until day"
+            ))));
+        }
+        self.db.write(|tx| {
+            let (customer, invoice) = match target {
+                HoldTarget::Customer(c) => {
+                    if !customer_exists(tx, t, c)? {
+                        return Ok(Err(ActionRefusal::NotFound(format!("no customer {c}"))));
+                    }
+                    (c.to_string(), None)
+                }
+                HoldTarget::Invoice(n) => match invoice_customer(tx, t, n)? {
+                    Some((number, customer)) => (customer, Some(number)),
+                    None => return Ok(Err(ActionRefusal::NotFound(format!("no invoice {n}")))),
+                },
+            };
+            let id = insert_hold(tx, t, &customer, invoice.as_deref(), &reason, until, actor)?;
+            Ok(read(tx, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
+        })
+    }
+
+    /// `actor` lifts a hold (with an optional note): reminders resume at the
+    /// next planning. Lifting a lifted hold changes nothing.
+    pub fn lift_hold(
+        &self,
+        tenant: &TenantId,
+        id: i64,
+        actor: &str,
+        note: Option<&str>,
+        today: NaiveDate,
+    ) -> Result<Acted<HoldView>, StoreError> {
+        let t = tenant.as_str();
+        let actor = match check_actor(actor) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        self.db.write(|tx| {
+            let Some(hold) = read(tx, t, id, today)? else {
+                return Ok(Err(ActionRefusal::NotFound(format!("no hold {id}"))));
+            };
+            if hold.state == HoldState::Lifted {
+                return Ok(Ok(hold));
+            }
+            tx.execute(
+                "UPDATE holds SET lifted_by=?3, lifted_at=?4, lift_note=?5 WHERE tenant_id=?1 AND id=?2 AND lifted_at IS NULL",
+                params![t, id, actor, now_text(), note],
+            )?;
+            let subject = match &hold.invoice {
+                Some(n) => format!("invoice:{n}"),
+                None => format!("customer:{}", hold.customer_id),
+            };
+            insert_event(
+                tx,
+                t,
+                actor,
+                "hold_lifted",
+                &subject,
+                &json!({ "hold": id, "customer": hold.customer_id, "invoice": hold.invoice, "note": note }),
+            )?;
+            Ok(read(tx, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
+        })
+    }
+
+    /// Holds by id (oldest first, after the cursor), as they stand on `today`.
+    pub fn holds(
+        &self,
+        tenant: &TenantId,
+        filter: &HoldFilter,
+        today: NaiveDate,
+    ) -> Result<CursorPage<HoldView>, StoreError> {
+        let t = tenant.as_str();
+        self.db.read(|c| {
+            // Active: not lifted and `until` not before today (compared as YYYY-MM-DD text).
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id>?2 AND (?3 IS NULL OR customer_id=?3)
+                 AND (?4=0 OR (lifted_at IS NULL AND (until IS NULL OR until>=?5))) ORDER BY id LIMIT ?6"
+            ))?;
+            let rows = st
+                .query_map(
+                    params![
+                        t,
+                        filter.after,
+                        filter.customer_id,
+                        filter.active_only,
+                        today.to_string(),
+                        i64::from(filter.limit) + 1
+                    ],
+                    |r| view(r, today),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(CursorPage::of(rows, filter.limit, |h| h.id))
+        })
+    }
+}
