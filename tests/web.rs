@@ -369,3 +369,251 @@ fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
 fn url_with(base: &str, path: &str) -> url::Url {
     url::Url::parse(&format!("{base}{path}")).expect("a URL")
 }
+
+const SCENARIO: &str = r#"description = "web: courteous J+1, formal notice J+10 by e-mail"
+min_gap_days = 1
+[[steps]]
+id = "courteous"
+offset_days = 1
+channel = "email"
+template = "courteous"
+[[steps]]
+id = "formal_notice"
+offset_days = 10
+channel = "email"
+template = "formal_notice"
+"#;
+
+fn cli(d: &common::Deployment, args: &[&str]) -> String {
+    let out = d.run(args);
+    assert!(out.status.success(), "relance {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The simulation lines of one customer between two days.
+fn simulated(d: &common::Deployment, customer: &str) -> Vec<String> {
+    let out = cli(d, &["dunning", "simulate", "--tenant", "acme", "--from", "2026-12-02", "--to", "2026-12-31"]);
+    out.lines()
+        .filter(|l| l.contains(&format!(" {customer} ")) || l.contains(&format!("customer {customer}")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
+    use relance_domain::TenantId;
+    use relance_domain::replies::MessageStatus;
+    use relance_engine::replies::{Intent, Understanding};
+    use relance_store::{HandleRequest, MailboxSlot, Store};
+
+    let Some(url) = webdriver() else { return };
+    let Some(srv) = common::smtp::server("a_collector_approves_holds_resolves_and_corrects_in_chromium") else {
+        return;
+    };
+    let since = srv.last_seq();
+    let hash = relance_web::hash_password("collector-pass-1").unwrap();
+    let extra = format!(
+        "[dunning]\nwindow = \"08:30-18:00\"\n[connectors.mail]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         tls = \"starttls\"\ntls_name = \"localhost\"\nca_file = \"{}\"\nfrom = \"Acme Relances <relances@acme.test>\"\n\
+         [[users]]\nname = \"carla\"\nrole = \"collector\"\nlanguage = \"en\"\npassword_hash = \"{hash}\"\n",
+        srv.port,
+        srv.ca.display()
+    );
+    let d = common::Deployment::new(
+        "scenarios_dir = \"scenarios\"\n",
+        &[(
+            "acme",
+            &format!(
+                "name = \"Acme\"\nscenarios = [\"web\"]\n{}",
+                common::csv_tenant("web-token-01", "invoices", &extra)
+            ),
+        )],
+    );
+    d.write("scenarios/web.toml", SCENARIO);
+    d.write(
+        "invoices/open.csv",
+        format!(
+            "{}W-1,C1,Alice SARL,alice@web-approve.test,,2026-10-01,2026-11-20,EUR,900.00,900.00\n\
+             W-3,C3,Carol SA,carol@web-approve.test,,2026-10-01,2026-11-20,EUR,300.00,300.00\n\
+             W-4,C4,Dan SAS,dan@web-approve.test,,2026-11-01,2026-12-08,EUR,250.00,250.00\n",
+            common::HEADER
+        ),
+    );
+    cli(&d, &["run", "--once"]);
+    // The courteous reminders go; C3 then disputes W-3 in a reply, and another reply waits for a person.
+    cli(&d, &["dunning", "run", "--tenant", "acme", "--day", "2026-11-23"]);
+    cli(&d, &["dunning", "deliver", "--tenant", "acme", "--at", "2026-11-23T10:00"]);
+    let tenant = TenantId::new("acme").unwrap();
+    let review_id = {
+        let store = Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+        let slots = [
+            (
+                MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 },
+                "sha-1".to_string(),
+                10,
+                "/m1".to_string(),
+            ),
+            (
+                MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 2 },
+                "sha-2".to_string(),
+                10,
+                "/m2".to_string(),
+            ),
+        ];
+        let ids = store.store_messages(&tenant, &slots).unwrap();
+        let dispute = Understanding {
+            intent: Intent::Dispute,
+            from: Some("carol@web-approve.test".into()),
+            refs: vec!["W-3".into()],
+            ..Default::default()
+        };
+        let unclear = Understanding {
+            intent: Intent::Other,
+            from: Some("alice@web-approve.test".into()),
+            subject: Some("RE: W-1".into()),
+            new_text: "Le virement part avec la paie du 15.".into(),
+            refs: vec!["W-1".into()],
+            confidence: 0.3,
+            ..Default::default()
+        };
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        store
+            .handle_messages(
+                &tenant,
+                day,
+                &[
+                    HandleRequest {
+                        id: ids[0],
+                        status: MessageStatus::Handled,
+                        understanding: Some(dispute),
+                        error: None,
+                    },
+                    HandleRequest {
+                        id: ids[1],
+                        status: MessageStatus::Review,
+                        understanding: Some(unclear),
+                        error: None,
+                    },
+                ],
+            )
+            .unwrap();
+        ids[1]
+    };
+    // The formal notice for C1 waits for a person.
+    let out = cli(&d, &["dunning", "run", "--tenant", "acme", "--day", "2026-12-01"]);
+    assert!(out.contains("to confirm"), "{out}");
+    assert!(!simulated(&d, "C4").is_empty(), "C4 has a step coming before the hold");
+
+    let daemon = d.daemon();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let subject = "Formal notice: last notice before legal action";
+    rt.block_on(async {
+        use fantoccini::{ClientBuilder, Locator};
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--window-size=1280,1000", format!("--user-data-dir={}", profile.path().display())],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("a Chromium session through ChromeDriver");
+        let base = format!("http://127.0.0.1:{}", daemon.port);
+        let outcome = async {
+            c.goto(&format!("{base}/login")).await?;
+            // One tenant: the organisation is filled in.
+            assert_eq!(c.find(Locator::Id("tenant")).await?.prop("value").await?.as_deref(), Some("acme"));
+            c.find(Locator::Id("name")).await?.send_keys("carla").await?;
+            c.find(Locator::Id("password")).await?.send_keys("collector-pass-1").await?;
+            c.find(Locator::Id("login-submit")).await?.click().await?;
+            c.wait().for_element(Locator::Id("today-approvals")).await?;
+            assert_eq!(c.find(Locator::Css("#today-approvals .n")).await?.text().await?, "1");
+
+            // Approve the formal notice with an edited subject.
+            c.find(Locator::Id("today-approvals")).await?.click().await?;
+            c.wait().for_element(Locator::Css("[id^=preview-]")).await?;
+            std::fs::write(shots.join("approvals.png"), c.screenshot().await?).ok();
+            c.find(Locator::Css("[id^=preview-]")).await?.click().await?;
+            c.wait().for_element(Locator::Id("approve")).await?;
+            let field = c.find(Locator::Id("subject")).await?;
+            field.clear().await?;
+            field.send_keys(subject).await?;
+            std::fs::write(shots.join("approval-preview.png"), c.screenshot().await?).ok();
+            c.find(Locator::Id("approve")).await?.click().await?;
+            c.wait().for_url(&url_with(&base, "/t/acme/approvals")).await?;
+            assert!(c.find_all(Locator::Css("[id^=approval-]")).await?.is_empty(), "nothing left to approve");
+
+            // Hold C4: its next step leaves the simulation.
+            c.goto(&format!("{base}/t/acme/customers/C4")).await?;
+            c.find(Locator::Id("hold-reason")).await?.send_keys("Payment agreed by phone").await?;
+            c.find(Locator::Id("hold")).await?.click().await?;
+            c.wait().for_element(Locator::Id("holds")).await?;
+            assert!(c.find(Locator::Id("holds")).await?.text().await?.contains("Payment agreed by phone"));
+            std::fs::write(shots.join("customer-hold.png"), c.screenshot().await?).ok();
+
+            // Resolve C3's dispute: the invoice is open again.
+            c.goto(&format!("{base}/t/acme/customers/C3")).await?;
+            assert_eq!(c.find(Locator::Css("#invoice-W-3 .status")).await?.text().await?, "disputed");
+            c.find(Locator::Id("resolve-W-3")).await?.click().await?;
+            c.wait().for_url(&url_with(&base, "/t/acme/customers/C3")).await?;
+            assert_eq!(c.find(Locator::Css("#invoice-W-3 .status")).await?.text().await?, "open");
+
+            // Correct the unclear reply: a promise to pay on 15 December.
+            c.goto(&format!("{base}/t/acme/replies")).await?;
+            c.find(Locator::Id(&format!("open-reply-{review_id}"))).await?.click().await?;
+            c.wait().for_element(Locator::Id("save-correction")).await?;
+            c.find(Locator::Css("#intent-select option[value=promise_to_pay]")).await?.click().await?;
+            c.execute("document.getElementById('promised_date').value = '2026-12-15'; return true;", Vec::new())
+                .await?;
+            std::fs::write(shots.join("reply.png"), c.screenshot().await?).ok();
+            c.find(Locator::Id("save-correction")).await?.click().await?;
+            c.wait().for_element(Locator::Id("saved")).await?;
+            assert_eq!(c.find(Locator::Id("intent")).await?.text().await?, "promise_to_pay");
+            Ok::<(), fantoccini::error::CmdError>(())
+        }
+        .await;
+        let _ = c.close().await;
+        outcome.expect("the browser session");
+    });
+    let (status, m) = daemon.get_json(&format!("/api/v1/tenants/acme/messages/{review_id}"), Some("web-token-01"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        (m["corrections"][0]["by"].as_str(), m["intent"].as_str()),
+        (Some("carla"), Some("promise_to_pay")),
+        "{m}"
+    );
+    let (_, ev) = daemon.get_json("/api/v1/tenants/acme/events?limit=1000", Some("web-token-01"));
+    let acts: Vec<String> = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "user:carla")
+        .map(|e| e["kind"].as_str().unwrap_or("").to_string())
+        .collect();
+    for kind in ["reminder_approved", "hold_placed", "dispute_resolved"] {
+        assert!(acts.iter().any(|k| k == kind), "{kind} audited with the person's name: {acts:?}");
+    }
+    drop(daemon);
+
+    assert!(simulated(&d, "C4").is_empty(), "the held customer has no step left: {:?}", simulated(&d, "C4"));
+    assert!(simulated(&d, "C3").iter().any(|l| l.contains("W-3")), "W-3's reminders resume after the dispute");
+    // The approved formal notice reaches the SMTP server with the edited subject.
+    let out = cli(&d, &["dunning", "deliver", "--tenant", "acme", "--at", "2026-12-01T10:30"]);
+    assert!(out.contains(": 1 sent"), "{out}");
+    let mails = srv.delivered_to("web-approve.test", since);
+    let notice = mails
+        .iter()
+        .find(|m| m.header("X-Relance-Step").as_deref() == Some("formal_notice"))
+        .expect("the formal notice");
+    assert_eq!(notice.rcpt_tos, vec!["alice@web-approve.test".to_string()]);
+    assert_eq!(notice.subject, subject);
+}

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod actions;
 pub mod auth;
 mod i18n;
 mod pages;
@@ -53,7 +54,19 @@ pub fn router(rt: Runtime) -> Router {
         .route("/t/{tenant}/replies", get(pages::replies))
         .route("/t/{tenant}/replies/{id}", get(pages::reply))
         .route("/t/{tenant}/replies/{id}/correct", post(pages::reply_correct))
-        .route("/t/{tenant}/customers/{id}", get(pages::customer))
+        .route("/t/{tenant}/customers/{id}", get(actions::customer))
+        .route("/t/{tenant}/customers/{id}/holds", post(actions::hold))
+        .route("/t/{tenant}/customers/{id}/notes", post(actions::note))
+        .route("/t/{tenant}/customers/{id}/promises", post(actions::promise))
+        .route("/t/{tenant}/customers/{id}/tasks", post(actions::task))
+        .route("/t/{tenant}/holds/{id}/lift", post(actions::lift))
+        .route("/t/{tenant}/tasks/{id}/close", post(actions::close_task))
+        .route("/t/{tenant}/invoices/{number}/dispute/resolve", post(actions::resolve))
+        .route("/t/{tenant}/approvals", get(actions::approvals))
+        .route("/t/{tenant}/approvals/approve", post(actions::approve_many))
+        .route("/t/{tenant}/approvals/{id}", get(actions::approval))
+        .route("/t/{tenant}/approvals/{id}/approve", post(actions::approve))
+        .route("/t/{tenant}/approvals/{id}/cancel", post(actions::cancel))
         .route("/t/{tenant}/reports", get(pages::reports))
         .route("/t/{tenant}/operations", get(pages::operations))
         .route("/t/{tenant}/outbox/{id}/retry", post(pages::outbox_retry))

@@ -18,7 +18,7 @@ use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::session::{MaybePerson, Person};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskStatus};
 use relance_domain::{Language, PaymentStatus, TenantId};
-use relance_store::{InvoiceQuery, NewSession, StoreError};
+use relance_store::{NewSession, StoreError};
 
 /// Items per page of a list.
 const PAGE: u32 = 50;
@@ -88,7 +88,7 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, PageError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| PageError::Internal(e.to_string()))?.map_err(PageError::from)
@@ -96,7 +96,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Renders a page with the context every page has (language, tenant,
 /// person, CSRF token, the active menu entry).
-fn page(
+pub(crate) fn page(
     st: &WebState,
     who: &Person,
     name: &str,
@@ -124,7 +124,7 @@ fn page(
     Ok(Html(html).into_response())
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, PageError> {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, PageError> {
     serde_json::to_value(v).map_err(|e| PageError::Internal(e.to_string()))
 }
 
@@ -286,7 +286,7 @@ fn url_part(s: &str) -> String {
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 pub(crate) async fn logout(
@@ -348,16 +348,17 @@ pub(crate) async fn today(
         let broken = store.promises(&tenant, Some(PromiseStatus::Broken), 1000)?.len();
         let quarantine = store.quarantine(&tenant, 1, 0)?.total;
         let failed = store.outbox(&tenant, Some("failed"), 1000)?.len();
+        let approvals = store.outbox(&tenant, Some("to_confirm"), 1000)?.len();
         Ok(json!({
             "payments": payments, "replies": replies, "tasks": tasks,
-            "broken": broken, "quarantine": quarantine, "failed": failed,
+            "broken": broken, "quarantine": quarantine, "failed": failed, "approvals": approvals,
         }))
     })
     .await?;
     page(&st, &who, "today.html", "today", json!({ "counts": counts }))
 }
 
-fn offset_of(q: &HashMap<String, String>) -> u64 {
+pub(crate) fn offset_of(q: &HashMap<String, String>) -> u64 {
     q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0)
 }
 
@@ -542,25 +543,6 @@ pub(crate) async fn reply_correct(
     }
 }
 
-/// A customer: open items with totals per currency.
-pub(crate) async fn customer(
-    State(st): State<WebState>,
-    who: Person,
-    Path((tenant, id)): Path<(String, String)>,
-) -> Result<Response, PageError> {
-    let tenant = who.member_of(&tenant)?;
-    let store = st.rt.store.clone();
-    let cid = id.clone();
-    let invoices = blocking(move || {
-        store.invoices(&tenant, &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid), limit: 1000, offset: 0 })
-    })
-    .await?;
-    if invoices.items.is_empty() {
-        return Err(PageError::NotFound);
-    }
-    page(&st, &who, "customer.html", "customers", json!({ "customer_id": id, "invoices": to_json(&invoices.items)? }))
-}
-
 /// Reports: aged balance and DSO, as the API computes them.
 pub(crate) async fn reports(
     State(st): State<WebState>,
@@ -618,8 +600,15 @@ pub(crate) async fn operations(
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
     let t = tenant.clone();
-    let (quarantine, failed) =
-        blocking(move || Ok((store.quarantine(&t, PAGE, 0)?, store.outbox(&t, Some("failed"), PAGE)?))).await?;
+    let (quarantine, failed, tasks, broken) = blocking(move || {
+        Ok((
+            store.quarantine(&t, PAGE, 0)?,
+            store.outbox(&t, Some("failed"), PAGE)?,
+            store.tasks(&t, Some(TaskStatus::Open), PAGE)?,
+            store.promises(&t, Some(PromiseStatus::Broken), PAGE)?,
+        ))
+    })
+    .await?;
     let connectors: Vec<serde_json::Value> = st
         .rt
         .metrics
@@ -633,7 +622,10 @@ pub(crate) async fn operations(
         &who,
         "operations.html",
         "operations",
-        json!({ "quarantine": to_json(&quarantine)?, "failed": failed, "connectors": connectors }),
+        json!({
+            "quarantine": to_json(&quarantine)?, "failed": failed, "connectors": connectors,
+            "tasks": to_json(&tasks)?, "broken": to_json(&broken)?,
+        }),
     )
 }
 

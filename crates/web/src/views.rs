@@ -21,6 +21,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("customer.html", include_str!("templates/customer.html")),
     ("reports.html", include_str!("templates/reports.html")),
     ("operations.html", include_str!("templates/operations.html")),
+    ("approvals.html", include_str!("templates/approvals.html")),
+    ("approval.html", include_str!("templates/approval.html")),
 ];
 
 pub(crate) struct Views {

@@ -128,6 +128,22 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
     Ok(report)
 }
 
+/// What the planner would do for one customer on `day`, and under which
+/// scenario (the customer page's "next step" with its `why`); `None` when
+/// the customer owes nothing or no scenario applies. Reads every customer's
+/// state (the store has no per-customer reader yet).
+pub fn customer_outlook(
+    store: &Store,
+    tenant: &TenantConfig,
+    customer_id: &str,
+    day: NaiveDate,
+) -> Result<Option<(String, Outcome)>, PlanError> {
+    let states = store.dunning_states(&tenant.id)?;
+    let Some(c) = states.into_iter().find(|c| c.customer_id == customer_id) else { return Ok(None) };
+    let Some(compiled) = scenario_for(tenant, &c) else { return Ok(None) };
+    Ok(Some((compiled.name.clone(), decide(&compiled.scenario, &calendar(tenant, day), &c, day))))
+}
+
 /// Marks the customer's accepted plan broken when an instalment is missed on
 /// `day`, completed when paid in full (each once, audited by the store).
 fn follow_plan(

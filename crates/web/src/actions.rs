@@ -1,0 +1,393 @@
+//! The pages where people decide: reminders waiting for approval (preview,
+//! approve as is or edited, cancel with a reason, approve several at once),
+//! and the customer page with its holds, disputes, promises, notes and
+//! tasks. Each action goes through the store functions of the JSON API
+//! (`relance_store`'s holds, disputes, tasks, notes and approvals), with
+//! the person as the audit actor.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::WebState;
+use crate::pages::{PageError, blocking, page, to_json};
+use crate::session::Person;
+use relance_domain::TenantId;
+use relance_domain::replies::TaskStatus;
+use relance_store::{
+    Acted, ActionRefusal, DisputeResolution, HoldFilter, HoldTarget, InvoiceQuery, NewPromise, NewTask, OutboxEdit,
+};
+
+/// A refused action as a page error (409 for a conflict, else 400).
+fn acted<T>(r: Acted<T>) -> Result<T, PageError> {
+    r.map_err(|e| match e {
+        ActionRefusal::NotFound(_) => PageError::NotFound,
+        ActionRefusal::Conflict(why) | ActionRefusal::Invalid(why) => PageError::BadRequest(why),
+    })
+}
+
+fn today(st: &WebState, tenant: &TenantId) -> NaiveDate {
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
+fn blank(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+fn date(s: &str) -> Result<Option<NaiveDate>, PageError> {
+    blank(s)
+        .map(|d| {
+            NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .map_err(|_| PageError::BadRequest(format!("`{d}` is not a date (YYYY-MM-DD)")))
+        })
+        .transpose()
+}
+
+/// Reminders waiting for a person's approval, newest first.
+pub(crate) async fn approvals(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let items = blocking(move || store.outbox(&tenant, Some("to_confirm"), 200)).await?;
+    page(&st, &who, "approvals.html", "approvals", json!({ "items": items }))
+}
+
+/// One reminder waiting for approval: the rendered message, the form to
+/// approve it (as is or edited) or cancel it.
+pub(crate) async fn approval(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let store = st.rt.store.clone();
+    let o = blocking(move || store.outbox_entry(&tenant, id)).await?.ok_or(PageError::NotFound)?;
+    page(&st, &who, "approval.html", "approvals", json!({ "o": to_json(&o)? }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ApproveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+pub(crate) async fn approve(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<ApproveForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    let o = blocking(move || store.outbox_entry(&t, id)).await?.ok_or(PageError::NotFound)?;
+    // Only what the person changed counts as an edit.
+    let edit = OutboxEdit {
+        subject: f.subject.filter(|s| s.trim() != o.subject.trim()),
+        body: f.body.map(|b| b.replace("\r\n", "\n")).filter(|b| b.trim() != o.body.trim()),
+    };
+    let (store, t) = (st.rt.store.clone(), tenant.clone());
+    acted(blocking(move || store.approve_outbox(&t, id, &edit, &actor)).await?)?;
+    Ok(Redirect::to(&format!("/t/{tenant}/approvals")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(crate) async fn cancel(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    acted(blocking(move || store.cancel_outbox(&t, id, &f.reason, &actor)).await?)?;
+    Ok(Redirect::to(&format!("/t/{tenant}/approvals")).into_response())
+}
+
+/// Approves the ticked reminders (`id` repeated), each on its own.
+pub(crate) async fn approve_many(
+    State(st): State<WebState>,
+    who: Person,
+    Path(tenant): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    who.may_act(csrf)?;
+    let ids: Vec<i64> = pairs.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| v.parse().ok()).collect();
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    blocking(move || store.approve_outbox_many(&t, &ids, &actor)).await?;
+    Ok(Redirect::to(&format!("/t/{tenant}/approvals")).into_response())
+}
+
+/// A customer: open items, what the planner would do today and why, holds,
+/// disputes, promises, notes and tasks, with the actions on them.
+pub(crate) async fn customer(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    let day = today(&st, &tenant);
+    let config = st.rt.settings.tenant(tenant.as_str()).cloned().ok_or(PageError::NotFound)?;
+    let store = st.rt.store.clone();
+    let cid = id.clone();
+    let data = blocking(move || {
+        let invoices = store.invoices(
+            &tenant,
+            &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid.clone()), limit: 1000, offset: 0 },
+        )?;
+        let holds = store.holds(
+            &tenant,
+            &HoldFilter { customer_id: Some(cid.clone()), active_only: true, after: 0, limit: 100 },
+            day,
+        )?;
+        let notes = store.notes(&tenant, &cid, 0, 200)?;
+        let tasks: Vec<_> = store
+            .tasks(&tenant, Some(TaskStatus::Open), 1000)?
+            .into_iter()
+            .filter(|t| t.customer_id.as_deref() == Some(cid.as_str()))
+            .collect();
+        let promises: Vec<_> = store
+            .promises(&tenant, None, 1000)?
+            .into_iter()
+            .filter(|p| p.customer_id.as_deref() == Some(cid.as_str()))
+            .collect();
+        let outlook = relance_runtime::reminders::plan::customer_outlook(&store, &config, &cid, day)
+            .map_err(|e| relance_store::StoreError::Rejected(e.to_string()))?;
+        Ok((invoices, holds, notes, tasks, promises, outlook))
+    })
+    .await?;
+    let (invoices, holds, notes, tasks, promises, outlook) = data;
+    if invoices.items.is_empty() {
+        return Err(PageError::NotFound);
+    }
+    let resolutions: Vec<&str> = DisputeResolution::ALL.iter().map(|r| r.as_str()).collect();
+    page(
+        &st,
+        &who,
+        "customer.html",
+        "customers",
+        json!({
+            "customer_id": id, "today": day,
+            "invoices": to_json(&invoices.items)?, "holds": to_json(&holds.items)?, "notes": to_json(&notes.items)?,
+            "tasks": to_json(&tasks)?, "promises": to_json(&promises)?,
+            "scenario": outlook.as_ref().map(|(s, _)| s.clone()),
+            "outlook": outlook.as_ref().map(|(_, o)| to_json(o)).transpose()?,
+            "resolutions": resolutions,
+        }),
+    )
+}
+
+fn back_to(tenant: &TenantId, customer: &str) -> Response {
+    let safe: String = customer
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    Redirect::to(&format!("/t/{tenant}/customers/{safe}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HoldForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    until: String,
+    /// One invoice of the customer; the whole customer when empty.
+    #[serde(default)]
+    invoice: String,
+}
+
+pub(crate) async fn hold(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+    Form(f): Form<HoldForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let until = date(&f.until)?;
+    let day = today(&st, &tenant);
+    let (store, actor, t, cid) = (st.rt.store.clone(), who.actor(), tenant.clone(), id.clone());
+    acted(
+        blocking(move || {
+            let target = match blank(&f.invoice) {
+                Some(ref n) => return store.place_hold(&t, HoldTarget::Invoice(n), &f.reason, until, &actor, day),
+                None => HoldTarget::Customer(&cid),
+            };
+            store.place_hold(&t, target, &f.reason, until, &actor, day)
+        })
+        .await?,
+    )?;
+    Ok(back_to(&tenant, &id))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BackForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) async fn lift(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, hold)): Path<(String, i64)>,
+    Form(f): Form<BackForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let day = today(&st, &tenant);
+    let (store, actor, t, note) = (st.rt.store.clone(), who.actor(), tenant.clone(), blank(&f.note));
+    acted(blocking(move || store.lift_hold(&t, hold, &actor, note.as_deref(), day)).await?)?;
+    Ok(back_to(&tenant, &f.customer))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    customer: String,
+    resolution: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) async fn resolve(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, number)): Path<(String, String)>,
+    Form(f): Form<ResolveForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let resolution = DisputeResolution::ALL
+        .into_iter()
+        .find(|r| r.as_str() == f.resolution)
+        .ok_or_else(|| PageError::BadRequest(format!("unknown resolution `{}`", f.resolution)))?;
+    let (store, actor, t, note) = (st.rt.store.clone(), who.actor(), tenant.clone(), blank(&f.note));
+    acted(blocking(move || store.resolve_dispute(&t, &number, resolution, note.as_deref(), &actor)).await?)?;
+    Ok(back_to(&tenant, &f.customer))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NoteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+pub(crate) async fn note(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+    Form(f): Form<NoteForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t, cid) = (st.rt.store.clone(), who.actor(), tenant.clone(), id.clone());
+    acted(blocking(move || store.add_note(&t, &cid, None, &f.text, &actor)).await?)?;
+    Ok(back_to(&tenant, &id))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PromiseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    promised_date: String,
+    #[serde(default)]
+    amount: String,
+}
+
+pub(crate) async fn promise(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+    Form(f): Form<PromiseForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let promised_date =
+        date(&f.promised_date)?.ok_or_else(|| PageError::BadRequest("a promise needs a date".into()))?;
+    let p = NewPromise { promised_date, amount: blank(&f.amount), currency: None, invoices: Vec::new(), note: None };
+    let (store, actor, t, cid) = (st.rt.store.clone(), who.actor(), tenant.clone(), id.clone());
+    acted(blocking(move || store.record_promise(&t, &cid, &p, &actor)).await?)?;
+    Ok(back_to(&tenant, &id))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TaskForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    due_on: String,
+}
+
+pub(crate) async fn task(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, String)>,
+    Form(f): Form<TaskForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let task = NewTask {
+        kind: None,
+        customer: id.clone(),
+        invoices: Vec::new(),
+        note: f.note,
+        due_on: date(&f.due_on)?,
+        assignee: Some(who.name.clone()),
+    };
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    acted(blocking(move || store.create_task(&t, &task, &actor)).await?)?;
+    Ok(back_to(&tenant, &id))
+}
+
+pub(crate) async fn close_task(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, task)): Path<(String, i64)>,
+    Form(f): Form<BackForm>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t, note) = (st.rt.store.clone(), who.actor(), tenant.clone(), blank(&f.note));
+    acted(blocking(move || store.close_task(&t, task, note.as_deref(), &actor)).await?)?;
+    if f.customer.is_empty() {
+        return Ok(Redirect::to(&format!("/t/{tenant}/operations")).into_response());
+    }
+    Ok(back_to(&tenant, &f.customer))
+}
