@@ -47,7 +47,7 @@ pub use import::{
 pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
 };
-pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, message_token};
+pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, OutboxView, message_token};
 pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
 };
