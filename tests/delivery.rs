@@ -96,7 +96,7 @@ fn approve_all(d: &Deployment) -> Vec<(String, String)> {
     let store = relance_store::Store::open_sqlite(&d.path("data/relance.db")).unwrap();
     let t = relance_domain::TenantId::new("acme").unwrap();
     let waiting = store.outbox(&t, Some("to_confirm"), 100).unwrap();
-    let ids: Vec<i64> = waiting.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();
     let mut out = Vec::new();
     for (_, r) in store.approve_outbox_many(&t, &ids, "test:approver").unwrap() {
         let v = r.unwrap();

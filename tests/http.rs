@@ -374,3 +374,62 @@ fn sigterm_is_not_held_up_by_an_idle_client() {
     let status = daemon.terminate(Duration::from_secs(10)).expect("relance did not exit within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}\n{}", daemon.log());
 }
+
+#[test]
+fn the_openapi_document_is_served_without_a_token_and_every_operation_is_routed() {
+    let d = deployment("");
+    let daemon = d.daemon();
+    let answer = get(&daemon, "/api/v1/openapi.json", None);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let doc = answer.json();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let concrete = path.replace("{tenant}", "acme").replace("{id}", "1");
+        for method in ["get", "post"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            let a =
+                if method == "get" { get(&daemon, &concrete, Some(ACME)) } else { post(&daemon, &concrete, ACME, "") };
+            // The handler answered: not the router's 404 or 405.
+            assert_ne!(a.status, 405, "{method} {path}: {a:?}");
+            let message = a.json()["error"]["message"].as_str().unwrap_or_default().to_string();
+            assert!(!(a.status == 404 && message == "no such route"), "{method} {path} is documented but not routed");
+        }
+    }
+    assert!(operations >= 29, "{operations} operations");
+}
+
+#[test]
+fn every_list_pages_by_cursor_and_refuses_a_bad_one() {
+    let d = deployment("");
+    let daemon = d.daemon();
+    for list in [
+        "invoices",
+        "customers",
+        "events",
+        "quarantine",
+        "connectors",
+        "payments",
+        "review",
+        "messages",
+        "promises",
+        "tasks",
+        "contacts",
+        "plans",
+        "outbox",
+    ] {
+        let a = get(&daemon, &format!("/api/v1/tenants/acme/{list}?limit=5"), Some(ACME));
+        assert_eq!(a.status, 200, "{list}: {a:?}");
+        let j = a.json();
+        assert!(j["items"].is_array(), "{list}: {j}");
+        assert_eq!(j["next_after"], serde_json::Value::Null, "{list}: an empty list has no next page");
+    }
+    get(&daemon, "/api/v1/tenants/acme/payments?after=x", Some(ACME)).assert_error(400, "bad_request");
+    get(&daemon, "/api/v1/tenants/acme/payments?after=3&offset=2", Some(ACME)).assert_error(400, "bad_request");
+    let m = get(&daemon, "/api/v1/tenants/acme/invoices?after=F-404", Some(ACME)).assert_error(400, "bad_request");
+    assert!(m.contains("F-404"), "{m}");
+}

@@ -61,7 +61,7 @@ impl Env {
     }
 
     fn quarantine(&self) -> Vec<relance_domain::QuarantineItem> {
-        self.store.quarantine(&TenantId::new("t").unwrap(), 1000, 0).unwrap().items
+        self.store.quarantine(&TenantId::new("t").unwrap(), 1000).unwrap().items
     }
 }
 
@@ -146,7 +146,7 @@ fn windows_1252_french_export_with_mapping() {
     assert_eq!(inv[0].total.to_decimal_string(), "1234.56");
     assert_eq!(inv[0].open.to_decimal_string(), "1000.00");
     assert_eq!(inv[0].status, InvoiceStatus::PartiallyPaid);
-    let customers = env.store.customers(&TenantId::new("t").unwrap(), 10, 0).unwrap();
+    let customers = env.store.customers(&TenantId::new("t").unwrap(), 10).unwrap();
     assert_eq!(customers.items[0].name, "Société Générale d'Éclairage");
 }
 

@@ -496,7 +496,7 @@ mod tests {
         import.page("page 1", &page).unwrap();
         let report = import.finish().unwrap();
         assert_eq!((report.items, report.quarantined), (1, 1));
-        let q = store.quarantine(&t, 10, 0).unwrap().items;
+        let q = store.quarantine(&t, 10).unwrap().items;
         assert_eq!(q[0].item, "page 1, record 2");
         assert!(q[0].reason.contains("outside the accepted range of ±10 EUR"), "{}", q[0].reason);
     }
@@ -517,7 +517,7 @@ mod tests {
         assert_eq!(report.quarantined, 1);
         let open = store.tenant_counts(&t).unwrap().invoices_by_status;
         assert_eq!(open, vec![("open".to_string(), 4)], "nothing closed");
-        let q = store.quarantine(&t, 10, 0).unwrap().items;
+        let q = store.quarantine(&t, 10).unwrap().items;
         assert!(q[0].reason.starts_with("full pass would close 3 of the tenant's 4 open invoices"), "{}", q[0].reason);
         // With the share raised, the next full pass closes them.
         let mut third =

@@ -4,8 +4,8 @@
 //!
 //! This crate is the bottom of the dependency graph: every other Relance
 //! crate may use it, it uses none of them, and it knows nothing of storage,
-//! networks or files (its `Cargo.toml` lists only serde, chrono and
-//! thiserror).
+//! networks or files (its `Cargo.toml` lists only serde, chrono,
+//! thiserror and utoipa, a derive library for the API's OpenAPI schemas).
 
 #![forbid(unsafe_code)]
 

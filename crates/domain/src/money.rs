@@ -443,6 +443,36 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// The OpenAPI schema of what [`Serialize`] writes: an object with the
+/// amount as a decimal string and the ISO 4217 currency code (written by
+/// hand, since both serde impls are).
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some("An exact amount: a decimal string (never a float) and its currency."))
+            .property(
+                "amount",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+                    .examples([serde_json::json!("1250.00")]),
+            )
+            .required("amount")
+            .property(
+                "currency",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[A-Z]{3}$"))
+                    .examples([serde_json::json!("EUR")]),
+            )
+            .required("currency")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.to_decimal_string(), self.currency)
@@ -745,5 +775,19 @@ mod tests {
         let b = Money::new(100, Currency::parse("USD").unwrap());
         assert!(a.checked_add(b).is_err());
         assert_eq!(a.checked_sub(a).unwrap(), Money::zero(Currency::EUR));
+    }
+
+    #[test]
+    fn the_schema_names_what_serialize_writes() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(Money::schema()).unwrap();
+        let mut declared: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        declared.sort_unstable();
+        let written = serde_json::to_value(Money::new(125_000, Currency::parse("EUR").unwrap())).unwrap();
+        let mut keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(declared, keys);
+        assert_eq!(schema["required"], serde_json::json!(["amount", "currency"]));
+        assert!(written["amount"].is_string());
     }
 }

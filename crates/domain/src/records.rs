@@ -58,7 +58,7 @@ pub enum DomainError {
 }
 
 /// Language of a customer or message. Templates ship in French and English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -87,7 +87,7 @@ impl FromStr for Language {
 }
 
 /// A customer (debtor) as known by the tenant's ERP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, utoipa::ToSchema)]
 pub struct Customer {
     /// The ERP's customer id.
     pub id: String,
@@ -101,7 +101,7 @@ pub struct Customer {
 }
 
 /// Lifecycle of an invoice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Open,
@@ -231,6 +231,46 @@ impl Serialize for Invoice {
     }
 }
 
+/// The OpenAPI schema of an [`Invoice`]: what its hand-written
+/// [`Serialize`] writes (a test compares the two).
+impl utoipa::PartialSchema for Invoice {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        InvoiceWire::schema()
+    }
+}
+
+impl utoipa::ToSchema for Invoice {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        InvoiceWire::schemas(schemas)
+    }
+}
+
+/// The serialized shape of an [`Invoice`], for its schema only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct InvoiceWire {
+    number: String,
+    customer_id: String,
+    issue_date: Option<NaiveDate>,
+    due_date: NaiveDate,
+    /// ISO 4217 code of every amount.
+    #[schema(example = "EUR")]
+    currency: String,
+    /// Decimal string.
+    #[schema(example = "1250.00")]
+    amount_total: String,
+    /// What is still owed: the ERP's open amount less `pending_erp` (decimal string).
+    amount_open: String,
+    /// The open amount the ERP last reported (decimal string).
+    amount_open_erp: String,
+    /// Relance's allocations the ERP has not reflected yet (decimal string).
+    pending_erp: String,
+    status: InvoiceStatus,
+    /// Name of the connector that owns this invoice.
+    source: String,
+    updated_at: DateTime<Utc>,
+}
+
 /// The customer part of a record coming from a source.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomerRecord {
@@ -266,7 +306,7 @@ impl InvoiceRecord {
 }
 
 /// Direction of a bank transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Credit,
@@ -291,7 +331,7 @@ impl Direction {
 /// from: what the statement parsers produce, the store keeps (as a payment)
 /// and the matcher reads. The amount is always positive; `direction` says
 /// which way the money went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BankLine {
     pub booking_date: NaiveDate,
     pub value_date: Option<NaiveDate>,
@@ -346,7 +386,7 @@ impl BankLine {
 }
 
 /// Where a stored bank line stands in cash application (`payments.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// A credit waiting for the matcher.
@@ -420,7 +460,7 @@ pub enum Channel {
 }
 
 /// One entry of the audit trail: who did what to which subject.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -429,11 +469,12 @@ pub struct AuditEvent {
     pub kind: String,
     /// `invoice:<number>`, `customer:<id>`, `import:<id>`…
     pub subject: String,
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
 /// An input kept aside because it could not be processed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuarantineItem {
     pub id: i64,
     /// The connector that met it.
@@ -470,6 +511,33 @@ pub struct AllocationNotice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_invoice_schema_declares_exactly_what_serialize_writes() {
+        use crate::money::Currency;
+        use utoipa::PartialSchema;
+        let eur = |minor| Money::new(minor, Currency::EUR);
+        let invoice = Invoice {
+            number: "F-1".into(),
+            customer_id: "C1".into(),
+            issue_date: None,
+            due_date: NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+            total: eur(1000),
+            open: eur(400),
+            open_erp: eur(400),
+            pending_erp: eur(0),
+            status: InvoiceStatus::PartiallyPaid,
+            source: "csv".into(),
+            updated_at: DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let written = serde_json::to_value(&invoice).unwrap();
+        let schema = serde_json::to_value(Invoice::schema()).unwrap();
+        let mut declared: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        let mut keys: Vec<&String> = written.as_object().unwrap().keys().collect();
+        declared.sort();
+        keys.sort();
+        assert_eq!(declared, keys);
+    }
 
     #[test]
     fn tenant_ids_are_snake_case() {

@@ -12,9 +12,16 @@
 //! idle and header timeouts, JSON answers to unparsable requests) and `layers`
 //! (JSON errors, failed-auth log, per-token rate limit, body size
 //! and deadline). `[http]` in `relance.toml` sets their limits.
+//!
+//! `openapi` builds the OpenAPI 3 document from the handlers'
+//! `#[utoipa::path]` attributes and serves it at `/api/v1/openapi.json`
+//! (no token). Every list pages by cursor: `limit` and `after` (the
+//! `next_after` of the previous page, `null` on the last); the lists that
+//! took `offset` still do.
 
 mod actions;
 mod layers;
+mod openapi;
 mod server;
 
 use std::collections::HashMap;
@@ -30,13 +37,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::cash::ManualAllocation as ManualAllocationRequest;
 use crate::daemon::Runtime;
 use relance_config::token_digest;
 use relance_domain::replies::MessageStatus;
 use relance_domain::{InvoiceStatus, PaymentStatus, TenantId};
-use relance_store::{InvoiceQuery, StoreError};
+use relance_store::{InvoiceQuery, Page, StoreError, Window};
 
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
@@ -138,6 +147,9 @@ impl From<StoreError> for ApiError {
         if let StoreError::Rejected(why) = e {
             return ApiError::new(StatusCode::CONFLICT, "conflict", why);
         }
+        if let StoreError::UnknownCursor(why) = e {
+            return ApiError::bad_request(format!("query parameter `after`: {why}"));
+        }
         tracing::error!(error = %e, "store error in API");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal storage error")
     }
@@ -163,35 +175,45 @@ pub fn router(rt: Runtime) -> Router {
 
 /// The routes, without the layers.
 fn routes(state: ApiState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/tenants/{tenant}/invoices", get(invoices))
-        .route("/api/v1/tenants/{tenant}/customers", get(customers))
-        .route("/api/v1/tenants/{tenant}/events", get(events))
-        .route("/api/v1/tenants/{tenant}/quarantine", get(quarantine))
-        .route("/api/v1/tenants/{tenant}/quarantine/{id}/release", post(release_quarantine))
-        .route("/api/v1/tenants/{tenant}/connectors", get(connectors))
-        .route("/api/v1/tenants/{tenant}/payments", get(payments))
-        .route("/api/v1/tenants/{tenant}/review", get(review))
-        .route("/api/v1/tenants/{tenant}/payments/{id}", get(payment))
-        .route("/api/v1/tenants/{tenant}/payments/{id}/accept", post(accept))
-        .route("/api/v1/tenants/{tenant}/payments/{id}/allocate", post(allocate))
-        .route("/api/v1/tenants/{tenant}/payments/{id}/reject", post(reject))
-        .route("/api/v1/tenants/{tenant}/allocations/{id}/undo", post(undo))
-        .route("/api/v1/tenants/{tenant}/messages", get(messages))
-        .route("/api/v1/tenants/{tenant}/messages/{id}", get(message))
-        .route("/api/v1/tenants/{tenant}/messages/{id}/correction", post(correct_message))
-        .route("/api/v1/tenants/{tenant}/replies/model", get(reply_model))
-        .route("/api/v1/tenants/{tenant}/promises", get(promises))
-        .route("/api/v1/tenants/{tenant}/outbox", get(outbox))
-        .route("/api/v1/tenants/{tenant}/outbox/{id}/retry", post(retry_outbox))
-        .route("/api/v1/tenants/{tenant}/tasks", get(tasks))
-        .route("/api/v1/tenants/{tenant}/contacts", get(contacts))
-        .route("/api/v1/tenants/{tenant}/plans", get(plans))
-        .route("/api/v1/tenants/{tenant}/plans/{id}", get(plan))
-        .route("/api/v1/tenants/{tenant}/plans/{id}/accept", post(accept_plan))
-        .route("/api/v1/tenants/{tenant}/plans/{id}/reject", post(reject_plan))
+    let (router, _) = api_routes().split_for_parts();
+    router.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") }).with_state(state)
+}
+
+/// Every route, each registered with the handler's `#[utoipa::path]` by
+/// `routes!`: the router and the OpenAPI document (`api::openapi`) both
+/// come from here. A new handler is one `.routes(routes!(handler))` line.
+fn api_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::openapi))
+        .routes(routes!(invoices))
+        .routes(routes!(customers))
+        .routes(routes!(events))
+        .routes(routes!(quarantine))
+        .routes(routes!(release_quarantine))
+        .routes(routes!(connectors))
+        .routes(routes!(payments))
+        .routes(routes!(review))
+        .routes(routes!(payment))
+        .routes(routes!(accept))
+        .routes(routes!(allocate))
+        .routes(routes!(reject))
+        .routes(routes!(undo))
+        .routes(routes!(messages))
+        .routes(routes!(message))
+        .routes(routes!(correct_message))
+        .routes(routes!(reply_model))
+        .routes(routes!(promises))
+        .routes(routes!(outbox))
+        .routes(routes!(retry_outbox))
+        .routes(routes!(tasks))
+        .routes(routes!(contacts))
+        .routes(routes!(plans))
+        .routes(routes!(plan))
+        .routes(routes!(accept_plan))
+        .routes(routes!(reject_plan))
+        // Not documented yet (see `openapi_tests::UNDOCUMENTED`).
         .route("/api/v1/tenants/{tenant}/customers/{id}/holds", post(actions::hold_customer))
         .route("/api/v1/tenants/{tenant}/invoices/{number}/holds", post(actions::hold_invoice))
         .route("/api/v1/tenants/{tenant}/holds", get(actions::holds))
@@ -209,8 +231,6 @@ fn routes(state: ApiState) -> Router {
         .route("/api/v1/tenants/{tenant}/outbox/approve", post(actions::approve_many))
         .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(aged_balance))
         .route("/api/v1/tenants/{tenant}/reports/dso", get(dso))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .with_state(state)
 }
 
 /// Serves the API on `listener` under the `[http]` limits until `cancel`
@@ -336,6 +356,48 @@ fn limit(p: &HashMap<String, String>) -> Result<u32, ApiError> {
     Ok(l)
 }
 
+/// The `offset` parameter (kept for the lists that had it); refused next to `after`.
+fn offset(p: &HashMap<String, String>) -> Result<u64, ApiError> {
+    let o = number(p, "offset", 0)?;
+    if o != 0 && p.contains_key("after") {
+        return Err(ApiError::bad_request("give `after` (the cursor) or `offset`, not both"));
+    }
+    Ok(o)
+}
+
+/// `limit`, `after` (an id) and `offset` of a list keyed by id.
+fn id_window(p: &HashMap<String, String>) -> Result<Window<i64>, ApiError> {
+    let after = if p.contains_key("after") { Some(number(p, "after", 0i64)?) } else { None };
+    Ok(Window { limit: limit(p)?, after, offset: offset(p)? })
+}
+
+/// A page of a list that has no total: the items and the cursor of the
+/// next page (`null` on the last one).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Items<T, K> {
+    items: Vec<T>,
+    /// Give it as `after` for the next page; `null` on the last page.
+    next_after: Option<K>,
+}
+
+impl<T, K> Items<T, K> {
+    /// The page of `rows` read with one more than `limit`.
+    fn cut(rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Items<T, K> {
+        let (items, next_after) = relance_store::cut_page(rows, limit, key);
+        Items { items, next_after }
+    }
+}
+
+/// A connector of the tenant and its last run (`connectors` list).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ConnectorItem {
+    name: String,
+    /// Its last runs' figures, as the metrics keep them.
+    #[schema(value_type = Object)]
+    status: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "Up, database answering", body = openapi::Health), (status = 503, description = "Database unavailable", body = openapi::Health)))]
 async fn healthz(State(st): State<ApiState>) -> Response {
     let store = st.rt.store.clone();
     let db_ok = blocking(move || store.ping()).await.is_ok();
@@ -352,6 +414,7 @@ async fn healthz(State(st): State<ApiState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"), (status = 500, body = openapi::ErrorBody)))]
 async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let store = st.rt.store.clone();
     let ids: Vec<TenantId> = st.rt.settings.tenants.iter().map(|t| t.id.clone()).collect();
@@ -370,6 +433,7 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/invoices", tag = "data", description = "Invoices by due date then number; `after` is an invoice number.", params(openapi::TenantPath, openapi::KeyPageQuery, openapi::StatusQuery, ("customer" = Option<String>, Query, description = "Only this customer's invoices")), responses((status = 200, body = Page<relance_domain::Invoice, String>), openapi::Errors), security(("bearer" = [])))]
 async fn invoices(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -395,13 +459,15 @@ async fn invoices(
         statuses,
         customer_id: p.get("customer").cloned(),
         limit: limit(&p)?,
-        offset: number(&p, "offset", 0)?,
+        offset: offset(&p)?,
+        after: p.get("after").cloned(),
     };
     let store = st.rt.store.clone();
     let page = blocking(move || store.invoices(&tenant, &query)).await?;
     Ok(Json(page).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/customers", tag = "data", description = "Customers by id; `after` is a customer id.", params(openapi::TenantPath, openapi::KeyPageQuery), responses((status = 200, body = Page<relance_domain::Customer, String>), openapi::Errors), security(("bearer" = [])))]
 async fn customers(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -410,11 +476,12 @@ async fn customers(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
-    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let w = Window { limit: limit(&p)?, after: p.get("after").cloned(), offset: offset(&p)? };
     let store = st.rt.store.clone();
-    Ok(Json(blocking(move || store.customers(&tenant, l, o)).await?).into_response())
+    Ok(Json(blocking(move || store.customers(&tenant, w)).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events", tag = "data", description = "The audit trail, oldest first.", params(openapi::TenantPath, openapi::PageQuery), responses((status = 200, body = Items<relance_domain::AuditEvent, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn events(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -425,11 +492,11 @@ async fn events(
     let p = params(q, &[])?;
     let (after, l) = (number(&p, "after", 0i64)?, limit(&p)?);
     let store = st.rt.store.clone();
-    let items = blocking(move || store.events(&tenant, after, l)).await?;
-    let next = items.last().map(|e| e.id);
-    Ok(Json(json!({ "items": items, "next_after": next })).into_response())
+    let rows = blocking(move || store.events(&tenant, after, l + 1)).await?;
+    Ok(Json(Items::cut(rows, l, |e| e.id)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/quarantine", tag = "data", description = "Quarantined inputs, oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery), responses((status = 200, body = Page<relance_domain::QuarantineItem, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn quarantine(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -438,14 +505,15 @@ async fn quarantine(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
-    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let w = id_window(&p)?;
     let store = st.rt.store.clone();
-    Ok(Json(blocking(move || store.quarantine(&tenant, l, o)).await?).into_response())
+    Ok(Json(blocking(move || store.quarantine(&tenant, w)).await?).into_response())
 }
 
 /// Confirms a held full export: its connector imports it, closes included, at
 /// its next run (202). 409 when the item is not a held export or a later full
 /// export superseded it.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/quarantine/{id}/release", tag = "data", params(openapi::TenantIdPath), responses((status = 202, body = openapi::ActionDone), (status = 409, description = "Not a held export, or superseded", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn release_quarantine(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -459,21 +527,27 @@ async fn release_quarantine(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connectors", tag = "data", description = "The tenant's connectors by name; `after` is a connector name.", params(openapi::TenantPath, ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000"), ("after" = Option<String>, Query, description = "The `next_after` of the previous page")), responses((status = 200, body = Items<ConnectorItem, String>), openapi::Errors), security(("bearer" = [])))]
 async fn connectors(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    q: Params,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let items: Vec<_> = st
+    let p = params(q, &[])?;
+    let (l, after) = (limit(&p)?, p.get("after").cloned());
+    let mut items: Vec<ConnectorItem> = st
         .rt
         .metrics
         .snapshot()
         .into_iter()
-        .filter(|((t, _), _)| t == tenant.as_str())
-        .map(|((_, name), s)| json!({ "name": name, "status": s }))
+        .filter(|((t, name), _)| t == tenant.as_str() && after.as_ref().is_none_or(|a| name > a))
+        .map(|((_, name), status)| ConnectorItem { name, status: json!(status) })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    items.sort_by(|a, b| a.name.cmp(&b.name));
+    items.truncate(usize::try_from(l).unwrap_or(usize::MAX).saturating_add(1));
+    Ok(Json(Items::cut(items, l, |c| c.name.clone())).into_response())
 }
 
 /// Who acts through the API, for the audit trail: `api:<tenant>` or `api:<X-Relance-User>`.
@@ -541,6 +615,7 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/payments", tag = "cash", description = "Bank lines by id, oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::StatusQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn payments(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -550,12 +625,13 @@ async fn payments(
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &["status"])?;
     let statuses = payment_statuses(&p)?;
-    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let w = id_window(&p)?;
     let store = st.rt.store.clone();
-    let page = blocking(move || store.payments_with_status(&tenant, &statuses, l, o)).await?;
+    let page = blocking(move || store.payments_with_status(&tenant, &statuses, w)).await?;
     Ok(Json(page).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/review", tag = "cash", description = "Payments waiting for a person (suggested, unmatched), oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn review(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -564,12 +640,13 @@ async fn review(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
-    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let w = id_window(&p)?;
     let store = st.rt.store.clone();
     let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
-    Ok(Json(blocking(move || store.payments_with_status(&tenant, &review, l, o)).await?).into_response())
+    Ok(Json(blocking(move || store.payments_with_status(&tenant, &review, w)).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/payments/{id}", tag = "cash", params(openapi::TenantIdPath), responses((status = 200, body = openapi::PaymentDetail), (status = 404, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn payment(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -582,7 +659,7 @@ async fn payment(
     Ok(Json(json!({ "payment": p, "allocations": allocations })).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
     /// Index in the payment's `match_result.candidates`; required, so that a
@@ -591,6 +668,7 @@ struct AcceptBody {
 }
 
 /// Accepts the matcher's candidate named in the body.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/payments/{id}/accept", tag = "cash", params(openapi::TenantIdPath), request_body = AcceptBody, responses((status = 200, body = openapi::ActionDone), (status = 409, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn accept(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -605,13 +683,13 @@ async fn accept(
     Ok(Json(json!({ "payment": id, "allocations": ids })).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AllocateBody {
     allocations: Vec<ManualAllocation>,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ManualAllocation {
     invoice: String,
@@ -620,6 +698,7 @@ struct ManualAllocation {
 }
 
 /// Allocates a payment by hand: one or several invoices, partial amounts allowed.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/payments/{id}/allocate", tag = "cash", params(openapi::TenantIdPath), request_body = AllocateBody, responses((status = 200, body = openapi::ActionDone), (status = 409, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn allocate(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -639,13 +718,14 @@ async fn allocate(
     Ok(Json(json!({ "payment": id, "allocations": ids })).into_response())
 }
 
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, utoipa::ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 struct RejectBody {
     #[serde(default)]
     reason: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/payments/{id}/reject", tag = "cash", params(openapi::TenantIdPath), request_body(content = Option<RejectBody>, description = "Optional: the reason"), responses((status = 200, body = openapi::ActionDone), (status = 409, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn reject(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -662,6 +742,7 @@ async fn reject(
 
 /// Puts a quarantined (`failed`) reminder back in the queue, e.g. after the
 /// customer's address or the channel's configuration was fixed.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/outbox/{id}/retry", tag = "reminders", params(openapi::TenantIdPath), responses((status = 200, body = openapi::ActionDone), (status = 409, description = "Not a failed reminder of this tenant", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn retry_outbox(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -680,6 +761,7 @@ async fn retry_outbox(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/allocations/{id}/undo", tag = "cash", params(openapi::TenantIdPath), responses((status = 200, body = openapi::ActionDone), (status = 409, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn undo(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -693,6 +775,7 @@ async fn undo(
 }
 
 /// Messages read from the mailboxes; `?status=review,quarantined` is the review list.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/messages", tag = "replies", description = "Messages read, newest first (`after`: older than that message).", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::StatusQuery), responses((status = 200, body = Page<relance_store::MessageView, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn messages(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -704,13 +787,14 @@ async fn messages(
     let known: Vec<&str> = MessageStatus::ALL.iter().map(MessageStatus::as_str).collect();
     let statuses = status_list(&p, &known, "message")?;
     let statuses: Vec<MessageStatus> = statuses.iter().filter_map(|s| s.parse().ok()).collect();
-    let (l, o) = (limit(&p)?, number(&p, "offset", 0)?);
+    let w = id_window(&p)?;
     let store = st.rt.store.clone();
-    let page = blocking(move || store.messages(&tenant, &statuses, l, o)).await?;
+    let page = blocking(move || store.messages(&tenant, &statuses, w)).await?;
     Ok(Json(page).into_response())
 }
 
 /// One message with its corrections, oldest first.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/messages/{id}", tag = "replies", params(openapi::TenantIdPath), responses((status = 200, body = relance_store::MessageDetail), (status = 404, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn message(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -728,6 +812,7 @@ const CORRECTION: &str = "{\"by\": \"<person>\", \"intent\": \"dispute\", \"prom
 /// A person confirms or corrects what a reply says (see
 /// `relance_store::Store::correct_reply`); a correction that changed
 /// something retrains the tenant's reply model in the background.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/messages/{id}/correction", tag = "replies", params(openapi::TenantIdPath), request_body = relance_store::CorrectionInput, responses((status = 200, body = relance_store::CorrectionOutcome), (status = 404, body = openapi::ErrorBody), (status = 409, body = openapi::ErrorBody), (status = 422, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn correct_message(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -763,6 +848,7 @@ async fn correct_message(
 /// The tenant's reply model: its version (0 while it has none: the shipped
 /// model alone), when it was trained, on how many corrections, and its
 /// accuracy on them (measured on the training set) next to the shipped model's.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/replies/model", tag = "replies", params(openapi::TenantPath), responses((status = 200, description = "The tenant's reply model: version (0: the shipped model alone), training and accuracy", body = Object), openapi::Errors), security(("bearer" = [])))]
 async fn reply_model(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -786,8 +872,9 @@ async fn reply_model(
     .into_response())
 }
 
-/// The shape of `promises`, `tasks` and `outbox`: `?status=` and `?limit=`, newest first.
-type StatusList<T> = fn(&relance_store::Store, &TenantId, Option<&str>, u32) -> Result<Vec<T>, StoreError>;
+/// The shape of `promises`, `tasks`, `plans` and `outbox`: `?status=`,
+/// `?limit=` and `?after=` (an id: the next page has older rows), newest first.
+type StatusList<T> = fn(&relance_store::Store, &TenantId, Option<&str>, Window<i64>) -> Result<Vec<T>, StoreError>;
 
 async fn listed_by_status<T: serde::Serialize + Send + 'static>(
     st: ApiState,
@@ -795,15 +882,20 @@ async fn listed_by_status<T: serde::Serialize + Send + 'static>(
     headers: HeaderMap,
     q: Params,
     list: StatusList<T>,
+    key: fn(&T) -> i64,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
-    let (status, l) = (p.get("status").cloned(), limit(&p)?);
+    let (status, w) = (p.get("status").cloned(), id_window(&p)?);
+    let l = w.limit;
+    // One row more than the page tells whether another page follows.
+    let probe = Window::after(l.saturating_add(1), w.after);
     let store = st.rt.store.clone();
-    let items = blocking(move || list(&store, &tenant, status.as_deref(), l)).await?;
-    Ok(Json(json!({ "items": items })).into_response())
+    let rows = blocking(move || list(&store, &tenant, status.as_deref(), probe)).await?;
+    Ok(Json(Items::cut(rows, l, key)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/promises", tag = "replies", description = "Promises to pay, newest first (`after`: older than that promise).", params(openapi::TenantPath, openapi::PageQuery, openapi::StatusQuery), responses((status = 200, body = Items<relance_store::PromiseView, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn promises(
     State(st): State<ApiState>,
     Path(t): Path<String>,
@@ -811,13 +903,21 @@ async fn promises(
     q: Params,
 ) -> Result<Response, ApiError> {
     // An unknown status lists nothing.
-    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
-        Ok(status) => s.promises(t, status, l),
-        Err(_) => Ok(Vec::new()),
-    })
+    listed_by_status(
+        st,
+        t,
+        h,
+        q,
+        |s, t, status, l| match status.map(str::parse).transpose() {
+            Ok(status) => s.promises(t, status, l),
+            Err(_) => Ok(Vec::new()),
+        },
+        |p| p.id,
+    )
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/tasks", tag = "replies", description = "Tasks for a person, newest first (`after`: older than that task).", params(openapi::TenantPath, openapi::PageQuery, openapi::StatusQuery), responses((status = 200, body = Items<relance_store::TaskView, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn tasks(
     State(st): State<ApiState>,
     Path(t): Path<String>,
@@ -825,10 +925,17 @@ async fn tasks(
     q: Params,
 ) -> Result<Response, ApiError> {
     // An unknown status lists nothing.
-    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
-        Ok(status) => s.tasks(t, status, l),
-        Err(_) => Ok(Vec::new()),
-    })
+    listed_by_status(
+        st,
+        t,
+        h,
+        q,
+        |s, t, status, l| match status.map(str::parse).transpose() {
+            Ok(status) => s.tasks(t, status, l),
+            Err(_) => Ok(Vec::new()),
+        },
+        |t| t.id,
+    )
     .await
 }
 
@@ -836,6 +943,7 @@ async fn tasks(
 /// `undeliverable` (status code, since, the report's message) or `away`
 /// (until, the out-of-office reply); `?status=` filters, an unknown status
 /// is a 400.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/contacts", tag = "replies", description = "Customer addresses by customer and address; `after` is the `next_after` given (customer id and address).", params(openapi::TenantPath, ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000"), ("after" = Option<String>, Query, description = "The `next_after` of the previous page"), ("status" = Option<relance_store::ContactState>, Query)), responses((status = 200, body = Items<relance_store::ContactView, String>), openapi::Errors), security(("bearer" = [])))]
 async fn contacts(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -844,7 +952,7 @@ async fn contacts(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
-    let l = limit(&p)?;
+    let (l, after) = (limit(&p)?, p.get("after").cloned());
     let status = match p.get("status") {
         None => None,
         Some(v) => Some(relance_store::ContactState::parse(v).ok_or_else(|| {
@@ -854,11 +962,13 @@ async fn contacts(
     let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let store = st.rt.store.clone();
-    let items = blocking(move || store.contacts(&tenant, today, status, l)).await?;
-    Ok(Json(json!({ "items": items })).into_response())
+    let probe = Window::after(l.saturating_add(1), after);
+    let rows = blocking(move || store.contacts(&tenant, today, status, probe)).await?;
+    Ok(Json(Items::cut(rows, l, relance_store::ContactView::cursor)).into_response())
 }
 
 /// Payment plans, newest first; `?status=draft` lists those waiting for a person.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plans", tag = "replies", description = "Payment plans, newest first (`after`: older than that plan).", params(openapi::TenantPath, openapi::PageQuery, openapi::StatusQuery), responses((status = 200, body = Items<relance_store::PlanView, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn plans(
     State(st): State<ApiState>,
     Path(t): Path<String>,
@@ -866,13 +976,21 @@ async fn plans(
     q: Params,
 ) -> Result<Response, ApiError> {
     // An unknown status lists nothing.
-    listed_by_status(st, t, h, q, |s, t, status, l| match status.map(str::parse).transpose() {
-        Ok(status) => s.plans(t, status, l),
-        Err(_) => Ok(Vec::new()),
-    })
+    listed_by_status(
+        st,
+        t,
+        h,
+        q,
+        |s, t, status, l| match status.map(str::parse).transpose() {
+            Ok(status) => s.plans(t, status, l),
+            Err(_) => Ok(Vec::new()),
+        },
+        |p| p.id,
+    )
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/plans/{id}", tag = "replies", params(openapi::TenantIdPath), responses((status = 200, body = relance_store::PlanView), (status = 404, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn plan(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -885,7 +1003,7 @@ async fn plan(
     Ok(Json(p).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanDecisionBody {
     /// The person who decides (recorded and audited).
@@ -919,6 +1037,7 @@ fn plan_decision(body: &Bytes) -> Result<PlanDecisionBody, ApiError> {
 }
 
 /// A person accepts a draft payment plan, as drafted or with the instalments given.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/plans/{id}/accept", tag = "replies", params(openapi::TenantIdPath), request_body = PlanDecisionBody, responses((status = 200, body = relance_store::PlanView), (status = 404, body = openapi::ErrorBody), (status = 409, body = openapi::ErrorBody), (status = 422, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn accept_plan(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -937,6 +1056,7 @@ async fn accept_plan(
 }
 
 /// A person rejects a draft payment plan.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/plans/{id}/reject", tag = "replies", params(openapi::TenantIdPath), request_body = PlanDecisionBody, responses((status = 200, body = relance_store::PlanView), (status = 404, body = openapi::ErrorBody), (status = 409, body = openapi::ErrorBody), (status = 422, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn reject_plan(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -954,13 +1074,14 @@ async fn reject_plan(
     plan_decided(r)
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbox", tag = "reminders", description = "Reminders planned, sent or failed, newest first (`after`: older than that row).", params(openapi::TenantPath, openapi::PageQuery, openapi::StatusQuery), responses((status = 200, body = Items<relance_store::OutboxRow, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn outbox(
     State(st): State<ApiState>,
     Path(t): Path<String>,
     h: HeaderMap,
     q: Params,
 ) -> Result<Response, ApiError> {
-    listed_by_status(st, t, h, q, |s, t, status, l| s.outbox(t, status, l)).await
+    listed_by_status(st, t, h, q, |s, t, status, l| s.outbox(t, status, l), |o| o.id).await
 }
 
 /// The `as_of` query parameter (`YYYY-MM-DD`), by default today in the

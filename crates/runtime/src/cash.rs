@@ -300,7 +300,12 @@ mod tests {
         let (open, _) = store.matching_inputs(&t).unwrap();
         let cn = open.iter().find(|i| i.number == "AV-2026-0001").expect("the credit note is loaded");
         assert_eq!(cn.open, eur(-20_000));
-        let q = InvoiceQuery { statuses: vec![InvoiceStatus::CreditNote], customer_id: None, limit: 10, offset: 0 };
+        let q = InvoiceQuery {
+            statuses: vec![InvoiceStatus::CreditNote],
+            customer_id: None,
+            limit: 10,
+            ..Default::default()
+        };
         assert_eq!(store.invoices(&t, &q).unwrap().items.len(), 1, "stored as a credit note, not as a debt");
         let closed = store.closed_invoices(&t, 10).unwrap();
         assert_eq!(closed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["F-2026-0009"]);
@@ -323,7 +328,8 @@ mod tests {
         let decision = twice.match_result.map(|r| r.decision).unwrap_or_default();
         assert!(decision.iter().any(|d| d.contains("F-2026-0009") && d.contains("already paid")), "{decision:?}");
         // Nothing was applied: every invoice still owes what it did.
-        let q = InvoiceQuery { statuses: vec![InvoiceStatus::Open], customer_id: None, limit: 10, offset: 0 };
+        let q =
+            InvoiceQuery { statuses: vec![InvoiceStatus::Open], customer_id: None, limit: 10, ..Default::default() };
         assert_eq!(store.invoices(&t, &q).unwrap().items.len(), 2);
     }
 }

@@ -792,6 +792,6 @@ mod tests {
         assert_eq!(steps, ["first", "second"]);
         let outbox = rt.store.outbox(&t, Some("sent"), 10).unwrap();
         assert_eq!(outbox.len(), 2);
-        assert!(outbox.iter().all(|o| o["reference"].as_str().unwrap().starts_with("<rl-")));
+        assert!(outbox.iter().all(|o| o.reference.as_deref().unwrap().starts_with("<rl-")));
     }
 }

@@ -190,7 +190,7 @@ fn migration_0014_keeps_every_outbox_row_and_task() {
     let store = Store::open_sqlite(&path).unwrap();
     let t = TenantId::new("t").unwrap();
     let statuses: Vec<String> =
-        store.outbox(&t, None, 10).unwrap().iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+        store.outbox(&t, None, 10).unwrap().iter().map(|r| r.status.as_str().to_string()).collect();
     assert_eq!(statuses, ["cancelled", "queued", "sent"]);
     let tasks = store.tasks(&t, None, 10).unwrap();
     assert_eq!(

@@ -26,13 +26,21 @@ use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Window};
 use relance_domain::TenantId;
 use relance_engine::dunning::Away;
 use relance_engine::replies::Understanding;
 
+impl ContactView {
+    /// Its key in the list's order, the `after` of the next page: the
+    /// customer id (empty for none) and the address, joined by a line feed.
+    pub fn cursor(&self) -> String {
+        format!("{}\n{}", self.customer_id.as_deref().unwrap_or(""), self.address)
+    }
+}
+
 /// What is known of an address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactState {
     /// Nothing against it.
@@ -60,7 +68,7 @@ impl ContactState {
 }
 
 /// Why an address is undeliverable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UndeliverableView {
     /// When the report was handled (RFC 3339).
     pub since: String,
@@ -72,7 +80,7 @@ pub struct UndeliverableView {
 }
 
 /// An announced absence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AwayView {
     /// The day the person is back.
     pub until: NaiveDate,
@@ -82,7 +90,7 @@ pub struct AwayView {
 }
 
 /// One address of a customer, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     pub customer_id: Option<String>,
     pub address: String,
@@ -249,14 +257,17 @@ pub(crate) fn away_by_customer(
 impl Store {
     /// Every address of the tenant's customers (and any address with a
     /// state whose customer no longer lists it), with its state on `today`,
-    /// by customer and address; only those of `status` when given.
+    /// by customer and address; only those of `status` when given, and
+    /// only those after the [`ContactView::cursor`] `page.after`.
     pub fn contacts(
         &self,
         tenant: &TenantId,
         today: NaiveDate,
         status: Option<ContactState>,
-        limit: u32,
+        page: impl Into<Window<String>>,
     ) -> Result<Vec<ContactView>, StoreError> {
+        let page = page.into();
+        let after = page.after.as_deref().map(|c| c.split_once('\n').unwrap_or(("", c)));
         let t = tenant.as_str();
         self.db.read(|c| {
             let mut all: BTreeMap<(Option<String>, String), ContactView> = BTreeMap::new();
@@ -317,7 +328,8 @@ impl Store {
                     v
                 })
                 .filter(|v| status.is_none_or(|s| s == v.status))
-                .take(limit as usize)
+                .filter(|v| after.is_none_or(|a| (v.customer_id.as_deref().unwrap_or(""), v.address.as_str()) > a))
+                .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
                 .collect())
         })
     }

@@ -42,11 +42,12 @@ use relance_engine::replies::model::{Model, Overlay};
 use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding};
 
 /// What a person says a reply says (the body of the correction route).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionInput {
     /// The person who corrects (recorded and audited).
     pub by: String,
+    #[schema(value_type = String)]
     pub intent: Intent,
     #[serde(default)]
     pub promised_date: Option<NaiveDate>,
@@ -64,8 +65,9 @@ pub struct CorrectionInput {
 }
 
 /// The part of a reading a person corrects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reading {
+    #[schema(value_type = String)]
     pub intent: Intent,
     pub promised_date: Option<NaiveDate>,
     /// Decimal, in `currency`.
@@ -103,7 +105,7 @@ impl Reading {
 }
 
 /// A correction, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CorrectionView {
     pub id: i64,
     #[serde(rename = "message")]
@@ -121,7 +123,7 @@ pub struct CorrectionView {
 }
 
 /// What a correction did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CorrectionOutcome {
     pub correction: CorrectionView,
     /// False when the last correction already said the same: nothing was done.
@@ -144,7 +146,7 @@ pub enum CorrectionRefusal {
 }
 
 /// A message with its corrections, for the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MessageDetail {
     #[serde(flatten)]
     pub message: MessageView,

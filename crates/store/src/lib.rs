@@ -59,13 +59,13 @@ pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
 };
 pub use notes::{MAX_NOTE_CHARS, NoteView};
-pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxStatus, message_token};
+pub use outbox::{Claim, CopyRequest, OutboxItem, OutboxRow, OutboxStatus, message_token};
 pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
 };
 pub use plans::{InstalmentInput, InstalmentView, PlanRefusal, PlanView};
 pub use promises::PromiseCheck;
-pub use queries::{InvoiceQuery, Page, TenantCounts};
+pub use queries::{InvoiceQuery, Page, TenantCounts, Window, cut_page};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use sqlite::DaemonLock;
@@ -106,6 +106,9 @@ pub enum StoreError {
     /// A business rule refused the change (payment already applied, amount too large…).
     #[error("{0}")]
     Rejected(String),
+    /// A list's `after` cursor names no row (keyset pagination).
+    #[error("unknown cursor: {0}")]
+    UnknownCursor(String),
 }
 
 impl StoreError {
@@ -127,7 +130,9 @@ impl StoreError {
             ),
             S::Sqlite(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
-            S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) => false,
+            S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) | S::UnknownCursor(_) => {
+                false
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::sqlite::insert_event;
-use super::{Page, Store, StoreError, now_text};
+use super::{Page, Store, StoreError, Window, cut_page, now_text};
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
@@ -62,14 +62,18 @@ pub enum UnderstandingView {
 pub struct Unread {}
 
 /// A message for the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub mailbox: String,
     pub from: Option<String>,
     pub subject: Option<String>,
     pub status: MessageStatus,
+    /// What the reply says (`payment_promise`, `dispute`…), when understood.
+    #[schema(value_type = Option<String>)]
     pub intent: Option<Intent>,
+    /// The reply understanding's details (the engine's, versioned).
+    #[schema(value_type = Option<Object>)]
     pub understanding: Option<UnderstandingView>,
     pub error: Option<String>,
     pub moved_to: Option<String>,
@@ -77,7 +81,7 @@ pub struct MessageView {
 }
 
 /// A promise to pay, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PromiseView {
     pub id: i64,
     pub customer_id: Option<String>,
@@ -94,7 +98,7 @@ pub struct PromiseView {
 }
 
 /// A task for a person, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     pub id: i64,
     pub kind: TaskKind,
@@ -340,20 +344,22 @@ impl Store {
         })
     }
 
-    /// Promises (of one status, or all), newest first.
+    /// Promises (of one status, or all), newest first: those older than
+    /// the promise `page.after` when given.
     pub fn promises(
         &self,
         tenant: &TenantId,
         status: Option<PromiseStatus>,
-        limit: u32,
+        page: impl Into<Window<i64>>,
     ) -> Result<Vec<PromiseView>, StoreError> {
+        let page = page.into();
         self.db.read(|c| {
             let mut st = c.prepare(
                 "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at FROM promises
-                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = st
-                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], |r| {
+                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], |r| {
                     Ok(PromiseView {
                         id: r.get(0)?,
                         customer_id: r.get(1)?,
@@ -373,19 +379,21 @@ impl Store {
         })
     }
 
-    /// Tasks for a person (of one status, or all), newest first.
+    /// Tasks for a person (of one status, or all), newest first: those
+    /// older than the task `page.after` when given.
     pub fn tasks(
         &self,
         tenant: &TenantId,
         status: Option<TaskStatus>,
-        limit: u32,
+        page: impl Into<Window<i64>>,
     ) -> Result<Vec<TaskView>, StoreError> {
+        let page = page.into();
         self.db.read(|c| {
             let mut st = c.prepare(
-                &format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3"),
+                &format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"),
             )?;
             let rows = st
-                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), limit], task_view)?
+                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], task_view)?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
@@ -517,14 +525,16 @@ impl Store {
         })
     }
 
-    /// Messages by status (all when empty), newest first.
+    /// Messages by status (all when empty), newest first: those older than
+    /// the message `page.after` when given.
     pub fn messages(
         &self,
         tenant: &TenantId,
         statuses: &[MessageStatus],
-        limit: u32,
-        offset: u64,
-    ) -> Result<Page<MessageView>, StoreError> {
+        page: impl Into<Window<i64>>,
+    ) -> Result<Page<MessageView, i64>, StoreError> {
+        let page = page.into();
+        let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
         self.db.read(|c| {
             let names: Vec<&str> = statuses.iter().map(MessageStatus::as_str).collect();
             let filter = super::status_filter(&names);
@@ -534,12 +544,13 @@ impl Store {
                 |r| r.get(0),
             )?;
             let mut st = c.prepare(&format!(
-                "SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1{filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+                "SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1{filter} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?2 OFFSET ?3"
             ))?;
             let items = st
-                .query_map(params![tenant.as_str(), limit, offset as i64], message_view)?
+                .query_map(params![tenant.as_str(), page.probe(), offset, page.after], message_view)?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total: total as u64, limit, offset })
+            let (items, next_after) = cut_page(items, page.limit, |m: &MessageView| m.id);
+            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
 }

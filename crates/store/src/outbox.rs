@@ -25,7 +25,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::sqlite::insert_event;
-use super::{Store, StoreError, now_text};
+use super::{Store, StoreError, Window, now_text};
 use relance_domain::TenantId;
 use relance_domain::replies::{TaskKind, TaskStatus};
 use relance_engine::dunning::{Decision, templates::Rendered};
@@ -36,7 +36,7 @@ use relance_engine::dunning::{Decision, templates::Rendered};
 /// when its invoices were settled or disputed before it left, or by a
 /// person. A reminder of a step marked `confirm` starts as `to_confirm` and
 /// waits for a person: approved it becomes `queued` (see `approvals`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
     ToConfirm,
@@ -166,14 +166,16 @@ impl Store {
         })
     }
 
-    /// Outbox rows (by status, all when `None`), newest first. No row has
-    /// a status that is not an [`OutboxStatus`]: asking for one lists nothing.
+    /// Outbox rows (by status, all when `None`), newest first: those older
+    /// than the row `page.after` when given. No row has a status that is not
+    /// an [`OutboxStatus`]: asking for one lists nothing.
     pub fn outbox(
         &self,
         tenant: &TenantId,
         status: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        page: impl Into<Window<i64>>,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let page = page.into();
         let status = match status.map(OutboxStatus::parse) {
             None => None,
             Some(Some(s)) => Some(s),
@@ -183,28 +185,71 @@ impl Store {
             let mut st = c.prepare(
                 "SELECT id, customer_id, scenario, step_id, channel, template, invoice_numbers, planned_for, subject, body, why, status, attempts, last_error, created_at, recipient,
                         message_id, next_attempt_at, sent_at, reference, connector
-                 FROM outbox WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+                 FROM outbox WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3",
             )?;
             let json_of = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap_or_default();
             let rows = st
-                .query_map(params![tenant.as_str(), status, limit], |r| {
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?, "customer_id": r.get::<_, String>(1)?, "scenario": r.get::<_, String>(2)?,
-                        "step": r.get::<_, String>(3)?, "channel": r.get::<_, String>(4)?, "template": r.get::<_, String>(5)?,
-                        "invoices": json_of(r.get(6)?), "planned_for": r.get::<_, String>(7)?,
-                        "subject": r.get::<_, String>(8)?, "body": r.get::<_, String>(9)?, "why": json_of(r.get(10)?),
-                        "status": r.get::<_, OutboxStatus>(11)?.as_str(), "attempts": r.get::<_, i64>(12)?,
-                        "last_error": r.get::<_, Option<String>>(13)?, "created_at": r.get::<_, String>(14)?,
-                        "recipient": r.get::<_, Option<String>>(15)?,
-                        "message_token": r.get::<_, Option<String>>(16)?, "next_attempt_at": r.get::<_, Option<String>>(17)?,
-                        "sent_at": r.get::<_, Option<String>>(18)?, "reference": r.get::<_, Option<String>>(19)?,
-                        "connector": r.get::<_, Option<String>>(20)?,
-                    }))
+                .query_map(params![tenant.as_str(), status, page.limit, page.after], |r| {
+                    Ok(OutboxRow {
+                        id: r.get(0)?,
+                        customer_id: r.get(1)?,
+                        scenario: r.get(2)?,
+                        step: r.get(3)?,
+                        channel: r.get(4)?,
+                        template: r.get(5)?,
+                        invoices: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                        planned_for: r.get(7)?,
+                        subject: r.get(8)?,
+                        body: r.get(9)?,
+                        why: json_of(r.get(10)?),
+                        status: r.get(11)?,
+                        attempts: r.get(12)?,
+                        last_error: r.get(13)?,
+                        created_at: r.get(14)?,
+                        recipient: r.get(15)?,
+                        message_token: r.get(16)?,
+                        next_attempt_at: r.get(17)?,
+                        sent_at: r.get(18)?,
+                        reference: r.get(19)?,
+                        connector: r.get(20)?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
     }
+}
+
+/// A row of the outbox as listed: a reminder (or answer) planned, sent or failed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub customer_id: String,
+    pub scenario: String,
+    /// The scenario step.
+    pub step: String,
+    pub channel: String,
+    pub template: String,
+    pub invoices: Vec<String>,
+    /// The day it is planned for (`YYYY-MM-DD`).
+    pub planned_for: String,
+    pub subject: String,
+    pub body: String,
+    /// Why it was planned (the dunning engine's explanation).
+    #[schema(value_type = Object)]
+    pub why: serde_json::Value,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub recipient: Option<String>,
+    /// The `Message-ID` of the mail sent (replies are tied to it).
+    pub message_token: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub sent_at: Option<String>,
+    /// The channel's reference of the delivery.
+    pub reference: Option<String>,
+    pub connector: Option<String>,
 }
 
 /// A request for a copy of invoices, not answered yet.

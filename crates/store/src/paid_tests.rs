@@ -293,7 +293,7 @@ fn an_update_in_another_currency_than_pending_allocations_is_quarantined() {
     assert_eq!((s.quarantined, s.closed), (1, 0), "kept, not closed");
     let inv = invoice(&store, &t, "F-0");
     assert_eq!((inv.open.minor, inv.open.currency, inv.status), (0, Currency::EUR, InvoiceStatus::Paid));
-    let q = store.quarantine(&t, 10, 0).unwrap();
+    let q = store.quarantine(&t, 10).unwrap();
     assert!(q.items[0].reason.contains("in USD"), "{:?}", q.items[0]);
 }
 

@@ -27,7 +27,7 @@ use serde_json::json;
 
 use super::reflection::{self, ErpState, ReflectedBy};
 use super::sqlite::insert_event;
-use super::{Page, Store, StoreError, now_text, parse_time};
+use super::{Page, Store, StoreError, Window, cut_page, now_text, parse_time};
 use relance_domain::AllocationNotice;
 use relance_domain::money::{Currency, Money};
 use relance_domain::{BankLine, Direction, InvoiceStatus, PaymentStatus, TenantId};
@@ -134,6 +134,82 @@ impl Serialize for StoredAllocation {
         st.serialize_field("reflected_by", &self.reflected_by)?;
         st.end()
     }
+}
+
+impl utoipa::PartialSchema for StoredPayment {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        PaymentWire::schema()
+    }
+}
+
+impl utoipa::ToSchema for StoredPayment {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        PaymentWire::schemas(schemas)
+    }
+}
+
+/// The serialized shape of a [`StoredPayment`], for its schema only (a test
+/// compares the two).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PaymentWire {
+    id: i64,
+    booking_date: chrono::NaiveDate,
+    value_date: Option<chrono::NaiveDate>,
+    #[schema(example = "EUR")]
+    currency: String,
+    /// Decimal string, always positive (see `direction`).
+    #[schema(example = "1250.00")]
+    amount: String,
+    /// What is not allocated to invoices yet (decimal string).
+    unallocated: String,
+    direction: relance_domain::Direction,
+    reversal: bool,
+    counterparty_name: Option<String>,
+    counterparty_iban: Option<String>,
+    remittance: Option<String>,
+    structured_ref: Option<String>,
+    end_to_end_id: Option<String>,
+    bank_ref: Option<String>,
+    status: PaymentStatus,
+    /// Ranked candidates with their reasons, as decided by the matcher.
+    #[schema(value_type = Option<Object>)]
+    match_result: Option<()>,
+}
+
+impl utoipa::PartialSchema for StoredAllocation {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        AllocationWire::schema()
+    }
+}
+
+impl utoipa::ToSchema for StoredAllocation {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        AllocationWire::schemas(schemas)
+    }
+}
+
+/// The serialized shape of a [`StoredAllocation`], for its schema only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct AllocationWire {
+    id: i64,
+    invoice: String,
+    /// Decimal string.
+    amount: String,
+    /// Closed on top of the amount (fee or discount), decimal string.
+    write_off: String,
+    currency: String,
+    actor: String,
+    created_at: DateTime<Utc>,
+    undone_at: Option<DateTime<Utc>>,
+    /// `pending` or `reflected`.
+    erp_state: String,
+    pending_erp: String,
+    reflected: String,
+    reflected_at: Option<DateTime<Utc>>,
+    /// `erp_open_drop`, `erp_settled`, `missing_from_full_export` or `writeback_registered`.
+    reflected_by: Option<String>,
 }
 
 /// An allocation to apply: invoice, amount taken from the payment, and what
@@ -386,14 +462,16 @@ impl Store {
         })
     }
 
-    /// Payments with one of `statuses` (all when empty), oldest first.
+    /// Payments with one of `statuses` (all when empty), oldest first:
+    /// those after the payment `page.after` when given.
     pub fn payments_with_status(
         &self,
         tenant: &TenantId,
         statuses: &[PaymentStatus],
-        limit: u32,
-        offset: u64,
-    ) -> Result<Page<StoredPayment>, StoreError> {
+        page: impl Into<Window<i64>>,
+    ) -> Result<Page<StoredPayment, i64>, StoreError> {
+        let page = page.into();
+        let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
         self.db.read(|c| {
             let names: Vec<&str> = statuses.iter().map(PaymentStatus::as_str).collect();
             let filter = super::status_filter(&names);
@@ -403,13 +481,14 @@ impl Store {
                 |r| r.get(0),
             )?;
             let mut st = c.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1{filter} ORDER BY id LIMIT ?2 OFFSET ?3"
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1{filter} AND id > ?4 ORDER BY id LIMIT ?2 OFFSET ?3"
             ))?;
             let rows = st
-                .query_map(params![tenant.as_str(), i64::from(limit.min(i32::MAX as u32)), offset as i64], payment_row)?
+                .query_map(params![tenant.as_str(), page.probe(), offset, page.after.unwrap_or(0)], payment_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
-            Ok(Page { items, total: total as u64, limit, offset })
+            let (items, next_after) = cut_page(items, page.limit, |p: &StoredPayment| p.id);
+            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
 

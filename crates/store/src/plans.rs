@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::sqlite::insert_event;
-use super::{Store, StoreError, now_text};
+use super::{Store, StoreError, Window, now_text};
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{TaskKind, TaskStatus};
@@ -38,7 +38,7 @@ use relance_engine::replies::proposal::{self, PlanProposal};
 const REPLIES_ACTOR: &str = "replies";
 
 /// A payment plan, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PlanView {
     pub id: i64,
     pub customer_id: String,
@@ -47,6 +47,8 @@ pub struct PlanView {
     pub message_id: Option<i64>,
     pub invoices: Vec<String>,
     pub currency: String,
+    /// `draft`, `accepted`, `rejected`, `broken` or `completed`.
+    #[schema(value_type = String)]
     pub status: PlanStatus,
     pub instalments: Vec<InstalmentView>,
     /// The covered invoices' open amount now (decimal).
@@ -56,6 +58,7 @@ pub struct PlanView {
     /// Paid toward the plan since it was accepted (decimal).
     pub paid: Option<String>,
     /// What was read in the customer's message.
+    #[schema(value_type = Object)]
     pub proposal: PlanProposal,
     pub created_by: String,
     pub created_at: String,
@@ -67,7 +70,7 @@ pub struct PlanView {
 }
 
 /// One instalment, for the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InstalmentView {
     pub number: u32,
     pub due_date: Option<NaiveDate>,
@@ -78,7 +81,7 @@ pub struct InstalmentView {
 }
 
 /// An instalment as a person gives it when accepting a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstalmentInput {
     pub due_date: NaiveDate,
@@ -420,20 +423,23 @@ fn close_task(tx: &rusqlite::Transaction<'_>, t: &str, message_id: Option<i64>, 
 }
 
 impl Store {
-    /// Payment plans (of one status, or all), newest first.
+    /// Payment plans (of one status, or all), newest first: those older
+    /// than the plan `page.after` when given.
     pub fn plans(
         &self,
         tenant: &TenantId,
         status: Option<PlanStatus>,
-        limit: u32,
+        page: impl Into<Window<i64>>,
     ) -> Result<Vec<PlanView>, StoreError> {
+        let page = page.into();
         let t = tenant.as_str();
         self.db.read(|c| {
             let mut st = c.prepare(
-                "SELECT id FROM payment_plans WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) ORDER BY id DESC LIMIT ?3",
+                "SELECT id FROM payment_plans WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4)
+                 ORDER BY id DESC LIMIT ?3",
             )?;
             let ids = st
-                .query_map(params![t, status.map(|s| s.as_str()), limit], |r| r.get::<_, i64>(0))?
+                .query_map(params![t, status.map(|s| s.as_str()), page.limit, page.after], |r| r.get::<_, i64>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {

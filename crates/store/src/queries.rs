@@ -1,29 +1,86 @@
 //! Read queries used by the API and metrics.
 
 use chrono::NaiveDate;
-use rusqlite::Row;
+use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 
 use super::{Store, StoreError, parse_time};
 use relance_domain::money::{Currency, Money};
 use relance_domain::{AuditEvent, Customer, Invoice, InvoiceStatus, QuarantineItem, TenantId};
 
-/// A page of results with the total count of matching rows.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
+/// A page of results with the total count of matching rows, and the cursor
+/// of the next page: `next_after` is the key (id) of the last item when more
+/// rows follow, `None` at the end of the list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T, K> {
     pub items: Vec<T>,
+    /// Matching rows in all (the filter's, not the page's).
     pub total: u64,
     pub limit: u32,
+    /// The `offset` asked (0 when paging by cursor).
+    pub offset: u64,
+    /// Give it as `after` for the next page; `null` on the last page.
+    pub next_after: Option<K>,
+}
+
+/// Which part of a list to read: at most `limit` rows, those after the row
+/// whose key is `after` in the list's order (keyset pagination), else from
+/// the `offset`-th row (kept for compatibility; a list without an offset
+/// ignores it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window<K> {
+    pub limit: u32,
+    pub after: Option<K>,
     pub offset: u64,
 }
 
-/// Filter of the invoice list.
+impl<K> Window<K> {
+    /// The rows after the one keyed `after` (the first rows when `None`).
+    pub fn after(limit: u32, after: Option<K>) -> Window<K> {
+        Window { limit, after, offset: 0 }
+    }
+
+    /// The row count to ask the database for: one more than the page, to
+    /// learn whether another page follows.
+    pub(crate) fn probe(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    /// The offset as an SQL integer (an offset past `i64::MAX` reads nothing anyway).
+    pub(crate) fn sql_offset(&self) -> i64 {
+        i64::try_from(self.offset).unwrap_or(i64::MAX)
+    }
+}
+
+impl<K> From<u32> for Window<K> {
+    fn from(limit: u32) -> Window<K> {
+        Window { limit, after: None, offset: 0 }
+    }
+}
+
+/// Cuts rows read with one more than `limit` (see `Window::probe`) to the
+/// page, and gives the key of its last row when more rows follow: the
+/// `next_after` of keyset pagination.
+pub fn cut_page<T, K>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> (Vec<T>, Option<K>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(key);
+    (rows, next)
+}
+
+/// Filter of the invoice list, by due date then number. `after` is an
+/// invoice number: the page starts after that invoice (at its current
+/// due date).
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceQuery {
     pub statuses: Vec<InvoiceStatus>,
     pub customer_id: Option<String>,
     pub limit: u32,
     pub offset: u64,
+    pub after: Option<String>,
 }
 
 /// Per-tenant figures exported as metrics.
@@ -34,7 +91,7 @@ pub struct TenantCounts {
 }
 
 impl Store {
-    pub fn invoices(&self, tenant: &TenantId, q: &InvoiceQuery) -> Result<Page<Invoice>, StoreError> {
+    pub fn invoices(&self, tenant: &TenantId, q: &InvoiceQuery) -> Result<Page<Invoice, String>, StoreError> {
         self.db.read(|c| {
             let mut where_sql = String::from("tenant_id=?1");
             let mut args: Vec<String> = vec![tenant.as_str().to_string()];
@@ -58,6 +115,21 @@ impl Store {
                 rusqlite::params_from_iter(&args),
                 |r| r.get(0),
             )?;
+            let mut offset = q.offset;
+            if let Some(after) = &q.after {
+                let due: Option<String> = c
+                    .query_row(
+                        "SELECT due_date FROM invoices WHERE tenant_id=?1 AND number=?2",
+                        (tenant.as_str(), after),
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let due = due.ok_or_else(|| StoreError::UnknownCursor(format!("no invoice `{after}`")))?;
+                args.push(due);
+                args.push(after.clone());
+                where_sql.push_str(&format!(" AND (due_date, number) > (?{}, ?{})", args.len() - 1, args.len()));
+                offset = 0;
+            }
             let sql = format!(
                 "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor, status, source, updated_at,
                         erp_open_minor,
@@ -65,7 +137,8 @@ impl Store {
                           WHERE a.tenant_id=invoices.tenant_id AND a.invoice_number=invoices.number
                             AND a.erp_state='pending' AND a.undone_at IS NULL)
                  FROM invoices WHERE {where_sql} ORDER BY due_date, number LIMIT {} OFFSET {}",
-                q.limit, q.offset
+                i64::from(q.limit) + 1,
+                offset
             );
             let mut st = c.prepare(&sql)?;
             let items = st
@@ -74,25 +147,28 @@ impl Store {
                 .into_iter()
                 .map(RawInvoice::into_invoice)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page {
-                items,
-                total: total as u64,
-                limit: q.limit,
-                offset: q.offset,
-            })
+            let (items, next_after) = cut_page(items, q.limit, |i: &Invoice| i.number.clone());
+            Ok(Page { items, total: total as u64, limit: q.limit, offset, next_after })
         })
     }
 
-    pub fn customers(&self, tenant: &TenantId, limit: u32, offset: u64) -> Result<Page<Customer>, StoreError> {
+    /// Customers by id; `after` is a customer id.
+    pub fn customers(
+        &self,
+        tenant: &TenantId,
+        page: impl Into<Window<String>>,
+    ) -> Result<Page<Customer, String>, StoreError> {
+        let page = page.into();
+        let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
         self.db.read(|c| {
             let total: i64 = c.query_row("SELECT count(*) FROM customers WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
             let mut st = c.prepare(
                 "SELECT c.id, c.name, c.emails, c.phones, c.segment, c.language, c.timezone,
                         (SELECT json_group_array(iban) FROM customer_ibans i WHERE i.tenant_id=c.tenant_id AND i.customer_id=c.id)
-                 FROM customers c WHERE c.tenant_id=?1 ORDER BY c.id LIMIT ?2 OFFSET ?3",
+                 FROM customers c WHERE c.tenant_id=?1 AND (?4 IS NULL OR c.id > ?4) ORDER BY c.id LIMIT ?2 OFFSET ?3",
             )?;
             let items = st
-                .query_map((tenant.as_str(), limit, offset as i64), |r| {
+                .query_map((tenant.as_str(), page.probe(), offset, page.after.as_deref()), |r| {
                     let json_list = |i: usize| -> rusqlite::Result<Vec<String>> {
                         let s: String = r.get(i)?;
                         Ok(serde_json::from_str(&s).unwrap_or_default())
@@ -109,12 +185,8 @@ impl Store {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page {
-                items,
-                total: total as u64,
-                limit,
-                offset,
-            })
+            let (items, next_after) = cut_page(items, page.limit, |c: &Customer| c.id.clone());
+            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
 
@@ -152,17 +224,24 @@ impl Store {
         })
     }
 
-    pub fn quarantine(&self, tenant: &TenantId, limit: u32, offset: u64) -> Result<Page<QuarantineItem>, StoreError> {
+    /// Quarantined inputs, oldest first; `after` is a quarantine id.
+    pub fn quarantine(
+        &self,
+        tenant: &TenantId,
+        page: impl Into<Window<i64>>,
+    ) -> Result<Page<QuarantineItem, i64>, StoreError> {
+        let page = page.into();
+        let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
         self.db.read(|c| {
             let total: i64 =
                 c.query_row("SELECT count(*) FROM quarantine WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
             let mut st = c.prepare(
                 "SELECT q.id, q.source, q.item, q.line, q.column_name, q.reason, q.raw, q.raw_path, q.created_at,
                         q.released_at, coalesce((SELECT i.state='held' FROM imports i WHERE i.id=q.import_id), 0)
-                 FROM quarantine q WHERE q.tenant_id=?1 ORDER BY q.id LIMIT ?2 OFFSET ?3",
+                 FROM quarantine q WHERE q.tenant_id=?1 AND q.id > ?4 ORDER BY q.id LIMIT ?2 OFFSET ?3",
             )?;
             let rows = st
-                .query_map((tenant.as_str(), limit, offset as i64), |r| {
+                .query_map((tenant.as_str(), page.probe(), offset, page.after.unwrap_or(0)), |r| {
                     Ok((
                         QuarantineItem {
                             id: r.get(0)?,
@@ -190,7 +269,8 @@ impl Store {
                     Ok(q)
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(Page { items, total: total as u64, limit, offset })
+            let (items, next_after) = cut_page(items, page.limit, |q: &QuarantineItem| q.id);
+            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
 

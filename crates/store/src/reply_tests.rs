@@ -129,7 +129,7 @@ fn the_understanding_is_stored_with_its_version_and_read_back_typed() {
         [(Some(1), Some("promise_to_pay".into())), (Some(1), None), (Some(1), Some("dispute".into()))]
     );
 
-    let page = store.messages(&t, &[], 10, 0).unwrap();
+    let page = store.messages(&t, &[], 10).unwrap();
     let by_id = |id| page.items.iter().find(|m| m.id == id).unwrap();
     let first = by_id(ids[0]);
     assert_eq!((first.status, first.intent), (MessageStatus::Handled, Some(Intent::PromiseToPay)));
@@ -143,7 +143,7 @@ fn the_understanding_is_stored_with_its_version_and_read_back_typed() {
     let third = by_id(ids[2]);
     assert_eq!(third.understanding, odd.understanding.map(|u| UnderstandingView::Understood(Box::new(u))));
     // The API's filter is typed too.
-    let review = store.messages(&t, &[MessageStatus::Quarantined], 10, 0).unwrap();
+    let review = store.messages(&t, &[MessageStatus::Quarantined], 10).unwrap();
     assert_eq!(review.total, 2);
     // A quarantined message leads to nothing.
     assert_eq!(store.promises(&t, None, 10).unwrap().len(), 1);
@@ -164,7 +164,7 @@ fn a_document_of_an_unknown_version_or_shape_reads_as_nothing_not_an_error() {
             Ok(())
         })
         .unwrap();
-    let page = store.messages(&t, &[], 10, 0).unwrap();
+    let page = store.messages(&t, &[], 10).unwrap();
     assert_eq!(page.items.len(), 2);
     assert!(page.items.iter().all(|m| m.understanding.is_none() && m.intent == Some(Intent::Other)), "{page:?}");
 }
@@ -331,7 +331,7 @@ fn a_database_from_before_reads_its_messages_as_version_1_and_keeps_its_promises
     }
     let store = Store::open_sqlite(&path).unwrap();
     let t = TenantId::new("t").unwrap();
-    let page = store.messages(&t, &[], 10, 0).unwrap();
+    let page = store.messages(&t, &[], 10).unwrap();
     let view = |id| page.items.iter().find(|m| m.id == id).unwrap();
     assert_eq!(view(1).understanding, Some(UnderstandingView::Understood(Box::new(understood))));
     assert_eq!(view(2).understanding, Some(UnderstandingView::Unread(Unread {})));
@@ -364,5 +364,5 @@ fn a_database_from_before_reads_its_messages_as_version_1_and_keeps_its_promises
     assert!(e.contains("FOREIGN KEY constraint failed"), "{e}");
     // The stored message is handled as any other once the connector reads it.
     store.handle_messages(&t, TODAY, &[handled(3, said(Intent::Other, "ap@c1.example"))]).unwrap();
-    assert_eq!(store.messages(&t, &[MessageStatus::Handled], 10, 0).unwrap().total, 2);
+    assert_eq!(store.messages(&t, &[MessageStatus::Handled], 10).unwrap().total, 2);
 }

@@ -155,7 +155,7 @@ pub(crate) async fn customer(
     let data = blocking(move || {
         let invoices = store.invoices(
             &tenant,
-            &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid.clone()), limit: 1000, offset: 0 },
+            &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid.clone()), limit: 1000, offset: 0, after: None },
         )?;
         let holds = store.holds(
             &tenant,

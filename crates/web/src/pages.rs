@@ -18,7 +18,7 @@ use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::session::{MaybePerson, Person};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskStatus};
 use relance_domain::{Language, PaymentStatus, TenantId};
-use relance_store::{NewSession, StoreError};
+use relance_store::{NewSession, StoreError, Window};
 
 /// Items per page of a list.
 const PAGE: u32 = 50;
@@ -342,11 +342,11 @@ pub(crate) async fn today(
     let store = st.rt.store.clone();
     let counts = blocking(move || {
         let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
-        let payments = store.payments_with_status(&tenant, &review, 1, 0)?.total;
-        let replies = store.messages(&tenant, &[MessageStatus::Review], 1, 0)?.total;
+        let payments = store.payments_with_status(&tenant, &review, 1u32)?.total;
+        let replies = store.messages(&tenant, &[MessageStatus::Review], 1u32)?.total;
         let tasks = store.tasks(&tenant, Some(TaskStatus::Open), 1000)?.len();
         let broken = store.promises(&tenant, Some(PromiseStatus::Broken), 1000)?.len();
-        let quarantine = store.quarantine(&tenant, 1, 0)?.total;
+        let quarantine = store.quarantine(&tenant, 1u32)?.total;
         let failed = store.outbox(&tenant, Some("failed"), 1000)?.len();
         let approvals = store.outbox(&tenant, Some("to_confirm"), 1000)?.len();
         Ok(json!({
@@ -376,7 +376,11 @@ pub(crate) async fn cash(
     let offset = offset_of(&q);
     let search = q.get("q").map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
     let page_of = blocking(move || {
-        store.payments_with_status(&tenant, &[PaymentStatus::Suggested, PaymentStatus::Unmatched], PAGE, offset)
+        store.payments_with_status(
+            &tenant,
+            &[PaymentStatus::Suggested, PaymentStatus::Unmatched],
+            Window { limit: PAGE, after: None, offset },
+        )
     })
     .await?;
     let mut items = Vec::new();
@@ -460,7 +464,10 @@ pub(crate) async fn replies(
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
     let offset = offset_of(&q);
-    let list = blocking(move || store.messages(&tenant, &[MessageStatus::Review], PAGE, offset)).await?;
+    let list = blocking(move || {
+        store.messages(&tenant, &[MessageStatus::Review], Window { limit: PAGE, after: None, offset })
+    })
+    .await?;
     let next = (offset + u64::from(PAGE) < list.total).then_some(offset + u64::from(PAGE));
     let prev = (offset > 0).then(|| offset.saturating_sub(u64::from(PAGE)));
     page(
@@ -602,7 +609,7 @@ pub(crate) async fn operations(
     let t = tenant.clone();
     let (quarantine, failed, tasks, broken) = blocking(move || {
         Ok((
-            store.quarantine(&t, PAGE, 0)?,
+            store.quarantine(&t, PAGE)?,
             store.outbox(&t, Some("failed"), PAGE)?,
             store.tasks(&t, Some(TaskStatus::Open), PAGE)?,
             store.promises(&t, Some(PromiseStatus::Broken), PAGE)?,
