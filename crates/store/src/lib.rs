@@ -25,6 +25,7 @@ mod promises;
 mod queries;
 mod rates;
 mod reflection;
+mod report_world;
 mod reports;
 mod sqlite;
 
@@ -56,6 +57,7 @@ pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
+pub use report_world::{ReportWorld, ReportWorldCounts};
 pub use sqlite::DaemonLock;
 
 /// Where the data lives.
@@ -263,5 +265,7 @@ mod plan_tests;
 mod rates_tests;
 #[cfg(test)]
 mod reply_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_contact_status.sql"),
     include_str!("../migrations/sqlite/0012_payment_plans.sql"),
     include_str!("../migrations/sqlite/0013_reply_corrections.sql"),
+    // 0014 (manual actions) and 0015 (users, sessions) come from other branches.
+    include_str!("../migrations/sqlite/0016_report_indexes.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).

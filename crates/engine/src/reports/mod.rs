@@ -9,8 +9,8 @@
 //!   (due on or after `as_of`), 1–30, 31–60, 61–90, over 90 days; per
 //!   customer or per segment, and per currency, never converted. Credit
 //!   notes count negative.
-//! - **Overdue over time** ([`overdue`]): at the end of each month, the sum
-//!   of what was still unpaid on invoices due before that day.
+//! - **Overdue over time** ([`overdue`]): at the close of each month, the
+//!   sum of what was still unpaid on invoices due in or before that month.
 //! - **DSO, countback method**: start from the receivables open on `as_of`
 //!   and walk back month by month (the month of `as_of` first, counted up to
 //!   `as_of`), taking each month's invoiced amount away from it; every month

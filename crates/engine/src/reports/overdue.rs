@@ -1,9 +1,12 @@
-//! Overdue amount over time: at the end of each of the last months, the sum
-//! of what was still unpaid on invoices due before that day, per currency.
+//! Overdue amount over time: at the close of each of the last months, the
+//! sum of what was still unpaid on invoices due in or before that month, per
+//! currency.
 //!
-//! An amount is **overdue at the end of day `d`** when its invoice was due
-//! before `d` (`due < d`, as in the aged balance: due on `d` is not late)
-//! and it was not settled by `d` (settled after `d`, or not at all).
+//! An amount is **overdue at the close of day `d`** when its invoice was due
+//! on or before `d` (`due <= d`: at the close of its due date an unpaid
+//! invoice is late) and it was not settled by `d` (settled after `d`, or not
+//! at all). At month ends this makes every figure a function of due and
+//! settlement *months*, which the store groups by.
 //!
 //! The input is a list of [`OverduePiece`]s: pieces of receivables, each
 //! open from its due date until it was settled. The store cuts every invoice
@@ -27,15 +30,16 @@ use super::{ReportError, days_in_month, first_of_month, previous_month};
 pub struct OverduePiece {
     pub due: NaiveDate,
     /// The settlement day; for month-end figures any day of the settlement
-    /// month gives the same result (the store passes the first).
+    /// month gives the same result (the store passes the first), and so
+    /// does any day of the due month for `due`.
     pub settled: Option<NaiveDate>,
     pub amount: Money,
 }
 
 impl OverduePiece {
-    /// Whether the piece counts as overdue at the end of `day`.
+    /// Whether the piece counts as overdue at the close of `day`.
     pub fn overdue_at(&self, day: NaiveDate) -> bool {
-        self.due < day && self.settled.is_none_or(|s| s > day)
+        self.due <= day && self.settled.is_none_or(|s| s > day)
     }
 }
 
@@ -127,7 +131,7 @@ mod tests {
     #[test]
     fn hand_computed_series_with_payments_between_month_ends() {
         // Invoice A, 1,000 due 15 Jan, paid 600 on 10 Feb and 400 on 5 Apr.
-        // Invoice B, 500 due 31 Jan (the month end itself), still open.
+        // Invoice B, 500 due 31 Jan (the month end itself), still open: late at its close.
         // Invoice C, 200 due 28 Feb, paid 28 Feb (on the month end: settled by it).
         // Invoice D, 300 USD due 1 Jan, still open.
         let pieces = [
@@ -142,10 +146,10 @@ mod tests {
         let series = overdue_series(&pieces, &ends).unwrap();
         assert_eq!(series.len(), 2, "one series per currency");
         let eur_points: Vec<Money> = series[0].points.iter().map(|p| p.overdue).collect();
-        // 31 Jan: A whole (1,000); B due that day is not late → 1,000.
-        // 28 Feb: A's 400 (600 paid 10 Feb) + B 500; C paid on the day → 900.
+        // 31 Jan: A whole (1,000) + B, due that day and unpaid at its close (500) → 1,500.
+        // 28 Feb: A's 400 (600 paid 10 Feb) + B 500; C paid on its due day → 900.
         // 31 Mar: A's 400 + B 500 → 900.
-        assert_eq!(eur_points, [eur(1_000_00), eur(900_00), eur(900_00)]);
+        assert_eq!(eur_points, [eur(1_500_00), eur(900_00), eur(900_00)]);
         assert_eq!(series[1].currency, usd());
         assert!(series[1].points.iter().all(|p| p.overdue == Money::new(300_00, usd())));
     }
