@@ -215,8 +215,8 @@ impl Store {
     /// The third kind is read as `(total − open)` settled at the last
     /// change, plus each allocation moved from the last change to its
     /// booking month (a negative piece at the one, a positive at the other).
-    /// Invoices whose last change is before `first_end`'s month add nothing
-    /// but their open amount, so they are not read.
+    /// Invoices last changed in or before `first_end`'s month add nothing
+    /// but their open amount, so their settled part is not read.
     pub fn overdue_pieces(
         &self,
         tenant: &TenantId,
@@ -235,14 +235,16 @@ impl Store {
               WHERE i.tenant_id=?1 AND {INVOICES} AND substr(i.updated_at, 1, 7) > ?3 AND i.due_date <= ?2
               GROUP BY substr(i.updated_at, 1, 7), i.due_date, i.currency"
         );
+        // Applying a payment changes its invoice, so an allocation's booking
+        // month is never after its invoice's last change: invoices last
+        // changed before the first month end have nothing to move.
         let allocations_sql = format!(
             "SELECT i.due_date, substr(p.booking_date, 1, 7) AS booked, substr(i.updated_at, 1, 7) AS changed,
                     i.currency, sum(a.amount_minor + a.write_off_minor)
-               FROM allocations a
-               JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number
+               FROM invoices i
+               JOIN allocations a ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL
                JOIN payments p ON p.id=a.payment_id
-              WHERE a.tenant_id=?1 AND a.undone_at IS NULL AND i.due_date <= ?2 AND {INVOICES}
-                AND (substr(p.booking_date, 1, 7) > ?3 OR substr(i.updated_at, 1, 7) > ?3)
+              WHERE i.tenant_id=?1 AND {INVOICES} AND substr(i.updated_at, 1, 7) > ?3 AND i.due_date <= ?2
                 AND substr(p.booking_date, 1, 7) <> substr(i.updated_at, 1, 7)
               GROUP BY i.due_date, booked, changed, i.currency"
         );

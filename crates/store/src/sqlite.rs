@@ -72,6 +72,14 @@ impl Sqlite {
         let _ = conn.execute_batch("PRAGMA shrink_memory");
     }
 
+    /// Copies the write-ahead log into the database and truncates it (after
+    /// a bulk load, so that readers are measured in a steady state).
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Runs `f` on a read connection.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = {

@@ -17,6 +17,10 @@ CREATE INDEX invoices_changed ON invoices
     (tenant_id, substr(updated_at, 1, 7), due_date, currency, status, total_minor, open_minor, updated_at)
     WHERE total_minor > 0 AND status NOT IN ('cancelled', 'credit_note');
 
+-- Overdue over time: the allocations of an invoice, read in invoice order.
+CREATE INDEX allocations_by_invoice ON allocations
+    (tenant_id, invoice_number, undone_at, payment_id, amount_minor, write_off_minor);
+
 -- DSO: invoiced amounts by issue date.
 CREATE INDEX invoices_issued ON invoices (tenant_id, issue_date, currency, total_minor, status);
 
