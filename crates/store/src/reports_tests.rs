@@ -12,6 +12,8 @@
 //! | AV-1    | C3 (wholesale)     | 2026-03-01 | 2026-03-01 | −50.00  | −50.00 (credit note) |
 //! | G-1     | C3 (wholesale)     | 2026-01-02 | 2026-02-01 | 200 GBP | 200 GBP |
 
+#![allow(clippy::inconsistent_digit_grouping)] // amounts written `major_minor`
+
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;

@@ -286,7 +286,9 @@ pub fn line_chart(caption: &Caption, x_labels: &[String], series: &[Series], sca
     out
 }
 
+// Amounts in the tests are written `major_minor` (`100_00` is 100.00).
 #[cfg(test)]
+#[allow(clippy::inconsistent_digit_grouping)]
 mod tests {
     use quick_xml::Reader;
     use quick_xml::events::Event;
