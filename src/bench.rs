@@ -40,6 +40,9 @@ pub enum BenchCommand {
     /// Cash application: 1M open invoices, 50k customers, 100k noisy credits (target ≤ 3 s, ≤ 1 GB); prints
     /// accuracy. `--matrix` runs the scaling matrix (customers, invoices, credits), one child process per cell.
     Match(crate::bench_cash::MatchBenchArgs),
+    /// Server time of every report (aged balance, DSO, DMP, overdue, promises, cash rates,
+    /// reminders, replies) on 1M invoices / 50k customers (target < 300 ms each).
+    Reports(crate::bench_reports::ReportsBenchArgs),
     /// Statement parsing throughput for camt.053 and MT940 (target ≥ 100 MB/s each).
     Parse {
         /// Size of each generated file, in MB.
@@ -124,6 +127,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
         BenchCommand::Match(args) => crate::bench_cash::bench_match(&args),
+        BenchCommand::Reports(args) => crate::bench_reports::bench_reports(&args),
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages, dir } => bench_replies(messages, dir.as_deref()),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),

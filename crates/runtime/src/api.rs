@@ -22,6 +22,7 @@
 mod actions;
 mod layers;
 mod openapi;
+mod reports;
 mod server;
 
 use std::collections::HashMap;
@@ -229,8 +230,14 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .route("/api/v1/tenants/{tenant}/outbox/{id}/approve", post(actions::approve))
         .route("/api/v1/tenants/{tenant}/outbox/{id}/cancel", post(actions::cancel))
         .route("/api/v1/tenants/{tenant}/outbox/approve", post(actions::approve_many))
-        .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(aged_balance))
-        .route("/api/v1/tenants/{tenant}/reports/dso", get(dso))
+        .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(reports::aged_balance))
+        .route("/api/v1/tenants/{tenant}/reports/dso", get(reports::dso))
+        .route("/api/v1/tenants/{tenant}/reports/dmp", get(reports::dmp))
+        .route("/api/v1/tenants/{tenant}/reports/overdue", get(reports::overdue))
+        .route("/api/v1/tenants/{tenant}/reports/promises", get(reports::promises))
+        .route("/api/v1/tenants/{tenant}/reports/cash", get(reports::cash))
+        .route("/api/v1/tenants/{tenant}/reports/reminders", get(reports::reminders))
+        .route("/api/v1/tenants/{tenant}/reports/replies", get(reports::replies))
 }
 
 /// Serves the API on `listener` under the `[http]` limits until `cancel`
@@ -1082,78 +1089,4 @@ async fn outbox(
     q: Params,
 ) -> Result<Response, ApiError> {
     listed_by_status(st, t, h, q, |s, t, status, l| s.outbox(t, status, l), |o| o.id).await
-}
-
-/// The `as_of` query parameter (`YYYY-MM-DD`), by default today in the
-/// tenant's time zone.
-fn as_of(st: &ApiState, tenant: &TenantId, p: &HashMap<String, String>) -> Result<chrono::NaiveDate, ApiError> {
-    match p.get("as_of") {
-        Some(v) => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request(format!("query parameter `as_of`: `{v}` is not a date (YYYY-MM-DD)"))),
-        None => {
-            let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
-            Ok(chrono::Utc::now().with_timezone(&tz).date_naive())
-        }
-    }
-}
-
-/// Aged balance on `as_of`: open amounts by days past due (not due, 1-30,
-/// 31-60, 61-90, over 90), per customer and currency, with totals per
-/// currency (never converted). Credit notes count negative.
-async fn aged_balance(
-    State(st): State<ApiState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    q: Params,
-) -> Result<Response, ApiError> {
-    let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q, &[])?;
-    let day = as_of(&st, &tenant, &p)?;
-    let store = st.rt.store.clone();
-    let items = blocking(move || store.open_items(&tenant)).await?;
-    let report = relance_engine::reports::aged_balance(&items, day).map_err(ApiError::internal)?;
-    let buckets: Vec<&str> = relance_engine::reports::AgeBucket::ALL.iter().map(|b| b.label()).collect();
-    Ok(Json(json!({ "as_of": report.as_of, "buckets": buckets, "rows": report.rows, "totals": report.totals }))
-        .into_response())
-}
-
-/// DSO by the countback method on `as_of`, per currency of the receivables,
-/// over the invoiced amounts of the 24 months before.
-async fn dso(
-    State(st): State<ApiState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    q: Params,
-) -> Result<Response, ApiError> {
-    let tenant = authorize(&st, &headers, &tenant)?;
-    let p = params(q, &[])?;
-    let day = as_of(&st, &tenant, &p)?;
-    let from = day.checked_sub_months(chrono::Months::new(24)).unwrap_or(day);
-    let store = st.rt.store.clone();
-    let (items, sales) =
-        blocking(move || Ok((store.open_items(&tenant)?, store.monthly_invoiced(&tenant, from)?))).await?;
-    let mut by_currency: std::collections::BTreeMap<String, relance_domain::money::Money> = Default::default();
-    for i in &items {
-        let zero = relance_domain::money::Money::new(0, i.open.currency);
-        let sum = by_currency.entry(i.open.currency.code().to_string()).or_insert(zero);
-        *sum = sum.checked_add(i.open).map_err(ApiError::internal)?;
-    }
-    let mut out = Vec::new();
-    for receivables in by_currency.into_values() {
-        let history: Vec<_> = sales.iter().filter(|s| s.invoiced.currency == receivables.currency).copied().collect();
-        let d = relance_engine::reports::dso_countback(receivables, &history, day).map_err(ApiError::internal)?;
-        out.push(json!({
-            "currency": receivables.currency.code(),
-            "receivables": receivables,
-            "days": tenths(d.tenths_of_days),
-            "history_exhausted": d.history_exhausted,
-        }));
-    }
-    Ok(Json(json!({ "as_of": day, "method": "countback", "dso": out })).into_response())
-}
-
-/// Tenths as a decimal string: 533 → "53.3", -13 → "-1.3".
-fn tenths(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    format!("{sign}{}.{}", (v / 10).abs(), (v % 10).abs())
 }

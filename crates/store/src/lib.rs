@@ -30,6 +30,7 @@ mod promises;
 mod queries;
 mod rates;
 mod reflection;
+mod report_world;
 mod reports;
 mod sqlite;
 mod tasks;
@@ -68,6 +69,7 @@ pub use promises::PromiseCheck;
 pub use queries::{InvoiceQuery, Page, TenantCounts, Window, cut_page};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
+pub use report_world::{ReportWorld, ReportWorldCounts};
 pub use sqlite::DaemonLock;
 pub use tasks::{NewPromise, NewTask};
 pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
@@ -290,6 +292,8 @@ mod plan_tests;
 mod rates_tests;
 #[cfg(test)]
 mod reply_tests;
+#[cfg(test)]
+mod reports_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,12 +1,25 @@
-//! Inputs of the reporting figures (`relance_engine::reports`): the open
-//! items of a tenant and its invoiced amounts per month. The figures
-//! themselves are computed by the engine.
+//! Inputs of the reporting figures (`relance_engine::reports`), aggregated
+//! in SQL so that a report reads a few thousand rows, not every invoice:
+//! aged balance sums per group and bucket, open amounts and invoiced amounts
+//! per month and currency (DSO), receivables pieces for the overdue series,
+//! settlements (DMP), promise counts, reminders sent by step and channel,
+//! replies by intent. The figures themselves are computed by the engine.
+//!
+//! Migration 0016 adds the covering indexes these queries use (see
+//! `reports_bench` figures in the README).
 
-use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use relance_domain::money::{Currency, Money};
+use relance_domain::replies::{PromiseStatus, UnknownState};
 use relance_domain::{InvoiceStatus, TenantId};
-use relance_engine::reports::{MonthSales, OpenItem};
+use relance_engine::replies::Intent;
+use relance_engine::reports::{
+    AgeBucket, AgedGrouping, BucketSum, MonthSales, OpenItem, OverduePiece, PromiseCounts, ReminderCount, Settlement,
+    parse_channel,
+};
 
 use super::{Store, StoreError};
 
@@ -39,25 +52,356 @@ impl Store {
     }
 
     /// The amount invoiced per issue month and currency, months from the one
-    /// of `from` on (credit notes and cancelled invoices left out).
+    /// of `from` on (credit notes and cancelled invoices left out). Summed
+    /// per issue day in SQL (the index `invoices_issued` streams them in
+    /// order), then per month here.
     pub fn monthly_invoiced(&self, tenant: &TenantId, from: NaiveDate) -> Result<Vec<MonthSales>, StoreError> {
+        let sql = format!(
+            "SELECT i.issue_date, i.currency, sum(i.total_minor) FROM invoices i
+              WHERE i.tenant_id=?1 AND i.issue_date >= ?2 AND {INVOICES}
+              GROUP BY i.issue_date, i.currency"
+        );
         self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT substr(issue_date, 1, 7) AS month, currency, sum(total_minor) FROM invoices
-                  WHERE tenant_id=?1 AND issue_date >= ?2 AND total_minor > 0 AND status NOT IN (?3, ?4)
-                  GROUP BY month, currency ORDER BY month",
-            )?;
+            let mut st = c.prepare_cached(&sql)?;
             let from = from.format("%Y-%m-01").to_string();
-            let rows = st.query_map(
-                (tenant.as_str(), from.as_str(), InvoiceStatus::Cancelled.as_str(), InvoiceStatus::CreditNote.as_str()),
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-            )?;
+            let mut rows = st.query((tenant.as_str(), from.as_str()))?;
+            let mut months: BTreeMap<(NaiveDate, Currency), i64> = BTreeMap::new();
+            while let Some(r) = rows.next()? {
+                let day: String = r.get(0)?;
+                let month = parse_month(day.get(..7).unwrap_or(&day), "issue month")?;
+                let sum = months.entry((month, currency(&r.get::<_, String>(1)?)?)).or_default();
+                *sum = sum
+                    .checked_add(r.get::<_, i64>(2)?)
+                    .ok_or_else(|| StoreError::Corrupt(format!("invoiced amounts of {month} overflow")))?;
+            }
+            Ok(months
+                .into_iter()
+                .map(|((month, ccy), total)| MonthSales { month, invoiced: Money::new(total, ccy) })
+                .collect())
+        })
+    }
+}
+
+/// What is owed (outstanding invoices and open credit notes), as a
+/// condition on `invoices i` whose status list repeats the one of the
+/// partial index `invoices_receivable` (migration 0016) word for word.
+const RECEIVABLE: &str = "i.status IN ('open', 'partially_paid', 'disputed', 'credit_note')
+    AND (CASE WHEN i.status = 'credit_note' THEN i.open_minor < 0 ELSE i.open_minor > 0 END)";
+
+/// Outstanding invoices: the condition of the partial index `invoices_open_by_due`.
+const OUTSTANDING: &str = "i.status IN ('open', 'partially_paid', 'disputed')";
+
+/// Invoices proper (not credit notes, not cancelled): the condition of `invoices_changed`.
+const INVOICES: &str = "i.total_minor > 0 AND i.status NOT IN ('cancelled', 'credit_note')";
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// An RFC 3339 UTC instant in the stored form (`2026-03-01T00:00:00.000Z`),
+/// which sorts as text like the stored times.
+fn instant_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_day(text: &str, what: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(format!("{what} `{text}`: {e}")))
+}
+
+/// `YYYY-MM` → the first day of that month.
+fn parse_month(text: &str, what: &str) -> Result<NaiveDate, StoreError> {
+    parse_day(&format!("{text}-01"), what)
+}
+
+fn currency(text: &str) -> Result<Currency, StoreError> {
+    Currency::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+impl Store {
+    /// The aged balance's amounts on `as_of`, summed in SQL per group
+    /// (customer, or the customer's segment), currency and bucket (the bucket
+    /// from the due date against [`AgeBucket::thresholds`]). Credit notes
+    /// count negative. With customers, the name comes along. The index
+    /// `invoices_receivable` gives the rows in (customer, currency) order, so
+    /// the grouping streams without sorting.
+    pub fn aged_sums(
+        &self,
+        tenant: &TenantId,
+        as_of: NaiveDate,
+        by: AgedGrouping,
+    ) -> Result<Vec<BucketSum>, StoreError> {
+        let [t0, t1, t2, t3] = AgeBucket::thresholds(as_of).map(day_text);
+        let per_customer = format!(
+            "SELECT i.customer_id AS customer_id, i.currency AS currency,
+                    sum(CASE WHEN i.due_date >= ?2 THEN i.open_minor ELSE 0 END) AS b0,
+                    sum(CASE WHEN i.due_date < ?2 AND i.due_date >= ?3 THEN i.open_minor ELSE 0 END) AS b1,
+                    sum(CASE WHEN i.due_date < ?3 AND i.due_date >= ?4 THEN i.open_minor ELSE 0 END) AS b2,
+                    sum(CASE WHEN i.due_date < ?4 AND i.due_date >= ?5 THEN i.open_minor ELSE 0 END) AS b3,
+                    sum(CASE WHEN i.due_date < ?5 THEN i.open_minor ELSE 0 END) AS b4
+               FROM invoices i WHERE i.tenant_id=?1 AND {RECEIVABLE}
+              GROUP BY i.customer_id, i.currency"
+        );
+        let sql = match by {
+            AgedGrouping::Customer => format!(
+                "SELECT s.customer_id, c.name, s.currency, s.b0, s.b1, s.b2, s.b3, s.b4 FROM ({per_customer}) s
+                   LEFT JOIN customers c ON c.tenant_id=?1 AND c.id=s.customer_id"
+            ),
+            AgedGrouping::Segment => format!(
+                "SELECT coalesce(c.segment, ''), NULL, s.currency, sum(s.b0), sum(s.b1), sum(s.b2), sum(s.b3), sum(s.b4)
+                   FROM ({per_customer}) s LEFT JOIN customers c ON c.tenant_id=?1 AND c.id=s.customer_id
+                  GROUP BY coalesce(c.segment, ''), s.currency"
+            ),
+        };
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let mut rows = st.query(rusqlite::params![tenant.as_str(), t0, t1, t2, t3])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let key: String = r.get(0)?;
+                let name: Option<String> = r.get(1)?;
+                let ccy = currency(&r.get::<_, String>(2)?)?;
+                for (slot, bucket) in AgeBucket::ALL.iter().enumerate() {
+                    let amount: i64 = r.get(3 + slot)?;
+                    if amount != 0 {
+                        out.push(BucketSum {
+                            key: key.clone(),
+                            name: name.clone(),
+                            bucket: *bucket,
+                            amount: Money::new(amount, ccy),
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// What the tenant is owed now, one amount per currency (the aged
+    /// balance's items: outstanding invoices and open credit notes).
+    pub fn open_by_currency(&self, tenant: &TenantId) -> Result<Vec<Money>, StoreError> {
+        let sql = format!(
+            "SELECT i.currency, sum(i.open_minor) FROM invoices i WHERE i.tenant_id=?1 AND {RECEIVABLE}
+              GROUP BY i.currency ORDER BY i.currency"
+        );
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
             rows.map(|row| {
-                let (month, ccy, total) = row?;
-                let month = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
-                    .map_err(|e| StoreError::Corrupt(format!("issue month `{month}`: {e}")))?;
-                let currency = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(MonthSales { month, invoiced: Money::new(total, currency) })
+                let (ccy, open) = row?;
+                Ok(Money::new(open, currency(&ccy)?))
+            })
+            .collect()
+        })
+    }
+
+    /// The pieces of receivables behind the overdue-over-time series at
+    /// month ends from `first_end` to `last_end` (see
+    /// `relance_engine::reports::overdue`), summed in SQL by due date and
+    /// month. Invoices only (no credit notes, no cancelled invoices), due on
+    /// or before `last_end`:
+    ///
+    /// - what is open today, never settled;
+    /// - every live allocation, settled in the month its payment was booked;
+    /// - what was settled outside Relance (total − open today − allocations),
+    ///   dated in the month Relance last saw the invoice change: the store
+    ///   keeps no history of the amounts an ERP reported, so this is the
+    ///   approximation (exact for invoices only Relance settles; an invoice
+    ///   first seen already paid counts as paid when first seen).
+    ///
+    /// The third kind is read as `(total − open)` settled at the last
+    /// change, plus each allocation moved from the last change to its
+    /// booking month (a negative piece at the one, a positive at the other).
+    /// Invoices last changed in or before `first_end`'s month add nothing
+    /// but their open amount, so their settled part is not read.
+    pub fn overdue_pieces(
+        &self,
+        tenant: &TenantId,
+        first_end: NaiveDate,
+        last_end: NaiveDate,
+    ) -> Result<Vec<OverduePiece>, StoreError> {
+        let open_sql = format!(
+            "SELECT i.due_date, i.currency, sum(i.open_minor) FROM invoices i
+              WHERE i.tenant_id=?1 AND {OUTSTANDING} AND i.due_date <= ?2 AND i.total_minor > 0
+              GROUP BY i.due_date, i.currency"
+        );
+        let changed_sql = format!(
+            "SELECT substr(i.updated_at, 1, 7), i.due_date, i.currency,
+                    sum(i.total_minor - CASE WHEN {OUTSTANDING} THEN i.open_minor ELSE 0 END)
+               FROM invoices i
+              WHERE i.tenant_id=?1 AND {INVOICES} AND substr(i.updated_at, 1, 7) > ?3 AND i.due_date <= ?2
+              GROUP BY substr(i.updated_at, 1, 7), i.due_date, i.currency"
+        );
+        // Applying a payment changes its invoice, so an allocation's booking
+        // month is never after its invoice's last change: invoices last
+        // changed before the first month end have nothing to move.
+        let allocations_sql = format!(
+            "SELECT i.due_date, substr(p.booking_date, 1, 7) AS booked, substr(i.updated_at, 1, 7) AS changed,
+                    i.currency, sum(a.amount_minor + a.write_off_minor)
+               FROM invoices i
+               JOIN allocations a ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL
+               JOIN payments p ON p.id=a.payment_id
+              WHERE i.tenant_id=?1 AND {INVOICES} AND substr(i.updated_at, 1, 7) > ?3 AND i.due_date <= ?2
+                AND substr(p.booking_date, 1, 7) <> substr(i.updated_at, 1, 7)
+              GROUP BY i.due_date, booked, changed, i.currency"
+        );
+        let (last, first_month) = (day_text(last_end), first_end.format("%Y-%m").to_string());
+        let args = rusqlite::params![tenant.as_str(), last, first_month];
+        self.db.read(|c| {
+            let mut out = Vec::new();
+            let mut st = c.prepare_cached(&open_sql)?;
+            let mut rows = st.query(&args[..2])?;
+            while let Some(r) = rows.next()? {
+                let (due, ccy) = (parse_day(&r.get::<_, String>(0)?, "due date")?, currency(&r.get::<_, String>(1)?)?);
+                out.push(OverduePiece { due, settled: None, amount: Money::new(r.get(2)?, ccy) });
+            }
+            let mut st = c.prepare_cached(&changed_sql)?;
+            let mut rows = st.query(args)?;
+            while let Some(r) = rows.next()? {
+                let changed = parse_month(&r.get::<_, String>(0)?, "update month")?;
+                let (due, ccy) = (parse_day(&r.get::<_, String>(1)?, "due date")?, currency(&r.get::<_, String>(2)?)?);
+                out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(r.get(3)?, ccy) });
+            }
+            let mut st = c.prepare_cached(&allocations_sql)?;
+            let mut rows = st.query(args)?;
+            while let Some(r) = rows.next()? {
+                let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
+                let booked = parse_month(&r.get::<_, String>(1)?, "booking month")?;
+                let changed = parse_month(&r.get::<_, String>(2)?, "update month")?;
+                let ccy = currency(&r.get::<_, String>(3)?)?;
+                let amount: i64 = r.get(4)?;
+                let minus =
+                    amount.checked_neg().ok_or_else(|| StoreError::Corrupt(format!("allocation sum {amount}")))?;
+                out.push(OverduePiece { due, settled: Some(booked), amount: Money::new(amount, ccy) });
+                out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(minus, ccy) });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The money applied to invoices from payments booked between `from` and
+    /// `to` (inclusive), as DMP settlements: live allocations (write-offs
+    /// left out), paid on the payment's booking date, summed per due date,
+    /// booking date and currency.
+    pub fn settlements(
+        &self,
+        tenant: &TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Settlement>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT i.due_date, p.booking_date, a.currency, sum(a.amount_minor)
+                   FROM payments p
+                   JOIN allocations a ON a.tenant_id=p.tenant_id AND a.payment_id=p.id
+                   JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number
+                  WHERE p.tenant_id=?1 AND p.booking_date >= ?2 AND p.booking_date <= ?3 AND a.undone_at IS NULL
+                    AND a.amount_minor > 0
+                  GROUP BY i.due_date, p.booking_date, a.currency",
+            )?;
+            let rows = st.query_map((tenant.as_str(), day_text(from), day_text(to)), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            rows.map(|row| {
+                let (due, paid, ccy, amount) = row?;
+                Ok(Settlement {
+                    due: parse_day(&due, "due date")?,
+                    paid_on: parse_day(&paid, "booking date")?,
+                    amount: Money::new(amount, currency(&ccy)?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Promises whose promised date falls between `from` and `to`
+    /// (inclusive), counted by status (promises without a date are left out).
+    pub fn promise_counts(
+        &self,
+        tenant: &TenantId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<PromiseCounts, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT status, count(*) FROM promises
+                  WHERE tenant_id=?1 AND promised_date >= ?2 AND promised_date <= ?3 GROUP BY status",
+            )?;
+            let rows = st.query_map((tenant.as_str(), day_text(from), day_text(to)), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            let mut out = PromiseCounts::default();
+            for row in rows {
+                let (status, n) = row?;
+                let status: PromiseStatus =
+                    status.parse().map_err(|e: UnknownState| StoreError::Corrupt(e.to_string()))?;
+                let slot = match status {
+                    PromiseStatus::Kept => &mut out.kept,
+                    PromiseStatus::Broken => &mut out.broken,
+                    PromiseStatus::Pending => &mut out.pending,
+                    PromiseStatus::Lapsed => &mut out.lapsed,
+                    PromiseStatus::Cancelled => &mut out.cancelled,
+                };
+                *slot += count(n);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Reminders sent in `[from, to)` (the outbox rows `sent`, by the time
+    /// they were sent), counted per scenario step and channel, sorted by step
+    /// then channel.
+    pub fn reminders_sent(
+        &self,
+        tenant: &TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReminderCount>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT step_id, channel, count(*) FROM outbox
+                  WHERE tenant_id=?1 AND status='sent' AND sent_at >= ?2 AND sent_at < ?3
+                  GROUP BY step_id, channel ORDER BY step_id, channel",
+            )?;
+            let rows = st.query_map((tenant.as_str(), instant_text(from), instant_text(to)), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            rows.map(|row| {
+                let (step, channel, n) = row?;
+                let channel = parse_channel(&channel)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox channel `{channel}`")))?;
+                Ok(ReminderCount { step, channel, sent: count(n) })
+            })
+            .collect()
+        })
+    }
+
+    /// Replies received in `[from, to)` (by the time Relance read them),
+    /// counted per intent: the stored intent, which a person's correction
+    /// replaces, so corrected replies count under the corrected intent.
+    /// `None`: not understood (stored, quarantined).
+    pub fn replies_by_intent(
+        &self,
+        tenant: &TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(Option<Intent>, u64)>, StoreError> {
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT intent, count(*) FROM inbound_messages
+                  WHERE tenant_id=?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY intent",
+            )?;
+            let rows = st.query_map((tenant.as_str(), instant_text(from), instant_text(to)), |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            rows.map(|row| {
+                let (intent, n) = row?;
+                let intent =
+                    intent.map(|i| i.parse::<Intent>().map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?;
+                Ok((intent, count(n)))
             })
             .collect()
         })

@@ -30,6 +30,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0013_reply_corrections.sql"),
     include_str!("../migrations/sqlite/0014_holds_and_approvals.sql"),
     include_str!("../migrations/sqlite/0015_users_sessions.sql"),
+    include_str!("../migrations/sqlite/0016_report_indexes.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
@@ -70,6 +71,14 @@ impl Sqlite {
     pub(crate) fn release_memory(&self) {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let _ = conn.execute_batch("PRAGMA shrink_memory");
+    }
+
+    /// Copies the write-ahead log into the database and truncates it (after
+    /// a bulk load, so that readers are measured in a steady state).
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Runs `f` on a read connection.

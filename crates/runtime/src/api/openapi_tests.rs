@@ -11,6 +11,12 @@ use serde_json::Value;
 const UNDOCUMENTED: &[(&str, &str)] = &[
     ("get", "/api/v1/tenants/{tenant}/reports/aged-balance"),
     ("get", "/api/v1/tenants/{tenant}/reports/dso"),
+    ("get", "/api/v1/tenants/{tenant}/reports/dmp"),
+    ("get", "/api/v1/tenants/{tenant}/reports/overdue"),
+    ("get", "/api/v1/tenants/{tenant}/reports/promises"),
+    ("get", "/api/v1/tenants/{tenant}/reports/cash"),
+    ("get", "/api/v1/tenants/{tenant}/reports/reminders"),
+    ("get", "/api/v1/tenants/{tenant}/reports/replies"),
     ("post", "/api/v1/tenants/{tenant}/customers/{id}/holds"),
     ("post", "/api/v1/tenants/{tenant}/invoices/{number}/holds"),
     ("get", "/api/v1/tenants/{tenant}/holds"),

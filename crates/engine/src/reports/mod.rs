@@ -1,11 +1,16 @@
-//! Collections reporting figures, pure: aged balance, DSO (countback), DMP
-//! and the promise-kept rate. The runtime gathers the inputs from the store;
-//! nothing here reads the clock (`as_of` is an argument).
+//! Collections reporting figures, pure: aged balance (per customer or
+//! segment), DSO (countback), DMP, overdue amount over time, promise-kept
+//! rate, and the count tables (reminders by step and channel, replies by
+//! intent); [`svg`] draws them as charts. The runtime gathers the inputs
+//! from the store; nothing here reads the clock (`as_of` is an argument).
 //!
 //! Definitions (the README states them for users):
 //! - **Aged balance**: open amounts by days past due on `as_of`: not due
 //!   (due on or after `as_of`), 1–30, 31–60, 61–90, over 90 days; per
-//!   currency, never converted.
+//!   customer or per segment, and per currency, never converted. Credit
+//!   notes count negative.
+//! - **Overdue over time** ([`overdue`]): at the close of each month, the
+//!   sum of what was still unpaid on invoices due in or before that month.
 //! - **DSO, countback method**: start from the receivables open on `as_of`
 //!   and walk back month by month (the month of `as_of` first, counted up to
 //!   `as_of`), taking each month's invoiced amount away from it; every month
@@ -17,10 +22,14 @@
 //!   period, the average of (payment date − due date) in days, weighted by
 //!   the amount paid; negative when customers pay early.
 //! - **Promise-kept rate**: kept promises / (kept + broken) whose date fell
-//!   in the period.
+//!   in the period ([`counts`]).
 //!
 //! Figures that are ratios are exact rationals rounded once, half away from
 //! zero, to tenths of a day or basis points; amounts stay [`Money`].
+
+pub mod counts;
+pub mod overdue;
+pub mod svg;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +37,12 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use relance_domain::money::{Currency, Money, MoneyError};
+
+pub use counts::{
+    DmpFigure, IntentCount, PromiseCounts, ReminderCount, channel_name, dmp_by_currency, parse_channel,
+    replies_by_intent,
+};
+pub use overdue::{OverduePiece, OverduePoint, OverdueSeries, month_ends, overdue_series};
 
 /// Days-past-due buckets of the aged balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -55,6 +70,31 @@ impl AgeBucket {
         }
     }
 
+    /// The smallest due date of each bucket but the last, on `as_of`: an
+    /// item is [`AgeBucket::NotDue`] when due on or after `[0]`, 1–30 when due
+    /// on or after `[1]`, 31–60 from `[2]`, 61–90 from `[3]`, else over 90.
+    /// The store compares due dates with them to group in SQL.
+    pub fn thresholds(as_of: NaiveDate) -> [NaiveDate; 4] {
+        let back = |days: u64| as_of.checked_sub_days(chrono::Days::new(days)).unwrap_or(NaiveDate::MIN);
+        [as_of, back(30), back(60), back(90)]
+    }
+
+    /// The bucket's position in [`AgeBucket::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The stable name used in the API and CSV (`not_due`, `days_1_to_30`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgeBucket::NotDue => "not_due",
+            AgeBucket::Days1To30 => "days_1_to_30",
+            AgeBucket::Days31To60 => "days_31_to_60",
+            AgeBucket::Days61To90 => "days_61_to_90",
+            AgeBucket::Over90 => "over_90",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             AgeBucket::NotDue => "not due",
@@ -74,23 +114,66 @@ pub struct OpenItem {
     pub open: Money,
 }
 
-/// Open amounts of one customer in one currency, by bucket.
+/// What the rows of an aged balance are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgedGrouping {
+    /// One row per customer (id) and currency.
+    #[default]
+    Customer,
+    /// One row per customer segment and currency; customers without a
+    /// segment are grouped under the empty key.
+    Segment,
+}
+
+impl AgedGrouping {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgedGrouping::Customer => "customer",
+            AgedGrouping::Segment => "segment",
+        }
+    }
+
+    /// Reads `customer` or `segment`.
+    pub fn parse(text: &str) -> Option<AgedGrouping> {
+        match text {
+            "customer" => Some(AgedGrouping::Customer),
+            "segment" => Some(AgedGrouping::Segment),
+            _ => None,
+        }
+    }
+}
+
+/// Open amounts of one group (customer or segment) in one currency, by bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgedRow {
-    pub customer: String,
+    /// The customer id or the segment (empty: no segment; empty in totals).
+    pub key: String,
+    /// The customer's name, when grouping by customer and it is known.
+    pub name: Option<String>,
     pub currency: Currency,
     /// In [`AgeBucket::ALL`] order.
     pub buckets: [Money; 5],
     pub total: Money,
 }
 
-/// The aged balance on `as_of`: one row per (customer, currency), sorted by
-/// customer then currency, and the totals per currency.
+/// The aged balance on `as_of`: one row per (group, currency), sorted by
+/// key then currency, and the totals per currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgedBalance {
     pub as_of: NaiveDate,
+    pub by: AgedGrouping,
     pub rows: Vec<AgedRow>,
     pub totals: Vec<AgedRow>,
+}
+
+/// An amount already summed by the store for one group, currency and bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSum {
+    pub key: String,
+    pub name: Option<String>,
+    pub bucket: AgeBucket,
+    pub amount: Money,
 }
 
 /// Why a figure could not be computed.
@@ -102,18 +185,35 @@ pub enum ReportError {
     Currency(Currency, Currency),
 }
 
-/// Builds the aged balance of `items` on `as_of`.
+/// Builds the aged balance of `items` on `as_of`, per customer.
 pub fn aged_balance(items: &[OpenItem], as_of: NaiveDate) -> Result<AgedBalance, ReportError> {
+    let sums: Vec<BucketSum> = items
+        .iter()
+        .map(|i| BucketSum { key: i.customer.clone(), name: None, bucket: AgeBucket::of(i.due, as_of), amount: i.open })
+        .collect();
+    aged_balance_from_sums(&sums, as_of, AgedGrouping::Customer)
+}
+
+/// Builds the aged balance from amounts the store summed per group and
+/// bucket (several sums of one group and bucket add up).
+pub fn aged_balance_from_sums(
+    sums: &[BucketSum],
+    as_of: NaiveDate,
+    by: AgedGrouping,
+) -> Result<AgedBalance, ReportError> {
     let mut rows: BTreeMap<(String, Currency), AgedRow> = BTreeMap::new();
     let mut totals: BTreeMap<Currency, AgedRow> = BTreeMap::new();
-    for item in items {
-        let ccy = item.open.currency;
-        let slot = AgeBucket::ALL.iter().position(|b| *b == AgeBucket::of(item.due, as_of)).unwrap_or(0);
-        let row = rows.entry((item.customer.clone(), ccy)).or_insert_with(|| empty_row(&item.customer, ccy));
-        add_to(row, slot, item.open)?;
-        add_to(totals.entry(ccy).or_insert_with(|| empty_row("", ccy)), slot, item.open)?;
+    for sum in sums {
+        let ccy = sum.amount.currency;
+        let slot = sum.bucket.index();
+        let row = rows.entry((sum.key.clone(), ccy)).or_insert_with(|| empty_row(&sum.key, ccy));
+        if row.name.is_none() {
+            row.name.clone_from(&sum.name);
+        }
+        add_to(row, slot, sum.amount)?;
+        add_to(totals.entry(ccy).or_insert_with(|| empty_row("", ccy)), slot, sum.amount)?;
     }
-    Ok(AgedBalance { as_of, rows: rows.into_values().collect(), totals: totals.into_values().collect() })
+    Ok(AgedBalance { as_of, by, rows: rows.into_values().collect(), totals: totals.into_values().collect() })
 }
 
 fn add_to(row: &mut AgedRow, slot: usize, amount: Money) -> Result<(), ReportError> {
@@ -122,9 +222,9 @@ fn add_to(row: &mut AgedRow, slot: usize, amount: Money) -> Result<(), ReportErr
     Ok(())
 }
 
-fn empty_row(customer: &str, ccy: Currency) -> AgedRow {
+fn empty_row(key: &str, ccy: Currency) -> AgedRow {
     let zero = Money::new(0, ccy);
-    AgedRow { customer: customer.to_string(), currency: ccy, buckets: [zero; 5], total: zero }
+    AgedRow { key: key.to_string(), name: None, currency: ccy, buckets: [zero; 5], total: zero }
 }
 
 /// Invoiced amount of one calendar month, in one currency.
@@ -187,6 +287,37 @@ pub fn dso_countback(receivables: Money, sales: &[MonthSales], as_of: NaiveDate)
     }
 }
 
+/// The DSO of one currency: what is open in it and the countback figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DsoFigure {
+    pub currency: Currency,
+    pub receivables: Money,
+    pub dso: Dso,
+}
+
+/// DSO by the countback method for each currency of `receivables` (one
+/// amount per currency; several of one currency add up), each against the
+/// sales of its own currency. Sorted by currency code.
+pub fn dso_by_currency(
+    receivables: &[Money],
+    sales: &[MonthSales],
+    as_of: NaiveDate,
+) -> Result<Vec<DsoFigure>, ReportError> {
+    let mut open: BTreeMap<Currency, Money> = BTreeMap::new();
+    for r in receivables {
+        let sum = open.entry(r.currency).or_insert(Money::zero(r.currency));
+        *sum = sum.checked_add(*r)?;
+    }
+    open.into_values()
+        .map(|receivables| {
+            let history: Vec<MonthSales> =
+                sales.iter().filter(|s| s.invoiced.currency == receivables.currency).copied().collect();
+            let dso = dso_countback(receivables, &history, as_of)?;
+            Ok(DsoFigure { currency: receivables.currency, receivables, dso })
+        })
+        .collect()
+}
+
 /// A paid invoice for DMP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settlement {
@@ -215,15 +346,31 @@ pub fn dmp(settlements: &[Settlement]) -> Result<Option<i64>, ReportError> {
 /// Share of kept promises among those decided (kept or broken), in basis
 /// points; `None` when none was decided.
 pub fn promise_kept_rate_bp(kept: u64, broken: u64) -> Option<u32> {
-    let decided = u128::from(kept) + u128::from(broken);
-    (decided > 0).then(|| {
-        let bp = (u128::from(kept) * 10_000 * 2 + decided) / (decided * 2);
-        u32::try_from(bp).unwrap_or(10_000)
+    ratio_bp(kept, kept.saturating_add(broken))
+}
+
+/// Tenths as a decimal string: 533 → `53.3`, -13 → `-1.3`.
+pub fn tenths_text(v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}.{}", (v / 10).unsigned_abs(), (v % 10).unsigned_abs())
+}
+
+/// Basis points as a percentage string: 6667 → `66.67`.
+pub fn bp_percent_text(bp: u32) -> String {
+    format!("{}.{:02}", bp / 100, bp % 100)
+}
+
+/// `part / whole` in basis points, rounded half up once; `None` when
+/// `whole` is zero.
+pub fn ratio_bp(part: u64, whole: u64) -> Option<u32> {
+    (whole > 0).then(|| {
+        let (part, whole) = (u128::from(part), u128::from(whole));
+        u32::try_from((part * 20_000 + whole) / (whole * 2)).unwrap_or(u32::MAX)
     })
 }
 
 /// `num / den` days in tenths, rounded half away from zero (`den > 0`).
-fn to_tenths(num: i128, den: i128) -> i64 {
+pub(crate) fn to_tenths(num: i128, den: i128) -> i64 {
     let scaled = num * 10;
     let q = scaled / den;
     let r = scaled % den;
@@ -231,15 +378,15 @@ fn to_tenths(num: i128, den: i128) -> i64 {
     i64::try_from(rounded).unwrap_or(if rounded < 0 { i64::MIN } else { i64::MAX })
 }
 
-fn first_of_month(d: NaiveDate) -> NaiveDate {
+pub(crate) fn first_of_month(d: NaiveDate) -> NaiveDate {
     d.with_day(1).unwrap_or(d)
 }
 
-fn previous_month(first: NaiveDate) -> NaiveDate {
+pub(crate) fn previous_month(first: NaiveDate) -> NaiveDate {
     first.pred_opt().map(first_of_month).unwrap_or(first)
 }
 
-fn days_in_month(first: NaiveDate) -> u32 {
+pub(crate) fn days_in_month(first: NaiveDate) -> u32 {
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
     } else {
@@ -289,11 +436,11 @@ mod tests {
         let ab = aged_balance(&items, d("2026-03-01")).unwrap();
         assert_eq!(ab.rows.len(), 3);
         let c1 = &ab.rows[0];
-        assert_eq!((c1.customer.as_str(), c1.currency), ("C1", Currency::EUR));
+        assert_eq!((c1.key.as_str(), c1.currency), ("C1", Currency::EUR));
         // 10 Feb → 19 days late; 20 Feb credit note → 9 days: both in 1-30, netted.
         assert_eq!(c1.buckets, [eur(100_00), eur(200_00), eur(0), eur(0), eur(0)]);
         assert_eq!(c1.total, eur(300_00));
-        let c2_eur = ab.rows.iter().find(|r| r.customer == "C2" && r.currency == Currency::EUR).unwrap();
+        let c2_eur = ab.rows.iter().find(|r| r.key == "C2" && r.currency == Currency::EUR).unwrap();
         assert_eq!(c2_eur.buckets[4], eur(1_000_00), "151 days late");
         let c2_gbp = ab.rows.iter().find(|r| r.currency == gbp()).unwrap();
         assert_eq!(c2_gbp.buckets[2], Money::new(300_00, gbp()), "45 days late");
@@ -334,6 +481,58 @@ mod tests {
     }
 
     #[test]
+    fn dso_per_currency_across_30_and_31_day_months_hand_computed() {
+        // As of 10 July 2025 (July counts 10 days).
+        // EUR: open 50,000. July invoiced 8,000, June (30 days) 20,000, May (31) 15,000,
+        // April (30) 30,000. 50,000 − 8,000 = 42,000 (10 d); − 20,000 = 22,000 (30 d);
+        // − 15,000 = 7,000 (31 d); April: 30 × 7,000 / 30,000 = 7.0 d. DSO = 78.0.
+        // GBP: open 1,000; nothing invoiced in July (10 days crossed whole), June 3,000:
+        // 30 × 1,000 / 3,000 = 10.0 d. DSO = 20.0.
+        let gbp = |m: i64| Money::new(m, gbp());
+        let sales = [
+            MonthSales { month: d("2025-04-01"), invoiced: eur(30_000_00) },
+            MonthSales { month: d("2025-05-01"), invoiced: eur(15_000_00) },
+            MonthSales { month: d("2025-06-01"), invoiced: eur(20_000_00) },
+            MonthSales { month: d("2025-07-01"), invoiced: eur(8_000_00) },
+            MonthSales { month: d("2025-06-01"), invoiced: gbp(3_000_00) },
+        ];
+        // Receivables come as open items: two EUR amounts add up (one a credit note).
+        let open = [eur(50_500_00), gbp(1_000_00), eur(-500_00)];
+        let figures = dso_by_currency(&open, &sales, d("2025-07-10")).unwrap();
+        assert_eq!(figures.len(), 2);
+        assert_eq!((figures[0].currency, figures[0].receivables), (Currency::EUR, eur(50_000_00)));
+        assert_eq!(figures[0].dso, Dso { tenths_of_days: 780, history_exhausted: false });
+        assert_eq!(figures[1].currency, gbp(0).currency);
+        assert_eq!(figures[1].dso, Dso { tenths_of_days: 200, history_exhausted: false });
+        assert_eq!(tenths_text(figures[0].dso.tenths_of_days), "78.0");
+    }
+
+    #[test]
+    fn thresholds_agree_with_buckets_and_segments_group_sums() {
+        let as_of = d("2026-03-31");
+        let [not_due, b30, b60, b90] = AgeBucket::thresholds(as_of);
+        // 31 March − 30 days = 1 March; − 60 = 30 January; − 90 = 31 December.
+        assert_eq!([not_due, b30, b60, b90], [as_of, d("2026-03-01"), d("2026-01-30"), d("2025-12-31")]);
+        for (due, bucket) in [(b30, AgeBucket::Days1To30), (b60, AgeBucket::Days31To60), (b90, AgeBucket::Days61To90)] {
+            assert_eq!(AgeBucket::of(due, as_of), bucket);
+            assert_eq!(AgeBucket::of(due.pred_opt().unwrap(), as_of).index(), bucket.index() + 1);
+        }
+        let sums = [
+            BucketSum { key: "retail".into(), name: None, bucket: AgeBucket::Over90, amount: eur(70_00) },
+            BucketSum { key: "".into(), name: None, bucket: AgeBucket::NotDue, amount: eur(5_00) },
+            BucketSum { key: "retail".into(), name: None, bucket: AgeBucket::Over90, amount: eur(30_00) },
+            BucketSum { key: "retail".into(), name: None, bucket: AgeBucket::Days1To30, amount: eur(-10_00) },
+        ];
+        let ab = aged_balance_from_sums(&sums, as_of, AgedGrouping::Segment).unwrap();
+        assert_eq!(ab.rows.len(), 2);
+        assert_eq!((ab.rows[0].key.as_str(), ab.rows[0].total), ("", eur(5_00)), "no segment sorts first");
+        assert_eq!(ab.rows[1].buckets, [eur(0), eur(-10_00), eur(0), eur(0), eur(100_00)]);
+        assert_eq!(ab.totals[0].total, eur(95_00));
+        assert_eq!(AgedGrouping::parse("segment"), Some(AgedGrouping::Segment));
+        assert_eq!(AgedGrouping::parse("region"), None);
+    }
+
+    #[test]
     fn dmp_is_weighted_by_amount_and_can_be_negative() {
         let s = [
             // 10 days late on 1,000; 5 days early on 3,000: (10 000 − 15 000) / 4 000 = −1.25 → −1.3
@@ -352,6 +551,15 @@ mod tests {
         assert_eq!(promise_kept_rate_bp(2, 1), Some(6667));
         assert_eq!(promise_kept_rate_bp(0, 0), None);
         assert_eq!(promise_kept_rate_bp(5, 0), Some(10_000));
+    }
+
+    #[test]
+    fn texts_of_tenths_and_basis_points() {
+        assert_eq!(tenths_text(-13), "-1.3");
+        assert_eq!(tenths_text(-3), "-0.3");
+        assert_eq!(tenths_text(0), "0.0");
+        assert_eq!(bp_percent_text(6667), "66.67");
+        assert_eq!(bp_percent_text(5), "0.05");
     }
 
     #[test]
