@@ -296,22 +296,8 @@ fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
 
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        use fantoccini::{ClientBuilder, Locator};
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())],
-            }),
-        );
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&url)
-            .await
-            .expect("a Chromium session through ChromeDriver");
+        use fantoccini::Locator;
+        let c = chromium(&url, profile.path(), 900).await;
         let base = format!("http://127.0.0.1:{}", d.port);
         let outcome = async {
             c.goto(&format!("{base}/")).await?;
@@ -364,6 +350,26 @@ fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
         "the acceptance is audited with the collector's name: {:?}",
         events(&d).iter().map(|e| (e["actor"].clone(), e["kind"].clone())).collect::<Vec<_>>()
     );
+}
+
+/// A headless Chromium session through ChromeDriver, with the flags a closed
+/// network needs and a fresh profile.
+async fn chromium(webdriver: &str, profile: &Path, height: u32) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     format!("--window-size=1280,{height}"), format!("--user-data-dir={}", profile.display())],
+        }),
+    );
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(webdriver)
+        .await
+        .expect("a Chromium session through ChromeDriver")
 }
 
 fn url_with(base: &str, path: &str) -> url::Url {
@@ -511,22 +517,8 @@ fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let subject = "Formal notice: last notice before legal action";
     rt.block_on(async {
-        use fantoccini::{ClientBuilder, Locator};
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--window-size=1280,1000", format!("--user-data-dir={}", profile.path().display())],
-            }),
-        );
-        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&url)
-            .await
-            .expect("a Chromium session through ChromeDriver");
+        use fantoccini::Locator;
+        let c = chromium(&url, profile.path(), 1000).await;
         let base = format!("http://127.0.0.1:{}", daemon.port);
         let outcome = async {
             c.goto(&format!("{base}/login")).await?;

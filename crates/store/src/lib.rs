@@ -66,7 +66,7 @@ pub use payments::{
 };
 pub use plans::{InstalmentInput, InstalmentView, PlanRefusal, PlanView};
 pub use promises::PromiseCheck;
-pub use queries::{InvoiceQuery, Page, TenantCounts, Window, cut_page};
+pub use queries::{InvoiceQuery, Page, TenantCounts, Window, Workload, cut_page};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use report_world::{ReportWorld, ReportWorldCounts};

@@ -288,6 +288,40 @@ impl Store {
             Ok(TenantCounts { invoices_by_status, quarantined: quarantined as u64 })
         })
     }
+
+    /// What waits for a person in a tenant (the workspace's Today page), counted
+    /// in SQL: one statement over the status indexes.
+    pub fn workload(&self, tenant: &TenantId) -> Result<Workload, StoreError> {
+        self.db.read(|c| {
+            let n = |sql: &str| -> Result<u64, StoreError> {
+                let v: i64 = c.query_row(sql, [tenant.as_str()], |r| r.get(0))?;
+                Ok(u64::try_from(v).unwrap_or(0))
+            };
+            Ok(Workload {
+                payments_to_review: n(
+                    "SELECT count(*) FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched')",
+                )?,
+                replies_to_confirm: n("SELECT count(*) FROM inbound_messages WHERE tenant_id=?1 AND status='review'")?,
+                reminders_to_approve: n("SELECT count(*) FROM outbox WHERE tenant_id=?1 AND status='to_confirm'")?,
+                open_tasks: n("SELECT count(*) FROM tasks WHERE tenant_id=?1 AND status='open'")?,
+                broken_promises: n("SELECT count(*) FROM promises WHERE tenant_id=?1 AND status='broken'")?,
+                failed_reminders: n("SELECT count(*) FROM outbox WHERE tenant_id=?1 AND status='failed'")?,
+                quarantined: n("SELECT count(*) FROM quarantine WHERE tenant_id=?1")?,
+            })
+        })
+    }
+}
+
+/// What waits for a person in a tenant: see [`Store::workload`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub payments_to_review: u64,
+    pub replies_to_confirm: u64,
+    pub reminders_to_approve: u64,
+    pub open_tasks: u64,
+    pub broken_promises: u64,
+    pub failed_reminders: u64,
+    pub quarantined: u64,
 }
 
 struct RawInvoice {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::WebState;
-use crate::pages::{PageError, blocking, page, to_json};
+use crate::pages::{PageError, blocking, page, to_json, url_part};
 use crate::session::Person;
 use relance_domain::TenantId;
 use relance_domain::replies::TaskStatus;
@@ -200,13 +200,7 @@ pub(crate) async fn customer(
 }
 
 fn back_to(tenant: &TenantId, customer: &str) -> Response {
-    let safe: String = customer
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect();
-    Redirect::to(&format!("/t/{tenant}/customers/{safe}")).into_response()
+    Redirect::to(&format!("/t/{tenant}/customers/{}", url_part(customer))).into_response()
 }
 
 #[derive(Deserialize)]

@@ -46,9 +46,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("cash.search", "Rechercher (payeur, montant, référence)", "Search (payer, amount, reference)"),
     ("cash.search.submit", "Rechercher", "Search"),
     ("cash.empty", "Aucun paiement à examiner.", "No payment to review."),
-    ("cash.date", "Date", "Date"),
-    ("cash.amount", "Montant", "Amount"),
-    ("cash.payer", "Payeur", "Payer"),
     ("cash.remittance", "Libellé", "Remittance"),
     ("cash.candidates", "Explications possibles", "Possible explanations"),
     ("cash.customer", "Client", "Customer"),
@@ -72,7 +69,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("replies.received", "Reçu", "Received"),
     ("replies.open", "Ouvrir", "Open"),
     ("replies.new_text", "Texte nouveau du client", "The customer's new text"),
-    ("replies.quoted", "Partie citée (repliée)", "Quoted part (folded)"),
     ("replies.reasons", "Raisons", "Reasons"),
     ("replies.dates", "Date promise", "Promised date"),
     ("replies.invoices", "Factures", "Invoices"),
@@ -89,7 +85,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("reports.currency", "Devise", "Currency"),
     ("reports.customer", "Client", "Customer"),
     ("reports.total", "Total", "Total"),
-    ("reports.csv", "Exporter en CSV", "Export as CSV"),
     ("reports.as_of", "Au", "As of"),
     ("reports.history_exhausted", "historique insuffisant : borne basse", "history too short: a lower bound"),
     ("ops.title", "Exploitation", "Operations"),
@@ -163,9 +158,6 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("ops.broken", "Promesses non tenues", "Broken promises"),
     ("common.previous", "Précédent", "Previous"),
     ("common.next", "Suivant", "Next"),
-    ("common.yes", "oui", "yes"),
-    ("common.no", "non", "no"),
-    ("error.title", "Erreur", "Error"),
     ("error.not_found", "Cette page n'existe pas.", "This page does not exist."),
     ("error.forbidden", "Vous n'avez pas le droit de faire cela.", "You are not allowed to do this."),
     (
@@ -178,7 +170,6 @@ const WORDS: &[(&str, &str, &str)] = &[
         "Une erreur interne est survenue ; elle est journalisée.",
         "An internal error occurred; it is logged.",
     ),
-    ("error.back", "Retour", "Back"),
 ];
 
 /// The word for `key` in `lang`, or the key itself when missing (a test

@@ -18,6 +18,7 @@ use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::session::{MaybePerson, Person};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskStatus};
 use relance_domain::{Language, PaymentStatus, TenantId};
+use relance_engine::reports::svg::escape;
 use relance_store::{NewSession, StoreError, Window};
 
 /// Items per page of a list.
@@ -47,29 +48,17 @@ impl From<StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, fr, en) = match &self {
+        use crate::i18n::text;
+        let words = |key: &str| (text(Language::Fr, key).to_string(), text(Language::En, key).to_string());
+        let (status, (fr, en)) = match &self {
             PageError::Login => return Redirect::to("/login").into_response(),
-            PageError::NotFound => {
-                (StatusCode::NOT_FOUND, "Cette page n'existe pas.".to_string(), "This page does not exist.".to_string())
-            }
-            PageError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                "Vous n'avez pas le droit de faire cela.".to_string(),
-                "You are not allowed to do this.".to_string(),
-            ),
-            PageError::Csrf => (
-                StatusCode::FORBIDDEN,
-                "Le formulaire a expiré ou ne vient pas de cette application.".to_string(),
-                "The form expired or did not come from this application.".to_string(),
-            ),
-            PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone(), why.clone()),
+            PageError::NotFound => (StatusCode::NOT_FOUND, words("error.not_found")),
+            PageError::Forbidden => (StatusCode::FORBIDDEN, words("error.forbidden")),
+            PageError::Csrf => (StatusCode::FORBIDDEN, words("error.csrf")),
+            PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, (why.clone(), why.clone())),
             PageError::Internal(e) => {
                 tracing::error!(error = %e, "web page failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Une erreur interne est survenue ; elle est journalisée.".to_string(),
-                    "An internal error occurred; it is logged.".to_string(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, words("error.internal"))
             }
         };
         let body = format!(
@@ -82,10 +71,6 @@ impl IntoResponse for PageError {
         );
         (status, Html(body)).into_response()
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -274,7 +259,7 @@ pub(crate) async fn login(
 }
 
 /// Percent-encodes a query value (only what a login name or tenant id may hold passes as is).
-fn url_part(s: &str) -> String {
+pub(crate) fn url_part(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
@@ -340,21 +325,7 @@ pub(crate) async fn today(
 ) -> Result<Response, PageError> {
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
-    let counts = blocking(move || {
-        let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
-        let payments = store.payments_with_status(&tenant, &review, 1u32)?.total;
-        let replies = store.messages(&tenant, &[MessageStatus::Review], 1u32)?.total;
-        let tasks = store.tasks(&tenant, Some(TaskStatus::Open), 1000)?.len();
-        let broken = store.promises(&tenant, Some(PromiseStatus::Broken), 1000)?.len();
-        let quarantine = store.quarantine(&tenant, 1u32)?.total;
-        let failed = store.outbox(&tenant, Some("failed"), 1000)?.len();
-        let approvals = store.outbox(&tenant, Some("to_confirm"), 1000)?.len();
-        Ok(json!({
-            "payments": payments, "replies": replies, "tasks": tasks,
-            "broken": broken, "quarantine": quarantine, "failed": failed, "approvals": approvals,
-        }))
-    })
-    .await?;
+    let counts = blocking(move || store.workload(&tenant)).await?;
     page(&st, &who, "today.html", "today", json!({ "counts": counts }))
 }
 
@@ -580,7 +551,7 @@ pub(crate) async fn reports(
             json!({
                 "currency": f.currency.code(),
                 "receivables": f.receivables.to_decimal_string(),
-                "days": tenths(f.dso.tenths_of_days),
+                "days": reports::tenths_text(f.dso.tenths_of_days),
                 "history_exhausted": f.dso.history_exhausted,
             })
         })
@@ -609,12 +580,6 @@ pub(crate) async fn reports(
         "reports",
         json!({ "as_of": day, "buckets": buckets, "aged": to_json(&aged)?, "dso": dso, "charts": charts }),
     )
-}
-
-/// Tenths as a decimal string: 533 → "53.3".
-fn tenths(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
-    format!("{sign}{}.{}", (v / 10).abs(), (v % 10).abs())
 }
 
 /// Operations: quarantined inputs, failed reminders, connectors.

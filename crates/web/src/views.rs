@@ -13,7 +13,6 @@ use relance_domain::Language;
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
-    ("error.html", include_str!("templates/error.html")),
     ("today.html", include_str!("templates/today.html")),
     ("cash.html", include_str!("templates/cash.html")),
     ("replies.html", include_str!("templates/replies.html")),
