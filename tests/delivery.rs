@@ -291,8 +291,14 @@ fn sigkill_during_a_send_batch_delivers_each_reminder_exactly_once() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        wait_for(Duration::from_secs(60), "part of the batch", || {
+        // Kill while a reminder is claimed (`sending`): between two claims
+        // nothing would be mid-send and the kill would test nothing.
+        wait_for(Duration::from_secs(60), "part of the batch, with a reminder mid-send", || {
             srv.delivered_to("kill.test", since).len() >= stop_at
+                && d.db()
+                    .query_row("SELECT count(*) FROM outbox WHERE status='sending'", [], |r| r.get::<_, i64>(0))
+                    .unwrap_or(0)
+                    > 0
         });
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
