@@ -249,7 +249,7 @@ fn sessions_roles_csrf_and_tenants_are_enforced() {
     // The collector's action is applied and audited with her name.
     let a =
         alice.post(&format!("/t/demo/cash/{payment}/reject"), &[("csrf", &csrf), ("reason", "refund from a supplier")]);
-    assert_eq!((a.status, a.location()), (303, format!("/t/demo/cash?done={payment}").as_str()));
+    assert_eq!((a.status, a.location()), (303, format!("/t/demo/cash?view=review&done={payment}").as_str()));
     assert_eq!(review(&d).len(), 1);
     assert!(
         events(&d)
@@ -268,6 +268,72 @@ fn sessions_roles_csrf_and_tenants_are_enforced() {
     assert_eq!((a.status, a.location()), (303, "/login"));
     alice.cookies = old;
     assert_eq!(alice.get("/t/demo/").status, 303, "the old cookie no longer opens a session");
+}
+
+#[test]
+fn a_collector_searches_allocates_by_hand_and_undoes() {
+    let dir = demo_copy();
+    let d = start(dir.path());
+    let queue = review(&d);
+    let (first, second) = (queue[0].clone(), queue[1].clone());
+    let (id, other) = (first["id"].as_i64().unwrap(), second["id"].as_i64().unwrap());
+    let mut alice = Browser::new(d.port);
+    alice.login("demo", "collector", "relance-demo");
+
+    // The search runs over the whole queue: by amount (in the French style too) and by payer.
+    let amount = first["amount"].as_str().unwrap().to_string();
+    let page = alice.get(&format!("/t/demo/cash?q={}", encode(&amount.replace('.', ","))));
+    assert!(page.body.contains(&format!("id=\"payment-{id}\"")), "found by amount {amount}");
+    if second["amount"] != first["amount"] {
+        assert!(!page.body.contains(&format!("id=\"payment-{other}\"")), "only that amount");
+    }
+    let page = alice.get("/t/demo/cash?q=no-such-payer-anywhere");
+    assert!(!page.body.contains("id=\"payment-"), "nothing found");
+
+    // A person allocates the first credit by hand: the best candidate's first
+    // invoice, the amount typed with a decimal comma.
+    let cash = alice.get("/t/demo/cash");
+    let csrf = hidden(&cash.body, "csrf");
+    let best = &first["match_result"]["candidates"][0]["allocations"][0];
+    let invoice = best["invoice"].as_str().unwrap().to_string();
+    let part = best["amount"]["amount"].as_str().unwrap().to_string();
+    let comma = part.replace('.', ",");
+    // A half-filled line is refused, and nothing is applied.
+    let a = alice.post(
+        &format!("/t/demo/cash/{id}/allocate"),
+        &[("csrf", &csrf), ("invoice_0", &invoice), ("amount_0", &comma), ("amount_1", "1,00")],
+    );
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(review(&d).len(), 2);
+    let a = alice.post(
+        &format!("/t/demo/cash/{id}/allocate"),
+        &[("csrf", &csrf), ("invoice_0", &invoice), ("amount_0", &comma)],
+    );
+    assert_eq!((a.status, a.location()), (303, format!("/t/demo/cash?view=review&done={id}").as_str()), "{}", a.body);
+    assert_eq!(review(&d).len(), 1);
+    let (_, detail) = d.get_json(&format!("/api/v1/tenants/demo/payments/{id}"), Some(TOKEN));
+    assert_eq!(detail["payment"]["status"], "matched", "{detail}");
+    let allocation = &detail["allocations"][0];
+    assert_eq!(
+        (allocation["invoice"].as_str(), allocation["actor"].as_str()),
+        (Some(invoice.as_str()), Some("user:collector"))
+    );
+    assert_eq!(allocation["amount"].as_str(), Some(part.as_str()));
+    let aid = allocation["id"].as_i64().unwrap();
+
+    // The applied list shows it, newest first, with its undo button; undoing
+    // puts the credit back in the queue, audited with her name.
+    let applied = alice.get("/t/demo/cash?view=applied");
+    assert!(applied.body.contains(&format!("id=\"undo-{aid}\"")), "{}", applied.body);
+    let a = alice.post(&format!("/t/demo/cash/allocations/{aid}/undo"), &[("csrf", &csrf)]);
+    assert_eq!((a.status, a.location()), (303, format!("/t/demo/cash?view=applied&done=allocation-{aid}").as_str()));
+    assert_eq!(review(&d).len(), 2);
+    let (_, detail) = d.get_json(&format!("/api/v1/tenants/demo/payments/{id}"), Some(TOKEN));
+    assert!(detail["allocations"][0]["undone_at"].is_string(), "{detail}");
+    assert!(events(&d).iter().any(|e| e["kind"] == "allocation_undone" && e["actor"] == "user:collector"));
+    assert!(!alice.get("/t/demo/cash?view=applied").body.contains(&format!("id=\"undo-{aid}\"")));
+    // Undoing twice is refused.
+    assert_eq!(alice.post(&format!("/t/demo/cash/allocations/{aid}/undo"), &[("csrf", &csrf)]).status, 400);
 }
 
 /// Runs the browser part when ChromeDriver is configured.
@@ -319,7 +385,7 @@ fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
             std::fs::write(shots.join("cash-review.png"), c.screenshot().await?).ok();
             let id = first["id"].as_i64().unwrap_or(0);
             c.find(Locator::Id(&format!("accept-{id}-0"))).await?.click().await?;
-            c.wait().for_url(&url_with(&base, &format!("/t/demo/cash?done={id}"))).await?;
+            c.wait().for_url(&url_with(&base, &format!("/t/demo/cash?view=review&done={id}"))).await?;
             assert!(c.find_all(Locator::Id(&format!("payment-{id}"))).await?.is_empty(), "gone from the queue");
 
             // The invoice is paid on the customer's page.

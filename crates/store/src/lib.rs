@@ -32,6 +32,7 @@ mod rates;
 mod reflection;
 mod report_world;
 mod reports;
+mod review;
 mod sqlite;
 mod tasks;
 mod users;
@@ -70,6 +71,7 @@ pub use queries::{InvoiceQuery, Page, TenantCounts, Window, Workload, cut_page};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
 pub use report_world::{ReportWorld, ReportWorldCounts};
+pub use review::{MAX_SEARCH_WORDS, PaymentSearch};
 pub use sqlite::DaemonLock;
 pub use tasks::{NewPromise, NewTask};
 pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
@@ -294,6 +296,8 @@ mod rates_tests;
 mod reply_tests;
 #[cfg(test)]
 mod reports_tests;
+#[cfg(test)]
+mod review_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

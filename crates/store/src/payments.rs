@@ -229,7 +229,7 @@ pub struct StatementOutcome {
     pub duplicates: u64,
 }
 
-const PAYMENT_COLUMNS: &str =
+pub(crate) const PAYMENT_COLUMNS: &str =
     "id, booking_date, value_date, amount_minor, currency, direction, reversal, counterparty_name,
     counterparty_iban, remittance, structured_ref, end_to_end_id, bank_ref, status, match_result,
     match_result_version, unallocated_minor";
@@ -241,7 +241,7 @@ fn stored_currency(code: &str, what: impl FnOnce() -> String) -> Result<Currency
 }
 
 /// A payment row as SQLite gives it, checked by [`PaymentRow::into_payment`].
-struct PaymentRow {
+pub(crate) struct PaymentRow {
     id: i64,
     booking_date: String,
     value_date: Option<String>,
@@ -261,7 +261,7 @@ struct PaymentRow {
     unallocated_minor: i64,
 }
 
-fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow> {
+pub(crate) fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow> {
     Ok(PaymentRow {
         id: r.get(0)?,
         booking_date: r.get(1)?,
@@ -284,7 +284,7 @@ fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow> {
 }
 
 impl PaymentRow {
-    fn into_payment(self) -> Result<StoredPayment, StoreError> {
+    pub(crate) fn into_payment(self) -> Result<StoredPayment, StoreError> {
         let id = self.id;
         let corrupt = |what: String| StoreError::Corrupt(format!("payment {id}: {what}"));
         let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt(format!("date `{s}`: {e}")));

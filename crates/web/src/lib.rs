@@ -17,6 +17,7 @@
 
 mod actions;
 pub mod auth;
+mod cash;
 mod i18n;
 mod pages;
 mod session;
@@ -48,9 +49,11 @@ pub fn router(rt: Runtime) -> Router {
         .route("/logout", post(pages::logout))
         .route("/language", post(pages::language))
         .route("/t/{tenant}/", get(pages::today))
-        .route("/t/{tenant}/cash", get(pages::cash))
-        .route("/t/{tenant}/cash/{id}/accept", post(pages::cash_accept))
-        .route("/t/{tenant}/cash/{id}/reject", post(pages::cash_reject))
+        .route("/t/{tenant}/cash", get(cash::cash))
+        .route("/t/{tenant}/cash/{id}/accept", post(cash::accept))
+        .route("/t/{tenant}/cash/{id}/allocate", post(cash::allocate))
+        .route("/t/{tenant}/cash/{id}/reject", post(cash::reject))
+        .route("/t/{tenant}/cash/allocations/{id}/undo", post(cash::undo))
         .route("/t/{tenant}/replies", get(pages::replies))
         .route("/t/{tenant}/replies/{id}", get(pages::reply))
         .route("/t/{tenant}/replies/{id}/correct", post(pages::reply_correct))

@@ -17,7 +17,7 @@ use crate::WebState;
 use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::session::{MaybePerson, Person};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskStatus};
-use relance_domain::{Language, PaymentStatus, TenantId};
+use relance_domain::{Language, TenantId};
 use relance_engine::reports::svg::escape;
 use relance_store::{NewSession, StoreError, Window};
 
@@ -331,98 +331,6 @@ pub(crate) async fn today(
 
 pub(crate) fn offset_of(q: &HashMap<String, String>) -> u64 {
     q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0)
-}
-
-/// The cash review queue: each credit with its ranked explanations and
-/// their reasons. `q` narrows it to payers, amounts or references
-/// containing the text.
-pub(crate) async fn cash(
-    State(st): State<WebState>,
-    who: Person,
-    Path(tenant): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, PageError> {
-    let tenant = who.member_of(&tenant)?;
-    let store = st.rt.store.clone();
-    let offset = offset_of(&q);
-    let search = q.get("q").map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
-    let page_of = blocking(move || {
-        store.payments_with_status(
-            &tenant,
-            &[PaymentStatus::Suggested, PaymentStatus::Unmatched],
-            Window { limit: PAGE, after: None, offset },
-        )
-    })
-    .await?;
-    let mut items = Vec::new();
-    for p in &page_of.items {
-        let v = to_json(p)?;
-        if let Some(s) = &search {
-            let hay = [
-                p.line.counterparty_name.as_deref().unwrap_or(""),
-                p.line.remittance.as_deref().unwrap_or(""),
-                p.line.structured_ref.as_deref().unwrap_or(""),
-                &p.line.amount.to_decimal_string(),
-            ]
-            .join(" ")
-            .to_lowercase();
-            if !hay.contains(s.as_str()) {
-                continue;
-            }
-        }
-        items.push(v);
-    }
-    let next = (offset + u64::from(PAGE) < page_of.total).then_some(offset + u64::from(PAGE));
-    let prev = (offset > 0).then(|| offset.saturating_sub(u64::from(PAGE)));
-    page(
-        &st,
-        &who,
-        "cash.html",
-        "cash",
-        json!({ "items": items, "total": page_of.total, "q": q.get("q"), "next": next, "prev": prev, "done": q.get("done") }),
-    )
-}
-
-#[derive(Deserialize)]
-pub(crate) struct AcceptForm {
-    #[serde(default)]
-    csrf: String,
-    candidate: usize,
-}
-
-pub(crate) async fn cash_accept(
-    State(st): State<WebState>,
-    who: Person,
-    Path((tenant, id)): Path<(String, i64)>,
-    Form(f): Form<AcceptForm>,
-) -> Result<Response, PageError> {
-    let tenant = who.member_of(&tenant)?;
-    who.may_act(&f.csrf)?;
-    let (cash, actor, t) = (st.rt.cash.clone(), who.actor(), tenant.clone());
-    blocking(move || cash.accept(&t, id, f.candidate, &actor)).await?;
-    Ok(Redirect::to(&format!("/t/{tenant}/cash?done={id}")).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RejectForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    reason: String,
-}
-
-pub(crate) async fn cash_reject(
-    State(st): State<WebState>,
-    who: Person,
-    Path((tenant, id)): Path<(String, i64)>,
-    Form(f): Form<RejectForm>,
-) -> Result<Response, PageError> {
-    let tenant = who.member_of(&tenant)?;
-    who.may_act(&f.csrf)?;
-    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
-    let reason = if f.reason.trim().is_empty() { "rejected in the workspace".to_string() } else { f.reason };
-    blocking(move || store.reject_payment(&t, id, &actor, &reason)).await?;
-    Ok(Redirect::to(&format!("/t/{tenant}/cash?done={id}")).into_response())
 }
 
 /// Replies a person should read.

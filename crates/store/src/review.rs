@@ -1,0 +1,110 @@
+//! Payments as a person looks for them in the cash review: by status, and by
+//! what they remember of a payment (the payer's name or account, words of the
+//! remittance, a reference, an invoice number among the candidates or the
+//! allocations, an amount), searched in SQL over the whole list, newest or
+//! oldest first, with keyset pagination.
+//!
+//! Every word of the search must be found (in any of those places). A word
+//! that reads as an amount in a currency of the tenant's payments (with that
+//! currency's minor digits, `1 250,00` or `1,250.00` alike) also finds the
+//! payments of exactly that amount. Letters are compared ASCII-case-insensitively
+//! (SQLite's `lower`).
+
+use rusqlite::types::Value;
+
+use super::payments::{PAYMENT_COLUMNS, PaymentRow, payment_row};
+use super::{Page, Store, StoreError, StoredPayment, Window, cut_page};
+use relance_domain::money::{Currency, DecimalStyle, parse_minor};
+use relance_domain::{PaymentStatus, TenantId};
+
+/// Most words of a search that count (the rest are ignored).
+pub const MAX_SEARCH_WORDS: usize = 6;
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentSearch {
+    /// Any of these statuses (all when empty).
+    pub statuses: Vec<PaymentStatus>,
+    /// Words that must all be found; blank for no text filter.
+    pub text: String,
+    /// Newest first (the applied payments a person may undo) instead of oldest first (the queue).
+    pub newest_first: bool,
+}
+
+impl PaymentSearch {
+    fn words(&self) -> Vec<String> {
+        self.text.split_whitespace().take(MAX_SEARCH_WORDS).map(str::to_lowercase).collect()
+    }
+}
+
+/// The text the words are looked for in, per payment.
+const HAYSTACK: &str = "lower(coalesce(counterparty_name,'')||' '||coalesce(counterparty_iban,'')||' '||
+    coalesce(remittance,'')||' '||coalesce(structured_ref,'')||' '||coalesce(end_to_end_id,'')||' '||coalesce(bank_ref,''))";
+
+impl Store {
+    /// The payments of `q`, a page at a time: `page.after` is the id of the
+    /// last payment of the previous page, in the list's order.
+    pub fn search_payments(
+        &self,
+        tenant: &TenantId,
+        q: &PaymentSearch,
+        page: Window<i64>,
+    ) -> Result<Page<StoredPayment, i64>, StoreError> {
+        self.db.read(|c| {
+            let names: Vec<&str> = q.statuses.iter().map(PaymentStatus::as_str).collect();
+            let mut sql = format!("WHERE tenant_id=?1{}", super::status_filter(&names));
+            let mut args: Vec<Value> = vec![Value::Text(tenant.as_str().to_string())];
+            let words = q.words();
+            let currencies: Vec<Currency> = if words.is_empty() {
+                Vec::new()
+            } else {
+                let mut st = c.prepare("SELECT DISTINCT currency FROM payments WHERE tenant_id=?1")?;
+                let codes = st.query_map([tenant.as_str()], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                codes.iter().filter_map(|code| Currency::parse(code).ok()).collect()
+            };
+            for word in &words {
+                args.push(Value::Text(word.clone()));
+                let n = args.len();
+                let mut any = vec![
+                    format!("instr({HAYSTACK}, ?{n}) > 0"),
+                    format!(
+                        "EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=payments.tenant_id
+                           AND a.payment_id=payments.id AND instr(lower(a.invoice_number), ?{n}) > 0)"
+                    ),
+                    format!(
+                        "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(payments.match_result)
+                           THEN payments.match_result END, '$.candidates') cand, json_each(cand.value, '$.allocations') al
+                           WHERE instr(lower(coalesce(json_extract(al.value, '$.invoice'), '')), ?{n}) > 0)"
+                    ),
+                ];
+                for ccy in &currencies {
+                    if let Ok(minor) = parse_minor(word, ccy.exponent(), DecimalStyle::Auto) {
+                        args.push(Value::Text(ccy.code().to_string()));
+                        args.push(Value::Integer(minor.abs()));
+                        any.push(format!("(currency=?{} AND abs(amount_minor)=?{})", args.len() - 1, args.len()));
+                    }
+                }
+                sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+            }
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) FROM payments {sql}"),
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get(0),
+            )?;
+            let (cmp, order) = if q.newest_first { ("<", "DESC") } else { (">", "ASC") };
+            if let Some(after) = page.after {
+                args.push(Value::Integer(after));
+                sql.push_str(&format!(" AND id {cmp} ?{}", args.len()));
+            }
+            args.push(Value::Integer(page.probe()));
+            let mut st = c.prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments {sql} ORDER BY id {order} LIMIT ?{}",
+                args.len()
+            ))?;
+            let rows = st.query_map(rusqlite::params_from_iter(args.iter()), payment_row)?.collect::<Result<Vec<_>, _>>()?;
+            let items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
+            let (items, next_after) = cut_page(items, page.limit, |p: &StoredPayment| p.id);
+            Ok(Page { items, total: u64::try_from(total).unwrap_or(0), limit: page.limit, offset: 0, next_after })
+        })
+    }
+}
