@@ -109,5 +109,31 @@ fn a_statement_that_panics_the_parser_is_quarantined_and_the_next_is_imported() 
     // The raw file is kept for a human.
     let kept = item["raw_path"].as_str().expect("kept copy");
     assert!(std::fs::read_to_string(kept).unwrap().contains(MARKER), "{kept}");
+
+    // A person asks for it to be read again (after a parser upgrade, say):
+    // the connector reads it at its next run; it still panics, so it is
+    // quarantined anew, and the first row stays, marked retried by her.
+    let id = item["id"].as_i64().unwrap();
+    let (status, body) = daemon.post_json(&format!("/api/v1/tenants/bank/quarantine/{id}/retry"), TOKEN);
+    assert_eq!(status, 202, "{body}");
+    // Its next run: the one a new statement in the folder starts.
+    d.write("bank/4-good.xml", camt("S4", "B4", "42.00"));
+    wait_for(Duration::from_secs(20), "the file read again", || {
+        daemon.get_json("/api/v1/tenants/bank/quarantine", tok).1["total"] == 2
+    });
+    let (_, open) = daemon.get_json("/api/v1/tenants/bank/quarantine?state=open", tok);
+    assert_eq!(open["total"], 1, "{open}");
+    let again = open["items"][0]["id"].as_i64().unwrap();
+    assert_ne!(again, id);
+    let (_, all) = daemon.get_json("/api/v1/tenants/bank/quarantine", tok);
+    assert_eq!(all["items"][0]["handled"]["handling"], "retried", "{all}");
+    assert_eq!(payments(&d), 3, "the new statement, and nothing imported twice");
+    // A retried item is not retried twice; the new one is dismissed with a note.
+    let (status, _) = daemon.post_json(&format!("/api/v1/tenants/bank/quarantine/{id}/retry"), TOKEN);
+    assert_eq!(status, 409);
+    let (status, done) = daemon.post_json(&format!("/api/v1/tenants/bank/quarantine/{again}/dismiss"), TOKEN);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["handling"], "dismissed");
+    assert_eq!(daemon.get_json("/api/v1/tenants/bank/quarantine?state=open", tok).1["total"], 0);
     assert!(daemon.terminate(Duration::from_secs(20)).is_some_and(|s| s.success()), "{}", daemon.log());
 }

@@ -141,6 +141,10 @@ impl BankStatements {
     /// Stores every new file.
     pub fn fetch_blocking(&self, ctx: &RunContext) -> Result<RunReport, ConnectorError> {
         let mut report = RunReport::default();
+        // Files a person asked to read again (a quarantined statement after a parser upgrade).
+        for label in ctx.store.take_statement_retries(&ctx.tenant, &self.name)? {
+            self.finished.forget(Path::new(&label));
+        }
         let list = files::list(&self.path, &self.pattern)
             .map_err(|e| ConnectorError::Transient(format!("cannot list {}: {e}", self.path.display())))?;
         for file in list {

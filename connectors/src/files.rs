@@ -33,6 +33,11 @@ impl Finished {
         }
     }
 
+    /// Forgets a file as finished: it is read again at the next run.
+    pub fn forget(&self, p: &Path) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(p);
+    }
+
     /// Remembers a file as finished with the stamp it had before it was read.
     pub fn mark(&self, p: &Path, stamp: Option<FileStamp>) {
         if let Some(st) = stamp {

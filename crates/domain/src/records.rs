@@ -493,6 +493,44 @@ pub struct QuarantineItem {
     pub held: bool,
     /// When a held export was released (or picked up again by its connector).
     pub released_at: Option<DateTime<Utc>>,
+    /// What a person did with it, when someone did.
+    pub handled: Option<QuarantineHandled>,
+}
+
+/// What a person did with a quarantined input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineHandling {
+    /// Fixed at the source, or not worth keeping: no longer shown as waiting.
+    Dismissed,
+    /// Read again by its connector at its next run (a rejected statement file).
+    Retried,
+}
+
+impl QuarantineHandling {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineHandling::Dismissed => "dismissed",
+            QuarantineHandling::Retried => "retried",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<QuarantineHandling> {
+        match s {
+            "dismissed" => Some(QuarantineHandling::Dismissed),
+            "retried" => Some(QuarantineHandling::Retried),
+            _ => None,
+        }
+    }
+}
+
+/// Who handled a quarantined input, how, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct QuarantineHandled {
+    pub handling: QuarantineHandling,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub note: Option<String>,
 }
 
 /// An applied payment, told back to the ERP.

@@ -22,6 +22,7 @@
 mod actions;
 mod layers;
 mod openapi;
+mod quarantine;
 mod reports;
 mod server;
 
@@ -193,6 +194,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(events))
         .routes(routes!(quarantine))
         .routes(routes!(release_quarantine))
+        .routes(routes!(quarantine::dismiss))
+        .routes(routes!(quarantine::retry))
         .routes(routes!(connectors))
         .routes(routes!(payments))
         .routes(routes!(review))
@@ -503,7 +506,7 @@ async fn events(
     Ok(Json(Items::cut(rows, l, |e| e.id)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/quarantine", tag = "data", description = "Quarantined inputs, oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery), responses((status = 200, body = Page<relance_domain::QuarantineItem, i64>), openapi::Errors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/quarantine", tag = "data", description = "Quarantined inputs, oldest first; `?state=open` for those nobody handled yet (dismissed, retried or released).", params(openapi::TenantPath, openapi::OffsetPageQuery, ("state" = Option<String>, Query, description = "`open` or `all` (default)")), responses((status = 200, body = Page<relance_domain::QuarantineItem, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn quarantine(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -513,8 +516,17 @@ async fn quarantine(
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
     let w = id_window(&p)?;
+    let open = match p.get("state").map(String::as_str) {
+        None | Some("all") => false,
+        Some("open") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("query parameter `state`: `{other}` is not open or all")));
+        }
+    };
     let store = st.rt.store.clone();
-    Ok(Json(blocking(move || store.quarantine(&tenant, w)).await?).into_response())
+    let page =
+        blocking(move || if open { store.quarantine_open(&tenant, w) } else { store.quarantine(&tenant, w) }).await?;
+    Ok(Json(page).into_response())
 }
 
 /// Confirms a held full export: its connector imports it, closes included, at

@@ -27,6 +27,7 @@ mod outbox;
 mod payments;
 mod plans;
 mod promises;
+mod quarantine;
 mod queries;
 mod rates;
 mod reflection;
@@ -67,6 +68,7 @@ pub use payments::{
 };
 pub use plans::{InstalmentInput, InstalmentView, PlanRefusal, PlanView};
 pub use promises::PromiseCheck;
+pub use quarantine::MAX_HANDLING_NOTE;
 pub use queries::{InvoiceQuery, Page, TenantCounts, Window, Workload, cut_page};
 pub use rates::{CashRates, MATCHER_ACTOR};
 pub use reflection::{ErpState, ReflectedBy};
@@ -290,6 +292,8 @@ mod paid_tests;
 mod payment_tests;
 #[cfg(test)]
 mod plan_tests;
+#[cfg(test)]
+mod quarantine_tests;
 #[cfg(test)]
 mod rates_tests;
 #[cfg(test)]

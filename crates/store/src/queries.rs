@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Store, StoreError, parse_time};
 use relance_domain::money::{Currency, Money};
-use relance_domain::{AuditEvent, Customer, Invoice, InvoiceStatus, QuarantineItem, TenantId};
+use relance_domain::{AuditEvent, Customer, Invoice, InvoiceStatus, TenantId};
 
 /// A page of results with the total count of matching rows, and the cursor
 /// of the next page: `next_after` is the key (id) of the last item when more
@@ -224,56 +224,6 @@ impl Store {
         })
     }
 
-    /// Quarantined inputs, oldest first; `after` is a quarantine id.
-    pub fn quarantine(
-        &self,
-        tenant: &TenantId,
-        page: impl Into<Window<i64>>,
-    ) -> Result<Page<QuarantineItem, i64>, StoreError> {
-        let page = page.into();
-        let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
-        self.db.read(|c| {
-            let total: i64 =
-                c.query_row("SELECT count(*) FROM quarantine WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
-            let mut st = c.prepare(
-                "SELECT q.id, q.source, q.item, q.line, q.column_name, q.reason, q.raw, q.raw_path, q.created_at,
-                        q.released_at, coalesce((SELECT i.state='held' FROM imports i WHERE i.id=q.import_id), 0)
-                 FROM quarantine q WHERE q.tenant_id=?1 AND q.id > ?4 ORDER BY q.id LIMIT ?2 OFFSET ?3",
-            )?;
-            let rows = st
-                .query_map((tenant.as_str(), page.probe(), offset, page.after.unwrap_or(0)), |r| {
-                    Ok((
-                        QuarantineItem {
-                            id: r.get(0)?,
-                            source: r.get(1)?,
-                            item: r.get(2)?,
-                            line: r.get::<_, Option<i64>>(3)?.map(|l| l as u64),
-                            column: r.get(4)?,
-                            reason: r.get(5)?,
-                            raw: r.get(6)?,
-                            raw_path: r.get(7)?,
-                            created_at: chrono::DateTime::UNIX_EPOCH,
-                            held: r.get(10)?,
-                            released_at: None,
-                        },
-                        r.get::<_, String>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let items = rows
-                .into_iter()
-                .map(|(mut q, at, released)| {
-                    q.created_at = parse_time(&at)?;
-                    q.released_at = released.as_deref().map(parse_time).transpose()?;
-                    Ok(q)
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let (items, next_after) = cut_page(items, page.limit, |q: &QuarantineItem| q.id);
-            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
-        })
-    }
-
     /// Invoice counts by status and quarantine size for one tenant.
     pub fn tenant_counts(&self, tenant: &TenantId) -> Result<TenantCounts, StoreError> {
         self.db.read(|c| {
@@ -306,7 +256,9 @@ impl Store {
                 open_tasks: n("SELECT count(*) FROM tasks WHERE tenant_id=?1 AND status='open'")?,
                 broken_promises: n("SELECT count(*) FROM promises WHERE tenant_id=?1 AND status='broken'")?,
                 failed_reminders: n("SELECT count(*) FROM outbox WHERE tenant_id=?1 AND status='failed'")?,
-                quarantined: n("SELECT count(*) FROM quarantine WHERE tenant_id=?1")?,
+                quarantined: n(
+                    "SELECT count(*) FROM quarantine WHERE tenant_id=?1 AND handled_at IS NULL AND released_at IS NULL",
+                )?,
             })
         })
     }

@@ -17,17 +17,9 @@ use crate::pages::{PageError, blocking, page, to_json, url_part};
 use crate::session::Person;
 use relance_domain::TenantId;
 use relance_domain::replies::TaskStatus;
-use relance_store::{
-    Acted, ActionRefusal, DisputeResolution, HoldFilter, HoldTarget, InvoiceQuery, NewPromise, NewTask, OutboxEdit,
-};
+use relance_store::{DisputeResolution, HoldFilter, HoldTarget, InvoiceQuery, NewPromise, NewTask, OutboxEdit};
 
-/// A refused action as a page error (409 for a conflict, else 400).
-fn acted<T>(r: Acted<T>) -> Result<T, PageError> {
-    r.map_err(|e| match e {
-        ActionRefusal::NotFound(_) => PageError::NotFound,
-        ActionRefusal::Conflict(why) | ActionRefusal::Invalid(why) => PageError::BadRequest(why),
-    })
-}
+use crate::pages::refused as acted;
 
 fn today(st: &WebState, tenant: &TenantId) -> NaiveDate {
     let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);

@@ -73,6 +73,8 @@ pub fn router(rt: Runtime) -> Router {
         .route("/t/{tenant}/reports", get(pages::reports))
         .route("/t/{tenant}/operations", get(pages::operations))
         .route("/t/{tenant}/outbox/{id}/retry", post(pages::outbox_retry))
+        .route("/t/{tenant}/quarantine/{id}/dismiss", post(pages::quarantine_dismiss))
+        .route("/t/{tenant}/quarantine/{id}/retry", post(pages::quarantine_retry))
         .with_state(state)
 }
 

@@ -499,10 +499,11 @@ pub(crate) async fn operations(
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
     let t = tenant.clone();
-    let (quarantine, failed, tasks, broken) = blocking(move || {
+    let (quarantine, failed, sent, tasks, broken) = blocking(move || {
         Ok((
-            store.quarantine(&t, PAGE)?,
+            store.quarantine_open(&t, PAGE)?,
             store.outbox(&t, Some("failed"), PAGE)?,
+            store.outbox(&t, Some("sent"), 20)?,
             store.tasks(&t, Some(TaskStatus::Open), PAGE)?,
             store.promises(&t, Some(PromiseStatus::Broken), PAGE)?,
         ))
@@ -522,7 +523,7 @@ pub(crate) async fn operations(
         "operations.html",
         "operations",
         json!({
-            "quarantine": to_json(&quarantine)?, "failed": failed, "connectors": connectors,
+            "quarantine": to_json(&quarantine)?, "failed": failed, "sent": sent, "connectors": connectors,
             "tasks": to_json(&tasks)?, "broken": to_json(&broken)?,
         }),
     )
@@ -539,4 +540,49 @@ pub(crate) async fn outbox_retry(
     let (store, t) = (st.rt.store.clone(), tenant.clone());
     blocking(move || store.retry_outbox(&t, id)).await?;
     Ok(Redirect::to(&format!("/t/{tenant}/operations")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DismissForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Dismisses a quarantined input (kept, with the person and the note).
+pub(crate) async fn quarantine_dismiss(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<DismissForm>,
+) -> Result<Response, PageError> {
+    let tenant: TenantId = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    refused(blocking(move || store.dismiss_quarantined(&t, id, Some(&f.note), &actor)).await?)?;
+    Ok(Redirect::to(&format!("/t/{tenant}/operations#quarantine")).into_response())
+}
+
+/// Asks for a quarantined input to be read again.
+pub(crate) async fn quarantine_retry(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let tenant: TenantId = who.member_of(&tenant)?;
+    who.may_act(&f.csrf)?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    refused(blocking(move || store.retry_quarantined(&t, id, &actor)).await?)?;
+    Ok(Redirect::to(&format!("/t/{tenant}/operations#quarantine")).into_response())
+}
+
+/// A refused action as a page error (404, else 400 with the reason).
+pub(crate) fn refused<T>(r: relance_store::Acted<T>) -> Result<T, PageError> {
+    use relance_store::ActionRefusal;
+    r.map_err(|e| match e {
+        ActionRefusal::NotFound(_) => PageError::NotFound,
+        ActionRefusal::Conflict(why) | ActionRefusal::Invalid(why) => PageError::BadRequest(why),
+    })
 }
