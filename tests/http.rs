@@ -386,7 +386,8 @@ fn the_openapi_document_is_served_without_a_token_and_every_operation_is_routed(
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
     let mut operations = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        let concrete = path.replace("{tenant}", "acme").replace("{id}", "1");
+        let concrete = path.replace("{tenant}", "acme").replace("{id}", "1").replace("{number}", "F-1");
+        assert!(!concrete.contains('{'), "{path}: a path parameter the test does not fill");
         for method in ["get", "post"] {
             if item.get(method).is_none() {
                 continue;
@@ -400,7 +401,72 @@ fn the_openapi_document_is_served_without_a_token_and_every_operation_is_routed(
             assert!(!(a.status == 404 && message == "no such route"), "{method} {path} is documented but not routed");
         }
     }
-    assert!(operations >= 29, "{operations} operations");
+    assert!(operations >= 53, "{operations} operations");
+}
+
+/// The object schema `s` stands for in `doc` (following a `$ref`).
+fn resolved<'a>(doc: &'a serde_json::Value, s: &'a serde_json::Value) -> &'a serde_json::Value {
+    match s["$ref"].as_str() {
+        Some(r) => r.trim_start_matches("#/").split('/').fold(doc, |v, p| &v[p]),
+        None => s,
+    }
+}
+
+/// Checks `value` against the object schema `schema`: every key it has is
+/// declared, every required one is there; the same for its objects and arrays
+/// of objects whose schema has properties.
+fn conforms(doc: &serde_json::Value, schema: &serde_json::Value, value: &serde_json::Value, at: &str) {
+    let schema = resolved(doc, schema);
+    let Some(props) = schema["properties"].as_object() else { return };
+    let obj = value.as_object().unwrap_or_else(|| panic!("{at}: not an object: {value}"));
+    for k in obj.keys() {
+        assert!(props.contains_key(k), "{at}: `{k}` is answered but not in the schema {schema}");
+    }
+    for r in schema["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str()) {
+        assert!(obj.contains_key(r), "{at}: required `{r}` is missing from {value}");
+    }
+    for (k, v) in obj {
+        let p = resolved(doc, &props[k]);
+        match v {
+            serde_json::Value::Object(_) => conforms(doc, p, v, &format!("{at}.{k}")),
+            serde_json::Value::Array(items) => {
+                for (i, x) in items.iter().enumerate().filter(|(_, x)| x.is_object()) {
+                    conforms(doc, &p["items"], x, &format!("{at}.{k}[{i}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_json_answer_matches_its_documented_schema_and_reports_answer_csv() {
+    let d = deployment("");
+    let daemon = d.daemon();
+    let doc = get(&daemon, "/api/v1/openapi.json", None).json();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(op) = item.get("get") else { continue };
+        if path.contains("{id}") || path.contains("{number}") {
+            continue;
+        }
+        let concrete = path.replace("{tenant}", "acme");
+        let a = get(&daemon, &concrete, Some(ACME));
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        if a.status != 200 || schema.is_null() {
+            continue;
+        }
+        assert_eq!(a.header("content-type"), Some("application/json"), "{path}");
+        conforms(&doc, schema, &a.json(), path);
+        checked += 1;
+        if path.contains("/reports/") {
+            let csv = get(&daemon, &format!("{concrete}?format=csv"), Some(ACME));
+            assert_eq!(csv.status, 200, "{path}?format=csv: {csv:?}");
+            assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"), "{path}?format=csv");
+        }
+    }
+    // the 16 lists, the 8 reports, the reply model
+    assert!(checked >= 25, "{checked} answers checked");
 }
 
 #[test]
@@ -421,6 +487,9 @@ fn every_list_pages_by_cursor_and_refuses_a_bad_one() {
         "contacts",
         "plans",
         "outbox",
+        "holds",
+        "disputes",
+        "customers/C1/notes",
     ] {
         let a = get(&daemon, &format!("/api/v1/tenants/acme/{list}?limit=5"), Some(ACME));
         assert_eq!(a.status, 200, "{list}: {a:?}");

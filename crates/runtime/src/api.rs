@@ -35,7 +35,6 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -217,30 +216,29 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(plan))
         .routes(routes!(accept_plan))
         .routes(routes!(reject_plan))
-        // Not documented yet (see `openapi_tests::UNDOCUMENTED`).
-        .route("/api/v1/tenants/{tenant}/customers/{id}/holds", post(actions::hold_customer))
-        .route("/api/v1/tenants/{tenant}/invoices/{number}/holds", post(actions::hold_invoice))
-        .route("/api/v1/tenants/{tenant}/holds", get(actions::holds))
-        .route("/api/v1/tenants/{tenant}/holds/{id}/lift", post(actions::lift_hold))
-        .route("/api/v1/tenants/{tenant}/invoices/{number}/dispute/resolve", post(actions::resolve_dispute))
-        .route("/api/v1/tenants/{tenant}/disputes", get(actions::disputes))
-        .route("/api/v1/tenants/{tenant}/tasks", post(actions::create_task))
-        .route("/api/v1/tenants/{tenant}/tasks/{id}/close", post(actions::close_task))
-        .route("/api/v1/tenants/{tenant}/tasks/{id}/assign", post(actions::assign_task))
-        .route("/api/v1/tenants/{tenant}/customers/{id}/promises", post(actions::record_promise))
-        .route("/api/v1/tenants/{tenant}/customers/{id}/notes", get(actions::notes).post(actions::add_note))
-        .route("/api/v1/tenants/{tenant}/outbox/{id}", get(actions::outbox_entry))
-        .route("/api/v1/tenants/{tenant}/outbox/{id}/approve", post(actions::approve))
-        .route("/api/v1/tenants/{tenant}/outbox/{id}/cancel", post(actions::cancel))
-        .route("/api/v1/tenants/{tenant}/outbox/approve", post(actions::approve_many))
-        .route("/api/v1/tenants/{tenant}/reports/aged-balance", get(reports::aged_balance))
-        .route("/api/v1/tenants/{tenant}/reports/dso", get(reports::dso))
-        .route("/api/v1/tenants/{tenant}/reports/dmp", get(reports::dmp))
-        .route("/api/v1/tenants/{tenant}/reports/overdue", get(reports::overdue))
-        .route("/api/v1/tenants/{tenant}/reports/promises", get(reports::promises))
-        .route("/api/v1/tenants/{tenant}/reports/cash", get(reports::cash))
-        .route("/api/v1/tenants/{tenant}/reports/reminders", get(reports::reminders))
-        .route("/api/v1/tenants/{tenant}/reports/replies", get(reports::replies))
+        .routes(routes!(actions::hold_customer))
+        .routes(routes!(actions::hold_invoice))
+        .routes(routes!(actions::holds))
+        .routes(routes!(actions::lift_hold))
+        .routes(routes!(actions::resolve_dispute))
+        .routes(routes!(actions::disputes))
+        .routes(routes!(actions::create_task))
+        .routes(routes!(actions::close_task))
+        .routes(routes!(actions::assign_task))
+        .routes(routes!(actions::record_promise))
+        .routes(routes!(actions::notes, actions::add_note))
+        .routes(routes!(actions::outbox_entry))
+        .routes(routes!(actions::approve))
+        .routes(routes!(actions::cancel))
+        .routes(routes!(actions::approve_many))
+        .routes(routes!(reports::aged_balance))
+        .routes(routes!(reports::dso))
+        .routes(routes!(reports::dmp))
+        .routes(routes!(reports::overdue))
+        .routes(routes!(reports::promises))
+        .routes(routes!(reports::cash))
+        .routes(routes!(reports::reminders))
+        .routes(routes!(reports::replies))
 }
 
 /// Serves the API on `listener` under the `[http]` limits until `cancel`

@@ -23,9 +23,10 @@ pub type Acted<T> = Result<T, ActionRefusal>;
 
 /// One page of a list read with a cursor: pass `next_after` back as
 /// `after` for the next page; `None` on the last page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CursorPage<T, C = i64> {
     pub items: Vec<T>,
+    /// Give it as `after` for the next page; `null` on the last page.
     pub next_after: Option<C>,
 }
 

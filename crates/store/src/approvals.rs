@@ -25,7 +25,7 @@ use relance_domain::TenantId;
 use relance_engine::dunning::{Decision, templates::Rendered};
 
 /// One outbox row, for the API and the pages (the rendered message as stored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutboxView {
     pub id: i64,
     pub customer_id: String,
@@ -57,7 +57,7 @@ pub struct OutboxView {
 }
 
 /// A person's edit of a reminder before approving it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxEdit {
     #[serde(default)]

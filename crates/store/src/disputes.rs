@@ -27,7 +27,7 @@ use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{TaskKind, TaskStatus};
 
 /// How a person resolves a dispute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DisputeResolution {
     /// The objection is rejected (the invoice is due as issued): reminders resume.
@@ -59,7 +59,7 @@ impl DisputeResolution {
 }
 
 /// An open dispute, for the API and the pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DisputeView {
     pub invoice: String,
     pub customer_id: String,
@@ -76,7 +76,7 @@ pub struct DisputeView {
 }
 
 /// What a resolution did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DisputeResolved {
     pub invoice: String,
     pub customer_id: String,

@@ -24,7 +24,7 @@ use relance_domain::TenantId;
 use relance_engine::dunning::hold::Hold;
 
 /// Where a hold stands on a day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HoldState {
     /// Reminders are held.
@@ -36,7 +36,7 @@ pub enum HoldState {
 }
 
 /// A hold, for the API and the pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HoldView {
     pub id: i64,
     pub customer_id: String,

@@ -13,7 +13,7 @@ use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
 
 /// A note, for the API and the pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct NoteView {
     pub id: i64,
     pub customer_id: String,

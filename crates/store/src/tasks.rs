@@ -24,7 +24,7 @@ use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{PromiseStatus, TaskKind, TaskStatus};
 
 /// A task a person creates.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTask {
     /// `follow_up` when absent.
@@ -42,7 +42,7 @@ pub struct NewTask {
 }
 
 /// A promise to pay a person records (heard on the phone, read in a letter).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPromise {
     /// The day the customer promised to pay by.

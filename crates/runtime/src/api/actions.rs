@@ -12,13 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
+use super::openapi::{self, ErrorDetail};
 use super::{ApiError, ApiState, MAX_LIMIT, Params, RequestBody, actor, authorize, blocking, limit, number, params};
 use super::{optional_json, required_json};
 use relance_domain::TenantId;
 use relance_store::{
-    Acted, ActionRefusal, DisputeResolution, HoldFilter, HoldTarget, NewPromise, NewTask, OutboxEdit, OutboxView,
+    Acted, ActionRefusal, CursorPage, DisputeResolution, DisputeResolved, DisputeView, HoldFilter, HoldTarget,
+    HoldView, NewPromise, NewTask, NoteView, OutboxEdit, OutboxView, PromiseView, TaskView,
 };
 
 impl From<ActionRefusal> for ApiError {
@@ -44,7 +45,7 @@ fn today(st: &ApiState, tenant: &TenantId) -> chrono::NaiveDate {
 
 // ---- holds ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HoldBody {
     reason: String,
@@ -85,6 +86,7 @@ enum Target {
 }
 
 /// Holds the reminders of a customer.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/customers/{id}/holds", tag = "actions", params(openapi::TenantCustomerPath), request_body = HoldBody, responses((status = 201, description = "The hold placed", body = HoldView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn hold_customer(
     State(st): State<ApiState>,
     Path((tenant, customer)): Path<(String, String)>,
@@ -95,6 +97,7 @@ pub(super) async fn hold_customer(
 }
 
 /// Holds the reminders of one invoice.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/invoices/{number}/holds", tag = "actions", params(openapi::TenantInvoicePath), request_body = HoldBody, responses((status = 201, description = "The hold placed", body = HoldView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn hold_invoice(
     State(st): State<ApiState>,
     Path((tenant, invoice)): Path<(String, String)>,
@@ -104,7 +107,19 @@ pub(super) async fn hold_invoice(
     place(st, tenant, headers, body, Target::Invoice(invoice)).await
 }
 
+/// Query parameters of the holds list besides the cursor.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct HoldsQuery {
+    /// Only this customer's holds (an invoice hold is its customer's).
+    customer: Option<String>,
+    /// `true`: only the holds in force today (tenant's time zone).
+    active: Option<bool>,
+}
+
 /// Holds by id; `?customer=`, `?active=true` (in force today), `?after=`, `?limit=`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/holds", tag = "actions", description = "Holds by id, oldest first (`after`: a hold id).", params(openapi::TenantPath, openapi::PageQuery, HoldsQuery), responses((status = 200, body = CursorPage<HoldView, i64>), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn holds(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -129,7 +144,7 @@ pub(super) async fn holds(
     Ok(Json(blocking(move || store.holds(&tenant, &filter, day)).await?).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoteOnly {
     #[serde(default)]
@@ -137,6 +152,7 @@ struct NoteOnly {
 }
 
 /// Lifts a hold (optional `{"note": "…"}`).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/holds/{id}/lift", tag = "actions", params(openapi::TenantIdPath), request_body(content = Option<NoteOnly>, description = "Optional: a note"), responses((status = 200, description = "The hold, lifted", body = HoldView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn lift_hold(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -153,7 +169,7 @@ pub(super) async fn lift_hold(
 
 // ---- disputes ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     resolution: DisputeResolution,
@@ -162,6 +178,7 @@ struct ResolveBody {
 }
 
 /// Resolves the dispute on an invoice.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/invoices/{number}/dispute/resolve", tag = "actions", params(openapi::TenantInvoicePath), request_body = ResolveBody, responses((status = 200, body = DisputeResolved), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 409, description = "The invoice is not disputed", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn resolve_dispute(
     State(st): State<ApiState>,
     Path((tenant, invoice)): Path<(String, String)>,
@@ -180,6 +197,7 @@ pub(super) async fn resolve_dispute(
 }
 
 /// Open disputes by invoice number; `?after=<invoice number>&limit=`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/disputes", tag = "actions", description = "Open disputes by invoice number (`after`: an invoice number).", params(openapi::TenantPath, openapi::KeyCursorQuery), responses((status = 200, body = CursorPage<DisputeView, String>), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn disputes(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -198,6 +216,7 @@ pub(super) async fn disputes(
 const TASK: &str = "{\"customer\": \"C1\", \"note\": \"…\", \"kind\": \"follow_up\" (optional), \"invoices\": [\"F-1\"] (optional), \"due_on\": \"YYYY-MM-DD\" (optional), \"assignee\": \"…\" (optional)}";
 
 /// Creates a task (201).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/tasks", tag = "actions", params(openapi::TenantPath), request_body = NewTask, responses((status = 201, description = "The task created", body = TaskView), (status = 404, description = "No such customer, or an invoice not the customer's", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn create_task(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -213,6 +232,7 @@ pub(super) async fn create_task(
 }
 
 /// Closes a task (optional `{"note": "…"}`); closing a closed task is fine.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/tasks/{id}/close", tag = "actions", params(openapi::TenantIdPath), request_body(content = Option<NoteOnly>, description = "Optional: a note"), responses((status = 200, description = "The task, closed", body = TaskView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn close_task(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -226,7 +246,7 @@ pub(super) async fn close_task(
     acted(blocking(move || store.close_task(&tenant, id, b.note.as_deref(), &who)).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignBody {
     /// `null` unassigns.
@@ -234,6 +254,7 @@ struct AssignBody {
 }
 
 /// Assigns an open task (`{"assignee": "…"}`, `null` for nobody).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/tasks/{id}/assign", tag = "actions", params(openapi::TenantIdPath), request_body = AssignBody, responses((status = 200, description = "The task, assigned", body = TaskView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 409, description = "The task is closed", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn assign_task(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -250,6 +271,7 @@ pub(super) async fn assign_task(
 const PROMISE: &str = "{\"promised_date\": \"YYYY-MM-DD\", \"amount\": \"1200.50\" (optional), \"currency\": \"EUR\" (optional), \"invoices\": [\"F-1\"] (optional), \"note\": \"…\" (optional)}";
 
 /// Records a promise to pay by hand (201).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/customers/{id}/promises", tag = "actions", params(openapi::TenantCustomerPath), request_body = NewPromise, responses((status = 201, description = "The promise recorded", body = PromiseView), (status = 404, description = "No such customer, or an invoice not the customer's", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn record_promise(
     State(st): State<ApiState>,
     Path((tenant, customer)): Path<(String, String)>,
@@ -266,7 +288,7 @@ pub(super) async fn record_promise(
 
 // ---- notes ----
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoteBody {
     text: String,
@@ -275,6 +297,7 @@ struct NoteBody {
 }
 
 /// Adds a note on a customer (201).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/customers/{id}/notes", tag = "actions", params(openapi::TenantCustomerPath), request_body = NoteBody, responses((status = 201, description = "The note added", body = NoteView), (status = 404, description = "No such customer, or an invoice not the customer's", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn add_note(
     State(st): State<ApiState>,
     Path((tenant, customer)): Path<(String, String)>,
@@ -290,6 +313,7 @@ pub(super) async fn add_note(
 }
 
 /// A customer's notes, oldest first; `?after=&limit=`.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/customers/{id}/notes", tag = "actions", description = "A customer's notes, oldest first (`after`: a note id).", params(openapi::TenantCustomerPath, openapi::PageQuery), responses((status = 200, body = CursorPage<NoteView, i64>), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn notes(
     State(st): State<ApiState>,
     Path((tenant, customer)): Path<(String, String)>,
@@ -308,12 +332,30 @@ pub(super) async fn notes(
 /// What the customer would receive: the stored subject and text, and for
 /// e-mail the HTML part delivery builds from it. Letters are rendered to
 /// PDF by the letters connector at delivery (not reachable from here).
-fn preview(v: &OutboxView) -> serde_json::Value {
+fn preview(v: &OutboxView) -> Preview {
     let html = (v.channel == "email").then(|| crate::reminders::deliver::text_to_html(&v.body));
-    json!({ "subject": v.subject, "text": v.body, "html": html })
+    Preview { subject: v.subject.clone(), text: v.body.clone(), html }
+}
+
+/// What the customer would receive.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Preview {
+    subject: String,
+    text: String,
+    /// The HTML part of an e-mail; `null` for the other channels.
+    html: Option<String>,
+}
+
+/// One outbox row and its preview.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct OutboxEntry {
+    #[serde(flatten)]
+    row: OutboxView,
+    preview: Preview,
 }
 
 /// One outbox row with its rendered preview.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbox/{id}", tag = "reminders", params(openapi::TenantIdPath), responses((status = 200, body = OutboxEntry), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn outbox_entry(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -324,14 +366,12 @@ pub(super) async fn outbox_entry(
     let v = blocking(move || store.outbox_entry(&tenant, id))
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no outbox row {id}")))?;
-    let mut out = serde_json::to_value(&v).map_err(ApiError::internal)?;
-    if let Some(obj) = out.as_object_mut() {
-        obj.insert("preview".into(), preview(&v));
-    }
-    Ok(Json(out).into_response())
+    let preview = preview(&v);
+    Ok(Json(OutboxEntry { row: v, preview }).into_response())
 }
 
 /// Approves a reminder waiting for confirmation (optional `{"subject", "body"}` edit).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/outbox/{id}/approve", tag = "reminders", params(openapi::TenantIdPath), request_body(content = Option<OutboxEdit>, description = "Optional: the subject or text as edited"), responses((status = 200, description = "The reminder, approved", body = OutboxView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 409, description = "Not waiting for approval", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn approve(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -345,13 +385,14 @@ pub(super) async fn approve(
     acted(blocking(move || store.approve_outbox(&tenant, id, &edit, &who)).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelBody {
     reason: String,
 }
 
 /// Cancels a reminder not sent yet (`{"reason": "…"}` required).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/outbox/{id}/cancel", tag = "reminders", params(openapi::TenantIdPath), request_body = CancelBody, responses((status = 200, description = "The reminder, cancelled", body = OutboxView), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), (status = 409, description = "Already sent or cancelled", body = openapi::ErrorBody), (status = 422, description = "The input does not make a valid action", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn cancel(
     State(st): State<ApiState>,
     Path((tenant, id)): Path<(String, i64)>,
@@ -365,14 +406,35 @@ pub(super) async fn cancel(
     acted(blocking(move || store.cancel_outbox(&tenant, id, &b.reason, &who)).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BulkBody {
+    /// 1 to 1000 outbox ids.
     ids: Vec<i64>,
+}
+
+/// The answer of a bulk approval: one item per id, in the order given.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BulkAnswer {
+    items: Vec<BulkItem>,
+}
+
+/// One id of a bulk approval: `ok` with the reminder approved, or not with the refusal.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct BulkItem {
+    id: i64,
+    ok: bool,
+    /// When `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<OutboxView>,
+    /// When not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDetail>,
 }
 
 /// Approves several reminders as rendered; answers per id, in order:
 /// `{"items": [{"id", "ok": true, "outbox": {…}} | {"id", "ok": false, "error": {"code", "message"}}]}`.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/outbox/approve", tag = "reminders", params(openapi::TenantPath), request_body = BulkBody, responses((status = 200, description = "One result per id, in order; a refused id does not stop the others", body = BulkAnswer), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn approve_many(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -387,15 +449,16 @@ pub(super) async fn approve_many(
     }
     let store = st.rt.store.clone();
     let results = blocking(move || store.approve_outbox_many(&tenant, &b.ids, &who)).await?;
-    let items: Vec<serde_json::Value> = results
+    let items: Vec<BulkItem> = results
         .into_iter()
         .map(|(id, r)| match r {
-            Ok(v) => json!({ "id": id, "ok": true, "outbox": v }),
+            Ok(v) => BulkItem { id, ok: true, outbox: Some(v), error: None },
             Err(e) => {
                 let e = ApiError::from(e);
-                json!({ "id": id, "ok": false, "error": { "code": e.code, "message": e.message } })
+                let error = ErrorDetail { code: e.code.to_string(), message: e.message };
+                BulkItem { id, ok: false, outbox: None, error: Some(error) }
             }
         })
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(BulkAnswer { items }).into_response())
 }

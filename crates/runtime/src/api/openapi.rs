@@ -7,9 +7,11 @@
 //! from the handler's `#[utoipa::path]` attribute. Registering a route and
 //! documenting it are the same call, so the document cannot miss a route
 //! registered that way, and a handler without the attribute does not
-//! compile there. A plain `.route(…)` would bypass the document: the test
-//! `every_registered_route_is_documented` reads the API's sources and
-//! fails on one (except the few in `UNDOCUMENTED`, being moved by other work).
+//! compile there. A plain `.route(…)` (or `.route_service`, `.nest`…) would
+//! bypass the document: the test `every_registered_route_is_documented`
+//! reads the API's sources and fails on one, checks that `api_routes` chains
+//! nothing but `.routes(routes!(…))`, and that the document has exactly one
+//! operation per handler registered there.
 //!
 //! To add a handler:
 //! 1. above it, `#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/things",
@@ -22,8 +24,10 @@
 //! 3. derive `utoipa::ToSchema` on the types of its body and answer.
 //!
 //! The tests check the document: JSON, `openapi` 3.x, every `$ref`
-//! resolves, every `{param}` of a path is a declared path parameter, and
-//! every route answers (none is documented without being routed).
+//! resolves, every `{param}` of a path is a declared path parameter,
+//! operation ids are unique, every success answer has a body with a schema
+//! (JSON; the reports JSON and CSV, chosen by `?format=`), every list pages
+//! by cursor, and every route answers (none is documented without being routed).
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoParams, IntoResponses, OpenApi, ToSchema};
@@ -44,7 +48,9 @@ use utoipa::{IntoParams, IntoResponses, OpenApi, ToSchema};
         (name = "data", description = "Invoices, customers, events, quarantine and connectors"),
         (name = "cash", description = "Payments and their allocations"),
         (name = "replies", description = "Messages read, promises, tasks, contacts, payment plans"),
-        (name = "reminders", description = "The outbox"),
+        (name = "reminders", description = "The outbox and its approval gate"),
+        (name = "actions", description = "The collections team's manual actions: holds, disputes, tasks, promises, notes"),
+        (name = "reports", description = "Aged balance, DSO, DMP, overdue, promises, cash, reminders, replies (JSON or CSV)"),
     )
 )]
 pub(super) struct ApiDoc;
@@ -68,9 +74,9 @@ pub(super) struct ErrorBody {
 pub(super) struct ErrorDetail {
     /// Stable code (`bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`…).
     #[schema(example = "forbidden")]
-    code: String,
+    pub(super) code: String,
     /// For a person.
-    message: String,
+    pub(super) message: String,
 }
 
 /// The error answers every tenant route can give.
@@ -113,6 +119,28 @@ pub(super) struct TenantIdPath {
     id: i64,
 }
 
+/// The tenant and a customer's id.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(super) struct TenantCustomerPath {
+    /// The tenant's id (its token must be one of this tenant's).
+    tenant: String,
+    /// The customer's id.
+    id: String,
+}
+
+/// The tenant and an invoice's number.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(super) struct TenantInvoicePath {
+    /// The tenant's id (its token must be one of this tenant's).
+    tenant: String,
+    /// The invoice's number.
+    number: String,
+}
+
 /// Cursor pagination of a list keyed by id.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -148,6 +176,17 @@ pub(super) struct KeyPageQuery {
     after: Option<String>,
     /// Rows to skip (compatibility; not with `after`).
     offset: Option<u64>,
+}
+
+/// Cursor pagination of a list keyed by a text id, without `offset`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct KeyCursorQuery {
+    /// Page size, 1 to 1000 (100 by default).
+    limit: Option<u32>,
+    /// The `next_after` of the previous page.
+    after: Option<String>,
 }
 
 /// A `status` filter.

@@ -18,17 +18,17 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Days, Months, NaiveDate, Utc};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use relance_domain::TenantId;
-use relance_domain::money::Money;
+use relance_domain::money::{Currency, Money};
+use relance_domain::{Channel, TenantId};
 use relance_engine::replies::Intent;
 use relance_engine::reports::{
-    self, AgeBucket, AgedBalance, AgedGrouping, AgedRow, IntentCount, ReminderCount, bp_percent_text, channel_name,
-    ratio_bp, tenths_text,
+    self, AgeBucket, AgedBalance, AgedGrouping, AgedRow, IntentCount, OverdueSeries, ReminderCount, bp_percent_text,
+    channel_name, ratio_bp, tenths_text,
 };
 
-use super::{ApiError, ApiState, Params, authorize, blocking, params};
+use super::{ApiError, ApiState, Params, authorize, blocking, openapi, params};
 
 /// Longest period a report reads (in days), and most months of a series.
 const MAX_PERIOD_DAYS: i64 = 3660;
@@ -36,10 +36,255 @@ const MAX_MONTHS: u32 = 120;
 const DEFAULT_PERIOD_DAYS: u64 = 90;
 
 /// `?format=`: JSON by default, or CSV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 enum Format {
     Json,
     Csv,
+}
+
+/// The query parameters of each report, for the OpenAPI document (the
+/// handlers read them with `params`, refusing any other).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AgedQuery {
+    /// The day of the balance, `YYYY-MM-DD` (default today in the tenant's time zone).
+    as_of: Option<NaiveDate>,
+    /// Rows per `customer` (default) or per `segment`.
+    #[param(inline)]
+    by: Option<GroupBy>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct AsOfQuery {
+    /// The day of the figure, `YYYY-MM-DD` (default today in the tenant's time zone).
+    as_of: Option<NaiveDate>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct OverdueQuery {
+    /// The last day of the series, `YYYY-MM-DD` (default today in the tenant's time zone).
+    as_of: Option<NaiveDate>,
+    /// Month ends in the series, 1 to 120 (default 12).
+    months: Option<u32>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct PeriodQuery {
+    /// First day, `YYYY-MM-DD` (default 89 days before `to`).
+    from: Option<NaiveDate>,
+    /// Last day, inclusive, `YYYY-MM-DD` (default today in the tenant's time zone); at most 3660 days after `from`.
+    to: Option<NaiveDate>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SinceQuery {
+    /// Only the credits booked on or after this day, `YYYY-MM-DD` (all when absent).
+    since: Option<NaiveDate>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+/// The rows of an aged balance (`relance_engine::reports::AgedGrouping`, for the document).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum GroupBy {
+    Customer,
+    Segment,
+}
+
+/// The aged balance answer.
+#[derive(Serialize, ToSchema)]
+struct AgedBalanceReport {
+    as_of: NaiveDate,
+    #[schema(value_type = GroupBy)]
+    by: AgedGrouping,
+    /// The buckets' labels, in column order.
+    buckets: Vec<String>,
+    /// The buckets' keys (`not_due`, `days1_to30`…), in column order.
+    bucket_keys: Vec<String>,
+    rows: Vec<AgedBalanceRow>,
+    /// Per currency (never converted).
+    totals: Vec<AgedBalanceTotal>,
+}
+
+/// One customer's or segment's open amounts in one currency.
+#[derive(Serialize, ToSchema)]
+struct AgedBalanceRow {
+    /// The customer's id (`by=customer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<String>,
+    /// The customer's name, `null` when unknown (`by=customer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    name: Option<Option<String>>,
+    /// The segment, empty for customers without one (`by=segment`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment: Option<String>,
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    /// One amount per bucket, in column order.
+    buckets: Vec<Money>,
+    total: Money,
+}
+
+/// The open amounts of one currency.
+#[derive(Serialize, ToSchema)]
+struct AgedBalanceTotal {
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    /// One amount per bucket, in column order.
+    buckets: Vec<Money>,
+    total: Money,
+}
+
+/// The DSO answer.
+#[derive(Serialize, ToSchema)]
+struct DsoReport {
+    as_of: NaiveDate,
+    /// Always `countback`.
+    method: String,
+    dso: Vec<DsoRow>,
+}
+
+/// The DSO of one currency.
+#[derive(Serialize, ToSchema)]
+struct DsoRow {
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    receivables: Money,
+    /// Days, one decimal (`"42.5"`).
+    days: String,
+    /// The 24 months of sales did not cover the receivables.
+    history_exhausted: bool,
+}
+
+/// The DMP answer.
+#[derive(Serialize, ToSchema)]
+struct DmpReport {
+    from: NaiveDate,
+    to: NaiveDate,
+    dmp: Vec<DmpRow>,
+}
+
+/// The DMP of one currency.
+#[derive(Serialize, ToSchema)]
+struct DmpRow {
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    paid: Money,
+    /// Days, one decimal; `null` when nothing was paid.
+    days: Option<String>,
+}
+
+/// The overdue-over-time answer.
+#[derive(Serialize, ToSchema)]
+struct OverdueReport {
+    as_of: NaiveDate,
+    months: u32,
+    month_ends: Vec<NaiveDate>,
+    series: Vec<OverdueRow>,
+}
+
+/// The overdue amounts of one currency, oldest month end first.
+#[derive(Serialize, ToSchema)]
+struct OverdueRow {
+    #[schema(value_type = String, example = "EUR")]
+    currency: Currency,
+    points: Vec<OverduePointRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct OverduePointRow {
+    month_end: NaiveDate,
+    overdue: Money,
+}
+
+impl From<&OverdueSeries> for OverdueRow {
+    fn from(s: &OverdueSeries) -> OverdueRow {
+        let points = s.points.iter().map(|p| OverduePointRow { month_end: p.month_end, overdue: p.overdue }).collect();
+        OverdueRow { currency: s.currency, points }
+    }
+}
+
+/// The promises answer: promises by status and the kept rate.
+#[derive(Serialize, ToSchema)]
+struct PromisesReport {
+    from: NaiveDate,
+    to: NaiveDate,
+    kept: u64,
+    broken: u64,
+    pending: u64,
+    lapsed: u64,
+    cancelled: u64,
+    /// kept / (kept + broken), percent with two decimals; `null` when none was decided.
+    kept_rate_percent: Option<String>,
+}
+
+/// The cash application rates answer.
+#[derive(Serialize, ToSchema)]
+struct CashReport {
+    since: Option<NaiveDate>,
+    rates: Vec<Rate>,
+}
+
+/// The reminders answer.
+#[derive(Serialize, ToSchema)]
+struct RemindersReport {
+    from: NaiveDate,
+    to: NaiveDate,
+    rows: Vec<ReminderRow>,
+    total: u64,
+}
+
+/// Reminders sent for one scenario step and channel.
+#[derive(Serialize, ToSchema)]
+struct ReminderRow {
+    step: String,
+    channel: Channel,
+    sent: u64,
+}
+
+/// The replies answer.
+#[derive(Serialize, ToSchema)]
+struct RepliesReport {
+    from: NaiveDate,
+    to: NaiveDate,
+    rows: Vec<IntentRow>,
+    total: u64,
+}
+
+/// Replies with one intent.
+#[derive(Serialize, ToSchema)]
+struct IntentRow {
+    /// `promise_to_pay`, `dispute`, `already_paid`, `payment_plan_request`,
+    /// `invoice_copy_request`, `auto_reply`, `other`; `null`: not understood.
+    #[schema(value_type = Option<String>)]
+    intent: Option<Intent>,
+    count: u64,
 }
 
 fn format(p: &HashMap<String, String>) -> Result<Format, ApiError> {
@@ -132,15 +377,16 @@ fn amount(m: &Money) -> String {
 }
 
 /// One JSON row of the aged balance, its key under `customer` or `segment`.
-fn aged_row_json(by: AgedGrouping, r: &AgedRow) -> serde_json::Value {
-    let mut v = json!({ "currency": r.currency, "buckets": r.buckets, "total": r.total });
-    if let Some(obj) = v.as_object_mut() {
-        obj.insert(by.as_str().to_string(), json!(r.key));
-        if by == AgedGrouping::Customer {
-            obj.insert("name".to_string(), json!(r.name));
-        }
+fn aged_row(by: AgedGrouping, r: &AgedRow) -> AgedBalanceRow {
+    let customer = by == AgedGrouping::Customer;
+    AgedBalanceRow {
+        customer: customer.then(|| r.key.clone()),
+        name: customer.then(|| r.name.clone()),
+        segment: (by == AgedGrouping::Segment).then(|| r.key.clone()),
+        currency: r.currency,
+        buckets: r.buckets.to_vec(),
+        total: r.total,
     }
-    v
 }
 
 fn aged_csv(ab: &AgedBalance) -> Result<Response, ApiError> {
@@ -170,6 +416,7 @@ fn aged_csv(ab: &AgedBalance) -> Result<Response, ApiError> {
 /// 31-60, 61-90, over 90), per customer (`by=customer`, default) or segment
 /// (`by=segment`) and currency, with totals per currency (never converted).
 /// Credit notes count negative.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/aged-balance", operation_id = "report_aged_balance", tag = "reports", params(openapi::TenantPath, AgedQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((AgedBalanceReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn aged_balance(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -194,17 +441,20 @@ pub(super) async fn aged_balance(
     }
     let buckets: Vec<&str> = AgeBucket::ALL.iter().map(|b| b.label()).collect();
     let keys: Vec<&str> = AgeBucket::ALL.iter().map(|b| b.as_str()).collect();
-    let rows: Vec<_> = ab.rows.iter().map(|r| aged_row_json(by, r)).collect();
-    let totals: Vec<_> =
-        ab.totals.iter().map(|r| json!({ "currency": r.currency, "buckets": r.buckets, "total": r.total })).collect();
-    Ok(Json(
-        json!({ "as_of": ab.as_of, "by": by, "buckets": buckets, "bucket_keys": keys, "rows": rows, "totals": totals }),
-    )
-    .into_response())
+    let rows = ab.rows.iter().map(|r| aged_row(by, r)).collect();
+    let totals = ab
+        .totals
+        .iter()
+        .map(|r| AgedBalanceTotal { currency: r.currency, buckets: r.buckets.to_vec(), total: r.total })
+        .collect();
+    let (buckets, bucket_keys) =
+        (buckets.into_iter().map(String::from).collect(), keys.into_iter().map(String::from).collect());
+    Ok(Json(AgedBalanceReport { as_of: ab.as_of, by, buckets, bucket_keys, rows, totals }).into_response())
 }
 
 /// DSO by the countback method on `as_of`, per currency of the receivables,
 /// over the invoiced amounts of the 24 months before.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/dso", operation_id = "report_dso", tag = "reports", params(openapi::TenantPath, AsOfQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((DsoReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn dso(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -235,23 +485,22 @@ pub(super) async fn dso(
             .collect();
         return csv(&format!("dso-{day}"), &["currency", "receivables", "days", "history_exhausted"], rows);
     }
-    let out: Vec<_> = figures
+    let dso = figures
         .iter()
-        .map(|f| {
-            json!({
-                "currency": f.currency,
-                "receivables": f.receivables,
-                "days": tenths_text(f.dso.tenths_of_days),
-                "history_exhausted": f.dso.history_exhausted,
-            })
+        .map(|f| DsoRow {
+            currency: f.currency,
+            receivables: f.receivables,
+            days: tenths_text(f.dso.tenths_of_days),
+            history_exhausted: f.dso.history_exhausted,
         })
         .collect();
-    Ok(Json(json!({ "as_of": day, "method": "countback", "dso": out })).into_response())
+    Ok(Json(DsoReport { as_of: day, method: "countback".to_string(), dso }).into_response())
 }
 
 /// DMP over `from`..=`to`: per currency, the average days from due date to
 /// payment (bank booking date) of the money applied to invoices in the
 /// period, weighted by amount.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/dmp", operation_id = "report_dmp", tag = "reports", params(openapi::TenantPath, PeriodQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((DmpReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn dmp(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -274,15 +523,14 @@ pub(super) async fn dmp(
             .collect();
         return csv(&format!("dmp-{from}-{to}"), &["currency", "paid", "days"], rows);
     }
-    let out: Vec<_> = figures
-        .iter()
-        .map(|f| json!({ "currency": f.currency, "paid": f.paid, "days": days(f.tenths_of_days) }))
-        .collect();
-    Ok(Json(json!({ "from": from, "to": to, "dmp": out })).into_response())
+    let dmp =
+        figures.iter().map(|f| DmpRow { currency: f.currency, paid: f.paid, days: days(f.tenths_of_days) }).collect();
+    Ok(Json(DmpReport { from, to, dmp }).into_response())
 }
 
 /// Overdue amount at the end of each of the last `months` months (default
 /// 12) on or before `as_of`, per currency.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/overdue", operation_id = "report_overdue", tag = "reports", params(openapi::TenantPath, OverdueQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((OverdueReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn overdue(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -316,11 +564,13 @@ pub(super) async fn overdue(
             .collect();
         return csv(&format!("overdue-{day}"), &["month_end", "currency", "overdue"], rows);
     }
-    Ok(Json(json!({ "as_of": day, "months": months, "month_ends": ends, "series": series })).into_response())
+    let series = series.iter().map(OverdueRow::from).collect();
+    Ok(Json(OverdueReport { as_of: day, months, month_ends: ends, series }).into_response())
 }
 
 /// Promises whose promised date falls in `from`..=`to`, by status, and the
 /// kept rate (kept / (kept + broken)).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/promises", operation_id = "report_promises", tag = "reports", params(openapi::TenantPath, PeriodQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((PromisesReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn promises(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -347,16 +597,23 @@ pub(super) async fn promises(
         ];
         return csv(&format!("promises-{from}-{to}"), &header, vec![row]);
     }
-    Ok(Json(json!({
-        "from": from, "to": to, "kept": c.kept, "broken": c.broken, "pending": c.pending, "lapsed": c.lapsed,
-        "cancelled": c.cancelled, "kept_rate_percent": rate,
-    }))
+    Ok(Json(PromisesReport {
+        from,
+        to,
+        kept: c.kept,
+        broken: c.broken,
+        pending: c.pending,
+        lapsed: c.lapsed,
+        cancelled: c.cancelled,
+        kept_rate_percent: rate,
+    })
     .into_response())
 }
 
 /// One cash application rate: `part / whole`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Rate {
+    /// `envelope_auto`, `line_item`, `review` or `false_match`.
     rate: &'static str,
     part: u64,
     whole: u64,
@@ -366,6 +623,7 @@ struct Rate {
 
 /// The four cash application rates (definitions: `relance_store::rates`)
 /// of the credits booked on or after `since` (all when absent).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/cash", operation_id = "report_cash", tag = "reports", params(openapi::TenantPath, SinceQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((CashReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn cash(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -396,11 +654,12 @@ pub(super) async fn cash(
         let name = since.map_or("cash-rates".to_string(), |s| format!("cash-rates-since-{s}"));
         return csv(&name, &["rate", "part", "whole", "percent"], rows);
     }
-    Ok(Json(json!({ "since": since, "rates": rates })).into_response())
+    Ok(Json(CashReport { since, rates: rates.into() }).into_response())
 }
 
 /// Reminders sent in `from`..=`to` (days in the tenant's time zone), by
 /// scenario step and channel.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/reminders", operation_id = "report_reminders", tag = "reports", params(openapi::TenantPath, PeriodQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((RemindersReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn reminders(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -423,12 +682,14 @@ pub(super) async fn reminders(
         return csv(&format!("reminders-{from}-{to}"), &["step", "channel", "sent"], lines);
     }
     let total: u64 = rows.iter().map(|r| r.sent).sum();
-    Ok(Json(json!({ "from": from, "to": to, "rows": rows, "total": total })).into_response())
+    let rows = rows.into_iter().map(|r| ReminderRow { step: r.step, channel: r.channel, sent: r.sent }).collect();
+    Ok(Json(RemindersReport { from, to, rows, total }).into_response())
 }
 
 /// Replies received in `from`..=`to` by intent (a person's correction
 /// counts under the corrected intent); `intent: null` for replies not
 /// understood.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/reports/replies", operation_id = "report_replies", tag = "reports", params(openapi::TenantPath, PeriodQuery), responses((status = 200, description = "The report: JSON, or CSV with `?format=csv` (the same rows, an attachment)", content((RepliesReport = "application/json"), (String = "text/csv"))), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn replies(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -452,5 +713,6 @@ pub(super) async fn replies(
         return csv(&format!("replies-{from}-{to}"), &["intent", "count"], lines);
     }
     let total: u64 = rows.iter().map(|r| r.count).sum();
-    Ok(Json(json!({ "from": from, "to": to, "rows": rows, "total": total })).into_response())
+    let rows = rows.into_iter().map(|r| IntentRow { intent: r.intent, count: r.count }).collect();
+    Ok(Json(RepliesReport { from, to, rows, total }).into_response())
 }
