@@ -217,6 +217,35 @@ fn sessions_roles_csrf_and_tenants_are_enforced() {
     for page in ["/t/demo/cash", "/t/demo/replies", "/t/demo/reports", "/t/demo/operations"] {
         assert_eq!(alice.get(page).status, 200, "{page}");
     }
+    // Every report's CSV export is the API's, with the page's filter.
+    for name in ["aged-balance", "dso", "dmp", "overdue", "promises", "cash", "reminders", "replies"] {
+        let page = alice.get(&format!("/t/demo/reports/{name}/csv"));
+        assert_eq!(page.status, 200, "{name}");
+        assert!(page.headers["content-type"].starts_with("text/csv"), "{name}");
+        let (_, api) = d.get(&format!("/api/v1/tenants/demo/reports/{name}?format=csv"), Some(TOKEN));
+        assert_eq!(page.body, api, "{name}");
+    }
+    let by_segment = alice.get("/t/demo/reports/aged-balance/csv?by=segment&as_of=2026-01-31");
+    let (_, api) =
+        d.get("/api/v1/tenants/demo/reports/aged-balance?format=csv&by=segment&as_of=2026-01-31", Some(TOKEN));
+    assert_eq!((by_segment.status, &by_segment.body), (200, &api));
+    assert!(by_segment.body.starts_with("kind,segment,"), "{}", by_segment.body);
+    assert_eq!(alice.get("/t/demo/reports?from=2026-13-01").status, 400, "a bad date is refused, saying why");
+    assert_eq!(alice.get("/t/demo/reports/nothing/csv").status, 404);
+    let reports = alice.get("/t/demo/reports?by=segment");
+    for id in [
+        "id=\"dso\"",
+        "id=\"dmp\"",
+        "id=\"aged-totals\"",
+        "id=\"overdue\"",
+        "id=\"promises\"",
+        "id=\"cash-rates\"",
+        "id=\"reminders\"",
+        "id=\"replies\"",
+    ] {
+        assert!(reports.body.contains(id), "{id}");
+    }
+    assert!(reports.body.matches("<svg").count() >= 2, "the aged balance and overdue charts");
 
     // Another tenant's pages and actions do not exist for her.
     for page in ["/t/acme/", "/t/acme/cash", "/t/acme/reports", "/t/acme/customers/A-1"] {

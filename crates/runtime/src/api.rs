@@ -26,6 +26,8 @@ mod quarantine;
 mod reports;
 mod server;
 
+pub use reports::{Report, report};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

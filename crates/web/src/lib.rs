@@ -20,6 +20,7 @@ pub mod auth;
 mod cash;
 mod i18n;
 mod pages;
+mod reports;
 mod session;
 mod views;
 
@@ -70,7 +71,8 @@ pub fn router(rt: Runtime) -> Router {
         .route("/t/{tenant}/approvals/{id}", get(actions::approval))
         .route("/t/{tenant}/approvals/{id}/approve", post(actions::approve))
         .route("/t/{tenant}/approvals/{id}/cancel", post(actions::cancel))
-        .route("/t/{tenant}/reports", get(pages::reports))
+        .route("/t/{tenant}/reports", get(reports::reports))
+        .route("/t/{tenant}/reports/{name}/csv", get(reports::csv))
         .route("/t/{tenant}/operations", get(pages::operations))
         .route("/t/{tenant}/outbox/{id}/retry", post(pages::outbox_retry))
         .route("/t/{tenant}/quarantine/{id}/dismiss", post(pages::quarantine_dismiss))

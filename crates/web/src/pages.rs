@@ -429,67 +429,6 @@ pub(crate) async fn reply_correct(
     }
 }
 
-/// Reports: DSO and the aged balance (with a chart per currency), as the
-/// API computes them (the same store sums and engine functions).
-pub(crate) async fn reports(
-    State(st): State<WebState>,
-    who: Person,
-    Path(tenant): Path<String>,
-) -> Result<Response, PageError> {
-    use relance_engine::reports::{self, AgeBucket, AgedGrouping, svg};
-    let tenant = who.member_of(&tenant)?;
-    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
-    let day = Utc::now().with_timezone(&tz).date_naive();
-    let from = day.checked_sub_months(chrono::Months::new(24)).unwrap_or(day);
-    let store = st.rt.store.clone();
-    let (sums, open, sales) = blocking(move || {
-        Ok((
-            store.aged_sums(&tenant, day, AgedGrouping::Customer)?,
-            store.open_by_currency(&tenant)?,
-            store.monthly_invoiced(&tenant, from)?,
-        ))
-    })
-    .await?;
-    let internal = |e: reports::ReportError| PageError::Internal(e.to_string());
-    let aged = reports::aged_balance_from_sums(&sums, day, AgedGrouping::Customer).map_err(internal)?;
-    let dso: Vec<serde_json::Value> = reports::dso_by_currency(&open, &sales, day)
-        .map_err(internal)?
-        .iter()
-        .map(|f| {
-            json!({
-                "currency": f.currency.code(),
-                "receivables": f.receivables.to_decimal_string(),
-                "days": reports::tenths_text(f.dso.tenths_of_days),
-                "history_exhausted": f.dso.history_exhausted,
-            })
-        })
-        .collect();
-    let buckets: Vec<String> = AgeBucket::ALL.iter().map(|b| b.label().to_string()).collect();
-    let title = crate::i18n::text(who.language, "reports.aged");
-    let charts: Vec<String> = aged
-        .totals
-        .iter()
-        .map(|t| {
-            let caption = svg::Caption {
-                title: format!("{title} ({})", t.currency.code()),
-                desc: format!("{title}: {}", t.total.to_decimal_string()),
-            };
-            let series = [svg::Series {
-                name: t.currency.code().to_string(),
-                values: t.buckets.iter().map(|m| m.minor).collect(),
-            }];
-            svg::stacked_bar_chart(&caption, &buckets, &series, &svg::Scale::money(t.currency))
-        })
-        .collect();
-    page(
-        &st,
-        &who,
-        "reports.html",
-        "reports",
-        json!({ "as_of": day, "buckets": buckets, "aged": to_json(&aged)?, "dso": dso, "charts": charts }),
-    )
-}
-
 /// Operations: quarantined inputs, failed reminders, connectors.
 pub(crate) async fn operations(
     State(st): State<WebState>,

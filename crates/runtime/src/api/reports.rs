@@ -29,6 +29,69 @@ use relance_engine::reports::{
 };
 
 use super::{ApiError, ApiState, Params, authorize, blocking, openapi, params};
+use crate::daemon::Runtime;
+
+/// The reports, by the name of their route (`…/reports/<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    AgedBalance,
+    Dso,
+    Dmp,
+    Overdue,
+    Promises,
+    Cash,
+    Reminders,
+    Replies,
+}
+
+impl Report {
+    pub const ALL: [Report; 8] = [
+        Report::AgedBalance,
+        Report::Dso,
+        Report::Dmp,
+        Report::Overdue,
+        Report::Promises,
+        Report::Cash,
+        Report::Reminders,
+        Report::Replies,
+    ];
+
+    /// The route's last segment: `aged-balance`, `dso`…
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::AgedBalance => "aged-balance",
+            Report::Dso => "dso",
+            Report::Dmp => "dmp",
+            Report::Overdue => "overdue",
+            Report::Promises => "promises",
+            Report::Cash => "cash",
+            Report::Reminders => "reminders",
+            Report::Replies => "replies",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// A report of `tenant` exactly as its API route answers it for the query
+/// parameters `query` (JSON, or CSV with `format=csv`; a bad parameter is
+/// the same 400), for a caller that has already checked who may read it:
+/// the web pages show and export the API's own figures through this.
+pub async fn report(rt: &Runtime, tenant: TenantId, which: Report, query: HashMap<String, String>) -> Response {
+    let answer = match which {
+        Report::AgedBalance => aged_balance_report(rt, tenant, query).await,
+        Report::Dso => dso_report(rt, tenant, query).await,
+        Report::Dmp => dmp_report(rt, tenant, query).await,
+        Report::Overdue => overdue_report(rt, tenant, query).await,
+        Report::Promises => promises_report(rt, tenant, query).await,
+        Report::Cash => cash_report(rt, tenant, query).await,
+        Report::Reminders => reminders_report(rt, tenant, query).await,
+        Report::Replies => replies_report(rt, tenant, query).await,
+    };
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
 
 /// Longest period a report reads (in days), and most months of a series.
 const MAX_PERIOD_DAYS: i64 = 3660;
@@ -317,20 +380,20 @@ fn date(p: &HashMap<String, String>, key: &str) -> Result<Option<NaiveDate>, Api
 }
 
 /// Today in the tenant's time zone.
-fn today(st: &ApiState, tenant: &TenantId) -> NaiveDate {
-    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+fn today(rt: &Runtime, tenant: &TenantId) -> NaiveDate {
+    let tz = rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
     Utc::now().with_timezone(&tz).date_naive()
 }
 
 /// The `as_of` query parameter (`YYYY-MM-DD`), by default today in the
 /// tenant's time zone.
-fn as_of(st: &ApiState, tenant: &TenantId, p: &HashMap<String, String>) -> Result<NaiveDate, ApiError> {
-    Ok(date(p, "as_of")?.unwrap_or_else(|| today(st, tenant)))
+fn as_of(rt: &Runtime, tenant: &TenantId, p: &HashMap<String, String>) -> Result<NaiveDate, ApiError> {
+    Ok(date(p, "as_of")?.unwrap_or_else(|| today(rt, tenant)))
 }
 
 /// `from` and `to`, inclusive days: by default the 90 days to today.
-fn period(st: &ApiState, tenant: &TenantId, p: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let to = date(p, "to")?.unwrap_or_else(|| today(st, tenant));
+fn period(rt: &Runtime, tenant: &TenantId, p: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = date(p, "to")?.unwrap_or_else(|| today(rt, tenant));
     let from = match date(p, "from")? {
         Some(f) => f,
         None => to.checked_sub_days(Days::new(DEFAULT_PERIOD_DAYS - 1)).unwrap_or(to),
@@ -345,8 +408,8 @@ fn period(st: &ApiState, tenant: &TenantId, p: &HashMap<String, String>) -> Resu
 }
 
 /// The instants bounding the days `from`..=`to` in the tenant's time zone.
-fn instants(st: &ApiState, tenant: &TenantId, from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+fn instants(rt: &Runtime, tenant: &TenantId, from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let tz = rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
     let start = |d: NaiveDate| {
         d.and_hms_opt(0, 0, 0)
             .and_then(|t| t.and_local_timezone(tz).earliest())
@@ -425,15 +488,19 @@ pub(super) async fn aged_balance(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    aged_balance_report(&st.rt, tenant, p).await
+}
+
+async fn aged_balance_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["as_of", "by"])?;
     let fmt = format(&p)?;
-    let day = as_of(&st, &tenant, &p)?;
+    let day = as_of(rt, &tenant, &p)?;
     let by = match p.get("by") {
         None => AgedGrouping::Customer,
         Some(v) => AgedGrouping::parse(v)
             .ok_or_else(|| ApiError::bad_request(format!("query parameter `by`: `{v}` is not customer or segment")))?,
     };
-    let store = st.rt.store.clone();
+    let store = rt.store.clone();
     let sums = blocking(move || store.aged_sums(&tenant, day, by)).await?;
     let ab = reports::aged_balance_from_sums(&sums, day, by).map_err(ApiError::internal)?;
     if fmt == Format::Csv {
@@ -463,11 +530,15 @@ pub(super) async fn dso(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    dso_report(&st.rt, tenant, p).await
+}
+
+async fn dso_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["as_of"])?;
     let fmt = format(&p)?;
-    let day = as_of(&st, &tenant, &p)?;
+    let day = as_of(rt, &tenant, &p)?;
     let from = day.checked_sub_months(Months::new(24)).unwrap_or(day);
-    let store = st.rt.store.clone();
+    let store = rt.store.clone();
     let (open, sales) =
         blocking(move || Ok((store.open_by_currency(&tenant)?, store.monthly_invoiced(&tenant, from)?))).await?;
     let figures = reports::dso_by_currency(&open, &sales, day).map_err(ApiError::internal)?;
@@ -509,10 +580,14 @@ pub(super) async fn dmp(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    dmp_report(&st.rt, tenant, p).await
+}
+
+async fn dmp_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["from", "to"])?;
     let fmt = format(&p)?;
-    let (from, to) = period(&st, &tenant, &p)?;
-    let store = st.rt.store.clone();
+    let (from, to) = period(rt, &tenant, &p)?;
+    let store = rt.store.clone();
     let settlements = blocking(move || store.settlements(&tenant, from, to)).await?;
     let figures = reports::dmp_by_currency(&settlements).map_err(ApiError::internal)?;
     let days = |t: Option<i64>| t.map(tenths_text);
@@ -539,9 +614,13 @@ pub(super) async fn overdue(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    overdue_report(&st.rt, tenant, p).await
+}
+
+async fn overdue_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["as_of", "months"])?;
     let fmt = format(&p)?;
-    let day = as_of(&st, &tenant, &p)?;
+    let day = as_of(rt, &tenant, &p)?;
     let months = super::number(&p, "months", 12u32)?;
     if months == 0 || months > MAX_MONTHS {
         return Err(ApiError::bad_request(format!("query parameter `months` must be between 1 and {MAX_MONTHS}")));
@@ -550,7 +629,7 @@ pub(super) async fn overdue(
     let (Some(first), Some(last)) = (ends.first().copied(), ends.last().copied()) else {
         return Err(ApiError::bad_request("no month end before `as_of`"));
     };
-    let store = st.rt.store.clone();
+    let store = rt.store.clone();
     let pieces = blocking(move || store.overdue_pieces(&tenant, first, last)).await?;
     let series = reports::overdue_series(&pieces, &ends).map_err(ApiError::internal)?;
     if fmt == Format::Csv {
@@ -579,10 +658,14 @@ pub(super) async fn promises(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    promises_report(&st.rt, tenant, p).await
+}
+
+async fn promises_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["from", "to"])?;
     let fmt = format(&p)?;
-    let (from, to) = period(&st, &tenant, &p)?;
-    let store = st.rt.store.clone();
+    let (from, to) = period(rt, &tenant, &p)?;
+    let store = rt.store.clone();
     let c = blocking(move || store.promise_counts(&tenant, from, to)).await?;
     let rate = c.kept_rate_bp().map(bp_percent_text);
     if fmt == Format::Csv {
@@ -632,10 +715,14 @@ pub(super) async fn cash(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    cash_report(&st.rt, tenant, p).await
+}
+
+async fn cash_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["since"])?;
     let fmt = format(&p)?;
     let since = date(&p, "since")?;
-    let store = st.rt.store.clone();
+    let store = rt.store.clone();
     let r = blocking(move || store.cash_rates(&tenant, since)).await?;
     let rate = |rate, part, whole| Rate { rate, part, whole, percent: ratio_bp(part, whole).map(bp_percent_text) };
     let rates = [
@@ -668,11 +755,15 @@ pub(super) async fn reminders(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    reminders_report(&st.rt, tenant, p).await
+}
+
+async fn reminders_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["from", "to"])?;
     let fmt = format(&p)?;
-    let (from, to) = period(&st, &tenant, &p)?;
-    let (start, end) = instants(&st, &tenant, from, to);
-    let store = st.rt.store.clone();
+    let (from, to) = period(rt, &tenant, &p)?;
+    let (start, end) = instants(rt, &tenant, from, to);
+    let store = rt.store.clone();
     let rows: Vec<ReminderCount> = blocking(move || store.reminders_sent(&tenant, start, end)).await?;
     if fmt == Format::Csv {
         let lines = rows
@@ -698,11 +789,15 @@ pub(super) async fn replies(
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
     let p = params(q, &[])?;
+    replies_report(&st.rt, tenant, p).await
+}
+
+async fn replies_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
     known(&p, &["from", "to"])?;
     let fmt = format(&p)?;
-    let (from, to) = period(&st, &tenant, &p)?;
-    let (start, end) = instants(&st, &tenant, from, to);
-    let store = st.rt.store.clone();
+    let (from, to) = period(rt, &tenant, &p)?;
+    let (start, end) = instants(rt, &tenant, from, to);
+    let store = rt.store.clone();
     let counts = blocking(move || store.replies_by_intent(&tenant, start, end)).await?;
     let rows: Vec<IntentCount> = reports::replies_by_intent(&counts);
     if fmt == Format::Csv {
