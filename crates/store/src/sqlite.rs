@@ -31,6 +31,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0014_holds_and_approvals.sql"),
     include_str!("../migrations/sqlite/0015_users_sessions.sql"),
     include_str!("../migrations/sqlite/0016_report_indexes.sql"),
+    include_str!("../migrations/sqlite/0017_customer_view.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
