@@ -641,7 +641,7 @@ const CUSTOMER_PAYMENTS: &str = "
     mine (id, rank) AS (SELECT id, min(rank) FROM linked GROUP BY id)
     SELECT p.id, m.rank, p.booking_date, p.amount_minor, p.unallocated_minor, p.currency, p.status,
            p.counterparty_name, p.remittance
-      FROM mine m CROSS JOIN payments p ON p.id=m.id
+      FROM mine m CROSS JOIN payments p NOT INDEXED ON p.id=m.id
      WHERE p.tenant_id=?1 AND p.unallocated_minor > 0 AND p.direction='credit' AND p.reversal=0
        AND p.status NOT IN ('ignored', 'rejected')";
 
