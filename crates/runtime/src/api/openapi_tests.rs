@@ -221,8 +221,8 @@ fn every_list_documents_its_cursor() {
         }
     }
     // invoices, customers, events, quarantine, connectors, payments, review,
-    // messages, promises, tasks, contacts, plans, outbox
-    assert_eq!(lists, 13, "lists found in the document");
+    // messages, promises, tasks, contacts, plans, outbox, a customer's timeline
+    assert_eq!(lists, 14, "lists found in the document");
 }
 
 #[test]
