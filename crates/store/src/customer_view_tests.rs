@@ -58,14 +58,13 @@ fn import(store: &Store, t: &TenantId, rows: &[Row<'_>]) {
         .unwrap();
 }
 
-/// A credit payment: (tenant, key, iban, amount, unallocated, status, match result).
+/// A credit payment: tenant, key, iban, (amount, unallocated), status, match result.
 fn payment(
     store: &Store,
     t: &str,
     key: &str,
     iban: &str,
-    amount: i64,
-    unallocated: i64,
+    (amount, unallocated): (i64, i64),
     status: &str,
     result: Option<&str>,
 ) -> i64 {
@@ -118,7 +117,7 @@ fn candidate(customer: &str, invoice: &str) -> String {
 fn open_items_credit_notes_unapplied_payments_and_totals_per_currency() {
     let (_dir, store, t, u) = world();
     // Applied in part to C1's F-1: the rest (200.00) is C1's.
-    let p1 = payment(&store, "t", "p1", "FR76OTHER", 100_000, 20_000, "matched", None);
+    let p1 = payment(&store, "t", "p1", "FR76OTHER", (100_000, 20_000), "matched", None);
     store
         .db
         .write(|tx| {
@@ -131,15 +130,15 @@ fn open_items_credit_notes_unapplied_payments_and_totals_per_currency() {
         })
         .unwrap();
     // From C1's known account, in the review queue: 50.00.
-    let p2 = payment(&store, "t", "p2", "FR76C1", 5_000, 5_000, "unmatched", None);
+    let p2 = payment(&store, "t", "p2", "FR76C1", (5_000, 5_000), "unmatched", None);
     // Only a candidate of C1's invoice: shown, not counted.
-    let p3 = payment(&store, "t", "p3", "FR76NOBODY", 7_000, 7_000, "suggested", Some(&candidate("C1", "F-2")));
+    let p3 = payment(&store, "t", "p3", "FR76NOBODY", (7_000, 7_000), "suggested", Some(&candidate("C1", "F-2")));
     // Not C1's: C2's account, C2's candidate, a debit, a rejected one, another tenant's.
-    payment(&store, "t", "p4", "FR76C2", 1_000, 1_000, "unmatched", Some(&candidate("C2", "G-1")));
+    payment(&store, "t", "p4", "FR76C2", (1_000, 1_000), "unmatched", Some(&candidate("C2", "G-1")));
     store.db.write(|tx| Ok(tx.execute("UPDATE payments SET direction='debit' WHERE dedupe_key='p4'", [])?)).unwrap();
-    payment(&store, "t", "p5", "FR76C2", 1_000, 1_000, "unmatched", None);
-    payment(&store, "t", "p6", "FR76C1", 1_000, 1_000, "rejected", None);
-    payment(&store, "u", "p7", "FR76NOBODY", 3_000, 3_000, "suggested", Some(&candidate("C1", "F-9")));
+    payment(&store, "t", "p5", "FR76C2", (1_000, 1_000), "unmatched", None);
+    payment(&store, "t", "p6", "FR76C1", (1_000, 1_000), "rejected", None);
+    payment(&store, "u", "p7", "FR76NOBODY", (3_000, 3_000), "suggested", Some(&candidate("C1", "F-9")));
 
     let o = store.customer_overview(&t, "C1", d(2026, 11, 1), Window::after(10, None)).unwrap().unwrap();
     assert_eq!(o.customer.name, "Client C1");
@@ -242,7 +241,7 @@ fn contacts_are_the_customers_with_the_undeliverable_ones_marked() {
 #[test]
 fn the_timeline_is_newest_first_typed_and_paged_by_cursor() {
     let (_dir, store, t, u) = world();
-    let p1 = payment(&store, "t", "p1", "FR76C1", 10_000, 0, "matched", None);
+    let p1 = payment(&store, "t", "p1", "FR76C1", (10_000, 0), "matched", None);
     store
         .db
         .write(|tx| {
