@@ -3,10 +3,11 @@
 //!
 //! - `GET /api/v1/tenants/{tenant}/customers/{id}/overview?limit=&after=`:
 //!   one page of open items (invoices and credit notes, by due date; `after`
-//!   is the `next_after` given), the totals per currency over all of them and
-//!   the unapplied payments, the unapplied payments, the contacts with their
+//!   is the `next_after` given), the totals per currency over all open items
+//!   and unapplied payments, the unapplied payments, the contacts with their
 //!   state, open tasks, recent promises, and the scenario with the next
-//!   planned step and its `why` (as `relance dunning run` would decide today).
+//!   planned step and its `why` (as `relance dunning run` would decide today;
+//!   that part still reads the whole tenant's dunning states).
 //! - `GET /api/v1/tenants/{tenant}/customers/{id}/timeline?limit=&after=`:
 //!   what happened, newest first, `{"items": [...], "next_after": …}`.
 //!
