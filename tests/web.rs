@@ -417,10 +417,15 @@ fn a_collector_works_the_review_queue_and_reads_the_reports_in_chromium() {
             c.wait().for_url(&url_with(&base, &format!("/t/demo/cash?view=review&done={id}"))).await?;
             assert!(c.find_all(Locator::Id(&format!("payment-{id}"))).await?.is_empty(), "gone from the queue");
 
-            // The invoice is paid on the customer's page.
+            // The invoice is paid: gone from the customer's open items, the payment in its timeline.
             c.goto(&format!("{base}/t/demo/customers/{customer}")).await?;
-            let status = c.find(Locator::Css(&format!("#invoice-{invoice} .status"))).await?.text().await?;
-            assert_eq!(status, "paid", "invoice {invoice} after the accepted payment");
+            assert!(
+                c.find_all(Locator::Id(&format!("invoice-{invoice}"))).await?.is_empty(),
+                "invoice {invoice} is no longer open after the accepted payment"
+            );
+            let applied =
+                c.find(Locator::Css(&format!("#timeline .payment_applied[data-invoice=\"{invoice}\"]"))).await?;
+            assert!(applied.text().await?.contains(&invoice), "the payment applied to {invoice} in the timeline");
             std::fs::write(shots.join("customer.png"), c.screenshot().await?).ok();
 
             // Reports: the page shows the API's DSO and aged balance totals.

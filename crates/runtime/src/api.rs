@@ -20,6 +20,7 @@
 //! took `offset` still do.
 
 mod actions;
+mod customers;
 mod layers;
 mod openapi;
 mod quarantine;
@@ -192,6 +193,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(openapi::openapi))
         .routes(routes!(invoices))
         .routes(routes!(customers))
+        .routes(routes!(customers::overview))
+        .routes(routes!(customers::timeline))
         .routes(routes!(events))
         .routes(routes!(quarantine))
         .routes(routes!(release_quarantine))

@@ -18,6 +18,7 @@ mod actions;
 mod approvals;
 mod contacts;
 mod corrections;
+mod customer_view;
 mod disputes;
 mod holds;
 mod import;
@@ -51,6 +52,10 @@ pub use contacts::{ContactState, ContactView};
 pub use corrections::{
     CorrectionInput, CorrectionOutcome, CorrectionRefusal, CorrectionSample, CorrectionView, MessageDetail,
     NewReplyModel, Reading, ReplyModelView,
+};
+pub use customer_view::{
+    CurrencyTotals, CustomerOverview, CustomerSummary, OpenItem, OpenItemKind, PROMISES_SHOWN, TASKS_SHOWN,
+    TimelineEntry, TimelineEvent, UNAPPLIED_SHOWN, UnappliedPayment, UnappliedVia,
 };
 pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
 pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
@@ -280,6 +285,8 @@ mod approvals_tests;
 mod contact_tests;
 #[cfg(test)]
 mod correction_tests;
+#[cfg(test)]
+mod customer_view_tests;
 #[cfg(test)]
 mod dispute_tests;
 #[cfg(test)]

@@ -31,7 +31,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0014_holds_and_approvals.sql"),
     include_str!("../migrations/sqlite/0015_users_sessions.sql"),
     include_str!("../migrations/sqlite/0016_report_indexes.sql"),
-    include_str!("../migrations/sqlite/0017_quarantine_handling.sql"),
+    include_str!("../migrations/sqlite/0017_customer_view.sql"),
+    include_str!("../migrations/sqlite/0018_quarantine_handling.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).

@@ -6,7 +6,9 @@
 //! the person as the audit actor.
 
 use axum::Form;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
@@ -16,10 +18,13 @@ use crate::WebState;
 use crate::pages::{PageError, blocking, page, to_json, url_part};
 use crate::session::Person;
 use relance_domain::TenantId;
-use relance_domain::replies::TaskStatus;
-use relance_store::{DisputeResolution, HoldFilter, HoldTarget, InvoiceQuery, NewPromise, NewTask, OutboxEdit};
+use relance_store::{DisputeResolution, HoldFilter, HoldTarget, NewPromise, NewTask, OutboxEdit, Window};
 
 use crate::pages::refused as acted;
+
+/// Open items per page of the customer page, and timeline entries.
+const OPEN_ITEMS_PAGE: u32 = 50;
+const TIMELINE_PAGE: u32 = 30;
 
 fn today(st: &WebState, tenant: &TenantId) -> NaiveDate {
     let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
@@ -138,42 +143,40 @@ pub(crate) async fn customer(
     State(st): State<WebState>,
     who: Person,
     Path((tenant, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let tenant = who.member_of(&tenant)?;
     let day = today(&st, &tenant);
     let config = st.rt.settings.tenant(tenant.as_str()).cloned().ok_or(PageError::NotFound)?;
     let store = st.rt.store.clone();
     let cid = id.clone();
+    let after = q.get("after").filter(|a| !a.is_empty()).cloned();
+    let more = q.get("more").filter(|m| !m.is_empty()).cloned();
+    let (items_after, timeline_after) = (after.clone(), more.clone());
     let data = blocking(move || {
-        let invoices = store.invoices(
-            &tenant,
-            &InvoiceQuery { statuses: Vec::new(), customer_id: Some(cid.clone()), limit: 1000, offset: 0, after: None },
-        )?;
+        let Some(overview) =
+            store.customer_overview(&tenant, &cid, day, Window::after(OPEN_ITEMS_PAGE, items_after))?
+        else {
+            return Ok(None);
+        };
+        let timeline = store.customer_timeline(&tenant, &cid, timeline_after.as_deref(), TIMELINE_PAGE)?;
         let holds = store.holds(
             &tenant,
             &HoldFilter { customer_id: Some(cid.clone()), active_only: true, after: 0, limit: 100 },
             day,
         )?;
-        let notes = store.notes(&tenant, &cid, 0, 200)?;
-        let tasks: Vec<_> = store
-            .tasks(&tenant, Some(TaskStatus::Open), 1000)?
-            .into_iter()
-            .filter(|t| t.customer_id.as_deref() == Some(cid.as_str()))
-            .collect();
-        let promises: Vec<_> = store
-            .promises(&tenant, None, 1000)?
-            .into_iter()
-            .filter(|p| p.customer_id.as_deref() == Some(cid.as_str()))
-            .collect();
         let outlook = relance_runtime::reminders::plan::customer_outlook(&store, &config, &cid, day)
             .map_err(|e| relance_store::StoreError::Rejected(e.to_string()))?;
-        Ok((invoices, holds, notes, tasks, promises, outlook))
+        Ok(Some((overview, timeline, holds, outlook)))
     })
     .await?;
-    let (invoices, holds, notes, tasks, promises, outlook) = data;
-    if invoices.items.is_empty() {
-        return Err(PageError::NotFound);
-    }
+    let (overview, (timeline, timeline_next), holds, outlook) = data.ok_or(PageError::NotFound)?;
+    let base = format!("/t/{}/customers/{}", who.tenant.as_str(), url_part(&id));
+    // Each link keeps the other list's place.
+    let next_items = overview.next_after.as_ref().map(|n| link(&base, &[("after", Some(n)), ("more", more.as_ref())]));
+    let first_items = after.as_ref().map(|_| link(&base, &[("more", more.as_ref())]));
+    let more_url = timeline_next.as_ref().map(|n| link(&base, &[("after", after.as_ref()), ("more", Some(n))]));
+    let latest = more.as_ref().map(|_| link(&base, &[("after", after.as_ref())]));
     let resolutions: Vec<&str> = DisputeResolution::ALL.iter().map(|r| r.as_str()).collect();
     page(
         &st,
@@ -181,14 +184,25 @@ pub(crate) async fn customer(
         "customer.html",
         "customers",
         json!({
-            "customer_id": id, "today": day,
-            "invoices": to_json(&invoices.items)?, "holds": to_json(&holds.items)?, "notes": to_json(&notes.items)?,
-            "tasks": to_json(&tasks)?, "promises": to_json(&promises)?,
+            "customer_id": id, "today": day, "base": base,
+            "customer": to_json(&overview.customer)?,
+            "invoices": to_json(&overview.items)?, "totals": to_json(&overview.totals)?,
+            "unapplied": to_json(&overview.unapplied)?, "contacts": to_json(&overview.contacts)?,
+            "tasks": to_json(&overview.tasks)?, "promises": to_json(&overview.promises)?,
+            "holds": to_json(&holds.items)?,
+            "timeline": to_json(&timeline)?,
+            "next_items": next_items, "first_items": first_items, "more": more_url, "latest": latest,
             "scenario": outlook.as_ref().map(|(s, _)| s.clone()),
             "outlook": outlook.as_ref().map(|(_, o)| to_json(o)).transpose()?,
             "resolutions": resolutions,
         }),
     )
+}
+
+/// `base` with the given query parameters (those with a value), encoded.
+fn link(base: &str, params: &[(&str, Option<&String>)]) -> String {
+    let query: Vec<String> = params.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_part(v)))).collect();
+    if query.is_empty() { base.to_string() } else { format!("{base}?{}", query.join("&")) }
 }
 
 fn back_to(tenant: &TenantId, customer: &str) -> Response {

@@ -270,6 +270,66 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("customer.task", "Tâche", "Task"),
     ("customer.create_task", "Créer la tâche", "Create the task"),
     ("customer.close_task", "Terminer", "Close"),
+    ("customer.totals", "Totaux par devise", "Totals per currency"),
+    ("customer.currency", "Devise", "Currency"),
+    ("customer.total_invoices", "Factures ouvertes", "Open invoices"),
+    ("customer.total_credit_notes", "Avoirs", "Credit notes"),
+    ("customer.unapplied", "Paiements non affectés", "Unapplied payments"),
+    ("customer.balance", "Solde", "Balance"),
+    ("customer.nothing_open", "Rien d'ouvert.", "Nothing open."),
+    ("customer.kind", "Type", "Kind"),
+    ("customer.issued", "Émise le", "Issued"),
+    ("customer.actions", "Actions", "Actions"),
+    ("customer.first_items", "Premiers éléments", "First items"),
+    ("customer.next_items", "Éléments suivants", "Next items"),
+    ("customer.payment", "Paiement", "Payment"),
+    ("customer.booked", "Reçu le", "Booked on"),
+    ("customer.unallocated", "Non affecté", "Unallocated"),
+    ("customer.payer", "Payeur", "Payer"),
+    ("customer.via", "Lien avec le client", "Link to the customer"),
+    ("customer.none", "Aucun.", "None."),
+    ("customer.contacts", "Contacts", "Contacts"),
+    ("customer.since", "depuis le", "since"),
+    ("customer.timeline", "Historique", "Timeline"),
+    ("customer.more", "Plus ancien", "Older"),
+    ("customer.latest", "Revenir au plus récent", "Back to the most recent"),
+    ("customer.empty_timeline", "Rien encore.", "Nothing yet."),
+    ("item.invoice", "Facture", "Invoice"),
+    ("item.credit_note", "Avoir", "Credit note"),
+    ("via.partly_applied", "Déjà affecté en partie à ses factures", "Partly applied to its invoices"),
+    ("via.known_account", "Venu d'un compte connu du client", "From a known account of the customer"),
+    ("via.candidate", "Candidat dans la file d'examen (non compté)", "Candidate in the review queue (not counted)"),
+    ("contact.ok", "joignable", "reachable"),
+    (
+        "contact.undeliverable",
+        "INJOIGNABLE : plus aucune relance n'y est envoyée",
+        "UNDELIVERABLE: no reminder is sent to it",
+    ),
+    ("contact.away", "absent jusqu'au", "away until"),
+    ("event.invoice_issued", "Facture émise", "Invoice issued"),
+    ("event.credit_note_issued", "Avoir émis", "Credit note issued"),
+    ("event.payment_applied", "Paiement affecté", "Payment applied"),
+    ("event.payment_undone", "Affectation annulée", "Allocation undone"),
+    ("event.reminder", "Relance", "Reminder"),
+    ("event.reply_received", "Réponse reçue", "Reply received"),
+    ("event.promise", "Promesse de paiement", "Promise to pay"),
+    ("event.dispute_opened", "Litige ouvert", "Dispute opened"),
+    ("event.dispute_resolved", "Litige clos", "Dispute resolved"),
+    ("event.task_created", "Tâche créée", "Task created"),
+    ("event.task_closed", "Tâche terminée", "Task closed"),
+    ("event.note_added", "Note", "Note"),
+    ("event.hold_placed", "Relances suspendues", "Reminders held"),
+    ("event.hold_lifted", "Suspension levée", "Hold lifted"),
+    ("event.automatic", "automatiquement", "automatically"),
+    ("event.by", "par", "by"),
+    ("event.open_reminder", "Voir la relance", "View the reminder"),
+    ("event.open_reply", "Lire la réponse", "Read the reply"),
+    ("outbox.to_confirm", "à valider", "to confirm"),
+    ("outbox.queued", "en attente d'envoi", "queued"),
+    ("outbox.sending", "en cours d'envoi", "sending"),
+    ("outbox.sent", "envoyée", "sent"),
+    ("outbox.failed", "échec", "failed"),
+    ("outbox.cancelled", "annulée", "cancelled"),
     ("resolution.customer_wrong", "Réclamation rejetée : la facture est due", "Objection rejected: the invoice is due"),
     ("resolution.withdrawn", "Réclamation retirée par le client", "Objection withdrawn by the customer"),
     (
@@ -323,6 +383,28 @@ pub fn known_prefix(prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_state_the_customer_page_shows_has_its_words() {
+        use relance_store::{ContactState, OpenItemKind, OutboxStatus, UnappliedVia};
+        let text_of = |v: serde_json::Value| v.as_str().map(str::to_string).unwrap_or_default();
+        let mut keys: Vec<String> = Vec::new();
+        for s in OutboxStatus::ALL {
+            keys.push(format!("outbox.{}", s.as_str()));
+        }
+        for c in ContactState::ALL {
+            keys.push(format!("contact.{}", c.as_str()));
+        }
+        for k in [OpenItemKind::Invoice, OpenItemKind::CreditNote] {
+            keys.push(format!("item.{}", text_of(serde_json::to_value(k).unwrap_or_default())));
+        }
+        for v in [UnappliedVia::PartlyApplied, UnappliedVia::KnownAccount, UnappliedVia::Candidate] {
+            keys.push(format!("via.{}", text_of(serde_json::to_value(v).unwrap_or_default())));
+        }
+        for k in keys {
+            assert!(known(&k), "no words for `{k}`");
+        }
+    }
 
     #[test]
     fn keys_are_unique_and_translated() {

@@ -306,8 +306,9 @@ fn every_list_documents_its_cursor() {
         }
     }
     // invoices, customers, events, quarantine, connectors, payments, review,
-    // messages, promises, tasks, contacts, plans, outbox, holds, disputes, notes
-    assert_eq!(lists, 16, "lists found in the document");
+    // messages, promises, tasks, contacts, plans, outbox, holds, disputes, notes,
+    // a customer's timeline
+    assert_eq!(lists, 17, "lists found in the document");
 }
 
 #[test]
