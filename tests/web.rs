@@ -316,6 +316,18 @@ fn a_collector_searches_allocates_by_hand_and_undoes() {
     if second["amount"] != first["amount"] {
         assert!(!page.body.contains(&format!("id=\"payment-{other}\"")), "only that amount");
     }
+    // The API searches the same way.
+    let (status, found) =
+        d.get_json(&format!("/api/v1/tenants/demo/review?q={}", encode(&amount.replace('.', ","))), Some(TOKEN));
+    assert_eq!(status, 200, "{found}");
+    let ids: Vec<i64> = found["items"].as_array().unwrap().iter().filter_map(|p| p["id"].as_i64()).collect();
+    assert!(ids.contains(&id), "{found}");
+    assert!(
+        ids.iter().all(|i| page.body.contains(&format!("id=\"payment-{i}\""))),
+        "the page lists what the API finds"
+    );
+    let (_, none) = d.get_json("/api/v1/tenants/demo/payments?q=no-such-payer-anywhere", Some(TOKEN));
+    assert_eq!(none["total"], 0, "{none}");
     let page = alice.get("/t/demo/cash?q=no-such-payer-anywhere");
     assert!(!page.body.contains("id=\"payment-"), "nothing found");
 

@@ -637,7 +637,7 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/payments", tag = "cash", description = "Bank lines by id, oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::StatusQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/payments", tag = "cash", description = "Bank lines by id, oldest first; `q` searches them.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::StatusQuery, openapi::SearchQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn payments(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -649,11 +649,17 @@ async fn payments(
     let statuses = payment_statuses(&p)?;
     let w = id_window(&p)?;
     let store = st.rt.store.clone();
-    let page = blocking(move || store.payments_with_status(&tenant, &statuses, w)).await?;
+    let page = match search_text(&p) {
+        Some(text) => {
+            let q = relance_store::PaymentSearch { statuses, text, newest_first: false };
+            blocking(move || store.search_payments(&tenant, &q, Window::after(w.limit, w.after))).await?
+        }
+        None => blocking(move || store.payments_with_status(&tenant, &statuses, w)).await?,
+    };
     Ok(Json(page).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/review", tag = "cash", description = "Payments waiting for a person (suggested, unmatched), oldest first.", params(openapi::TenantPath, openapi::OffsetPageQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/review", tag = "cash", description = "Payments waiting for a person (suggested, unmatched), oldest first; `q` searches them.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::SearchQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn review(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -665,7 +671,21 @@ async fn review(
     let w = id_window(&p)?;
     let store = st.rt.store.clone();
     let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
-    Ok(Json(blocking(move || store.payments_with_status(&tenant, &review, w)).await?).into_response())
+    let page = match search_text(&p) {
+        Some(text) => {
+            let q = relance_store::PaymentSearch { statuses: review.to_vec(), text, newest_first: false };
+            blocking(move || store.search_payments(&tenant, &q, Window::after(w.limit, w.after))).await?
+        }
+        None => blocking(move || store.payments_with_status(&tenant, &review, w)).await?,
+    };
+    Ok(Json(page).into_response())
+}
+
+/// `?q=`: words that must all be found in a payment (payer, account,
+/// remittance, references, candidate or allocated invoices, an amount);
+/// see `relance_store::PaymentSearch`. With `q`, pages go by cursor only.
+fn search_text(p: &HashMap<String, String>) -> Option<String> {
+    p.get("q").map(|q| q.trim().to_string()).filter(|q| !q.is_empty())
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/payments/{id}", tag = "cash", params(openapi::TenantIdPath), responses((status = 200, body = openapi::PaymentDetail), (status = 404, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
@@ -771,8 +791,9 @@ async fn retry_outbox(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
+    let who = actor(&tenant, &headers);
     let store = st.rt.store.clone();
-    if blocking(move || store.retry_outbox(&tenant, id)).await? {
+    if blocking(move || store.retry_outbox(&tenant, id, &who)).await? {
         Ok(Json(json!({ "outbox": id, "status": "queued" })).into_response())
     } else {
         Err(ApiError::new(

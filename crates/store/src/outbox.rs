@@ -524,7 +524,7 @@ impl Store {
 
     /// Puts a failed row back in the queue (after the cause was fixed);
     /// returns false when the row is not `failed`.
-    pub fn retry_outbox(&self, tenant: &TenantId, id: i64) -> Result<bool, StoreError> {
+    pub fn retry_outbox(&self, tenant: &TenantId, id: i64, actor: &str) -> Result<bool, StoreError> {
         let t = tenant.as_str();
         self.db.write(|tx| {
             let n = tx.execute(
@@ -532,7 +532,7 @@ impl Store {
                 params![t, id, now_text(), OutboxStatus::Queued, OutboxStatus::Failed],
             )?;
             if n > 0 {
-                insert_event(tx, t, "api", "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
+                insert_event(tx, t, actor, "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
             }
             Ok(n > 0)
         })

@@ -476,8 +476,8 @@ pub(crate) async fn outbox_retry(
 ) -> Result<Response, PageError> {
     let tenant: TenantId = who.member_of(&tenant)?;
     who.may_act(&f.csrf)?;
-    let (store, t) = (st.rt.store.clone(), tenant.clone());
-    blocking(move || store.retry_outbox(&t, id)).await?;
+    let (store, actor, t) = (st.rt.store.clone(), who.actor(), tenant.clone());
+    blocking(move || store.retry_outbox(&t, id, &actor)).await?;
     Ok(Redirect::to(&format!("/t/{tenant}/operations")).into_response())
 }
 

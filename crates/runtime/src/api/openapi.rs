@@ -198,6 +198,17 @@ pub(super) struct StatusQuery {
     status: Option<String>,
 }
 
+/// A search in a list of payments.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct SearchQuery {
+    /// Words that must all be found: payer name or account, remittance,
+    /// references, an invoice number among the candidates or allocations,
+    /// or an amount (`1250,00`, `1,250.00`) in the payment's currency.
+    q: Option<String>,
+}
+
 /// The answer of `healthz`.
 #[derive(serde::Serialize, ToSchema)]
 #[allow(dead_code)]
