@@ -648,6 +648,11 @@ fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
             std::fs::write(shots.join("approvals.png"), c.screenshot().await?).ok();
             c.find(Locator::Css("[id^=preview-]")).await?.click().await?;
             c.wait().for_element(Locator::Id("approve")).await?;
+            // As it would go out: to the customer's address, the e-mail's HTML part in a sandboxed frame.
+            let to = c.find(Locator::Id("recipients")).await?.text().await?;
+            assert!(to.contains("@web-approve.test"), "{to}");
+            let frame = c.find(Locator::Id("email-preview")).await?;
+            assert_eq!(frame.attr("sandbox").await?.as_deref(), Some(""));
             let field = c.find(Locator::Id("subject")).await?;
             field.clear().await?;
             field.send_keys(subject).await?;

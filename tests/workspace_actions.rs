@@ -331,3 +331,57 @@ fn a_formal_notice_waits_for_approval_then_reaches_the_smtp_server() {
     let notice = mails.iter().find(|m| m.header("X-Relance-Step").as_deref() == Some("formal_notice")).unwrap();
     assert_eq!(notice.subject, subject);
 }
+
+const LETTER_SCENARIO: &str = r#"description = "workspace: formal notice J+10 by letter"
+min_gap_days = 1
+[[steps]]
+id = "formal_notice"
+offset_days = 10
+channel = "letter"
+template = "formal_notice"
+"#;
+
+#[test]
+fn a_letter_waiting_for_approval_is_previewed_as_its_pdf() {
+    let extra = "[dunning]\nsender_address = [\"Acme Industrie SAS\", \"1 rue de la Paix\", \"75002 Paris\"]\n\
+                 [connectors.letters]\nkind = \"letters\"\npath = \"../letters\"\n";
+    let d = Deployment::new(
+        "scenarios_dir = \"scenarios\"\n",
+        &[("acme", &format!("scenarios = [\"letters\"]\n{}", csv_tenant(TOKEN, "invoices", extra)))],
+    );
+    d.write("scenarios/letters.toml", LETTER_SCENARIO);
+    d.write(
+        "invoices/open.csv",
+        "invoice_number,customer_id,customer_name,customer_email,customer_address,issue_date,due_date,currency,amount_total,amount_open\n\
+         L-1,C1,Dupont SA,,12 rue des Lilas | 69001 Lyon,2026-10-01,2026-11-01,EUR,1200.00,1200.00\n",
+    );
+    run(&d, &["run", "--once"]);
+    let out = run(&d, &["dunning", "run", "--tenant", "acme", "--day", "2026-12-01"]);
+    assert!(out.contains("1 to confirm"), "{out}");
+    let daemon = d.daemon();
+    let waiting = get(&daemon, "/outbox?status=to_confirm");
+    let id = waiting["items"][0]["id"].as_i64().unwrap();
+    let entry = get(&daemon, &format!("/outbox/{id}"));
+    let preview = &entry["preview"];
+    assert_eq!(
+        (entry["channel"].as_str(), preview["connector"].as_str()),
+        (Some("letter"), Some("letters")),
+        "{entry}"
+    );
+    assert!(preview["html"].is_null() && preview["sms"].is_null(), "{preview}");
+    let doc = &preview["document"];
+    assert_eq!(doc["content_type"], "application/pdf", "{preview}");
+    assert_eq!(doc["url"].as_str(), Some(&*format!("{T}/outbox/{id}/document")));
+    let (status, pdf) = daemon.get_bytes(doc["url"].as_str().unwrap(), Some(TOKEN));
+    assert_eq!(status, 200);
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    assert_eq!(Some(pdf.len() as u64), doc["bytes"].as_u64(), "the size announced");
+    // Nothing was written to the letters folder: a preview is not a delivery.
+    let written = std::fs::read_dir(d.path("letters")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(written, 0);
+    // Another tenant's token, or a row without a document, is refused.
+    let (s, _) = daemon.get(&format!("{T}/outbox/{id}/document"), Some("another-token"));
+    assert!(s == 401 || s == 403, "{s}");
+    let (s, _) = daemon.get(&format!("{T}/outbox/999999/document"), Some(TOKEN));
+    assert_eq!(s, 404);
+}

@@ -104,6 +104,20 @@ impl Daemon {
         (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
     }
 
+    /// A GET whose body may be binary (a PDF): status and body bytes.
+    pub fn get_bytes(&self, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").expect("write");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read");
+        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |i| i + 4);
+        let head = String::from_utf8_lossy(&raw[..end]);
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, raw[end..].to_vec())
+    }
+
     pub fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
         let (status, body) = self.get(path, token);
         (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))

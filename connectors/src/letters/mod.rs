@@ -167,6 +167,15 @@ impl OutboundChannel for Letters {
         let path = self.dir.join(file_name(m));
         Ok((self.post.is_none() && path.exists()).then(|| SendReceipt { reference: path.display().to_string() }))
     }
+
+    /// The letter's PDF, exactly as `send` writes it.
+    fn preview(&self, m: &OutboundMessage) -> Option<relance_connector::Document> {
+        Some(relance_connector::Document {
+            file_name: file_name(m),
+            content_type: "application/pdf".into(),
+            bytes: render(&letter_of(m)),
+        })
+    }
 }
 
 #[cfg(test)]

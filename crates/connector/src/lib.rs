@@ -175,6 +175,20 @@ pub trait OutboundChannel: Send + Sync {
     async fn find_delivered(&self, _message: &OutboundMessage) -> Result<Option<SendReceipt>, ConnectorError> {
         Ok(None)
     }
+    /// The document this channel would deliver for `message` when it is not
+    /// the message's text itself (a letter's PDF), for a person to check
+    /// before approving; `None` when the text is what is delivered.
+    fn preview(&self, _message: &OutboundMessage) -> Option<Document> {
+        None
+    }
+}
+
+/// A rendered document (a letter's PDF).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub file_name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Writes results back into the ERP.

@@ -27,6 +27,7 @@ mod quarantine;
 mod reports;
 mod server;
 
+pub use actions::{DocumentAnswer, document};
 pub use reports::{Report, report};
 
 use std::collections::HashMap;
@@ -79,6 +80,11 @@ struct AuthFailure {
 }
 
 impl ApiError {
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into(), token_tenant: None }
     }
@@ -233,6 +239,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(actions::record_promise))
         .routes(routes!(actions::notes, actions::add_note))
         .routes(routes!(actions::outbox_entry))
+        .routes(routes!(actions::outbox_document))
         .routes(routes!(actions::approve))
         .routes(routes!(actions::cancel))
         .routes(routes!(actions::approve_many))

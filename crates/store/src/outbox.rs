@@ -333,6 +333,51 @@ pub struct OutboxItem {
     pub undeliverable: Vec<String>,
 }
 
+/// The columns [`item_row`] reads, from `outbox o LEFT JOIN customers c`.
+const ITEM_COLUMNS: &str =
+    "o.id, o.idempotency_key, o.message_id, o.customer_id, c.name, o.recipient, c.emails, c.phones, c.address,
+     c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted";
+
+/// An outbox row with its customer's contacts, as delivery reads it.
+fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+    let list = |s: Option<String>| -> Vec<String> { s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default() };
+    Ok(OutboxItem {
+        id: r.get(0)?,
+        idempotency_key: r.get(1)?,
+        token: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        customer_id: r.get(3)?,
+        customer_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        recipient: r.get(5)?,
+        emails: list(r.get(6)?),
+        phones: list(r.get(7)?),
+        address: r.get(8)?,
+        language: r.get(9)?,
+        step: r.get(10)?,
+        channel: r.get(11)?,
+        invoices: list(r.get(12)?),
+        planned_for: r.get(13)?,
+        subject: r.get(14)?,
+        body: r.get(15)?,
+        attempt: r.get::<_, u32>(16)? + 1,
+        interrupted: r.get::<_, i64>(17)? != 0,
+        undeliverable: Vec::new(),
+    })
+}
+
+/// Moves the addresses a delivery report said fail out of `emails` (see `contacts`).
+fn skip_undeliverable(item: &mut OutboxItem, dead: &std::collections::HashMap<String, Option<String>>) {
+    let (kept, skipped): (Vec<String>, Vec<String>) =
+        item.emails.drain(..).partition(|e| !dead.contains_key(&e.trim().to_lowercase()));
+    item.emails = kept;
+    item.undeliverable = skipped
+        .into_iter()
+        .map(|e| {
+            let code = dead.get(&e.trim().to_lowercase()).cloned().flatten();
+            format!("{e} ({})", code.as_deref().unwrap_or("bounced"))
+        })
+        .collect();
+}
+
 /// What a claim found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claim {
@@ -369,39 +414,15 @@ impl Store {
         let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         self.db.write(|tx| {
             let mut claim = Claim::default();
-            let mut st = tx.prepare_cached(
-                "SELECT o.id, o.idempotency_key, o.message_id, o.customer_id, c.name, o.recipient, c.emails, c.phones, c.address,
-                        c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ITEM_COLUMNS}
                  FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
                  WHERE o.tenant_id=?1 AND o.status=?5 AND o.planned_for<=?2
                    AND (o.next_attempt_at IS NULL OR o.next_attempt_at<=?3)
-                 ORDER BY o.id LIMIT ?4",
-            )?;
-            let list = |s: Option<String>| -> Vec<String> { s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default() };
+                 ORDER BY o.id LIMIT ?4"
+            ))?;
             let rows = st
-                .query_map(params![t, today.to_string(), now_s, limit, OutboxStatus::Queued], |r| {
-                    Ok(OutboxItem {
-                        id: r.get(0)?,
-                        idempotency_key: r.get(1)?,
-                        token: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                        customer_id: r.get(3)?,
-                        customer_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                        recipient: r.get(5)?,
-                        emails: list(r.get(6)?),
-                        phones: list(r.get(7)?),
-                        address: r.get(8)?,
-                        language: r.get(9)?,
-                        step: r.get(10)?,
-                        channel: r.get(11)?,
-                        invoices: list(r.get(12)?),
-                        planned_for: r.get(13)?,
-                        subject: r.get(14)?,
-                        body: r.get(15)?,
-                        attempt: r.get::<_, u32>(16)? + 1,
-                        interrupted: r.get::<_, i64>(17)? != 0,
-                        undeliverable: Vec::new(),
-                    })
-                })?
+                .query_map(params![t, today.to_string(), now_s, limit, OutboxStatus::Queued], item_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut still_due = tx.prepare_cached(
                 "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid') AND open_minor>0",
@@ -409,16 +430,7 @@ impl Store {
             // Addresses a delivery report said fail are not used (see `contacts`).
             let dead = super::contacts::undeliverable(tx, t)?;
             for mut item in rows {
-                let (kept, skipped): (Vec<String>, Vec<String>) =
-                    item.emails.drain(..).partition(|e| !dead.contains_key(&e.trim().to_lowercase()));
-                item.emails = kept;
-                item.undeliverable = skipped
-                    .into_iter()
-                    .map(|e| {
-                        let code = dead.get(&e.trim().to_lowercase()).cloned().flatten();
-                        format!("{e} ({})", code.as_deref().unwrap_or("bounced"))
-                    })
-                    .collect();
+                skip_undeliverable(&mut item, &dead);
                 if item.token.is_empty() {
                     item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
                 }
@@ -457,6 +469,32 @@ impl Store {
                 claim.items.push(item);
             }
             Ok(claim)
+        })
+    }
+
+    /// One outbox row as delivery would read it now (its customer's current
+    /// contacts, failing addresses left out), without claiming it: what a
+    /// preview renders.
+    pub fn outbox_item(&self, tenant: &TenantId, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        let t = tenant.as_str();
+        self.db.read(|c| {
+            let item = c
+                .query_row(
+                    &format!(
+                        "SELECT {ITEM_COLUMNS} FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
+                         WHERE o.tenant_id=?1 AND o.id=?2"
+                    ),
+                    params![t, id],
+                    item_row,
+                )
+                .optional()?;
+            let Some(mut item) = item else { return Ok(None) };
+            let dead = super::contacts::undeliverable(c, t)?;
+            skip_undeliverable(&mut item, &dead);
+            if item.token.is_empty() {
+                item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
+            }
+            Ok(Some(item))
         })
     }
 

@@ -65,9 +65,64 @@ pub(crate) async fn approval(
     Path((tenant, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     let tenant = who.member_of(&tenant)?;
+    let config = st.rt.settings.tenant(tenant.as_str()).cloned().ok_or(PageError::NotFound)?;
+    let channels = st.rt.channels(&tenant);
     let store = st.rt.store.clone();
-    let o = blocking(move || store.outbox_entry(&tenant, id)).await?.ok_or(PageError::NotFound)?;
-    page(&st, &who, "approval.html", "approvals", json!({ "o": to_json(&o)? }))
+    let (o, p) = blocking(move || {
+        let o = store.outbox_entry(&tenant, id)?;
+        let p = relance_runtime::reminders::deliver::preview(&store, &config, &channels, id, Utc::now())?;
+        Ok((o, p))
+    })
+    .await?;
+    let (o, p) = (o.ok_or(PageError::NotFound)?, p.ok_or(PageError::NotFound)?);
+    let sms =
+        (p.channel == relance_domain::Channel::Sms).then(|| relance_runtime::reminders::deliver::sms_size(&p.text));
+    let preview = json!({
+        "recipients": p.recipients, "undeliverable": p.undeliverable, "connector": p.connector,
+        "html": p.html.is_some(), "sms": sms,
+        "document": p.document.as_ref().map(|d| json!({ "file_name": d.file_name, "bytes": d.bytes.len() })),
+    });
+    page(&st, &who, "approval.html", "approvals", json!({ "o": to_json(&o)?, "preview": preview }))
+}
+
+/// The HTML part of a reminder e-mail as it would go out now, in a
+/// sandboxed frame of the approval page (no script, no network).
+pub(crate) async fn approval_email(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    use axum::http::header;
+    let tenant = who.member_of(&tenant)?;
+    let config = st.rt.settings.tenant(tenant.as_str()).cloned().ok_or(PageError::NotFound)?;
+    let channels = st.rt.channels(&tenant);
+    let store = st.rt.store.clone();
+    let p = blocking(move || relance_runtime::reminders::deliver::preview(&store, &config, &channels, id, Utc::now()))
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let html = p.html.ok_or(PageError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+        ],
+        html,
+    )
+        .into_response())
+}
+
+/// The document a reminder's channel would deliver now (a letter's PDF).
+pub(crate) async fn approval_document(
+    State(st): State<WebState>,
+    who: Person,
+    Path((tenant, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    let tenant = who.member_of(&tenant)?;
+    match relance_runtime::api::document(&st.rt, tenant, id).await {
+        Ok(doc) => Ok(doc.into_response()),
+        Err(e) if e.status() == axum::http::StatusCode::NOT_FOUND => Err(PageError::NotFound),
+        Err(e) => Err(PageError::Internal(format!("{e:?}"))),
+    }
 }
 
 #[derive(Deserialize)]

@@ -329,21 +329,36 @@ pub(super) async fn notes(
 
 // ---- the approval gate ----
 
-/// What the customer would receive: the stored subject and text, and for
-/// e-mail the HTML part delivery builds from it. Letters are rendered to
-/// PDF by the letters connector at delivery (not reachable from here).
-fn preview(v: &OutboxView) -> Preview {
-    let html = (v.channel == "email").then(|| crate::reminders::deliver::text_to_html(&v.body));
-    Preview { subject: v.subject.clone(), text: v.body.clone(), html }
-}
-
-/// What the customer would receive.
+/// What the customer would receive if it were delivered now (see
+/// `reminders::deliver::preview`): recipients, subject, text, the HTML part
+/// of an e-mail, the size of an SMS, and the channel's document (a
+/// letter's PDF, served by `…/outbox/{id}/document`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Preview {
     subject: String,
     text: String,
     /// The HTML part of an e-mail; `null` for the other channels.
     html: Option<String>,
+    /// E-mail addresses or phone numbers it would go to now.
+    recipients: Vec<String>,
+    /// The customer's addresses left out because a delivery report said they fail.
+    undeliverable: Vec<String>,
+    /// The connector that would deliver it; `null` when none serves the channel.
+    connector: Option<String>,
+    /// An SMS's encoding and number of parts; `null` for the other channels.
+    sms: Option<crate::reminders::deliver::SmsSize>,
+    /// The channel's document, when it delivers one.
+    document: Option<DocumentRef>,
+}
+
+/// A document to fetch.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct DocumentRef {
+    file_name: String,
+    content_type: String,
+    bytes: usize,
+    /// Where to fetch it (with the same token).
+    url: String,
 }
 
 /// One outbox row and its preview.
@@ -354,6 +369,25 @@ struct OutboxEntry {
     preview: Preview,
 }
 
+/// The row and its preview, or `None` when there is no such row.
+async fn entry_and_preview(
+    st: &ApiState,
+    tenant: TenantId,
+    id: i64,
+) -> Result<Option<(OutboxView, crate::reminders::deliver::Preview)>, ApiError> {
+    let config =
+        st.rt.settings.tenant(tenant.as_str()).cloned().ok_or_else(|| ApiError::internal("tenant without config"))?;
+    let channels = st.rt.channels(&tenant);
+    let store = st.rt.store.clone();
+    blocking(move || {
+        let Some(row) = store.outbox_entry(&tenant, id)? else { return Ok(None) };
+        let now = chrono::Utc::now();
+        let preview = crate::reminders::deliver::preview(&store, &config, &channels, id, now)?;
+        Ok(preview.map(|p| (row, p)))
+    })
+    .await
+}
+
 /// One outbox row with its rendered preview.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbox/{id}", tag = "reminders", params(openapi::TenantIdPath), responses((status = 200, body = OutboxEntry), (status = 404, description = "No such row for this tenant", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 pub(super) async fn outbox_entry(
@@ -362,12 +396,77 @@ pub(super) async fn outbox_entry(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = authorize(&st, &headers, &tenant)?;
-    let store = st.rt.store.clone();
-    let v = blocking(move || store.outbox_entry(&tenant, id))
+    let t = tenant.clone();
+    let (row, p) = entry_and_preview(&st, tenant, id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no outbox row {id}")))?;
-    let preview = preview(&v);
-    Ok(Json(OutboxEntry { row: v, preview }).into_response())
+    let sms = (p.channel == relance_domain::Channel::Sms).then(|| crate::reminders::deliver::sms_size(&p.text));
+    let document = p.document.as_ref().map(|d| DocumentRef {
+        file_name: d.file_name.clone(),
+        content_type: d.content_type.clone(),
+        bytes: d.bytes.len(),
+        url: format!("/api/v1/tenants/{t}/outbox/{id}/document"),
+    });
+    let preview = Preview {
+        subject: p.subject.unwrap_or_default(),
+        text: p.text,
+        html: p.html,
+        recipients: p.recipients,
+        undeliverable: p.undeliverable,
+        connector: p.connector,
+        sms,
+        document,
+    };
+    Ok(Json(OutboxEntry { row, preview }).into_response())
+}
+
+/// The document a reminder's channel would deliver (a letter's PDF), as it
+/// would be rendered now.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbox/{id}/document", tag = "reminders", params(openapi::TenantIdPath), responses((status = 200, description = "The document (a letter's PDF)", content_type = "application/pdf", body = Vec<u8>), (status = 404, description = "No such row, or its channel delivers no document", body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
+pub(super) async fn outbox_document(
+    State(st): State<ApiState>,
+    Path((tenant, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let doc = document(&st.rt, tenant, id).await?;
+    Ok(doc.into_response())
+}
+
+/// A document as an HTTP answer, inline with its file name.
+#[derive(Debug)]
+pub struct DocumentAnswer(relance_connector::Document);
+
+impl IntoResponse for DocumentAnswer {
+    fn into_response(self) -> Response {
+        use axum::http::{HeaderValue, header};
+        let d = self.0;
+        let mut resp = d.bytes.into_response();
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&d.content_type) {
+            h.insert(header::CONTENT_TYPE, v);
+        }
+        let safe: String = d.file_name.chars().filter(|c| c.is_ascii_graphic() && *c != '"' && *c != '\\').collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{safe}\"")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        resp
+    }
+}
+
+/// The document outbox row `id` of `tenant` would be delivered as (a
+/// letter's PDF), for a caller that has checked who may read it (the web
+/// pages); 404 when there is no such row or its channel has no document.
+pub async fn document(rt: &crate::daemon::Runtime, tenant: TenantId, id: i64) -> Result<DocumentAnswer, ApiError> {
+    let config =
+        rt.settings.tenant(tenant.as_str()).cloned().ok_or_else(|| ApiError::internal("tenant without config"))?;
+    let channels = rt.channels(&tenant);
+    let store = rt.store.clone();
+    let p = blocking(move || crate::reminders::deliver::preview(&store, &config, &channels, id, chrono::Utc::now()))
+        .await?;
+    p.and_then(|p| p.document)
+        .map(DocumentAnswer)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("outbox row {id} has no document")))
 }
 
 /// Approves a reminder waiting for confirmation (optional `{"subject", "body"}` edit).

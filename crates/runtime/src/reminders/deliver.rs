@@ -357,3 +357,118 @@ mod tests {
         assert!(html.contains("Merci &amp; à bientôt"), "{html}");
     }
 }
+
+/// What a reminder would look like if it were delivered now: the message
+/// built exactly as [`deliver_due`] builds it (recipients by channel, the
+/// customer's current contacts less failing addresses, the HTML part of an
+/// email), and the channel's document when it delivers one (a letter's PDF).
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub channel: Channel,
+    pub recipients: Vec<String>,
+    /// The customer's addresses left out because they fail.
+    pub undeliverable: Vec<String>,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+    /// The name of the connector that would deliver it, if any.
+    pub connector: Option<String>,
+    pub document: Option<relance_connector::Document>,
+}
+
+/// The preview of outbox row `id` of `tenant` (see [`Preview`]); `None`
+/// when there is no such row.
+pub fn preview(
+    store: &Store,
+    tenant: &TenantConfig,
+    channels: &Channels,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<Preview>, StoreError> {
+    let Some(item) = store.outbox_item(&tenant.id, id)? else { return Ok(None) };
+    let channel: Channel = serde_json::from_value(serde_json::Value::String(item.channel.clone()))
+        .map_err(|_| StoreError::Corrupt(format!("outbox {id}: unknown channel `{}`", item.channel)))?;
+    let recipients: Vec<String> = match channel {
+        Channel::Email => item.recipient.clone().map(|r| vec![r]).unwrap_or_else(|| item.emails.clone()),
+        Channel::Sms => item.phones.clone(),
+        _ => Vec::new(),
+    };
+    let mut msg = message(tenant, &item, channel, recipients, now);
+    if channel == Channel::Email {
+        msg.body_html = Some(text_to_html(&msg.body_text));
+    }
+    let connector = channels.iter().find(|(_, c)| c.serves(channel));
+    let document = connector.and_then(|(_, c)| c.preview(&msg));
+    Ok(Some(Preview {
+        channel,
+        recipients: msg.recipients,
+        undeliverable: item.undeliverable,
+        subject: msg.subject,
+        text: msg.body_text,
+        html: msg.body_html,
+        connector: connector.map(|(name, _)| name.clone()),
+        document,
+    }))
+}
+
+/// How an SMS text travels: the encoding a phone network uses for it and
+/// the number of messages it takes (GSM 03.38: 160 characters, 153 per
+/// part when split, extension characters such as `€` counting twice; any
+/// other character makes the whole text UCS-2: 70, 67 per part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SmsSize {
+    pub gsm7: bool,
+    /// Characters as the network counts them (septets for GSM-7, UTF-16 units for UCS-2).
+    pub units: usize,
+    pub parts: usize,
+}
+
+/// See [`SmsSize`].
+pub fn sms_size(text: &str) -> SmsSize {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    const EXTENSION: &str = "^{}\\[~]|€\u{c}";
+    let mut septets = 0usize;
+    let mut gsm7 = true;
+    for c in text.chars() {
+        if BASIC.contains(c) {
+            septets += 1;
+        } else if EXTENSION.contains(c) {
+            septets += 2;
+        } else {
+            gsm7 = false;
+            break;
+        }
+    }
+    let (units, single, part) = if gsm7 { (septets, 160, 153) } else { (text.encode_utf16().count(), 70, 67) };
+    let parts = if units == 0 {
+        0
+    } else if units <= single {
+        1
+    } else {
+        units.div_ceil(part)
+    };
+    SmsSize { gsm7, units, parts }
+}
+
+#[cfg(test)]
+mod sms_tests {
+    use super::sms_size;
+
+    #[test]
+    fn sms_sizes_follow_gsm_03_38() {
+        let s = sms_size("Bonjour, votre facture F-1 est échue.");
+        assert_eq!((s.gsm7, s.units, s.parts), (true, 37, 1));
+        // `€` is an extension character: two septets.
+        let euro = sms_size("Reste : 10 €");
+        assert_eq!((euro.gsm7, euro.units), (true, 13));
+        let hat = sms_size("Reste dû : 10 €");
+        assert_eq!((hat.gsm7, hat.units), (false, 15), "`û` is not in the GSM alphabet: UCS-2");
+        assert_eq!(sms_size(&"a".repeat(160)).parts, 1);
+        assert_eq!(sms_size(&"a".repeat(161)).parts, 2);
+        assert_eq!(sms_size(&"a".repeat(306)).parts, 2);
+        assert_eq!(sms_size(&"a".repeat(307)).parts, 3);
+        let ucs = sms_size(&format!("Łódź {}", "a".repeat(66)));
+        assert_eq!((ucs.gsm7, ucs.units, ucs.parts), (false, 71, 2));
+        assert_eq!(sms_size("").parts, 0);
+    }
+}
