@@ -241,6 +241,8 @@ fn the_document_is_valid_openapi_3() {
                     &["application/json", "text/csv"]
                 } else if path == "/metrics" {
                     &["text/plain"]
+                } else if path.ends_with("/document") {
+                    &["application/pdf"]
                 } else {
                     &["application/json"]
                 };
