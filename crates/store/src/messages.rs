@@ -179,6 +179,18 @@ pub(super) fn read_understanding(id: i64, version: Option<u32>, text: Option<&st
 }
 
 impl Store {
+    /// Message `id` of the tenant as stored (where its raw copy is), if any.
+    pub fn stored_message(&self, tenant: &TenantId, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages WHERE tenant_id=?1 AND id=?2",
+                params![tenant.as_str(), id],
+                stored_message,
+            )
+            .optional()?)
+        })
+    }
+
     /// The message stored at this slot, if any.
     pub fn message_at(&self, tenant: &TenantId, slot: &MailboxSlot<'_>) -> Result<Option<StoredMessage>, StoreError> {
         self.db.read(|c| {

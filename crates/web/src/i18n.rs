@@ -81,6 +81,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("replies.from", "De", "From"),
     ("replies.subject", "Objet", "Subject"),
     ("replies.intent", "Intention", "Intent"),
+    ("replies.whole", "Message complet, citations comprises", "The whole message, quotes included"),
     ("replies.received", "Reçu", "Received"),
     ("replies.open", "Ouvrir", "Open"),
     ("replies.new_text", "Texte nouveau du client", "The customer's new text"),

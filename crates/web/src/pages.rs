@@ -367,15 +367,35 @@ pub(crate) async fn reply(
 ) -> Result<Response, PageError> {
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
-    let m = blocking(move || store.message(&tenant, id)).await?.ok_or(PageError::NotFound)?;
+    let (m, whole) = blocking(move || {
+        let m = store.message(&tenant, id)?;
+        let whole = store.stored_message(&tenant, id)?.and_then(|s| whole_text(&s.raw_path));
+        Ok((m, whole))
+    })
+    .await?;
+    let m = m.ok_or(PageError::NotFound)?;
     let intents: Vec<&str> = relance_engine::replies::Intent::ALL.iter().map(|i| i.as_str()).collect();
     page(
         &st,
         &who,
         "reply.html",
         "replies",
-        json!({ "m": to_json(&m)?, "intents": intents, "saved": q.contains_key("saved") }),
+        json!({ "m": to_json(&m)?, "intents": intents, "saved": q.contains_key("saved"), "whole": whole }),
     )
+}
+
+/// Largest kept message read back for the reply page.
+const MAX_RAW_MESSAGE: u64 = 25 * 1024 * 1024;
+
+/// The readable text of a kept message (quotes included), as reply
+/// understanding read it; `None` when the copy is gone or unreadable.
+fn whole_text(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    std::fs::File::open(path).ok()?.take(MAX_RAW_MESSAGE).read_to_end(&mut raw).ok()?;
+    let msg = mail_parser::MessageParser::default().parse(&raw)?;
+    let text = relance_engine::replies::quote::readable_body(&msg);
+    (!text.trim().is_empty()).then_some(text)
 }
 
 #[derive(Deserialize)]
@@ -524,4 +544,23 @@ pub(crate) fn refused<T>(r: relance_store::Acted<T>) -> Result<T, PageError> {
         ActionRefusal::NotFound(_) => PageError::NotFound,
         ActionRefusal::Conflict(why) | ActionRefusal::Invalid(why) => PageError::BadRequest(why),
     })
+}
+
+#[cfg(test)]
+mod whole_text_tests {
+    use super::whole_text;
+
+    #[test]
+    fn the_kept_message_is_read_back_with_its_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.eml");
+        let raw = "From: Alice <alice@client.test>\r\nTo: relances@acme.test\r\nSubject: RE: Facture F-1\r\n\
+                   Content-Type: text/plain; charset=utf-8\r\n\r\nJe paierai le 15.\r\n\r\n\
+                   Le 1 déc. 2026, Acme a écrit :\r\n> Votre facture F-1 est échue.\r\n";
+        std::fs::write(&path, raw).unwrap();
+        let text = whole_text(path.to_str().unwrap()).expect("readable");
+        assert!(text.contains("Je paierai le 15."), "{text}");
+        assert!(text.contains("> Votre facture F-1 est échue."), "{text}");
+        assert_eq!(whole_text(dir.path().join("gone.eml").to_str().unwrap()), None);
+    }
 }
