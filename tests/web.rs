@@ -230,6 +230,18 @@ fn sessions_roles_csrf_and_tenants_are_enforced() {
         d.get("/api/v1/tenants/demo/reports/aged-balance?format=csv&by=segment&as_of=2026-01-31", Some(TOKEN));
     assert_eq!((by_segment.status, &by_segment.body), (200, &api));
     assert!(by_segment.body.starts_with("kind,segment,"), "{}", by_segment.body);
+    // `top` keeps the largest debtors per currency; the totals still cover everyone.
+    let (_, all) = d.get_json("/api/v1/tenants/demo/reports/aged-balance", Some(TOKEN));
+    let (_, top) = d.get_json("/api/v1/tenants/demo/reports/aged-balance?top=1", Some(TOKEN));
+    assert_eq!(top["totals"], all["totals"]);
+    assert_eq!(top["rows_in_all"], all["rows"].as_array().unwrap().len());
+    let largest = all["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|r| r["total"]["amount"].as_str().unwrap().replace('.', "").parse::<i64>().unwrap());
+    assert_eq!(top["rows"].as_array().unwrap().first(), largest, "{top}");
+    assert_eq!(d.get_json("/api/v1/tenants/demo/reports/aged-balance?top=0", Some(TOKEN)).0, 400);
     assert_eq!(alice.get("/t/demo/reports?from=2026-13-01").status, 400, "a bad date is refused, saying why");
     assert_eq!(alice.get("/t/demo/reports/nothing/csv").status, 404);
     let reports = alice.get("/t/demo/reports?by=segment");

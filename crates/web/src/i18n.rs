@@ -111,6 +111,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("reports.by_customer", "Par client", "By customer"),
     ("reports.by_segment", "Par segment", "By segment"),
     ("reports.apply", "Afficher", "Show"),
+    (
+        "reports.largest",
+        "les plus gros encours par devise ; tous dans le CSV",
+        "the largest balances per currency; all in the CSV",
+    ),
     ("reports.period", "Période", "Period"),
     ("reports.receivables", "Encours", "Receivables"),
     ("reports.paid", "Payé", "Paid"),

@@ -37,6 +37,10 @@ fn parameters(which: Report) -> &'static [&'static str] {
     }
 }
 
+/// Customers listed in the aged balance per currency (the largest debtors;
+/// the CSV export has them all).
+const TOP_DEBTORS: &str = "100";
+
 /// The query of `which` from the page's: blank fields are left out (the
 /// report's defaults apply); the cash rates' `since` is the period's start.
 fn query_of(which: Report, page: &HashMap<String, String>) -> HashMap<String, String> {
@@ -136,7 +140,11 @@ pub(crate) async fn reports(
     let tenant = who.member_of(&tenant)?;
     let mut data = serde_json::Map::new();
     for which in Report::ALL {
-        let v = json_of(&st, &tenant, which, query_of(which, &q)).await?;
+        let mut query = query_of(which, &q);
+        if which == Report::AgedBalance {
+            query.insert("top".into(), TOP_DEBTORS.into());
+        }
+        let v = json_of(&st, &tenant, which, query).await?;
         data.insert(which.name().replace('-', "_"), v);
     }
     let lang = who.language;

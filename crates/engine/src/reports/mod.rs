@@ -167,6 +167,32 @@ pub struct AgedBalance {
     pub totals: Vec<AgedRow>,
 }
 
+impl AgedBalance {
+    /// Keeps, per currency, the `top` rows owing the most (ties by key),
+    /// largest first, currencies in code order; the totals still cover
+    /// every row. Returns how many rows there were before.
+    pub fn keep_largest(&mut self, top: usize) -> usize {
+        let before = self.rows.len();
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort_by(|a, b| {
+            a.currency.code().cmp(b.currency.code()).then(b.total.minor.cmp(&a.total.minor)).then(a.key.cmp(&b.key))
+        });
+        let mut kept = 0usize;
+        let mut current: Option<Currency> = None;
+        for r in rows {
+            if current != Some(r.currency) {
+                current = Some(r.currency);
+                kept = 0;
+            }
+            if kept < top {
+                kept += 1;
+                self.rows.push(r);
+            }
+        }
+        before
+    }
+}
+
 /// An amount already summed by the store for one group, currency and bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketSum {
@@ -422,6 +448,25 @@ mod tests {
         assert_eq!(AgeBucket::of(d("2025-12-30"), as_of), AgeBucket::Days61To90);
         assert_eq!(AgeBucket::of(d("2025-12-01"), as_of), AgeBucket::Days61To90, "90 days");
         assert_eq!(AgeBucket::of(d("2025-11-30"), as_of), AgeBucket::Over90);
+    }
+
+    #[test]
+    fn the_largest_debtors_per_currency_are_kept_and_the_totals_cover_all() {
+        let item = |c: &str, open: Money| OpenItem { customer: c.into(), due: d("2026-02-01"), open };
+        let items = [
+            item("A", eur(100_00)),
+            item("B", eur(300_00)),
+            item("C", eur(200_00)),
+            item("D", eur(300_00)),
+            item("E", Money::new(50_00, gbp())),
+            item("F", Money::new(70_00, gbp())),
+        ];
+        let mut ab = aged_balance(&items, d("2026-03-01")).unwrap();
+        let totals = ab.totals.clone();
+        assert_eq!(ab.keep_largest(2), 6);
+        let kept: Vec<(&str, &str)> = ab.rows.iter().map(|r| (r.currency.code(), r.key.as_str())).collect();
+        assert_eq!(kept, [("EUR", "B"), ("EUR", "D"), ("GBP", "F"), ("GBP", "E")], "largest first, ties by key");
+        assert_eq!(ab.totals, totals, "totals over every row");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub async fn report(rt: &Runtime, tenant: TenantId, which: Report, query: HashMa
 /// Longest period a report reads (in days), and most months of a series.
 const MAX_PERIOD_DAYS: i64 = 3660;
 const MAX_MONTHS: u32 = 120;
+/// Most rows per currency `top` may keep.
+const MAX_TOP: u32 = 100_000;
 const DEFAULT_PERIOD_DAYS: u64 = 90;
 
 /// `?format=`: JSON by default, or CSV.
@@ -117,6 +119,9 @@ struct AgedQuery {
     /// Rows per `customer` (default) or per `segment`.
     #[param(inline)]
     by: Option<GroupBy>,
+    /// Only the `top` rows owing the most in each currency (1 to 100000), largest first; the
+    /// totals still cover every row. All rows when absent.
+    top: Option<u32>,
     /// `json` (default) or `csv`.
     #[param(inline)]
     format: Option<Format>,
@@ -190,6 +195,8 @@ struct AgedBalanceReport {
     /// The buckets' keys (`not_due`, `days1_to30`…), in column order.
     bucket_keys: Vec<String>,
     rows: Vec<AgedBalanceRow>,
+    /// Rows before `top` kept the largest (the number of rows when `top` is absent).
+    rows_in_all: usize,
     /// Per currency (never converted).
     totals: Vec<AgedBalanceTotal>,
 }
@@ -492,7 +499,7 @@ pub(super) async fn aged_balance(
 }
 
 async fn aged_balance_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) -> Result<Response, ApiError> {
-    known(&p, &["as_of", "by"])?;
+    known(&p, &["as_of", "by", "top"])?;
     let fmt = format(&p)?;
     let day = as_of(rt, &tenant, &p)?;
     let by = match p.get("by") {
@@ -500,9 +507,24 @@ async fn aged_balance_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, 
         Some(v) => AgedGrouping::parse(v)
             .ok_or_else(|| ApiError::bad_request(format!("query parameter `by`: `{v}` is not customer or segment")))?,
     };
+    let top = match p.get("top") {
+        None => None,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_TOP).contains(&n) => Some(n as usize),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `top`: `{v}` is not a number from 1 to {MAX_TOP}"
+                )));
+            }
+        },
+    };
     let store = rt.store.clone();
     let sums = blocking(move || store.aged_sums(&tenant, day, by)).await?;
-    let ab = reports::aged_balance_from_sums(&sums, day, by).map_err(ApiError::internal)?;
+    let mut ab = reports::aged_balance_from_sums(&sums, day, by).map_err(ApiError::internal)?;
+    let rows_in_all = match top {
+        Some(n) => ab.keep_largest(n),
+        None => ab.rows.len(),
+    };
     if fmt == Format::Csv {
         return aged_csv(&ab);
     }
@@ -516,7 +538,7 @@ async fn aged_balance_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, 
         .collect();
     let (buckets, bucket_keys) =
         (buckets.into_iter().map(String::from).collect(), keys.into_iter().map(String::from).collect());
-    Ok(Json(AgedBalanceReport { as_of: ab.as_of, by, buckets, bucket_keys, rows, totals }).into_response())
+    Ok(Json(AgedBalanceReport { as_of: ab.as_of, by, buckets, bucket_keys, rows, rows_in_all, totals }).into_response())
 }
 
 /// DSO by the countback method on `as_of`, per currency of the receivables,
