@@ -41,7 +41,7 @@
 //! opening_journals = ["AN", "RAN"]
 //! default_terms_days = 30
 //! currency = "EUR"                   # the book currency; the tenant's when unset
-//! encoding = "auto"                  # utf-8, windows-1252
+//! encoding = "auto"                  # utf8, windows1252
 //! [connectors.fec.terms_days]
 //! "C0002" = 45
 //! ```

@@ -340,7 +340,8 @@ pub fn parse(text: &str, fmt: &Format, keep: impl Fn(&str) -> bool) -> Result<Pa
                     out.lines.push(l);
                 }
             }
-            Err((column, reason, context)) => {
+            Err(failure) => {
+                let (column, reason, context) = *failure;
                 out.errors.push(LineError { line, column, reason, raw, context });
             }
         }
@@ -351,11 +352,11 @@ pub fn parse(text: &str, fmt: &Format, keep: impl Fn(&str) -> bool) -> Result<Pa
     Ok(out)
 }
 
-type Failure = (Option<&'static str>, String, Option<LineContext>);
+type Failure = Box<(Option<&'static str>, String, Option<LineContext>)>;
 
 fn parse_line(rec: &StringRecord, layout: &Layout, fmt: &Format, line: u64) -> Result<FecLine, Failure> {
     if rec.len() < layout.width || rec.iter().skip(layout.width).any(|x| !x.trim().is_empty()) {
-        return Err((None, format!("{} fields where the header has {}", rec.len(), layout.width), None));
+        return Err(Box::new((None, format!("{} fields where the header has {}", rec.len(), layout.width), None)));
     }
     let context = LineContext {
         journal: layout.text(rec, Column::JournalCode),
@@ -365,7 +366,7 @@ fn parse_line(rec: &StringRecord, layout: &Layout, fmt: &Format, line: u64) -> R
         piece_ref: layout.get(rec, Column::PieceRef).map(str::to_string),
         lettering: layout.get(rec, Column::EcritureLet).map(str::to_string),
     };
-    let fail = |c: Column, reason: String| (Some(c.name()), reason, Some(context.clone()));
+    let fail = |c: Column, reason: String| -> Failure { Box::new((Some(c.name()), reason, Some(context.clone()))) };
     for c in [Column::JournalCode, Column::EcritureNum, Column::CompteNum] {
         if layout.get(rec, c).is_none() {
             return Err(fail(c, "empty value".to_string()));
@@ -467,10 +468,12 @@ pub fn legal_name(file_name: &str) -> Option<(String, NaiveDate)> {
         };
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         let clean_before = i < 10 || !bytes[i - 10].is_ascii_digit();
-        if digits(siren) && digits(date) && clean_before {
-            if let Ok(d) = NaiveDate::parse_from_str(date, "%Y%m%d") {
-                return Some((siren.to_string(), d));
-            }
+        if digits(siren)
+            && digits(date)
+            && clean_before
+            && let Ok(d) = NaiveDate::parse_from_str(date, "%Y%m%d")
+        {
+            return Some((siren.to_string(), d));
         }
     }
     None

@@ -236,7 +236,7 @@ fn bad_lines_are_reported_with_line_and_column_and_the_rest_goes_on() {
         .enumerate()
         .map(|(i, l)| match i + 1 {
             11 => l.replacen("\t20250131\t641000", "\t20250231\t641000", 1) + "\n",
-            21 => l.rsplitn(2, '\t').nth(1).unwrap_or("").to_string() + "\n",
+            21 => l.rsplit_once('\t').map_or("", |x| x.0).to_string() + "\n",
             _ => format!("{l}\n"),
         })
         .collect();
