@@ -16,7 +16,8 @@
 //!   is an [`Issue`].
 //! - Lines of sales (and opening) journals make the open items: grouped by
 //!   customer and invoice number (`PieceRef`, else `<JournalCode>-<EcritureNum>`).
-//!   A positive total is an invoice, a negative one a credit note (negative
+//!   Opening entries whose piece is shared by several customers make one
+//!   item per customer, `<PieceRef>/<customer>`. A positive total is an invoice, a negative one a credit note (negative
 //!   open amount); the open amount is the sum of the lines' open parts. The
 //!   issue date is the earliest `PieceDate` (else `EcritureDate`); the due
 //!   date the earliest due date of the lines (extra column), else the issue
@@ -70,6 +71,11 @@ impl Rules {
         }
     }
 
+    /// Whether `journal` is an opening-balance journal.
+    pub fn is_opening(&self, journal: &str) -> bool {
+        self.opening_journals.contains(&journal.to_ascii_uppercase())
+    }
+
     fn terms(&self, customer: &str) -> u32 {
         self.terms_days.get(customer).copied().unwrap_or(self.default_terms_days)
     }
@@ -83,6 +89,11 @@ pub fn customer_of(account: &str, aux: Option<&str>) -> String {
 /// The invoice number of a line of a sales journal.
 pub fn number_of(journal: &str, entry: &str, piece_ref: Option<&str>) -> String {
     piece_ref.map_or_else(|| format!("{journal}-{entry}"), str::to_string)
+}
+
+/// The number of a customer's item of an opening entry whose piece is shared by several customers.
+pub fn opening_number(piece: &str, customer: &str) -> String {
+    format!("{piece}/{customer}")
 }
 
 /// An invoice or credit note as the FEC leaves it.
@@ -217,7 +228,11 @@ pub fn build(lines: &[&FecLine], rules: &Rules, tainted: &Tainted) -> Ledger {
     for (customer, number) in pieces.keys() {
         customers_by_number.entry(number).or_default().push(customer);
     }
-    for ((customer, number), members) in &pieces {
+    for ((customer, piece), members) in &pieces {
+        let owners = customers_by_number.get(piece.as_str()).map_or(1, Vec::len);
+        // Opening entries often share one piece for every customer's balance: one item each.
+        let opening = members.iter().all(|i| rules.is_opening(&lines[*i].journal));
+        let number = if owners > 1 && opening { opening_number(piece, customer) } else { piece.clone() };
         let line_numbers: Vec<u64> = members.iter().map(|i| lines[*i].line).collect();
         let issue = |reason: String, follows_unreadable: bool| Issue {
             lines: line_numbers.clone(),
@@ -225,7 +240,7 @@ pub fn build(lines: &[&FecLine], rules: &Rules, tainted: &Tainted) -> Ledger {
             reason,
             follows_unreadable,
         };
-        if tainted.items.contains(&(customer.clone(), number.clone())) {
+        if tainted.items.contains(&(customer.clone(), piece.clone())) {
             ledger.issues.push(issue(format!("invoice {number} of customer {customer} has an unreadable line"), true));
             continue;
         }
@@ -233,8 +248,7 @@ pub fn build(lines: &[&FecLine], rules: &Rules, tainted: &Tainted) -> Ledger {
             ledger.issues.push(issue(reason.clone(), *follows_unreadable));
             continue;
         }
-        let owners = customers_by_number.get(number.as_str()).map_or(1, Vec::len);
-        if owners > 1 {
+        if owners > 1 && !opening {
             ledger.issues.push(issue(format!("invoice number {number} is used for {owners} customers"), false));
             continue;
         }
@@ -242,7 +256,7 @@ pub fn build(lines: &[&FecLine], rules: &Rules, tainted: &Tainted) -> Ledger {
             ledger.issues.push(issue(format!("invoice number {number} is longer than 64 characters"), false));
             continue;
         }
-        match item(lines, members, &open, rules, customer, number) {
+        match item(lines, members, &open, rules, customer, &number) {
             Ok(Some(it)) => ledger.items.push(it),
             Ok(None) => {}
             Err(reason) => ledger.issues.push(issue(reason, false)),

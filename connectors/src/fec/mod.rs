@@ -489,6 +489,9 @@ impl FecInvoices {
                     let customer = ledger::customer_of(&c.account, c.aux.as_deref());
                     if rules.makes_items(&c.journal) {
                         let number = ledger::number_of(&c.journal, &c.entry, c.piece_ref.as_deref());
+                        if rules.is_opening(&c.journal) {
+                            kept_numbers.push(ledger::opening_number(&number, &customer));
+                        }
                         kept_numbers.push(number.clone());
                         tainted.items.insert((customer.clone(), number));
                     }

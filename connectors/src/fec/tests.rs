@@ -330,6 +330,30 @@ fn a_partial_lettering_across_currencies_is_an_issue_not_a_guess() {
 }
 
 #[test]
+fn opening_balances_shared_by_customers_are_one_item_each_and_a_shared_invoice_number_is_an_issue() {
+    let text = small(&[
+        ["AN", "1", "20250101", "411000", "C001", "AN2025", "80,00", "", ""],
+        ["AN", "1", "20250101", "411000", "C002", "AN2025", "20,00", "", ""],
+        ["AN", "1", "20250101", "890000", "", "AN2025", "", "100,00", ""],
+        ["VE", "1", "20250105", "411000", "C001", "F9", "10,00", "", ""],
+        ["VE", "1", "20250105", "411000", "C002", "F9", "10,00", "", ""],
+        ["VE", "1", "20250105", "706000", "", "F9", "", "20,00", ""],
+    ]);
+    let l = ledger_of(&parse_text(&text), &rules());
+    let items: Vec<(&str, &str, i64)> =
+        l.items.iter().map(|i| (i.number.as_str(), i.customer_id.as_str(), i.open.minor)).collect();
+    assert_eq!(items, vec![("AN2025/C001", "C001", 8_000), ("AN2025/C002", "C002", 2_000)]);
+    let issues: Vec<(Vec<u64>, &str)> = l.issues.iter().map(|i| (i.lines.clone(), i.reason.as_str())).collect();
+    assert_eq!(
+        issues,
+        vec![
+            (vec![5], "invoice number F9 is used for 2 customers"),
+            (vec![6], "invoice number F9 is used for 2 customers")
+        ]
+    );
+}
+
+#[test]
 fn file_names_give_the_company_and_closing_date() {
     let d = date("2025-12-31");
     assert_eq!(parse::legal_name("123456789FEC20251231.txt"), Some(("123456789".into(), d)));
@@ -504,6 +528,34 @@ fn another_fiscal_year_closes_nothing_of_this_one() {
     want.push(("G1".into(), InvoiceStatus::Open, "50.00".into()));
     want.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(env.invoices(), want);
+}
+
+#[test]
+fn without_the_legal_name_a_file_is_scoped_by_its_first_entry_date() {
+    let env = Env::new("");
+    env.write("export.txt", SAMPLE);
+    env.run();
+    // No closing date: lettering AD, dated 2026, counts.
+    assert_eq!(env.invoices()[6], ("F006".into(), InvoiceStatus::Paid, "0.00".into()));
+    // Same first entry (2025-01-10), F003 gone: closed; F010 new.
+    let mut text: String = SAMPLE.lines().filter(|l| !l.contains("F003")).map(|l| format!("{l}\n")).collect();
+    text.push_str("VE\tVentes\t8\t20250110\t411000\tClients\tC001\tDupont SA\tF010\t\tx\t5,00\t0,00\t\t\t\t\t\t\n");
+    text.push_str("VE\tVentes\t8\t20250110\t706000\tVentes\t\t\tF010\t\tx\t0,00\t5,00\t\t\t\t\t\t\n");
+    env.write("export.txt", text);
+    assert_eq!(env.run().items, 7);
+    let inv = env.invoices();
+    assert_eq!(inv[3], ("F003".into(), InvoiceStatus::Closed, "0.00".into()));
+    assert_eq!(inv[7], ("F010".into(), InvoiceStatus::Open, "5.00".into()));
+    // Another year's file (first entry 2026-01-05) closes nothing of it.
+    env.write(
+        "export-2026.txt",
+        small(&[
+            ["VE", "1", "20260105", "411000", "C001", "G1", "50,00", "", ""],
+            ["VE", "1", "20260105", "706000", "", "G1", "", "50,00", ""],
+        ]),
+    );
+    assert_eq!(env.run().items, 1);
+    assert_eq!(env.invoices().iter().filter(|i| i.1 == InvoiceStatus::Closed).count(), 1);
 }
 
 #[test]
