@@ -8,6 +8,7 @@
 
 pub mod bank_statements;
 pub mod csv_invoices;
+pub mod fec;
 pub mod file_writeback;
 pub mod files;
 mod http;
@@ -28,6 +29,7 @@ use relance_connector::{ConnectorFactory, Registry};
 pub fn builtin_factories() -> Vec<Arc<dyn ConnectorFactory>> {
     vec![
         Arc::new(csv_invoices::CsvInvoicesFactory),
+        Arc::new(fec::FecInvoicesFactory),
         Arc::new(bank_statements::BankStatementsFactory),
         Arc::new(file_writeback::FileWriteBackFactory),
         Arc::new(imap_mailbox::ImapMailboxFactory),
