@@ -89,12 +89,16 @@ export TEST_WEBDRIVER_URL="http://127.0.0.1:$WD_PORT"
 export RELANCE_TEST_SERVERS=required
 export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_SMTP_DIR="$SERVERS/smtp/messages"
 
-# qpdf checks the letters' PDF structure in the channel tests (a small package).
-if ! command -v qpdf >/dev/null 2>&1; then
-  log "installing qpdf"
+# The letters' PDFs are read back by the tests: their text with pdftotext
+# (poppler-utils), their structure with qpdf --check (small packages).
+pdf_tools=()
+command -v qpdf >/dev/null 2>&1 || pdf_tools+=(qpdf)
+command -v pdftotext >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
+if [ ${#pdf_tools[@]} -gt 0 ]; then
+  log "installing ${pdf_tools[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO env DEBIAN_FRONTEND=noninteractive flock -w 900 /tmp/recipes-apt.lock sh -c \
-    'apt-get install -y -qq --no-install-recommends qpdf || { apt-get update -qq && apt-get install -y -qq --no-install-recommends qpdf; }'
+    "apt-get install -y -qq --no-install-recommends ${pdf_tools[*]} || { apt-get update -qq && apt-get install -y -qq --no-install-recommends ${pdf_tools[*]}; }"
 fi
 
 # --- Checks and tests ----------------------------------------------------------

@@ -226,3 +226,37 @@ pub fn csv_rows(n: usize, bad: &[usize]) -> String {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// Runs a command-line PDF tool on `path`: its success and output, or `None`
+/// when the tool is not installed outside scripts/test.sh (there, which
+/// installs poppler-utils and qpdf, a missing tool fails the test).
+fn pdf_tool(tool: &str, package: &str, args: &[&str], path: &Path) -> Option<(bool, String)> {
+    match Command::new(tool).args(args).arg(path).args(if tool == "pdftotext" { &["-"][..] } else { &[] }).output() {
+        Ok(out) => Some((
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )),
+        Err(e) => {
+            if std::env::var("RELANCE_TEST_SERVERS").as_deref() == Ok("required") {
+                panic!("`{tool}` ({package}) is required under scripts/test.sh: {e}");
+            }
+            eprintln!("note: `{tool}` not installed ({package}): its checks are skipped");
+            None
+        }
+    }
+}
+
+/// The text of a PDF file as `pdftotext` (poppler-utils) extracts it, pages
+/// separated by form feeds.
+pub fn pdf_text(path: &Path) -> Option<String> {
+    let (ok, text) = pdf_tool("pdftotext", "poppler-utils", &["-enc", "UTF-8", "-layout"], path)?;
+    assert!(ok, "pdftotext {}: {text}", path.display());
+    Some(text)
+}
+
+/// `qpdf --check` passes on a PDF file.
+pub fn qpdf_check(path: &Path) {
+    if let Some((ok, out)) = pdf_tool("qpdf", "qpdf", &["--check"], path) {
+        assert!(ok && out.contains("No syntax or stream encoding errors"), "qpdf --check {}: {out}", path.display());
+    }
+}
