@@ -291,13 +291,20 @@ impl OutboundChannel for Letters {
         Ok((self.post.is_none() && path.exists()).then(|| SendReceipt { reference: path.display().to_string() }))
     }
 
-    /// The letter's PDF, exactly as `send` writes it.
+    /// The letter's PDF, exactly as `send` writes it (none when it cannot
+    /// be rendered: `send` would fail with the reason).
     fn preview(&self, m: &OutboundMessage) -> Option<relance_connector::Document> {
-        Some(relance_connector::Document {
-            file_name: file_name(m),
-            content_type: "application/pdf".into(),
-            bytes: render(&letter_of(m)),
-        })
+        match render(&letter_of(m)) {
+            Ok(bytes) => Some(relance_connector::Document {
+                file_name: file_name(m),
+                content_type: "application/pdf".into(),
+                bytes,
+            }),
+            Err(e) => {
+                tracing::warn!(customer = %m.customer_id, error = %e, "letter preview cannot be rendered");
+                None
+            }
+        }
     }
 }
 
