@@ -34,6 +34,7 @@ mod report_world;
 mod reports;
 mod sqlite;
 mod tasks;
+mod ui_world;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,7 @@ pub use reflection::{ErpState, ReflectedBy};
 pub use report_world::{ReportWorld, ReportWorldCounts};
 pub use sqlite::DaemonLock;
 pub use tasks::{NewPromise, NewTask};
+pub use ui_world::{LARGE_CUSTOMER, UiWorld, UiWorldCounts};
 pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
 
 /// Where the data lives.
