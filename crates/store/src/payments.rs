@@ -492,6 +492,53 @@ impl Store {
         })
     }
 
+    /// Payments with one of `statuses` (all when empty) whose payer,
+    /// remittance, structured reference or amount (as a decimal string)
+    /// contains `needle` (case-insensitive), oldest first: the page at
+    /// `offset` of the matches, and how many match in all. Reads the
+    /// searched columns of the statuses' rows, then the page's rows whole.
+    pub fn search_payments(
+        &self,
+        tenant: &TenantId,
+        statuses: &[PaymentStatus],
+        needle: &str,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<StoredPayment, i64>, StoreError> {
+        let needle = needle.trim().to_lowercase();
+        let t = tenant.as_str();
+        self.db.read(|c| {
+            let names: Vec<&str> = statuses.iter().map(PaymentStatus::as_str).collect();
+            let filter = super::status_filter(&names);
+            let mut st = c.prepare(&format!(
+                "SELECT id, counterparty_name, remittance, structured_ref, amount_minor, currency FROM payments
+                 WHERE tenant_id=?1{filter} ORDER BY id"
+            ))?;
+            let mut rows = st.query([t])?;
+            let mut found = Vec::new();
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                let ccy = stored_currency(&r.get::<_, String>(5)?, || format!("payment {id}"))?;
+                let text =
+                    |i: usize| -> rusqlite::Result<String> { Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default()) };
+                let hay = [text(1)?, text(2)?, text(3)?, Money::new(r.get(4)?, ccy).to_decimal_string()]
+                    .join(" ")
+                    .to_lowercase();
+                if hay.contains(&needle) {
+                    found.push(id);
+                }
+            }
+            let from = usize::try_from(offset).unwrap_or(usize::MAX);
+            let items = found
+                .iter()
+                .skip(from)
+                .take(limit as usize)
+                .filter_map(|&id| load_payment(c, t, id).transpose())
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page { items, total: found.len() as u64, limit, offset, next_after: None })
+        })
+    }
+
     pub fn payment(&self, tenant: &TenantId, id: i64) -> Result<Option<StoredPayment>, StoreError> {
         self.db.read(|c| load_payment(c, tenant.as_str(), id))
     }

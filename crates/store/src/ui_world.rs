@@ -184,10 +184,10 @@ impl Store {
             )? as u64;
             Ok(())
         })?;
-        // Reminders waiting for approval (formal notices), and some that failed.
+        // Reminders waiting for approval (formal notices, planned these last days); and
+        // reminders of the past year that failed, spread among those sent.
         self.db.write(|tx| {
-            let reminder = |status: &str, n: i64, tx: &rusqlite::Transaction<'_>| -> Result<u64, StoreError> {
-                Ok(tx.execute(
+            out.reminders_to_approve = tx.execute(
                     &format!(
                         "{SEQ}, r AS (SELECT i, {CUSTOMER_OF_I} AS cust, printf('INV-%08d', i * 10) AS a,
                                             printf('INV-%08d', i * 10 + 1) AS b FROM seq)
@@ -210,35 +210,49 @@ impl Store {
                                 json_array('step formal_notice is due: ' || a || ' is ' || (30 + i % 60) || ' days overdue',
                                            'the last reminder was 10 days ago (gap 7 days)',
                                            'the step asks a person to approve its messages'),
-                                ?5, CASE WHEN ?5 = 'failed' THEN 5 ELSE 0 END,
-                                CASE WHEN ?5 = 'failed' THEN '550 5.1.1 mailbox unavailable' END,
-                                strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-' || (i % 5) || ' days'), ?6
+                                'to_confirm', 0, NULL, strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-' || (i % 5) || ' days'), ?5
                            FROM r"
                     ),
-                    rusqlite::params![t, n, as_of, customers, status, now],
-                )? as u64)
-            };
-            out.reminders_to_approve = reminder("to_confirm", some(400), tx)?;
-            out.failed_reminders = reminder("failed", some(5000), tx)?;
+                    rusqlite::params![t, some(400), as_of, customers, now],
+                )? as u64;
+            let failed = some(5000);
+            let step = ((invoices / 4) / failed).max(1);
+            out.failed_reminders = tx.execute(
+                &format!(
+                    "{SEQ} UPDATE outbox SET status='failed', attempts=5, sent_at=NULL,
+                                            last_error='550 5.1.1 <compta@client.example>: mailbox unavailable'
+                     WHERE tenant_id=?1 AND idempotency_key IN (SELECT 'bench-' || (i * ?3) FROM seq)"
+                ),
+                rusqlite::params![t, failed, step],
+            )? as u64;
             Ok(())
         })?;
-        // Open tasks, quarantined inputs, holds and notes.
+        // Tasks of the past year (one in ten still open), quarantined inputs, holds and notes.
         self.db.write(|tx| {
-            out.open_tasks = tx.execute(
+            tx.execute(
                 &format!(
                     "{SEQ} INSERT INTO tasks (tenant_id, kind, customer_id, invoice_numbers, note, status, created_at,
                                               updated_at, assignee, due_on, created_by)
                      SELECT ?1, CASE i % 7 WHEN 0 THEN 'dispute' WHEN 1 THEN 'awaiting_proof' WHEN 2 THEN 'check_payment'
                                    WHEN 3 THEN 'payment_plan' WHEN 4 THEN 'contact' WHEN 5 THEN 'call' ELSE 'follow_up' END,
                             {CUSTOMER_OF_I}, json_array(printf('INV-%08d', i * 10)),
-                            'Rappeler le client au sujet de la facture ' || printf('INV-%08d', i * 10), 'open',
-                            strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-' || (i % 60) || ' days'), ?5,
+                            'Rappeler le client au sujet de la facture ' || printf('INV-%08d', i * 10),
+                            CASE WHEN i % 10 = 0 THEN 'open' ELSE 'done' END,
+                            strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-' || ((?2 - i) * 365 / ?2) || ' days'), ?5,
                             CASE i % 3 WHEN 0 THEN 'alice' WHEN 1 THEN 'bob' ELSE NULL END,
-                            date(?3, '+' || (i % 20) || ' days'), 'user:alice'
+                            date(?3, '-' || ((?2 - i) * 365 / ?2) || ' days', '+' || (i % 20) || ' days'), 'user:alice'
                        FROM seq"
                 ),
-                rusqlite::params![t, some(200), as_of, customers, now],
-            )? as u64;
+                rusqlite::params![t, some(20), as_of, customers, now],
+            )?;
+            tx.execute(
+                "UPDATE tasks SET closed_by='user:bob', closed_at=updated_at, closed_note='fait'
+                 WHERE tenant_id=?1 AND status='done' AND closed_by IS NULL",
+                [t],
+            )?;
+            let open: i64 =
+                tx.query_row("SELECT count(*) FROM tasks WHERE tenant_id=?1 AND status='open'", [t], |r| r.get(0))?;
+            out.open_tasks = u64::try_from(open).unwrap_or(0);
             out.quarantined = tx.execute(
                 &format!(
                     "{SEQ} INSERT INTO quarantine (tenant_id, source, item, line, column_name, reason, raw, created_at)
@@ -313,6 +327,21 @@ mod tests {
             let best = m.best().expect("a candidate");
             assert_eq!(best.allocations[0].amount, p.line.amount, "payment {}", p.id);
         }
+        // A search looks through the whole queue, not one page of it.
+        let review_statuses = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
+        let last = review.items.last().unwrap();
+        let payer = last.line.counterparty_name.clone().unwrap().to_lowercase();
+        let found = store.search_payments(&t, &review_statuses, &payer, 100, 0).unwrap();
+        assert!(found.items.iter().any(|p| p.id == last.id), "{payer}");
+        let amount = last.line.amount.to_decimal_string();
+        assert!(
+            store.search_payments(&t, &review_statuses, &amount, 50, 0).unwrap().items.iter().any(|p| p.id == last.id)
+        );
+        let suggested = review.items.iter().filter(|p| p.status == PaymentStatus::Suggested).count();
+        let paged = store.search_payments(&t, &review_statuses, "PAIEMENT factures", 5, 5).unwrap();
+        assert_eq!(paged.total as usize, suggested);
+        assert_eq!(paged.items.len(), (suggested - 5).min(5));
+        assert_eq!(store.search_payments(&t, &review_statuses, "no such payer", 5, 0).unwrap().total, 0);
         // Replies read as understood, with the row's own invoice.
         let replies = store.messages(&t, &[MessageStatus::Review], 100u32).unwrap();
         assert!(!replies.items.is_empty());

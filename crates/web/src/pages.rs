@@ -345,41 +345,26 @@ pub(crate) async fn cash(
     let tenant = who.member_of(&tenant)?;
     let store = st.rt.store.clone();
     let offset = offset_of(&q);
-    let search = q.get("q").map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty());
-    let page_of = blocking(move || {
-        store.payments_with_status(
-            &tenant,
-            &[PaymentStatus::Suggested, PaymentStatus::Unmatched],
-            Window { limit: PAGE, after: None, offset },
-        )
+    let search = q.get("q").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
+    // A search looks through the whole queue (in the store), then shows its page.
+    let query = search.clone();
+    let page_of = blocking(move || match query {
+        Some(needle) => store.search_payments(&tenant, &review, &needle, PAGE, offset),
+        None => store.payments_with_status(&tenant, &review, Window { limit: PAGE, after: None, offset }),
     })
     .await?;
-    let mut items = Vec::new();
-    for p in &page_of.items {
-        let v = to_json(p)?;
-        if let Some(s) = &search {
-            let hay = [
-                p.line.counterparty_name.as_deref().unwrap_or(""),
-                p.line.remittance.as_deref().unwrap_or(""),
-                p.line.structured_ref.as_deref().unwrap_or(""),
-                &p.line.amount.to_decimal_string(),
-            ]
-            .join(" ")
-            .to_lowercase();
-            if !hay.contains(s.as_str()) {
-                continue;
-            }
-        }
-        items.push(v);
-    }
+    let items = page_of.items.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
     let next = (offset + u64::from(PAGE) < page_of.total).then_some(offset + u64::from(PAGE));
     let prev = (offset > 0).then(|| offset.saturating_sub(u64::from(PAGE)));
+    // The pager keeps the search.
+    let more = search.as_deref().map(|s| format!("&q={}", url_part(s))).unwrap_or_default();
     page(
         &st,
         &who,
         "cash.html",
         "cash",
-        json!({ "items": items, "total": page_of.total, "q": q.get("q"), "next": next, "prev": prev, "done": q.get("done") }),
+        json!({ "items": items, "total": page_of.total, "q": q.get("q"), "next": next, "prev": prev, "more": more, "done": q.get("done") }),
     )
 }
 
