@@ -11,7 +11,9 @@
 //! real login form, and each page is requested in-process
 //! (`tower::ServiceExt::oneshot`, no network) with the session cookie,
 //! `--runs` times. Printed per page: HTTP status, median and slowest server
-//! time, bytes, and OK/SLOW against the target (< 300 ms). A page that does
+//! time, the median CPU time the process spent on it (all threads; what a
+//! shared machine's other load does not inflate), bytes, and OK/SLOW
+//! against the target (< 300 ms, on the median server time). A page that does
 //! not answer 200 with a real page fails the bench (exit code 1); a slow
 //! one does not. With `--dir`, a world left there by an earlier run is
 //! reused (the migrations added since are applied when the store opens).
@@ -95,11 +97,12 @@ pub fn bench_ui(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
     tokio.block_on(async move {
         let session = login(&app).await?;
         println!(
-            "{:<36} {:>6} {:>10} {:>10} {:>10}  target < {} ms",
+            "{:<36} {:>6} {:>10} {:>10} {:>10} {:>10}  target < {} ms",
             "page",
             "status",
             "median ms",
             "max ms",
+            "cpu ms",
             "bytes",
             TARGET.as_millis()
         );
@@ -107,6 +110,7 @@ pub fn bench_ui(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
         let mut slow = 0;
         for case in &cases {
             let mut times = Vec::with_capacity(args.runs.max(1));
+            let mut cpu = Vec::with_capacity(args.runs.max(1));
             let mut last = (StatusCode::OK, Vec::new());
             for _ in 0..args.runs.max(1) {
                 let req = if case.api {
@@ -115,12 +119,17 @@ pub fn bench_ui(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
                     get(&case.path).header(header::COOKIE, format!("relance_session={session}"))
                 };
                 let req = req.body(Body::empty())?;
-                let t1 = Instant::now();
+                let (t1, c1) = (Instant::now(), cpu_time());
                 last = send(&app, req).await?;
                 times.push(t1.elapsed());
+                if let (Some(c1), Some(c2)) = (c1, cpu_time()) {
+                    cpu.push(c2.saturating_sub(c1));
+                }
             }
             times.sort();
+            cpu.sort();
             let (median, max) = (times[times.len() / 2], times[times.len() - 1]);
+            let cpu = cpu.get(cpu.len() / 2).map_or("-".to_string(), |c| format!("{:.1}", ms(*c)));
             let (status, body) = &last;
             if let Some(dir) = &args.save {
                 std::fs::create_dir_all(dir)?;
@@ -140,11 +149,12 @@ pub fn bench_ui(args: &UiBenchArgs) -> anyhow::Result<ExitCode> {
                 None => "OK",
             };
             println!(
-                "{:<36} {:>6} {:>10.1} {:>10.1} {:>10}  {verdict}",
+                "{:<36} {:>6} {:>10.1} {:>10.1} {:>10} {:>10}  {verdict}",
                 case.name,
                 status.as_u16(),
                 ms(median),
                 ms(max),
+                cpu,
                 body.len()
             );
         }
@@ -333,6 +343,19 @@ fn write_config(base: &Path) -> anyhow::Result<()> {
         ),
     )?;
     Ok(())
+}
+
+/// CPU time the process has used so far, all its threads (Linux: the
+/// scheduler's nanoseconds per thread); `None` elsewhere. Beside the wall
+/// time, a figure that other processes on a shared machine do not inflate
+/// (the threads of one request's parallel reads add up).
+fn cpu_time() -> Option<Duration> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(ns))
 }
 
 fn ms(d: Duration) -> f64 {

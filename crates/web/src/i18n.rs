@@ -84,6 +84,11 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("reports.days", "jours", "days"),
     ("reports.currency", "Devise", "Currency"),
     ("reports.customer", "Client", "Customer"),
+    (
+        "reports.largest",
+        "Les clients qui doivent le plus, par devise (le tableau complet : API et CSV)",
+        "The customers who owe the most, per currency (the whole table: API and CSV)",
+    ),
     ("reports.total", "Total", "Total"),
     ("reports.as_of", "Au", "As of"),
     ("reports.history_exhausted", "historique insuffisant : borne basse", "history too short: a lower bound"),
