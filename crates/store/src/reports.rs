@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{PromiseStatus, UnknownState};
@@ -316,6 +316,50 @@ impl Store {
                         }
                     }
                 }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The amounts invoiced per month and currency as
+    /// [`Store::monthly_invoiced`] gives them from `from`, but read month by
+    /// month back from `as_of`'s and only until the months read cover
+    /// `owed` in each of its currencies (a DSO countback then needs no
+    /// older month: its figure is the same as over the whole history).
+    /// Each month is a range of the index `invoices_issued`.
+    pub fn invoiced_months_back(
+        &self,
+        tenant: &TenantId,
+        as_of: NaiveDate,
+        from: NaiveDate,
+        owed: &[Money],
+    ) -> Result<Vec<MonthSales>, StoreError> {
+        let sql = format!(
+            "SELECT i.currency, sum(i.total_minor) FROM invoices i
+              WHERE i.tenant_id=?1 AND i.issue_date >= ?2 AND i.issue_date < ?3 AND {INVOICES} GROUP BY i.currency"
+        );
+        let first = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+        let (oldest, mut month) = (first(from), first(as_of));
+        let mut left: BTreeMap<Currency, i128> = BTreeMap::new();
+        for o in owed {
+            *left.entry(o.currency).or_default() += i128::from(o.minor);
+        }
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let mut out = Vec::new();
+            while month >= oldest && left.values().any(|l| *l > 0) {
+                let next = month.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
+                let mut rows = st.query((tenant.as_str(), day_text(month), day_text(next)))?;
+                while let Some(r) = rows.next()? {
+                    let ccy = currency(&r.get::<_, String>(0)?)?;
+                    let invoiced: i64 = r.get(1)?;
+                    if let Some(l) = left.get_mut(&ccy) {
+                        *l -= i128::from(invoiced);
+                    }
+                    out.push(MonthSales { month, invoiced: Money::new(invoiced, ccy) });
+                }
+                let Some(previous) = month.checked_sub_months(chrono::Months::new(1)) else { break };
+                month = previous;
             }
             Ok(out)
         })

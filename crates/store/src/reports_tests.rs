@@ -283,3 +283,30 @@ fn aged_totals_are_the_full_ones_and_the_largest_debtors_the_largest_rows() {
     assert_eq!(top, largest);
     assert!(top.len() > 40, "20 in EUR and USD, fewer debtors in GBP: {}", top.len());
 }
+
+#[test]
+fn months_read_back_until_the_receivables_are_covered_give_the_full_dso() {
+    let as_of = day(2026, 3, 15);
+    let from = day(2024, 3, 15);
+    let (_dir, store, t) = world();
+    let dir = tempfile::tempdir().expect("dir");
+    let generated = Store::open_sqlite(&dir.path().join("w.sqlite")).expect("store");
+    let g = TenantId::new("gen").expect("tenant");
+    generated.generate_report_world(&g, &ReportWorld { invoices: 5000, customers: 300, as_of }).expect("world");
+    for (store, t) in [(&store, &t), (&generated, &g)] {
+        let open = store.open_by_currency(t).expect("open");
+        let all = store.monthly_invoiced(t, from).expect("months");
+        let back = store.invoiced_months_back(t, as_of, from, &open).expect("months back");
+        assert!(back.len() < all.len(), "{} of {} months read", back.len(), all.len());
+        assert_eq!(
+            reports::dso_by_currency(&open, &back, as_of).expect("dso"),
+            reports::dso_by_currency(&open, &all, as_of).expect("dso")
+        );
+        // Receivables beyond the history: every month is read, the figure says so.
+        let huge: Vec<Money> = open.iter().map(|m| Money::new(m.minor * 1000, m.currency)).collect();
+        let back = store.invoiced_months_back(t, as_of, from, &huge).expect("months back");
+        let dso = reports::dso_by_currency(&huge, &back, as_of).expect("dso");
+        assert_eq!(dso, reports::dso_by_currency(&huge, &all, as_of).expect("dso"));
+        assert!(dso.iter().all(|f| f.dso.history_exhausted));
+    }
+}

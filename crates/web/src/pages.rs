@@ -509,16 +509,13 @@ pub(crate) async fn reply_correct(
 /// Customers of each currency listed in the reports page's aged balance.
 const LARGEST_DEBTORS: u32 = 100;
 
-/// Months of sales the DSO reads first; all 24 only when they do not cover
-/// the receivables (the countback then gives the same figure as with 24).
-const DSO_FIRST_MONTHS: u32 = 6;
-
 /// Reports: DSO and the aged balance (with a chart per currency), as the
 /// API computes them (the same engine functions; the same totals and DSO),
 /// with the [`LARGEST_DEBTORS`] of each currency listed rather than every
-/// customer (the API and its CSV give the whole table). The totals, the
-/// largest debtors and the recent sales are read at the same time, each on
-/// a connection of its own.
+/// customer (the API and its CSV give the whole table). The DSO reads the
+/// months of sales back from today only as far as the receivables go (the
+/// API's figure, which reads 24 months). The totals then the sales, and the
+/// largest debtors, are read at the same time on two connections.
 pub(crate) async fn reports(
     State(st): State<WebState>,
     who: Person,
@@ -528,28 +525,24 @@ pub(crate) async fn reports(
     let tenant = who.member_of(&tenant)?;
     let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
     let day = Utc::now().with_timezone(&tz).date_naive();
-    let months_back = |n: u32| day.checked_sub_months(chrono::Months::new(n)).unwrap_or(day);
+    let from = day.checked_sub_months(chrono::Months::new(24)).unwrap_or(day);
     let (store, t) = (st.rt.store.clone(), tenant.clone());
-    let totals = blocking(move || store.aged_totals(&t, day));
+    let totals_and_sales = blocking(move || {
+        let sums = store.aged_totals(&t, day)?;
+        let sales = store.invoiced_months_back(&t, day, from, &sums.open)?;
+        Ok((sums, sales))
+    });
     let (store, t) = (st.rt.store.clone(), tenant.clone());
     let largest = blocking(move || store.largest_debtors(&t, day, LARGEST_DEBTORS));
-    let (store, t, recent) = (st.rt.store.clone(), tenant.clone(), months_back(DSO_FIRST_MONTHS));
-    let sales = blocking(move || store.monthly_invoiced(&t, recent));
-    let (sums, largest, mut sales) = tokio::try_join!(totals, largest, sales)?;
+    let ((sums, sales), largest) = tokio::try_join!(totals_and_sales, largest)?;
     let internal = |e: reports::ReportError| PageError::Internal(e.to_string());
     let by = AgedGrouping::Customer;
     let totals = reports::aged_balance_from_sums(&sums.totals, day, by).map_err(internal)?.totals;
     let mut rows = reports::aged_balance_from_sums(&largest.top, day, by).map_err(internal)?.rows;
     rows.sort_by(|a, b| (a.currency.code(), -a.total.minor, &a.key).cmp(&(b.currency.code(), -b.total.minor, &b.key)));
     let aged = reports::AgedBalance { as_of: day, by, rows, totals };
-    let open = sums.open;
-    let mut figures = reports::dso_by_currency(&open, &sales, day).map_err(internal)?;
-    if figures.iter().any(|f| f.dso.history_exhausted) {
-        let (store, t, from) = (st.rt.store.clone(), tenant.clone(), months_back(24));
-        sales = blocking(move || store.monthly_invoiced(&t, from)).await?;
-        figures = reports::dso_by_currency(&open, &sales, day).map_err(internal)?;
-    }
-    let dso: Vec<serde_json::Value> = figures
+    let dso: Vec<serde_json::Value> = reports::dso_by_currency(&sums.open, &sales, day)
+        .map_err(internal)?
         .iter()
         .map(|f| {
             json!({
