@@ -5,6 +5,7 @@
 //!   into a fresh SQLite database through the real connector and runtime, and
 //!   prints rows/s, MB/s and peak memory; then re-imports it (must apply
 //!   nothing) and measures the idle RSS of `relance run` on the result.
+//! - `bench ui`: server time of every workspace page on a generated world (module `bench_ui`).
 //! - `bench rss --config PATH`: idle RSS of `relance run` on any configuration.
 //! - `bench memory`: peak RSS of parsing 20 MB statements and understanding
 //!   10 MB replies, each case in a child process (module `memory` below).
@@ -43,6 +44,10 @@ pub enum BenchCommand {
     /// Server time of every report (aged balance, DSO, DMP, overdue, promises, cash rates,
     /// reminders, replies) on 1M invoices / 50k customers (target < 300 ms each).
     Reports(crate::bench_reports::ReportsBenchArgs),
+    /// Server time of every page of the web workspace (and a few API lists) on 1M invoices /
+    /// 50k customers, requested in-process through the daemon's router with a logged-in session
+    /// (target < 300 ms each).
+    Ui(crate::bench_ui::UiBenchArgs),
     /// Statement parsing throughput for camt.053 and MT940 (target ≥ 100 MB/s each).
     Parse {
         /// Size of each generated file, in MB.
@@ -128,6 +133,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Import { rows, dir, no_rss } => import(rows, dir, no_rss),
         BenchCommand::Match(args) => crate::bench_cash::bench_match(&args),
         BenchCommand::Reports(args) => crate::bench_reports::bench_reports(&args),
+        BenchCommand::Ui(args) => crate::bench_ui::bench_ui(&args),
         BenchCommand::Parse { mb } => bench_parse(mb),
         BenchCommand::Replies { messages, dir } => bench_replies(messages, dir.as_deref()),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),

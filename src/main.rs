@@ -9,6 +9,7 @@ mod bench_cash;
 mod bench_reports;
 mod bench_send;
 mod bench_sql;
+mod bench_ui;
 mod dunning_cmd;
 mod match_cmd;
 mod match_eval;

@@ -10,6 +10,8 @@
 //!   payment from the review queue and sees the invoice paid on the
 //!   customer's page, and the reports page shows the API's DSO and aged
 //!   balance. Screenshots of the pages go to `target/tmp/screenshots/`.
+//! * `relance bench ui` on a small generated world: every page answers 200
+//!   with content (timing is the release bench's business).
 
 mod common;
 
@@ -751,4 +753,46 @@ fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
         .expect("the formal notice");
     assert_eq!(notice.rcpt_tos, vec!["alice@web-approve.test".to_string()]);
     assert_eq!(notice.subject, subject);
+}
+
+/// `relance bench ui` on a small world (the real binary, debug build): every
+/// page and API list answers 200 with content; its timing is not checked
+/// here (figures come from release runs, see README).
+#[test]
+fn bench_ui_requests_every_page_on_a_small_world() {
+    let out = Command::new(env!("CARGO_BIN_EXE_relance"))
+        .args(["bench", "ui", "--invoices", "2000", "--customers", "100", "--runs", "1"])
+        .output()
+        .expect("run relance bench ui");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ") || l.ends_with("ERROR")).collect();
+    let pages = [
+        "Today",
+        "cash review queue",
+        "cash review, search",
+        "replies to confirm",
+        "one reply",
+        "approvals",
+        "one approval",
+        "customer, large",
+        "customer, typical",
+        "reports",
+        "operations",
+        "API invoices (50)",
+        "API review queue",
+    ];
+    for page in pages {
+        let row = rows
+            .iter()
+            .find(|l| l.starts_with(&format!("{page} ")))
+            .unwrap_or_else(|| panic!("no line for {page}:\n{stdout}"));
+        let fields: Vec<&str> = row[page.len()..].split_whitespace().collect();
+        assert_eq!(fields.first(), Some(&"200"), "{row}");
+        assert!(matches!(fields.last(), Some(&"OK") | Some(&"SLOW")), "{row}");
+        let bytes: usize = fields[fields.len() - 2].parse().unwrap();
+        assert!(bytes > 1000, "{row}");
+    }
+    assert!(stdout.contains("credits to review"), "{stdout}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
 }

@@ -106,13 +106,13 @@ fn read(c: &Connection, t: &str, id: i64, today: NaiveDate) -> Result<Option<Hol
 }
 
 /// The holds not lifted, by customer, for the dunning engine.
-pub(crate) fn open_holds(c: &Connection, t: &str) -> Result<Vec<(String, Hold)>, StoreError> {
+pub(crate) fn open_holds(c: &Connection, t: &str, only: Option<&str>) -> Result<Vec<(String, Hold)>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT customer_id, id, invoice_number, reason, until, created_by FROM holds
-         WHERE tenant_id=?1 AND lifted_at IS NULL ORDER BY id",
+         WHERE tenant_id=?1 AND (?2 IS NULL OR customer_id=?2) AND lifted_at IS NULL ORDER BY id",
     )?;
     let rows = st
-        .query_map([t], |r| {
+        .query_map(rusqlite::params![t, only], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 Hold { id: r.get(1)?, invoice: r.get(2)?, reason: r.get(3)?, until: date(r.get(4)?), by: r.get(5)? },

@@ -37,6 +37,7 @@ mod reports;
 mod review;
 mod sqlite;
 mod tasks;
+mod ui_world;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,7 @@ pub use report_world::{ReportWorld, ReportWorldCounts};
 pub use review::{MAX_SEARCH_WORDS, PaymentSearch};
 pub use sqlite::DaemonLock;
 pub use tasks::{NewPromise, NewTask};
+pub use ui_world::{LARGE_CUSTOMER, UiWorld, UiWorldCounts};
 pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, UserView};
 
 /// Where the data lives.

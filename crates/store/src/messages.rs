@@ -418,123 +418,18 @@ impl Store {
     /// latest broken one, see `plans`). A customer whose
     /// segment is `b2c`, `consumer` or `particulier` is a consumer.
     pub fn dunning_states(&self, tenant: &TenantId) -> Result<Vec<relance_engine::dunning::CustomerState>, StoreError> {
-        use relance_engine::dunning::{CustomerState, InvoiceState};
-        self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status, c.name, i.issue_date
-                 FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
-                 WHERE c.tenant_id=?1 AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
-                 ORDER BY c.id, i.due_date, i.number",
-            )?;
-            let rows = st
-                .query_map([tenant.as_str()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, Option<String>>(9)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut out: Vec<CustomerState> = Vec::new();
-            for (cust, segment, language, number, due, open, ccy, status, name, issued) in rows {
-                if out.last().is_none_or(|l| l.customer_id != cust) {
-                    let b2c = segment.as_deref().is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
-                    out.push(CustomerState {
-                        customer_id: cust.clone(),
-                        name,
-                        language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
-                        segment,
-                        b2c,
-                        ..Default::default()
-                    });
-                }
-                let currency = relance_domain::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if let Some(last) = out.last_mut() {
-                    last.invoices.push(InvoiceState {
-                        number,
-                        issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                        due_date: chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        open: relance_domain::money::Money::new(open, currency),
-                        disputed: status == "disputed",
-                    });
-                }
-            }
-            let at: std::collections::HashMap<String, usize> =
-                out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
-            let mut promises = c.prepare(
-                "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1 AND status IN (?2, ?3) AND promised_date IS NOT NULL GROUP BY customer_id",
-            )?;
-            let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
-            let pending = promises
-                .query_map(params![tenant.as_str(), pending, broken], |r| {
-                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (cust, date) in pending {
-                if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
-                    s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
-                }
-            }
-            for (cust, plan) in super::plans::agreed_plans(c, tenant.as_str())? {
-                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-                    s.plan = Some(plan);
-                }
-            }
-            // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
-            // A reminder a person cancelled (`decided_by` set) counts as taken,
-            // never planned again, but was not sent: it does not start the gap.
-            let mut queued = c.prepare(
-                "SELECT customer_id, covers, planned_for, status='cancelled' FROM outbox
-                 WHERE tenant_id=?1 AND (status<>'cancelled' OR decided_by IS NOT NULL) AND step_id<>'invoice_copy' ORDER BY customer_id",
-            )?;
-            let queued = queued
-                .query_map([tenant.as_str()], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (cust, covers, day, cancelled) in queued {
-                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-                    let covers: Vec<(String, String)> = serde_json::from_str(&covers).unwrap_or_default();
-                    s.sent.extend(covers);
-                    if !cancelled {
-                        let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
-                        s.last_reminder = s.last_reminder.max(day);
-                    }
-                }
-            }
-            // Holds placed by a person and not lifted (see `holds`).
-            for (cust, hold) in super::holds::open_holds(c, tenant.as_str())? {
-                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-                    s.holds.push(hold);
-                }
-            }
-            // Absences (out-of-office replies): see `contacts::away_by_customer`.
-            let mut st = c.prepare("SELECT id, emails FROM customers WHERE tenant_id=?1")?;
-            let emails: std::collections::HashMap<String, Vec<String>> = st
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .filter_map(|row| match row {
-                    Ok((id, list)) if at.contains_key(&id) => {
-                        let list: Vec<String> = serde_json::from_str(&list).unwrap_or_default();
-                        Some(Ok((id, list.into_iter().map(|a| a.trim().to_lowercase()).collect())))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<_, _>>()?;
-            for (cust, away) in super::contacts::away_by_customer(c, tenant.as_str(), &emails)? {
-                if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-                    s.away = Some(away);
-                }
-            }
-            Ok(out)
-        })
+        self.db.read(|c| dunning_states_of(c, tenant, None))
+    }
+
+    /// One customer's state for the dunning engine, as [`Store::dunning_states`]
+    /// gives it (`None` when it owes nothing), read through the customer's
+    /// indexes only: the customer page's outlook.
+    pub fn dunning_state(
+        &self,
+        tenant: &TenantId,
+        customer_id: &str,
+    ) -> Result<Option<relance_engine::dunning::CustomerState>, StoreError> {
+        Ok(self.db.read(|c| dunning_states_of(c, tenant, Some(customer_id)))?.into_iter().next())
     }
 
     /// Messages by status (all when empty), newest first: those older than
@@ -565,6 +460,137 @@ impl Store {
             Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
+}
+
+/// The dunning states of every customer of `tenant` owing something, or of
+/// `only` that one (each table then read through its customer index).
+fn dunning_states_of(
+    c: &rusqlite::Connection,
+    tenant: &TenantId,
+    only: Option<&str>,
+) -> Result<Vec<relance_engine::dunning::CustomerState>, StoreError> {
+    use relance_engine::dunning::{CustomerState, InvoiceState};
+    // `?2` is the one customer; the tenant-wide statements do not name it.
+    let args: Vec<&str> = std::iter::once(tenant.as_str()).chain(only).collect();
+    let one = |column: &str| if only.is_some() { format!(" AND {column}=?2") } else { String::new() };
+    let mut st = c.prepare(&format!(
+        "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status, c.name, i.issue_date
+         FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
+         WHERE c.tenant_id=?1{} AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
+         ORDER BY c.id, i.due_date, i.number",
+        one("c.id")
+    ))?;
+    let rows = st
+        .query_map(rusqlite::params_from_iter(&args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out: Vec<CustomerState> = Vec::new();
+    for (cust, segment, language, number, due, open, ccy, status, name, issued) in rows {
+        if out.last().is_none_or(|l| l.customer_id != cust) {
+            let b2c = segment
+                .as_deref()
+                .is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
+            out.push(CustomerState {
+                customer_id: cust.clone(),
+                name,
+                language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
+                segment,
+                b2c,
+                ..Default::default()
+            });
+        }
+        let currency = relance_domain::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(last) = out.last_mut() {
+            last.invoices.push(InvoiceState {
+                number,
+                issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                due_date: chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d")
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                open: relance_domain::money::Money::new(open, currency),
+                disputed: status == "disputed",
+            });
+        }
+    }
+    let at: std::collections::HashMap<String, usize> =
+        out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
+    let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
+    let mut promises = c.prepare(&format!(
+        "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1{} AND status IN ('{pending}', '{broken}') AND promised_date IS NOT NULL GROUP BY customer_id",
+        one("customer_id")
+    ))?;
+    let pending = promises
+        .query_map(rusqlite::params_from_iter(&args), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (cust, date) in pending {
+        if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
+            s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+        }
+    }
+    for (cust, plan) in super::plans::agreed_plans(c, tenant.as_str(), only)? {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            s.plan = Some(plan);
+        }
+    }
+    // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
+    // A reminder a person cancelled (`decided_by` set) counts as taken,
+    // never planned again, but was not sent: it does not start the gap.
+    let mut queued = c.prepare(&format!(
+        "SELECT customer_id, covers, planned_for, status='cancelled' FROM outbox
+         WHERE tenant_id=?1{} AND (status<>'cancelled' OR decided_by IS NOT NULL) AND step_id<>'invoice_copy' ORDER BY customer_id",
+        one("customer_id")
+    ))?;
+    let queued = queued
+        .query_map(rusqlite::params_from_iter(&args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (cust, covers, day, cancelled) in queued {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            let covers: Vec<(String, String)> = serde_json::from_str(&covers).unwrap_or_default();
+            s.sent.extend(covers);
+            if !cancelled {
+                let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
+                s.last_reminder = s.last_reminder.max(day);
+            }
+        }
+    }
+    // Holds placed by a person and not lifted (see `holds`).
+    for (cust, hold) in super::holds::open_holds(c, tenant.as_str(), only)? {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            s.holds.push(hold);
+        }
+    }
+    // Absences (out-of-office replies): see `contacts::away_by_customer`.
+    let mut st = c.prepare(&format!("SELECT id, emails FROM customers WHERE tenant_id=?1{}", one("id")))?;
+    let emails: std::collections::HashMap<String, Vec<String>> = st
+        .query_map(rusqlite::params_from_iter(&args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .filter_map(|row| match row {
+            Ok((id, list)) if at.contains_key(&id) => {
+                let list: Vec<String> = serde_json::from_str(&list).unwrap_or_default();
+                Some(Ok((id, list.into_iter().map(|a| a.trim().to_lowercase()).collect())))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
+    for (cust, away) in super::contacts::away_by_customer(c, tenant.as_str(), &emails)? {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            s.away = Some(away);
+        }
+    }
+    Ok(out)
 }
 
 /// The columns [`task_view`] reads, in its order.

@@ -297,13 +297,18 @@ fn read_plan(c: &Connection, t: &str, id: i64) -> Result<Option<PlanView>, Store
 
 /// Each customer's latest plan in force (accepted) or, failing one, broken,
 /// as the dunning engine sees it.
-pub(crate) fn agreed_plans(c: &Connection, t: &str) -> Result<Vec<(String, AgreedPlan)>, StoreError> {
+pub(crate) fn agreed_plans(
+    c: &Connection,
+    t: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, AgreedPlan)>, StoreError> {
     let mut st = c.prepare(
         "SELECT id, customer_id, invoice_numbers, currency, status, open_at_acceptance_minor FROM payment_plans
-         WHERE tenant_id=?1 AND status IN ('accepted','broken') ORDER BY customer_id, status='accepted', id",
+         WHERE tenant_id=?1 AND (?2 IS NULL OR customer_id=?2) AND status IN ('accepted','broken')
+         ORDER BY customer_id, status='accepted', id",
     )?;
     let rows = st
-        .query_map([t], |r| {
+        .query_map(rusqlite::params![t, only], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -637,7 +642,7 @@ impl Store {
     /// completed (their customers may no longer appear among those with open
     /// invoices); returns how many.
     pub fn complete_paid_plans(&self, tenant: &TenantId) -> Result<u32, StoreError> {
-        let agreed = self.db.read(|c| agreed_plans(c, tenant.as_str()))?;
+        let agreed = self.db.read(|c| agreed_plans(c, tenant.as_str(), None))?;
         let mut done = 0;
         for (customer, p) in agreed {
             if p.status != PlanStatus::Accepted {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 
 use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{PromiseStatus, UnknownState};
@@ -98,6 +98,24 @@ fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
+/// The aged balance's totals: see [`Store::aged_totals`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgedTotals {
+    /// Per currency and bucket, key `""`.
+    pub totals: Vec<BucketSum>,
+    /// What is owed per currency.
+    pub open: Vec<Money>,
+}
+
+/// The largest debtors: see [`Store::largest_debtors`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LargestDebtors {
+    /// Their amounts per bucket.
+    pub top: Vec<BucketSum>,
+    /// (customer, currency) rows of the whole aged balance.
+    pub rows: u64,
+}
+
 /// An RFC 3339 UTC instant in the stored form (`2026-03-01T00:00:00.000Z`),
 /// which sorts as text like the stored times.
 fn instant_text(t: DateTime<Utc>) -> String {
@@ -175,6 +193,173 @@ impl Store {
                         });
                     }
                 }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The aged balance's totals on `as_of` per currency and bucket (key
+    /// `""`), without the 5 bucket sums of every customer
+    /// ([`Store::aged_sums`]' cost): each bucket read as a due-date range of
+    /// the index `invoices_open_by_due`, credit notes apart. Also what is
+    /// owed per currency, as [`Store::open_by_currency`] gives it.
+    pub fn aged_totals(&self, tenant: &TenantId, as_of: NaiveDate) -> Result<AgedTotals, StoreError> {
+        let [t0, t1, t2, t3] = AgeBucket::thresholds(as_of).map(day_text);
+        let bucket_of = "(i.due_date < ?2) + (i.due_date < ?3) + (i.due_date < ?4) + (i.due_date < ?5)";
+        let range = |bucket: usize, cond: &str| {
+            format!(
+                "SELECT i.currency, {bucket}, sum(i.open_minor) FROM invoices i
+                  WHERE i.tenant_id=?1 AND {OUTSTANDING} AND i.open_minor > 0 AND {cond} GROUP BY i.currency"
+            )
+        };
+        let totals_sql = [
+            range(0, "i.due_date >= ?2"),
+            range(1, "i.due_date < ?2 AND i.due_date >= ?3"),
+            range(2, "i.due_date < ?3 AND i.due_date >= ?4"),
+            range(3, "i.due_date < ?4 AND i.due_date >= ?5"),
+            range(4, "i.due_date < ?5"),
+            format!(
+                "SELECT i.currency, {bucket_of}, sum(i.open_minor) FROM invoices i
+                  WHERE i.tenant_id=?1 AND i.status='credit_note' AND i.open_minor < 0 GROUP BY 1, 2"
+            ),
+        ]
+        .join(" UNION ALL ");
+        self.db.read(|c| {
+            let mut out = AgedTotals::default();
+            let mut open: BTreeMap<Currency, i64> = BTreeMap::new();
+            let mut st = c.prepare_cached(&totals_sql)?;
+            let mut rows = st.query(rusqlite::params![tenant.as_str(), t0, t1, t2, t3])?;
+            while let Some(r) = rows.next()? {
+                let ccy = currency(&r.get::<_, String>(0)?)?;
+                let slot: i64 = r.get(1)?;
+                let bucket = usize::try_from(slot)
+                    .ok()
+                    .and_then(|s| AgeBucket::ALL.get(s))
+                    .ok_or_else(|| StoreError::Corrupt(format!("aged balance bucket {slot}")))?;
+                let amount: i64 = r.get(2)?;
+                let owed = open.entry(ccy).or_insert(0i64);
+                *owed = owed.checked_add(amount).ok_or_else(|| StoreError::Corrupt("receivables overflow".into()))?;
+                if amount != 0 {
+                    out.totals.push(BucketSum {
+                        key: String::new(),
+                        name: None,
+                        bucket: *bucket,
+                        amount: Money::new(amount, ccy),
+                    });
+                }
+            }
+            out.open = open.into_iter().map(|(ccy, owed)| Money::new(owed, ccy)).collect();
+            Ok(out)
+        })
+    }
+
+    /// The `top` customers of each currency who owe the most on `as_of`
+    /// (ties by id), with their aged buckets and names; and how many
+    /// (customer, currency) rows the whole aged balance has.
+    pub fn largest_debtors(&self, tenant: &TenantId, as_of: NaiveDate, top: u32) -> Result<LargestDebtors, StoreError> {
+        let [t0, t1, t2, t3] = AgeBucket::thresholds(as_of).map(day_text);
+        // The largest debts: one sum per row over `invoices_receivable` (in its
+        // order, no sorting: SQLite sorts 50,000 groups slower than it sums them),
+        // the `top` of each currency kept here; then the buckets of those few only.
+        let per_sql = format!(
+            "SELECT i.customer_id, i.currency, sum(i.open_minor) FROM invoices i
+              WHERE i.tenant_id=?1 AND {RECEIVABLE} GROUP BY i.customer_id, i.currency"
+        );
+        let buckets_sql = format!(
+            "SELECT (SELECT c.name FROM customers c WHERE c.tenant_id=?1 AND c.id=?6),
+                    sum(CASE WHEN i.due_date >= ?2 THEN i.open_minor ELSE 0 END),
+                    sum(CASE WHEN i.due_date < ?2 AND i.due_date >= ?3 THEN i.open_minor ELSE 0 END),
+                    sum(CASE WHEN i.due_date < ?3 AND i.due_date >= ?4 THEN i.open_minor ELSE 0 END),
+                    sum(CASE WHEN i.due_date < ?4 AND i.due_date >= ?5 THEN i.open_minor ELSE 0 END),
+                    sum(CASE WHEN i.due_date < ?5 THEN i.open_minor ELSE 0 END)
+               FROM invoices i WHERE i.tenant_id=?1 AND i.customer_id=?6 AND i.currency=?7 AND {RECEIVABLE}"
+        );
+        self.db.read(|c| {
+            let mut out = LargestDebtors::default();
+            // Per currency, a min-heap of the `top` largest (owed, then the smaller id).
+            type Debt = std::cmp::Reverse<(i64, std::cmp::Reverse<String>)>;
+            let mut largest: BTreeMap<String, std::collections::BinaryHeap<Debt>> = BTreeMap::new();
+            let mut st = c.prepare_cached(&per_sql)?;
+            let mut rows = st.query([tenant.as_str()])?;
+            let keep = usize::try_from(top).unwrap_or(usize::MAX);
+            while let Some(r) = rows.next()? {
+                out.rows += 1;
+                let debt: Debt = std::cmp::Reverse((r.get(2)?, std::cmp::Reverse(r.get(0)?)));
+                let heap = largest.entry(r.get(1)?).or_default();
+                // The heap's top is the smallest debt kept: a larger one takes its place.
+                if heap.len() < keep || heap.peek().is_some_and(|least| debt < *least) {
+                    heap.push(debt);
+                    if heap.len() > keep {
+                        heap.pop();
+                    }
+                }
+            }
+            let mut st = c.prepare_cached(&buckets_sql)?;
+            for (code, heap) in largest {
+                let ccy = currency(&code)?;
+                for std::cmp::Reverse((_, std::cmp::Reverse(key))) in heap {
+                    let (name, amounts) =
+                        st.query_row(rusqlite::params![tenant.as_str(), t0, t1, t2, t3, key, code], |r| {
+                            Ok((
+                                r.get::<_, Option<String>>(0)?,
+                                [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                            ))
+                        })?;
+                    for (bucket, amount) in AgeBucket::ALL.iter().zip::<[i64; 5]>(amounts) {
+                        if amount != 0 {
+                            out.top.push(BucketSum {
+                                key: key.clone(),
+                                name: name.clone(),
+                                bucket: *bucket,
+                                amount: Money::new(amount, ccy),
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The amounts invoiced per month and currency as
+    /// [`Store::monthly_invoiced`] gives them from `from`, but read month by
+    /// month back from `as_of`'s and only until the months read cover
+    /// `owed` in each of its currencies (a DSO countback then needs no
+    /// older month: its figure is the same as over the whole history).
+    /// Each month is a range of the index `invoices_issued`.
+    pub fn invoiced_months_back(
+        &self,
+        tenant: &TenantId,
+        as_of: NaiveDate,
+        from: NaiveDate,
+        owed: &[Money],
+    ) -> Result<Vec<MonthSales>, StoreError> {
+        let sql = format!(
+            "SELECT i.currency, sum(i.total_minor) FROM invoices i
+              WHERE i.tenant_id=?1 AND i.issue_date >= ?2 AND i.issue_date < ?3 AND {INVOICES} GROUP BY i.currency"
+        );
+        let first = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+        let (oldest, mut month) = (first(from), first(as_of));
+        let mut left: BTreeMap<Currency, i128> = BTreeMap::new();
+        for o in owed {
+            *left.entry(o.currency).or_default() += i128::from(o.minor);
+        }
+        self.db.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let mut out = Vec::new();
+            while month >= oldest && left.values().any(|l| *l > 0) {
+                let next = month.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
+                let mut rows = st.query((tenant.as_str(), day_text(month), day_text(next)))?;
+                while let Some(r) = rows.next()? {
+                    let ccy = currency(&r.get::<_, String>(0)?)?;
+                    let invoiced: i64 = r.get(1)?;
+                    if let Some(l) = left.get_mut(&ccy) {
+                        *l -= i128::from(invoiced);
+                    }
+                    out.push(MonthSales { month, invoiced: Money::new(invoiced, ccy) });
+                }
+                let Some(previous) = month.checked_sub_months(chrono::Months::new(1)) else { break };
+                month = previous;
             }
             Ok(out)
         })

@@ -14,6 +14,8 @@
 
 #![allow(clippy::inconsistent_digit_grouping)] // amounts written `major_minor`
 
+use std::collections::BTreeMap;
+
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;
@@ -233,4 +235,78 @@ fn promises_reminders_and_replies_counted_over_the_period() {
     let mut replies = store.replies_by_intent(&t, feb.0, feb.1).expect("replies");
     replies.sort_by_key(|(i, _)| i.map(|i| i.as_str()));
     assert_eq!(replies, [(None, 1), (Some(Intent::Dispute), 1), (Some(Intent::PromiseToPay), 2)]);
+}
+
+#[test]
+fn aged_totals_are_the_full_ones_and_the_largest_debtors_the_largest_rows() {
+    let (_dir, store, t) = world();
+    let as_of = day(2026, 3, 15);
+    let full = |store: &Store, t: &TenantId| {
+        let sums = store.aged_sums(t, as_of, AgedGrouping::Customer).expect("sums");
+        reports::aged_balance_from_sums(&sums, as_of, AgedGrouping::Customer).expect("aged")
+    };
+    let sums = store.aged_totals(&t, as_of).expect("totals");
+    let totals = reports::aged_balance_from_sums(&sums.totals, as_of, AgedGrouping::Customer).expect("totals");
+    assert_eq!(totals.totals, full(&store, &t).totals, "the credit note (1 to 30 days) included");
+    assert_eq!(sums.open, store.open_by_currency(&t).expect("open"));
+    let summary = store.largest_debtors(&t, as_of, 1).expect("largest");
+    let top = reports::aged_balance_from_sums(&summary.top, as_of, AgedGrouping::Customer).expect("top");
+    let keys: Vec<(&str, &str)> = top.rows.iter().map(|r| (r.key.as_str(), r.currency.code())).collect();
+    assert_eq!(keys, [("C1", "EUR"), ("C3", "GBP")], "the largest debtor of each currency");
+    assert_eq!(top.rows[0].buckets, [eur(500_00), eur(0), eur(0), eur(600_00), eur(0)]);
+    assert_eq!(top.rows[0].name.as_deref(), Some("Name of C1"));
+    assert_eq!(summary.rows, 4);
+
+    // On a generated world: the totals are the whole table's, the top rows its largest.
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open_sqlite(&dir.path().join("w.sqlite")).expect("store");
+    let t = TenantId::new("gen").expect("tenant");
+    store.generate_report_world(&t, &ReportWorld { invoices: 5000, customers: 300, as_of }).expect("world");
+    let whole = full(&store, &t);
+    let sums = store.aged_totals(&t, as_of).expect("totals");
+    let totals = reports::aged_balance_from_sums(&sums.totals, as_of, AgedGrouping::Customer).expect("totals");
+    assert_eq!(totals.totals, whole.totals);
+    assert_eq!(sums.open, store.open_by_currency(&t).expect("open"));
+    let summary = store.largest_debtors(&t, as_of, 20).expect("largest");
+    assert_eq!(summary.rows, whole.rows.len() as u64);
+    let mut largest = whole.rows.clone();
+    largest
+        .sort_by(|a, b| (a.currency.code(), -a.total.minor, &a.key).cmp(&(b.currency.code(), -b.total.minor, &b.key)));
+    let mut seen: BTreeMap<Currency, usize> = BTreeMap::new();
+    largest.retain(|r| {
+        let n = seen.entry(r.currency).or_default();
+        *n += 1;
+        *n <= 20
+    });
+    let mut top = reports::aged_balance_from_sums(&summary.top, as_of, AgedGrouping::Customer).expect("top").rows;
+    top.sort_by(|a, b| (a.currency.code(), -a.total.minor, &a.key).cmp(&(b.currency.code(), -b.total.minor, &b.key)));
+    assert_eq!(top, largest);
+    assert!(top.len() > 40, "20 in EUR and USD, fewer debtors in GBP: {}", top.len());
+}
+
+#[test]
+fn months_read_back_until_the_receivables_are_covered_give_the_full_dso() {
+    let as_of = day(2026, 3, 15);
+    let from = day(2024, 3, 15);
+    let (_dir, store, t) = world();
+    let dir = tempfile::tempdir().expect("dir");
+    let generated = Store::open_sqlite(&dir.path().join("w.sqlite")).expect("store");
+    let g = TenantId::new("gen").expect("tenant");
+    generated.generate_report_world(&g, &ReportWorld { invoices: 5000, customers: 300, as_of }).expect("world");
+    for (store, t) in [(&store, &t), (&generated, &g)] {
+        let open = store.open_by_currency(t).expect("open");
+        let all = store.monthly_invoiced(t, from).expect("months");
+        let back = store.invoiced_months_back(t, as_of, from, &open).expect("months back");
+        assert!(back.len() < all.len(), "{} of {} months read", back.len(), all.len());
+        assert_eq!(
+            reports::dso_by_currency(&open, &back, as_of).expect("dso"),
+            reports::dso_by_currency(&open, &all, as_of).expect("dso")
+        );
+        // Receivables beyond the history: every month is read, the figure says so.
+        let huge: Vec<Money> = open.iter().map(|m| Money::new(m.minor * 1000, m.currency)).collect();
+        let back = store.invoiced_months_back(t, as_of, from, &huge).expect("months back");
+        let dso = reports::dso_by_currency(&huge, &back, as_of).expect("dso");
+        assert_eq!(dso, reports::dso_by_currency(&huge, &all, as_of).expect("dso"));
+        assert!(dso.iter().all(|f| f.dso.history_exhausted));
+    }
 }

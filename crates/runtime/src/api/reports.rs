@@ -518,12 +518,32 @@ async fn aged_balance_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, 
             }
         },
     };
-    let store = rt.store.clone();
-    let sums = blocking(move || store.aged_sums(&tenant, day, by)).await?;
-    let mut ab = reports::aged_balance_from_sums(&sums, day, by).map_err(ApiError::internal)?;
-    let rows_in_all = match top {
-        Some(n) => ab.keep_largest(n),
-        None => ab.rows.len(),
+    let (ab, rows_in_all) = match (by, top) {
+        // The largest debtors only: their buckets, and the totals summed by due-date
+        // ranges, without the buckets of every customer (`Store::largest_debtors`).
+        (AgedGrouping::Customer, Some(n)) => {
+            let (s1, t1) = (rt.store.clone(), tenant.clone());
+            let totals = blocking(move || s1.aged_totals(&t1, day));
+            let (s2, t2) = (rt.store.clone(), tenant.clone());
+            let keep = u32::try_from(n).unwrap_or(MAX_TOP);
+            let largest = blocking(move || s2.largest_debtors(&t2, day, keep));
+            let (totals, largest) = tokio::try_join!(totals, largest)?;
+            let totals = reports::aged_balance_from_sums(&totals.totals, day, by).map_err(ApiError::internal)?.totals;
+            let mut ab = reports::aged_balance_from_sums(&largest.top, day, by).map_err(ApiError::internal)?;
+            ab.totals = totals;
+            ab.keep_largest(n);
+            (ab, usize::try_from(largest.rows).unwrap_or(usize::MAX))
+        }
+        _ => {
+            let store = rt.store.clone();
+            let sums = blocking(move || store.aged_sums(&tenant, day, by)).await?;
+            let mut ab = reports::aged_balance_from_sums(&sums, day, by).map_err(ApiError::internal)?;
+            let all = match top {
+                Some(n) => ab.keep_largest(n),
+                None => ab.rows.len(),
+            };
+            (ab, all)
+        }
     };
     if fmt == Format::Csv {
         return aged_csv(&ab);
@@ -561,8 +581,14 @@ async fn dso_report(rt: &Runtime, tenant: TenantId, p: HashMap<String, String>) 
     let day = as_of(rt, &tenant, &p)?;
     let from = day.checked_sub_months(Months::new(24)).unwrap_or(day);
     let store = rt.store.clone();
-    let (open, sales) =
-        blocking(move || Ok((store.open_by_currency(&tenant)?, store.monthly_invoiced(&tenant, from)?))).await?;
+    // Months of sales are read back from `as_of` only as far as the receivables need
+    // (the countback's figure is the same as over the whole 24 months).
+    let (open, sales) = blocking(move || {
+        let open = store.open_by_currency(&tenant)?;
+        let sales = store.invoiced_months_back(&tenant, day, from, &open)?;
+        Ok((open, sales))
+    })
+    .await?;
     let figures = reports::dso_by_currency(&open, &sales, day).map_err(ApiError::internal)?;
     if fmt == Format::Csv {
         let rows = figures

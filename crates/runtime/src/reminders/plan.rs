@@ -130,16 +130,15 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
 
 /// What the planner would do for one customer on `day`, and under which
 /// scenario (the customer page's "next step" with its `why`); `None` when
-/// the customer owes nothing or no scenario applies. Reads every customer's
-/// state (the store has no per-customer reader yet).
+/// the customer owes nothing or no scenario applies. Reads that customer's
+/// state only (`Store::dunning_state`), the same as [`plan_day`] sees it.
 pub fn customer_outlook(
     store: &Store,
     tenant: &TenantConfig,
     customer_id: &str,
     day: NaiveDate,
 ) -> Result<Option<(String, Outcome)>, PlanError> {
-    let states = store.dunning_states(&tenant.id)?;
-    let Some(c) = states.into_iter().find(|c| c.customer_id == customer_id) else { return Ok(None) };
+    let Some(c) = store.dunning_state(&tenant.id, customer_id)? else { return Ok(None) };
     let Some(compiled) = scenario_for(tenant, &c) else { return Ok(None) };
     Ok(Some((compiled.name.clone(), decide(&compiled.scenario, &calendar(tenant, day), &c, day))))
 }
