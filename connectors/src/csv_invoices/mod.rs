@@ -39,7 +39,7 @@
 //! pattern = "*.csv"
 //! mode = "full"                # each file lists every open invoice
 //! delimiter = "auto"           # or ";", ",", "tab", "|"
-//! encoding = "auto"            # utf-8, windows-1252
+//! encoding = "auto"            # or "utf8", "windows1252"
 //! decimal = "auto"             # comma, dot
 //! date_order = "dmy"           # mdy
 //! max_amount = 1000000000000   # major units; larger amounts are quarantined
@@ -621,20 +621,24 @@ impl CsvInvoices {
         let mut consumed: u64 = 0;
         let mut batch = InvoiceBatch::default();
         let ends_with_line_break = text.ends_with(['\n', '\r']);
+        let mut lines = LineCounter::default();
         loop {
-            let start = reader.position().clone();
+            let position = reader.position().clone();
+            // Where the row really starts and its line (the reader's own line
+            // count is one behind after CR LF line ends).
+            let start = lines.row_at(text, position.byte() as usize);
             let more = match reader.read_record(&mut record) {
                 Ok(m) => m,
                 Err(e) => {
                     // The csv reader cannot go on after a hard error (e.g. invalid quoting at end of file).
-                    let line = e.position().map_or(start.line(), |p| p.line());
+                    let line = e.position().map_or(start.line, |p| lines.row_at(text, p.byte() as usize).line);
                     if consumed >= skip {
                         batch.quarantined.push(NewQuarantine {
                             source: self.name.clone(),
                             item: label.to_string(),
                             line: Some(line),
                             reason: format!("unreadable CSV from here on: {e}"),
-                            raw: Some(clip(text.get(start.byte() as usize..).unwrap_or(""))),
+                            raw: Some(clip(text.get(start.byte..).unwrap_or(""))),
                             ..Default::default()
                         });
                         batch.close_blocked = true;
@@ -649,15 +653,15 @@ impl CsvInvoices {
                     continue;
                 }
                 let end = reader.position().byte() as usize;
-                let raw = || text.get(start.byte() as usize..end).unwrap_or("").trim_end_matches(['\r', '\n']);
+                let raw = || text.get(start.byte..end).unwrap_or("").trim_end_matches(['\r', '\n']);
                 let duplicate = layout.invoice_number(&record).and_then(|n| Some((n, scan.duplicate_reason(n)?)));
                 if let Some((number, reason)) = duplicate {
-                    warn!(file = %label, line = start.line(), number, "row quarantined: duplicate invoice number");
+                    warn!(file = %label, line = start.line, number, "row quarantined: duplicate invoice number");
                     batch.quarantined_numbers.push(number.to_string());
                     batch.quarantined.push(NewQuarantine {
                         source: self.name.clone(),
                         item: label.to_string(),
-                        line: Some(start.line()),
+                        line: Some(start.line),
                         column: Some(layout.invoice_number_column()),
                         reason,
                         raw: Some(clip(raw())),
@@ -678,7 +682,7 @@ impl CsvInvoices {
                                      so this export closes nothing)",
                                 );
                             }
-                            warn!(file = %label, line = start.line(), column = ?e.column, reason = %e.reason, "row quarantined");
+                            warn!(file = %label, line = start.line, column = ?e.column, reason = %e.reason, "row quarantined");
                             match &e.invoice_number {
                                 Some(n) => batch.quarantined_numbers.push(n.clone()),
                                 None => batch.close_blocked = true,
@@ -686,7 +690,7 @@ impl CsvInvoices {
                             batch.quarantined.push(NewQuarantine {
                                 source: self.name.clone(),
                                 item: label.to_string(),
-                                line: Some(start.line()),
+                                line: Some(start.line),
                                 column: e.column,
                                 reason: e.reason,
                                 raw: Some(clip(raw())),
@@ -717,6 +721,39 @@ impl CsvInvoices {
 
 fn clip(s: &str) -> String {
     relance_connector::guard::truncate(s, RAW_LIMIT)
+}
+
+/// Where a row starts: its first byte and its line (1-based).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RowStart {
+    byte: usize,
+    line: u64,
+}
+
+/// Lines of a text counted once, forward, as rows are read.
+#[derive(Debug, Default)]
+struct LineCounter {
+    /// Bytes counted so far, and the line breaks in them.
+    byte: usize,
+    breaks: u64,
+}
+
+impl LineCounter {
+    /// The row at or after byte `at`: line ends before it skipped (a reader
+    /// may stop between the CR and the LF of a line end).
+    fn row_at(&mut self, text: &str, at: usize) -> RowStart {
+        let bytes = text.as_bytes();
+        let mut byte = at.min(bytes.len());
+        while byte < bytes.len() && (bytes[byte] == b'\r' || bytes[byte] == b'\n') {
+            byte += 1;
+        }
+        if byte >= self.byte {
+            self.breaks += bytes[self.byte..byte].iter().filter(|b| **b == b'\n').count() as u64;
+            self.byte = byte;
+        }
+        let behind = bytes.get(byte..self.byte).map_or(0, |t| t.iter().filter(|b| **b == b'\n').count() as u64);
+        RowStart { byte, line: self.breaks - behind + 1 }
+    }
 }
 
 #[cfg(test)]

@@ -133,6 +133,16 @@ fn three_malformed_rows_out_of_100_are_quarantined_with_their_lines() {
 }
 
 #[test]
+fn quarantined_lines_are_the_same_with_crlf_line_ends() {
+    let env = Env::new("");
+    env.write("export.csv", rows(20, &[3, 12]).replace('\n', "\r\n"));
+    let report = env.run();
+    assert_eq!((report.items, report.quarantined), (18, 2));
+    let q = env.quarantine();
+    assert_eq!(q.iter().map(|x| x.line).collect::<Vec<_>>(), vec![Some(5), Some(14)], "row i on line i + 2");
+}
+
+#[test]
 fn windows_1252_french_export_with_mapping() {
     let env = Env::new(
         "decimal = \"comma\"\n[connectors.erp.columns]\ninvoice_number = \"N° facture\"\ncustomer_id = \"Code\"\ncustomer_name = \"Raison sociale\"\ndue_date = \"Échéance\"\namount_total = \"Montant TTC\"\namount_open = \"Reste dû\"\n",
