@@ -90,7 +90,10 @@ pub struct Conditions {
     /// Consumers (B2C) or businesses (B2B); both when absent.
     #[serde(default)]
     pub b2c: Option<bool>,
-    /// Total outstanding at least / at most, in minor units of the tenant currency.
+    /// Total outstanding at least / at most, in minor units, per currency
+    /// (amounts of different currencies are never added): `min` holds when
+    /// the customer owes at least that much in one currency, `max` when it
+    /// owes at most that much in every currency.
     #[serde(default)]
     pub min_open_minor: Option<i64>,
     #[serde(default)]
@@ -234,13 +237,20 @@ impl Scenario {
     /// Whether the scenario is for this customer.
     pub fn applies_to(&self, c: &CustomerState) -> bool {
         let w = &self.when;
-        // Summed in i128: exact for any number of i64 amounts, never wraps.
-        let open: i128 = c.invoices.iter().filter(|i| !i.disputed).map(|i| i128::from(i.open.minor)).sum();
+        // Per currency, summed in i128: exact for any number of i64 amounts, never wraps.
+        let mut open: Vec<(relance_domain::money::Currency, i128)> = Vec::new();
+        for i in c.invoices.iter().filter(|i| !i.disputed) {
+            match open.iter_mut().find(|(ccy, _)| *ccy == i.open.currency) {
+                Some((_, sum)) => *sum += i128::from(i.open.minor),
+                None => open.push((i.open.currency, i128::from(i.open.minor))),
+            }
+        }
+        let most = open.iter().map(|(_, v)| *v).max().unwrap_or(0);
         (w.segments.is_empty() || c.segment.as_ref().is_some_and(|s| w.segments.contains(s)))
             && (w.languages.is_empty() || w.languages.contains(&c.language))
             && w.b2c.is_none_or(|b| b == c.b2c)
-            && w.min_open_minor.is_none_or(|m| open >= i128::from(m))
-            && w.max_open_minor.is_none_or(|m| open <= i128::from(m))
+            && w.min_open_minor.is_none_or(|m| most >= i128::from(m))
+            && w.max_open_minor.is_none_or(|m| most <= i128::from(m))
     }
 }
 

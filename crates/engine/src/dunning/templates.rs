@@ -310,6 +310,26 @@ struct Penalties {
     grand_total: String,
 }
 
+/// Adds `m` to the running total of its currency in `sums` (a new entry
+/// for a currency not seen yet): amounts of different currencies are never
+/// added together.
+fn add_per_currency(sums: &mut Vec<Money>, m: Money) -> Result<(), MoneyError> {
+    match sums.iter_mut().find(|s| s.currency == m.currency) {
+        Some(s) => *s = s.checked_add(m)?,
+        None => sums.push(m),
+    }
+    Ok(())
+}
+
+/// Amounts of several currencies as one text: `1 000,00 € + 500,00 USD`
+/// (nothing to add up across currencies); zero in euros when empty.
+fn amounts_text(sums: &[Money], l: Language) -> String {
+    if sums.is_empty() {
+        return format_money(Money::zero(Currency::EUR), l);
+    }
+    sums.iter().map(|m| format_money(*m, l)).collect::<Vec<_>>().join(" + ")
+}
+
 /// Renders built-in template `name` for these facts.
 pub fn render(name: &str, facts: &ReminderFacts) -> Result<Rendered, TemplateError> {
     Templates::builtin().render(name, facts)
@@ -323,9 +343,13 @@ fn render_source(
 ) -> Result<Rendered, TemplateError> {
     let lang: &'static str = facts.language.as_str();
     let l = facts.language;
-    let currency = facts.invoices.first().map_or(Currency::EUR, |i| i.open.currency);
     let amount_err = |source| TemplateError::Amount { name: name.to_string(), source };
-    let total = Money::checked_sum(currency, facts.invoices.iter().map(|i| i.open)).map_err(amount_err)?;
+    // Amounts of several currencies are never added together: one total per
+    // currency, in the order the invoices bring them.
+    let mut totals: Vec<Money> = Vec::new();
+    for i in &facts.invoices {
+        add_per_currency(&mut totals, i.open).map_err(amount_err)?;
+    }
     let lines: Vec<Line> = facts
         .invoices
         .iter()
@@ -338,29 +362,35 @@ fn render_source(
         })
         .collect();
     let penalties = if WITH_PENALTIES.contains(&name) {
-        // The fixed indemnity is a B2B rule, in euros.
-        let indemnity = (!facts.b2c && currency == Currency::EUR).then(|| Money::new(4_000, Currency::EUR));
-        let mut sum = Money::zero(currency);
+        let mut sums: Vec<Money> = Vec::new();
         let mut plines = Vec::new();
+        let mut indemnity_shown = None;
         for i in &facts.invoices {
             let days = (facts.today - i.due_date).num_days();
             if days <= 0 {
                 continue;
             }
             let interest = late_interest(i.open, facts.penalty_rate_bp, days).map_err(amount_err)?;
-            sum = sum.checked_add(interest).map_err(amount_err)?;
-            if let Some(fixed) = indemnity {
-                sum = sum.checked_add(fixed).map_err(amount_err)?;
+            add_per_currency(&mut sums, interest).map_err(amount_err)?;
+            // The fixed indemnity is a B2B rule, in euros: on euro invoices only.
+            if !facts.b2c && i.open.currency == Currency::EUR {
+                let fixed = Money::new(4_000, Currency::EUR);
+                add_per_currency(&mut sums, fixed).map_err(amount_err)?;
+                indemnity_shown = Some(fixed);
             }
             plines.push(PenaltyLine { number: i.number.clone(), days, interest: format_money(interest, l) });
+        }
+        let mut grand = totals.clone();
+        for m in &sums {
+            add_per_currency(&mut grand, *m).map_err(amount_err)?;
         }
         let rate = relance_domain::money::format_minor(facts.penalty_rate_bp, 2);
         Some(Penalties {
             rate: if l == Language::Fr { format!("{} %", rate.replace('.', ",")) } else { format!("{rate} %") },
-            indemnity_per_invoice: indemnity.map(|m| format_money(m, l)),
+            indemnity_per_invoice: indemnity_shown.map(|m| format_money(m, l)),
             lines: plines,
-            total: format_money(sum, l),
-            grand_total: format_money(total.checked_add(sum).map_err(amount_err)?, l),
+            total: amounts_text(&sums, l),
+            grand_total: amounts_text(&grand, l),
         })
     } else {
         None
@@ -380,7 +410,7 @@ fn render_source(
         customer_name: &facts.customer_name,
         today: format_date(facts.today, l),
         invoices: lines,
-        total: format_money(total, l),
+        total: amounts_text(&totals, l),
         promised_date: facts.promised_date.map(|d| format_date(d, l)),
         penalties,
     }));
@@ -443,6 +473,25 @@ mod tests {
         }
         let r = render("courteous", &f).unwrap();
         assert!(r.body.contains("92 233 720 368 547 758,06 GBP"), "{}", r.body);
+    }
+
+    #[test]
+    fn amounts_of_several_currencies_are_never_added_together() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut f = facts(Language::Fr);
+        let eur_open = f.invoices[0].open;
+        f.invoices[1].open = Money::new(50_000, usd);
+        let r = render("courteous", &f).unwrap();
+        let expected = format!("{} + 500,00 USD", format_money(eur_open, Language::Fr));
+        assert!(r.body.contains(&expected), "{expected} in {}", r.body);
+        let r = render("formal_notice", &f).unwrap();
+        assert!(r.body.contains("USD"), "{}", r.body);
+        // The 40 € indemnity applies to the euro invoice only: the euro
+        // penalties are that invoice's interest plus 40,00 €.
+        let late = (f.today - f.invoices[0].due_date).num_days();
+        let interest = late_interest(eur_open, f.penalty_rate_bp, late).unwrap();
+        let eur_penalties = interest.checked_add(Money::new(4_000, Currency::EUR)).unwrap();
+        assert!(r.body.contains(&format_money(eur_penalties, Language::Fr)), "{}", r.body);
     }
 
     #[test]

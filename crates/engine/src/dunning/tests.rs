@@ -163,6 +163,21 @@ fn the_open_total_of_a_scenario_condition_never_wraps() {
 }
 
 #[test]
+fn a_scenario_condition_compares_each_currency_apart() {
+    // 800.00 EUR and 700.00 USD: more than 1,000 in no currency.
+    let mut s = b2b();
+    s.when.min_open_minor = Some(100_000);
+    let mut c = customer(&[("F1", d(11, 20), 80_000), ("F2", d(11, 20), 70_000)]);
+    c.invoices[1].open = Money::new(70_000, relance_domain::money::Currency::parse("USD").unwrap());
+    assert!(!s.applies_to(&c), "800 EUR + 700 USD is not 1,500 of anything");
+    s.when.min_open_minor = Some(75_000);
+    assert!(s.applies_to(&c), "800 EUR is at least 750");
+    s.when.min_open_minor = None;
+    s.when.max_open_minor = Some(75_000);
+    assert!(!s.applies_to(&c), "at most 750 in every currency: not in EUR");
+}
+
+#[test]
 fn the_shipped_scenarios_pass_the_load_check() {
     let t = templates::Templates::builtin();
     let b2c = toml_scenario(include_str!("../../../../config/scenarios/b2c_sms.toml"));
