@@ -263,6 +263,36 @@ struct DunningFile {
     /// Delivery attempts before a reminder is quarantined as failed.
     #[serde(default = "default_max_attempts")]
     max_attempts: u32,
+    /// Late-payment interest shown in formal notices and penalty reminders.
+    #[serde(default)]
+    late_interest: LateInterestFile,
+}
+
+/// `[dunning.late_interest]`: the yearly late-payment interest rate. By
+/// default French law's: the ECB's main refinancing rate of the half-year
+/// (the rate in force on 1 January or 1 July) plus 10 points; list the
+/// ECB rates as they are published. A contractual rate wins when set.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LateInterestFile {
+    /// A fixed contractual yearly rate in percent (`"12.00"`), instead of reference + margin.
+    #[serde(default)]
+    contractual_rate: Option<String>,
+    /// The reference rate from a day on, in percent: `[{ from = "2026-01-01", rate = "2.15" }]`.
+    /// The latest `from` on or before the day counts; the built-in 2.15 % when none applies.
+    #[serde(default)]
+    reference_rates: Vec<ReferenceRateFile>,
+    /// Points added to the reference rate, in percent (default `"10"`).
+    #[serde(default)]
+    margin: Option<String>,
+}
+
+/// One reference rate and the day it applies from.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReferenceRateFile {
+    from: chrono::NaiveDate,
+    rate: String,
 }
 
 impl Default for DunningFile {
@@ -277,6 +307,7 @@ impl Default for DunningFile {
             invoice_documents: None,
             sender_address: Vec::new(),
             max_attempts: default_max_attempts(),
+            late_interest: LateInterestFile::default(),
         }
     }
 }
@@ -306,6 +337,7 @@ pub struct DunningSettings {
     pub invoice_documents: Option<PathBuf>,
     pub sender_address: Vec<String>,
     pub max_attempts: u32,
+    pub late_interest: relance_engine::dunning::templates::LateInterest,
 }
 
 impl Default for DunningSettings {
@@ -321,6 +353,7 @@ impl Default for DunningSettings {
             invoice_documents: None,
             sender_address: Vec::new(),
             max_attempts: default_max_attempts(),
+            late_interest: Default::default(),
         }
     }
 }
@@ -890,6 +923,42 @@ fn dunning_settings(
     out.invoice_documents = raw.invoice_documents.map(|p| join_clean(base_dir, &p));
     out.sender_address = raw.sender_address;
     out.max_attempts = raw.max_attempts.max(1);
+    out.late_interest = late_interest(file, raw.late_interest, errors);
+    out
+}
+
+/// A percentage (`"2.15"`, `"10"`) in basis points, between 0 and 100 %.
+fn percent_bp(text: &str) -> Result<i64, String> {
+    let bp = relance_domain::money::parse_minor(text.trim(), 2, relance_domain::money::DecimalStyle::Dot)
+        .map_err(|_| format!("`{text}` is not a percentage such as \"2.15\""))?;
+    if !(0..=10_000).contains(&bp) {
+        return Err(format!("`{text}`: a yearly rate between 0 and 100 %"));
+    }
+    Ok(bp)
+}
+
+fn late_interest(
+    file: &Path,
+    raw: LateInterestFile,
+    errors: &mut Vec<ConfigError>,
+) -> relance_engine::dunning::templates::LateInterest {
+    let mut out = relance_engine::dunning::templates::LateInterest::default();
+    let mut rate = |key: &str, text: &str| match percent_bp(text) {
+        Ok(bp) => Some(bp),
+        Err(e) => {
+            errors.push(ConfigError::new(file, Some(&format!("dunning.late_interest.{key}")), e));
+            None
+        }
+    };
+    out.contractual_bp = raw.contractual_rate.as_deref().and_then(|t| rate("contractual_rate", t));
+    if let Some(m) = raw.margin.as_deref().and_then(|t| rate("margin", t)) {
+        out.margin_bp = m;
+    }
+    for (i, r) in raw.reference_rates.iter().enumerate() {
+        if let Some(bp) = rate(&format!("reference_rates[{i}].rate"), &r.rate) {
+            out.reference_bp.push((r.from, bp));
+        }
+    }
     out
 }
 

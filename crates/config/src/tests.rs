@@ -259,3 +259,22 @@ fn the_holiday_country_defaults_to_france_and_is_checked() {
     assert_eq!(errs[0].key.as_deref(), Some("dunning.country"));
     assert!(errs[0].message.contains("`Atlantis`") && errs[0].message.contains("GB"), "{}", errs[0].message);
 }
+
+#[test]
+fn the_late_interest_rate_comes_from_the_tenant_file() {
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let f = Fixture::new("", &[("acme", TENANT)]);
+    let s = f.load(&[]).unwrap();
+    assert_eq!(s.tenants[0].dunning.late_interest.rate_bp(day(3, 1)), 1215, "the built-in default");
+    let with = format!(
+        "{TENANT}\n[dunning.late_interest]\nmargin = \"10\"\nreference_rates = [{{ from = 2026-01-01, rate = \"2.40\" }}, {{ from = 2026-07-01, rate = \"2.15\" }}]\n"
+    );
+    let f = Fixture::new("", &[("acme", &with)]);
+    let s = f.load(&[]).unwrap();
+    let li = &s.tenants[0].dunning.late_interest;
+    assert_eq!((li.rate_bp(day(3, 1)), li.rate_bp(day(9, 1))), (1240, 1215));
+    let bad = format!("{TENANT}\n[dunning.late_interest]\ncontractual_rate = \"douze\"\nmargin = \"150\"\n");
+    let errs = Fixture::new("", &[("acme", &bad)]).load(&[]).unwrap_err();
+    let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
+    assert_eq!(keys, ["dunning.late_interest.contractual_rate", "dunning.late_interest.margin"], "{errs}");
+}

@@ -205,7 +205,50 @@ pub struct ReminderFacts {
 }
 
 /// ECB main refinancing rate (2.15 % since June 2025) + 10 points.
-pub const DEFAULT_PENALTY_RATE_BP: i64 = 215 + 1000;
+pub const DEFAULT_PENALTY_RATE_BP: i64 = DEFAULT_REFERENCE_RATE_BP + DEFAULT_LATE_INTEREST_MARGIN_BP;
+
+/// The ECB's main refinancing rate assumed when a tenant configures none
+/// (basis points).
+pub const DEFAULT_REFERENCE_RATE_BP: i64 = 215;
+
+/// The points French law adds to the reference rate (art. L. 441-10 of the
+/// Code de commerce: ten points), in basis points.
+pub const DEFAULT_LATE_INTEREST_MARGIN_BP: i64 = 1000;
+
+/// How a tenant's late-payment interest rate is set: a contractual rate,
+/// or the reference rate in force (the ECB rate of the half-year, as
+/// configured: the latest `from` on or before the day) plus a margin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateInterest {
+    /// A fixed contractual rate (basis points), which wins when set.
+    pub contractual_bp: Option<i64>,
+    /// Reference rates from a day on, in basis points.
+    pub reference_bp: Vec<(NaiveDate, i64)>,
+    /// Points added to the reference rate, in basis points.
+    pub margin_bp: i64,
+}
+
+impl Default for LateInterest {
+    fn default() -> Self {
+        LateInterest { contractual_bp: None, reference_bp: Vec::new(), margin_bp: DEFAULT_LATE_INTEREST_MARGIN_BP }
+    }
+}
+
+impl LateInterest {
+    /// The yearly rate in force on `day`, in basis points.
+    pub fn rate_bp(&self, day: NaiveDate) -> i64 {
+        if let Some(fixed) = self.contractual_bp {
+            return fixed;
+        }
+        let reference = self
+            .reference_bp
+            .iter()
+            .filter(|(from, _)| *from <= day)
+            .max_by_key(|(from, _)| *from)
+            .map_or(DEFAULT_REFERENCE_RATE_BP, |(_, bp)| *bp);
+        reference.saturating_add(self.margin_bp)
+    }
+}
 
 /// A rendered reminder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -492,6 +535,20 @@ mod tests {
         let interest = late_interest(eur_open, f.penalty_rate_bp, late).unwrap();
         let eur_penalties = interest.checked_add(Money::new(4_000, Currency::EUR)).unwrap();
         assert!(r.body.contains(&format_money(eur_penalties, Language::Fr)), "{}", r.body);
+    }
+
+    #[test]
+    fn the_late_interest_rate_is_the_reference_of_the_half_year_plus_the_margin() {
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let mut r = LateInterest::default();
+        assert_eq!(r.rate_bp(day(3, 1)), 1215, "the built-in reference plus ten points");
+        r.reference_bp = vec![(day(7, 1), 200), (day(1, 1), 240)];
+        assert_eq!(r.rate_bp(day(6, 30)), 1240, "the first half-year's rate");
+        assert_eq!(r.rate_bp(day(7, 1)), 1200, "the second's from its first day");
+        r.margin_bp = 700;
+        assert_eq!(r.rate_bp(day(12, 31)), 900);
+        r.contractual_bp = Some(1500);
+        assert_eq!(r.rate_bp(day(12, 31)), 1500, "a contractual rate wins");
     }
 
     #[test]

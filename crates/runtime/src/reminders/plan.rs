@@ -31,7 +31,7 @@ use serde::Serialize;
 use relance_config::{CompiledScenario, TenantConfig};
 use relance_domain::Channel;
 use relance_engine::dunning::plan::{PlanStatus, Standing};
-use relance_engine::dunning::templates::{DEFAULT_PENALTY_RATE_BP, InvoiceFacts, ReminderFacts};
+use relance_engine::dunning::templates::{InvoiceFacts, ReminderFacts};
 use relance_engine::dunning::{Calendar, CustomerState, Decision, INVOICE_COPY_STEP, Outcome, Step, decide};
 use relance_store::{Store, StoreError};
 
@@ -211,7 +211,7 @@ fn facts(tenant: &TenantConfig, c: &CustomerState, numbers: &[String], day: Naiv
             })
             .collect(),
         promised_date: c.promise,
-        penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
+        penalty_rate_bp: tenant.dunning.late_interest.rate_bp(day),
     }
 }
 
