@@ -244,22 +244,26 @@ fn sessions_roles_csrf_and_tenants_are_enforced() {
         .max_by_key(|r| r["total"]["amount"].as_str().unwrap().replace('.', "").parse::<i64>().unwrap());
     assert_eq!(top["rows"].as_array().unwrap().first(), largest, "{top}");
     assert_eq!(d.get_json("/api/v1/tenants/demo/reports/aged-balance?top=0", Some(TOKEN)).0, 400);
-    assert_eq!(alice.get("/t/demo/reports?from=2026-13-01").status, 400, "a bad date is refused, saying why");
+    assert_eq!(
+        alice.get("/t/demo/reports?section=trends&from=2026-13-01").status,
+        400,
+        "a bad date is refused, saying why"
+    );
     assert_eq!(alice.get("/t/demo/reports/nothing/csv").status, 404);
-    let reports = alice.get("/t/demo/reports?by=segment");
-    for id in [
-        "id=\"dso\"",
-        "id=\"dmp\"",
-        "id=\"aged-totals\"",
-        "id=\"overdue\"",
-        "id=\"promises\"",
-        "id=\"cash-rates\"",
-        "id=\"reminders\"",
-        "id=\"replies\"",
+    // Three sections, each with its own reports and charts.
+    for (section, ids, charts) in [
+        ("balances&by=segment", &["dso", "aged-totals", "aged-rows"][..], 1),
+        ("trends", &["dmp", "overdue"][..], 1),
+        ("activity", &["promises", "cash-rates", "reminders", "replies"][..], 0),
     ] {
-        assert!(reports.body.contains(id), "{id}");
+        let page = alice.get(&format!("/t/demo/reports?section={section}"));
+        assert_eq!(page.status, 200, "{section}");
+        for id in ids {
+            assert!(page.body.contains(&format!("id=\"{id}\"")), "{section}: {id}");
+        }
+        assert!(page.body.matches("<svg").count() >= charts, "{section}: its charts");
     }
-    assert!(reports.body.matches("<svg").count() >= 2, "the aged balance and overdue charts");
+    assert!(!alice.get("/t/demo/reports").body.contains("id=\"overdue\""), "one section at a time");
 
     // Another tenant's pages and actions do not exist for her.
     for page in ["/t/acme/", "/t/acme/cash", "/t/acme/reports", "/t/acme/customers/A-1"] {
@@ -777,7 +781,9 @@ fn bench_ui_requests_every_page_on_a_small_world() {
         "one approval",
         "customer, large",
         "customer, typical",
-        "reports",
+        "reports: balances",
+        "reports: trends",
+        "reports: activity",
         "operations",
         "API invoices (50)",
         "API review queue",

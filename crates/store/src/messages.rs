@@ -366,10 +366,11 @@ impl Store {
     ) -> Result<Vec<PromiseView>, StoreError> {
         let page = page.into();
         self.db.read(|c| {
-            let mut st = c.prepare(
+            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
+            let mut st = c.prepare(&format!(
                 "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at FROM promises
-                 WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3",
-            )?;
+                 WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+            ))?;
             let rows = st
                 .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], |r| {
                     Ok(PromiseView {
@@ -401,9 +402,12 @@ impl Store {
     ) -> Result<Vec<TaskView>, StoreError> {
         let page = page.into();
         self.db.read(|c| {
-            let mut st = c.prepare(
-                &format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"),
-            )?;
+            // The status condition only when there is one, so that the
+            // (tenant, status, id) index serves it (an `?2 IS NULL OR …` never does).
+            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
+            let mut st = c.prepare(&format!(
+                "SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+            ))?;
             let rows = st
                 .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], task_view)?
                 .collect::<Result<Vec<_>, _>>()?;

@@ -182,11 +182,14 @@ impl Store {
             Some(None) => return Ok(Vec::new()),
         };
         self.db.read(|c| {
-            let mut st = c.prepare(
+            // The status condition only when there is one: the (tenant, status, id)
+            // index then serves the page (an `?2 IS NULL OR …` never uses it).
+            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
+            let mut st = c.prepare(&format!(
                 "SELECT id, customer_id, scenario, step_id, channel, template, invoice_numbers, planned_for, subject, body, why, status, attempts, last_error, created_at, recipient,
                         message_id, next_attempt_at, sent_at, reference, connector
-                 FROM outbox WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3",
-            )?;
+                 FROM outbox WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+            ))?;
             let json_of = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap_or_default();
             let rows = st
                 .query_map(params![tenant.as_str(), status, page.limit, page.after], |r| {

@@ -111,6 +111,14 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("reports.by_customer", "Par client", "By customer"),
     ("reports.by_segment", "Par segment", "By segment"),
     ("reports.apply", "Afficher", "Show"),
+    ("reports.sections", "Parties des indicateurs", "Report sections"),
+    ("reports.section_balances", "Encours (DSO, balance âgée)", "Balances (DSO, aged balance)"),
+    ("reports.section_trends", "Tendances (DMP, retards)", "Trends (DMP, overdue)"),
+    (
+        "reports.section_activity",
+        "Activité (promesses, lettrage, relances, réponses)",
+        "Activity (promises, cash application, reminders, replies)",
+    ),
     (
         "reports.largest",
         "les plus gros encours par devise ; tous dans le CSV",

@@ -3,7 +3,10 @@
 //! for people with server-rendered SVG charts, and each table's CSV export
 //! (`/t/{t}/reports/{name}/csv`, the API's `?format=csv`).
 //!
-//! The page's filter form sets the day of the balances (`as_of`), the
+//! The page has three sections, each a page of its own so that each reads
+//! only its reports: the balances (DSO, aged balance), the trends (DMP,
+//! overdue at month ends) and the activity (promises, cash application,
+//! reminders, replies). The filter form sets the day of the balances (`as_of`), the
 //! period of the flows (`from`, `to`), the aged balance's rows (`by`:
 //! customer or segment) and the months of the overdue series; each report
 //! gets the parameters it knows.
@@ -129,7 +132,36 @@ fn overdue_charts(overdue: &Value, title: &str) -> Vec<String> {
     out
 }
 
-/// `GET /t/{t}/reports`.
+/// The part of the reports page shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    /// DSO and the aged balance (the default).
+    Balances,
+    /// DMP and overdue at month ends.
+    Trends,
+    /// Promises, cash application rates, reminders sent, replies by intent.
+    Activity,
+}
+
+impl Section {
+    fn parse(q: &HashMap<String, String>) -> Section {
+        match q.get("section").map(String::as_str) {
+            Some("trends") => Section::Trends,
+            Some("activity") => Section::Activity,
+            _ => Section::Balances,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Section::Balances => "balances",
+            Section::Trends => "trends",
+            Section::Activity => "activity",
+        }
+    }
+}
+
+/// `GET /t/{t}/reports?section=balances|trends|activity`.
 pub(crate) async fn reports(
     State(st): State<WebState>,
     who: Person,
@@ -138,7 +170,11 @@ pub(crate) async fn reports(
 ) -> Result<Response, PageError> {
     use crate::i18n::text;
     let tenant = who.member_of(&tenant)?;
-    // The eight reports at once: each waits on its own store reads.
+    // One section at a time, its reports read at once (each waits on its own
+    // store reads): the balances (DSO, aged balance), the trends (DMP,
+    // overdue at month ends) or the activity (promises, cash application,
+    // reminders, replies).
+    let section = Section::parse(&q);
     let one = |which: Report| {
         let mut query = query_of(which, &q);
         if which == Report::AgedBalance {
@@ -146,26 +182,39 @@ pub(crate) async fn reports(
         }
         json_of(&st, &tenant, which, query)
     };
-    let [aged, dso, dmp, overdue, promises, cash, reminders, replies] = Report::ALL;
-    let answers = tokio::try_join!(
-        one(aged),
-        one(dso),
-        one(dmp),
-        one(overdue),
-        one(promises),
-        one(cash),
-        one(reminders),
-        one(replies)
-    )?;
-    let (a, b, c, d, e, f, g, h) = answers;
     let mut data = serde_json::Map::new();
-    for (which, v) in Report::ALL.into_iter().zip([a, b, c, d, e, f, g, h]) {
+    let mut keep = |which: Report, v: Value| {
         data.insert(which.name().replace('-', "_"), v);
+    };
+    match section {
+        Section::Balances => {
+            let (a, b) = tokio::try_join!(one(Report::AgedBalance), one(Report::Dso))?;
+            keep(Report::AgedBalance, a);
+            keep(Report::Dso, b);
+        }
+        Section::Trends => {
+            let (a, b) = tokio::try_join!(one(Report::Dmp), one(Report::Overdue))?;
+            keep(Report::Dmp, a);
+            keep(Report::Overdue, b);
+        }
+        Section::Activity => {
+            let (a, b, c, d) = tokio::try_join!(
+                one(Report::Promises),
+                one(Report::Cash),
+                one(Report::Reminders),
+                one(Report::Replies)
+            )?;
+            keep(Report::Promises, a);
+            keep(Report::Cash, b);
+            keep(Report::Reminders, c);
+            keep(Report::Replies, d);
+        }
     }
     let lang = who.language;
-    let aged_charts = aged_charts(&data["aged_balance"], text(lang, "reports.aged"));
-    let overdue_charts = overdue_charts(&data["overdue"], text(lang, "reports.overdue"));
-    let replies: Vec<(String, i64)> = data["replies"]["rows"]
+    let none = Value::Null;
+    let aged_charts = aged_charts(data.get("aged_balance").unwrap_or(&none), text(lang, "reports.aged"));
+    let overdue_charts = overdue_charts(data.get("overdue").unwrap_or(&none), text(lang, "reports.overdue"));
+    let replies: Vec<(String, i64)> = data.get("replies").unwrap_or(&none)["rows"]
         .as_array()
         .into_iter()
         .flatten()
@@ -191,6 +240,7 @@ pub(crate) async fn reports(
         csv.insert(which.name().replace('-', "_"), json!(link));
     }
     let filter = json!({
+        "section": section.as_str(),
         "as_of": q.get("as_of").cloned().unwrap_or_default(),
         "from": q.get("from").cloned().unwrap_or_default(),
         "to": q.get("to").cloned().unwrap_or_default(),
