@@ -809,12 +809,17 @@ impl Matcher {
             payers.iter().filter(|p| !p.shared).flat_map(|p| self.customer_slots(&p.customer)).collect();
         pool.sort_unstable();
         pool.dedup();
-        if pool.is_empty() {
+        let texts = [c.structured_ref.as_deref(), c.remittance.as_deref()];
+        // Learning a reader costs allocations per number of the pool (hundreds for a large
+        // customer): only when some number of the pool may be read at all, which a scan of
+        // the numbers' last digit groups against the text's tells without allocating.
+        let counters = crate::refs::written_counters(texts.into_iter().flatten());
+        if counters.is_empty() || !pool.iter().any(|i| crate::refs::may_be_read(self.open(*i).number(), &counters)) {
             return Vec::new();
         }
         let reader = crate::refs::RefReader::learn(pool.iter().map(|i| self.open(*i).number()));
         let mut hits: Vec<RefHit> = Vec::new();
-        for text in [c.structured_ref.as_deref(), c.remittance.as_deref()].into_iter().flatten() {
+        for text in texts.into_iter().flatten() {
             for f in reader.read(text) {
                 let kind = match f.spelling {
                     crate::refs::Spelling::Exact | crate::refs::Spelling::Full => RefKind::Partial,
