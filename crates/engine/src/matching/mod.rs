@@ -805,16 +805,24 @@ impl Matcher {
     /// or year, or the counter alone (`SOLDE FACTURE 0869`) only when one
     /// invoice of these customers has it, as a short key (weak evidence).
     fn payer_spellings(&self, c: &BankLine, payers: &[PayerHint]) -> Vec<RefHit> {
-        let mut pool: Vec<u32> =
-            payers.iter().filter(|p| !p.shared).flat_map(|p| self.customer_slots(&p.customer)).collect();
-        pool.sort_unstable();
-        pool.dedup();
-        if pool.is_empty() {
+        let texts = [c.structured_ref.as_deref(), c.remittance.as_deref()];
+        // Learning a reader costs allocations per number of the pool (hundreds for a large
+        // customer): only when some number of the pool may be read at all, which a scan of
+        // the numbers' last digit groups against the text's tells without allocating.
+        let counters = crate::refs::written_counters(texts.into_iter().flatten());
+        if counters.is_empty() {
             return Vec::new();
         }
+        let mut pool: Vec<u32> =
+            payers.iter().filter(|p| !p.shared).flat_map(|p| self.customer_slots(&p.customer)).collect();
+        if !pool.iter().any(|i| crate::refs::may_be_read(self.open(*i).number(), &counters)) {
+            return Vec::new();
+        }
+        pool.sort_unstable();
+        pool.dedup();
         let reader = crate::refs::RefReader::learn(pool.iter().map(|i| self.open(*i).number()));
         let mut hits: Vec<RefHit> = Vec::new();
-        for text in [c.structured_ref.as_deref(), c.remittance.as_deref()].into_iter().flatten() {
+        for text in texts.into_iter().flatten() {
             for f in reader.read(text) {
                 let kind = match f.spelling {
                     crate::refs::Spelling::Exact | crate::refs::Spelling::Full => RefKind::Partial,
@@ -1159,23 +1167,25 @@ impl Matcher {
             // One typo, against the payer's invoices and the invoices of this amount.
             let tokens = Self::ref_tokens(c);
             if !tokens.is_empty() {
-                let mut pool: Vec<u32> = payers.iter().flat_map(|p| self.payer_open(&p.customer, ccy)).collect();
-                pool.extend(self.of_amount(c.amount.minor, ccy));
+                let profiles: Vec<DigitProfile> = tokens.iter().map(|t| DigitProfile::of(t)).collect();
+                // Cheap and exact pre-check, before anything else (the payer's invoices may be
+                // hundreds): no token is within one edit of any key of this number.
+                let near = |i: &u32| {
+                    let profile = DigitProfile::of(self.open(*i).number());
+                    profiles.iter().any(|p| p.within_one_edit(&profile))
+                };
+                let mut pool: Vec<u32> =
+                    payers.iter().flat_map(|p| self.payer_open(&p.customer, ccy)).filter(near).collect();
+                pool.extend(self.of_amount(c.amount.minor, ccy).filter(near));
                 // In input order, as the earlier index listed them.
                 pool.sort_by_key(|i| self.slots[*i as usize].position);
                 pool.dedup();
                 let mut buf = text::KeyBuf::default();
-                let profiles: Vec<DigitProfile> = tokens.iter().map(|t| DigitProfile::of(t)).collect();
                 for i in pool {
                     if refs.iter().any(|r| r.0 == i) {
                         continue;
                     }
-                    // Cheap and exact pre-check: no token is within one edit of any key of this number.
                     let number = self.open(i).number();
-                    let profile = DigitProfile::of(number);
-                    if !profiles.iter().any(|p| p.within_one_edit(&profile)) {
-                        continue;
-                    }
                     let keys = buf.keys(number);
                     if let Some(t) = tokens.iter().find(|t| keys.iter().any(|k| k.len() >= 6 && damerau1(k, t))) {
                         typos.push((i, RefKind::Typo, t.clone()));

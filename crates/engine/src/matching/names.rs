@@ -333,6 +333,42 @@ mod tests {
         assert!(ix.identify("Client inconnu 4000000123").is_empty());
     }
 
+    /// 3,000 « Boulangerie Nom<i> SARL » (a trade word and a legal form everyone
+    /// has) and one customer of five words of its own.
+    fn bakeries() -> NameIndex {
+        let mut names: Vec<String> = (0..3_000).map(|i| format!("Boulangerie Nom{i} SARL")).collect();
+        names.push("Alpha Beta Gamma Delta Epsilon".into());
+        NameIndex::build(names.len(), names.iter().enumerate().map(|(c, n)| (c as u32, n.as_str())))
+    }
+
+    #[test]
+    fn a_rare_word_among_thousands_sharing_a_word_finds_its_customer() {
+        let ix = bakeries();
+        // Only the rare word's list is read: not the 3,000 bakeries'.
+        assert_eq!(ix.candidates(&ix.words_of("BOULANGERIE NOM2718 SARL")), vec![2_718]);
+        let found = ix.identify("BOULANGERIE NOM2718 SARL");
+        assert_eq!(ids(&found), vec![2_718]);
+        assert!((found[0].1 - 1.0).abs() < 1e-9, "{found:?}");
+        assert_eq!(ids(&ix.identify("boulangerie nom17")), vec![17], "nom17 is not nom1700: words are whole");
+    }
+
+    #[test]
+    fn a_customer_found_through_several_words_is_a_candidate_once() {
+        let ix = bakeries();
+        // Each word weighs a fifth of the name: two lists are read, both hold customer 3,000.
+        assert_eq!(ix.candidates(&ix.words_of("ALPHA BETA GAMMA DELTA EPSILON")), vec![3_000]);
+        assert_eq!(ids(&ix.identify("Alpha Beta Gamma Delta Epsilon SA")), vec![3_000]);
+    }
+
+    #[test]
+    fn a_name_of_common_words_only_names_no_one() {
+        let ix = bakeries();
+        assert!(ix.candidates(&ix.words_of("BOULANGERIE SARL")).is_empty(), "no name light enough");
+        assert!(ix.identify("Boulangerie SARL").is_empty());
+        assert!(ix.identify("SARL").is_empty(), "a legal form alone is no name");
+        assert!(ix.identify("Boulangerie Inconnue SARL").is_empty(), "an unknown word is heavy, and no one's");
+    }
+
     #[test]
     fn several_customers_of_the_same_name_are_all_found() {
         let ix = index(&["Acme", "Acme Ltd", "Acme Holding", "Other"]);

@@ -26,7 +26,7 @@ mod reader;
 mod tokens;
 
 pub use common::{common_refs, subject_refs};
-pub use reader::{Found, RefReader, Scheme, Spelling, Split};
+pub use reader::{Found, RefReader, Scheme, Spelling, Split, may_be_read, written_counters};
 
 /// The counters a written reference may carry (the last digit group with its
 /// zeros trimmed, and its tails after a glued year or year and month), for a

@@ -142,6 +142,90 @@ fn parts_of(toks: &[&Tok], split: Split) -> Option<Parts> {
     Some(p)
 }
 
+/// The counters a reading of `texts` may carry, sorted. A [`RefReader`]
+/// finds a number in a window of tokens in two ways: by counter (the
+/// window's last digit group, or its tail after a glued year or year and
+/// month: [`split_group`]) or as written (the window's letters and digits
+/// equal the number's, so the trailing digits of both, digit groups joined,
+/// are equal). Both values are listed for every window a reader looks at
+/// (up to five tokens): every digit group, its tails, and the runs of up to
+/// five consecutive digit groups joined.
+pub fn written_counters<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    let mut joined = String::new();
+    for text in texts {
+        let toks = tokens(text);
+        for (end, t) in toks.iter().enumerate().filter(|(_, t)| t.digit) {
+            out.extend(group_counters(&t.text));
+            joined.clear();
+            for u in toks[end.saturating_sub(4)..=end].iter().rev().take_while(|u| u.digit) {
+                joined.insert_str(0, &u.text);
+                out.extend(num(&joined));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every counter a digit group may give, whatever its split.
+fn group_counters(d: &str) -> impl Iterator<Item = u64> + '_ {
+    [0, 2, 4].into_iter().filter(move |cut| *cut == 0 || d.len() >= cut + 2).filter_map(move |cut| num(d.get(cut..)?))
+}
+
+/// False only when no reader learned from `number` (with any other numbers)
+/// can find it in a text whose readings carry only `counters`
+/// ([`written_counters`]): neither the counters the number may have under
+/// any learned split nor its trailing digits as written are among them.
+/// Cheap (no allocation): it lets a caller skip learning a reader that
+/// could read nothing. A number that is not ASCII, or whose digits are too
+/// long for a counter, may always be read.
+pub fn may_be_read(number: &str, counters: &[u64]) -> bool {
+    let b = number.as_bytes();
+    if !number.is_ascii() {
+        return true;
+    }
+    let Some(end) = b.iter().rposition(u8::is_ascii_digit).map(|e| e + 1) else { return false };
+    let start = b[..end].iter().rposition(|c| !c.is_ascii_digit()).map_or(0, |s| s + 1);
+    let last = number.get(start..end).unwrap_or_default();
+    if trim_zeros(last).len() > 18 {
+        return true;
+    }
+    let one_group = !b[..start].iter().any(u8::is_ascii_digit);
+    let has = |v: u64| counters.binary_search(&v).is_ok();
+    let by_counter = if one_group { group_counters(last).any(has) } else { num(last).is_some_and(has) };
+    // As written: too long a run of digits for a counter may match a text's as well.
+    by_counter || written_digits(b).is_none_or(has)
+}
+
+/// The value of a number's trailing digits as written (separators skipped,
+/// up to its last letter), as [`num`] reads them; `None` when too long.
+fn written_digits(b: &[u8]) -> Option<u64> {
+    let mut value: u64 = 0;
+    let mut scale: u64 = 1;
+    let mut significant = 0usize;
+    let mut zeros = 0usize;
+    let tail = b.iter().rev().skip_while(|c| !c.is_ascii_alphanumeric()).take_while(|c| !c.is_ascii_alphabetic());
+    for c in tail.filter(|c| c.is_ascii_digit()) {
+        let d = u64::from(c - b'0');
+        if d == 0 {
+            zeros += 1;
+            continue;
+        }
+        // The zeros read since the last non-zero digit belong to the value.
+        significant += zeros + 1;
+        if significant > 18 {
+            return None;
+        }
+        scale = scale.checked_mul(10u64.checked_pow(u32::try_from(zeros).ok()?)?)?;
+        value = value.checked_add(d.checked_mul(scale)?)?;
+        scale = scale.checked_mul(10)?;
+        zeros = 0;
+    }
+    Some(value)
+}
+
 fn compact(toks: &[&Tok]) -> String {
     toks.iter().map(|t| t.text.as_str()).collect()
 }

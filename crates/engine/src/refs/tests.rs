@@ -229,3 +229,60 @@ fn suffixes_for_the_store() {
     assert_eq!(counter_suffixes("ta2603318"), vec!["2603318", "3318", "318"]);
     assert!(counter_suffixes("FA").is_empty());
 }
+
+/// `may_be_read` is a filter before learning a reader: it may say yes for
+/// nothing, never no for a number the reader finds.
+#[test]
+fn the_counter_filter_never_hides_a_number_the_reader_finds() {
+    let mut checked = 0;
+    let mut check = |known: &[String], text: &str| {
+        let counters = written_counters([text]);
+        for f in RefReader::learn(known).read(text) {
+            assert!(may_be_read(&f.number, &counters), "{text} finds {} but the filter says no", f.number);
+            checked += 1;
+        }
+    };
+    for g in schemes() {
+        let numbers = generate(&g, 600);
+        for n in numbers.iter().step_by(23) {
+            let glued: String = n.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+            let spaced: String = n.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' }).collect();
+            let digits: Vec<&str> = n.split(|c: char| !c.is_ascii_digit()).filter(|d| !d.is_empty()).collect();
+            let counter = digits.last().map(|d| d.trim_start_matches('0')).unwrap_or_default();
+            for text in [
+                format!("facture {n}"),
+                format!("paid {glued} today"),
+                spaced,
+                format!("facture {counter}"),
+                format!("invoice #{counter}"),
+                format!("solde {}", &n[n.len().saturating_sub(6)..]),
+            ] {
+                check(&numbers, &text);
+            }
+        }
+    }
+    let known: Vec<String> =
+        ["FA-2026-00412", "FA-2026-02028", "FA-2025-01877", "FA-2026-00063", "R202600041"].map(String::from).to_vec();
+    for text in ["fa 2026 63", "FA-26-02028", "fa262028", "la 2025-1877", "facture 1877", "R 2026 41", "F-2026-00063"] {
+        check(&known, text);
+    }
+    assert!(checked > 300, "{checked} numbers found");
+}
+
+#[test]
+fn the_counter_filter_rules_out_numbers_without_the_texts_counters() {
+    assert!(written_counters(["VIREMENT SEPA recu", ""]).is_empty(), "no digit, no counter");
+    let counters = written_counters(["Facture FA-2026-0012346"]);
+    assert_eq!(
+        counters,
+        vec![26, 346, 2026, 12346, 2026_0012346],
+        "every group, its tails after a glued year (and month), groups joined"
+    );
+    assert!(may_be_read("FA-2026-0012346", &counters));
+    assert!(!may_be_read("FA-2026-0012345", &counters), "another counter");
+    assert!(!may_be_read("FA-2026-0000999", &counters));
+    assert!(may_be_read("FA-0346", &counters), "a counter the text has");
+    assert!(may_be_read("FA20260000346", &counters), "one digit group: its glued-year tail may be the counter");
+    assert!(!may_be_read("AVOIR", &counters), "no digit: never read");
+    assert!(may_be_read("FA-2026-ÉTÉ-7", &[]), "not ASCII: always maybe");
+}
