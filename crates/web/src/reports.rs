@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::WebState;
 use crate::pages::{PageError, page, url_part};
 use crate::session::Person;
+use chrono::NaiveDate;
 use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_engine::reports::svg;
@@ -46,7 +47,7 @@ const TOP_DEBTORS: &str = "100";
 
 /// The query of `which` from the page's: blank fields are left out (the
 /// report's defaults apply); the cash rates' `since` is the period's start.
-fn query_of(which: Report, page: &HashMap<String, String>) -> HashMap<String, String> {
+fn query_of(which: Report, page: &HashMap<String, String>, period_start: NaiveDate) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for key in parameters(which) {
         if let Some(v) = page.get(*key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
@@ -54,7 +55,19 @@ fn query_of(which: Report, page: &HashMap<String, String>) -> HashMap<String, St
             out.insert(name.to_string(), v.to_string());
         }
     }
+    // The cash rates of the page's period (the other flows' default: the 90
+    // days to today), not of all time.
+    if which == Report::Cash && !out.contains_key("since") {
+        out.insert("since".into(), period_start.to_string());
+    }
     out
+}
+
+/// The first day of the flows' default period: the 90 days to today in the tenant's time zone.
+fn default_period_start(st: &WebState, tenant: &TenantId) -> NaiveDate {
+    let tz = st.rt.settings.tenant(tenant.as_str()).map(|t| t.timezone).unwrap_or(chrono_tz::UTC);
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    today.checked_sub_days(chrono::Days::new(89)).unwrap_or(today)
 }
 
 /// One report's JSON, or the API's refusal (a bad date…) as a 400 page.
@@ -175,8 +188,9 @@ pub(crate) async fn reports(
     // overdue at month ends) or the activity (promises, cash application,
     // reminders, replies).
     let section = Section::parse(&q);
+    let start = default_period_start(&st, &tenant);
     let one = |which: Report| {
-        let mut query = query_of(which, &q);
+        let mut query = query_of(which, &q, start);
         if which == Report::AgedBalance {
             query.insert("top".into(), TOP_DEBTORS.into());
         }
@@ -235,7 +249,7 @@ pub(crate) async fn reports(
     let mut csv = serde_json::Map::new();
     for which in Report::ALL {
         let query: Vec<String> =
-            query_of(which, &q).iter().map(|(k, v)| format!("{}={}", url_part(k), url_part(v))).collect();
+            query_of(which, &q, start).iter().map(|(k, v)| format!("{}={}", url_part(k), url_part(v))).collect();
         let link = format!("/t/{tenant}/reports/{}/csv?{}", which.name(), query.join("&"));
         csv.insert(which.name().replace('-', "_"), json!(link));
     }
