@@ -434,37 +434,67 @@ impl Store {
               GROUP BY i.due_date, booked, changed, i.currency"
         );
         let (last, first_month) = (day_text(last_end), first_end.format("%Y-%m").to_string());
-        let args = rusqlite::params![tenant.as_str(), last, first_month];
-        self.db.read(|c| {
-            let mut out = Vec::new();
-            let mut st = c.prepare_cached(&open_sql)?;
-            let mut rows = st.query(&args[..2])?;
-            while let Some(r) = rows.next()? {
-                let (due, ccy) = (parse_day(&r.get::<_, String>(0)?, "due date")?, currency(&r.get::<_, String>(1)?)?);
-                out.push(OverduePiece { due, settled: None, amount: Money::new(r.get(2)?, ccy) });
-            }
-            let mut st = c.prepare_cached(&changed_sql)?;
-            let mut rows = st.query(args)?;
-            while let Some(r) = rows.next()? {
-                let changed = parse_month(&r.get::<_, String>(0)?, "update month")?;
-                let (due, ccy) = (parse_day(&r.get::<_, String>(1)?, "due date")?, currency(&r.get::<_, String>(2)?)?);
-                out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(r.get(3)?, ccy) });
-            }
-            let mut st = c.prepare_cached(&allocations_sql)?;
-            let mut rows = st.query(args)?;
-            while let Some(r) = rows.next()? {
-                let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
-                let booked = parse_month(&r.get::<_, String>(1)?, "booking month")?;
-                let changed = parse_month(&r.get::<_, String>(2)?, "update month")?;
-                let ccy = currency(&r.get::<_, String>(3)?)?;
-                let amount: i64 = r.get(4)?;
-                let minus =
-                    amount.checked_neg().ok_or_else(|| StoreError::Corrupt(format!("allocation sum {amount}")))?;
-                out.push(OverduePiece { due, settled: Some(booked), amount: Money::new(amount, ccy) });
-                out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(minus, ccy) });
-            }
-            Ok(out)
-        })
+        let t = tenant.as_str();
+        // The three reads are independent: each on its own connection, at once.
+        let open = || -> Result<Vec<OverduePiece>, StoreError> {
+            self.db.read(|c| {
+                let mut out = Vec::new();
+                let mut st = c.prepare_cached(&open_sql)?;
+                let mut rows = st.query(rusqlite::params![t, last])?;
+                while let Some(r) = rows.next()? {
+                    let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
+                    let ccy = currency(&r.get::<_, String>(1)?)?;
+                    out.push(OverduePiece { due, settled: None, amount: Money::new(r.get(2)?, ccy) });
+                }
+                Ok(out)
+            })
+        };
+        let changed = || -> Result<Vec<OverduePiece>, StoreError> {
+            self.db.read(|c| {
+                let mut out = Vec::new();
+                let mut st = c.prepare_cached(&changed_sql)?;
+                let mut rows = st.query(rusqlite::params![t, last, first_month])?;
+                while let Some(r) = rows.next()? {
+                    let changed = parse_month(&r.get::<_, String>(0)?, "update month")?;
+                    let due = parse_day(&r.get::<_, String>(1)?, "due date")?;
+                    let ccy = currency(&r.get::<_, String>(2)?)?;
+                    out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(r.get(3)?, ccy) });
+                }
+                Ok(out)
+            })
+        };
+        let moved = || -> Result<Vec<OverduePiece>, StoreError> {
+            self.db.read(|c| {
+                let mut out = Vec::new();
+                let mut st = c.prepare_cached(&allocations_sql)?;
+                let mut rows = st.query(rusqlite::params![t, last, first_month])?;
+                while let Some(r) = rows.next()? {
+                    let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
+                    let booked = parse_month(&r.get::<_, String>(1)?, "booking month")?;
+                    let changed = parse_month(&r.get::<_, String>(2)?, "update month")?;
+                    let ccy = currency(&r.get::<_, String>(3)?)?;
+                    let amount: i64 = r.get(4)?;
+                    let minus =
+                        amount.checked_neg().ok_or_else(|| StoreError::Corrupt(format!("allocation sum {amount}")))?;
+                    out.push(OverduePiece { due, settled: Some(booked), amount: Money::new(amount, ccy) });
+                    out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(minus, ccy) });
+                }
+                Ok(out)
+            })
+        };
+        let (a, b, c) = std::thread::scope(|scope| {
+            let b = scope.spawn(changed);
+            let c = scope.spawn(moved);
+            let a = open();
+            let join = |h: std::thread::ScopedJoinHandle<'_, Result<Vec<OverduePiece>, StoreError>>| {
+                h.join().unwrap_or_else(|_| Err(StoreError::Corrupt("an overdue read panicked".into())))
+            };
+            (a, join(b), join(c))
+        });
+        let mut out = a?;
+        out.extend(b?);
+        out.extend(c?);
+        Ok(out)
     }
 
     /// The money applied to invoices from payments booked between `from` and
