@@ -804,7 +804,7 @@ impl Matcher {
     /// `2026/0452`) are read as references without prefix; a missing prefix
     /// or year, or the counter alone (`SOLDE FACTURE 0869`) only when one
     /// invoice of these customers has it, as a short key (weak evidence).
-    fn payer_spellings(&self, c: &BankLine, payers: &[PayerHint]) -> Vec<RefHit> {
+    fn payer_spellings(&self, c: &BankLine, customers: &[&str]) -> Vec<RefHit> {
         let texts = [c.structured_ref.as_deref(), c.remittance.as_deref()];
         // Learning a reader costs allocations per number of the pool (hundreds for a large
         // customer): only when some number of the pool may be read at all, which a scan of
@@ -813,8 +813,7 @@ impl Matcher {
         if counters.is_empty() {
             return Vec::new();
         }
-        let mut pool: Vec<u32> =
-            payers.iter().filter(|p| !p.shared).flat_map(|p| self.customer_slots(&p.customer)).collect();
+        let mut pool: Vec<u32> = customers.iter().flat_map(|c| self.customer_slots(c)).collect();
         if !pool.iter().any(|i| crate::refs::may_be_read(self.open(*i).number(), &counters)) {
             return Vec::new();
         }
@@ -1098,7 +1097,8 @@ impl Matcher {
         // 1. References, exact or one edit away.
         let (mut all_refs, closed_refs) = self.references(c);
         if all_refs.is_empty() && closed_refs.is_empty() {
-            all_refs = self.payer_spellings(c, &payers);
+            let named: Vec<&str> = payers.iter().filter(|p| !p.shared).map(|p| p.customer.as_str()).collect();
+            all_refs = self.payer_spellings(c, &named);
         }
         let specific = |k: RefKind, _: &str| !matches!(k, RefKind::Short | RefKind::Typo);
         // A closed invoice the text names is a question unless the payer is
@@ -1118,6 +1118,20 @@ impl Matcher {
                 ));
             }
         }
+        // Invoices the text names specifically (not by a short key or a typo),
+        // whatever their state: an explanation that leaves one of them out is
+        // contradicted by the text.
+        let mut named_specifically: Vec<String> =
+            all_refs.iter().filter(|r| specific(r.1, &r.2)).map(|r| self.open(r.0).number().to_string()).collect();
+        named_specifically.extend(
+            closed_refs
+                .iter()
+                .filter(|r| specific(r.1, &r.2))
+                .filter_map(|r| self.closed.get(r.0 as usize))
+                .map(|ci| ci.number.clone()),
+        );
+        named_specifically.sort();
+        named_specifically.dedup();
         let mut refs: Vec<(u32, RefKind, String)> = Vec::new();
         for r in all_refs {
             let inv = self.open(r.0);
@@ -1197,7 +1211,13 @@ impl Matcher {
             let set: Vec<u32> = refs.iter().map(|r| r.0).collect();
             let whole = self.reference_candidate(&refs, &set, c, &payers);
             let short = matches!(whole.fit, Fit::Partial);
+            let over = matches!(whole.fit, Fit::Over(_));
             candidates.push(whole);
+            // More than the references: other invoices of the same customers,
+            // written in a spelling only their numbering explains, may complete them.
+            if over {
+                candidates.extend(self.completed(&refs, c, &payers));
+            }
             // Several references but the amount is exactly one of them: that one alone.
             if set.len() > 1 {
                 for r in &refs {
@@ -1278,19 +1298,15 @@ impl Matcher {
                             )
                         };
                         // A payer named exactly, by a name no other customer comes close
-                        // to, paying the one open invoice of the whole tenant with this
-                        // exact amount, with no reference pointing elsewhere: a clerk
-                        // applies it.
-                        let sole_exact = || {
-                            refs.is_empty()
-                                && hint.unique_name
-                                && self.of_amount(c.amount.minor, ccy).take(2).eq(std::iter::once(set[0]))
-                        };
+                        // to, paying the one open item (or the one combination) of that
+                        // customer with this exact amount, with no reference pointing
+                        // elsewhere: a clerk applies it.
+                        let sole_exact = || refs.is_empty() && hint.unique_name && !hint.shared;
                         let base = match (named_by_reference, strong, set.len()) {
                             (true, _, _) => 0.7,
                             (false, true, 1) => 0.93,
                             (false, true, _) => 0.91,
-                            (false, false, 1) if sole_exact() => 0.91,
+                            (false, false, _) if sole_exact() => 0.91,
                             (false, false, 1) => hint.strength.min(0.8),
                             (false, false, _) => hint.strength.min(0.75),
                         };
@@ -1298,13 +1314,16 @@ impl Matcher {
                         if e.credit_notes {
                             e.cand.confidence -= 0.02;
                         }
-                        // Only an exact amount competes with a reference to another invoice.
-                        let named = refs.iter().find(|r| !set.contains(&r.0));
-                        if let Some(r) = named.filter(|_| !matches!(e.fit, Fit::Exact)) {
+                        // A reference to another invoice, open or not, contradicts an
+                        // explanation by payer and amount: a person decides.
+                        // Unless the text also names an invoice of the set within one typo
+                        // (a transposition that happens to be another real number).
+                        let in_set = |n: &str| set.iter().any(|i| self.open(*i).number() == n);
+                        let typo_of_set = typos.iter().any(|t| set.contains(&t.0));
+                        if let Some(n) = named_specifically.iter().find(|n| !in_set(n)).filter(|_| !typo_of_set) {
                             e.cand.confidence -= 0.1;
                             e.cand.reasons.push(format!(
-                                "but the remittance names invoice {} and the amount is not exact",
-                                self.open(r.0).number()
+                                "but the remittance names invoice {n}, which this explanation leaves out"
                             ));
                         }
                         candidates.push(e);
@@ -1366,6 +1385,66 @@ impl Matcher {
             }
         }
         found
+    }
+
+    /// The references' invoices completed by other open invoices of the
+    /// customers the evidence names (the references' owners, the payers,
+    /// shared payers' customers too), each written in the text in a spelling
+    /// the customers' numbering explains (`FAC2603-0696`, `25/0636`, the
+    /// counter alone `0509` when one of their invoices has it), such that
+    /// together they account for the whole amount. Each completion that does
+    /// is a candidate: two of them are rivals, which [`Matcher::decide`] sees.
+    fn completed(&self, refs: &[RefHit], c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
+        let ccy = c.amount.currency;
+        let mut customers: Vec<&str> = refs.iter().map(|r| self.open(r.0).customer_id()).collect();
+        customers.extend(payers.iter().map(|p| p.customer.as_str()));
+        customers.sort_unstable();
+        customers.dedup();
+        let extra: Vec<RefHit> = self
+            .payer_spellings(c, &customers)
+            .into_iter()
+            .filter(|h| !refs.iter().any(|r| r.0 == h.0))
+            .filter(|h| {
+                let inv = self.open(h.0);
+                inv.open.minor > 0 && inv.open.currency == ccy
+            })
+            .take(8)
+            .collect();
+        let base: Vec<u32> = refs.iter().map(|r| r.0).collect();
+        let mut out = Vec::new();
+        // Every non-empty subset of at most four of the extra references (≤ 162 of 8).
+        let n = extra.len();
+        for mask in 1u32..(1u32 << n) {
+            if mask.count_ones() > 4 {
+                continue;
+            }
+            let chosen: Vec<&RefHit> = (0..n).filter(|b| mask & (1 << b) != 0).map(|b| &extra[b]).collect();
+            let mut set = base.clone();
+            set.extend(chosen.iter().map(|h| h.0));
+            if !self.fit(&set, c).is_full() {
+                continue;
+            }
+            let mut hits: Vec<RefHit> = refs.to_vec();
+            hits.extend(chosen.iter().map(|h| (*h).clone()));
+            let mut e = self.reference_candidate(&hits, &set, c, payers);
+            e.cand.reasons.push(format!(
+                "the references written in full leave {}; the other references, read in the customer's numbering, account for it",
+                Money::new(
+                    i64::try_from(
+                        i128::from(c.amount.minor)
+                            - base.iter().map(|i| i128::from(self.open(*i).open.minor)).sum::<i128>()
+                    )
+                    .unwrap_or(i64::MAX),
+                    ccy
+                )
+                .to_decimal_string()
+            ));
+            out.push(e);
+            if out.len() >= 4 {
+                break;
+            }
+        }
+        out
     }
 
     /// The references' invoices plus open credit notes of their customers

@@ -125,12 +125,18 @@ fn two_invoices_of_the_same_amount_without_reference_are_never_applied() {
     let r = matcher().match_credit(&credit(50_000, Some("paiement")));
     assert_eq!(r.status, MatchStatus::Suggested, "{r:?}");
     assert_eq!(r.candidates.len(), 2);
-    // Even with a payer known by name only for one of them, the text gives no reference.
+    // A payer named exactly, by a name no other customer comes close to, who has one
+    // invoice of this amount: that one (the other customer's invoice is not theirs).
     let mut c = credit(50_000, None);
     c.counterparty_name = Some("TRANSPORTS LEFEVRE".into());
     let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0101");
+    // A name that only resembles theirs points the reviewer to the right one, no more.
+    c.counterparty_name = Some("TRANSPORTS LEFEVRE ET FILS".into());
+    let r = matcher().match_credit(&c);
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
-    assert_eq!(allocs(&r)[0].0, "FA-2026-0101", "but the name points the reviewer to the right one");
+    assert_eq!(allocs(&r)[0].0, "FA-2026-0101");
 }
 
 #[test]
@@ -452,11 +458,11 @@ fn a_belgian_communication_typed_without_plus_signs() {
 }
 
 /// A payment without reference is applied on the payer's name only when the
-/// name is the customer's exactly, no other customer's name comes close, and
-/// the amount is that of one open invoice in the whole tenant; any doubt on
-/// either side leaves it for review.
+/// name is the customer's exactly, no other customer's name comes close, one
+/// open item (or one combination) of that customer has the amount and the
+/// text names no other invoice; any doubt on either side leaves it for review.
 #[test]
-fn a_payer_named_exactly_paying_the_tenants_only_invoice_of_that_amount_is_applied() {
+fn a_payer_named_exactly_paying_their_only_invoice_of_that_amount_is_applied() {
     let payers = |second: &str| {
         vec![
             Payer { customer_id: "C1".into(), name: "Menuiserie Dubreuil SARL".into(), ibans: vec![] },
@@ -483,12 +489,44 @@ fn a_payer_named_exactly_paying_the_tenants_only_invoice_of_that_amount_is_appli
     let r = m2.match_credit(&named("MENUISERIE DUBREUIL SARL"));
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
 
-    // Another invoice of the same amount elsewhere in the tenant: review.
+    // Another customer's invoice of the same amount does not compete: the name says whose it is.
     let mut more = invoices.clone();
     more.push(inv("F-9", "C2", 82_300));
     let m3 = Matcher::new(more, &payers("Garage Lenoir"), MatchConfig::default());
     let r = m3.match_credit(&named("MENUISERIE DUBREUIL SARL"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("F-1".to_string(), 82_300)]);
+
+    // Two invoices of this customer with the amount: review.
+    let mut twice = invoices.clone();
+    twice.push(inv("F-4", "C1", 82_300));
+    let m4 = Matcher::new(twice, &payers("Garage Lenoir"), MatchConfig::default());
+    let r = m4.match_credit(&named("MENUISERIE DUBREUIL SARL"));
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+
+    // A text that names another invoice exactly, even a paid one: review.
+    let mut other = invoices.clone();
+    other.push(inv("FA-2026-0031", "C2", 12_000));
+    let m5 = Matcher::new(other.clone(), &payers("Garage Lenoir"), MatchConfig::default());
+    other.pop();
+    let m6 = Matcher::new(other, &payers("Garage Lenoir"), MatchConfig::default());
+    let mut c = named("MENUISERIE DUBREUIL SARL");
+    c.remittance = Some("FACTURE FA-2026-0031".into());
+    for m in [
+        &m5,
+        &m6.with_closed([ClosedInvoice {
+            number: "FA-2026-0031".into(),
+            customer_id: "C2".into(),
+            status: InvoiceStatus::Paid,
+        }]),
+    ] {
+        let r = m.match_credit(&c);
+        assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+        assert!(
+            r.candidates.iter().any(|c| c.reasons.iter().any(|r| r.contains("names invoice FA-2026-0031"))),
+            "{r:?}"
+        );
+    }
 }
 
 #[test]
@@ -516,4 +554,49 @@ fn the_payers_invoices_are_read_in_the_tenants_numbering() {
     let r = m2.match_credit(&from_payer(50_000, "SOLDE FACTURE 0869"));
     assert!(!r.best().is_some_and(|b| b.reasons.iter().any(|x| x.contains("reference"))), "{r:?}");
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+}
+
+/// Several invoices paid at once, some written in full and some in a spelling
+/// only the customer's numbering explains (the counter alone, the year
+/// shortened): when together they account for the whole amount, they are
+/// applied; when two completions do, or none does, a person decides.
+#[test]
+fn references_written_in_full_are_completed_by_the_customers_other_spellings() {
+    let payers = [Payer { customer_id: "C1".into(), name: "Handel Lopez SA".into(), ibans: vec![] }];
+    let invoices = vec![
+        inv("F26-0509", "C1", 12_200),
+        inv("F26-0512", "C1", 12_200),
+        inv("F26-0600", "C1", 5_000),
+        inv("FAC202603-0696", "C1", 36_233),
+        inv("FAC202603-0695", "C1", 210_600),
+        inv("F26-0509-X", "C2", 99_999),
+    ];
+    let m = Matcher::new(invoices.clone(), &payers, MatchConfig::default());
+    let line = |amount: i64, text: &str| BankLine {
+        counterparty_name: Some("SA HANDEL LOPEZ".into()),
+        ..credit(amount, Some(text))
+    };
+    // `26-0512` is read without prefix; `0509` is the counter of one of the customer's invoices.
+    let r = m.match_credit(&line(24_400, "PAIEMENT 0509, 26-0512 MERCI"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    let mut got = allocs(&r);
+    got.sort();
+    assert_eq!(got, vec![("F26-0509".to_string(), 12_200), ("F26-0512".to_string(), 12_200)]);
+    assert!(r.best().unwrap().reasons.iter().any(|r| r.contains("account for it")), "{r:?}");
+
+    // The year shortened next to a number written in full.
+    let r = m.match_credit(&line(246_833, "VIR FAC202603-0695 FAC2603-0696"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert_eq!(allocs(&r).len(), 2);
+
+    // The extra spelling does not close the amount: overpayment, for review.
+    let r = m.match_credit(&line(30_000, "PAIEMENT 0509, 26-0512 MERCI"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+
+    // Two counters that could each complete it (same amounts): a person decides.
+    let mut twins = invoices.clone();
+    twins.push(inv("F26-0777", "C1", 12_200));
+    let m2 = Matcher::new(twins, &payers, MatchConfig::default());
+    let r = m2.match_credit(&line(24_400, "PAIEMENT 0509 0777, 26-0512"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
