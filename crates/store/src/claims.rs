@@ -203,8 +203,9 @@ impl Store {
     }
 
     /// Links a credit found for the claim: the claim's holds name it (the
-    /// review queue lists it first, with `reason`), the claim is
-    /// `credit_found`; an audit event `payment_claim_linked`.
+    /// review queue lists it first, with `reason`), a `credit_review` hold
+    /// keeps the customer's reminders until a person decides on it, the
+    /// claim is `credit_found`; an audit event `payment_claim_linked`.
     pub fn link_claim_credit(
         &self,
         tenant: &TenantId,
@@ -223,6 +224,12 @@ impl Store {
                    AND message_id=(SELECT message_id FROM payment_claims WHERE tenant_id=?1 AND id=?2)",
                 params![t, claim, payment, reason],
             )?;
+            // The credit holds the customer's reminders until a person applies or rejects it.
+            let customer: String =
+                tx.query_row("SELECT customer_id FROM payment_claims WHERE tenant_id=?1 AND id=?2", params![t, claim], |r| {
+                    r.get(0)
+                })?;
+            super::credit_holds::hold_for_credits_in(tx, t, &customer, &[(payment, reason.to_string())])?;
             insert_event(
                 tx,
                 t,
