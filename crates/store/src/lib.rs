@@ -292,6 +292,8 @@ mod contact_tests;
 #[cfg(test)]
 mod correction_tests;
 #[cfg(test)]
+mod credit_holds_tests;
+#[cfg(test)]
 mod customer_view_tests;
 #[cfg(test)]
 mod dispute_tests;
