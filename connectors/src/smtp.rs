@@ -411,6 +411,11 @@ impl SmtpChannel {
         if let Some(r) = &self.reply_to {
             b = b.reply_to(r.clone());
         }
+        // An answer to the customer's message is threaded to it.
+        let answered = m.in_reply_to.as_deref().map(|i| i.trim().trim_matches(['<', '>']));
+        if let Some(id) = answered.filter(|i| !i.is_empty() && !i.contains(|c: char| c.is_whitespace() || c == '>')) {
+            b = b.in_reply_to(format!("<{id}>")).references(format!("<{id}>"));
+        }
         for c in self.bcc.iter().chain(self.archive.as_ref().map(|a| &a.address)) {
             b = b.bcc(c.clone());
         }

@@ -266,6 +266,12 @@ struct DunningFile {
     /// Late-payment interest shown in formal notices and penalty reminders.
     #[serde(default)]
     late_interest: LateInterestFile,
+    /// Days the reminders of invoices a customer says it already paid are
+    /// held while the payment is looked for in the bank (a proof of payment
+    /// is asked for once); they resume the day after unless a credit was
+    /// found. 1 to 90.
+    #[serde(default = "default_claimed_paid_hold_days")]
+    claimed_paid_hold_days: u32,
 }
 
 /// `[dunning.late_interest]`: the yearly late-payment interest rate. By
@@ -308,6 +314,7 @@ impl Default for DunningFile {
             sender_address: Vec::new(),
             max_attempts: default_max_attempts(),
             late_interest: LateInterestFile::default(),
+            claimed_paid_hold_days: default_claimed_paid_hold_days(),
         }
     }
 }
@@ -320,6 +327,9 @@ fn default_window() -> String {
 }
 fn default_max_attempts() -> u32 {
     5
+}
+fn default_claimed_paid_hold_days() -> u32 {
+    10
 }
 
 /// A tenant's validated `[dunning]` settings.
@@ -338,6 +348,8 @@ pub struct DunningSettings {
     pub sender_address: Vec<String>,
     pub max_attempts: u32,
     pub late_interest: relance_engine::dunning::templates::LateInterest,
+    /// Days reminders are held after a customer says it already paid.
+    pub claimed_paid_hold_days: u32,
 }
 
 impl Default for DunningSettings {
@@ -354,6 +366,7 @@ impl Default for DunningSettings {
             sender_address: Vec::new(),
             max_attempts: default_max_attempts(),
             late_interest: Default::default(),
+            claimed_paid_hold_days: default_claimed_paid_hold_days(),
         }
     }
 }
@@ -905,6 +918,14 @@ fn dunning_settings(
     if raw.max_attempts == 0 {
         errors.push(ConfigError::new(file, Some("dunning.max_attempts"), "at least 1 attempt is needed"));
     }
+    if !(1..=90).contains(&raw.claimed_paid_hold_days) {
+        errors.push(ConfigError::new(
+            file,
+            Some("dunning.claimed_paid_hold_days"),
+            format!("{}: expected 1 to 90 days", raw.claimed_paid_hold_days),
+        ));
+    }
+    out.claimed_paid_hold_days = raw.claimed_paid_hold_days.clamp(1, 90);
     match HolidayCountry::parse(&raw.country) {
         Some(c) => out.country = c,
         None => {

@@ -139,6 +139,9 @@ pub struct OutboundMessage {
     pub date: chrono::DateTime<chrono::Utc>,
     /// The day the reminder was planned for.
     pub planned_for: chrono::NaiveDate,
+    /// The Message-ID of the customer's message this one answers (e-mail:
+    /// `In-Reply-To` and `References`, so it is threaded to their reply).
+    pub in_reply_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -666,7 +666,7 @@ async fn payments(
     Ok(Json(page).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/review", tag = "cash", description = "Payments waiting for a person (suggested, unmatched), oldest first; `q` searches them.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::SearchQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/review", tag = "cash", description = "Payments waiting for a person (suggested, unmatched): first those holding reminders (a credit from the customer that could pay them, a customer's payment claim; `holds_reminders` says why), then oldest first; `q` searches them.", params(openapi::TenantPath, openapi::OffsetPageQuery, openapi::SearchQuery), responses((status = 200, body = Page<relance_store::StoredPayment, i64>), openapi::Errors), security(("bearer" = [])))]
 async fn review(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
@@ -678,12 +678,14 @@ async fn review(
     let w = id_window(&p)?;
     let store = st.rt.store.clone();
     let review = [PaymentStatus::Suggested, PaymentStatus::Unmatched];
-    let page = match search_text(&p) {
-        Some(text) => {
+    // The queue lists first the credits holding reminders (with the reasons); `offset` pages the plain list.
+    let page = match (search_text(&p), w.offset) {
+        (None, offset) if offset > 0 => blocking(move || store.payments_with_status(&tenant, &review, w)).await?,
+        (text, _) => {
+            let text = text.unwrap_or_default();
             let q = relance_store::PaymentSearch { statuses: review.to_vec(), text, newest_first: false };
             blocking(move || store.search_payments(&tenant, &q, Window::after(w.limit, w.after))).await?
         }
-        None => blocking(move || store.payments_with_status(&tenant, &review, w)).await?,
     };
     Ok(Json(page).into_response())
 }

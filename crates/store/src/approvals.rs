@@ -128,7 +128,7 @@ impl Store {
         decision: &Decision,
         rendered: &Rendered,
     ) -> Result<Option<i64>, StoreError> {
-        self.enqueue_as(tenant, scenario, day, decision, rendered, None, OutboxStatus::ToConfirm)
+        self.enqueue_as(tenant, scenario, day, decision, rendered, None, OutboxStatus::ToConfirm, None)
     }
 
     /// One outbox row with its rendered message.

@@ -10,7 +10,10 @@
 //! passed reminders resume with no one lifting anything. A reminder queued
 //! before the hold and not sent yet is cancelled by delivery when the hold
 //! covers all its invoices ([`holding_reminder`]); it is planned again
-//! after the hold.
+//! after the hold. A hold Relance placed itself ([`HoldKind::automatic`]:
+//! a credit awaiting review, a payment claim) does not cancel such a
+//! reminder: it waits in the outbox and goes, or is cancelled as settled,
+//! once the hold ends (see `credit_holds`).
 
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -21,7 +24,7 @@ use super::actions::{Acted, ActionRefusal, CursorPage, actor as check_actor, req
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
-use relance_engine::dunning::hold::Hold;
+use relance_engine::dunning::hold::{Hold, HoldKind};
 
 /// Where a hold stands on a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
@@ -52,6 +55,11 @@ pub struct HoldView {
     pub lifted_by: Option<String>,
     pub lifted_at: Option<String>,
     pub lift_note: Option<String>,
+    /// `manual` (a person's), `credit_review` or `claimed_paid` (Relance's).
+    #[schema(value_type = String)]
+    pub kind: HoldKind,
+    /// The credit it is about, if any.
+    pub payment_id: Option<i64>,
 }
 
 /// Which holds to list.
@@ -66,8 +74,13 @@ pub struct HoldFilter {
     pub limit: u32,
 }
 
-const COLUMNS: &str =
-    "id, customer_id, invoice_number, reason, until, created_by, created_at, lifted_by, lifted_at, lift_note";
+const COLUMNS: &str = "id, customer_id, invoice_number, reason, until, created_by, created_at, lifted_by, lifted_at, lift_note, kind, payment_id";
+
+/// A stored hold kind (a CHECK in the schema keeps it one of them).
+pub(crate) fn kind(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<HoldKind> {
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+}
 
 fn date(text: Option<String>) -> Option<NaiveDate> {
     text.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
@@ -95,6 +108,8 @@ fn view(r: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<HoldView> {
         lifted_by: r.get(7)?,
         lifted_at,
         lift_note: r.get(9)?,
+        kind: kind(r, 10)?,
+        payment_id: r.get(11)?,
     })
 }
 
@@ -108,14 +123,22 @@ fn read(c: &Connection, t: &str, id: i64, today: NaiveDate) -> Result<Option<Hol
 /// The holds not lifted, by customer, for the dunning engine.
 pub(crate) fn open_holds(c: &Connection, t: &str, only: Option<&str>) -> Result<Vec<(String, Hold)>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT customer_id, id, invoice_number, reason, until, created_by FROM holds
+        "SELECT customer_id, id, invoice_number, reason, until, created_by, kind, payment_id FROM holds
          WHERE tenant_id=?1 AND (?2 IS NULL OR customer_id=?2) AND lifted_at IS NULL ORDER BY id",
     )?;
     let rows = st
         .query_map(rusqlite::params![t, only], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                Hold { id: r.get(1)?, invoice: r.get(2)?, reason: r.get(3)?, until: date(r.get(4)?), by: r.get(5)? },
+                Hold {
+                    id: r.get(1)?,
+                    invoice: r.get(2)?,
+                    reason: r.get(3)?,
+                    until: date(r.get(4)?),
+                    by: r.get(5)?,
+                    kind: kind(r, 6)?,
+                    payment: r.get(7)?,
+                },
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -131,27 +154,30 @@ pub(crate) fn holding_reminder(
     customer: &str,
     invoices: &[String],
     today: NaiveDate,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<(i64, HoldKind)>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT id, invoice_number FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
+        "SELECT id, invoice_number, kind FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
          AND (until IS NULL OR until>=?3) ORDER BY id",
     )?;
     let holds = st
         .query_map(params![t, customer, today.to_string()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, kind(r, 2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some((id, _)) = holds.iter().find(|(_, i)| i.is_none()) {
-        return Ok(Some(*id));
+    // A person's hold first: it cancels, Relance's only delays.
+    let mut holds = holds;
+    holds.sort_by_key(|(id, _, k)| (k.automatic(), *id));
+    if let Some((id, _, k)) = holds.iter().find(|(_, i, _)| i.is_none()) {
+        return Ok(Some((*id, *k)));
     }
-    let held = |n: &String| holds.iter().find(|(_, i)| i.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(n)));
+    let held = |n: &String| holds.iter().find(|(_, i, _)| i.as_deref().is_some_and(|i| i.eq_ignore_ascii_case(n)));
     if invoices.is_empty() {
         return Ok(None);
     }
     let mut first = None;
     for n in invoices {
         match held(n) {
-            Some((id, _)) => first = first.or(Some(*id)),
+            Some((id, _, k)) => first = first.or(Some((*id, *k))),
             None => return Ok(None),
         }
     }
@@ -170,10 +196,44 @@ pub(crate) fn insert_hold(
     until: Option<NaiveDate>,
     actor: &str,
 ) -> Result<i64, StoreError> {
+    insert_hold_of(tx, t, customer, invoice, reason, until, actor, AutoHold::default())
+}
+
+/// What Relance records on a hold of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AutoHold {
+    pub kind: HoldKind,
+    pub payment: Option<i64>,
+    pub message: Option<i64>,
+}
+
+/// [`insert_hold`] of any kind.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_hold_of(
+    tx: &Connection,
+    t: &str,
+    customer: &str,
+    invoice: Option<&str>,
+    reason: &str,
+    until: Option<NaiveDate>,
+    actor: &str,
+    auto: AutoHold,
+) -> Result<i64, StoreError> {
     tx.execute(
-        "INSERT INTO holds (tenant_id, customer_id, invoice_number, reason, until, created_by, created_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7)",
-        params![t, customer, invoice, reason, until.map(|d| d.to_string()), actor, now_text()],
+        "INSERT INTO holds (tenant_id, customer_id, invoice_number, reason, until, created_by, created_at, kind, payment_id, message_id)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        params![
+            t,
+            customer,
+            invoice,
+            reason,
+            until.map(|d| d.to_string()),
+            actor,
+            now_text(),
+            auto.kind.as_str(),
+            auto.payment,
+            auto.message
+        ],
     )?;
     let id = tx.last_insert_rowid();
     let subject = match invoice {
@@ -186,7 +246,7 @@ pub(crate) fn insert_hold(
         actor,
         "hold_placed",
         &subject,
-        &json!({ "hold": id, "customer": customer, "invoice": invoice, "reason": reason, "until": until }),
+        &json!({ "hold": id, "customer": customer, "invoice": invoice, "reason": reason, "until": until, "kind": auto.kind, "payment": auto.payment }),
     )?;
     Ok(id)
 }

@@ -16,8 +16,10 @@
 
 mod actions;
 mod approvals;
+mod claims;
 mod contacts;
 mod corrections;
+mod credit_holds;
 mod customer_view;
 mod disputes;
 mod holds;
@@ -49,11 +51,13 @@ use relance_domain::TenantId;
 
 pub use actions::{Acted, ActionRefusal, CursorPage};
 pub use approvals::{OutboxEdit, OutboxView};
+pub use claims::{ClaimStatus, PaymentClaim};
 pub use contacts::{ContactState, ContactView};
 pub use corrections::{
     CorrectionInput, CorrectionOutcome, CorrectionRefusal, CorrectionSample, CorrectionView, MessageDetail,
     NewReplyModel, Reading, ReplyModelView,
 };
+pub use credit_holds::RELANCE_ACTOR;
 pub use customer_view::{
     CurrencyTotals, CustomerOverview, CustomerSummary, OpenItem, OpenItemKind, PROMISES_SHOWN, TASKS_SHOWN,
     TimelineEntry, TimelineEvent, UNAPPLIED_SHOWN, UnappliedPayment, UnappliedVia,
@@ -287,6 +291,8 @@ mod approvals_tests;
 mod contact_tests;
 #[cfg(test)]
 mod correction_tests;
+#[cfg(test)]
+mod credit_holds_tests;
 #[cfg(test)]
 mod customer_view_tests;
 #[cfg(test)]

@@ -576,6 +576,12 @@ fn dunning_states_of(
             s.holds.push(hold);
         }
     }
+    // Credits waiting for review that name the customer (see `credit_holds`).
+    for (cust, credit) in super::credit_holds::pending_credits(c, tenant.as_str(), only)? {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            s.credits.push(credit);
+        }
+    }
     // Absences (out-of-office replies): see `contacts::away_by_customer`.
     let mut st = c.prepare(&format!("SELECT id, emails FROM customers WHERE tenant_id=?1{}", one("id")))?;
     let emails: std::collections::HashMap<String, Vec<String>> = st
@@ -818,6 +824,13 @@ pub(super) fn act(
             | ReplyAction::PaymentPlan { .. }
             | ReplyAction::IgnoreAutoReply { .. }
             | ReplyAction::Review => {}
+        }
+        // "We already paid": the claim is followed by the planner (see `claims`).
+        if let (ReplyAction::AwaitProof { .. } | ReplyAction::CheckPayment { .. }, Some(customer)) =
+            (action, plan.customer.as_deref())
+            && super::claims::record_claim(tx, t, id, customer, &plan.invoices, u, today)?
+        {
+            done.push("payment claim recorded: reminders held while the payment is looked for".into());
         }
         done.push(action.summary(disputed));
     }

@@ -105,7 +105,23 @@ impl Store {
         rendered: &Rendered,
         recipient: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
-        self.enqueue_as(tenant, scenario, day, decision, rendered, recipient, OutboxStatus::Queued)
+        self.enqueue_as(tenant, scenario, day, decision, rendered, recipient, OutboxStatus::Queued, None)
+    }
+
+    /// Queues an answer to a customer's message: to `recipient`, threaded
+    /// to `in_reply_to` (its Message-ID). Idempotent like [`Store::enqueue_reminder`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn enqueue_answer(
+        &self,
+        tenant: &TenantId,
+        scenario: &str,
+        day: NaiveDate,
+        decision: &Decision,
+        rendered: &Rendered,
+        recipient: Option<&str>,
+        in_reply_to: Option<&str>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.enqueue_as(tenant, scenario, day, decision, rendered, recipient, OutboxStatus::Queued, in_reply_to)
     }
 
     /// [`Store::enqueue_reminder`] with the row's first status: `queued`, or
@@ -120,6 +136,7 @@ impl Store {
         rendered: &Rendered,
         recipient: Option<&str>,
         status: OutboxStatus,
+        in_reply_to: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         let t = tenant.as_str();
         self.db.write(|tx| {
@@ -128,8 +145,9 @@ impl Store {
             let token = message_token(t, &decision.idempotency_key, &now);
             let inserted = tx.execute(
                 "INSERT OR IGNORE INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template,
-                    invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at, recipient, message_id)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?17,?14,?14,?15,?16)",
+                    invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at, recipient, message_id,
+                    in_reply_to)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?17,?14,?14,?15,?16,?18)",
                 params![
                     t,
                     decision.idempotency_key,
@@ -147,7 +165,8 @@ impl Store {
                     now,
                     recipient,
                     token,
-                    status
+                    status,
+                    in_reply_to
                 ],
             )?;
             if inserted == 0 {
@@ -331,6 +350,9 @@ pub struct OutboxItem {
     /// A previous attempt was cut off mid-send (crash): ask the channel
     /// whether it got through before sending again.
     pub interrupted: bool,
+    /// The Message-ID of the customer's message this one answers (a
+    /// proof-of-payment request is threaded to the reply it follows).
+    pub in_reply_to: Option<String>,
     /// The customer's addresses left out of `emails` because a delivery
     /// report said they fail, with the status code (`a@x (5.1.1)`).
     pub undeliverable: Vec<String>,
@@ -339,7 +361,7 @@ pub struct OutboxItem {
 /// The columns [`item_row`] reads, from `outbox o LEFT JOIN customers c`.
 const ITEM_COLUMNS: &str =
     "o.id, o.idempotency_key, o.message_id, o.customer_id, c.name, o.recipient, c.emails, c.phones, c.address,
-     c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted";
+     c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted, o.in_reply_to";
 
 /// An outbox row with its customer's contacts, as delivery reads it.
 fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
@@ -364,6 +386,7 @@ fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         attempt: r.get::<_, u32>(16)? + 1,
         interrupted: r.get::<_, i64>(17)? != 0,
         undeliverable: Vec::new(),
+        in_reply_to: r.get(18)?,
     })
 }
 
@@ -388,6 +411,16 @@ pub struct Claim {
     /// Rows cancelled instead: every invoice they name is paid, closed or
     /// disputed by now, or held by a person (see `holds`).
     pub cancelled: u32,
+    /// Rows left waiting in the queue (retried in an hour): held by Relance
+    /// while a credit from the customer awaits review or a payment claim
+    /// is followed (see `credit_holds`).
+    pub held: u32,
+}
+
+/// Whether an outbox step is a reminder of a scenario (not an answer to a
+/// reply: a copy of invoices, a proof-of-payment request).
+fn is_reminder(step: &str) -> bool {
+    step != relance_engine::dunning::INVOICE_COPY_STEP && step != relance_engine::dunning::PROOF_REQUEST_STEP
 }
 
 impl Store {
@@ -441,13 +474,28 @@ impl Store {
                 for n in &item.invoices {
                     due = due || still_due.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
                 }
-                // Held by a person since it was planned: not sent (planned again after the hold).
-                let held = if due && item.step != "invoice_copy" {
+                // Right before sending: a credit from the customer awaiting review that could pay it holds it.
+                if due && is_reminder(&item.step) {
+                    super::credit_holds::check_before_sending(tx, t, &item.customer_id, &item.invoices)?;
+                }
+                // Held since it was planned: by a person, not sent (planned again after the hold);
+                // by Relance (a credit awaiting review, a payment claim), it waits in the queue.
+                let held = if due && is_reminder(&item.step) {
                     super::holds::holding_reminder(tx, t, &item.customer_id, &item.invoices, today)?
                 } else {
                     None
                 };
-                if let Some(hold) = held {
+                if let Some((hold, kind)) = held.filter(|(_, k)| k.automatic()) {
+                    let retry = (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    let why = format!("held by Relance (hold #{hold}, {}): waits until it ends", kind.as_str());
+                    tx.execute(
+                        "UPDATE outbox SET next_attempt_at=?3, last_error=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+                        params![t, item.id, retry, why, now_s],
+                    )?;
+                    claim.held += 1;
+                    continue;
+                }
+                if let Some((hold, _)) = held {
                     tx.execute(
                         "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3 WHERE tenant_id=?1 AND id=?2",
                         params![t, item.id, now_s, OutboxStatus::Cancelled, format!("held since planning (hold #{hold})")],

@@ -277,6 +277,7 @@ fn a_payment_and_its_allocations_serialize_as_the_api_shows_them() {
                 ],
                 "decision": ["two candidates come close"],
             },
+            "holds_reminders": [],
         })
     );
     let alloc = AllocationRequest { invoice: "F-1".into(), amount: eur(50_000), write_off: Some(eur(700)) };

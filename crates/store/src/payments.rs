@@ -65,12 +65,16 @@ pub struct StoredPayment {
     pub match_result: Option<MatchResult>,
     /// What is not allocated to invoices yet (zero for a line never matched).
     pub unallocated: Money,
+    /// Why it is at the top of the review queue: the holds in force that
+    /// name it (reminders held while it awaits review, a customer's payment
+    /// claim); filled by the review queue's listings, empty elsewhere.
+    pub holds_reminders: Vec<String>,
 }
 
 impl Serialize for StoredPayment {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let l = &self.line;
-        let mut st = s.serialize_struct("StoredPayment", 16)?;
+        let mut st = s.serialize_struct("StoredPayment", 17)?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("booking_date", &l.booking_date)?;
         st.serialize_field("value_date", &l.value_date)?;
@@ -87,6 +91,7 @@ impl Serialize for StoredPayment {
         st.serialize_field("bank_ref", &l.bank_ref)?;
         st.serialize_field("status", &self.status)?;
         st.serialize_field("match_result", &self.match_result)?;
+        st.serialize_field("holds_reminders", &self.holds_reminders)?;
         st.end()
     }
 }
@@ -175,6 +180,9 @@ struct PaymentWire {
     /// Ranked candidates with their reasons, as decided by the matcher.
     #[schema(value_type = Option<Object>)]
     match_result: Option<()>,
+    /// Why it is at the top of the review queue: the reminders it holds
+    /// (a credit from the customer awaiting review, a payment claim).
+    holds_reminders: Vec<String>,
 }
 
 impl utoipa::PartialSchema for StoredAllocation {
@@ -314,7 +322,14 @@ impl PaymentRow {
                 })
                 .ok()
         });
-        Ok(StoredPayment { id, status, line, match_result, unallocated: Money::new(self.unallocated_minor, ccy) })
+        Ok(StoredPayment {
+            id,
+            status,
+            line,
+            match_result,
+            unallocated: Money::new(self.unallocated_minor, ccy),
+            holds_reminders: Vec::new(),
+        })
     }
 }
 
@@ -637,6 +652,8 @@ impl Store {
                 return Err(StoreError::Rejected(format!("payment {id} is not waiting for review")));
             }
             insert_event(tx, tenant.as_str(), actor, "payment_rejected", &format!("payment:{id}"), &json!({ "reason": reason }))?;
+            let note = format!("credit #{id} rejected by {actor}: reminders resume");
+            super::credit_holds::release_payment_holds(tx, tenant.as_str(), id, &note)?;
             Ok(())
         })
     }
@@ -966,6 +983,8 @@ fn apply(
             now
         ],
     )?;
+    let note = format!("credit #{id} applied by {actor}");
+    super::credit_holds::release_payment_holds(tx, t, id, &note)?;
     let learned: Option<(String, String)> = match learn {
         LearnIban::No => None,
         LearnIban::Customer { iban, customer } => Some((iban.to_string(), customer.to_string())),

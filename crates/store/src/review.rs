@@ -9,6 +9,9 @@
 //! currency's minor digits, `1 250,00` or `1,250.00` alike) also finds the
 //! payments of exactly that amount. Letters are compared ASCII-case-insensitively
 //! (SQLite's `lower`).
+//!
+//! The queue (oldest first) lists first the credits that hold reminders
+//! (see `credit_holds`), each with the reasons of its holds.
 
 use rusqlite::types::Value;
 
@@ -91,18 +94,35 @@ impl Store {
                 rusqlite::params_from_iter(args.iter()),
                 |r| r.get(0),
             )?;
-            let (cmp, order) = if q.newest_first { ("<", "DESC") } else { (">", "ASC") };
-            if let Some(after) = page.after {
-                args.push(Value::Integer(after));
-                sql.push_str(&format!(" AND id {cmp} ?{}", args.len()));
-            }
+            let held = super::credit_holds::holding_sql("payments.id");
+            let order = if q.newest_first {
+                if let Some(after) = page.after {
+                    args.push(Value::Integer(after));
+                    sql.push_str(&format!(" AND id < ?{}", args.len()));
+                }
+                "id DESC".to_string()
+            } else {
+                // Credits holding reminders first, then by id; the cursor is the last id seen.
+                if let Some(after) = page.after {
+                    args.push(Value::Integer(after));
+                    let n = args.len();
+                    let held_after = super::credit_holds::holding_sql(&format!("?{n}"));
+                    sql.push_str(&format!(" AND ({held} < {held_after} OR ({held} = {held_after} AND id > ?{n}))"));
+                }
+                format!("{held} DESC, id ASC")
+            };
             args.push(Value::Integer(page.probe()));
             let mut st = c.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments {sql} ORDER BY id {order} LIMIT ?{}",
+                "SELECT {PAYMENT_COLUMNS} FROM payments {sql} ORDER BY {order} LIMIT ?{}",
                 args.len()
             ))?;
             let rows = st.query_map(rusqlite::params_from_iter(args.iter()), payment_row)?.collect::<Result<Vec<_>, _>>()?;
-            let items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
+            let mut items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
+            let ids: Vec<i64> = items.iter().map(|p| p.id).collect();
+            let mut reasons = super::credit_holds::holding_reasons(c, tenant.as_str(), &ids)?;
+            for p in &mut items {
+                p.holds_reminders = reasons.remove(&p.id).unwrap_or_default();
+            }
             let (items, next_after) = cut_page(items, page.limit, |p: &StoredPayment| p.id);
             Ok(Page { items, total: u64::try_from(total).unwrap_or(0), limit: page.limit, offset: 0, next_after })
         })

@@ -8,9 +8,61 @@
 //! is sent to the customer; an invoice hold leaves that invoice out of the
 //! messages (it is neither listed nor moved to its next step). Every
 //! decision says so in its `why`, naming the hold, who placed it and why.
+//!
+//! Relance places holds of its own ([`HoldKind`]): while a credit from the
+//! customer awaits review (lifted when the credit is applied or rejected),
+//! and after a customer says it already paid (for a number of days, while
+//! its payment is looked for in the bank). They are the same holds, listed
+//! and lifted the same way.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+/// Who placed a hold and what ends it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldKind {
+    /// Placed by a person; lifted by a person or at its `until` day.
+    #[default]
+    Manual,
+    /// Placed by Relance: a credit from the customer awaits review and could
+    /// pay the invoices; lifted when the credit is applied or rejected.
+    CreditReview,
+    /// Placed by Relance: the customer says it already paid; runs until its
+    /// `until` day while the payment is looked for in the bank.
+    ClaimedPaid,
+}
+
+impl HoldKind {
+    /// Every value, in declaration order.
+    pub const ALL: &'static [HoldKind] = &[HoldKind::Manual, HoldKind::CreditReview, HoldKind::ClaimedPaid];
+
+    /// The stored text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HoldKind::Manual => "manual",
+            HoldKind::CreditReview => "credit_review",
+            HoldKind::ClaimedPaid => "claimed_paid",
+        }
+    }
+
+    /// Placed by Relance rather than by a person: a reminder it catches
+    /// between planning and sending waits (it is not cancelled).
+    pub fn automatic(&self) -> bool {
+        *self != HoldKind::Manual
+    }
+}
+
+impl std::str::FromStr for HoldKind {
+    type Err = relance_domain::replies::UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HoldKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| relance_domain::replies::UnknownState { kind: "hold kind", value: s.to_string() })
+    }
+}
 
 /// A hold on the reminders of a customer or of one invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,8 +74,14 @@ pub struct Hold {
     pub reason: String,
     /// Last day held (inclusive); `None` until lifted.
     pub until: Option<NaiveDate>,
-    /// Who placed it (`user:alice`, `api:acme`).
+    /// Who placed it (`user:alice`, `api:acme`, `relance`).
     pub by: String,
+    #[serde(default)]
+    pub kind: HoldKind,
+    /// The credit it is about (a [`HoldKind::CreditReview`] hold, or a
+    /// [`HoldKind::ClaimedPaid`] one once a credit was found).
+    #[serde(default)]
+    pub payment: Option<i64>,
 }
 
 impl Hold {
@@ -72,6 +130,8 @@ mod tests {
             reason: "litige".into(),
             until: Some(d(3, 10)),
             by: "user:alice".into(),
+            kind: HoldKind::Manual,
+            payment: None,
         };
         assert!(h.holds_on(d(3, 1)) && h.holds_on(d(3, 10)));
         assert!(!h.holds_on(d(3, 11)), "the day after `until` it no longer holds");
@@ -82,5 +142,10 @@ mod tests {
         assert!(all.why().contains("every invoice of the customer until lifted"));
         assert_eq!(holding(&[h.clone(), all.clone()], "F-2", d(3, 1)).map(|h| h.id), Some(4));
         assert_eq!(holding(&[h], "F-1", d(3, 11)), None);
+        for k in HoldKind::ALL {
+            assert_eq!(k.as_str().parse::<HoldKind>(), Ok(*k));
+        }
+        assert!("paused".parse::<HoldKind>().is_err());
+        assert!(HoldKind::CreditReview.automatic() && !HoldKind::Manual.automatic());
     }
 }

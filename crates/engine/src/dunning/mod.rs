@@ -26,6 +26,13 @@
 //! invoice ([`CustomerState::holds`], see [`hold`]): held invoices are left
 //! out as if paused, and the `why` names the hold.
 //!
+//! **Credits awaiting review.** A credit from the customer waiting in the
+//! cash review queue ([`CustomerState::credits`], see [`credit`]) that could
+//! pay an invoice the reminder lists holds the reminder
+//! ([`Outcome::Held`]): the `why` names the credit, its amount and why it is
+//! thought to be the customer's; the reminder goes once a person rejected
+//! the credit, and is not needed once the credit is applied.
+//!
 //! **Confirmation.** A step with `confirm` ([`Step::needs_confirmation`],
 //! by default the formal notice and the hand-off) is decided like any other;
 //! the planner queues it for a person's approval instead of delivery.
@@ -37,6 +44,7 @@
 //! the plan stands (see [`plan`]).
 
 pub mod calendar;
+pub mod credit;
 pub mod hold;
 pub mod plan;
 pub mod templates;
@@ -160,6 +168,9 @@ pub struct CustomerState {
     /// Holds placed by a person on the customer or its invoices (those not
     /// lifted; each says until when it holds).
     pub holds: Vec<hold::Hold>,
+    /// Credits waiting for review (suggested or unmatched) whose payer
+    /// evidence names the customer: a reminder they could pay is held.
+    pub credits: Vec<credit::PendingCredit>,
 }
 
 /// An absence announced by an out-of-office reply.
@@ -231,6 +242,13 @@ pub enum Outcome {
     Nothing {
         why: String,
     },
+    /// A reminder was due but credits from the customer awaiting review
+    /// could pay it: held until they are resolved (see [`credit`]).
+    Held {
+        why: String,
+        /// The payment ids of those credits.
+        credits: Vec<i64>,
+    },
 }
 
 impl Scenario {
@@ -260,6 +278,10 @@ pub const MAX_DAYS: i64 = 3660;
 
 /// Step id of the answers to copy requests (not a scenario step).
 pub const INVOICE_COPY_STEP: &str = "invoice_copy";
+
+/// Step id of the proof-of-payment requests sent after a customer says it
+/// already paid (not a scenario step).
+pub const PROOF_REQUEST_STEP: &str = "proof_request";
 
 /// One problem of a scenario, at a key of its file (`steps[2].template`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,11 +313,8 @@ impl Scenario {
                     format!("{at}.id"),
                     format!("`{}`: a step id is a non-empty word without `|`, `,` or spaces", step.id),
                 );
-            } else if step.id == INVOICE_COPY_STEP {
-                problem(
-                    format!("{at}.id"),
-                    format!("`{INVOICE_COPY_STEP}` is reserved for the answers to copy requests"),
-                );
+            } else if step.id == INVOICE_COPY_STEP || step.id == PROOF_REQUEST_STEP {
+                problem(format!("{at}.id"), format!("`{}` is reserved for the answers to customers' replies", step.id));
             } else if let Some((other, _)) = seen.iter().find(|(id, _)| *id == step.id) {
                 problem(format!("{at}.id"), format!("`{}` is already the id of {other}", step.id));
             }
@@ -367,6 +386,13 @@ pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today
     let hold_why: Vec<String> = holds.iter().map(|h| h.why()).collect();
     match (outcome, plan_why) {
         (Outcome::Send(mut d), plan_why) => {
+            let listed: Vec<&InvoiceState> = c.invoices.iter().filter(|i| d.invoices.contains(&i.number)).collect();
+            let covering = credit::covering(&c.credits, &listed);
+            if !covering.is_empty() {
+                let mut why: Vec<String> = covering.iter().map(|c| c.why()).collect();
+                why.push(format!("`{}` about {} held", d.step.id, d.invoices.join(", ")));
+                return Outcome::Held { why: why.join("; "), credits: covering.iter().map(|c| c.payment_id).collect() };
+            }
             d.why.splice(0..0, plan_why.into_iter().chain(hold_why));
             Outcome::Send(d)
         }

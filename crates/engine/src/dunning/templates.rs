@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ("fr", "pre_due", include_str!("templates/fr/pre_due.jinja")),
     ("fr", "courteous", include_str!("templates/fr/courteous.jinja")),
     ("fr", "invoice_copy", include_str!("templates/fr/invoice_copy.jinja")),
+    ("fr", "proof_request", include_str!("templates/fr/proof_request.jinja")),
     ("fr", "firm", include_str!("templates/fr/firm.jinja")),
     ("fr", "call", include_str!("templates/fr/call.jinja")),
     ("fr", "penalties", include_str!("templates/fr/penalties.jinja")),
@@ -40,6 +41,7 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ("en", "pre_due", include_str!("templates/en/pre_due.jinja")),
     ("en", "courteous", include_str!("templates/en/courteous.jinja")),
     ("en", "invoice_copy", include_str!("templates/en/invoice_copy.jinja")),
+    ("en", "proof_request", include_str!("templates/en/proof_request.jinja")),
     ("en", "firm", include_str!("templates/en/firm.jinja")),
     ("en", "call", include_str!("templates/en/call.jinja")),
     ("en", "penalties", include_str!("templates/en/penalties.jinja")),
@@ -568,6 +570,7 @@ mod tests {
             "final_letter",
             "promise_broken_sms",
             "invoice_copy",
+            "proof_request",
         ];
         for lang in [Language::Fr, Language::En] {
             for n in names {
@@ -576,6 +579,20 @@ mod tests {
                 assert!(!r.body.contains("{{") && !r.body.contains("{%"), "{lang:?}/{n}: {}", r.body);
             }
         }
+    }
+
+    #[test]
+    fn the_proof_request_asks_for_the_transfer_advice_in_both_languages() {
+        let fr = render("proof_request", &facts(Language::Fr)).unwrap();
+        assert_eq!(fr.subject, "Justificatif de paiement – Démo Industries SAS");
+        assert!(
+            fr.body.contains("Facture FA-2026-0001 du 20/08/2026") && fr.body.contains("justificatif"),
+            "{}",
+            fr.body
+        );
+        let en = render("proof_request", &facts(Language::En)).unwrap();
+        assert_eq!(en.subject, "Proof of payment – Démo Industries SAS");
+        assert!(en.body.contains("proof of payment (the transfer advice"), "{}", en.body);
     }
 
     #[test]

@@ -350,6 +350,8 @@ fn held(id: i64, invoice: Option<&str>, until: Option<NaiveDate>) -> hold::Hold 
         reason: "le client conteste la livraison".into(),
         until,
         by: "user:alice".into(),
+        kind: hold::HoldKind::Manual,
+        payment: None,
     }
 }
 
@@ -442,4 +444,28 @@ fn formal_notices_and_hand_offs_wait_for_approval_unless_the_step_says_otherwise
          [[steps]]\nid = \"firm\"\noffset_days = 5\nchannel = \"email\"\ntemplate = \"firm\"\nconfirm = true\n",
     );
     assert!(!custom.steps[0].needs_confirmation() && custom.steps[1].needs_confirmation());
+}
+
+#[test]
+fn a_credit_awaiting_review_that_could_pay_holds_the_reminder_and_says_why() {
+    use super::credit::{PayerEvidence, PendingCredit};
+    let mut c = customer(&[("F1", d(11, 2), 50_000), ("F2", d(11, 2), 80_000)]);
+    let Outcome::Send(sent) = decide(&b2b(), &cal(), &c, d(11, 16)) else { panic!("a reminder is due") };
+    let credit = |id: i64, minor: i64, ccy: Currency| PendingCredit {
+        payment_id: id,
+        amount: Money::new(minor, ccy),
+        booked: d(11, 12),
+        evidence: PayerEvidence::KnownIban("FR7630006000011234567890189".into()),
+    };
+    // Too small for any invoice, or in another currency: the reminder goes.
+    c.credits = vec![credit(7, 49_999, Currency::EUR), credit(8, 900_000, Currency::parse("USD").unwrap())];
+    assert_eq!(decide(&b2b(), &cal(), &c, d(11, 16)), Outcome::Send(sent.clone()));
+    // Enough for F1: held, naming the credit and the step.
+    c.credits.push(credit(9, 50_000, Currency::EUR));
+    let Outcome::Held { why, credits } = decide(&b2b(), &cal(), &c, d(11, 16)) else { panic!("held") };
+    assert_eq!(credits, [9]);
+    assert!(why.starts_with("credit #9 of 500.00 EUR booked 2026-11-12 (from the customer's account FR76"), "{why}");
+    assert!(why.ends_with(&format!("`{}` about F1, F2 held", sent.step.id)), "{why}");
+    // Nothing due: a pending credit changes nothing.
+    assert!(matches!(decide(&b2b(), &cal(), &c, d(10, 1)), Outcome::Nothing { .. }));
 }

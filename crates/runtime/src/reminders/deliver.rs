@@ -55,6 +55,10 @@ pub struct DeliveryReport {
     pub failed: u32,
     /// Not sent: everything they named was settled or disputed since planning.
     pub cancelled: u32,
+    /// Not sent now: held by Relance right before sending (a credit from
+    /// the customer awaits review, or a payment claim is followed); they
+    /// wait in the queue.
+    pub held: u32,
     /// Set when nothing may leave now (weekend, holiday, outside the window).
     pub closed: Option<String>,
 }
@@ -122,6 +126,7 @@ pub async fn deliver_due(
             blocking(move || store.claim_outbox(&id, today, now, limit)).await?
         };
         report.cancelled += claim.cancelled;
+        report.held += claim.held;
         if claim.items.is_empty() {
             break;
         }
@@ -280,6 +285,7 @@ fn message(
         attachments: Vec::new(),
         date: now,
         planned_for: item.planned_for.parse().unwrap_or_else(|_| now.date_naive()),
+        in_reply_to: item.in_reply_to.clone(),
     }
 }
 

@@ -3,5 +3,6 @@
 //! through the tenant's outbound channels. The queue itself lives in the
 //! store (`relance_store::OutboxItem`).
 
+pub mod claims;
 pub mod deliver;
 pub mod plan;

@@ -22,6 +22,14 @@
 //! before. Holds placed by a person reach the engine with the customer's
 //! state: held customers and invoices are not reminded.
 //!
+//! A reminder that a credit from the customer awaiting review could pay is
+//! held (`Outcome::Held`): the planner places a `credit_review` hold on the
+//! customer for that credit, which the cash review lists first; applying
+//! or rejecting the credit lifts it.
+//!
+//! Customers' payment claims ("we already paid") are followed first, in
+//! the same pass (see [`super::claims`]).
+//!
 //! Requests for a copy of invoices, recorded by reply handling, are answered
 //! in the same pass (queued once per request, to the address that asked).
 
@@ -50,6 +58,19 @@ pub struct PlanReport {
     pub copies: u32,
     /// Copy requests left unanswered: nothing open to send.
     pub copies_without_open_invoice: u32,
+    /// Customers whose due reminder is held: a credit from them awaiting
+    /// review could pay it (see `relance_engine::dunning::credit`).
+    pub held: u32,
+    /// Holds placed now for such credits (one per credit and customer).
+    pub held_for_credits: u32,
+    /// Payment claims ("we already paid") whose invoices' reminders were held now.
+    pub claims_held: u32,
+    /// Payment claims for which a credit was linked for review now.
+    pub claims_linked: u32,
+    /// Payment claims closed now (settled, or the hold ran out).
+    pub claims_closed: u32,
+    /// Proof-of-payment requests queued now.
+    pub proof_requests: u32,
     /// Payment plans marked broken now (an instalment missed).
     pub plans_broken: u32,
     /// Payment plans marked completed now (paid in full).
@@ -71,7 +92,7 @@ pub struct Queued {
 }
 
 impl Queued {
-    fn new(id: i64, d: &Decision, subject: String, to_confirm: bool) -> Queued {
+    pub(crate) fn new(id: i64, d: &Decision, subject: String, to_confirm: bool) -> Queued {
         Queued {
             id,
             customer_id: d.customer_id.clone(),
@@ -95,6 +116,8 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
     let calendar = calendar(tenant, day);
     let mut report = PlanReport::default();
     report.plans_completed += store.complete_paid_plans(&tenant.id)?;
+    // Payment claims first: the holds they place count for today's decisions.
+    super::claims::follow_claims(store, tenant, day, &mut report)?;
     let states = store.dunning_states(&tenant.id)?;
     answer_copy_requests(store, tenant, &states, day, &mut report)?;
     for c in states {
@@ -122,6 +145,17 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
                 }
             }
             Outcome::Wait { .. } => report.waiting += 1,
+            Outcome::Held { credits, .. } => {
+                // Relance's hold on the customer while each credit awaits review (once per credit).
+                let reasons: Vec<(i64, String)> = c
+                    .credits
+                    .iter()
+                    .filter(|p| credits.contains(&p.payment_id))
+                    .map(|p| (p.payment_id, p.why()))
+                    .collect();
+                report.held_for_credits += store.hold_for_credits(&tenant.id, &c.customer_id, &reasons)?;
+                report.held += 1;
+            }
             Outcome::Nothing { .. } => {}
         }
     }
@@ -192,7 +226,7 @@ pub fn scenario_for<'s>(tenant: &'s TenantConfig, c: &CustomerState) -> Option<&
 }
 
 /// What a message about `numbers` of customer `c` shows.
-fn facts(tenant: &TenantConfig, c: &CustomerState, numbers: &[String], day: NaiveDate) -> ReminderFacts {
+pub(crate) fn facts(tenant: &TenantConfig, c: &CustomerState, numbers: &[String], day: NaiveDate) -> ReminderFacts {
     ReminderFacts {
         company: tenant.name.clone(),
         customer_name: if c.name.is_empty() { c.customer_id.clone() } else { c.name.clone() },
