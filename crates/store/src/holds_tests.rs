@@ -178,4 +178,13 @@ fn a_reminder_queued_before_a_hold_is_not_sent_and_comes_back_after_it() {
     assert_eq!(row.decided_by, None, "cancelled by delivery, not a person: the step is planned again after the hold");
     let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C2").unwrap();
     assert!(!state.sent.contains(&("courteous".to_string(), "G-1".to_string())));
+    // The hold lifted, planning the same step again queues it anew.
+    store.lift_hold(&t, hold.id, "user:alice", None, d(2026, 11, 12)).unwrap();
+    let again = store.enqueue_reminder(&t, "b2b", d(2026, 11, 12), &decision("C2", &["G-1"]), &rendered, None).unwrap();
+    assert!(again.is_some_and(|id| id != c2), "planned again after the hold: {again:?}");
+    // And only once.
+    assert_eq!(
+        store.enqueue_reminder(&t, "b2b", d(2026, 11, 12), &decision("C2", &["G-1"]), &rendered, None).unwrap(),
+        None
+    );
 }

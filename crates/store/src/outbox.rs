@@ -497,7 +497,11 @@ impl Store {
                 }
                 if let Some((hold, _)) = held {
                     tx.execute(
-                        "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        // The key is freed (suffixed with the row's id) so that the step
+                        // is planned again once the hold is lifted.
+                        "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3,
+                            idempotency_key = idempotency_key || '#cancelled:' || id
+                         WHERE tenant_id=?1 AND id=?2",
                         params![t, item.id, now_s, OutboxStatus::Cancelled, format!("held since planning (hold #{hold})")],
                     )?;
                     insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "hold": hold }))?;
@@ -506,7 +510,9 @@ impl Store {
                 }
                 if !due {
                     tx.execute(
-                        "UPDATE outbox SET status=?4, last_error='every invoice is settled or disputed since planning', updated_at=?3 WHERE tenant_id=?1 AND id=?2",
+                        "UPDATE outbox SET status=?4, last_error='every invoice is settled or disputed since planning', updated_at=?3,
+                            idempotency_key = idempotency_key || '#cancelled:' || id
+                         WHERE tenant_id=?1 AND id=?2",
                         params![t, item.id, now_s, OutboxStatus::Cancelled],
                     )?;
                     insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
