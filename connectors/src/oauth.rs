@@ -258,44 +258,44 @@ impl OAuthConfig {
         if tenant.is_empty() || !tenant.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')) {
             return Err(e("tenant", format!("`{tenant}` is not a directory id or domain")));
         }
-        let (authorize, token, scopes, params): (Option<String>, Option<String>, Vec<&str>, Vec<(&str, &str)>) =
-            match (s.provider, s.flow) {
-                (Provider::Microsoft, flow) => {
-                    let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
-                    let scopes = if flow == Flow::ClientCredentials {
-                        vec!["https://outlook.office365.com/.default"]
-                    } else {
-                        vec![
-                            "https://outlook.office.com/IMAP.AccessAsUser.All",
-                            "https://outlook.office.com/SMTP.Send",
-                            "offline_access",
-                        ]
-                    };
-                    if flow == Flow::ClientCredentials && s.tenant.is_none() {
-                        return Err(e(
-                            "tenant",
-                            "app-only access (client_credentials) needs the directory (tenant) id of the organisation"
-                                .into(),
-                        ));
-                    }
-                    (Some(format!("{base}/authorize")), Some(format!("{base}/token")), scopes, vec![])
-                }
-                (Provider::Google, Flow::ClientCredentials) => {
+        type Endpoints = (Option<String>, Option<String>, Vec<&'static str>, Vec<(&'static str, &'static str)>);
+        let (authorize, token, scopes, params): Endpoints = match (s.provider, s.flow) {
+            (Provider::Microsoft, flow) => {
+                let base = format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0");
+                let scopes = if flow == Flow::ClientCredentials {
+                    vec!["https://outlook.office365.com/.default"]
+                } else {
+                    vec![
+                        "https://outlook.office.com/IMAP.AccessAsUser.All",
+                        "https://outlook.office.com/SMTP.Send",
+                        "offline_access",
+                    ]
+                };
+                if flow == Flow::ClientCredentials && s.tenant.is_none() {
                     return Err(e(
+                        "tenant",
+                        "app-only access (client_credentials) needs the directory (tenant) id of the organisation"
+                            .into(),
+                    ));
+                }
+                (Some(format!("{base}/authorize")), Some(format!("{base}/token")), scopes, vec![])
+            }
+            (Provider::Google, Flow::ClientCredentials) => {
+                return Err(e(
                     "flow",
                     "Google has no client_credentials access to Gmail: use `authorization_code` (relance oauth login)"
                         .into(),
                 ));
-                }
-                (Provider::Google, Flow::AuthorizationCode) => (
-                    Some("https://accounts.google.com/o/oauth2/v2/auth".into()),
-                    Some("https://oauth2.googleapis.com/token".into()),
-                    vec!["https://mail.google.com/"],
-                    // Without these Google issues no refresh token.
-                    vec![("access_type", "offline"), ("prompt", "consent")],
-                ),
-                (Provider::Custom, _) => (None, None, vec![], vec![]),
-            };
+            }
+            (Provider::Google, Flow::AuthorizationCode) => (
+                Some("https://accounts.google.com/o/oauth2/v2/auth".into()),
+                Some("https://oauth2.googleapis.com/token".into()),
+                vec!["https://mail.google.com/"],
+                // Without these Google issues no refresh token.
+                vec![("access_type", "offline"), ("prompt", "consent")],
+            ),
+            (Provider::Custom, _) => (None, None, vec![], vec![]),
+        };
         let authorize_url = s.authorize_url.clone().or(authorize);
         let token_url = s
             .token_url

@@ -239,7 +239,7 @@ impl ConnectorFactory for SmtpFactory {
             (Some(u), None, Some(o)) => {
                 let cfg = OAuthConfig::from_settings(o, &key("oauth"), &login_command, &tenant.base_dir, true)
                     .map_err(|(k, m)| err(&format!("oauth.{k}"), m))?;
-                Auth::OAuth { user: u.clone(), source: TokenSource::new(cfg) }
+                Auth::Bearer { user: u.clone(), source: TokenSource::new(cfg) }
             }
             (None, None, None) => Auth::None,
             (_, Some(_), Some(_)) => {
@@ -319,7 +319,7 @@ struct Server {
 enum Auth {
     None,
     Password(Credentials),
-    OAuth { user: String, source: Arc<TokenSource> },
+    Bearer { user: String, source: Arc<TokenSource> },
 }
 
 /// One raw SMTP command line (an AUTH with its initial response, or a SASL
@@ -472,7 +472,7 @@ impl Server {
             Ok(Err(e)) => return Err(classify(&e)),
             Ok(Ok(conn)) => conn,
         };
-        if let Auth::OAuth { user, source } = &self.auth {
+        if let Auth::Bearer { user, source } = &self.auth {
             let auth = self.oauth_login(&mut conn, user, source);
             match tokio::time::timeout(self.timeout * 2, auth).await {
                 Err(_) => return Err(ConnectorError::Transient(format!("SMTP AUTH with {addr} timed out"))),
