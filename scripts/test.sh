@@ -16,6 +16,9 @@
 #     delivers each message to Dovecot over LMTP (any recipient gets a
 #     mailbox, password `password`). Recipients whose local part starts with
 #     `reject-` get 550, `tempfail-` get 451;
+#   - a local OAuth2 server (scripts/test-servers/oauth-server.sh,
+#     TEST_OAUTH_URL): Dovecot and the SMTP server also offer XOAUTH2 and
+#     OAUTHBEARER and check those bearer tokens at its introspection endpoint;
 #   - PostgreSQL for the SQL invoice source (TEST_PG_URL, role and database
 #     `relance`, which may create a database per test);
 #   - ChromeDriver with Debian's headless Chromium for the web workspace's
@@ -59,6 +62,8 @@ SMTP_PORT=${RELANCE_TEST_SMTP_PORT:-$(free_base 2 12525 22525 32525 42525 52525)
   || { echo "no free port for the test SMTP server" >&2; exit 1; }
 PG_PORT=${RELANCE_TEST_PG_PORT:-$(free_base 1 15432 25432 35432 45432 55432)} \
   || { echo "no free port for the test PostgreSQL server" >&2; exit 1; }
+OAUTH_PORT=${RELANCE_TEST_OAUTH_PORT:-$(free_base 1 18080 28080 38080 48080 58080)} \
+  || { echo "no free port for the test OAuth2 server" >&2; exit 1; }
 WD_PORT=${RELANCE_TEST_WEBDRIVER_PORT:-$(free_base 1 19515 29515 39515 49515 59515)} \
   || { echo "no free port for ChromeDriver" >&2; exit 1; }
 SERVERS=$(mktemp -d /tmp/relance-it.XXXXXX)
@@ -68,19 +73,25 @@ stop_servers() {
   bash scripts/test-servers/postgres-server.sh stop "$SERVERS/pg" "$PG_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/smtp-server.sh stop "$SERVERS/smtp" "$SMTP_PORT" >/dev/null 2>&1 || true
   bash scripts/test-servers/imap-server.sh stop "$SERVERS/imap" "$IMAP_PORT" >/dev/null 2>&1 || true
+  bash scripts/test-servers/oauth-server.sh stop "$SERVERS/oauth" "$OAUTH_PORT" >/dev/null 2>&1 || true
   rm -rf "$SERVERS"
 }
 trap stop_servers EXIT
 log "starting Dovecot IMAP on 127.0.0.1:$IMAP_PORT, SMTP on 127.0.0.1:$SMTP_PORT, PostgreSQL on 127.0.0.1:$PG_PORT"
 bash scripts/test-servers/postgres-server.sh start "$SERVERS/pg" "$PG_PORT" &
 PG_PID=$!
-# IMAP first: the SMTP server hands every accepted message to Dovecot over
+# The OAuth2 server first: Dovecot and the SMTP server check bearer tokens there.
+bash scripts/test-servers/oauth-server.sh start "$SERVERS/oauth" "$OAUTH_PORT"
+OAUTH_URL="http://127.0.0.1:$OAUTH_PORT"
+# IMAP next: the SMTP server hands every accepted message to Dovecot over
 # LMTP (before it answers 250), so the sent-archive mailboxes can be read back.
-IMAP_ANY_USER_PASSWORD=password bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
-SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCPT='^tempfail-' \
+IMAP_ANY_USER_PASSWORD=password IMAP_OAUTH2_INTROSPECT_URL="$OAUTH_URL/introspect" \
+  bash scripts/test-servers/imap-server.sh start "$SERVERS/imap" "$IMAP_PORT"
+SMTP_OAUTH2_INTROSPECT_URL="$OAUTH_URL/introspect" SMTP_LMTP="$SERVERS/imap/run/lmtp" SMTP_REJECT_RCPT='^reject-' SMTP_TEMPFAIL_RCPT='^tempfail-' \
   bash scripts/test-servers/smtp-server.sh start "$SERVERS/smtp" "$SMTP_PORT"
 wait "$PG_PID" || { echo "the test PostgreSQL server did not start" >&2; exit 1; }
 export TEST_IMAP_PORT="$IMAP_PORT" TEST_IMAP_CA="$SERVERS/imap/tls/ca.pem"
+export TEST_OAUTH_URL="$OAUTH_URL"
 export TEST_PG_URL="postgres://relance:relance@127.0.0.1:$PG_PORT/relance"
 # ChromeDriver and Debian's headless Chromium for the web workspace's browser tests.
 bash scripts/test-servers/webdriver.sh start "$SERVERS/webdriver" "$WD_PORT"

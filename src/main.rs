@@ -14,6 +14,7 @@ mod dunning_cmd;
 mod match_cmd;
 mod match_eval;
 mod match_replay;
+mod oauth_cmd;
 mod replies_cmd;
 mod replies_tenant;
 mod replies_train;
@@ -86,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         which: users_cmd::UsersCommand,
     },
+    /// OAuth2 for mail connectors: `oauth login` signs in once and stores the refresh token.
+    Oauth {
+        #[command(subcommand)]
+        which: oauth_cmd::OAuthCommand,
+    },
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -104,6 +110,7 @@ fn main() -> ExitCode {
         Command::Replies { which } => replies_cmd::run(which),
         Command::Bench { which } => bench::run(which),
         Command::Users { which } => users_cmd::run(which),
+        Command::Oauth { which } => oauth_cmd::run(which),
         Command::ConfigReference => {
             println!("{}", relance_config::reference::render(&relance_connectors::settings_schemas()));
             Ok(ExitCode::SUCCESS)

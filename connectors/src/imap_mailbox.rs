@@ -13,6 +13,11 @@
 //! UIDVALIDITY change renumbers messages; they are recognised by content.
 //! Then the run waits in IDLE (or sleeps `poll` when the server has no IDLE)
 //! and returns, so new mail is handled within about a second of its arrival.
+//!
+//! Login: a password (LOGIN), or OAuth2 (`[connectors.<name>.oauth]`, see
+//! [`crate::oauth`]): AUTHENTICATE XOAUTH2 or OAUTHBEARER with a cached
+//! access token; a token the server rejects is renewed once and the login
+//! tried again on a new connection.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +45,8 @@ use relance_domain::replies::MessageStatus;
 use relance_engine::replies::model::{Model, Overlay};
 use relance_engine::replies::{Intent, Understanding, understand_with};
 use relance_store::{HandleRequest, MailboxSlot, StoreError, StoredMessage};
+
+use crate::oauth::{OAuthConfig, OAuthError, OAuthSettings, Secret, TokenSource};
 
 /// UIDs handled per round trip.
 const BATCH: usize = 200;
@@ -122,8 +129,9 @@ pub enum TlsMode {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// IMAP server name.
-    host: String,
+    /// IMAP server name (with `oauth`, the provider's by default: outlook.office365.com, imap.gmail.com).
+    #[serde(default)]
+    host: Option<String>,
     /// Default 993 (`implicit`) or 143 (`starttls`, `none`).
     #[serde(default)]
     port: Option<u16>,
@@ -138,8 +146,12 @@ struct Settings {
     ca_file: Option<PathBuf>,
     /// Login of the collections mailbox.
     username: String,
-    /// Literal, `env:VAR` or `file:/path`.
-    password: String,
+    /// Literal, `env:VAR` or `file:/path` (or `oauth` instead).
+    #[serde(default)]
+    password: Option<String>,
+    /// OAuth2 instead of a password (Microsoft 365, Google Workspace).
+    #[serde(default)]
+    oauth: Option<OAuthSettings>,
     /// Folders read for replies.
     #[serde(default = "default_mailboxes")]
     mailboxes: Vec<String>,
@@ -212,11 +224,20 @@ impl ConnectorFactory for ImapMailboxFactory {
         let s: Settings = connector_settings(tenant, connector)?;
         let key = |k: &str| format!("connectors.{}.{k}", connector.name);
         let err = |k: &str, m: String| ConfigError::new(&tenant.file, Some(&key(k)), m);
-        let password = resolve_secret(&s.password, &tenant.base_dir).map_err(|e| err("password", e))?;
+        let login_command = format!("relance oauth login --tenant {} --connector {}", tenant.id, connector.name);
+        let (auth, host) = ImapAuth::from_settings(
+            s.password.as_deref(),
+            s.oauth.as_ref(),
+            s.host.as_deref(),
+            &key(""),
+            &login_command,
+            &tenant.base_dir,
+        )
+        .map_err(|(k, m)| err(&k, m))?;
         let poll = parse_duration(&s.poll).map_err(|e| err("poll", e))?;
         let idle_timeout = parse_duration(&s.idle_timeout).map_err(|e| err("idle_timeout", e))?;
         let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
-        let login = ImapLogin::checked(&s.host, s.port, s.tls, s.allow_plaintext, ca, &s.username, password)
+        let login = ImapLogin::checked(&host, s.port, s.tls, s.allow_plaintext, ca, &s.username, auth)
             .map_err(|e| err("tls", e))?;
         Ok(AnyConnector::InboundMailbox(Arc::new(ImapMailbox {
             name: connector.name.clone(),
@@ -246,7 +267,77 @@ pub struct ImapLogin {
     /// PEM of an extra certificate authority to trust.
     pub ca: Option<Vec<u8>>,
     pub username: String,
-    pub password: String,
+    pub auth: ImapAuth,
+}
+
+/// How an IMAP login proves who it is.
+#[derive(Debug, Clone)]
+pub enum ImapAuth {
+    /// LOGIN with a password.
+    Password(Secret),
+    /// AUTHENTICATE XOAUTH2 or OAUTHBEARER with tokens from this source.
+    OAuth(Arc<TokenSource>),
+}
+
+impl ImapAuth {
+    /// A password or an `oauth` table (exactly one), and the server name:
+    /// `host`, or the OAuth provider's. Errors are (key below `prefix`, message).
+    pub(crate) fn from_settings(
+        password: Option<&str>,
+        oauth: Option<&OAuthSettings>,
+        host: Option<&str>,
+        prefix: &str,
+        login_command: &str,
+        base_dir: &std::path::Path,
+    ) -> Result<(ImapAuth, String), (String, String)> {
+        let auth = match (password, oauth) {
+            (Some(p), None) => {
+                ImapAuth::Password(Secret::new(resolve_secret(p, base_dir).map_err(|e| ("password".to_string(), e))?))
+            }
+            (None, Some(o)) => {
+                let cfg = OAuthConfig::from_settings(o, &format!("{prefix}oauth"), login_command, base_dir, true)
+                    .map_err(|(k, m)| (format!("oauth.{k}"), m))?;
+                ImapAuth::OAuth(TokenSource::new(cfg))
+            }
+            (Some(_), Some(_)) => {
+                return Err(("password".into(), "give a password or an [oauth] table, not both".into()));
+            }
+            (None, None) => return Err(("password".into(), "give a password or an [oauth] table".into())),
+        };
+        let host = match (host, oauth.and_then(|o| o.provider.preset())) {
+            (Some(h), _) => h.to_string(),
+            (None, Some(p)) => p.imap_host.to_string(),
+            (None, None) => return Err(("host".into(), "the IMAP server name is required".into())),
+        };
+        Ok((auth, host))
+    }
+}
+
+/// The SASL exchange of one XOAUTH2/OAUTHBEARER login: the client response
+/// first; an error challenge from the server is kept and acknowledged.
+struct Bearer {
+    response: Option<Vec<u8>>,
+    mechanism: crate::oauth::Mechanism,
+    server_error: Option<String>,
+}
+
+impl async_imap::Authenticator for &mut Bearer {
+    type Response = Vec<u8>;
+
+    fn process(&mut self, challenge: &[u8]) -> Vec<u8> {
+        match self.response.take() {
+            Some(r) => r,
+            None => {
+                self.server_error = Some(String::from_utf8_lossy(challenge).chars().take(200).collect());
+                self.mechanism.error_ack().to_vec()
+            }
+        }
+    }
+}
+
+/// An OAuth2 failure as a connector error: transient when it may clear by itself.
+fn oauth_error(e: OAuthError) -> ConnectorError {
+    if e.is_transient() { ConnectorError::Transient(e.to_string()) } else { ConnectorError::Permanent(e.to_string()) }
 }
 
 /// Any byte stream async-imap can run on (plain TCP or TLS).
@@ -306,13 +397,13 @@ impl ImapLogin {
         allow_plaintext: bool,
         ca: Option<Vec<u8>>,
         username: &str,
-        password: String,
+        auth: ImapAuth,
     ) -> Result<ImapLogin, String> {
         if tls == TlsMode::None && !allow_plaintext {
             return Err("plaintext IMAP sends the password in clear: set allow_plaintext = true to accept it (test servers only)".into());
         }
         let port = port.unwrap_or(if tls == TlsMode::Implicit { 993 } else { 143 });
-        Ok(ImapLogin { host: host.to_string(), port, tls, ca, username: username.to_string(), password })
+        Ok(ImapLogin { host: host.to_string(), port, tls, ca, username: username.to_string(), auth })
     }
 
     /// Whether `mailbox` holds a message with this `Message-ID` header
@@ -332,7 +423,63 @@ impl ImapLogin {
         Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
     }
 
+    /// Connects and logs in. With OAuth2, a token the server rejects is
+    /// renewed once and the login tried again on a new connection.
     async fn connect(&self) -> Result<Session<Conn>, ConnectorError> {
+        let source = match &self.auth {
+            ImapAuth::Password(password) => {
+                let client = self.open().await?;
+                return client.login(&self.username, password.expose()).await.map_err(|(e, _)| match e {
+                    async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => {
+                        ConnectorError::Permanent(format!("IMAP login as {} refused: {m}", self.username))
+                    }
+                    other => ConnectorError::Transient(format!("IMAP login: {other}")),
+                });
+            }
+            ImapAuth::OAuth(source) => source,
+        };
+        let token = source.token().await.map_err(oauth_error)?;
+        let rejected = match self.authenticate(source, &token).await? {
+            Ok(session) => return Ok(session),
+            Err(why) => why,
+        };
+        warn!(user = %self.username, %rejected, "IMAP rejected the OAuth2 token: renewing it once");
+        let token = source.after_rejection(&token).await.map_err(oauth_error)?;
+        match self.authenticate(source, &token).await? {
+            Ok(session) => Ok(session),
+            Err(why) => Err(ConnectorError::Permanent(format!(
+                "IMAP {} login as {} refused even with a new token ({why}): check that the account may use IMAP \
+                 (Microsoft 365: IMAP enabled for the mailbox and, for app-only access, the application given \
+                 access to it; Google: IMAP enabled) and that `username` is the account the token is for",
+                source.config().mechanism.sasl_name(),
+                self.username
+            ))),
+        }
+    }
+
+    /// One AUTHENTICATE on a new connection: the session, or why the server refused the token.
+    async fn authenticate(
+        &self,
+        source: &TokenSource,
+        token: &Secret,
+    ) -> Result<Result<Session<Conn>, String>, ConnectorError> {
+        let mechanism = source.config().mechanism;
+        let client = self.open().await?;
+        let response = mechanism.client_response(&self.username, &self.host, self.port, token);
+        let mut bearer =
+            Bearer { response: Some(response.expose().as_bytes().to_vec()), mechanism, server_error: None };
+        match client.authenticate(mechanism.sasl_name(), &mut bearer).await {
+            Ok(session) => Ok(Ok(session)),
+            Err((async_imap::error::Error::No(m), _)) | Err((async_imap::error::Error::Bad(m), _)) => {
+                let detail = bearer.server_error.map(|e| format!(" {e}")).unwrap_or_default();
+                Ok(Err(format!("{m}{detail}")))
+            }
+            Err((other, _)) => Err(ConnectorError::Transient(format!("IMAP AUTHENTICATE: {other}"))),
+        }
+    }
+
+    /// TCP, TLS as configured, and the server's greeting: a client ready to log in.
+    async fn open(&self) -> Result<async_imap::Client<Conn>, ConnectorError> {
         let host = self.host.as_str();
         let unreachable =
             |e: std::io::Error| ConnectorError::Transient(format!("cannot reach {host}:{}: {e}", self.port));
@@ -373,12 +520,7 @@ impl ImapLogin {
                 c
             }
         };
-        client.login(&self.username, &self.password).await.map_err(|(e, _)| match e {
-            async_imap::error::Error::No(m) | async_imap::error::Error::Bad(m) => {
-                ConnectorError::Permanent(format!("IMAP login as {} refused: {m}", self.username))
-            }
-            other => ConnectorError::Transient(format!("IMAP login: {other}")),
-        })
+        Ok(client)
     }
 }
 

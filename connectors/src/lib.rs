@@ -15,6 +15,7 @@ mod http;
 pub mod http_sms;
 pub mod imap_mailbox;
 pub mod letters;
+pub mod oauth;
 pub mod odoo;
 pub mod smtp;
 pub mod sql_invoices;

@@ -17,6 +17,16 @@
 //! mid-send, the archive is searched over IMAP for the Message-ID before the
 //! message is sent again, so an interrupted batch is delivered exactly once.
 //!
+//! Login: a password (AUTH PLAIN or LOGIN), or OAuth2 (`[connectors.<name>.oauth]`,
+//! see [`crate::oauth`]): AUTH XOAUTH2 or OAUTHBEARER. lettre 0.11 knows
+//! XOAUTH2 but not OAUTHBEARER, and its XOAUTH2 cannot answer the server's
+//! error challenge; so both are spoken here, as raw AUTH lines over lettre's
+//! connection ([`AsyncSmtpConnection::command`]): the initial response, and
+//! on a `334` error challenge the acknowledgement (empty, or `%x01` for
+//! OAUTHBEARER) that lets the server conclude with 535. A rejected token is
+//! renewed once and AUTH sent again on the same connection. The sent
+//! archive's IMAP login takes `[connectors.<name>.archive.oauth]`.
+//!
 //! Errors: a 5xx answer (unknown recipient, refused content) is permanent for
 //! that message; 4xx answers, timeouts, refused connections and refused
 //! authentication are transient (the outbox retries with backoff).
@@ -43,7 +53,8 @@ use relance_connector::{
 };
 use relance_domain::Channel;
 
-use crate::imap_mailbox::{ImapLogin, TlsMode as ImapTls};
+use crate::imap_mailbox::{ImapAuth, ImapLogin, TlsMode as ImapTls};
+use crate::oauth::{OAuthConfig, OAuthSettings, Secret, TokenSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,8 +70,9 @@ enum TlsMode {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Settings {
-    /// SMTP server name.
-    host: String,
+    /// SMTP server name (with `oauth`, the provider's by default: smtp.office365.com, smtp.gmail.com).
+    #[serde(default)]
+    host: Option<String>,
     /// Default 587 (starttls), 465 (tls) or 25 (none).
     #[serde(default)]
     port: Option<u16>,
@@ -79,9 +91,12 @@ struct Settings {
     /// Login, when the server asks for one.
     #[serde(default)]
     username: Option<String>,
-    /// Literal, `env:VAR` or `file:/path`.
+    /// Literal, `env:VAR` or `file:/path` (or `oauth` instead).
     #[serde(default)]
     password: Option<String>,
+    /// OAuth2 instead of a password (Microsoft 365, Google Workspace), with `username`.
+    #[serde(default)]
+    oauth: Option<OAuthSettings>,
     /// Sender, e.g. `Démo Industries <relances@demo.example>`.
     from: String,
     /// Where customers' answers go: the collections mailbox read by reply handling.
@@ -109,8 +124,9 @@ struct Settings {
 struct ArchiveSettings {
     /// The archive's address; every message is also sent to it (Bcc).
     address: String,
-    /// IMAP server of the archive mailbox.
-    host: String,
+    /// IMAP server of the archive mailbox (with `oauth`, the provider's by default).
+    #[serde(default)]
+    host: Option<String>,
     /// Default 993 (`implicit`) or 143.
     #[serde(default)]
     port: Option<u16>,
@@ -125,8 +141,12 @@ struct ArchiveSettings {
     ca_file: Option<PathBuf>,
     /// Login of the archive mailbox.
     username: String,
-    /// Literal, `env:VAR` or `file:/path`.
-    password: String,
+    /// Literal, `env:VAR` or `file:/path` (or `oauth` instead).
+    #[serde(default)]
+    password: Option<String>,
+    /// OAuth2 instead of a password for the archive mailbox.
+    #[serde(default)]
+    oauth: Option<OAuthSettings>,
     /// Folder searched for a message after a crash mid-send.
     #[serde(default = "default_archive_mailbox")]
     mailbox: String,
@@ -187,7 +207,12 @@ impl ConnectorFactory for SmtpFactory {
             TlsMode::None => 25,
         });
         let ca = crate::tls::read_ca(&tenant.base_dir, s.ca_file.as_ref()).map_err(|e| err("ca_file", e))?;
-        let tls_name = s.tls_name.clone().unwrap_or_else(|| s.host.clone());
+        let host = match (&s.host, s.oauth.as_ref().and_then(|o| o.provider.preset())) {
+            (Some(h), _) => h.clone(),
+            (None, Some(p)) => p.smtp_host.to_string(),
+            (None, None) => return Err(err("host", "the SMTP server name is required".into())),
+        };
+        let tls_name = s.tls_name.clone().unwrap_or_else(|| host.clone());
         let security = match s.tls {
             TlsMode::None => Security::Plain,
             TlsMode::Starttls => {
@@ -205,23 +230,41 @@ impl ConnectorFactory for SmtpFactory {
                 Security::Implicit(tokio_rustls::TlsConnector::from(Arc::new(config)), name)
             }
         };
-        let credentials = match (&s.username, &s.password) {
-            (Some(u), Some(p)) => {
+        let login_command = format!("relance oauth login --tenant {} --connector {}", tenant.id, connector.name);
+        let auth = match (&s.username, &s.password, &s.oauth) {
+            (Some(u), Some(p), None) => {
                 let password = resolve_secret(p, &tenant.base_dir).map_err(|e| err("password", e))?;
-                Some(Credentials::new(u.clone(), password))
+                Auth::Password(Credentials::new(u.clone(), password))
             }
-            (None, None) => None,
+            (Some(u), None, Some(o)) => {
+                let cfg = OAuthConfig::from_settings(o, &key("oauth"), &login_command, &tenant.base_dir, true)
+                    .map_err(|(k, m)| err(&format!("oauth.{k}"), m))?;
+                Auth::Bearer { user: u.clone(), source: TokenSource::new(cfg) }
+            }
+            (None, None, None) => Auth::None,
+            (_, Some(_), Some(_)) => {
+                return Err(err("password", "give a password or an [oauth] table, not both".into()));
+            }
+            (None, _, Some(_)) => return Err(err("username", "OAuth2 needs the mailbox's `username`".into())),
             _ => return Err(err("username", "give both username and password, or neither".into())),
         };
-        let server = Server { host: s.host.clone(), port, security, credentials, timeout, hello: ClientId::default() };
+        let server = Server { host, port, security, auth, timeout, hello: ClientId::default() };
         let archive = match &s.archive {
             Some(a) => {
                 let address: Mailbox =
                     a.address.parse().map_err(|e| err("archive.address", format!("`{}`: {e}", a.address)))?;
                 let ca =
                     crate::tls::read_ca(&tenant.base_dir, a.ca_file.as_ref()).map_err(|e| err("archive.ca_file", e))?;
-                let password = resolve_secret(&a.password, &tenant.base_dir).map_err(|e| err("archive.password", e))?;
-                let login = ImapLogin::checked(&a.host, a.port, a.tls, a.allow_plaintext, ca, &a.username, password)
+                let (auth, host) = ImapAuth::from_settings(
+                    a.password.as_deref(),
+                    a.oauth.as_ref(),
+                    a.host.as_deref(),
+                    &key("archive."),
+                    &format!("{login_command} --archive"),
+                    &tenant.base_dir,
+                )
+                .map_err(|(k, m)| err(&format!("archive.{k}"), m))?;
+                let login = ImapLogin::checked(&host, a.port, a.tls, a.allow_plaintext, ca, &a.username, auth)
                     .map_err(|e| err("archive.tls", e))?;
                 Some(Archive { address, login, mailbox: a.mailbox.clone() })
             }
@@ -267,9 +310,80 @@ struct Server {
     host: String,
     port: u16,
     security: Security,
-    credentials: Option<Credentials>,
+    auth: Auth,
     timeout: Duration,
     hello: ClientId,
+}
+
+/// How the SMTP session authenticates.
+enum Auth {
+    None,
+    Password(Credentials),
+    Bearer { user: String, source: Arc<TokenSource> },
+}
+
+/// One raw SMTP command line (an AUTH with its initial response, or a SASL
+/// continuation line).
+struct RawLine(Secret);
+
+impl std::fmt::Display for RawLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\r\n", self.0.expose())
+    }
+}
+
+/// Why a bearer AUTH did not succeed.
+enum BearerFailure {
+    /// The server refused the token (535 or an error challenge): worth a new token.
+    Rejected(String),
+    /// Anything else (network, unexpected answer).
+    Other(ConnectorError),
+}
+
+/// AUTH XOAUTH2 / OAUTHBEARER with `token` (see the module documentation).
+async fn bearer_auth(
+    conn: &mut AsyncSmtpConnection,
+    mechanism: crate::oauth::Mechanism,
+    user: &str,
+    host: &str,
+    port: u16,
+    token: &Secret,
+) -> Result<(), BearerFailure> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let response = mechanism.client_response(user, host, port, token);
+    let line = RawLine(Secret::new(format!("AUTH {} {}", mechanism.sasl_name(), b64(response.expose().as_bytes()))));
+    let rejected = |e: &lettre::transport::smtp::Error| {
+        e.status().is_some_and(|c| matches!(c.to_string().as_str(), "530" | "534" | "535" | "538"))
+    };
+    match conn.command(line).await {
+        Ok(r) if r.has_code(235) => Ok(()),
+        Ok(r) if r.has_code(334) => {
+            // The error challenge (JSON, no secret); acknowledge it and read the final refusal.
+            let detail = r
+                .first_word()
+                .and_then(|w| base64::engine::general_purpose::STANDARD.decode(w).ok())
+                .map(|b| String::from_utf8_lossy(&b).chars().take(200).collect::<String>())
+                .unwrap_or_default();
+            let ack = RawLine(Secret::new(b64(mechanism.error_ack())));
+            match conn.command(ack).await {
+                Err(e) if rejected(&e) => Err(BearerFailure::Rejected(format!("{e} {detail}"))),
+                Err(e) => Err(BearerFailure::Other(classify(&e))),
+                Ok(r) => Err(BearerFailure::Other(ConnectorError::Transient(format!(
+                    "SMTP AUTH {}: unexpected answer {} after the error challenge",
+                    mechanism.sasl_name(),
+                    r.code()
+                )))),
+            }
+        }
+        Ok(r) => Err(BearerFailure::Other(ConnectorError::Transient(format!(
+            "SMTP AUTH {}: unexpected answer {}",
+            mechanism.sasl_name(),
+            r.code()
+        )))),
+        Err(e) if rejected(&e) => Err(BearerFailure::Rejected(e.to_string())),
+        Err(e) => Err(BearerFailure::Other(classify(&e))),
+    }
 }
 
 enum Security {
@@ -348,15 +462,53 @@ impl Server {
             if let Security::Starttls(params) = &self.security {
                 conn.starttls(params.clone(), &self.hello).await?;
             }
-            if let Some(c) = &self.credentials {
+            if let Auth::Password(c) = &self.auth {
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], c).await?;
             }
             Ok::<_, lettre::transport::smtp::Error>(conn)
         };
-        match tokio::time::timeout(self.timeout, session).await {
-            Err(_) => Err(ConnectorError::Transient(format!("SMTP session with {addr} timed out"))),
-            Ok(Err(e)) => Err(classify(&e)),
-            Ok(Ok(conn)) => Ok(conn),
+        let mut conn = match tokio::time::timeout(self.timeout, session).await {
+            Err(_) => return Err(ConnectorError::Transient(format!("SMTP session with {addr} timed out"))),
+            Ok(Err(e)) => return Err(classify(&e)),
+            Ok(Ok(conn)) => conn,
+        };
+        if let Auth::Bearer { user, source } = &self.auth {
+            let auth = self.oauth_login(&mut conn, user, source);
+            match tokio::time::timeout(self.timeout * 2, auth).await {
+                Err(_) => return Err(ConnectorError::Transient(format!("SMTP AUTH with {addr} timed out"))),
+                Ok(r) => r?,
+            }
+        }
+        Ok(conn)
+    }
+
+    /// AUTH with the cached token; if the server rejects it, once more with a new one.
+    async fn oauth_login(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        user: &str,
+        source: &TokenSource,
+    ) -> Result<(), ConnectorError> {
+        // Token endpoint problems are transient here: the outbox keeps the messages until a person fixes them.
+        let oauth = |e: crate::oauth::OAuthError| ConnectorError::Transient(e.to_string());
+        let mechanism = source.config().mechanism;
+        let token = source.token().await.map_err(oauth)?;
+        let why = match bearer_auth(conn, mechanism, user, &self.host, self.port, &token).await {
+            Ok(()) => return Ok(()),
+            Err(BearerFailure::Other(e)) => return Err(e),
+            Err(BearerFailure::Rejected(why)) => why,
+        };
+        tracing::warn!(%user, %why, "SMTP rejected the OAuth2 token: renewing it once");
+        let token = source.after_rejection(&token).await.map_err(oauth)?;
+        match bearer_auth(conn, mechanism, user, &self.host, self.port, &token).await {
+            Ok(()) => Ok(()),
+            Err(BearerFailure::Other(e)) => Err(e),
+            Err(BearerFailure::Rejected(why)) => Err(ConnectorError::Transient(format!(
+                "SMTP AUTH {} as {user} refused even with a new token ({why}): check that the account may send \
+                 with SMTP AUTH (Microsoft 365: Authenticated SMTP enabled for the mailbox, the SMTP.Send \
+                 permission) and that `username` is the account the token is for",
+                mechanism.sasl_name()
+            ))),
         }
     }
 }

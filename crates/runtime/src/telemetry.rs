@@ -16,6 +16,12 @@ pub fn init(format: LogFormat, level: Option<&str>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level.unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // The mail libraries log every line they write at debug/trace level,
+    // AUTH lines (passwords, OAuth2 bearer tokens) included: capped at info.
+    let filter = ["lettre=info", "async_imap=info"]
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, |f, d| f.add_directive(d));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
