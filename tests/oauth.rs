@@ -247,6 +247,7 @@ fn message(to: &str, token: &str) -> OutboundMessage {
         attachments: vec![],
         date: chrono::Utc::now(),
         planned_for: chrono::Utc::now().date_naive(),
+        in_reply_to: None,
     }
 }
 
