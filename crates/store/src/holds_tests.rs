@@ -179,7 +179,7 @@ fn a_reminder_queued_before_a_hold_is_not_sent_and_comes_back_after_it() {
     let state = store.dunning_states(&t).unwrap().into_iter().find(|s| s.customer_id == "C2").unwrap();
     assert!(!state.sent.contains(&("courteous".to_string(), "G-1".to_string())));
     // The hold lifted, planning the same step again queues it anew.
-    store.lift_hold(&t, hold.id, "user:alice", None, d(2026, 11, 12)).unwrap();
+    store.lift_hold(&t, hold.id, "user:alice", None, d(2026, 11, 12)).unwrap().expect("lifted");
     let again = store.enqueue_reminder(&t, "b2b", d(2026, 11, 12), &decision("C2", &["G-1"]), &rendered, None).unwrap();
     assert!(again.is_some_and(|id| id != c2), "planned again after the hold: {again:?}");
     // And only once.
