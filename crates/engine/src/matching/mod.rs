@@ -51,7 +51,22 @@ use index::{HashIndex, HashIndexBuilder, Interner, Postings, Tagged, mix, str_ha
 use names::NameIndex;
 use relance_domain::money::{Currency, Money};
 use relance_domain::{BankLine, InvoiceStatus, PaymentStatus};
-use text::{DigitProfile, atoms, belgian_references, canonical, damerau1, invoice_keys, joined, rf_references};
+use text::{
+    DigitProfile, atoms, belgian_references, canonical, damerau1, index_keys, invoice_keys, joined, rf_references,
+};
+
+thread_local! {
+    /// A key buffer per thread for verifying index hits without allocating.
+    static KEYS: std::cell::RefCell<text::KeyBuf> = std::cell::RefCell::new(text::KeyBuf::default());
+}
+
+/// `key` is one of `number`'s [`index_keys`] (a hash hit verified).
+fn has_index_key(number: &str, key: &str) -> bool {
+    KEYS.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => buf.index_keys(number).iter().any(|k| k == key),
+        Err(_) => index_keys(number).iter().any(|k| k == key),
+    })
+}
 
 /// 64-bit hash of a normalized invoice key; hits are verified against the invoice.
 fn key_hash(key: &str) -> u64 {
@@ -505,7 +520,7 @@ impl Matcher {
                 _ => customers.intern(&inv.customer_id),
             };
             last = Some(customer);
-            for k in buf.keys(&inv.number) {
+            for k in buf.index_keys(&inv.number) {
                 keys.push(key_hash(k));
                 key_lengths = (key_lengths.0.min(k.len()), key_lengths.1.max(k.len()));
             }
@@ -564,7 +579,7 @@ impl Matcher {
     pub fn with_closed(mut self, closed: impl IntoIterator<Item = ClosedInvoice>) -> Matcher {
         for c in closed {
             let id = self.closed.len() as u32;
-            for k in invoice_keys(&c.number) {
+            for k in index_keys(&c.number) {
                 self.closed_keys.entry(key_hash(&k)).or_default().push(id);
             }
             self.closed.push(c);
@@ -575,7 +590,7 @@ impl Matcher {
     /// Closed invoices under a key, verified.
     fn lookup_closed<'a>(&'a self, key: &'a str) -> impl Iterator<Item = u32> + 'a {
         self.closed_keys.get(&key_hash(key)).into_iter().flatten().copied().filter(move |i| {
-            self.closed.get(*i as usize).is_some_and(|c| invoice_keys(&c.number).iter().any(|k| k == key))
+            self.closed.get(*i as usize).is_some_and(|c| index_keys(&c.number).iter().any(|k| k == key))
         })
     }
 
@@ -702,7 +717,7 @@ impl Matcher {
             .then(|| self.keys.get(key_hash(key)))
             .into_iter()
             .flatten()
-            .filter(move |i| invoice_keys(self.number_of(*i)).iter().any(|k| k == key))
+            .filter(move |i| has_index_key(self.number_of(*i), key))
     }
 
     #[inline]
@@ -757,8 +772,10 @@ impl Matcher {
             }
             let a = atoms(text);
             // This text's hits with their spans of atoms: a hit inside the span
-            // of an exact hit on another invoice is a collision of keys (the
-            // tail `01842` of `2026/01842` is not `INV-001842`), dropped.
+            // of an exact (or prefix-less) hit on another invoice is a collision
+            // of keys (the tail `01842` of `2026/01842` is not `INV-001842`,
+            // `0269818` of `2026-0269818` is not `FA-2026-0009818` with its year
+            // shortened), dropped.
             let mut found: Vec<(u32, RefKind, String, usize, usize)> = Vec::new();
             for start in 0..a.len() {
                 for end in start + 1..=(start + 6).min(a.len()) {
@@ -787,7 +804,11 @@ impl Matcher {
             }
             for (i, kind, key, start, end) in &found {
                 let inside_exact = found.iter().any(|(j, k, _, s, e)| {
-                    j != i && matches!(k, RefKind::Exact) && s <= start && end <= e && (e - s) > (end - start)
+                    j != i
+                        && matches!(k, RefKind::Exact | RefKind::Partial)
+                        && s <= start
+                        && end <= e
+                        && (e - s) > (end - start)
                 });
                 if !inside_exact {
                     push(&mut hits, *i, *kind, key);

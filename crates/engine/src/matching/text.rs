@@ -97,6 +97,36 @@ pub fn invoice_keys(number: &str) -> Vec<String> {
     keys
 }
 
+/// True for a digit group that reads as a year of a numbering (`19xx`, `20xx`).
+fn is_year(group: &str) -> bool {
+    group.len() == 4
+        && (group.starts_with("19") || group.starts_with("20"))
+        && group.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The keys under which the index finds an invoice number: [`invoice_keys`],
+/// plus, when a four-digit year is followed by another digit group, the same
+/// keys with the year shortened to two digits (`FA2604034`, `2604034` and
+/// `264034` for `FA-2026-04034`), as people type it. Typo matching uses
+/// [`invoice_keys`] only (see [`DigitProfile`]).
+pub fn index_keys(number: &str) -> Vec<String> {
+    let mut keys = invoice_keys(number);
+    let mut a = atoms(number);
+    let first_digit = a.iter().position(|x| x.as_bytes()[0].is_ascii_digit());
+    if let Some(y) =
+        first_digit.filter(|y| is_year(&a[*y]) && a[*y + 1..].iter().any(|x| x.as_bytes()[0].is_ascii_digit()))
+    {
+        a[y] = a[y][2..].to_string();
+        for key in [joined(&a), canonical(&a), joined(&a[y..]), canonical(&a[y..])] {
+            if key.len() >= 4 && !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys.sort();
+    keys
+}
+
 /// Builds the keys of many invoice numbers without allocating per number
 /// (the index build does this a million times).
 #[derive(Default)]
@@ -164,6 +194,41 @@ impl KeyBuf {
                 && !self.keys[..out].contains(&self.keys[k]);
             if ok {
                 self.keys.swap(out, k);
+                out += 1;
+            }
+        }
+        &self.keys[..out]
+    }
+
+    /// Same keys as [`index_keys`].
+    pub fn index_keys(&mut self, number: &str) -> &[String] {
+        let mut out = self.keys(number).len();
+        let first_digit = self.atoms.iter().position(|a| a.2);
+        let year = first_digit.filter(|y| {
+            let (s, e, _) = self.atoms[*y];
+            is_year(&self.folded[s..e]) && self.atoms[*y + 1..].iter().any(|a| a.2)
+        });
+        let Some(y) = year else { return &self.keys[..out] };
+        while self.keys.len() < out + 4 {
+            self.keys.push(String::new());
+        }
+        for variant in 0..4 {
+            let from = if variant >= 2 { y } else { 0 };
+            let canonical = variant % 2 == 1;
+            let mut key = std::mem::take(&mut self.keys[out]);
+            key.clear();
+            for (n, &(s, e, digit)) in self.atoms.iter().enumerate().skip(from) {
+                let part = if n == y { &self.folded[s + 2..e] } else { &self.folded[s..e] };
+                if canonical && digit {
+                    let t = part.trim_start_matches('0');
+                    key.push_str(if t.is_empty() { "0" } else { t });
+                } else {
+                    key.push_str(part);
+                }
+            }
+            let fresh = key.len() >= 4 && !self.keys[..out].contains(&key);
+            self.keys[out] = key;
+            if fresh {
                 out += 1;
             }
         }
@@ -344,6 +409,19 @@ mod tests {
     }
 
     #[test]
+    fn index_keys_add_the_year_shortened() {
+        assert_eq!(
+            index_keys("FA-2026-04034"),
+            vec!["202604034", "20264034", "2604034", "264034", "FA202604034", "FA20264034", "FA2604034", "FA264034"]
+        );
+        assert_eq!(index_keys("2026/0977"), vec!["20260977", "2026977", "260977", "26977"]);
+        // No year, or nothing after it: no more keys.
+        assert_eq!(index_keys("INV000123"), invoice_keys("INV000123"));
+        assert_eq!(index_keys("FA-2026"), invoice_keys("FA-2026"));
+        assert_eq!(index_keys("F26-0869"), invoice_keys("F26-0869"));
+    }
+
+    #[test]
     fn key_buffer_agrees_with_invoice_keys() {
         let mut buf = KeyBuf::default();
         for n in [
@@ -355,10 +433,17 @@ mod tests {
             "Rechnung-Nr. 77-B",
             "AV-00",
             "ÉCHÉANCE-2026-01",
+            "FA-2026-04034",
+            "2026/0977",
+            "FA-2026",
+            "INV-2025-0-7",
         ] {
             let mut a: Vec<String> = buf.keys(n).to_vec();
             a.sort();
             assert_eq!(a, invoice_keys(n), "{n}");
+            let mut a: Vec<String> = buf.index_keys(n).to_vec();
+            a.sort();
+            assert_eq!(a, index_keys(n), "{n}");
         }
     }
 
