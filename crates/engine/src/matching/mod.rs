@@ -1465,6 +1465,65 @@ impl Matcher {
                 break;
             }
         }
+        if out.is_empty() {
+            out.extend(self.completed_by_counter(refs, c, payers));
+        }
+        out
+    }
+
+    /// The references written in full, completed by one open invoice of any
+    /// customer (a factor or a parent pays for several) whose open amount is
+    /// exactly what they leave and whose counter (last digit group, three
+    /// digits or more) stands alone in the text (`REF CESSION 02153`). Each
+    /// such invoice is a candidate, so two of them are rivals.
+    fn completed_by_counter(&self, refs: &[RefHit], c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
+        let ccy = c.amount.currency;
+        let named: i128 = refs.iter().map(|r| i128::from(self.open(r.0).open.minor)).sum();
+        let Ok(left) = i64::try_from(i128::from(c.amount.minor) - named) else { return Vec::new() };
+        if left <= 0 {
+            return Vec::new();
+        }
+        let counter = |number: &str| -> Option<String> {
+            let last = atoms(number).into_iter().rev().find(|a| a.as_bytes()[0].is_ascii_digit())?;
+            (last.len() >= 3).then(|| last.trim_start_matches('0').to_string()).filter(|t| !t.is_empty())
+        };
+        // The counters written alone in the text, less those of the references' own numbers.
+        let own: Vec<String> = refs.iter().filter_map(|r| counter(self.open(r.0).number())).collect();
+        let mut written: Vec<String> = Vec::new();
+        for text in [c.structured_ref.as_deref(), c.remittance.as_deref()].into_iter().flatten() {
+            for word in text.split(|ch: char| !ch.is_ascii_alphanumeric()) {
+                if word.len() >= 3 && word.bytes().all(|b| b.is_ascii_digit()) {
+                    let t = word.trim_start_matches('0');
+                    if !t.is_empty() && !own.iter().any(|o| o == t) {
+                        written.push(t.to_string());
+                    }
+                }
+            }
+        }
+        if written.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for i in self.of_amount(left, ccy).filter(|i| !refs.iter().any(|r| r.0 == *i)).take(50) {
+            let number = self.open(i).number();
+            let Some(k) = counter(number) else { continue };
+            if !written.contains(&k) {
+                continue;
+            }
+            let mut hits: Vec<RefHit> = refs.to_vec();
+            hits.push((i, RefKind::Short, k.clone()));
+            let mut set: Vec<u32> = refs.iter().map(|r| r.0).collect();
+            set.push(i);
+            let mut e = self.reference_candidate(&hits, &set, c, payers);
+            e.cand.reasons.push(format!(
+                "the references written in full leave {}, the open amount of invoice {number} whose counter `{k}` the text gives",
+                Money::new(left, ccy).to_decimal_string()
+            ));
+            out.push(e);
+            if out.len() >= 4 {
+                break;
+            }
+        }
         out
     }
 

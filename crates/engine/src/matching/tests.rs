@@ -600,3 +600,43 @@ fn references_written_in_full_are_completed_by_the_customers_other_spellings() {
     let r = m2.match_credit(&line(24_400, "PAIEMENT 0509 0777, 26-0512"));
     assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
+
+/// A factor pays for several customers: the invoices it names in full, plus
+/// one whose counter alone is written and whose open amount is exactly what
+/// they leave, whoever its customer.
+#[test]
+fn a_factor_naming_a_counter_alone_completes_the_amount_across_customers() {
+    let invoices = vec![
+        inv("FA-2026-02048", "C1", 500_000),
+        inv("FA-2026-02092", "C2", 753_319),
+        inv("FA-2026-02153", "C3", 193_700),
+        inv("FA-2025-02153", "C4", 10_000),
+        inv("FA-2026-03000", "C5", 193_700),
+    ];
+    let m = Matcher::new(invoices.clone(), &[], MatchConfig::default());
+    let line = |amount: i64, text: &str| BankLine {
+        counterparty_name: Some("NATIXIS FACTOR".into()),
+        ..credit(amount, Some(text))
+    };
+    let r = m.match_credit(&line(1_447_019, "REF CESSION 02153, FA202602048, FA-2026-02092"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    let mut got: Vec<String> = allocs(&r).into_iter().map(|a| a.0).collect();
+    got.sort();
+    assert_eq!(got, ["FA-2026-02048", "FA-2026-02092", "FA-2026-02153"]);
+
+    // The amount picks which of two invoices with that counter (another year, another customer).
+    let r = m.match_credit(&line(1_263_319, "REF CESSION 02153, FA202602048, FA-2026-02092"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(allocs(&r).iter().any(|a| a.0 == "FA-2025-02153"), "{r:#?}");
+
+    // No invoice with that counter closes the sum: review.
+    let r = m.match_credit(&line(1_300_000, "REF CESSION 02153, FA202602048, FA-2026-02092"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+
+    // Two invoices with that counter and that amount: review.
+    let mut twins = invoices.clone();
+    twins.push(inv("FB-2026-02153", "C6", 193_700));
+    let m2 = Matcher::new(twins, &[], MatchConfig::default());
+    let r = m2.match_credit(&line(1_447_019, "REF CESSION 02153, FA202602048, FA-2026-02092"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+}
