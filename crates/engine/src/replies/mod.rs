@@ -25,6 +25,7 @@
 //! the facts the store gathers.
 
 pub mod actions;
+pub mod cues;
 pub mod dates;
 pub mod dsn;
 pub mod html;
@@ -889,9 +890,15 @@ fn signals(
     if found.is_empty() {
         out.push("date:none".into());
     }
-    if AMOUNT.is_match(text) {
-        out.push("amount".into());
+    match AMOUNT.find_iter(text).take(2).count() {
+        0 => {}
+        1 => out.push("amount".into()),
+        _ => out.extend(["amount".into(), "amounts:2+".into()]),
     }
+    if found.iter().filter(|f| f.date >= base).map(|f| f.date).collect::<std::collections::BTreeSet<_>>().len() >= 2 {
+        out.push("dates_ahead:2+".into());
+    }
+    out.extend(cues::cues(text).into_iter().map(String::from));
     if text.contains('?') {
         out.push("question".into());
     }
