@@ -20,18 +20,18 @@
 //! - **missing documents vs missing goods**: "never received" said of an
 //!   invoice (a copy request) or of goods (a dispute).
 //!
-//! Computed once per message on the folded new text: one [`RegexSet`] pass
-//! and one scan of the sentences; deterministic, no allocation per word.
+//! Computed once per message on the folded new text: one small regex per
+//! cue and one scan of the sentences; deterministic, no allocation per word.
 
 use std::sync::LazyLock;
 
-use regex::RegexSet;
+use regex::Regex;
 
 /// Cue patterns, in the order of [`CUE_NAMES`] (ASCII word boundaries: the
 /// text is folded).
 const CUE_PATTERNS: &[&str] = &[
     // why_billed: a question about what is billed.
-    r"\b(why|how come|how did (you|we)|where (do|does|did) .{0,40}come from|what is (the|this|that) .{0,30}for|explain|pourquoi|d'ou vien|comment (arrivez|avez|etes|expliquez)|a quoi correspond|c'est normal|est-ce normal|have i missed|ai-je rate|which (one|figure) is (it|right|correct)|is this (right|correct)|sur quelle base|expliquer)\b",
+    r"\b(why|how come|how did (you|we)|where (do|does|did) [ -~]{0,40}come from|what is (the|this|that) [ -~]{0,30}for|explain|pourquoi|d'ou vien|comment (arrivez|avez|etes|expliquez)|a quoi correspond|c'est normal|est-ce normal|have i missed|ai-je rate|which (one|figure) is (it|right|correct)|is this (right|correct)|sur quelle base|expliquer)\b",
     // only_received: goods received short.
     r"\b(only (got|received|had|delivered|shipped)|(we|i) (got|received) (only )?\d+ (of|out of|instead)|on (en )?a (eu|recu) (que )?\d+|nous (n')?en avons recu \d+|seulement \d+|(n'|ne )?(avons|a|ai) (eu|recu) qu'(un|une|\d)|qu'un seul|received \d+ (against|instead|out of)|\d+ of the \d+)\b",
     // not_ordered: not what was ordered or agreed.
@@ -39,7 +39,7 @@ const CUE_PATTERNS: &[&str] = &[
     // not_done: work or delivery that did not happen or is unfinished.
     r"\b((wasn't|was not|weren't|were not|isn't|is not|hasn't|has not|haven't|have not|never) (been )?(finished|completed|done|started|delivered|installed|performed|provided|carried out|fitted|fixed)|n'(a|ont) (pas|jamais) (eu lieu|ete (fait|faite|livre|livree|pose|posee|realise|realisee|termine|terminee))|ne (s'est|se sont) pas presente|personne n'est venu|toujours pas (termine|fini|livre|repare|venu)|jamais (arrive|arrivee|arrives|venu|livre)s?|broke (down )?again|still (open|broken|not working|waiting))\b",
     // part_rest: part now and the rest later.
-    r"\b((now|today|this week|this month|tout de suite|maintenant|aujourd'hui|cette semaine|ce mois(-ci)?|demain|tomorrow|immediately)\b.{0,80}\b(the rest|the remainder|the balance|the other half|remaining|le reste|le solde|l'autre moitie|the second half)|(half|la moitie|une partie|part of it|acompte|a deposit|\d+ ?%)\b.{0,60}\b(now|today|maintenant|aujourd'hui|tout de suite|cette semaine|this week)|(le reste|le solde|the rest|the remainder|the balance)\b.{0,60}\b(plus tard|later|next month|le mois prochain|fin|end of|en \w+|in \w+|apres|after|when|once|des que|quand))\b",
+    r"\b((now|today|this week|this month|tout de suite|maintenant|aujourd'hui|cette semaine|ce mois(-ci)?|demain|tomorrow|immediately)\b[ -~]{0,80}\b(the rest|the remainder|the balance|the other half|remaining|le reste|le solde|l'autre moitie|the second half)|(half|la moitie|une partie|part of it|acompte|a deposit|\d+ ?%)\b[ -~]{0,60}\b(now|today|maintenant|aujourd'hui|tout de suite|cette semaine|this week)|(le reste|le solde|the rest|the remainder|the balance)\b[ -~]{0,60}\b(plus tard|later|next month|le mois prochain|fin|end of|en \w+|in \w+|apres|after|when|once|des que|quand))\b",
     // count_of_payments: instalments by number.
     r"\b((in|en) (two|three|four|five|six|deux|trois|quatre|cinq|six|\d+) ?(x|fois|goes|payments|parts|instal\w*|versements|mensualites|echeances|cheques|checks|tranches)\b|\d+ ?x\b|(two|three|four|six|deux|trois|quatre|\d+) (post-dated )?(cheques|checks|versements|payments|instal\w*|mensualites|equal)|(by|par) (small|petites?) (amounts|sommes|payments|versements)|(\d|€|£|\$) ?(a|per|par) (week|month|semaine|mois|quinzaine)|(one|une) (par|per|a) mois|payment arrangement|repayment (schedule|plan))",
     // not_yet: no payment made so far.
@@ -78,12 +78,17 @@ const CUE_NAMES: &[&str] = &[
     "cue:goods_words",
 ];
 
-static CUES: LazyLock<RegexSet> = LazyLock::new(|| {
-    #[allow(clippy::unwrap_used)] // the patterns are constants, checked by every test
-    RegexSet::new(
-        CUE_PATTERNS.iter().map(|p| p.replace(r"\b", r"(?-u:\b)").replace(r"\w", r"(?-u:\w)").replace(r"\d", "[0-9]")),
-    )
-    .unwrap()
+/// One regex per cue: each stops at its first match, and small automata
+/// stay in the lazy DFA's cache (one set of all of them did not: its states
+/// were built again and again).
+static CUES: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    CUE_PATTERNS
+        .iter()
+        .map(|p| {
+            #[allow(clippy::unwrap_used)] // the patterns are constants, checked by every test
+            Regex::new(&p.replace(r"\b", r"(?-u:\b)").replace(r"\w", r"(?-u:\w)").replace(r"\d", "[0-9]")).unwrap()
+        })
+        .collect()
 });
 
 /// Words that set one figure against another in a sentence.
@@ -116,7 +121,8 @@ const BILLING_STEMS: &[&str] =
 
 /// The cues of `text` (folded, lower case): see the module documentation.
 pub fn cues(text: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = CUES.matches(text).into_iter().map(|i| CUE_NAMES[i]).collect();
+    let mut out: Vec<&'static str> =
+        CUES.iter().zip(CUE_NAMES).filter(|(re, _)| re.is_match(text)).map(|(_, name)| *name).collect();
     let has = |name: &str, out: &[&str]| out.contains(&name);
     // Compound cues: their parts alone say little.
     if has("cue:why_billed", &out) && (text.contains('?') || text.contains("explain") || text.contains("expliqu")) {
