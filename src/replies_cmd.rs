@@ -54,16 +54,16 @@ pub enum RepliesCommand {
         #[arg(long)]
         measure: bool,
         /// Training passes over the examples.
-        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().epochs)]
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::shipped().epochs)]
         epochs: usize,
         /// AdaGrad learning rate.
-        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().learning_rate)]
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::shipped().learning_rate)]
         learning_rate: f32,
         /// L2 regularisation.
-        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().l2)]
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::shipped().l2)]
         l2: f32,
         /// Features seen in fewer examples are left out.
-        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::default().min_count)]
+        #[arg(long, default_value_t = relance_engine::replies::model::TrainOptions::shipped().min_count)]
         min_count: usize,
     },
 }
@@ -85,7 +85,7 @@ pub fn run(cmd: RepliesCommand) -> anyhow::Result<ExitCode> {
                 learning_rate,
                 l2,
                 min_count,
-                ..Default::default()
+                ..relance_engine::replies::model::TrainOptions::shipped()
             };
             crate::replies_train::train(&dirs, cases.as_deref(), out.as_deref(), measure, opts)
         }

@@ -25,6 +25,7 @@
 //! the facts the store gathers.
 
 pub mod actions;
+pub mod cues;
 pub mod dates;
 pub mod dsn;
 pub mod html;
@@ -386,8 +387,18 @@ fn analyse(
     let mut reasons = Vec::new();
 
     let auto = auto_reply(headers, &folded_subject, &folded_new, &mut reasons);
-    let scores = rule_scores(&folded_new, Some(base));
     let found_dates = dates::find_dates(&folded_new, base, language);
+    // The rules read the dates of the new text in its own language: the ones
+    // just found unless the subject tipped the language.
+    let own_language = language_of(&folded_new);
+    let own_dates;
+    let rule_dates = if own_language == language {
+        &found_dates
+    } else {
+        own_dates = dates::find_dates(&folded_new, base, own_language);
+        &own_dates
+    };
+    let scores = rule_scores(&folded_new, Some((base, rule_dates)));
     let signals = signals(&scores, &folded_new, &found_dates, base, !attachments.is_empty());
     let signal_refs: Vec<&str> = signals.iter().map(String::as_str).collect();
     let mut features = Vec::new();
@@ -415,8 +426,11 @@ fn analyse(
     } else {
         None
     };
-    let promised =
-        if intent == Intent::PromiseToPay { promised_date(&folded_new, base, language, &mut reasons) } else { None };
+    let promised = if intent == Intent::PromiseToPay {
+        promised_date(&folded_new, base, &found_dates, &mut reasons)
+    } else {
+        None
+    };
     let (amount, currency) =
         if matches!(intent, Intent::PromiseToPay | Intent::AlreadyPaid | Intent::PaymentPlanRequest) {
             amount(&new_text).map_or((None, None), |(a, c)| (Some(a), c))
@@ -491,6 +505,11 @@ pub fn fold_lower(s: &str) -> String {
 /// The customer's own text of a text body: see [`quote`].
 pub fn new_text(body: &str) -> String {
     quote::new_text(body)
+}
+
+/// [`language`] under another name, for where a variable shadows it.
+fn language_of(folded: &str) -> Language {
+    language(folded)
 }
 
 fn language(folded: &str) -> Language {
@@ -754,7 +773,9 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
 type RuleScore = (Intent, f64, Vec<String>);
 
 /// Scores each intent by the phrase rules, strongest first.
-fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
+/// `today`: the day relative dates are read from and the dates of `text`
+/// read from it (in the text's own language).
+fn rule_scores(text: &str, today: Option<(NaiveDate, &[dates::FoundDate])>) -> Vec<RuleScore> {
     // Each rule counts once: the strongest rule of an intent, plus half of each other one.
     static FUTURE_MARK: LazyLock<Regex> = LazyLock::new(|| {
         ascii_words(
@@ -798,8 +819,8 @@ fn rule_scores(text: &str, today: Option<NaiveDate>) -> Vec<RuleScore> {
     });
     if PAY_WORD.is_match(text)
         && !scores.iter().any(|s| matches!(s.0, Intent::AlreadyPaid | Intent::Dispute | Intent::PaymentPlanRequest))
-        && let Some(base) = today
-        && dates::find_dates(text, base, language(text)).iter().any(|f| f.date >= base)
+        && let Some((base, found)) = today
+        && found.iter().any(|f| f.date >= base)
     {
         match scores.iter_mut().find(|s| s.0 == Intent::PromiseToPay) {
             Some(s) => s.1 += 1.0,
@@ -889,9 +910,15 @@ fn signals(
     if found.is_empty() {
         out.push("date:none".into());
     }
-    if AMOUNT.is_match(text) {
-        out.push("amount".into());
+    match AMOUNT.find_iter(text).take(2).count() {
+        0 => {}
+        1 => out.push("amount".into()),
+        _ => out.extend(["amount".into(), "amounts:2+".into()]),
     }
+    if found.iter().filter(|f| f.date >= base).map(|f| f.date).collect::<std::collections::BTreeSet<_>>().len() >= 2 {
+        out.push("dates_ahead:2+".into());
+    }
+    out.extend(cues::cues(text).into_iter().map(String::from));
     if text.contains('?') {
         out.push("question".into());
     }
@@ -1154,9 +1181,13 @@ fn rule_decision(scores: Vec<RuleScore>, reasons: &mut Vec<String>) -> (Intent, 
 
 /// The promised date: the future date of the new text that belongs to the
 /// payment (see [`promised`]).
-fn promised_date(text: &str, base: NaiveDate, lang: Language, reasons: &mut Vec<String>) -> Option<NaiveDate> {
-    let found = dates::find_dates(text, base, lang);
-    let pick = promised::pick(text, base, &found)?;
+fn promised_date(
+    text: &str,
+    base: NaiveDate,
+    found: &[dates::FoundDate],
+    reasons: &mut Vec<String>,
+) -> Option<NaiveDate> {
+    let pick = promised::pick(text, base, found)?;
     reasons.push(format!("promised date {} from `{}`", pick.date, pick.text));
     Some(pick.date)
 }

@@ -246,6 +246,17 @@ impl Default for TrainOptions {
     }
 }
 
+impl TrainOptions {
+    /// The settings the shipped model is trained with (`relance replies
+    /// train`): smaller AdaGrad steps than a tenant's overlay, which stop
+    /// the base model short of fitting each writer's words (measured by
+    /// leaving each batch of writers out: 92.5 % against 90.5 % at the
+    /// overlay's 0.05).
+    pub fn shipped() -> Self {
+        TrainOptions { learning_rate: 0.005, ..TrainOptions::default() }
+    }
+}
+
 /// One labelled example: its features and intent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {

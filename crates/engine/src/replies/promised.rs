@@ -12,7 +12,8 @@
 //! - preferred: clauses with a payment word, then a future-tense marker,
 //!   then sentences with a payment word;
 //! - kept only if nothing better: absences and closures said before the
-//!   date ("back on Wednesday", "nous fermons le 24").
+//!   date ("back on Wednesday", "nous fermons le 24"), payments said not to
+//!   happen then ("can't pay this week", "pas aujourd'hui").
 //!
 //! Among dates joined by "et" / "and" / "ou" / "or" ("le 5 et le 20"), the
 //! next one counts. Ties go to the first in the text. Nothing left: no
@@ -67,6 +68,14 @@ static AWAY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static HOLIDAY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(ferie|bank holiday|public holiday|labou?r day|memorial day|thanksgiving|jour ferie|holiday)\b")
+});
+/// A payment said not to happen at that date ("can't pay this week", "je
+/// n'ai pas pu payer cette semaine", "not today"): its date is kept only if
+/// nothing better is left.
+static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(can't|cannot|can not|couldn't|could not|won't|will not|unable to|not able to|not (today|tomorrow|this week|this month)|(n'ai|n'avons|n'a) pas (pu|encore)|ne (peux|pouvons|pourrons|pourrai) pas|pas (aujourd'hui|demain|cette semaine|ce mois))\b",
+    )
 });
 static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -193,6 +202,9 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
         if AWAY.is_match(slice(from, f.end)) {
             score -= 3;
         }
+        if NEGATED.is_match(clause) {
+            score -= 3;
+        }
         if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, f));
         }
@@ -243,6 +255,18 @@ mod tests {
         // Requests are no promises.
         assert_eq!(promised("call me tomorrow. we'll pay on the 15th", en), d(10, 15));
         assert_eq!(promised("rappelez-moi demain", fr), None);
+        // A payment said not to happen then.
+        assert_eq!(promised("can't pay this week, but next tuesday for sure", en), d(10, 13));
+        assert_eq!(promised("can't do it today, sorry. friday latest.", en), d(10, 9));
+        assert_eq!(
+            promised(
+                "je n'ai pas pu payer cette semaine, ce sera pour la semaine prochaine, mercredi au plus tard",
+                fr
+            ),
+            d(10, 14)
+        );
+        // Alone, it still says when.
+        assert_eq!(promised("desole, pas avant le 28. mais le 28 c'est sur.", fr), d(10, 28));
     }
 
     #[test]

@@ -73,7 +73,111 @@ pub fn extract(body: &str, sender: Option<&str>) -> String {
     {
         return forwarded;
     }
+    if greeting_at_most(&text)
+        && let Some(below) = below_the_quote(&lines)
+    {
+        return if text.is_empty() { below } else { format!("{text}\n\n{below}") };
+    }
     text
+}
+
+/// Nothing, or one short line ("Bonjour,", "Hi Karen,"): what is left when
+/// the customer wrote below an unprefixed quote.
+fn greeting_at_most(text: &str) -> bool {
+    text.lines().filter(|l| !l.trim().is_empty()).count() <= 1 && text.chars().count() <= 40
+}
+
+/// Words of a quoted `From` line too common to name a sender.
+const GENERIC_NAME_WORDS: &[&str] = &[
+    "from",
+    "service",
+    "services",
+    "team",
+    "accounts",
+    "account",
+    "receivable",
+    "receivables",
+    "payable",
+    "credit",
+    "control",
+    "finance",
+    "billing",
+    "collections",
+    "comptabilite",
+    "facturation",
+    "recouvrement",
+    "relances",
+    "relance",
+    "clients",
+    "client",
+    "department",
+    "noreply",
+    "no-reply",
+    "reply",
+    "compta",
+    "mail",
+    "email",
+    "info",
+    "contact",
+    "factures",
+    "facture",
+    "invoices",
+    "invoice",
+    "gmail",
+    "outlook",
+    "hotmail",
+    "yahoo",
+    "orange",
+    "wanadoo",
+    "free",
+    "envoye",
+    "sent",
+    "expediteur",
+];
+
+/// The customer's text written below an unprefixed quote (Outlook, Notes:
+/// nothing marks where the quoted message ends): the lines after the quoted
+/// sender's signature, the first paragraph of short lines after the first
+/// header block that names the sender (a word of its `From` name or
+/// address: "Stark Components Corp. | 88 Industrial Way" for "Stark
+/// Components A/R <receivables@starkcomponents.com>"). `None` when no such
+/// signature is found or nothing follows it.
+fn below_the_quote(lines: &[&str]) -> Option<String> {
+    let unquoted: Vec<&str> = lines.iter().map(|l| unquote(l)).collect();
+    let start = (0..unquoted.len()).find(|&i| header_block(&unquoted, i).is_some())?;
+    let k = header_block(&unquoted, start)?;
+    let from = unquoted[start..start + k].iter().find(|l| FROM_FIELD.is_match(l))?;
+    let from = super::fold_lower(from);
+    let names: Vec<&str> = from
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4 && !GENERIC_NAME_WORDS.contains(w) && !w.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let short = |l: &str| l.trim().chars().count() <= 100 && !l.trim_end().ends_with(['.', ',', ':', ';', '!', '?']);
+    let mut j = start + k;
+    while j < unquoted.len() {
+        let line = unquoted[j].trim();
+        let mut para = j;
+        while para > start + k && !unquoted[para - 1].trim().is_empty() {
+            para -= 1;
+        }
+        let mut end = j;
+        while end < unquoted.len() && !unquoted[end].trim().is_empty() {
+            end += 1;
+        }
+        let names_sender = !line.is_empty() && short(line) && {
+            let folded = super::fold_lower(line);
+            folded.split(|c: char| !c.is_alphanumeric()).any(|w| names.contains(&w))
+        };
+        if names_sender && unquoted[para..end].iter().all(|l| l.trim().chars().count() <= 120) {
+            let text = own_lines(&unquoted[end..]);
+            return (!text.is_empty()).then_some(text);
+        }
+        j += 1;
+    }
+    None
 }
 
 /// One level of `>` removed.

@@ -340,3 +340,19 @@ fn html_rendering_is_bounded() {
     let text = html::html_to_text(&big);
     assert!(text.len() <= MAX_BODY_BYTES + 64 * 1024, "{}", text.len());
 }
+
+#[test]
+fn a_reply_below_an_unprefixed_outlook_quote_is_read_after_the_senders_signature() {
+    let history = "________________________________\nFrom: Harbour Tools A/R <ar@harbourtools.example>\nSent: Friday, March 13, 2026 8:06 AM\nTo: Kevin <k@client.example>\nSubject: Payment reminder\n\nGood morning,\n\nOur records show invoice HT-1 open, please let us know when Harbour Tools will be paid.\n\nAccounts Receivable\nHarbour Tools Inc. | 1 Quay Street\n";
+    let bottom = format!("{history}\nYou billed 12 hours, the job sheet says 8. We'll pay for 8.\n\nKevin\n");
+    assert_eq!(new_text(&bottom), "You billed 12 hours, the job sheet says 8. We'll pay for 8.\n\nKevin");
+    // A greeting above the quote stays, with the text below.
+    let greeted = format!("Hi,\n\n{history}\nPaid on Friday.\n");
+    assert_eq!(new_text(&greeted), "Hi,\n\nPaid on Friday.");
+    // Written above: the quote is history, as before; nothing below the signature: nothing read.
+    assert_eq!(new_text(&format!("We will pay on the 20th.\n\n{history}")), "We will pay on the 20th.");
+    assert_eq!(new_text(history), "");
+    // A header block whose sender no line of the quote names: nothing guessed.
+    let unnamed = "From: AR <ar@x.example>\nSent: Friday\nTo: me\n\nPlease pay.\n\nThanks\n\nPaid.\n";
+    assert_eq!(new_text(unnamed), "");
+}
