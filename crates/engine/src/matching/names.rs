@@ -30,6 +30,12 @@ use super::text::{damerau1, name_tokens};
 /// Similarity from which a customer is taken as the payer.
 pub(crate) const THRESHOLD: f64 = 0.75;
 
+/// What a word begun by a cut word counts for, of its weight.
+const CUT_FACTOR: f64 = 0.98;
+
+/// Shortest name (characters) whose last word may have been cut by the bank.
+const MIN_CUT_NAME: usize = 12;
+
 /// Longest (filtered) list of customers read for one word.
 const MAX_SCAN: usize = 2_000;
 
@@ -65,6 +71,9 @@ struct Word {
     weight: f64,
     /// For an unknown word: the customers' words one edit away.
     near: Vec<u32>,
+    /// The last word of a long name that no customer has, taken as cut by
+    /// the bank (`TRANSPORTS MOR`): found in a customer's word it begins.
+    cut: Option<String>,
 }
 
 impl NameIndex {
@@ -134,11 +143,26 @@ impl NameIndex {
     }
 
     fn words_of(&self, name: &str) -> Vec<Word> {
+        // Banks cut long names (24 to 70 characters): the last word, when no customer has it
+        // and it is not a typo of one, may be the beginning of the customer's word.
+        let last = super::text::fold(name)
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .rfind(|w| !w.is_empty())
+            .map(str::to_string)
+            .filter(|_| name.trim().chars().count() >= MIN_CUT_NAME);
         name_tokens(name)
             .iter()
             .map(|t| match self.words.get(t) {
-                Some(id) => Word { id: Some(id), weight: self.idf(id), near: Vec::new() },
-                None => Word { id: None, weight: self.unknown, near: self.near(t) },
+                Some(id) => Word { id: Some(id), weight: self.idf(id), near: Vec::new(), cut: None },
+                None => {
+                    let near = self.near(t);
+                    if near.is_empty() && last.as_deref() == Some(t.as_str()) {
+                        // Weightless while candidates are looked for; weighed in `similarity`.
+                        Word { id: None, weight: 0.0, near, cut: Some(t.clone()) }
+                    } else {
+                        Word { id: None, weight: self.unknown, near, cut: None }
+                    }
+                }
             })
             .collect()
     }
@@ -148,7 +172,9 @@ impl NameIndex {
         let total: f64 = words.iter().map(|w| w.weight).sum();
         let mut order: Vec<&Word> = words.iter().collect();
         order.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        let heaviest = total / THRESHOLD * (1.0 + EPS);
+        // A cut word may weigh up to the rarest word's weight once found.
+        let cut = words.iter().filter(|w| w.cut.is_some()).count() as f64 * self.unknown;
+        let heaviest = (total + cut) / THRESHOLD * (1.0 + EPS);
         let mut out: Vec<u32> = Vec::new();
         let mut covered = 0.0;
         for w in order {
@@ -181,8 +207,36 @@ impl NameIndex {
     /// larger of the two names' weights.
     fn similarity(&self, words: &[Word], customer: u32) -> f64 {
         let has = self.customer_words.get(customer);
-        let (mut found, mut credit) = (0.0, 0.0);
+        let (mut found, mut credit, mut excused) = (0.0, 0.0, 0.0);
         for w in words {
+            if let Some(cut) = &w.cut {
+                // A word of the customer's that it begins and no other word of the credit is:
+                // as much evidence as that word when two letters or more are left; one letter
+                // is neither for nor against (the word is left out of the customer's
+                // weight); no such word: a word missing (one letter: nothing).
+                let taken = |id: &u32| words.iter().any(|o| o.id == Some(*id));
+                let begun = has
+                    .iter()
+                    .filter(|id| !taken(id))
+                    .find(|id| {
+                        let word = self.words.resolve(**id);
+                        word.len() > cut.len() && word.starts_with(cut.as_str())
+                    })
+                    .map(|id| self.idf(*id));
+                match begun {
+                    // A little less than the whole word: a cut name is never the customer's
+                    // name exactly (see `PayerHint::unique_name`).
+                    Some(x) if cut.len() >= 2 => {
+                        found += x * CUT_FACTOR;
+                        credit += x;
+                    }
+                    Some(x) => excused += x,
+                    // One letter may be what is left of a legal form (`L` of `LTD`).
+                    None if cut.len() < 2 => {}
+                    None => credit += self.unknown,
+                }
+                continue;
+            }
             let weight = match w.id {
                 Some(id) => has.binary_search(&id).is_ok().then_some(w.weight),
                 None => w.near.iter().filter(|n| has.binary_search(n).is_ok()).map(|n| self.idf(*n)).reduce(f64::max),
@@ -195,7 +249,7 @@ impl NameIndex {
                 None => credit += w.weight,
             }
         }
-        let whole = f64::max(credit, self.weight_of(customer));
+        let whole = f64::max(credit, self.weight_of(customer) - excused);
         if whole > 0.0 { found / whole } else { 0.0 }
     }
 
@@ -290,6 +344,26 @@ mod tests {
         // The common word alone names no one; a town that is one customer's does.
         assert!(ix.identify("Transports").is_empty());
         assert_eq!(ids(&ix.identify("VILLE17 TRANSPORTS")), vec![17]);
+    }
+
+    #[test]
+    fn a_long_name_cut_by_the_bank_is_found_by_the_words_it_begins() {
+        let ix = index(&["Transports Moreau", "Transports Lefèvre", "Logistik Atlantique Ltd", "Walker & Van Dijk"]);
+        let found = ix.identify("TRANSPORTS MOR");
+        assert_eq!(ids(&found), vec![0]);
+        assert!(found[0].1 > 0.9 && found[0].1 < 1.0, "close, never exact: {found:?}");
+        assert_eq!(ids(&ix.identify("WALKER & VAN DI")), vec![3]);
+        // A cut legal form or a single letter left: neither for nor against.
+        assert_eq!(ids(&ix.identify("LOGISTIK ATLANTIQUE")), vec![2]);
+        assert_eq!(ids(&ix.identify("LOGISTIK ATLANTIQUE L")), vec![2]);
+        // What is left begins no word of the customer's: a word missing.
+        assert!(ix.identify("TRANSPORTS DUR").is_empty());
+        // Two customers whose words it begins: both, for a person to choose.
+        let ix = index(&["Transports Moreau", "Transports Morel"]);
+        assert_eq!(ids(&ix.identify("TRANSPORTS MOR")), vec![0, 1]);
+        // A short name is not taken as cut.
+        let ix = index(&["Garage Moreau"]);
+        assert!(ix.identify("GARAGE MOR").is_empty());
     }
 
     #[test]
