@@ -434,3 +434,17 @@ fn every_customer_query_goes_through_a_customer_index() {
     assert!(full_scan(&payments).is_empty(), "{payments:#?}");
     assert!(payments.iter().any(|l| l.contains("payments_unapplied_by_iban")), "{payments:#?}");
 }
+
+/// The dunning states carry each customer's open credit notes, for the
+/// statement of account of their reminders.
+#[test]
+fn dunning_states_carry_the_open_credit_notes() {
+    let (_dir, store, t, _u) = world();
+    let states = store.dunning_states(&t).unwrap();
+    let c1 = states.iter().find(|s| s.customer_id == "C1").expect("C1 owes something");
+    let notes: Vec<(&str, Money)> = c1.credit_notes.iter().map(|n| (n.number.as_str(), n.open)).collect();
+    assert_eq!(notes, [("AV-1", eur(-20_000))]);
+    assert!(c1.invoices.iter().all(|i| i.number != "AV-1"), "a credit note is never reminded");
+    let c2 = states.iter().find(|s| s.customer_id == "C2").expect("C2 owes something");
+    assert!(c2.credit_notes.is_empty());
+}

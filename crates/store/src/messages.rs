@@ -529,6 +529,34 @@ fn dunning_states_of(
     }
     let at: std::collections::HashMap<String, usize> =
         out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
+    // Open credit notes of the customers owing something: listed and deducted in reminders.
+    let mut notes = c.prepare(&format!(
+        "SELECT customer_id, number, issue_date, open_minor, currency FROM invoices
+         WHERE tenant_id=?1{} AND status='credit_note' AND open_minor < 0 ORDER BY customer_id, issue_date, number",
+        one("customer_id")
+    ))?;
+    let notes = notes
+        .query_map(rusqlite::params_from_iter(&args), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (cust, number, issued, open, ccy) in notes {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            let currency =
+                relance_domain::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            s.credit_notes.push(relance_engine::dunning::CreditNoteState {
+                number,
+                issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                open: relance_domain::money::Money::new(open, currency),
+            });
+        }
+    }
     let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
     let mut promises = c.prepare(&format!(
         "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1{} AND status IN ('{pending}', '{broken}') AND promised_date IS NOT NULL GROUP BY customer_id",

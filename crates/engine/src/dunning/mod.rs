@@ -135,6 +135,15 @@ fn default_grace() -> i64 {
     2
 }
 
+/// An open credit note of a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteState {
+    pub number: String,
+    pub issue_date: Option<NaiveDate>,
+    /// Negative: what the customer is owed.
+    pub open: Money,
+}
+
 /// An invoice as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceState {
@@ -171,6 +180,9 @@ pub struct CustomerState {
     /// Credits waiting for review (suggested or unmatched) whose payer
     /// evidence names the customer: a reminder they could pay is held.
     pub credits: Vec<credit::PendingCredit>,
+    /// Open credit notes (negative `open`): never reminded, listed and
+    /// deducted in the statement of account.
+    pub credit_notes: Vec<CreditNoteState>,
 }
 
 /// An absence announced by an out-of-office reply.

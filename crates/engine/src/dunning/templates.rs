@@ -177,6 +177,11 @@ pub fn sample_facts(lang: Language) -> ReminderFacts {
         ],
         promised_date: Some(d(2026, 11, 20)),
         penalty_rate_bp: DEFAULT_PENALTY_RATE_BP,
+        credit_notes: vec![CreditNoteFacts {
+            number: "AV-2026-0001".into(),
+            issue_date: Some(d(2026, 10, 2)),
+            open: Money::new(-15_000, Currency::EUR),
+        }],
     }
 }
 
@@ -204,6 +209,18 @@ pub struct ReminderFacts {
     pub promised_date: Option<NaiveDate>,
     /// Late-payment interest rate in basis points (1215 = 12.15 %).
     pub penalty_rate_bp: i64,
+    /// The customer's open credit notes (negative `open`): listed, and
+    /// deducted in the net balance per currency.
+    pub credit_notes: Vec<CreditNoteFacts>,
+}
+
+/// An open credit note to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditNoteFacts {
+    pub number: String,
+    pub issue_date: Option<NaiveDate>,
+    /// Negative: what the customer is owed.
+    pub open: Money,
 }
 
 /// ECB main refinancing rate (2.15 % since June 2025) + 10 points.
@@ -440,6 +457,27 @@ fn render_source(
     } else {
         None
     };
+    // The net balance per currency: invoices less open credit notes.
+    let mut net = totals.clone();
+    for n in &facts.credit_notes {
+        add_per_currency(&mut net, n.open).map_err(amount_err)?;
+    }
+    #[derive(Serialize)]
+    struct CreditLine {
+        number: String,
+        issue_date: Option<String>,
+        /// What the customer is owed, written as a positive amount.
+        amount: String,
+    }
+    let credit_notes: Vec<CreditLine> = facts
+        .credit_notes
+        .iter()
+        .map(|n| CreditLine {
+            number: n.number.clone(),
+            issue_date: n.issue_date.map(|d| format_date(d, l)),
+            amount: format_money(Money::new(n.open.minor.checked_neg().unwrap_or(n.open.minor), n.open.currency), l),
+        })
+        .collect();
     #[derive(Serialize)]
     struct Context<'a> {
         company: &'a str,
@@ -449,6 +487,8 @@ fn render_source(
         total: String,
         promised_date: Option<String>,
         penalties: Option<Penalties>,
+        credit_notes: Vec<CreditLine>,
+        net_total: String,
     }
     let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
         company: &facts.company,
@@ -458,6 +498,8 @@ fn render_source(
         total: amounts_text(&totals, l),
         promised_date: facts.promised_date.map(|d| format_date(d, l)),
         penalties,
+        credit_notes,
+        net_total: amounts_text(&net, l),
     }));
     let mut env = minijinja::Environment::new();
     env.set_fuel(Some(200_000));
@@ -537,6 +579,36 @@ mod tests {
         let interest = late_interest(eur_open, f.penalty_rate_bp, late).unwrap();
         let eur_penalties = interest.checked_add(Money::new(4_000, Currency::EUR)).unwrap();
         assert!(r.body.contains(&format_money(eur_penalties, Language::Fr)), "{}", r.body);
+    }
+
+    /// A statement of account that adds up: one total per currency, the open
+    /// credit notes listed, the net balance per currency with them deducted.
+    #[test]
+    fn open_credit_notes_are_listed_and_deducted_per_currency() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut f = facts(Language::Fr);
+        f.invoices[1].open = Money::new(50_000, usd);
+        f.credit_notes = vec![CreditNoteFacts {
+            number: "AV-2026-0001".into(),
+            issue_date: NaiveDate::from_ymd_opt(2026, 10, 2),
+            open: Money::new(-15_000, Currency::EUR),
+        }];
+        for (lang, listed, net) in [
+            (Language::Fr, "Avoir AV-2026-0001 du 02/10/2026 : 150,00 €", "6 795,54 € + 500,00 USD"),
+            (Language::En, "Credit note AV-2026-0001 of 2 October 2026: €150.00", "€6,795.54 + $500.00"),
+        ] {
+            f.language = lang;
+            for name in ["courteous", "reminder", "firm", "formal_notice", "final_letter"] {
+                let r = render(name, &f).unwrap();
+                assert!(r.body.contains(listed), "{name} {lang:?}: {listed} in {}", r.body);
+                assert!(r.body.contains(net), "{name} {lang:?}: {net} in {}", r.body);
+            }
+        }
+        // Without credit notes, nothing is said about them.
+        f.credit_notes.clear();
+        f.language = Language::Fr;
+        let r = render("courteous", &f).unwrap();
+        assert!(!r.body.contains("Avoir") && !r.body.contains("avoirs"), "{}", r.body);
     }
 
     #[test]

@@ -246,6 +246,15 @@ pub(crate) fn facts(tenant: &TenantConfig, c: &CustomerState, numbers: &[String]
             .collect(),
         promised_date: c.promise,
         penalty_rate_bp: tenant.dunning.late_interest.rate_bp(day),
+        credit_notes: c
+            .credit_notes
+            .iter()
+            .map(|n| relance_engine::dunning::templates::CreditNoteFacts {
+                number: n.number.clone(),
+                issue_date: n.issue_date,
+                open: n.open,
+            })
+            .collect(),
     }
 }
 
