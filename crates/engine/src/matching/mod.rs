@@ -1417,6 +1417,7 @@ impl Matcher {
     /// is a candidate: two of them are rivals, which [`Matcher::decide`] sees.
     fn completed(&self, refs: &[RefHit], c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
         let ccy = c.amount.currency;
+        let Some(left) = self.left_by(refs, c) else { return Vec::new() };
         let mut customers: Vec<&str> = refs.iter().map(|r| self.open(r.0).customer_id()).collect();
         customers.extend(payers.iter().map(|p| p.customer.as_str()));
         customers.sort_unstable();
@@ -1450,15 +1451,7 @@ impl Matcher {
             let mut e = self.reference_candidate(&hits, &set, c, payers);
             e.cand.reasons.push(format!(
                 "the references written in full leave {}; the other references, read in the customer's numbering, account for it",
-                Money::new(
-                    i64::try_from(
-                        i128::from(c.amount.minor)
-                            - base.iter().map(|i| i128::from(self.open(*i).open.minor)).sum::<i128>()
-                    )
-                    .unwrap_or(i64::MAX),
-                    ccy
-                )
-                .to_decimal_string()
+                Money::new(left, ccy).to_decimal_string()
             ));
             out.push(e);
             if out.len() >= 4 {
@@ -1466,9 +1459,16 @@ impl Matcher {
             }
         }
         if out.is_empty() {
-            out.extend(self.completed_by_counter(refs, c, payers));
+            out.extend(self.completed_by_counter(refs, left, c, payers));
         }
         out
+    }
+
+    /// What the credit leaves once the references' open amounts are paid:
+    /// `None` unless it is more than nothing (exact, in i128).
+    fn left_by(&self, refs: &[RefHit], c: &BankLine) -> Option<i64> {
+        let named: i128 = refs.iter().map(|r| i128::from(self.open(r.0).open.minor)).sum();
+        i64::try_from(i128::from(c.amount.minor) - named).ok().filter(|left| *left > 0)
     }
 
     /// The references written in full, completed by one open invoice of any
@@ -1476,13 +1476,8 @@ impl Matcher {
     /// exactly what they leave and whose counter (last digit group, three
     /// digits or more) stands alone in the text (`REF CESSION 02153`). Each
     /// such invoice is a candidate, so two of them are rivals.
-    fn completed_by_counter(&self, refs: &[RefHit], c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
+    fn completed_by_counter(&self, refs: &[RefHit], left: i64, c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
         let ccy = c.amount.currency;
-        let named: i128 = refs.iter().map(|r| i128::from(self.open(r.0).open.minor)).sum();
-        let Ok(left) = i64::try_from(i128::from(c.amount.minor) - named) else { return Vec::new() };
-        if left <= 0 {
-            return Vec::new();
-        }
         let counter = |number: &str| -> Option<String> {
             let last = atoms(number).into_iter().rev().find(|a| a.as_bytes()[0].is_ascii_digit())?;
             (last.len() >= 3).then(|| last.trim_start_matches('0').to_string()).filter(|t| !t.is_empty())

@@ -145,11 +145,10 @@ impl NameIndex {
     fn words_of(&self, name: &str) -> Vec<Word> {
         // Banks cut long names (24 to 70 characters): the last word, when no customer has it
         // and it is not a typo of one, may be the beginning of the customer's word.
-        let last = super::text::fold(name)
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .rfind(|w| !w.is_empty())
-            .map(str::to_string)
-            .filter(|_| name.trim().chars().count() >= MIN_CUT_NAME);
+        let long = name.trim().chars().count() >= MIN_CUT_NAME;
+        let last = long.then(|| super::text::fold(name)).and_then(|folded| {
+            folded.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty()).map(str::to_string)
+        });
         name_tokens(name)
             .iter()
             .map(|t| match self.words.get(t) {
