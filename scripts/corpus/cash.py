@@ -8,13 +8,16 @@ batches, MT940 French and German styles, CFONB 120, OFX, bank CSV exports)
 and `labels.jsonl`, one line per credit of the statements with the invoices
 it really pays.
 
-Two splits with disjoint families:
+Three splits with disjoint families:
 
 * dev/: numbering schemes A-F, layouts camt053-v02, mt940-fr, cfonb-lf,
   ofx-sgml, csv-fr, reference spellings and phrasings of set "dev";
 * unseen/: numbering schemes G-L, layouts camt054-batch, camt053-v08,
   mt940-de, cfonb-packed, csv-uk, csv-de, spellings and phrasings of set
-  "unseen". Never tune matching rules on it.
+  "unseen". Never tune matching rules on it;
+* probe/: numbering schemes M-R, layouts camt053-v04, mt940-nl, csv-es,
+  ofx-xml, spellings and phrasings of set "probe": a third family to check
+  that a rule found on dev/ generalises, before unseen/ is run.
 
 Python 3 standard library only; the output depends only on the seed:
 
@@ -49,11 +52,19 @@ SCHEMES = {
     "J": [("P", "F"), ("S", "."), ("Y", 4), ("S", "."), ("C", 4)],  # F.2026.1187
     "K": [("C", 7)],  # 9004123 (SAP-like, counter from 9000000)
     "L": [("P", "R"), ("Y", 4), ("C", 5)],  # R202600451
+    # probe families
+    "M": [("P", "INV"), ("Y", 2), ("M",), ("C", 3)],  # INV2604123
+    "N": [("Y", 4), ("S", "-"), ("C", 6)],  # 2026-000871
+    "O": [("P", "FC"), ("S", " "), ("C", 5)],  # FC 00412
+    "P": [("C", 5), ("S", "/"), ("Y", 2)],  # 00412/26
+    "Q": [("P", "NF"), ("S", "-"), ("Y", 4), ("M",), ("S", "-"), ("C", 3)],  # NF-202604-123
+    "R": [("P", "A"), ("C", 8)],  # A01234567
 }
 
 # Credit-note scheme per invoice scheme (same shape, another prefix).
 CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
-             "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G"}
+             "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G",
+             "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C"}
 
 SPLITS = {
     "dev": {
@@ -76,6 +87,18 @@ SPLITS = {
         "po": ["{y}-{n:05d}", "4500{n:06d}", "PO{n:07d}"],
         "cases": 30,
     },
+    # A third family to develop generalisation on: new numbering schemes, layouts, spellings and
+    # phrasings that neither dev/ nor unseen/ has. Work on it after dev/; unseen/ stays the figure.
+    "probe": {
+        "schemes": ["M", "N", "O", "P", "Q", "R"],
+        "layouts": ["camt053-v04", "mt940-nl", "csv-es", "ofx-xml"],
+        "variants": ["full", "full", "sepswap", "prefixspace", "hashcounter", "glued", "lower", "nrprefix"],
+        "joins": [",", " - ", " and ", " y "],
+        "langs": ["es", "it", "en3"],
+        "customer_ids": ["CU-{:05d}", "K{:06d}", "{:04d}-C"],
+        "po": ["PO#{n}", "OC-{y}-{n:04d}", "ORD{n:06d}"],
+        "cases": 32,
+    },
 }
 
 LAYOUT_CCY = {
@@ -83,6 +106,7 @@ LAYOUT_CCY = {
     "ofx-sgml": ["USD", "EUR"], "csv-fr": ["EUR"],
     "camt054-batch": ["EUR", "USD"], "camt053-v08": ["EUR", "CHF", "GBP"], "mt940-de": ["EUR"],
     "cfonb-packed": ["EUR"], "csv-uk": ["GBP"], "csv-de": ["EUR"],
+    "camt053-v04": ["EUR", "EUR", "CHF"], "mt940-nl": ["EUR"], "csv-es": ["EUR"], "ofx-xml": ["USD", "EUR"],
 }
 
 PHRASES = {
@@ -92,6 +116,9 @@ PHRASES = {
     "de": ["Rechnung {r}", "RG-Nr. {r} vom {d}", "Zahlung Rechnung {r}", "Re. {r} Kd.Nr. {k}", "{r}"],
     "nl": ["Factuur {r}", "Betaling factuurnr {r}", "fact {r}", "{r} betaling", "Factuurnummer {r}"],
     "en2": ["Ref {r}", "Your inv {r}", "Remittance {r} ta", "PAYMENT OF {r}", "{r}"],
+    "es": ["Pago factura {r}", "FRA {r}", "Factura n. {r}", "Abono fact {r}", "{r}", "TRANSF. {r} GRACIAS"],
+    "it": ["Saldo fattura {r}", "Pagamento ft. {r}", "FT N. {r} DEL {d}", "Bonifico fattura {r}", "{r}"],
+    "en3": ["INV# {r}", "Invoice No. {r}", "PMT {r}", "ACH PAYMENT {r}", "{r}", "Paying {r} thanks"],
 }
 FREE_TEXT = {
     "fr": ["VIREMENT", "Remboursement trop percu", "LOYER AVRIL", "REMISE CHEQUES", "Interets crediteurs"],
@@ -99,11 +126,16 @@ FREE_TEXT = {
     "de": ["Gutschrift", "Erstattung", "Zinsen", "Bareinzahlung", "Miete April"],
     "nl": ["Overboeking", "Terugbetaling", "Rente", "Storting", "Huur april"],
     "en2": ["Transfer", "Refund", "Interest paid", "Deposit", "Rebate"],
+    "es": ["TRANSFERENCIA", "Devolucion", "Intereses", "Ingreso efectivo", "Alquiler abril"],
+    "it": ["BONIFICO", "Rimborso", "Interessi", "Versamento contanti", "Affitto aprile"],
+    "en3": ["ACH CREDIT", "Refund", "Interest", "Mobile deposit", "Wire in"],
 }
 CN_WORDS = {"fr": "moins avoir", "en": "less credit note", "de": "abzgl. Gutschrift", "nl": "min creditnota",
-            "en2": "less CN"}
-KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct"}
-PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order"}
+            "en2": "less CN", "es": "menos abono", "it": "meno nota credito", "en3": "minus credit memo"}
+KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct", "es": "cliente",
+            "it": "cod. cliente", "en3": "cust #"}
+PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order", "es": "pedido",
+            "it": "ordine", "en3": "PO"}
 
 SURNAMES = ["Martin", "Bernard", "Dubois", "Lefebvre", "Moreau", "Laurent", "Garnier", "Rousseau", "Faure",
             "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "de Vries", "Jansen",
@@ -118,6 +150,9 @@ FORMS = {"FR": ["SARL", "SAS", "SA", "EURL"], "DE": ["GmbH", "AG", "KG", "GmbH &
 FACTORS = ["EUROFACTOR", "BNP PARIBAS FACTOR", "CA LEASING ET FACTORING", "NATIXIS FACTOR",
            "COFACE FINANZ GMBH", "ABN AMRO COMMERCIAL FINANCE", "LLOYDS BANK COMMERCIAL FINANCE"]
 
+# Legal forms of the probe split only (so that regenerating dev/ and unseen/ gives the same files).
+PROBE_FORMS = dict(FORMS, ES=["S.L.", "S.A.", "SLU"], IT=["S.r.l.", "S.p.A.", "SRL"], NL=["B.V.", "BV", "VOF"],
+                   GB=["Inc.", "LLC", "Corp."])
 IBAN_SHAPES = {"FR": "n5n5n11n2", "DE": "n8n10", "BE": "n3n7n2", "NL": "a4n10", "GB": "a4n6n8",
                "CH": "n5n12", "ES": "n4n4n2n10", "IT": "a1n5n5n12"}
 
@@ -217,6 +252,20 @@ def render_ref(num, variant, prefix=None):
     if variant == "tail4":
         c = next(v for k, v in toks if k == "C")
         return c[-4:], None
+    if variant == "sepswap" and any(k == "S" for k, _ in toks):
+        swap = {"-": "/", "/": "-", ".": "-", " ": "-"}
+        return "".join(swap.get(v, v) if k == "S" else v for k, v in toks), None
+    if variant == "prefixspace" and has_prefix:
+        pre = "".join(v for k, v in toks if k == "P")
+        rest = "".join(v for k, v in toks if k not in "PS")
+        return f"{pre} {rest}", None
+    if variant == "hashcounter":
+        c = next(v for k, v in toks if k == "C")
+        return "#" + (c.lstrip("0") or "0"), None
+    if variant == "glued":
+        return "N°" + full, None
+    if variant == "nrprefix":
+        return "Nr." + full.replace(" ", ""), None
     if variant == "rf":
         return "", rf_ref(full)
     return full, None
@@ -243,6 +292,10 @@ class Case:
             self.country = "FR"
         if self.layout in ("mt940-de", "csv-de"):
             self.country = "DE"
+        if self.layout == "mt940-nl":
+            self.country = "NL"
+        if self.layout == "csv-es":
+            self.country = "ES"
         self.name = f"{split}-{index + 1:02d}-{self.layout}-{self.scheme}"
         self.period = dt.date(2026, rng.choice([3, 4, 5, 6]), 1)
         self.customers = []
@@ -257,7 +310,8 @@ class Case:
     # -- customers and invoices ------------------------------------------
     def company_name(self):
         r = self.rng
-        form = r.choice(FORMS.get(self.country, FORMS["FR"]))
+        forms = PROBE_FORMS if self.split == "probe" else FORMS
+        form = r.choice(forms.get(self.country, forms["FR"]))
         pattern = r.randrange(4)
         s, t = r.choice(SURNAMES), r.choice(TRADES)
         if pattern == 0:
@@ -274,7 +328,9 @@ class Case:
         fmt = r.choice(self.cfg["customer_ids"])
         base = r.randint(100, 4000)
         names = []
+        next_id = base
         for i in range(n):
+            next_id += r.randint(1, 7)  # increasing: every customer has its own id
             name = self.company_name()
             while name in names:
                 name = self.company_name()
@@ -283,7 +339,7 @@ class Case:
             country = self.country if r.random() < 0.8 else r.choice(list(IBAN_SHAPES))
             acct = iban(r, country)
             self.customers.append({
-                "id": fmt.format(base + i * r.randint(1, 7)), "name": name,
+                "id": fmt.format(next_id), "name": name,
                 "email": f"compta{i}@{re.sub('[^a-z]', '', name.lower())[:12]}.example",
                 "iban": acct, "iban_known": known, "group": None,
             })
@@ -609,7 +665,7 @@ class Case:
                 self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[inv["number"]],
                             unambiguous=False)
         elif kind == "other_currency":
-            if self.layout not in ("camt053-v02", "camt053-v08", "camt054-batch"):
+            if self.layout not in ("camt053-v02", "camt053-v04", "camt053-v08", "camt054-batch"):
                 return self.scenario("exact")
             other = {"EUR": "USD", "USD": "EUR", "GBP": "EUR", "CHF": "EUR"}[self.ccy]
             refs, st = self.refs_text([inv], variant="full")
@@ -728,7 +784,8 @@ def own_iban(case):
 
 def camt(case, lines, version):
     """camt.053 (v02 or v08), or camt.054 with batch entries (version 'batch')."""
-    ns = {"v02": "camt.053.001.02", "v08": "camt.053.001.08", "batch": "camt.054.001.08"}[version]
+    ns = {"v02": "camt.053.001.02", "v04": "camt.053.001.04", "v08": "camt.053.001.08",
+          "batch": "camt.054.001.08"}[version]
     root, stmt = ("BkToCstmrDbtCdtNtfctn", "Ntfctn") if version == "batch" else ("BkToCstmrStmt", "Stmt")
     d0 = case.period
     o = [f'<?xml version="1.0" encoding="UTF-8"?>',
@@ -745,6 +802,9 @@ def camt(case, lines, version):
         acct = f"<DbtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></DbtrAcct>" if ln.get("iban") else ""
         if version == "v02":
             return f"<RltdPties><Dbtr><Nm>{nm}</Nm></Dbtr>{acct}</RltdPties>"
+        if version == "v04":
+            return (f"<RltdPties><Dbtr><Nm>{nm}</Nm><PstlAdr><Ctry>{case.country}</Ctry><AdrLine>1 RUE X"
+                    f"</AdrLine></PstlAdr></Dbtr>{acct}</RltdPties>")
         if ln["kind"] == "parent" and version == "v08":
             return f"<RltdPties><Dbtr><Pty><Nm>{nm}</Nm></Pty></Dbtr>{acct}<UltmtDbtr><Pty><Nm>SUBSIDIARY</Nm></Pty></UltmtDbtr></RltdPties>"
         return f"<RltdPties><Dbtr><Pty><Nm>{nm}</Nm></Pty></Dbtr>{acct}</RltdPties>"
@@ -754,6 +814,8 @@ def camt(case, lines, version):
         if ln["text"]:
             if version == "v02":
                 parts += [f"<Ustrd>{xml_escape(c)}</Ustrd>" for c in chunks(ln["text"], 140)]
+            elif version == "v04":  # the MT940 habit carried over: 35-character lines, cut anywhere
+                parts += [f"<Ustrd>{xml_escape(c)}</Ustrd>" for c in chunks(ln["text"], 35)]
             else:
                 parts.append(f"<Ustrd>{xml_escape(ln['text'][:140])}</Ustrd>")
         if ln.get("structured"):
@@ -845,6 +907,28 @@ def mt940(case, lines, style):
     return "\r\n".join(o) + "\r\n"
 
 
+def mt940_nl(case, lines):
+    """Dutch banks' MT940 (ING/ABN AMRO style): `:86:` as `/TAG/value` pairs, wrapped at 65."""
+    d0 = case.period
+    acct = own_iban(case)
+    o = [":940:", f":20:{d0:%Y%m%d}000000", f":25:{acct} {case.ccy}", f":28C:{case.index + 1:05d}",
+         f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        dc = "C" if ln["dir"] == "CRDT" else "D"
+        o.append(f":61:{d:%y%m%d}{dc}{money_str(ln['amount'], ',')}N{'078' if dc == 'C' else '064'}"
+                 f"{(ln.get('e2e') or 'NONREF')[:16]}//{ln['ref']}")
+        if ln["structured"]:
+            remi = f"/REMI/STRD/CUR/{ln['structured']}/"
+        else:
+            remi = f"/REMI/USTD//{ln['text']}/"
+        info = (f"/TRTP/SEPA OVERBOEKING/IBAN/{ln.get('iban') or ''}/BIC/INGBNL2A/NAME/"
+                f"{ascii_upper(ln['name'])}{remi}EREF/{ln.get('e2e') or 'NOTPROVIDED'}")
+        o.append(":86:" + wrap65(info))
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    return "\r\n".join(o) + "\r\n"
+
+
 def overpunch(minor):
     s = f"{abs(minor):014d}"
     last = int(s[-1])
@@ -910,6 +994,45 @@ def ofx(case, lines):
     return "\r\n".join(o) + "\r\n"
 
 
+def ofx_xml(case, lines):
+    o = ['<?xml version="1.0" encoding="UTF-8" standalone="no"?>',
+         '<?OFX OFXHEADER="200" VERSION="220" SECURITY="NONE" OLDFILEUID="NONE" NEWFILEUID="NONE"?>',
+         "<OFX>", "<BANKMSGSRSV1>", "<STMTTRNRS>", "<TRNUID>0</TRNUID>",
+         "<STATUS><CODE>0</CODE><SEVERITY>INFO</SEVERITY></STATUS>", "<STMTRS>", f"<CURDEF>{case.ccy}</CURDEF>",
+         f"<BANKACCTFROM><BANKID>026009593</BANKID><ACCTID>{case.index:012d}</ACCTID><ACCTTYPE>CHECKING</ACCTTYPE>"
+         "</BANKACCTFROM>", "<BANKTRANLIST>"]
+    for ln in lines:
+        sign = "" if ln["dir"] == "CRDT" else "-"
+        memo = " ".join(x for x in (ln["text"], ln.get("e2e"), ln.get("structured")) if x)
+        o += ["<STMTTRN>", f"<TRNTYPE>{'DIRECTDEP' if sign == '' else 'DIRECTDEBIT'}</TRNTYPE>",
+              f"<DTPOSTED>{ln['date']:%Y%m%d}000000[-5:EST]</DTPOSTED>",
+              f"<TRNAMT>{sign}{money_str(ln['amount'])}</TRNAMT>", f"<FITID>{ln['ref']}</FITID>",
+              f"<NAME>{xml_escape(ascii_upper(ln['name'])[:32])}</NAME>"]
+        if memo:
+            o.append(f"<MEMO>{xml_escape(memo[:255])}</MEMO>")
+        o.append("</STMTTRN>")
+    o += ["</BANKTRANLIST>", f"<LEDGERBAL><BALAMT>10000.00</BALAMT><DTASOF>{case.period:%Y%m}28</DTASOF></LEDGERBAL>",
+          "</STMTRS>", "</STMTTRNRS>", "</BANKMSGSRSV1>", "</OFX>"]
+    return "\n".join(o) + "\n"
+
+
+def csv_es(case, lines):
+    """A Spanish bank export: the payer's name only inside the `Concepto` text, `1.234,56`, dd/mm/yyyy."""
+    o = ["Fecha;Fecha valor;Concepto;Importe;Saldo"]
+    bal = 1000000
+    for ln in lines:
+        signed = ln["amount"] if ln["dir"] == "CRDT" else -ln["amount"]
+        bal += signed
+        text = " ".join(x for x in (ln["text"], ln.get("e2e"), ln.get("structured")) if x)
+        if signed > 0:
+            concept = f"TRANSFERENCIA DE {ascii_upper(ln['name'])}, CONCEPTO {text}".strip().rstrip(",")
+        else:
+            concept = f"RECIBO {ascii_upper(ln['name'])} {text}".strip()
+        o.append(";".join([f"{ln['date']:%d/%m/%Y}", f"{ln['date']:%d/%m/%Y}", csv_quote(concept, ";"),
+                           de_amount(signed), de_amount(bal)]))
+    return "\n".join(o) + "\n"
+
+
 def csv_quote(s, delim):
     if delim in s or '"' in s:
         return '"' + s.replace('"', '""') + '"'
@@ -966,20 +1089,25 @@ def csv_de(case, lines):
 
 EXT = {"camt053-v02": "xml", "camt053-v08": "xml", "camt054-batch": "xml", "mt940-fr": "sta", "mt940-de": "sta",
        "cfonb-lf": "cfonb", "cfonb-packed": "cfonb", "ofx-sgml": "ofx", "csv-fr": "csv", "csv-uk": "csv",
-       "csv-de": "csv"}
+       "csv-de": "csv", "camt053-v04": "xml", "mt940-nl": "sta", "csv-es": "csv", "ofx-xml": "ofx"}
 
 
 def render(case, lines):
     lay = case.layout
     if lay.startswith("camt"):
-        return camt(case, lines, {"camt053-v02": "v02", "camt053-v08": "v08", "camt054-batch": "batch"}[lay])
+        return camt(case, lines, {"camt053-v02": "v02", "camt053-v04": "v04", "camt053-v08": "v08",
+                                  "camt054-batch": "batch"}[lay])
+    if lay == "mt940-nl":
+        return mt940_nl(case, lines)
+    if lay == "ofx-xml":
+        return ofx_xml(case, lines)
     if lay.startswith("mt940"):
         return mt940(case, lines, lay[-2:])
     if lay.startswith("cfonb"):
         return cfonb(case, lines, lay == "cfonb-packed")
     if lay == "ofx-sgml":
         return ofx(case, lines)
-    return {"csv-fr": csv_fr, "csv-uk": csv_uk, "csv-de": csv_de}[lay](case, lines)
+    return {"csv-fr": csv_fr, "csv-uk": csv_uk, "csv-de": csv_de, "csv-es": csv_es}[lay](case, lines)
 
 
 def bank_ref(layout, ref):
@@ -1011,7 +1139,9 @@ def build_case(split, index, seed, cfg, outdir):
         if k and rng.random() < 0.5:
             day += dt.timedelta(days=1)
         ln["date"] = day
-        ln["ref"] = f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}" if split == "dev" else f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}"
+        ln["ref"] = {"dev": f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}",
+                     "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}"}.get(
+            split, f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}")
     files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
     cdir = os.path.join(outdir, split, case.name)
     os.makedirs(cdir)
@@ -1048,9 +1178,12 @@ def main():
     ap.add_argument("--out", default="corpus/cash")
     ap.add_argument("--seed", default="20260415")
     ap.add_argument("--cases", type=int, default=None, help="cases per split (default: the split's own)")
+    ap.add_argument("--splits", default=",".join(SPLITS), help="splits to (re)generate, comma-separated")
     args = ap.parse_args()
     total = {}
     for split, cfg in SPLITS.items():
+        if split not in args.splits.split(","):
+            continue
         d = os.path.join(args.out, split)
         if os.path.isdir(d):
             shutil.rmtree(d)

@@ -124,6 +124,11 @@ pub struct MatchConfig {
     pub fee_tolerance_minor: i64,
     /// …and as a share of the amount due, in basis points (100 = 1 %).
     pub fee_tolerance_bp: i64,
+    /// Largest excess of a small overpayment applied without a person, in minor units…
+    /// (the named invoice is paid and the rest stays on the customer's account)
+    pub overpayment_tolerance_minor: i64,
+    /// …and as a share of the amount due, in basis points (500 = 5 %); 0 sends every overpayment to review.
+    pub overpayment_tolerance_bp: i64,
     /// Early-payment discount in basis points (200 = 2 %), 0 to disable…
     pub discount_bp: i64,
     /// …when paid within this many days of the invoice date.
@@ -140,6 +145,8 @@ impl Default for MatchConfig {
             auto_threshold: 0.9,
             fee_tolerance_minor: 1_500,
             fee_tolerance_bp: 100,
+            overpayment_tolerance_minor: 5_000,
+            overpayment_tolerance_bp: 500,
             discount_bp: 200,
             discount_days: 10,
             subset_max_invoices: 20,
@@ -247,7 +254,11 @@ enum Fit {
     Fee(i64),
     Discount(i64),
     Partial,
-    Over(i64),
+    /// Paid more than due by this much; `small` when within the overpayment tolerance.
+    Over {
+        excess: i64,
+        small: bool,
+    },
 }
 
 impl Fit {
@@ -910,7 +921,7 @@ impl Matcher {
             }
         }
         if out.iter().all(|p| p.shared)
-            && let Some(name) = c.counterparty_name.as_deref()
+            && let Some(name) = c.counterparty_name.as_deref().filter(|n| !n.trim().is_empty())
         {
             // Best first: the strength grows with the similarity.
             let found = self.names.identify(name);
@@ -933,6 +944,25 @@ impl Matcher {
                 }
             }
             out.sort_by(|a, b| b.strength.total_cmp(&a.strength));
+        } else if out.is_empty()
+            && c.counterparty_name.as_deref().is_none_or(|n| n.trim().is_empty())
+            && let Some(text) = c.remittance.as_deref()
+            && let Some(found) = self.names.identify_in_text(text)
+        {
+            // Some banks write the payer's name only in the remittance text.
+            let (sim, window) = (found.similarity, found.window);
+            let cust = self.customers.resolve(found.customer);
+            out.push(PayerHint {
+                customer: cust.to_string(),
+                strength: 0.6 + 0.2 * sim,
+                why: format!(
+                    "the remittance names customer {cust} (`{}`, {:.0} %)",
+                    window.trim_matches(|ch: char| !ch.is_alphanumeric()),
+                    sim * 100.0
+                ),
+                shared: false,
+                unique_name: sim >= 1.0 - 1e-9 && found.alone,
+            });
         }
         out
     }
@@ -981,7 +1011,11 @@ impl Matcher {
             return Fit::Exact;
         }
         if paid > due {
-            return i64::try_from(paid - due).map_or(Fit::Partial, Fit::Over);
+            let Ok(excess) = i64::try_from(paid - due) else { return Fit::Partial };
+            // Cannot overflow: due < 2^64 here and the rate is an i64.
+            let share = due * i128::from(self.config.overpayment_tolerance_bp) / 10_000;
+            let small = i128::from(excess) <= i128::from(self.config.overpayment_tolerance_minor).min(share);
+            return Fit::Over { excess, small };
         }
         let Ok(short) = i64::try_from(due - paid) else { return Fit::Partial };
         if self.config.discount_bp > 0 {
@@ -1063,7 +1097,12 @@ impl Matcher {
             Fit::Fee(s) => format!("amount is {} short of {what}: within the bank-fee tolerance", m(*s)),
             Fit::Discount(s) => format!("amount is {what} less the early-payment discount ({})", m(*s)),
             Fit::Partial => format!("amount is less than {what}: partial payment"),
-            Fit::Over(s) => format!("amount exceeds {what} by {}: overpayment, left unexplained", m(*s)),
+            Fit::Over { excess, small: false } => {
+                format!("amount exceeds {what} by {}: overpayment, left unexplained", m(*excess))
+            }
+            Fit::Over { excess, small: true } => {
+                format!("amount exceeds {what} by {}: small overpayment, left on the customer's account", m(*excess))
+            }
         }
     }
 
@@ -1080,7 +1119,7 @@ impl Matcher {
         let confidence = match fit {
             Fit::Exact => base,
             Fit::Fee(_) | Fit::Discount(_) => base - 0.01,
-            Fit::Partial | Fit::Over(_) => base * 0.91,
+            Fit::Partial | Fit::Over { .. } => base * 0.91,
         };
         let customer = customer.map(str::to_string).or_else(|| {
             let first = self.open(*set.first()?).customer_id();
@@ -1232,7 +1271,7 @@ impl Matcher {
             let set: Vec<u32> = refs.iter().map(|r| r.0).collect();
             let whole = self.reference_candidate(&refs, &set, c, &payers);
             let short = matches!(whole.fit, Fit::Partial);
-            let over = matches!(whole.fit, Fit::Over(_));
+            let over = matches!(whole.fit, Fit::Over { .. });
             candidates.push(whole);
             // More than the references: other invoices of the same customers,
             // written in a spelling only their numbering explains, may complete them.
@@ -1596,8 +1635,8 @@ impl Matcher {
             (true, w) if w >= 1.0 => 0.99,
             (true, w) if w >= 0.9 => 0.97,
             (true, _) => 0.93,
-            // A partial payment is applied only when the payer confirms the reference.
-            (false, w) if w >= 0.9 && confirmed && matches!(fit, Fit::Partial) => 0.92,
+            // A partial payment, or a small overpayment, is applied only when the payer confirms the reference.
+            (false, w) if w >= 0.9 && confirmed && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) => 0.92,
             (false, w) if w >= 0.9 => 0.85,
             (false, _) => 0.6,
         };
@@ -1639,8 +1678,21 @@ impl Matcher {
         }
         decision.extend(conflicts.iter().cloned());
         match &best.fit {
-            Fit::Over(_) => {
+            Fit::Over { small: false, .. } => {
                 decision.push("overpayment: part of the amount is explained by no open item: for review".into());
+            }
+            Fit::Over { .. } if best.referenced != 1 || best.cand.allocations.len() != 1 => {
+                decision.push(
+                    "overpayment that no single reference accounts for: how to apply it is a person's call".into(),
+                );
+            }
+            Fit::Over { .. } => {
+                if let Some(r) = full_rival {
+                    decision.push(format!(
+                        "small overpayment of the referenced invoice, but another explanation accounts for the whole amount ({}): for review",
+                        r.cand.reasons.join("; ")
+                    ));
+                }
             }
             Fit::Partial if best.referenced != 1 || best.cand.allocations.len() != 1 => {
                 decision.push(

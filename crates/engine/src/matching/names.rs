@@ -25,10 +25,16 @@
 //!   of bounded length, whatever the number of customers.
 
 use super::index::{HashIndex, HashIndexBuilder, Interner, Postings, str_hash, vec_bytes};
-use super::text::{damerau1, name_tokens};
+use super::text::{begins_legal_form, damerau1, name_tokens, name_words};
 
 /// Similarity from which a customer is taken as the payer.
 pub(crate) const THRESHOLD: f64 = 0.75;
+
+/// Similarity from which a name found inside a free text names the payer.
+pub(crate) const TEXT_THRESHOLD: f64 = 0.95;
+
+/// Words of a free text looked at for a customer's name.
+const MAX_TEXT_WORDS: usize = 40;
 
 /// What a word begun by a cut word counts for, of its weight.
 const CUT_FACTOR: f64 = 0.98;
@@ -61,6 +67,16 @@ pub(crate) struct NameIndex {
     /// A word (five characters or more, with a letter) and each of its
     /// one-deletion variants → the word: one-edit neighbours meet there.
     typos: HashIndex,
+}
+
+/// A customer's name found inside a free text ([`NameIndex::identify_in_text`]).
+pub(crate) struct TextName {
+    pub customer: u32,
+    pub similarity: f64,
+    /// The words of the text that name it.
+    pub window: String,
+    /// No other customer's name comes close (0.9) in the text.
+    pub alone: bool,
 }
 
 /// One word of a credit's name.
@@ -142,15 +158,61 @@ impl NameIndex {
         out
     }
 
+    /// A customer named inside a free text (`TRANSFERENCIA DE ACME S.L.,
+    /// CONCEPTO …`), for statements that put the payer's name in the
+    /// remittance only: the windows of one to six words of the text (not
+    /// starting or ending with a number) are looked up as names. The
+    /// customer whose name a window matches best, from [`TEXT_THRESHOLD`],
+    /// when no other customer comes within 0.05; with the window.
+    pub(crate) fn identify_in_text(&self, text: &str) -> Option<TextName> {
+        let words: Vec<&str> = text.split_whitespace().take(MAX_TEXT_WORDS).collect();
+        let numeric = |w: &str| w.bytes().any(|b| b.is_ascii_digit());
+        let mut best: Vec<(u32, f64, String)> = Vec::new();
+        let mut window = String::new();
+        for start in 0..words.len() {
+            if numeric(words[start]) {
+                continue;
+            }
+            for end in start + 1..=(start + 6).min(words.len()) {
+                if numeric(words[end - 1]) {
+                    break;
+                }
+                window.clear();
+                window.push_str(&words[start..end].join(" "));
+                for (c, sim) in self.identify(&window).into_iter().filter(|(_, s)| *s >= TEXT_THRESHOLD - EPS) {
+                    // The best window of each customer; of equal ones, the shortest.
+                    match best.iter_mut().find(|(b, _, _)| *b == c) {
+                        Some(b) if b.1 + EPS < sim || (b.1 < sim + EPS && window.len() < b.2.len()) => {
+                            *b = (c, sim, window.clone());
+                        }
+                        Some(_) => {}
+                        None => best.push((c, sim, window.clone())),
+                    }
+                }
+            }
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        match best.as_slice() {
+            [one] => Some(TextName { customer: one.0, similarity: one.1, window: one.2.clone(), alone: true }),
+            [first, second, ..] if second.1 < first.1 - 0.05 => Some(TextName {
+                customer: first.0,
+                similarity: first.1,
+                window: first.2.clone(),
+                alone: second.1 < 0.9,
+            }),
+            _ => None,
+        }
+    }
+
     fn words_of(&self, name: &str) -> Vec<Word> {
         // Banks cut long names (24 to 70 characters): the last word, when no customer has it
         // and it is not a typo of one, may be the beginning of the customer's word.
         let long = name.trim().chars().count() >= MIN_CUT_NAME;
-        let last = long.then(|| super::text::fold(name)).and_then(|folded| {
-            folded.split(|c: char| !c.is_ascii_alphanumeric()).rfind(|w| !w.is_empty()).map(str::to_string)
-        });
+        let last = long.then(|| super::text::fold(name)).and_then(|folded| name_words(&folded).last());
         name_tokens(name)
             .iter()
+            // A last word that only begins a legal form (`EU` of `EURL`) is what the bank left of it.
+            .filter(|t| !(last.as_deref() == Some(t.as_str()) && begins_legal_form(t) && self.words.get(t).is_none()))
             .map(|t| match self.words.get(t) {
                 Some(id) => Word { id: Some(id), weight: self.idf(id), near: Vec::new(), cut: None },
                 None => {
@@ -355,6 +417,9 @@ mod tests {
         // A cut legal form or a single letter left: neither for nor against.
         assert_eq!(ids(&ix.identify("LOGISTIK ATLANTIQUE")), vec![2]);
         assert_eq!(ids(&ix.identify("LOGISTIK ATLANTIQUE L")), vec![2]);
+        let found = ix.identify("LOGISTIK ATLANTIQUE LIMIT");
+        assert_eq!(ids(&found), vec![2], "what is left of LIMITED");
+        assert!(found[0].1 > 0.99, "a cut legal form costs nothing: {found:?}");
         // What is left begins no word of the customer's: a word missing.
         assert!(ix.identify("TRANSPORTS DUR").is_empty());
         // Two customers whose words it begins: both, for a person to choose.

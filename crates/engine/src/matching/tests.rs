@@ -164,6 +164,57 @@ fn partial_payment_fee_and_discount() {
 }
 
 #[test]
+fn a_small_overpayment_of_a_confirmed_reference_is_applied_and_the_rest_left() {
+    // 10.00 over 1,200.00 (within min(50.00, 5 %)), referenced in full, from the customer's account.
+    let mut c = credit(121_000, Some("Facture FA-2026-0012"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = matcher().match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000)], "the excess is left unapplied");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("small overpayment")), "{r:?}");
+    // Without the payer's confirmation it is a person's call.
+    let r = matcher().match_credit(&credit(121_000, Some("Facture FA-2026-0012")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:?}");
+    // Two references and a small excess: which invoice takes it is a person's call.
+    let mut c = credit(150_100, Some("Factures FA-2026-0012 FA-2026-0013"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    assert_eq!(matcher().match_credit(&c).status, MatchStatus::Suggested);
+    // Disabled by configuration.
+    let config = MatchConfig { overpayment_tolerance_bp: 0, ..MatchConfig::default() };
+    let m = Matcher::new(vec![inv("FA-2026-0012", "C1", 120_000)], &payers_c1(), config);
+    let mut c = credit(121_000, Some("Facture FA-2026-0012"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    assert_eq!(m.match_credit(&c).status, MatchStatus::Suggested);
+}
+
+fn payers_c1() -> Vec<Payer> {
+    vec![Payer { customer_id: "C1".into(), name: "Boulangerie Martin SARL".into(), ibans: vec![C1_IBAN.into()] }]
+}
+
+#[test]
+fn a_payer_named_only_in_the_remittance_is_found_there() {
+    let m = matcher();
+    // No counterparty name: the text names the customer (legal form written with dots).
+    let r = m.match_credit(&credit(
+        120_000,
+        Some("TRANSFERENCIA DE BOULANGERIE MARTIN S.A.R.L., CONCEPTO Pago factura FA-2026-0012"),
+    ));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("the remittance names customer C1")), "{r:?}");
+    // The name alone and the customer's only invoice of that amount.
+    let r = m.match_credit(&credit(9_900, Some("TRANSFERENCIA DE BOULANGERIE MARTIN SARL, CONCEPTO ACH")));
+    assert_eq!(allocs(&r), vec![("FA-2026-0014".to_string(), 9_900)], "{r:?}");
+    // Two customers named in one text: nobody.
+    let r = m.match_credit(&credit(9_900, Some("BOULANGERIE MARTIN pour TRANSPORTS LEFEVRE")));
+    assert!(r.candidates.iter().all(|c| !c.reasons.iter().any(|x| x.contains("the remittance names"))), "{r:?}");
+    // A counterparty name given by the bank is what counts.
+    let mut c = credit(9_900, Some("BOULANGERIE MARTIN"));
+    c.counterparty_name = Some("Hotel du Parc".into());
+    let r = m.match_credit(&c);
+    assert!(r.candidates.iter().all(|c| !c.reasons.iter().any(|x| x.contains("the remittance names"))), "{r:?}");
+}
+
+#[test]
 fn overpayment_is_allocated_up_to_the_open_amount_and_never_applied() {
     let r = matcher().match_credit(&credit(130_000, Some("FA-2026-0012")));
     assert_eq!(allocs(&r), vec![("FA-2026-0012".to_string(), 120_000)]);

@@ -238,19 +238,66 @@ impl KeyBuf {
 
 /// Name tokens without legal forms and filler words.
 pub fn name_tokens(name: &str) -> Vec<String> {
-    const DROP: &[&str] = &[
-        "SARL", "SAS", "SASU", "SA", "EURL", "SCI", "SNC", "SCP", "SELARL", "GMBH", "AG", "KG", "LTD", "LIMITED",
-        "PLC", "LLC", "INC", "CORP", "BV", "NV", "SPRL", "SRL", "SPA", "ET", "AND", "DE", "DU", "DES", "LA", "LE",
-        "LES", "THE", "CO", "CIE", "STE", "SOC", "SOCIETE", "MR", "MME", "M", "MRS", "MS", "EN", "OF",
-    ];
-    let mut t: Vec<String> = fold(name)
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty() && !DROP.contains(w))
-        .map(str::to_string)
-        .collect();
+    let mut t: Vec<String> = name_words(&fold(name)).filter(|w| !is_legal_form(w)).collect();
     t.sort();
     t.dedup();
     t
+}
+
+/// Legal forms and linking words left out of names (folded).
+const NAME_NOISE: &[&str] = &[
+    "SARL", "SAS", "SASU", "SA", "EURL", "SCI", "SNC", "SCP", "SELARL", "SCA", "SCS", "GMBH", "AG", "KG", "KGAA",
+    "OHG", "UG", "EV", "LTD", "LIMITED", "PLC", "LLC", "LLP", "LP", "INC", "CORP", "PTY", "BV", "NV", "BVBA", "VOF",
+    "CV", "SPRL", "SRL", "SPA", "SL", "SLU", "SLL", "LDA", "LTDA", "SE", "AB", "AS", "ASA", "APS", "OY", "OYJ", "SAGL",
+    "ET", "AND", "DE", "DU", "DES", "LA", "LE", "LES", "THE", "CO", "CIE", "STE", "SOC", "SOCIETE", "MR", "MME", "M",
+    "MRS", "MS", "EN", "OF", "Y", "E", "UND",
+];
+
+/// A legal form or a linking word of names (folded: `SARL`, `GMBH`, `B.V.` read as `BV`).
+pub fn is_legal_form(word: &str) -> bool {
+    NAME_NOISE.contains(&word)
+}
+
+/// A word cut by the bank that only begins a legal form (`EU` of `EURL`, `GMB` of `GMBH`).
+pub fn begins_legal_form(word: &str) -> bool {
+    word.len() >= 2 && NAME_NOISE.iter().any(|f| f.len() > word.len() && f.starts_with(word))
+}
+
+/// The words of a folded name; single letters joined by dots are one word
+/// (`S.A.R.L.` → `SARL`, `B.V.` → `BV`), as banks write them either way.
+pub fn name_words(folded: &str) -> impl Iterator<Item = String> + '_ {
+    let mut out: Vec<String> = Vec::new();
+    // Whether the last word is a chain of single letters joined by dots.
+    let mut chain = false;
+    // What separates the word being read from the previous one.
+    let mut sep = String::new();
+    let mut word = String::new();
+    let mut push = |word: &mut String, sep: &str, out: &mut Vec<String>| {
+        let single = word.len() == 1 && word.bytes().all(|b| b.is_ascii_alphabetic());
+        match out.last_mut() {
+            Some(prev) if chain && single && sep == "." => prev.push_str(word),
+            _ => {
+                out.push(word.clone());
+                chain = single;
+            }
+        }
+        word.clear();
+    };
+    for c in folded.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            push(&mut word, &sep, &mut out);
+            sep.clear();
+        }
+        sep.push(c);
+    }
+    if !word.is_empty() {
+        push(&mut word, &sep, &mut out);
+    }
+    out.into_iter()
 }
 
 /// Share of the smaller token set found in the other (0..1).
@@ -512,6 +559,11 @@ mod tests {
         let b = name_tokens("SOCIETE GENERALE D ECLAIRAGE");
         assert_eq!(name_similarity(&a, &b), 1.0);
         assert!(name_similarity(&name_tokens("Martin SAS"), &name_tokens("Dupont SAS")) < 0.5);
+        // Dotted legal forms are legal forms; dotted initials are one word.
+        assert_eq!(name_tokens("Garnier Logistique S.A.R.L."), name_tokens("GARNIER LOGISTIQUE SARL"));
+        assert_eq!(name_tokens("Visser B.V."), vec!["VISSER".to_string()]);
+        assert_eq!(name_tokens("J.P. Martin & A. Roux"), vec!["A", "JP", "MARTIN", "ROUX"]);
+        assert!(begins_legal_form("EU") && begins_legal_form("GMB") && !begins_legal_form("E"));
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Split {
     Yyyy,
     /// Two-digit year, month, then counter (`26040034`).
     Yymm,
+    /// Several digit groups, the counter first and the year last (`07090/26`, `412-2026`).
+    YearLast,
 }
 
 /// A numbering scheme learned from a tenant's numbers: numbers with the same
@@ -54,8 +56,9 @@ pub struct Scheme {
     pub shape: String,
     /// The letters of the numbers (`FA`, `UKINV`).
     pub letters: String,
-    /// How a number of one digit group splits (`None` with several groups: the
-    /// first is the year when it reads as one, the last the counter).
+    /// How a number of one digit group splits; with several groups, `None`
+    /// (the first is the year when it reads as one, the last the counter) or
+    /// [`Split::YearLast`].
     pub split: Option<Split>,
     /// Numbers of this scheme.
     pub count: usize,
@@ -118,7 +121,7 @@ fn split_group(d: &str, split: Split) -> Option<(Option<u16>, Option<u8>, u64)> 
         Split::Yy if d.len() >= 4 => Some((year2(&d[..2]), None, num(&d[2..])?)),
         Split::Yyyy if d.len() >= 6 => Some((Some(year4(&d[..4])?), None, num(&d[4..])?)),
         Split::Yymm if d.len() >= 6 => Some((year2(&d[..2]), Some(month(&d[2..4])?), num(&d[4..])?)),
-        _ => None,
+        Split::Yy | Split::Yyyy | Split::Yymm | Split::YearLast => None,
     }
 }
 
@@ -127,6 +130,13 @@ fn parts_of(toks: &[&Tok], split: Split) -> Option<Parts> {
     let digits: Vec<&str> = toks.iter().filter(|t| t.digit).map(|t| t.text.as_str()).collect();
     let letters: String = toks.iter().filter(|t| !t.digit).map(|t| t.text.as_str()).collect();
     let (last, head) = digits.split_last()?;
+    if split == Split::YearLast {
+        // The counter first, the year last, anything between kept as written.
+        let (first, between) = head.split_first()?;
+        let year = year2(last).or_else(|| year4(last))?;
+        let mid = between.iter().map(|d| trim_zeros(d)).collect::<Vec<_>>().join(".");
+        return Some(Parts { letters, year: Some(year), month: None, mid, counter: num(first)? });
+    }
     if head.is_empty() {
         let (year, month, counter) = split_group(last, split)?;
         return Some(Parts { letters, year, month, mid: String::new(), counter });
@@ -194,7 +204,14 @@ pub fn may_be_read(number: &str, counters: &[u64]) -> bool {
     }
     let one_group = !b[..start].iter().any(u8::is_ascii_digit);
     let has = |v: u64| counters.binary_search(&v).is_ok();
-    let by_counter = if one_group { group_counters(last).any(has) } else { num(last).is_some_and(has) };
+    // With several groups, the counter may also come first (`07090/26`), when that group is no year.
+    let first_counter = || {
+        let s = b.iter().position(u8::is_ascii_digit).unwrap_or(0);
+        let e = b[s..].iter().position(|c| !c.is_ascii_digit()).map_or(b.len(), |e| s + e);
+        number.get(s..e).filter(|f| year_group(f).is_none()).and_then(num).is_some_and(has)
+    };
+    let by_counter =
+        if one_group { group_counters(last).any(has) } else { num(last).is_some_and(has) || first_counter() };
     // As written: too long a run of digits for a counter may match a text's as well.
     by_counter || written_digits(b).is_none_or(has)
 }
@@ -233,6 +250,26 @@ fn compact(toks: &[&Tok]) -> String {
 /// The shape of a number: upper case, each digit a `9` (`FA-9999-99999`).
 fn shape(number: &str) -> String {
     number.chars().map(|c| if c.is_ascii_digit() { '9' } else { c.to_ascii_uppercase() }).collect()
+}
+
+/// Whether numbers of several digit groups (their first and last groups)
+/// carry the counter first and the year last (`07090/26`, `412-2026`): every
+/// last group reads as a year, the years vary little, and the first groups
+/// are no years (or vary more than the last ones).
+fn year_last(ends: &[(&str, &str)]) -> bool {
+    let years: Option<Vec<u16>> = ends.iter().map(|(_, l)| year2(l).or_else(|| year4(l))).collect();
+    let Some(years) = years.filter(|y| !y.is_empty()) else { return false };
+    let (min, max) = (years.iter().min().copied().unwrap_or(0), years.iter().max().copied().unwrap_or(0));
+    if max - min > 15 {
+        return false;
+    }
+    let distinct = |mut v: Vec<&str>| {
+        v.sort_unstable();
+        v.dedup();
+        v.len()
+    };
+    let (firsts, lasts): (Vec<&str>, Vec<&str>) = ends.iter().copied().unzip();
+    firsts.iter().all(|f| year_group(f).is_none()) || (ends.len() >= 3 && distinct(firsts) > 2 * distinct(lasts))
 }
 
 /// Learns how a class of numbers with one digit group of the same length splits.
@@ -333,13 +370,22 @@ impl RefReader {
             let ids = &by_shape[s];
             let first = &toks_of[ids[0] as usize];
             let one_group = first.iter().filter(|t| t.digit).count() == 1;
-            let split = one_group.then(|| {
+            let split = if one_group {
                 let groups: Vec<&str> = ids
                     .iter()
                     .filter_map(|i| toks_of[*i as usize].iter().find(|t| t.digit).map(|t| t.text.as_str()))
                     .collect();
-                learn_split(&groups)
-            });
+                Some(learn_split(&groups))
+            } else {
+                let ends: Vec<(&str, &str)> = ids
+                    .iter()
+                    .filter_map(|i| {
+                        let mut digits = toks_of[*i as usize].iter().filter(|t| t.digit);
+                        Some((digits.next()?.text.as_str(), digits.next_back()?.text.as_str()))
+                    })
+                    .collect();
+                year_last(&ends).then_some(Split::YearLast)
+            };
             for i in ids {
                 split_of[*i as usize] = split.unwrap_or(Split::Counter);
             }
@@ -451,8 +497,11 @@ impl RefReader {
         }
         // Every reading of the digits: a single group may hold a year (and month) glued to the counter.
         let groups = w.iter().filter(|t| t.digit).count();
-        let splits: &[Split] =
-            if groups == 1 { &[Split::Counter, Split::Yy, Split::Yyyy, Split::Yymm] } else { &[Split::Counter] };
+        let splits: &[Split] = if groups == 1 {
+            &[Split::Counter, Split::Yy, Split::Yyyy, Split::Yymm]
+        } else {
+            &[Split::Counter, Split::YearLast]
+        };
         for &split in splits {
             let Some(p) = parts_of(&w, split) else { continue };
             let only_counter = p.letters.is_empty() && p.year.is_none() && p.month.is_none() && p.mid.is_empty();

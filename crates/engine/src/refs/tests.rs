@@ -187,6 +187,24 @@ fn learned_splits_of_single_digit_groups() {
 }
 
 #[test]
+fn counter_first_and_year_last() {
+    let numbers: Vec<String> = (0..40).map(|i| format!("{:05}/{}", 7_000 + i * 3, 25 + i % 2)).collect();
+    let r = RefReader::learn(&numbers);
+    assert_eq!(r.schemes()[0].split, Some(Split::YearLast));
+    let read = |t: &str| r.read(t).into_iter().map(|f| (f.number, f.spelling)).collect::<Vec<_>>();
+    assert_eq!(read("#7090"), vec![("07090/25".to_string(), Spelling::CounterOnly)], "the counter, introduced");
+    assert_eq!(read("Factura n. 07090-25"), vec![("07090/25".to_string(), Spelling::Exact)]);
+    assert_eq!(read("fact 7090/2025"), vec![("07090/25".to_string(), Spelling::Full)], "four-digit year");
+    assert_eq!(read("7090/26"), vec![], "another year");
+    assert_eq!(read("il reste 7090"), vec![], "a bare number is no counter");
+    assert!(may_be_read("07090/25", &written_counters(["#7090"])), "the prefilter lets the counter through");
+    // A number whose first group is a year keeps the counter last.
+    let r = RefReader::learn(["2026/0412", "2026/0413", "2025/1187"]);
+    assert_eq!(r.schemes()[0].split, None);
+    assert_eq!(r.read("facture 412").first().map(|f| f.number.as_str()), Some("2026/0412"));
+}
+
+#[test]
 fn reading_is_deterministic_and_ignores_junk() {
     let numbers: Vec<String> = generate(&schemes()[0], 500);
     let r = RefReader::learn(&numbers);
