@@ -643,6 +643,10 @@ static RULES: LazyLock<Vec<(Regex, Rule)>> = LazyLock::new(|| {
 pub fn find_dates(text: &str, base: NaiveDate, lang: Language) -> Vec<FoundDate> {
     let mut found: Vec<Candidate> = Vec::new();
     for (pattern, rule) in RULES.iter() {
+        // Most patterns do not occur: `is_match` says so for less than a search with captures.
+        if !pattern.is_match(text) {
+            continue;
+        }
         for c in pattern.captures_iter(text) {
             if let Some(x) = rule(&c, text, base, lang) {
                 found.push(x);

@@ -785,6 +785,12 @@ fn rule_scores(text: &str, today: Option<(NaiveDate, &[dates::FoundDate])>) -> V
     let mut scores: Vec<(Intent, f64, Vec<String>)> = Vec::new();
     for (intent, weight, re) in RULES.iter() {
         // A past-tense cue inside a future or conditional phrase is no payment made.
+        // `is_match` first: most rules do not match, and it stops early where
+        // `find` may fall into the meta engine's reverse-inner search (measured:
+        // 3–4 µs instead of 0.2–0.8 µs on a reply for the rules with inner literals).
+        if !re.is_match(text) {
+            continue;
+        }
         let found = re.find_iter(text).find(|m| *intent != Intent::AlreadyPaid || !FUTURE_MARK.is_match(m.as_str()));
         if let Some(m) = found {
             match scores.iter_mut().find(|s| s.0 == *intent) {
@@ -910,7 +916,7 @@ fn signals(
     if found.is_empty() {
         out.push("date:none".into());
     }
-    match AMOUNT.find_iter(text).take(2).count() {
+    match if AMOUNT.is_match(text) { AMOUNT.find_iter(text).take(2).count() } else { 0 } {
         0 => {}
         1 => out.push("amount".into()),
         _ => out.extend(["amount".into(), "amounts:2+".into()]),
