@@ -77,55 +77,95 @@ enum Tag {
     Other,
 }
 
-fn tag(name: &str) -> Tag {
-    match name {
-        "Document" => Tag::Document,
-        "Stmt" | "Ntfctn" | "Rpt" => Tag::Stmt,
-        "Id" => Tag::Id,
-        "Acct" => Tag::Acct,
-        "IBAN" => Tag::Iban,
-        "Othr" => Tag::Othr,
-        "Ccy" => Tag::Ccy,
-        "Ntry" => Tag::Ntry,
-        "Amt" => Tag::Amt,
-        "CdtDbtInd" => Tag::CdtDbtInd,
-        "RvslInd" => Tag::RvslInd,
-        "BookgDt" => Tag::BookgDt,
-        "ValDt" => Tag::ValDt,
-        "Dt" => Tag::Dt,
-        "DtTm" => Tag::DtTm,
-        "AcctSvcrRef" => Tag::AcctSvcrRef,
-        "NtryRef" => Tag::NtryRef,
-        "AddtlNtryInf" => Tag::AddtlNtryInf,
-        "TxDtls" => Tag::TxDtls,
-        "Refs" => Tag::Refs,
-        "EndToEndId" => Tag::EndToEndId,
-        "TxId" => Tag::TxId,
-        "AmtDtls" => Tag::AmtDtls,
-        "TxAmt" => Tag::TxAmt,
-        "InstdAmt" => Tag::InstdAmt,
-        "RltdPties" => Tag::RltdPties,
-        "Dbtr" => Tag::Dbtr,
-        "UltmtDbtr" => Tag::UltmtDbtr,
-        "Cdtr" => Tag::Cdtr,
-        "UltmtCdtr" => Tag::UltmtCdtr,
-        "DbtrAcct" => Tag::DbtrAcct,
-        "CdtrAcct" => Tag::CdtrAcct,
-        "Pty" => Tag::Pty,
-        "Nm" => Tag::Nm,
-        "RmtInf" => Tag::RmtInf,
-        "Ustrd" => Tag::Ustrd,
-        "CdtrRefInf" => Tag::CdtrRefInf,
-        "Ref" => Tag::Ref,
-        "RfrdDocInf" => Tag::RfrdDocInf,
-        "Nb" => Tag::Nb,
-        "AddtlRmtInf" => Tag::AddtlRmtInf,
-        "AddtlTxInf" => Tag::AddtlTxInf,
-        "Chrgs" => Tag::Chrgs,
-        "Rcrd" => Tag::Rcrd,
-        "TtlChrgsAndTaxAmt" => Tag::TtlChrgsAndTaxAmt,
-        "ToDtTm" => Tag::ToDtTm,
-        "CreDtTm" => Tag::CreDtTm,
+/// The element's tag: matched on the name's length first (one or a few
+/// comparisons per element instead of a scan of every name).
+fn tag(name: &[u8]) -> Tag {
+    match name.len() {
+        2 => match name {
+            b"Id" => Tag::Id,
+            b"Dt" => Tag::Dt,
+            b"Nm" => Tag::Nm,
+            b"Nb" => Tag::Nb,
+            _ => Tag::Other,
+        },
+        3 => match name {
+            b"Rpt" => Tag::Stmt,
+            b"Ccy" => Tag::Ccy,
+            b"Amt" => Tag::Amt,
+            b"Pty" => Tag::Pty,
+            b"Ref" => Tag::Ref,
+            _ => Tag::Other,
+        },
+        4 => match name {
+            b"Stmt" => Tag::Stmt,
+            b"Acct" => Tag::Acct,
+            b"IBAN" => Tag::Iban,
+            b"Othr" => Tag::Othr,
+            b"Ntry" => Tag::Ntry,
+            b"DtTm" => Tag::DtTm,
+            b"Refs" => Tag::Refs,
+            b"TxId" => Tag::TxId,
+            b"Dbtr" => Tag::Dbtr,
+            b"Cdtr" => Tag::Cdtr,
+            b"Rcrd" => Tag::Rcrd,
+            _ => Tag::Other,
+        },
+        5 => match name {
+            b"ValDt" => Tag::ValDt,
+            b"TxAmt" => Tag::TxAmt,
+            b"Ustrd" => Tag::Ustrd,
+            b"Chrgs" => Tag::Chrgs,
+            _ => Tag::Other,
+        },
+        6 => match name {
+            b"Ntfctn" => Tag::Stmt,
+            b"TxDtls" => Tag::TxDtls,
+            b"RmtInf" => Tag::RmtInf,
+            b"ToDtTm" => Tag::ToDtTm,
+            _ => Tag::Other,
+        },
+        7 => match name {
+            b"RvslInd" => Tag::RvslInd,
+            b"BookgDt" => Tag::BookgDt,
+            b"NtryRef" => Tag::NtryRef,
+            b"AmtDtls" => Tag::AmtDtls,
+            b"CreDtTm" => Tag::CreDtTm,
+            _ => Tag::Other,
+        },
+        8 => match name {
+            b"Document" => Tag::Document,
+            b"InstdAmt" => Tag::InstdAmt,
+            b"DbtrAcct" => Tag::DbtrAcct,
+            b"CdtrAcct" => Tag::CdtrAcct,
+            _ => Tag::Other,
+        },
+        9 => match name {
+            b"CdtDbtInd" => Tag::CdtDbtInd,
+            b"RltdPties" => Tag::RltdPties,
+            b"UltmtDbtr" => Tag::UltmtDbtr,
+            b"UltmtCdtr" => Tag::UltmtCdtr,
+            _ => Tag::Other,
+        },
+        10 => match name {
+            b"EndToEndId" => Tag::EndToEndId,
+            b"CdtrRefInf" => Tag::CdtrRefInf,
+            b"RfrdDocInf" => Tag::RfrdDocInf,
+            b"AddtlTxInf" => Tag::AddtlTxInf,
+            _ => Tag::Other,
+        },
+        11 => match name {
+            b"AcctSvcrRef" => Tag::AcctSvcrRef,
+            b"AddtlRmtInf" => Tag::AddtlRmtInf,
+            _ => Tag::Other,
+        },
+        12 => match name {
+            b"AddtlNtryInf" => Tag::AddtlNtryInf,
+            _ => Tag::Other,
+        },
+        17 => match name {
+            b"TtlChrgsAndTaxAmt" => Tag::TtlChrgsAndTaxAmt,
+            _ => Tag::Other,
+        },
         _ => Tag::Other,
     }
 }
@@ -194,14 +234,33 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     collect_text(Format::Camt, &decode_text(bytes), |text, sink| stream(text, sink))
 }
 
-/// The input, counting the line breaks of what the XML reader consumed
-/// (quick-xml's position is the number of bytes it consumed).
+/// The input through a buffer of its own, whose line breaks are counted
+/// only when a line is asked for (an error's, an entry's or an amount's), each
+/// byte once. quick-xml's position is the number of bytes it consumed.
 struct Counted<R> {
     inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    /// Line breaks of the input before `buf[counted..]`.
     line_breaks: usize,
+    counted: usize,
 }
 
-impl<R: BufRead> Read for Counted<R> {
+impl<R: Read> Counted<R> {
+    fn new(inner: R) -> Self {
+        Counted { inner, buf: vec![0; 64 * 1024].into_boxed_slice(), pos: 0, filled: 0, line_breaks: 0, counted: 0 }
+    }
+
+    /// Line breaks of the input consumed so far.
+    fn line_breaks(&mut self) -> usize {
+        self.line_breaks += count_line_breaks(&self.buf[self.counted..self.pos]);
+        self.counted = self.pos;
+        self.line_breaks
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let available = self.fill_buf()?;
         let n = available.len().min(out.len());
@@ -211,40 +270,52 @@ impl<R: BufRead> Read for Counted<R> {
     }
 }
 
-impl<R: BufRead> BufRead for Counted<R> {
+impl<R: Read> BufRead for Counted<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
-        self.inner.fill_buf()
+        if self.pos >= self.filled {
+            self.line_breaks();
+            self.filled = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            (self.pos, self.counted) = (0, 0);
+        }
+        Ok(&self.buf[self.pos..self.filled])
     }
 
     fn consume(&mut self, amt: usize) {
-        // What is consumed was returned by the last `fill_buf`: still buffered, no I/O.
-        if let Ok(available) = self.inner.fill_buf() {
-            self.line_breaks += count_line_breaks(&available[..amt.min(available.len())]);
-        }
-        self.inner.consume(amt);
+        self.pos = (self.pos + amt).min(self.filled);
     }
 }
 
-/// 1-based line of byte position `pos` of the event that starts at `start`
-/// after `before` line breaks and whose bytes, as far as they were read, are
-/// `event` (quick-xml's event buffer holds every byte of the event).
-fn line_in_event(pos: u64, start: u64, before: usize, event: &[u8]) -> usize {
+/// 1-based line of byte position `pos`, in the event that started at `start`
+/// and whose bytes (all of them, up to the position consumed, after
+/// `line_breaks` line breaks) are `event`.
+fn line_in_event(pos: u64, start: u64, line_breaks: usize, event: &[u8]) -> usize {
     if pos < start {
         // Only a position never set (0) is before the event.
-        return if pos == 0 { 1 } else { before + 1 };
+        return if pos == 0 { 1 } else { line_breaks + 1 };
     }
     let within = ((pos - start) as usize).min(event.len());
-    before + count_line_breaks(&event[..within]) + 1
+    line_breaks - count_line_breaks(&event[within..]).min(line_breaks) + 1
 }
 
+/// Number of `\n` bytes (by blocks whose counts fit a byte: vectorized).
 fn count_line_breaks(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|b| **b == b'\n').count()
+    let mut blocks = bytes.chunks_exact(255);
+    let mut n = 0;
+    for block in &mut blocks {
+        n += usize::from(block.iter().fold(0u8, |acc, b| acc + u8::from(*b == b'\n')));
+    }
+    n + blocks.remainder().iter().filter(|b| **b == b'\n').count()
 }
 
 /// Streams a camt.052/053/054 document (UTF-8 text) into `sink`, one
 /// transaction per finished entry (or per detail of a batch entry).
 pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Result<(), StreamError> {
-    let mut reader = Reader::from_reader(Counted { inner: input, line_breaks: 0 });
+    let mut reader = Reader::from_reader(Counted::new(input));
     // The bytes of the current event (reused: no allocation per event).
     let mut event_buf: Vec<u8> = Vec::with_capacity(1024);
     let err = |line: usize, m: String| StreamError::Parse(ParseError::new(Format::Camt, Some(line), m));
@@ -259,21 +330,22 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
     let mut out: Vec<Transaction> = Vec::new();
     loop {
         event_buf.clear();
-        let (start, before) = (reader.buffer_position(), reader.get_ref().line_breaks);
+        let start = reader.buffer_position();
         let event = match reader.read_event_into(&mut event_buf) {
             Ok(event) => event,
             Err(e) => {
-                let line = line_in_event(reader.error_position(), start, before, &event_buf);
+                let breaks = reader.get_mut().line_breaks();
+                let line = line_in_event(reader.error_position(), start, breaks, &event_buf);
                 return Err(err(line, format!("malformed XML: {e}")));
             }
         };
-        // The line of the position after this event.
-        let line = reader.get_ref().line_breaks + 1;
         match event {
             Event::Start(e) => {
-                let t = tag(e.local_name().as_ref());
+                // The line of the position after this event, counted only when needed.
+                let mut line = || reader.get_mut().line_breaks() + 1;
+                let t = tag(e.local_name().into_inner().as_bytes());
                 if stack.is_empty() {
-                    check_root(&e, t).map_err(|m| err(line, m))?;
+                    check_root(&e, t).map_err(|m| err(line(), m))?;
                     saw_document = true;
                 }
                 buf.clear();
@@ -289,7 +361,7 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
                         }
                         stmt = Some(Stmt::default());
                     }
-                    Tag::Ntry => entry = Some(Entry { line, ..Default::default() }),
+                    Tag::Ntry => entry = Some(Entry { line: line(), ..Default::default() }),
                     Tag::TxDtls => {
                         if let Some(en) = entry.as_mut() {
                             en.txs.push(Tx::default());
@@ -299,7 +371,7 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
                 }
                 if stack.len() >= MAX_DEPTH {
                     let m = format!("elements nested deeper than {MAX_DEPTH} levels");
-                    return Err(err(line, m));
+                    return Err(err(line(), m));
                 }
                 stack.push(t);
             }
@@ -315,8 +387,9 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
             Event::CData(c) => buf.push_str(&c.into_inner()),
             Event::GeneralRef(r) => buf.push_str(&resolve_entity(&r.into_inner())),
             Event::End(_) => {
+                let mut line = || reader.get_mut().line_breaks() + 1;
                 let Some(t) = stack.last().copied() else {
-                    return Err(err(line, "unexpected closing tag".into()));
+                    return Err(err(line(), "unexpected closing tag".into()));
                 };
                 let value = buf.trim();
                 let n = stack.len();
@@ -325,14 +398,18 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
                 match (t, entry.as_mut()) {
                     (Tag::Ntry, Some(_)) => {
                         let en = entry.take().unwrap_or_default();
-                        let st = stmt.as_mut().ok_or_else(|| err(line, "entry outside a statement".into()))?;
+                        let st = stmt.as_mut().ok_or_else(|| err(line(), "entry outside a statement".into()))?;
                         let (cur, date) = (st.info.currency, st.date.or(header_date));
                         entry_transactions(en, cur, date, &mut out)?;
                         for tx in out.drain(..) {
                             sink.transaction(&st.info, tx)?;
                         }
                     }
-                    (_, Some(en)) => on_entry_field(en, &stack, t, parent, grand, value, amt_ccy.take(), line),
+                    (_, Some(en)) => {
+                        // Only amounts keep their line (for an error about them later).
+                        let line = if matches!(t, Tag::Amt | Tag::TtlChrgsAndTaxAmt) { line() } else { 0 };
+                        on_entry_field(en, &stack, t, parent, grand, value, amt_ccy.take(), line)
+                    }
                     (Tag::Stmt, None) => {
                         if let Some(s) = stmt.take() {
                             statements += 1;

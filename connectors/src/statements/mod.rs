@@ -258,8 +258,35 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 
 /// Parses a positive amount (`1234.56`, `1234,56`) into money of `currency`.
 pub(crate) fn amount(text: &str, currency: Currency, style: DecimalStyle) -> Result<Money, String> {
-    let m = Money::parse(text.trim(), currency, style).map_err(|e| e.to_string())?;
+    let text = text.trim();
+    if let Some(minor) = plain_amount(text, currency.exponent(), style) {
+        return Ok(Money::new(minor, currency));
+    }
+    let m = Money::parse(text, currency, style).map_err(|e| e.to_string())?;
     Ok(Money::new(m.minor.abs(), currency))
+}
+
+/// The common shape of a statement amount, read without allocating: up to 15
+/// digits, then the decimal mark of `style` (`Dot`) and up to `exponent`
+/// digits. What [`Money::parse`] gives for it; `None` for any other text
+/// (read by [`Money::parse`]).
+fn plain_amount(text: &str, exponent: u8, style: DecimalStyle) -> Option<i64> {
+    if style != DecimalStyle::Dot || exponent > 3 {
+        return None;
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 15 || frac.len() > usize::from(exponent) || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for b in int.bytes() {
+        value = value * 10 + i64::from(b - b'0');
+    }
+    for i in 0..usize::from(exponent) {
+        value = value * 10 + frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    Some(value)
 }
 
 /// Joins non-empty parts with single spaces; `None` if nothing is left.
@@ -291,6 +318,13 @@ pub(crate) fn account_id(text: &str) -> Option<String> {
 /// A date from `YYYY-MM-DD` (a time part after it is ignored).
 pub(crate) fn iso_date(text: &str) -> Option<NaiveDate> {
     let t = text.trim();
+    let b = t.as_bytes();
+    // `YYYY-MM-DD` as digits: read without the format parser (same result).
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| b[i].is_ascii_digit())
+    {
+        let n = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        return NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10));
+    }
     NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
 }
 

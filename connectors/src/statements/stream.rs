@@ -328,3 +328,108 @@ impl<R: BufRead> BufRead for Windows1252Reader<R> {
         self.pos = (self.pos + amt).min(self.text.len());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bytes` streamed through buffers of `capacity` bytes, collected.
+    fn streamed(bytes: &[u8], capacity: usize) -> Result<ParsedFile, ParseError> {
+        let mut check = EncodingCheck::new();
+        for chunk in bytes.chunks(capacity.max(1)) {
+            check.update(chunk);
+        }
+        let mut sink = Collect::default();
+        let input = BufReader::with_capacity(capacity, bytes);
+        match stream_reader(input, check.finish(), &csv::CsvMapping::default(), &mut sink) {
+            Ok(format) => Ok(ParsedFile { format, statements: sink.statements }),
+            Err(StreamError::Parse(e)) => Err(e),
+            Err(StreamError::Io(e)) => panic!("reading memory failed: {e}"),
+        }
+    }
+
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("tests/fixtures/statements"), root.join("../../shared/fixtures/external")];
+        let mut out = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if let Ok(bytes) = std::fs::read(&p)
+                    && bytes.len() < 2_000_000
+                {
+                    out.push((p.display().to_string(), bytes));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn any_buffer_size_gives_what_parse_gives() {
+        let mut cases = fixtures();
+        let camt = "<?xml version=\"1.0\"?>\r\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\">\
+            <BkToCstmrStmt><Stmt><Id>S</Id><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\n\
+            <Ntry><Amt Ccy=\"EUR\">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><BookgDt><Dt>2026-01-02</Dt></BookgDt>\n\
+            <NtryDtls><TxDtls><RmtInf><Ustrd>Caf\u{e9} &amp; FA-1</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n\
+            <Ntry><Amt Ccy=\"EUR\">1x</Amt><CdtDbtInd>CRDT</CdtDbtInd></Ntry>\n</Stmt></BkToCstmrStmt></Document>";
+        let mt940 = ":20:S\r\n:25:DE89370400440532013000\r\n:60F:C260101EUR0,00\r\n\
+            :61:2601010101C10,00NTRFNONREF//B1\r\n:86:166?00GUTSCHRIFT?20SVWZ+Caf\u{e9}\r\n?21 FA-1\r\n\
+            :61:2601010101C1x\r\n";
+        for text in [camt, mt940] {
+            cases.push(("camt".into(), text.as_bytes().to_vec()));
+            // Windows-1252 (the é as one byte), a BOM, cut anywhere.
+            let latin: Vec<u8> = text.bytes().flat_map(|b| if b == 0xC3 { None } else { Some(b) }).collect();
+            let latin: Vec<u8> = latin.iter().map(|b| if *b == 0xA9 { 0xE9 } else { *b }).collect();
+            cases.push(("latin".into(), latin));
+            cases.push(("bom".into(), [b"\xef\xbb\xbf".as_slice(), text.as_bytes()].concat()));
+            for cut in (1..text.len()).step_by(37) {
+                cases.push((format!("cut {cut}"), text.as_bytes()[..cut].to_vec()));
+            }
+        }
+        assert!(cases.len() > 20);
+        let mut parsed = 0;
+        for (name, bytes) in &cases {
+            let whole = super::super::parse(bytes);
+            parsed += usize::from(whole.is_ok());
+            for capacity in [1, 2, 7, 64, 4096, 65536] {
+                assert_eq!(streamed(bytes, capacity), whole, "{name}, buffer of {capacity}");
+            }
+        }
+        assert!(parsed >= 3, "{parsed}");
+    }
+
+    #[test]
+    fn the_encoding_check_agrees_with_utf8_validation_however_cut() {
+        let texts: [&[u8]; 6] =
+            [b"plain", "Caf\u{e9} \u{20ac} \u{1f600}".as_bytes(), b"Caf\xe9", b"\xe2\x82", b"a\xf0\x9f\x98", b""];
+        for t in texts {
+            let expected = if std::str::from_utf8(t).is_ok() { TextEncoding::Utf8 } else { TextEncoding::Windows1252 };
+            for size in 1..=t.len().max(1) {
+                let mut check = EncodingCheck::new();
+                for chunk in t.chunks(size) {
+                    check.update(chunk);
+                }
+                assert_eq!(check.finish(), expected, "{t:?} by {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_streams_and_a_broken_one_stops_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.sta");
+        std::fs::write(&file, ":20:S\n:60F:C260101EUR0,00\n:61:2601010101C10,00NTRF//B1\n:61:26013\n").unwrap();
+        let mut sink = Collect::default();
+        let e = stream_file(&file, &csv::CsvMapping::default(), &mut sink).unwrap_err();
+        let StreamError::Parse(e) = e else { panic!("{e}") };
+        assert_eq!((e.format, e.line), (Some(Format::Mt940), Some(4)));
+        // The transaction before the problem was handed over.
+        assert_eq!(sink.current.len(), 1);
+        let missing = stream_file(&dir.path().join("none"), &csv::CsvMapping::default(), &mut sink);
+        assert!(matches!(missing, Err(StreamError::Io(_))));
+    }
+}
