@@ -404,7 +404,7 @@ fn bench_parse(mb: usize) -> anyhow::Result<ExitCode> {
                 relance_connectors::statements::parse(doc.as_bytes()).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             Ok(parsed.transactions().count())
         })?;
-        let mut streamed = |json: bool| {
+        let streamed = |json: bool| {
             best_of_5(&mut || {
                 let mut sink = Count { n: 0, json: json.then(|| Vec::with_capacity(80 << 10)) };
                 stream::stream_reader(doc.as_bytes(), TextEncoding::Utf8, &CsvMapping::default(), &mut sink)
