@@ -122,6 +122,7 @@ impl<R: BufRead> Fields<R> {
                     set(&mut self.tag, tag);
                     set(&mut self.value, &l[tag.len() + 2..]);
                     self.line = n;
+                    self.lines.shrink();
                     break;
                 }
             },
@@ -132,20 +133,36 @@ impl<R: BufRead> Fields<R> {
                 set(&mut self.next_tag, tag);
                 set(&mut self.next_value, &l[tag.len() + 2..]);
                 self.next = Some(n);
+                self.lines.shrink();
                 break;
             }
             if !l.trim().is_empty() {
                 self.value.push('\n');
                 self.value.push_str(l);
             }
+            self.lines.shrink();
         }
         Ok(true)
     }
 }
 
+/// `s = v`, reusing the buffer unless it is a huge one from an earlier field.
 fn set(s: &mut String, v: &str) {
+    if s.capacity() > 1 << 20 && v.len() < s.capacity() / 4 {
+        *s = String::new();
+    }
     s.clear();
     s.push_str(v);
+}
+
+impl<R> Lines<R> {
+    /// Frees the line buffer after a huge line (a one-line `:86:` of
+    /// megabytes), once its text is copied: it is not held twice while read.
+    fn shrink(&mut self) {
+        if self.bytes.capacity() > 1 << 20 {
+            self.bytes = Vec::with_capacity(256);
+        }
+    }
 }
 
 /// `:20:` → `20`, `:60F:` → `60F`, `:NS:` → `NS`.
