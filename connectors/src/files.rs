@@ -67,14 +67,19 @@ pub fn list(path: &Path, pattern: &str) -> std::io::Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Copies `bytes` to `dir/<first 16 hex of sha>-<file name>`; returns the path, or `None` (logged) on failure.
-pub fn keep_copy(dir: &Path, sha_hex: &str, file: &Path, bytes: &[u8]) -> Option<String> {
+/// Where [`keep_copy`] keeps a copy of `file`: `dir/<first 16 hex of sha>-<file name>`.
+pub fn kept_path(dir: &Path, sha_hex: &str, file: &Path) -> PathBuf {
     let name = format!(
         "{}-{}",
         sha_hex.get(..16).unwrap_or("file"),
         file.file_name().and_then(|n| n.to_str()).unwrap_or("input")
     );
-    let target = dir.join(name);
+    dir.join(name)
+}
+
+/// Copies `bytes` to `dir/<first 16 hex of sha>-<file name>`; returns the path, or `None` (logged) on failure.
+pub fn keep_copy(dir: &Path, sha_hex: &str, file: &Path, bytes: &[u8]) -> Option<String> {
+    let target = kept_path(dir, sha_hex, file);
     if target.exists() {
         return Some(target.display().to_string());
     }

@@ -2,12 +2,16 @@
 //! (debit/credit notification), any version: the namespace version is not
 //! checked, elements are matched by local name, unknown elements are skipped.
 //!
-//! Streaming pull parser over the document (quick-xml); element names are
-//! mapped to a small [`Tag`] enum so paths are compared without allocating.
+//! Streaming pull parser over the document (quick-xml's buffered reader over
+//! a [`BufRead`], one reused event buffer): memory does not grow with the
+//! document; each entry is handed to the sink when it closes. Element names
+//! are mapped to a small [`Tag`] enum so paths are compared without allocating.
 //! An entry (`Ntry`) with one or no `TxDtls` gives one transaction with the
 //! entry's booked amount; a batch entry with several `TxDtls` gives one
 //! transaction per detail when every detail has an amount, else one
 //! transaction for the entry with the details' remittances joined.
+
+use std::io::{BufRead, Read};
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -15,9 +19,10 @@ use quick_xml::events::Event;
 use relance_domain::money::{Currency, DecimalStyle, Money};
 use relance_domain::{BankLine, Direction};
 
+use super::stream::{Sink, StatementInfo, StreamError};
 use super::{
-    Format, ParseError, ParsedFile, Statement, Transaction, account_id, decode_text, iso_date, join_text, line_of,
-    narrative, quote,
+    Format, ParseError, ParsedFile, Transaction, account_id, collect_text, decode_text, iso_date, join_text, narrative,
+    quote,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,55 +77,95 @@ enum Tag {
     Other,
 }
 
-fn tag(name: &str) -> Tag {
-    match name {
-        "Document" => Tag::Document,
-        "Stmt" | "Ntfctn" | "Rpt" => Tag::Stmt,
-        "Id" => Tag::Id,
-        "Acct" => Tag::Acct,
-        "IBAN" => Tag::Iban,
-        "Othr" => Tag::Othr,
-        "Ccy" => Tag::Ccy,
-        "Ntry" => Tag::Ntry,
-        "Amt" => Tag::Amt,
-        "CdtDbtInd" => Tag::CdtDbtInd,
-        "RvslInd" => Tag::RvslInd,
-        "BookgDt" => Tag::BookgDt,
-        "ValDt" => Tag::ValDt,
-        "Dt" => Tag::Dt,
-        "DtTm" => Tag::DtTm,
-        "AcctSvcrRef" => Tag::AcctSvcrRef,
-        "NtryRef" => Tag::NtryRef,
-        "AddtlNtryInf" => Tag::AddtlNtryInf,
-        "TxDtls" => Tag::TxDtls,
-        "Refs" => Tag::Refs,
-        "EndToEndId" => Tag::EndToEndId,
-        "TxId" => Tag::TxId,
-        "AmtDtls" => Tag::AmtDtls,
-        "TxAmt" => Tag::TxAmt,
-        "InstdAmt" => Tag::InstdAmt,
-        "RltdPties" => Tag::RltdPties,
-        "Dbtr" => Tag::Dbtr,
-        "UltmtDbtr" => Tag::UltmtDbtr,
-        "Cdtr" => Tag::Cdtr,
-        "UltmtCdtr" => Tag::UltmtCdtr,
-        "DbtrAcct" => Tag::DbtrAcct,
-        "CdtrAcct" => Tag::CdtrAcct,
-        "Pty" => Tag::Pty,
-        "Nm" => Tag::Nm,
-        "RmtInf" => Tag::RmtInf,
-        "Ustrd" => Tag::Ustrd,
-        "CdtrRefInf" => Tag::CdtrRefInf,
-        "Ref" => Tag::Ref,
-        "RfrdDocInf" => Tag::RfrdDocInf,
-        "Nb" => Tag::Nb,
-        "AddtlRmtInf" => Tag::AddtlRmtInf,
-        "AddtlTxInf" => Tag::AddtlTxInf,
-        "Chrgs" => Tag::Chrgs,
-        "Rcrd" => Tag::Rcrd,
-        "TtlChrgsAndTaxAmt" => Tag::TtlChrgsAndTaxAmt,
-        "ToDtTm" => Tag::ToDtTm,
-        "CreDtTm" => Tag::CreDtTm,
+/// The element's tag: matched on the name's length first (one or a few
+/// comparisons per element instead of a scan of every name).
+fn tag(name: &[u8]) -> Tag {
+    match name.len() {
+        2 => match name {
+            b"Id" => Tag::Id,
+            b"Dt" => Tag::Dt,
+            b"Nm" => Tag::Nm,
+            b"Nb" => Tag::Nb,
+            _ => Tag::Other,
+        },
+        3 => match name {
+            b"Rpt" => Tag::Stmt,
+            b"Ccy" => Tag::Ccy,
+            b"Amt" => Tag::Amt,
+            b"Pty" => Tag::Pty,
+            b"Ref" => Tag::Ref,
+            _ => Tag::Other,
+        },
+        4 => match name {
+            b"Stmt" => Tag::Stmt,
+            b"Acct" => Tag::Acct,
+            b"IBAN" => Tag::Iban,
+            b"Othr" => Tag::Othr,
+            b"Ntry" => Tag::Ntry,
+            b"DtTm" => Tag::DtTm,
+            b"Refs" => Tag::Refs,
+            b"TxId" => Tag::TxId,
+            b"Dbtr" => Tag::Dbtr,
+            b"Cdtr" => Tag::Cdtr,
+            b"Rcrd" => Tag::Rcrd,
+            _ => Tag::Other,
+        },
+        5 => match name {
+            b"ValDt" => Tag::ValDt,
+            b"TxAmt" => Tag::TxAmt,
+            b"Ustrd" => Tag::Ustrd,
+            b"Chrgs" => Tag::Chrgs,
+            _ => Tag::Other,
+        },
+        6 => match name {
+            b"Ntfctn" => Tag::Stmt,
+            b"TxDtls" => Tag::TxDtls,
+            b"RmtInf" => Tag::RmtInf,
+            b"ToDtTm" => Tag::ToDtTm,
+            _ => Tag::Other,
+        },
+        7 => match name {
+            b"RvslInd" => Tag::RvslInd,
+            b"BookgDt" => Tag::BookgDt,
+            b"NtryRef" => Tag::NtryRef,
+            b"AmtDtls" => Tag::AmtDtls,
+            b"CreDtTm" => Tag::CreDtTm,
+            _ => Tag::Other,
+        },
+        8 => match name {
+            b"Document" => Tag::Document,
+            b"InstdAmt" => Tag::InstdAmt,
+            b"DbtrAcct" => Tag::DbtrAcct,
+            b"CdtrAcct" => Tag::CdtrAcct,
+            _ => Tag::Other,
+        },
+        9 => match name {
+            b"CdtDbtInd" => Tag::CdtDbtInd,
+            b"RltdPties" => Tag::RltdPties,
+            b"UltmtDbtr" => Tag::UltmtDbtr,
+            b"UltmtCdtr" => Tag::UltmtCdtr,
+            _ => Tag::Other,
+        },
+        10 => match name {
+            b"EndToEndId" => Tag::EndToEndId,
+            b"CdtrRefInf" => Tag::CdtrRefInf,
+            b"RfrdDocInf" => Tag::RfrdDocInf,
+            b"AddtlTxInf" => Tag::AddtlTxInf,
+            _ => Tag::Other,
+        },
+        11 => match name {
+            b"AcctSvcrRef" => Tag::AcctSvcrRef,
+            b"AddtlRmtInf" => Tag::AddtlRmtInf,
+            _ => Tag::Other,
+        },
+        12 => match name {
+            b"AddtlNtryInf" => Tag::AddtlNtryInf,
+            _ => Tag::Other,
+        },
+        17 => match name {
+            b"TtlChrgsAndTaxAmt" => Tag::TtlChrgsAndTaxAmt,
+            _ => Tag::Other,
+        },
         _ => Tag::Other,
     }
 }
@@ -130,8 +175,8 @@ fn tag(name: &str) -> Tag {
 struct RawAmount {
     text: String,
     ccy: Option<String>,
-    /// Byte offset, turned into a line only for an error message.
-    offset: usize,
+    /// 1-based line, for an error message.
+    line: usize,
 }
 
 #[derive(Debug, Default)]
@@ -159,7 +204,8 @@ struct Tx {
 
 #[derive(Debug, Default)]
 struct Entry {
-    offset: usize,
+    /// 1-based line of the entry's start, for an error message.
+    line: usize,
     amount: Option<RawAmount>,
     cdi: Option<Direction>,
     reversal: bool,
@@ -176,10 +222,7 @@ struct Entry {
 struct Stmt {
     /// End of the period or creation date: the date of entries that give none.
     date: Option<chrono::NaiveDate>,
-    id: Option<String>,
-    account: Option<String>,
-    currency: Option<Currency>,
-    txs: Vec<Transaction>,
+    info: StatementInfo,
 }
 
 /// Deepest element nesting accepted (real statements use about 12): paths
@@ -188,25 +231,121 @@ const MAX_DEPTH: usize = 256;
 
 /// Parses a camt.052/053/054 document.
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
-    let text = decode_text(bytes);
-    let text: &str = &text;
-    let err = |offset: u64, m: String| ParseError::new(Format::Camt, Some(line_of(text, offset as usize)), m);
-    let mut reader = Reader::from_str(text);
+    collect_text(Format::Camt, &decode_text(bytes), |text, sink| stream(text, sink))
+}
+
+/// The input through a buffer of its own, whose line breaks are counted
+/// only when a line is asked for (an error's, an entry's or an amount's), each
+/// byte once. quick-xml's position is the number of bytes it consumed.
+struct Counted<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    /// Line breaks of the input before `buf[counted..]`.
+    line_breaks: usize,
+    counted: usize,
+}
+
+impl<R: Read> Counted<R> {
+    fn new(inner: R) -> Self {
+        Counted { inner, buf: vec![0; 64 * 1024].into_boxed_slice(), pos: 0, filled: 0, line_breaks: 0, counted: 0 }
+    }
+
+    /// Line breaks of the input consumed so far.
+    fn line_breaks(&mut self) -> usize {
+        self.line_breaks += count_line_breaks(&self.buf[self.counted..self.pos]);
+        self.counted = self.pos;
+        self.line_breaks
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.pos >= self.filled {
+            self.line_breaks();
+            self.filled = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            (self.pos, self.counted) = (0, 0);
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.filled);
+    }
+}
+
+/// 1-based line of byte position `pos`, in the event that started at `start`
+/// and whose bytes (all of them, up to the position consumed, after
+/// `line_breaks` line breaks) are `event`.
+fn line_in_event(pos: u64, start: u64, line_breaks: usize, event: &[u8]) -> usize {
+    if pos < start {
+        // Only a position never set (0) is before the event.
+        return if pos == 0 { 1 } else { line_breaks + 1 };
+    }
+    let within = ((pos - start) as usize).min(event.len());
+    line_breaks - count_line_breaks(&event[within..]).min(line_breaks) + 1
+}
+
+/// Number of `\n` bytes (by blocks whose counts fit a byte: vectorized).
+fn count_line_breaks(bytes: &[u8]) -> usize {
+    let mut blocks = bytes.chunks_exact(255);
+    let mut n = 0;
+    for block in &mut blocks {
+        n += usize::from(block.iter().fold(0u8, |acc, b| acc + u8::from(*b == b'\n')));
+    }
+    n + blocks.remainder().iter().filter(|b| **b == b'\n').count()
+}
+
+/// Streams a camt.052/053/054 document (UTF-8 text) into `sink`, one
+/// transaction per finished entry (or per detail of a batch entry).
+pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Result<(), StreamError> {
+    let mut reader = Reader::from_reader(Counted::new(input));
+    // The bytes of the current event (reused: no allocation per event).
+    let mut event_buf: Vec<u8> = Vec::with_capacity(1024);
+    let err = |line: usize, m: String| StreamError::Parse(ParseError::new(Format::Camt, Some(line), m));
     let mut stack: Vec<Tag> = Vec::with_capacity(32);
     let mut buf = String::new();
     let mut amt_ccy: Option<String> = None;
-    let mut statements: Vec<Statement> = Vec::new();
+    let mut statements = 0usize;
     let mut stmt: Option<Stmt> = None;
     let mut entry: Option<Entry> = None;
     let mut saw_document = false;
     let mut header_date: Option<chrono::NaiveDate> = None;
+    let mut out: Vec<Transaction> = Vec::new();
     loop {
-        let event = reader.read_event().map_err(|e| err(reader.error_position(), format!("malformed XML: {e}")))?;
+        event_buf.clear();
+        let start = reader.buffer_position();
+        let event = match reader.read_event_into(&mut event_buf) {
+            Ok(event) => event,
+            Err(e) => {
+                let breaks = reader.get_mut().line_breaks();
+                let line = line_in_event(reader.error_position(), start, breaks, &event_buf);
+                return Err(err(line, format!("malformed XML: {e}")));
+            }
+        };
         match event {
             Event::Start(e) => {
-                let t = tag(e.local_name().as_ref());
+                // The line of the position after this event, counted only when needed.
+                let mut line = || reader.get_mut().line_breaks() + 1;
+                let t = tag(e.local_name().into_inner().as_bytes());
                 if stack.is_empty() {
-                    check_root(&e, t).map_err(|m| err(reader.buffer_position(), m))?;
+                    check_root(&e, t).map_err(|m| err(line(), m))?;
                     saw_document = true;
                 }
                 buf.clear();
@@ -216,10 +355,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                             a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.trim().to_string())
                         });
                     }
-                    Tag::Stmt if stack.last() == Some(&Tag::Other) || stack.len() == 2 => stmt = Some(Stmt::default()),
-                    Tag::Ntry => {
-                        entry = Some(Entry { offset: reader.buffer_position() as usize, ..Default::default() })
+                    Tag::Stmt if stack.last() == Some(&Tag::Other) || stack.len() == 2 => {
+                        if stmt.is_some() {
+                            sink.abandon_statement();
+                        }
+                        stmt = Some(Stmt::default());
                     }
+                    Tag::Ntry => entry = Some(Entry { line: line(), ..Default::default() }),
                     Tag::TxDtls => {
                         if let Some(en) = entry.as_mut() {
                             en.txs.push(Tx::default());
@@ -229,13 +371,13 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                 }
                 if stack.len() >= MAX_DEPTH {
                     let m = format!("elements nested deeper than {MAX_DEPTH} levels");
-                    return Err(err(reader.buffer_position(), m));
+                    return Err(err(line(), m));
                 }
                 stack.push(t);
             }
             Event::Empty(e) => {
                 if stack.is_empty() {
-                    return Err(err(0, "empty document".into()));
+                    return Err(err(1, "empty document".into()));
                 }
                 let _ = e;
             }
@@ -245,46 +387,48 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
             Event::CData(c) => buf.push_str(&c.into_inner()),
             Event::GeneralRef(r) => buf.push_str(&resolve_entity(&r.into_inner())),
             Event::End(_) => {
+                let mut line = || reader.get_mut().line_breaks() + 1;
                 let Some(t) = stack.last().copied() else {
-                    return Err(err(reader.buffer_position(), "unexpected closing tag".into()));
+                    return Err(err(line(), "unexpected closing tag".into()));
                 };
-                let pos = reader.buffer_position();
                 let value = buf.trim();
                 let n = stack.len();
                 let parent = if n >= 2 { stack[n - 2] } else { Tag::Other };
                 let grand = if n >= 3 { stack[n - 3] } else { Tag::Other };
-                let line = pos as usize;
                 match (t, entry.as_mut()) {
                     (Tag::Ntry, Some(_)) => {
                         let en = entry.take().unwrap_or_default();
-                        let st = stmt.as_mut().ok_or_else(|| err(pos, "entry outside a statement".into()))?;
-                        let (cur, date) = (st.currency, st.date.or(header_date));
-                        entry_transactions(en, cur, date, &mut st.txs).map_err(|e| e.at_line_of(text))?;
+                        let st = stmt.as_mut().ok_or_else(|| err(line(), "entry outside a statement".into()))?;
+                        let (cur, date) = (st.info.currency, st.date.or(header_date));
+                        entry_transactions(en, cur, date, &mut out)?;
+                        for tx in out.drain(..) {
+                            sink.transaction(&st.info, tx)?;
+                        }
                     }
-                    (_, Some(en)) => on_entry_field(en, &stack, t, parent, grand, value, amt_ccy.take(), line),
+                    (_, Some(en)) => {
+                        // Only amounts keep their line (for an error about them later).
+                        let line = if matches!(t, Tag::Amt | Tag::TtlChrgsAndTaxAmt) { line() } else { 0 };
+                        on_entry_field(en, &stack, t, parent, grand, value, amt_ccy.take(), line)
+                    }
                     (Tag::Stmt, None) => {
                         if let Some(s) = stmt.take() {
-                            statements.push(Statement {
-                                id: s.id,
-                                account: s.account,
-                                currency: s.currency,
-                                transactions: s.txs,
-                            });
+                            statements += 1;
+                            sink.end_statement(s.info)?;
                         }
                     }
                     (Tag::Id, None) if parent == Tag::Stmt => {
                         if let Some(s) = stmt.as_mut() {
-                            s.id = Some(value.to_string());
+                            s.info.id = Some(value.to_string());
                         }
                     }
                     (Tag::Iban, None) if grand == Tag::Acct && n >= 4 && stack[n - 4] == Tag::Stmt => {
                         if let Some(s) = stmt.as_mut() {
-                            s.account = account_id(value);
+                            s.info.account = account_id(value);
                         }
                     }
                     (Tag::Id, None) if parent == Tag::Othr && n >= 5 && stack[n - 4] == Tag::Acct => {
-                        if let Some(s) = stmt.as_mut().filter(|s| s.account.is_none()) {
-                            s.account = account_id(value);
+                        if let Some(s) = stmt.as_mut().filter(|s| s.info.account.is_none()) {
+                            s.info.account = account_id(value);
                         }
                     }
                     (Tag::ToDtTm, None) if stmt.is_some() => {
@@ -299,7 +443,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
                     },
                     (Tag::Ccy, None) if parent == Tag::Acct && grand == Tag::Stmt => {
                         if let Some(s) = stmt.as_mut() {
-                            s.currency = Currency::parse(value).ok();
+                            s.info.currency = Currency::parse(value).ok();
                         }
                     }
                     _ => {}
@@ -312,16 +456,16 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
         }
     }
     if !saw_document {
-        return Err(ParseError::new(Format::Camt, Some(1), "no XML element found"));
+        return Err(err(1, "no XML element found".into()));
     }
-    if statements.is_empty() {
-        return Err(ParseError::new(
+    if statements == 0 {
+        return Err(StreamError::Parse(ParseError::new(
             Format::Camt,
             None,
             "no statement found (expected BkToCstmrStmt/Stmt, BkToCstmrDbtCdtNtfctn/Ntfctn or BkToCstmrAcctRpt/Rpt)",
-        ));
+        )));
     }
-    Ok(ParsedFile { format: Format::Camt, statements })
+    Ok(())
 }
 
 /// The root must be an ISO 20022 camt `Document`.
@@ -388,7 +532,7 @@ fn on_entry_field(
 ) {
     let in_tx = stack.contains(&Tag::TxDtls);
     let some = || (!value.is_empty()).then(|| value.to_string());
-    let raw = || RawAmount { text: value.to_string(), ccy: ccy.clone(), offset: line };
+    let raw = || RawAmount { text: value.to_string(), ccy: ccy.clone(), line };
     if !in_tx {
         match (t, parent) {
             (Tag::Amt, Tag::Ntry) => en.amount = Some(raw()),
@@ -453,7 +597,7 @@ fn on_entry_field(
 }
 
 fn money(raw: &RawAmount, fallback: Option<Currency>) -> Result<Money, ParseError> {
-    let at = |m: String| ParseError::new(Format::Camt, Some(raw.offset), m);
+    let at = |m: String| ParseError::new(Format::Camt, Some(raw.line), m);
     let ccy = match raw.ccy.as_deref() {
         Some(c) => Currency::parse(c).map_err(|e| at(e.to_string()))?,
         None => fallback.ok_or_else(|| at("amount without currency (no Ccy attribute, no account currency)".into()))?,
@@ -473,22 +617,14 @@ fn charges(list: &[RawAmount], fallback: Option<Currency>) -> Result<Option<Mone
     Ok(total)
 }
 
-impl ParseError {
-    /// Errors built while reading an entry carry a byte offset in `line`: make it a line.
-    fn at_line_of(mut self, text: &str) -> ParseError {
-        self.line = self.line.map(|offset| line_of(text, offset));
-        self
-    }
-}
-
-/// Turns a finished entry into transactions (errors carry byte offsets).
+/// Turns a finished entry into transactions.
 fn entry_transactions(
     en: Entry,
     stmt_ccy: Option<Currency>,
     stmt_date: Option<chrono::NaiveDate>,
     out: &mut Vec<Transaction>,
 ) -> Result<(), ParseError> {
-    let at = |m: &str| ParseError::new(Format::Camt, Some(en.offset), m.to_string());
+    let at = |m: &str| ParseError::new(Format::Camt, Some(en.line), m.to_string());
     let raw = en.amount.as_ref().ok_or_else(|| at("entry without <Amt>"))?;
     let amount = money(raw, stmt_ccy)?;
     let dir = en.cdi.ok_or_else(|| at("entry without <CdtDbtInd> (CRDT or DBIT)"))?;

@@ -6,7 +6,8 @@
 //! [`relance_domain::BankLine`] (amount always positive, with a direction).
 //! A file that is not a statement, or is broken, gives a [`ParseError`]
 //! with the line where the problem is. [`parse`] detects the format from
-//! the content.
+//! the content. [`stream`] hands the transactions over one at a time as the
+//! file is read (camt and MT940 without holding the file in memory).
 
 pub mod camt;
 pub mod cfonb;
@@ -14,6 +15,7 @@ pub mod csv;
 pub mod mt940;
 pub mod narrative;
 pub mod ofx;
+pub mod stream;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -136,19 +138,30 @@ pub(crate) fn quote(s: &str) -> String {
 
 /// Detects the format from the content.
 pub fn detect(bytes: &[u8]) -> Result<Format, ParseError> {
-    let unknown = |m: &str| ParseError { format: None, line: Some(1), message: m.to_string() };
-    if bytes.starts_with(b"PK\x03\x04") {
+    match detect_head(&bytes[..bytes.len().min(stream::HEAD)])? {
+        Some(format) => Ok(format),
+        None => detect_rest(bytes),
+    }
+}
+
+fn unknown(m: &str) -> ParseError {
+    ParseError { format: None, line: Some(1), message: m.to_string() }
+}
+
+/// The format when the first [`stream::HEAD`] bytes decide it (ZIP, OFX,
+/// camt, QIF, MT940); `None` when it takes the whole content (CFONB 120, CSV).
+pub(crate) fn detect_head(head: &[u8]) -> Result<Option<Format>, ParseError> {
+    if head.starts_with(b"PK\x03\x04") {
         return Err(unknown("a ZIP archive: unpack it and import the statements it contains"));
     }
-    let head = &bytes[..bytes.len().min(4096)];
     let text = String::from_utf8_lossy(head);
     let t = text.trim_start_matches('\u{feff}').trim_start();
     let upper = t.to_ascii_uppercase();
     if upper.contains("OFXHEADER") || upper.contains("<OFX>") || upper.contains("<?OFX") {
-        return Ok(Format::Ofx);
+        return Ok(Some(Format::Ofx));
     }
     if t.starts_with('<') {
-        return Ok(Format::Camt);
+        return Ok(Some(Format::Camt));
     }
     if t.starts_with("!Type:") || t.starts_with("!Account") || t.starts_with("!Option") {
         return Err(unknown(
@@ -163,14 +176,22 @@ pub fn detect(bytes: &[u8]) -> Result<Format, ParseError> {
         })
     };
     if t.starts_with("{1:") || t.lines().take(40).any(mt_tag) {
-        return Ok(Format::Mt940);
+        return Ok(Some(Format::Mt940));
     }
+    Ok(None)
+}
+
+/// The rest of [`detect`], for content whose head decided nothing.
+pub(crate) fn detect_rest(bytes: &[u8]) -> Result<Format, ParseError> {
     if cfonb::looks_like(bytes) {
         return Ok(Format::Cfonb120);
     }
+    let head = &bytes[..bytes.len().min(stream::HEAD)];
     if head.contains(&0) {
         return Err(unknown("binary content: not a bank statement"));
     }
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
     if t.lines().next().is_some_and(|l| l.contains([',', ';', '\t', '|'])) {
         return Ok(Format::Csv);
     }
@@ -182,7 +203,9 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
     parse_with(bytes, &csv::CsvMapping::default())
 }
 
-/// Detects the format and parses the file, CSV with `mapping`.
+/// Detects the format and parses the file, CSV with `mapping`: the whole
+/// file in memory. camt and MT940 are a collect over their stream
+/// ([`stream`]); the bank connector and `relance statements parse` stream.
 ///
 /// In debug builds, a file containing the value of the environment variable
 /// `RELANCE_TEST_PANIC_MARKER` makes this panic: the integration tests use it
@@ -191,12 +214,31 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
 pub fn parse_with(bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
     #[cfg(debug_assertions)]
     relance_connector::guard::test_panic_hook("statement", bytes);
-    match detect(bytes)? {
+    parse_format(detect(bytes)?, bytes, mapping)
+}
+
+/// Parses the file as `format`.
+pub(crate) fn parse_format(format: Format, bytes: &[u8], mapping: &csv::CsvMapping) -> Result<ParsedFile, ParseError> {
+    match format {
         Format::Camt => camt::parse(bytes),
         Format::Mt940 => mt940::parse(bytes),
         Format::Cfonb120 => cfonb::parse(bytes),
         Format::Ofx => ofx::parse(bytes),
         Format::Csv => csv::parse(bytes, mapping),
+    }
+}
+
+/// A whole text streamed by `stream` into a [`ParsedFile`] of `format`.
+pub(crate) fn collect_text<F>(format: Format, text: &str, stream: F) -> Result<ParsedFile, ParseError>
+where
+    F: FnOnce(&[u8], &mut stream::Collect) -> Result<(), stream::StreamError>,
+{
+    let mut sink = stream::Collect::default();
+    match stream(text.as_bytes(), &mut sink) {
+        Ok(()) => Ok(ParsedFile { format, statements: sink.statements }),
+        Err(stream::StreamError::Parse(e)) => Err(e),
+        // Reading a string and collecting cannot fail.
+        Err(stream::StreamError::Io(e)) => Err(ParseError::new(format, None, e.to_string())),
     }
 }
 
@@ -216,8 +258,35 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 
 /// Parses a positive amount (`1234.56`, `1234,56`) into money of `currency`.
 pub(crate) fn amount(text: &str, currency: Currency, style: DecimalStyle) -> Result<Money, String> {
-    let m = Money::parse(text.trim(), currency, style).map_err(|e| e.to_string())?;
+    let text = text.trim();
+    if let Some(minor) = plain_amount(text, currency.exponent(), style) {
+        return Ok(Money::new(minor, currency));
+    }
+    let m = Money::parse(text, currency, style).map_err(|e| e.to_string())?;
     Ok(Money::new(m.minor.abs(), currency))
+}
+
+/// The common shape of a statement amount, read without allocating: up to 15
+/// digits, then the decimal mark of `style` (`Dot`) and up to `exponent`
+/// digits. What [`Money::parse`] gives for it; `None` for any other text
+/// (read by [`Money::parse`]).
+fn plain_amount(text: &str, exponent: u8, style: DecimalStyle) -> Option<i64> {
+    if style != DecimalStyle::Dot || exponent > 3 {
+        return None;
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 15 || frac.len() > usize::from(exponent) || !digits(int) || !digits(frac) {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for b in int.bytes() {
+        value = value * 10 + i64::from(b - b'0');
+    }
+    for i in 0..usize::from(exponent) {
+        value = value * 10 + frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    Some(value)
 }
 
 /// Joins non-empty parts with single spaces; `None` if nothing is left.
@@ -249,6 +318,13 @@ pub(crate) fn account_id(text: &str) -> Option<String> {
 /// A date from `YYYY-MM-DD` (a time part after it is ignored).
 pub(crate) fn iso_date(text: &str) -> Option<NaiveDate> {
     let t = text.trim();
+    let b = t.as_bytes();
+    // `YYYY-MM-DD` as digits: read without the format parser (same result).
+    if b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| b[i].is_ascii_digit())
+    {
+        let n = |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+        return NaiveDate::from_ymd_opt(n(0..4) as i32, n(5..7), n(8..10));
+    }
     NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()
 }
 

@@ -4,27 +4,23 @@
 //! a funds code letter, invalid days (clamped), and three `:86:` styles:
 //! German `?00..?63` sub-fields with SEPA `EREF+`/`SVWZ+` tags, Dutch slash
 //! tags (`/EREF/…/REMI/…/NAME/…`), and free text.
+//!
+//! Read line by line from a [`BufRead`] into reused buffers, one field at a
+//! time: memory does not grow with the file (one field is held, however long).
 
 use std::borrow::Cow;
+use std::io::BufRead;
 
 use chrono::Datelike;
 
 use relance_domain::money::{Currency, DecimalStyle};
 use relance_domain::{BankLine, Direction};
 
+use super::stream::{Sink, StatementInfo, StreamError};
 use super::{
-    Format, ParseError, ParsedFile, Statement, Transaction, account_id, clamp_date, decode_text, join_text, narrative,
-    quote,
+    Format, ParseError, ParsedFile, Transaction, account_id, clamp_date, collect_text, decode_text, join_text,
+    narrative, quote,
 };
-
-/// One `:TAG:value` field with the line it starts on.
-struct Field<'a> {
-    tag: &'a str,
-    /// Borrowed from the text when the field is one line; continuation lines
-    /// are joined with `\n`.
-    value: Cow<'a, str>,
-    line: usize,
-}
 
 /// A line without its `\r` and block wrappers such as `{1:F01…}{2:I940…}{4:`;
 /// `None` for the end-of-block lines (`-}`, `-`).
@@ -43,54 +39,129 @@ fn clean_line(raw: &str) -> Option<&str> {
     (!(l == "-}" || l == "-" || l.starts_with("-}"))).then_some(l)
 }
 
-/// The fields of the text, one at a time (a statement of many megabytes is
-/// not copied into a list of fields first).
-struct Fields<'a> {
-    lines: std::iter::Enumerate<std::str::Lines<'a>>,
-    /// The next field's first line, already read: (line number, tag, value).
-    next: Option<(usize, &'a str, &'a str)>,
+/// The lines of a text read from a [`BufRead`], as [`str::lines`] splits
+/// them, into one reused buffer.
+struct Lines<R> {
+    input: R,
+    bytes: Vec<u8>,
+    /// A line that is not UTF-8 (the input changed since its encoding was
+    /// checked), read as Windows-1252.
+    fallback: String,
+    /// 1-based number of the last line read.
+    number: usize,
 }
 
-impl<'a> Fields<'a> {
-    fn new(text: &'a str) -> Fields<'a> {
-        Fields { lines: text.lines().enumerate(), next: None }
+impl<R: BufRead> Lines<R> {
+    fn new(input: R) -> Self {
+        Lines { input, bytes: Vec::with_capacity(256), fallback: String::new(), number: 0 }
     }
 
-    /// The next line that starts a field; lines before the first field are dropped.
-    fn next_start(&mut self) -> Option<(usize, &'a str, &'a str)> {
-        for (i, raw) in self.lines.by_ref() {
-            if let Some(l) = clean_line(raw)
-                && let Some(tag) = field_tag(l)
-            {
-                return Some((i + 1, tag, &l[tag.len() + 2..]));
-            }
+    /// The next line (without `\n` or `\r\n`) and its number.
+    fn next_line(&mut self) -> std::io::Result<Option<(usize, &str)>> {
+        self.bytes.clear();
+        if self.input.read_until(b'\n', &mut self.bytes)? == 0 {
+            return Ok(None);
         }
-        None
+        self.number += 1;
+        let mut line = &self.bytes[..];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l.strip_suffix(b"\r").unwrap_or(l);
+        }
+        let text = match std::str::from_utf8(line) {
+            Ok(t) => t,
+            Err(_) => {
+                self.fallback = encoding_rs::WINDOWS_1252.decode_without_bom_handling(line).0.into_owned();
+                &self.fallback
+            }
+        };
+        Ok(Some((self.number, text)))
     }
 }
 
-impl<'a> Iterator for Fields<'a> {
-    type Item = Field<'a>;
+/// The fields of the text, one at a time, into reused buffers (a statement
+/// of many megabytes is never held whole).
+struct Fields<R> {
+    lines: Lines<R>,
+    /// The current field: tag, value (continuation lines joined with `\n`), first line.
+    tag: String,
+    value: String,
+    line: usize,
+    /// The next field's first line, already read.
+    next: Option<usize>,
+    next_tag: String,
+    next_value: String,
+}
 
-    fn next(&mut self) -> Option<Field<'a>> {
-        let (line, tag, first) = match self.next.take() {
-            Some(start) => start,
-            None => self.next_start()?,
-        };
-        let mut value = Cow::Borrowed(first);
-        for (i, raw) in self.lines.by_ref() {
+impl<R: BufRead> Fields<R> {
+    fn new(input: R) -> Self {
+        Fields {
+            lines: Lines::new(input),
+            tag: String::new(),
+            value: String::new(),
+            line: 0,
+            next: None,
+            next_tag: String::new(),
+            next_value: String::new(),
+        }
+    }
+
+    /// Reads the next field into `tag`, `value` and `line`; false at the end.
+    /// Lines before the first field are dropped.
+    fn advance(&mut self) -> std::io::Result<bool> {
+        match self.next.take() {
+            Some(line) => {
+                std::mem::swap(&mut self.tag, &mut self.next_tag);
+                std::mem::swap(&mut self.value, &mut self.next_value);
+                self.line = line;
+            }
+            None => loop {
+                let Some((n, raw)) = self.lines.next_line()? else { return Ok(false) };
+                if let Some(l) = clean_line(raw)
+                    && let Some(tag) = field_tag(l)
+                {
+                    set(&mut self.tag, tag);
+                    set(&mut self.value, &l[tag.len() + 2..]);
+                    self.line = n;
+                    self.lines.shrink();
+                    break;
+                }
+            },
+        }
+        while let Some((n, raw)) = self.lines.next_line()? {
             let Some(l) = clean_line(raw) else { continue };
-            if let Some(next_tag) = field_tag(l) {
-                self.next = Some((i + 1, next_tag, &l[next_tag.len() + 2..]));
+            if let Some(tag) = field_tag(l) {
+                set(&mut self.next_tag, tag);
+                set(&mut self.next_value, &l[tag.len() + 2..]);
+                self.next = Some(n);
+                self.lines.shrink();
                 break;
             }
             if !l.trim().is_empty() {
-                let v = value.to_mut();
-                v.push('\n');
-                v.push_str(l);
+                self.value.push('\n');
+                self.value.push_str(l);
             }
+            self.lines.shrink();
         }
-        Some(Field { tag, value, line })
+        Ok(true)
+    }
+}
+
+/// `s = v`, reusing the buffer unless it is a huge one from an earlier field.
+fn set(s: &mut String, v: &str) {
+    if s.capacity() > 1 << 20 && v.len() < s.capacity() / 4 {
+        *s = String::new();
+    }
+    s.clear();
+    s.push_str(v);
+}
+
+impl<R> Lines<R> {
+    /// Frees the line buffer after a huge line (a one-line `:86:` of
+    /// megabytes), once its text is copied: it is not held twice while read.
+    fn shrink(&mut self) {
+        if self.bytes.capacity() > 1 << 20 {
+            self.bytes = Vec::with_capacity(256);
+        }
     }
 }
 
@@ -108,73 +179,80 @@ fn field_tag(line: &str) -> Option<&str> {
 
 /// Parses an MT940/MT942 file (one or more messages).
 pub fn parse(bytes: &[u8]) -> Result<ParsedFile, ParseError> {
-    let text = decode_text(bytes);
-    let err = |line: usize, m: String| ParseError::new(Format::Mt940, Some(line), m);
-    let mut statements: Vec<Statement> = Vec::new();
-    let mut current: Option<Statement> = None;
-    let mut last_was_61 = false;
-    for f in Fields::new(&text) {
-        match f.tag {
+    collect_text(Format::Mt940, &decode_text(bytes), |text, sink| stream(text, sink))
+}
+
+/// Streams an MT940/MT942 text into `sink`: a `:61:` line is handed over
+/// once the field after it is read (its `:86:`, or anything else).
+pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Result<(), StreamError> {
+    let err = |line: usize, m: String| StreamError::Parse(ParseError::new(Format::Mt940, Some(line), m));
+    let mut fields = Fields::new(input);
+    let mut statements = 0usize;
+    let mut current: Option<StatementInfo> = None;
+    // The last `:61:`, until the field after it.
+    let mut pending: Option<Transaction> = None;
+    while fields.advance()? {
+        let (tag, value, line) = (fields.tag.as_str(), fields.value.as_str(), fields.line);
+        if let Some(mut tx) = pending.take() {
+            if tag == "86" {
+                apply_info(&mut tx.line, value);
+            }
+            sink.transaction(current.get_or_insert_with(StatementInfo::default), tx)?;
+            if tag == "86" {
+                continue;
+            }
+        }
+        match tag {
             "20" => {
                 if let Some(s) = current.take() {
-                    statements.push(s);
+                    statements += 1;
+                    sink.end_statement(s)?;
                 }
-                current = Some(Statement {
-                    id: Some(f.value.trim().to_string()),
-                    account: None,
-                    currency: None,
-                    transactions: Vec::new(),
-                });
+                current = Some(StatementInfo { id: Some(value.trim().to_string()), account: None, currency: None });
             }
             "25" => {
-                let st = current.get_or_insert_with(empty_statement);
-                let v = f.value.trim();
-                st.account = account_id(strip_currency_suffix(v));
+                let st = current.get_or_insert_with(StatementInfo::default);
+                st.account = account_id(strip_currency_suffix(value.trim()));
             }
             "28C" | "28" => {
                 if let Some(st) = current.as_mut() {
-                    let seq = f.value.trim();
+                    let seq = value.trim();
                     if !seq.is_empty() {
                         st.id = Some(format!("{}/{seq}", st.id.as_deref().unwrap_or("")));
                     }
                 }
             }
             "60F" | "60M" | "62F" | "62M" | "34F" => {
-                let st = current.get_or_insert_with(empty_statement);
+                let st = current.get_or_insert_with(StatementInfo::default);
                 if st.currency.is_none() {
-                    st.currency = Some(balance_currency(f.tag, &f.value).map_err(|m| err(f.line, m))?);
+                    st.currency = Some(balance_currency(tag, value).map_err(|m| err(line, m))?);
                 }
             }
             "61" => {
-                let st = current.get_or_insert_with(empty_statement);
-                let ccy = st.currency.ok_or_else(|| {
-                    err(f.line, "statement line before any balance giving the currency (:60F:)".into())
-                })?;
-                let tx = statement_line(&f.value, ccy).map_err(|m| err(f.line, m))?;
-                st.transactions.push(tx);
-                last_was_61 = true;
-                continue;
-            }
-            "86" if last_was_61 => {
-                if let Some(tx) = current.as_mut().and_then(|s| s.transactions.last_mut()) {
-                    apply_info(&mut tx.line, &f.value);
-                }
+                let st = current.get_or_insert_with(StatementInfo::default);
+                let ccy = st
+                    .currency
+                    .ok_or_else(|| err(line, "statement line before any balance giving the currency (:60F:)".into()))?;
+                pending = Some(statement_line(value, ccy).map_err(|m| err(line, m))?);
             }
             _ => {}
         }
-        last_was_61 = false;
+    }
+    if let Some(tx) = pending.take() {
+        sink.transaction(current.get_or_insert_with(StatementInfo::default), tx)?;
     }
     if let Some(s) = current.take() {
-        statements.push(s);
+        statements += 1;
+        sink.end_statement(s)?;
     }
-    if statements.is_empty() {
-        return Err(ParseError::new(Format::Mt940, None, "no MT940 statement found (no :20: field)"));
+    if statements == 0 {
+        return Err(StreamError::Parse(ParseError::new(
+            Format::Mt940,
+            None,
+            "no MT940 statement found (no :20: field)",
+        )));
     }
-    Ok(ParsedFile { format: Format::Mt940, statements })
-}
-
-fn empty_statement() -> Statement {
-    Statement { id: None, account: None, currency: None, transactions: Vec::new() }
+    Ok(())
 }
 
 /// `NL54INGB0001234500EUR` → `NL54INGB0001234500`; `0800003200000001610722 EUR` → the number.
