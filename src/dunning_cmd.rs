@@ -233,6 +233,7 @@ fn simulate(
                     c.last_reminder = Some(day);
                 }
                 Outcome::Wait { why } if verbose => println!("{day}  {:<10} waits: {why}", c.customer_id),
+                Outcome::HandedOver { why } if verbose => println!("{day}  {:<10} handed over: {why}", c.customer_id),
                 Outcome::Held { why, .. } if verbose => println!("{day}  {:<10} held: {why}", c.customer_id),
                 _ => {}
             }

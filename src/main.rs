@@ -101,6 +101,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Hand-off dossiers are summarised with the letters' PDF writer.
+    relance_runtime::reminders::handoff::set_pdf_renderer(relance_connectors::letters::dossier::render);
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
         Command::CheckConfig { config } => check_config(config),

@@ -32,6 +32,8 @@ fn http_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
 
 const SECRET: &str = "webhook-secret-0123456789";
 
+/// The webhook step uses a plain template: a `handoff` one would hand the
+/// customer over and stop the later steps (tests/handoff.rs).
 fn scenario() -> &'static str {
     r#"description = "channels test: SMS, agency webhook, call task, letter"
 min_gap_days = 1
@@ -44,8 +46,7 @@ template = "reminder_sms"
 id = "agency"
 offset_days = 3
 channel = "webhook"
-template = "handoff"
-confirm = false
+template = "firm"
 [[steps]]
 id = "call"
 offset_days = 5

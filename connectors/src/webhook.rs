@@ -116,7 +116,7 @@ pub fn event(m: &OutboundMessage) -> serde_json::Value {
         Channel::CallTask => "call_task",
         _ => "reminder",
     };
-    json!({
+    let mut event = json!({
         "id": m.token,
         "type": format!("dunning.{kind}"),
         "tenant": m.tenant,
@@ -129,7 +129,23 @@ pub fn event(m: &OutboundMessage) -> serde_json::Value {
         "language": m.language.as_str(),
         "subject": m.subject,
         "text": m.body_text,
-    })
+    });
+    // Files sent with the message (a hand-off's dossier), in base64.
+    if !m.attachments.is_empty() {
+        use base64::Engine as _;
+        event["attachments"] = m
+            .attachments
+            .iter()
+            .map(|a| {
+                json!({
+                    "file_name": a.file_name,
+                    "content_type": a.content_type,
+                    "content_base64": base64::engine::general_purpose::STANDARD.encode(&a.bytes),
+                })
+            })
+            .collect();
+    }
+    event
 }
 
 #[async_trait]

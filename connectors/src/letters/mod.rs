@@ -11,6 +11,7 @@
 //! and renamed; a file already there under the same token means the letter
 //! was produced before (a retry after a crash), and it is not written again.
 
+pub mod dossier;
 pub mod fonts;
 pub mod pdf;
 

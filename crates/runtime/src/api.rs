@@ -21,6 +21,7 @@
 
 mod actions;
 mod customers;
+mod handoffs;
 mod layers;
 mod openapi;
 mod quarantine;
@@ -206,6 +207,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(release_quarantine))
         .routes(routes!(quarantine::dismiss))
         .routes(routes!(quarantine::retry))
+        .routes(routes!(handoffs::list))
+        .routes(routes!(handoffs::reverse))
         .routes(routes!(connectors))
         .routes(routes!(payments))
         .routes(routes!(review))

@@ -39,6 +39,7 @@ pub fn load_and_build(
     registry: &Registry,
 ) -> Result<(Settings, Vec<BuiltConnector>), ConfigErrors> {
     let (settings, mut errors) = Settings::load_partial(path, env)?;
+    crate::reminders::handoff::set_data_dir(settings.data_dir.clone());
     let (registry, mut plugin_errors) = with_plugins(registry, &settings);
     errors.append(&mut plugin_errors);
     match build_all(&settings.tenants, &registry) {

@@ -22,6 +22,7 @@ mod corrections;
 mod credit_holds;
 mod customer_view;
 mod disputes;
+mod handoffs;
 mod holds;
 mod import;
 mod messages;
@@ -63,6 +64,7 @@ pub use customer_view::{
     TimelineEntry, TimelineEvent, UNAPPLIED_SHOWN, UnappliedPayment, UnappliedVia,
 };
 pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
+pub use handoffs::{DossierFacts, DossierInvoice, DossierMessage, DossierPromise, DossierReminder, HandoffView};
 pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
 pub use import::{
     BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
@@ -297,6 +299,8 @@ mod credit_holds_tests;
 mod customer_view_tests;
 #[cfg(test)]
 mod dispute_tests;
+#[cfg(test)]
+mod handoffs_tests;
 #[cfg(test)]
 mod holds_tests;
 #[cfg(test)]

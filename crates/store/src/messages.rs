@@ -610,6 +610,12 @@ fn dunning_states_of(
             s.credits.push(credit);
         }
     }
+    // Active hand-offs to a collection agency (see `handoffs`).
+    for (cust, h) in super::handoffs::handed_over(c, tenant.as_str(), only)? {
+        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
+            s.handed_over = Some(h);
+        }
+    }
     // Absences (out-of-office replies): see `contacts::away_by_customer`.
     let mut st = c.prepare(&format!("SELECT id, emails FROM customers WHERE tenant_id=?1{}", one("id")))?;
     let emails: std::collections::HashMap<String, Vec<String>> = st

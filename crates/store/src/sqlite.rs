@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0018_quarantine_handling.sql"),
     include_str!("../migrations/sqlite/0019_list_indexes.sql"),
     include_str!("../migrations/sqlite/0020_bank_aware_holds.sql"),
+    include_str!("../migrations/sqlite/0021_handoffs.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).

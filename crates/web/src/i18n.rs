@@ -284,6 +284,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("customer.no_scenario", "Rien de dû, ou aucun scénario ne s'applique.", "Nothing due, or no scenario applies."),
     ("customer.outlook_wait", "En attente", "Waiting"),
     ("customer.outlook_held", "Suspendue (virement à vérifier)", "Held (credit to review)"),
+    ("customer.outlook_handed_over", "Transmis au recouvrement", "Handed over to collection"),
     ("customer.outlook_nothing", "Rien à envoyer", "Nothing to send"),
     ("customer.resolution", "Issue du litige", "Dispute outcome"),
     ("customer.resolve", "Clore le litige", "Resolve the dispute"),

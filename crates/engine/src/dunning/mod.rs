@@ -37,6 +37,10 @@
 //! by default the formal notice and the hand-off) is decided like any other;
 //! the planner queues it for a person's approval instead of delivery.
 //!
+//! **Hand-off.** A customer handed over to a collection agency
+//! ([`CustomerState::handed_over`], see [`handoff`]) gets no reminder any
+//! more ([`Outcome::HandedOver`]) until a person reverses the hand-off.
+//!
 //! An accepted payment plan ([`plan::AgreedPlan`]) pauses the reminders of
 //! the invoices it covers while it is on track (the scenario's
 //! `promise_grace_days` is its grace after each instalment date); once an
@@ -45,6 +49,7 @@
 
 pub mod calendar;
 pub mod credit;
+pub mod handoff;
 pub mod hold;
 pub mod plan;
 pub mod templates;
@@ -183,6 +188,9 @@ pub struct CustomerState {
     /// Open credit notes (negative `open`): never reminded, listed and
     /// deducted in the statement of account.
     pub credit_notes: Vec<CreditNoteState>,
+    /// The customer was handed over to a collection agency (and the
+    /// hand-off not reversed): no reminder any more ([`Outcome::HandedOver`]).
+    pub handed_over: Option<handoff::HandedOver>,
 }
 
 /// An absence announced by an out-of-office reply.
@@ -260,6 +268,11 @@ pub enum Outcome {
         why: String,
         /// The payment ids of those credits.
         credits: Vec<i64>,
+    },
+    /// The customer was handed over to a collection agency: no reminder
+    /// until the hand-off is reversed (see [`handoff`]).
+    HandedOver {
+        why: String,
     },
 }
 
@@ -381,6 +394,9 @@ impl Scenario {
 
 /// Decides for one customer on `today`.
 pub fn decide(scenario: &Scenario, calendar: &Calendar, c: &CustomerState, today: NaiveDate) -> Outcome {
+    if let Some(h) = &c.handed_over {
+        return Outcome::HandedOver { why: h.why() };
+    }
     let grace = scenario.promise_grace_days;
     let pausing = c.plan.as_ref().filter(|p| p.pauses(today, grace));
     let plan_why = c.plan.as_ref().and_then(|p| p.why(today, grace));

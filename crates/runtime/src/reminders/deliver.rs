@@ -200,6 +200,29 @@ async fn send(
     let channel: Channel = serde_json::from_value(serde_json::Value::String(item.channel.clone()))
         .map_err(|_| ConnectorError::Permanent(format!("unknown channel `{}`", item.channel)))?;
     let connector = channels.iter().find(|(_, c)| c.serves(channel));
+    // The hand-off step records the hand-off and writes the agency's dossier
+    // first (see `handoff`); a customer already handed over gets nothing else.
+    let handoff_step = super::handoff::handoff_step(tenant, item);
+    let mut dossier = Vec::new();
+    if let Some((scenario, step)) = handoff_step {
+        let (s, t, i) = (store.clone(), tenant.clone(), item.clone());
+        let day = item.planned_for.parse().unwrap_or_else(|_| now.date_naive());
+        let done =
+            tokio::task::spawn_blocking(move || super::handoff::hand_off(&s, &t, &i, &scenario, &step, day, now))
+                .await
+                .map_err(|e| ConnectorError::Transient(e.to_string()))?
+                .map_err(|e| ConnectorError::Transient(format!("hand-off dossier: {e}")))?;
+        tracing::info!(tenant = %tenant.id, customer = %item.customer_id, handoff = done.id, new = done.new, files = ?done.files, "customer handed over");
+        dossier = done.attachments;
+    } else {
+        let (s, t, c) = (store.clone(), tenant.id.clone(), item.customer_id.clone());
+        if let Some(h) = blocking(move || s.active_handoff(&t, &c)).await? {
+            return Err(ConnectorError::Permanent(format!(
+                "customer `{}` was handed over to the collection agency on {} (hand-off #{}): not sent",
+                item.customer_id, h.handed_over_on, h.id
+            )));
+        }
+    }
     if channel == Channel::CallTask {
         let (s, t, i) = (store.clone(), tenant.id.clone(), item.clone());
         let task = blocking(move || s.open_call_task(&t, &i)).await?;
@@ -250,6 +273,7 @@ async fn send(
             msg.attachments = invoice_documents(dir, &item.invoices).await;
         }
     }
+    msg.attachments.extend(dossier);
     let receipt = c.send(&msg).await?;
     Ok((name.clone(), receipt.reference))
 }

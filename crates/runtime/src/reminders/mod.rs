@@ -5,4 +5,5 @@
 
 pub mod claims;
 pub mod deliver;
+pub mod handoff;
 pub mod plan;

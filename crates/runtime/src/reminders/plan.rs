@@ -75,6 +75,9 @@ pub struct PlanReport {
     pub plans_broken: u32,
     /// Payment plans marked completed now (paid in full).
     pub plans_completed: u32,
+    /// Customers owing something who were handed over to a collection
+    /// agency: sent nothing (see `relance_engine::dunning::handoff`).
+    pub handed_over: u32,
 }
 
 /// One reminder queued by a planning pass.
@@ -156,6 +159,7 @@ pub fn plan_day(store: &Store, tenant: &TenantConfig, day: NaiveDate) -> Result<
                 report.held_for_credits += store.hold_for_credits(&tenant.id, &c.customer_id, &reasons)?;
                 report.held += 1;
             }
+            Outcome::HandedOver { .. } => report.handed_over += 1,
             Outcome::Nothing { .. } => {}
         }
     }
