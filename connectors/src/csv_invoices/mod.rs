@@ -525,6 +525,8 @@ impl CsvInvoices {
             }
         }
         let mut report = RunReport { units: 1, ..Default::default() };
+        // A large file into a small table builds the invoice indexes at the end.
+        state.expect_rows(scan.rows);
         // Parsing (one core) overlaps with writing (the other); at most two
         // parsed batches wait, bounding memory.
         let skip = state.position;
@@ -548,7 +550,16 @@ impl CsvInvoices {
             }
             Ok(())
         });
-        outcome?;
+        if let Err(e) = outcome {
+            // Indexes a bulk load deferred are rebuilt now, not left missing
+            // until the file is imported (on shutdown, the next start does it).
+            if !matches!(e, ConnectorError::Cancelled)
+                && let Err(restore) = ctx.store.restore_deferred_indexes()
+            {
+                warn!(file = %label, error = %restore, "cannot rebuild the invoice indexes");
+            }
+            return Err(e);
+        }
         let summary = ctx.store.finish_import(&mut state, label)?;
         info!(
             file = %label,

@@ -32,6 +32,16 @@
 //! connector finds it acceptable again ([`Store::resume_held_import`]). A held
 //! import that a later full import of the same source has superseded can no
 //! longer be released: its data is stale.
+//!
+//! A connector that knows how many rows an input holds says so
+//! ([`ImportState::expect_rows`]); a large load into a small table then
+//! builds the invoice indexes once at the end instead of row by row
+//! ([`bulk`]). Each batch's records are applied in invoice-number order (the
+//! primary key's), so consecutive rows touch the same pages.
+
+pub(crate) mod bulk;
+
+pub use bulk::{BULK_MIN_ROWS, BulkMode};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -150,6 +160,25 @@ pub struct ImportState {
     /// Customer records this import already wrote, to skip identical rewrites
     /// (a customer appears on many invoices). Lost on restart, which only costs time.
     written_customers: Arc<std::sync::Mutex<HashMap<String, CustomerRecord>>>,
+    /// Records the whole input holds, when the connector knows ([`ImportState::expect_rows`]).
+    expected_rows: Option<u64>,
+    /// Whether this import builds the invoice indexes at its end.
+    bulk: bulk::BulkMode,
+}
+
+impl ImportState {
+    /// Tells the store how many records the whole input holds (the rows of a
+    /// file): with it, a large load into a small table defers the invoice
+    /// indexes to the end of the import ([`bulk`]). Without it, indexes are
+    /// always maintained row by row.
+    pub fn expect_rows(&mut self, rows: u64) {
+        self.expected_rows = Some(rows);
+    }
+
+    /// Whether this import has deferred the invoice indexes to its end.
+    pub fn bulk_mode(&self) -> BulkMode {
+        self.bulk
+    }
 }
 
 /// One batch of records to apply, with the position reached after it.
@@ -233,7 +262,24 @@ impl Store {
                 position: position as u64,
                 full_export,
                 written_customers: Arc::default(),
+                expected_rows: None,
+                bulk: bulk::BulkMode::Undecided,
             })
+        })
+    }
+
+    /// Records consumed so far by the latest import of `source` (the progress
+    /// of a running one, as committed); `None` before the first.
+    pub fn import_progress(&self, tenant: &TenantId, source: &str) -> Result<Option<u64>, StoreError> {
+        self.db.read(|c| {
+            let p: Option<i64> = c
+                .query_row(
+                    "SELECT position FROM imports WHERE tenant_id=?1 AND source=?2 ORDER BY id DESC LIMIT 1",
+                    (tenant.as_str(), source),
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(p.map(|p| u64::try_from(p).unwrap_or(0)))
         })
     }
 
@@ -245,12 +291,58 @@ impl Store {
     ) -> Result<BatchOutcome, StoreError> {
         let outcome = self.db.write(|tx| apply_batch(tx, state, batch))?;
         state.position = batch.position_after;
+        if state.bulk == bulk::BulkMode::Undecided {
+            self.decide_bulk(state, &outcome)?;
+        }
         Ok(outcome)
+    }
+
+    /// After the first batch with records: projects the rows this import will
+    /// add from the share of that batch that was new, and defers the invoice
+    /// indexes when that is at least the table's size ([`bulk::worth_deferring`]).
+    fn decide_bulk(&self, state: &mut ImportState, outcome: &BatchOutcome) -> Result<(), StoreError> {
+        let Some(total) = state.expected_rows else {
+            state.bulk = bulk::BulkMode::RowByRow;
+            return Ok(());
+        };
+        let seen = outcome.created + outcome.updated + outcome.unchanged + outcome.quarantined;
+        if seen == 0 {
+            return Ok(());
+        }
+        let remaining = total.saturating_sub(state.position);
+        let projected =
+            u64::try_from(u128::from(remaining) * u128::from(outcome.created) / u128::from(seen)).unwrap_or(u64::MAX);
+        state.bulk = bulk::BulkMode::RowByRow;
+        if projected < bulk::BULK_MIN_ROWS {
+            return Ok(());
+        }
+        let id = state.id;
+        let deferred = self.db.write(|tx| {
+            // All tenants: the indexes are shared.
+            let table: i64 = tx.query_row("SELECT count(*) FROM invoices", [], |r| r.get(0))?;
+            if !bulk::worth_deferring(projected, u64::try_from(table).unwrap_or(0)) {
+                return Ok(false);
+            }
+            Ok(bulk::defer_invoice_indexes(tx, id)? > 0)
+        })?;
+        if deferred {
+            state.bulk = bulk::BulkMode::Deferred;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the invoice indexes a bulk load deferred (see [`bulk`]);
+    /// returns how many. Called when an import ends, by a connector that
+    /// gives up on one, and when the database is opened.
+    pub fn restore_deferred_indexes(&self) -> Result<usize, StoreError> {
+        self.db.with_writer(bulk::restore_deferred)
     }
 
     /// Ends an import: closes what a full export no longer lists, writes the
     /// summary audit event and marks the unit done.
     pub fn finish_import(&self, state: &mut ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+        // Indexes first: the closing pass and everyone after it read through them.
+        self.restore_deferred_indexes()?;
         let summary = self.db.write(|tx| finish(tx, state, label))?;
         state.status = ImportStatus::Done;
         self.db.release_memory();
@@ -460,6 +552,8 @@ impl Store {
     /// Marks a whole unit as quarantined (it will not be retried while its
     /// content is unchanged) and records why.
     pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
+        // A unit given up mid-way (a parser panic) may have deferred the indexes.
+        self.restore_deferred_indexes()?;
         let id = self.db.write(|tx| {
             let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
             tx.execute(
@@ -502,7 +596,11 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
     }
     let mut out = BatchOutcome::default();
     let mut stmts = InvoiceStatements::prepare(tx)?;
-    for rec in &batch.records {
+    // In primary-key order: consecutive rows land on the same pages. Stable,
+    // so two records of one number keep their order (the later one wins).
+    let mut records: Vec<&InvoiceRecord> = batch.records.iter().collect();
+    records.sort_by(|a, b| a.number.cmp(&b.number));
+    for rec in records {
         match upsert_invoice(tx, &mut stmts, state, rec, &now)? {
             Change::Created => out.created += 1,
             Change::Updated => out.updated += 1,

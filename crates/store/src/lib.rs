@@ -67,8 +67,8 @@ pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
 pub use handoffs::{DossierFacts, DossierInvoice, DossierMessage, DossierPromise, DossierReminder, HandoffView};
 pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
 pub use import::{
-    BatchOutcome, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus, ImportSummary, InvoiceBatch,
-    ReleasedImport,
+    BULK_MIN_ROWS, BatchOutcome, BulkMode, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus,
+    ImportSummary, InvoiceBatch, ReleasedImport,
 };
 pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,

@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0019_list_indexes.sql"),
     include_str!("../migrations/sqlite/0020_bank_aware_holds.sql"),
     include_str!("../migrations/sqlite/0021_handoffs.sql"),
+    include_str!("../migrations/sqlite/0022_deferred_indexes.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
@@ -58,6 +59,8 @@ impl Sqlite {
             |cause| StoreError::Io { what: "cannot open database file", path: path.display().to_string(), cause },
         )?;
         let mut writer = connect(path, false)?;
+        // Indexes a bulk load dropped before a crash: back before anything else.
+        super::import::bulk::restore_deferred(&mut writer)?;
         migrate(&mut writer)?;
         Ok(Sqlite { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
@@ -69,6 +72,16 @@ impl Sqlite {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `f` on the writer connection, outside any transaction (for work
+    /// that commits in several steps, such as rebuilding deferred indexes).
+    pub(crate) fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
     }
 
     /// Returns cached pages to the allocator (after a large import, so an
@@ -131,6 +144,8 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "cache_size", -cache_kib).map_err(open_err)?;
     if !read_only {
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(open_err)?;
+        // Index builds (`import::bulk`) sort with a helper thread.
+        conn.pragma_update(None, "threads", 2).map_err(open_err)?;
     }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)

@@ -1,0 +1,319 @@
+//! Bulk loads: a large import into a small table builds the secondary
+//! indexes of `invoices` once, sorted, instead of updating them row by row.
+//!
+//! Updating nine secondary indexes per row costs each batch (one
+//! transaction) a write of every index page it touched; with keys spread at
+//! random (the customer-keyed indexes) that is nearly every leaf page of
+//! those indexes once the table is large, so the import slows down as the
+//! table grows. When an import is expected to add at least [`BULK_MIN_ROWS`]
+//! rows and at least as many as the table holds (an initial load, a new
+//! large tenant), the store drops those indexes after its first batch and
+//! rebuilds them when the import finishes: rows are then appended at the
+//! cost of the table alone, and each index is built by one sort.
+//!
+//! Nothing else changes: each batch is still one transaction with its
+//! position, re-imports stay idempotent, and queries stay correct without
+//! the indexes (only slower) while the load runs. Each dropped index is
+//! recorded in `deferred_indexes` in the transaction that drops it, and
+//! deleted from it in the transaction that rebuilds it, so a crash leaves
+//! the list of what to rebuild; [`restore_deferred`] runs at every open of
+//! the database (before migrations), at the end of an import, and when a
+//! connector gives up on one.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use crate::{StoreError, now_text};
+
+/// Fewest rows an import must be expected to add for its indexes to be deferred.
+pub const BULK_MIN_ROWS: u64 = 50_000;
+
+/// Indexes some query names (`INDEXED BY`): such a query fails, rather than
+/// runs slower, without its index, so these are never dropped (a test checks
+/// that every `INDEXED BY invoices_…` of the store is listed).
+pub const PINNED_INDEXES: &[&str] =
+    &["invoices_by_customer", "invoices_issued_by_customer", "invoices_open_by_customer"];
+
+/// Whether an import defers the indexes, as decided after its first batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BulkMode {
+    /// Not decided yet (no batch with records applied).
+    #[default]
+    Undecided,
+    /// Indexes are maintained row by row.
+    RowByRow,
+    /// The secondary indexes of `invoices` are dropped until the import ends.
+    Deferred,
+}
+
+/// Whether an import expected to add `projected_new` rows to a table of
+/// `table_rows` rows should build the indexes at the end: building an index
+/// sorts the whole table once, updating it costs every added row a random
+/// index write, so the build pays when the load is at least the table's size.
+pub fn worth_deferring(projected_new: u64, table_rows: u64) -> bool {
+    projected_new >= BULK_MIN_ROWS && projected_new >= table_rows
+}
+
+/// Drops the secondary indexes of `invoices` (never a UNIQUE one: it enforces
+/// a rule; never a [`PINNED_INDEXES`] one) and records how to rebuild them, in the caller's transaction.
+/// Returns how many were dropped.
+pub(crate) fn defer_invoice_indexes(tx: &Transaction<'_>, import: i64) -> Result<usize, StoreError> {
+    let indexes: Vec<(String, String)> = {
+        let mut st = tx.prepare(
+            "SELECT name, sql FROM sqlite_master
+             WHERE type='index' AND tbl_name='invoices' AND sql IS NOT NULL ORDER BY name",
+        )?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+    };
+    let now = now_text();
+    let mut dropped = 0;
+    for (name, sql) in indexes {
+        if is_unique(&sql) || PINNED_INDEXES.contains(&name.as_str()) {
+            continue;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO deferred_indexes (name, sql, import_id, deferred_at) VALUES (?1,?2,?3,?4)",
+            (&name, &sql, import, &now),
+        )?;
+        tx.execute_batch(&format!("DROP INDEX {}", quote_ident(&name)))?;
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
+/// Rebuilds every index a bulk load deferred, one transaction per index.
+/// Returns how many were rebuilt. Does nothing on a database that predates
+/// the `deferred_indexes` table.
+pub(crate) fn restore_deferred(conn: &mut Connection) -> Result<usize, StoreError> {
+    let exists: Option<i64> = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='deferred_indexes'", [], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    let mut rebuilt = 0;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next: Option<(String, String)> = tx
+            .query_row("SELECT name, sql FROM deferred_indexes ORDER BY name LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((name, sql)) = next else { break };
+        let present: Option<i64> = tx
+            .query_row("SELECT 1 FROM sqlite_master WHERE type='index' AND name=?1", [&name], |r| r.get(0))
+            .optional()?;
+        if present.is_none() {
+            tx.execute_batch(&sql)?;
+            rebuilt += 1;
+        }
+        tx.execute("DELETE FROM deferred_indexes WHERE name=?1", [&name])?;
+        tx.commit()?;
+    }
+    if rebuilt > 0 {
+        // The builds went through the write-ahead log: copy it into the
+        // database and truncate it rather than keep a log the size of the indexes.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+    Ok(rebuilt)
+}
+
+fn is_unique(sql: &str) -> bool {
+    let mut words = sql.split_whitespace();
+    words.next().is_some_and(|w| w.eq_ignore_ascii_case("create"))
+        && words.next().is_some_and(|w| w.eq_ignore_ascii_case("unique"))
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ImportKey, ImportStatus, InvoiceBatch, Store};
+    use chrono::NaiveDate;
+    use relance_domain::money::{Currency, Money};
+    use relance_domain::{CustomerRecord, InvoiceRecord, TenantId};
+
+    fn rec(n: u32) -> InvoiceRecord {
+        InvoiceRecord {
+            number: format!("F-{n:06}"),
+            customer: CustomerRecord {
+                id: format!("C{}", n % 37),
+                name: format!("Customer {}", n % 37),
+                ..Default::default()
+            },
+            issue_date: NaiveDate::from_ymd_opt(2026, 10, 1 + n % 28),
+            due_date: NaiveDate::from_ymd_opt(2026, 11, 1 + n % 28).unwrap_or_default(),
+            total: Money::new(10_000 + i64::from(n), Currency::EUR),
+            open: Money::new(10_000 + i64::from(n), Currency::EUR),
+            status: None,
+        }
+    }
+
+    fn batch(range: std::ops::Range<u32>) -> InvoiceBatch {
+        InvoiceBatch {
+            records: range.clone().map(rec).collect(),
+            position_after: u64::from(range.end),
+            ..Default::default()
+        }
+    }
+
+    /// The secondary indexes of `invoices` (name, definition) and the rows of `deferred_indexes`.
+    fn indexes(store: &Store) -> (Vec<(String, String)>, i64) {
+        store
+            .db
+            .read(|c| {
+                let mut st = c.prepare(
+                    "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='invoices' AND sql IS NOT NULL
+                     ORDER BY name",
+                )?;
+                let list = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+                let deferred = c.query_row("SELECT count(*) FROM deferred_indexes", [], |r| r.get(0))?;
+                Ok((list, deferred))
+            })
+            .unwrap()
+    }
+
+    /// Counted through a deferred index (it must be back, and complete).
+    fn by_customer(store: &Store, customer: &str) -> i64 {
+        store
+            .db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM invoices INDEXED BY invoices_by_due WHERE tenant_id='t' AND customer_id=?1
+                     AND due_date >= ''",
+                    [customer],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    }
+
+    fn key(t: &TenantId) -> ImportKey<'_> {
+        ImportKey { tenant: t, source: "erp", unit: "sha256:bulk", label: "big.csv", full_export: true }
+    }
+
+    #[test]
+    fn a_large_load_into_a_small_table_builds_the_indexes_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let (before, _) = indexes(&store);
+        assert!(before.len() >= 9, "the invoice indexes of the migrations: {before:?}");
+        let t = TenantId::new("t").unwrap();
+        let mut st = store.begin_import(&key(&t)).unwrap();
+        st.expect_rows(60_000);
+        assert_eq!(st.bulk_mode(), BulkMode::Undecided);
+        store.apply_invoice_batch(&mut st, &batch(0..1000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::Deferred, "59,000 new rows expected into a table of 1,000");
+        let (during, deferred) = indexes(&store);
+        let names: Vec<&str> = during.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, PINNED_INDEXES, "only the indexes queries name stay while the load runs");
+        assert_eq!(deferred, (before.len() - PINNED_INDEXES.len()) as i64);
+        store.apply_invoice_batch(&mut st, &batch(1000..2000)).unwrap();
+        let summary = store.finish_import(&mut st, "big.csv").unwrap();
+        assert_eq!(summary.created, 2000);
+        assert_eq!(indexes(&store), (before, 0), "the same indexes, rebuilt, and nothing left to rebuild");
+        assert_eq!(by_customer(&store, "C5"), (0..2000).filter(|n| n % 37 == 5).count() as i64);
+        let ok: String = store.db.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(ok, "ok");
+        let again = store.begin_import(&key(&t)).unwrap();
+        assert_eq!(again.status, ImportStatus::Done, "applied once");
+    }
+
+    #[test]
+    fn a_crash_during_a_bulk_load_leaves_the_indexes_to_rebuild_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let t = TenantId::new("t").unwrap();
+        let before;
+        {
+            let store = Store::open_sqlite(&path).unwrap();
+            before = indexes(&store).0;
+            let mut st = store.begin_import(&key(&t)).unwrap();
+            st.expect_rows(100_000);
+            store.apply_invoice_batch(&mut st, &batch(0..500)).unwrap();
+            assert_eq!(st.bulk_mode(), BulkMode::Deferred);
+            assert_eq!(indexes(&store).0.len(), PINNED_INDEXES.len());
+        } // the process dies here: no finish
+        let store = Store::open_sqlite(&path).unwrap();
+        assert_eq!(indexes(&store), (before.clone(), 0), "rebuilt when the database is opened");
+        assert_eq!(by_customer(&store, "C3"), (0..500).filter(|n| n % 37 == 3).count() as i64);
+        let mut st = store.begin_import(&key(&t)).unwrap();
+        assert_eq!((st.status, st.position), (ImportStatus::Running, 500), "resumes where it stopped");
+        store.apply_invoice_batch(&mut st, &batch(500..800)).unwrap();
+        assert_eq!(store.finish_import(&mut st, "big.csv").unwrap().created, 800);
+        assert_eq!(indexes(&store), (before, 0));
+    }
+
+    #[test]
+    fn small_loads_updates_and_large_tables_keep_the_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let n = indexes(&store).0.len();
+        // Too few rows to be worth a build.
+        let mut st = store.begin_import(&ImportKey { unit: "u1", ..key(&t) }).unwrap();
+        st.expect_rows(20_000);
+        store.apply_invoice_batch(&mut st, &batch(0..1000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::RowByRow);
+        store.finish_import(&mut st, "a.csv").unwrap();
+        // Rows the table already holds: nothing new is projected.
+        let mut st = store.begin_import(&ImportKey { unit: "u2", ..key(&t) }).unwrap();
+        st.expect_rows(1_000_000);
+        store.apply_invoice_batch(&mut st, &batch(0..1000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::RowByRow, "an export of known invoices updates them in place");
+        store.finish_import(&mut st, "b.csv").unwrap();
+        // No expected size: row by row.
+        let mut st = store.begin_import(&ImportKey { unit: "u3", ..key(&t) }).unwrap();
+        store.apply_invoice_batch(&mut st, &batch(1000..2000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::RowByRow);
+        assert_eq!(indexes(&store), (indexes(&store).0, 0));
+        assert_eq!(indexes(&store).0.len(), n);
+        assert_eq!(store.restore_deferred_indexes().unwrap(), 0);
+    }
+
+    #[test]
+    fn deferring_pays_only_for_a_load_as_large_as_the_table() {
+        assert!(worth_deferring(1_000_000, 0));
+        assert!(worth_deferring(1_000_000, 1_000_000));
+        assert!(!worth_deferring(999_999, 1_000_000));
+        assert!(!worth_deferring(BULK_MIN_ROWS - 1, 0), "a small load keeps the indexes");
+    }
+
+    #[test]
+    fn every_index_a_query_names_is_pinned() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let mut named = Vec::new();
+        let mut stack = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") && !p.ends_with("bulk.rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for (i, _) in text.match_indices("INDEXED BY ") {
+                        let name: String =
+                            text[i + 11..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                        if name.starts_with("invoices_") {
+                            named.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(!named.is_empty(), "the customer view pins invoice indexes");
+        for n in named {
+            assert!(PINNED_INDEXES.contains(&n.as_str()), "{n} is named by a query: add it to PINNED_INDEXES");
+        }
+    }
+
+    #[test]
+    fn unique_indexes_are_recognised_and_names_quoted() {
+        assert!(is_unique("CREATE UNIQUE INDEX x ON t (a)"));
+        assert!(is_unique("create\n  unique index x on t (a)"));
+        assert!(!is_unique("CREATE INDEX unique_x ON t (a)"));
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}
