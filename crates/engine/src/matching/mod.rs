@@ -1518,7 +1518,13 @@ impl Matcher {
     fn completed_by_counter(&self, refs: &[RefHit], left: i64, c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
         let ccy = c.amount.currency;
         let counter = |number: &str| -> Option<String> {
-            let last = atoms(number).into_iter().rev().find(|a| a.as_bytes()[0].is_ascii_digit())?;
+            let digits: Vec<String> = atoms(number).into_iter().filter(|a| a.as_bytes()[0].is_ascii_digit()).collect();
+            // The last digit group; a counter written before a two-digit year (`07090/26`) comes first.
+            let last = match digits.as_slice() {
+                [first, .., year] if year.len() == 2 => first.clone(),
+                [.., last] => last.clone(),
+                [] => return None,
+            };
             (last.len() >= 3).then(|| last.trim_start_matches('0').to_string()).filter(|t| !t.is_empty())
         };
         // The counters written alone in the text, less those of the references' own numbers.
@@ -1637,6 +1643,16 @@ impl Matcher {
             (true, _) => 0.93,
             // A partial payment, or a small overpayment, is applied only when the payer confirms the reference.
             (false, w) if w >= 0.9 && confirmed && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) => 0.92,
+            // A short key (`0438` for `2026/0438`) counts as much when the invoice is of a payer
+            // known surely: by its own account, or by a name no other customer's comes close to.
+            (false, w)
+                if w >= RefKind::Short.strength()
+                    && refs.iter().all(|(_, k, tok)| *k != RefKind::Short || tok.len() >= 4)
+                    && confirming.iter().any(|p| !p.shared && (p.strength >= 0.9 || p.unique_name))
+                    && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) =>
+            {
+                0.91
+            }
             (false, w) if w >= 0.9 => 0.85,
             (false, _) => 0.6,
         };

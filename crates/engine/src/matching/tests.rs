@@ -187,6 +187,26 @@ fn a_small_overpayment_of_a_confirmed_reference_is_applied_and_the_rest_left() {
     assert_eq!(m.match_credit(&c).status, MatchStatus::Suggested);
 }
 
+#[test]
+fn a_partial_payment_named_by_a_short_key_is_applied_only_from_the_payer_s_own_account() {
+    let m = Matcher::new(
+        vec![inv("2026/0438", "C1", 120_000), inv("2026/0977", "C2", 50_000)],
+        &[
+            Payer { customer_id: "C1".into(), name: "Boulangerie Martin".into(), ibans: vec![C1_IBAN.into()] },
+            Payer { customer_id: "C2".into(), name: "Transports Lefèvre".into(), ibans: vec![] },
+        ],
+        MatchConfig::default(),
+    );
+    let mut c = credit(60_000, Some("Paiement 0438 merci"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:?}");
+    assert_eq!(allocs(&r), vec![("2026/0438".to_string(), 60_000)]);
+    // The same text from an unknown account: a person's call.
+    let r = m.match_credit(&credit(60_000, Some("Paiement 0438 merci")));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+}
+
 fn payers_c1() -> Vec<Payer> {
     vec![Payer { customer_id: "C1".into(), name: "Boulangerie Martin SARL".into(), ibans: vec![C1_IBAN.into()] }]
 }

@@ -98,14 +98,16 @@ pub fn invoice_keys(number: &str) -> Vec<String> {
 }
 
 /// True for a digit group that reads as a year of a numbering (`19xx`, `20xx`).
+/// A four-digit year, or a year and month (`202512`), whose century may be dropped.
 fn is_year(group: &str) -> bool {
-    group.len() == 4
+    let month = |m: &str| m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
+    (group.len() == 4 || (group.len() == 6 && month(&group[4..])))
         && (group.starts_with("19") || group.starts_with("20"))
         && group.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The keys under which the index finds an invoice number: [`invoice_keys`],
-/// plus, when a four-digit year is followed by another digit group, the same
+/// plus, when a four-digit year (or year and month) is followed by another digit group, the same
 /// keys with the year shortened to two digits (`FA2604034`, `2604034` and
 /// `264034` for `FA-2026-04034`), as people type it. Typo matching uses
 /// [`invoice_keys`] only (see [`DigitProfile`]).
@@ -466,6 +468,9 @@ mod tests {
         assert_eq!(index_keys("INV000123"), invoice_keys("INV000123"));
         assert_eq!(index_keys("FA-2026"), invoice_keys("FA-2026"));
         assert_eq!(index_keys("F26-0869"), invoice_keys("F26-0869"));
+        // A year and month: `FAC2512-1027` for `FAC202512-1027`; 202513 is no month.
+        assert!(index_keys("FAC202512-1027").contains(&"FAC25121027".to_string()));
+        assert_eq!(index_keys("FAC202513-1027"), invoice_keys("FAC202513-1027"));
     }
 
     #[test]
@@ -484,6 +489,8 @@ mod tests {
             "2026/0977",
             "FA-2026",
             "INV-2025-0-7",
+            "FAC202512-1027",
+            "FAC202513-1027",
         ] {
             let mut a: Vec<String> = buf.keys(n).to_vec();
             a.sort();
