@@ -163,18 +163,23 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn import(rows: u64, dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitCode> {
-    let tmp;
-    let base = match dir {
+/// The folder a bench works in: `dir` (created), or a temporary one removed when the guard drops.
+fn bench_dir(dir: Option<PathBuf>) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    Ok(match dir {
         Some(d) => {
             std::fs::create_dir_all(&d)?;
-            d
+            (None, d)
         }
         None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
+            let tmp = tempfile::tempdir()?;
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
         }
-    };
+    })
+}
+
+fn import(rows: u64, dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitCode> {
+    let (_tmp, base) = bench_dir(dir)?;
     let config = write_bench_config(&base)?;
     let csv = base.join("invoices").join("export.csv");
     let t0 = Instant::now();
@@ -233,17 +238,7 @@ fn import(rows: u64, dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitC
 /// `bench import --sizes …`: each size in a child process (its own peak RSS) and a fresh
 /// directory, removed before the next size (a 5M-row database is several GB).
 fn import_sizes(sizes: &[u64], dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitCode> {
-    let tmp;
-    let base = match dir {
-        Some(d) => {
-            std::fs::create_dir_all(&d)?;
-            d
-        }
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
+    let (_tmp, base) = bench_dir(dir)?;
     let exe = std::env::current_exe()?;
     let mut failed = false;
     for &rows in sizes {

@@ -279,19 +279,7 @@ mod tests {
     }
 
     fn line(amount: Money) -> BankLine {
-        BankLine {
-            booking_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
-            value_date: None,
-            amount,
-            direction: Direction::Credit,
-            reversal: false,
-            counterparty_name: None,
-            counterparty_iban: None,
-            remittance: None,
-            structured_ref: None,
-            end_to_end_id: None,
-            bank_ref: None,
-        }
+        BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), amount)
     }
 
     #[test]
