@@ -248,6 +248,7 @@ fn message(to: &str, token: &str) -> OutboundMessage {
         date: chrono::Utc::now(),
         planned_for: chrono::Utc::now().date_naive(),
         in_reply_to: None,
+        reply_token: None,
     }
 }
 

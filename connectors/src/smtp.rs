@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use lettre::address::{Address, Envelope};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -102,6 +103,25 @@ struct Settings {
     /// Where customers' answers go: the collections mailbox read by reply handling.
     #[serde(default)]
     reply_to: Option<String>,
+    /// Put each reminder's reply token in `Reply-To` by plus addressing
+    /// (`collections+r12-3f…@acme.example`), so that a reply is linked to its
+    /// reminder, customer and invoices even when the mail client drops
+    /// `In-Reply-To`. Needs `reply_to`, and a mailbox that accepts
+    /// plus-addressed mail (Microsoft 365, Google Workspace, Dovecot and
+    /// Postfix do by default).
+    #[serde(default)]
+    reply_tokens: bool,
+    /// The character between the mailbox name and the token in `reply_to` and
+    /// `return_path` addresses: `+` (most servers), `-`, `=` or `_`.
+    #[serde(default = "default_delimiter")]
+    address_delimiter: char,
+    /// VERP: the envelope sender of reminders, where bounces and auto-replies
+    /// go, with the reply token added (`bounces@acme.example` →
+    /// `bounces+r12-3f…@acme.example`), so that a bounce that quotes nothing
+    /// is still linked to its reminder. A mailbox read by an `imap_mailbox`
+    /// connector. Without it, the envelope sender is `from`.
+    #[serde(default)]
+    return_path: Option<String>,
     /// A copy of every message to this address, in the same SMTP transaction.
     #[serde(default)]
     bcc: Option<String>,
@@ -156,6 +176,9 @@ fn default_archive_mailbox() -> String {
     "INBOX".into()
 }
 
+fn default_delimiter() -> char {
+    '+'
+}
 fn default_pool() -> u32 {
     4
 }
@@ -194,6 +217,23 @@ impl ConnectorFactory for SmtpFactory {
             .reply_to
             .as_deref()
             .map(|r| r.parse::<Mailbox>().map_err(|e| err("reply_to", format!("`{r}`: {e}"))))
+            .transpose()?;
+        if s.reply_tokens && reply_to.is_none() {
+            return Err(err(
+                "reply_tokens",
+                "reply tokens are added to `reply_to`: give the collections mailbox".into(),
+            ));
+        }
+        if !['+', '-', '=', '_'].contains(&s.address_delimiter) {
+            return Err(err(
+                "address_delimiter",
+                format!("`{}`: use `+`, `-`, `=` or `_`", s.address_delimiter.escape_default()),
+            ));
+        }
+        let return_path = s
+            .return_path
+            .as_deref()
+            .map(|r| r.parse::<Address>().map_err(|e| err("return_path", format!("`{r}`: {e}"))))
             .transpose()?;
         let bcc = s
             .bcc
@@ -278,6 +318,9 @@ impl ConnectorFactory for SmtpFactory {
             permits: Semaphore::new(size),
             from,
             reply_to,
+            reply_tokens: s.reply_tokens,
+            delimiter: s.address_delimiter,
+            return_path,
             bcc,
             archive,
             domain,
@@ -293,6 +336,12 @@ pub struct SmtpChannel {
     permits: Semaphore,
     from: Mailbox,
     reply_to: Option<Mailbox>,
+    /// Whether `reply_to` carries the reminder's reply token.
+    reply_tokens: bool,
+    /// Between a mailbox name and a token.
+    delimiter: char,
+    /// The VERP envelope sender, before the token is added.
+    return_path: Option<Address>,
     bcc: Option<Mailbox>,
     archive: Option<Archive>,
     domain: String,
@@ -515,7 +564,7 @@ impl Server {
 
 impl SmtpChannel {
     /// Sends one message on a pooled connection; a connection that failed is dropped.
-    async fn deliver(&self, message: &Message) -> Result<(), ConnectorError> {
+    async fn deliver(&self, message: &Message, envelope: &Envelope) -> Result<(), ConnectorError> {
         let _permit = self.permits.acquire().await.map_err(|_| ConnectorError::Transient("SMTP pool closed".into()))?;
         let mut reused = self.idle.lock().await.pop();
         if let Some((c, used)) = &mut reused
@@ -529,7 +578,7 @@ impl SmtpChannel {
             None => self.server.connect().await?,
         };
         let bytes = message.formatted();
-        match tokio::time::timeout(self.server.timeout, conn.send(message.envelope(), &bytes)).await {
+        match tokio::time::timeout(self.server.timeout, conn.send(envelope, &bytes)).await {
             Ok(Ok(_)) => {
                 self.idle.lock().await.push((conn, Instant::now()));
                 Ok(())
@@ -537,6 +586,26 @@ impl SmtpChannel {
             Ok(Err(e)) => Err(classify(&e)),
             Err(_) => Err(ConnectorError::Transient("SMTP send timed out".into())),
         }
+    }
+
+    /// `address` with the reply `token` in its local part.
+    fn tokenized(&self, address: &Address, token: &str) -> Result<Address, ConnectorError> {
+        let plus = relance_engine::replies::token::plus_address(address.as_ref(), self.delimiter, token)
+            .ok_or_else(|| ConnectorError::Permanent(format!("`{address}` is not an address")))?;
+        plus.parse().map_err(|e| ConnectorError::Permanent(format!("reply address `{plus}`: {e}")))
+    }
+
+    /// The SMTP envelope: the message's recipients (Bcc included), from the
+    /// VERP address when `return_path` is set.
+    pub fn envelope(&self, message: &Message, m: &OutboundMessage) -> Result<Envelope, ConnectorError> {
+        let base = message.envelope();
+        let Some(return_path) = &self.return_path else { return Ok(base.clone()) };
+        let from = match m.reply_token.as_deref() {
+            Some(t) => self.tokenized(return_path, t)?,
+            None => return_path.clone(),
+        };
+        Envelope::new(Some(from), base.to().to_vec())
+            .map_err(|e| ConnectorError::Permanent(format!("cannot build the envelope: {e}")))
     }
 
     /// The Message-ID of an outbox token at this sender's domain.
@@ -561,7 +630,11 @@ impl SmtpChannel {
             b = b.to(to);
         }
         if let Some(r) = &self.reply_to {
-            b = b.reply_to(r.clone());
+            let token = m.reply_token.as_deref().filter(|_| self.reply_tokens);
+            b = b.reply_to(match token {
+                Some(t) => Mailbox::new(r.name.clone(), self.tokenized(&r.email, t)?),
+                None => r.clone(),
+            });
         }
         // An answer to the customer's message is threaded to it.
         let answered = m.in_reply_to.as_deref().map(|i| i.trim().trim_matches(['<', '>']));
@@ -597,7 +670,7 @@ impl OutboundChannel for SmtpChannel {
 
     async fn send(&self, m: &OutboundMessage) -> Result<SendReceipt, ConnectorError> {
         let message = self.compose(m)?;
-        self.deliver(&message).await?;
+        self.deliver(&message, &self.envelope(&message, m)?).await?;
         Ok(SendReceipt { reference: self.message_id(&m.token) })
     }
 

@@ -108,3 +108,41 @@ impl SmtpServer {
         out
     }
 }
+
+impl SmtpServer {
+    /// Hands `message` to the server as another mail system would (plaintext
+    /// ESMTP, no AUTH): envelope sender `mail_from` (`""` for a bounce's null
+    /// sender), one recipient. With the LMTP bridge, a recipient Dovecot
+    /// knows (plus-addressed too) finds it in its INBOX. Panics on any
+    /// answer other than 2xx/3xx.
+    pub fn submit(&self, mail_from: &str, rcpt_to: &str, message: &[u8]) {
+        use std::io::{BufRead, BufReader, Write};
+        let stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the test SMTP server");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut answer = |writer: &mut std::net::TcpStream, line: Option<String>| {
+            if let Some(l) = line {
+                writer.write_all(l.as_bytes()).unwrap();
+            }
+            loop {
+                let mut l = String::new();
+                reader.read_line(&mut l).expect("an SMTP answer");
+                assert!(l.starts_with('2') || l.starts_with('3'), "SMTP refused: {l}");
+                if l.as_bytes().get(3) != Some(&b'-') {
+                    return;
+                }
+            }
+        };
+        answer(&mut writer, None);
+        answer(&mut writer, Some("EHLO mx.test\r\n".into()));
+        answer(&mut writer, Some(format!("MAIL FROM:<{mail_from}>\r\n")));
+        answer(&mut writer, Some(format!("RCPT TO:<{rcpt_to}>\r\n")));
+        answer(&mut writer, Some("DATA\r\n".into()));
+        let text = String::from_utf8_lossy(message).replace("\r\n", "\n").replace('\n', "\r\n");
+        let stuffed: Vec<String> =
+            text.split("\r\n").map(|l| if l.starts_with('.') { format!(".{l}") } else { l.to_string() }).collect();
+        answer(&mut writer, Some(format!("{}\r\n.\r\n", stuffed.join("\r\n").trim_end_matches("\r\n"))));
+        answer(&mut writer, Some("QUIT\r\n".into()));
+    }
+}

@@ -31,6 +31,7 @@ fn message(language: Language, body: &str) -> OutboundMessage {
         date: Utc.with_ymd_and_hms(2026, 12, 28, 8, 0, 0).single().expect("date"),
         planned_for: NaiveDate::from_ymd_opt(2026, 12, 28).expect("day"),
         in_reply_to: None,
+        reply_token: None,
     }
 }
 

@@ -142,6 +142,10 @@ pub struct OutboundMessage {
     /// The Message-ID of the customer's message this one answers (e-mail:
     /// `In-Reply-To` and `References`, so it is threaded to their reply).
     pub in_reply_to: Option<String>,
+    /// The reminder's reply token (`r<id>-<mac>`, see
+    /// `relance_engine::replies::token`): e-mail puts it in the plus address
+    /// of `Reply-To` and of the VERP envelope sender when configured.
+    pub reply_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,6 +25,7 @@ mod disputes;
 mod handoffs;
 mod holds;
 mod import;
+mod keys;
 mod messages;
 mod notes;
 mod outbox;
@@ -70,6 +71,7 @@ pub use import::{
     BULK_MIN_ROWS, BatchOutcome, BulkMode, CLOSED_LISTED, ClosePreview, ImportKey, ImportState, ImportStatus,
     ImportSummary, InvoiceBatch, ReleasedImport,
 };
+pub use keys::{KEY_LEN, KeyPurpose, TenantKey};
 pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
 };

@@ -25,7 +25,7 @@ use relance_domain::money::{Currency, Money};
 use relance_domain::replies::{MessageStatus, PromiseStatus, TaskKind, TaskStatus};
 use relance_engine::refs::{self, RefReader, Spelling};
 use relance_engine::replies::actions::{self, LinkedInvoice, ReminderLink, ReplyAction, ReplyContext, ReviewCredit};
-use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding};
+use relance_engine::replies::{Intent, UNDERSTANDING_VERSION, Understanding, token};
 
 /// Where a message sits in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -879,6 +879,41 @@ pub(super) fn act(
     Ok(done)
 }
 
+/// The reminder named by a verified reply token in one of the addresses the
+/// message was delivered to (`collections+r<id>-<mac>@…`, a VERP bounce
+/// address); a token that does not verify with the tenant's key is ignored.
+fn by_reply_token(
+    tx: &rusqlite::Transaction<'_>,
+    t: &str,
+    u: &Understanding,
+) -> Result<Option<ReminderLink>, StoreError> {
+    let candidates: Vec<_> = u.addressed_to.iter().filter_map(|a| token::find(a)).collect();
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let Some(key) = super::keys::existing(tx, t, super::keys::KeyPurpose::ReplyTokens)? else { return Ok(None) };
+    let mut rows = tx.prepare_cached(
+        "SELECT customer_id, invoice_numbers, message_id FROM outbox WHERE tenant_id=?1 AND id=?2 AND message_id IS NOT NULL",
+    )?;
+    for c in candidates {
+        let row = rows
+            .query_row(params![t, c.outbox_id], |x| {
+                Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?))
+            })
+            .optional()?;
+        if let Some((customer_id, list, message_token)) = row
+            && token::verify(key.bytes(), &c, &message_token)
+        {
+            let invoices = numbers(&list)
+                .into_iter()
+                .map(|number| LinkedInvoice { number, customer_id: customer_id.clone(), open: None })
+                .collect();
+            return Ok(Some(ReminderLink { outbox_id: c.outbox_id, customer_id, invoices }));
+        }
+    }
+    Ok(None)
+}
+
 /// The facts [`actions::plan`] needs about a reply (see [`ReplyContext`]).
 fn gather(
     tx: &rusqlite::Transaction<'_>,
@@ -910,6 +945,10 @@ fn gather(
             ctx.reminder = Some(ReminderLink { outbox_id, customer_id, invoices });
             break;
         }
+    }
+    // No thread headers (or none of ours): the reply token in the address it was sent to.
+    if ctx.reminder.is_none() {
+        ctx.reminder = by_reply_token(tx, t, u)?;
     }
     // The sender's customer: the address exactly as one of the customer's (`_` and `%` are literal).
     // A bounce comes from a mailer-daemon: the customer is the failed recipient's.

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0020_bank_aware_holds.sql"),
     include_str!("../migrations/sqlite/0021_handoffs.sql"),
     include_str!("../migrations/sqlite/0022_deferred_indexes.sql"),
+    include_str!("../migrations/sqlite/0024_tenant_keys.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).

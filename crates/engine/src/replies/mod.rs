@@ -33,6 +33,7 @@ pub mod model;
 pub mod promised;
 pub mod proposal;
 pub mod quote;
+pub mod token;
 
 use std::sync::LazyLock;
 
@@ -119,6 +120,11 @@ pub struct Understanding {
     pub message_id: Option<String>,
     /// Message-IDs from In-Reply-To and References, for threading to our reminders.
     pub thread: Vec<String>,
+    /// The addresses the message was delivered to (`To`, `Cc`, `Delivered-To`,
+    /// `X-Original-To`, `Envelope-To`), lowercase: a reply token ([`token`])
+    /// in one links it to its reminder when the thread headers are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addressed_to: Vec<String>,
     pub date: Option<DateTime<FixedOffset>>,
     pub language: Language,
     pub auto_reply: Option<AutoKind>,
@@ -252,6 +258,7 @@ fn read(
         want_features,
     );
     u.problems = mime_problems(raw);
+    u.addressed_to = addressed_to(&msg);
     if u.auto_reply == Some(AutoKind::DeliveryFailure) {
         read_delivery_report(&mut u, &msg, &body);
     }
@@ -444,6 +451,7 @@ fn analyse(
         from,
         message_id,
         thread,
+        addressed_to: Vec::new(),
         date,
         language,
         auto_reply: auto,
@@ -462,6 +470,30 @@ fn analyse(
         plan,
     };
     (u, features)
+}
+
+/// Headers naming where a message was delivered: a reply token ([`token`])
+/// may be in any of them (a bounce's `To` is the envelope sender of the
+/// returned message; `Delivered-To` is what the receiving server saw).
+const DELIVERY_HEADERS: [&str; 6] = ["To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To"];
+
+/// The addresses in the message's [`DELIVERY_HEADERS`], lowercase, once each.
+fn addressed_to(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in msg.headers() {
+        if !DELIVERY_HEADERS.iter().any(|n| h.name.as_str().eq_ignore_ascii_case(n)) {
+            continue;
+        }
+        let Some(raw) = msg.raw_message.get(h.offset_start as usize..h.offset_end as usize) else { continue };
+        let raw = String::from_utf8_lossy(raw);
+        for word in raw.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '<' | '>' | '"' | '(' | ')')) {
+            let word = word.trim_matches(['\'', '.', ':']);
+            if word.len() > 2 && word.contains('@') && !out.iter().any(|a| a.eq_ignore_ascii_case(word)) {
+                out.push(word.to_ascii_lowercase());
+            }
+        }
+    }
+    out
 }
 
 /// Reads the delivery report of a bounce into `u` (see [`dsn`]): the

@@ -356,3 +356,27 @@ fn a_reply_below_an_unprefixed_outlook_quote_is_read_after_the_senders_signature
     let unnamed = "From: AR <ar@x.example>\nSent: Friday\nTo: me\n\nPlease pay.\n\nThanks\n\nPaid.\n";
     assert_eq!(new_text(unnamed), "");
 }
+
+#[test]
+fn the_addresses_a_message_was_delivered_to_are_kept_for_reply_tokens() {
+    let raw = b"From: Compta <compta@client.example>\r\n\
+To: \"Acme\" <Collections+r7-0123456789abcdef@acme.example>, other@acme.example\r\n\
+Cc: boss@client.example\r\n\
+Delivered-To: collections+r7-0123456789abcdef@acme.example\r\n\
+X-Original-To: <collections+r7-0123456789abcdef@acme.example>\r\n\
+Subject: facture\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nNous paierons le 15 decembre.\r\n";
+    let u = understand(raw).unwrap();
+    assert_eq!(
+        u.addressed_to,
+        ["collections+r7-0123456789abcdef@acme.example", "other@acme.example", "boss@client.example"],
+        "lowercase, once each, From not included"
+    );
+    assert_eq!(token::find(&u.addressed_to[0]).map(|c| c.outbox_id), Some(7));
+    // Kept when stored and read back; rows written before it have none.
+    let back: Understanding = serde_json::from_str(&serde_json::to_string(&u).unwrap()).unwrap();
+    assert_eq!(back.addressed_to, u.addressed_to);
+    let old = serde_json::to_string(&Understanding::default()).unwrap();
+    assert!(!old.contains("addressed_to"), "{old}");
+    assert!(serde_json::from_str::<Understanding>(&old).unwrap().addressed_to.is_empty());
+}

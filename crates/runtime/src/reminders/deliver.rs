@@ -40,7 +40,8 @@ use relance_config::TenantConfig;
 use relance_connector::{Attachment, ConnectorError, OutboundChannel, OutboundMessage};
 use relance_domain::{Channel, TenantId};
 use relance_engine::dunning::SendingWindow;
-use relance_store::{OutboxItem, Store, StoreError};
+use relance_engine::replies::token;
+use relance_store::{KeyPurpose, OutboxItem, Store, StoreError, TenantKey};
 
 /// The tenant's outbound connectors, by name.
 pub type Channels = [(String, Arc<dyn OutboundChannel>)];
@@ -117,8 +118,13 @@ pub async fn deliver_due(
         }
     };
     let concurrency = concurrency.max(1);
+    // The key of the reply tokens (`relance_engine::replies::token`), created the first time.
+    let key = {
+        let (store, id) = (store.clone(), tenant.id.clone());
+        blocking(move || store.tenant_key(&id, KeyPurpose::ReplyTokens)).await?
+    };
     // Shared by every send task of the pass (cloned once, not per message).
-    let shared = Arc::new((tenant.clone(), channels.to_vec()));
+    let shared = Arc::new((tenant.clone(), channels.to_vec(), key));
     while !cancel.is_cancelled() {
         let claim = {
             let (store, id) = (store.clone(), tenant.id.clone());
@@ -136,7 +142,7 @@ pub async fn deliver_due(
             while set.len() < concurrency {
                 let Some(item) = items.next() else { break };
                 let (store, shared) = (store.clone(), shared.clone());
-                set.spawn(async move { deliver_one(&store, &shared.0, &shared.1, item, now).await });
+                set.spawn(async move { deliver_one(&store, &shared.0, &shared.1, &shared.2, item, now).await });
             }
             let Some(done) = set.join_next().await else { break };
             match done {
@@ -162,11 +168,12 @@ async fn deliver_one(
     store: &Store,
     tenant: &TenantConfig,
     channels: &Channels,
+    key: &TenantKey,
     item: OutboxItem,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
     let id = item.id;
-    let result = send(store, tenant, channels, &item, now).await;
+    let result = send(store, tenant, channels, key, &item, now).await;
     let (store, t) = (store.clone(), tenant.id.clone());
     match result {
         Ok((connector, reference)) => {
@@ -194,6 +201,7 @@ async fn send(
     store: &Store,
     tenant: &TenantConfig,
     channels: &Channels,
+    key: &TenantKey,
     item: &OutboxItem,
     now: DateTime<Utc>,
 ) -> Result<(String, String), ConnectorError> {
@@ -228,7 +236,7 @@ async fn send(
         let task = blocking(move || s.open_call_task(&t, &i)).await?;
         let reference = format!("task:{task}");
         let Some((name, c)) = connector else { return Ok(("tasks".into(), reference)) };
-        let receipt = c.send(&message(tenant, item, channel, Vec::new(), now)).await?;
+        let receipt = c.send(&message(tenant, item, channel, Vec::new(), Some(key), now)).await?;
         return Ok((name.clone(), format!("{reference} {}", receipt.reference)));
     }
     if channel == Channel::Email && item.recipient.is_none() && item.emails.is_empty() && !item.undeliverable.is_empty()
@@ -260,7 +268,7 @@ async fn send(
     if let Some(what) = missing {
         return Err(ConnectorError::Permanent(format!("customer `{}` has no {what}", item.customer_id)));
     }
-    let mut msg = message(tenant, item, channel, recipients, now);
+    let mut msg = message(tenant, item, channel, recipients, Some(key), now);
     if item.interrupted
         && let Some(receipt) = c.find_delivered(&msg).await?
     {
@@ -283,6 +291,7 @@ fn message(
     item: &OutboxItem,
     channel: Channel,
     recipients: Vec<String>,
+    key: Option<&TenantKey>,
     now: DateTime<Utc>,
 ) -> OutboundMessage {
     OutboundMessage {
@@ -310,6 +319,7 @@ fn message(
         date: now,
         planned_for: item.planned_for.parse().unwrap_or_else(|_| now.date_naive()),
         in_reply_to: item.in_reply_to.clone(),
+        reply_token: key.filter(|_| !item.token.is_empty()).map(|k| token::sign(k.bytes(), item.id, &item.token)),
     }
 }
 
@@ -423,7 +433,7 @@ pub fn preview(
         Channel::Sms => item.phones.clone(),
         _ => Vec::new(),
     };
-    let mut msg = message(tenant, &item, channel, recipients, now);
+    let mut msg = message(tenant, &item, channel, recipients, None, now);
     if channel == Channel::Email {
         msg.body_html = Some(text_to_html(&msg.body_text));
     }
