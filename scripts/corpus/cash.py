@@ -59,12 +59,20 @@ SCHEMES = {
     "P": [("C", 5), ("S", "/"), ("Y", 2)],  # 00412/26
     "Q": [("P", "NF"), ("S", "-"), ("Y", 4), ("M",), ("S", "-"), ("C", 3)],  # NF-202604-123
     "R": [("P", "A"), ("C", 8)],  # A01234567
+    # probe2 families
+    "S": [("P", "FAK"), ("Y", 2), ("S", "-"), ("M",), ("S", "-"), ("C", 4)],  # FAK26-04-0012
+    "T": [("Y", 4), ("S", "."), ("M",), ("S", "."), ("C", 4)],  # 2026.04.0123
+    "U": [("P", "V"), ("S", "-"), ("C", 8)],  # V-00012345
+    "V": [("P", "F"), ("Y", 2), ("M",), ("S", "/"), ("C", 4)],  # F2604/0123
+    "W": [("Y", 2), ("P", "FA"), ("C", 5)],  # 26FA01234
+    "X": [("P", "FT"), ("S", "/"), ("C", 5), ("S", "/"), ("Y", 4)],  # FT/01234/2026
 }
 
 # Credit-note scheme per invoice scheme (same shape, another prefix).
 CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
              "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G",
-             "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C"}
+             "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C",
+             "S": "GUT", "T": None, "U": "C", "V": "AV", "W": "AV", "X": "NC"}
 
 SPLITS = {
     "dev": {
@@ -97,6 +105,20 @@ SPLITS = {
         "langs": ["es", "it", "en3"],
         "customer_ids": ["CU-{:05d}", "K{:06d}", "{:04d}-C"],
         "po": ["PO#{n}", "OC-{y}-{n:04d}", "ORD{n:06d}"],
+        "cases": 32,
+    },
+    # A fourth family for the spellings the issue names (leading zeros dropped, year lengthened or
+    # shortened, digits only, Belgian structured communications with and without `+++`, 4-digit
+    # tails) on numbering schemes, identifiers, separators and phrasings no other split has, in
+    # dev's and probe's layouts (unseen's stay unseen).
+    "probe2": {
+        "schemes": ["S", "T", "U", "V", "W", "X"],
+        "layouts": ["camt053-v04", "mt940-fr", "cfonb-lf", "csv-es", "ofx-xml", "mt940-nl"],
+        "variants": ["full", "nozeros", "longyear", "digits", "ogm", "ogm-bare", "tail4", "shortyear"],
+        "joins": [" | ", " plus ", ", ", " et "],
+        "langs": ["fr", "en3", "it"],
+        "customer_ids": ["CL{:06d}", "{:05d}-K", "X{:04d}"],
+        "po": ["BDC-{y}-{n:05d}", "P{n:08d}", "AO{n:06d}"],
         "cases": 32,
     },
 }
@@ -310,7 +332,7 @@ class Case:
     # -- customers and invoices ------------------------------------------
     def company_name(self):
         r = self.rng
-        forms = PROBE_FORMS if self.split == "probe" else FORMS
+        forms = PROBE_FORMS if self.split.startswith("probe") else FORMS
         form = r.choice(forms.get(self.country, forms["FR"]))
         pattern = r.randrange(4)
         s, t = r.choice(SURNAMES), r.choice(TRADES)
@@ -1140,7 +1162,8 @@ def build_case(split, index, seed, cfg, outdir):
             day += dt.timedelta(days=1)
         ln["date"] = day
         ln["ref"] = {"dev": f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}",
-                     "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}"}.get(
+                     "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}",
+                     "probe2": f"Q{case.index + 1:02d}{day:%y%m%d}{k + 1:04d}"}.get(
             split, f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}")
     files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
     cdir = os.path.join(outdir, split, case.name)

@@ -60,6 +60,18 @@ thread_local! {
     static KEYS: std::cell::RefCell<text::KeyBuf> = std::cell::RefCell::new(text::KeyBuf::default());
 }
 
+/// `span` with the century of its years dropped (`2026`→`26`, `202604`→`2604`)
+/// when a year is followed by another group of the span; `None` when there is none.
+fn century_dropped(span: &[String]) -> Option<Vec<String>> {
+    let y = span.iter().position(|a| text::is_year(a))?;
+    if y + 1 >= span.len() {
+        return None;
+    }
+    let mut out = span.to_vec();
+    out[y] = out[y][2..].to_string();
+    Some(out)
+}
+
 /// `key` is one of `number`'s [`index_keys`] (a hash hit verified).
 fn has_index_key(number: &str, key: &str) -> bool {
     KEYS.with(|buf| match buf.try_borrow_mut() {
@@ -800,6 +812,7 @@ impl Matcher {
                     }
                     // Both forms, once when they are the same.
                     let forms = if canon == as_typed { 1 } else { 2 };
+                    let before = found.len();
                     for key in [&as_typed, &canon].into_iter().take(forms) {
                         for i in self.lookup(key) {
                             found.push((i, kind_of(self.open(i).number(), key), key.clone(), start, end));
@@ -808,6 +821,20 @@ impl Matcher {
                             for i in self.lookup_closed(key) {
                                 let number = self.closed.get(i as usize).map_or("", |c| c.number.as_str());
                                 push(&mut closed, i, kind_of(number, key), key);
+                            }
+                        }
+                    }
+                    // The year written with its century (`2026FA06901` for `26FA06901`,
+                    // `F202604/0123` for `F2604/0123`): the span with the century
+                    // dropped, when the span as written found nothing.
+                    if found.len() == before
+                        && let Some(short) = century_dropped(span)
+                    {
+                        for key in [joined(&short), canonical(&short)] {
+                            for i in self.lookup(&key) {
+                                if !found[before..].iter().any(|f| f.0 == i) {
+                                    found.push((i, kind_of(self.open(i).number(), &key), key.clone(), start, end));
+                                }
                             }
                         }
                     }
@@ -1519,9 +1546,11 @@ impl Matcher {
         let ccy = c.amount.currency;
         let counter = |number: &str| -> Option<String> {
             let digits: Vec<String> = atoms(number).into_iter().filter(|a| a.as_bytes()[0].is_ascii_digit()).collect();
-            // The last digit group; a counter written before a two-digit year (`07090/26`) comes first.
+            // The last digit group; a counter written before a two-digit year (`07090/26`) comes
+            // first, one before a four-digit year (`FT/05236/2026`) is the one before it.
             let last = match digits.as_slice() {
                 [first, .., year] if year.len() == 2 => first.clone(),
+                [.., counter, year] if text::is_year(year) => counter.clone(),
                 [.., last] => last.clone(),
                 [] => return None,
             };

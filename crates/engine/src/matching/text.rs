@@ -99,27 +99,62 @@ pub fn invoice_keys(number: &str) -> Vec<String> {
 
 /// True for a digit group that reads as a year of a numbering (`19xx`, `20xx`).
 /// A four-digit year, or a year and month (`202512`), whose century may be dropped.
-fn is_year(group: &str) -> bool {
+pub fn is_year(group: &str) -> bool {
     let month = |m: &str| m.parse::<u8>().is_ok_and(|m| (1..=12).contains(&m));
     (group.len() == 4 || (group.len() == 6 && month(&group[4..])))
         && (group.starts_with("19") || group.starts_with("20"))
         && group.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The digits of a number whose letters sit between its digit groups
+/// (`26FA04161`, `26-FV-0412`), as people and banks type it when they keep
+/// the digits only, or in a Belgian structured communication (`2604161`,
+/// leading zeros dropped); `None` for other numbers (their digits only are
+/// already a key without the prefix) or when shorter than [`DIGITS_ONLY_MIN`].
+fn digits_only(parts: &[(&str, bool)]) -> Option<String> {
+    let first_digit = parts.iter().position(|p| p.1)?;
+    if !parts[first_digit..].iter().any(|p| !p.1) {
+        return None;
+    }
+    let digits: String = parts.iter().filter(|p| p.1).map(|p| p.0).collect();
+    let digits = digits.trim_start_matches('0');
+    (digits.len() >= DIGITS_ONLY_MIN).then(|| digits.to_string())
+}
+
+/// The year group whose century people drop, and where the number's
+/// prefix-less keys start: the first digit group when it is a year followed
+/// by another digit group (`FA-2026-04034`), else the last group when it is a
+/// year after another digit group (`FT/05236/2026`); `None` otherwise.
+fn year_group(parts: &[(&str, bool)]) -> Option<(usize, usize)> {
+    let first = parts.iter().position(|p| p.1)?;
+    if is_year(parts[first].0) && parts[first + 1..].iter().any(|p| p.1) {
+        return Some((first, first));
+    }
+    let last = parts.len() - 1;
+    (last > first && parts[last].1 && is_year(parts[last].0)).then_some((last, first))
+}
+
+/// Shortest digits-only key (shorter ones collide with amounts and dates).
+const DIGITS_ONLY_MIN: usize = 6;
+
 /// The keys under which the index finds an invoice number: [`invoice_keys`],
 /// plus, when a four-digit year (or year and month) is followed by another digit group, the same
 /// keys with the year shortened to two digits (`FA2604034`, `2604034` and
-/// `264034` for `FA-2026-04034`), as people type it. Typo matching uses
+/// `264034` for `FA-2026-04034`), as people type it, and the digits only of a
+/// number with letters inside (`2604161` for `26FA04161`). Typo matching uses
 /// [`invoice_keys`] only (see [`DigitProfile`]).
 pub fn index_keys(number: &str) -> Vec<String> {
     let mut keys = invoice_keys(number);
     let mut a = atoms(number);
-    let first_digit = a.iter().position(|x| x.as_bytes()[0].is_ascii_digit());
-    if let Some(y) =
-        first_digit.filter(|y| is_year(&a[*y]) && a[*y + 1..].iter().any(|x| x.as_bytes()[0].is_ascii_digit()))
+    let parts: Vec<(&str, bool)> = a.iter().map(|x| (x.as_str(), x.as_bytes()[0].is_ascii_digit())).collect();
+    if let Some(d) = digits_only(&parts)
+        && !keys.contains(&d)
     {
+        keys.push(d);
+    }
+    if let Some((y, from)) = year_group(&parts) {
         a[y] = a[y][2..].to_string();
-        for key in [joined(&a), canonical(&a), joined(&a[y..]), canonical(&a[y..])] {
+        for key in [joined(&a), canonical(&a), joined(&a[from..]), canonical(&a[from..])] {
             if key.len() >= 4 && !keys.contains(&key) {
                 keys.push(key);
             }
@@ -205,17 +240,22 @@ impl KeyBuf {
     /// Same keys as [`index_keys`].
     pub fn index_keys(&mut self, number: &str) -> &[String] {
         let mut out = self.keys(number).len();
-        let first_digit = self.atoms.iter().position(|a| a.2);
-        let year = first_digit.filter(|y| {
-            let (s, e, _) = self.atoms[*y];
-            is_year(&self.folded[s..e]) && self.atoms[*y + 1..].iter().any(|a| a.2)
-        });
-        let Some(y) = year else { return &self.keys[..out] };
+        let parts: Vec<(&str, bool)> = self.atoms.iter().map(|&(s, e, d)| (&self.folded[s..e], d)).collect();
+        if let Some(d) = digits_only(&parts)
+            && !self.keys[..out].contains(&d)
+        {
+            if self.keys.len() <= out {
+                self.keys.push(String::new());
+            }
+            self.keys[out] = d;
+            out += 1;
+        }
+        let Some((y, first)) = year_group(&parts) else { return &self.keys[..out] };
         while self.keys.len() < out + 4 {
             self.keys.push(String::new());
         }
         for variant in 0..4 {
-            let from = if variant >= 2 { y } else { 0 };
+            let from = if variant >= 2 { first } else { 0 };
             let canonical = variant % 2 == 1;
             let mut key = std::mem::take(&mut self.keys[out]);
             key.clear();
@@ -470,7 +510,27 @@ mod tests {
         assert_eq!(index_keys("F26-0869"), invoice_keys("F26-0869"));
         // A year and month: `FAC2512-1027` for `FAC202512-1027`; 202513 is no month.
         assert!(index_keys("FAC202512-1027").contains(&"FAC25121027".to_string()));
+        // A year last: `FT/07644/26` and `07644/26` for `FT/07644/2026`.
+        let keys = index_keys("FT/07644/2026");
+        assert!(keys.contains(&"FT0764426".to_string()) && keys.contains(&"0764426".to_string()), "{keys:?}");
         assert_eq!(index_keys("FAC202513-1027"), invoice_keys("FAC202513-1027"));
+    }
+
+    #[test]
+    fn numbers_with_letters_inside_are_found_by_their_digits() {
+        assert!(index_keys("26FA04161").contains(&"2604161".to_string()));
+        assert!(index_keys("26-FV-0412").contains(&"260412".to_string()));
+        // Letters only in front: the prefix-less keys are the digits already, nothing is added.
+        assert_eq!(index_keys("FA-2026-04034").len(), 8);
+        assert_eq!(index_keys("INV000123"), invoice_keys("INV000123"));
+        // Too short to be told from an amount or a date.
+        assert!(!index_keys("1A-234").iter().any(|k| k == "1234"));
+        let mut buf = KeyBuf::default();
+        for n in ["26FA04161", "26-FV-0412", "1A-234", "F2604/0123", "X1Y2Z3456789", "FT/07644/2026", "07644/2026"] {
+            let mut got = buf.index_keys(n).to_vec();
+            got.sort();
+            assert_eq!(got, index_keys(n), "{n}");
+        }
     }
 
     #[test]
