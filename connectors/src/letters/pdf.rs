@@ -36,7 +36,8 @@ use sha2::{Digest, Sha256};
 use subsetter::GlyphRemapper;
 use unicode_normalization::UnicodeNormalization;
 
-use super::fonts::{FontError, FontId, Fonts};
+use super::fonts::{FontError, FontId, Fonts, Glyph};
+use super::shape;
 
 /// What goes on a letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,10 +305,29 @@ fn wrap_hanging(fonts: &Fonts, text: &str, first: f32, rest: f32, bold: bool, si
 /// The glyphs of one font used in the document.
 struct Used {
     remapper: GlyphRemapper,
-    /// CID (the glyph's id in the subset) → the character it shows.
-    unicode: BTreeMap<u16, char>,
+    /// CID (the glyph's id in the subset) → the characters it shows (several
+    /// for a ligature).
+    unicode: BTreeMap<u16, String>,
     /// CID → advance width in thousandths of an em.
     widths: BTreeMap<u16, f32>,
+}
+
+impl Used {
+    /// The CID of `glyph` in its font's subset, recorded with its text and width.
+    fn cid(used: &mut BTreeMap<FontId, Used>, fonts: &Fonts, glyph: Glyph, text: &str) -> Option<u16> {
+        let font = fonts.fonts.get(glyph.font)?;
+        let u = used.entry(glyph.font).or_insert_with(|| Used {
+            remapper: GlyphRemapper::new(),
+            unicode: BTreeMap::new(),
+            widths: BTreeMap::new(),
+        });
+        let cid = u.remapper.remap(glyph.id.0);
+        if !text.is_empty() {
+            u.unicode.entry(cid).or_insert_with(|| text.to_string());
+        }
+        u.widths.entry(cid).or_insert_with(|| font.advance(glyph.id));
+        Some(cid)
+    }
 }
 
 /// The PDF name of the font resource `font`.
@@ -315,8 +335,14 @@ fn font_resource(font: FontId) -> String {
     format!("F{font}")
 }
 
+/// Whether the paragraphs of a letter in `language` (BCP 47) run right to left.
+fn right_to_left(language: &str) -> bool {
+    let primary = language.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+    matches!(primary.as_str(), "ar" | "he" | "iw" | "fa" | "ur" | "yi" | "ps" | "sd" | "ckb" | "dv" | "ug")
+}
+
 /// The content stream of one page.
-fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) -> Vec<u8> {
+fn page_content(runs: &[Run], fonts: &Fonts, rtl: bool, used: &mut BTreeMap<FontId, Used>) -> Vec<u8> {
     let mut c = Content::new();
     c.set_fill_color_space(pdf_writer::types::ColorSpaceOperand::Named(Name(b"G0")));
     c.set_fill_color([0.0]);
@@ -326,19 +352,16 @@ fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) 
     for run in runs {
         c.begin_text();
         c.next_line(run.x, run.y);
+        if rtl || !shape::is_simple(&run.text) {
+            shaped_line(&mut c, run, fonts, rtl, used);
+            c.end_text();
+            continue;
+        }
         // consecutive characters of one font and style make one string
         let mut segments: Vec<(FontId, bool, Vec<u8>)> = Vec::new();
         for ch in run.text.chars() {
             let (g, shown) = fonts.glyph(ch, run.bold);
-            let Some(font) = fonts.fonts.get(g.font) else { continue };
-            let u = used.entry(g.font).or_insert_with(|| Used {
-                remapper: GlyphRemapper::new(),
-                unicode: BTreeMap::new(),
-                widths: BTreeMap::new(),
-            });
-            let cid = u.remapper.remap(g.id.0);
-            u.unicode.entry(cid).or_insert(shown);
-            u.widths.entry(cid).or_insert_with(|| font.advance(g.id));
+            let Some(cid) = Used::cid(used, fonts, g, shown.encode_utf8(&mut [0; 4])) else { continue };
             match segments.last_mut() {
                 Some((f, b, bytes)) if *f == g.font && *b == g.fake_bold => bytes.extend(cid.to_be_bytes()),
                 _ => segments.push((g.font, g.fake_bold, cid.to_be_bytes().to_vec())),
@@ -363,6 +386,61 @@ fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) 
         c.end_text();
     }
     c.finish().to_vec()
+}
+
+/// Draws a line that needs shaping or reordering ([`shape::visual`]): its
+/// glyphs in visual order, each run of one font in a `TJ` whose numbers
+/// move the pen by the shaped advances and offsets, the whole line in a
+/// marked-content span whose `ActualText` is the line's logical text.
+fn shaped_line(c: &mut Content, run: &Run, fonts: &Fonts, rtl: bool, used: &mut BTreeMap<FontId, Used>) {
+    let mut fake = false;
+    for segment in shape::visual(fonts, &run.text, run.bold, rtl) {
+        if segment.fake_bold != fake {
+            c.set_text_rendering_mode(if segment.fake_bold {
+                TextRenderingMode::FillStroke
+            } else {
+                TextRenderingMode::Fill
+            });
+            fake = segment.fake_bold;
+        }
+        c.set_font(Name(font_resource(segment.font).as_bytes()), run.size);
+        // (CID, adjustment before, adjustment after, rise) per glyph; a TJ
+        // number moves the pen left by that many thousandths of an em
+        let mut items: Vec<(u16, f32, f32, f32)> = Vec::new();
+        for g in &segment.glyphs {
+            let Some(cid) = Used::cid(used, fonts, g.glyph, &g.text) else { continue };
+            let width = fonts.fonts.get(g.glyph.font).map_or(0.0, |f| f.advance(g.glyph.id));
+            items.push((cid, -g.dx, g.dx + width - g.advance, g.dy));
+        }
+        let mut start = 0;
+        while start < items.len() {
+            let rise = items[start].3;
+            let end = items[start..].iter().position(|i| i.3 != rise).map_or(items.len(), |n| start + n);
+            if rise != 0.0 {
+                c.set_rise(rise * run.size / 1000.0);
+            }
+            let mut tj = c.show_positioned();
+            let mut list = tj.items();
+            for &(cid, before, after, _) in &items[start..end] {
+                if before.abs() > 0.001 {
+                    list.adjust(before);
+                }
+                list.show(Str(&cid.to_be_bytes()));
+                if after.abs() > 0.001 {
+                    list.adjust(after);
+                }
+            }
+            list.finish();
+            tj.finish();
+            if rise != 0.0 {
+                c.set_rise(0.0);
+            }
+            start = end;
+        }
+    }
+    if fake {
+        c.set_text_rendering_mode(TextRenderingMode::Fill);
+    }
 }
 
 fn deflate(data: &[u8]) -> Vec<u8> {
@@ -400,7 +478,8 @@ fn tag(bytes: &[u8]) -> String {
 
 fn write_pdf(letter: &Letter, pages: &[Vec<Run>], fonts: &Fonts) -> Result<Vec<u8>, RenderError> {
     let mut used: BTreeMap<FontId, Used> = BTreeMap::new();
-    let contents: Vec<Vec<u8>> = pages.iter().map(|runs| page_content(runs, fonts, &mut used)).collect();
+    let rtl = right_to_left(&letter.language);
+    let contents: Vec<Vec<u8>> = pages.iter().map(|runs| page_content(runs, fonts, rtl, &mut used)).collect();
 
     let mut next = 1;
     let mut alloc = || {
@@ -513,13 +592,15 @@ fn write_pdf(letter: &Letter, pages: &[Vec<Run>], fonts: &Fonts) -> Result<Vec<u
             Name(b"Relance-UCS"),
             SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"UCS"), supplement: 0 },
         );
-        for (cid, c) in &u.unicode {
-            cmap.pair(*cid, *c);
+        for (cid, text) in &u.unicode {
+            cmap.pair_with_multiple(*cid, text.chars());
         }
         pdf.stream(*cmap_id, &deflate(&cmap.finish())).filter(Filter::FlateDecode);
     }
     Ok(pdf.finish())
 }
 
+#[cfg(test)]
+mod rtl_tests;
 #[cfg(test)]
 mod tests;
