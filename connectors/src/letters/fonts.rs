@@ -8,8 +8,11 @@
 //! Fallback; regular: DejaVu Sans, Droid Sans Fallback). A character no
 //! font has is drawn as U+FFFD `�` (never the `.notdef` glyph, which
 //! PDF/A forbids); the text layer keeps the replacement character too.
-//! Widths come from each font's `hmtx` advances, so that lines wrap as
-//! they print.
+//! Widths come from each font's `hmtx` advances, or from the shaped
+//! advances for text that needs shaping ([`super::shape`]: Arabic forms and
+//! ligatures, right-to-left runs), so that lines wrap as they print. Each
+//! font is parsed twice, by `ttf-parser` (cmap, metrics, names) and by
+//! `rustybuzz` (its own `ttf-parser`, for GSUB/GPOS).
 
 use std::sync::OnceLock;
 

@@ -19,8 +19,21 @@
 //! wrap with the fonts' own advance widths; a word longer than a line is
 //! cut. Strings are put in Unicode NFC first.
 //!
-//! PDF/A-2b: fonts embedded, every glyph shown has a Unicode mapping and
-//! none is `.notdef`, colours in a device-independent CalGray space, XMP
+//! Arabic and Hebrew (and any line with right-to-left or complex-script
+//! text) go through [`super::shape`]: the logical text is wrapped with the
+//! shaped widths, then each line is reordered (UAX #9, paragraph direction
+//! from the letter's language) and shaped by `rustybuzz`; its glyphs are
+//! drawn in visual order in `TJ` arrays carrying the shaped advances and
+//! offsets. The ToUnicode map gives each shaped glyph the characters it
+//! stands for (a contextual form its letter, a ligature its letters, in
+//! visual order on a right-to-left run), so that extractors, which read
+//! glyphs left to right and turn right-to-left runs back, get the logical
+//! text (see `pdf/rtl_tests.rs` for what poppler's `pdftotext` gives).
+//! Other lines keep the plain path, one glyph per character, unchanged.
+//!
+//! PDF/A-2b: fonts embedded, every glyph shown has a Unicode mapping (but
+//! the second and later glyphs a font's GSUB splits one character into)
+//! and none is `.notdef`, colours in a device-independent CalGray space, XMP
 //! metadata matching the document information dictionary, a file
 //! identifier, no encryption, transparency, annotations or scripts.
 //!
@@ -285,12 +298,25 @@ fn wrap_hanging(fonts: &Fonts, text: &str, first: f32, rest: f32, bold: bool, si
             line_w = word_w;
             continue;
         }
-        // A word wider than the line: cut it.
+        // A word wider than the line: cut it (a shaped word measured whole,
+        // its letters' forms depending on their neighbours).
+        let simple = shape::is_simple(word);
         for c in word.chars() {
-            let w = fonts.char_width(c, bold, size);
+            let w = if simple {
+                fonts.char_width(c, bold, size)
+            } else {
+                let mut longer = line.clone();
+                longer.push(c);
+                fonts.width(&longer, bold, size) - line_w
+            };
             if !line.is_empty() && line_w + w > width_of(&out) {
                 out.push(std::mem::take(&mut line));
                 line_w = 0.0;
+                if !simple {
+                    line.push(c);
+                    line_w = fonts.width(&line, bold, size);
+                    continue;
+                }
             }
             line.push(c);
             line_w += w;

@@ -72,7 +72,8 @@ pub fn is_complex(c: char) -> bool {
             | BidiClass::FSI
             | BidiClass::PDF
             | BidiClass::PDI
-    ) || matches!(u32::from(c), 0x0900..=0x0DFF | 0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF)
+    ) || is_bidi_control(c)
+        || matches!(u32::from(c), 0x0900..=0x0DFF | 0x0E00..=0x0EFF | 0x1000..=0x109F | 0x1780..=0x17FF)
 }
 
 /// Whether `text` can be drawn one glyph per character, left to right.
@@ -138,6 +139,9 @@ fn simple_glyphs(fonts: &Fonts, text: &str, bold: bool) -> Vec<(FontId, bool, Pl
 /// come in visual order.
 fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<Placed> {
     let Some(f) = fonts.fonts.get(font.font) else { return Vec::new() };
+    // the bidi controls did their work on the line: not shaped, not drawn
+    let text: String = text.chars().filter(|c| !is_bidi_control(*c)).collect();
+    let text = text.as_str();
     let mut buffer = UnicodeBuffer::new();
     buffer.push_str(text);
     buffer.guess_segment_properties();
@@ -155,7 +159,7 @@ fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<
     for (info, pos) in infos.iter().zip(positions) {
         let start = info.cluster as usize;
         let end = starts.iter().copied().find(|&s| s > start).unwrap_or(text.len());
-        let chars = text.get(start..end).unwrap_or_default().chars().filter(|c| !is_bidi_control(*c));
+        let chars = text.get(start..end).unwrap_or_default().chars();
         // right to left, a ligature's characters are given in visual order too
         let chars: String = if rtl { chars.rev().collect() } else { chars.collect() };
         let text_of = if seen.insert(start) { chars } else { String::new() };

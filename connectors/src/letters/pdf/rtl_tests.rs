@@ -163,6 +163,11 @@ fn a_mixed_line_keeps_latin_and_digits_in_order() {
     let visual: String = drawn("12 شارع الحرية", false, true).iter().map(|g| g.3.as_str()).collect();
     assert_eq!(visual, "ةيرحلا عراش 12");
     assert!(right_to_left("ar") && right_to_left("he-IL") && !right_to_left("fr"));
+    // explicit bidi marks and isolates steer the order and are not drawn
+    let glyphs = drawn("\u{2067}12 شارع\u{2069} \u{200E}SARL\u{200F}", false, false);
+    let visual: String = glyphs.iter().map(|g| g.3.as_str()).collect();
+    assert_eq!(visual, "عراش 12 SARL");
+    assert_eq!(glyphs.len(), visual.chars().count(), "one glyph per letter drawn, none for the marks");
     // a line without right-to-left or complex text keeps the plain path
     assert!(shape::is_simple("Zakład Produkcyjny Łódź 华为 12") && !shape::is_simple(line));
 }
@@ -229,4 +234,13 @@ fn arabic_lines_wrap_with_the_shaped_widths() {
     }
     let joined: Vec<&str> = lines.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(joined.join(" "), name, "the logical text is broken into lines, then each is reordered");
+    // a word longer than the window is cut, each piece measured shaped
+    let long = "الأمل".repeat(40);
+    let pages = layout(&letter(&[long.as_str(), "12 شارع الحرية"], BODY), fonts);
+    let pieces: Vec<&Run> = pages[0].iter().filter(|r| r.x == WINDOW_X && r.bold).collect();
+    assert!(pieces.len() > 2, "{pieces:?}");
+    for r in &pieces {
+        assert!(fonts.width(&r.text, true, r.size) <= WINDOW_W + 0.01, "{:?}", r.text);
+    }
+    assert_eq!(pieces.iter().map(|r| r.text.as_str()).collect::<String>(), long);
 }

@@ -227,19 +227,3 @@ fn metadata_declares_pdf_a_and_matches_the_info_dictionary() {
     // the title (non-ASCII) is in the metadata as UTF-8
     assert!(contains(&pdf, "Mise en demeure de payer – Démo Industries SAS".as_bytes()));
 }
-
-#[test]
-fn zz_timing() {
-    let items: String = (1..=95)
-        .map(|i| format!("  - Facture FAC-{i:03} du 01/10/2026, échéance 31/10/2026 : 1\u{202f}200,00\u{a0}€\n"))
-        .collect();
-    let body = format!("Madame, Monsieur,\n\n{items}\nVeuillez agréer nos salutations distinguées.");
-    let _ = render(&letter(&POLISH, BODY)).expect("render");
-    for (name, l) in [("one page", letter(&POLISH, BODY)), ("three pages", letter(&POLISH, &body))] {
-        let t = std::time::Instant::now();
-        for _ in 0..20 {
-            let _ = render(&l).expect("render");
-        }
-        eprintln!("TIMING {name}: {:?} per letter", t.elapsed() / 20);
-    }
-}
