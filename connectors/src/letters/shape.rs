@@ -10,9 +10,9 @@
 //!    (paragraph direction from the letter's language: left to right for
 //!    French and English) and gives its level runs in visual order.
 //! 2. **Fonts**: each level run is split into runs of one font of the
-//!    fallback chain ([`super::fonts`]); a character stays in the font of
-//!    the run before it when that font has it, so that a word is shaped
-//!    with one font.
+//!    fallback chain ([`super::fonts`]), character by character as on the
+//!    plain path; combining marks and joiners stay with their letter's
+//!    font, so that a cluster is shaped with one font.
 //! 3. **Shaping**: a font run that needs it (right to left, or holding
 //!    characters of a complex script or combining marks) is shaped by
 //!    `rustybuzz` (the HarfBuzz shaper in Rust) with the font's own
@@ -90,9 +90,10 @@ fn is_bidi_control(c: char) -> bool {
     )
 }
 
-/// Splits `text` into runs of one font (a character stays with the font of
-/// the run before it when that font has it); characters no font has make
-/// runs of their own (`None`).
+/// Splits `text` into runs of one font, each character from the first font
+/// of the chain that has it (a combining mark stays with the font of its
+/// letter when that font has it, a joiner always: the shaper hides it);
+/// characters no font has make runs of their own (`None`).
 fn font_runs(fonts: &Fonts, text: &str, bold: bool) -> Vec<(Option<Glyph>, std::ops::Range<usize>)> {
     let mut runs: Vec<(Option<Glyph>, std::ops::Range<usize>)> = Vec::new();
     for (i, c) in text.char_indices() {
@@ -105,8 +106,11 @@ fn font_runs(fonts: &Fonts, text: &str, bold: bool) -> Vec<(Option<Glyph>, std::
             }
             continue;
         }
-        if let Some((Some(g), range)) = runs.last_mut()
-            && fonts.has(g.font, c)
+        // a combining mark or a joiner stays with the letter before it
+        let sticky = matches!(bidi_class(c), BidiClass::NSM | BidiClass::BN);
+        if sticky
+            && let Some((Some(g), range)) = runs.last_mut()
+            && (fonts.has(g.font, c) || bidi_class(c) == BidiClass::BN)
         {
             range.end = end;
             continue;
@@ -159,7 +163,12 @@ fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<
     for (info, pos) in infos.iter().zip(positions) {
         let start = info.cluster as usize;
         let end = starts.iter().copied().find(|&s| s > start).unwrap_or(text.len());
-        let chars = text.get(start..end).unwrap_or_default().chars();
+        let cluster = text.get(start..end).unwrap_or_default();
+        // a joiner the shaper hid (as a space of no width): not drawn
+        if !cluster.is_empty() && cluster.chars().all(|c| bidi_class(c) == BidiClass::BN) && pos.x_advance == 0 {
+            continue;
+        }
+        let chars = cluster.chars();
         // right to left, a ligature's characters are given in visual order too
         let chars: String = if rtl { chars.rev().collect() } else { chars.collect() };
         let text_of = if seen.insert(start) { chars } else { String::new() };

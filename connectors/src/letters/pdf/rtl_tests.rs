@@ -244,3 +244,18 @@ fn arabic_lines_wrap_with_the_shaped_widths() {
     }
     assert_eq!(pieces.iter().map(|r| r.text.as_str()).collect::<String>(), long);
 }
+
+#[test]
+fn the_fallback_chain_holds_per_character_on_a_shaped_line() {
+    // bold: Arabic and Latin from DejaVu Sans Bold, CJK from the fallback
+    // drawn fake-bold, on one reordered line
+    let glyphs = drawn("华为 الأمل ABC", true, false);
+    let font_of = |t: &str| glyphs.iter().find(|g| g.3 == t).map(|g| g.0);
+    assert_eq!(font_of("华"), Some(crate::letters::fonts::FALLBACK));
+    assert_eq!(font_of("A"), Some(BOLD));
+    assert_eq!(font_of("م"), Some(BOLD));
+    // a zero-width non-joiner keeps two letters from joining, and is not drawn
+    let names = |t: &str| drawn(t, false, false).into_iter().map(|g| g.2).collect::<Vec<_>>();
+    assert_eq!(names("بب"), ["uniFE90", "uniFE91"], "final and initial forms");
+    assert_eq!(names("ب\u{200C}ب"), ["uni0628", "uni0628"], "isolated forms");
+}
