@@ -28,7 +28,9 @@
 //! stands for (a contextual form its letter, a ligature its letters, in
 //! visual order on a right-to-left run), so that extractors, which read
 //! glyphs left to right and turn right-to-left runs back, get the logical
-//! text (see `pdf/rtl_tests.rs` for what poppler's `pdftotext` gives).
+//! text (see `pdf/rtl_tests.rs` for what poppler's `pdftotext` gives); a
+//! bracket mirrored right to left is drawn in a marked-content span whose
+//! `ActualText` is the bracket it stands for.
 //! Other lines keep the plain path, one glyph per character, unchanged.
 //!
 //! PDF/A-2b: fonts embedded, every glyph shown has a Unicode mapping (but
@@ -430,24 +432,36 @@ fn shaped_line(c: &mut Content, run: &Run, fonts: &Fonts, rtl: bool, used: &mut 
             fake = segment.fake_bold;
         }
         c.set_font(Name(font_resource(segment.font).as_bytes()), run.size);
-        // (CID, adjustment before, adjustment after, rise) per glyph; a TJ
-        // number moves the pen left by that many thousandths of an em
-        let mut items: Vec<(u16, f32, f32, f32)> = Vec::new();
+        // (CID, adjustment before, adjustment after, rise, actual text) per
+        // glyph; a TJ number moves the pen left by that many thousandths of
+        // an em
+        let mut items: Vec<(u16, f32, f32, f32, Option<char>)> = Vec::new();
         for g in &segment.glyphs {
             let Some(cid) = Used::cid(used, fonts, g.glyph, &g.text) else { continue };
             let width = fonts.fonts.get(g.glyph.font).map_or(0.0, |f| f.advance(g.glyph.id));
-            items.push((cid, -g.dx, g.dx + width - g.advance, g.dy));
+            items.push((cid, -g.dx, g.dx + width - g.advance, g.dy, g.actual));
         }
+        // one TJ per stretch of one rise; a mirrored glyph alone, in a span
+        // whose ActualText is the character it draws
         let mut start = 0;
         while start < items.len() {
-            let rise = items[start].3;
-            let end = items[start..].iter().position(|i| i.3 != rise).map_or(items.len(), |n| start + n);
+            let (rise, actual) = (items[start].3, items[start].4);
+            let end = if actual.is_some() {
+                start + 1
+            } else {
+                items[start..].iter().position(|i| i.3 != rise || i.4.is_some()).map_or(items.len(), |n| start + n)
+            };
+            if let Some(a) = actual {
+                c.begin_marked_content_with_properties(Name(b"Span"))
+                    .properties()
+                    .actual_text(TextStr(a.encode_utf8(&mut [0; 4])));
+            }
             if rise != 0.0 {
                 c.set_rise(rise * run.size / 1000.0);
             }
             let mut tj = c.show_positioned();
             let mut list = tj.items();
-            for &(cid, before, after, _) in &items[start..end] {
+            for &(cid, before, after, _, _) in &items[start..end] {
                 if before.abs() > 0.001 {
                     list.adjust(before);
                 }
@@ -460,6 +474,9 @@ fn shaped_line(c: &mut Content, run: &Run, fonts: &Fonts, rtl: bool, used: &mut 
             tj.finish();
             if rise != 0.0 {
                 c.set_rise(0.0);
+            }
+            if actual.is_some() {
+                c.end_marked_content();
             }
             start = end;
         }

@@ -21,10 +21,15 @@
 //!    order. Other runs take one glyph per character from the font's
 //!    `cmap` (the fast path, with the `hmtx` advances, as before).
 //!
-//! Every glyph keeps the characters it stands for (a ligature several) for
-//! the PDF's ToUnicode map; the PDF writer also wraps a reordered line in an
-//! `ActualText` span carrying its logical text. A glyph the shaper cannot
-//! find (`.notdef`) is replaced by U+FFFD's, as in the fast path.
+//! Every glyph keeps the characters it stands for, for the PDF's ToUnicode
+//! map: a contextual form its letter, a ligature its letters (in visual
+//! order on a right-to-left run, as extractors read glyphs left to right and
+//! reverse right-to-left runs to get the logical text back). A bracket
+//! mirrored on a right-to-left run (`(` drawn with the glyph of `)`) keeps
+//! its glyph's own character and carries the one it draws in
+//! [`Placed::actual`], written as an `ActualText` span. A glyph the shaper
+//! cannot find (`.notdef`) is replaced by U+FFFD's, as in the fast path;
+//! bidi controls are not drawn, joiners the shaper hides neither.
 
 use rustybuzz::{BufferClusterLevel, Direction, UnicodeBuffer};
 use unicode_bidi::{BidiClass, Level, ParagraphBidiInfo, bidi_class};
@@ -43,6 +48,10 @@ pub struct Placed {
     /// The characters the glyph stands for (empty for the second and later
     /// glyphs of one character).
     pub text: String,
+    /// The character drawn when it differs from what the glyph shows: a
+    /// bracket right to left is drawn with its mirror's glyph (`(` with
+    /// the glyph of `)`), whose ToUnicode entry is the mirror.
+    pub actual: Option<char>,
 }
 
 /// A run of glyphs of one font, in visual order.
@@ -134,7 +143,7 @@ fn simple_glyphs(fonts: &Fonts, text: &str, bold: bool) -> Vec<(FontId, bool, Pl
         .map(|c| {
             let (g, shown) = fonts.glyph(c, bold);
             let advance = fonts.fonts.get(g.font).map_or(0.0, |f| f.advance(g.id));
-            (g.font, g.fake_bold, Placed { glyph: g, advance, dx: 0.0, dy: 0.0, text: shown.to_string() })
+            (g.font, g.fake_bold, Placed { glyph: g, advance, dx: 0.0, dy: 0.0, text: shown.to_string(), actual: None })
         })
         .collect()
 }
@@ -171,7 +180,19 @@ fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<
         let chars = cluster.chars();
         // right to left, a ligature's characters are given in visual order too
         let chars: String = if rtl { chars.rev().collect() } else { chars.collect() };
-        let text_of = if seen.insert(start) { chars } else { String::new() };
+        let mut text_of = if seen.insert(start) { chars } else { String::new() };
+        // a bracket mirrored right to left: the glyph shows the mirror
+        let mut actual = None;
+        let mut one = cluster.chars();
+        if let (Some(c), None) = (one.next(), one.next())
+            && rtl
+            && let Some(m) = unicode_bidi_mirroring::get_mirrored(c)
+            && f.face.glyph_index(m).is_some_and(|g| u32::from(g.0) == info.glyph_id)
+            && !text_of.is_empty()
+        {
+            text_of = m.to_string();
+            actual = Some(c);
+        }
         let id = u16::try_from(info.glyph_id).unwrap_or(0);
         let placed = if id == 0 {
             // never .notdef: the replacement character's glyph
@@ -183,6 +204,7 @@ fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<
                 dx: 0.0,
                 dy: 0.0,
                 text: if text_of.is_empty() { String::new() } else { shown.to_string() },
+                actual: None,
             }
         } else {
             let scale = |v: i32| v as f32 * 1000.0 / f32::from(f.face.units_per_em().max(1));
@@ -192,6 +214,7 @@ fn shaped(fonts: &Fonts, text: &str, font: Glyph, bold: bool, rtl: bool) -> Vec<
                 dx: scale(pos.x_offset),
                 dy: scale(pos.y_offset),
                 text: text_of,
+                actual,
             }
         };
         glyphs.push(placed);

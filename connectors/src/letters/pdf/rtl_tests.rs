@@ -20,7 +20,7 @@ const HEBREW: [&str; 3] = ["חברת השלום בע״מ", "רחוב הרצל 15
 
 /// The strings shown by a content stream, with the font resource they are
 /// shown in (a small reader of what `page_content` writes: names, literal
-/// and hex strings).
+/// and hex strings, marked-content property lists skipped).
 fn shown_strings(content: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut font = String::new();
@@ -69,6 +69,10 @@ fn shown_strings(content: &[u8]) -> Vec<(String, Vec<u8>)> {
                 }
                 out.push((font.clone(), bytes));
                 i += 1;
+            }
+            b'<' if content.get(i + 1) == Some(&b'<') => {
+                // a marked-content property list (`ActualText`): not shown
+                i += 2 + content[i + 2..].windows(2).position(|w| w == b">>").expect("dictionary end") + 2;
             }
             b'<' => {
                 let end = i + content[i..].iter().position(|&b| b == b'>').expect("hex string end");
@@ -258,4 +262,29 @@ fn the_fallback_chain_holds_per_character_on_a_shaped_line() {
     let names = |t: &str| drawn(t, false, false).into_iter().map(|g| g.2).collect::<Vec<_>>();
     assert_eq!(names("بب"), ["uniFE90", "uniFE91"], "final and initial forms");
     assert_eq!(names("ب\u{200C}ب"), ["uni0628", "uni0628"], "isolated forms");
+}
+
+#[test]
+fn brackets_right_to_left_are_mirrored() {
+    let line = "شركة الأمل (فرع باريس)";
+    let glyphs = drawn(line, false, false);
+    // the closing bracket, last in logical order, is drawn first, with the
+    // glyph of `(` (and the opening one with that of `)`)
+    assert_eq!((glyphs[0].2.as_str(), glyphs[0].3.as_str()), ("parenleft", "("));
+    let close = glyphs.iter().position(|g| g.2 == "parenright").expect("parenright");
+    assert_eq!(glyphs[close + 1].3, " ");
+    // each ToUnicode entry is the glyph's own character; a span's ActualText
+    // says which bracket is drawn
+    let fonts = Fonts::get().expect("fonts");
+    let run = Run { x: LEFT, y: 500.0, bold: false, size: SIZE, text: line.to_string() };
+    let content = page_content(&[run], fonts, false, &mut BTreeMap::new());
+    let spans = String::from_utf8_lossy(&content).matches("/ActualText").count();
+    assert_eq!(spans, 2);
+    assert!(contains(&content, br"/ActualText (\))") && contains(&content, br"/ActualText (\()"));
+    // poppler turns the Arabic run back to logical order but reads the
+    // closing bracket at its left end as text before it (poppler 22.12)
+    let pdf = render(&letter(&[line, "75011 Paris"], BODY)).expect("render");
+    qpdf_check(&pdf);
+    let Some(text) = extracted(&pdf) else { return };
+    assert!(text.contains(")شركة الأمل (فرع باريس"), "{text}");
 }
