@@ -10,6 +10,7 @@
 //! (`uniFEDE` is lam's final form), an oracle independent of the shaper.
 
 use rustybuzz::{Direction, UnicodeBuffer};
+use unicode_bidi::{BidiClass, bidi_class};
 
 use super::tests::{BODY, contains, letter, qpdf_check, text_of};
 use super::*;
@@ -287,4 +288,22 @@ fn brackets_right_to_left_are_mirrored() {
     qpdf_check(&pdf);
     let Some(text) = extracted(&pdf) else { return };
     assert!(text.contains(")شركة الأمل (فرع باريس"), "{text}");
+}
+
+#[test]
+fn arabic_marks_are_placed_by_the_fonts_gpos() {
+    let fonts = Fonts::get().expect("fonts");
+    let name = "مُحَمَّد";
+    let glyphs: Vec<shape::Placed> =
+        shape::visual(fonts, name, false, false).into_iter().flat_map(|s| s.glyphs).collect();
+    // damma, fatha and shadda+fatha: no advance, moved onto their letters
+    let marks: Vec<&shape::Placed> =
+        glyphs.iter().filter(|g| g.text.chars().all(|c| bidi_class(c) == BidiClass::NSM)).collect();
+    assert_eq!(marks.len(), 3, "{glyphs:?}");
+    assert!(marks.iter().all(|m| m.advance == 0.0 && (m.dx != 0.0 || m.dy != 0.0)), "{marks:?}");
+    // drawn with a text rise, the PDF still valid
+    let run = Run { x: LEFT, y: 500.0, bold: false, size: SIZE, text: name.to_string() };
+    let content = page_content(&[run], fonts, false, &mut BTreeMap::new());
+    assert!(String::from_utf8_lossy(&content).contains(" Ts"));
+    qpdf_check(&render(&letter(&[name, "75011 Paris"], BODY)).expect("render"));
 }
