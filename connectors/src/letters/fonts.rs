@@ -8,12 +8,17 @@
 //! Fallback; regular: DejaVu Sans, Droid Sans Fallback). A character no
 //! font has is drawn as U+FFFD `�` (never the `.notdef` glyph, which
 //! PDF/A forbids); the text layer keeps the replacement character too.
-//! Widths come from each font's `hmtx` advances, so that lines wrap as
-//! they print.
+//! Widths come from each font's `hmtx` advances, or from the shaped
+//! advances for text that needs shaping ([`super::shape`]: Arabic forms and
+//! ligatures, right-to-left runs), so that lines wrap as they print. Each
+//! font is parsed twice, by `ttf-parser` (cmap, metrics, names) and by
+//! `rustybuzz` (its own `ttf-parser`, for GSUB/GPOS).
 
 use std::sync::OnceLock;
 
 use ttf_parser::{Face, GlyphId};
+
+use super::shape;
 
 /// The font files, in [`FontId`] order.
 const FILES: [(&str, &[u8]); 3] = [
@@ -38,6 +43,8 @@ pub struct Font {
     pub name: &'static str,
     pub data: &'static [u8],
     pub face: Face<'static>,
+    /// The same font for the shaper ([`super::shape`]).
+    pub shaper: rustybuzz::Face<'static>,
 }
 
 impl Font {
@@ -87,9 +94,10 @@ impl Fonts {
         let fonts = FILES
             .iter()
             .map(|(name, data)| {
-                Face::parse(data, 0)
-                    .map(|face| Font { name, data, face })
-                    .map_err(|e| FontError { name, reason: e.to_string() })
+                let face = Face::parse(data, 0).map_err(|e| FontError { name, reason: e.to_string() })?;
+                let shaper = rustybuzz::Face::from_slice(data, 0)
+                    .ok_or_else(|| FontError { name, reason: "the shaper cannot read it".into() })?;
+                Ok(Font { name, data, face, shaper })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let fonts = Fonts { fonts };
@@ -124,6 +132,11 @@ impl Fonts {
         }
     }
 
+    /// Whether the font `font` has a glyph for `c`.
+    pub fn has(&self, font: FontId, c: char) -> bool {
+        self.fonts.get(font).and_then(|f| f.face.glyph_index(c)).is_some_and(|g| g.0 != 0)
+    }
+
     /// Whether some font has a glyph for `c`.
     pub fn covers(&self, c: char) -> bool {
         self.lookup(c, false).is_some()
@@ -135,9 +148,15 @@ impl Fonts {
         self.fonts.get(g.font).map_or(0.0, |f| f.advance(g.id)) * size / 1000.0
     }
 
-    /// Width of `text` in points at `size`.
+    /// Width of `text` in points at `size`: the sum of the characters'
+    /// advances, or the shaped advances when the text needs shaping
+    /// ([`super::shape`]).
     pub fn width(&self, text: &str, bold: bool, size: f32) -> f32 {
-        text.chars().map(|c| self.char_width(c, bold, size)).sum()
+        if shape::is_simple(text) {
+            text.chars().map(|c| self.char_width(c, bold, size)).sum()
+        } else {
+            shape::width(self, text, bold, size)
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod dossier;
 pub mod fonts;
 pub mod pdf;
+pub mod shape;
 
 use std::collections::BTreeMap;
 use std::io::Write;

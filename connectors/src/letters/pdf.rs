@@ -19,8 +19,23 @@
 //! wrap with the fonts' own advance widths; a word longer than a line is
 //! cut. Strings are put in Unicode NFC first.
 //!
-//! PDF/A-2b: fonts embedded, every glyph shown has a Unicode mapping and
-//! none is `.notdef`, colours in a device-independent CalGray space, XMP
+//! Arabic and Hebrew (and any line with right-to-left or complex-script
+//! text) go through [`super::shape`]: the logical text is wrapped with the
+//! shaped widths, then each line is reordered (UAX #9, paragraph direction
+//! from the letter's language) and shaped by `rustybuzz`; its glyphs are
+//! drawn in visual order in `TJ` arrays carrying the shaped advances and
+//! offsets. The ToUnicode map gives each shaped glyph the characters it
+//! stands for (a contextual form its letter, a ligature its letters, in
+//! visual order on a right-to-left run), so that extractors, which read
+//! glyphs left to right and turn right-to-left runs back, get the logical
+//! text (see `pdf/rtl_tests.rs` for what poppler's `pdftotext` gives); a
+//! bracket mirrored right to left is drawn in a marked-content span whose
+//! `ActualText` is the bracket it stands for.
+//! Other lines keep the plain path, one glyph per character, unchanged.
+//!
+//! PDF/A-2b: fonts embedded, every glyph shown has a Unicode mapping (but
+//! the second and later glyphs a font's GSUB splits one character into)
+//! and none is `.notdef`, colours in a device-independent CalGray space, XMP
 //! metadata matching the document information dictionary, a file
 //! identifier, no encryption, transparency, annotations or scripts.
 //!
@@ -36,7 +51,8 @@ use sha2::{Digest, Sha256};
 use subsetter::GlyphRemapper;
 use unicode_normalization::UnicodeNormalization;
 
-use super::fonts::{FontError, FontId, Fonts};
+use super::fonts::{FontError, FontId, Fonts, Glyph};
+use super::shape;
 
 /// What goes on a letter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,12 +300,25 @@ fn wrap_hanging(fonts: &Fonts, text: &str, first: f32, rest: f32, bold: bool, si
             line_w = word_w;
             continue;
         }
-        // A word wider than the line: cut it.
+        // A word wider than the line: cut it (a shaped word measured whole,
+        // its letters' forms depending on their neighbours).
+        let simple = shape::is_simple(word);
         for c in word.chars() {
-            let w = fonts.char_width(c, bold, size);
+            let w = if simple {
+                fonts.char_width(c, bold, size)
+            } else {
+                let mut longer = line.clone();
+                longer.push(c);
+                fonts.width(&longer, bold, size) - line_w
+            };
             if !line.is_empty() && line_w + w > width_of(&out) {
                 out.push(std::mem::take(&mut line));
                 line_w = 0.0;
+                if !simple {
+                    line.push(c);
+                    line_w = fonts.width(&line, bold, size);
+                    continue;
+                }
             }
             line.push(c);
             line_w += w;
@@ -304,10 +333,29 @@ fn wrap_hanging(fonts: &Fonts, text: &str, first: f32, rest: f32, bold: bool, si
 /// The glyphs of one font used in the document.
 struct Used {
     remapper: GlyphRemapper,
-    /// CID (the glyph's id in the subset) → the character it shows.
-    unicode: BTreeMap<u16, char>,
+    /// CID (the glyph's id in the subset) → the characters it shows (several
+    /// for a ligature).
+    unicode: BTreeMap<u16, String>,
     /// CID → advance width in thousandths of an em.
     widths: BTreeMap<u16, f32>,
+}
+
+impl Used {
+    /// The CID of `glyph` in its font's subset, recorded with its text and width.
+    fn cid(used: &mut BTreeMap<FontId, Used>, fonts: &Fonts, glyph: Glyph, text: &str) -> Option<u16> {
+        let font = fonts.fonts.get(glyph.font)?;
+        let u = used.entry(glyph.font).or_insert_with(|| Used {
+            remapper: GlyphRemapper::new(),
+            unicode: BTreeMap::new(),
+            widths: BTreeMap::new(),
+        });
+        let cid = u.remapper.remap(glyph.id.0);
+        if !text.is_empty() {
+            u.unicode.entry(cid).or_insert_with(|| text.to_string());
+        }
+        u.widths.entry(cid).or_insert_with(|| font.advance(glyph.id));
+        Some(cid)
+    }
 }
 
 /// The PDF name of the font resource `font`.
@@ -315,8 +363,14 @@ fn font_resource(font: FontId) -> String {
     format!("F{font}")
 }
 
+/// Whether the paragraphs of a letter in `language` (BCP 47) run right to left.
+fn right_to_left(language: &str) -> bool {
+    let primary = language.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+    matches!(primary.as_str(), "ar" | "he" | "iw" | "fa" | "ur" | "yi" | "ps" | "sd" | "ckb" | "dv" | "ug")
+}
+
 /// The content stream of one page.
-fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) -> Vec<u8> {
+fn page_content(runs: &[Run], fonts: &Fonts, rtl: bool, used: &mut BTreeMap<FontId, Used>) -> Vec<u8> {
     let mut c = Content::new();
     c.set_fill_color_space(pdf_writer::types::ColorSpaceOperand::Named(Name(b"G0")));
     c.set_fill_color([0.0]);
@@ -326,19 +380,16 @@ fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) 
     for run in runs {
         c.begin_text();
         c.next_line(run.x, run.y);
+        if rtl || !shape::is_simple(&run.text) {
+            shaped_line(&mut c, run, fonts, rtl, used);
+            c.end_text();
+            continue;
+        }
         // consecutive characters of one font and style make one string
         let mut segments: Vec<(FontId, bool, Vec<u8>)> = Vec::new();
         for ch in run.text.chars() {
             let (g, shown) = fonts.glyph(ch, run.bold);
-            let Some(font) = fonts.fonts.get(g.font) else { continue };
-            let u = used.entry(g.font).or_insert_with(|| Used {
-                remapper: GlyphRemapper::new(),
-                unicode: BTreeMap::new(),
-                widths: BTreeMap::new(),
-            });
-            let cid = u.remapper.remap(g.id.0);
-            u.unicode.entry(cid).or_insert(shown);
-            u.widths.entry(cid).or_insert_with(|| font.advance(g.id));
+            let Some(cid) = Used::cid(used, fonts, g, shown.encode_utf8(&mut [0; 4])) else { continue };
             match segments.last_mut() {
                 Some((f, b, bytes)) if *f == g.font && *b == g.fake_bold => bytes.extend(cid.to_be_bytes()),
                 _ => segments.push((g.font, g.fake_bold, cid.to_be_bytes().to_vec())),
@@ -363,6 +414,76 @@ fn page_content(runs: &[Run], fonts: &Fonts, used: &mut BTreeMap<FontId, Used>) 
         c.end_text();
     }
     c.finish().to_vec()
+}
+
+/// Draws a line that needs shaping or reordering ([`shape::visual`]): its
+/// glyphs in visual order, each run of one font in a `TJ` whose numbers
+/// move the pen by the shaped advances and offsets, the whole line in a
+/// marked-content span whose `ActualText` is the line's logical text.
+fn shaped_line(c: &mut Content, run: &Run, fonts: &Fonts, rtl: bool, used: &mut BTreeMap<FontId, Used>) {
+    let mut fake = false;
+    for segment in shape::visual(fonts, &run.text, run.bold, rtl) {
+        if segment.fake_bold != fake {
+            c.set_text_rendering_mode(if segment.fake_bold {
+                TextRenderingMode::FillStroke
+            } else {
+                TextRenderingMode::Fill
+            });
+            fake = segment.fake_bold;
+        }
+        c.set_font(Name(font_resource(segment.font).as_bytes()), run.size);
+        // (CID, adjustment before, adjustment after, rise, actual text) per
+        // glyph; a TJ number moves the pen left by that many thousandths of
+        // an em
+        let mut items: Vec<(u16, f32, f32, f32, Option<char>)> = Vec::new();
+        for g in &segment.glyphs {
+            let Some(cid) = Used::cid(used, fonts, g.glyph, &g.text) else { continue };
+            let width = fonts.fonts.get(g.glyph.font).map_or(0.0, |f| f.advance(g.glyph.id));
+            items.push((cid, -g.dx, g.dx + width - g.advance, g.dy, g.actual));
+        }
+        // one TJ per stretch of one rise; a mirrored glyph alone, in a span
+        // whose ActualText is the character it draws
+        let mut start = 0;
+        while start < items.len() {
+            let (rise, actual) = (items[start].3, items[start].4);
+            let end = if actual.is_some() {
+                start + 1
+            } else {
+                items[start..].iter().position(|i| i.3 != rise || i.4.is_some()).map_or(items.len(), |n| start + n)
+            };
+            if let Some(a) = actual {
+                c.begin_marked_content_with_properties(Name(b"Span"))
+                    .properties()
+                    .actual_text(TextStr(a.encode_utf8(&mut [0; 4])));
+            }
+            if rise != 0.0 {
+                c.set_rise(rise * run.size / 1000.0);
+            }
+            let mut tj = c.show_positioned();
+            let mut list = tj.items();
+            for &(cid, before, after, _, _) in &items[start..end] {
+                if before.abs() > 0.001 {
+                    list.adjust(before);
+                }
+                list.show(Str(&cid.to_be_bytes()));
+                if after.abs() > 0.001 {
+                    list.adjust(after);
+                }
+            }
+            list.finish();
+            tj.finish();
+            if rise != 0.0 {
+                c.set_rise(0.0);
+            }
+            if actual.is_some() {
+                c.end_marked_content();
+            }
+            start = end;
+        }
+    }
+    if fake {
+        c.set_text_rendering_mode(TextRenderingMode::Fill);
+    }
 }
 
 fn deflate(data: &[u8]) -> Vec<u8> {
@@ -400,7 +521,8 @@ fn tag(bytes: &[u8]) -> String {
 
 fn write_pdf(letter: &Letter, pages: &[Vec<Run>], fonts: &Fonts) -> Result<Vec<u8>, RenderError> {
     let mut used: BTreeMap<FontId, Used> = BTreeMap::new();
-    let contents: Vec<Vec<u8>> = pages.iter().map(|runs| page_content(runs, fonts, &mut used)).collect();
+    let rtl = right_to_left(&letter.language);
+    let contents: Vec<Vec<u8>> = pages.iter().map(|runs| page_content(runs, fonts, rtl, &mut used)).collect();
 
     let mut next = 1;
     let mut alloc = || {
@@ -513,13 +635,15 @@ fn write_pdf(letter: &Letter, pages: &[Vec<Run>], fonts: &Fonts) -> Result<Vec<u
             Name(b"Relance-UCS"),
             SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"UCS"), supplement: 0 },
         );
-        for (cid, c) in &u.unicode {
-            cmap.pair(*cid, *c);
+        for (cid, text) in &u.unicode {
+            cmap.pair_with_multiple(*cid, text.chars());
         }
         pdf.stream(*cmap_id, &deflate(&cmap.finish())).filter(Filter::FlateDecode);
     }
     Ok(pdf.finish())
 }
 
+#[cfg(test)]
+mod rtl_tests;
 #[cfg(test)]
 mod tests;

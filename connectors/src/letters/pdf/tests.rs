@@ -9,7 +9,7 @@ use chrono::TimeZone;
 
 use super::*;
 
-fn letter(recipient: &[&str], body: &str) -> Letter {
+pub(super) fn letter(recipient: &[&str], body: &str) -> Letter {
     Letter {
         sender: vec!["Démo Industries SAS".into(), "1 rue de la Paix".into(), "75002 Paris".into()],
         recipient: recipient.iter().map(|s| s.to_string()).collect(),
@@ -24,7 +24,7 @@ fn letter(recipient: &[&str], body: &str) -> Letter {
     }
 }
 
-const BODY: &str = "Madame, Monsieur,\n\nMalgré nos relances, vous restez redevable des sommes suivantes :\n\n  - Facture FAC-1 du 01/10/2026, échéance 31/10/2026 : 1\u{202f}200,00\u{a0}€ (58 jours de retard)\n  Total : 1\u{202f}200,00\u{a0}€\n\nVeuillez agréer, Madame, Monsieur, nos salutations distinguées.";
+pub(super) const BODY: &str = "Madame, Monsieur,\n\nMalgré nos relances, vous restez redevable des sommes suivantes :\n\n  - Facture FAC-1 du 01/10/2026, échéance 31/10/2026 : 1\u{202f}200,00\u{a0}€ (58 jours de retard)\n  Total : 1\u{202f}200,00\u{a0}€\n\nVeuillez agréer, Madame, Monsieur, nos salutations distinguées.";
 
 const POLISH: [&str; 3] = ["Zakład Produkcyjny Łódź Sp. z o.o.", "ul. Żółkiewskiego 12", "90-001 Łódź"];
 
@@ -52,21 +52,21 @@ fn tool(name: &str, package: &str, args: &[&str], pdf: &[u8]) -> Option<(bool, S
 }
 
 /// The text of the PDF as `pdftotext` reads it (pages separated by form feeds).
-fn text_of(pdf: &[u8]) -> Option<String> {
+pub(super) fn text_of(pdf: &[u8]) -> Option<String> {
     let (ok, out) = tool("pdftotext", "poppler-utils", &["-enc", "UTF-8", "-layout", "{}", "-"], pdf)?;
     assert!(ok, "pdftotext failed: {out}");
     Some(out)
 }
 
 /// `qpdf --check` passes.
-fn qpdf_check(pdf: &[u8]) {
+pub(super) fn qpdf_check(pdf: &[u8]) {
     if let Some((ok, out)) = tool("qpdf", "qpdf", &["--check", "{}"], pdf) {
         assert!(ok, "qpdf --check: {out}");
         assert!(out.contains("No syntax or stream encoding errors"), "{out}");
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
