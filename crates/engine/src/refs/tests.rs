@@ -304,3 +304,18 @@ fn the_counter_filter_rules_out_numbers_without_the_texts_counters() {
     assert!(!may_be_read("AVOIR", &counters), "no digit: never read");
     assert!(may_be_read("FA-2026-ÉTÉ-7", &[]), "not ASCII: always maybe");
 }
+
+#[test]
+fn invoice_words_of_the_sepa_area_introduce_counters() {
+    let r =
+        RefReader::learn(["26FA02730", "26FA02728", "FT/05236/2026", "FT/05243/2026", "RE-26-10234", "RE-26-10240"]);
+    let read = |t: &str| r.read(t).into_iter().map(|f| (f.number, f.spelling)).collect::<Vec<_>>();
+    assert_eq!(read("Saldo fattura 5236"), vec![("FT/05236/2026".to_string(), Spelling::CounterOnly)]);
+    assert_eq!(read("Pago factura 2730"), vec![("26FA02730".to_string(), Spelling::CounterOnly)]);
+    assert_eq!(read("Rechnung 10240 und 10234").len(), 2);
+    assert_eq!(read("Betaling factuur 2728"), vec![("26FA02728".to_string(), Spelling::CounterOnly)]);
+    // Still no counter without an invoice word, nor after an order word.
+    assert_eq!(read("2730"), vec![]);
+    assert_eq!(read("factura 2730 pedido 2728"), vec![("26FA02730".to_string(), Spelling::CounterOnly)]);
+    assert_eq!(read("Rechnung 10234 Kd.Nr. 10240"), vec![("RE-26-10234".to_string(), Spelling::CounterOnly)]);
+}

@@ -110,11 +110,32 @@ pub(crate) const INTRODUCERS: &[&str] = &[
     "HONORAIRES",
     "NOTE",
     "NOTES",
+    // German, Dutch, Spanish, Italian, Portuguese (bank remittances of the whole SEPA area)
+    "RECHNUNG",
+    "RECHNUNGEN",
+    "RECHNUNGSNR",
+    "RG",
+    "RGNR",
+    "FACTUUR",
+    "FACTUREN",
+    "FACTUURNR",
+    "FACTUURNUMMER",
+    "FACTURA",
+    "FACTURAS",
+    "FRA",
+    "FATTURA",
+    "FATTURE",
+    "FATT",
+    "FT",
+    "FATURA",
+    "FATURAS",
+    "NUMMER",
 ];
 
 /// Introducers that say "number" without saying of what (`n°`, `no.`, `ref`):
 /// the word before them decides (`company no. 04411873` is no invoice).
 pub(crate) const GENERIC_INTRODUCERS: &[&str] = &[
+    "NUMMER",
     "N",
     "NO",
     "NOS",
@@ -154,11 +175,28 @@ pub(crate) const PURE_INTRODUCERS: &[&str] = &[
     "HONORAIRES",
     "NOTE",
     "NOTES",
+    "RECHNUNG",
+    "RECHNUNGEN",
+    "RECHNUNGSNR",
+    "FACTUUR",
+    "FACTUREN",
+    "FACTUURNR",
+    "FACTUURNUMMER",
+    "FACTURA",
+    "FACTURAS",
+    "FATTURA",
+    "FATTURE",
+    "FATURA",
+    "FATURAS",
+    "NUMMER",
 ];
 
 /// Words allowed between an introducer and the numbers it introduces
 /// (`factures 412 et 413`, `invoices #1 and #2`).
-pub(crate) const CONNECTORS: &[&str] = &["ET", "AND", "OU", "OR", "DE", "D", "S", "LA", "THE", "VOTRE", "YOUR", "OUR"];
+pub(crate) const CONNECTORS: &[&str] = &[
+    "ET", "AND", "OU", "OR", "DE", "D", "S", "LA", "THE", "VOTRE", "YOUR", "OUR", // French, English
+    "UND", "Y", "E", // German, Spanish, Italian
+];
 
 /// Words or prefixes naming documents or identifiers that are not invoices.
 pub(crate) const NOT_INVOICES: &[&str] = &[
@@ -235,6 +273,29 @@ pub(crate) const NOT_INVOICES: &[&str] = &[
     "CHECK",
     "CONFIRMATION",
     "TRANSACTION",
+    // orders and customer numbers in German, Dutch, Spanish, Italian, Portuguese
+    "BESTELLUNG",
+    "BESTELLNR",
+    "AUFTRAG",
+    "AUFTRAGSNR",
+    "LIEFERSCHEIN",
+    "KUNDE",
+    "KUNDENNR",
+    "KD",
+    "KDNR",
+    "BESTELLING",
+    "ORDERNR",
+    "KLANT",
+    "KLANTNR",
+    "PEDIDO",
+    "ALBARAN",
+    "PRESUPUESTO",
+    "CLIENTE",
+    "ORDINE",
+    "ORDINI",
+    "BOLLA",
+    "PREVENTIVO",
+    "ENCOMENDA",
     // money and units
     "EUR",
     "USD",
