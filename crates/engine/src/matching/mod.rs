@@ -863,7 +863,7 @@ impl Matcher {
     /// `2026/0452`) are read as references without prefix; a missing prefix
     /// or year, or the counter alone (`SOLDE FACTURE 0869`) only when one
     /// invoice of these customers has it, as a short key (weak evidence).
-    fn payer_spellings(&self, c: &BankLine, customers: &[&str]) -> Vec<RefHit> {
+    fn payer_spellings(&self, c: &BankLine, customers: &[&str], bare_counters: bool) -> Vec<RefHit> {
         let texts = [c.structured_ref.as_deref(), c.remittance.as_deref()];
         // Learning a reader costs allocations per number of the pool (hundreds for a large
         // customer): only when some number of the pool may be read at all, which a scan of
@@ -881,7 +881,7 @@ impl Matcher {
         let reader = crate::refs::RefReader::learn(pool.iter().map(|i| self.open(*i).number()));
         let mut hits: Vec<RefHit> = Vec::new();
         for text in texts.into_iter().flatten() {
-            for f in reader.read(text) {
+            for f in reader.read_counters(text, bare_counters) {
                 let kind = match f.spelling {
                     crate::refs::Spelling::Exact | crate::refs::Spelling::Full => RefKind::Partial,
                     crate::refs::Spelling::Partial | crate::refs::Spelling::CounterOnly => RefKind::Short,
@@ -1185,7 +1185,7 @@ impl Matcher {
         let (mut all_refs, closed_refs) = self.references(c);
         if all_refs.is_empty() && closed_refs.is_empty() {
             let named: Vec<&str> = payers.iter().filter(|p| !p.shared).map(|p| p.customer.as_str()).collect();
-            all_refs = self.payer_spellings(c, &named);
+            all_refs = self.payer_spellings(c, &named, false);
         }
         let specific = |k: RefKind, _: &str| !matches!(k, RefKind::Short | RefKind::Typo);
         // A closed invoice the text names is a question unless the payer is
@@ -1489,7 +1489,7 @@ impl Matcher {
         customers.sort_unstable();
         customers.dedup();
         let extra: Vec<RefHit> = self
-            .payer_spellings(c, &customers)
+            .payer_spellings(c, &customers, true)
             .into_iter()
             .filter(|h| !refs.iter().any(|r| r.0 == h.0))
             .filter(|h| {

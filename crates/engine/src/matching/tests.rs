@@ -672,6 +672,37 @@ fn references_written_in_full_are_completed_by_the_customers_other_spellings() {
     assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
 
+/// Counters written alone with no invoice word before them (`PMT 26ZK03902 ET
+/// 3899 ET 3897`) complete a reference written in full when the customer's
+/// invoices with those counters account for the rest exactly; not otherwise.
+#[test]
+fn bare_counters_complete_a_reference_written_in_full() {
+    let payers = [Payer { customer_id: "C1".into(), name: "Maes Logistik SA".into(), ibans: vec![] }];
+    let invoices = vec![
+        inv("26ZK03902", "C1", 100_000),
+        inv("26ZK03899", "C1", 20_000),
+        inv("26ZK03897", "C1", 30_000),
+        inv("26ZK03890", "C1", 50_000),
+        inv("26ZK03899-B", "C2", 20_000),
+    ];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let line = |amount: i64, text: &str| BankLine {
+        counterparty_name: Some("MAES LOGISTIK SA".into()),
+        ..credit(amount, Some(text))
+    };
+    let r = m.match_credit(&line(150_000, "PMT 26ZK03902 - 3899 - 3897"));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    let mut got: Vec<String> = allocs(&r).into_iter().map(|a| a.0).collect();
+    got.sort();
+    assert_eq!(got, ["26ZK03897", "26ZK03899", "26ZK03902"]);
+    // The counters leave part of the amount unexplained: for review.
+    let r = m.match_credit(&line(170_000, "PMT 26ZK03902 - 3899 - 3897"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+    // A bare number alone, with nothing written in full, is no reference.
+    let r = m.match_credit(&line(20_000, "PMT 3899"));
+    assert!(!r.best().is_some_and(|b| b.reasons.iter().any(|x| x.contains("26ZK03899"))), "{r:#?}");
+}
+
 /// A factor pays for several customers: the invoices it names in full, plus
 /// one whose counter alone is written and whose open amount is exactly what
 /// they leave, whoever its customer.

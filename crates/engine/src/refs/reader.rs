@@ -424,6 +424,14 @@ impl RefReader {
     /// two known numbers fit equally well (`facture 412` when two invoices
     /// have counter 412) gives nothing.
     pub fn read(&self, text: &str) -> Vec<Found> {
+        self.read_counters(text, false)
+    }
+
+    /// [`RefReader::read`], and with `bare` a counter of three digits or more
+    /// written alone without an invoice word (`PMT 4412 ET 3899 ET 3897`)
+    /// read too: for completing references written in full, where the open
+    /// amounts must then account for the payment exactly.
+    pub fn read_counters(&self, text: &str, bare: bool) -> Vec<Found> {
         let toks = tokens(text);
         let mut hits: Vec<Hit> = Vec::new();
         for start in 0..toks.len() {
@@ -445,8 +453,9 @@ impl RefReader {
                 if !toks[end - 1].digit || toks.get(end).is_some_and(|t| t.sep == Sep::Glue) {
                     continue;
                 }
-                let counter_only_ok =
-                    introduced(&toks, start) || (toks[start].text.starts_with('0') && toks[start].text.len() >= 4);
+                let counter_only_ok = introduced(&toks, start)
+                    || (toks[start].text.starts_with('0') && toks[start].text.len() >= 4)
+                    || (bare && toks[start].digit && toks[start].text.len() >= 3);
                 if let Some(h) = self.window(&toks, start, end, counter_only_ok) {
                     hits.push(h);
                 }
