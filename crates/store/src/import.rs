@@ -842,6 +842,7 @@ fn upsert_invoice(
         now,
     ])?;
     if inserted == 1 {
+        imported_event(tx, state, rec, &new, false)?;
         return Ok(Change::Created);
     }
     let old = st.select.query_row((tenant, &rec.number), |r| {
@@ -922,6 +923,10 @@ fn upsert_invoice(
         now,
         incoming.erp_open_minor,
     ])?;
+    let was_outstanding = current_status.is_some_and(|s| s.is_outstanding());
+    if !was_outstanding && incoming.status.parse::<InvoiceStatus>().is_ok_and(|s| s.is_outstanding()) {
+        imported_event(tx, state, rec, &incoming, true)?;
+    }
     let mut data = json!({ "import": state.id, "changes": diff(&old, &incoming) });
     if !reflected.is_empty() || still_pending > 0 {
         let exp = rec.total.currency.exponent();
@@ -937,6 +942,32 @@ fn upsert_invoice(
         &data,
     )?;
     Ok(Change::Updated)
+}
+
+/// The `invoice.imported` event of an invoice the import created, or
+/// `reopened` (outstanding again after being settled), in its transaction.
+fn imported_event(
+    tx: &Connection,
+    state: &ImportState,
+    rec: &InvoiceRecord,
+    row: &Existing,
+    reopened: bool,
+) -> Result<(), StoreError> {
+    let exp = rec.total.currency.exponent();
+    let data = json!({
+        "number": rec.number, "customer": row.customer_id, "issue_date": row.issue_date, "due_date": row.due_date,
+        "currency": row.currency, "total": format_minor(row.total_minor, exp), "open": format_minor(row.open_minor, exp),
+        "status": row.status, "source": state.source, "import": state.id, "reopened": reopened,
+    });
+    super::events::emit(
+        tx,
+        state.tenant.as_str(),
+        super::events::EventType::InvoiceImported,
+        Some(&row.customer_id),
+        &format!("invoice:{}", rec.number),
+        &data.to_string(),
+    )?;
+    Ok(())
 }
 
 /// `{"field": [before, after]}` for every field that changed. The ERP's own

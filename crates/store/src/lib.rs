@@ -22,6 +22,7 @@ mod corrections;
 mod credit_holds;
 mod customer_view;
 mod disputes;
+mod events;
 mod handoffs;
 mod holds;
 mod import;
@@ -64,6 +65,7 @@ pub use customer_view::{
     TimelineEntry, TimelineEvent, UNAPPLIED_SHOWN, UnappliedPayment, UnappliedVia,
 };
 pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
+pub use events::{DomainEvent, EVENT_SCHEMA_VERSION, EventType, SubscriptionState};
 pub use handoffs::{DossierFacts, DossierInvoice, DossierMessage, DossierPromise, DossierReminder, HandoffView};
 pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
 pub use import::{
