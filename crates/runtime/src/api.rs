@@ -21,6 +21,7 @@
 
 mod actions;
 mod customers;
+mod domain_events;
 mod handoffs;
 mod layers;
 mod openapi;
@@ -203,6 +204,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(customers::overview))
         .routes(routes!(customers::timeline))
         .routes(routes!(events))
+        .routes(routes!(domain_events::list))
+        .routes(routes!(domain_events::stream))
         .routes(routes!(quarantine))
         .routes(routes!(release_quarantine))
         .routes(routes!(quarantine::dismiss))

@@ -150,11 +150,7 @@ async fn post(client: &reqwest::Client, hook: &EventWebhook, ev: &DomainEvent) -
         .send()
         .await
         .map_err(|e| format!("POST {}: {e}", hook.url))?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("POST {}: HTTP {}", hook.url, resp.status()))
-    }
+    if resp.status().is_success() { Ok(()) } else { Err(format!("POST {}: HTTP {}", hook.url, resp.status())) }
 }
 
 /// `/metrics` lines of the subscribers: events not yet acknowledged (lag)

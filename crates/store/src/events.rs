@@ -118,16 +118,21 @@ impl Serialize for EventType {
 }
 
 /// One stored event, in the shape webhooks and the stream send.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DomainEvent {
+    /// The stable event id (increasing; receivers drop repeats by it).
     pub id: i64,
+    /// The dotted type name (`payment.applied`…).
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub event_type: EventType,
     pub schema_version: u32,
     pub tenant: String,
     pub occurred_at: String,
     pub customer_id: Option<String>,
     pub subject: String,
+    /// The type's fields (docs/events.md).
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
