@@ -302,6 +302,8 @@ mod customer_view_tests;
 #[cfg(test)]
 mod dispute_tests;
 #[cfg(test)]
+mod events_tests;
+#[cfg(test)]
 mod handoffs_tests;
 #[cfg(test)]
 mod holds_tests;
