@@ -170,20 +170,52 @@ pub(crate) fn emit(
 
 /// Adds the domain event an audit row announces (same transaction, same
 /// data), when its kind is in the catalogue. The customer is read from the
-/// row the subject names.
+/// row the subject names; a reminder's event also carries the outbox row's
+/// scenario, step, channel and invoices.
 pub(crate) fn from_audit(
     tx: &Connection,
     tenant: &str,
     kind: &str,
     subject: &str,
-    data: &str,
+    data: &serde_json::Value,
+    text: &str,
 ) -> Result<(), StoreError> {
     let Some(ty) = EventType::from_audit_kind(kind) else {
         return Ok(());
     };
+    if matches!(ty, EventType::ReminderSent | EventType::ReminderFailed) {
+        if let Some(id) = subject.strip_prefix("outbox:").and_then(|i| i.parse::<i64>().ok()) {
+            let row = tx
+                .prepare_cached(
+                    "SELECT customer_id, scenario, step_id, channel, invoice_numbers FROM outbox WHERE tenant_id=?1 AND id=?2",
+                )?
+                .query_row(params![tenant, id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()?;
+            if let Some((customer, scenario, step, channel, invoices)) = row {
+                let mut data = data.clone();
+                if data.is_object() {
+                    data["outbox"] = id.into();
+                    data["scenario"] = scenario.into();
+                    data["step"] = step.into();
+                    data["channel"] = channel.into();
+                    data["invoices"] = serde_json::from_str(&invoices).unwrap_or_default();
+                }
+                emit(tx, tenant, ty, Some(&customer), subject, &data.to_string())?;
+                return Ok(());
+            }
+        }
+    }
     let customer =
         if ty == EventType::CustomerHandedOver { Some(subject.to_string()) } else { customer_of(tx, tenant, subject)? };
-    emit(tx, tenant, ty, customer.as_deref(), subject, data)?;
+    emit(tx, tenant, ty, customer.as_deref(), subject, text)?;
     Ok(())
 }
 

@@ -171,3 +171,12 @@ fn every_type_has_a_unique_dotted_name_that_parses_back() {
     assert_eq!(names.len(), EventType::ALL.len());
     assert_eq!(EventType::parse("payment_applied"), None);
 }
+
+#[test]
+fn docs_events_md_documents_every_type() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/events.md")).unwrap();
+    for t in EventType::ALL {
+        assert!(doc.contains(&format!("`{}`", t.name())), "docs/events.md lacks {}", t.name());
+    }
+    assert!(doc.contains(&format!("schema version {EVENT_SCHEMA_VERSION}")));
+}

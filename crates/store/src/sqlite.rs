@@ -217,11 +217,11 @@ pub(crate) fn insert_event(
     let mut st = tx.prepare_cached(
         "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES (?1,?2,?3,?4,?5,?6)",
     )?;
-    let data = data.to_string();
-    st.execute((tenant, now_text(), actor, kind, subject, &data))?;
+    let text = data.to_string();
+    st.execute((tenant, now_text(), actor, kind, subject, &text))?;
     let id = tx.last_insert_rowid();
     // The catalogue's events ride on the audit row, in its transaction.
-    super::events::from_audit(tx, tenant, kind, subject, &data)?;
+    super::events::from_audit(tx, tenant, kind, subject, data, &text)?;
     Ok(id)
 }
 
