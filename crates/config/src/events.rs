@@ -14,7 +14,9 @@ use relance_store::EventType;
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EventsFile {
-    /// `[[events.webhooks]]`: signed webhook subscribers.
+    /// `[[events.webhooks]]`: signed webhook subscribers, each with `name` (its cursor), `url`, `secret`
+    /// (literal, `env:VAR` or `file:/path`), optional `types` (dotted names; all when absent), `timeout`
+    /// (`"10s"`) and `max_backoff` (`"10m"`); see docs/events.md.
     #[serde(default)]
     webhooks: Vec<EventWebhookFile>,
 }
