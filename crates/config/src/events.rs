@@ -164,3 +164,49 @@ pub(crate) fn event_settings(
     }
     EventSettings { webhooks }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(hooks: serde_json::Value) -> (EventSettings, Vec<String>) {
+        let raw: EventsFile = serde_json::from_value(json!({ "webhooks": hooks })).unwrap();
+        let mut errors = Vec::new();
+        let s = event_settings(Path::new("t.toml"), Path::new("."), raw, &mut errors);
+        (s, errors.into_iter().map(|e| format!("{}: {}", e.key.unwrap_or_default(), e.message)).collect())
+    }
+
+    #[test]
+    fn webhooks_are_validated_with_their_keys() {
+        let (s, errors) = settings(json!([{
+            "name": "crm", "url": "https://crm.example/hook", "secret": "s3cret",
+            "types": ["payment.applied", "promise.broken"], "max_backoff": "30s",
+        }]));
+        assert!(errors.is_empty(), "{errors:?}");
+        let w = &s.webhooks[0];
+        assert_eq!((w.timeout, w.max_backoff), (Duration::from_secs(10), Duration::from_secs(30)));
+        assert!(w.wants(EventType::PaymentApplied) && !w.wants(EventType::InvoiceImported));
+        assert!(!format!("{w:?}").contains("s3cret"), "the secret stays out of logs");
+
+        let (s, errors) = settings(json!([
+            { "name": "CRM", "url": "ftp://x", "secret": "", "types": ["payment_applied"], "timeout": "0s" },
+            { "name": "a", "url": "http://a", "secret": "k" },
+            { "name": "a", "url": "http://a", "secret": "k" },
+        ]));
+        assert_eq!(s.webhooks.len(), 1, "only the valid, first `a` is kept");
+        let keys: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
+        assert_eq!(
+            keys,
+            [
+                "events.webhooks[0].name",
+                "events.webhooks[0].url",
+                "events.webhooks[0].secret",
+                "events.webhooks[0].types",
+                "events.webhooks[0].timeout",
+                "events.webhooks[2].name"
+            ],
+            "{errors:?}"
+        );
+    }
+}
