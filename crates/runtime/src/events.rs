@@ -117,16 +117,14 @@ async fn round(
             return Ok(true);
         }
         let wanted = hook.wants(ev.event_type);
-        if wanted {
-            if let Err(error) = post(client, hook, &ev).await {
-                attempts = attempts.saturating_add(1);
-                let next = Utc::now()
-                    + chrono::Duration::from_std(retry_delay(attempts, hook.max_backoff)).unwrap_or_default();
-                warn!(event = ev.id, attempts, %error, "event delivery failed; retried with backoff");
-                let (s, t, name) = (store.clone(), tenant.clone(), hook.name.clone());
-                blocking(move || s.event_delivery_failed(&t, &name, &error, next)).await?;
-                return Ok(false);
-            }
+        if wanted && let Err(error) = post(client, hook, &ev).await {
+            attempts = attempts.saturating_add(1);
+            let next =
+                Utc::now() + chrono::Duration::from_std(retry_delay(attempts, hook.max_backoff)).unwrap_or_default();
+            warn!(event = ev.id, attempts, %error, "event delivery failed; retried with backoff");
+            let (s, t, name) = (store.clone(), tenant.clone(), hook.name.clone());
+            blocking(move || s.event_delivery_failed(&t, &name, &error, next)).await?;
+            return Ok(false);
         }
         let (s, t, name, id) = (store.clone(), tenant.clone(), hook.name.clone(), ev.id);
         blocking(move || s.ack_events(&t, &name, id, wanted)).await?;

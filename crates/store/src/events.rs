@@ -183,34 +183,34 @@ pub(crate) fn from_audit(
     let Some(ty) = EventType::from_audit_kind(kind) else {
         return Ok(());
     };
-    if matches!(ty, EventType::ReminderSent | EventType::ReminderFailed) {
-        if let Some(id) = subject.strip_prefix("outbox:").and_then(|i| i.parse::<i64>().ok()) {
-            let row = tx
-                .prepare_cached(
-                    "SELECT customer_id, scenario, step_id, channel, invoice_numbers FROM outbox WHERE tenant_id=?1 AND id=?2",
-                )?
-                .query_row(params![tenant, id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .optional()?;
-            if let Some((customer, scenario, step, channel, invoices)) = row {
-                let mut data = data.clone();
-                if data.is_object() {
-                    data["outbox"] = id.into();
-                    data["scenario"] = scenario.into();
-                    data["step"] = step.into();
-                    data["channel"] = channel.into();
-                    data["invoices"] = serde_json::from_str(&invoices).unwrap_or_default();
-                }
-                emit(tx, tenant, ty, Some(&customer), subject, &data.to_string())?;
-                return Ok(());
+    if matches!(ty, EventType::ReminderSent | EventType::ReminderFailed)
+        && let Some(id) = subject.strip_prefix("outbox:").and_then(|i| i.parse::<i64>().ok())
+    {
+        let row = tx
+            .prepare_cached(
+                "SELECT customer_id, scenario, step_id, channel, invoice_numbers FROM outbox WHERE tenant_id=?1 AND id=?2",
+            )?
+            .query_row(params![tenant, id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .optional()?;
+        if let Some((customer, scenario, step, channel, invoices)) = row {
+            let mut data = data.clone();
+            if data.is_object() {
+                data["outbox"] = id.into();
+                data["scenario"] = scenario.into();
+                data["step"] = step.into();
+                data["channel"] = channel.into();
+                data["invoices"] = serde_json::from_str(&invoices).unwrap_or_default();
             }
+            emit(tx, tenant, ty, Some(&customer), subject, &data.to_string())?;
+            return Ok(());
         }
     }
     let customer =
@@ -246,9 +246,10 @@ fn customer_of(tx: &Connection, tenant: &str, subject: &str) -> Result<Option<St
     Ok(found.flatten())
 }
 
-fn event_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, u32, Option<String>, String, String, String)> {
+/// id, tenant, type, schema version, customer, subject, occurred at, data.
+type EventRow = (i64, String, String, u32, Option<String>, String, String, String);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
