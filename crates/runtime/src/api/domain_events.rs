@@ -23,7 +23,7 @@ const STREAM_PAGE: usize = 100;
 
 /// The tenant's domain events after `after`, oldest first.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events/domain", tag = "data", description = "Domain events (docs/events.md) after the id `after`, oldest first; the same documents webhooks receive.", params(openapi::TenantPath, openapi::PageQuery), responses((status = 200, body = Items<DomainEvent, i64>), openapi::Errors), security(("bearer" = [])))]
-pub(super) async fn list(
+pub(super) async fn domain_events(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
@@ -39,7 +39,7 @@ pub(super) async fn list(
 
 /// The tenant's domain events as they happen (Server-Sent Events).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events/stream", tag = "data", description = "Server-Sent Events: each message has `id:` the event id, `event:` its type and `data:` the event document. Resumes after the `Last-Event-ID` header, else after `?after=`; with neither, starts after the latest event (new events only).", params(openapi::TenantPath, ("after" = Option<i64>, Query, description = "Resume after this event id"), ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id (what browsers send on reconnecting)")), responses((status = 200, description = "An endless `text/event-stream`", body = String, content_type = "text/event-stream"), openapi::Errors), security(("bearer" = [])))]
-pub(super) async fn stream(
+pub(super) async fn event_stream(
     State(st): State<ApiState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
