@@ -182,6 +182,86 @@ pub fn render_metrics(store: &Store, tenants: &[(TenantId, Vec<String>)]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    /// A receiver that answers 503 to its first `fail` requests, 200 after;
+    /// records the event id of each request.
+    fn receiver(fail: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut r = BufReader::new(stream.try_clone().unwrap());
+                let (mut id, mut len) = (String::new(), 0usize);
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+                        break;
+                    }
+                    let lower = l.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("x-relance-event-id:") {
+                        id = v.trim().to_string();
+                    } else if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                let n = {
+                    let mut l = log.lock().unwrap();
+                    l.push(id);
+                    l.len()
+                };
+                let status = if n <= fail { "503 Service Unavailable" } else { "200 OK" };
+                let mut s = stream;
+                let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_is_retried_before_any_later_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        for c in ["C1", "C2", "C1"] {
+            store.record_event(&t, "relance", "handed_over", c, &serde_json::json!({})).unwrap();
+        }
+        let (url, seen) = receiver(1);
+        let hook = EventWebhook {
+            name: "crm".into(),
+            url,
+            secret: "k".into(),
+            types: None,
+            timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(1),
+        };
+        let client = reqwest::Client::new();
+        let cancel = CancellationToken::new();
+        assert!(!round(&store, &t, &hook, &client, &cancel).await.unwrap(), "the first attempt fails");
+        let st = store.subscription(&t, "crm").unwrap();
+        assert_eq!((st.last_id, st.attempts, st.failures), (0, 1, 1));
+        assert!(st.last_error.unwrap_or_default().contains("503"));
+        // Not before its time: nothing is sent while the backoff runs.
+        round(&store, &t, &hook, &client, &cancel).await.unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(round(&store, &t, &hook, &client, &cancel).await.unwrap());
+        assert_eq!(*seen.lock().unwrap(), ["1", "1", "2", "3"], "the failed event first, then the rest in order");
+        let st = store.subscription(&t, "crm").unwrap();
+        assert_eq!((st.last_id, st.attempts, st.delivered, st.failures), (3, 0, 3, 1));
+        assert_eq!(store.subscription_lag(&t, "crm").unwrap(), 0);
+        // A filter moves the cursor past the types it does not want, without a request.
+        store.record_event(&t, "relance", "handed_over", "C3", &serde_json::json!({})).unwrap();
+        let only = EventWebhook { types: Some(vec![relance_store::EventType::PaymentApplied]), ..hook };
+        assert!(round(&store, &t, &only, &client, &cancel).await.unwrap());
+        assert_eq!(seen.lock().unwrap().len(), 4);
+        assert_eq!(store.subscription(&t, "crm").unwrap().last_id, 4);
+    }
 
     #[test]
     fn the_retry_delay_doubles_and_is_capped() {
