@@ -156,11 +156,30 @@ const CAMT: &str = r#"<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:2002
 </Stmt></BkToCstmrStmt></Document>
 "#;
 
-/// (id, type, customer) of every row of `domain_events`, in id order.
+/// (id, type, customer) of every event of `domain_events`, in id order (a
+/// row packing the invoices of an import batch holds ids `id-count+1..=id`).
 fn table(d: &Deployment) -> Vec<(i64, String, Option<String>)> {
     let db = d.db();
-    let mut st = db.prepare("SELECT id, type, customer_id FROM domain_events ORDER BY id").unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    let mut st = db.prepare("SELECT id, type, customer_id, count, data FROM domain_events ORDER BY id").unwrap();
+    let rows: Vec<(i64, String, Option<String>, i64, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out = Vec::new();
+    for (id, ty, customer, count, data) in rows {
+        if count == 1 {
+            out.push((id, ty, customer));
+            continue;
+        }
+        let packed: serde_json::Value = serde_json::from_str(&data).unwrap();
+        let invoices = packed["invoices"].as_array().unwrap();
+        assert_eq!(invoices.len() as i64, count);
+        for (i, inv) in invoices.iter().enumerate() {
+            out.push((id - count + 1 + i as i64, ty.clone(), inv[1].as_str().map(String::from)));
+        }
+    }
+    out
 }
 
 fn verify(d: &Delivery) -> serde_json::Value {

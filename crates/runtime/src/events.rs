@@ -117,7 +117,16 @@ async fn round(
             return Ok(true);
         }
         let wanted = hook.wants(ev.event_type);
-        if wanted && let Err(error) = post(client, hook, &ev).await {
+        let sent = if wanted {
+            tokio::select! {
+                r = post(client, hook, &ev) => r,
+                // Stopping mid-POST: not acknowledged, sent again after the restart.
+                _ = cancel.cancelled() => return Ok(true),
+            }
+        } else {
+            Ok(())
+        };
+        if let Err(error) = sent {
             attempts = attempts.saturating_add(1);
             let next =
                 Utc::now() + chrono::Duration::from_std(retry_delay(attempts, hook.max_backoff)).unwrap_or_default();

@@ -16,7 +16,7 @@
 //! `event_subscriptions`, advanced only once the receiver acknowledged.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -168,6 +168,97 @@ pub(crate) fn emit(
     Ok(tx.last_insert_rowid())
 }
 
+/// One `invoice.imported` event in a packed row: number, customer, issue
+/// date, due date, currency, total, open, status, reopened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PackedInvoice(
+    pub String,
+    pub String,
+    pub Option<String>,
+    pub String,
+    pub String,
+    pub String,
+    pub String,
+    pub String,
+    pub bool,
+);
+
+/// The `data` of a packed row: the `invoice.imported` events of one import
+/// batch, sharing their source and import.
+#[derive(Debug, Serialize, Deserialize)]
+struct PackedImport {
+    source: String,
+    import: i64,
+    invoices: Vec<PackedInvoice>,
+}
+
+/// Writes the `invoice.imported` events of an import batch as ONE row that
+/// covers as many ids (a bulk load writes one row per batch rather than one
+/// per invoice); [`Store::events_after`] unpacks them, so subscribers see
+/// one event per invoice, each with its own id.
+pub(crate) fn emit_imported(
+    tx: &Connection,
+    tenant: &str,
+    source: &str,
+    import: i64,
+    invoices: &[PackedInvoice],
+) -> Result<(), StoreError> {
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let n = invoices.len() as i64;
+    let packed = PackedImport { source: source.to_string(), import, invoices: invoices.to_vec() };
+    let data = serde_json::to_string(&packed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if n == 1 {
+        // One event: a plain row (a packed row always holds several).
+        for ev in unpack(1, tenant, "", EVENT_SCHEMA_VERSION, &data)? {
+            emit(tx, tenant, ev.event_type, ev.customer_id.as_deref(), &ev.subject, &ev.data.to_string())?;
+        }
+        return Ok(());
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO domain_events (id, tenant_id, type, schema_version, customer_id, subject, occurred_at, data, count)
+         VALUES ((SELECT coalesce(max(id), 0) FROM domain_events) + ?1, ?2, ?3, ?4, NULL, '', ?5, ?6, ?1)",
+    )?;
+    st.execute(params![n, tenant, EventType::InvoiceImported.name(), EVENT_SCHEMA_VERSION, now_text(), data])?;
+    Ok(())
+}
+
+/// The events of a packed row whose last id is `last`, as subscribers see them.
+fn unpack(
+    last: i64,
+    tenant: &str,
+    occurred_at: &str,
+    schema_version: u32,
+    data: &str,
+) -> Result<Vec<DomainEvent>, StoreError> {
+    let packed: PackedImport =
+        serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("domain event {last} data: {e}")))?;
+    let first = last - packed.invoices.len() as i64 + 1;
+    let (source, import) = (packed.source, packed.import);
+    Ok(packed
+        .invoices
+        .into_iter()
+        .enumerate()
+        .map(|(i, PackedInvoice(number, customer, issue_date, due_date, currency, total, open, status, reopened))| {
+            DomainEvent {
+                id: first + i as i64,
+                event_type: EventType::InvoiceImported,
+                schema_version,
+                tenant: tenant.to_string(),
+                occurred_at: occurred_at.to_string(),
+                customer_id: Some(customer.clone()),
+                subject: format!("invoice:{number}"),
+                data: serde_json::json!({
+                    "number": number, "customer": customer, "issue_date": issue_date, "due_date": due_date,
+                    "currency": currency, "total": total, "open": open, "status": status,
+                    "source": source, "import": import, "reopened": reopened,
+                }),
+            }
+        })
+        .collect())
+}
+
 /// Adds the domain event an audit row announces (same transaction, same
 /// data), when its kind is in the catalogue. The customer is read from the
 /// row the subject names; a reminder's event also carries the outbox row's
@@ -246,11 +337,11 @@ fn customer_of(tx: &Connection, tenant: &str, subject: &str) -> Result<Option<St
     Ok(found.flatten())
 }
 
-/// id, tenant, type, schema version, customer, subject, occurred at, data.
-type EventRow = (i64, String, String, u32, Option<String>, String, String, String);
+/// id, tenant, type, schema version, customer, subject, occurred at, data, count.
+type EventRow = (i64, String, String, u32, Option<String>, String, String, String, i64);
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
 }
 
 impl Store {
@@ -258,13 +349,22 @@ impl Store {
     pub fn events_after(&self, tenant: &TenantId, after: i64, limit: usize) -> Result<Vec<DomainEvent>, StoreError> {
         self.db.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT id, tenant_id, type, schema_version, customer_id, subject, occurred_at, data
+                "SELECT id, tenant_id, type, schema_version, customer_id, subject, occurred_at, data, count
                  FROM domain_events WHERE tenant_id=?1 AND id>?2 ORDER BY id LIMIT ?3",
             )?;
             let rows = st.query_map(params![tenant.as_str(), after, limit as i64], event_row)?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, tenant, ty, schema_version, customer_id, subject, occurred_at, data) = row?;
+                let (id, tenant, ty, schema_version, customer_id, subject, occurred_at, data, count) = row?;
+                if out.len() >= limit {
+                    break;
+                }
+                if count > 1 {
+                    // A packed row: the events after `after` only.
+                    let events = unpack(id, &tenant, &occurred_at, schema_version, &data)?;
+                    out.extend(events.into_iter().filter(|e| e.id > after));
+                    continue;
+                }
                 let event_type = EventType::parse(&ty)
                     .ok_or_else(|| StoreError::Corrupt(format!("domain event {id} has unknown type {ty:?}")))?;
                 let data = serde_json::from_str(&data)
@@ -280,6 +380,7 @@ impl Store {
                     data,
                 });
             }
+            out.truncate(limit);
             Ok(out)
         })
     }
@@ -323,7 +424,7 @@ impl Store {
         let last = self.subscription(tenant, subscriber)?.last_id;
         self.db.read(|c| {
             let n: i64 = c.query_row(
-                "SELECT count(*) FROM domain_events WHERE tenant_id=?1 AND id>?2",
+                "SELECT coalesce(sum(min(count, id - ?2)), 0) FROM domain_events WHERE tenant_id=?1 AND id>?2",
                 params![tenant.as_str(), last],
                 |r| r.get(0),
             )?;

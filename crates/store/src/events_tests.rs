@@ -180,3 +180,26 @@ fn docs_events_md_documents_every_type() {
     }
     assert!(doc.contains(&format!("schema version {EVENT_SCHEMA_VERSION}")));
 }
+
+#[test]
+fn a_batch_s_invoices_share_one_row_and_keep_one_id_each() {
+    let (_dir, store, t) = seeded();
+    let rows: (i64, i64) = store
+        .db
+        .read(
+            |c| Ok(c.query_row("SELECT count(*), max(count) FROM domain_events", [], |r| Ok((r.get(0)?, r.get(1)?)))?),
+        )
+        .unwrap();
+    assert_eq!(rows, (1, 3), "the three invoices of the batch in one row");
+    let ids = |after: i64, limit: usize| -> Vec<i64> {
+        store.events_after(&t, after, limit).unwrap().iter().map(|e| e.id).collect()
+    };
+    assert_eq!(ids(0, 10), [1, 2, 3]);
+    assert_eq!(ids(1, 10), [2, 3], "resuming inside the row");
+    assert_eq!(ids(0, 2), [1, 2], "a limit inside the row");
+    store.record_handoff(&t, "C1", "standard", "agency", None, d(2026, 11, 30)).unwrap();
+    assert_eq!(ids(2, 10), [3, 4], "the next event's id follows the row's last");
+    store.ack_events(&t, "crm", 2, true).unwrap();
+    assert_eq!(store.subscription_lag(&t, "crm").unwrap(), 2);
+    assert_eq!(store.last_event_id(&t).unwrap(), 4);
+}

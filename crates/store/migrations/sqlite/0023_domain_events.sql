@@ -1,7 +1,8 @@
 -- Domain events (issue #18): the transactional outbox of the documented
 -- catalogue (docs/events.md). A row is written in the same transaction as
 -- the change that causes it; `id` is the stable, monotonic event id that
--- webhooks (`X-Relance-Event-Id`) and the SSE stream (`id:`) carry.
+-- webhooks (`X-Relance-Event-Id`) and the SSE stream (`id:`) carry (see
+-- `count` for the rows that pack several events).
 CREATE TABLE domain_events (
     id              INTEGER PRIMARY KEY,
     tenant_id       TEXT NOT NULL,
@@ -10,7 +11,11 @@ CREATE TABLE domain_events (
     customer_id     TEXT,
     subject         TEXT NOT NULL,            -- 'invoice:F-1', 'promise:3', 'outbox:7', a customer id…
     occurred_at     TEXT NOT NULL,            -- RFC 3339 UTC
-    data            TEXT NOT NULL             -- JSON object, fields per type
+    data            TEXT NOT NULL,            -- JSON object, fields per type
+    -- A row may hold several events of one type (the invoices an import
+    -- batch created): then it covers the ids id-count+1 ..= id, its
+    -- customer_id and subject are empty and `data` is the packed list.
+    count           INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX domain_events_by_tenant ON domain_events (tenant_id, id);
 
