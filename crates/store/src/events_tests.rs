@@ -203,3 +203,51 @@ fn a_batch_s_invoices_share_one_row_and_keep_one_id_each() {
     assert_eq!(store.subscription_lag(&t, "crm").unwrap(), 2);
     assert_eq!(store.last_event_id(&t).unwrap(), 4);
 }
+
+/// C1 writes (message `uid`) with `intent` about `refs`; returns the message id.
+fn reply(store: &Store, t: &TenantId, uid: u32, intent: relance_engine::replies::Intent, refs: &[&str]) -> i64 {
+    use relance_domain::replies::MessageStatus;
+    let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid };
+    let ids = store.store_messages(t, &[(slot, format!("sha{uid}"), 10, format!("/m{uid}"))]).unwrap();
+    let u = relance_engine::replies::Understanding {
+        intent,
+        from: Some("ap@c1.example".into()),
+        refs: refs.iter().map(|r| r.to_string()).collect(),
+        ..Default::default()
+    };
+    let h = HandleRequest { id: ids[0], status: MessageStatus::Handled, understanding: Some(u), error: None };
+    store.handle_messages(t, d(2026, 11, 10), &[h]).unwrap();
+    ids[0]
+}
+
+#[test]
+fn replies_open_disputes_and_claims_and_people_resolve_them() {
+    use relance_engine::replies::Intent;
+    let (_dir, store, t) = seeded();
+    let message = reply(&store, &t, 1, Intent::Dispute, &["F-1"]);
+    assert_eq!(
+        of_type(&store, &t, "dispute.opened"),
+        vec![("dispute.opened".into(), Some("C1".into()), "invoice:F-1".into())]
+    );
+    store.resolve_dispute(&t, "F-1", DisputeResolution::Withdrawn, None, "user:alice").unwrap().unwrap();
+    assert_eq!(
+        of_type(&store, &t, "dispute.resolved"),
+        vec![("dispute.resolved".into(), Some("C1".into()), "invoice:F-1".into())]
+    );
+    let claim = reply(&store, &t, 2, Intent::AlreadyPaid, &["F-2"]);
+    assert_eq!(
+        of_type(&store, &t, "claimed_paid"),
+        vec![("claimed_paid".into(), Some("C1".into()), format!("message:{claim}"))]
+    );
+    assert_ne!(claim, message);
+    // Handling the same reply again changes nothing and adds no event.
+    let before = store.last_event_id(&t).unwrap();
+    let h = HandleRequest {
+        id: claim,
+        status: relance_domain::replies::MessageStatus::Handled,
+        understanding: None,
+        error: None,
+    };
+    store.handle_messages(&t, d(2026, 11, 10), &[h]).unwrap();
+    assert_eq!(store.last_event_id(&t).unwrap(), before);
+}
