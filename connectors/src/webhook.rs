@@ -18,10 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::Sha256;
 
 use relance_config::{
     ConfigError, ConnectorConfig, Schedule, TenantConfig, connector_settings, parse_duration, resolve_secret,
@@ -100,15 +98,7 @@ pub struct Webhook {
     client: reqwest::Client,
 }
 
-/// `sha256=<hex>` of HMAC-SHA256(`secret`, `"<timestamp>.<body>"`).
-pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
+pub use relance_connector::signing::signature;
 
 /// The JSON document of an event.
 pub fn event(m: &OutboundMessage) -> serde_json::Value {
@@ -179,6 +169,8 @@ impl OutboundChannel for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     #[test]
     fn signature_matches_a_known_hmac() {

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod duration;
+mod events;
 mod http;
 pub mod reference;
 pub mod scenarios;
@@ -40,6 +41,7 @@ use relance_engine::dunning::templates::Templates;
 use relance_engine::matching::MatchConfig;
 
 pub use duration::parse_duration;
+pub use events::{EventSettings, EventWebhook};
 pub use http::{HttpSettings, RateLimit};
 pub use relance_store::DatabaseUrl;
 pub use scenarios::{CompiledScenario, load_scenario};
@@ -208,6 +210,9 @@ struct TenantFile {
     /// with `relance users add`).
     #[serde(default)]
     users: Vec<UserFile>,
+    /// `[events]`: subscribers of the tenant's domain events (docs/events.md).
+    #[serde(default)]
+    events: events::EventsFile,
 }
 
 /// `[[users]]`: a person who logs in to the web workspace.
@@ -492,6 +497,8 @@ pub struct TenantConfig {
     pub connectors: Vec<ConnectorConfig>,
     /// People declared in the tenant file for the web workspace.
     pub users: Vec<UserConfig>,
+    /// Subscribers of the tenant's domain events.
+    pub events: EventSettings,
 }
 
 /// A person declared in a tenant file (`[[users]]`).
@@ -875,6 +882,7 @@ fn load_tenant_inner(
             users.push(UserConfig { name: u.name, role: u.role, password_hash: u.password_hash, language: u.language });
         }
     }
+    let events = events::event_settings(file, &base_dir, raw.events, &mut errors);
     let tenant = TenantConfig {
         name: raw.name.unwrap_or_else(|| id.to_string()),
         id,
@@ -890,6 +898,7 @@ fn load_tenant_inner(
         matching: raw.matching,
         connectors,
         users,
+        events,
     };
     Ok((Some((tenant, raw.scenarios)), errors))
 }

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 pub mod guard;
 pub mod paging;
+pub mod signing;
 
 use std::path::PathBuf;
 use std::sync::Arc;

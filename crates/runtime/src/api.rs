@@ -21,6 +21,7 @@
 
 mod actions;
 mod customers;
+mod domain_events;
 mod handoffs;
 mod layers;
 mod openapi;
@@ -203,6 +204,8 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(customers::overview))
         .routes(routes!(customers::timeline))
         .routes(routes!(events))
+        .routes(routes!(domain_events::domain_events))
+        .routes(routes!(domain_events::event_stream))
         .routes(routes!(quarantine))
         .routes(routes!(release_quarantine))
         .routes(routes!(quarantine::dismiss))
@@ -442,17 +445,25 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
     let store = st.rt.store.clone();
     let ids: Vec<TenantId> = st.rt.settings.tenants.iter().map(|t| t.id.clone()).collect();
     // Counts and cash application rates: a few aggregate queries per tenant.
-    let (counts, cash) = blocking(move || {
+    let subscribers: Vec<(TenantId, Vec<String>)> = st
+        .rt
+        .settings
+        .tenants
+        .iter()
+        .map(|t| (t.id.clone(), t.events.webhooks.iter().map(|w| w.name.clone()).collect()))
+        .collect();
+    let (counts, cash, events) = blocking(move || {
         let mut counts = Vec::with_capacity(ids.len());
         let mut cash = Vec::with_capacity(ids.len());
         for t in ids {
             counts.push((t.to_string(), store.tenant_counts(&t)?));
             cash.push((t.to_string(), store.cash_rates(&t, None)?));
         }
-        Ok::<_, relance_store::StoreError>((counts, cash))
+        let events = crate::events::render_metrics(&store, &subscribers)?;
+        Ok::<_, relance_store::StoreError>((counts, cash, events))
     })
     .await?;
-    let body = st.rt.metrics.render(&counts, &cash);
+    let body = st.rt.metrics.render(&counts, &cash) + &events;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 

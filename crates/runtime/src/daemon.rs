@@ -240,6 +240,7 @@ impl Runtime {
             let span = info_span!("dunning", tenant = %id);
             tracker.spawn(dunning_loop(rt, id, cancel).instrument(span));
         }
+        crate::events::spawn_dispatchers(self, &tracker, cancel);
         tracker.close();
         tracker
     }

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cash;
 pub mod daemon;
+pub mod events;
 pub mod metrics;
 pub mod registry;
 pub mod reminders;

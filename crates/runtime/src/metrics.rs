@@ -185,7 +185,7 @@ impl Metrics {
 type RateOf = fn(&CashRates) -> Option<f64>;
 
 /// Escapes a Prometheus label value.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

@@ -120,6 +120,20 @@ pub(crate) fn record_claim(
             now
         ],
     )?;
+    if n == 1 {
+        let data = json!({
+            "claim": tx.last_insert_rowid(), "message": message, "invoices": invoices, "amount": u.amount,
+            "currency": u.currency, "claimed_on": today.to_string(),
+        });
+        super::events::emit(
+            tx,
+            t,
+            super::events::EventType::ClaimedPaid,
+            Some(customer),
+            &format!("message:{message}"),
+            &data.to_string(),
+        )?;
+    }
     Ok(n == 1)
 }
 

@@ -600,14 +600,16 @@ fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) 
     // so two records of one number keep their order (the later one wins).
     let mut records: Vec<&InvoiceRecord> = batch.records.iter().collect();
     records.sort_by(|a, b| a.number.cmp(&b.number));
+    let mut imported = Vec::new();
     for rec in records {
-        match upsert_invoice(tx, &mut stmts, state, rec, &now)? {
+        match upsert_invoice(tx, &mut stmts, state, rec, &now, &mut imported)? {
             Change::Created => out.created += 1,
             Change::Updated => out.updated += 1,
             Change::Unchanged => out.unchanged += 1,
             Change::Quarantined => out.quarantined += 1,
         }
     }
+    super::events::emit_imported(tx, tenant, &state.source, state.id, &imported)?;
     for q in &batch.quarantined {
         insert_quarantine(tx, tenant, q)?;
         out.quarantined += 1;
@@ -813,6 +815,7 @@ fn upsert_invoice(
     state: &ImportState,
     rec: &InvoiceRecord,
     now: &str,
+    imported: &mut Vec<super::events::PackedInvoice>,
 ) -> Result<Change, StoreError> {
     let tenant = state.tenant.as_str();
     let incoming = |status: InvoiceStatus, open_minor: i64| Existing {
@@ -842,6 +845,7 @@ fn upsert_invoice(
         now,
     ])?;
     if inserted == 1 {
+        imported.push(packed_invoice(rec, &new, false));
         return Ok(Change::Created);
     }
     let old = st.select.query_row((tenant, &rec.number), |r| {
@@ -922,6 +926,10 @@ fn upsert_invoice(
         now,
         incoming.erp_open_minor,
     ])?;
+    let was_outstanding = current_status.is_some_and(|s| s.is_outstanding());
+    if !was_outstanding && incoming.status.parse::<InvoiceStatus>().is_ok_and(|s| s.is_outstanding()) {
+        imported.push(packed_invoice(rec, &incoming, true));
+    }
     let mut data = json!({ "import": state.id, "changes": diff(&old, &incoming) });
     if !reflected.is_empty() || still_pending > 0 {
         let exp = rec.total.currency.exponent();
@@ -937,6 +945,24 @@ fn upsert_invoice(
         &data,
     )?;
     Ok(Change::Updated)
+}
+
+/// The `invoice.imported` event of an invoice the import created, or
+/// `reopened` (outstanding again after being settled): packed with the
+/// batch's others into one row (see [`super::events::emit_imported`]).
+fn packed_invoice(rec: &InvoiceRecord, row: &Existing, reopened: bool) -> super::events::PackedInvoice {
+    let exp = rec.total.currency.exponent();
+    super::events::PackedInvoice(
+        rec.number.clone(),
+        row.customer_id.clone(),
+        row.issue_date.clone(),
+        row.due_date.clone(),
+        row.currency.clone(),
+        format_minor(row.total_minor, exp),
+        format_minor(row.open_minor, exp),
+        row.status.clone(),
+        reopened,
+    )
 }
 
 /// `{"field": [before, after]}` for every field that changed. The ERP's own

@@ -22,6 +22,7 @@ mod corrections;
 mod credit_holds;
 mod customer_view;
 mod disputes;
+mod events;
 mod handoffs;
 mod holds;
 mod import;
@@ -65,6 +66,7 @@ pub use customer_view::{
     TimelineEntry, TimelineEvent, UNAPPLIED_SHOWN, UnappliedPayment, UnappliedVia,
 };
 pub use disputes::{DisputeResolution, DisputeResolved, DisputeView};
+pub use events::{DomainEvent, EVENT_SCHEMA_VERSION, EventType, SubscriptionState};
 pub use handoffs::{DossierFacts, DossierInvoice, DossierMessage, DossierPromise, DossierReminder, HandoffView};
 pub use holds::{HoldFilter, HoldState, HoldTarget, HoldView};
 pub use import::{
@@ -301,6 +303,8 @@ mod credit_holds_tests;
 mod customer_view_tests;
 #[cfg(test)]
 mod dispute_tests;
+#[cfg(test)]
+mod events_tests;
 #[cfg(test)]
 mod handoffs_tests;
 #[cfg(test)]

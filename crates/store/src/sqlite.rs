@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0020_bank_aware_holds.sql"),
     include_str!("../migrations/sqlite/0021_handoffs.sql"),
     include_str!("../migrations/sqlite/0022_deferred_indexes.sql"),
+    include_str!("../migrations/sqlite/0023_domain_events.sql"),
     include_str!("../migrations/sqlite/0024_tenant_keys.sql"),
 ];
 
@@ -217,8 +218,12 @@ pub(crate) fn insert_event(
     let mut st = tx.prepare_cached(
         "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES (?1,?2,?3,?4,?5,?6)",
     )?;
-    st.execute((tenant, now_text(), actor, kind, subject, data.to_string()))?;
-    Ok(tx.last_insert_rowid())
+    let text = data.to_string();
+    st.execute((tenant, now_text(), actor, kind, subject, &text))?;
+    let id = tx.last_insert_rowid();
+    // The catalogue's events ride on the audit row, in its transaction.
+    super::events::from_audit(tx, tenant, kind, subject, data, &text)?;
+    Ok(id)
 }
 
 pub(crate) fn insert_quarantine(tx: &Connection, tenant: &str, q: &NewQuarantine) -> Result<i64, StoreError> {

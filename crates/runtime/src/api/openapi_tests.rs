@@ -243,6 +243,8 @@ fn the_document_is_valid_openapi_3() {
                     &["text/plain"]
                 } else if path.ends_with("/document") {
                     &["application/pdf"]
+                } else if path.ends_with("/events/stream") {
+                    &["text/event-stream"]
                 } else {
                     &["application/json"]
                 };
@@ -309,8 +311,8 @@ fn every_list_documents_its_cursor() {
     }
     // invoices, customers, events, quarantine, connectors, payments, review,
     // messages, promises, tasks, contacts, plans, outbox, holds, disputes, notes,
-    // a customer's timeline
-    assert_eq!(lists, 17, "lists found in the document");
+    // a customer's timeline, domain events
+    assert_eq!(lists, 18, "lists found in the document");
 }
 
 #[test]
