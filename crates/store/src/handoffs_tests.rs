@@ -59,3 +59,43 @@ fn the_dossier_lists_the_customer_its_open_invoices_and_contacts() {
     assert_eq!(f.invoices[0].due_date, d(2026, 10, 31));
     assert!(f.reminders.is_empty() && f.replies.is_empty() && f.promises.is_empty() && f.disputes.is_empty());
 }
+
+#[test]
+fn a_reminder_queued_before_the_hand_off_is_cancelled_and_the_hand_off_step_still_goes() {
+    use crate::OutboxStatus;
+    use chrono::{TimeZone, Utc};
+    use relance_domain::Channel;
+    use relance_engine::dunning::templates::Rendered;
+    use relance_engine::dunning::{Decision, Step};
+    let (_dir, store, t) = seeded();
+    let decision = |customer: &str, step: &str, invoices: &[&str]| Decision {
+        customer_id: customer.into(),
+        step: Step { id: step.into(), offset_days: 1, channel: Channel::Email, template: step.into(), confirm: None },
+        invoices: invoices.iter().map(|s| s.to_string()).collect(),
+        covers: invoices.iter().map(|i| (step.to_string(), i.to_string())).collect(),
+        idempotency_key: format!("{customer}|{step}|{}", invoices.join(",")),
+        why: vec![],
+    };
+    let rendered = Rendered { subject: "Relance".into(), body: "Bonjour".into() };
+    let day = d(2026, 12, 1);
+    let agency =
+        store.enqueue_reminder(&t, "b2b", day, &decision("C1", "agency", &["F-1"]), &rendered, None).unwrap().unwrap();
+    let nudge =
+        store.enqueue_reminder(&t, "b2b", day, &decision("C1", "nudge", &["F-2"]), &rendered, None).unwrap().unwrap();
+    let other =
+        store.enqueue_reminder(&t, "b2b", day, &decision("C2", "nudge", &["G-1"]), &rendered, None).unwrap().unwrap();
+    // The hand-off step's delivery recorded the hand-off, then its send failed: it is retried.
+    let (h, _) = store.record_handoff(&t, "C1", "b2b", "agency", Some(agency), day).unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+    let claim = store.claim_outbox(&t, day, now, 10).unwrap();
+    let mut claimed: Vec<i64> = claim.items.iter().map(|i| i.id).collect();
+    claimed.sort();
+    assert_eq!(claimed, [agency, other], "the hand-off's own step and another customer's reminder go");
+    assert_eq!(claim.cancelled, 1);
+    let row = store.outbox_entry(&t, nudge).unwrap().unwrap();
+    assert_eq!(row.status, OutboxStatus::Cancelled);
+    assert_eq!(row.last_error, Some(format!("customer handed over on 2026-12-01 (hand-off #{})", h.id)));
+    let ev = events(&store, &t, "reminder_cancelled");
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].2["handoff"], h.id);
+}

@@ -465,10 +465,35 @@ impl Store {
             )?;
             // Addresses a delivery report said fail are not used (see `contacts`).
             let dead = super::contacts::undeliverable(tx, t)?;
+            let mut handed_over = tx.prepare_cached(
+                "SELECT id, handed_over_on, outbox_id FROM handoffs WHERE tenant_id=?1 AND customer_id=?2 AND reversed_at IS NULL",
+            )?;
             for mut item in rows {
                 skip_undeliverable(&mut item, &dead);
                 if item.token.is_empty() {
                     item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
+                }
+                // Handed over to an agency since it was planned: nothing more goes out (the
+                // hand-off's own step, retried after a failed attempt, still does).
+                let handoff: Option<(i64, String, Option<i64>)> = handed_over
+                    .query_row(params![t, item.customer_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                if let Some((id, on, _)) = handoff.filter(|h| h.2 != Some(item.id)) {
+                    tx.execute(
+                        "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3,
+                            idempotency_key = idempotency_key || '#cancelled:' || id
+                         WHERE tenant_id=?1 AND id=?2",
+                        params![
+                            t,
+                            item.id,
+                            now_s,
+                            OutboxStatus::Cancelled,
+                            format!("customer handed over on {on} (hand-off #{id})")
+                        ],
+                    )?;
+                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "handoff": id }))?;
+                    claim.cancelled += 1;
+                    continue;
                 }
                 let mut due = item.step == "invoice_copy";
                 for n in &item.invoices {
