@@ -122,6 +122,9 @@ impl DatabaseUrl {
     }
 }
 
+/// The SQLite schema version this binary writes (the number of migrations).
+pub const SQLITE_SCHEMA_VERSION: i64 = sqlite::MIGRATIONS.len() as i64;
+
 /// Why [`Store::open`] refuses a PostgreSQL URL today.
 const POSTGRES_NOT_READY: &str = "the PostgreSQL store is not complete yet (issue #17): \
      `relance store migrate --database postgres://…` creates its schema, but the daemon and the \
@@ -132,7 +135,7 @@ const POSTGRES_NOT_READY: &str = "the PostgreSQL store is not complete yet (issu
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL: {}", postgres::message(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// A PostgreSQL migration failed (the whole run was rolled back).
     #[error("PostgreSQL migration {name} failed: {cause}")]
@@ -186,16 +189,7 @@ impl StoreError {
                     | rusqlite::ErrorCode::OutOfMemory
             ),
             S::Sqlite(_) => false,
-            // No answer from the server (connection refused or lost) can
-            // clear; an error the server reported clears only when it is a
-            // conflict between transactions.
-            S::Postgres(e) => match e.code() {
-                Some(code) => {
-                    *code == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
-                        || *code == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                }
-                None => e.as_db_error().is_none(),
-            },
+            S::Postgres(e) => postgres::is_transient(e),
             S::Migration { .. } | S::Unsupported(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
             S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) | S::UnknownCursor(_) => {

@@ -191,6 +191,27 @@ impl PgConn {
     }
 }
 
+/// What a PostgreSQL error says: the server's report (severity, message,
+/// detail) when there is one, else the client's.
+pub(crate) fn message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Whether a PostgreSQL error can clear by itself: no answer from the
+/// server (connection refused or lost), or a conflict between transactions
+/// (serialization failure, deadlock). Other errors the server reported
+/// would repeat.
+pub(crate) fn is_transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        Some(code) => *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED,
+        None => e.as_db_error().is_none(),
+    }
+}
+
 async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -247,7 +268,7 @@ pub(crate) fn migrate_conn(conn: &mut PgConn) -> Result<PgMigration, StoreError>
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(from as usize) {
             tx.batch(sql).map_err(|e| match e {
-                StoreError::Postgres(cause) => StoreError::Migration { name, cause: cause.to_string() },
+                StoreError::Postgres(cause) => StoreError::Migration { name, cause: message(&cause) },
                 other => other,
             })?;
             let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(sql.as_bytes()));
