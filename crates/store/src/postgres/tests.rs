@@ -171,6 +171,39 @@ fn predicate_tokens(sql: &str) -> Vec<String> {
     out
 }
 
+/// An index's expression column, in the same form on both sides.
+fn expression(sql: &str) -> String {
+    format!("<expr {}>", predicate_tokens(sql).join(" "))
+}
+
+/// The column list of a `CREATE INDEX … ON t (a, f(b, c), d)` statement,
+/// one text per column.
+fn index_column_texts(create_index: &str) -> Vec<String> {
+    let upper = create_index.to_ascii_uppercase();
+    let Some(on) = upper.find(" ON ") else { return Vec::new() };
+    let Some(open) = create_index[on..].find('(').map(|i| on + i) else { return Vec::new() };
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0, open + 1);
+    for (i, c) in create_index[open..].char_indices().map(|(i, c)| (open + i, c)) {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    parts.push(create_index[start..i].trim().to_string());
+                    break;
+                }
+            }
+            ',' if depth == 1 => {
+                parts.push(create_index[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts
+}
+
 fn where_clause(create_index: &str) -> Option<String> {
     let upper = create_index.to_ascii_uppercase();
     upper.rfind(" WHERE ").map(|at| create_index[at + 7..].to_string())
@@ -241,25 +274,33 @@ fn sqlite_facts(path: &Path) -> BTreeSet<String> {
             .and_then(|mut s| s.query_map([t], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .expect("indexes");
         for (name, unique, origin) in indexes {
-            let columns: Vec<String> = c
+            let named: Vec<Option<String>> = c
                 .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")
-                .and_then(|mut s| {
-                    s.query_map([&name], |r| Ok(r.get::<_, Option<String>>(0)?.unwrap_or_else(|| "<expr>".into())))?
-                        .collect()
-                })
+                .and_then(|mut s| s.query_map([&name], |r| r.get(0))?.collect())
                 .expect("index columns");
+            // Automatic indexes (keys) have no SQL; created ones keep theirs,
+            // where an expression column is read.
+            let sql: Option<String> = rusqlite::OptionalExtension::optional(c.query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                [&name],
+                |r| r.get::<_, Option<String>>(0),
+            ))
+            .expect("index sql")
+            .flatten();
+            let texts = sql.as_deref().map(index_column_texts).unwrap_or_default();
+            let columns: Vec<String> = named
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| n.unwrap_or_else(|| expression(texts.get(i).map(String::as_str).unwrap_or("?"))))
+                .collect();
             match origin.as_str() {
                 "pk" => {}
                 "u" => {
                     facts.insert(format!("{t}: unique ({})", list(&columns)));
                 }
                 _ => {
-                    let sql: String = c
-                        .query_row("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1", [&name], |r| {
-                            r.get(0)
-                        })
-                        .expect("index sql");
-                    facts.insert(index_fact(t, &name, unique, &columns, where_clause(&sql).as_deref()));
+                    let predicate = sql.as_deref().and_then(where_clause);
+                    facts.insert(index_fact(t, &name, unique, &columns, predicate.as_deref()));
                 }
             }
         }
@@ -359,7 +400,8 @@ fn postgres_facts(conn: &mut PgConn, schema: &str) -> BTreeSet<String> {
     for r in conn
         .query(
             "SELECT t.relname::text, i.relname::text, ix.indisunique,
-                    ARRAY(SELECT CASE WHEN k.n = 0 THEN '<expr>' ELSE a.attname::text END
+                    ARRAY(SELECT CASE WHEN k.n = 0 THEN 'expr:' || pg_get_indexdef(ix.indexrelid, k.ord::int, true)
+                                      ELSE a.attname::text END
                             FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(n, ord)
                             LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.n
                            ORDER BY k.ord),
@@ -379,6 +421,8 @@ fn postgres_facts(conn: &mut PgConn, schema: &str) -> BTreeSet<String> {
         if skip(&t) {
             continue;
         }
+        let cols: Vec<String> =
+            cols.into_iter().map(|c| c.strip_prefix("expr:").map(expression).unwrap_or(c)).collect();
         facts.insert(index_fact(&t, &name, unique, &cols, predicate.as_deref()));
     }
     facts
@@ -461,6 +505,7 @@ fn postgres_schema_is_the_sqlite_schema() {
         assert!(facts.iter().any(|f| f.contains("index payments_unapplied_by_iban")));
         assert!(facts.len() > 300, "{} facts", facts.len());
     }
+    eprintln!("{} schema facts compared", sqlite.len());
     let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
     let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
     if !only_sqlite.is_empty() || !only_postgres.is_empty() {
@@ -519,4 +564,31 @@ fn a_failed_migration_leaves_nothing() {
         .query("SELECT count(*) FROM information_schema.tables WHERE table_schema = $1", &[&scratch.name])
         .expect("tables");
     assert_eq!(rows[0].get::<_, i64>(0), 1, "only the squatter is left: no schema_migrations, no invoices");
+}
+
+#[test]
+fn concurrent_runs_migrate_once() {
+    let Some(base) = server_url() else { return };
+    let scratch = Scratch::new(&base);
+    let runs: Vec<PgMigration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3).map(|_| s.spawn(|| migrate(&scratch.url).expect("a run"))).collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let applied: usize = runs.iter().map(|r| r.applied.len()).sum();
+    assert_eq!(applied, MIGRATIONS.len(), "{runs:?}");
+    assert!(runs.iter().all(|r| r.to == POSTGRES_SCHEMA_VERSION));
+}
+
+#[test]
+fn expression_columns_are_read_from_the_index_statement() {
+    let cols = index_column_texts(
+        "CREATE INDEX i ON invoices\n    (tenant_id, coalesce(issue_date, substr(created_at, 1, 10)), due_date)",
+    );
+    assert_eq!(cols, ["tenant_id", "coalesce(issue_date, substr(created_at, 1, 10))", "due_date"]);
+    assert_eq!(
+        expression(&cols[1]),
+        expression("COALESCE(issue_date, substr(created_at, 1, 10))"),
+        "PostgreSQL prints COALESCE in capitals"
+    );
+    assert_ne!(expression("substr(updated_at, 1, 7)"), expression("substr(updated_at, 1, 10)"));
 }
