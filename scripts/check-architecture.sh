@@ -25,10 +25,15 @@ for pkg in relance-domain relance-engine; do
   hits=$(printf '%s\n' "$deps" | grep -Ex "($io_crates)" || true)
   [ -z "$hits" ] || bad "$pkg depends on I/O crates: $(echo $hits)"
 done
-# relance-store: SQL, but no network server, HTTP, plugin loading or async runtime.
+# relance-store: SQL, but no network server, HTTP, plugin loading or async API.
+# tokio comes with the PostgreSQL client (issue #17): only src/postgres.rs may
+# name it, as the private runtime of a synchronous connection.
 deps=$(cargo tree --offline -e normal -p relance-store --prefix none --format '{p}' | awk '{print $1}' | sort -u)
-hits=$(printf '%s\n' "$deps" | grep -Ex '(tokio|axum|hyper|reqwest|lettre|async-imap|libloading|notify)' || true)
+hits=$(printf '%s\n' "$deps" | grep -Ex '(axum|hyper|reqwest|lettre|async-imap|libloading|notify)' || true)
 [ -z "$hits" ] || bad "relance-store depends on: $(echo $hits)"
+hits=$(grep -rnE '\btokio::|\basync fn' crates/store/src | grep -v '^crates/store/src/postgres' \
+  | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
+[ -z "$hits" ] || bad "only crates/store/src/postgres.rs may use tokio in the store: $(echo $hits)"
 
 # --- 2. One crate per capability ----------------------------------------------
 only_dependent() { # crate, allowed direct dependent

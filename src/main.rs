@@ -19,6 +19,7 @@ mod replies_cmd;
 mod replies_tenant;
 mod replies_train;
 mod statements_cmd;
+mod store_cmd;
 mod users_cmd;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +93,11 @@ enum Command {
         #[command(subcommand)]
         which: oauth_cmd::OAuthCommand,
     },
+    /// The database: `store migrate` creates or upgrades its schema (SQLite or PostgreSQL).
+    Store {
+        #[command(subcommand)]
+        which: store_cmd::StoreCommand,
+    },
     /// Measure throughput and memory; prints figures.
     Bench {
         #[command(subcommand)]
@@ -113,6 +119,7 @@ fn main() -> ExitCode {
         Command::Bench { which } => bench::run(which),
         Command::Users { which } => users_cmd::run(which),
         Command::Oauth { which } => oauth_cmd::run(which),
+        Command::Store { which } => store_cmd::run(which),
         Command::ConfigReference => {
             println!("{}", relance_config::reference::render(&relance_connectors::settings_schemas()));
             Ok(ExitCode::SUCCESS)

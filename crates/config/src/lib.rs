@@ -143,6 +143,9 @@ struct GlobalFile {
 #[serde(deny_unknown_fields)]
 struct DatabaseFile {
     /// `sqlite:PATH` (relative to `data_dir`); default `sqlite:relance.db`.
+    /// `postgres://USER@HOST/DB` (or an `env:VAR` / `file:PATH` secret
+    /// reference to it) is accepted, but only `relance store migrate` uses it
+    /// yet: the PostgreSQL store is in progress (issue #17).
     #[serde(default)]
     url: Option<String>,
 }
@@ -591,14 +594,13 @@ impl Settings {
         let data_dir = join_clean(&base, &global.data_dir);
         let database = match global.database.url.as_deref() {
             None => DatabaseUrl::Sqlite(data_dir.join("relance.db")),
-            Some(url) => match url.strip_prefix("sqlite:") {
-                Some(p) => DatabaseUrl::Sqlite(data_dir.join(p.trim_start_matches("//"))),
-                None => {
-                    errors.push(ConfigError::new(
-                        path,
-                        Some("database.url"),
-                        format!("`{url}`: only `sqlite:PATH` is supported in this version"),
-                    ));
+            // A PostgreSQL URL may hold a password: a secret reference
+            // (`env:`/`file:`) keeps it out of the file, and errors never
+            // repeat the value.
+            Some(url) => match resolve_secret(url, &base).and_then(|u| DatabaseUrl::parse(&u, &data_dir)) {
+                Ok(db) => db,
+                Err(e) => {
+                    errors.push(ConfigError::new(path, Some("database.url"), e));
                     DatabaseUrl::Sqlite(data_dir.join("relance.db"))
                 }
             },

@@ -278,3 +278,18 @@ fn the_late_interest_rate_comes_from_the_tenant_file() {
     let keys: Vec<_> = errs.0.iter().filter_map(|e| e.key.clone()).collect();
     assert_eq!(keys, ["dunning.late_interest.contractual_rate", "dunning.late_interest.margin"], "{errs}");
 }
+
+#[test]
+fn the_database_url_may_be_postgres_through_a_secret_file() {
+    let f = Fixture::new("[database]\nurl = \"file:db-url\"\n", &[("acme", TENANT)]);
+    f.write("db-url", "postgres://relance:s3cret@db.example/relance?sslmode=require\n");
+    let s = f.load(&[]).unwrap();
+    let DatabaseUrl::Postgres(url) = &s.database else { panic!("{:?}", s.database) };
+    assert_eq!(url.expose(), "postgres://relance:s3cret@db.example/relance?sslmode=require");
+
+    let f = Fixture::new("[database]\nurl = \"mysql://u:pw@h/db\"\n", &[("acme", TENANT)]);
+    let err = f.load(&[]).unwrap_err().to_string();
+    assert!(err.contains("database.url") && err.contains("postgres://") && !err.contains("pw@"), "{err}");
+    let f = Fixture::new("[database]\nurl = \"sqlite:other.db\"\n", &[("acme", TENANT)]);
+    assert_eq!(f.load(&[]).unwrap().database, DatabaseUrl::Sqlite(f.dir.path().join("data/other.db")));
+}

@@ -32,6 +32,7 @@ mod notes;
 mod outbox;
 mod payments;
 mod plans;
+mod postgres;
 mod promises;
 mod quarantine;
 mod queries;
@@ -83,6 +84,7 @@ pub use payments::{
     AllocationRequest, LearnIban, MATCH_RESULT_VERSION, NewPayment, StatementOutcome, StoredAllocation, StoredPayment,
 };
 pub use plans::{InstalmentInput, InstalmentView, PlanRefusal, PlanView};
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PgMigration, PostgresUrl, migrate as migrate_postgres};
 pub use promises::PromiseCheck;
 pub use quarantine::MAX_HANDLING_NOTE;
 pub use queries::{InvoiceQuery, Page, TenantCounts, Window, Workload, cut_page};
@@ -99,13 +101,48 @@ pub use users::{NewSession, NewUser, SessionRecord, UserRecord, UserSource, User
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
+    /// A PostgreSQL server (issue #17): only its schema exists so far
+    /// (`relance store migrate`); [`Store::open`] refuses it.
+    Postgres(PostgresUrl),
 }
+
+impl DatabaseUrl {
+    /// Reads a `database.url` value (a secret reference already resolved):
+    /// `sqlite:PATH` (relative to `data_dir`) or `postgres://…` /
+    /// `postgresql://…`. The error does not repeat the value, which may
+    /// hold a password.
+    pub fn parse(url: &str, data_dir: &Path) -> Result<DatabaseUrl, String> {
+        if let Some(p) = url.strip_prefix("sqlite:") {
+            return Ok(DatabaseUrl::Sqlite(data_dir.join(p.trim_start_matches("//"))));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return PostgresUrl::parse(url).map(DatabaseUrl::Postgres);
+        }
+        Err("expected `sqlite:PATH` or `postgres://USER@HOST/DATABASE`".into())
+    }
+}
+
+/// The SQLite schema version this binary writes (the number of migrations).
+pub const SQLITE_SCHEMA_VERSION: i64 = sqlite::MIGRATIONS.len() as i64;
+
+/// Why [`Store::open`] refuses a PostgreSQL URL today.
+const POSTGRES_NOT_READY: &str = "the PostgreSQL store is not complete yet (issue #17): \
+     `relance store migrate --database postgres://…` creates its schema, but the daemon and the \
+     commands still need `database.url = \"sqlite:…\"`";
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {}", postgres::message(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A PostgreSQL migration failed (the whole run was rolled back).
+    #[error("PostgreSQL migration {name} failed: {cause}")]
+    Migration { name: &'static str, cause: String },
+    /// Something this version cannot do yet (the PostgreSQL store).
+    #[error("{0}")]
+    Unsupported(String),
     // The cause is in the message and not a `#[source]`, so that a report
     // that prints the chain (`{:#}`) says it once.
     #[error("cannot open database {path}: {cause}")]
@@ -152,6 +189,8 @@ impl StoreError {
                     | rusqlite::ErrorCode::OutOfMemory
             ),
             S::Sqlite(_) => false,
+            S::Postgres(e) => postgres::is_transient(e),
+            S::Migration { .. } | S::Unsupported(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
             S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) | S::UnknownCursor(_) => {
                 false
@@ -184,6 +223,7 @@ impl Store {
     pub fn open(url: &DatabaseUrl) -> Result<Store, StoreError> {
         match url {
             DatabaseUrl::Sqlite(path) => Store::open_sqlite(path),
+            DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_READY.into())),
         }
     }
 
@@ -200,6 +240,7 @@ impl Store {
     pub fn lock_daemon(url: &DatabaseUrl) -> Result<DaemonLock, StoreError> {
         match url {
             DatabaseUrl::Sqlite(path) => sqlite::lock_daemon(path),
+            DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_READY.into())),
         }
     }
 
