@@ -43,6 +43,7 @@ use serde_json::Value;
 
 use super::contacts::{AwayView, ContactState, ContactView, UndeliverableView};
 use super::disputes::DisputeResolution;
+use super::import::bulk::{hinted, is_missing_index};
 use super::messages::{PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers, state, task_view};
 use super::outbox::OutboxStatus;
 use super::{Store, StoreError, Window};
@@ -379,7 +380,7 @@ pub(crate) fn timeline_sql() -> String {
             &id("a.id"),
             "json_object('allocation', a.id, 'payment', a.payment_id, 'invoice', a.invoice_number,
                          'amount', a.amount_minor, 'write_off', a.write_off_minor, 'currency', a.currency, 'by', a.actor)",
-            "FROM invoices i INDEXED BY invoices_by_customer
+            "FROM invoices i INDEXED BY invoices_issued_by_customer
                CROSS JOIN allocations a INDEXED BY allocations_by_invoice
                  ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number
              WHERE i.tenant_id=?1 AND i.customer_id=?2",
@@ -390,7 +391,7 @@ pub(crate) fn timeline_sql() -> String {
             &id("a.id"),
             "json_object('allocation', a.id, 'payment', a.payment_id, 'invoice', a.invoice_number,
                          'amount', a.amount_minor, 'currency', a.currency, 'by', a.undone_by)",
-            "FROM invoices i INDEXED BY invoices_by_customer
+            "FROM invoices i INDEXED BY invoices_issued_by_customer
                CROSS JOIN allocations a INDEXED BY allocations_by_invoice
                  ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number
              WHERE i.tenant_id=?1 AND i.customer_id=?2 AND a.undone_at IS NOT NULL",
@@ -424,7 +425,7 @@ pub(crate) fn timeline_sql() -> String {
             "CASE e.kind WHEN 'invoice_disputed' THEN 7 ELSE 8 END",
             &id("e.id"),
             "json_object('invoice', i.number, 'event', json(e.data), 'by', e.actor)",
-            "FROM invoices i INDEXED BY invoices_by_customer
+            "FROM invoices i INDEXED BY invoices_issued_by_customer
                CROSS JOIN audit_events e INDEXED BY audit_disputes
                  ON e.tenant_id=i.tenant_id AND e.subject='invoice:' || i.number
                AND e.kind IN ('invoice_disputed', 'dispute_resolved')
@@ -624,7 +625,7 @@ fn timeline_event(src: Source, data: &Value) -> Result<TimelineEvent, StoreError
 /// Parameters: tenant, customer.
 const CUSTOMER_PAYMENTS: &str = "
     WITH linked (id, rank) AS (
-        SELECT a.payment_id, 1 FROM invoices i INDEXED BY invoices_by_customer
+        SELECT a.payment_id, 1 FROM invoices i INDEXED BY invoices_issued_by_customer
           CROSS JOIN allocations a INDEXED BY allocations_by_invoice ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL
          WHERE i.tenant_id=?1 AND i.customer_id=?2
         UNION ALL
@@ -667,6 +668,15 @@ pub(crate) fn unapplied_sql() -> String {
 }
 
 impl Store {
+    /// Runs `f` on a read connection, once more if a bulk load dropped an
+    /// index `f` names between [`hinted`] and the query (see [`super::import::bulk`]).
+    fn read_hinted<T>(&self, f: impl Fn(&rusqlite::Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.db.read(&f) {
+            Err(e) if is_missing_index(&e) => self.db.read(&f),
+            out => out,
+        }
+    }
+
     /// Whom `customer` is; `None` when the tenant has no such customer.
     pub fn customer_summary(&self, tenant: &TenantId, customer: &str) -> Result<Option<CustomerSummary>, StoreError> {
         self.db.read(|c| {
@@ -758,8 +768,8 @@ impl Store {
         };
         let (due, number) = after.unzip();
         let limit = page.limit;
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&open_items_sql())?;
+        self.read_hinted(|c| {
+            let mut st = c.prepare_cached(&hinted(c, &open_items_sql())?)?;
             let rows = st
                 .query_map(params![tenant.as_str(), customer, due, number, i64::from(limit) + 1], |r| {
                     Ok((
@@ -804,8 +814,8 @@ impl Store {
         customer: &str,
         limit: u32,
     ) -> Result<Vec<UnappliedPayment>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&unapplied_sql())?;
+        self.read_hinted(|c| {
+            let mut st = c.prepare_cached(&hinted(c, &unapplied_sql())?)?;
             let rows = st
                 .query_map(params![tenant.as_str(), customer, limit], |r| {
                     Ok((
@@ -845,14 +855,17 @@ impl Store {
     /// unapplied payments surely the customer's, by currency code.
     pub fn customer_totals(&self, tenant: &TenantId, customer: &str) -> Result<Vec<CurrencyTotals>, StoreError> {
         // currency → (invoices, invoice count, credit notes, credit note count, unapplied)
-        let mut sums: BTreeMap<String, (i64, i64, i64, i64, i64)> = BTreeMap::new();
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT i.currency, i.status='credit_note', sum(i.open_minor), count(*)
-                   FROM invoices i INDEXED BY invoices_open_by_customer
-                  WHERE i.tenant_id=?1 AND i.customer_id=?2 AND {OPEN_ITEM}
-                  GROUP BY 1, 2"
-            ))?;
+        let sums = self.read_hinted(|c| {
+            let mut sums: BTreeMap<String, (i64, i64, i64, i64, i64)> = BTreeMap::new();
+            let mut st = c.prepare_cached(&hinted(
+                c,
+                &format!(
+                    "SELECT i.currency, i.status='credit_note', sum(i.open_minor), count(*)
+                       FROM invoices i INDEXED BY invoices_open_by_customer
+                      WHERE i.tenant_id=?1 AND i.customer_id=?2 AND {OPEN_ITEM}
+                      GROUP BY 1, 2"
+                ),
+            )?)?;
             let mut rows = st.query(params![tenant.as_str(), customer])?;
             while let Some(r) = rows.next()? {
                 let entry = sums.entry(r.get(0)?).or_default();
@@ -862,14 +875,17 @@ impl Store {
                     (entry.0, entry.1) = (r.get(2)?, r.get(3)?);
                 }
             }
-            let mut st = c.prepare_cached(&format!(
-                "SELECT currency, sum(unallocated_minor) FROM ({CUSTOMER_PAYMENTS} AND m.rank < 3) GROUP BY 1"
-            ))?;
+            let mut st = c.prepare_cached(&hinted(
+                c,
+                &format!(
+                    "SELECT currency, sum(unallocated_minor) FROM ({CUSTOMER_PAYMENTS} AND m.rank < 3) GROUP BY 1"
+                ),
+            )?)?;
             let mut rows = st.query(params![tenant.as_str(), customer])?;
             while let Some(r) = rows.next()? {
                 sums.entry(r.get(0)?).or_default().4 = r.get(1)?;
             }
-            Ok(())
+            Ok(sums)
         })?;
         sums.into_iter()
             .map(|(code, (invoices, invoice_count, credit_notes, credit_note_count, unapplied))| {
@@ -989,8 +1005,8 @@ impl Store {
             None => (None, None, None),
         };
         let sql = timeline_sql();
-        let rows = self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
+        let rows = self.read_hinted(|c| {
+            let mut st = c.prepare_cached(&hinted(c, &sql)?)?;
             let rows = st
                 .query_map(params![tenant.as_str(), customer, at, src, key, i64::from(limit) + 1], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0022_deferred_indexes.sql"),
     include_str!("../migrations/sqlite/0023_domain_events.sql"),
     include_str!("../migrations/sqlite/0024_tenant_keys.sql"),
+    include_str!("../migrations/sqlite/0025_drop_invoices_by_customer.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).
