@@ -48,11 +48,11 @@ fn store_migrate_creates_the_schema_then_applies_nothing() {
     let first = migrate(&format!("file:{}", d.path("db-url").display()));
     assert!(
         first
-            .contains("PostgreSQL schema at version 24 (24 migration(s) applied: 0001_foundation .. 0024_tenant_keys)"),
+            .contains("PostgreSQL schema at version 25 (25 migration(s) applied: 0001_foundation .. 0025_drop_invoices_by_customer)"),
         "{first}"
     );
     let second = migrate(&url);
-    assert!(second.contains("version 24 (up to date, nothing applied)"), "{second}");
+    assert!(second.contains("version 25 (up to date, nothing applied)"), "{second}");
     sql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
 }
 
