@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,9 +34,10 @@ struct Delivery {
     received_at: i64,
 }
 
-/// The subscriber: records each event POST on arrival, then answers 200
-/// after `delay` ms (so a delivery is in flight for that long). Reminder
-/// webhooks (any other path) are answered at once.
+/// The subscriber (on the tests' HTTP server, `common::http`): records each
+/// event POST on arrival, then answers 200 after `delay` ms (so a delivery is
+/// in flight for that long). Reminder webhooks (any other path) are answered
+/// at once.
 struct Receiver {
     port: u16,
     seen: Arc<Mutex<Vec<Delivery>>>,
@@ -45,66 +46,29 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let seen: Arc<Mutex<Vec<Delivery>>> = Arc::default();
         let delay = Arc::new(AtomicU64::new(0));
         let (log, wait) = (seen.clone(), delay.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (log, wait) = (log.clone(), wait.clone());
-                std::thread::spawn(move || serve_one(stream, &log, &wait));
+        let (port, _) = common::http::serve(Box::new(move |req| {
+            if req.path == "/events" {
+                let header = |k: &str| req.headers.get(k).cloned().unwrap_or_default();
+                log.lock().unwrap().push(Delivery {
+                    event_id: header("x-relance-event-id"),
+                    timestamp: header("x-relance-timestamp"),
+                    signature: header("x-relance-signature"),
+                    body: req.body.clone(),
+                    received_at: chrono::Utc::now().timestamp(),
+                });
+                std::thread::sleep(Duration::from_millis(wait.load(Ordering::SeqCst)));
             }
-        });
+            (200, "{}".to_string())
+        }));
         Receiver { port, seen, delay }
     }
 
     fn deliveries(&self) -> Vec<Delivery> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-fn serve_one(mut stream: TcpStream, log: &Mutex<Vec<Delivery>>, delay: &AtomicU64) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let mut headers = BTreeMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 {
-            break;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    if path == "/events" {
-        let header = |k: &str| headers.get(k).cloned().unwrap_or_default();
-        log.lock().unwrap().push(Delivery {
-            event_id: header("x-relance-event-id"),
-            timestamp: header("x-relance-timestamp"),
-            signature: header("x-relance-signature"),
-            body,
-            received_at: chrono::Utc::now().timestamp(),
-        });
-        std::thread::sleep(Duration::from_millis(delay.load(Ordering::SeqCst)));
-    }
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-    );
 }
 
 fn tenant(port: u16) -> String {

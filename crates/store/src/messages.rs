@@ -904,14 +904,19 @@ fn by_reply_token(
         if let Some((customer_id, list, message_token)) = row
             && token::verify(key.bytes(), &c, &message_token)
         {
-            let invoices = numbers(&list)
-                .into_iter()
-                .map(|number| LinkedInvoice { number, customer_id: customer_id.clone(), open: None })
-                .collect();
-            return Ok(Some(ReminderLink { outbox_id: c.outbox_id, customer_id, invoices }));
+            return Ok(Some(reminder_link(c.outbox_id, customer_id, &list)));
         }
     }
     Ok(None)
+}
+
+/// The link to outbox row `outbox_id` of `customer_id` naming the invoices of `list`.
+fn reminder_link(outbox_id: i64, customer_id: String, list: &str) -> ReminderLink {
+    let invoices = numbers(list)
+        .into_iter()
+        .map(|number| LinkedInvoice { number, customer_id: customer_id.clone(), open: None })
+        .collect();
+    ReminderLink { outbox_id, customer_id, invoices }
 }
 
 /// The facts [`actions::plan`] needs about a reply (see [`ReplyContext`]).
@@ -938,11 +943,7 @@ fn gather(
             .query_row(params![t, token], |x| Ok((x.get::<_, i64>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?)))
             .optional()?;
         if let Some((outbox_id, customer_id, list)) = found {
-            let invoices = numbers(&list)
-                .into_iter()
-                .map(|number| LinkedInvoice { number, customer_id: customer_id.clone(), open: None })
-                .collect();
-            ctx.reminder = Some(ReminderLink { outbox_id, customer_id, invoices });
+            ctx.reminder = Some(reminder_link(outbox_id, customer_id, &list));
             break;
         }
     }
