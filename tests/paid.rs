@@ -11,26 +11,8 @@ use common::{Deployment, repo_path};
 
 const TOKEN: &str = "demo-token-0001";
 
-/// The demo tenant and scenarios, with this deployment's database, its own
-/// export folder (a copy of the demo export) and the demo bank statement.
 fn demo() -> Deployment {
-    let d = Deployment::new("scenarios_dir = \"scenarios\"\n", &[]);
-    let tenant = std::fs::read_to_string(repo_path("config/demo/tenants/demo.toml")).unwrap();
-    let tenant = tenant
-        .replace("path = \"../exports/demo\"", "path = \"../exports\"")
-        .replace("mode = \"full\"", "mode = \"full\"\nsettle = \"0s\"")
-        .replace("path = \"../bank/demo\"", &format!("path = \"{}\"", repo_path("config/demo/bank/demo").display()))
-        .replace("path = \"../../../data/demo/outbox\"", "path = \"../outbox\"");
-    assert!(tenant.contains("settle = \"0s\""), "the demo tenant file changed shape");
-    d.write("tenants/demo.toml", tenant);
-    for s in ["b2b_standard", "b2c_sms"] {
-        d.write(
-            &format!("scenarios/{s}.toml"),
-            std::fs::read(repo_path(&format!("config/scenarios/{s}.toml"))).unwrap(),
-        );
-    }
-    d.write("exports/export-2026-11-23.csv", export());
-    d
+    common::demo_deployment()
 }
 
 /// The demo ERP export (Windows-1252, `;`, CRLF, French amounts).

@@ -260,3 +260,28 @@ pub fn qpdf_check(path: &Path) {
         assert!(ok && out.contains("No syntax or stream encoding errors"), "qpdf --check {}: {out}", path.display());
     }
 }
+
+/// The demo tenant and scenarios, with this deployment's database, its own
+/// export folder (a copy of the demo export) and the demo bank statement.
+pub fn demo_deployment() -> Deployment {
+    let d = Deployment::new("scenarios_dir = \"scenarios\"\n", &[]);
+    let tenant = std::fs::read_to_string(repo_path("config/demo/tenants/demo.toml")).unwrap();
+    let tenant = tenant
+        .replace("path = \"../exports/demo\"", "path = \"../exports\"")
+        .replace("mode = \"full\"", "mode = \"full\"\nsettle = \"0s\"")
+        .replace("path = \"../bank/demo\"", &format!("path = \"{}\"", repo_path("config/demo/bank/demo").display()))
+        .replace("path = \"../../../data/demo/outbox\"", "path = \"../outbox\"");
+    assert!(tenant.contains("settle = \"0s\""), "the demo tenant file changed shape");
+    d.write("tenants/demo.toml", tenant);
+    for s in ["b2b_standard", "b2c_sms"] {
+        d.write(
+            &format!("scenarios/{s}.toml"),
+            std::fs::read(repo_path(&format!("config/scenarios/{s}.toml"))).unwrap(),
+        );
+    }
+    d.write(
+        "exports/export-2026-11-23.csv",
+        std::fs::read(repo_path("config/demo/exports/demo/export-2026-11-23.csv")).unwrap(),
+    );
+    d
+}

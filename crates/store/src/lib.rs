@@ -18,6 +18,7 @@ mod actions;
 mod approvals;
 mod claims;
 mod contacts;
+mod copy;
 mod corrections;
 mod credit_holds;
 mod customer_view;
@@ -57,6 +58,7 @@ pub use actions::{Acted, ActionRefusal, CursorPage};
 pub use approvals::{OutboxEdit, OutboxView};
 pub use claims::{ClaimStatus, PaymentClaim};
 pub use contacts::{ContactState, ContactView};
+pub use copy::{CopiedTable, CopyReport, Digest, copy as copy_database, digests as table_digests};
 pub use corrections::{
     CorrectionInput, CorrectionOutcome, CorrectionRefusal, CorrectionSample, CorrectionView, MessageDetail,
     NewReplyModel, Reading, ReplyModelView,
@@ -158,6 +160,9 @@ pub enum StoreError {
     Locked { path: String, holder: Option<u32> },
     #[error("import {import} was advanced by another worker (expected position {expected})")]
     ImportConflict { import: i64, expected: u64 },
+    /// `store copy` failed on a table (the whole copy was rolled back).
+    #[error("store copy: table {table}: {detail}")]
+    Copy { table: String, detail: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The blocking task running a store call died (a panic).
@@ -192,9 +197,13 @@ impl StoreError {
             S::Postgres(e) => postgres::is_transient(e),
             S::Migration { .. } | S::Unsupported(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
-            S::Open { .. } | S::Io { .. } | S::Locked { .. } | S::Corrupt(_) | S::Rejected(_) | S::UnknownCursor(_) => {
-                false
-            }
+            S::Open { .. }
+            | S::Io { .. }
+            | S::Locked { .. }
+            | S::Corrupt(_)
+            | S::Copy { .. }
+            | S::Rejected(_)
+            | S::UnknownCursor(_) => false,
         }
     }
 }

@@ -283,5 +283,7 @@ pub(crate) fn migrate_conn(conn: &mut PgConn) -> Result<PgMigration, StoreError>
     })
 }
 
+pub(crate) mod copy;
+
 #[cfg(test)]
 mod tests;

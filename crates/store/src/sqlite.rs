@@ -161,7 +161,7 @@ fn connect(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
 /// add a CHECK drops the referenced table before renaming its copy, which an
 /// enforcing connection refuses. Every foreign key is checked before the
 /// commit instead, and enforcement is back on whatever happened.
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if version > known {
