@@ -30,7 +30,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rusqlite::types::ValueRef;
 use sha2::{Digest as _, Sha256};
 
 use crate::postgres::PgConn;
@@ -42,79 +41,31 @@ pub(crate) const BATCH_ROWS: usize = 5_000;
 /// What receives a table's rows, a batch at a time.
 pub(crate) type RowSink<'a> = dyn FnMut(&[Vec<Cell>]) -> Result<(), StoreError> + 'a;
 
-/// One value, as both backends store it: SQLite's five storage classes map
-/// to PostgreSQL's `BIGINT`, `DOUBLE PRECISION`, `TEXT` and `BYTEA` (see
-/// `postgres.rs` for the type mapping of the migrations).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
-}
+/// One value ([`crate::db::Value`]: SQLite's storage classes, PostgreSQL's
+/// `BIGINT`, `DOUBLE PRECISION`, `TEXT`, `BYTEA`).
+pub(crate) use crate::db::Value as Cell;
 
-impl Cell {
-    /// The storage class, for error messages.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Cell::Null => "NULL",
-            Cell::Int(_) => "integer",
-            Cell::Real(_) => "real",
-            Cell::Text(_) => "text",
-            Cell::Blob(_) => "blob",
+fn feed(c: &Cell, h: &mut Sha256) {
+    match c {
+        Cell::Null => h.update([0]),
+        Cell::Int(i) => {
+            h.update([1]);
+            h.update(i.to_le_bytes());
         }
-    }
-
-    fn from_sqlite(v: ValueRef<'_>) -> Result<Cell, StoreError> {
-        Ok(match v {
-            ValueRef::Null => Cell::Null,
-            ValueRef::Integer(i) => Cell::Int(i),
-            ValueRef::Real(r) => Cell::Real(r),
-            ValueRef::Text(t) => Cell::Text(
-                std::str::from_utf8(t)
-                    .map_err(|e| StoreError::Corrupt(format!("a text value is not UTF-8: {e}")))?
-                    .to_owned(),
-            ),
-            ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
-        })
-    }
-
-    fn feed(&self, h: &mut Sha256) {
-        match self {
-            Cell::Null => h.update([0]),
-            Cell::Int(i) => {
-                h.update([1]);
-                h.update(i.to_le_bytes());
-            }
-            Cell::Real(r) => {
-                h.update([2]);
-                h.update(r.to_bits().to_le_bytes());
-            }
-            Cell::Text(t) => {
-                h.update([3]);
-                h.update((t.len() as u64).to_le_bytes());
-                h.update(t.as_bytes());
-            }
-            Cell::Blob(b) => {
-                h.update([4]);
-                h.update((b.len() as u64).to_le_bytes());
-                h.update(b);
-            }
+        Cell::Real(r) => {
+            h.update([2]);
+            h.update(r.to_bits().to_le_bytes());
         }
-    }
-}
-
-impl rusqlite::ToSql for Cell {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, Value, ValueRef as V};
-        Ok(match self {
-            Cell::Null => ToSqlOutput::Owned(Value::Null),
-            Cell::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
-            Cell::Real(r) => ToSqlOutput::Owned(Value::Real(*r)),
-            Cell::Text(t) => ToSqlOutput::Borrowed(V::Text(t.as_bytes())),
-            Cell::Blob(b) => ToSqlOutput::Borrowed(V::Blob(b)),
-        })
+        Cell::Text(t) => {
+            h.update([3]);
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        }
+        Cell::Blob(b) => {
+            h.update([4]);
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        }
     }
 }
 
@@ -131,7 +82,7 @@ impl Digest {
     fn add(&mut self, row: &[Cell]) {
         let mut h = Sha256::new();
         for c in row {
-            c.feed(&mut h);
+            feed(c, &mut h);
         }
         let out = h.finalize();
         let mut first = [0u8; 16];

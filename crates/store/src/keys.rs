@@ -3,8 +3,7 @@
 //! database (`INSERT … ON CONFLICT DO NOTHING`, then read back), never sent
 //! or logged.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::db::{Db, args};
 use super::{Store, StoreError, now_text};
 
 /// Length of a key in bytes.
@@ -44,19 +43,19 @@ impl std::fmt::Debug for TenantKey {
 impl Store {
     /// The tenant's key for `purpose`, created (random) the first time.
     pub fn tenant_key(&self, tenant: &relance_domain::TenantId, purpose: KeyPurpose) -> Result<TenantKey, StoreError> {
-        if let Some(key) = self.db.read(|c| existing(c, tenant.as_str(), purpose))? {
+        if let Some(key) = self.db.read_any(|db| existing(db, tenant.as_str(), purpose))? {
             return Ok(key);
         }
         let mut fresh = [0u8; KEY_LEN];
         getrandom::fill(&mut fresh)
             .map_err(|e| StoreError::Rejected(format!("no random numbers from the system: {e}")))?;
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "INSERT INTO tenant_keys (tenant_id, purpose, key, created_at) VALUES (?1,?2,?3,?4)
                  ON CONFLICT (tenant_id, purpose) DO NOTHING",
-                params![tenant.as_str(), purpose.as_str(), &fresh[..], now_text()],
+                args![tenant.as_str(), purpose.as_str(), fresh[..], now_text()],
             )?;
-            existing(tx, tenant.as_str(), purpose)?
+            existing(db, tenant.as_str(), purpose)?
                 .ok_or_else(|| StoreError::Corrupt(format!("the {} key was not kept", purpose.as_str())))
         })
     }
@@ -64,18 +63,11 @@ impl Store {
 
 /// The key of the transaction `tx` or connection, if it exists (no key is
 /// created: reading replies needs none before a reminder was signed).
-pub(crate) fn existing(
-    c: &rusqlite::Connection,
-    tenant: &str,
-    purpose: KeyPurpose,
-) -> Result<Option<TenantKey>, StoreError> {
-    let key: Option<Vec<u8>> = c
-        .query_row(
-            "SELECT key FROM tenant_keys WHERE tenant_id=?1 AND purpose=?2",
-            params![tenant, purpose.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
+pub(crate) fn existing(db: Db<'_>, tenant: &str, purpose: KeyPurpose) -> Result<Option<TenantKey>, StoreError> {
+    let key: Option<Vec<u8>> = db
+        .query_opt("SELECT key FROM tenant_keys WHERE tenant_id=?1 AND purpose=?2", args![tenant, purpose.as_str()])?
+        .map(|r| r.get(0))
+        .transpose()?;
     match key {
         Some(k) if k.len() == KEY_LEN => Ok(Some(TenantKey(k))),
         Some(k) => {
@@ -93,7 +85,18 @@ mod tests {
     fn a_key_is_created_once_per_tenant_and_purpose_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.db");
-        let store = Store::open_sqlite(&path).unwrap();
+        keys_are_created_once_and_kept(&|| Store::open_sqlite(&path).unwrap());
+    }
+
+    /// The same on PostgreSQL (a schema of its own on the test server).
+    #[test]
+    fn a_key_is_created_once_per_tenant_and_purpose_and_kept_on_postgres() {
+        let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
+        keys_are_created_once_and_kept(&|| Store::open_postgres_partial(&scratch.url).unwrap());
+    }
+
+    fn keys_are_created_once_and_kept(open: &dyn Fn() -> Store) {
+        let store = open();
         let a = relance_domain::TenantId::new("a").unwrap();
         let b = relance_domain::TenantId::new("b").unwrap();
         let first = store.tenant_key(&a, KeyPurpose::ReplyTokens).unwrap();
@@ -102,7 +105,7 @@ mod tests {
         assert_ne!(store.tenant_key(&b, KeyPurpose::ReplyTokens).unwrap(), first, "one key per tenant");
         assert_eq!(format!("{first:?}"), "TenantKey(…)", "never printed");
         drop(store);
-        let reopened = Store::open_sqlite(&path).unwrap();
+        let reopened = open();
         assert_eq!(reopened.tenant_key(&a, KeyPurpose::ReplyTokens).unwrap(), first, "kept across restarts");
     }
 }

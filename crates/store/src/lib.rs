@@ -22,6 +22,7 @@ mod copy;
 mod corrections;
 mod credit_holds;
 mod customer_view;
+mod db;
 mod disputes;
 mod events;
 mod handoffs;
@@ -223,7 +224,7 @@ pub struct NewQuarantine {
 /// Handle to the database, cheap to clone and share between tasks.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<sqlite::Sqlite>,
+    db: Arc<db::Backend>,
     /// Each tenant's latest reply-model overlay, by version (see `corrections`).
     overlays: Arc<corrections::OverlayCache>,
 }
@@ -238,7 +239,15 @@ impl Store {
 
     /// Opens (creating if needed) an SQLite database and applies migrations.
     pub fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        Ok(Store { db: Arc::new(sqlite::Sqlite::open(path)?), overlays: Default::default() })
+        Ok(Store { db: Arc::new(db::Backend::Sqlite(sqlite::Sqlite::open(path)?)), overlays: Default::default() })
+    }
+
+    /// Opens a PostgreSQL store although its port is not complete (issue
+    /// #17): the methods written against `db::Db` work, the others refuse
+    /// naming the issue. For the tests of the ported methods.
+    #[cfg(test)]
+    pub(crate) fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
+        Ok(Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() })
     }
 
     /// Takes the lock that makes a daemon the only one working on this

@@ -891,7 +891,9 @@ fn by_reply_token(
     if candidates.is_empty() {
         return Ok(None);
     }
-    let Some(key) = super::keys::existing(tx, t, super::keys::KeyPurpose::ReplyTokens)? else { return Ok(None) };
+    let Some(key) = super::keys::existing(super::db::Db::Sqlite(tx), t, super::keys::KeyPurpose::ReplyTokens)? else {
+        return Ok(None);
+    };
     let mut rows = tx.prepare_cached(
         "SELECT customer_id, invoice_numbers, message_id FROM outbox WHERE tenant_id=?1 AND id=?2 AND message_id IS NOT NULL",
     )?;

@@ -129,6 +129,8 @@ pub struct PgMigration {
 pub(crate) struct PgConn {
     runtime: tokio::runtime::Runtime,
     client: tokio_postgres::Client,
+    /// Statements prepared on this connection, by their SQLite text (see `pool.rs`).
+    prepared: std::cell::RefCell<std::collections::HashMap<String, tokio_postgres::Statement>>,
 }
 
 impl PgConn {
@@ -155,17 +157,17 @@ impl PgConn {
                 Ok(client)
             }
         })?;
-        Ok(PgConn { runtime, client })
+        Ok(PgConn { runtime, client, prepared: Default::default() })
     }
 
     /// Runs statements separated by `;` (no parameters, no results).
-    pub(crate) fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+    pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         Ok(self.runtime.block_on(self.client.batch_execute(sql))?)
     }
 
     /// Runs a query and returns its rows.
     pub(crate) fn query(
-        &mut self,
+        &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
@@ -284,6 +286,12 @@ pub(crate) fn migrate_conn(conn: &mut PgConn) -> Result<PgMigration, StoreError>
 }
 
 pub(crate) mod copy;
+pub(crate) mod dialect;
+mod pool;
+
+pub(crate) use pool::PgPool;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::Scratch;

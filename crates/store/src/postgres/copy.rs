@@ -2,12 +2,11 @@
 //! server-side cursor in batches, written with binary `COPY … FROM STDIN`,
 //! identity sequences moved past the copied ids.
 
-use std::error::Error;
-
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{ToSql, Type};
 
 use super::PgConn;
+use super::pool::read_value;
 use crate::StoreError;
 use crate::copy::{BATCH_ROWS, Cell, RowSink, TableSpec, in_table, quote};
 
@@ -44,7 +43,7 @@ impl PgConn {
             }
             let batch = rows
                 .iter()
-                .map(|r| types.iter().enumerate().map(|(i, ty)| read_cell(r, i, ty)).collect::<Result<Vec<_>, _>>())
+                .map(|r| types.iter().enumerate().map(|(i, ty)| read_value(r, i, ty)).collect::<Result<Vec<_>, _>>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| in_table(t, e))?;
             f(&batch)?;
@@ -93,50 +92,4 @@ impl PgConn {
         }
         Ok(())
     }
-}
-
-/// Reads one value by the column's type (the types the migrations use).
-fn read_cell(row: &tokio_postgres::Row, i: usize, ty: &Type) -> Result<Cell, StoreError> {
-    let cell = match *ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map(Cell::Int),
-        Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(|v| Cell::Int(i64::from(v))),
-        Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(|v| Cell::Int(i64::from(v))),
-        Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(|v| Cell::Int(i64::from(v))),
-        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map(Cell::Real),
-        Type::FLOAT4 => row.try_get::<_, Option<f32>>(i)?.map(|v| Cell::Real(f64::from(v))),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row.try_get::<_, Option<String>>(i)?.map(Cell::Text),
-        Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Blob),
-        ref other => {
-            return Err(StoreError::Unsupported(format!(
-                "column {} has type {other}, which `store copy` does not know",
-                row.columns().get(i).map(|c| c.name()).unwrap_or("?")
-            )));
-        }
-    };
-    Ok(cell.unwrap_or(Cell::Null))
-}
-
-impl ToSql for Cell {
-    /// Writes the value as the column's type; a value of another storage
-    /// class (text where PostgreSQL expects a number…) is refused, never
-    /// converted silently.
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        match (self, ty) {
-            (Cell::Null, _) => Ok(IsNull::Yes),
-            (Cell::Int(v), &Type::INT8) => v.to_sql(ty, out),
-            (Cell::Int(v), &Type::INT4) => i32::try_from(*v)?.to_sql(ty, out),
-            (Cell::Int(v), &Type::INT2) => i16::try_from(*v)?.to_sql(ty, out),
-            (Cell::Int(v), &Type::BOOL) if *v == 0 || *v == 1 => (*v == 1).to_sql(ty, out),
-            (Cell::Real(v), &Type::FLOAT8) => v.to_sql(ty, out),
-            (Cell::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME) => s.as_str().to_sql(ty, out),
-            (Cell::Blob(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
-            (cell, ty) => Err(format!("a value of class {} where PostgreSQL expects {ty}", cell.kind()).into()),
-        }
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
 }

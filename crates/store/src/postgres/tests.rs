@@ -36,16 +36,22 @@ fn server_url() -> Option<String> {
 }
 
 /// A schema of its own on the test server, dropped with the value.
-struct Scratch {
+pub(crate) struct Scratch {
     admin: PgConn,
     name: String,
-    url: PostgresUrl,
+    pub(crate) url: PostgresUrl,
 }
 
 impl Scratch {
+    /// A scratch schema on `TEST_PG_URL`, or `None` (with a note) when
+    /// there is no test server (an error under `RELANCE_TEST_SERVERS=required`).
+    pub(crate) fn for_test() -> Option<Scratch> {
+        server_url().map(|base| Scratch::new(&base))
+    }
+
     fn new(base: &str) -> Scratch {
         let base_url = PostgresUrl::parse(base).expect("TEST_PG_URL is a PostgreSQL URL");
-        let mut admin = PgConn::connect(&base_url).expect("connect to TEST_PG_URL");
+        let admin = PgConn::connect(&base_url).expect("connect to TEST_PG_URL");
         let mut random = [0u8; 6];
         getrandom::fill(&mut random).expect("random bytes");
         let name = format!("relance_schema_test_{}", hex::encode(random));
@@ -528,7 +534,7 @@ fn migrating_twice_applies_nothing() {
     assert_eq!(first.applied.len(), MIGRATIONS.len());
     let second = migrate(&scratch.url).expect("second run");
     assert_eq!(second, PgMigration { from: POSTGRES_SCHEMA_VERSION, to: POSTGRES_SCHEMA_VERSION, applied: vec![] });
-    let mut conn = PgConn::connect(&scratch.url).expect("connect");
+    let conn = PgConn::connect(&scratch.url).expect("connect");
     let rows = conn.query("SELECT count(*), max(version) FROM schema_migrations", &[]).expect("count");
     let (count, max): (i64, i64) = (rows[0].get(0), rows[0].get(1));
     assert_eq!((count, max), (POSTGRES_SCHEMA_VERSION, POSTGRES_SCHEMA_VERSION));
@@ -539,7 +545,7 @@ fn a_newer_schema_is_refused() {
     let Some(base) = server_url() else { return };
     let scratch = Scratch::new(&base);
     migrate(&scratch.url).expect("first run");
-    let mut conn = PgConn::connect(&scratch.url).expect("connect");
+    let conn = PgConn::connect(&scratch.url).expect("connect");
     let next = POSTGRES_SCHEMA_VERSION + 1;
     conn.query(
         "INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES ($1, 'from_the_future', '', '')",
@@ -555,7 +561,7 @@ fn a_newer_schema_is_refused() {
 fn a_failed_migration_leaves_nothing() {
     let Some(base) = server_url() else { return };
     let scratch = Scratch::new(&base);
-    let mut conn = PgConn::connect(&scratch.url).expect("connect");
+    let conn = PgConn::connect(&scratch.url).expect("connect");
     // A table 0001 creates already exists: the run fails and rolls back.
     conn.batch("CREATE TABLE customers (x BIGINT)").expect("squat a table");
     let err = migrate(&scratch.url).expect_err("0001 cannot create customers");
@@ -631,7 +637,7 @@ fn a_world_copies_to_postgres_and_back_unchanged() {
     assert_eq!(a, crate::table_digests(&back).unwrap());
 
     // A row inserted in PostgreSQL after the copy gets a new id.
-    let mut conn = PgConn::connect(&scratch.url).unwrap();
+    let conn = PgConn::connect(&scratch.url).unwrap();
     let max: i64 = conn.query("SELECT MAX(id) FROM audit_events", &[]).unwrap()[0].get(0);
     let id: i64 = conn
         .query(
@@ -648,4 +654,78 @@ fn a_world_copies_to_postgres_and_back_unchanged() {
     assert!(again.to_string().contains("not empty"), "{again}");
     let n: i64 = conn.query("SELECT COUNT(*) FROM audit_events", &[]).unwrap()[0].get(0);
     assert_eq!(n as u64, a.iter().find(|(t, _)| t == "audit_events").unwrap().1.rows + 1);
+}
+
+/// The translated dialect runs on the server and means what it means on
+/// SQLite: the same statements, through `db::Db`, give the same rows.
+#[test]
+fn translated_statements_give_the_same_rows_on_both_databases() {
+    use crate::db::{Db, args};
+    let Some(scratch) = Scratch::for_test() else { return };
+    let pool = PgPool::open(&scratch.url).unwrap();
+    let sqlite = rusqlite::Connection::open_in_memory().unwrap();
+    let statements: [(&str, &[crate::db::Value]); 4] = [
+        ("INSERT OR IGNORE INTO t (k, n, s) VALUES (?1, ?2, ?3)", args!["a", 5, "x"]),
+        ("INSERT OR IGNORE INTO t (k, n, s) VALUES (?1, ?2, ?3)", args!["a", 6, "dup"]),
+        ("INSERT INTO t (k, n, s) VALUES (?, ?, ?)", args!["b", 7, None::<String>]),
+        ("INSERT INTO t (k, n, s) VALUES (?1, ?2, ?3)", args!["C", -2, "Zz"]),
+    ];
+    let queries = [
+        "SELECT k, n, IFNULL(s, '-') FROM t ORDER BY k",
+        "SELECT SUM(n), MAX(n, 0), COUNT(*) FROM t WHERE k <> 'b' GROUP BY k ORDER BY k",
+        "SELECT GROUP_CONCAT(k, '|') FROM (SELECT k FROM t ORDER BY k) AS o",
+        "SELECT k FROM t INDEXED BY t_by_n WHERE s LIKE 'z%' AND INSTR(k, 'C') = 1 LIMIT -1",
+        "SELECT CAST(n AS REAL), MIN(n, 1, 2) FROM t WHERE k = ?1",
+    ];
+    let run = |db: Db<'_>| {
+        db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, n BIGINT NOT NULL, s TEXT)", args![]).unwrap();
+        db.execute("CREATE INDEX t_by_n ON t (n)", args![]).unwrap();
+        for (sql, a) in &statements {
+            db.execute(sql, a).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        queries
+            .iter()
+            .map(|q| {
+                let a = if q.contains("?1") { args!["a"] } else { args![] };
+                db.query(q, a).unwrap_or_else(|e| panic!("{q}: {e}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let on_sqlite = run(Db::Sqlite(&sqlite));
+    let on_postgres = pool.write(|c| Ok(run(Db::Postgres(c)))).unwrap();
+    assert_eq!(on_sqlite, on_postgres);
+    assert_eq!(on_sqlite[0].len(), 3);
+}
+
+/// Write transactions are serializable: concurrent read-then-write
+/// increments all count (the conflicting ones are run again).
+#[test]
+fn concurrent_writes_are_retried_not_lost() {
+    use crate::db::{Db, args};
+    let Some(scratch) = Scratch::for_test() else { return };
+    let pool = std::sync::Arc::new(PgPool::open(&scratch.url).unwrap());
+    pool.write(|c| Db::Postgres(c).execute("CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)", args![]))
+        .unwrap();
+    pool.write(|c| Db::Postgres(c).execute("INSERT INTO counter (id, n) VALUES (1, 0)", args![])).unwrap();
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    pool.write(|c| {
+                        let db = Db::Postgres(c);
+                        let n: i64 = db.query("SELECT n FROM counter WHERE id = 1", args![])?[0].get(0)?;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        db.execute("UPDATE counter SET n = ?1 WHERE id = 1", args![n + 1])
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let n: i64 = pool.read(|c| Db::Postgres(c).query("SELECT n FROM counter", args![])?[0].get(0)).unwrap();
+    assert_eq!(n, 60);
 }
