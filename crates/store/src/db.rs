@@ -246,7 +246,24 @@ pub(crate) enum Db<'a> {
     Postgres(&'a crate::postgres::PgConn),
 }
 
+impl<'a> From<&'a rusqlite::Connection> for Db<'a> {
+    fn from(c: &'a rusqlite::Connection) -> Db<'a> {
+        Db::Sqlite(c)
+    }
+}
+
+impl<'a> From<&'a rusqlite::Transaction<'_>> for Db<'a> {
+    fn from(tx: &'a rusqlite::Transaction<'_>) -> Db<'a> {
+        Db::Sqlite(tx)
+    }
+}
+
 impl Db<'_> {
+    /// Whether this is PostgreSQL (for the few statements written twice).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
     /// Runs a statement; the number of rows it changed.
     pub(crate) fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         match self {
@@ -275,6 +292,14 @@ impl Db<'_> {
     /// The first row of a query, if any.
     pub(crate) fn query_opt(&self, sql: &str, args: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, args)?.into_iter().next())
+    }
+
+    /// The first row of a query, which must return one.
+    pub(crate) fn query_one(&self, sql: &str, args: &[Value]) -> Result<Row, StoreError> {
+        self.query_opt(sql, args)?.ok_or_else(|| {
+            let head: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
+            StoreError::Corrupt(format!("no row from `{head}`"))
+        })
     }
 }
 
@@ -355,6 +380,18 @@ impl Backend {
             Backend::Postgres(_) => Ok(()),
         }
     }
+}
+
+#[cfg(test)]
+/// The stores a test of ported methods runs on: SQLite, and PostgreSQL
+/// when the test server is there (a scratch schema, dropped with the
+/// `Scratch`; keep it alive as long as the store).
+pub(crate) fn both_backends(dir: &std::path::Path) -> Vec<(crate::Store, Option<crate::postgres::Scratch>)> {
+    let mut out = vec![(crate::Store::open_sqlite(&dir.join("both.db")).unwrap(), None)];
+    if let Some(scratch) = crate::postgres::Scratch::for_test() {
+        out.push((crate::Store::open_postgres_partial(&scratch.url).unwrap(), Some(scratch)));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -15,9 +15,9 @@
 //! per customer. Webhook subscribers keep a cursor in
 //! `event_subscriptions`, advanced only once the receiver acknowledged.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::db::{Db, Row, args};
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
 
@@ -152,20 +152,21 @@ pub struct SubscriptionState {
 }
 
 /// Writes one event in the caller's transaction; returns its id.
-pub(crate) fn emit(
-    tx: &Connection,
+pub(crate) fn emit<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     ty: EventType,
     customer: Option<&str>,
     subject: &str,
     data: &str,
 ) -> Result<i64, StoreError> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO domain_events (tenant_id, type, schema_version, customer_id, subject, occurred_at, data)
-         VALUES (?1,?2,?3,?4,?5,?6,?7)",
-    )?;
-    st.execute(params![tenant, ty.name(), EVENT_SCHEMA_VERSION, customer, subject, now_text(), data])?;
-    Ok(tx.last_insert_rowid())
+    db.into()
+        .query_one(
+            "INSERT INTO domain_events (tenant_id, type, schema_version, customer_id, subject, occurred_at, data)
+             VALUES (?1,?2,?3,?4,?5,?6,?7) RETURNING id",
+            args![tenant, ty.name(), EVENT_SCHEMA_VERSION, customer, subject, now_text(), data],
+        )?
+        .get(0)
 }
 
 /// One `invoice.imported` event in a packed row: number, customer, issue
@@ -196,8 +197,8 @@ struct PackedImport {
 /// covers as many ids (a bulk load writes one row per batch rather than one
 /// per invoice); [`Store::events_after`] unpacks them, so subscribers see
 /// one event per invoice, each with its own id.
-pub(crate) fn emit_imported(
-    tx: &Connection,
+pub(crate) fn emit_imported<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     source: &str,
     import: i64,
@@ -206,21 +207,29 @@ pub(crate) fn emit_imported(
     if invoices.is_empty() {
         return Ok(());
     }
+    let db = db.into();
     let n = invoices.len() as i64;
     let packed = PackedImport { source: source.to_string(), import, invoices: invoices.to_vec() };
     let data = serde_json::to_string(&packed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     if n == 1 {
         // One event: a plain row (a packed row always holds several).
         for ev in unpack(1, tenant, "", EVENT_SCHEMA_VERSION, &data)? {
-            emit(tx, tenant, ev.event_type, ev.customer_id.as_deref(), &ev.subject, &ev.data.to_string())?;
+            emit(db, tenant, ev.event_type, ev.customer_id.as_deref(), &ev.subject, &ev.data.to_string())?;
         }
         return Ok(());
     }
-    let mut st = tx.prepare_cached(
+    db.execute(
         "INSERT INTO domain_events (id, tenant_id, type, schema_version, customer_id, subject, occurred_at, data, count)
          VALUES ((SELECT coalesce(max(id), 0) FROM domain_events) + ?1, ?2, ?3, ?4, NULL, '', ?5, ?6, ?1)",
+        args![n, tenant, EventType::InvoiceImported.name(), EVENT_SCHEMA_VERSION, now_text(), data],
     )?;
-    st.execute(params![n, tenant, EventType::InvoiceImported.name(), EVENT_SCHEMA_VERSION, now_text(), data])?;
+    if db.is_postgres() {
+        // The id was chosen, not drawn: the identity sequence moves past it.
+        db.query(
+            "SELECT setval(pg_get_serial_sequence('domain_events', 'id'), (SELECT max(id) FROM domain_events))",
+            args![],
+        )?;
+    }
     Ok(())
 }
 
@@ -264,7 +273,7 @@ fn unpack(
 /// row the subject names; a reminder's event also carries the outbox row's
 /// scenario, step, channel and invoices.
 pub(crate) fn from_audit(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &str,
     kind: &str,
     subject: &str,
@@ -277,20 +286,15 @@ pub(crate) fn from_audit(
     if matches!(ty, EventType::ReminderSent | EventType::ReminderFailed)
         && let Some(id) = subject.strip_prefix("outbox:").and_then(|i| i.parse::<i64>().ok())
     {
-        let row = tx
-            .prepare_cached(
+        let row = db
+            .query_opt(
                 "SELECT customer_id, scenario, step_id, channel, invoice_numbers FROM outbox WHERE tenant_id=?1 AND id=?2",
+                args![tenant, id],
             )?
-            .query_row(params![tenant, id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
+            .map(|r| -> Result<(String, String, String, String, String), StoreError> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
-            .optional()?;
+            .transpose()?;
         if let Some((customer, scenario, step, channel, invoices)) = row {
             let mut data = data.clone();
             if data.is_object() {
@@ -300,62 +304,67 @@ pub(crate) fn from_audit(
                 data["channel"] = channel.into();
                 data["invoices"] = serde_json::from_str(&invoices).unwrap_or_default();
             }
-            emit(tx, tenant, ty, Some(&customer), subject, &data.to_string())?;
+            emit(db, tenant, ty, Some(&customer), subject, &data.to_string())?;
             return Ok(());
         }
     }
     let customer =
-        if ty == EventType::CustomerHandedOver { Some(subject.to_string()) } else { customer_of(tx, tenant, subject)? };
-    emit(tx, tenant, ty, customer.as_deref(), subject, text)?;
+        if ty == EventType::CustomerHandedOver { Some(subject.to_string()) } else { customer_of(db, tenant, subject)? };
+    emit(db, tenant, ty, customer.as_deref(), subject, text)?;
     Ok(())
 }
 
 /// The customer of the row `subject` (`invoice:N`, `promise:ID`,
 /// `outbox:ID`, `message:ID`) names, when it has one.
-fn customer_of(tx: &Connection, tenant: &str, subject: &str) -> Result<Option<String>, StoreError> {
+fn customer_of(db: Db<'_>, tenant: &str, subject: &str) -> Result<Option<String>, StoreError> {
     let Some((table, key)) = subject.split_once(':') else {
         return Ok(None);
     };
+    if table == "invoice" {
+        let exact =
+            db.query_opt("SELECT customer_id FROM invoices WHERE tenant_id=?1 AND number=?2", args![tenant, key])?;
+        let found = match exact {
+            Some(r) => Some(r),
+            None => db.query_opt(
+                "SELECT customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) LIMIT 1",
+                args![tenant, key],
+            )?,
+        };
+        return found.map(|r| r.get(0)).transpose();
+    }
+    // The other subjects name a row by its id.
+    let Ok(id) = key.parse::<i64>() else {
+        return Ok(None);
+    };
     let sql = match table {
-        "invoice" => {
-            let exact = tx
-                .prepare_cached("SELECT customer_id FROM invoices WHERE tenant_id=?1 AND number=?2")?
-                .query_row(params![tenant, key], |r| r.get::<_, String>(0))
-                .optional()?;
-            if exact.is_some() {
-                return Ok(exact);
-            }
-            "SELECT customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) LIMIT 1"
-        }
         "promise" => "SELECT customer_id FROM promises WHERE tenant_id=?1 AND id=?2",
         "outbox" => "SELECT customer_id FROM outbox WHERE tenant_id=?1 AND id=?2",
         "message" => "SELECT customer_id FROM inbound_messages WHERE tenant_id=?1 AND id=?2",
         _ => return Ok(None),
     };
-    let found =
-        tx.prepare_cached(sql)?.query_row(params![tenant, key], |r| r.get::<_, Option<String>>(0)).optional()?;
+    let found: Option<Option<String>> = db.query_opt(sql, args![tenant, id])?.map(|r| r.get(0)).transpose()?;
     Ok(found.flatten())
 }
 
 /// id, tenant, type, schema version, customer, subject, occurred at, data, count.
 type EventRow = (i64, String, String, u32, Option<String>, String, String, String, i64);
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+fn event_row(r: &Row) -> Result<EventRow, StoreError> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
 }
 
 impl Store {
     /// The tenant's events after id `after`, in id order, at most `limit`.
     pub fn events_after(&self, tenant: &TenantId, after: i64, limit: usize) -> Result<Vec<DomainEvent>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT id, tenant_id, type, schema_version, customer_id, subject, occurred_at, data, count
                  FROM domain_events WHERE tenant_id=?1 AND id>?2 ORDER BY id LIMIT ?3",
+                args![tenant.as_str(), after, limit as i64],
             )?;
-            let rows = st.query_map(params![tenant.as_str(), after, limit as i64], event_row)?;
             let mut out = Vec::new();
-            for row in rows {
-                let (id, tenant, ty, schema_version, customer_id, subject, occurred_at, data, count) = row?;
+            for row in &rows {
+                let (id, tenant, ty, schema_version, customer_id, subject, occurred_at, data, count) = event_row(row)?;
                 if out.len() >= limit {
                     break;
                 }
@@ -387,47 +396,42 @@ impl Store {
 
     /// The id of the tenant's latest event (0 when none).
     pub fn last_event_id(&self, tenant: &TenantId) -> Result<i64, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT coalesce(max(id), 0) FROM domain_events WHERE tenant_id=?1",
-                params![tenant.as_str()],
-                |r| r.get(0),
-            )?)
+        self.db.read_any(|db| {
+            db.query_one("SELECT coalesce(max(id), 0) FROM domain_events WHERE tenant_id=?1", args![tenant.as_str()])?
+                .get(0)
         })
     }
 
     /// The cursor of a webhook subscriber (a new one starts before the first event).
     pub fn subscription(&self, tenant: &TenantId, subscriber: &str) -> Result<SubscriptionState, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
+        self.db.read_any(|db| {
+            let row = db.query_opt(
                 "SELECT last_id, attempts, next_attempt_at, last_error, delivered, failures
                  FROM event_subscriptions WHERE tenant_id=?1 AND subscriber=?2",
-                params![tenant.as_str(), subscriber],
-                |r| {
-                    Ok(SubscriptionState {
-                        last_id: r.get(0)?,
-                        attempts: r.get(1)?,
-                        next_attempt_at: r.get(2)?,
-                        last_error: r.get(3)?,
-                        delivered: r.get::<_, i64>(4)?.max(0) as u64,
-                        failures: r.get::<_, i64>(5)?.max(0) as u64,
-                    })
-                },
-            )
-            .optional()?
-            .unwrap_or_default())
+                args![tenant.as_str(), subscriber],
+            )?;
+            let Some(r) = row else { return Ok(SubscriptionState::default()) };
+            Ok(SubscriptionState {
+                last_id: r.get(0)?,
+                attempts: r.get(1)?,
+                next_attempt_at: r.get(2)?,
+                last_error: r.get(3)?,
+                delivered: r.get::<i64>(4)?.max(0) as u64,
+                failures: r.get::<i64>(5)?.max(0) as u64,
+            })
         })
     }
 
     /// How many events of the tenant the subscriber has not acknowledged yet.
     pub fn subscription_lag(&self, tenant: &TenantId, subscriber: &str) -> Result<u64, StoreError> {
         let last = self.subscription(tenant, subscriber)?.last_id;
-        self.db.read(|c| {
-            let n: i64 = c.query_row(
-                "SELECT coalesce(sum(min(count, id - ?2)), 0) FROM domain_events WHERE tenant_id=?1 AND id>?2",
-                params![tenant.as_str(), last],
-                |r| r.get(0),
-            )?;
+        self.db.read_any(|db| {
+            let n: i64 = db
+                .query_one(
+                    "SELECT coalesce(sum(min(count, id - ?2)), 0) FROM domain_events WHERE tenant_id=?1 AND id>?2",
+                    args![tenant.as_str(), last],
+                )?
+                .get(0)?;
             Ok(n.max(0) as u64)
         })
     }
@@ -436,14 +440,14 @@ impl Store {
     /// its retry state. `delivered` says whether an event was sent (rather
     /// than skipped by the subscriber's filter).
     pub fn ack_events(&self, tenant: &TenantId, subscriber: &str, id: i64, delivered: bool) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "INSERT INTO event_subscriptions (tenant_id, subscriber, last_id, delivered, updated_at)
                  VALUES (?1,?2,?3,?4,?5)
-                 ON CONFLICT (tenant_id, subscriber) DO UPDATE SET last_id=max(last_id, excluded.last_id),
+                 ON CONFLICT (tenant_id, subscriber) DO UPDATE SET last_id=max(event_subscriptions.last_id, excluded.last_id),
                     attempts=0, next_attempt_at=NULL, last_error=NULL,
-                    delivered=delivered+excluded.delivered, updated_at=excluded.updated_at",
-                params![tenant.as_str(), subscriber, id, i64::from(delivered), now_text()],
+                    delivered=event_subscriptions.delivered+excluded.delivered, updated_at=excluded.updated_at",
+                args![tenant.as_str(), subscriber, id, i64::from(delivered), now_text()],
             )?;
             Ok(())
         })
@@ -457,14 +461,14 @@ impl Store {
         error: &str,
         next_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<SubscriptionState, StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "INSERT INTO event_subscriptions (tenant_id, subscriber, attempts, next_attempt_at, last_error, failures, updated_at)
                  VALUES (?1,?2,1,?3,?4,1,?5)
-                 ON CONFLICT (tenant_id, subscriber) DO UPDATE SET attempts=attempts+1,
+                 ON CONFLICT (tenant_id, subscriber) DO UPDATE SET attempts=event_subscriptions.attempts+1,
                     next_attempt_at=excluded.next_attempt_at, last_error=excluded.last_error,
-                    failures=failures+1, updated_at=excluded.updated_at",
-                params![
+                    failures=event_subscriptions.failures+1, updated_at=excluded.updated_at",
+                args![
                     tenant.as_str(),
                     subscriber,
                     next_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),

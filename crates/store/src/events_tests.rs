@@ -251,3 +251,64 @@ fn replies_open_disputes_and_claims_and_people_resolve_them() {
     store.handle_messages(&t, d(2026, 11, 10), &[h]).unwrap();
     assert_eq!(store.last_event_id(&t).unwrap(), before);
 }
+
+#[test]
+fn audit_rows_events_packed_batches_and_cursors_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::new("both").unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        store.record_event(&t, "alice", "handed_over", "C1", &serde_json::json!({"agency": "X"})).unwrap();
+        let packed: Vec<crate::events::PackedInvoice> = (1..=3)
+            .map(|i| {
+                crate::events::PackedInvoice(
+                    format!("F-{i}"),
+                    "C2".into(),
+                    None,
+                    "2026-12-01".into(),
+                    "EUR".into(),
+                    "10.00".into(),
+                    "10.00".into(),
+                    "open".into(),
+                    false,
+                )
+            })
+            .collect();
+        store.db.write_any(|db| crate::events::emit_imported(db, "both", "erp", 7, &packed)).unwrap();
+        store.record_event(&t, "bob", "handed_over", "C3", &serde_json::json!({})).unwrap();
+        store.record_event(&t, "bob", "not_in_the_catalogue", "C3", &serde_json::json!({})).unwrap();
+        let events = store.events_after(&t, 0, 100).unwrap();
+        let seen: Vec<(i64, &str, Option<&str>)> =
+            events.iter().map(|e| (e.id, e.subject.as_str(), e.customer_id.as_deref())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (1, "C1", Some("C1")),
+                (2, "invoice:F-1", Some("C2")),
+                (3, "invoice:F-2", Some("C2")),
+                (4, "invoice:F-3", Some("C2")),
+                (5, "C3", Some("C3")),
+            ],
+            "ids continue after a packed batch"
+        );
+        assert_eq!(store.events_after(&t, 2, 2).unwrap().iter().map(|e| e.id).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(store.last_event_id(&t).unwrap(), 5);
+        assert_eq!(store.subscription_lag(&t, "crm").unwrap(), 5);
+        store.event_delivery_failed(&t, "crm", "HTTP 503", chrono::Utc::now()).unwrap();
+        store.ack_events(&t, "crm", 3, true).unwrap();
+        store.ack_events(&t, "crm", 1, false).unwrap();
+        let s = store.subscription(&t, "crm").unwrap();
+        assert_eq!((s.last_id, s.attempts, s.delivered, s.failures), (3, 0, 1, 1));
+        assert_eq!(store.subscription_lag(&t, "crm").unwrap(), 2);
+        store.set_connector_state(&t, "bank", "cursor", "1").unwrap();
+        store.set_connector_state(&t, "bank", "cursor", "2").unwrap();
+        assert_eq!(store.connector_state(&t, "bank", "cursor").unwrap().as_deref(), Some("2"));
+        let q = crate::NewQuarantine {
+            source: "bank".into(),
+            item: "f.sta".into(),
+            reason: "bad".into(),
+            ..Default::default()
+        };
+        assert!(store.record_quarantine(&t, &q).unwrap() > 0);
+        store.ping().unwrap();
+    }
+}

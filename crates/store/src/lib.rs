@@ -271,15 +271,15 @@ impl Store {
         subject: &str,
         data: &serde_json::Value,
     ) -> Result<i64, StoreError> {
-        self.db.write(|tx| sqlite::insert_event(tx, tenant.as_str(), actor, kind, subject, data))
+        self.db.write_any(|db| sqlite::insert_event(db, tenant.as_str(), actor, kind, subject, data))
     }
 
     /// Records one quarantined input outside an import (e.g. an unreadable file).
     pub fn record_quarantine(&self, tenant: &TenantId, q: &NewQuarantine) -> Result<i64, StoreError> {
-        self.db.write(|tx| {
-            let id = sqlite::insert_quarantine(tx, tenant.as_str(), q)?;
+        self.db.write_any(|db| {
+            let id = sqlite::insert_quarantine(db, tenant.as_str(), q)?;
             sqlite::insert_event(
-                tx,
+                db,
                 tenant.as_str(),
                 &format!("connector:{}", q.source),
                 "quarantined",
@@ -292,20 +292,18 @@ impl Store {
 
     /// Checks that the database answers.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
+        self.db.read_any(|db| db.query_one("SELECT 1", db::args![]).map(|_| ()))
     }
 
     /// Reads a connector's durable state value.
     pub fn connector_state(&self, tenant: &TenantId, connector: &str, key: &str) -> Result<Option<String>, StoreError> {
-        self.db.read(|c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
+        self.db.read_any(|db| {
+            db.query_opt(
                 "SELECT value FROM connector_state WHERE tenant_id=?1 AND connector=?2 AND key=?3",
-                (tenant.as_str(), connector, key),
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)
+                db::args![tenant.as_str(), connector, key],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
         })
     }
 
@@ -317,11 +315,11 @@ impl Store {
         key: &str,
         value: &str,
     ) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "INSERT INTO connector_state (tenant_id, connector, key, value, updated_at) VALUES (?1,?2,?3,?4,?5)
                  ON CONFLICT (tenant_id, connector, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                (tenant.as_str(), connector, key, value, now_text()),
+                db::args![tenant.as_str(), connector, key, value, now_text()],
             )?;
             Ok(())
         })

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use super::db::{Db, args};
 use super::{NewQuarantine, StoreError, now_text};
 
 /// Embedded migrations, applied in order; `user_version` records the last one.
@@ -208,42 +209,45 @@ fn apply_migrations(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub(crate) fn insert_event(
-    tx: &Connection,
+pub(crate) fn insert_event<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     actor: &str,
     kind: &str,
     subject: &str,
     data: &serde_json::Value,
 ) -> Result<i64, StoreError> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES (?1,?2,?3,?4,?5,?6)",
-    )?;
+    let db = db.into();
     let text = data.to_string();
-    st.execute((tenant, now_text(), actor, kind, subject, &text))?;
-    let id = tx.last_insert_rowid();
+    let id = db
+        .query_one(
+            "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES (?1,?2,?3,?4,?5,?6) RETURNING id",
+            args![tenant, now_text(), actor, kind, subject, text],
+        )?
+        .get(0)?;
     // The catalogue's events ride on the audit row, in its transaction.
-    super::events::from_audit(tx, tenant, kind, subject, data, &text)?;
+    super::events::from_audit(db, tenant, kind, subject, data, &text)?;
     Ok(id)
 }
 
-pub(crate) fn insert_quarantine(tx: &Connection, tenant: &str, q: &NewQuarantine) -> Result<i64, StoreError> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO quarantine (tenant_id, source, item, line, column_name, reason, raw, raw_path, created_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-    )?;
-    st.execute((
-        tenant,
-        &q.source,
-        &q.item,
-        q.line.map(|l| l as i64),
-        &q.column,
-        &q.reason,
-        &q.raw,
-        &q.raw_path,
-        now_text(),
-    ))?;
-    Ok(tx.last_insert_rowid())
+pub(crate) fn insert_quarantine<'a>(db: impl Into<Db<'a>>, tenant: &str, q: &NewQuarantine) -> Result<i64, StoreError> {
+    db.into()
+        .query_one(
+            "INSERT INTO quarantine (tenant_id, source, item, line, column_name, reason, raw, raw_path, created_at)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
+            args![
+                tenant,
+                q.source,
+                q.item,
+                q.line.map(|l| l as i64),
+                q.column,
+                q.reason,
+                q.raw,
+                q.raw_path,
+                now_text()
+            ],
+        )?
+        .get(0)
 }
 
 fn create_parent(path: &Path) -> Result<(), StoreError> {

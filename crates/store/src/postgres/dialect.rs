@@ -31,7 +31,9 @@
 //!
 //! Written alike for both (the translation does not try): a subquery in
 //! `FROM` has an alias; a condition is a comparison (`flag <> 0`, not
-//! `flag`), since PostgreSQL's `BIGINT` is not a boolean; a parameter whose
+//! `flag`), since PostgreSQL's `BIGINT` is not a boolean; in `ON CONFLICT …
+//! DO UPDATE SET`, the existing row's columns are named with their table
+//! (`n = t.n + excluded.n`: unqualified, PostgreSQL finds them ambiguous); a parameter whose
 //! type the statement does not fix (`?1 IS NULL`) is cast
 //! (`CAST(?1 AS TEXT)`); text compares byte-wise only with `COLLATE "C"`
 //! on PostgreSQL, so an order that matters is made of keys that sort alike.
