@@ -1,9 +1,9 @@
 //! Read queries used by the API and metrics.
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, Row};
 use serde::Serialize;
 
+use super::db::{Row, Value, args};
 use super::{Store, StoreError, parse_time};
 use relance_domain::money::{Currency, Money};
 use relance_domain::{AuditEvent, Customer, Invoice, InvoiceStatus, TenantId};
@@ -92,41 +92,37 @@ pub struct TenantCounts {
 
 impl Store {
     pub fn invoices(&self, tenant: &TenantId, q: &InvoiceQuery) -> Result<Page<Invoice, String>, StoreError> {
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let mut where_sql = String::from("tenant_id=?1");
-            let mut args: Vec<String> = vec![tenant.as_str().to_string()];
+            let mut args: Vec<Value> = vec![Value::Text(tenant.as_str().to_string())];
             if !q.statuses.is_empty() {
                 let marks: Vec<String> = q
                     .statuses
                     .iter()
                     .map(|s| {
-                        args.push(s.as_str().to_string());
+                        args.push(Value::Text(s.as_str().to_string()));
                         format!("?{}", args.len())
                     })
                     .collect();
                 where_sql.push_str(&format!(" AND status IN ({})", marks.join(",")));
             }
             if let Some(cust) = &q.customer_id {
-                args.push(cust.clone());
+                args.push(Value::Text(cust.clone()));
                 where_sql.push_str(&format!(" AND customer_id=?{}", args.len()));
             }
-            let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM invoices WHERE {where_sql}"),
-                rusqlite::params_from_iter(&args),
-                |r| r.get(0),
-            )?;
+            let total: i64 = db.query_one(&format!("SELECT count(*) FROM invoices WHERE {where_sql}"), &args)?.get(0)?;
             let mut offset = q.offset;
             if let Some(after) = &q.after {
-                let due: Option<String> = c
-                    .query_row(
+                let due: Option<String> = db
+                    .query_opt(
                         "SELECT due_date FROM invoices WHERE tenant_id=?1 AND number=?2",
-                        (tenant.as_str(), after),
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                        args![tenant.as_str(), after],
+                    )?
+                    .map(|r| r.get(0))
+                    .transpose()?;
                 let due = due.ok_or_else(|| StoreError::UnknownCursor(format!("no invoice `{after}`")))?;
-                args.push(due);
-                args.push(after.clone());
+                args.push(Value::Text(due));
+                args.push(Value::Text(after.clone()));
                 where_sql.push_str(&format!(" AND (due_date, number) > (?{}, ?{})", args.len() - 1, args.len()));
                 offset = 0;
             }
@@ -140,12 +136,10 @@ impl Store {
                 i64::from(q.limit) + 1,
                 offset
             );
-            let mut st = c.prepare(&sql)?;
-            let items = st
-                .query_map(rusqlite::params_from_iter(&args), raw_invoice)?
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .map(RawInvoice::into_invoice)
+            let items = db
+                .query(&sql, &args)?
+                .iter()
+                .map(|r| raw_invoice(r)?.into_invoice())
                 .collect::<Result<Vec<_>, _>>()?;
             let (items, next_after) = cut_page(items, q.limit, |i: &Invoice| i.number.clone());
             Ok(Page { items, total: total as u64, limit: q.limit, offset, next_after })
@@ -160,16 +154,21 @@ impl Store {
     ) -> Result<Page<Customer, String>, StoreError> {
         let page = page.into();
         let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
-        self.db.read(|c| {
-            let total: i64 = c.query_row("SELECT count(*) FROM customers WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            let total: i64 =
+                db.query_one("SELECT count(*) FROM customers WHERE tenant_id=?1", args![tenant.as_str()])?.get(0)?;
+            let rows = db.query(
                 "SELECT c.id, c.name, c.emails, c.phones, c.segment, c.language, c.timezone,
-                        (SELECT json_group_array(iban) FROM customer_ibans i WHERE i.tenant_id=c.tenant_id AND i.customer_id=c.id)
-                 FROM customers c WHERE c.tenant_id=?1 AND (?4 IS NULL OR c.id > ?4) ORDER BY c.id LIMIT ?2 OFFSET ?3",
+                        (SELECT json_group_array(iban) FROM (SELECT iban FROM customer_ibans i
+                          WHERE i.tenant_id=c.tenant_id AND i.customer_id=c.id ORDER BY iban) AS ib)
+                 FROM customers c WHERE c.tenant_id=?1 AND (CAST(?4 AS TEXT) IS NULL OR c.id > ?4)
+                 ORDER BY c.id LIMIT ?2 OFFSET ?3",
+                args![tenant.as_str(), page.probe(), offset, page.after.as_deref()],
             )?;
-            let items = st
-                .query_map((tenant.as_str(), page.probe(), offset, page.after.as_deref()), |r| {
-                    let json_list = |i: usize| -> rusqlite::Result<Vec<String>> {
+            let items = rows
+                .iter()
+                .map(|r| {
+                    let json_list = |i: usize| -> Result<Vec<String>, StoreError> {
                         let s: String = r.get(i)?;
                         Ok(serde_json::from_str(&s).unwrap_or_default())
                     };
@@ -179,12 +178,12 @@ impl Store {
                         emails: json_list(2)?,
                         phones: json_list(3)?,
                         segment: r.get(4)?,
-                        language: r.get::<_, Option<String>>(5)?.and_then(|l| l.parse().ok()),
+                        language: r.get::<Option<String>>(5)?.and_then(|l| l.parse().ok()),
                         timezone: r.get(6)?,
                         ibans: json_list(7)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let (items, next_after) = cut_page(items, page.limit, |c: &Customer| c.id.clone());
             Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
@@ -192,24 +191,25 @@ impl Store {
 
     /// Audit events after `after_id`, oldest first.
     pub fn events(&self, tenant: &TenantId, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT id, at, actor, kind, subject, data FROM audit_events
                  WHERE tenant_id=?1 AND id>?2 ORDER BY id LIMIT ?3",
+                args![tenant.as_str(), after_id, limit],
             )?;
-            let rows = st
-                .query_map((tenant.as_str(), after_id, limit), |r| {
+            rows.iter()
+                .map(|r| -> Result<_, StoreError> {
                     Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
+                        r.get::<i64>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<String>(2)?,
+                        r.get::<String>(3)?,
+                        r.get::<String>(4)?,
+                        r.get::<String>(5)?,
                     ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
                 .map(|(id, at, actor, kind, subject, data)| {
                     Ok(AuditEvent {
                         id,
@@ -226,15 +226,17 @@ impl Store {
 
     /// Invoice counts by status and quarantine size for one tenant.
     pub fn tenant_counts(&self, tenant: &TenantId) -> Result<TenantCounts, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT status, count(*) FROM invoices WHERE tenant_id=?1 GROUP BY status ORDER BY status",
-            )?;
-            let invoices_by_status = st
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
-                .collect::<Result<Vec<_>, _>>()?;
+        self.db.read_any(|db| {
+            let invoices_by_status = db
+                .query(
+                    "SELECT status, count(*) FROM invoices WHERE tenant_id=?1 GROUP BY status ORDER BY status",
+                    args![tenant.as_str()],
+                )?
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, r.get::<u64>(1)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let quarantined: i64 =
-                c.query_row("SELECT count(*) FROM quarantine WHERE tenant_id=?1", [tenant.as_str()], |r| r.get(0))?;
+                db.query_one("SELECT count(*) FROM quarantine WHERE tenant_id=?1", args![tenant.as_str()])?.get(0)?;
             Ok(TenantCounts { invoices_by_status, quarantined: quarantined as u64 })
         })
     }
@@ -242,9 +244,9 @@ impl Store {
     /// What waits for a person in a tenant (the workspace's Today page), counted
     /// in SQL: one statement over the status indexes.
     pub fn workload(&self, tenant: &TenantId) -> Result<Workload, StoreError> {
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let n = |sql: &str| -> Result<u64, StoreError> {
-                let v: i64 = c.query_row(sql, [tenant.as_str()], |r| r.get(0))?;
+                let v: i64 = db.query_one(sql, args![tenant.as_str()])?.get(0)?;
                 Ok(u64::try_from(v).unwrap_or(0))
             };
             Ok(Workload {
@@ -291,7 +293,7 @@ struct RawInvoice {
     pending_minor: i64,
 }
 
-fn raw_invoice(r: &Row<'_>) -> rusqlite::Result<RawInvoice> {
+fn raw_invoice(r: &Row) -> Result<RawInvoice, StoreError> {
     Ok(RawInvoice {
         number: r.get(0)?,
         customer_id: r.get(1)?,

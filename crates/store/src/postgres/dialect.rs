@@ -22,6 +22,7 @@
 //! | `a LIKE b` (ASCII case-insensitive) | `a ILIKE b` |
 //! | `INSTR(a, b)` | `STRPOS(a, b)` |
 //! | `LIMIT -1` | `LIMIT ALL` |
+//! | `JSON_GROUP_ARRAY(x)` | `COALESCE(CAST(JSON_AGG(x) AS TEXT), '[]')` (text, `[]` when empty, as SQLite) |
 //!
 //! Refused: `INSERT OR REPLACE` (write `ON CONFLICT (…) DO UPDATE`, which
 //! both databases read alike), `rowid`, `GLOB`, `PRAGMA`, and the
@@ -270,6 +271,15 @@ pub(crate) fn translate(sql: &str) -> Result<String, StoreError> {
                 i = after;
                 continue;
             }
+            "json_group_array" if called => {
+                let Some((close, _)) = matching(&toks, after) else {
+                    return Err(refused(sql, "an unbalanced parenthesis"));
+                };
+                toks.insert(close + 1, Tok::Word(" AS TEXT), '[]')".into()));
+                toks[i] = Tok::Word("COALESCE(CAST(JSON_AGG".into());
+                i = after;
+                continue;
+            }
             "group_concat" if called => {
                 let Some((close, comma)) = matching(&toks, after) else {
                     return Err(refused(sql, "an unbalanced parenthesis"));
@@ -396,6 +406,10 @@ mod tests {
             "SELECT CAST(a AS BIGINT), CAST(b AS DOUBLE PRECISION) FROM x"
         );
         assert_eq!(t("SELECT INSTR(a, 'x') FROM x"), "SELECT STRPOS(a, 'x') FROM x");
+        assert_eq!(
+            t("SELECT (SELECT json_group_array(i) FROM y) FROM x"),
+            "SELECT (SELECT COALESCE(CAST(JSON_AGG(i) AS TEXT), '[]') FROM y) FROM x"
+        );
         assert_eq!(t("SELECT a FROM x WHERE a LIKE ?1 LIMIT -1"), "SELECT a FROM x WHERE a ILIKE $1 LIMIT ALL");
     }
 
