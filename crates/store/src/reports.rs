@@ -21,6 +21,7 @@ use relance_engine::reports::{
     parse_channel,
 };
 
+use super::db::args;
 use super::{Store, StoreError};
 
 impl Store {
@@ -29,25 +30,27 @@ impl Store {
     pub fn open_items(&self, tenant: &TenantId) -> Result<Vec<OpenItem>, StoreError> {
         let outstanding: Vec<String> =
             InvoiceStatus::ALL.iter().filter(|s| s.is_outstanding()).map(|s| format!("'{}'", s.as_str())).collect();
-        self.db.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT customer_id, due_date, open_minor, currency FROM invoices
-                  WHERE tenant_id=?1 AND ((status IN ({}) AND open_minor > 0)
-                     OR (status='{}' AND open_minor < 0))",
-                outstanding.join(","),
-                InvoiceStatus::CreditNote.as_str()
-            ))?;
-            let rows = st.query_map([tenant.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
-            })?;
-            rows.map(|row| {
-                let (customer, due, open, ccy) = row?;
-                let due = NaiveDate::parse_from_str(&due, "%Y-%m-%d")
-                    .map_err(|e| StoreError::Corrupt(format!("due date `{due}`: {e}")))?;
-                let currency = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(OpenItem { customer, due, open: Money::new(open, currency) })
-            })
-            .collect()
+        self.db.read_any(|db| {
+            let rows = db.query(
+                &format!(
+                    "SELECT customer_id, due_date, open_minor, currency FROM invoices
+                      WHERE tenant_id=?1 AND ((status IN ({}) AND open_minor > 0)
+                         OR (status='{}' AND open_minor < 0))",
+                    outstanding.join(","),
+                    InvoiceStatus::CreditNote.as_str()
+                ),
+                args![tenant.as_str()],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    let (customer, due, open, ccy): (String, String, i64, String) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    let due = NaiveDate::parse_from_str(&due, "%Y-%m-%d")
+                        .map_err(|e| StoreError::Corrupt(format!("due date `{due}`: {e}")))?;
+                    let currency = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Ok(OpenItem { customer, due, open: Money::new(open, currency) })
+                })
+                .collect()
         })
     }
 
@@ -61,17 +64,16 @@ impl Store {
               WHERE i.tenant_id=?1 AND i.issue_date >= ?2 AND {INVOICES}
               GROUP BY i.issue_date, i.currency"
         );
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
+        self.db.read_any(|db| {
             let from = from.format("%Y-%m-01").to_string();
-            let mut rows = st.query((tenant.as_str(), from.as_str()))?;
+            let rows = db.query(&sql, args![tenant.as_str(), from.as_str()])?;
             let mut months: BTreeMap<(NaiveDate, Currency), i64> = BTreeMap::new();
-            while let Some(r) = rows.next()? {
+            for r in &rows {
                 let day: String = r.get(0)?;
                 let month = parse_month(day.get(..7).unwrap_or(&day), "issue month")?;
-                let sum = months.entry((month, currency(&r.get::<_, String>(1)?)?)).or_default();
+                let sum = months.entry((month, currency(&r.get::<String>(1)?)?)).or_default();
                 *sum = sum
-                    .checked_add(r.get::<_, i64>(2)?)
+                    .checked_add(r.get::<i64>(2)?)
                     .ok_or_else(|| StoreError::Corrupt(format!("invoiced amounts of {month} overflow")))?;
             }
             Ok(months
@@ -174,14 +176,13 @@ impl Store {
                   GROUP BY coalesce(c.segment, ''), s.currency"
             ),
         };
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
-            let mut rows = st.query(rusqlite::params![tenant.as_str(), t0, t1, t2, t3])?;
+        self.db.read_any(|db| {
+            let rows = db.query(&sql, args![tenant.as_str(), t0, t1, t2, t3])?;
             let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
+            for r in &rows {
                 let key: String = r.get(0)?;
                 let name: Option<String> = r.get(1)?;
-                let ccy = currency(&r.get::<_, String>(2)?)?;
+                let ccy = currency(&r.get::<String>(2)?)?;
                 for (slot, bucket) in AgeBucket::ALL.iter().enumerate() {
                     let amount: i64 = r.get(3 + slot)?;
                     if amount != 0 {
@@ -205,7 +206,8 @@ impl Store {
     /// owed per currency, as [`Store::open_by_currency`] gives it.
     pub fn aged_totals(&self, tenant: &TenantId, as_of: NaiveDate) -> Result<AgedTotals, StoreError> {
         let [t0, t1, t2, t3] = AgeBucket::thresholds(as_of).map(day_text);
-        let bucket_of = "(i.due_date < ?2) + (i.due_date < ?3) + (i.due_date < ?4) + (i.due_date < ?5)";
+        let bucket_of = "(CASE WHEN i.due_date < ?2 THEN 1 ELSE 0 END) + (CASE WHEN i.due_date < ?3 THEN 1 ELSE 0 END)
+            + (CASE WHEN i.due_date < ?4 THEN 1 ELSE 0 END) + (CASE WHEN i.due_date < ?5 THEN 1 ELSE 0 END)";
         let range = |bucket: usize, cond: &str| {
             format!(
                 "SELECT i.currency, {bucket}, sum(i.open_minor) FROM invoices i
@@ -224,13 +226,12 @@ impl Store {
             ),
         ]
         .join(" UNION ALL ");
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let mut out = AgedTotals::default();
             let mut open: BTreeMap<Currency, i64> = BTreeMap::new();
-            let mut st = c.prepare_cached(&totals_sql)?;
-            let mut rows = st.query(rusqlite::params![tenant.as_str(), t0, t1, t2, t3])?;
-            while let Some(r) = rows.next()? {
-                let ccy = currency(&r.get::<_, String>(0)?)?;
+            let rows = db.query(&totals_sql, args![tenant.as_str(), t0, t1, t2, t3])?;
+            for r in &rows {
+                let ccy = currency(&r.get::<String>(0)?)?;
                 let slot: i64 = r.get(1)?;
                 let bucket = usize::try_from(slot)
                     .ok()
@@ -274,15 +275,14 @@ impl Store {
                     sum(CASE WHEN i.due_date < ?5 THEN i.open_minor ELSE 0 END)
                FROM invoices i WHERE i.tenant_id=?1 AND i.customer_id=?6 AND i.currency=?7 AND {RECEIVABLE}"
         );
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let mut out = LargestDebtors::default();
             // Per currency, a min-heap of the `top` largest (owed, then the smaller id).
             type Debt = std::cmp::Reverse<(i64, std::cmp::Reverse<String>)>;
             let mut largest: BTreeMap<String, std::collections::BinaryHeap<Debt>> = BTreeMap::new();
-            let mut st = c.prepare_cached(&per_sql)?;
-            let mut rows = st.query([tenant.as_str()])?;
+            let rows = db.query(&per_sql, args![tenant.as_str()])?;
             let keep = usize::try_from(top).unwrap_or(usize::MAX);
-            while let Some(r) = rows.next()? {
+            for r in &rows {
                 out.rows += 1;
                 let debt: Debt = std::cmp::Reverse((r.get(2)?, std::cmp::Reverse(r.get(0)?)));
                 let heap = largest.entry(r.get(1)?).or_default();
@@ -294,17 +294,12 @@ impl Store {
                     }
                 }
             }
-            let mut st = c.prepare_cached(&buckets_sql)?;
             for (code, heap) in largest {
                 let ccy = currency(&code)?;
                 for std::cmp::Reverse((_, std::cmp::Reverse(key))) in heap {
-                    let (name, amounts) =
-                        st.query_row(rusqlite::params![tenant.as_str(), t0, t1, t2, t3, key, code], |r| {
-                            Ok((
-                                r.get::<_, Option<String>>(0)?,
-                                [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
-                            ))
-                        })?;
+                    let r = db.query_one(&buckets_sql, args![tenant.as_str(), t0, t1, t2, t3, key, code])?;
+                    let (name, amounts): (Option<String>, [i64; 5]) =
+                        (r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]);
                     for (bucket, amount) in AgeBucket::ALL.iter().zip::<[i64; 5]>(amounts) {
                         if amount != 0 {
                             out.top.push(BucketSum {
@@ -344,14 +339,13 @@ impl Store {
         for o in owed {
             *left.entry(o.currency).or_default() += i128::from(o.minor);
         }
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
+        self.db.read_any(|db| {
             let mut out = Vec::new();
             while month >= oldest && left.values().any(|l| *l > 0) {
                 let next = month.checked_add_months(chrono::Months::new(1)).unwrap_or(NaiveDate::MAX);
-                let mut rows = st.query((tenant.as_str(), day_text(month), day_text(next)))?;
-                while let Some(r) = rows.next()? {
-                    let ccy = currency(&r.get::<_, String>(0)?)?;
+                let rows = db.query(&sql, args![tenant.as_str(), day_text(month), day_text(next)])?;
+                for r in &rows {
+                    let ccy = currency(&r.get::<String>(0)?)?;
                     let invoiced: i64 = r.get(1)?;
                     if let Some(l) = left.get_mut(&ccy) {
                         *l -= i128::from(invoiced);
@@ -372,14 +366,11 @@ impl Store {
             "SELECT i.currency, sum(i.open_minor) FROM invoices i WHERE i.tenant_id=?1 AND {RECEIVABLE}
               GROUP BY i.currency ORDER BY i.currency"
         );
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
-            let rows = st.query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            rows.map(|row| {
-                let (ccy, open) = row?;
-                Ok(Money::new(open, currency(&ccy)?))
-            })
-            .collect()
+        self.db.read_any(|db| {
+            db.query(&sql, args![tenant.as_str()])?
+                .iter()
+                .map(|r| Ok(Money::new(r.get(1)?, currency(&r.get::<String>(0)?)?)))
+                .collect()
         })
     }
 
@@ -437,42 +428,36 @@ impl Store {
         let t = tenant.as_str();
         // The three reads are independent: each on its own connection, at once.
         let open = || -> Result<Vec<OverduePiece>, StoreError> {
-            self.db.read(|c| {
+            self.db.read_any(|db| {
                 let mut out = Vec::new();
-                let mut st = c.prepare_cached(&open_sql)?;
-                let mut rows = st.query(rusqlite::params![t, last])?;
-                while let Some(r) = rows.next()? {
-                    let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
-                    let ccy = currency(&r.get::<_, String>(1)?)?;
+                for r in &db.query(&open_sql, args![t, last])? {
+                    let due = parse_day(&r.get::<String>(0)?, "due date")?;
+                    let ccy = currency(&r.get::<String>(1)?)?;
                     out.push(OverduePiece { due, settled: None, amount: Money::new(r.get(2)?, ccy) });
                 }
                 Ok(out)
             })
         };
         let changed = || -> Result<Vec<OverduePiece>, StoreError> {
-            self.db.read(|c| {
+            self.db.read_any(|db| {
                 let mut out = Vec::new();
-                let mut st = c.prepare_cached(&changed_sql)?;
-                let mut rows = st.query(rusqlite::params![t, last, first_month])?;
-                while let Some(r) = rows.next()? {
-                    let changed = parse_month(&r.get::<_, String>(0)?, "update month")?;
-                    let due = parse_day(&r.get::<_, String>(1)?, "due date")?;
-                    let ccy = currency(&r.get::<_, String>(2)?)?;
+                for r in &db.query(&changed_sql, args![t, last, first_month])? {
+                    let changed = parse_month(&r.get::<String>(0)?, "update month")?;
+                    let due = parse_day(&r.get::<String>(1)?, "due date")?;
+                    let ccy = currency(&r.get::<String>(2)?)?;
                     out.push(OverduePiece { due, settled: Some(changed), amount: Money::new(r.get(3)?, ccy) });
                 }
                 Ok(out)
             })
         };
         let moved = || -> Result<Vec<OverduePiece>, StoreError> {
-            self.db.read(|c| {
+            self.db.read_any(|db| {
                 let mut out = Vec::new();
-                let mut st = c.prepare_cached(&allocations_sql)?;
-                let mut rows = st.query(rusqlite::params![t, last, first_month])?;
-                while let Some(r) = rows.next()? {
-                    let due = parse_day(&r.get::<_, String>(0)?, "due date")?;
-                    let booked = parse_month(&r.get::<_, String>(1)?, "booking month")?;
-                    let changed = parse_month(&r.get::<_, String>(2)?, "update month")?;
-                    let ccy = currency(&r.get::<_, String>(3)?)?;
+                for r in &db.query(&allocations_sql, args![t, last, first_month])? {
+                    let due = parse_day(&r.get::<String>(0)?, "due date")?;
+                    let booked = parse_month(&r.get::<String>(1)?, "booking month")?;
+                    let changed = parse_month(&r.get::<String>(2)?, "update month")?;
+                    let ccy = currency(&r.get::<String>(3)?)?;
                     let amount: i64 = r.get(4)?;
                     let minus =
                         amount.checked_neg().ok_or_else(|| StoreError::Corrupt(format!("allocation sum {amount}")))?;
@@ -507,8 +492,8 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<Settlement>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT i.due_date, p.booking_date, a.currency, sum(a.amount_minor)
                    FROM payments p
                    JOIN allocations a ON a.tenant_id=p.tenant_id AND a.payment_id=p.id
@@ -516,19 +501,19 @@ impl Store {
                   WHERE p.tenant_id=?1 AND p.booking_date >= ?2 AND p.booking_date <= ?3 AND a.undone_at IS NULL
                     AND a.amount_minor > 0
                   GROUP BY i.due_date, p.booking_date, a.currency",
+                args![tenant.as_str(), day_text(from), day_text(to)],
             )?;
-            let rows = st.query_map((tenant.as_str(), day_text(from), day_text(to)), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
-            })?;
-            rows.map(|row| {
-                let (due, paid, ccy, amount) = row?;
-                Ok(Settlement {
-                    due: parse_day(&due, "due date")?,
-                    paid_on: parse_day(&paid, "booking date")?,
-                    amount: Money::new(amount, currency(&ccy)?),
+            rows.iter()
+                .map(|r| {
+                    let (due, paid, ccy, amount): (String, String, String, i64) =
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    Ok(Settlement {
+                        due: parse_day(&due, "due date")?,
+                        paid_on: parse_day(&paid, "booking date")?,
+                        amount: Money::new(amount, currency(&ccy)?),
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
     }
 
@@ -540,17 +525,15 @@ impl Store {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<PromiseCounts, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT status, count(*) FROM promises
                   WHERE tenant_id=?1 AND promised_date >= ?2 AND promised_date <= ?3 GROUP BY status",
+                args![tenant.as_str(), day_text(from), day_text(to)],
             )?;
-            let rows = st.query_map((tenant.as_str(), day_text(from), day_text(to)), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })?;
             let mut out = PromiseCounts::default();
-            for row in rows {
-                let (status, n) = row?;
+            for r in &rows {
+                let (status, n): (String, i64) = (r.get(0)?, r.get(1)?);
                 let status: PromiseStatus =
                     status.parse().map_err(|e: UnknownState| StoreError::Corrupt(e.to_string()))?;
                 let slot = match status {
@@ -575,22 +558,21 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<ReminderCount>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT step_id, channel, count(*) FROM outbox
                   WHERE tenant_id=?1 AND status='sent' AND sent_at >= ?2 AND sent_at < ?3
                   GROUP BY step_id, channel ORDER BY step_id, channel",
+                args![tenant.as_str(), instant_text(from), instant_text(to)],
             )?;
-            let rows = st.query_map((tenant.as_str(), instant_text(from), instant_text(to)), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
-            })?;
-            rows.map(|row| {
-                let (step, channel, n) = row?;
-                let channel = parse_channel(&channel)
-                    .ok_or_else(|| StoreError::Corrupt(format!("outbox channel `{channel}`")))?;
-                Ok(ReminderCount { step, channel, sent: count(n) })
-            })
-            .collect()
+            rows.iter()
+                .map(|r| {
+                    let (step, channel, n): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    let channel = parse_channel(&channel)
+                        .ok_or_else(|| StoreError::Corrupt(format!("outbox channel `{channel}`")))?;
+                    Ok(ReminderCount { step, channel, sent: count(n) })
+                })
+                .collect()
         })
     }
 
@@ -604,21 +586,21 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(Option<Intent>, u64)>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT intent, count(*) FROM inbound_messages
                   WHERE tenant_id=?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY intent",
+                args![tenant.as_str(), instant_text(from), instant_text(to)],
             )?;
-            let rows = st.query_map((tenant.as_str(), instant_text(from), instant_text(to)), |r| {
-                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
-            })?;
-            rows.map(|row| {
-                let (intent, n) = row?;
-                let intent =
-                    intent.map(|i| i.parse::<Intent>().map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()?;
-                Ok((intent, count(n)))
-            })
-            .collect()
+            rows.iter()
+                .map(|r| {
+                    let (intent, n): (Option<String>, i64) = (r.get(0)?, r.get(1)?);
+                    let intent = intent
+                        .map(|i| i.parse::<Intent>().map_err(|e| StoreError::Corrupt(e.to_string())))
+                        .transpose()?;
+                    Ok((intent, count(n)))
+                })
+                .collect()
         })
     }
 }

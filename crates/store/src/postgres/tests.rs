@@ -781,4 +781,28 @@ fn ported_reads_agree_on_a_copied_world() {
     both("counts", &|s| format!("{:?}", s.tenant_counts(&t).unwrap()));
     both("workload", &|s| format!("{:?}", s.workload(&t).unwrap()));
     both("domain events", &|s| format!("{:?}", s.events_after(&t, 0, 50).unwrap()));
+
+    // The reports' inputs (rows in any order: the engine aggregates them).
+    fn sorted<T: std::fmt::Debug>(items: Vec<T>) -> String {
+        let mut lines: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+        lines.sort();
+        lines.join("\n")
+    }
+    use relance_engine::reports::AgedGrouping;
+    let (from, to) = (as_of - chrono::Days::new(400), as_of);
+    let (t0, t1) = (chrono::Utc::now() - chrono::Duration::days(800), chrono::Utc::now() + chrono::Duration::days(1));
+    both("open items", &|s| sorted(s.open_items(&t).unwrap()));
+    both("monthly invoiced", &|s| sorted(s.monthly_invoiced(&t, from).unwrap()));
+    both("aged by customer", &|s| sorted(s.aged_sums(&t, as_of, AgedGrouping::Customer).unwrap()));
+    both("aged by segment", &|s| sorted(s.aged_sums(&t, as_of, AgedGrouping::Segment).unwrap()));
+    both("aged totals", &|s| format!("{:?}", s.aged_totals(&t, as_of).unwrap()));
+    both("largest debtors", &|s| format!("{:?}", s.largest_debtors(&t, as_of, 10).unwrap()));
+    both("open by currency", &|s| format!("{:?}", s.open_by_currency(&t).unwrap()));
+    let owed = sqlite.open_by_currency(&t).unwrap();
+    both("invoiced back", &|s| sorted(s.invoiced_months_back(&t, as_of, from, &owed).unwrap()));
+    both("overdue pieces", &|s| sorted(s.overdue_pieces(&t, from, to).unwrap()));
+    both("settlements", &|s| sorted(s.settlements(&t, from, to).unwrap()));
+    both("promises", &|s| format!("{:?} of many", s.promise_counts(&t, from, to + chrono::Days::new(400)).unwrap()));
+    both("reminders", &|s| format!("{:?}", s.reminders_sent(&t, t0, t1).unwrap()));
+    both("replies", &|s| sorted(s.replies_by_intent(&t, t0, t1).unwrap()));
 }
