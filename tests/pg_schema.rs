@@ -49,12 +49,11 @@ fn store_migrate_creates_the_schema_then_applies_nothing() {
     };
     let first = migrate(&format!("file:{}", d.path("db-url").display()));
     assert!(
-        first
-            .contains("PostgreSQL schema at version 25 (25 migration(s) applied: 0001_foundation .. 0025_drop_invoices_by_customer)"),
+        first.contains("PostgreSQL schema at version 26 (26 migration(s) applied: 0001_foundation .. 0026_leases)"),
         "{first}"
     );
     let second = migrate(&url);
-    assert!(second.contains("version 25 (up to date, nothing applied)"), "{second}");
+    assert!(second.contains("version 26 (up to date, nothing applied)"), "{second}");
     sql(&base, &format!("DROP SCHEMA {schema} CASCADE"));
 }
 

@@ -29,6 +29,7 @@ mod handoffs;
 mod holds;
 mod import;
 mod keys;
+mod leases;
 mod messages;
 mod notes;
 mod outbox;
@@ -78,6 +79,7 @@ pub use import::{
     ImportSummary, InvoiceBatch, ReleasedImport,
 };
 pub use keys::{KEY_LEN, KeyPurpose, TenantKey};
+pub use leases::{DaemonView, Lease};
 pub use messages::{
     HandleRequest, MailboxSlot, MessageView, PromiseView, StoredMessage, TaskView, UnderstandingView, Unread,
 };

@@ -57,6 +57,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ("0023_domain_events", include_str!("../migrations/postgres/0023_domain_events.sql")),
     ("0024_tenant_keys", include_str!("../migrations/postgres/0024_tenant_keys.sql")),
     ("0025_drop_invoices_by_customer", include_str!("../migrations/postgres/0025_drop_invoices_by_customer.sql")),
+    ("0026_leases", include_str!("../migrations/postgres/0026_leases.sql")),
 ];
 
 /// The schema version this binary writes (the number of migrations).

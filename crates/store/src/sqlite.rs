@@ -41,6 +41,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0023_domain_events.sql"),
     include_str!("../migrations/sqlite/0024_tenant_keys.sql"),
     include_str!("../migrations/sqlite/0025_drop_invoices_by_customer.sql"),
+    include_str!("../migrations/sqlite/0026_leases.sql"),
 ];
 
 /// The version of migration 0007 (paid stays paid).

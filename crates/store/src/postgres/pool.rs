@@ -16,7 +16,7 @@ use crate::db::{Row, Value};
 /// Idle connections kept.
 const MAX_IDLE: usize = 8;
 /// Runs of a write transaction the server aborted for a conflict.
-const WRITE_ATTEMPTS: u32 = 5;
+const WRITE_ATTEMPTS: u32 = 8;
 
 /// The store's PostgreSQL connections.
 pub(crate) struct PgPool {
