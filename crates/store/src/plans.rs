@@ -22,10 +22,10 @@
 //!   **broken** or **completed** ([`Store::close_plan`]).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::db::{Db, args};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, Window, now_text};
 use relance_domain::TenantId;
@@ -118,19 +118,16 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 /// `(number, open minor, currency)` of the stored invoices among `wanted`
 /// (case aside), or of the customer's open invoices when `wanted` is empty.
-fn covered(
-    c: &Connection,
-    t: &str,
-    customer: &str,
-    wanted: &[String],
-) -> Result<Vec<(String, i64, String)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT number, CASE WHEN status IN ('paid','cancelled') THEN 0 ELSE open_minor END, currency
-         FROM invoices WHERE tenant_id=?1 AND customer_id=?2 ORDER BY due_date, number",
-    )?;
-    let all = st
-        .query_map(params![t, customer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+fn covered(db: Db<'_>, t: &str, customer: &str, wanted: &[String]) -> Result<Vec<(String, i64, String)>, StoreError> {
+    let all = db
+        .query(
+            "SELECT number, CASE WHEN status IN ('paid','cancelled') THEN 0 ELSE open_minor END, currency
+             FROM invoices WHERE tenant_id=?1 AND customer_id=?2 ORDER BY due_date, number",
+            args![t, customer],
+        )?
+        .iter()
+        .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(if wanted.is_empty() {
         all.into_iter().filter(|(_, open, _)| *open > 0).collect()
     } else {
@@ -139,24 +136,25 @@ fn covered(
 }
 
 /// The covered invoices' open amount now, summed exactly.
-fn open_now(c: &Connection, t: &str, customer: &str, invoices: &[String]) -> Result<i64, StoreError> {
+fn open_now(db: Db<'_>, t: &str, customer: &str, invoices: &[String]) -> Result<i64, StoreError> {
     if invoices.is_empty() {
         return Ok(0);
     }
-    let sum: i128 = covered(c, t, customer, invoices)?.iter().map(|(_, o, _)| i128::from(*o)).sum();
+    let sum: i128 = covered(db, t, customer, invoices)?.iter().map(|(_, o, _)| i128::from(*o)).sum();
     i64::try_from(sum).map_err(corrupt)
 }
 
 /// Records the draft plan a plan request leads to (see the module doc);
 /// `None` when the customer has nothing open to plan.
-pub(crate) fn record_draft(
-    tx: &rusqlite::Transaction<'_>,
+pub(crate) fn record_draft<'a>(
+    tx: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     message_id: i64,
     invoices: &[String],
     proposal: &PlanProposal,
 ) -> Result<Option<i64>, StoreError> {
+    let tx = tx.into();
     let found = covered(tx, t, customer, invoices)?;
     let Some(currency) = found.first().map(|(_, _, c)| c.clone()) else { return Ok(None) };
     let found: Vec<(String, i64, String)> = found.into_iter().filter(|(_, _, c)| *c == currency).collect();
@@ -167,11 +165,11 @@ pub(crate) fn record_draft(
     let now = now_text();
     let covered_json = json!(numbers).to_string();
     let proposal_json = serde_json::to_string(proposal).map_err(corrupt)?;
-    let inserted = tx.execute(
+    let inserted = tx.query_opt(
         "INSERT INTO payment_plans (tenant_id, customer_id, message_id, invoice_numbers, currency, status, proposal,
                                     created_by, created_at, updated_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9) ON CONFLICT DO NOTHING",
-        params![
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9) ON CONFLICT DO NOTHING RETURNING id",
+        args![
             t,
             customer,
             message_id,
@@ -183,16 +181,16 @@ pub(crate) fn record_draft(
             now
         ],
     )?;
-    if inserted == 0 {
+    let Some(inserted) = inserted else {
         return Ok(None); // a draft from this message exists already
-    }
-    let id = tx.last_insert_rowid();
+    };
+    let id: i64 = inserted.get(0)?;
     let resolved = proposal::resolve(proposal, open);
     for (k, i) in resolved.iter().enumerate() {
         tx.execute(
             "INSERT INTO plan_instalments (plan_id, number, due_date, amount_minor, currency, invoice_numbers)
              VALUES (?1,?2,?3,?4,?5,?6)",
-            params![id, k as i64 + 1, i.due.map(|d| d.to_string()), i.amount.map(|m| m.minor), currency, covered_json],
+            args![id, k as i64 + 1, i.due.map(|d| d.to_string()), i.amount.map(|m| m.minor), currency, covered_json],
         )?;
     }
     insert_event(
@@ -212,32 +210,32 @@ pub(crate) fn record_draft(
 type PlanRow = (i64, String, Option<i64>, String, String, String, String, Option<i64>, String, String);
 type DecisionRow = (Option<String>, Option<String>, Option<String>, Option<String>);
 
-fn read_plan(c: &Connection, t: &str, id: i64) -> Result<Option<PlanView>, StoreError> {
+fn read_plan(c: Db<'_>, t: &str, id: i64) -> Result<Option<PlanView>, StoreError> {
     let row: Option<(PlanRow, DecisionRow)> = c
-        .query_row(
+        .query_opt(
             "SELECT id, customer_id, message_id, invoice_numbers, currency, status, proposal, open_at_acceptance_minor,
                     created_by, created_at, decided_by, decided_at, decision_note, closed_note
              FROM payment_plans WHERE tenant_id=?1 AND id=?2",
-            params![t, id],
-            |r| {
-                Ok((
-                    (
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                    ),
-                    (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?),
-                ))
-            },
-        )
-        .optional()?;
+            args![t, id],
+        )?
+        .map(|r| -> Result<_, StoreError> {
+            Ok((
+                (
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ),
+                (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?),
+            ))
+        })
+        .transpose()?;
     let Some((
         (id, customer_id, message_id, invoices, currency, status, proposal, at_acceptance, created_by, created_at),
         (decided_by, decided_at, decision_note, closed_note),
@@ -251,19 +249,21 @@ fn read_plan(c: &Connection, t: &str, id: i64) -> Result<Option<PlanView>, Store
     let open = open_now(c, t, &customer_id, &invoices)?;
     let dec = |minor: i64| Money::new(minor, ccy).to_decimal_string();
     let paid = at_acceptance.map(|a| dec(a.saturating_sub(open).max(0)));
-    let mut st = c.prepare_cached(
-        "SELECT number, due_date, amount_minor, currency, invoice_numbers FROM plan_instalments WHERE plan_id=?1 ORDER BY number",
-    )?;
-    let instalments = st
-        .query_map([id], |r| {
+    let instalments = c
+        .query(
+            "SELECT number, due_date, amount_minor, currency, invoice_numbers FROM plan_instalments WHERE plan_id=?1 ORDER BY number",
+            args![id],
+        )?
+        .iter()
+        .map(|r| -> Result<_, StoreError> {
             Ok((
-                r.get::<_, u32>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
+                r.get::<u32>(0)?,
+                r.get::<Option<String>>(1)?,
+                r.get::<Option<i64>>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
             ))
-        })?
+        })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .map(|(number, due, amount, currency, inv)| InstalmentView {
@@ -297,27 +297,30 @@ fn read_plan(c: &Connection, t: &str, id: i64) -> Result<Option<PlanView>, Store
 
 /// Each customer's latest plan in force (accepted) or, failing one, broken,
 /// as the dunning engine sees it.
-pub(crate) fn agreed_plans(
-    c: &Connection,
+pub(crate) fn agreed_plans<'a>(
+    c: impl Into<Db<'a>>,
     t: &str,
     only: Option<&str>,
 ) -> Result<Vec<(String, AgreedPlan)>, StoreError> {
-    let mut st = c.prepare(
-        "SELECT id, customer_id, invoice_numbers, currency, status, open_at_acceptance_minor FROM payment_plans
-         WHERE tenant_id=?1 AND (?2 IS NULL OR customer_id=?2) AND status IN ('accepted','broken')
-         ORDER BY customer_id, status='accepted', id",
-    )?;
-    let rows = st
-        .query_map(rusqlite::params![t, only], |r| {
+    let c = c.into();
+    let rows = c
+        .query(
+            "SELECT id, customer_id, invoice_numbers, currency, status, open_at_acceptance_minor FROM payment_plans
+             WHERE tenant_id=?1 AND (CAST(?2 AS TEXT) IS NULL OR customer_id=?2) AND status IN ('accepted','broken')
+             ORDER BY customer_id, CASE WHEN status='accepted' THEN 1 ELSE 0 END, id",
+            args![t, only],
+        )?
+        .iter()
+        .map(|r| -> Result<_, StoreError> {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
+                r.get::<Option<i64>>(5)?,
             ))
-        })?
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut out: Vec<(String, AgreedPlan)> = Vec::new();
     for (id, customer, invoices, currency, status, at_acceptance) in rows {
@@ -325,11 +328,11 @@ pub(crate) fn agreed_plans(
         let invoices = numbers(&invoices);
         let open = open_now(c, t, &customer, &invoices)?;
         let paid = at_acceptance.unwrap_or(open).saturating_sub(open).max(0);
-        let mut inst =
-            c.prepare_cached("SELECT due_date, amount_minor FROM plan_instalments WHERE plan_id=?1 ORDER BY number")?;
-        let instalments = inst
-            .query_map([id], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?)))?
-            .collect::<Result<Vec<_>, _>>()?
+        let instalments = c
+            .query("SELECT due_date, amount_minor FROM plan_instalments WHERE plan_id=?1 ORDER BY number", args![id])?
+            .iter()
+            .map(|r| Ok((r.get::<Option<String>>(0)?, r.get::<Option<i64>>(1)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?
             .into_iter()
             .map(|(due, amount)| {
                 let due = due.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
@@ -417,11 +420,11 @@ fn check_instalments(
 }
 
 /// The plan's task (from its message) is done once a person decided.
-fn close_task(tx: &rusqlite::Transaction<'_>, t: &str, message_id: Option<i64>, now: &str) -> Result<(), StoreError> {
+fn close_task(tx: Db<'_>, t: &str, message_id: Option<i64>, now: &str) -> Result<(), StoreError> {
     if let Some(m) = message_id {
         tx.execute(
             "UPDATE tasks SET status=?4, updated_at=?5 WHERE tenant_id=?1 AND message_id=?2 AND kind=?3 AND status=?6",
-            params![t, m, TaskKind::PaymentPlan.as_str(), TaskStatus::Done.as_str(), now, TaskStatus::Open.as_str()],
+            args![t, m, TaskKind::PaymentPlan.as_str(), TaskStatus::Done.as_str(), now, TaskStatus::Open.as_str()],
         )?;
     }
     Ok(())
@@ -438,13 +441,16 @@ impl Store {
     ) -> Result<Vec<PlanView>, StoreError> {
         let page = page.into();
         let t = tenant.as_str();
-        self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT id FROM payment_plans WHERE tenant_id=?1 AND (?2 IS NULL OR status=?2) AND (?4 IS NULL OR id < ?4)
-                 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let ids = st
-                .query_map(params![t, status.map(|s| s.as_str()), page.limit, page.after], |r| r.get::<_, i64>(0))?
+        self.db.read_any(|c| {
+            let ids = c
+                .query(
+                    "SELECT id FROM payment_plans WHERE tenant_id=?1 AND (CAST(?2 AS TEXT) IS NULL OR status=?2)
+                       AND (CAST(?4 AS BIGINT) IS NULL OR id < ?4)
+                     ORDER BY id DESC LIMIT ?3",
+                    args![t, status.map(|s| s.as_str()), page.limit, page.after],
+                )?
+                .iter()
+                .map(|r| r.get::<i64>(0))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
@@ -456,7 +462,7 @@ impl Store {
 
     /// One payment plan.
     pub fn plan(&self, tenant: &TenantId, id: i64) -> Result<Option<PlanView>, StoreError> {
-        self.db.read(|c| read_plan(c, tenant.as_str(), id))
+        self.db.read_any(|c| read_plan(c, tenant.as_str(), id))
     }
 
     /// A person (`by`) accepts a draft plan, with its instalments as drafted
@@ -472,7 +478,7 @@ impl Store {
         note: Option<&str>,
     ) -> Result<Result<PlanView, PlanRefusal>, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|tx| {
             let Some(plan) = read_plan(tx, t, id)? else { return Ok(Err(PlanRefusal::NotFound(id))) };
             if plan.status == PlanStatus::Accepted && edits.is_none() {
                 return Ok(Ok(plan));
@@ -520,12 +526,12 @@ impl Store {
                 return Ok(Err(refusal));
             }
             let other: Option<i64> = tx
-                .query_row(
+                .query_opt(
                     "SELECT id FROM payment_plans WHERE tenant_id=?1 AND customer_id=?2 AND status='accepted' AND id<>?3",
-                    params![t, plan.customer_id, id],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    args![t, plan.customer_id, id],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             if let Some(other) = other {
                 return Ok(Err(PlanRefusal::Conflict(format!(
                     "customer {} already has payment plan {other} in force: break or complete it first",
@@ -534,12 +540,12 @@ impl Store {
             }
             let now = now_text();
             if edits.is_some() {
-                tx.execute("DELETE FROM plan_instalments WHERE plan_id=?1", [id])?;
+                tx.execute("DELETE FROM plan_instalments WHERE plan_id=?1", args![id])?;
                 for (k, (due, amount, invoices)) in given.iter().enumerate() {
                     tx.execute(
                         "INSERT INTO plan_instalments (plan_id, number, due_date, amount_minor, currency, invoice_numbers)
                          VALUES (?1,?2,?3,?4,?5,?6)",
-                        params![
+                        args![
                             id,
                             k as i64 + 1,
                             due.map(|d| d.to_string()),
@@ -553,7 +559,7 @@ impl Store {
             tx.execute(
                 "UPDATE payment_plans SET status=?3, open_at_acceptance_minor=?4, decided_by=?5, decided_at=?6,
                         decision_note=?7, updated_at=?6 WHERE tenant_id=?1 AND id=?2 AND status=?8",
-                params![t, id, PlanStatus::Accepted.as_str(), open, by, now, note, PlanStatus::Draft.as_str()],
+                args![t, id, PlanStatus::Accepted.as_str(), open, by, now, note, PlanStatus::Draft.as_str()],
             )?;
             close_task(tx, t, plan.message_id, &now)?;
             let schedule: Vec<serde_json::Value> = given
@@ -587,7 +593,7 @@ impl Store {
         note: Option<&str>,
     ) -> Result<Result<PlanView, PlanRefusal>, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|tx| {
             let Some(plan) = read_plan(tx, t, id)? else { return Ok(Err(PlanRefusal::NotFound(id))) };
             match plan.status {
                 PlanStatus::Rejected => return Ok(Ok(plan)),
@@ -602,7 +608,7 @@ impl Store {
             tx.execute(
                 "UPDATE payment_plans SET status=?3, decided_by=?4, decided_at=?5, decision_note=?6, updated_at=?5
                  WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                params![t, id, PlanStatus::Rejected.as_str(), by, now, note, PlanStatus::Draft.as_str()],
+                args![t, id, PlanStatus::Rejected.as_str(), by, now, note, PlanStatus::Draft.as_str()],
             )?;
             close_task(tx, t, plan.message_id, &now)?;
             insert_event(
@@ -625,11 +631,11 @@ impl Store {
             return Err(StoreError::Rejected(format!("a plan is closed as broken or completed, not {status}")));
         }
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|tx| {
             let now = now_text();
             let n = tx.execute(
                 "UPDATE payment_plans SET status=?3, closed_note=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status=?6",
-                params![t, id, status.as_str(), why, now, PlanStatus::Accepted.as_str()],
+                args![t, id, status.as_str(), why, now, PlanStatus::Accepted.as_str()],
             )?;
             if n == 1 {
                 insert_event(tx, t, "dunning", &format!("plan_{status}"), &format!("plan:{id}"), &json!({ "why": why }))?;
@@ -642,13 +648,13 @@ impl Store {
     /// completed (their customers may no longer appear among those with open
     /// invoices); returns how many.
     pub fn complete_paid_plans(&self, tenant: &TenantId) -> Result<u32, StoreError> {
-        let agreed = self.db.read(|c| agreed_plans(c, tenant.as_str(), None))?;
+        let agreed = self.db.read_any(|c| agreed_plans(c, tenant.as_str(), None))?;
         let mut done = 0;
         for (customer, p) in agreed {
             if p.status != PlanStatus::Accepted {
                 continue;
             }
-            let open = self.db.read(|c| open_now(c, tenant.as_str(), &customer, &p.invoices))?;
+            let open = self.db.read_any(|c| open_now(c, tenant.as_str(), &customer, &p.invoices))?;
             if open == 0
                 && self.close_plan(tenant, p.id, PlanStatus::Completed, "the covered invoices are paid in full")?
             {

@@ -26,6 +26,7 @@ use relance_domain::TenantId;
 use relance_domain::money::{Currency, Money};
 use relance_engine::matching::{OpenInvoice, Payer};
 
+use crate::db::args;
 use crate::{Store, StoreError};
 
 /// The actor of the allocations the matcher applies.
@@ -100,11 +101,9 @@ impl Store {
                       WHERE tenant_id=?1 AND actor=?3 AND undone_at IS NOT NULL
                         AND coalesce(undone_by, '')<>?3 AND payment_id IN (SELECT id FROM c))"
         );
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(&sql)?;
-            let counts = st.query_row(rusqlite::params![tenant.as_str(), since_text(since), MATCHER_ACTOR], |r| {
-                Ok([r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])
-            })?;
+        self.db.read_any(|db| {
+            let r = db.query_one(&sql, args![tenant.as_str(), since_text(since), MATCHER_ACTOR])?;
+            let counts: [i64; 6] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
             let [credits, auto_matched, reviewed, invoices_settled, invoices_settled_auto, auto_undone] =
                 counts.map(|n| u64::try_from(n).unwrap_or(0));
             Ok(CashRates { credits, auto_matched, reviewed, invoices_settled, invoices_settled_auto, auto_undone })
@@ -114,13 +113,14 @@ impl Store {
     /// Ids of the tenant's credits (not bank reversals) booked on or after
     /// `since`, whatever their status, in booking order.
     pub fn credit_ids_since(&self, tenant: &TenantId, since: Option<NaiveDate>) -> Result<Vec<i64>, StoreError> {
-        self.db.read(|c| {
-            let mut st =
-                c.prepare(&format!("SELECT id FROM payments WHERE id IN ({CREDITS}) ORDER BY booking_date, id"))?;
-            let ids = st
-                .query_map(rusqlite::params![tenant.as_str(), since_text(since)], |r| r.get(0))?
-                .collect::<Result<Vec<i64>, _>>()?;
-            Ok(ids)
+        self.db.read_any(|db| {
+            db.query(
+                &format!("SELECT id FROM payments WHERE id IN ({CREDITS}) ORDER BY booking_date, id"),
+                args![tenant.as_str(), since_text(since)],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
         })
     }
 

@@ -805,4 +805,6 @@ fn ported_reads_agree_on_a_copied_world() {
     both("promises", &|s| format!("{:?} of many", s.promise_counts(&t, from, to + chrono::Days::new(400)).unwrap()));
     both("reminders", &|s| format!("{:?}", s.reminders_sent(&t, t0, t1).unwrap()));
     both("replies", &|s| sorted(s.replies_by_intent(&t, t0, t1).unwrap()));
+    both("cash rates", &|s| format!("{:?}", s.cash_rates(&t, None).unwrap()));
+    both("credits", &|s| format!("{:?}", s.credit_ids_since(&t, Some(from)).unwrap()));
 }
