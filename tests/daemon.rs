@@ -90,6 +90,22 @@ fn the_api_serves_imported_data_with_per_tenant_auth() {
         )
     );
     assert!(metrics.contains("relance_invoices{tenant=\"beta\",status=\"open\"} 4"), "{metrics}");
+    // This daemon, alone on its SQLite database, holds every piece of work's lease (issue #17).
+    assert!(metrics.contains("relance_daemon_info{daemon=\""), "{metrics}");
+    assert!(metrics.contains("relance_daemons_alive 1"), "{metrics}");
+    assert!(metrics.contains("relance_lease_held{lease=\"tenant/alpha/connector/erp\"} 1"), "{metrics}");
+    assert!(metrics.contains("relance_lease_held{lease=\"tenant/alpha/cash\"} 1"), "{metrics}");
+    let (s, cluster) = daemon.get_json("/api/v1/tenants/alpha/daemons", tok);
+    assert_eq!(s, 200, "{cluster}");
+    let me = cluster["daemon"].as_str().expect("the daemon's id").to_string();
+    assert_eq!(cluster["daemons"].as_array().map(Vec::len), Some(1), "{cluster}");
+    let leases = cluster["leases"].as_array().expect("leases");
+    assert!(
+        leases.iter().all(|l| l["holder"] == me.as_str() && l["name"].as_str().unwrap().starts_with("tenant/alpha/")),
+        "{cluster}"
+    );
+    assert!(leases.iter().any(|l| l["name"] == "tenant/alpha/connector/erp"), "{cluster}");
+    assert_eq!(daemon.get_json("/api/v1/tenants/alpha/daemons", Some("beta-token-1")).0, 403);
 
     // A new full export dropped in the watched folder is picked up without waiting for the poll.
     let mut next = String::from(common::HEADER);

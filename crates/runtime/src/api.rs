@@ -213,6 +213,7 @@ fn api_routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(handoffs::list))
         .routes(routes!(handoffs::reverse))
         .routes(routes!(connectors))
+        .routes(routes!(daemons))
         .routes(routes!(payments))
         .routes(routes!(review))
         .routes(routes!(payment))
@@ -452,7 +453,7 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
         .iter()
         .map(|t| (t.id.clone(), t.events.webhooks.iter().map(|w| w.name.clone()).collect()))
         .collect();
-    let (counts, cash, events) = blocking(move || {
+    let (counts, cash, events, alive) = blocking(move || {
         let mut counts = Vec::with_capacity(ids.len());
         let mut cash = Vec::with_capacity(ids.len());
         for t in ids {
@@ -460,10 +461,11 @@ async fn metrics(State(st): State<ApiState>) -> Result<Response, ApiError> {
             cash.push((t.to_string(), store.cash_rates(&t, None)?));
         }
         let events = crate::events::render_metrics(&store, &subscribers)?;
-        Ok::<_, relance_store::StoreError>((counts, cash, events))
+        let alive = store.daemons(chrono::Utc::now() - chrono::Duration::seconds(60))?.len();
+        Ok::<_, relance_store::StoreError>((counts, cash, events, alive))
     })
     .await?;
-    let body = st.rt.metrics.render(&counts, &cash) + &events;
+    let body = st.rt.metrics.render(&counts, &cash) + &events + &crate::cluster::render_metrics(&st.rt.cluster, alive);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
 }
 
@@ -568,6 +570,25 @@ async fn release_quarantine(
     let released = blocking(move || store.release_held_import(&tenant, id, &who)).await?;
     let body = json!({ "quarantine": id, "import": released.import, "label": released.label, "status": "released" });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/daemons", tag = "service", description = "The daemons running on this database (seen in the last minute) and which of them holds each piece of the tenant's work (its leases).", params(openapi::TenantPath), responses((status = 200, body = crate::cluster::ClusterView), openapi::Errors), security(("bearer" = [])))]
+async fn daemons(
+    State(st): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = authorize(&st, &headers, &tenant)?;
+    let store = st.rt.store.clone();
+    let prefix = crate::cluster::LeaseName::tenant_prefix(&tenant);
+    let (daemons, leases) = blocking(move || {
+        let daemons = store.daemons(chrono::Utc::now() - chrono::Duration::seconds(60))?;
+        let leases = store.leases()?.into_iter().filter(|l| l.name.starts_with(&prefix)).collect::<Vec<_>>();
+        Ok::<_, relance_store::StoreError>((daemons, leases))
+    })
+    .await?;
+    let view = crate::cluster::ClusterView { daemon: st.rt.cluster.daemon_id.clone(), daemons, leases };
+    Ok(Json(view).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connectors", tag = "data", description = "The tenant's connectors by name; `after` is a connector name.", params(openapi::TenantPath, ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000"), ("after" = Option<String>, Query, description = "The `next_after` of the previous page")), responses((status = 200, body = Items<ConnectorItem, String>), openapi::Errors), security(("bearer" = [])))]

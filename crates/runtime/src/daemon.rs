@@ -24,6 +24,7 @@ use relance_domain::TenantId;
 use relance_store::{Store, StoreError};
 
 use crate::cash::CashService;
+use crate::cluster::{Cluster, LeaseName, RENEW_EVERY};
 use crate::metrics::Metrics;
 use crate::reminders::deliver;
 
@@ -52,6 +53,8 @@ pub struct Runtime {
     pub cash: Arc<CashService>,
     /// Retrains tenant reply models in the background (see `replies_model`).
     pub retrainer: Arc<crate::replies_model::Retrainer>,
+    /// This daemon among others: its identity and its leases (see `cluster`).
+    pub cluster: Arc<Cluster>,
     /// Last local day each tenant's reminders were planned for.
     planned: Arc<std::sync::Mutex<std::collections::HashMap<String, chrono::NaiveDate>>>,
 }
@@ -90,6 +93,7 @@ impl Runtime {
             connectors,
             cash,
             retrainer: Default::default(),
+            cluster: Arc::new(Cluster::new()),
             planned: Default::default(),
         })
     }
@@ -195,6 +199,23 @@ impl Runtime {
         for c in self.connectors.iter().filter(|c| c.connector.is_scheduled()) {
             by_tenant.entry(c.tenant.to_string()).or_default().push(c.clone());
         }
+        // The work this daemon may do, each piece under its lease; the first
+        // round takes what no other daemon holds, the keeper renews it.
+        for list in by_tenant.values() {
+            self.cluster.want(
+                list.iter()
+                    .map(|c| LeaseName::Connector { tenant: c.tenant.clone(), connector: c.config.name.clone() }),
+            );
+            if let Some(c) = list.first() {
+                self.cluster.want([LeaseName::Cash(c.tenant.clone()), LeaseName::Housekeeping(c.tenant.clone())]);
+            }
+        }
+        self.cluster
+            .want(self.settings.tenants.iter().filter(|t| t.dunning.auto).map(|t| LeaseName::Dunning(t.id.clone())));
+        if let Err(e) = self.cluster.register(&self.store) {
+            warn!(error = %e, "cannot take the leases now: the keeper retries");
+        }
+        tracker.spawn(self.cluster.clone().keep(self.store.clone(), cancel.clone()));
         for (tenant, list) in by_tenant {
             let id = list.first().map(|c| c.tenant.clone());
             // Each connector's first run waits for the first *attempt* of the
@@ -211,7 +232,11 @@ impl Runtime {
                 let span = info_span!("connector", tenant = %c.tenant, connector = %c.config.name);
                 let start = FirstRun { before, done: mine };
                 let changes = changes_data(&c.connector).then(|| self.cash.clone());
-                tracker.spawn(connector_loop(c, ctx, self.metrics.clone(), start, changes).instrument(span));
+                let lease = Lease {
+                    cluster: self.cluster.clone(),
+                    name: LeaseName::Connector { tenant: c.tenant.clone(), connector: c.config.name.clone() },
+                };
+                tracker.spawn(connector_loop(c, ctx, self.metrics.clone(), start, changes, lease).instrument(span));
             }
             let all: Vec<CancellationToken> = done.into_iter().map(|(_, t)| t).collect();
             let (rt, cancel) = (self.clone(), cancel.clone());
@@ -317,11 +342,21 @@ impl Runtime {
 /// Requeues interrupted sends, then runs a dunning round every 30 seconds
 /// until cancelled.
 async fn dunning_loop(rt: Runtime, tenant: TenantId, cancel: CancellationToken) {
-    if let Err(e) = rt.recover_outbox(&tenant).await {
-        warn!(tenant = %tenant, error = %e, "cannot requeue interrupted reminders");
-    }
+    let lease = LeaseName::Dunning(tenant.clone());
+    let mut recovered = false;
     loop {
-        rt.dunning_round(&tenant, chrono::Utc::now(), &cancel).await;
+        if rt.cluster.holds(&lease) {
+            // Rows a stopped daemon left `sending` are requeued by the one that takes over.
+            if !recovered {
+                recovered = true;
+                if let Err(e) = rt.recover_outbox(&tenant).await {
+                    warn!(tenant = %tenant, error = %e, "cannot requeue interrupted reminders");
+                }
+            }
+            rt.dunning_round(&tenant, chrono::Utc::now(), &cancel).await;
+        } else {
+            recovered = false;
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}
@@ -341,23 +376,50 @@ fn changes_data(c: &AnyConnector) -> bool {
 /// Runs a cash application round now (after the first runs), then after
 /// every change of the tenant's statements or invoices, until cancelled.
 async fn cash_loop(rt: Runtime, tenant: TenantId, cancel: CancellationToken) {
+    let lease = LeaseName::Cash(tenant.clone());
     loop {
+        if !rt.cluster.holds(&lease) {
+            // Another daemon matches this tenant: look again at the next lease round.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(RENEW_EVERY) => continue,
+            }
+        }
         rt.cash.logged_round(&tenant, cancel.clone()).await;
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = rt.cash.changed(&tenant) => {}
+            // Changes seen by another daemon do not wake this one.
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
         }
     }
 }
 
 /// Runs [`Runtime::housekeeping`] now and then every hour until cancelled.
 async fn housekeeping_loop(rt: Runtime, tenant: relance_domain::TenantId, cancel: CancellationToken) {
+    let lease = LeaseName::Housekeeping(tenant.clone());
     loop {
-        rt.housekeeping(&tenant).await;
+        let held = rt.cluster.holds(&lease);
+        if held {
+            rt.housekeeping(&tenant).await;
+        }
+        let wait = if held { Duration::from_secs(3600) } else { RENEW_EVERY };
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// A piece of work's lease, as its loop checks it.
+struct Lease {
+    cluster: Arc<Cluster>,
+    name: LeaseName,
+}
+
+impl Lease {
+    fn held(&self) -> bool {
+        self.cluster.holds(&self.name)
     }
 }
 
@@ -396,6 +458,7 @@ async fn connector_loop(
     metrics: Arc<Metrics>,
     start: FirstRun,
     changes: Option<Arc<CashService>>,
+    lease: Lease,
 ) {
     let notify = |r: &Result<RunReport, ConnectorError>| {
         if let (Some(cash), Ok(report)) = (&changes, r)
@@ -420,13 +483,18 @@ async fn connector_loop(
         return;
     }
     info!(schedule = ?c.schedule, role = c.connector.role(), "connector started");
-    let first_ctx = RunContext { once: true, ..ctx.clone() };
-    let first = run_with_retries(&c, &first_ctx, &metrics, RetryPolicy { attempts: 1, ..c.config.retry }).await;
-    notify(&first);
+    // Another daemon holding the lease runs it: this one looks again at each lease round.
+    let mut retry_soon = false;
+    if lease.held() {
+        let first_ctx = RunContext { once: true, ..ctx.clone() };
+        let first = run_with_retries(&c, &first_ctx, &metrics, RetryPolicy { attempts: 1, ..c.config.retry }).await;
+        notify(&first);
+        // A first attempt that failed transiently is retried after the usual backoff, not at the next schedule.
+        retry_soon = matches!(first, Err(ConnectorError::Transient(_)));
+    }
     start.done.cancel();
-    // A first attempt that failed transiently is retried after the usual backoff, not at the next schedule.
-    let mut retry_soon = matches!(first, Err(ConnectorError::Transient(_)));
     loop {
+        let wait = if lease.held() { wait } else { wait.min(RENEW_EVERY) };
         if retry_soon {
             retry_soon = false;
             tokio::select! {
@@ -443,6 +511,9 @@ async fn connector_loop(
                     while rx.try_recv().is_ok() {}
                 }
             }
+        }
+        if !lease.held() {
+            continue;
         }
         let result = run_with_retries(&c, &ctx, &metrics, c.config.retry).await;
         notify(&result);

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod cash;
+pub mod cluster;
 pub mod daemon;
 pub mod events;
 pub mod metrics;
