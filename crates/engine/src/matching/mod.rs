@@ -1633,6 +1633,26 @@ impl Matcher {
                 ));
             }
             e.cand.confidence -= 0.02;
+            // Applied only when nothing contradicts the offset: the payer looks like
+            // another customer, or another open invoice of these customers has
+            // exactly the amount (paid that one, with a wrong reference?).
+            let against = payers.iter().any(|p| !p.shared && !owners.contains(&p.customer.as_str()));
+            let confirmed = payers.iter().any(|p| owners.contains(&p.customer.as_str()));
+            if against && !confirmed {
+                e.cand.confidence -= 0.05;
+                e.cand.reasons.push("but the payer looks like another customer: the offset is a person's call".into());
+            }
+            let same_amount = owners
+                .iter()
+                .flat_map(|o| self.payer_open(o, ccy))
+                .find(|i| !full.contains(i) && self.open(*i).open.minor == c.amount.minor);
+            if let Some(i) = same_amount {
+                e.cand.confidence -= 0.1;
+                e.cand.reasons.push(format!(
+                    "but open invoice {} of the same customer has exactly the amount",
+                    self.open(i).number()
+                ));
+            }
             out.push(e);
             if out.len() >= 4 {
                 break;
@@ -1710,15 +1730,30 @@ impl Matcher {
             return MatchResult { status: MatchStatus::Unmatched, candidates: Vec::new(), decision };
         };
         let threshold = self.config.auto_threshold;
-        let rival = candidates.get(1).filter(|r| r.cand.confidence >= best.cand.confidence - 0.05);
+        // A part of the best explanation is no rival of it: the referenced invoices
+        // paid in part, when they less an open credit note account for the whole amount.
+        let part_of_best = |r: &Explained| {
+            best.fit.is_full()
+                && best.credit_notes
+                && !r.fit.is_full()
+                && r.cand.allocations.iter().all(|a| best.cand.allocations.iter().any(|b| b.invoice == a.invoice))
+        };
+        let rival = candidates
+            .iter()
+            .skip(1)
+            .filter(|r| !part_of_best(r))
+            .find(|r| r.cand.confidence >= best.cand.confidence - 0.05);
         // What blocks a partial payment: another explanation of the exact amount
         // (a shortfall within the fee tolerance is too loose to compete with a reference).
         let full_rival = candidates.iter().skip(1).find(|r| matches!(r.fit, Fit::Exact | Fit::Discount(_)));
         // Every reason to send the credit to review, named.
         if let Some(r) = rival {
+            let items: Vec<&str> = r.cand.allocations.iter().map(|a| a.invoice.as_str()).collect();
             decision.push(format!(
-                "ambiguous: another candidate is as likely ({:.2} vs {:.2})",
-                r.cand.confidence, best.cand.confidence
+                "ambiguous: another candidate is as likely ({:.2} vs {:.2}): {}",
+                r.cand.confidence,
+                best.cand.confidence,
+                items.join(" + ")
             ));
         }
         decision.extend(conflicts.iter().cloned());
@@ -1754,10 +1789,11 @@ impl Matcher {
             }
             _ => {}
         }
-        if best.credit_notes {
+        // A net payment (invoices less open credit notes) is applied like any other
+        // explanation, when its invoices and credit notes are all of one customer.
+        if best.credit_notes && best.cand.customer_id.is_none() {
             decision.push(
-                "the explanation offsets open credit notes: a person applies it (credit notes are not applied automatically yet)"
-                    .into(),
+                "the explanation offsets credit notes against invoices of another customer: a person decides".into(),
             );
         }
         let review = !decision.is_empty() || best.cand.confidence < threshold;
