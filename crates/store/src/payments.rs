@@ -8,7 +8,9 @@
 //!   guarded by the payment's current status: a payment is never applied twice,
 //!   whatever crashes or concurrent reviewers do.
 //! - Applying writes the allocations, the invoices' new open amounts and
-//!   statuses, audit events and one outbox row per allocation together.
+//!   statuses, audit events and one outbox row per allocation together. A
+//!   net payment offsets open credit notes by negative allocations, checked
+//!   (`check_credit_note_offsets`) and undone as one set.
 //! - An allocation is pending in the ERP until the ERP reflects it
 //!   ([`super::reflection`]): the invoice's open amount is the ERP's less the
 //!   pending allocations, so applying, undoing and a write-back that registers
@@ -97,6 +99,8 @@ impl Serialize for StoredPayment {
 }
 
 /// One allocation of a payment (undone ones included), as the API shows it.
+/// An offset of a credit note (a net payment) has a negative amount, and so
+/// are its `pending_erp` and `reflected`.
 ///
 /// Serialized flat: `{"id", "invoice", "amount", "write_off", "currency",
 /// "actor", "created_at", "undone_at", "erp_state", "pending_erp",

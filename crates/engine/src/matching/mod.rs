@@ -26,10 +26,13 @@
 //! credit is `matched` only when one explanation accounts for the whole
 //! amount and no other comes close; a partial payment only when one
 //! reference names one invoice, the payer confirms it and nothing else
-//! explains the amount exactly. An overpayment, a reference to a closed
-//! invoice or to another currency, an explanation offsetting a credit note
-//! (not applied automatically yet) and any rival go to review, the reason
-//! named in the decision ([`Matcher::match_credit`], `decide`).
+//! explains the amount exactly; a net payment (referenced invoices less a
+//! referenced credit note, or the one open credit note of that customer
+//! whose offset makes the amount exact) when its items are all of one
+//! customer. An overpayment, a reference to a closed invoice or to another
+//! currency, a credit note among several that fit and any rival go to
+//! review, the reason named in the decision ([`Matcher::match_credit`],
+//! `decide`).
 //!
 //! The index is compact and built in time linear in the invoices (see
 //! [`index`]): one 64-byte slot per invoice (number inline), grouped by
