@@ -1,6 +1,6 @@
 //! Net payments through the real binary (issue #13): a credit that pays two
-//! referenced invoices less the customer's one open credit note (not
-//! referenced) is applied automatically, the credit note offset by a
+//! referenced invoices less the customer's open credit note, referenced too,
+//! is applied automatically, the credit note offset by a
 //! negative allocation that the write-back shows as such; the ERP's next
 //! export, which still lists the credit note open, does not reopen it.
 
@@ -27,7 +27,7 @@ fn statement() -> String {
     "<?xml version=\"1.0\"?><Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.02\"><BkToCstmrStmt>\
      <GrpHdr><MsgId>S1</MsgId></GrpHdr><Stmt><Id>S1</Id><Acct><Id><IBAN>FR7630006000011234567890189</IBAN></Id><Ccy>EUR</Ccy></Acct>\
      <Ntry><Amt Ccy=\"EUR\">1300.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><BookgDt><Dt>2026-11-23</Dt></BookgDt><AcctSvcrRef>B1</AcctSvcrRef>\
-     <NtryDtls><TxDtls><RltdPties><Dbtr><Nm>MARTIN SARL</Nm></Dbtr></RltdPties><RmtInf><Ustrd>Factures F-2001 F-2002</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\
+     <NtryDtls><TxDtls><RltdPties><Dbtr><Nm>MARTIN SARL</Nm></Dbtr></RltdPties><RmtInf><Ustrd>Factures F-2001 F-2002 moins avoir AV-2001</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\
      </Stmt></BkToCstmrStmt></Document>\n"
         .to_string()
 }

@@ -315,7 +315,7 @@ mod tests {
         let closed = store.closed_invoices(&t, 10).unwrap();
         assert_eq!(closed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["F-2026-0009"]);
 
-        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002");
+        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002 moins avoir AV-2026-0001");
         credit(&store, &t, "s2", 30_000, "Facture F-2026-0009");
         let summary = apply_pending(&store, &t, &MatchConfig::default(), &|| false).unwrap();
         // The second names a paid invoice, and its payer has nothing open left: for review, unmatched.
@@ -323,7 +323,7 @@ mod tests {
 
         let payments = store.payments_to_match(&t).unwrap();
         assert!(payments.is_empty(), "both decided");
-        // The net payment: both invoices referenced, the customer's one open credit note deducted.
+        // The net payment: both invoices and the credit note referenced, the credit note deducted.
         let net = store.payment(&t, 1).unwrap().unwrap();
         assert_eq!((net.status, net.unallocated), (PaymentStatus::Matched, eur(0)));
         let best = net.match_result.as_ref().and_then(|r| r.best()).unwrap();

@@ -27,12 +27,11 @@
 //! amount and no other comes close; a partial payment only when one
 //! reference names one invoice, the payer confirms it and nothing else
 //! explains the amount exactly; a net payment (referenced invoices less a
-//! referenced credit note, or the one open credit note of that customer
-//! whose offset makes the amount exact) when its items are all of one
-//! customer. An overpayment, a reference to a closed invoice or to another
-//! currency, a credit note among several that fit and any rival go to
-//! review, the reason named in the decision ([`Matcher::match_credit`],
-//! `decide`).
+//! referenced credit note) when its items are all of one customer. An
+//! overpayment, a reference to a closed invoice or to another currency, a
+//! credit note the remittance does not name (even the only one that fits:
+//! suggested, ranked first) and any rival go to review, the reason named in
+//! the decision ([`Matcher::match_credit`], `decide`).
 //!
 //! The index is compact and built in time linear in the invoices (see
 //! [`index`]): one 64-byte slot per invoice (number inline), grouped by
@@ -311,6 +310,8 @@ struct Explained {
     referenced: usize,
     /// It offsets open credit notes (negative allocations).
     credit_notes: bool,
+    /// Some of those credit notes are not referenced in the text.
+    unreferenced_notes: bool,
 }
 
 /// An invoice number: inline when short (nearly all are), else in
@@ -1165,6 +1166,7 @@ impl Matcher {
             fit,
             referenced: 0,
             credit_notes: set.iter().any(|i| self.open(*i).open.minor < 0),
+            unreferenced_notes: false,
         }
     }
 
@@ -1252,6 +1254,7 @@ impl Matcher {
                         fit: Fit::Partial,
                         referenced: 1,
                         credit_notes: false,
+                        unreferenced_notes: false,
                     });
                 }
             } else if inv.open.minor == 0 {
@@ -1403,6 +1406,7 @@ impl Matcher {
                         let mut e = self.candidate(set, c, base, vec![hint.why.clone(), what], Some(cust));
                         if e.credit_notes {
                             e.cand.confidence -= 0.02;
+                            e.unreferenced_notes = true;
                         }
                         // A reference to another invoice, open or not, contradicts an
                         // explanation by payer and amount: a person decides.
@@ -1636,6 +1640,7 @@ impl Matcher {
                 ));
             }
             e.cand.confidence -= 0.02;
+            e.unreferenced_notes = true;
             // Applied only when nothing contradicts the offset: the payer looks like
             // another customer, or another open invoice of these customers has
             // exactly the amount (paid that one, with a wrong reference?).
@@ -1797,6 +1802,13 @@ impl Matcher {
         if best.credit_notes && best.cand.customer_id.is_none() {
             decision.push(
                 "the explanation offsets credit notes against invoices of another customer: a person decides".into(),
+            );
+        }
+        // A credit note the remittance does not name may have been meant for
+        // another payment, or not be known to the payer: a person confirms it.
+        if best.unreferenced_notes {
+            decision.push(
+                "the explanation offsets an open credit note the remittance does not name: a person confirms it".into(),
             );
         }
         let review = !decision.is_empty() || best.cand.confidence < threshold;

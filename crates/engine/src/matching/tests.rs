@@ -288,9 +288,12 @@ fn a_net_payment_is_explained_by_the_open_credit_note() {
     assert!(
         !r.candidates.iter().any(|c| c.reasons.iter().any(|x| x.contains("partial payment")) && c.confidence >= 0.9)
     );
-    // The only open credit note of the customer that makes the amount exact: a clerk applies it.
-    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    // The only open credit note of the customer that makes the amount exact, but not named:
+    // ranked first, a person confirms it.
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
     assert_eq!(r.best().unwrap().customer_id.as_deref(), Some("C6"));
+    assert!(r.decision.iter().any(|d| d.contains("does not name")), "{r:#?}");
+    assert!(!r.decision.iter().any(|d| d.starts_with("ambiguous")), "the partial is no rival: {r:#?}");
 
     // The credit note referenced as well: the references explain the amount.
     let r = m.match_credit(&credit(130_000, Some("FA-2026-0300 FA-2026-0301 avoir AV-2026-0007")));
@@ -328,6 +331,7 @@ fn a_credit_note_chosen_among_several_that_fit_is_a_person_s_call() {
     assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
     let best = r.best().unwrap();
     assert_eq!(allocation_sum(best), 130_000);
+    assert_eq!(r.candidates[1].allocations.len(), 3, "the rival is the other credit note: {r:#?}");
     let chosen = if allocs(&r).iter().any(|a| a.0 == "AV-2026-0007") { "AV-2026-0008" } else { "AV-2026-0007" };
     assert!(
         r.decision.iter().any(|d| d.starts_with("ambiguous") && d.contains(chosen)),
