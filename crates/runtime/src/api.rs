@@ -779,11 +779,13 @@ struct AllocateBody {
 #[serde(deny_unknown_fields)]
 struct ManualAllocation {
     invoice: String,
-    /// Decimal string, e.g. "120.50".
+    /// Decimal string, e.g. "120.50"; negative ("-20.00") on an open credit note of the
+    /// same customer, offset by a net payment (the set then sums to what is unallocated).
     amount: String,
 }
 
-/// Allocates a payment by hand: one or several invoices, partial amounts allowed.
+/// Allocates a payment by hand: one or several invoices, partial amounts allowed;
+/// open credit notes of the same customer offset by negative amounts.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/payments/{id}/allocate", tag = "cash", params(openapi::TenantIdPath), request_body = AllocateBody, responses((status = 200, body = openapi::ActionDone), (status = 409, body = openapi::ErrorBody), openapi::Errors), security(("bearer" = [])))]
 async fn allocate(
     State(st): State<ApiState>,

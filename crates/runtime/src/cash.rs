@@ -11,7 +11,11 @@
 //! - `run --once` runs a round between the data sources and the mailbox;
 //! - a person's accept or allocation through the API goes through
 //!   [`CashService::accept`] / [`CashService::allocate`], which teach the
-//!   payer's account to the matcher the way an automatic match does.
+//!   payer's account to the matcher the way an automatic match does;
+//! - a net payment (invoices less open credit notes) is applied as one set,
+//!   the credit notes as negative allocations (the store checks them: a
+//!   credit note of the same customer, within its open amount, the set
+//!   summing to the payment), automatically or by a person alike.
 //!
 //! Crash safety comes from the store: each payment's decision is one
 //! transaction guarded by its status, so a restart re-matches only what was
@@ -252,6 +256,7 @@ mod tests {
     use super::*;
     use relance_domain::money::Currency;
     use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, InvoiceStatus};
+    use relance_engine::matching::MatchResult;
     use relance_store::{ImportKey, InvoiceBatch, InvoiceQuery, NewPayment};
 
     fn eur(minor: i64) -> Money {
@@ -281,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn credit_notes_and_closed_invoices_send_credits_to_review() {
+    fn net_payments_offset_the_credit_note_and_closed_invoices_go_to_review() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
         let t = TenantId::new("t").unwrap();
@@ -310,26 +315,90 @@ mod tests {
         let closed = store.closed_invoices(&t, 10).unwrap();
         assert_eq!(closed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["F-2026-0009"]);
 
-        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002");
+        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002 moins avoir AV-2026-0001");
         credit(&store, &t, "s2", 30_000, "Facture F-2026-0009");
         let summary = apply_pending(&store, &t, &MatchConfig::default(), &|| false).unwrap();
-        assert_eq!(summary, CashSummary { matched: 0, suggested: 2, unmatched: 0 });
+        // The second names a paid invoice, and its payer has nothing open left: for review, unmatched.
+        assert_eq!(summary, CashSummary { matched: 1, suggested: 0, unmatched: 1 });
 
         let payments = store.payments_to_match(&t).unwrap();
         assert!(payments.is_empty(), "both decided");
+        // The net payment: both invoices and the credit note referenced, the credit note deducted.
         let net = store.payment(&t, 1).unwrap().unwrap();
-        assert_eq!(net.status, PaymentStatus::Suggested);
+        assert_eq!((net.status, net.unallocated), (PaymentStatus::Matched, eur(0)));
         let best = net.match_result.as_ref().and_then(|r| r.best()).unwrap();
         let sum: i64 = best.allocations.iter().map(|a| a.amount.minor).sum();
         assert_eq!(sum, 130_000, "the credit note explains the net amount: {best:?}");
-        assert!(best.allocations.iter().any(|a| a.invoice == "AV-2026-0001" && a.amount == eur(-20_000)));
+        let applied: Vec<(String, i64)> =
+            store.allocations(&t, 1).unwrap().into_iter().map(|a| (a.invoice, a.amount.minor)).collect();
+        assert_eq!(
+            applied,
+            [
+                ("AV-2026-0001".to_string(), -20_000),
+                ("F-2026-0001".to_string(), 100_000),
+                ("F-2026-0002".to_string(), 50_000)
+            ]
+        );
         let twice = store.payment(&t, 2).unwrap().unwrap();
-        assert_eq!(twice.status, PaymentStatus::Suggested);
+        assert_eq!(twice.status, PaymentStatus::Unmatched);
         let decision = twice.match_result.map(|r| r.decision).unwrap_or_default();
         assert!(decision.iter().any(|d| d.contains("F-2026-0009") && d.contains("already paid")), "{decision:?}");
-        // Nothing was applied: every invoice still owes what it did.
+        // The invoices are paid, the credit note used: nothing left to remind, no credit note listed.
         let q =
             InvoiceQuery { statuses: vec![InvoiceStatus::Open], customer_id: None, limit: 10, ..Default::default() };
-        assert_eq!(store.invoices(&t, &q).unwrap().items.len(), 2);
+        assert!(store.invoices(&t, &q).unwrap().items.is_empty());
+        let (open, _) = store.matching_inputs(&t).unwrap();
+        assert!(open.is_empty(), "{open:?}");
+        let states = store.dunning_states(&t).unwrap();
+        assert!(states.iter().all(|s| s.invoices.is_empty() && s.credit_notes.is_empty()), "{states:?}");
+    }
+
+    #[test]
+    fn a_credit_note_offset_in_part_by_hand_is_listed_with_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "u", full_export: false };
+        let mut st = store.begin_import(&key).unwrap();
+        let records = vec![
+            rec("F-2026-0001", 100_000, 100_000, None),
+            rec("F-2026-0002", 50_000, 50_000, None),
+            rec("AV-2026-0001", -20_000, -20_000, None),
+        ];
+        store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 3, ..Default::default() }).unwrap();
+        store.finish_import(&mut st, "u").unwrap();
+        // Paid 92.00 for F-2026-0001 less 8.00 of the credit note: a person allocates it.
+        credit(&store, &t, "s1", 92_000, "virement");
+        store
+            .set_payment_review(
+                &t,
+                1,
+                PaymentStatus::Suggested,
+                &MatchResult {
+                    status: relance_engine::matching::MatchStatus::Suggested,
+                    candidates: Vec::new(),
+                    decision: Vec::new(),
+                },
+            )
+            .unwrap();
+        // As `allocate` reads a person's amounts.
+        let amount = |text: &str| Money::parse(text, Currency::EUR, DecimalStyle::Dot).unwrap();
+        let set = [
+            AllocationRequest { invoice: "F-2026-0001".into(), amount: amount("1000.00"), write_off: None },
+            AllocationRequest { invoice: "AV-2026-0001".into(), amount: amount("-80.00"), write_off: None },
+        ];
+        let from = [PaymentStatus::Suggested];
+        store.apply_payment(&t, 1, &from, &set, "alice", None, LearnIban::FromInvoices).unwrap();
+        // F-2026-0002 is still owed; the credit note's 120.00 left is listed and deducted.
+        let states = store.dunning_states(&t).unwrap();
+        let s = states.iter().find(|s| s.customer_id == "C1").unwrap();
+        assert_eq!(
+            s.invoices.iter().map(|i| (i.number.as_str(), i.open)).collect::<Vec<_>>(),
+            [("F-2026-0002", eur(50_000))]
+        );
+        assert_eq!(
+            s.credit_notes.iter().map(|n| (n.number.as_str(), n.open)).collect::<Vec<_>>(),
+            [("AV-2026-0001", eur(-12_000))]
+        );
     }
 }

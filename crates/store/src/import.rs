@@ -891,15 +891,18 @@ fn upsert_invoice(
         if settled_by_erp(erp_status) {
             let all = reflection::pending_total(&pending)?;
             reflected = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::ErpSettled, now)?;
-        } else if rec.open.minor < old.erp_open_minor {
-            let drop = old.erp_open_minor.checked_sub(rec.open.minor).ok_or_else(|| {
-                StoreError::Rejected(format!("invoice {}: the open amount's change overflows", rec.number))
-            })?;
-            reflected = reflection::reflect(tx, tenant, &pending, drop, ReflectedBy::ErpOpenDrop, now)?;
+        } else {
+            // An invoice's open amount dropped, or a credit note's rose toward zero.
+            let drop = reflection::toward_zero(old.erp_open_minor, rec.open.minor);
+            if drop > 0 {
+                reflected = reflection::reflect(tx, tenant, &pending, drop, ReflectedBy::ErpOpenDrop, now)?;
+            }
         }
     }
     let still_pending = reflection::pending_total(&pending)? - reflection::reflected_total(&reflected);
-    let incoming = if still_pending > 0 && erp_status.is_outstanding() {
+    // A credit note offset by a net payment stays used while the ERP has not reflected it.
+    let offset_note = erp_status == InvoiceStatus::CreditNote;
+    let incoming = if still_pending > 0 && (erp_status.is_outstanding() || offset_note) {
         let open = reflection::effective_open(rec.open.minor, still_pending);
         incoming(reflection::status_for(Some(erp_status), rec.total.minor, open), open)
     } else {

@@ -347,3 +347,167 @@ fn a_database_from_before_is_migrated_with_its_applied_payments_pending() {
     assert_eq!(amounts(&store, &t, "F-0"), (0, 10_000, 10_000, InvoiceStatus::Paid));
     assert_eq!(amounts(&store, &t, "F-1"), (0, 10_000, 10_000, InvoiceStatus::Paid));
 }
+
+// Net payments: invoices less an open credit note, offset by a negative allocation.
+
+/// Credit note `AV-<n>` of customer `C<customer>`: `open` (negative) of a total of -30.00 EUR.
+fn note(n: u32, customer: u32, open: i64) -> InvoiceRecord {
+    let mut r = rec(customer, open);
+    r.number = format!("AV-{n}");
+    r.total = Money::new(-3_000, Currency::EUR);
+    r
+}
+
+/// A credit of `amount` stored (not applied); returns its payment id.
+fn credit(store: &Store, t: &TenantId, key: &str, amount: i64) -> i64 {
+    let p = NewPayment {
+        dedupe_key: key.into(),
+        account: None,
+        line: BankLine {
+            remittance: Some("net".into()),
+            bank_ref: Some(key.into()),
+            ..BankLine::credit(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(), Money::new(amount, Currency::EUR))
+        },
+    };
+    store.store_statement(t, "bank", key, key, None, "camt", &[p]).unwrap();
+    store.payments_to_match(t).unwrap().into_iter().map(|p| p.id).max().unwrap()
+}
+
+fn alloc(invoice: &str, amount: i64) -> AllocationRequest {
+    AllocationRequest { invoice: invoice.into(), amount: Money::new(amount, Currency::EUR), write_off: None }
+}
+
+fn apply_net(store: &Store, t: &TenantId, pid: i64, set: &[AllocationRequest]) -> Result<Vec<i64>, StoreError> {
+    store.apply_payment(t, pid, &[PaymentStatus::New], set, "matcher", None, crate::LearnIban::No)
+}
+
+#[test]
+fn a_net_payment_offsets_the_credit_note_and_a_stale_export_keeps_it_used() {
+    let (_dir, store, t) = store();
+    import(&store, &t, "1", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    assert_eq!(amounts(&store, &t, "AV-0"), (-3_000, -3_000, 0, InvoiceStatus::CreditNote));
+    let pid = credit(&store, &t, "p0", 7_000);
+    let ids = apply_net(&store, &t, pid, &[alloc("F-0", 10_000), alloc("AV-0", -3_000)]).unwrap();
+    assert_eq!(amounts(&store, &t, "F-0"), (0, 10_000, 10_000, InvoiceStatus::Paid));
+    assert_eq!(
+        amounts(&store, &t, "AV-0"),
+        (0, -3_000, -3_000, InvoiceStatus::CreditNote),
+        "used up, still a credit note"
+    );
+    let p = store.payment(&t, pid).unwrap().unwrap();
+    assert_eq!((p.status, p.unallocated.minor), (PaymentStatus::Matched, 0));
+    let (open, _) = store.matching_inputs(&t).unwrap();
+    assert!(open.iter().all(|i| i.number != "AV-0"), "a used credit note is no open item");
+    // Applied once: the same set again is refused, nothing changes.
+    assert!(apply_net(&store, &t, pid, &[alloc("F-0", 10_000), alloc("AV-0", -3_000)]).is_err());
+    assert_eq!(amounts(&store, &t, "AV-0").0, 0);
+    // The ERP sees the offset as such: a negative amount on the credit note.
+    let notices = store.pending_writebacks(&t, 10).unwrap();
+    let shown: Vec<(&str, i64)> = notices.iter().map(|(_, n)| (n.invoice_number.as_str(), n.amount.minor)).collect();
+    assert_eq!(shown, [("F-0", 10_000), ("AV-0", -3_000)]);
+    let applied = events(&store, &t, "allocation_applied");
+    assert_eq!(applied.iter().filter(|e| e["credit_note"] == true).count(), 1, "{applied:?}");
+    let shown = allocation(&store, &t, ids[1]);
+    assert_eq!((shown["amount"].as_str(), shown["pending_erp"].as_str()), (Some("-30.00"), Some("-30.00")));
+
+    // The ERP's next export still lists the credit note at its full amount: it stays used.
+    let s = import(&store, &t, "2", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    assert_eq!((s.updated, s.unchanged), (0, 2), "nothing changed for Relance");
+    assert_eq!(amounts(&store, &t, "AV-0"), (0, -3_000, -3_000, InvoiceStatus::CreditNote));
+    let json = serde_json::to_value(invoice(&store, &t, "AV-0")).unwrap();
+    assert_eq!((json["amount_open"].as_str(), json["pending_erp"].as_str()), (Some("0.00"), Some("-30.00")), "{json}");
+
+    // The ERP used part of it, then all of it: reflected toward zero.
+    import(&store, &t, "3", vec![rec(0, 10_000), note(0, 0, -1_000)], true);
+    assert_eq!(amounts(&store, &t, "AV-0"), (0, -1_000, -1_000, InvoiceStatus::CreditNote));
+    import(&store, &t, "4", vec![rec(0, 0), note(0, 0, 0)], true);
+    assert_eq!(amounts(&store, &t, "AV-0"), (0, 0, 0, InvoiceStatus::CreditNote));
+    let shown = allocation(&store, &t, ids[1]);
+    assert_eq!(
+        (shown["erp_state"].as_str(), shown["reflected"].as_str(), shown["reflected_by"].as_str()),
+        (Some("reflected"), Some("-30.00"), Some("erp_open_drop"))
+    );
+}
+
+#[test]
+fn undoing_a_net_payment_undoes_its_whole_set_exactly() {
+    let (_dir, store, t) = store();
+    import(&store, &t, "1", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    let pid = credit(&store, &t, "p0", 7_000);
+    let ids = apply_net(&store, &t, pid, &[alloc("F-0", 10_000), alloc("AV-0", -3_000)]).unwrap();
+    store.undo_allocation(&t, ids[0], "alice").unwrap();
+    assert_eq!(amounts(&store, &t, "F-0"), (10_000, 10_000, 0, InvoiceStatus::Open));
+    assert_eq!(amounts(&store, &t, "AV-0"), (-3_000, -3_000, 0, InvoiceStatus::CreditNote), "open again");
+    let p = store.payment(&t, pid).unwrap().unwrap();
+    assert_eq!((p.status, p.unallocated.minor), (PaymentStatus::Suggested, 7_000), "the payment whole again");
+    assert!(store.allocations(&t, pid).unwrap().iter().all(|a| a.undone_at.is_some()));
+    let reversals: Vec<(String, i64)> = store
+        .pending_writebacks(&t, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|(_, n)| n.reversal)
+        .map(|(_, n)| (n.invoice_number, n.amount.minor))
+        .collect();
+    assert_eq!(reversals, [("F-0".to_string(), 10_000), ("AV-0".to_string(), -3_000)]);
+    assert!(store.undo_allocation(&t, ids[1], "alice").is_err(), "already undone with its set");
+    // A stale export after the undo: the credit note is open at the ERP's amount.
+    import(&store, &t, "2", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    assert_eq!(amounts(&store, &t, "AV-0"), (-3_000, -3_000, 0, InvoiceStatus::CreditNote));
+    // And it can be applied again by a person.
+    let again = store.apply_payment(
+        &t,
+        pid,
+        &[PaymentStatus::Suggested],
+        &[alloc("F-0", 10_000), alloc("AV-0", -3_000)],
+        "alice",
+        None,
+        crate::LearnIban::No,
+    );
+    assert!(again.is_ok(), "{again:?}");
+}
+
+#[test]
+fn a_credit_note_offset_is_checked() {
+    let (_dir, store, t) = store();
+    import(&store, &t, "1", vec![rec(0, 10_000), rec(1, 10_000), note(0, 0, -3_000), note(1, 1, -3_000)], true);
+    let pid = credit(&store, &t, "p0", 7_000);
+    let refused = |set: &[AllocationRequest]| match apply_net(&store, &t, pid, set) {
+        Err(StoreError::Rejected(why)) => why,
+        other => panic!("{set:?} not refused: {other:?}"),
+    };
+    assert!(refused(&[alloc("F-0", 10_000), alloc("F-1", -3_000)]).contains("not a credit note"));
+    assert!(refused(&[alloc("AV-0", 3_000)]).contains("negative amount"));
+    assert!(refused(&[alloc("F-0", 10_000), alloc("AV-1", -3_000)]).contains("same customer"));
+    assert!(refused(&[alloc("F-0", 5_000), alloc("AV-0", -3_000)]).contains("applied whole"));
+    assert!(refused(&[alloc("F-0", 3_000), alloc("AV-0", -3_000)]).contains("more than the credit notes"));
+    assert!(refused(&[alloc("AV-0", -3_000)]).contains("more than the credit notes"));
+    let mut with_write_off = alloc("AV-0", -3_000);
+    with_write_off.write_off = Some(Money::new(100, Currency::EUR));
+    assert!(refused(&[alloc("F-0", 10_000), with_write_off]).contains("write-off"));
+    // More than the credit note's open amount.
+    let pid2 = credit(&store, &t, "p1", 6_000);
+    let over = apply_net(&store, &t, pid2, &[alloc("F-0", 10_000), alloc("AV-0", -4_000)]);
+    assert!(matches!(&over, Err(StoreError::Rejected(why)) if why.contains("cannot apply -40.00")), "{over:?}");
+    // Nothing moved.
+    assert_eq!(amounts(&store, &t, "AV-0"), (-3_000, -3_000, 0, InvoiceStatus::CreditNote));
+    assert_eq!(amounts(&store, &t, "F-0"), (10_000, 10_000, 0, InvoiceStatus::Open));
+    assert!(store.pending_writebacks(&t, 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_write_back_that_registers_a_credit_note_offset_reflects_it() {
+    let (_dir, store, t) = store();
+    import(&store, &t, "1", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    let pid = credit(&store, &t, "p0", 7_000);
+    let ids = apply_net(&store, &t, pid, &[alloc("F-0", 10_000), alloc("AV-0", -3_000)]).unwrap();
+    for (oid, _) in store.pending_writebacks(&t, 10).unwrap() {
+        store.mark_writeback_registered(&t, oid).unwrap();
+    }
+    assert_eq!(amounts(&store, &t, "AV-0"), (0, 0, 0, InvoiceStatus::CreditNote), "the ERP holds the offset");
+    assert_eq!(amounts(&store, &t, "F-0"), (0, 0, 0, InvoiceStatus::Paid));
+    let shown = allocation(&store, &t, ids[1]);
+    assert_eq!(
+        (shown["erp_state"].as_str(), shown["reflected_by"].as_str()),
+        (Some("reflected"), Some("writeback_registered"))
+    );
+}

@@ -8,7 +8,9 @@
 //!   guarded by the payment's current status: a payment is never applied twice,
 //!   whatever crashes or concurrent reviewers do.
 //! - Applying writes the allocations, the invoices' new open amounts and
-//!   statuses, audit events and one outbox row per allocation together.
+//!   statuses, audit events and one outbox row per allocation together. A
+//!   net payment offsets open credit notes by negative allocations, checked
+//!   (`check_credit_note_offsets`) and undone as one set.
 //! - An allocation is pending in the ERP until the ERP reflects it
 //!   ([`super::reflection`]): the invoice's open amount is the ERP's less the
 //!   pending allocations, so applying, undoing and a write-back that registers
@@ -97,6 +99,8 @@ impl Serialize for StoredPayment {
 }
 
 /// One allocation of a payment (undone ones included), as the API shows it.
+/// An offset of a credit note (a net payment) has a negative amount, and so
+/// are its `pending_erp` and `reflected`.
 ///
 /// Serialized flat: `{"id", "invoice", "amount", "write_off", "currency",
 /// "actor", "created_at", "undone_at", "erp_state", "pending_erp",
@@ -658,47 +662,34 @@ impl Store {
         })
     }
 
-    /// Undoes an allocation: the invoice owes it again, the payment goes back to review.
+    /// Undoes an allocation: the invoice owes it again, the payment goes back
+    /// to review. An allocation of a net payment (one that offsets credit
+    /// notes) is undone with the rest of its set: the invoices owe their
+    /// amounts again and the credit notes are open again, the payment whole.
     pub fn undo_allocation(&self, tenant: &TenantId, allocation_id: i64, actor: &str) -> Result<(), StoreError> {
         self.db.write(|tx| {
             let t = tenant.as_str();
-            let row: Option<(i64, String, i64, String)> = tx
+            let payment_id: Option<i64> = tx
                 .query_row(
-                    "SELECT payment_id, invoice_number, amount_minor, currency FROM allocations
-                     WHERE tenant_id=?1 AND id=?2 AND undone_at IS NULL",
+                    "SELECT payment_id FROM allocations WHERE tenant_id=?1 AND id=?2 AND undone_at IS NULL",
                     (t, allocation_id),
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| r.get(0),
                 )
                 .optional()?;
-            let Some((payment_id, invoice, amount, ccy)) = row else {
+            let Some(payment_id) = payment_id else {
                 return Err(StoreError::Rejected(format!("allocation {allocation_id} does not exist or is already undone")));
             };
+            let live: Vec<(i64, i64)> = {
+                let mut st = tx.prepare(
+                    "SELECT id, amount_minor FROM allocations WHERE tenant_id=?1 AND payment_id=?2 AND undone_at IS NULL ORDER BY id",
+                )?;
+                st.query_map((t, payment_id), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
+            };
+            let net = live.iter().any(|(_, amount)| *amount < 0);
             let now = now_text();
-            tx.execute("UPDATE allocations SET undone_at=?3, undone_by=?4 WHERE tenant_id=?1 AND id=?2", params![t, allocation_id, now, actor])?;
-            // No longer pending: the invoice owes the ERP's open amount less what is still pending.
-            let refreshed = reflection::refresh_invoice(tx, t, &invoice, &now)?;
-            tx.execute(
-                "UPDATE payments SET unallocated_minor=unallocated_minor+?3, status='suggested', updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-                params![t, payment_id, amount, now],
-            )?;
-            tx.execute(
-                "INSERT INTO writeback_queue (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
-                params![t, allocation_id, now],
-            )?;
-            let exp = stored_currency(&ccy, || format!("allocation {allocation_id}"))?.exponent();
-            insert_event(
-                tx,
-                t,
-                actor,
-                "allocation_undone",
-                &format!("invoice:{invoice}"),
-                &json!({
-                    "allocation": allocation_id, "payment": payment_id, "amount": relance_domain::money::format_minor(amount, exp),
-                    "amount_open": relance_domain::money::format_minor(refreshed.open, exp),
-                    "pending_erp": relance_domain::money::format_minor(refreshed.pending, exp),
-                    "status": [refreshed.status_before, refreshed.status_after],
-                }),
-            )?;
+            for (id, _) in live.iter().filter(|(id, _)| net || *id == allocation_id) {
+                undo_one(tx, t, *id, actor, &now)?;
+            }
             Ok(())
         })
     }
@@ -834,12 +825,15 @@ impl Store {
                 let reflected_by = reflected_by
                     .map(|b| ReflectedBy::parse(&b).ok_or_else(|| corrupt(format!("reflected_by `{b}`"))))
                     .transpose()?;
-                // What the ERP has still to reflect of it (nothing once undone).
+                // What the ERP has still to reflect of it (nothing once undone);
+                // a credit note's offset is negative, and so are these.
+                let sign = if amount < 0 { -1 } else { 1 };
                 let pending_erp = if erp_state == ErpState::Pending && undone_at.is_none() {
-                    amount.saturating_add(write_off).saturating_sub(reflected).max(0)
+                    amount.saturating_abs().saturating_add(write_off).saturating_sub(reflected).max(0) * sign
                 } else {
                     0
                 };
+                let reflected = reflected * sign;
                 out.push(StoredAllocation {
                     id,
                     invoice,
@@ -898,8 +892,14 @@ fn apply(
         .iter()
         .try_fold(0i64, |sum, a| sum.checked_add(a.amount.minor))
         .ok_or_else(|| StoreError::Rejected("the allocations' total overflows".into()))?;
-    if allocations.iter().any(|a| a.amount.minor <= 0 || a.amount.currency != ccy) {
-        return Err(StoreError::Rejected(format!("allocations must be positive amounts in {ccy}")));
+    if allocations.iter().any(|a| a.amount.minor == 0 || a.amount.currency != ccy) {
+        return Err(StoreError::Rejected(format!("allocations must be non-zero amounts in {ccy}")));
+    }
+    if total <= 0 {
+        return Err(StoreError::Rejected(format!(
+            "allocations total {}: the invoices must account for more than the credit notes offset",
+            Money::new(total, ccy).to_decimal_string()
+        )));
     }
     if total > payment.unallocated.minor {
         return Err(StoreError::Rejected(format!(
@@ -908,6 +908,7 @@ fn apply(
             payment.unallocated.to_decimal_string()
         )));
     }
+    check_credit_note_offsets(tx, t, &payment, allocations, total)?;
     let now = now_text();
     let mut ids = Vec::new();
     for a in allocations {
@@ -930,7 +931,9 @@ fn apply(
                 a.invoice, payment.line.amount.currency
             )));
         }
-        if take > open {
+        // A credit note's offset (negative) takes at most its open amount (negative too).
+        let too_much = if a.amount.minor < 0 { take < open } else { take > open };
+        if too_much {
             return Err(StoreError::Rejected(format!(
                 "invoice {} has {} open, cannot apply {}",
                 a.invoice,
@@ -962,6 +965,7 @@ fn apply(
                 "write_off": a.write_off.map(|w| w.to_decimal_string()),
                 "amount_open": Money::new(new_open, a.amount.currency).to_decimal_string(),
                 "status": [before, after],
+                "credit_note": a.amount.minor < 0,
             }),
         )?;
         ids.push(aid);
@@ -1025,4 +1029,112 @@ fn apply(
         &json!({ "allocations": ids, "reasons": result.map(match_result_event).transpose()? }),
     )?;
     Ok(ids)
+}
+
+/// A set with negative allocations is a net payment: invoices less open
+/// credit notes. Each negative allocation must be on a credit note (status
+/// `credit_note`, negative open amount) of a customer whose invoices the set
+/// pays, without write-off; a credit note never takes a positive amount;
+/// and the set accounts for the whole of what is unallocated of the payment.
+fn check_credit_note_offsets(
+    tx: &Transaction<'_>,
+    t: &str,
+    payment: &StoredPayment,
+    allocations: &[AllocationRequest],
+    total: i64,
+) -> Result<(), StoreError> {
+    let mut invoice_customers = std::collections::BTreeSet::new();
+    let mut notes: Vec<(&str, String)> = Vec::new();
+    for a in allocations {
+        let row: Option<(String, String, i64)> = tx
+            .query_row(
+                "SELECT customer_id, status, total_minor FROM invoices WHERE tenant_id=?1 AND number=?2",
+                (t, &a.invoice),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (customer, status, invoice_total) =
+            row.ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
+        let credit_note = status == InvoiceStatus::CreditNote.as_str() || invoice_total < 0;
+        match (credit_note, a.amount.minor < 0) {
+            (false, false) => {
+                invoice_customers.insert(customer);
+            }
+            (true, true) => {
+                if a.write_off.is_some_and(|w| w.minor != 0) {
+                    return Err(StoreError::Rejected(format!("credit note {}: no write-off on an offset", a.invoice)));
+                }
+                notes.push((a.invoice.as_str(), customer));
+            }
+            (true, false) => {
+                return Err(StoreError::Rejected(format!(
+                    "{} is a credit note: it is offset by a negative amount",
+                    a.invoice
+                )));
+            }
+            (false, true) => {
+                return Err(StoreError::Rejected(format!(
+                    "invoice {} is not a credit note: a negative amount offsets only a credit note",
+                    a.invoice
+                )));
+            }
+        }
+    }
+    if notes.is_empty() {
+        return Ok(());
+    }
+    if let Some((note, customer)) = notes.iter().find(|(_, c)| !invoice_customers.contains(c)) {
+        return Err(StoreError::Rejected(format!(
+            "credit note {note} is customer {customer}'s: it offsets only invoices of the same customer"
+        )));
+    }
+    if total != payment.unallocated.minor {
+        return Err(StoreError::Rejected(format!(
+            "a net payment is applied whole: the allocations total {}, the payment has {} unallocated",
+            Money::new(total, payment.line.amount.currency).to_decimal_string(),
+            payment.unallocated.to_decimal_string()
+        )));
+    }
+    Ok(())
+}
+
+/// Undoes one live allocation: the invoice (or credit note) owes the ERP's
+/// open amount again less what else is pending, the payment gets the amount
+/// back and goes to review, a reversal notice is queued and audited.
+fn undo_one(tx: &Transaction<'_>, t: &str, allocation_id: i64, actor: &str, now: &str) -> Result<(), StoreError> {
+    let (payment_id, invoice, amount, ccy): (i64, String, i64, String) = tx.query_row(
+        "SELECT payment_id, invoice_number, amount_minor, currency FROM allocations WHERE tenant_id=?1 AND id=?2",
+        (t, allocation_id),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    tx.execute(
+        "UPDATE allocations SET undone_at=?3, undone_by=?4 WHERE tenant_id=?1 AND id=?2",
+        params![t, allocation_id, now, actor],
+    )?;
+    // No longer pending: the invoice owes the ERP's open amount less what is still pending.
+    let refreshed = reflection::refresh_invoice(tx, t, &invoice, now)?;
+    tx.execute(
+        "UPDATE payments SET unallocated_minor=unallocated_minor+?3, status='suggested', updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+        params![t, payment_id, amount, now],
+    )?;
+    tx.execute(
+        "INSERT INTO writeback_queue (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
+        params![t, allocation_id, now],
+    )?;
+    let exp = stored_currency(&ccy, || format!("allocation {allocation_id}"))?.exponent();
+    insert_event(
+        tx,
+        t,
+        actor,
+        "allocation_undone",
+        &format!("invoice:{invoice}"),
+        &json!({
+            "allocation": allocation_id, "payment": payment_id, "amount": relance_domain::money::format_minor(amount, exp),
+            "amount_open": relance_domain::money::format_minor(refreshed.open, exp),
+            "pending_erp": relance_domain::money::format_minor(refreshed.pending, exp),
+            "status": [refreshed.status_before, refreshed.status_after],
+            "credit_note": amount < 0,
+        }),
+    )?;
+    Ok(())
 }

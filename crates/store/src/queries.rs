@@ -129,7 +129,8 @@ impl Store {
             let sql = format!(
                 "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor, status, source, updated_at,
                         erp_open_minor,
-                        (SELECT coalesce(sum(a.amount_minor + a.write_off_minor - a.reflected_minor), 0) FROM allocations a
+                        (SELECT coalesce(sum(CASE WHEN a.amount_minor < 0 THEN a.amount_minor + a.reflected_minor
+                                                   ELSE a.amount_minor + a.write_off_minor - a.reflected_minor END), 0) FROM allocations a
                           WHERE a.tenant_id=invoices.tenant_id AND a.invoice_number=invoices.number
                             AND a.erp_state='pending' AND a.undone_at IS NULL)
                  FROM invoices WHERE {where_sql} ORDER BY due_date, number LIMIT {} OFFSET {}",

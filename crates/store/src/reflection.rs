@@ -27,6 +27,13 @@
 //!
 //! Undoing an allocation takes it out of the pending amount: the invoice's
 //! open amount is the ERP's again, less what is still pending.
+//!
+//! A credit note (negative open amount) is offset by a negative allocation
+//! (a net payment: invoices less the credit note). Everything above holds
+//! with the signs turned: what is pending is the allocation's size, the
+//! effective open amount is the ERP's moved toward zero by it (never above
+//! zero), and the ERP reflects it when its open amount moves toward zero
+//! ([`toward_zero`]). `reflected_minor` is a size, never negative.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
@@ -140,8 +147,10 @@ pub(crate) fn pending_allocations(
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(id, amount, write_off, reflected)| {
+            // A credit note's offset is negative: what the ERP has to reflect is its size.
             let left = amount
-                .checked_add(write_off)
+                .checked_abs()
+                .and_then(|a| a.checked_add(write_off))
                 .and_then(|t| t.checked_sub(reflected))
                 .filter(|l| *l >= 0)
                 .ok_or_else(|| StoreError::Corrupt(format!("allocation {id}: amounts out of range")))?;
@@ -158,11 +167,26 @@ pub(crate) fn pending_total(pending: &[PendingAllocation]) -> Result<i64, StoreE
         .ok_or_else(|| StoreError::Corrupt("pending allocations overflow".into()))
 }
 
-/// The effective open amount: the ERP's, less what is pending, never below
-/// zero; the ERP's own figure (a credit note's negative amount included)
-/// when nothing is pending.
+/// The effective open amount: the ERP's, moved toward zero by what is
+/// pending (a size), never past zero: an invoice's open amount less it, a
+/// credit note's negative open amount plus it; the ERP's own figure when
+/// nothing is pending.
 pub(crate) fn effective_open(erp_open: i64, pending: i64) -> i64 {
-    if pending == 0 { erp_open } else { erp_open.saturating_sub(pending).max(0) }
+    if pending == 0 {
+        erp_open
+    } else if erp_open < 0 {
+        erp_open.saturating_add(pending).min(0)
+    } else {
+        erp_open.saturating_sub(pending).max(0)
+    }
+}
+
+/// How far the ERP's open amount moved toward zero from `before` to `after`
+/// (an invoice's dropped, a credit note's rose): what it may reflect of the
+/// pending allocations. Zero when it moved away from zero.
+pub(crate) fn toward_zero(before: i64, after: i64) -> i64 {
+    let moved = if before < 0 { after.saturating_sub(before) } else { before.saturating_sub(after) };
+    moved.max(0)
 }
 
 /// The status of an invoice whose effective open amount is `open`: a status
@@ -282,8 +306,9 @@ pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64,
         )
         .optional()?;
     let Some((invoice, amount, reflected, currency)) = row else { return Ok(()) };
-    // A drop of the ERP's open amount reflects the amount before the write-off.
-    let registered = amount.saturating_sub(reflected).max(0);
+    // A drop of the ERP's open amount reflects the amount before the write-off
+    // (a credit note's offset: its size).
+    let registered = amount.saturating_abs().saturating_sub(reflected).max(0);
     if registered == 0 {
         return Ok(());
     }
@@ -292,7 +317,9 @@ pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64,
     let done = reflect(tx, tenant, &pending, registered, ReflectedBy::WriteBackRegistered, now)?;
     let lowered = reflected_total(&done);
     tx.execute(
-        "UPDATE invoices SET erp_open_minor=max(0, erp_open_minor-?3) WHERE tenant_id=?1 AND number=?2",
+        "UPDATE invoices SET erp_open_minor=CASE WHEN erp_open_minor < 0 THEN min(0, erp_open_minor+?3)
+                                                 ELSE max(0, erp_open_minor-?3) END
+         WHERE tenant_id=?1 AND number=?2",
         params![tenant, invoice, lowered],
     )?;
     let refreshed = refresh_invoice(tx, tenant, &invoice, now)?;
@@ -368,7 +395,21 @@ mod tests {
         assert_eq!(effective_open(10_000, 4_000), 6_000);
         assert_eq!(effective_open(10_000, 12_000), 0);
         assert_eq!(effective_open(-500, 0), -500, "a credit note without allocation keeps its amount");
-        assert_eq!(effective_open(i64::MIN, 1), 0, "saturates, then floors at zero");
+        assert_eq!(effective_open(i64::MIN, 1), i64::MIN + 1, "a credit note moves toward zero");
+        assert_eq!(effective_open(-500, 500), 0, "a credit note offset in full");
+        assert_eq!(effective_open(-500, 200), -300, "a credit note offset in part");
+        assert_eq!(effective_open(-500, 900), 0, "never past zero");
+        assert_eq!(effective_open(i64::MAX, i64::MAX), 0);
+    }
+
+    #[test]
+    fn the_erp_reflects_what_moves_toward_zero() {
+        assert_eq!(toward_zero(10_000, 4_000), 6_000, "an invoice's open amount dropped");
+        assert_eq!(toward_zero(10_000, 12_000), 0, "it rose: nothing reflected");
+        assert_eq!(toward_zero(-5_000, 0), 5_000, "a credit note used up in the ERP");
+        assert_eq!(toward_zero(-5_000, -2_000), 3_000, "a credit note used in part");
+        assert_eq!(toward_zero(-5_000, -5_000), 0, "a stale export");
+        assert_eq!(toward_zero(-5_000, -6_000), 0, "moved away from zero");
     }
 
     #[test]

@@ -26,10 +26,12 @@
 //! credit is `matched` only when one explanation accounts for the whole
 //! amount and no other comes close; a partial payment only when one
 //! reference names one invoice, the payer confirms it and nothing else
-//! explains the amount exactly. An overpayment, a reference to a closed
-//! invoice or to another currency, an explanation offsetting a credit note
-//! (not applied automatically yet) and any rival go to review, the reason
-//! named in the decision ([`Matcher::match_credit`], `decide`).
+//! explains the amount exactly; a net payment (referenced invoices less a
+//! referenced credit note) when its items are all of one customer. An
+//! overpayment, a reference to a closed invoice or to another currency, a
+//! credit note the remittance does not name (even the only one that fits:
+//! suggested, ranked first) and any rival go to review, the reason named in
+//! the decision ([`Matcher::match_credit`], `decide`).
 //!
 //! The index is compact and built in time linear in the invoices (see
 //! [`index`]): one 64-byte slot per invoice (number inline), grouped by
@@ -308,6 +310,8 @@ struct Explained {
     referenced: usize,
     /// It offsets open credit notes (negative allocations).
     credit_notes: bool,
+    /// Some of those credit notes are not referenced in the text.
+    unreferenced_notes: bool,
 }
 
 /// An invoice number: inline when short (nearly all are), else in
@@ -1162,6 +1166,7 @@ impl Matcher {
             fit,
             referenced: 0,
             credit_notes: set.iter().any(|i| self.open(*i).open.minor < 0),
+            unreferenced_notes: false,
         }
     }
 
@@ -1249,6 +1254,7 @@ impl Matcher {
                         fit: Fit::Partial,
                         referenced: 1,
                         credit_notes: false,
+                        unreferenced_notes: false,
                     });
                 }
             } else if inv.open.minor == 0 {
@@ -1400,6 +1406,7 @@ impl Matcher {
                         let mut e = self.candidate(set, c, base, vec![hint.why.clone(), what], Some(cust));
                         if e.credit_notes {
                             e.cand.confidence -= 0.02;
+                            e.unreferenced_notes = true;
                         }
                         // A reference to another invoice, open or not, contradicts an
                         // explanation by payer and amount: a person decides.
@@ -1633,6 +1640,27 @@ impl Matcher {
                 ));
             }
             e.cand.confidence -= 0.02;
+            e.unreferenced_notes = true;
+            // Applied only when nothing contradicts the offset: the payer looks like
+            // another customer, or another open invoice of these customers has
+            // exactly the amount (paid that one, with a wrong reference?).
+            let against = payers.iter().any(|p| !p.shared && !owners.contains(&p.customer.as_str()));
+            let confirmed = payers.iter().any(|p| owners.contains(&p.customer.as_str()));
+            if against && !confirmed {
+                e.cand.confidence -= 0.05;
+                e.cand.reasons.push("but the payer looks like another customer: the offset is a person's call".into());
+            }
+            let same_amount = owners
+                .iter()
+                .flat_map(|o| self.payer_open(o, ccy))
+                .find(|i| !full.contains(i) && self.open(*i).open.minor == c.amount.minor);
+            if let Some(i) = same_amount {
+                e.cand.confidence -= 0.1;
+                e.cand.reasons.push(format!(
+                    "but open invoice {} of the same customer has exactly the amount",
+                    self.open(i).number()
+                ));
+            }
             out.push(e);
             if out.len() >= 4 {
                 break;
@@ -1710,15 +1738,30 @@ impl Matcher {
             return MatchResult { status: MatchStatus::Unmatched, candidates: Vec::new(), decision };
         };
         let threshold = self.config.auto_threshold;
-        let rival = candidates.get(1).filter(|r| r.cand.confidence >= best.cand.confidence - 0.05);
+        // A part of the best explanation is no rival of it: the referenced invoices
+        // paid in part, when they less an open credit note account for the whole amount.
+        let part_of_best = |r: &Explained| {
+            best.fit.is_full()
+                && best.credit_notes
+                && !r.fit.is_full()
+                && r.cand.allocations.iter().all(|a| best.cand.allocations.iter().any(|b| b.invoice == a.invoice))
+        };
+        let rival = candidates
+            .iter()
+            .skip(1)
+            .filter(|r| !part_of_best(r))
+            .find(|r| r.cand.confidence >= best.cand.confidence - 0.05);
         // What blocks a partial payment: another explanation of the exact amount
         // (a shortfall within the fee tolerance is too loose to compete with a reference).
         let full_rival = candidates.iter().skip(1).find(|r| matches!(r.fit, Fit::Exact | Fit::Discount(_)));
         // Every reason to send the credit to review, named.
         if let Some(r) = rival {
+            let items: Vec<&str> = r.cand.allocations.iter().map(|a| a.invoice.as_str()).collect();
             decision.push(format!(
-                "ambiguous: another candidate is as likely ({:.2} vs {:.2})",
-                r.cand.confidence, best.cand.confidence
+                "ambiguous: another candidate is as likely ({:.2} vs {:.2}): {}",
+                r.cand.confidence,
+                best.cand.confidence,
+                items.join(" + ")
             ));
         }
         decision.extend(conflicts.iter().cloned());
@@ -1754,10 +1797,18 @@ impl Matcher {
             }
             _ => {}
         }
-        if best.credit_notes {
+        // A net payment (invoices less open credit notes) is applied like any other
+        // explanation, when its invoices and credit notes are all of one customer.
+        if best.credit_notes && best.cand.customer_id.is_none() {
             decision.push(
-                "the explanation offsets open credit notes: a person applies it (credit notes are not applied automatically yet)"
-                    .into(),
+                "the explanation offsets credit notes against invoices of another customer: a person decides".into(),
+            );
+        }
+        // A credit note the remittance does not name may have been meant for
+        // another payment, or not be known to the payer: a person confirms it.
+        if best.unreferenced_notes {
+            decision.push(
+                "the explanation offsets an open credit note the remittance does not name: a person confirms it".into(),
             );
         }
         let review = !decision.is_empty() || best.cand.confidence < threshold;

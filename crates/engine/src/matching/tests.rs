@@ -288,13 +288,26 @@ fn a_net_payment_is_explained_by_the_open_credit_note() {
     assert!(
         !r.candidates.iter().any(|c| c.reasons.iter().any(|x| x.contains("partial payment")) && c.confidence >= 0.9)
     );
-    assert_eq!(r.status, MatchStatus::Suggested, "credit notes are applied by a person for now: {r:?}");
-    assert!(r.decision.iter().any(|x| x.contains("credit notes")), "{r:?}");
+    // The only open credit note of the customer that makes the amount exact, but not named:
+    // ranked first, a person confirms it.
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    assert_eq!(r.best().unwrap().customer_id.as_deref(), Some("C6"));
+    assert!(r.decision.iter().any(|d| d.contains("does not name")), "{r:#?}");
+    assert!(!r.decision.iter().any(|d| d.starts_with("ambiguous")), "the partial is no rival: {r:#?}");
 
     // The credit note referenced as well: the references explain the amount.
     let r = m.match_credit(&credit(130_000, Some("FA-2026-0300 FA-2026-0301 avoir AV-2026-0007")));
     assert_eq!(allocs(&r)[0], ("AV-2026-0007".to_string(), -20_000), "{r:?}");
     assert_eq!(allocation_sum(r.best().unwrap()), 130_000);
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    // One invoice referenced, its credit note too.
+    let r = m.match_credit(&credit(80_000, Some("FA-2026-0300 moins avoir AV-2026-0007")));
+    assert_eq!(
+        allocs(&r),
+        vec![("AV-2026-0007".to_string(), -20_000), ("FA-2026-0300".to_string(), 100_000)],
+        "{r:#?}"
+    );
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
 
     // No reference at all: the payer's account and the net amount.
     let mut c = credit(80_000, None);
@@ -305,6 +318,61 @@ fn a_net_payment_is_explained_by_the_open_credit_note() {
         vec![("AV-2026-0007".to_string(), -20_000), ("FA-2026-0300".to_string(), 100_000)],
         "{r:#?}"
     );
+    assert_ne!(r.status, MatchStatus::Matched);
+}
+
+#[test]
+fn a_credit_note_chosen_among_several_that_fit_is_a_person_s_call() {
+    let mut invoices = with_credit_note().invoices();
+    invoices.push(inv("AV-2026-0008", "C6", -20_000));
+    let payers = vec![Payer { customer_id: "C6".into(), name: "Garage Roux".into(), ibans: vec![C6_IBAN.into()] }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let r = m.match_credit(&credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    let best = r.best().unwrap();
+    assert_eq!(allocation_sum(best), 130_000);
+    assert_eq!(r.candidates[1].allocations.len(), 3, "the rival is the other credit note: {r:#?}");
+    let chosen = if allocs(&r).iter().any(|a| a.0 == "AV-2026-0007") { "AV-2026-0008" } else { "AV-2026-0007" };
+    assert!(
+        r.decision.iter().any(|d| d.starts_with("ambiguous") && d.contains(chosen)),
+        "the rival credit note is named: {r:#?}"
+    );
+    // Referenced, the credit note is no longer a choice.
+    let r = m.match_credit(&credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301 avoir AV-2026-0008")));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    assert!(allocs(&r).contains(&("AV-2026-0008".to_string(), -20_000)), "{r:#?}");
+}
+
+#[test]
+fn an_unreferenced_credit_note_is_not_applied_against_contrary_evidence() {
+    // Another open invoice of the customer has exactly the amount: paid that one?
+    let mut invoices = with_credit_note().invoices();
+    invoices.push(inv("FA-2026-0302", "C6", 130_000));
+    let payers = vec![Payer { customer_id: "C6".into(), name: "Garage Roux".into(), ibans: vec![C6_IBAN.into()] }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let r = m.match_credit(&credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301")));
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    assert!(
+        r.candidates.iter().any(|c| c.reasons.iter().any(|x| x.contains("FA-2026-0302") && x.contains("exactly"))),
+        "{r:#?}"
+    );
+    // The payer's account is another customer's.
+    let payers = vec![
+        Payer { customer_id: "C6".into(), name: "Garage Roux".into(), ibans: vec![C6_IBAN.into()] },
+        Payer { customer_id: "C1".into(), name: "Boulangerie Martin SARL".into(), ibans: vec![C1_IBAN.into()] },
+    ];
+    let m = Matcher::new(with_credit_note().invoices(), &payers, MatchConfig::default());
+    let mut c = credit(130_000, Some("Factures FA-2026-0300 FA-2026-0301"));
+    c.counterparty_iban = Some(C1_IBAN.into());
+    let r = m.match_credit(&c);
+    assert_eq!(r.status, MatchStatus::Suggested, "{r:#?}");
+    // A credit note of another customer never completes the references.
+    let mut invoices = matcher().invoices();
+    invoices.push(inv("FA-2026-0300", "C6", 100_000));
+    invoices.push(inv("AV-2026-0009", "C7", -20_000));
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    let r = m.match_credit(&credit(80_000, Some("Facture FA-2026-0300")));
+    assert!(!r.candidates.iter().any(|c| c.allocations.iter().any(|a| a.invoice == "AV-2026-0009")), "{r:#?}");
     assert_ne!(r.status, MatchStatus::Matched);
 }
 
