@@ -192,35 +192,24 @@ impl Store {
 
     /// Audit events after `after_id`, oldest first.
     pub fn events(&self, tenant: &TenantId, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            db.query(
                 "SELECT id, at, actor, kind, subject, data FROM audit_events
                  WHERE tenant_id=?1 AND id>?2 ORDER BY id LIMIT ?3",
-            )?;
-            let rows = st
-                .query_map((tenant.as_str(), after_id, limit), |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(id, at, actor, kind, subject, data)| {
-                    Ok(AuditEvent {
-                        id,
-                        at: parse_time(&at)?,
-                        actor,
-                        kind,
-                        subject,
-                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                    })
+                crate::db::args![tenant.as_str(), after_id, limit],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.get(0)?,
+                    at: parse_time(&r.get::<String>(1)?)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    subject: r.get(4)?,
+                    data: serde_json::from_str(&r.get::<String>(5)?).unwrap_or(serde_json::Value::Null),
                 })
-                .collect()
+            })
+            .collect()
         })
     }
 
