@@ -290,3 +290,20 @@ fn holds_are_placed_listed_lifted_and_read_by_delivery_alike_on_both_databases()
         assert_eq!(events(&store, &t, "hold_lifted").len(), 1);
     }
 }
+
+#[test]
+fn invoice_numbers_match_case_aside_in_ascii_only_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in seeded_both(dir.path()) {
+        let (upper, lower): (String, String) = store
+            .db
+            .read_any(|db| {
+                let r = db.query_one("SELECT upper(?1), lower(?2)", crate::db::args!["fé-1 x", "FÉ-1 X"])?;
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((upper.as_str(), lower.as_str()), ("Fé-1 X", "fÉ-1 x"), "as SQLite's upper and lower");
+        let found = store.db.read_any(|db| crate::holds::invoice_customer(db, t.as_str(), "g-1")).unwrap();
+        assert_eq!(found, Some(("G-1".to_string(), "C2".to_string())));
+    }
+}
