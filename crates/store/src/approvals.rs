@@ -13,11 +13,11 @@
 //! on the row and is an audit event (an edit keeps the original text in it).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::actions::{Acted, ActionRefusal, actor as check_actor, required};
+use super::db::{Db, Row, args};
 use super::outbox::OutboxStatus;
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
@@ -71,8 +71,9 @@ const COLUMNS: &str =
     o.subject, o.body, o.why, o.status, o.attempts, o.last_error, o.recipient, o.created_at, o.sent_at, o.reference,
     o.decided_by, o.decided_at, o.cancel_reason, o.edited";
 
-fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxView> {
+fn view(r: &Row) -> Result<OutboxView, StoreError> {
     let list = |s: String| serde_json::from_str::<Vec<String>>(&s).unwrap_or_default();
+    let status: String = r.get(12)?;
     Ok(OutboxView {
         id: r.get(0)?,
         customer_id: r.get(1)?,
@@ -86,7 +87,8 @@ fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxView> {
         subject: r.get(9)?,
         body: r.get(10)?,
         why: list(r.get(11)?),
-        status: r.get(12)?,
+        status: OutboxStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox status `{status}`")))?,
         attempts: r.get(13)?,
         last_error: r.get(14)?,
         recipient: r.get(15)?,
@@ -96,20 +98,21 @@ fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxView> {
         decided_by: r.get(19)?,
         decided_at: r.get(20)?,
         cancel_reason: r.get(21)?,
-        edited: r.get::<_, i64>(22)? != 0,
+        edited: r.get::<i64>(22)? != 0,
     })
 }
 
-fn read(c: &Connection, t: &str, id: i64) -> Result<Option<OutboxView>, StoreError> {
-    Ok(c.query_row(
+/// One outbox row as a person sees it.
+fn read(db: Db<'_>, t: &str, id: i64) -> Result<Option<OutboxView>, StoreError> {
+    db.query_opt(
         &format!(
             "SELECT {COLUMNS} FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
                  WHERE o.tenant_id=?1 AND o.id=?2"
         ),
-        params![t, id],
-        view,
-    )
-    .optional()?)
+        args![t, id],
+    )?
+    .map(|r| view(&r))
+    .transpose()
 }
 
 fn not_found(id: i64) -> ActionRefusal {
@@ -133,7 +136,7 @@ impl Store {
 
     /// One outbox row with its rendered message.
     pub fn outbox_entry(&self, tenant: &TenantId, id: i64) -> Result<Option<OutboxView>, StoreError> {
-        self.db.read(|c| read(c, tenant.as_str(), id))
+        self.db.read_any(|db| read(db, tenant.as_str(), id))
     }
 
     /// `actor` approves a reminder waiting for confirmation, as rendered or
@@ -158,8 +161,8 @@ impl Store {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
-        self.db.write(|tx| {
-            let Some(row) = read(tx, t, id)? else { return Ok(Err(not_found(id))) };
+        self.db.write_any(|db| {
+            let Some(row) = read(db, t, id)? else { return Ok(Err(not_found(id))) };
             match row.status {
                 OutboxStatus::ToConfirm => {}
                 OutboxStatus::Cancelled => {
@@ -189,31 +192,31 @@ impl Store {
             }
             let edited = subject.as_ref().is_some_and(|s| *s != row.subject) || body.as_ref().is_some_and(|b| *b != row.body);
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE outbox SET status=?3, subject=?4, body=?5, decided_by=?6, decided_at=?7, edited=?8, updated_at=?7
                  WHERE tenant_id=?1 AND id=?2 AND status=?9",
-                params![
+                args![
                     t,
                     id,
-                    OutboxStatus::Queued,
+                    OutboxStatus::Queued.as_str(),
                     subject.as_deref().unwrap_or(&row.subject),
                     body.as_deref().unwrap_or(&row.body),
                     actor,
                     now,
                     edited,
-                    OutboxStatus::ToConfirm
+                    OutboxStatus::ToConfirm.as_str()
                 ],
             )?;
             let original = edited.then(|| json!({ "subject": row.subject, "body": row.body }));
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "reminder_approved",
                 &format!("outbox:{id}"),
                 &json!({ "customer": row.customer_id, "step": row.step, "edited": edited, "original": original }),
             )?;
-            Ok(read(tx, t, id)?.ok_or_else(|| not_found(id)))
+            Ok(read(db, t, id)?.ok_or_else(|| not_found(id)))
         })
     }
 
@@ -251,8 +254,8 @@ impl Store {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        self.db.write(|tx| {
-            let Some(row) = read(tx, t, id)? else { return Ok(Err(not_found(id))) };
+        self.db.write_any(|db| {
+            let Some(row) = read(db, t, id)? else { return Ok(Err(not_found(id))) };
             match row.status {
                 OutboxStatus::ToConfirm | OutboxStatus::Queued | OutboxStatus::Failed => {}
                 OutboxStatus::Cancelled if row.decided_by.is_some() => return Ok(Ok(row)),
@@ -263,20 +266,20 @@ impl Store {
                 }
             }
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE outbox SET status=?3, decided_by=?4, decided_at=?5, cancel_reason=?6, next_attempt_at=NULL, updated_at=?5
                  WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                params![t, id, OutboxStatus::Cancelled, actor, now, reason, row.status],
+                args![t, id, OutboxStatus::Cancelled.as_str(), actor, now, reason, row.status.as_str()],
             )?;
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "reminder_cancelled",
                 &format!("outbox:{id}"),
                 &json!({ "customer": row.customer_id, "step": row.step, "invoices": row.invoices, "reason": reason, "was": row.status }),
             )?;
-            Ok(read(tx, t, id)?.ok_or_else(|| not_found(id)))
+            Ok(read(db, t, id)?.ok_or_else(|| not_found(id)))
         })
     }
 }

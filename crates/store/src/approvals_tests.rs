@@ -204,3 +204,64 @@ fn migration_0014_keeps_every_outbox_row_and_task() {
     assert!(conn.execute("UPDATE tasks SET kind='chat'", []).is_err());
     conn.execute("UPDATE tasks SET kind='follow_up'", []).unwrap();
 }
+
+/// A reminder waiting for confirmation, written row by row (queueing is
+/// not ported to PostgreSQL yet).
+fn to_confirm(store: &Store, customer: &str, key: &str) -> i64 {
+    store
+        .db
+        .write_any(|db| {
+            db.query_one(
+                "INSERT INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template,
+                                     invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at)
+                 VALUES ('t', ?1, ?2, 'b2b', 'formal_notice', 'email', 'formal_notice', '[\"F-1\"]', '[]', '2026-12-15',
+                         'Mise en demeure', 'Madame, Monsieur', '[\"F-1 due\"]', 'to_confirm', ?3, ?3)
+                 RETURNING id",
+                crate::db::args![key, customer, now_text()],
+            )?
+            .get(0)
+        })
+        .unwrap()
+}
+
+#[test]
+fn reminders_are_approved_and_cancelled_by_people_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in super::holds_tests::seeded_both(dir.path()) {
+        let a = to_confirm(&store, "C1", "a");
+        let b = to_confirm(&store, "C2", "b");
+        let v = store.outbox_entry(&t, a).unwrap().unwrap();
+        assert_eq!(
+            (v.status, v.customer_name.as_deref(), v.invoices.clone(), v.edited),
+            (OutboxStatus::ToConfirm, Some("Client C1"), vec!["F-1".to_string()], false)
+        );
+        assert!(store.outbox_entry(&t, 999).unwrap().is_none());
+        let edit = OutboxEdit { subject: Some("Dernier rappel".into()), body: None };
+        let approved = store.approve_outbox(&t, a, &edit, "user:alice").unwrap().unwrap();
+        assert_eq!(
+            (approved.status, approved.subject.as_str(), approved.edited, approved.decided_by.as_deref()),
+            (OutboxStatus::Queued, "Dernier rappel", true, Some("user:alice"))
+        );
+        assert_eq!(store.approve_outbox(&t, a, &edit, "user:bob").unwrap().unwrap().decided_by, approved.decided_by);
+        let other = OutboxEdit { subject: Some("Autre".into()), body: None };
+        assert!(matches!(store.approve_outbox(&t, a, &other, "user:bob").unwrap(), Err(ActionRefusal::Conflict(_))));
+
+        let cancelled = store.cancel_outbox(&t, b, "client en procédure", "user:carol").unwrap().unwrap();
+        assert_eq!(
+            (cancelled.status, cancelled.cancel_reason.as_deref()),
+            (OutboxStatus::Cancelled, Some("client en procédure"))
+        );
+        assert_eq!(
+            store.cancel_outbox(&t, b, "again", "user:dave").unwrap().unwrap().decided_by.as_deref(),
+            Some("user:carol")
+        );
+        assert!(matches!(
+            store.approve_outbox(&t, b, &OutboxEdit::default(), "user:alice").unwrap(),
+            Err(ActionRefusal::Conflict(_))
+        ));
+        let approved_events = events(&store, &t, "reminder_approved");
+        assert_eq!(approved_events.len(), 1);
+        assert_eq!(approved_events[0].2["original"]["subject"], "Mise en demeure");
+        assert_eq!(events(&store, &t, "reminder_cancelled")[0].1, format!("outbox:{b}"));
+    }
+}

@@ -273,3 +273,70 @@ fn an_out_of_office_with_a_return_date_makes_the_customer_away_when_no_other_add
     );
     assert_eq!(store.dunning_states(&t).unwrap().iter().find(|s| s.customer_id == "C1").unwrap().away, None);
 }
+
+#[test]
+fn addresses_are_marked_listed_and_cleared_alike_on_both_databases() {
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in super::holds_tests::seeded_both(dir.path()) {
+        let now = "2026-11-24T09:00:00.000Z";
+        let back = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let (away, foreign_away, marked) = store
+            .db
+            .write_any(|db| {
+                // The replies that said so (storing messages is not ported yet).
+                let mut ids = Vec::new();
+                for uid in [1, 2] {
+                    let id: i64 = db
+                        .query_one(
+                            "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path,
+                                                           status, created_at, updated_at)
+                             VALUES ('t', 'mail', 'INBOX', 1, ?1, ?2, 10, '/m', 'handled', ?3, ?3) RETURNING id",
+                            crate::db::args![uid, format!("sha{uid}"), now],
+                        )?
+                        .get(0)?;
+                    ids.push(id);
+                }
+                let away = crate::contacts::record_away(db, "t", ids[0], Some("C1"), Some(" AP@c1.example "), back, now)?;
+                let foreign = crate::contacts::record_away(db, "t", ids[0], Some("C1"), Some("ap@c2.example"), back, now)?;
+                let u = bounce(None, vec![failed("ap@c2.example", "5.1.1"), failed("x@elsewhere.test", "5.1.1")]);
+                let marked = crate::contacts::mark_undeliverable(db, "t", ids[1], &u, Some("C2"), None, now)?;
+                Ok((away, foreign, marked))
+            })
+            .unwrap();
+        assert!(away && !foreign_away, "only the customer's own address is recorded away");
+        assert_eq!(marked, (vec!["ap@c2.example".to_string()], vec!["x@elsewhere.test".to_string()]));
+
+        let listed = store.contacts(&t, TODAY, None, 100).unwrap();
+        let states: Vec<(Option<&str>, &str, ContactState)> =
+            listed.iter().map(|c| (c.customer_id.as_deref(), c.address.as_str(), c.status)).collect();
+        assert_eq!(
+            states,
+            [
+                (Some("C1"), "ap@c1.example", ContactState::Away),
+                (Some("C2"), "ap@c2.example", ContactState::Undeliverable)
+            ]
+        );
+        assert_eq!(listed[1].undeliverable.as_ref().and_then(|u| u.status_code.as_deref()), Some("5.1.1"));
+        let after =
+            store.contacts(&t, TODAY, None, Window { limit: 10, after: Some(listed[0].cursor()), offset: 0 }).unwrap();
+        assert_eq!(after.len(), 1);
+        let emails = HashMap::from([
+            ("C1".to_string(), vec!["ap@c1.example".to_string()]),
+            ("C2".to_string(), vec!["ap@c2.example".to_string()]),
+        ]);
+        let (by_customer, dead) = store
+            .db
+            .read_any(|db| {
+                Ok((crate::contacts::away_by_customer(db, "t", &emails)?, crate::contacts::undeliverable(db, "t")?))
+            })
+            .unwrap();
+        assert_eq!(by_customer.get("C1").map(|a| a.until), Some(back));
+        assert!(!by_customer.contains_key("C2"), "an undeliverable address is not away");
+        assert_eq!(dead.get("ap@c2.example"), Some(&Some("5.1.1".to_string())));
+
+        let cleared = store.db.write_any(|db| crate::contacts::clear(db, "t", "AP@C2.example")).unwrap();
+        assert!(cleared);
+        assert!(store.contacts(&t, TODAY, Some(ContactState::Undeliverable), 100).unwrap().is_empty());
+    }
+}

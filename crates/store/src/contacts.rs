@@ -23,9 +23,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::{Db, args};
 use super::{Store, StoreError, Window};
 use relance_domain::TenantId;
 use relance_engine::dunning::Away;
@@ -101,17 +101,20 @@ pub struct ContactView {
 }
 
 /// The undeliverable addresses of a tenant: address → status code.
-pub(crate) fn undeliverable(c: &rusqlite::Connection, t: &str) -> Result<HashMap<String, Option<String>>, StoreError> {
-    let mut st = c.prepare_cached("SELECT address, status_code FROM contact_undeliverable WHERE tenant_id=?1")?;
-    let rows = st.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) fn undeliverable<'a>(db: impl Into<Db<'a>>, t: &str) -> Result<HashMap<String, Option<String>>, StoreError> {
+    db.into()
+        .query("SELECT address, status_code FROM contact_undeliverable WHERE tenant_id=?1", args![t])?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect()
 }
 
 /// The customer's addresses, lower case, in their order.
-fn emails_of(c: &rusqlite::Connection, t: &str, customer: &str) -> Result<Vec<String>, StoreError> {
-    let text: Option<String> = c
-        .query_row("SELECT emails FROM customers WHERE tenant_id=?1 AND id=?2", params![t, customer], |r| r.get(0))
-        .optional()?;
+fn emails_of(db: Db<'_>, t: &str, customer: &str) -> Result<Vec<String>, StoreError> {
+    let text: Option<String> = db
+        .query_opt("SELECT emails FROM customers WHERE tenant_id=?1 AND id=?2", args![t, customer])?
+        .map(|r| r.get(0))
+        .transpose()?;
     let list: Vec<String> = text.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     Ok(list.into_iter().map(|a| a.trim().to_lowercase()).collect())
 }
@@ -119,8 +122,8 @@ fn emails_of(c: &rusqlite::Connection, t: &str, customer: &str) -> Result<Vec<St
 /// Marks what a delivery failure says is undeliverable (see the module
 /// doc); `reminder` is the outbox row it returns, if known. Returns the
 /// addresses marked and those of the report left alone (not the customer's).
-pub(crate) fn mark_undeliverable(
-    tx: &rusqlite::Transaction<'_>,
+pub(crate) fn mark_undeliverable<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     message: i64,
     u: &Understanding,
@@ -129,7 +132,8 @@ pub(crate) fn mark_undeliverable(
     now: &str,
 ) -> Result<(Vec<String>, Vec<String>), StoreError> {
     let Some(customer) = customer else { return Ok((Vec::new(), Vec::new())) };
-    let emails = emails_of(tx, t, customer)?;
+    let db = db.into();
+    let emails = emails_of(db, t, customer)?;
     let mut marked: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     let mut foreign = Vec::new();
     let failed: Vec<_> = u.delivery.iter().flat_map(|d| d.failed()).collect();
@@ -145,13 +149,14 @@ pub(crate) fn mark_undeliverable(
     if failed.is_empty() {
         // No recipient named: the reminder's address, when it can only be that one.
         let recipient: Option<String> = match reminder {
-            Some(id) => tx
-                .query_row("SELECT recipient FROM outbox WHERE tenant_id=?1 AND id=?2", params![t, id], |r| r.get(0))
-                .optional()?
+            Some(id) => db
+                .query_opt("SELECT recipient FROM outbox WHERE tenant_id=?1 AND id=?2", args![t, id])?
+                .map(|r| r.get::<Option<String>>(0))
+                .transpose()?
                 .flatten(),
             None => None,
         };
-        let known = undeliverable(tx, t)?;
+        let known = undeliverable(db, t)?;
         let deliverable: Vec<&String> = emails.iter().filter(|e| !known.contains_key(*e)).collect();
         let only = match (recipient, deliverable.as_slice()) {
             (Some(r), _) => Some(r.trim().to_lowercase()).filter(|r| emails.contains(r)),
@@ -163,22 +168,22 @@ pub(crate) fn mark_undeliverable(
             marked.push((a, None, diagnostic));
         }
     }
-    let mut st = tx.prepare_cached(
-        "INSERT INTO contact_undeliverable (tenant_id, address, customer_id, since, status_code, diagnostic, message_id)
-         VALUES (?1,?2,?3,?4,?5,?6,?7)
-         ON CONFLICT (tenant_id, address) DO UPDATE SET customer_id=excluded.customer_id, since=excluded.since,
-             status_code=excluded.status_code, diagnostic=excluded.diagnostic, message_id=excluded.message_id",
-    )?;
     for (address, code, diagnostic) in &marked {
-        st.execute(params![t, address, customer, now, code, diagnostic, message])?;
+        db.execute(
+            "INSERT INTO contact_undeliverable (tenant_id, address, customer_id, since, status_code, diagnostic, message_id)
+             VALUES (?1,?2,?3,?4,?5,?6,?7)
+             ON CONFLICT (tenant_id, address) DO UPDATE SET customer_id=excluded.customer_id, since=excluded.since,
+                 status_code=excluded.status_code, diagnostic=excluded.diagnostic, message_id=excluded.message_id",
+            args![t, address, customer, now, code, diagnostic, message],
+        )?;
     }
     Ok((marked.into_iter().map(|m| m.0).collect(), foreign))
 }
 
 /// Records an absence announced from `address` when it is one of the
 /// customer's addresses; returns whether it was recorded.
-pub(crate) fn record_away(
-    tx: &rusqlite::Transaction<'_>,
+pub(crate) fn record_away<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     message: i64,
     customer: Option<&str>,
@@ -188,33 +193,27 @@ pub(crate) fn record_away(
 ) -> Result<bool, StoreError> {
     let (Some(customer), Some(address)) = (customer, address) else { return Ok(false) };
     let address = address.trim().to_lowercase();
-    if !emails_of(tx, t, customer)?.contains(&address) {
+    let db = db.into();
+    if !emails_of(db, t, customer)?.contains(&address) {
         return Ok(false);
     }
-    tx.execute(
+    db.execute(
         "INSERT INTO contact_away (tenant_id, address, customer_id, until, reason, message_id, recorded_at)
          VALUES (?1,?2,?3,?4,?5,?6,?7)
          ON CONFLICT (tenant_id, address) DO UPDATE SET customer_id=excluded.customer_id, until=excluded.until,
              reason=excluded.reason, message_id=excluded.message_id, recorded_at=excluded.recorded_at",
-        params![
-            t,
-            address,
-            customer,
-            until.to_string(),
-            format!("out-of-office reply, message {message}"),
-            message,
-            now
-        ],
+        args![t, address, customer, until.to_string(), format!("out-of-office reply, message {message}"), message, now],
     )?;
     Ok(true)
 }
 
 /// A real reply came from `address`: it is neither undeliverable nor away.
 /// Returns whether anything was cleared.
-pub(crate) fn clear(tx: &rusqlite::Transaction<'_>, t: &str, address: &str) -> Result<bool, StoreError> {
+pub(crate) fn clear<'a>(db: impl Into<Db<'a>>, t: &str, address: &str) -> Result<bool, StoreError> {
+    let db = db.into();
     let address = address.trim().to_lowercase();
-    let a = tx.execute("DELETE FROM contact_undeliverable WHERE tenant_id=?1 AND address=?2", params![t, address])?;
-    let b = tx.execute("DELETE FROM contact_away WHERE tenant_id=?1 AND address=?2", params![t, address])?;
+    let a = db.execute("DELETE FROM contact_undeliverable WHERE tenant_id=?1 AND address=?2", args![t, address])?;
+    let b = db.execute("DELETE FROM contact_away WHERE tenant_id=?1 AND address=?2", args![t, address])?;
     Ok(a + b > 0)
 }
 
@@ -222,16 +221,18 @@ pub(crate) fn clear(tx: &rusqlite::Transaction<'_>, t: &str, address: &str) -> R
 /// deliverable address of the customer is away (the earliest return: the
 /// customer can be reached from then on). `emails` gives each customer's
 /// addresses.
-pub(crate) fn away_by_customer(
-    c: &rusqlite::Connection,
+pub(crate) fn away_by_customer<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     emails: &HashMap<String, Vec<String>>,
 ) -> Result<HashMap<String, Away>, StoreError> {
-    let dead = undeliverable(c, t)?;
-    let mut st = c.prepare_cached("SELECT address, until, reason FROM contact_away WHERE tenant_id=?1")?;
-    let away: HashMap<String, (String, String)> = st
-        .query_map([t], |r| Ok((r.get::<_, String>(0)?, (r.get::<_, String>(1)?, r.get::<_, String>(2)?))))?
-        .collect::<Result<_, _>>()?;
+    let db = db.into();
+    let dead = undeliverable(db, t)?;
+    let away: HashMap<String, (String, String)> = db
+        .query("SELECT address, until, reason FROM contact_away WHERE tenant_id=?1", args![t])?
+        .iter()
+        .map(|r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .collect::<Result<_, StoreError>>()?;
     let mut out = HashMap::new();
     if away.is_empty() {
         return Ok(out);
@@ -269,7 +270,7 @@ impl Store {
         let page = page.into();
         let after = page.after.as_deref().map(|c| c.split_once('\n').unwrap_or(("", c)));
         let t = tenant.as_str();
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let mut all: BTreeMap<(Option<String>, String), ContactView> = BTreeMap::new();
             let blank = |customer: Option<String>, address: String| ContactView {
                 customer_id: customer,
@@ -278,38 +279,34 @@ impl Store {
                 undeliverable: None,
                 away: None,
             };
-            let mut st = c.prepare("SELECT c.id, e.value FROM customers c, json_each(c.emails) e WHERE c.tenant_id=?1")?;
-            for row in st.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (customer, address) = row?;
-                let address = address.trim().to_lowercase();
-                all.entry((Some(customer.clone()), address.clone())).or_insert_with(|| blank(Some(customer), address));
+            // Each customer's JSON list of addresses, read here rather than
+            // with SQLite's `json_each` (which PostgreSQL does not have).
+            for r in db.query("SELECT id, emails FROM customers WHERE tenant_id=?1", args![t])? {
+                let customer: String = r.get(0)?;
+                let list: Vec<String> = serde_json::from_str(&r.get::<String>(1)?)
+                    .map_err(|e| StoreError::Corrupt(format!("the addresses of customer {customer}: {e}")))?;
+                for address in list {
+                    let address = address.trim().to_lowercase();
+                    all.entry((Some(customer.clone()), address.clone()))
+                        .or_insert_with(|| blank(Some(customer.clone()), address));
+                }
             }
-            let mut st = c.prepare(
+            for r in db.query(
                 "SELECT customer_id, address, since, status_code, diagnostic, message_id FROM contact_undeliverable WHERE tenant_id=?1",
-            )?;
-            for row in st.query_map([t], |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, String>(1)?,
-                    UndeliverableView { since: r.get(2)?, status_code: r.get(3)?, diagnostic: r.get(4)?, message: r.get(5)? },
-                ))
-            })? {
-                let (customer, address, view) = row?;
+                args![t],
+            )? {
+                let (customer, address): (Option<String>, String) = (r.get(0)?, r.get(1)?);
+                let view =
+                    UndeliverableView { since: r.get(2)?, status_code: r.get(3)?, diagnostic: r.get(4)?, message: r.get(5)? };
                 let entry = all.entry((customer.clone(), address.clone())).or_insert_with(|| blank(customer, address));
                 entry.undeliverable = Some(view);
             }
-            let mut st =
-                c.prepare("SELECT customer_id, address, until, reason, message_id FROM contact_away WHERE tenant_id=?1")?;
-            for row in st.query_map([t], |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            })? {
-                let (customer, address, until, reason, message) = row?;
+            for r in db.query(
+                "SELECT customer_id, address, until, reason, message_id FROM contact_away WHERE tenant_id=?1",
+                args![t],
+            )? {
+                let (customer, address, until, reason, message): (Option<String>, String, String, String, Option<i64>) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
                 let until = NaiveDate::parse_from_str(&until, "%Y-%m-%d")
                     .map_err(|e| StoreError::Corrupt(format!("contact_away {address}: {e}")))?;
                 let entry = all.entry((customer.clone(), address.clone())).or_insert_with(|| blank(customer, address));

@@ -20,9 +20,9 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
+use super::db::{Db, args};
 use super::holds::{AutoHold, insert_hold_of};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
@@ -39,38 +39,53 @@ pub const RELANCE_ACTOR: &str = "relance";
 /// doc), by customer (of `only` when given), strongest evidence per credit
 /// and customer: a known account, then a learned one, then the matcher's
 /// candidate.
-pub(crate) fn pending_credits(
-    c: &Connection,
+pub(crate) fn pending_credits<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     only: Option<&str>,
 ) -> Result<Vec<(String, PendingCredit)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT ci.customer_id, p.id, p.unallocated_minor, p.currency, p.booking_date,
-                CASE ci.origin WHEN 'source' THEN 1 ELSE 2 END, ci.iban
-           FROM payments p JOIN customer_ibans ci ON ci.tenant_id=p.tenant_id AND ci.iban=p.counterparty_iban
-          WHERE p.tenant_id=?1 AND p.status IN ('suggested','unmatched') AND p.direction='credit' AND p.reversal=0
-            AND p.unallocated_minor > 0 AND (?2 IS NULL OR ci.customer_id=?2)
-         UNION ALL
-         SELECT json_extract(cand.value, '$.customer_id'), p.id, p.unallocated_minor, p.currency, p.booking_date, 3, NULL
-           FROM payments p, json_each(CASE WHEN json_valid(p.match_result) THEN p.match_result END, '$.candidates') cand
-          WHERE p.tenant_id=?1 AND p.status IN ('suggested','unmatched') AND p.direction='credit' AND p.reversal=0
-            AND p.unallocated_minor > 0 AND json_extract(cand.value, '$.customer_id') IS NOT NULL
-            AND (?2 IS NULL OR json_extract(cand.value, '$.customer_id')=?2)
-          ORDER BY 1, 2, 6",
-    )?;
-    let rows = st
-        .query_map(params![t, only], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let db = db.into();
+    const CREDITS: &str = "p.tenant_id=?1 AND p.status IN ('suggested','unmatched') AND p.direction='credit'
+        AND p.reversal=0 AND p.unallocated_minor > 0";
+    /// customer, payment id, unallocated minor units, currency, booking day, rank, account.
+    type Evidence = (String, i64, i64, String, String, i64, Option<String>);
+    let mut rows: Vec<Evidence> = db
+        .query(
+            &format!(
+                "SELECT ci.customer_id, p.id, p.unallocated_minor, p.currency, p.booking_date,
+                        CASE ci.origin WHEN 'source' THEN 1 ELSE 2 END, ci.iban
+                   FROM payments p JOIN customer_ibans ci ON ci.tenant_id=p.tenant_id AND ci.iban=p.counterparty_iban
+                  WHERE {CREDITS} AND (CAST(?2 AS TEXT) IS NULL OR ci.customer_id=?2)"
+            ),
+            args![t, only],
+        )?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .collect::<Result<_, StoreError>>()?;
+    // The matcher's candidates, read from the stored match result here
+    // (SQLite's `json_each` has no PostgreSQL twin); an unreadable result names none.
+    for r in db.query(
+        &format!(
+            "SELECT p.id, p.unallocated_minor, p.currency, p.booking_date, p.match_result FROM payments p
+              WHERE {CREDITS} AND p.match_result IS NOT NULL"
+        ),
+        args![t],
+    )? {
+        let Ok(result) = serde_json::from_str::<serde_json::Value>(&r.get::<String>(4)?) else { continue };
+        let candidates: Vec<&serde_json::Value> = match result.get("candidates") {
+            Some(serde_json::Value::Array(list)) => list.iter().collect(),
+            Some(serde_json::Value::Object(map)) => map.values().collect(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        for customer in candidates.into_iter().filter_map(|c| c.get("customer_id")?.as_str()) {
+            if only.is_none_or(|o| o == customer) {
+                rows.push((customer.to_string(), r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, 3, None));
+            }
+        }
+    }
+    // By customer (byte-wise), credit and strength of the evidence.
+    rows.sort_by(|a, b| (&a.0, a.1, a.5).cmp(&(&b.0, b.1, b.5)));
     let mut out: Vec<(String, PendingCredit)> = Vec::new();
     for (customer, id, minor, code, booked, rank, iban) in rows {
         if out.last().is_some_and(|(c, p)| *c == customer && p.payment_id == id) {
@@ -90,23 +105,25 @@ pub(crate) fn pending_credits(
 
 /// Places a `credit_review` hold on `customer` for each of `credits` that
 /// has none in force; returns how many were placed.
-pub(crate) fn hold_for_credits_in(
-    tx: &Connection,
+pub(crate) fn hold_for_credits_in<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     credits: &[(i64, String)],
 ) -> Result<u32, StoreError> {
+    let db = db.into();
     let mut placed = 0;
     for (payment, reason) in credits {
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND payment_id=?3
-                AND kind='credit_review' AND lifted_at IS NULL)",
-            params![t, customer, payment],
-            |r| r.get(0),
-        )?;
+        let exists = db
+            .query_opt(
+                "SELECT 1 FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND payment_id=?3
+                    AND kind='credit_review' AND lifted_at IS NULL LIMIT 1",
+                args![t, customer, payment],
+            )?
+            .is_some();
         if !exists {
             let auto = AutoHold { kind: HoldKind::CreditReview, payment: Some(*payment), message: None };
-            insert_hold_of(tx, t, customer, None, reason, None, RELANCE_ACTOR, auto)?;
+            insert_hold_of(db, t, customer, None, reason, None, RELANCE_ACTOR, auto)?;
             placed += 1;
         }
     }
@@ -115,20 +132,28 @@ pub(crate) fn hold_for_credits_in(
 
 /// Lifts the `credit_review` holds of a credit a person (or the matcher)
 /// applied or rejected, each with an audit event; returns how many.
-pub(crate) fn release_payment_holds(tx: &Connection, t: &str, payment: i64, note: &str) -> Result<u32, StoreError> {
-    let mut st = tx.prepare_cached(
-        "SELECT id, customer_id FROM holds WHERE tenant_id=?1 AND payment_id=?2 AND kind='credit_review' AND lifted_at IS NULL",
-    )?;
-    let holds = st
-        .query_map(params![t, payment], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+pub(crate) fn release_payment_holds<'a>(
+    db: impl Into<Db<'a>>,
+    t: &str,
+    payment: i64,
+    note: &str,
+) -> Result<u32, StoreError> {
+    let db = db.into();
+    let holds = db
+        .query(
+            "SELECT id, customer_id FROM holds WHERE tenant_id=?1 AND payment_id=?2 AND kind='credit_review' AND lifted_at IS NULL",
+            args![t, payment],
+        )?
+        .iter()
+        .map(|r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     for (id, customer) in &holds {
-        tx.execute(
+        db.execute(
             "UPDATE holds SET lifted_by=?3, lifted_at=?4, lift_note=?5 WHERE tenant_id=?1 AND id=?2 AND lifted_at IS NULL",
-            params![t, id, RELANCE_ACTOR, now_text(), note],
+            args![t, id, RELANCE_ACTOR, now_text(), note],
         )?;
         insert_event(
-            tx,
+            db,
             t,
             RELANCE_ACTOR,
             "hold_lifted",
@@ -139,20 +164,25 @@ pub(crate) fn release_payment_holds(tx: &Connection, t: &str, payment: i64, note
     Ok(holds.len() as u32)
 }
 
-/// The reasons of the holds in force that name each credit of `ids` (a
-/// credit holding a reminder, or linked to a customer's payment claim).
-pub(crate) fn holding_reasons(c: &Connection, t: &str, ids: &[i64]) -> Result<HashMap<i64, Vec<String>>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT customer_id, reason, id FROM holds INDEXED BY holds_by_payment
-          WHERE tenant_id=?1 AND payment_id IS NOT NULL AND payment_id=?2 AND lifted_at IS NULL
-            AND (until IS NULL OR until>=date('now')) ORDER BY id",
-    )?;
+/// The reasons of the holds in force today (UTC, as SQLite's `date('now')`)
+/// that name each credit of `ids` (a credit holding a reminder, or linked
+/// to a customer's payment claim).
+pub(crate) fn holding_reasons<'a>(
+    db: impl Into<Db<'a>>,
+    t: &str,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+    let db = db.into();
+    let today = chrono::Utc::now().date_naive().to_string();
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     for id in ids {
-        let rows = st
-            .query_map(params![t, id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        for row in rows {
-            let (customer, reason, hold) = row?;
+        for r in db.query(
+            "SELECT customer_id, reason, id FROM holds INDEXED BY holds_by_payment
+              WHERE tenant_id=?1 AND payment_id IS NOT NULL AND payment_id=?2 AND lifted_at IS NULL
+                AND (until IS NULL OR until>=?3) ORDER BY id",
+            args![t, id, today],
+        )? {
+            let (customer, reason, hold): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             out.entry(*id).or_default().push(format!("holds the reminders of {customer} (hold #{hold}): {reason}"));
         }
     }
@@ -171,28 +201,26 @@ pub(crate) fn holding_sql(id: &str) -> String {
 /// The pre-send check of one reminder (in the claiming transaction): the
 /// credits naming `customer` that could pay one of `invoices` as they stand
 /// now hold the customer's reminders; returns how many holds were placed.
-pub(crate) fn check_before_sending(
-    tx: &Connection,
+pub(crate) fn check_before_sending<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     invoices: &[String],
 ) -> Result<u32, StoreError> {
-    let credits: Vec<PendingCredit> = pending_credits(tx, t, Some(customer))?.into_iter().map(|(_, p)| p).collect();
+    let db = db.into();
+    let credits: Vec<PendingCredit> = pending_credits(db, t, Some(customer))?.into_iter().map(|(_, p)| p).collect();
     if credits.is_empty() {
         return Ok(0);
     }
-    let mut open = tx.prepare_cached(
-        "SELECT number, due_date, open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2
-            AND status IN ('open','partially_paid') AND open_minor>0",
-    )?;
     let mut states = Vec::new();
     for n in invoices {
-        let row = open
-            .query_row(params![t, n], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
-            })
-            .optional()?;
-        let Some((number, due, minor, code)) = row else { continue };
+        let row = db.query_opt(
+            "SELECT number, due_date, open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2
+                AND status IN ('open','partially_paid') AND open_minor>0",
+            args![t, n],
+        )?;
+        let Some(r) = row else { continue };
+        let (number, due, minor, code): (String, String, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         let (Ok(ccy), Ok(due_date)) = (Currency::parse(&code), NaiveDate::parse_from_str(&due, "%Y-%m-%d")) else {
             continue;
         };
@@ -203,7 +231,7 @@ pub(crate) fn check_before_sending(
         .iter()
         .map(|c| (c.payment_id, format!("{} (found before sending)", c.why())))
         .collect();
-    hold_for_credits_in(tx, t, customer, &found)
+    hold_for_credits_in(db, t, customer, &found)
 }
 
 impl Store {
@@ -216,11 +244,13 @@ impl Store {
         customer: &str,
         credits: &[(i64, String)],
     ) -> Result<u32, StoreError> {
-        self.db.write(|tx| hold_for_credits_in(tx, tenant.as_str(), customer, credits))
+        self.db.write_any(|db| hold_for_credits_in(db, tenant.as_str(), customer, credits))
     }
 
     /// The credits waiting for review that name `customer` (see the module doc).
     pub fn pending_credits_of(&self, tenant: &TenantId, customer: &str) -> Result<Vec<PendingCredit>, StoreError> {
-        self.db.read(|c| Ok(pending_credits(c, tenant.as_str(), Some(customer))?.into_iter().map(|(_, p)| p).collect()))
+        self.db.read_any(|db| {
+            Ok(pending_credits(db, tenant.as_str(), Some(customer))?.into_iter().map(|(_, p)| p).collect())
+        })
     }
 }

@@ -179,3 +179,62 @@ fn rejecting_the_credit_releases_the_reminder_and_a_paid_reminder_is_cancelled()
     let claim = store.claim_outbox(&t, day, now + chrono::Duration::hours(2), 10).unwrap();
     assert_eq!((claim.items.len(), claim.cancelled), (0, 1), "paid: not sent");
 }
+
+#[test]
+fn credits_awaiting_review_hold_and_release_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in super::holds_tests::seeded_both(dir.path()) {
+        let (p1, p2) = store
+            .db
+            .write_any(|db| {
+                db.execute(
+                    "INSERT INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at)
+                     VALUES ('t', 'FR7630001007941234567890185', 'C1', 'source', '2026-11-01T00:00:00.000Z')",
+                    crate::db::args![],
+                )?;
+                let payment = |key: &str, status: &str, iban: Option<&str>, result: &str| -> Result<i64, StoreError> {
+                    db.query_one(
+                        "INSERT INTO payments (tenant_id, dedupe_key, source, booking_date, amount_minor, currency, direction,
+                                               counterparty_iban, status, match_result, match_result_version,
+                                               unallocated_minor, created_at, updated_at)
+                         VALUES ('t', ?1, 'bank', '2026-11-20', 120000, 'EUR', 'credit', ?2, ?3, ?4, 1, 120000, ?5, ?5)
+                         RETURNING id",
+                        crate::db::args![key, iban, status, result, now_text()],
+                    )?
+                    .get(0)
+                };
+                let p1 = payment(
+                    "p1",
+                    "suggested",
+                    Some("FR7630001007941234567890185"),
+                    r#"{"candidates":[{"customer_id":"C2"},{"customer_id":"C1"}]}"#,
+                )?;
+                let p2 = payment("p2", "unmatched", None, r#"{"candidates":[{"customer_id":"C2"}]}"#)?;
+                Ok((p1, p2))
+            })
+            .unwrap();
+        let c1 = store.pending_credits_of(&t, "C1").unwrap();
+        assert_eq!(c1.iter().map(|p| p.payment_id).collect::<Vec<_>>(), [p1], "the strongest evidence only");
+        assert!(matches!(&c1[0].evidence, PayerEvidence::KnownIban(i) if i == "FR7630001007941234567890185"));
+        let c2 = store.pending_credits_of(&t, "C2").unwrap();
+        assert_eq!(
+            c2.iter().map(|p| (p.payment_id, p.evidence.clone())).collect::<Vec<_>>(),
+            [(p1, PayerEvidence::MatcherCandidate), (p2, PayerEvidence::MatcherCandidate)]
+        );
+        let all = store.db.read_any(|db| crate::credit_holds::pending_credits(db, "t", None)).unwrap();
+        assert_eq!(
+            all.iter().map(|(c, p)| (c.as_str(), p.payment_id)).collect::<Vec<_>>(),
+            [("C1", p1), ("C2", p1), ("C2", p2)]
+        );
+
+        assert_eq!(store.hold_for_credits(&t, "C1", &[(p1, "credit #1".into())]).unwrap(), 1);
+        assert_eq!(store.hold_for_credits(&t, "C1", &[(p1, "credit #1".into())]).unwrap(), 0, "once per credit");
+        let reasons = store.db.read_any(|db| crate::credit_holds::holding_reasons(db, "t", &[p1, p2])).unwrap();
+        assert_eq!((reasons.get(&p1).map(Vec::len), reasons.get(&p2)), (Some(1), None));
+        let released =
+            store.db.write_any(|db| crate::credit_holds::release_payment_holds(db, "t", p1, "applied")).unwrap();
+        assert_eq!(released, 1);
+        assert!(store.db.read_any(|db| crate::credit_holds::holding_reasons(db, "t", &[p1])).unwrap().is_empty());
+        assert_eq!(events(&store, &t, "hold_lifted")[0].0, RELANCE_ACTOR);
+    }
+}

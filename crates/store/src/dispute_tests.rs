@@ -2,7 +2,7 @@
 //! resolution ends it, closes the dispute task, and either lets reminders
 //! resume or holds the invoice (credit note expected).
 
-use super::holds_tests::{d, events, seeded};
+use super::holds_tests::{d, events, seeded, seeded_both};
 use super::*;
 use relance_domain::replies::{MessageStatus, TaskKind, TaskStatus};
 use relance_engine::replies::{Intent, Understanding};
@@ -83,4 +83,73 @@ fn an_upheld_dispute_holds_the_invoice_and_a_task_on_two_invoices_waits_for_both
     assert!(c1.holds[0].reason.contains("avoir demandé"));
     let r2 = store.resolve_dispute(&t, "F-2", DisputeResolution::Withdrawn, None, "user:bob").unwrap().unwrap();
     assert_eq!(r2.tasks_closed.len(), 1, "now the task is closed");
+}
+
+#[test]
+fn disputes_are_listed_and_resolved_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in seeded_both(dir.path()) {
+        store
+            .db
+            .write_any(|db| {
+                db.execute(
+                    "UPDATE invoices SET status='disputed' WHERE tenant_id='t' AND number IN ('F-1', 'F-2', 'G-1')",
+                    crate::db::args![],
+                )
+            })
+            .unwrap();
+        store
+            .record_event(&t, "reply", "invoice_disputed", "invoice:F-1", &serde_json::json!({ "message": 5 }))
+            .unwrap();
+        store
+            .record_event(&t, "reply", "invoice_disputed", "invoice:F-1", &serde_json::json!({ "message": 7 }))
+            .unwrap();
+        let task = |invoices: &[&str]| {
+            let new = NewTask {
+                kind: Some(TaskKind::Dispute),
+                customer: "C1".into(),
+                invoices: invoices.iter().map(|s| s.to_string()).collect(),
+                note: "conteste".into(),
+                due_on: None,
+                assignee: None,
+            };
+            store.create_task(&t, &new, "reply").unwrap().unwrap().id
+        };
+        let only_f1 = task(&["F-1"]);
+        let both = task(&["F-1", "F-2"]);
+
+        let page = store.disputes(&t, None, 2).unwrap();
+        assert_eq!(page.items.iter().map(|d| d.invoice.as_str()).collect::<Vec<_>>(), ["F-1", "F-2"]);
+        assert_eq!(page.next_after.as_deref(), Some("F-2"));
+        let f1 = &page.items[0];
+        assert_eq!((f1.message, f1.tasks.clone(), f1.open.as_str()), (Some(7), vec![only_f1, both], "1200.00"));
+        assert_eq!(f1.customer_name.as_deref(), Some("Client C1"));
+        let rest = store.disputes(&t, Some("F-2"), 2).unwrap();
+        assert_eq!(
+            (rest.items.iter().map(|d| d.invoice.as_str()).collect::<Vec<_>>(), rest.next_after),
+            (vec!["G-1"], None)
+        );
+
+        let done = store
+            .resolve_dispute(&t, "f-1", DisputeResolution::CreditNoteExpected, Some("avoir"), "user:alice")
+            .unwrap();
+        let done = done.unwrap();
+        assert_eq!(
+            (done.invoice.as_str(), done.status.as_str(), done.tasks_closed.clone()),
+            ("F-1", "open", vec![only_f1])
+        );
+        assert!(done.hold.is_some() && !done.reminders_resume);
+        let undisputed = events(&store, &t, "invoice_undisputed");
+        assert_eq!(undisputed.iter().map(|e| e.2["message"].as_i64()).collect::<Vec<_>>(), [Some(5), Some(7)]);
+        assert!(matches!(
+            store.resolve_dispute(&t, "F-1", DisputeResolution::Withdrawn, None, "u").unwrap(),
+            Err(ActionRefusal::Conflict(_))
+        ));
+        assert!(matches!(
+            store.resolve_dispute(&t, "X-9", DisputeResolution::Withdrawn, None, "u").unwrap(),
+            Err(ActionRefusal::NotFound(_))
+        ));
+        let f2 = store.resolve_dispute(&t, "F-2", DisputeResolution::Withdrawn, None, "user:bob").unwrap().unwrap();
+        assert_eq!((f2.tasks_closed.clone(), f2.hold), (vec![both], None));
+    }
 }

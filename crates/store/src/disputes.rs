@@ -14,11 +14,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::actions::{Acted, ActionRefusal, CursorPage, actor as check_actor};
+use super::db::{Db, args};
 use super::holds::insert_hold;
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
@@ -89,18 +89,27 @@ pub struct DisputeResolved {
     pub reminders_resume: bool,
 }
 
-/// Open dispute tasks naming `number` (case aside).
-fn dispute_tasks(c: &rusqlite::Connection, t: &str, number: &str) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT DISTINCT k.id, k.invoice_numbers FROM tasks k, json_each(k.invoice_numbers) n
-         WHERE k.tenant_id=?1 AND k.kind=?2 AND k.status=?3 AND upper(n.value)=upper(?4) ORDER BY k.id",
-    )?;
-    let rows = st
-        .query_map(params![t, TaskKind::Dispute.as_str(), TaskStatus::Open.as_str(), number], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows.into_iter().map(|(id, list)| (id, serde_json::from_str(&list).unwrap_or_default())).collect())
+/// Open dispute tasks naming `number` (case aside, ASCII only as SQLite's
+/// `upper`), their JSON lists of invoices read here rather than with
+/// SQLite's `json_each`, which PostgreSQL does not have.
+fn dispute_tasks(db: Db<'_>, t: &str, number: &str) -> Result<Vec<(i64, Vec<String>)>, StoreError> {
+    let mut out = Vec::new();
+    for r in db.query(
+        "SELECT id, invoice_numbers FROM tasks WHERE tenant_id=?1 AND kind=?2 AND status=?3 ORDER BY id",
+        args![t, TaskKind::Dispute.as_str(), TaskStatus::Open.as_str()],
+    )? {
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
+        if list.iter().any(|n| n.as_str().is_some_and(|n| n.eq_ignore_ascii_case(number))) {
+            let names = list.into_iter().filter_map(|n| n.as_str().map(String::from)).collect();
+            out.push((r.get(0)?, names));
+        }
+    }
+    Ok(out)
+}
+
+/// The reply an audit event's data names (`message`), if any.
+fn message_of(data: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(data).ok()?.get("message")?.as_i64()
 }
 
 impl Store {
@@ -120,14 +129,19 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let note = note.map(str::trim).filter(|n| !n.is_empty());
-        self.db.write(|tx| {
-            let found: Option<(String, String, String)> = tx
-                .query_row(
-                    "SELECT number, customer_id, status FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) ORDER BY number LIMIT 1",
-                    params![t, number],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+        self.db.write_any(|db| {
+            // Numbers that differ only in case sort byte-wise on both databases.
+            let by_number = if db.is_postgres() { r#"number COLLATE "C""# } else { "number" };
+            let found: Option<(String, String, String)> = db
+                .query_opt(
+                    &format!(
+                        "SELECT number, customer_id, status FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2)
+                         ORDER BY {by_number} LIMIT 1"
+                    ),
+                    args![t, number],
+                )?
+                .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .transpose()?;
             let Some((number, customer, status)) = found else {
                 return Ok(Err(ActionRefusal::NotFound(format!("no invoice {number}"))));
             };
@@ -135,35 +149,29 @@ impl Store {
                 return Ok(Err(ActionRefusal::Conflict(format!("invoice {number} is {status}, not disputed"))));
             }
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE invoices SET status=CASE WHEN open_minor < total_minor THEN 'partially_paid' ELSE 'open' END,
                         updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status='disputed'",
-                params![t, number, now],
+                args![t, number, now],
             )?;
             let new_status: String =
-                tx.query_row("SELECT status FROM invoices WHERE tenant_id=?1 AND number=?2", params![t, number], |r| {
-                    r.get(0)
-                })?;
+                db.query_one("SELECT status FROM invoices WHERE tenant_id=?1 AND number=?2", args![t, number])?.get(0)?;
             // The replies that held it disputed let go of it (see `corrections`).
             let mut holders: HashMap<i64, bool> = HashMap::new();
-            {
-                let mut st = tx.prepare_cached(
-                    "SELECT kind, json_extract(data, '$.message') FROM audit_events WHERE tenant_id=?1 AND subject=?2
-                     AND kind IN ('invoice_disputed', 'invoice_undisputed') ORDER BY id",
-                )?;
-                for row in st.query_map(params![t, format!("invoice:{number}")], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
-                })? {
-                    if let (kind, Some(m)) = row? {
-                        holders.insert(m, kind == "invoice_disputed");
-                    }
+            for r in db.query(
+                "SELECT kind, data FROM audit_events WHERE tenant_id=?1 AND subject=?2
+                 AND kind IN ('invoice_disputed', 'invoice_undisputed') ORDER BY id",
+                args![t, format!("invoice:{number}")],
+            )? {
+                if let Some(m) = message_of(&r.get::<String>(1)?) {
+                    holders.insert(m, r.get::<String>(0)? == "invoice_disputed");
                 }
             }
             let mut messages: Vec<i64> = holders.into_iter().filter(|(_, held)| *held).map(|(m, _)| m).collect();
             messages.sort_unstable();
             for m in &messages {
                 insert_event(
-                    tx,
+                    db,
                     t,
                     actor,
                     "invoice_undisputed",
@@ -173,22 +181,25 @@ impl Store {
             }
             // Dispute tasks naming it, once none of their invoices is disputed any more.
             let mut closed = Vec::new();
-            let mut still = tx.prepare_cached(
-                "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status='disputed'",
-            )?;
-            for (task, invoices) in dispute_tasks(tx, t, &number)? {
+            for (task, invoices) in dispute_tasks(db, t, &number)? {
                 let mut other_disputed = false;
                 for n in invoices.iter().filter(|n| !n.eq_ignore_ascii_case(&number)) {
-                    other_disputed |= still.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
+                    let still: i64 = db
+                        .query_one(
+                            "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status='disputed'",
+                            args![t, n],
+                        )?
+                        .get(0)?;
+                    other_disputed |= still > 0;
                 }
                 if other_disputed {
                     continue;
                 }
                 let closing = format!("dispute resolved: {}", resolution.as_str());
-                tx.execute(
+                db.execute(
                     "UPDATE tasks SET status=?3, closed_by=?4, closed_at=?5, closed_note=?6, updated_at=?5
                      WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                    params![t, task, TaskStatus::Done.as_str(), actor, now, closing, TaskStatus::Open.as_str()],
+                    args![t, task, TaskStatus::Done.as_str(), actor, now, closing, TaskStatus::Open.as_str()],
                 )?;
                 closed.push(task);
             }
@@ -199,10 +210,10 @@ impl Store {
                     Some(n) => format!("dispute upheld, credit note expected: {n}"),
                     None => "dispute upheld, credit note expected".to_string(),
                 };
-                Some(insert_hold(tx, t, &customer, Some(&number), &reason, None, actor)?)
+                Some(insert_hold(db, t, &customer, Some(&number), &reason, None, actor)?)
             };
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "dispute_resolved",
@@ -233,38 +244,38 @@ impl Store {
         limit: u32,
     ) -> Result<CursorPage<DisputeView, String>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT i.number, i.customer_id, c.name, i.due_date, i.open_minor, i.currency FROM invoices i
-                 LEFT JOIN customers c ON c.tenant_id=i.tenant_id AND c.id=i.customer_id
-                 WHERE i.tenant_id=?1 AND i.status='disputed' AND (?2 IS NULL OR i.number>?2) ORDER BY i.number LIMIT ?3",
-            )?;
-            let rows = st
-                .query_map(params![t, after, i64::from(limit) + 1], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut latest = c.prepare_cached(
-                "SELECT at, json_extract(data, '$.message') FROM audit_events WHERE tenant_id=?1 AND subject=?2
-                 AND kind='invoice_disputed' ORDER BY id DESC LIMIT 1",
+        self.db.read_any(|db| {
+            // The cursor is an invoice number: compared and sorted byte-wise on both databases.
+            let number = if db.is_postgres() { r#"i.number COLLATE "C""# } else { "i.number" };
+            let rows = db.query(
+                &format!(
+                    "SELECT i.number, i.customer_id, c.name, i.due_date, i.open_minor, i.currency FROM invoices i
+                     LEFT JOIN customers c ON c.tenant_id=i.tenant_id AND c.id=i.customer_id
+                     WHERE i.tenant_id=?1 AND i.status='disputed' AND (CAST(?2 AS TEXT) IS NULL OR {number}>?2)
+                     ORDER BY {number} LIMIT ?3"
+                ),
+                args![t, after, i64::from(limit) + 1],
             )?;
             let mut items = Vec::new();
-            for (number, customer_id, customer_name, due_date, open, ccy) in rows {
+            for r in &rows {
+                let (number, customer_id, customer_name, due_date, open, ccy): (
+                    String,
+                    String,
+                    Option<String>,
+                    String,
+                    i64,
+                    String,
+                ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
                 let currency = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let (disputed_at, message) = latest
-                    .query_row(params![t, format!("invoice:{number}")], |r| {
-                        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?))
-                    })
-                    .optional()?
-                    .unwrap_or((None, None));
-                let tasks = dispute_tasks(c, t, &number)?.into_iter().map(|(id, _)| id).collect();
+                let (disputed_at, message) = match db.query_opt(
+                    "SELECT at, data FROM audit_events WHERE tenant_id=?1 AND subject=?2
+                     AND kind='invoice_disputed' ORDER BY id DESC LIMIT 1",
+                    args![t, format!("invoice:{number}")],
+                )? {
+                    Some(r) => (r.get::<Option<String>>(0)?, message_of(&r.get::<String>(1)?)),
+                    None => (None, None),
+                };
+                let tasks = dispute_tasks(db, t, &number)?.into_iter().map(|(id, _)| id).collect();
                 items.push(DisputeView {
                     invoice: number,
                     customer_id,

@@ -15,10 +15,10 @@
 //!   Penalties are computed by the caller (the dunning templates' rules).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
+use super::db::{Db, Row, args};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -103,7 +103,7 @@ pub struct DossierFacts {
 const VIEW_COLUMNS: &str =
     "id, customer_id, scenario, step_id, handed_over_on, handed_over_at, dossier, reversed_at, reversed_by";
 
-fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffView> {
+fn view(r: &Row) -> Result<HandoffView, StoreError> {
     let dossier: String = r.get(6)?;
     Ok(HandoffView {
         id: r.get(0)?,
@@ -118,33 +118,31 @@ fn view(r: &rusqlite::Row<'_>) -> rusqlite::Result<HandoffView> {
     })
 }
 
-fn active_of(c: &Connection, t: &str, customer: &str) -> Result<Option<HandoffView>, StoreError> {
-    Ok(c.query_row(
+fn active_of(db: Db<'_>, t: &str, customer: &str) -> Result<Option<HandoffView>, StoreError> {
+    db.query_opt(
         &format!("SELECT {VIEW_COLUMNS} FROM handoffs WHERE tenant_id=?1 AND customer_id=?2 AND reversed_at IS NULL"),
-        params![t, customer],
-        view,
-    )
-    .optional()?)
+        args![t, customer],
+    )?
+    .map(|r| view(&r))
+    .transpose()
 }
 
 /// The active hand-offs of `tenant` (of `only` that customer), by customer,
 /// as the dunning engine sees them.
-pub(crate) fn handed_over(
-    c: &Connection,
+pub(crate) fn handed_over<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     only: Option<&str>,
 ) -> Result<Vec<(String, HandedOver)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT customer_id, id, handed_over_on, step_id FROM handoffs
-          WHERE tenant_id=?1 AND reversed_at IS NULL AND (?2 IS NULL OR customer_id=?2)",
-    )?;
-    let rows = st
-        .query_map(params![t, only], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(customer, id, on, step)| {
+    db.into()
+        .query(
+            "SELECT customer_id, id, handed_over_on, step_id FROM handoffs
+              WHERE tenant_id=?1 AND reversed_at IS NULL AND (CAST(?2 AS TEXT) IS NULL OR customer_id=?2)",
+            args![t, only],
+        )?
+        .iter()
+        .map(|r| {
+            let (customer, id, on, step): (String, i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             let since = NaiveDate::parse_from_str(&on, "%Y-%m-%d")
                 .map_err(|e| StoreError::Corrupt(format!("hand-off {id}: day `{on}`: {e}")))?;
             Ok((customer, HandedOver { id, since, step }))
@@ -165,25 +163,26 @@ impl Store {
         day: NaiveDate,
     ) -> Result<(HandoffView, bool), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            if let Some(active) = active_of(tx, t, customer)? {
+        self.db.write_any(|db| {
+            if let Some(active) = active_of(db, t, customer)? {
                 return Ok((active, false));
             }
-            tx.execute(
-                "INSERT INTO handoffs (tenant_id, customer_id, scenario, step_id, outbox_id, handed_over_on, handed_over_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                params![t, customer, scenario, step, outbox_id, day.to_string(), now_text()],
-            )?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO handoffs (tenant_id, customer_id, scenario, step_id, outbox_id, handed_over_on, handed_over_at)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7) RETURNING id",
+                    args![t, customer, scenario, step, outbox_id, day.to_string(), now_text()],
+                )?
+                .get(0)?;
             insert_event(
-                tx,
+                db,
                 t,
                 "relance",
                 "handed_over",
                 customer,
                 &json!({ "handoff": id, "scenario": scenario, "step": step, "outbox": outbox_id, "day": day }),
             )?;
-            let v = active_of(tx, t, customer)?.ok_or_else(|| StoreError::Corrupt(format!("hand-off {id} vanished")))?;
+            let v = active_of(db, t, customer)?.ok_or_else(|| StoreError::Corrupt(format!("hand-off {id} vanished")))?;
             Ok((v, true))
         })
     }
@@ -191,13 +190,13 @@ impl Store {
     /// Records the files of hand-off `id`'s dossier.
     pub fn set_handoff_dossier(&self, tenant: &TenantId, id: i64, files: &[String]) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "UPDATE handoffs SET dossier=?3 WHERE tenant_id=?1 AND id=?2",
-                params![t, id, serde_json::to_string(files).unwrap_or_else(|_| "[]".into())],
+                args![t, id, serde_json::to_string(files).unwrap_or_else(|_| "[]".into())],
             )?;
             insert_event(
-                tx,
+                db,
                 t,
                 "relance",
                 "handoff_dossier",
@@ -218,90 +217,89 @@ impl Store {
         note: &str,
     ) -> Result<Option<HandoffView>, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let Some(active) = active_of(tx, t, customer)? else { return Ok(None) };
-            tx.execute(
+        self.db.write_any(|db| {
+            let Some(active) = active_of(db, t, customer)? else { return Ok(None) };
+            db.execute(
                 "UPDATE handoffs SET reversed_at=?3, reversed_by=?4, reverse_note=?5 WHERE tenant_id=?1 AND id=?2",
-                params![t, active.id, now_text(), actor, note],
+                args![t, active.id, now_text(), actor, note],
             )?;
-            insert_event(tx, t, actor, "handoff_reversed", customer, &json!({ "handoff": active.id, "note": note }))?;
-            Ok(tx
-                .query_row(
-                    &format!("SELECT {VIEW_COLUMNS} FROM handoffs WHERE tenant_id=?1 AND id=?2"),
-                    params![t, active.id],
-                    view,
-                )
-                .optional()?)
+            insert_event(db, t, actor, "handoff_reversed", customer, &json!({ "handoff": active.id, "note": note }))?;
+            db.query_opt(
+                &format!("SELECT {VIEW_COLUMNS} FROM handoffs WHERE tenant_id=?1 AND id=?2"),
+                args![t, active.id],
+            )?
+            .map(|r| view(&r))
+            .transpose()
         })
     }
 
     /// The active hand-offs of the tenant, oldest first.
     pub fn active_handoffs(&self, tenant: &TenantId) -> Result<Vec<HandoffView>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {VIEW_COLUMNS} FROM handoffs WHERE tenant_id=?1 AND reversed_at IS NULL ORDER BY id"
-            ))?;
-            Ok(st.query_map([tenant.as_str()], view)?.collect::<Result<Vec<_>, _>>()?)
+        self.db.read_any(|db| {
+            db.query(
+                &format!("SELECT {VIEW_COLUMNS} FROM handoffs WHERE tenant_id=?1 AND reversed_at IS NULL ORDER BY id"),
+                args![tenant.as_str()],
+            )?
+            .iter()
+            .map(view)
+            .collect()
         })
     }
 
     /// The active hand-off of `customer`, if any.
     pub fn active_handoff(&self, tenant: &TenantId, customer: &str) -> Result<Option<HandoffView>, StoreError> {
-        self.db.read(|c| active_of(c, tenant.as_str(), customer))
+        self.db.read_any(|db| active_of(db, tenant.as_str(), customer))
     }
 
     /// What the agency's dossier on `customer` shows; `None` when there is
     /// no such customer.
     pub fn dossier_facts(&self, tenant: &TenantId, customer: &str) -> Result<Option<DossierFacts>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let list = |s: Option<String>| -> Vec<String> {
                 s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
             };
-            let Some(mut f) = c
-                .query_row(
-                    "SELECT id, name, segment, language, emails, phones, address FROM customers WHERE tenant_id=?1 AND id=?2",
-                    params![t, customer],
-                    |r| {
-                        Ok(DossierFacts {
-                            customer_id: r.get(0)?,
-                            name: r.get(1)?,
-                            segment: r.get(2)?,
-                            language: r.get(3)?,
-                            emails: list(r.get(4)?),
-                            phones: list(r.get(5)?),
-                            address: r.get(6)?,
-                            invoices: Vec::new(),
-                            reminders: Vec::new(),
-                            replies: Vec::new(),
-                            promises: Vec::new(),
-                            disputes: Vec::new(),
-                        })
-                    },
-                )
-                .optional()?
+            let Some(r) = db.query_opt(
+                "SELECT id, name, segment, language, emails, phones, address FROM customers WHERE tenant_id=?1 AND id=?2",
+                args![t, customer],
+            )?
             else {
                 return Ok(None);
             };
-            let mut st = c.prepare(
-                "SELECT number, issue_date, due_date, total_minor, open_minor, currency, status FROM invoices
-                  WHERE tenant_id=?1 AND customer_id=?2 AND status IN ('open','partially_paid','disputed') AND open_minor > 0
-                  ORDER BY due_date, number",
+            let mut f = DossierFacts {
+                customer_id: r.get(0)?,
+                name: r.get(1)?,
+                segment: r.get(2)?,
+                language: r.get(3)?,
+                emails: list(r.get(4)?),
+                phones: list(r.get(5)?),
+                address: r.get(6)?,
+                invoices: Vec::new(),
+                reminders: Vec::new(),
+                replies: Vec::new(),
+                promises: Vec::new(),
+                disputes: Vec::new(),
+            };
+            // Invoice numbers sort byte-wise on both databases.
+            let number = if db.is_postgres() { r#"number COLLATE "C""# } else { "number" };
+            let rows = db.query(
+                &format!(
+                    "SELECT number, issue_date, due_date, total_minor, open_minor, currency, status FROM invoices
+                      WHERE tenant_id=?1 AND customer_id=?2 AND status IN ('open','partially_paid','disputed') AND open_minor > 0
+                      ORDER BY due_date, {number}"
+                ),
+                args![t, customer],
             )?;
-            let rows = st
-                .query_map(params![t, customer], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            for (number, issued, due, total, open, ccy, status) in rows {
+            for r in &rows {
+                let (number, issued, due, total, open, ccy, status): (
+                    String,
+                    Option<String>,
+                    String,
+                    i64,
+                    i64,
+                    String,
+                    String,
+                ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
                 let currency = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 let due_date = NaiveDate::parse_from_str(&due, "%Y-%m-%d")
                     .map_err(|e| StoreError::Corrupt(format!("invoice {number}: due date `{due}`: {e}")))?;
@@ -317,38 +315,40 @@ impl Store {
                     disputed: status == "disputed",
                 });
             }
-            let mut st = c.prepare(
-                "SELECT planned_for, step_id, channel, subject FROM outbox
-                  WHERE tenant_id=?1 AND customer_id=?2 AND status='sent' ORDER BY planned_for, id",
-            )?;
-            f.reminders = st
-                .query_map(params![t, customer], |r| {
-                    Ok(DossierReminder { day: r.get(0)?, step: r.get(1)?, channel: r.get(2)?, subject: r.get(3)? })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut st = c.prepare(
-                "SELECT created_at, from_addr, subject, intent FROM inbound_messages
-                  WHERE tenant_id=?1 AND customer_id=?2 ORDER BY id",
-            )?;
-            f.replies = st
-                .query_map(params![t, customer], |r| {
-                    Ok(DossierMessage { received: r.get(0)?, from: r.get(1)?, subject: r.get(2)?, intent: r.get(3)? })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut st = c.prepare(
-                "SELECT promised_date, amount, currency, status FROM promises
-                  WHERE tenant_id=?1 AND customer_id=?2 ORDER BY id",
-            )?;
-            f.promises = st
-                .query_map(params![t, customer], |r| {
+            f.reminders = db
+                .query(
+                    "SELECT planned_for, step_id, channel, subject FROM outbox
+                      WHERE tenant_id=?1 AND customer_id=?2 AND status='sent' ORDER BY planned_for, id",
+                    args![t, customer],
+                )?
+                .iter()
+                .map(|r| Ok(DossierReminder { day: r.get(0)?, step: r.get(1)?, channel: r.get(2)?, subject: r.get(3)? }))
+                .collect::<Result<_, StoreError>>()?;
+            f.replies = db
+                .query(
+                    "SELECT created_at, from_addr, subject, intent FROM inbound_messages
+                      WHERE tenant_id=?1 AND customer_id=?2 ORDER BY id",
+                    args![t, customer],
+                )?
+                .iter()
+                .map(|r| Ok(DossierMessage { received: r.get(0)?, from: r.get(1)?, subject: r.get(2)?, intent: r.get(3)? }))
+                .collect::<Result<_, StoreError>>()?;
+            f.promises = db
+                .query(
+                    "SELECT promised_date, amount, currency, status FROM promises
+                      WHERE tenant_id=?1 AND customer_id=?2 ORDER BY id",
+                    args![t, customer],
+                )?
+                .iter()
+                .map(|r| {
                     Ok(DossierPromise {
                         promised_date: r.get(0)?,
                         amount: r.get(1)?,
                         currency: r.get(2)?,
                         status: r.get(3)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })
+                .collect::<Result<_, StoreError>>()?;
             Ok(Some(f))
         })
     }

@@ -1,7 +1,7 @@
 //! Hand-offs: recorded once while active, reversed with an audit event,
 //! seen by the dunning state, and the dossier's facts.
 
-use super::holds_tests::{d, events, seeded};
+use super::holds_tests::{d, events, seeded, seeded_both};
 use relance_domain::money::{Currency, Money};
 
 #[test]
@@ -98,4 +98,36 @@ fn a_reminder_queued_before_the_hand_off_is_cancelled_and_the_hand_off_step_stil
     let ev = events(&store, &t, "reminder_cancelled");
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].2["handoff"], h.id);
+}
+
+#[test]
+fn hand_offs_are_recorded_reversed_and_their_dossier_read_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in seeded_both(dir.path()) {
+        let (h, new) = store.record_handoff(&t, "C1", "b2b", "agency", None, d(2026, 12, 1)).unwrap();
+        assert!(new);
+        let (again, new) = store.record_handoff(&t, "C1", "b2b", "agency", None, d(2026, 12, 2)).unwrap();
+        assert_eq!((again.id, new, again.handed_over_on.as_str()), (h.id, false, "2026-12-01"));
+        store.set_handoff_dossier(&t, h.id, &["a.csv".into(), "a.pdf".into()]).unwrap();
+        let active = store.active_handoff(&t, "C1").unwrap().unwrap();
+        assert_eq!(active.dossier, ["a.csv", "a.pdf"]);
+        let seen = store.db.read_any(|db| crate::handoffs::handed_over(db, "t", None)).unwrap();
+        assert_eq!(seen.iter().map(|(c, h)| (c.as_str(), h.since)).collect::<Vec<_>>(), [("C1", d(2026, 12, 1))]);
+        assert!(store.db.read_any(|db| crate::handoffs::handed_over(db, "t", Some("C2"))).unwrap().is_empty());
+
+        let facts = store.dossier_facts(&t, "C1").unwrap().unwrap();
+        assert_eq!((facts.name.as_str(), facts.emails.clone()), ("Client C1", vec!["ap@c1.example".to_string()]));
+        assert_eq!(facts.invoices.iter().map(|i| i.number.as_str()).collect::<Vec<_>>(), ["F-1", "F-2"]);
+        assert_eq!(facts.invoices[0].open, Money::new(120_000, Currency::EUR));
+        assert!(store.dossier_facts(&t, "C9").unwrap().is_none());
+
+        let reversed = store.reverse_handoff(&t, "C1", "user:alice", "paid the agency").unwrap().unwrap();
+        assert_eq!((reversed.id, reversed.reversed_by.as_deref()), (h.id, Some("user:alice")));
+        assert!(store.active_handoffs(&t).unwrap().is_empty());
+        assert!(store.reverse_handoff(&t, "C1", "user:alice", "again").unwrap().is_none());
+        let (next, new) = store.record_handoff(&t, "C1", "b2b", "agency", None, d(2026, 12, 5)).unwrap();
+        assert!(new && next.id != h.id, "a new hand-off may follow a reversed one");
+        assert_eq!(events(&store, &t, "handed_over").len(), 2);
+        assert_eq!(events(&store, &t, "handoff_reversed")[0].0, "user:alice");
+    }
 }

@@ -16,11 +16,11 @@
 //! once the hold ends (see `credit_holds`).
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
 use super::actions::{Acted, ActionRefusal, CursorPage, actor as check_actor, required};
+use super::db::{Db, Row, args};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -77,16 +77,16 @@ pub struct HoldFilter {
 const COLUMNS: &str = "id, customer_id, invoice_number, reason, until, created_by, created_at, lifted_by, lifted_at, lift_note, kind, payment_id";
 
 /// A stored hold kind (a CHECK in the schema keeps it one of them).
-pub(crate) fn kind(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<HoldKind> {
+pub(crate) fn kind(r: &Row, i: usize) -> Result<HoldKind, StoreError> {
     let text: String = r.get(i)?;
-    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    text.parse().map_err(|e| StoreError::Corrupt(format!("hold kind `{text}`: {e}")))
 }
 
 fn date(text: Option<String>) -> Option<NaiveDate> {
     text.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
 }
 
-fn view(r: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<HoldView> {
+fn view(r: &Row, today: NaiveDate) -> Result<HoldView, StoreError> {
     let until = date(r.get(4)?);
     let lifted_at: Option<String> = r.get(8)?;
     let state = if lifted_at.is_some() {
@@ -113,23 +113,28 @@ fn view(r: &rusqlite::Row<'_>, today: NaiveDate) -> rusqlite::Result<HoldView> {
     })
 }
 
-fn read(c: &Connection, t: &str, id: i64, today: NaiveDate) -> Result<Option<HoldView>, StoreError> {
-    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id=?2"), params![t, id], |r| {
-        view(r, today)
-    })
-    .optional()?)
+fn read(db: Db<'_>, t: &str, id: i64, today: NaiveDate) -> Result<Option<HoldView>, StoreError> {
+    db.query_opt(&format!("SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id=?2"), args![t, id])?
+        .map(|r| view(&r, today))
+        .transpose()
 }
 
 /// The holds not lifted, by customer, for the dunning engine.
-pub(crate) fn open_holds(c: &Connection, t: &str, only: Option<&str>) -> Result<Vec<(String, Hold)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT customer_id, id, invoice_number, reason, until, created_by, kind, payment_id FROM holds
-         WHERE tenant_id=?1 AND (?2 IS NULL OR customer_id=?2) AND lifted_at IS NULL ORDER BY id",
-    )?;
-    let rows = st
-        .query_map(rusqlite::params![t, only], |r| {
+pub(crate) fn open_holds<'a>(
+    db: impl Into<Db<'a>>,
+    t: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, Hold)>, StoreError> {
+    db.into()
+        .query(
+            "SELECT customer_id, id, invoice_number, reason, until, created_by, kind, payment_id FROM holds
+             WHERE tenant_id=?1 AND (CAST(?2 AS TEXT) IS NULL OR customer_id=?2) AND lifted_at IS NULL ORDER BY id",
+            args![t, only],
+        )?
+        .iter()
+        .map(|r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 Hold {
                     id: r.get(1)?,
                     invoice: r.get(2)?,
@@ -140,32 +145,31 @@ pub(crate) fn open_holds(c: &Connection, t: &str, only: Option<&str>) -> Result<
                     payment: r.get(7)?,
                 },
             ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+        })
+        .collect()
 }
 
 /// The hold in force on `today` that holds every invoice of a reminder of
 /// `customer` (a customer hold, else invoice holds covering them all), if
 /// any: delivery cancels such a reminder (it is planned again after the hold).
-pub(crate) fn holding_reminder(
-    c: &Connection,
+pub(crate) fn holding_reminder<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     invoices: &[String],
     today: NaiveDate,
 ) -> Result<Option<(i64, HoldKind)>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT id, invoice_number, kind FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
-         AND (until IS NULL OR until>=?3) ORDER BY id",
-    )?;
-    let holds = st
-        .query_map(params![t, customer, today.to_string()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, kind(r, 2)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut holds = db
+        .into()
+        .query(
+            "SELECT id, invoice_number, kind FROM holds WHERE tenant_id=?1 AND customer_id=?2 AND lifted_at IS NULL
+             AND (until IS NULL OR until>=?3) ORDER BY id",
+            args![t, customer, today.to_string()],
+        )?
+        .iter()
+        .map(|r| Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?, kind(r, 2)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     // A person's hold first: it cancels, Relance's only delays.
-    let mut holds = holds;
     holds.sort_by_key(|(id, _, k)| (k.automatic(), *id));
     if let Some((id, _, k)) = holds.iter().find(|(_, i, _)| i.is_none()) {
         return Ok(Some((*id, *k)));
@@ -187,8 +191,8 @@ pub(crate) fn holding_reminder(
 /// Places a hold in the transaction (shared with dispute resolutions that
 /// hold the invoice); returns its id.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn insert_hold(
-    tx: &Connection,
+pub(crate) fn insert_hold<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     invoice: Option<&str>,
@@ -196,7 +200,7 @@ pub(crate) fn insert_hold(
     until: Option<NaiveDate>,
     actor: &str,
 ) -> Result<i64, StoreError> {
-    insert_hold_of(tx, t, customer, invoice, reason, until, actor, AutoHold::default())
+    insert_hold_of(db, t, customer, invoice, reason, until, actor, AutoHold::default())
 }
 
 /// What Relance records on a hold of its own.
@@ -209,8 +213,8 @@ pub(crate) struct AutoHold {
 
 /// [`insert_hold`] of any kind.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn insert_hold_of(
-    tx: &Connection,
+pub(crate) fn insert_hold_of<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     customer: &str,
     invoice: Option<&str>,
@@ -219,29 +223,31 @@ pub(crate) fn insert_hold_of(
     actor: &str,
     auto: AutoHold,
 ) -> Result<i64, StoreError> {
-    tx.execute(
-        "INSERT INTO holds (tenant_id, customer_id, invoice_number, reason, until, created_by, created_at, kind, payment_id, message_id)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-        params![
-            t,
-            customer,
-            invoice,
-            reason,
-            until.map(|d| d.to_string()),
-            actor,
-            now_text(),
-            auto.kind.as_str(),
-            auto.payment,
-            auto.message
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
+    let db = db.into();
+    let id: i64 = db
+        .query_one(
+            "INSERT INTO holds (tenant_id, customer_id, invoice_number, reason, until, created_by, created_at, kind, payment_id, message_id)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) RETURNING id",
+            args![
+                t,
+                customer,
+                invoice,
+                reason,
+                until.map(|d| d.to_string()),
+                actor,
+                now_text(),
+                auto.kind.as_str(),
+                auto.payment,
+                auto.message
+            ],
+        )?
+        .get(0)?;
     let subject = match invoice {
         Some(n) => format!("invoice:{n}"),
         None => format!("customer:{customer}"),
     };
     insert_event(
-        tx,
+        db,
         t,
         actor,
         "hold_placed",
@@ -252,21 +258,27 @@ pub(crate) fn insert_hold_of(
 }
 
 /// The stored (number, customer) of an invoice, its number matched case aside.
-pub(crate) fn invoice_customer(c: &Connection, t: &str, number: &str) -> Result<Option<(String, String)>, StoreError> {
-    Ok(c
-        .query_row(
-            "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) ORDER BY number LIMIT 1",
-            params![t, number],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+pub(crate) fn invoice_customer<'a>(
+    db: impl Into<Db<'a>>,
+    t: &str,
+    number: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let db = db.into();
+    // Numbers that differ only in case sort byte-wise on both databases.
+    let order = if db.is_postgres() { r#"number COLLATE "C""# } else { "number" };
+    db.query_opt(
+        &format!(
+            "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) ORDER BY {order} LIMIT 1"
+        ),
+        args![t, number],
+    )?
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .transpose()
 }
 
 /// Whether the tenant knows the customer.
-pub(crate) fn customer_exists(c: &Connection, t: &str, customer: &str) -> Result<bool, StoreError> {
-    Ok(c.query_row("SELECT 1 FROM customers WHERE tenant_id=?1 AND id=?2", params![t, customer], |_| Ok(()))
-        .optional()?
-        .is_some())
+pub(crate) fn customer_exists<'a>(db: impl Into<Db<'a>>, t: &str, customer: &str) -> Result<bool, StoreError> {
+    Ok(db.into().query_opt("SELECT 1 FROM customers WHERE tenant_id=?1 AND id=?2", args![t, customer])?.is_some())
 }
 
 /// What a hold is placed on.
@@ -303,21 +315,21 @@ impl Store {
                 "`until` {u} is in the past (today is {today}): a hold runs through its until day"
             ))));
         }
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let (customer, invoice) = match target {
                 HoldTarget::Customer(c) => {
-                    if !customer_exists(tx, t, c)? {
+                    if !customer_exists(db, t, c)? {
                         return Ok(Err(ActionRefusal::NotFound(format!("no customer {c}"))));
                     }
                     (c.to_string(), None)
                 }
-                HoldTarget::Invoice(n) => match invoice_customer(tx, t, n)? {
+                HoldTarget::Invoice(n) => match invoice_customer(db, t, n)? {
                     Some((number, customer)) => (customer, Some(number)),
                     None => return Ok(Err(ActionRefusal::NotFound(format!("no invoice {n}")))),
                 },
             };
-            let id = insert_hold(tx, t, &customer, invoice.as_deref(), &reason, until, actor)?;
-            Ok(read(tx, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
+            let id = insert_hold(db, t, &customer, invoice.as_deref(), &reason, until, actor)?;
+            Ok(read(db, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
         })
     }
 
@@ -337,30 +349,30 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let note = note.map(str::trim).filter(|n| !n.is_empty());
-        self.db.write(|tx| {
-            let Some(hold) = read(tx, t, id, today)? else {
+        self.db.write_any(|db| {
+            let Some(hold) = read(db, t, id, today)? else {
                 return Ok(Err(ActionRefusal::NotFound(format!("no hold {id}"))));
             };
             if hold.state == HoldState::Lifted {
                 return Ok(Ok(hold));
             }
-            tx.execute(
+            db.execute(
                 "UPDATE holds SET lifted_by=?3, lifted_at=?4, lift_note=?5 WHERE tenant_id=?1 AND id=?2 AND lifted_at IS NULL",
-                params![t, id, actor, now_text(), note],
+                args![t, id, actor, now_text(), note],
             )?;
             let subject = match &hold.invoice {
                 Some(n) => format!("invoice:{n}"),
                 None => format!("customer:{}", hold.customer_id),
             };
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "hold_lifted",
                 &subject,
                 &json!({ "hold": id, "customer": hold.customer_id, "invoice": hold.invoice, "note": note }),
             )?;
-            Ok(read(tx, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
+            Ok(read(db, t, id, today)?.ok_or_else(|| ActionRefusal::NotFound(format!("no hold {id}"))))
         })
     }
 
@@ -372,15 +384,15 @@ impl Store {
         today: NaiveDate,
     ) -> Result<CursorPage<HoldView>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             // Active: not lifted and `until` not before today (compared as YYYY-MM-DD text).
-            let mut st = c.prepare(&format!(
-                "SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id>?2 AND (?3 IS NULL OR customer_id=?3)
-                 AND (?4=0 OR (lifted_at IS NULL AND (until IS NULL OR until>=?5))) ORDER BY id LIMIT ?6"
-            ))?;
-            let rows = st
-                .query_map(
-                    params![
+            let rows = db
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM holds WHERE tenant_id=?1 AND id>?2 AND (CAST(?3 AS TEXT) IS NULL OR customer_id=?3)
+                         AND (?4=0 OR (lifted_at IS NULL AND (until IS NULL OR until>=?5))) ORDER BY id LIMIT ?6"
+                    ),
+                    args![
                         t,
                         filter.after,
                         filter.customer_id,
@@ -388,8 +400,9 @@ impl Store {
                         today.to_string(),
                         i64::from(filter.limit) + 1
                     ],
-                    |r| view(r, today),
                 )?
+                .iter()
+                .map(|r| view(r, today))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(CursorPage::of(rows, filter.limit, |h| h.id))
         })

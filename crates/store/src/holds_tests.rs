@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use super::*;
 use relance_domain::money::{Currency, Money};
 use relance_domain::{CustomerRecord, InvoiceRecord};
+use relance_engine::dunning::hold::HoldKind;
 
 pub(crate) fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
@@ -36,6 +37,46 @@ pub(crate) fn seeded() -> (tempfile::TempDir, Store, TenantId) {
     let records = vec![inv("F-1", "C1"), inv("F-2", "C1"), inv("G-1", "C2")];
     store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 3, ..Default::default() }).unwrap();
     (dir, store, t)
+}
+
+/// The stores of [`crate::db::both_backends`], each with [`seeded`]'s
+/// customers and invoices written row by row (importing is not ported to
+/// PostgreSQL yet): C1 (F-1, F-2) and C2 (G-1), all open.
+pub(crate) fn seeded_both(dir: &std::path::Path) -> Vec<(Store, Option<crate::postgres::Scratch>, TenantId)> {
+    let t = TenantId::new("t").unwrap();
+    crate::db::both_backends(dir)
+        .into_iter()
+        .map(|(store, scratch)| {
+            store
+                .db
+                .write_any(|db| {
+                    for c in ["C1", "C2"] {
+                        db.execute(
+                            "INSERT INTO customers (tenant_id, id, name, emails, created_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                            crate::db::args![
+                                t.as_str(),
+                                c,
+                                format!("Client {c}"),
+                                format!("[\"ap@{}.example\"]", c.to_lowercase()),
+                                now_text()
+                            ],
+                        )?;
+                    }
+                    for (n, c) in [("F-1", "C1"), ("F-2", "C1"), ("G-1", "C2")] {
+                        db.execute(
+                            "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency,
+                                                   total_minor, open_minor, erp_open_minor, status, source, created_at, updated_at)
+                             VALUES (?1, ?2, ?3, '2026-10-01', '2026-10-31', 'EUR', 120000, 120000, 120000, 'open', 'erp', ?4, ?4)",
+                            crate::db::args![t.as_str(), n, c, now_text()],
+                        )?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            (store, scratch, t.clone())
+        })
+        .collect()
 }
 
 /// The audit events of `kind`: (actor, subject, data).
@@ -187,4 +228,82 @@ fn a_reminder_queued_before_a_hold_is_not_sent_and_comes_back_after_it() {
         store.enqueue_reminder(&t, "b2b", d(2026, 11, 12), &decision("C2", &["G-1"]), &rendered, None).unwrap(),
         None
     );
+}
+
+#[test]
+fn holds_are_placed_listed_lifted_and_read_by_delivery_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in seeded_both(dir.path()) {
+        let today = d(2026, 11, 10);
+        let h1 = store.place_hold(
+            &t,
+            HoldTarget::Customer("C1"),
+            "bon de commande",
+            Some(d(2026, 11, 20)),
+            "user:alice",
+            today,
+        );
+        let h1 = h1.unwrap().unwrap();
+        assert_eq!((h1.customer_id.as_str(), h1.invoice.as_deref(), h1.state), ("C1", None, HoldState::Active));
+        let h2 = store.place_hold(&t, HoldTarget::Invoice("g-1"), "litige", None, "user:bob", today).unwrap().unwrap();
+        assert_eq!((h2.customer_id.as_str(), h2.invoice.as_deref(), h2.kind), ("C2", Some("G-1"), HoldKind::Manual));
+        assert!(matches!(
+            store.place_hold(&t, HoldTarget::Customer("C9"), "x", None, "u", today).unwrap(),
+            Err(ActionRefusal::NotFound(_))
+        ));
+        assert!(matches!(
+            store.place_hold(&t, HoldTarget::Invoice("F-9"), "x", None, "u", today).unwrap(),
+            Err(ActionRefusal::NotFound(_))
+        ));
+
+        let page = store.holds(&t, &HoldFilter { limit: 1, ..Default::default() }, today).unwrap();
+        assert_eq!((page.items[0].id, page.next_after), (h1.id, Some(h1.id)));
+        let later = d(2026, 11, 21);
+        let all = store.holds(&t, &HoldFilter { limit: 10, ..Default::default() }, later).unwrap();
+        assert_eq!(all.items.iter().map(|h| h.state).collect::<Vec<_>>(), [HoldState::Expired, HoldState::Active]);
+        let active = store.holds(&t, &HoldFilter { limit: 10, active_only: true, ..Default::default() }, later);
+        assert_eq!(active.unwrap().items.iter().map(|h| h.id).collect::<Vec<_>>(), [h2.id]);
+        let c2 = HoldFilter { limit: 10, customer_id: Some("C2".into()), ..Default::default() };
+        assert_eq!(store.holds(&t, &c2, today).unwrap().items.iter().map(|h| h.id).collect::<Vec<_>>(), [h2.id]);
+
+        // What planning and delivery read.
+        let open = store.db.read_any(|db| crate::holds::open_holds(db, "t", None)).unwrap();
+        assert_eq!(open.iter().map(|(c, h)| (c.as_str(), h.id)).collect::<Vec<_>>(), [("C1", h1.id), ("C2", h2.id)]);
+        let only = store.db.read_any(|db| crate::holds::open_holds(db, "t", Some("C2"))).unwrap();
+        assert_eq!(only.len(), 1);
+        let holding = |customer: &str, invoices: &[&str], day| {
+            let invoices: Vec<String> = invoices.iter().map(|s| s.to_string()).collect();
+            store.db.read_any(|db| crate::holds::holding_reminder(db, "t", customer, &invoices, day)).unwrap()
+        };
+        assert_eq!(holding("C2", &["G-1"], today), Some((h2.id, HoldKind::Manual)));
+        assert_eq!(holding("C1", &["F-1"], today), Some((h1.id, HoldKind::Manual)));
+        assert_eq!(holding("C1", &["F-1"], later), None, "after its until day");
+
+        let lifted = store.lift_hold(&t, h2.id, "user:carol", Some("accord"), today).unwrap().unwrap();
+        assert_eq!((lifted.state, lifted.lifted_by.as_deref()), (HoldState::Lifted, Some("user:carol")));
+        let again = store.lift_hold(&t, h2.id, "user:dave", None, today).unwrap().unwrap();
+        assert_eq!(again.lifted_by.as_deref(), Some("user:carol"), "lifted once");
+        assert!(matches!(store.lift_hold(&t, 999, "u", None, today).unwrap(), Err(ActionRefusal::NotFound(_))));
+        assert_eq!(holding("C2", &["G-1"], today), None);
+        let placed = events(&store, &t, "hold_placed");
+        assert_eq!(placed.iter().map(|e| e.2["hold"].as_i64()).collect::<Vec<_>>(), [Some(h1.id), Some(h2.id)]);
+        assert_eq!(events(&store, &t, "hold_lifted").len(), 1);
+    }
+}
+
+#[test]
+fn invoice_numbers_match_case_aside_in_ascii_only_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch, t) in seeded_both(dir.path()) {
+        let (upper, lower): (String, String) = store
+            .db
+            .read_any(|db| {
+                let r = db.query_one("SELECT upper(?1), lower(?2)", crate::db::args!["fé-1 x", "FÉ-1 X"])?;
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((upper.as_str(), lower.as_str()), ("Fé-1 X", "fÉ-1 x"), "as SQLite's upper and lower");
+        let found = store.db.read_any(|db| crate::holds::invoice_customer(db, t.as_str(), "g-1")).unwrap();
+        assert_eq!(found, Some(("G-1".to_string(), "C2".to_string())));
+    }
 }

@@ -2,11 +2,11 @@
 //! its invoices (what was said on the phone, what to watch). Each note names
 //! its author and is an audit event; notes are never edited or deleted.
 
-use rusqlite::params;
 use serde::Serialize;
 use serde_json::json;
 
 use super::actions::{Acted, ActionRefusal, CursorPage, actor as check_actor, required};
+use super::db::args;
 use super::holds::{customer_exists, invoice_customer};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
@@ -50,13 +50,13 @@ impl Store {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
-        self.db.write(|tx| {
-            if !customer_exists(tx, t, customer)? {
+        self.db.write_any(|db| {
+            if !customer_exists(db, t, customer)? {
                 return Ok(Err(ActionRefusal::NotFound(format!("no customer {customer}"))));
             }
             let invoice = match invoice.map(str::trim).filter(|n| !n.is_empty()) {
                 None => None,
-                Some(n) => match invoice_customer(tx, t, n)? {
+                Some(n) => match invoice_customer(db, t, n)? {
                     Some((number, owner)) if owner == customer => Some(number),
                     Some((number, owner)) => {
                         return Ok(Err(ActionRefusal::Invalid(format!(
@@ -67,20 +67,29 @@ impl Store {
                 },
             };
             let now = now_text();
-            tx.execute(
-                "INSERT INTO notes (tenant_id, customer_id, invoice_number, text, created_by, created_at) VALUES (?1,?2,?3,?4,?5,?6)",
-                params![t, customer, invoice, text, actor, now],
-            )?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO notes (tenant_id, customer_id, invoice_number, text, created_by, created_at)
+                     VALUES (?1,?2,?3,?4,?5,?6) RETURNING id",
+                    args![t, customer, invoice, text, actor, now],
+                )?
+                .get(0)?;
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "note_added",
                 &format!("customer:{customer}"),
                 &json!({ "note": id, "invoice": invoice }),
             )?;
-            Ok(Ok(NoteView { id, customer_id: customer.to_string(), invoice, text, created_by: actor.into(), created_at: now }))
+            Ok(Ok(NoteView {
+                id,
+                customer_id: customer.to_string(),
+                invoice,
+                text: text.clone(),
+                created_by: actor.into(),
+                created_at: now,
+            }))
         })
     }
 
@@ -92,13 +101,15 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<CursorPage<NoteView>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT id, customer_id, invoice_number, text, created_by, created_at FROM notes
-                 WHERE tenant_id=?1 AND customer_id=?2 AND id>?3 ORDER BY id LIMIT ?4",
-            )?;
-            let rows = st
-                .query_map(params![tenant.as_str(), customer, after, i64::from(limit) + 1], |r| {
+        self.db.read_any(|db| {
+            let rows = db
+                .query(
+                    "SELECT id, customer_id, invoice_number, text, created_by, created_at FROM notes
+                     WHERE tenant_id=?1 AND customer_id=?2 AND id>?3 ORDER BY id LIMIT ?4",
+                    args![tenant.as_str(), customer, after, i64::from(limit) + 1],
+                )?
+                .iter()
+                .map(|r| {
                     Ok(NoteView {
                         id: r.get(0)?,
                         customer_id: r.get(1)?,
@@ -107,8 +118,8 @@ impl Store {
                         created_by: r.get(4)?,
                         created_at: r.get(5)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(CursorPage::of(rows, limit, |n| n.id))
         })
     }

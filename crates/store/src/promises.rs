@@ -10,10 +10,10 @@
 //! checking again changes nothing, so the check can run as often as wanted.
 
 use chrono::{Duration, NaiveDate};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
+use super::db::args;
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -42,21 +42,17 @@ impl Store {
         grace_days: i64,
     ) -> Result<PromiseCheck, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let mut st = tx.prepare(
-                "SELECT id, customer_id, invoice_numbers, promised_date FROM promises WHERE tenant_id=?1 AND status=?2 ORDER BY id",
-            )?;
-            let pending = st
-                .query_map(params![t, PromiseStatus::Pending.as_str()], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            drop(st);
+        self.db.write_any(|db| {
+            let pending = db
+                .query(
+                    "SELECT id, customer_id, invoice_numbers, promised_date FROM promises WHERE tenant_id=?1 AND status=?2 ORDER BY id",
+                    args![t, PromiseStatus::Pending.as_str()],
+                )?
+                .iter()
+                .map(|r| {
+                    Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?, r.get::<String>(2)?, r.get::<Option<String>>(3)?))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let mut out = PromiseCheck::default();
             let now = now_text();
             for (id, customer, numbers, date) in pending {
@@ -65,24 +61,32 @@ impl Store {
                 let still_open: Option<Vec<String>> = if !numbers.is_empty() {
                     let mut open = Vec::new();
                     for n in &numbers {
-                        let o: Option<i64> = tx
-                            .query_row(
+                        let o: Option<i64> = db
+                            .query_opt(
                                 "SELECT open_minor FROM invoices WHERE tenant_id=?1 AND number=?2 AND status NOT IN ('paid','cancelled')",
-                                params![t, n],
-                                |r| r.get(0),
-                            )
-                            .optional()?;
+                                args![t, n],
+                            )?
+                            .map(|r| r.get(0))
+                            .transpose()?;
                         if o.is_some_and(|o| o > 0) {
                             open.push(n.clone());
                         }
                     }
                     Some(open)
                 } else if let Some(c) = &customer {
-                    let mut q = tx.prepare_cached(
-                        "SELECT number FROM invoices WHERE tenant_id=?1 AND customer_id=?2 AND open_minor > 0
-                         AND status IN ('open','partially_paid','disputed') ORDER BY number",
-                    )?;
-                    let open = q.query_map(params![t, c], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                    // Numbers sort byte-wise on both databases (they end up in the audit event).
+                    let number = if db.is_postgres() { r#"number COLLATE "C""# } else { "number" };
+                    let open = db
+                        .query(
+                            &format!(
+                                "SELECT number FROM invoices WHERE tenant_id=?1 AND customer_id=?2 AND open_minor > 0
+                                 AND status IN ('open','partially_paid','disputed') ORDER BY {number}"
+                            ),
+                            args![t, c],
+                        )?
+                        .iter()
+                        .map(|r| r.get::<String>(0))
+                        .collect::<Result<Vec<_>, _>>()?;
                     Some(open)
                 } else {
                     None
@@ -98,12 +102,12 @@ impl Store {
                         continue;
                     }
                 };
-                tx.execute(
+                db.execute(
                     "UPDATE promises SET status=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status=?5",
-                    params![t, id, new_status.as_str(), now, PromiseStatus::Pending.as_str()],
+                    args![t, id, new_status.as_str(), now, PromiseStatus::Pending.as_str()],
                 )?;
                 insert_event(
-                    tx,
+                    db,
                     t,
                     "promises",
                     &format!("promise_{new_status}"),

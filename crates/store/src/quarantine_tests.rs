@@ -83,3 +83,49 @@ fn a_rejected_statement_file_is_read_again_after_a_retry_and_a_bad_line_is_not()
     }
     assert_eq!(store.quarantine_open(&t, 10).unwrap().total, 1, "still waiting");
 }
+
+#[test]
+fn quarantined_inputs_are_listed_dismissed_and_retried_alike_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TenantId::new("t").unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        let a = store.record_quarantine(&t, &bad("erp", "export.csv")).unwrap();
+        let b = store.record_quarantine(&t, &bad("bank", "march.xml")).unwrap();
+        let c = store.record_quarantine(&t, &bad("erp", "export3.csv")).unwrap();
+        let all = store.quarantine(&t, 10).unwrap();
+        assert_eq!((all.total, all.items.iter().map(|q| q.id).collect::<Vec<_>>()), (3, vec![a, b, c]));
+        assert_eq!((all.items[0].line, all.items[0].held, all.items[0].handled.is_none()), (Some(7), false, true));
+        let first = store.quarantine(&t, 1).unwrap();
+        assert_eq!((first.items.len(), first.next_after), (1, Some(a)));
+
+        let done = store.dismiss_quarantined(&t, a, Some("  fixed in the ERP "), "user:alice").unwrap().unwrap();
+        assert_eq!((done.handling, done.note.as_deref()), (QuarantineHandling::Dismissed, Some("fixed in the ERP")));
+        assert!(matches!(store.dismiss_quarantined(&t, a, None, "user:bob").unwrap(), Err(ActionRefusal::Conflict(_))));
+        assert!(matches!(store.dismiss_quarantined(&t, 999, None, "u").unwrap(), Err(ActionRefusal::NotFound(_))));
+        let open = store.quarantine_open(&t, 10).unwrap();
+        assert_eq!((open.total, open.items.iter().map(|q| q.id).collect::<Vec<_>>()), (2, vec![b, c]));
+        let kept = store.quarantine(&t, 10).unwrap().items.into_iter().find(|q| q.id == a).unwrap();
+        assert_eq!(
+            kept.handled.map(|h| (h.handling, h.by)),
+            Some((QuarantineHandling::Dismissed, "user:alice".into()))
+        );
+
+        // A statement file rejected by the parser (no format) is forgotten and handed to its connector once.
+        store
+            .db
+            .write_any(|db| {
+                db.execute(
+                    "INSERT INTO statement_files (tenant_id, source, sha256, label, format, received_at)
+                     VALUES ('t', 'bank', 'ab12', 'march.xml', NULL, '2026-11-30T10:00:00.000Z')",
+                    crate::db::args![],
+                )
+            })
+            .unwrap();
+        assert!(matches!(store.retry_quarantined(&t, c, "user:alice").unwrap(), Err(ActionRefusal::Conflict(_))));
+        store.retry_quarantined(&t, b, "user:alice").unwrap().unwrap();
+        assert_eq!(store.take_statement_retries(&t, "bank").unwrap(), ["march.xml"]);
+        assert!(store.take_statement_retries(&t, "bank").unwrap().is_empty(), "taken once");
+        let kinds: Vec<String> = store.events(&t, 0, 100).unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds.iter().filter(|k| *k == "quarantine_dismissed" || *k == "quarantine_retried").count(), 2);
+    }
+}

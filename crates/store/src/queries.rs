@@ -193,35 +193,23 @@ impl Store {
     /// Audit events after `after_id`, oldest first.
     pub fn events(&self, tenant: &TenantId, after_id: i64, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         self.db.read_any(|db| {
-            let rows = db.query(
+            db.query(
                 "SELECT id, at, actor, kind, subject, data FROM audit_events
                  WHERE tenant_id=?1 AND id>?2 ORDER BY id LIMIT ?3",
-                args![tenant.as_str(), after_id, limit],
-            )?;
-            rows.iter()
-                .map(|r| -> Result<_, StoreError> {
-                    Ok((
-                        r.get::<i64>(0)?,
-                        r.get::<String>(1)?,
-                        r.get::<String>(2)?,
-                        r.get::<String>(3)?,
-                        r.get::<String>(4)?,
-                        r.get::<String>(5)?,
-                    ))
+                crate::db::args![tenant.as_str(), after_id, limit],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.get(0)?,
+                    at: parse_time(&r.get::<String>(1)?)?,
+                    actor: r.get(2)?,
+                    kind: r.get(3)?,
+                    subject: r.get(4)?,
+                    data: serde_json::from_str(&r.get::<String>(5)?).unwrap_or(serde_json::Value::Null),
                 })
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .map(|(id, at, actor, kind, subject, data)| {
-                    Ok(AuditEvent {
-                        id,
-                        at: parse_time(&at)?,
-                        actor,
-                        kind,
-                        subject,
-                        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                    })
-                })
-                .collect()
+            })
+            .collect()
         })
     }
 

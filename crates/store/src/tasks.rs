@@ -10,13 +10,13 @@
 //! its actor and is an audit event.
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::actions::{Acted, ActionRefusal, actor as check_actor, required};
+use super::db::{Db, Row, args};
 use super::holds::{customer_exists, invoice_customer};
-use super::messages::{PromiseView, TASK_VIEW_COLUMNS, TaskView, task_view};
+use super::messages::{PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -63,14 +63,14 @@ pub struct NewPromise {
 /// The stored numbers of `wanted`, each the customer's; the refusal names
 /// the first that is not.
 fn customers_invoices(
-    c: &Connection,
+    db: Db<'_>,
     t: &str,
     customer: &str,
     wanted: &[String],
 ) -> Result<Acted<Vec<String>>, StoreError> {
     let mut out = Vec::new();
     for n in wanted.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        match invoice_customer(c, t, n)? {
+        match invoice_customer(db, t, n)? {
             Some((number, owner)) if owner == customer => {
                 if !out.contains(&number) {
                     out.push(number);
@@ -87,13 +87,40 @@ fn customers_invoices(
     Ok(Ok(out))
 }
 
-fn read_task(c: &Connection, t: &str, id: i64) -> Result<Option<TaskView>, StoreError> {
-    Ok(c.query_row(
-        &format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND id=?2"),
-        params![t, id],
-        task_view,
-    )
-    .optional()?)
+fn read_task(db: Db<'_>, t: &str, id: i64) -> Result<Option<TaskView>, StoreError> {
+    db.query_opt(&format!("SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND id=?2"), args![t, id])?
+        .map(|r| task_of(&r))
+        .transpose()
+}
+
+/// A stored state name (a task's kind or status) as its enum.
+fn parsed<T: std::str::FromStr>(r: &Row, i: usize) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = r.get(i)?;
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("column {i}: `{text}`: {e}")))
+}
+
+/// A row of [`TASK_VIEW_COLUMNS`] as a [`TaskView`] (what
+/// `messages::task_view` reads with rusqlite, for the ported methods).
+fn task_of(r: &Row) -> Result<TaskView, StoreError> {
+    Ok(TaskView {
+        id: r.get(0)?,
+        kind: parsed(r, 1)?,
+        customer_id: r.get(2)?,
+        message_id: r.get(3)?,
+        invoices: numbers(&r.get::<String>(4)?),
+        note: r.get(5)?,
+        status: parsed(r, 6)?,
+        created_at: r.get(7)?,
+        assignee: r.get(8)?,
+        due_on: r.get::<Option<String>>(9)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        created_by: r.get(10)?,
+        closed_by: r.get(11)?,
+        closed_at: r.get(12)?,
+        closed_note: r.get(13)?,
+    })
 }
 
 /// A person's name as given (trimmed), `None` when blank.
@@ -114,43 +141,44 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let kind = task.kind.unwrap_or(TaskKind::FollowUp);
-        self.db.write(|tx| {
-            if !customer_exists(tx, t, &task.customer)? {
+        self.db.write_any(|db| {
+            if !customer_exists(db, t, &task.customer)? {
                 return Ok(Err(ActionRefusal::NotFound(format!("no customer {}", task.customer))));
             }
-            let invoices = match customers_invoices(tx, t, &task.customer, &task.invoices)? {
+            let invoices = match customers_invoices(db, t, &task.customer, &task.invoices)? {
                 Ok(i) => i,
                 Err(e) => return Ok(Err(e)),
             };
             let now = now_text();
             let assignee = name(task.assignee.as_deref());
-            tx.execute(
-                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at,
-                                    assignee, due_on, created_by)
-                 VALUES (?1,?2,?3,NULL,?4,?5,?6,?7,?7,?8,?9,?10)",
-                params![
-                    t,
-                    kind.as_str(),
-                    task.customer,
-                    json!(invoices).to_string(),
-                    note,
-                    TaskStatus::Open.as_str(),
-                    now,
-                    assignee,
-                    task.due_on.map(|d| d.to_string()),
-                    actor
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at,
+                                        assignee, due_on, created_by)
+                     VALUES (?1,?2,?3,NULL,?4,?5,?6,?7,?7,?8,?9,?10) RETURNING id",
+                    args![
+                        t,
+                        kind.as_str(),
+                        task.customer,
+                        json!(invoices).to_string(),
+                        note,
+                        TaskStatus::Open.as_str(),
+                        now,
+                        assignee,
+                        task.due_on.map(|d| d.to_string()),
+                        actor
+                    ],
+                )?
+                .get(0)?;
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "task_created",
                 &format!("task:{id}"),
                 &json!({ "kind": kind, "customer": task.customer, "invoices": invoices, "assignee": assignee, "due_on": task.due_on }),
             )?;
-            Ok(read_task(tx, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
+            Ok(read_task(db, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
         })
     }
 
@@ -169,28 +197,28 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let note = name(note);
-        self.db.write(|tx| {
-            let Some(task) = read_task(tx, t, id)? else {
+        self.db.write_any(|db| {
+            let Some(task) = read_task(db, t, id)? else {
                 return Ok(Err(ActionRefusal::NotFound(format!("no task {id}"))));
             };
             if task.status == TaskStatus::Done {
                 return Ok(Ok(task));
             }
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE tasks SET status=?3, closed_by=?4, closed_at=?5, closed_note=?6, updated_at=?5
                  WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                params![t, id, TaskStatus::Done.as_str(), actor, now, note, TaskStatus::Open.as_str()],
+                args![t, id, TaskStatus::Done.as_str(), actor, now, note, TaskStatus::Open.as_str()],
             )?;
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "task_closed",
                 &format!("task:{id}"),
                 &json!({ "kind": task.kind, "note": note }),
             )?;
-            Ok(read_task(tx, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
+            Ok(read_task(db, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
         })
     }
 
@@ -208,8 +236,8 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let assignee = name(assignee);
-        self.db.write(|tx| {
-            let Some(task) = read_task(tx, t, id)? else {
+        self.db.write_any(|db| {
+            let Some(task) = read_task(db, t, id)? else {
                 return Ok(Err(ActionRefusal::NotFound(format!("no task {id}"))));
             };
             if task.status == TaskStatus::Done {
@@ -218,19 +246,19 @@ impl Store {
             if task.assignee == assignee {
                 return Ok(Ok(task));
             }
-            tx.execute(
+            db.execute(
                 "UPDATE tasks SET assignee=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-                params![t, id, assignee, now_text()],
+                args![t, id, assignee, now_text()],
             )?;
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "task_assigned",
                 &format!("task:{id}"),
                 &json!({ "from": task.assignee, "to": assignee }),
             )?;
-            Ok(read_task(tx, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
+            Ok(read_task(db, t, id)?.ok_or_else(|| ActionRefusal::NotFound(format!("no task {id}"))))
         })
     }
 
@@ -247,24 +275,24 @@ impl Store {
             Ok(a) => a,
             Err(e) => return Ok(Err(e)),
         };
-        self.db.write(|tx| {
-            if !customer_exists(tx, t, customer)? {
+        self.db.write_any(|db| {
+            if !customer_exists(db, t, customer)? {
                 return Ok(Err(ActionRefusal::NotFound(format!("no customer {customer}"))));
             }
-            let invoices = match customers_invoices(tx, t, customer, &promise.invoices)? {
+            let invoices = match customers_invoices(db, t, customer, &promise.invoices)? {
                 Ok(i) => i,
                 Err(e) => return Ok(Err(e)),
             };
             let (amount, currency) = match &promise.amount {
                 None => (None, promise.currency.clone()),
                 Some(text) => {
-                    let first: Option<String> = tx
-                        .query_row(
+                    let first: Option<String> = db
+                        .query_opt(
                             "SELECT currency FROM invoices WHERE tenant_id=?1 AND customer_id=?2 ORDER BY due_date LIMIT 1",
-                            params![t, customer],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+                            args![t, customer],
+                        )?
+                        .map(|r| r.get(0))
+                        .transpose()?;
                     let code = promise.currency.clone().or(first).unwrap_or_else(|| "EUR".into());
                     let ccy = match Currency::parse(&code) {
                         Ok(c) => c,
@@ -282,24 +310,25 @@ impl Store {
                 }
             };
             let now = now_text();
-            tx.execute(
-                "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
-                 VALUES (?1,?2,NULL,?3,?4,?5,?6,?7,?8,?8)",
-                params![
-                    t,
-                    customer,
-                    json!(invoices).to_string(),
-                    promise.promised_date.to_string(),
-                    amount,
-                    currency,
-                    PromiseStatus::Pending.as_str(),
-                    now
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
+                     VALUES (?1,?2,NULL,?3,?4,?5,?6,?7,?8,?8) RETURNING id",
+                    args![
+                        t,
+                        customer,
+                        json!(invoices).to_string(),
+                        promise.promised_date.to_string(),
+                        amount,
+                        currency,
+                        PromiseStatus::Pending.as_str(),
+                        now
+                    ],
+                )?
+                .get(0)?;
             let note = name(promise.note.as_deref());
             insert_event(
-                tx,
+                db,
                 t,
                 actor,
                 "promise_recorded",

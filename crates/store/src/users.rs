@@ -6,9 +6,9 @@
 //! `relance-web`; the times come from the caller so the rules can be tested.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::args;
 use super::{Store, StoreError, now_text, parse_time};
 use crate::sqlite::insert_event;
 use relance_domain::users::Role;
@@ -96,11 +96,6 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-/// `role, password_hash, language, source, failed_logins, locked_until` of a user row.
-type UserRow = (String, String, Option<String>, String, i64, Option<String>);
-/// `tenant_id, user_name, role, csrf, language, expires_at` of a session row.
-type SessionRow = (String, String, String, String, String, String);
-
 fn time_text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -123,15 +118,15 @@ impl Store {
         source: UserSource,
         actor: &str,
     ) -> Result<bool, StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
-            let before: Option<(String, String, Option<String>)> = tx
-                .query_row(
+            let before: Option<(String, String, Option<String>)> = db
+                .query_opt(
                     "SELECT role, password_hash, language FROM users WHERE tenant_id = ?1 AND name = ?2",
-                    params![tenant.as_str(), user.name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+                    args![tenant.as_str(), user.name],
+                )?
+                .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .transpose()?;
             let language = user.language.map(|l| l.as_str().to_string());
             let same = before
                 .as_ref()
@@ -139,13 +134,13 @@ impl Store {
             if same {
                 return Ok(false);
             }
-            tx.execute(
+            db.execute(
                 "INSERT INTO users (tenant_id, name, role, password_hash, language, source, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
                  ON CONFLICT (tenant_id, name) DO UPDATE SET role = excluded.role,
                     password_hash = excluded.password_hash, language = excluded.language,
                     source = excluded.source, updated_at = excluded.updated_at",
-                params![
+                args![
                     tenant.as_str(),
                     user.name,
                     user.role.as_str(),
@@ -157,7 +152,7 @@ impl Store {
             )?;
             let kind = if before.is_some() { "user_updated" } else { "user_added" };
             insert_event(
-                tx,
+                db,
                 tenant.as_str(),
                 actor,
                 kind,
@@ -170,56 +165,51 @@ impl Store {
 
     /// One user, with the hash, for logging in.
     pub fn user(&self, tenant: &TenantId, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.db.read(|c| {
-            let row: Option<UserRow> = c
-                .query_row(
-                    "SELECT role, password_hash, language, source, failed_logins, locked_until
-                       FROM users WHERE tenant_id = ?1 AND name = ?2",
-                    params![tenant.as_str(), name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-                )
-                .optional()?;
-            let Some((role, password_hash, language, source, failed, locked)) = row else { return Ok(None) };
+        self.db.read_any(|db| {
+            let Some(r) = db.query_opt(
+                "SELECT role, password_hash, language, source, failed_logins, locked_until
+                   FROM users WHERE tenant_id = ?1 AND name = ?2",
+                args![tenant.as_str(), name],
+            )?
+            else {
+                return Ok(None);
+            };
+            let failed: i64 = r.get(4)?;
             Ok(Some(UserRecord {
                 tenant: tenant.clone(),
                 name: name.to_string(),
-                role: role_of(&role)?,
-                password_hash,
-                language: language.as_deref().map(language_of).transpose()?,
-                source: UserSource::parse(&source)?,
+                role: role_of(&r.get::<String>(0)?)?,
+                password_hash: r.get(1)?,
+                language: r.get::<Option<String>>(2)?.as_deref().map(language_of).transpose()?,
+                source: UserSource::parse(&r.get::<String>(3)?)?,
                 failed_logins: u32::try_from(failed).unwrap_or(u32::MAX),
-                locked_until: locked.as_deref().map(parse_time).transpose()?,
+                locked_until: r.get::<Option<String>>(5)?.as_deref().map(parse_time).transpose()?,
             }))
         })
     }
 
     /// The tenant's users, by name.
     pub fn users(&self, tenant: &TenantId) -> Result<Vec<UserView>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT name, role, language, source, locked_until FROM users WHERE tenant_id = ?1 ORDER BY name",
+        self.db.read_any(|db| {
+            // Names compare byte-wise on both databases (`COLLATE "C"` on PostgreSQL).
+            let order = if db.is_postgres() { "name COLLATE \"C\"" } else { "name" };
+            let rows = db.query(
+                &format!(
+                    "SELECT name, role, language, source, locked_until FROM users WHERE tenant_id = ?1 ORDER BY {order}"
+                ),
+                args![tenant.as_str()],
             )?;
-            let rows = st.query_map(params![tenant.as_str()], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (name, role, language, source, locked) = row?;
-                out.push(UserView {
-                    name,
-                    role: role_of(&role)?,
-                    language: language.as_deref().map(language_of).transpose()?,
-                    source: UserSource::parse(&source)?,
-                    locked_until: locked.as_deref().map(parse_time).transpose()?,
-                });
-            }
-            Ok(out)
+            rows.iter()
+                .map(|r| {
+                    Ok(UserView {
+                        name: r.get(0)?,
+                        role: role_of(&r.get::<String>(1)?)?,
+                        language: r.get::<Option<String>>(2)?.as_deref().map(language_of).transpose()?,
+                        source: UserSource::parse(&r.get::<String>(3)?)?,
+                        locked_until: r.get::<Option<String>>(4)?.as_deref().map(parse_time).transpose()?,
+                    })
+                })
+                .collect()
         })
     }
 
@@ -235,27 +225,27 @@ impl Store {
         lock_for: chrono::Duration,
         from: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.db.write(|tx| {
-            let failed: Option<i64> = tx
-                .query_row(
+        self.db.write_any(|db| {
+            let failed: Option<i64> = db
+                .query_opt(
                     "UPDATE users SET failed_logins = failed_logins + 1 WHERE tenant_id = ?1 AND name = ?2
                      RETURNING failed_logins",
-                    params![tenant.as_str(), name],
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    args![tenant.as_str(), name],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             let Some(failed) = failed else { return Ok(None) };
             let mut locked = None;
             if failed >= i64::from(max_failures) {
                 let until = now + lock_for;
-                tx.execute(
+                db.execute(
                     "UPDATE users SET failed_logins = 0, locked_until = ?3 WHERE tenant_id = ?1 AND name = ?2",
-                    params![tenant.as_str(), name, time_text(until)],
+                    args![tenant.as_str(), name, time_text(until)],
                 )?;
                 locked = Some(until);
             }
             insert_event(
-                tx,
+                db,
                 tenant.as_str(),
                 &format!("web:{from}"),
                 if locked.is_some() { "login_locked" } else { "login_failed" },
@@ -269,28 +259,20 @@ impl Store {
     /// Opens a session after a successful login: clears the failure count
     /// and any lock, audited.
     pub fn open_session(&self, s: &NewSession, from: &str) -> Result<(), StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE tenant_id = ?1 AND name = ?2",
-                params![s.tenant.as_str(), s.user],
+                args![s.tenant.as_str(), s.user],
             )?;
-            tx.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", params![now])?;
-            tx.execute(
+            db.execute("DELETE FROM web_sessions WHERE expires_at <= ?1", args![now])?;
+            db.execute(
                 "INSERT INTO web_sessions (id_hash, tenant_id, user_name, csrf, language, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    s.id_hash,
-                    s.tenant.as_str(),
-                    s.user,
-                    s.csrf,
-                    s.language.as_str(),
-                    now,
-                    time_text(s.expires_at)
-                ],
+                args![s.id_hash, s.tenant.as_str(), s.user, s.csrf, s.language.as_str(), now, time_text(s.expires_at)],
             )?;
             insert_event(
-                tx,
+                db,
                 s.tenant.as_str(),
                 &format!("user:{}", s.user),
                 "login",
@@ -303,52 +285,46 @@ impl Store {
 
     /// The session of a cookie's secret hash, unless it expired or its user is gone.
     pub fn session(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, StoreError> {
-        self.db.read(|c| {
-            let row: Option<SessionRow> = c
-                .query_row(
-                    "SELECT s.tenant_id, s.user_name, u.role, s.csrf, s.language, s.expires_at
-                       FROM web_sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.name = s.user_name
-                      WHERE s.id_hash = ?1 AND s.expires_at > ?2",
-                    params![id_hash, time_text(now)],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-                )
-                .optional()?;
-            let Some((tenant, user, role, csrf, language, expires)) = row else { return Ok(None) };
+        self.db.read_any(|db| {
+            let Some(r) = db.query_opt(
+                "SELECT s.tenant_id, s.user_name, u.role, s.csrf, s.language, s.expires_at
+                   FROM web_sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.name = s.user_name
+                  WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+                args![id_hash, time_text(now)],
+            )?
+            else {
+                return Ok(None);
+            };
             Ok(Some(SessionRecord {
-                tenant: TenantId::new(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                user,
-                role: role_of(&role)?,
-                csrf,
-                language: language_of(&language)?,
-                expires_at: parse_time(&expires)?,
+                tenant: TenantId::new(&r.get::<String>(0)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                user: r.get(1)?,
+                role: role_of(&r.get::<String>(2)?)?,
+                csrf: r.get(3)?,
+                language: language_of(&r.get::<String>(4)?)?,
+                expires_at: parse_time(&r.get::<String>(5)?)?,
             }))
         })
     }
 
     /// Changes the language of a session's pages.
     pub fn set_session_language(&self, id_hash: &str, language: Language) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
-                "UPDATE web_sessions SET language = ?2 WHERE id_hash = ?1",
-                params![id_hash, language.as_str()],
-            )?;
+        self.db.write_any(|db| {
+            db.execute("UPDATE web_sessions SET language = ?2 WHERE id_hash = ?1", args![id_hash, language.as_str()])?;
             Ok(())
         })
     }
 
     /// Ends a session (logout), audited when there was one.
     pub fn close_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            let gone: Option<(String, String)> = tx
-                .query_row(
-                    "DELETE FROM web_sessions WHERE id_hash = ?1 RETURNING tenant_id, user_name",
-                    params![id_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((tenant, user)) = gone {
+        self.db.write_any(|db| {
+            let gone = db.query_opt(
+                "DELETE FROM web_sessions WHERE id_hash = ?1 RETURNING tenant_id, user_name",
+                args![id_hash],
+            )?;
+            if let Some(r) = gone {
+                let (tenant, user): (String, String) = (r.get(0)?, r.get(1)?);
                 insert_event(
-                    tx,
+                    db,
                     &tenant,
                     &format!("user:{user}"),
                     "logout",

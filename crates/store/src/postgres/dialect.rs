@@ -21,6 +21,7 @@
 //! | `CAST(x AS INTEGER)`, `AS REAL` | `AS BIGINT`, `AS DOUBLE PRECISION` |
 //! | `a LIKE b` (ASCII case-insensitive) | `a ILIKE b` |
 //! | `INSTR(a, b)` | `STRPOS(a, b)` |
+//! | `UPPER(a)`, `LOWER(a)` (ASCII letters only) | `TRANSLATE(a, 'abc…z', 'ABC…Z')`, `TRANSLATE(a, 'ABC…Z', 'abc…z')` (PostgreSQL's follow the locale: `é` → `É`) |
 //! | `LIMIT -1` | `LIMIT ALL` |
 //! | `JSON_GROUP_ARRAY(x)` | `COALESCE(CAST(JSON_AGG(x) AS TEXT), '[]')` (text, `[]` when empty, as SQLite) |
 //!
@@ -199,6 +200,10 @@ fn render(toks: &[Tok]) -> String {
     s.trim_end().to_string()
 }
 
+/// The letters SQLite's `upper` and `lower` change (it leaves every other character alone).
+const LOWER_ASCII: &str = "abcdefghijklmnopqrstuvwxyz";
+const UPPER_ASCII: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
 const REFUSED_FUNCTIONS: [&str; 10] =
     ["strftime", "julianday", "datetime", "date", "printf", "json_extract", "json_each", "json_object", "json", "time"];
 
@@ -252,6 +257,17 @@ pub(crate) fn translate(sql: &str) -> Result<String, StoreError> {
             "ifnull" if called => toks[i] = Tok::Word("COALESCE".into()),
             "instr" if called => toks[i] = Tok::Word("STRPOS".into()),
             "like" => toks[i] = Tok::Word("ILIKE".into()),
+            "upper" | "lower" if called => {
+                let Some((close, comma)) = matching(&toks, after) else {
+                    return Err(refused(sql, "an unbalanced parenthesis"));
+                };
+                if !comma {
+                    let (from, to) =
+                        if word == "upper" { (LOWER_ASCII, UPPER_ASCII) } else { (UPPER_ASCII, LOWER_ASCII) };
+                    toks.insert(close, Tok::Word(format!(", '{from}', '{to}'")));
+                    toks[i] = Tok::Word("TRANSLATE".into());
+                }
+            }
             "max" | "min" if called => {
                 if let Some((_, true)) = matching(&toks, after) {
                     toks[i] = Tok::Word(if word == "max" { "GREATEST" } else { "LEAST" }.into());
@@ -411,6 +427,21 @@ mod tests {
             "SELECT (SELECT COALESCE(CAST(JSON_AGG(i) AS TEXT), '[]') FROM y) FROM x"
         );
         assert_eq!(t("SELECT a FROM x WHERE a LIKE ?1 LIMIT -1"), "SELECT a FROM x WHERE a ILIKE $1 LIMIT ALL");
+    }
+
+    #[test]
+    fn upper_and_lower_change_ascii_letters_only_as_sqlite_does() {
+        assert_eq!(
+            t("SELECT n FROM x WHERE upper(n)=UPPER(?2)"),
+            "SELECT n FROM x WHERE TRANSLATE(n, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')=\
+             TRANSLATE($2, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')"
+        );
+        assert_eq!(
+            t("SELECT lower(coalesce(a, '') || b) FROM x"),
+            "SELECT TRANSLATE(coalesce(a, '') || b, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') FROM x"
+        );
+        // A column named `upper` is fine.
+        assert_eq!(t("SELECT upper FROM x"), "SELECT upper FROM x");
     }
 
     #[test]
