@@ -391,6 +391,18 @@ pub struct OdooWriteBack {
 #[async_trait]
 impl ErpWriteBack for OdooWriteBack {
     async fn push(&self, n: &AllocationNotice) -> Result<(), ConnectorError> {
+        // A credit note offset by a net payment (a negative allocation) is reconciled with
+        // its invoices in Odoo, not paid: not done here (the `odoo` source reads no credit
+        // notes, so only a credit note from another source can come this way).
+        if n.amount.minor < 0 {
+            return Err(ConnectorError::Permanent(format!(
+                "credit note `{}` was offset by payment {} ({} {}): reconcile it with the payment's invoices in Odoo",
+                n.invoice_number,
+                n.payment_reference.as_deref().unwrap_or("(no reference)"),
+                n.amount.to_decimal_string(),
+                n.amount.currency.code()
+            )));
+        }
         let found = self
             .client
             .execute(
@@ -455,5 +467,41 @@ impl ErpWriteBack for OdooWriteBack {
     /// A delivered notice is a payment registered in Odoo: the allocation is reflected.
     fn registers_payments(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relance_domain::money::{Currency, Money};
+
+    #[tokio::test]
+    async fn a_credit_note_offset_is_refused_before_any_call_naming_what_to_do() {
+        let client = OdooClient {
+            // Nothing listens there: the refusal must come before any request.
+            endpoint: reqwest::Url::parse("http://127.0.0.1:9/jsonrpc").unwrap(),
+            database: "db".into(),
+            login: "l".into(),
+            api_key: "k".into(),
+            http: reqwest::Client::new(),
+            uid: Mutex::new(Some(1)),
+            next_id: AtomicU64::new(1),
+        };
+        let wb = OdooWriteBack { client, journal_id: 1, memo_field: "memo".into() };
+        let notice = AllocationNotice {
+            tenant: relance_domain::TenantId::new("t").unwrap(),
+            allocation_id: 7,
+            invoice_number: "AV-1".into(),
+            amount: Money::new(-20_000, Currency::EUR),
+            payment_reference: Some("VIR 42".into()),
+            booking_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            reversal: false,
+        };
+        match wb.push(&notice).await {
+            Err(ConnectorError::Permanent(m)) => {
+                assert!(m.contains("AV-1") && m.contains("VIR 42") && m.contains("reconcile"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
