@@ -1746,6 +1746,7 @@ impl Matcher {
             // known surely: by its own account, or by a name no other customer's comes close to.
             (false, w)
                 if w >= RefKind::Short.strength()
+                    && as_written
                     && refs.iter().all(|(_, k, tok)| *k != RefKind::Short || tok.len() >= 4)
                     && confirming.iter().any(|p| !p.shared && (p.strength >= 0.9 || p.unique_name))
                     && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) =>
