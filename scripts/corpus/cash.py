@@ -66,13 +66,21 @@ SCHEMES = {
     "V": [("P", "F"), ("Y", 2), ("M",), ("S", "/"), ("C", 4)],  # F2604/0123
     "W": [("Y", 2), ("P", "FA"), ("C", 5)],  # 26FA01234
     "X": [("P", "FT"), ("S", "/"), ("C", 5), ("S", "/"), ("Y", 4)],  # FT/01234/2026
+    # probe3 families
+    "Y": [("P", "RG"), ("Y", 4), ("S", "-"), ("C", 6)],  # RG2026-000123
+    "Z": [("P", "INV"), ("S", "/"), ("Y", 2), ("S", "/"), ("C", 4)],  # INV/26/0412
+    "AA": [("P", "BIL"), ("S", "-"), ("C", 5)],  # BIL-01234
+    "AB": [("Y", 2), ("M",), ("S", "-"), ("C", 5)],  # 2604-01234
+    "AC": [("P", "FF"), ("Y", 2), ("M",), ("C", 4)],  # FF26040123
+    "AD": [("P", "NO"), ("S", "."), ("C", 6), ("S", "."), ("Y", 2)],  # NO.001234.26
 }
 
 # Credit-note scheme per invoice scheme (same shape, another prefix).
 CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
              "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G",
              "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C",
-             "S": "GUT", "T": None, "U": "C", "V": "AV", "W": "AV", "X": "NC"}
+             "S": "GUT", "T": None, "U": "C", "V": "AV", "W": "AV", "X": "NC",
+             "Y": "GS", "Z": "CRN", "AA": "AVO", "AB": None, "AC": "FC", "AD": "CR"}
 
 SPLITS = {
     "dev": {
@@ -121,6 +129,21 @@ SPLITS = {
         "po": ["BDC-{y}-{n:05d}", "P{n:08d}", "AO{n:06d}"],
         "cases": 32,
     },
+    # A fifth family for the *kinds* of layout only unseen/ had (camt.054 batches, camt.053.001.08
+    # batched entries, German MT940, packed CFONB 120, bank CSV exports of Belgium, Switzerland and
+    # the UK), rendered by other renderers than unseen/'s (other versions, banks and column sets),
+    # with numbering schemes, identifiers, separators and phrasings no other split has.
+    "probe3": {
+        "schemes": ["Y", "Z", "AA", "AB", "AC", "AD"],
+        "layouts": ["camt054-v02", "camt054-v04", "camt053-v08b", "mt940-db", "mt940-ns", "cfonb-packed2",
+                    "csv-be", "csv-ch", "csv-gb"],
+        "variants": ["full", "full", "lower", "nosep", "nozeros", "sepswap", "digits", "shortyear", "rf"],
+        "joins": [", ", " en ", " ; ", " sowie "],
+        "langs": ["de2", "be", "uk"],
+        "customer_ids": ["DEB{:05d}", "ACC-{:04d}", "KN{:05d}"],
+        "po": ["BEST-{y}-{n:04d}", "PO/{n:05d}", "4700{n:05d}"],
+        "cases": 30,
+    },
 }
 
 LAYOUT_CCY = {
@@ -129,6 +152,9 @@ LAYOUT_CCY = {
     "camt054-batch": ["EUR", "USD"], "camt053-v08": ["EUR", "CHF", "GBP"], "mt940-de": ["EUR"],
     "cfonb-packed": ["EUR"], "csv-uk": ["GBP"], "csv-de": ["EUR"],
     "camt053-v04": ["EUR", "EUR", "CHF"], "mt940-nl": ["EUR"], "csv-es": ["EUR"], "ofx-xml": ["USD", "EUR"],
+    "camt054-v02": ["EUR", "USD"], "camt054-v04": ["EUR", "GBP", "CHF"], "camt053-v08b": ["EUR", "CHF", "GBP", "USD"],
+    "mt940-db": ["EUR"], "mt940-ns": ["EUR", "CHF"], "cfonb-packed2": ["EUR"], "csv-be": ["EUR"], "csv-ch": ["CHF"],
+    "csv-gb": ["GBP"],
 }
 
 PHRASES = {
@@ -141,6 +167,9 @@ PHRASES = {
     "es": ["Pago factura {r}", "FRA {r}", "Factura n. {r}", "Abono fact {r}", "{r}", "TRANSF. {r} GRACIAS"],
     "it": ["Saldo fattura {r}", "Pagamento ft. {r}", "FT N. {r} DEL {d}", "Bonifico fattura {r}", "{r}"],
     "en3": ["INV# {r}", "Invoice No. {r}", "PMT {r}", "ACH PAYMENT {r}", "{r}", "Paying {r} thanks"],
+    "de2": ["Rechnungsnr. {r}", "RE {r} Kundennr {k}", "Ausgleich Rechnung {r}", "Zahlung zu {r}", "{r}"],
+    "be": ["Fact. {r}", "Paiement facture {r}", "Betaling {r}", "Ref {r}", "{r}", "Facturen {r} dank u"],
+    "uk": ["INV {r}", "Inv {r} paid", "Pymt {r}", "{r}", "Re invoice {r}"],
 }
 FREE_TEXT = {
     "fr": ["VIREMENT", "Remboursement trop percu", "LOYER AVRIL", "REMISE CHEQUES", "Interets crediteurs"],
@@ -151,13 +180,19 @@ FREE_TEXT = {
     "es": ["TRANSFERENCIA", "Devolucion", "Intereses", "Ingreso efectivo", "Alquiler abril"],
     "it": ["BONIFICO", "Rimborso", "Interessi", "Versamento contanti", "Affitto aprile"],
     "en3": ["ACH CREDIT", "Refund", "Interest", "Mobile deposit", "Wire in"],
+    "de2": ["Umbuchung", "Rueckerstattung", "Habenzinsen", "Einzahlung", "Pacht Mai"],
+    "be": ["Storting", "Remboursement", "Interets", "Terugstorting", "Huur mei"],
+    "uk": ["Transfer", "Refund", "Gross interest", "Cash paid in", "Rent May"],
 }
 CN_WORDS = {"fr": "moins avoir", "en": "less credit note", "de": "abzgl. Gutschrift", "nl": "min creditnota",
-            "en2": "less CN", "es": "menos abono", "it": "meno nota credito", "en3": "minus credit memo"}
+            "en2": "less CN", "es": "menos abono", "it": "meno nota credito", "en3": "minus credit memo",
+            "de2": "minus Gutschrift", "be": "min creditnota", "uk": "less credit"}
 KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct", "es": "cliente",
-            "it": "cod. cliente", "en3": "cust #"}
+            "it": "cod. cliente", "en3": "cust #",
+            "de2": "Kundennr", "be": "klant", "uk": "a/c"}
 PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order", "es": "pedido",
-            "it": "ordine", "en3": "PO"}
+            "it": "ordine", "en3": "PO", "de2": "Auftrag", "be": "bestelling",
+            "uk": "order no"}
 
 SURNAMES = ["Martin", "Bernard", "Dubois", "Lefebvre", "Moreau", "Laurent", "Garnier", "Rousseau", "Faure",
             "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "de Vries", "Jansen",
@@ -312,8 +347,10 @@ class Case:
                         "USD": "GB"}[self.ccy]
         if self.layout.startswith(("cfonb", "csv-fr", "mt940-fr")):
             self.country = "FR"
-        if self.layout in ("mt940-de", "csv-de"):
+        if self.layout in ("mt940-de", "csv-de", "mt940-db"):
             self.country = "DE"
+        if self.layout == "csv-be":
+            self.country = "BE"
         if self.layout == "mt940-nl":
             self.country = "NL"
         if self.layout == "csv-es":
@@ -513,7 +550,7 @@ class Case:
     # -- credits ------------------------------------------------------------
     def shown(self, text, structured, e2e):
         """What the statement shows of the remittance: UK Faster Payments keep 18 characters."""
-        if self.layout == "csv-uk":
+        if self.layout in ("csv-uk", "csv-gb"):
             return (text or e2e or structured or "")[:18], None, None
         return text, structured, e2e
 
@@ -1109,13 +1146,338 @@ def csv_de(case, lines):
     return "\r\n".join(o) + "\r\n"
 
 
+# --------------------------------------------------------------------------
+# probe3 renderers: other versions, banks and column sets of the layout kinds only unseen/ has,
+# written from the standards (ISO 20022 camt.054/053, SWIFT MT940 with the German ZKA `:86:`
+# sub-fields, CFONB 120) and from the banks' published CSV export formats.
+
+BICS = {"FR": "BNPAFRPPXXX", "DE": "COBADEFFXXX", "BE": "KREDBEBB", "NL": "RABONL2U", "GB": "BARCGB22",
+        "CH": "UBSWCHZH80A", "ES": "CAIXESBBXXX", "IT": "BCITITMM"}
+
+
+def batches(case, lines):
+    """Consecutive credits of the case's currency grouped into batch entries of 1-4 transactions."""
+    r = random.Random(case.name + "/batches")
+    out, cur = [], []
+    for ln in lines:
+        if ln["dir"] == "CRDT" and ln["ccy"] == case.ccy:
+            cur.append(ln)
+            if len(cur) >= r.choice([1, 2, 3, 4, 4]):
+                out.append(cur)
+                cur = []
+        else:
+            if cur:
+                out.append(cur)
+                cur = []
+            out.append([ln])
+    if cur:
+        out.append(cur)
+    return out
+
+
+def camt_tx(case, ln, version, r, in_batch):
+    """One `TxDtls`: its own reference, amount, parties, account and remittance."""
+    v08 = version == "053.001.08"
+    ccy = ln["ccy"]
+    amt = money_str(ln["amount"])
+    o = ["<TxDtls>", "<Refs>", f"<AcctSvcrRef>{ln['ref']}</AcctSvcrRef>",
+         f"<EndToEndId>{xml_escape(ln.get('e2e') or 'NOTPROVIDED')}</EndToEndId>", "</Refs>"]
+    if in_batch or r.random() < 0.5:
+        o.append(f'<Amt Ccy="{ccy}">{amt}</Amt>' if version != "054.001.02" else "")
+        o.append(f"<CdtDbtInd>{ln['dir']}</CdtDbtInd>" if version != "054.001.02" else "")
+        o.append(f'<AmtDtls><TxAmt><Amt Ccy="{ccy}">{amt}</Amt></TxAmt></AmtDtls>')
+    name = xml_escape(ln["name"])
+    if ln["dir"] == "CRDT":
+        style = r.random()
+        parts = []
+        if style < 0.8:
+            parts.append(f"<Dbtr><Pty><Nm>{name}</Nm></Pty></Dbtr>" if v08 else f"<Dbtr><Nm>{name}</Nm></Dbtr>")
+        if ln.get("iban"):
+            parts.append(f"<DbtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></DbtrAcct>")
+        if style >= 0.6:  # the ultimate debtor: alone, or with the same party as debtor
+            parts.append(f"<UltmtDbtr><Pty><Nm>{name}</Nm></Pty></UltmtDbtr>" if v08
+                         else f"<UltmtDbtr><Nm>{name}</Nm></UltmtDbtr>")
+        o += ["<RltdPties>"] + parts + ["</RltdPties>"]
+        o.append(f"<RltdAgts><DbtrAgt><FinInstnId><BIC{'FI' if v08 else ''}>"
+                 f"{BICS.get((ln.get('iban') or 'FR')[:2], 'DEUTDEFFXXX')}</BIC{'FI' if v08 else ''}>"
+                 "</FinInstnId></DbtrAgt></RltdAgts>")
+    else:
+        o += ["<RltdPties>", f"<Cdtr>{'<Pty>' if v08 else ''}<Nm>{name}</Nm>{'</Pty>' if v08 else ''}</Cdtr>",
+              f"<CdtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></CdtrAcct>", "</RltdPties>"]
+    rmt = []
+    if ln.get("text"):
+        # Ustrd is at most 140 characters; longer texts take several Ustrd.
+        rmt += [f"<Ustrd>{xml_escape(c)}</Ustrd>" for c in chunks(ln["text"], 140)]
+    if ln.get("structured"):
+        rmt.append("<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry><Issr>ISO</Issr></Tp>"
+                   f"<Ref>{ln['structured']}</Ref></CdtrRefInf></Strd>")
+    if rmt:
+        o += ["<RmtInf>"] + rmt + ["</RmtInf>"]
+    o.append("</TxDtls>")
+    return [x for x in o if x]
+
+
+def camt_batched(case, lines, version):
+    """camt.054.001.02/.04 notifications or camt.053.001.08 statements whose credit entries are
+    batches (`NtryDtls/Btch` then several `TxDtls`, each with its own amount and references)."""
+    r = random.Random(case.name + "/camt")
+    ns = f"urn:iso:std:iso:20022:tech:xsd:camt.{version}"
+    stmt = version.startswith("053")
+    root, box = ("BkToCstmrStmt", "Stmt") if stmt else ("BkToCstmrDbtCdtNtfctn", "Ntfctn")
+    d0 = case.period
+    o = ['<?xml version="1.0" encoding="UTF-8"?>', f'<Document xmlns="{ns}">', f"<{root}>",
+         f"<GrpHdr><MsgId>MSG{case.index:04d}{d0:%Y%m%d}</MsgId><CreDtTm>{d0:%Y-%m-%d}T06:00:00</CreDtTm></GrpHdr>",
+         f"<{box}>", f"<Id>{box.upper()}{case.index:04d}</Id>", f"<CreDtTm>{d0:%Y-%m-%d}T06:00:00</CreDtTm>",
+         f"<Acct><Id><IBAN>{own_iban(case)}</IBAN></Id><Ccy>{case.ccy}</Ccy></Acct>"]
+    if stmt:
+        o.append(f'<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="{case.ccy}">10000.00</Amt>'
+                 f"<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{d0:%Y-%m-%d}</Dt></Dt></Bal>")
+    for group in batches(case, lines):
+        first = group[0]
+        total = sum(ln["amount"] for ln in group)
+        ccy = first["ccy"]
+        o += ["<Ntry>", f"<NtryRef>{first['ref']}B</NtryRef>" if len(group) > 1 else "",
+              f'<Amt Ccy="{ccy}">{money_str(total)}</Amt>', f"<CdtDbtInd>{first['dir']}</CdtDbtInd>",
+              "<Sts><Cd>BOOK</Cd></Sts>" if version.endswith("08") else "<Sts>BOOK</Sts>",
+              f"<BookgDt><Dt>{first['date']:%Y-%m-%d}</Dt></BookgDt>", f"<ValDt><Dt>{first['date']:%Y-%m-%d}</Dt></ValDt>",
+              f"<AcctSvcrRef>{first['ref'] if len(group) == 1 else first['ref'] + 'B'}</AcctSvcrRef>",
+              "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>"
+              f"{'BOOK' if len(group) > 1 else 'ESCT'}</SubFmlyCd></Fmly></Domn></BkTxCd>"
+              if first["dir"] == "CRDT" else
+              "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>IDDT</Cd><SubFmlyCd>ESDD</SubFmlyCd></Fmly></Domn></BkTxCd>",
+              "<NtryDtls>"]
+        if len(group) > 1:
+            o.append(f"<Btch><NbOfTxs>{len(group)}</NbOfTxs>"
+                     f'<TtlAmt Ccy="{ccy}">{money_str(total)}</TtlAmt><CdtDbtInd>CRDT</CdtDbtInd></Btch>')
+        for ln in group:
+            o += camt_tx(case, ln, version, r, len(group) > 1)
+        o += ["</NtryDtls>", "</Ntry>"]
+    o += [f"</{box}>", f"</{root}>", "</Document>"]
+    return "\n".join(x for x in o if x) + "\n"
+
+
+def mt940_db(case, lines):
+    """German MT940 as Deutsche Bank / Commerzbank send it, without block wrappers: `:86:` with the
+    business transaction code and ZKA sub-fields: `?00` booking text, `?20`-`?29` (then `?60`-`?63`)
+    the SEPA purpose in 27-character sub-fields (`EREF+`, `KREF+`, `ABWA+`, `SVWZ+`), `?30` BIC,
+    `?31` IBAN, `?32`/`?33` the name in two 27-character halves, `?34` the return code; the field
+    wrapped every 65 characters wherever it falls."""
+    r = random.Random(case.name + "/mt940db")
+    d0 = case.period
+    acct = own_iban(case)
+    funds = r.choice(["", "R"])
+    o = [f":20:STARTUMS{case.index:02d}", f":25:{acct[4:12]}/{acct[12:]}", f":28C:{case.index + 1:05d}/001",
+         f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        dc = "C" if ln["dir"] == "CRDT" else "D"
+        o.append(f":61:{d:%y%m%d}{d:%m%d}{dc}{funds}{money_str(ln['amount'], ',')}"
+                 f"N{'TRF' if dc == 'C' else 'DDT'}{(ln.get('e2e') or 'NONREF')[:16]}//{ln['ref']}")
+        items = []
+        if ln.get("e2e"):
+            items.append(f"EREF+{ln['e2e']}")
+        if dc == "C" and r.random() < 0.2:
+            items.append(f"KREF+{ln['ref']}")
+        if dc == "C" and r.random() < 0.25:
+            items.append(f"ABWA+{ascii_upper(ln['name'])}")
+        purpose = " ".join(x for x in (ln.get("text"), ln.get("structured")) if x)
+        if purpose or not items:
+            items.append(f"SVWZ+{ascii_upper(purpose) if r.random() < 0.3 else purpose}")
+        subs = []
+        for it in items:
+            subs += chunks(it, 27)
+        tags = [f"{n}" for n in range(20, 30)] + ["60", "61", "62", "63"]
+        gvc, text00 = ("166", "GUTSCHRIFT") if dc == "C" else ("105", "SEPA-LASTSCHRIFT")
+        f86 = f"{gvc}?00{text00}?10{r.randint(900, 9999)}"
+        for tag, sub in zip(tags, subs):
+            f86 += f"?{tag}{sub}"
+        if ln.get("iban"):
+            f86 += f"?30{BICS.get(ln['iban'][:2], 'DEUTDEFFXXX')}?31{ln['iban']}"
+        nm = ascii_upper(ln["name"])
+        f86 += f"?32{nm[:27]}" + (f"?33{nm[27:54]}" if len(nm) > 27 else "")
+        f86 += "?34000" if dc == "C" else "?34992"
+        o.append(":86:" + wrap65(f86).replace("\n", "\r\n"))
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    return "\r\n".join(o) + "\r\n-\r\n"
+
+
+def mt940_ns(case, lines):
+    """MT940 of a Swiss/international bank without block wrappers: `:86:` in keyed English lines
+    (booking text, ordering party, its IBAN, the purpose), then `:NS:` (non-SWIFT) lines with the
+    bank's own numbered details."""
+    r = random.Random(case.name + "/mt940ns")
+    d0 = case.period
+    acct = own_iban(case)
+    who = r.choice(["BY ORDER OF: ", "ORDERING PARTY: ", "REMITTER: "])
+    why = r.choice(["PURPOSE: ", "DETAILS: ", "REMITTANCE INFO: "])
+    o = [f":20:{d0:%y%m%d}{case.index:04d}", f":25:{acct}", f":28C:{case.index + 1}/1",
+         f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        dc = "C" if ln["dir"] == "CRDT" else "D"
+        o.append(f":61:{d:%y%m%d}{dc}{money_str(ln['amount'], ',')}NTRF{(ln.get('e2e') or 'NONREF')[:16]}//{ln['ref']}")
+        if ln["ccy"] != case.ccy:
+            o.append(f"/OCMT/{ln['ccy']}{money_str(ln['amount'], ',')}/")
+        body = ["CREDIT TRANSFER" if dc == "C" else "DIRECT DEBIT", f"{who}{ascii_upper(ln['name'])}"]
+        if ln.get("iban"):
+            body.append(f"IBAN: {ln['iban']}")
+        purpose = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)
+        if purpose:
+            body.append(why + purpose)
+        lines86 = []
+        for b in body:
+            lines86 += chunks(b, 65)
+        o.append(":86:" + "\r\n".join(lines86[:6]))
+        o.append(f":NS:01{ln['ref']}\r\n02{'GUTSCHRIFT' if dc == 'C' else 'BELASTUNG'}\r\n"
+                 f"15{d:%Y%m%d}")
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    o.append(":64:C" + f"{d0:%y%m}28{case.ccy}10000,00")
+    return "\r\n".join(o) + "\r\n"
+
+
+def cfonb_packed2(case, lines):
+    """CFONB 120 with the records back to back (no line break, no trailing separator), and the
+    complementary `05` records in the bank's own order: `LIB` continuations, `NPY` payer name,
+    `IPY` payer account, `RCN` end-to-end reference, `LCS` structured creditor reference; the `04`
+    label a short booking text."""
+    r = random.Random(case.name + "/cfonb")
+    bank, desk, acct = "30004", "01234", f"{case.index:011d}"
+
+    def pre(code, op, interbank, date):
+        return f"{code}{bank}{op}{desk}EUR2 {acct}{interbank}{date:%d%m%y}"
+
+    def rec05(ln, op, qual, text):
+        s = pre("05", op, "05" if ln["dir"] == "CRDT" else "01", ln["date"]) + "     " + qual + f"{text[:70]:<70}" + "  "
+        return s
+
+    d0 = case.period
+    recs = [f"01{bank}    {desk}EUR2 {acct}  {d0:%d%m%y}{'':50}{overpunch(1000000)}{'':16}"]
+    order = r.choice([["NPY", "IPY", "LIB", "RCN", "LCS"], ["LIB", "LCS", "NPY", "RCN", "IPY"],
+                      ["RCN", "NPY", "LIB", "IPY", "LCS"]])
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        op = "0158" if credit else "0501"
+        interbank = "05" if credit else "01"
+        label = ("VIR SEPA RECU" if credit else "PRLV SEPA")[:31]
+        amount = ln["amount"] if credit else -ln["amount"]
+        recs.append(pre("04", op, interbank, ln["date"]) + "  " + f"{ln['date']:%d%m%y}" + f"{label:<31}" + "  "
+                    + ln["ref"][-7:] + "  " + overpunch(amount) + f"{'':16}")
+        text = " ".join(x for x in (ln.get("text"),) if x)
+        fields = {"NPY": [ascii_upper(ln["name"])], "IPY": [ln["iban"]] if ln.get("iban") else [],
+                  "LIB": chunks(ascii_upper(text), 70) if text else [],
+                  "RCN": [ln["e2e"]] if ln.get("e2e") else [],
+                  "LCS": [ln["structured"]] if ln.get("structured") else []}
+        for q in order:
+            for t in fields[q]:
+                recs.append(rec05(ln, op, q, t))
+    recs.append(f"07{bank}    {desk}EUR2 {acct}  {lines[-1]['date']:%d%m%y}{'':50}{overpunch(1000000)}{'':16}")
+    for x in recs:
+        assert len(x) == 120, (len(x), x)
+    return "".join(recs)
+
+
+def ch_amount(minor):
+    """Swiss amount: `'` thousands separator, `.` decimals."""
+    s = f"{abs(minor) // 100:,}".replace(",", "'")
+    return f"{'-' if minor < 0 else ''}{s}.{abs(minor) % 100:02d}"
+
+
+def csv_be(case, lines):
+    """A Belgian bank export (KBC style): `;`, `1234,56` signed amounts, dd/mm/yyyy, the payer's
+    account and name in their own columns, the structured communication (`+++123/4567/89012+++`) in
+    its own column apart from the free communication."""
+    acct = own_iban(case)
+    o = ["Rekeningnummer;Rubrieknaam;Naam;Munt;Afschriftnummer;Datum;Omschrijving;Valuta;Bedrag;Saldo;credit;debet;"
+         "rekeningnummer tegenpartij;BIC tegenpartij;Naam tegenpartij;Adres tegenpartij;gestructureerde mededeling;"
+         "Vrije mededeling"]
+    bal = 1000000
+    for ln in lines:
+        signed = ln["amount"] if ln["dir"] == "CRDT" else -ln["amount"]
+        bal += signed
+        text = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)
+        ogm_m = re.search(r"\+\+\+\d{3}/\d{4}/\d{5}\+\+\+", text)
+        structured = ""
+        if ogm_m and text.replace(ogm_m.group(0), "").strip() == "":
+            structured, text = ogm_m.group(0).strip("+").replace("/", ""), ""
+        desc = ("OVERSCHRIJVING VAN " if signed > 0 else "EUROPESE DOMICILIERING ") + ascii_upper(ln["name"])
+        o.append(";".join([acct, "Zichtrekening", "Onze firma", case.ccy, f"2026{case.index:03d}",
+                           f"{ln['date']:%d/%m/%Y}", csv_quote(desc, ";"), f"{ln['date']:%d/%m/%Y}",
+                           money_str(signed, ","), money_str(bal, ","), money_str(signed, ",") if signed > 0 else "",
+                           money_str(-signed, ",") if signed < 0 else "", ln.get("iban") or "",
+                           BICS.get((ln.get("iban") or "BE")[:2], ""), csv_quote(ln["name"], ";"), "",
+                           structured, csv_quote(text, ";")]))
+    return "\n".join(o) + "\n"
+
+
+def csv_ch(case, lines):
+    """A Swiss bank export (UBS style): `;`, CHF with `'` thousands separators, dd.mm.yyyy, the payer's
+    name in `Beschreibung1`, address in `Beschreibung2`, purpose and references in `Beschreibung3`."""
+    r = random.Random(case.name + "/csvch")
+    acct = own_iban(case)
+    o = ["Kontonummer;IBAN;Von;Bis;Anfangssaldo;Schlusssaldo",
+         f"0235 00{case.index:06d}.01;{acct};{case.period:%d.%m.%Y};;10'000.00;",
+         "",
+         "Abschlussdatum;Abschlusszeit;Buchungsdatum;Valutadatum;Währung;Belastung;Gutschrift;Einzelbetrag;Saldo;"
+         "Transaktions-Nr.;Beschreibung1;Beschreibung2;Beschreibung3;Fussnoten"]
+    bal = 1000000
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        signed = ln["amount"] if credit else -ln["amount"]
+        bal += signed
+        text = " ".join(x for x in (ln.get("text"), ln.get("e2e")) if x)
+        d3 = []
+        if ln.get("structured"):
+            d3.append(f"Referenz-Nr. {ln['structured']}")
+        if text:
+            d3.append(f"Zahlungsgrund: {text}")
+        if ln.get("iban") and credit:
+            d3.append(f"Konto-Nr. IBAN: {ln['iban']}")
+        d3.append("Kosten: Gutschrift" if credit else "Kosten: keine")
+        o.append(";".join([f"{ln['date']:%d.%m.%Y}", f"{r.randint(6, 18):02d}:00:00", f"{ln['date']:%d.%m.%Y}",
+                           f"{ln['date']:%d.%m.%Y}", ln["ccy"], ch_amount(ln["amount"]) if not credit else "",
+                           ch_amount(ln["amount"]) if credit else "", "", ch_amount(bal),
+                           f"{ln['ref']}", csv_quote(ln["name"], ";"),
+                           csv_quote(r.choice(["Bahnhofstrasse 1, 8001 Zuerich", "Rue du Rhone 12, 1204 Geneve",
+                                               "Hauptgasse 5, 3011 Bern"]), ";"),
+                           csv_quote("; ".join(d3), ";"), ""]))
+    return "\n".join(o) + "\n"
+
+
+def csv_gb(case, lines):
+    """A UK bank export (Nationwide style): `,`, quoted, dates `05 Apr 2026`, `£1,234.56` in `Paid in` /
+    `Paid out`, `Transaction type`, the payer's name and an 18-character reference in `Description`."""
+    o = ['"Account Name:","Business Current ****1234"', '"Account Balance:","£10,000.00"',
+         '"Available Balance: ","£10,000.00"', "",
+         '"Date","Transaction type","Description","Paid out","Paid in","Balance"']
+    bal = 1000000
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        bal += ln["amount"] if credit else -ln["amount"]
+        ref = " ".join(x for x in (ln.get("text"), ln.get("e2e")) if x)[:18]
+        desc = f"{ascii_upper(ln['name'])[:18]} {ref}".strip() if credit else f"{ascii_upper(ln['name'])} {ln['text']}"
+        pounds = "£" + f"{ln['amount'] / 100:,.2f}"
+        o.append(",".join(f'"{x}"' for x in [f"{ln['date']:%d %b %Y}", "Bank credit" if credit else "Direct debit",
+                                              desc.replace('"', "'"), "" if credit else pounds,
+                                              pounds if credit else "", "£" + f"{bal / 100:,.2f}"]))
+    return "\n".join(o) + "\n"
+
+
 EXT = {"camt053-v02": "xml", "camt053-v08": "xml", "camt054-batch": "xml", "mt940-fr": "sta", "mt940-de": "sta",
        "cfonb-lf": "cfonb", "cfonb-packed": "cfonb", "ofx-sgml": "ofx", "csv-fr": "csv", "csv-uk": "csv",
-       "csv-de": "csv", "camt053-v04": "xml", "mt940-nl": "sta", "csv-es": "csv", "ofx-xml": "ofx"}
+       "csv-de": "csv", "camt053-v04": "xml", "mt940-nl": "sta", "csv-es": "csv", "ofx-xml": "ofx",
+       "camt054-v02": "xml", "camt054-v04": "xml", "camt053-v08b": "xml", "mt940-db": "sta", "mt940-ns": "sta",
+       "cfonb-packed2": "cfonb", "csv-be": "csv", "csv-ch": "csv", "csv-gb": "csv"}
 
 
 def render(case, lines):
     lay = case.layout
+    probe3 = {"camt054-v02": lambda c, ls: camt_batched(c, ls, "054.001.02"),
+              "camt054-v04": lambda c, ls: camt_batched(c, ls, "054.001.04"),
+              "camt053-v08b": lambda c, ls: camt_batched(c, ls, "053.001.08"),
+              "mt940-db": mt940_db, "mt940-ns": mt940_ns, "cfonb-packed2": cfonb_packed2, "csv-be": csv_be,
+              "csv-ch": csv_ch, "csv-gb": csv_gb}
+    if lay in probe3:
+        return probe3[lay](case, lines)
     if lay.startswith("camt"):
         return camt(case, lines, {"camt053-v02": "v02", "camt053-v04": "v04", "camt053-v08": "v08",
                                   "camt054-batch": "batch"}[lay])
@@ -1163,7 +1525,8 @@ def build_case(split, index, seed, cfg, outdir):
         ln["date"] = day
         ln["ref"] = {"dev": f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}",
                      "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}",
-                     "probe2": f"Q{case.index + 1:02d}{day:%y%m%d}{k + 1:04d}"}.get(
+                     "probe2": f"Q{case.index + 1:02d}{day:%y%m%d}{k + 1:04d}",
+                     "probe3": f"T{case.index + 1:02d}{day:%m%d}{k + 1:04d}"}.get(
             split, f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}")
     files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
     cdir = os.path.join(outdir, split, case.name)

@@ -3,6 +3,12 @@
 //! synonyms); amounts come from one signed column or from credit/debit
 //! columns. A row that cannot be read rejects the file with its line: a
 //! half-read statement is worse than none for cash application.
+//!
+//! The header is the first of the file's first lines that names a date and
+//! an amount column: account details some banks write above it (UK and
+//! Swiss exports) are skipped. A structured-reference column (the Belgian
+//! *gestructureerde mededeling*) gives the structured reference; dates may
+//! also be written with English month names (`05 Apr 2026`, `5-Apr-26`).
 
 use serde::Deserialize;
 
@@ -97,9 +103,20 @@ const AMOUNT: &[&str] = &[
     "transaction amount",
 ];
 const CREDIT: &[&str] =
-    &["credit", "crédit", "credit amount", "haben", "bij", "paid in", "money in", "deposit", "deposits"];
-const DEBIT: &[&str] =
-    &["debit", "débit", "debit amount", "soll", "af", "paid out", "money out", "withdrawal", "withdrawals"];
+    &["credit", "crédit", "credit amount", "haben", "gutschrift", "bij", "paid in", "money in", "deposit", "deposits"];
+const DEBIT: &[&str] = &[
+    "debit",
+    "débit",
+    "debit amount",
+    "soll",
+    "belastung",
+    "debet",
+    "af",
+    "paid out",
+    "money out",
+    "withdrawal",
+    "withdrawals",
+];
 const CURRENCY: &[&str] = &["currency", "devise", "währung", "waehrung", "munt", "moneda", "ccy"];
 const NAME: &[&str] = &[
     "partner name",
@@ -114,6 +131,12 @@ const NAME: &[&str] = &[
     "auftraggeber",
     "begünstigter",
     "naam tegenrekening",
+    "naam tegenpartij",
+    "naam tegenpartij bevat",
+    "nom contrepartie",
+    "nom contrepartie contient",
+    "nom de la contrepartie",
+    "beschreibung1",
     "from",
     "to",
 ];
@@ -124,6 +147,10 @@ const IBAN: &[&str] = &[
     "counterparty account",
     "tegenrekening",
     "iban tegenrekening",
+    "rekeningnummer tegenpartij",
+    "rekening tegenpartij",
+    "compte contrepartie",
+    "compte de la contrepartie",
     "compte",
 ];
 const REMITTANCE: &[&str] = &[
@@ -134,8 +161,12 @@ const REMITTANCE: &[&str] = &[
     "label",
     "memo",
     "verwendungszweck",
+    "vrije mededeling",
+    "communication libre",
     "omschrijving",
     "mededelingen",
+    "communications",
+    "beschreibung3",
     "concepto",
     "desc",
     "details",
@@ -143,7 +174,28 @@ const REMITTANCE: &[&str] = &[
     "narrative",
     "reference",
 ];
-const REFERENCE: &[&str] = &["transaction id", "reference number", "ref", "id", "fitid", "num", "row"];
+const REFERENCE: &[&str] = &[
+    "transaction id",
+    "reference number",
+    "ref",
+    "id",
+    "fitid",
+    "num",
+    "row",
+    "transaktions-nr.",
+    "transaction number",
+];
+/// Columns of a structured creditor reference (Belgian structured communication, RF reference).
+const STRUCTURED: &[&str] = &[
+    "gestructureerde mededeling",
+    "communication structuree",
+    "structured communication",
+    "structured reference",
+    "creditor reference",
+];
+
+/// How many of the file's first lines may come before the header.
+const MAX_PREAMBLE: usize = 30;
 
 /// Longest header line accepted, in bytes.
 const MAX_HEADER: usize = 64 * 1024;
@@ -178,6 +230,65 @@ fn find(
     Ok(None)
 }
 
+/// Where the header starts: its byte offset and the number of lines before it.
+/// The header is the first of the first [`MAX_PREAMBLE`] lines that names a
+/// date column and an amount (or credit, or debit) column; the first line
+/// when none does (its error then says what is missing).
+fn header_start(text: &str, mapping: &CsvMapping) -> (usize, usize) {
+    let names = |mapped: [Option<&String>; 3], synonyms: [&[&str]; 3]| -> Vec<String> {
+        let mut v: Vec<String> = mapped.into_iter().flatten().map(|m| norm(m)).collect();
+        v.extend(synonyms.iter().flat_map(|s| s.iter()).map(|s| norm(s)));
+        v
+    };
+    let dates = names([mapping.date.as_ref(), mapping.value_date.as_ref(), None], [DATE, VALUE_DATE, &[]]);
+    let amounts =
+        names([mapping.amount.as_ref(), mapping.credit.as_ref(), mapping.debit.as_ref()], [AMOUNT, CREDIT, DEBIT]);
+    let mut offset = 0;
+    for (k, line) in text.split_inclusive('\n').take(MAX_PREAMBLE).enumerate() {
+        let delimiter = detect_delimiter(line);
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line.as_bytes());
+        let mut record = csv::StringRecord::new();
+        if reader.read_record(&mut record).unwrap_or(false) {
+            let fields: Vec<String> = record.iter().map(norm).collect();
+            if fields.iter().any(|f| dates.contains(f)) && fields.iter().any(|f| amounts.contains(f)) {
+                return (offset, k);
+            }
+        }
+        offset += line.len();
+    }
+    (0, 0)
+}
+
+/// A date written with an English month name: `05 Apr 2026`, `5-Apr-26`,
+/// `05 April 2026`, `Apr 05, 2026`. `None` for anything else.
+fn month_name_date(s: &str) -> Option<chrono::NaiveDate> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let parts: Vec<&str> = s.split([' ', '-', ',']).filter(|p| !p.is_empty()).collect();
+    let month_of = |p: &str| {
+        let p = p.to_ascii_lowercase();
+        (p.len() >= 3 && p.chars().all(|c| c.is_ascii_alphabetic()))
+            .then(|| MONTHS.iter().position(|m| p.starts_with(m)))
+            .flatten()
+            .map(|i| i as u32 + 1)
+    };
+    let (day, month, year) = match parts.as_slice() {
+        [d, m, y] if month_of(m).is_some() => (d, month_of(m)?, y),
+        [m, d, y] if month_of(m).is_some() => (d, month_of(m)?, y),
+        _ => return None,
+    };
+    let day: u32 = day.parse().ok()?;
+    let year: i32 = match year.len() {
+        2 => 2000 + year.parse::<i32>().ok()?,
+        4 => year.parse().ok()?,
+        _ => return None,
+    };
+    chrono::NaiveDate::from_ymd_opt(year, month, day)
+}
+
 /// Parses a CSV statement.
 pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
@@ -195,13 +306,21 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             ),
         ));
     }
-    let delimiter = detect_delimiter(&text);
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let headers: Vec<String> =
-        reader.headers().map_err(|e| err(Some(1), format!("unreadable header: {e}")))?.iter().map(norm).collect();
+    let (start, skipped) = header_start(&text, mapping);
+    let body = &text[start..];
+    // Line numbers of the file: the header's, and after it.
+    let header_line = skipped + 1;
+    let delimiter = detect_delimiter(body);
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(body.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| err(Some(header_line), format!("unreadable header: {e}")))?
+        .iter()
+        .map(norm)
+        .collect();
     let mut used = Vec::new();
     let mut col = |mapped: Option<&String>, syn: &[&str]| -> Result<Option<usize>, ParseError> {
-        let r = find(&headers, mapped, syn, &used).map_err(|m| err(Some(1), m))?;
+        let r = find(&headers, mapped, syn, &used).map_err(|m| err(Some(header_line), m))?;
         used.extend(r);
         Ok(r)
     };
@@ -214,6 +333,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
     let name = col(mapping.counterparty_name.as_ref(), NAME)?;
     let iban = col(mapping.counterparty_iban.as_ref(), IBAN)?;
     let reference = col(mapping.reference.as_ref(), REFERENCE)?;
+    let structured = col(None, STRUCTURED)?;
     let remittance: Vec<usize> = if mapping.remittance.is_empty() {
         let mut cols: Vec<usize> = Vec::new();
         for i in REMITTANCE.iter().filter_map(|s| {
@@ -234,7 +354,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
                 headers
                     .iter()
                     .position(|h| *h == name)
-                    .ok_or_else(|| err(Some(1), format!("mapped column `{}` is not in the header", quote(n))))
+                    .ok_or_else(|| err(Some(header_line), format!("mapped column `{}` is not in the header", quote(n))))
             })
             .collect::<Result<_, _>>()?
     };
@@ -242,10 +362,10 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
     let found = relance_connector::guard::truncate(&headers.join(", "), MAX_FOUND);
     let date = date
         .or(value_date)
-        .ok_or_else(|| err(Some(1), format!("no date column found (header: {found}); map it with `date`")))?;
+        .ok_or_else(|| err(Some(header_line), format!("no date column found (header: {found}); map it with `date`")))?;
     if amount.is_none() && credit.is_none() && debit.is_none() {
         return Err(err(
-            Some(1),
+            Some(header_line),
             format!("no amount column found (header: {found}); map `amount`, or `credit` and `debit`"),
         ));
     }
@@ -253,7 +373,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
     let mut transactions = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line() as usize;
+        let line = reader.position().line() as usize + skipped;
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
@@ -282,6 +402,9 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             if !s.is_ascii() {
                 return Err(err(Some(line), format!("`{}` is not a valid date", quote(s))));
             }
+            if let Some(d) = month_name_date(s) {
+                return Ok(d);
+            }
             parse_date(s, mapping.date_order)
                 .or_else(|e| if mapping.date_order == DateOrder::Dmy { parse_date(s, DateOrder::Mdy) } else { Err(e) })
                 .map_err(|e| err(Some(line), e))
@@ -298,7 +421,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
                 counterparty_name: get(name).and_then(|n| join_text([n])),
                 counterparty_iban: get(iban).and_then(account_id),
                 remittance: join_text(remittance.iter().filter_map(|i| get(Some(*i)))),
-                structured_ref: None,
+                structured_ref: get(structured).map(str::to_string),
                 end_to_end_id: None,
                 bank_ref: get(reference).map(str::to_string),
             },

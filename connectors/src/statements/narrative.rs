@@ -11,8 +11,10 @@
 //!   `/ORDP/`, `/BENM/`, `/NAME/`, `/REMI/`, `/EREF/`, `/IBAN/`, `/CNTP/`…);
 //! - German structured `:86:` sub-fields (`?20`–`?29` and `?60`–`?63`
 //!   purpose, `?30` bank code or BIC, `?31` account or IBAN, `?32`/`?33` name);
-//! - English, Belgian and French free-text words (`FROM`, `BY ORDER OF`,
-//!   `DE LA PART DE`, `REF`, `COMMUNICATION`, `MEDEDELING`, `IBAN`, `BIC`).
+//! - English, Belgian, French and German free-text words (`FROM`, `BY ORDER
+//!   OF`, `ORDERING PARTY`, `REMITTER`, `AUFTRAGGEBER`, `DE LA PART DE`,
+//!   `REF`, `PURPOSE`, `DETAILS`, `REMITTANCE INFO`, `ZAHLUNGSGRUND`,
+//!   `COMMUNICATION`, `MEDEDELING`, `IBAN`, `BIC`), one per line or inline.
 //!
 //! Lines wrapped at a fixed width are repaired first (a line that fills the
 //! width continues on the next without a space), and an IBAN cut by a line
@@ -529,10 +531,21 @@ fn german(raw: &str) -> Option<Narrative> {
 const WORDS: &[(&str, Role)] = &[
     ("BY ORDER OF", Role::Payer),
     ("DE LA PART DE", Role::Payer),
+    ("ORDERING PARTY", Role::Payer),
+    ("ORDERING CUSTOMER", Role::Payer),
+    ("REMITTER", Role::Payer),
+    ("AUFTRAGGEBER", Role::Payer),
     ("FROM", Role::Payer),
+    ("BENEFICIARY", Role::Payee),
     ("TO", Role::Payee),
     ("COMMUNICATION", Role::Purpose),
     ("MEDEDELING", Role::Purpose),
+    ("REMITTANCE INFORMATION", Role::Purpose),
+    ("REMITTANCE INFO", Role::Purpose),
+    ("PURPOSE", Role::Purpose),
+    ("DETAILS", Role::Purpose),
+    ("VERWENDUNGSZWECK", Role::Purpose),
+    ("ZAHLUNGSGRUND", Role::Purpose),
     ("REFERENCE", Role::Reference),
     ("REF", Role::Reference),
     ("IBAN", Role::Iban),

@@ -133,6 +133,21 @@ fn uk_free_text_from_and_ref() {
 }
 
 #[test]
+fn keyed_english_lines_of_international_mt940() {
+    // One key per line, as Swiss and international banks write `:86:` (lines shorter than 65).
+    let raw = "CREDIT TRANSFER\nORDERING PARTY: ALPEN TECHNIK AG\nIBAN: CH93 0076 2011 6238 5295 7\nPURPOSE: Invoice RG2026-000123";
+    let n = credit(raw, Some(65));
+    assert_eq!(n.name.as_deref(), Some("ALPEN TECHNIK AG"));
+    assert_eq!(n.iban.as_deref(), Some("CH9300762011623852957"));
+    assert_eq!(n.purpose.as_deref(), Some("Invoice RG2026-000123"));
+    let n = credit("GUTSCHRIFT REMITTER: NORD HANDEL GMBH REMITTANCE INFO: RE 2604-01234 DETAILS: Skonto", None);
+    assert_eq!(n.name.as_deref(), Some("NORD HANDEL GMBH"));
+    assert_eq!(n.purpose.as_deref(), Some("RE 2604-01234 Skonto"));
+    // The beneficiary is a debit's counterparty, not a credit's.
+    assert_eq!(read("BENEFICIARY: GAS SUPPLIER LTD PURPOSE: May", None, Direction::Credit), None);
+}
+
+#[test]
 fn belgian_free_text_with_a_grouped_iban_after_the_name() {
     let n = credit(
         "VIREMENT EUROPEEN DE LA PART DE DELHAIZE FOURNIS SA BE68 5390 0754 7034 BIC GKCCBEBB COMMUNICATION: FACT 2024/118",

@@ -245,3 +245,56 @@ fn legacy_charsets_are_decoded() {
     let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(ofx);
     assert_eq!(txs(&parse(&bytes).unwrap())[0].counterparty_name.as_deref(), Some("Société Générale"));
 }
+
+#[test]
+fn csv_header_after_account_details_and_english_month_dates() {
+    // A UK export: account lines above the header, quoted fields, `£` amounts, `05 Apr 2026`.
+    let text = "\"Account Name:\",\"Business Current ****1234\"\n\"Account Balance:\",\"£10,000.00\"\n\n\
+        \"Date\",\"Transaction type\",\"Description\",\"Paid out\",\"Paid in\",\"Balance\"\n\
+        \"05 Apr 2026\",\"Bank credit\",\"NORTHERN WIDGETS INV 000123\",\"\",\"£1,234.50\",\"£11,234.50\"\n\
+        \"6-Apr-26\",\"Direct debit\",\"GAS SUPPLIER\",\"£32.10\",\"\",\"£11,202.40\"\n";
+    let mapping = csv::CsvMapping { currency: Some(Currency::parse("GBP").unwrap()), ..Default::default() };
+    let p = csv::parse(text.as_bytes(), &mapping).unwrap();
+    let t = txs(&p);
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].booking_date, t[0].amount.minor, t[0].direction), (d(2026, 4, 5), 123_450, Direction::Credit));
+    assert_eq!(t[0].remittance.as_deref(), Some("NORTHERN WIDGETS INV 000123"));
+    assert_eq!((t[1].booking_date, t[1].amount.minor, t[1].direction), (d(2026, 4, 6), 3_210, Direction::Debit));
+    // A row error gives the file's line, counting the lines above the header.
+    let bad = text.replace("\"6-Apr-26\"", "\"someday\"");
+    let e = csv::parse(bad.as_bytes(), &mapping).unwrap_err();
+    assert_eq!(e.line, Some(6), "{e}");
+}
+
+#[test]
+fn csv_swiss_export_with_apostrophe_thousands_and_german_columns() {
+    let text = "Kontonummer;IBAN;Von;Bis\n0235 00123456.01;CH9300762011623852957;01.04.2026;\n\n\
+        Abschlussdatum;Buchungsdatum;Valutadatum;Währung;Belastung;Gutschrift;Saldo;Transaktions-Nr.;Beschreibung1;Beschreibung2;Beschreibung3\n\
+        01.04.2026;01.04.2026;02.04.2026;CHF;;1'251.60;11'251.60;TX-77;ALPEN TECHNIK AG;Hauptgasse 5, 3011 Bern;Zahlungsgrund: Rechnung 2026-0042\n\
+        02.04.2026;02.04.2026;02.04.2026;CHF;12'000.00;;-748.40;TX-78;Miete;;\n";
+    let p = csv::parse(text.as_bytes(), &Default::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(
+        (t[0].amount.minor, t[0].amount.currency, t[0].direction),
+        (125_160, Currency::parse("CHF").unwrap(), Direction::Credit)
+    );
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("ALPEN TECHNIK AG"));
+    assert_eq!(t[0].bank_ref.as_deref(), Some("TX-77"));
+    assert_eq!(t[0].value_date, Some(d(2026, 4, 2)));
+    assert_eq!(t[0].remittance.as_deref(), Some("Zahlungsgrund: Rechnung 2026-0042"));
+    assert_eq!((t[1].amount.minor, t[1].direction), (1_200_000, Direction::Debit));
+}
+
+#[test]
+fn csv_belgian_export_with_structured_communication_column() {
+    let text = "Rekeningnummer;Naam;Munt;Datum;Omschrijving;Valuta;Bedrag;rekeningnummer tegenpartij;Naam tegenpartij;gestructureerde mededeling;Vrije mededeling\n\
+        BE68539007547034;Onze firma;EUR;03/06/2026;OVERSCHRIJVING VAN PEETERS NV;03/06/2026;1376,98;BE71096123456769;Peeters NV;090933755493;\n\
+        BE68539007547034;Onze firma;EUR;04/06/2026;OVERSCHRIJVING VAN MAES BV;04/06/2026;182,00;;Maes BV;;Factuur 2026-0412\n";
+    let p = csv::parse(text.as_bytes(), &Default::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Peeters NV"), "the counterparty's, not the account holder's");
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("BE71096123456769"));
+    assert_eq!(t[0].structured_ref.as_deref(), Some("090933755493"));
+    assert_eq!(t[1].structured_ref, None);
+    assert_eq!(t[1].remittance.as_deref(), Some("Factuur 2026-0412 OVERSCHRIJVING VAN MAES BV"));
+}

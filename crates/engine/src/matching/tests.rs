@@ -810,3 +810,41 @@ fn a_factor_naming_a_counter_alone_completes_the_amount_across_customers() {
     let r = m2.match_credit(&line(1_447_019, "REF CESSION 02153, FA202602048, FA-2026-02092"));
     assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
+
+#[test]
+fn a_customer_number_that_is_also_an_invoice_counter_is_a_rival_reference() {
+    let invoices = vec![inv("FF26040226", "K1", 50_000), inv("FF26040231", "K1", 70_000)];
+    let payers = vec![Payer { customer_id: "K1".into(), name: "Alpen Technik AG".into(), ibans: vec![] }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let mut c = credit(70_000, Some("Kundennr KN00226 Rechnung FF26040231"));
+    c.counterparty_name = Some("ALPEN TECHNIK AG".into());
+    let r = m.match_credit(&c);
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("also the counter of invoice FF26040226")), "{r:?}");
+    // A customer number that is no invoice's counter changes nothing.
+    let mut c = credit(70_000, Some("Kundennr KN00999 Rechnung FF26040231"));
+    c.counterparty_name = Some("ALPEN TECHNIK AG".into());
+    assert_eq!(m.match_credit(&c).status, MatchStatus::Matched);
+}
+
+#[test]
+fn a_partial_payment_needs_its_reference_written_with_its_digits() {
+    let invoices = vec![inv("FF26020255", "K1", 100_000), inv("FF26020260", "K1", 40_000)];
+    let payers = vec![Payer {
+        customer_id: "K1".into(),
+        name: "Alpen Technik AG".into(),
+        ibans: vec!["CH9300762011623852957".into()],
+    }];
+    let m = Matcher::new(invoices, &payers, MatchConfig::default());
+    let partial = |text: &str| {
+        let mut c = credit(60_000, Some(text));
+        c.counterparty_iban = Some("CH9300762011623852957".into());
+        m.match_credit(&c)
+    };
+    // Written in full (or without its prefix): the payer confirms it, applied as a partial payment.
+    assert_eq!(partial("Rechnung FF26020255").status, MatchStatus::Matched);
+    assert_eq!(allocs(&partial("26020255")), vec![("FF26020255".to_string(), 60_000)]);
+    // Zeros put back inside a glued run to read it: a person decides.
+    let r = partial("FF2602255 Teilzahlung");
+    assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
+}

@@ -48,5 +48,56 @@ pub fn counter_suffixes(written: &str) -> Vec<String> {
     out
 }
 
+/// The numbers a text gives for identifiers that are not invoices: the digit
+/// groups of the identifier right after a customer, order or contract word
+/// (`Kundennr KN00226`, `PO/2026-0412`, `order no 4700123`), zeros trimmed,
+/// three digits or more. A clerk reads them as what the word says; one that
+/// is also the counter of an open invoice of the payer makes the text
+/// ambiguous (which one is meant?), which [`number_groups`] lets the matcher see.
+pub fn other_identifiers(text: &str) -> Vec<String> {
+    let toks = tokens::tokens(text);
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if t.digit || !t.is(tokens::NOT_INVOICES) {
+            continue;
+        }
+        let mut seen_digit = false;
+        for u in &toks[i + 1..] {
+            // The identifier ends at punctuation, or at a word after its digits.
+            if u.sep == tokens::Sep::Break || (seen_digit && !u.digit && u.sep == tokens::Sep::Space) {
+                break;
+            }
+            if u.digit {
+                seen_digit = true;
+                let d = u.text.trim_start_matches('0');
+                if d.len() >= 3 && !out.iter().any(|o| o == d) {
+                    out.push(d.to_string());
+                }
+            } else if u.is(tokens::NOT_INVOICES) || u.text.len() > 4 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The digit groups of an invoice number, zeros trimmed, and the tails of a
+/// long group after a glued year or year and month (`FF26040226`: `26040226`,
+/// `40226`, `226`): what a bare number in a text may designate.
+pub fn number_groups(number: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tokens::tokens(number).iter().filter(|t| t.digit) {
+        for cut in [0, 2, 4] {
+            if let Some(tail) = t.text.get(cut..).filter(|x| !x.is_empty()) {
+                let tail = tail.trim_start_matches('0');
+                if !tail.is_empty() && !out.iter().any(|o| o == tail) {
+                    out.push(tail.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests;

@@ -319,3 +319,20 @@ fn invoice_words_of_the_sepa_area_introduce_counters() {
     assert_eq!(read("factura 2730 pedido 2728"), vec![("26FA02730".to_string(), Spelling::CounterOnly)]);
     assert_eq!(read("Rechnung 10234 Kd.Nr. 10240"), vec![("RE-26-10234".to_string(), Spelling::CounterOnly)]);
 }
+
+#[test]
+fn identifiers_given_for_customers_and_orders() {
+    assert_eq!(other_identifiers("RE FF25120323 Kundennr KN00256"), vec!["256"]);
+    assert_eq!(other_identifiers("order no 4700123 invoice FA-2026-0412"), vec!["4700123"]);
+    assert_eq!(other_identifiers("PO/2026-0412 thanks"), vec!["2026", "412"]);
+    // Short groups, and invoice numbers not introduced by such a word, are none.
+    assert!(other_identifiers("client C12 facture FA-2026-0412").is_empty());
+    assert!(other_identifiers("Rechnung 2604-01234").is_empty());
+}
+
+#[test]
+fn digit_groups_of_a_number_and_their_tails() {
+    assert_eq!(number_groups("FF26040226"), vec!["26040226", "40226", "226"]);
+    assert_eq!(number_groups("NO.001234.26"), vec!["1234", "34", "26"]);
+    assert!(number_groups("ABC").is_empty());
+}
