@@ -11,7 +11,10 @@
 //! each `sent`, back to `queued` after a backoff, or `failed` (quarantined
 //! with the reason). Each row carries a deterministic message token, set when
 //! it is queued, from which channels derive the Message-ID or event id: a
-//! row sent again after a crash carries the same id.
+//! row sent again after a crash carries the same id. The claim is safe between
+//! daemons sharing a PostgreSQL database: its transaction is `SERIALIZABLE`,
+//! so of two claims that read the same queued row one is aborted and run
+//! again (see [`Store::claim_outbox`]).
 //!
 //! A row's status is an [`OutboxStatus`]; the table's CHECK constraint
 //! (migration 0010) refuses any other value. ("Outbox" means this reminder
