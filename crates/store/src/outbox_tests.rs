@@ -197,17 +197,25 @@ fn daemons_claiming_at_once_on_postgres_each_get_different_rows() {
         queued.insert(id);
     }
     let now = Utc.with_ymd_and_hms(2026, 11, 10, 10, 0, 0).unwrap();
+    // Four daemons, connected first, start claiming together.
+    let daemons: Vec<Store> = (0..4).map(|_| Store::open_postgres_partial(&scratch.url).unwrap()).collect();
+    let start = std::sync::Barrier::new(daemons.len());
     let claimed: Vec<(Vec<i64>, u32)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let (url, t) = (scratch.url.clone(), t.clone());
+        let handles: Vec<_> = daemons
+            .iter()
+            .map(|daemon| {
+                let (t, start) = (t.clone(), &start);
                 s.spawn(move || {
-                    let daemon = Store::open_postgres_partial(&url).unwrap();
+                    start.wait();
                     let (mut mine, mut gave_up) = (Vec::new(), 0u32);
                     loop {
                         match daemon.claim_outbox(&t, day(), now, 3) {
                             Ok(claim) if claim.items.is_empty() => break,
-                            Ok(claim) => mine.extend(ids(&claim)),
+                            Ok(claim) => {
+                                mine.extend(ids(&claim));
+                                // Delivering them, as a daemon does between claims.
+                                std::thread::sleep(std::time::Duration::from_millis(5));
+                            }
                             // Conflicts past the retries: the daemon's next pass claims again.
                             Err(e) if e.is_transient() && gave_up < 100 => gave_up += 1,
                             Err(e) => panic!("claim: {e}"),
@@ -226,5 +234,5 @@ fn daemons_claiming_at_once_on_postgres_each_get_different_rows() {
     let sending = store.outbox(&t, Some("sending"), 100).unwrap();
     assert!(sending.iter().all(|r| r.attempts == 1), "each row's attempt counted once");
     assert_eq!(sending.len(), 40);
-    drop(store);
+    drop((daemons, store));
 }
