@@ -371,6 +371,8 @@ mod holds_tests;
 #[cfg(test)]
 mod notes_tests;
 #[cfg(test)]
+mod outbox_tests;
+#[cfg(test)]
 mod paid_tests;
 #[cfg(test)]
 mod payment_tests;

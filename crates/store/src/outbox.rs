@@ -11,19 +11,21 @@
 //! each `sent`, back to `queued` after a backoff, or `failed` (quarantined
 //! with the reason). Each row carries a deterministic message token, set when
 //! it is queued, from which channels derive the Message-ID or event id: a
-//! row sent again after a crash carries the same id.
+//! row sent again after a crash carries the same id. The claim is safe between
+//! daemons sharing a PostgreSQL database: its transaction is `SERIALIZABLE`,
+//! so of two claims that read the same queued row one is aborted and run
+//! again (see [`Store::claim_outbox`]).
 //!
 //! A row's status is an [`OutboxStatus`]; the table's CHECK constraint
 //! (migration 0010) refuses any other value. ("Outbox" means this reminder
 //! queue only; notices for the ERP wait in the write-back queue.)
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::db::{Row, args};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, Window, now_text};
 use relance_domain::TenantId;
@@ -80,17 +82,10 @@ impl std::fmt::Display for OutboxStatus {
     }
 }
 
-impl ToSql for OutboxStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for OutboxStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
-        OutboxStatus::parse(text).ok_or_else(|| FromSqlError::Other(format!("unknown outbox status `{text}`").into()))
-    }
+/// A stored outbox status (the table's CHECK keeps it one of them).
+fn status_of(r: &Row, i: usize) -> Result<OutboxStatus, StoreError> {
+    let text: String = r.get(i)?;
+    OutboxStatus::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("unknown outbox status `{text}`")))
 }
 
 impl Store {
@@ -139,16 +134,16 @@ impl Store {
         in_reply_to: Option<&str>,
     ) -> Result<Option<i64>, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
             let channel = serde_json::to_value(decision.step.channel).unwrap_or_default();
             let token = message_token(t, &decision.idempotency_key, &now);
-            let inserted = tx.execute(
+            let inserted = db.query_opt(
                 "INSERT OR IGNORE INTO outbox (tenant_id, idempotency_key, customer_id, scenario, step_id, channel, template,
                     invoice_numbers, covers, planned_for, subject, body, why, status, created_at, updated_at, recipient, message_id,
                     in_reply_to)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?17,?14,?14,?15,?16,?18)",
-                params![
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?17,?14,?14,?15,?16,?18) RETURNING id",
+                args![
                     t,
                     decision.idempotency_key,
                     decision.customer_id,
@@ -165,16 +160,15 @@ impl Store {
                     now,
                     recipient,
                     token,
-                    status,
+                    status.as_str(),
                     in_reply_to
                 ],
             )?;
-            if inserted == 0 {
-                return Ok(None);
-            }
-            let id = tx.last_insert_rowid();
+            // No row: the same key is already queued (`OR IGNORE` returns nothing).
+            let Some(row) = inserted else { return Ok(None) };
+            let id: i64 = row.get(0)?;
             insert_event(
-                tx,
+                db,
                 t,
                 "dunning",
                 if status == OutboxStatus::ToConfirm { "reminder_to_confirm" } else { "reminder_queued" },
@@ -200,44 +194,45 @@ impl Store {
             Some(Some(s)) => Some(s),
             Some(None) => return Ok(Vec::new()),
         };
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             // The status condition only when there is one: the (tenant, status, id)
             // index then serves the page (an `?2 IS NULL OR …` never uses it).
-            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
-            let mut st = c.prepare(&format!(
+            let by_status = if status.is_some() { "status=?2" } else { "CAST(?2 AS TEXT) IS NULL" };
+            let json_of = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap_or_default();
+            db.query(&format!(
                 "SELECT id, customer_id, scenario, step_id, channel, template, invoice_numbers, planned_for, subject, body, why, status, attempts, last_error, created_at, recipient,
                         message_id, next_attempt_at, sent_at, reference, connector
-                 FROM outbox WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let json_of = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap_or_default();
-            let rows = st
-                .query_map(params![tenant.as_str(), status, page.limit, page.after], |r| {
-                    Ok(OutboxRow {
-                        id: r.get(0)?,
-                        customer_id: r.get(1)?,
-                        scenario: r.get(2)?,
-                        step: r.get(3)?,
-                        channel: r.get(4)?,
-                        template: r.get(5)?,
-                        invoices: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
-                        planned_for: r.get(7)?,
-                        subject: r.get(8)?,
-                        body: r.get(9)?,
-                        why: json_of(r.get(10)?),
-                        status: r.get(11)?,
-                        attempts: r.get(12)?,
-                        last_error: r.get(13)?,
-                        created_at: r.get(14)?,
-                        recipient: r.get(15)?,
-                        message_token: r.get(16)?,
-                        next_attempt_at: r.get(17)?,
-                        sent_at: r.get(18)?,
-                        reference: r.get(19)?,
-                        connector: r.get(20)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                 FROM outbox WHERE tenant_id=?1 AND {by_status} AND (CAST(?4 AS INTEGER) IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+            ),
+                args![tenant.as_str(), status.map(OutboxStatus::as_str), page.limit, page.after],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    customer_id: r.get(1)?,
+                    scenario: r.get(2)?,
+                    step: r.get(3)?,
+                    channel: r.get(4)?,
+                    template: r.get(5)?,
+                    invoices: serde_json::from_str(&r.get::<String>(6)?).unwrap_or_default(),
+                    planned_for: r.get(7)?,
+                    subject: r.get(8)?,
+                    body: r.get(9)?,
+                    why: json_of(r.get(10)?),
+                    status: status_of(r, 11)?,
+                    attempts: r.get(12)?,
+                    last_error: r.get(13)?,
+                    created_at: r.get(14)?,
+                    recipient: r.get(15)?,
+                    message_token: r.get(16)?,
+                    next_attempt_at: r.get(17)?,
+                    sent_at: r.get(18)?,
+                    reference: r.get(19)?,
+                    connector: r.get(20)?,
+                })
+            })
+            .collect()
         })
     }
 }
@@ -290,15 +285,17 @@ impl Store {
     /// Copy requests of linked customers with no answer in the outbox yet
     /// (answers are keyed `copy|message:<id>`).
     pub fn unanswered_copy_requests(&self, tenant: &TenantId) -> Result<Vec<CopyRequest>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT e.subject, e.data FROM audit_events e WHERE e.tenant_id=?1 AND e.kind='invoice_copy_requested'
                  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.tenant_id=e.tenant_id AND o.idempotency_key='copy|' || e.subject)
                  ORDER BY e.id",
+                args![tenant.as_str()],
             )?;
-            let rows = st
-                .query_map([tenant.as_str()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = rows
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
             Ok(rows
                 .into_iter()
                 .filter_map(|(subject, data)| {
@@ -364,14 +361,14 @@ const ITEM_COLUMNS: &str =
      c.language, o.step_id, o.channel, o.invoice_numbers, o.planned_for, o.subject, o.body, o.attempts, o.interrupted, o.in_reply_to";
 
 /// An outbox row with its customer's contacts, as delivery reads it.
-fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
+fn item_row(r: &Row) -> Result<OutboxItem, StoreError> {
     let list = |s: Option<String>| -> Vec<String> { s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default() };
     Ok(OutboxItem {
         id: r.get(0)?,
         idempotency_key: r.get(1)?,
-        token: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        token: r.get::<Option<String>>(2)?.unwrap_or_default(),
         customer_id: r.get(3)?,
-        customer_name: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        customer_name: r.get::<Option<String>>(4)?.unwrap_or_default(),
         recipient: r.get(5)?,
         emails: list(r.get(6)?),
         phones: list(r.get(7)?),
@@ -383,8 +380,8 @@ fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxItem> {
         planned_for: r.get(13)?,
         subject: r.get(14)?,
         body: r.get(15)?,
-        attempt: r.get::<_, u32>(16)? + 1,
-        interrupted: r.get::<_, i64>(17)? != 0,
+        attempt: r.get::<u32>(16)?.saturating_add(1),
+        interrupted: r.get::<i64>(17)? != 0,
         undeliverable: Vec::new(),
         in_reply_to: r.get(18)?,
     })
@@ -427,12 +424,13 @@ impl Store {
     /// Puts rows left `sending` by an interrupted process back in the queue
     /// (their attempt is counted); returns how many.
     pub fn requeue_interrupted(&self, tenant: &TenantId) -> Result<usize, StoreError> {
-        self.db.write(|tx| {
-            Ok(tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE outbox SET status=?3, interrupted=1, last_error='interrupted while sending', updated_at=?2
                  WHERE tenant_id=?1 AND status=?4",
-                params![tenant.as_str(), now_text(), OutboxStatus::Queued, OutboxStatus::Sending],
-            )?)
+                args![tenant.as_str(), now_text(), OutboxStatus::Queued.as_str(), OutboxStatus::Sending.as_str()],
+            )?;
+            usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} rows requeued")))
         })
     }
 
@@ -448,26 +446,31 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let t = tenant.as_str();
         let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        self.db.write(|tx| {
+        // On PostgreSQL two daemons may claim at once. The transaction is
+        // SERIALIZABLE (see `postgres/pool.rs`): of two claims that read the
+        // same queued row and both move it to `sending`, the server lets one
+        // commit and aborts the other (a write conflict, or a read-write
+        // dependency cycle), which is run again and then reads the row as
+        // `sending`: no row is ever claimed twice, without `FOR UPDATE` (which
+        // SQLite lacks; its single writer serializes claims anyway).
+        self.db.write_any(|db| {
             let mut claim = Claim::default();
-            let mut st = tx.prepare_cached(&format!(
-                "SELECT {ITEM_COLUMNS}
+            let rows = db
+                .query(
+                    &format!(
+                        "SELECT {ITEM_COLUMNS}
                  FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
                  WHERE o.tenant_id=?1 AND o.status=?5 AND o.planned_for<=?2
                    AND (o.next_attempt_at IS NULL OR o.next_attempt_at<=?3)
                  ORDER BY o.id LIMIT ?4"
-            ))?;
-            let rows = st
-                .query_map(params![t, today.to_string(), now_s, limit, OutboxStatus::Queued], item_row)?
+                    ),
+                    args![t, today.to_string(), now_s, limit, OutboxStatus::Queued.as_str()],
+                )?
+                .iter()
+                .map(item_row)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut still_due = tx.prepare_cached(
-                "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid') AND open_minor>0",
-            )?;
             // Addresses a delivery report said fail are not used (see `contacts`).
-            let dead = super::contacts::undeliverable(tx, t)?;
-            let mut handed_over = tx.prepare_cached(
-                "SELECT id, handed_over_on, outbox_id FROM handoffs WHERE tenant_id=?1 AND customer_id=?2 AND reversed_at IS NULL",
-            )?;
+            let dead = super::contacts::undeliverable(db, t)?;
             for mut item in rows {
                 skip_undeliverable(&mut item, &dead);
                 if item.token.is_empty() {
@@ -475,78 +478,89 @@ impl Store {
                 }
                 // Handed over to an agency since it was planned: nothing more goes out (the
                 // hand-off's own step, retried after a failed attempt, still does).
-                let handoff: Option<(i64, String, Option<i64>)> = handed_over
-                    .query_row(params![t, item.customer_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
+                let handoff = db
+                    .query_opt(
+                        "SELECT id, handed_over_on, outbox_id FROM handoffs WHERE tenant_id=?1 AND customer_id=?2 AND reversed_at IS NULL",
+                        args![t, item.customer_id],
+                    )?
+                    .map(|r| Ok::<_, StoreError>((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<Option<i64>>(2)?)))
+                    .transpose()?;
                 if let Some((id, on, _)) = handoff.filter(|h| h.2 != Some(item.id)) {
-                    tx.execute(
+                    db.execute(
                         "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3,
                             idempotency_key = idempotency_key || '#cancelled:' || id
                          WHERE tenant_id=?1 AND id=?2",
-                        params![
+                        args![
                             t,
                             item.id,
                             now_s,
-                            OutboxStatus::Cancelled,
+                            OutboxStatus::Cancelled.as_str(),
                             format!("customer handed over on {on} (hand-off #{id})")
                         ],
                     )?;
-                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "handoff": id }))?;
+                    insert_event(db, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "handoff": id }))?;
                     claim.cancelled += 1;
                     continue;
                 }
                 let mut due = item.step == "invoice_copy";
                 for n in &item.invoices {
-                    due = due || still_due.query_row(params![t, n], |r| r.get::<_, i64>(0))? > 0;
+                    due = due
+                        || db
+                            .query_one(
+                                "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND number=?2 AND status IN ('open','partially_paid') AND open_minor>0",
+                                args![t, n],
+                            )?
+                            .get::<i64>(0)?
+                            > 0;
                 }
                 // Right before sending: a credit from the customer awaiting review that could pay it holds it.
                 if due && is_reminder(&item.step) {
-                    super::credit_holds::check_before_sending(tx, t, &item.customer_id, &item.invoices)?;
+                    super::credit_holds::check_before_sending(db, t, &item.customer_id, &item.invoices)?;
                 }
                 // Held since it was planned: by a person, not sent (planned again after the hold);
                 // by Relance (a credit awaiting review, a payment claim), it waits in the queue.
                 let held = if due && is_reminder(&item.step) {
-                    super::holds::holding_reminder(tx, t, &item.customer_id, &item.invoices, today)?
+                    super::holds::holding_reminder(db, t, &item.customer_id, &item.invoices, today)?
                 } else {
                     None
                 };
                 if let Some((hold, kind)) = held.filter(|(_, k)| k.automatic()) {
                     let retry = (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                     let why = format!("held by Relance (hold #{hold}, {}): waits until it ends", kind.as_str());
-                    tx.execute(
+                    db.execute(
                         "UPDATE outbox SET next_attempt_at=?3, last_error=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
-                        params![t, item.id, retry, why, now_s],
+                        args![t, item.id, retry, why, now_s],
                     )?;
                     claim.held += 1;
                     continue;
                 }
                 if let Some((hold, _)) = held {
-                    tx.execute(
+                    db.execute(
                         // The key is freed (suffixed with the row's id) so that the step
                         // is planned again once the hold is lifted.
                         "UPDATE outbox SET status=?4, last_error=?5, updated_at=?3,
                             idempotency_key = idempotency_key || '#cancelled:' || id
                          WHERE tenant_id=?1 AND id=?2",
-                        params![t, item.id, now_s, OutboxStatus::Cancelled, format!("held since planning (hold #{hold})")],
+                        args![t, item.id, now_s, OutboxStatus::Cancelled.as_str(), format!("held since planning (hold #{hold})")],
                     )?;
-                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "hold": hold }))?;
+                    insert_event(db, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices, "hold": hold }))?;
                     claim.cancelled += 1;
                     continue;
                 }
                 if !due {
-                    tx.execute(
+                    db.execute(
                         "UPDATE outbox SET status=?4, last_error='every invoice is settled or disputed since planning', updated_at=?3,
                             idempotency_key = idempotency_key || '#cancelled:' || id
                          WHERE tenant_id=?1 AND id=?2",
-                        params![t, item.id, now_s, OutboxStatus::Cancelled],
+                        args![t, item.id, now_s, OutboxStatus::Cancelled.as_str()],
                     )?;
-                    insert_event(tx, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
+                    insert_event(db, t, "delivery", "reminder_cancelled", &format!("outbox:{}", item.id), &json!({ "invoices": item.invoices }))?;
                     claim.cancelled += 1;
                     continue;
                 }
-                tx.execute(
+                db.execute(
                     "UPDATE outbox SET status=?5, attempts=attempts+1, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-                    params![t, item.id, item.token, now_s, OutboxStatus::Sending],
+                    args![t, item.id, item.token, now_s, OutboxStatus::Sending.as_str()],
                 )?;
                 claim.items.push(item);
             }
@@ -559,19 +573,19 @@ impl Store {
     /// preview renders.
     pub fn outbox_item(&self, tenant: &TenantId, id: i64) -> Result<Option<OutboxItem>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
-            let item = c
-                .query_row(
+        self.db.read_any(|db| {
+            let item = db
+                .query_opt(
                     &format!(
                         "SELECT {ITEM_COLUMNS} FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
                          WHERE o.tenant_id=?1 AND o.id=?2"
                     ),
-                    params![t, id],
-                    item_row,
-                )
-                .optional()?;
+                    args![t, id],
+                )?
+                .map(|r| item_row(&r))
+                .transpose()?;
             let Some(mut item) = item else { return Ok(None) };
-            let dead = super::contacts::undeliverable(c, t)?;
+            let dead = super::contacts::undeliverable(db, t)?;
             skip_undeliverable(&mut item, &dead);
             if item.token.is_empty() {
                 item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
@@ -589,14 +603,14 @@ impl Store {
         reference: &str,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE outbox SET status=?6, sent_at=?3, reference=?4, connector=?5, last_error=NULL, next_attempt_at=NULL, interrupted=0, updated_at=?3
                  WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                params![t, id, now_text(), reference, connector, OutboxStatus::Sent, OutboxStatus::Sending],
+                args![t, id, now_text(), reference, connector, OutboxStatus::Sent.as_str(), OutboxStatus::Sending.as_str()],
             )?;
             if n > 0 {
-                insert_event(tx, t, "delivery", "reminder_sent", &format!("outbox:{id}"), &json!({ "connector": connector, "reference": reference }))?;
+                insert_event(db, t, "delivery", "reminder_sent", &format!("outbox:{id}"), &json!({ "connector": connector, "reference": reference }))?;
             }
             Ok(())
         })
@@ -612,29 +626,29 @@ impl Store {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             match retry_at {
                 Some(at) => {
-                    tx.execute(
+                    db.execute(
                         "UPDATE outbox SET status=?6, last_error=?3, next_attempt_at=?4, interrupted=0, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status=?7",
-                        params![
+                        args![
                             t,
                             id,
                             error,
                             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                             now_text(),
-                            OutboxStatus::Queued,
-                            OutboxStatus::Sending
+                            OutboxStatus::Queued.as_str(),
+                            OutboxStatus::Sending.as_str()
                         ],
                     )?;
                 }
                 None => {
-                    let n = tx.execute(
+                    let n = db.execute(
                         "UPDATE outbox SET status=?5, last_error=?3, next_attempt_at=NULL, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status=?6",
-                        params![t, id, error, now_text(), OutboxStatus::Failed, OutboxStatus::Sending],
+                        args![t, id, error, now_text(), OutboxStatus::Failed.as_str(), OutboxStatus::Sending.as_str()],
                     )?;
                     if n > 0 {
-                        insert_event(tx, t, "delivery", "reminder_failed", &format!("outbox:{id}"), &json!({ "reason": error }))?;
+                        insert_event(db, t, "delivery", "reminder_failed", &format!("outbox:{id}"), &json!({ "reason": error }))?;
                     }
                 }
             }
@@ -646,13 +660,13 @@ impl Store {
     /// returns false when the row is not `failed`.
     pub fn retry_outbox(&self, tenant: &TenantId, id: i64, actor: &str) -> Result<bool, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE outbox SET status=?4, attempts=0, next_attempt_at=NULL, updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND status=?5",
-                params![t, id, now_text(), OutboxStatus::Queued, OutboxStatus::Failed],
+                args![t, id, now_text(), OutboxStatus::Queued.as_str(), OutboxStatus::Failed.as_str()],
             )?;
             if n > 0 {
-                insert_event(tx, t, actor, "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
+                insert_event(db, t, actor, "reminder_retry", &format!("outbox:{id}"), &json!({}))?;
             }
             Ok(n > 0)
         })
@@ -663,17 +677,14 @@ impl Store {
     /// person finds another way. Keyed by the outbox row, like call tasks.
     pub fn open_contact_task(&self, tenant: &TenantId, item: &OutboxItem) -> Result<i64, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let key = format!("[outbox:{}]", item.id);
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM tasks WHERE tenant_id=?1 AND kind=?2 AND note LIKE ?3",
-                    params![t, TaskKind::Contact.as_str(), format!("%{key}")],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = existing {
-                return Ok(id);
+            let existing = db.query_opt(
+                "SELECT id FROM tasks WHERE tenant_id=?1 AND kind=?2 AND note LIKE ?3",
+                args![t, TaskKind::Contact.as_str(), format!("%{key}")],
+            )?;
+            if let Some(r) = existing {
+                return r.get(0);
             }
             let note = format!(
                 "no deliverable e-mail address left for {}: reminder `{}` about {} not sent ({}); undeliverable: {} {key}",
@@ -683,10 +694,11 @@ impl Store {
                 item.subject,
                 item.undeliverable.join(", ")
             );
-            tx.execute(
-                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,NULL,?4,?5,?6,?7,?7)",
-                params![
+            let id: i64 = db
+                .query_one(
+                    "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+                 VALUES (?1,?2,?3,NULL,?4,?5,?6,?7,?7) RETURNING id",
+                    args![
                     t,
                     TaskKind::Contact.as_str(),
                     item.customer_id,
@@ -695,9 +707,9 @@ impl Store {
                     TaskStatus::Open.as_str(),
                     now_text()
                 ],
-            )?;
-            let id = tx.last_insert_rowid();
-            insert_event(tx, t, "delivery", "reminder_to_task", &format!("outbox:{}", item.id), &json!({ "task": id, "undeliverable": item.undeliverable }))?;
+                )?
+                .get(0)?;
+            insert_event(db, t, "delivery", "reminder_to_task", &format!("outbox:{}", item.id), &json!({ "task": id, "undeliverable": item.undeliverable }))?;
             Ok(id)
         })
     }
@@ -706,24 +718,21 @@ impl Store {
     /// task is keyed by the outbox row, so a repeat returns the same task.
     pub fn open_call_task(&self, tenant: &TenantId, item: &OutboxItem) -> Result<i64, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let note = format!("call {} about {}: {}", item.customer_name, item.invoices.join(", "), item.subject);
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM tasks WHERE tenant_id=?1 AND kind='call' AND note LIKE ?2",
-                    params![t, format!("%[outbox:{}]", item.id)],
-                    |r| r.get(0),
-                )
-                .ok();
-            if let Some(id) = existing {
-                return Ok(id);
-            }
-            tx.execute(
-                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
-                 VALUES (?1,'call',?2,NULL,?3,?4,'open',?5,?5)",
-                params![t, item.customer_id, json!(item.invoices).to_string(), format!("{note} [outbox:{}]", item.id), now_text()],
+            let existing = db.query_opt(
+                "SELECT id FROM tasks WHERE tenant_id=?1 AND kind='call' AND note LIKE ?2",
+                args![t, format!("%[outbox:{}]", item.id)],
             )?;
-            Ok(tx.last_insert_rowid())
+            if let Some(r) = existing {
+                return r.get(0);
+            }
+            db.query_one(
+                "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
+                 VALUES (?1,'call',?2,NULL,?3,?4,'open',?5,?5) RETURNING id",
+                args![t, item.customer_id, json!(item.invoices).to_string(), format!("{note} [outbox:{}]", item.id), now_text()],
+            )?
+            .get(0)
         })
     }
 }

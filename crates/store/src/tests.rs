@@ -714,7 +714,7 @@ fn the_outbox_refuses_a_status_that_is_not_an_outbox_status() {
     let err = conn.execute("UPDATE outbox SET status='lost' WHERE id=?1", [id]).unwrap_err();
     assert!(err.to_string().contains("CHECK constraint failed"), "{err}");
     for s in OutboxStatus::ALL {
-        conn.execute("UPDATE outbox SET status=?2 WHERE id=?1", rusqlite::params![id, s]).unwrap();
+        conn.execute("UPDATE outbox SET status=?2 WHERE id=?1", rusqlite::params![id, s.as_str()]).unwrap();
         let rows = store.outbox(&t, Some(s.as_str()), 10).unwrap();
         assert_eq!(rows.len(), 1, "{s}");
         assert_eq!(rows[0].status, s);
