@@ -178,6 +178,9 @@ pub struct SplitReport {
     pub credit_notes_open_for_matcher: u64,
 }
 
+/// The split no rule is developed on: figures only.
+const HELD_OUT: &str = "unseen";
+
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let splits = discover(&args.dir)?;
     if splits.is_empty() {
@@ -201,7 +204,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             report.by_kind.entry(r.label.kind.clone()).or_default().add(r);
         }
         if !args.json {
-            print_split(&mut text, &report, &rows, args.errors);
+            // The held-out split is reported by its figures only: its errors are never
+            // listed, so that no rule is written from them (corpus/cash/README.md).
+            let errors = if split == HELD_OUT { 0 } else { args.errors };
+            print_split(&mut text, &report, &rows, errors);
+            if split == HELD_OUT {
+                let _ = writeln!(text, "   (errors of `{HELD_OUT}` are not listed: it is held out, figures only)");
+            }
         }
         reports.push(report);
     }

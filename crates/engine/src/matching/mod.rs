@@ -74,29 +74,6 @@ fn century_dropped(span: &[String]) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Whether a written reference carries `number`'s digits as they are: one of
-/// its digit runs (leading zeros aside) is a digit group of the number or its
-/// tail after a glued year (see [`crate::refs::number_groups`]), or the
-/// reference is a structured one read by its payload (ISO 11649 `RF…`, a
-/// Belgian structured communication of 12 digits, with or without `+++`).
-fn digits_as_written(written: &str, number: &str) -> bool {
-    let w = written.trim();
-    let structured = w.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("RF"))
-        || w.contains("+++")
-        || w.split(|c: char| !c.is_ascii_digit()).any(|r| r.len() == 12);
-    if structured {
-        return true;
-    }
-    let runs: Vec<&str> =
-        w.split(|c: char| !c.is_ascii_digit()).map(|r| r.trim_start_matches('0')).filter(|r| r.len() >= 3).collect();
-    if runs.is_empty() {
-        return true;
-    }
-    let groups = crate::refs::number_groups(number);
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    runs.iter().any(|r| groups.iter().any(|g| g == r) || digits.trim_start_matches('0') == *r)
-}
-
 /// `key` is one of `number`'s [`index_keys`] (a hash hit verified).
 fn has_index_key(number: &str, key: &str) -> bool {
     KEYS.with(|buf| match buf.try_borrow_mut() {
@@ -1754,27 +1731,16 @@ impl Matcher {
         reasons.extend(confirming.iter().map(|p| p.why.clone()));
         let fit = self.fit(set, c);
         let confirmed = confirming.iter().any(|p| !p.shared);
-        // A partial payment rests on the reference alone: it must be written with its digits
-        // (leading zeros aside), not read back by putting zeros inside a run (`FF2602255`).
-        let as_written = refs.iter().all(|(i, _, tok)| digits_as_written(tok, self.open(*i).number()));
         let mut confidence: f64 = match (fit.is_full(), weakest) {
             (true, w) if w >= 1.0 => 0.99,
             (true, w) if w >= 0.9 => 0.97,
             (true, _) => 0.93,
             // A partial payment, or a small overpayment, is applied only when the payer confirms the reference.
-            (false, w)
-                if w >= 0.9
-                    && confirmed
-                    && as_written
-                    && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) =>
-            {
-                0.92
-            }
+            (false, w) if w >= 0.9 && confirmed && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) => 0.92,
             // A short key (`0438` for `2026/0438`) counts as much when the invoice is of a payer
             // known surely: by its own account, or by a name no other customer's comes close to.
             (false, w)
                 if w >= RefKind::Short.strength()
-                    && as_written
                     && refs.iter().all(|(_, k, tok)| *k != RefKind::Short || tok.len() >= 4)
                     && confirming.iter().any(|p| !p.shared && (p.strength >= 0.9 || p.unique_name))
                     && matches!(fit, Fit::Partial | Fit::Over { small: true, .. }) =>
