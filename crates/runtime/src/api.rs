@@ -583,7 +583,7 @@ async fn daemons(
     let prefix = crate::cluster::LeaseName::tenant_prefix(&tenant);
     let (daemons, leases) = blocking(move || {
         let daemons = store.daemons(chrono::Utc::now() - chrono::Duration::seconds(60))?;
-        let leases = store.leases()?.into_iter().filter(|l| l.name.starts_with(&prefix)).collect::<Vec<_>>();
+        let leases = store.leases(&prefix)?;
         Ok::<_, relance_store::StoreError>((daemons, leases))
     })
     .await?;

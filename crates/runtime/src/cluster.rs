@@ -114,10 +114,10 @@ impl Cluster {
     pub fn round(&self, store: &Store) -> Result<(), StoreError> {
         store.daemon_seen(&self.daemon_id)?;
         let wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let now = chrono::Utc::now();
-        for name in wanted {
-            let got = store.acquire_lease(&name, &self.daemon_id, LEASE_TTL, now)?;
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let got = store.acquire_leases(&names, &self.daemon_id, LEASE_TTL, chrono::Utc::now())?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, got) in wanted.into_iter().zip(got) {
             match got {
                 Some(lease) => {
                     if held.insert(name.clone(), lease.generation).is_none() {

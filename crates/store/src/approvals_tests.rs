@@ -6,26 +6,11 @@ use chrono::{TimeZone, Utc};
 
 use super::holds_tests::{d, events, seeded};
 use super::*;
-use relance_domain::Channel;
 use relance_engine::dunning::templates::Rendered;
-use relance_engine::dunning::{Decision, Step};
+use relance_engine::dunning::Decision;
 
 fn decision(customer: &str, step: &str, invoices: &[&str]) -> Decision {
-    let invoices: Vec<String> = invoices.iter().map(|s| s.to_string()).collect();
-    Decision {
-        customer_id: customer.into(),
-        step: Step {
-            id: step.into(),
-            offset_days: 45,
-            channel: Channel::Email,
-            template: "formal_notice".into(),
-            confirm: None,
-        },
-        covers: invoices.iter().map(|i| (step.to_string(), i.clone())).collect(),
-        idempotency_key: format!("{customer}|{step}|{}", invoices.join(",")),
-        invoices,
-        why: vec!["F-1 due 2026-10-31 is at J+45".into()],
-    }
+    super::outbox_tests::decision_with(customer, step, invoices, "formal_notice", 45, "F-1 due 2026-10-31 is at J+45")
 }
 
 fn rendered() -> Rendered {

@@ -123,26 +123,38 @@ impl Store {
         ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Lease>, StoreError> {
+        Ok(self.acquire_leases(&[name], holder, ttl, now)?.pop().flatten())
+    }
+
+    /// [`Store::acquire_lease`] for several leases in one transaction (a
+    /// daemon's renewal round); one answer per name, in order.
+    pub fn acquire_leases(
+        &self,
+        names: &[&str],
+        holder: &str,
+        ttl: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Lease>>, StoreError> {
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| StoreError::Rejected(format!("lease time: {e}")))?;
         let (now_text, until) = (text(now), text(now + ttl));
+        let sql = format!(
+            "INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?1, ?2, 1, ?3, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET
+                generation = CASE WHEN leases.holder = excluded.holder THEN leases.generation
+                                  ELSE leases.generation + 1 END,
+                taken_at = CASE WHEN leases.holder = excluded.holder THEN leases.taken_at
+                                ELSE excluded.taken_at END,
+                holder = excluded.holder, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
+             WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.renewed_at
+             RETURNING {LEASE_COLUMNS}"
+        );
         self.db.write_any(|db| {
             // The WHERE of DO UPDATE decides: no row comes back when the
             // lease is someone else's and still running.
-            let row = db.query_opt(
-                &format!(
-                    "INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?1, ?2, 1, ?3, ?3, ?4)
-                     ON CONFLICT (name) DO UPDATE SET
-                        generation = CASE WHEN leases.holder = excluded.holder THEN leases.generation
-                                          ELSE leases.generation + 1 END,
-                        taken_at = CASE WHEN leases.holder = excluded.holder THEN leases.taken_at
-                                        ELSE excluded.taken_at END,
-                        holder = excluded.holder, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
-                     WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.renewed_at
-                     RETURNING {LEASE_COLUMNS}"
-                ),
-                args![name, holder, now_text, until],
-            )?;
-            row.map(|r| lease(&r)).transpose()
+            names
+                .iter()
+                .map(|name| db.query_opt(&sql, args![*name, holder, now_text, until])?.map(|r| lease(&r)).transpose())
+                .collect()
         })
     }
 
@@ -171,10 +183,17 @@ impl Store {
             .write_any(|db| Ok(db.execute("DELETE FROM leases WHERE name=?1 AND holder=?2", args![name, holder])? > 0))
     }
 
-    /// Every lease, by name (the API and `/metrics` show them).
-    pub fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+    /// The leases whose name starts with `prefix` (all for `""`), by name
+    /// (the API shows a tenant's).
+    pub fn leases(&self, prefix: &str) -> Result<Vec<Lease>, StoreError> {
         self.db.read_any(|db| {
-            db.query(&format!("SELECT {LEASE_COLUMNS} FROM leases ORDER BY name"), args![])?.iter().map(lease).collect()
+            db.query(
+                &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE substr(name, 1, length(CAST(?1 AS TEXT))) = ?1 ORDER BY name"),
+                args![prefix],
+            )?
+            .iter()
+            .map(lease)
+            .collect()
         })
     }
 }
@@ -209,7 +228,9 @@ mod tests {
             assert!(!store.release_lease("acme/bank", "d1").unwrap());
             assert!(store.release_lease("acme/bank", "d2").unwrap());
             assert_eq!(store.acquire_lease("acme/bank", "d1", ttl, t2).unwrap().map(|l| l.generation), Some(1));
-            assert_eq!(store.leases().unwrap().len(), 1);
+            assert_eq!(store.leases("").unwrap().len(), 1);
+            assert_eq!(store.leases("acme/").unwrap().len(), 1);
+            assert!(store.leases("other/").unwrap().is_empty());
             // Daemons.
             store.register_daemon("d1", "host-a", 42, "0.1.0").unwrap();
             store.register_daemon("d2", "host-b", 43, "0.1.0").unwrap();
@@ -252,7 +273,7 @@ mod tests {
         let n = all.len();
         all.dedup();
         assert_eq!((n, all.len()), (20, 20), "each of the 20 leases won exactly once: {won:?}");
-        for l in stores[0].leases().unwrap() {
+        for l in stores[0].leases("").unwrap() {
             let i: usize = l.holder.trim_start_matches('d').parse().unwrap();
             assert!(won[i].contains(&l.name), "{l:?}");
         }

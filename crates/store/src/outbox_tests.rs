@@ -17,22 +17,29 @@ fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 10).unwrap()
 }
 
-fn decision(customer: &str, step: &str, invoices: &[&str]) -> Decision {
+/// A reminder decision for `customer`'s `invoices` at `step`, by email with
+/// `template` (the outbox and approval tests' one builder).
+pub(crate) fn decision_with(
+    customer: &str,
+    step: &str,
+    invoices: &[&str],
+    template: &str,
+    offset_days: i64,
+    why: &str,
+) -> Decision {
     let invoices: Vec<String> = invoices.iter().map(|s| s.to_string()).collect();
     Decision {
         customer_id: customer.into(),
-        step: Step {
-            id: step.into(),
-            offset_days: 1,
-            channel: Channel::Email,
-            template: "courteous".into(),
-            confirm: None,
-        },
+        step: Step { id: step.into(), offset_days, channel: Channel::Email, template: template.into(), confirm: None },
         covers: invoices.iter().map(|i| (step.to_string(), i.clone())).collect(),
         idempotency_key: format!("{customer}|{step}|{}", invoices.join(",")),
         invoices,
-        why: vec!["due".into()],
+        why: vec![why.into()],
     }
+}
+
+fn decision(customer: &str, step: &str, invoices: &[&str]) -> Decision {
+    decision_with(customer, step, invoices, "courteous", 1, "due")
 }
 
 fn rendered() -> Rendered {
