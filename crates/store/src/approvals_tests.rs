@@ -6,8 +6,8 @@ use chrono::{TimeZone, Utc};
 
 use super::holds_tests::{d, events, seeded};
 use super::*;
-use relance_engine::dunning::templates::Rendered;
 use relance_engine::dunning::Decision;
+use relance_engine::dunning::templates::Rendered;
 
 fn decision(customer: &str, step: &str, invoices: &[&str]) -> Decision {
     super::outbox_tests::decision_with(customer, step, invoices, "formal_notice", 45, "F-1 due 2026-10-31 is at J+45")
