@@ -283,10 +283,8 @@ fn sigkill_during_cash_application_then_restart_gives_the_same_state() {
         if let Ok(Some(_)) = child.try_wait() {
             break;
         }
-        let progress: Option<(i64, i64)> = crashed.path("data/relance.db").exists().then(|| {
-            crashed
-                .db()
-                .query_row("SELECT (SELECT count(*) FROM payments WHERE status<>'new'), (SELECT count(*) FROM payments WHERE status='new')", [], |r| {
+        let progress: Option<(i64, i64)> = crashed.try_db().map(|db| {
+            db.query_row("SELECT (SELECT count(*) FROM payments WHERE status<>'new'), (SELECT count(*) FROM payments WHERE status='new')", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .unwrap_or((0, 0))

@@ -280,14 +280,10 @@ fn dunning_simulation_on_the_demo_data() {
     };
     // A copy request, as reply handling records it (the IMAP tests cover that part), is answered
     // by the same pass, to the address that asked, once.
-    rusqlite::Connection::open(d.path("data/relance.db"))
-        .unwrap()
-        .execute(
-            "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES ('demo', '2026-11-23T08:00:00Z', 'replies',
-             'invoice_copy_requested', 'message:42', '{\"customer\":\"C0002\",\"invoices\":[\"FA-2026-0008\"],\"to\":\"compta@client.example\"}')",
-            [],
-        )
-        .unwrap();
+    d.exec(
+        "INSERT INTO audit_events (tenant_id, at, actor, kind, subject, data) VALUES ('demo', '2026-11-23T08:00:00Z', 'replies',
+         'invoice_copy_requested', 'message:42', '{\"customer\":\"C0002\",\"invoices\":[\"FA-2026-0008\"],\"to\":\"compta@client.example\"}')",
+    );
     let first = plan("2026-11-23");
     let (copy_to, copy_body): (String, String) = d
         .db()

@@ -23,9 +23,8 @@ fn sigkill_mid_import_then_restart_applies_every_row_once() {
         if let Ok(Some(st)) = child.try_wait() {
             panic!("import finished ({st}) before it could be killed: raise ROWS");
         }
-        let pos: Option<i64> = d.path("data/relance.db").exists().then(|| {
-            d.db()
-                .query_row("SELECT coalesce(max(position), 0) FROM imports WHERE state='running'", [], |r| r.get(0))
+        let pos: Option<i64> = d.try_db().map(|db| {
+            db.query_row("SELECT coalesce(max(position), 0) FROM imports WHERE state='running'", [], |r| r.get(0))
                 .unwrap_or(0)
         });
         if pos.is_some_and(|p| p >= 20_000) {

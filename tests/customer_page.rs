@@ -169,15 +169,10 @@ fn the_customer_page_shows_open_items_totals_timeline_and_contacts() {
         )
         .expect("a reminder queued for C1");
     // A delivery report said C1's address bounces (as reply handling records it).
-    {
-        let c = rusqlite::Connection::open(d.path("data/relance.db")).unwrap();
-        c.execute(
-            "INSERT INTO contact_undeliverable (tenant_id, address, customer_id, since, status_code, diagnostic)
-             VALUES ('acme', 'ap@c1.example', 'C1', '2026-01-10T10:00:00.000Z', '5.1.1', 'user unknown')",
-            [],
-        )
-        .unwrap();
-    }
+    d.exec(
+        "INSERT INTO contact_undeliverable (tenant_id, address, customer_id, since, status_code, diagnostic)
+         VALUES ('acme', 'ap@c1.example', 'C1', '2026-01-10T10:00:00.000Z', '5.1.1', 'user unknown')",
+    );
 
     let daemon = d.daemon();
     let mut alice = Browser::login(daemon.port, "acme", "acme-collector", "relance-acme");

@@ -93,7 +93,7 @@ fn cli(d: &Deployment, args: &[&str]) -> String {
 
 /// Approves every reminder waiting for confirmation, as a person would; returns (customer, step) of each.
 fn approve_all(d: &Deployment) -> Vec<(String, String)> {
-    let store = relance_store::Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+    let store = d.store();
     let t = relance_domain::TenantId::new("acme").unwrap();
     let waiting = store.outbox(&t, Some("to_confirm"), 100).unwrap();
     let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();
@@ -104,10 +104,6 @@ fn approve_all(d: &Deployment) -> Vec<(String, String)> {
     }
     out.sort();
     out
-}
-
-fn write_db(d: &Deployment) -> rusqlite::Connection {
-    rusqlite::Connection::open(d.path("data/relance.db")).unwrap()
 }
 
 const MONTH_CSV: &str = "invoice_number,customer_id,customer_name,customer_email,customer_address,issue_date,due_date,currency,amount_total,amount_open
@@ -322,7 +318,7 @@ fn sigkill_during_a_send_batch_delivers_each_reminder_exactly_once() {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    write_db(&d).execute("UPDATE outbox SET status='sending' WHERE id=?1", [id]).unwrap();
+    d.exec(&format!("UPDATE outbox SET status='sending' WHERE id={id}"));
     let out = cli(&d, &["dunning", "deliver", "--tenant", "acme", "--at", "2026-12-03T11:00"]);
     assert!(out.contains(": 1 sent"), "{out}");
 

@@ -46,10 +46,7 @@ fn count(d: &Deployment, sql: &str) -> i64 {
 
 /// Same, but 0 while the database or its tables do not exist yet (polling a starting process).
 fn try_count(d: &Deployment, sql: &str) -> i64 {
-    if !d.path("data/relance.db").exists() {
-        return 0;
-    }
-    d.db().query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+    d.try_db().map_or(0, |db| db.query_row(sql, [], |r| r.get(0)).unwrap_or(0))
 }
 
 /// Kills the child when dropped, so a failing test leaves no process behind.

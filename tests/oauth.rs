@@ -114,10 +114,8 @@ fn imap_deployment(base: &str, port: u16, user: &str, client: &str, mechanism: &
 }
 
 fn handled(d: &Deployment) -> i64 {
-    if !d.path("data/relance.db").exists() {
-        return 0;
-    }
-    d.db().query_row("SELECT count(*) FROM inbound_messages WHERE moved_to IS NOT NULL", [], |r| r.get(0)).unwrap_or(0)
+    let Some(db) = d.try_db() else { return 0 };
+    db.query_row("SELECT count(*) FROM inbound_messages WHERE moved_to IS NOT NULL", [], |r| r.get(0)).unwrap_or(0)
 }
 
 /// Login, fetch (`run --once`), then IDLE in the daemon: a message appended

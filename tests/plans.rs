@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use common::{Daemon, Deployment, HEADER, csv_tenant, repo_path};
 use relance_domain::TenantId;
 use relance_domain::replies::MessageStatus;
-use relance_store::{HandleRequest, MailboxSlot, Store};
+use relance_store::{HandleRequest, MailboxSlot};
 
 const TOKEN: &str = "plans-token-0001";
 
@@ -44,7 +44,7 @@ fn an_accepted_plan_pauses_and_a_missed_instalment_resumes() {
     // The reply is read (as the mailbox connector would) and handled on 10 December.
     let tenant = TenantId::new("acme").unwrap();
     {
-        let store = Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+        let store = d.store();
         let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
         let ids =
             store.store_messages(&tenant, &[(slot, "sha-req1".into(), REQUEST.len() as u64, "/req1".into())]).unwrap();

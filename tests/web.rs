@@ -540,7 +540,7 @@ fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
     use relance_domain::TenantId;
     use relance_domain::replies::MessageStatus;
     use relance_engine::replies::{Intent, Understanding};
-    use relance_store::{HandleRequest, MailboxSlot, Store};
+    use relance_store::{HandleRequest, MailboxSlot};
 
     let Some(url) = webdriver() else { return };
     let Some(srv) = common::smtp::server("a_collector_approves_holds_resolves_and_corrects_in_chromium") else {
@@ -581,7 +581,7 @@ fn a_collector_approves_holds_resolves_and_corrects_in_chromium() {
     cli(&d, &["dunning", "deliver", "--tenant", "acme", "--at", "2026-11-23T10:00"]);
     let tenant = TenantId::new("acme").unwrap();
     let review_id = {
-        let store = Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+        let store = d.store();
         let slots = [
             (
                 MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 },

@@ -18,7 +18,7 @@ use common::{Daemon, Deployment, HEADER, csv_tenant, repo_path};
 use relance_domain::TenantId;
 use relance_domain::replies::MessageStatus;
 use relance_engine::replies::{Intent, Understanding};
-use relance_store::{HandleRequest, MailboxSlot, Store};
+use relance_store::{HandleRequest, MailboxSlot};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "workspace-token-0001";
@@ -75,7 +75,7 @@ fn holds_disputes_tasks_promises_and_notes() {
     // C3 disputes H-3 in a reply (as the mailbox connector would record it).
     let tenant = TenantId::new("acme").unwrap();
     let message = {
-        let store = Store::open_sqlite(&d.path("data/relance.db")).unwrap();
+        let store = d.store();
         let slot = MailboxSlot { source: "mail", mailbox: "INBOX", uidvalidity: 1, uid: 1 };
         let ids = store.store_messages(&tenant, &[(slot, "sha-d".into(), 10, "/d".into())]).unwrap();
         let u = Understanding {

@@ -17,19 +17,114 @@ use std::time::{Duration, Instant};
 pub const HEADER: &str = "invoice_number,customer_id,customer_name,customer_email,customer_iban,issue_date,due_date,currency,amount_total,amount_open\n";
 
 /// A configuration directory: `relance.toml`, `tenants/*.toml`, inputs, data.
+///
+/// Its database is SQLite in `data/relance.db`, or, when the suite runs on
+/// PostgreSQL (`RELANCE_TEST_BACKEND=postgres`, the second pass of
+/// scripts/test.sh), a database of its own on the test server
+/// (`TEST_PG_URL`), dropped with the deployment.
 pub struct Deployment {
     pub dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// Whether this run's deployments keep their data on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("RELANCE_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// Skips (with a note) a test of SQLite itself when the suite runs on
+/// PostgreSQL: `true` means return now.
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("note: {what}: a test of the SQLite store, not run on PostgreSQL");
+    }
+    on_postgres()
+}
+
+/// A database created on the test PostgreSQL server for one deployment.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create() -> PgDatabase {
+        let admin = std::env::var("TEST_PG_URL").expect("RELANCE_TEST_BACKEND=postgres needs TEST_PG_URL");
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "relance_it_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        pg_batch(&admin, &format!("CREATE DATABASE {name}"));
+        let (base, query) = admin.split_once('?').map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+        let url = format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default());
+        PgDatabase { admin, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        pg_batch(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+/// Runs statements on a PostgreSQL server.
+pub fn pg_batch(url: &str, statements: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, conn) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
+        let task = tokio::spawn(conn);
+        client.batch_execute(statements).await.unwrap_or_else(|e| panic!("{statements}: {e} {:?}", e.as_db_error()));
+        drop(client);
+        let _ = task.await;
+    });
 }
 
 impl Deployment {
     pub fn new(global: &str, tenants: &[(&str, &str)]) -> Deployment {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
-        std::fs::write(dir.path().join("relance.toml"), format!("data_dir = \"data\"\n{global}")).unwrap();
+        let pg = (on_postgres() && !global.contains("[database]")).then(PgDatabase::create);
+        let database = pg.as_ref().map(|p| format!("\n[database]\nurl = \"{}\"\n", p.url)).unwrap_or_default();
+        std::fs::write(dir.path().join("relance.toml"), format!("data_dir = \"data\"\n{global}{database}")).unwrap();
         for (name, body) in tenants {
             std::fs::write(dir.path().join("tenants").join(format!("{name}.toml")), body).unwrap();
         }
-        Deployment { dir }
+        Deployment { dir, pg }
+    }
+
+    /// The deployment's database URL (`sqlite:…` or `postgres://…`).
+    pub fn database_url(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite:{}", self.path("data/relance.db").display()),
+        }
+    }
+
+    /// The deployment's store, on whichever database it uses.
+    pub fn store(&self) -> relance_store::Store {
+        let url = relance_store::DatabaseUrl::parse(&self.database_url(), self.dir.path()).expect("database URL");
+        relance_store::Store::open(&url).expect("open the store")
+    }
+
+    /// Whether the deployment's database has been created (by a first run).
+    pub fn has_database(&self) -> bool {
+        self.pg.is_some() || self.path("data/relance.db").exists()
+    }
+
+    /// Runs statements (SQL both databases read alike) on the deployment's database.
+    pub fn exec(&self, statements: &str) {
+        match &self.pg {
+            Some(pg) => pg_batch(&pg.url, statements),
+            None => rusqlite::Connection::open(self.path("data/relance.db"))
+                .and_then(|c| c.execute_batch(statements))
+                .unwrap_or_else(|e| panic!("{statements}: {e}")),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -74,9 +169,46 @@ impl Deployment {
         d
     }
 
+    /// A read-only SQLite view of the deployment's data. On PostgreSQL, a
+    /// snapshot copied with `relance store copy` (verified table by table)
+    /// into a new file, so that the tests read both databases the same way.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.path("data/relance.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open db")
+        self.snapshot().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Same, but `None` while the database does not exist yet (polling a starting process).
+    pub fn try_db(&self) -> Option<rusqlite::Connection> {
+        self.snapshot().ok()
+    }
+
+    fn snapshot(&self) -> Result<rusqlite::Connection, String> {
+        let path = match &self.pg {
+            None => self.path("data/relance.db"),
+            Some(pg) => {
+                static SNAPSHOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = SNAPSHOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = self.path(&format!("snapshot-{n}.db"));
+                let out = self
+                    .relance()
+                    .args(["store", "copy", "--from", &pg.url, "--to"])
+                    .arg(format!("sqlite:{}", path.display()))
+                    .output()
+                    .map_err(|e| format!("run relance store copy: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!(
+                        "snapshot of the PostgreSQL database: {}{}",
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+                path
+            }
+        };
+        if !path.exists() {
+            return Err(format!("no database yet at {}", path.display()));
+        }
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("open {}: {e}", path.display()))
     }
 }
 

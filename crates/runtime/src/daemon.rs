@@ -34,6 +34,9 @@ pub enum RuntimeError {
     Config(#[from] ConfigErrors),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The data folder (kept inputs, quarantined files, letters) cannot be created.
+    #[error("cannot create the data folder {path}: {cause}")]
+    DataDir { path: String, cause: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -80,6 +83,9 @@ impl Runtime {
 
     /// Opens the store for already built connectors (see [`crate::registry::load_and_build`]).
     pub fn with_connectors(settings: Settings, connectors: Vec<BuiltConnector>) -> Result<Runtime, RuntimeError> {
+        // Whatever the database, the kept inputs and quarantined files live here.
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|cause| RuntimeError::DataDir { path: settings.data_dir.display().to_string(), cause })?;
         let store = Store::open(&settings.database)?;
         let metrics = Arc::new(Metrics::default());
         for c in &connectors {

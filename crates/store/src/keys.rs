@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn a_key_is_created_once_per_tenant_and_purpose_and_kept_on_postgres() {
         let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
-        keys_are_created_once_and_kept(&|| Store::open_postgres_partial(&scratch.url).unwrap());
+        keys_are_created_once_and_kept(&|| Store::open_postgres(&scratch.url).unwrap());
     }
 
     fn keys_are_created_once_and_kept(open: &dyn Fn() -> Store) {

@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn racing_daemons_never_share_a_lease_on_postgres() {
         let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
-        let stores: Vec<Store> = (0..4).map(|_| Store::open_postgres_partial(&scratch.url).unwrap()).collect();
+        let stores: Vec<Store> = (0..4).map(|_| Store::open_postgres(&scratch.url).unwrap()).collect();
         let now = Utc::now();
         let won: Vec<Vec<String>> = std::thread::scope(|s| {
             let handles: Vec<_> = stores

@@ -130,11 +130,6 @@ impl DatabaseUrl {
 /// The SQLite schema version this binary writes (the number of migrations).
 pub const SQLITE_SCHEMA_VERSION: i64 = sqlite::MIGRATIONS.len() as i64;
 
-/// Why [`Store::open`] refuses a PostgreSQL URL today.
-const POSTGRES_NOT_READY: &str = "the PostgreSQL store is not complete yet (issue #17): \
-     `relance store migrate --database postgres://…` creates its schema, but the daemon and the \
-     commands still need `database.url = \"sqlite:…\"`";
-
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -235,8 +230,22 @@ impl Store {
     pub fn open(url: &DatabaseUrl) -> Result<Store, StoreError> {
         match url {
             DatabaseUrl::Sqlite(path) => Store::open_sqlite(path),
-            DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_READY.into())),
+            DatabaseUrl::Postgres(url) => Store::open_postgres(url),
         }
+    }
+
+    /// Connects to a PostgreSQL database and brings its schema to this
+    /// binary's version (several daemons starting at once migrate once).
+    pub fn open_postgres(url: &PostgresUrl) -> Result<Store, StoreError> {
+        postgres::migrate(url)?;
+        Ok(Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() })
+    }
+
+    /// The name the port's tests used (issue #17); the helpers' branches still call it.
+    #[cfg(test)]
+    #[allow(dead_code)]
+    pub(crate) fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
+        Store::open_postgres(url)
     }
 
     /// Opens (creating if needed) an SQLite database and applies migrations.
@@ -244,23 +253,17 @@ impl Store {
         Ok(Store { db: Arc::new(db::Backend::Sqlite(sqlite::Sqlite::open(path)?)), overlays: Default::default() })
     }
 
-    /// Opens a PostgreSQL store although its port is not complete (issue
-    /// #17): the methods written against `db::Db` work, the others refuse
-    /// naming the issue. For the tests of the ported methods.
-    #[cfg(test)]
-    pub(crate) fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
-        Ok(Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() })
-    }
-
-    /// Takes the lock that makes a daemon the only one working on this
+    /// Takes the lock that makes a daemon the only one working on an SQLite
     /// database (`<database>.lock`, an advisory `flock` released when the
     /// process ends, even by SIGKILL). A second daemon gets
     /// [`StoreError::Locked`] naming the holder's pid. Command-line tools
-    /// (`dunning run`, `match replay`…) do not take it.
+    /// (`dunning run`, `match replay`…) do not take it. On PostgreSQL there
+    /// is no such lock: any number of daemons share the database, each
+    /// loop running where it holds its lease (`leases`).
     pub fn lock_daemon(url: &DatabaseUrl) -> Result<DaemonLock, StoreError> {
         match url {
             DatabaseUrl::Sqlite(path) => sqlite::lock_daemon(path),
-            DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(POSTGRES_NOT_READY.into())),
+            DatabaseUrl::Postgres(_) => Ok(DaemonLock::none()),
         }
     }
 

@@ -205,7 +205,7 @@ fn daemons_claiming_at_once_on_postgres_each_get_different_rows() {
     }
     let now = Utc.with_ymd_and_hms(2026, 11, 10, 10, 0, 0).unwrap();
     // Four daemons, connected first, start claiming together.
-    let daemons: Vec<Store> = (0..4).map(|_| Store::open_postgres_partial(&scratch.url).unwrap()).collect();
+    let daemons: Vec<Store> = (0..4).map(|_| Store::open_postgres(&scratch.url).unwrap()).collect();
     let start = std::sync::Barrier::new(daemons.len());
     let claimed: Vec<(Vec<i64>, u32)> = std::thread::scope(|s| {
         let handles: Vec<_> = daemons

@@ -212,7 +212,7 @@ fn plan_decisions_agree_on_both_databases() {
     }
     let pg = crate::DatabaseUrl::Postgres(scratch.url.clone());
     crate::copy_database(&crate::DatabaseUrl::Sqlite(path.clone()), &pg, &mut |_, _| {}).unwrap();
-    let stores = [Store::open_sqlite(&path).unwrap(), Store::open_postgres_partial(&scratch.url).unwrap()];
+    let stores = [Store::open_sqlite(&path).unwrap(), Store::open_postgres(&scratch.url).unwrap()];
     // Times differ between the two runs: masked.
     let masked = |v: &dyn std::fmt::Debug| regex_lite_mask(&format!("{v:?}"));
     let run = |store: &Store| {

@@ -13,14 +13,14 @@
 //! The runner applies the pending migrations in one transaction under an
 //! advisory lock (two processes migrating at once: the second waits, then
 //! finds nothing to do), records each in `schema_migrations`, and refuses a
-//! database whose version is newer than this binary's. The store itself
-//! (its ~420 statements) is not ported yet: [`crate::Store::open`] refuses a
-//! PostgreSQL URL.
+//! database whose version is newer than this binary's.
 //!
 //! The store is synchronous; so is this module. `tokio-postgres` runs on a
 //! private current-thread runtime that lives as long as the connection
-//! (what the `postgres` crate does), so callers need no runtime. This is
-//! the only place in the store that knows an async runtime.
+//! (what the `postgres` crate does), so callers need no runtime. The daemon
+//! calls the store from its own runtime's threads, where a runtime cannot
+//! be started: [`PgRuntime::block_on`] steps out of it first (see there).
+//! This is the only place in the store that knows an async runtime.
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,10 +125,48 @@ pub struct PgMigration {
     pub applied: Vec<&'static str>,
 }
 
+/// A connection's private current-thread runtime (always `Some` until dropped).
+pub(crate) struct PgRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for PgRuntime {
+    /// Without waiting: a runtime dropped the ordinary way blocks, which
+    /// panics when the connection is dropped on a thread of the daemon's runtime.
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl PgRuntime {
+    /// Runs a future to completion from any thread. Outside an async
+    /// runtime (the command-line tools, a blocking task), directly. On a
+    /// worker of a multi-threaded runtime (the daemon), inside
+    /// `block_in_place`, which hands the worker's other tasks to another
+    /// thread first (as any SQLite call there blocks its thread, this
+    /// blocks no more). On a current-thread runtime (a `#[tokio::test]`),
+    /// which cannot be stepped out of, on a scoped thread of its own.
+    pub(crate) fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let Some(rt) = &self.0 else { unreachable!("the runtime lives as long as its connection") };
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => rt.block_on(f),
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| rt.block_on(f)),
+            Ok(_) => std::thread::scope(|s| {
+                s.spawn(|| rt.block_on(f)).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }),
+        }
+    }
+}
+
 /// A synchronous PostgreSQL connection: a `tokio-postgres` client driven by
 /// a private current-thread runtime.
 pub(crate) struct PgConn {
-    runtime: tokio::runtime::Runtime,
+    runtime: PgRuntime,
     client: tokio_postgres::Client,
     /// Statements prepared on this connection, by their SQLite text (see `pool.rs`).
     prepared: std::cell::RefCell<std::collections::HashMap<String, tokio_postgres::Statement>>,
@@ -140,9 +178,10 @@ impl PgConn {
     pub(crate) fn connect(url: &PostgresUrl) -> Result<PgConn, StoreError> {
         let config = tokio_postgres::Config::from_str(url.expose())
             .map_err(|e| StoreError::Unsupported(format!("invalid PostgreSQL URL: {e}")))?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|cause| {
-            StoreError::Io { what: "cannot start the PostgreSQL client for", path: url.to_string(), cause }
-        })?;
+        let runtime =
+            PgRuntime(Some(tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|cause| {
+                StoreError::Io { what: "cannot start the PostgreSQL client for", path: url.to_string(), cause }
+            })?));
         let client = runtime.block_on(async {
             if config.get_ssl_mode() == SslMode::Require {
                 let mut roots = tokio_rustls::rustls::RootCertStore::empty();

@@ -266,7 +266,14 @@ fn create_parent(path: &Path) -> Result<(), StoreError> {
 /// process ends).
 #[derive(Debug)]
 pub struct DaemonLock {
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
+}
+
+impl DaemonLock {
+    /// No lock (a PostgreSQL database, shared by the daemons).
+    pub(crate) fn none() -> DaemonLock {
+        DaemonLock { _file: None }
+    }
 }
 
 pub(crate) fn lock_daemon(db: &Path) -> Result<DaemonLock, StoreError> {
@@ -292,5 +299,5 @@ pub(crate) fn lock_daemon(db: &Path) -> Result<DaemonLock, StoreError> {
     file.rewind().map_err(io)?;
     writeln!(file, "{}", std::process::id()).map_err(io)?;
     file.flush().map_err(io)?;
-    Ok(DaemonLock { _file: file })
+    Ok(DaemonLock { _file: Some(file) })
 }
