@@ -101,6 +101,14 @@ pub enum BenchCommand {
         /// SMTP connections kept open.
         #[arg(long, default_value_t = 8)]
         pool: u32,
+        /// Store on PostgreSQL instead of SQLite: a role that may create databases
+        /// (`relance_bench_send` is created, used and dropped).
+        #[arg(long)]
+        pg: Option<String>,
+        /// Daemons sharing the work (PostgreSQL only): each has its own store and
+        /// connections, all plan the day and deliver at once.
+        #[arg(long, default_value_t = 1)]
+        daemons: usize,
     },
     /// Full sync of N invoices from PostgreSQL by the `sql_invoices` connector
     /// (target 1,000,000 at ≥ 50,000 rows/s). Creates and drops database `relance_bench_sql`.
@@ -150,8 +158,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Replies { messages, dir } => bench_replies(messages, dir.as_deref()),
         BenchCommand::Imap { port, messages, password } => bench_imap(port, messages, &password),
         BenchCommand::SqlSync { pg, rows, batch } => crate::bench_sql::bench_sql_sync(&pg, rows, batch),
-        BenchCommand::Send { smtp, emails, concurrency, pool } => {
-            crate::bench_send::bench_send(&smtp, emails, concurrency, pool)
+        BenchCommand::Send { smtp, emails, concurrency, pool, pg, daemons } => {
+            crate::bench_send::bench_send(&smtp, emails, concurrency, pool, pg.as_deref(), daemons)
         }
         BenchCommand::Memory { mb, mail_mb, only } => memory::bench_memory(mb, mail_mb, only.as_deref()),
         BenchCommand::MemoryCase { kind, file } => memory::memory_case(kind, &file),

@@ -80,7 +80,7 @@ pub fn bench_sql_sync(url: &str, rows: u64, batch: u32) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-async fn exec(url: &str, sql: &str) -> anyhow::Result<()> {
+pub(crate) async fn exec(url: &str, sql: &str) -> anyhow::Result<()> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .with_context(|| format!("cannot connect to {url}"))?;

@@ -87,9 +87,23 @@ pub fn pg_batch(url: &str, statements: &str) {
 
 impl Deployment {
     pub fn new(global: &str, tenants: &[(&str, &str)]) -> Deployment {
+        let pg = (on_postgres() && !global.contains("[database]")).then(PgDatabase::create);
+        Deployment::with_database(global, tenants, pg)
+    }
+
+    /// A deployment on a PostgreSQL database of its own whatever the run's
+    /// backend, or `None` when there is no test server (see [`server_missing`]).
+    pub fn new_on_postgres(global: &str, tenants: &[(&str, &str)]) -> Option<Deployment> {
+        if std::env::var("TEST_PG_URL").map_or(true, |u| u.is_empty()) {
+            server_missing("PostgreSQL (TEST_PG_URL)");
+            return None;
+        }
+        Some(Deployment::with_database(global, tenants, Some(PgDatabase::create())))
+    }
+
+    fn with_database(global: &str, tenants: &[(&str, &str)], pg: Option<PgDatabase>) -> Deployment {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("tenants")).unwrap();
-        let pg = (on_postgres() && !global.contains("[database]")).then(PgDatabase::create);
         let database = pg.as_ref().map(|p| format!("\n[database]\nurl = \"{}\"\n", p.url)).unwrap_or_default();
         std::fs::write(dir.path().join("relance.toml"), format!("data_dir = \"data\"\n{global}{database}")).unwrap();
         for (name, body) in tenants {
@@ -154,6 +168,11 @@ impl Deployment {
 
     /// Starts `relance run` listening on a free port.
     pub fn daemon(&self) -> Daemon {
+        self.daemon_logged("daemon.log")
+    }
+
+    /// Same, logging to `<deployment>/<log>` (one log per daemon when several run).
+    pub fn daemon_logged(&self, log: &str) -> Daemon {
         let port = free_port();
         let child = self
             .relance()
@@ -161,10 +180,10 @@ impl Deployment {
             .arg(self.config())
             .env("RELANCE__LISTEN", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(self.path("daemon.log")).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(self.path(log)).unwrap()))
             .spawn()
             .expect("spawn daemon");
-        let d = Daemon { child, port, log: self.path("daemon.log") };
+        let d = Daemon { child, port, log: self.path(log) };
         wait_for(Duration::from_secs(30), "daemon health", || d.get("/healthz", None).0 == 200);
         d
     }
