@@ -750,10 +750,7 @@ pub(super) fn act(
 ) -> Result<Vec<String>, StoreError> {
     let ctx = gather(tx, t, u, today)?;
     let plan = actions::plan(u, &ctx);
-    tx.execute(
-        "UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2",
-        args![t, id, plan.customer],
-    )?;
+    tx.execute("UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2", args![t, id, plan.customer])?;
     let subject = format!("message:{id}");
     let invoices = json!(plan.invoices);
     let mut done = Vec::new();
@@ -975,8 +972,10 @@ fn gather(tx: Db<'_>, t: &str, u: &Understanding, today: NaiveDate) -> Result<Re
         // Open amounts, each read with its own currency's decimals (0 for JPY, 3 for BHD).
         let linked = ctx.named.iter_mut().chain(ctx.reminder.iter_mut().flat_map(|r| r.invoices.iter_mut()));
         for invoice in linked {
-            let row =
-                tx.query_opt("SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2", args![t, invoice.number])?;
+            let row = tx.query_opt(
+                "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
+                args![t, invoice.number],
+            )?;
             if let Some(x) = row {
                 let (minor, code): (i64, String) = (x.get(0)?, x.get(1)?);
                 let ccy = Currency::parse(&code)
