@@ -28,11 +28,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::db::{Db, Row, args};
 use super::messages::{
     MESSAGE_VIEW_COLUMNS, MessageView, UnderstandingView, act, message_view, numbers, read_understanding, state,
     understanding_json,
 };
-use super::db::{Db, Row, args};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
 use relance_domain::TenantId;
@@ -386,10 +386,8 @@ fn undo(tx: Db<'_>, t: &str, id: i64, by: &str, to: Intent, now: &str) -> Result
         undone.push(format!("{kind} task {task} closed"));
     }
     // A draft payment plan read from it.
-    let plans = tx.query(
-        "SELECT id FROM payment_plans WHERE tenant_id=?1 AND message_id=?2 AND status='draft'",
-        args![t, id],
-    )?;
+    let plans =
+        tx.query("SELECT id FROM payment_plans WHERE tenant_id=?1 AND message_id=?2 AND status='draft'", args![t, id])?;
     for r in &plans {
         let plan: i64 = r.get(0)?;
         tx.execute(
@@ -707,9 +705,9 @@ impl Store {
     /// read (logged). Parsed once per version.
     pub fn reply_overlay(&self, tenant: &TenantId) -> Result<Option<Arc<Overlay>>, StoreError> {
         let t = tenant.as_str();
-        let latest: Option<i64> = self
-            .db
-            .read_any(|db| db.query_one("SELECT max(version) FROM reply_models WHERE tenant_id=?1", args![t])?.get(0))?;
+        let latest: Option<i64> = self.db.read_any(|db| {
+            db.query_one("SELECT max(version) FROM reply_models WHERE tenant_id=?1", args![t])?.get(0)
+        })?;
         let Some(version) = latest else { return Ok(None) };
         let mut cache = self.overlays.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((v, o)) = cache.get(t)
@@ -718,7 +716,8 @@ impl Store {
             return Ok(Some(o.clone()));
         }
         let text: String = self.db.read_any(|db| {
-            db.query_one("SELECT overlay FROM reply_models WHERE tenant_id=?1 AND version=?2", args![t, version])?.get(0)
+            db.query_one("SELECT overlay FROM reply_models WHERE tenant_id=?1 AND version=?2", args![t, version])?
+                .get(0)
         })?;
         match Model::parse(&text) {
             Ok(m) => {

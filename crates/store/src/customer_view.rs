@@ -33,6 +33,12 @@
 //!   the statistics say. The cursor is
 //!   the last entry's `at|source|key` (a total order: the key is unique
 //!   within its source).
+//!
+//! Every read runs on SQLite and PostgreSQL (issue #17): the SQL is
+//! SQLite's, translated (`postgres/dialect.rs` drops the index hints and
+//! turns `json_object`, the zero-padded ids and `CROSS JOIN … ON` into their
+//! PostgreSQL twins); only the candidate link reads the match result with a
+//! PostgreSQL JSON path instead of `json_each`.
 
 use std::collections::BTreeMap;
 
@@ -42,11 +48,13 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::db::{Db, Row, args};
 use super::contacts::{AwayView, ContactState, ContactView, UndeliverableView};
+use super::db::{Db, Row, args};
 use super::disputes::DisputeResolution;
 use super::import::bulk::{hinted, is_missing_index};
-use super::messages::{PROMISE_VIEW_COLUMNS, PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers, promise_view, task_view};
+use super::messages::{
+    PROMISE_VIEW_COLUMNS, PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers, promise_view, task_view,
+};
 use super::outbox::OutboxStatus;
 use super::{Store, StoreError, Window};
 use relance_domain::money::{Currency, Money};
@@ -789,7 +797,8 @@ impl Store {
         let limit = page.limit;
         let sql = open_items_sql();
         self.read_hinted(|db| {
-            let rows = db.query(&hint(db, &sql)?, args![tenant.as_str(), customer, due, number, i64::from(limit) + 1])?;
+            let rows =
+                db.query(&hint(db, &sql)?, args![tenant.as_str(), customer, due, number, i64::from(limit) + 1])?;
             let mut items = Vec::with_capacity(rows.len());
             for r in &rows {
                 let number: String = r.get(0)?;

@@ -12,6 +12,12 @@
 //! (`understanding_version`, see [`UNDERSTANDING_VERSION`]) and read back as
 //! an [`Understanding`]; rows written before the version existed are
 //! version 1.
+//!
+//! Everything here runs on SQLite and PostgreSQL (issue #17). A message is
+//! recorded once per mailbox slot (`ON CONFLICT … DO NOTHING`) and handled
+//! once (an `UPDATE … WHERE status='stored'` guards it): two daemons on one
+//! PostgreSQL database doing both at once conflict, and the one run again
+//! finds the message recorded, then handled.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -575,5 +575,4 @@ mod tests {
             assert!(translate(sql).unwrap_err().to_string().contains("printf()"), "{sql}");
         }
     }
-
 }
