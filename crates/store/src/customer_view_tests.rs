@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::*;
 use relance_domain::money::{Currency, Money};
-use relance_domain::{CustomerRecord, InvoiceRecord, PaymentStatus};
+use relance_domain::PaymentStatus;
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
