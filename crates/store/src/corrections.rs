@@ -25,10 +25,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::db::{Db, Row, args};
 use super::messages::{
     MESSAGE_VIEW_COLUMNS, MessageView, UnderstandingView, act, message_view, numbers, read_understanding, state,
     understanding_json,
@@ -211,7 +211,7 @@ fn date(text: Option<String>) -> Option<NaiveDate> {
     text.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
 }
 
-fn correction_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<CorrectionView> {
+fn correction_view(r: &Row) -> Result<CorrectionView, StoreError> {
     let minor: Option<i64> = r.get(4)?;
     let currency: Option<String> = r.get(5)?;
     let amount = match (minor, currency.as_deref().map(Currency::parse)) {
@@ -228,14 +228,14 @@ fn correction_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<CorrectionView> {
             promised_date: date(r.get(3)?),
             amount,
             currency,
-            invoices: numbers(&r.get::<_, String>(6)?),
+            invoices: numbers(&r.get::<String>(6)?),
         },
         previous: Reading {
             intent: previous_intent.and_then(|i| i.parse().ok()).unwrap_or_default(),
             promised_date: date(r.get(8)?),
             amount: r.get(9)?,
             currency: r.get(10)?,
-            invoices: numbers(&r.get::<_, String>(11)?),
+            invoices: numbers(&r.get::<String>(11)?),
         },
         by: r.get(12)?,
         comment: r.get(13)?,
@@ -244,23 +244,41 @@ fn correction_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<CorrectionView> {
     })
 }
 
-fn corrections_of(c: &rusqlite::Connection, t: &str, message: i64) -> Result<Vec<CorrectionView>, StoreError> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {CORRECTION_COLUMNS} FROM reply_corrections WHERE tenant_id=?1 AND message_id=?2 ORDER BY id"
-    ))?;
-    Ok(st.query_map(params![t, message], correction_view)?.collect::<Result<Vec<_>, _>>()?)
+fn corrections_of(db: Db<'_>, t: &str, message: i64) -> Result<Vec<CorrectionView>, StoreError> {
+    db.query(
+        &format!("SELECT {CORRECTION_COLUMNS} FROM reply_corrections WHERE tenant_id=?1 AND message_id=?2 ORDER BY id"),
+        args![t, message],
+    )?
+    .iter()
+    .map(correction_view)
+    .collect()
+}
+
+/// The message an audit event's data names (`{"message": id}`), if any.
+fn event_message(data: &str) -> Option<i64> {
+    serde_json::from_str::<serde_json::Value>(data).ok()?.get("message")?.as_i64()
 }
 
 /// The invoices a message holds disputed: those whose latest dispute event
 /// for it is `invoice_disputed` (not `invoice_undisputed`).
-fn held_disputes(c: &rusqlite::Connection, t: &str, message: i64) -> Result<Vec<String>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT kind, subject FROM audit_events WHERE tenant_id=?1 AND kind IN ('invoice_disputed', 'invoice_undisputed')
-         AND json_extract(data, '$.message')=?2 ORDER BY id",
+fn held_disputes(db: Db<'_>, t: &str, message: i64) -> Result<Vec<String>, StoreError> {
+    // The events whose data names the message. PostgreSQL has no
+    // `json_extract`: the same test on its `jsonb` (a number equal to the id).
+    let names_message = if db.is_postgres() {
+        "CAST(data AS JSONB) -> 'message' = TO_JSONB(CAST(?2 AS BIGINT))"
+    } else {
+        "json_extract(data, '$.message')=?2"
+    };
+    let rows = db.query(
+        &format!(
+            "SELECT kind, subject FROM audit_events WHERE tenant_id=?1 AND kind IN ('invoice_disputed', 'invoice_undisputed')
+             AND {names_message} ORDER BY id"
+        ),
+        args![t, message],
     )?;
     let mut held: Vec<String> = Vec::new();
-    for row in st.query_map(params![t, message], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (kind, subject) = row?;
+    for r in &rows {
+        let (kind, subject): (String, String) = (r.get(0)?, r.get(1)?);
         let Some(number) = subject.strip_prefix("invoice:") else { continue };
         held.retain(|n| n != number);
         if kind == "invoice_disputed" {
@@ -272,16 +290,17 @@ fn held_disputes(c: &rusqlite::Connection, t: &str, message: i64) -> Result<Vec<
 
 /// Whether a message other than `message` holds `number` disputed (its
 /// dispute event, or its open dispute task).
-fn disputed_by_another(c: &rusqlite::Connection, t: &str, number: &str, message: i64) -> Result<bool, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT kind, json_extract(data, '$.message') FROM audit_events WHERE tenant_id=?1 AND subject=?2
+fn disputed_by_another(db: Db<'_>, t: &str, number: &str, message: i64) -> Result<bool, StoreError> {
+    // The invoice's few dispute events, their message read here.
+    let rows = db.query(
+        "SELECT kind, data FROM audit_events WHERE tenant_id=?1 AND subject=?2
          AND kind IN ('invoice_disputed', 'invoice_undisputed') ORDER BY id",
+        args![t, format!("invoice:{number}")],
     )?;
     let mut holders: HashMap<i64, bool> = HashMap::new();
-    for row in st.query_map(params![t, format!("invoice:{number}")], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
-    })? {
-        if let (kind, Some(m)) = row? {
+    for r in &rows {
+        let (kind, data): (String, String) = (r.get(0)?, r.get(1)?);
+        if let Some(m) = event_message(&data) {
             holders.insert(m, kind == "invoice_disputed");
         }
     }
@@ -289,38 +308,38 @@ fn disputed_by_another(c: &rusqlite::Connection, t: &str, number: &str, message:
         return Ok(true);
     }
     // A reply that disputed it while it was disputed already changed nothing
-    // (no event): its open dispute task names it.
-    let tasks: i64 = c
-        .prepare_cached(
-            "SELECT count(*) FROM tasks k, json_each(k.invoice_numbers) n WHERE k.tenant_id=?1 AND k.kind=?2
-             AND k.status=?3 AND k.message_id IS NOT NULL AND k.message_id<>?4 AND upper(n.value)=upper(?5)",
-        )?
-        .query_row(params![t, TaskKind::Dispute.as_str(), TaskStatus::Open.as_str(), message, number], |r| r.get(0))?;
-    Ok(tasks > 0)
+    // (no event): its open dispute task names it. The tasks whose list
+    // contains the number as written in JSON (case aside), then their lists read here.
+    let quoted = serde_json::to_string(number).map_err(corrupt)?;
+    let inner = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default();
+    let lists = db.query(
+        "SELECT invoice_numbers FROM tasks WHERE tenant_id=?1 AND kind=?2 AND status=?3 AND message_id IS NOT NULL
+         AND message_id<>?4 AND instr(upper(invoice_numbers), upper(?5)) > 0",
+        args![t, TaskKind::Dispute.as_str(), TaskStatus::Open.as_str(), message, inner],
+    )?;
+    for r in &lists {
+        // SQLite's `upper`, which the lists were compared with: ASCII letters only.
+        if numbers(&r.get::<String>(0)?).iter().any(|n| n.eq_ignore_ascii_case(number)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Undoes what a message's reading did; returns what was undone.
-fn undo(
-    tx: &rusqlite::Transaction<'_>,
-    t: &str,
-    id: i64,
-    by: &str,
-    to: Intent,
-    now: &str,
-) -> Result<Vec<String>, StoreError> {
+fn undo(tx: Db<'_>, t: &str, id: i64, by: &str, to: Intent, now: &str) -> Result<Vec<String>, StoreError> {
     let mut undone = Vec::new();
     let note = format!("closed: the reply was corrected to {to} by {by}");
     // Promises it recorded that still weigh on reminders.
-    let promises: Vec<i64> = tx
-        .prepare_cached(
-            "SELECT id FROM promises WHERE tenant_id=?1 AND message_id=?2 AND status IN (?3, ?4) ORDER BY id",
-        )?
-        .query_map(params![t, id, PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str()], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for p in promises {
+    let promises = tx.query(
+        "SELECT id FROM promises WHERE tenant_id=?1 AND message_id=?2 AND status IN (?3, ?4) ORDER BY id",
+        args![t, id, PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str()],
+    )?;
+    for r in &promises {
+        let p: i64 = r.get(0)?;
         tx.execute(
             "UPDATE promises SET status=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-            params![t, p, PromiseStatus::Cancelled.as_str(), now],
+            args![t, p, PromiseStatus::Cancelled.as_str(), now],
         )?;
         insert_event(
             tx,
@@ -341,7 +360,7 @@ fn undo(
         tx.execute(
             "UPDATE invoices SET status=CASE WHEN open_minor < total_minor THEN 'partially_paid' ELSE 'open' END,
                     updated_at=?3 WHERE tenant_id=?1 AND number=?2 AND status='disputed'",
-            params![t, number, now],
+            args![t, number, now],
         )?;
         insert_event(
             tx,
@@ -354,27 +373,27 @@ fn undo(
         undone.push(format!("invoice {number} no longer disputed"));
     }
     // Tasks it opened.
-    let tasks: Vec<(i64, String)> = tx
-        .prepare_cached("SELECT id, kind FROM tasks WHERE tenant_id=?1 AND message_id=?2 AND status=?3 ORDER BY id")?
-        .query_map(params![t, id, TaskStatus::Open.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (task, kind) in tasks {
+    let tasks = tx.query(
+        "SELECT id, kind FROM tasks WHERE tenant_id=?1 AND message_id=?2 AND status=?3 ORDER BY id",
+        args![t, id, TaskStatus::Open.as_str()],
+    )?;
+    for r in &tasks {
+        let (task, kind): (i64, String) = (r.get(0)?, r.get(1)?);
         tx.execute(
-            "UPDATE tasks SET status=?3, note=note || char(10) || ?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
-            params![t, task, TaskStatus::Done.as_str(), note, now],
+            "UPDATE tasks SET status=?3, note=note || ?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
+            args![t, task, TaskStatus::Done.as_str(), format!("\n{note}"), now],
         )?;
         undone.push(format!("{kind} task {task} closed"));
     }
     // A draft payment plan read from it.
-    let plans: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM payment_plans WHERE tenant_id=?1 AND message_id=?2 AND status='draft'")?
-        .query_map(params![t, id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for plan in plans {
+    let plans =
+        tx.query("SELECT id FROM payment_plans WHERE tenant_id=?1 AND message_id=?2 AND status='draft'", args![t, id])?;
+    for r in &plans {
+        let plan: i64 = r.get(0)?;
         tx.execute(
             "UPDATE payment_plans SET status='rejected', decided_by=?3, decided_at=?4, decision_note=?5, updated_at=?4
              WHERE tenant_id=?1 AND id=?2 AND status='draft'",
-            params![t, plan, by, now, note],
+            args![t, plan, by, now, note],
         )?;
         undone.push(format!("draft payment plan {plan} rejected"));
     }
@@ -385,16 +404,13 @@ impl Store {
     /// One message with its corrections.
     pub fn message(&self, tenant: &TenantId, id: i64) -> Result<Option<MessageDetail>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
-            let message = c
-                .query_row(
-                    &format!("SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1 AND id=?2"),
-                    params![t, id],
-                    message_view,
-                )
-                .optional()?;
-            let Some(message) = message else { return Ok(None) };
-            Ok(Some(MessageDetail { message, corrections: corrections_of(c, t, id)? }))
+        self.db.read_any(|db| {
+            let row = db.query_opt(
+                &format!("SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1 AND id=?2"),
+                args![t, id],
+            )?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(MessageDetail { message: message_view(&row)?, corrections: corrections_of(db, t, id)? }))
         })
     }
 
@@ -414,15 +430,13 @@ impl Store {
         if by.is_empty() {
             return Ok(Err(CorrectionRefusal::Invalid("`by` must name the person who corrects".into())));
         }
-        self.db.write(|tx| {
-            let row: Option<(String, Option<u32>, Option<String>)> = tx
-                .query_row(
-                    "SELECT status, understanding_version, understanding FROM inbound_messages WHERE tenant_id=?1 AND id=?2",
-                    params![t, id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((status, version, text)) = row else { return Ok(Err(CorrectionRefusal::NotFound(id))) };
+        self.db.write_any(|tx| {
+            let row = tx.query_opt(
+                "SELECT status, understanding_version, understanding FROM inbound_messages WHERE tenant_id=?1 AND id=?2",
+                args![t, id],
+            )?;
+            let Some(row) = row else { return Ok(Err(CorrectionRefusal::NotFound(id))) };
+            let (status, version, text): (String, Option<u32>, Option<String>) = (row.get(0)?, row.get(1)?, row.get(2)?);
             let status: MessageStatus = status.parse().map_err(corrupt)?;
             let current = match read_understanding(id, version, text.as_deref()) {
                 Some(UnderstandingView::Understood(u)) => *u,
@@ -435,20 +449,23 @@ impl Store {
                     ))));
                 }
             };
-            // The invoices, as stored.
+            // The invoices, as stored (numbers that differ only in case: the first byte-wise on both databases).
+            let order = if tx.is_postgres() { r#"number COLLATE "C""# } else { "number" };
             let invoices = match &input.invoices {
                 None => None,
                 Some(given) => {
                     let mut found: Vec<(String, String)> = Vec::new();
                     for n in given {
-                        let row: Option<(String, String)> = tx
-                            .query_row(
-                                "SELECT number, currency FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2)
-                                 ORDER BY number LIMIT 1",
-                                params![t, n.trim()],
-                                |r| Ok((r.get(0)?, r.get(1)?)),
-                            )
-                            .optional()?;
+                        let row = tx
+                            .query_opt(
+                                &format!(
+                                    "SELECT number, currency FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2)
+                                     ORDER BY {order} LIMIT 1"
+                                ),
+                                args![t, n.trim()],
+                            )?
+                            .map(|r| -> Result<(String, String), StoreError> { Ok((r.get(0)?, r.get(1)?)) })
+                            .transpose()?;
                         match row {
                             Some(f) if !found.iter().any(|(x, _)| *x == f.0) => found.push(f),
                             Some(_) => {}
@@ -522,7 +539,7 @@ impl Store {
             tx.execute(
                 "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, understanding_version=?6, error=NULL,
                         updated_at=?7 WHERE tenant_id=?1 AND id=?2",
-                params![
+                args![
                     t,
                     id,
                     MessageStatus::Handled.as_str(),
@@ -532,12 +549,13 @@ impl Store {
                     now
                 ],
             )?;
-            tx.execute(
+            let correction_id: i64 = tx
+                .query_one(
                 "INSERT INTO reply_corrections (tenant_id, message_id, intent, promised_date, amount_minor, currency,
                         invoice_numbers, previous_intent, previous_promised_date, previous_amount, previous_currency,
                         previous_invoices, previous_understanding, corrected_by, actor, comment, confirmed, created_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
-                params![
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) RETURNING id",
+                args![
                     t,
                     id,
                     after.intent.as_str(),
@@ -557,8 +575,8 @@ impl Store {
                     confirmed,
                     now
                 ],
-            )?;
-            let correction_id = tx.last_insert_rowid();
+            )?
+            .get(0)?;
             insert_event(
                 tx,
                 t,
@@ -570,47 +588,44 @@ impl Store {
                     "from": before, "to": after, "undone": undone, "actions": done, "disputed": disputed,
                 }),
             )?;
-            let correction = tx.query_row(
-                &format!("SELECT {CORRECTION_COLUMNS} FROM reply_corrections WHERE id=?1"),
-                [correction_id],
-                correction_view,
-            )?;
+            let correction = correction_view(&tx.query_one(
+                &format!("SELECT {CORRECTION_COLUMNS} FROM reply_corrections WHERE tenant_id=?1 AND id=?2"),
+                args![t, correction_id],
+            )?)?;
             Ok(Ok(CorrectionOutcome { correction, changed: true, undone, actions: done }))
         })
     }
 
     /// The tenant's corrected messages, each with its latest correction, oldest first.
     pub fn correction_samples(&self, tenant: &TenantId) -> Result<Vec<CorrectionSample>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            db.query(
                 "SELECT c.id, c.message_id, c.intent, m.raw_path, m.created_at
                  FROM reply_corrections c JOIN inbound_messages m ON m.tenant_id=c.tenant_id AND m.id=c.message_id
                  WHERE c.tenant_id=?1
                    AND c.id=(SELECT max(x.id) FROM reply_corrections x WHERE x.tenant_id=c.tenant_id AND x.message_id=c.message_id)
                  ORDER BY c.id",
-            )?;
-            let rows = st
-                .query_map([tenant.as_str()], |r| {
-                    let at: String = r.get(4)?;
-                    Ok(CorrectionSample {
-                        correction_id: r.get(0)?,
-                        message_id: r.get(1)?,
-                        intent: state(r, 2)?,
-                        raw_path: r.get(3)?,
-                        received: date(at.get(..10).map(str::to_string)).unwrap_or_default(),
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                args![tenant.as_str()],
+            )?
+            .iter()
+            .map(|r| {
+                let at: String = r.get(4)?;
+                Ok(CorrectionSample {
+                    correction_id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    intent: state(r, 2)?,
+                    raw_path: r.get(3)?,
+                    received: date(at.get(..10).map(str::to_string)).unwrap_or_default(),
+                })
+            })
+            .collect()
         })
     }
 
     /// The tenant's latest correction, if any.
     pub fn last_correction(&self, tenant: &TenantId) -> Result<Option<i64>, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row("SELECT max(id) FROM reply_corrections WHERE tenant_id=?1", [tenant.as_str()], |r| {
-                r.get(0)
-            })?)
+        self.db.read_any(|db| {
+            db.query_one("SELECT max(id) FROM reply_corrections WHERE tenant_id=?1", args![tenant.as_str()])?.get(0)
         })
     }
 
@@ -619,14 +634,14 @@ impl Store {
     /// Returns the version in force.
     pub fn record_reply_model(&self, tenant: &TenantId, m: &NewReplyModel) -> Result<i64, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let latest: Option<(i64, i64)> = tx
-                .query_row(
+        self.db.write_any(|tx| {
+            let latest = tx
+                .query_opt(
                     "SELECT version, corrections_through FROM reply_models WHERE tenant_id=?1 ORDER BY version DESC LIMIT 1",
-                    [t],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+                    args![t],
+                )?
+                .map(|r| -> Result<(i64, i64), StoreError> { Ok((r.get(0)?, r.get(1)?)) })
+                .transpose()?;
             if let Some((version, through)) = latest
                 && through == m.corrections_through
             {
@@ -637,7 +652,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO reply_models (tenant_id, version, trained_at, examples, corrections_through, accuracy,
                         shipped_accuracy, overlay) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![
+                args![
                     t,
                     version,
                     now,
@@ -665,35 +680,22 @@ impl Store {
 
     /// The tenant's latest model, if it has one.
     pub fn reply_model(&self, tenant: &TenantId) -> Result<Option<ReplyModelView>, StoreError> {
-        self.db.read(|c| {
-            let row = c
-                .query_row(
-                    "SELECT version, trained_at, examples, corrections_through, accuracy, shipped_accuracy, overlay
-                     FROM reply_models WHERE tenant_id=?1 ORDER BY version DESC LIMIT 1",
-                    [tenant.as_str()],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, u32>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, f64>(4)?,
-                            r.get::<_, f64>(5)?,
-                            r.get::<_, String>(6)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            Ok(row.map(|(version, trained_at, examples, corrections_through, accuracy, shipped_accuracy, text)| {
-                ReplyModelView {
-                    version,
-                    trained_at,
-                    examples,
-                    corrections_through,
-                    accuracy,
-                    shipped_accuracy,
-                    features: Model::parse(&text).map_or(0, |m| m.weights.len()),
-                }
+        self.db.read_any(|db| {
+            let row = db.query_opt(
+                "SELECT version, trained_at, examples, corrections_through, accuracy, shipped_accuracy, overlay
+                 FROM reply_models WHERE tenant_id=?1 ORDER BY version DESC LIMIT 1",
+                args![tenant.as_str()],
+            )?;
+            let Some(r) = row else { return Ok(None) };
+            let text: String = r.get(6)?;
+            Ok(Some(ReplyModelView {
+                version: r.get(0)?,
+                trained_at: r.get(1)?,
+                examples: r.get(2)?,
+                corrections_through: r.get(3)?,
+                accuracy: r.get(4)?,
+                shipped_accuracy: r.get(5)?,
+                features: Model::parse(&text).map_or(0, |m| m.weights.len()),
             }))
         })
     }
@@ -703,8 +705,8 @@ impl Store {
     /// read (logged). Parsed once per version.
     pub fn reply_overlay(&self, tenant: &TenantId) -> Result<Option<Arc<Overlay>>, StoreError> {
         let t = tenant.as_str();
-        let latest: Option<i64> = self.db.read(|c| {
-            Ok(c.query_row("SELECT max(version) FROM reply_models WHERE tenant_id=?1", [t], |r| r.get(0))?)
+        let latest: Option<i64> = self.db.read_any(|db| {
+            db.query_one("SELECT max(version) FROM reply_models WHERE tenant_id=?1", args![t])?.get(0)
         })?;
         let Some(version) = latest else { return Ok(None) };
         let mut cache = self.overlays.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -713,12 +715,9 @@ impl Store {
         {
             return Ok(Some(o.clone()));
         }
-        let text: String = self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT overlay FROM reply_models WHERE tenant_id=?1 AND version=?2",
-                params![t, version],
-                |r| r.get(0),
-            )?)
+        let text: String = self.db.read_any(|db| {
+            db.query_one("SELECT overlay FROM reply_models WHERE tenant_id=?1 AND version=?2", args![t, version])?
+                .get(0)
         })?;
         match Model::parse(&text) {
             Ok(m) => {

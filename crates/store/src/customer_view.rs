@@ -33,18 +33,28 @@
 //!   the statistics say. The cursor is
 //!   the last entry's `at|source|key` (a total order: the key is unique
 //!   within its source).
+//!
+//! Every read runs on SQLite and PostgreSQL (issue #17): the SQL is
+//! SQLite's, translated (`postgres/dialect.rs` drops the index hints and
+//! turns `json_object`, the zero-padded ids and `CROSS JOIN … ON` into their
+//! PostgreSQL twins); only the candidate link reads the match result with a
+//! PostgreSQL JSON path instead of `json_each`.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use rusqlite::{OptionalExtension, params};
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
 
 use super::contacts::{AwayView, ContactState, ContactView, UndeliverableView};
+use super::db::{Db, Row, args};
 use super::disputes::DisputeResolution;
 use super::import::bulk::{hinted, is_missing_index};
-use super::messages::{PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers, state, task_view};
+use super::messages::{
+    PROMISE_VIEW_COLUMNS, PromiseView, TASK_VIEW_COLUMNS, TaskView, numbers, promise_view, task_view,
+};
 use super::outbox::OutboxStatus;
 use super::{Store, StoreError, Window};
 use relance_domain::money::{Currency, Money};
@@ -357,8 +367,8 @@ fn parse_cursor(text: &str) -> Result<(String, i64, String), StoreError> {
 fn branch(at: &str, src: &str, key: &str, data: &str, from_where: &str) -> String {
     format!(
         "SELECT * FROM (SELECT {at} AS at, {src} AS src, {key} AS k, {data} AS data {from_where}
-           AND (?3 IS NULL OR {at} < ?3 OR ({at} = ?3 AND ({src} < ?4 OR ({src} = ?4 AND {key} < ?5))))
-           ORDER BY 1 DESC, 2 DESC, 3 DESC LIMIT ?6)"
+           AND (CAST(?3 AS TEXT) IS NULL OR {at} < ?3 OR ({at} = ?3 AND ({src} < ?4 OR ({src} = ?4 AND {key} < ?5))))
+           ORDER BY 1 DESC, 2 DESC, 3 DESC LIMIT ?6) AS branch"
     )
 }
 
@@ -468,7 +478,10 @@ pub(crate) fn timeline_sql() -> String {
             "FROM holds h WHERE h.tenant_id=?1 AND h.customer_id=?2 AND h.lifted_at IS NOT NULL",
         ),
     ];
-    format!("SELECT at, src, k, data FROM ({}) ORDER BY 1 DESC, 2 DESC, 3 DESC LIMIT ?6", branches.join(" UNION ALL "))
+    format!(
+        "SELECT at, src, k, data FROM ({}) AS timeline ORDER BY 1 DESC, 2 DESC, 3 DESC LIMIT ?6",
+        branches.join(" UNION ALL ")
+    )
 }
 
 /// Reads the typed fields of one timeline row's JSON.
@@ -622,8 +635,18 @@ fn timeline_event(src: Source, data: &Value) -> Result<TimelineEvent, StoreError
 
 /// The payments that are the customer's, each with its strongest link
 /// (1 partly applied, 2 known account, 3 candidate): `id, rank`.
-/// Parameters: tenant, customer.
-const CUSTOMER_PAYMENTS: &str = "
+/// Parameters: tenant, customer. PostgreSQL reads the candidates of a
+/// payment's match result with a JSON path (SQLite with `json_each`).
+fn customer_payments(postgres: bool) -> String {
+    let candidate = if postgres {
+        "JSONB_PATH_EXISTS(CAST(p.match_result AS JSONB), '$.candidates[*] ? (@.customer_id == $c)',
+                             JSONB_BUILD_OBJECT('c', CAST(?2 AS TEXT)))"
+    } else {
+        "EXISTS (SELECT 1 FROM json_each(p.match_result, '$.candidates') c
+                  WHERE json_extract(c.value, '$.customer_id')=?2)"
+    };
+    format!(
+        "
     WITH linked (id, rank) AS (
         SELECT a.payment_id, 1 FROM invoices i INDEXED BY invoices_issued_by_customer
           CROSS JOIN allocations a INDEXED BY allocations_by_invoice ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL
@@ -636,15 +659,16 @@ const CUSTOMER_PAYMENTS: &str = "
         UNION ALL
         SELECT p.id, 3 FROM payments p INDEXED BY payments_by_status
          WHERE p.tenant_id=?1 AND p.status IN ('suggested', 'unmatched')
-           AND EXISTS (SELECT 1 FROM json_each(p.match_result, '$.candidates') c
-                        WHERE json_extract(c.value, '$.customer_id')=?2)
+           AND {candidate}
     ),
     mine (id, rank) AS (SELECT id, min(rank) FROM linked GROUP BY id)
     SELECT p.id, m.rank, p.booking_date, p.amount_minor, p.unallocated_minor, p.currency, p.status,
            p.counterparty_name, p.remittance
       FROM mine m CROSS JOIN payments p NOT INDEXED ON p.id=m.id
      WHERE p.tenant_id=?1 AND p.unallocated_minor > 0 AND p.direction='credit' AND p.reversal=0
-       AND p.status NOT IN ('ignored', 'rejected')";
+       AND p.status NOT IN ('ignored', 'rejected')"
+    )
+}
 
 /// Which open items (the `invoices_open_by_customer` partial index's condition and more).
 const OPEN_ITEM: &str = "i.status IN ('open', 'partially_paid', 'disputed', 'credit_note')
@@ -657,35 +681,44 @@ pub(crate) fn open_items_sql() -> String {
         "SELECT i.number, i.issue_date, i.due_date, i.total_minor, i.open_minor, i.currency, i.status
            FROM invoices i INDEXED BY invoices_open_by_customer
           WHERE i.tenant_id=?1 AND i.customer_id=?2 AND {OPEN_ITEM}
-            AND (?3 IS NULL OR i.due_date > ?3 OR (i.due_date = ?3 AND i.number > ?4))
+            AND (CAST(?3 AS TEXT) IS NULL OR i.due_date > ?3 OR (i.due_date = ?3 AND i.number > ?4))
           ORDER BY i.due_date, i.number LIMIT ?5"
     )
 }
 
 /// The customer's unapplied payments (parameters: tenant, customer, limit).
-pub(crate) fn unapplied_sql() -> String {
-    format!("{CUSTOMER_PAYMENTS} ORDER BY p.booking_date DESC, p.id DESC LIMIT ?3")
+pub(crate) fn unapplied_sql(postgres: bool) -> String {
+    format!("{} ORDER BY p.booking_date DESC, p.id DESC LIMIT ?3", customer_payments(postgres))
+}
+
+/// `sql` as run on `db`: on SQLite without the hints naming an index a bulk
+/// load dropped ([`hinted`]); PostgreSQL's translation drops every hint.
+fn hint<'s>(db: Db<'_>, sql: &'s str) -> Result<Cow<'s, str>, StoreError> {
+    match db {
+        Db::Sqlite(c) => hinted(c, sql),
+        Db::Postgres(_) => Ok(Cow::Borrowed(sql)),
+    }
 }
 
 impl Store {
     /// Runs `f` on a read connection, once more if a bulk load dropped an
     /// index `f` names between [`hinted`] and the query (see [`super::import::bulk`]).
-    fn read_hinted<T>(&self, f: impl Fn(&rusqlite::Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        match self.db.read(&f) {
-            Err(e) if is_missing_index(&e) => self.db.read(&f),
+    fn read_hinted<T>(&self, f: impl Fn(Db<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.db.read_any(&f) {
+            Err(e) if is_missing_index(&e) => self.db.read_any(&f),
             out => out,
         }
     }
 
     /// Whom `customer` is; `None` when the tenant has no such customer.
     pub fn customer_summary(&self, tenant: &TenantId, customer: &str) -> Result<Option<CustomerSummary>, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
+        self.db.read_any(|db| {
+            db.query_opt(
                 "SELECT id, name, segment, language FROM customers WHERE tenant_id=?1 AND id=?2",
-                params![tenant.as_str(), customer],
-                |r| Ok(CustomerSummary { id: r.get(0)?, name: r.get(1)?, segment: r.get(2)?, language: r.get(3)? }),
-            )
-            .optional()?)
+                args![tenant.as_str(), customer],
+            )?
+            .map(|r| Ok(CustomerSummary { id: r.get(0)?, name: r.get(1)?, segment: r.get(2)?, language: r.get(3)? }))
+            .transpose()
         })
     }
 
@@ -705,34 +738,28 @@ impl Store {
         let totals = self.customer_totals(tenant, customer)?;
         let contacts = self.customer_contacts(tenant, customer, today)?;
         let t = tenant.as_str();
-        let (tasks, promises) = self.db.read(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND customer_id=?2 AND status=?3
-                 ORDER BY id DESC LIMIT ?4"
-            ))?;
-            let tasks = st
-                .query_map(params![t, customer, TaskStatus::Open.as_str(), TASKS_SHOWN], task_view)?
+        let (tasks, promises) = self.db.read_any(|db| {
+            let tasks = db
+                .query(
+                    &format!(
+                        "SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND customer_id=?2 AND status=?3
+                         ORDER BY id DESC LIMIT ?4"
+                    ),
+                    args![t, customer, TaskStatus::Open.as_str(), TASKS_SHOWN],
+                )?
+                .iter()
+                .map(task_view)
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut st = c.prepare_cached(
-                "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at
-                   FROM promises WHERE tenant_id=?1 AND customer_id=?2 ORDER BY id DESC LIMIT ?3",
-            )?;
-            let promises = st
-                .query_map(params![t, customer, PROMISES_SHOWN], |r| {
-                    Ok(PromiseView {
-                        id: r.get(0)?,
-                        customer_id: r.get(1)?,
-                        message_id: r.get(2)?,
-                        invoices: numbers(&r.get::<_, String>(3)?),
-                        promised_date: r
-                            .get::<_, Option<String>>(4)?
-                            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                        amount: r.get(5)?,
-                        currency: r.get(6)?,
-                        status: state(r, 7)?,
-                        created_at: r.get(8)?,
-                    })
-                })?
+            let promises = db
+                .query(
+                    &format!(
+                        "SELECT {PROMISE_VIEW_COLUMNS} FROM promises WHERE tenant_id=?1 AND customer_id=?2
+                         ORDER BY id DESC LIMIT ?3"
+                    ),
+                    args![t, customer, PROMISES_SHOWN],
+                )?
+                .iter()
+                .map(promise_view)
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((tasks, promises))
         })?;
@@ -768,24 +795,16 @@ impl Store {
         };
         let (due, number) = after.unzip();
         let limit = page.limit;
-        self.read_hinted(|c| {
-            let mut st = c.prepare_cached(&hinted(c, &open_items_sql())?)?;
-            let rows = st
-                .query_map(params![tenant.as_str(), customer, due, number, i64::from(limit) + 1], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+        let sql = open_items_sql();
+        self.read_hinted(|db| {
+            let rows =
+                db.query(&hint(db, &sql)?, args![tenant.as_str(), customer, due, number, i64::from(limit) + 1])?;
             let mut items = Vec::with_capacity(rows.len());
-            for (number, issued, due, total, open, ccy, status) in rows {
+            for r in &rows {
+                let number: String = r.get(0)?;
                 let corrupt = |what: &str| StoreError::Corrupt(format!("invoice {number}: {what}"));
+                let (issued, due, ccy, status): (Option<String>, String, String, String) =
+                    (r.get(1)?, r.get(2)?, r.get(5)?, r.get(6)?);
                 let currency = Currency::parse(&ccy).map_err(|e| corrupt(&e.to_string()))?;
                 let status: InvoiceStatus = status.parse().map_err(|_| corrupt("status"))?;
                 items.push(OpenItem {
@@ -796,8 +815,8 @@ impl Store {
                     },
                     issue_date: issued.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
                     due_date: NaiveDate::parse_from_str(&due, "%Y-%m-%d").map_err(|_| corrupt("due date"))?,
-                    total: Money::new(total, currency),
-                    open: Money::new(open, currency),
+                    total: Money::new(r.get(3)?, currency),
+                    open: Money::new(r.get(4)?, currency),
                     status,
                     number,
                 });
@@ -814,37 +833,25 @@ impl Store {
         customer: &str,
         limit: u32,
     ) -> Result<Vec<UnappliedPayment>, StoreError> {
-        self.read_hinted(|c| {
-            let mut st = c.prepare_cached(&hinted(c, &unapplied_sql())?)?;
-            let rows = st
-                .query_map(params![tenant.as_str(), customer, limit], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                        r.get::<_, Option<String>>(8)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(id, rank, booked, amount, unallocated, ccy, status, name, remittance)| {
+        self.read_hinted(|db| {
+            let sql = unapplied_sql(db.is_postgres());
+            db.query(&hint(db, &sql)?, args![tenant.as_str(), customer, limit])?
+                .iter()
+                .map(|r| {
+                    let id: i64 = r.get(0)?;
                     let corrupt = |what: &str| StoreError::Corrupt(format!("payment {id}: {what}"));
+                    let (booked, ccy, status): (String, String, String) = (r.get(2)?, r.get(5)?, r.get(6)?);
                     let currency = Currency::parse(&ccy).map_err(|e| corrupt(&e.to_string()))?;
                     Ok(UnappliedPayment {
                         payment: id,
                         booking_date: NaiveDate::parse_from_str(&booked, "%Y-%m-%d")
                             .map_err(|_| corrupt("booking date"))?,
-                        amount: Money::new(amount, currency),
-                        unallocated: Money::new(unallocated, currency),
-                        via: UnappliedVia::from_rank(rank).ok_or_else(|| corrupt("link"))?,
+                        amount: Money::new(r.get(3)?, currency),
+                        unallocated: Money::new(r.get(4)?, currency),
+                        via: UnappliedVia::from_rank(r.get(1)?).ok_or_else(|| corrupt("link"))?,
                         status: relance_domain::PaymentStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-                        counterparty_name: name,
-                        remittance,
+                        counterparty_name: r.get(7)?,
+                        remittance: r.get(8)?,
                     })
                 })
                 .collect()
@@ -855,34 +862,27 @@ impl Store {
     /// unapplied payments surely the customer's, by currency code.
     pub fn customer_totals(&self, tenant: &TenantId, customer: &str) -> Result<Vec<CurrencyTotals>, StoreError> {
         // currency → (invoices, invoice count, credit notes, credit note count, unapplied)
-        let sums = self.read_hinted(|c| {
+        let sums = self.read_hinted(|db| {
             let mut sums: BTreeMap<String, (i64, i64, i64, i64, i64)> = BTreeMap::new();
-            let mut st = c.prepare_cached(&hinted(
-                c,
-                &format!(
-                    "SELECT i.currency, i.status='credit_note', sum(i.open_minor), count(*)
-                       FROM invoices i INDEXED BY invoices_open_by_customer
-                      WHERE i.tenant_id=?1 AND i.customer_id=?2 AND {OPEN_ITEM}
-                      GROUP BY 1, 2"
-                ),
-            )?)?;
-            let mut rows = st.query(params![tenant.as_str(), customer])?;
-            while let Some(r) = rows.next()? {
+            let sql = format!(
+                "SELECT i.currency, CASE WHEN i.status='credit_note' THEN 1 ELSE 0 END, sum(i.open_minor), count(*)
+                   FROM invoices i INDEXED BY invoices_open_by_customer
+                  WHERE i.tenant_id=?1 AND i.customer_id=?2 AND {OPEN_ITEM}
+                  GROUP BY 1, 2"
+            );
+            for r in db.query(&hint(db, &sql)?, args![tenant.as_str(), customer])? {
                 let entry = sums.entry(r.get(0)?).or_default();
-                if r.get::<_, bool>(1)? {
+                if r.get::<bool>(1)? {
                     (entry.2, entry.3) = (r.get(2)?, r.get(3)?);
                 } else {
                     (entry.0, entry.1) = (r.get(2)?, r.get(3)?);
                 }
             }
-            let mut st = c.prepare_cached(&hinted(
-                c,
-                &format!(
-                    "SELECT currency, sum(unallocated_minor) FROM ({CUSTOMER_PAYMENTS} AND m.rank < 3) GROUP BY 1"
-                ),
-            )?)?;
-            let mut rows = st.query(params![tenant.as_str(), customer])?;
-            while let Some(r) = rows.next()? {
+            let sql = format!(
+                "SELECT currency, sum(unallocated_minor) FROM ({} AND m.rank < 3) AS mine GROUP BY 1",
+                customer_payments(db.is_postgres())
+            );
+            for r in db.query(&hint(db, &sql)?, args![tenant.as_str(), customer])? {
                 sums.entry(r.get(0)?).or_default().4 = r.get(1)?;
             }
             Ok(sums)
@@ -923,12 +923,11 @@ impl Store {
         today: NaiveDate,
     ) -> Result<Vec<ContactView>, StoreError> {
         let t = tenant.as_str();
-        self.db.read(|c| {
-            let text: Option<String> = c
-                .query_row("SELECT emails FROM customers WHERE tenant_id=?1 AND id=?2", params![t, customer], |r| {
-                    r.get(0)
-                })
-                .optional()?;
+        self.db.read_any(|db| {
+            let text: Option<String> = db
+                .query_opt("SELECT emails FROM customers WHERE tenant_id=?1 AND id=?2", args![t, customer])?
+                .map(|r| r.get(0))
+                .transpose()?;
             let mut addresses: Vec<String> = Vec::new();
             for a in text.and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok()).unwrap_or_default() {
                 let a = a.trim().to_lowercase();
@@ -938,24 +937,24 @@ impl Store {
             }
             // Addresses marked for this customer that it no longer lists (few: one row per bad address).
             for table in ["contact_undeliverable", "contact_away"] {
-                let mut st =
-                    c.prepare_cached(&format!("SELECT address FROM {table} WHERE tenant_id=?1 AND customer_id=?2"))?;
-                for a in st.query_map(params![t, customer], |r| r.get::<_, String>(0))? {
-                    let a = a?;
+                for r in db.query(
+                    &format!("SELECT address FROM {table} WHERE tenant_id=?1 AND customer_id=?2"),
+                    args![t, customer],
+                )? {
+                    let a: String = r.get(0)?;
                     if !addresses.contains(&a) {
                         addresses.push(a);
                     }
                 }
             }
-            let mut bounced = c.prepare_cached(
-                "SELECT since, status_code, diagnostic, message_id FROM contact_undeliverable WHERE tenant_id=?1 AND address=?2",
-            )?;
-            let mut away =
-                c.prepare_cached("SELECT until, reason, message_id FROM contact_away WHERE tenant_id=?1 AND address=?2")?;
             let mut out = Vec::with_capacity(addresses.len());
             for address in addresses {
-                let undeliverable = bounced
-                    .query_row(params![t, address], |r| {
+                let undeliverable = db
+                    .query_opt(
+                        "SELECT since, status_code, diagnostic, message_id FROM contact_undeliverable WHERE tenant_id=?1 AND address=?2",
+                        args![t, address],
+                    )?
+                    .map(|r| -> Result<UndeliverableView, StoreError> {
                         Ok(UndeliverableView {
                             since: r.get(0)?,
                             status_code: r.get(1)?,
@@ -963,17 +962,17 @@ impl Store {
                             message: r.get(3)?,
                         })
                     })
-                    .optional()?;
-                let absent = away
-                    .query_row(params![t, address], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
-                    })
-                    .optional()?;
+                    .transpose()?;
+                let absent = db.query_opt(
+                    "SELECT until, reason, message_id FROM contact_away WHERE tenant_id=?1 AND address=?2",
+                    args![t, address],
+                )?;
                 let away = absent
-                    .map(|(until, reason, message)| {
+                    .map(|r: Row| {
+                        let until: String = r.get(0)?;
                         NaiveDate::parse_from_str(&until, "%Y-%m-%d")
-                            .map(|until| AwayView { until, reason, message })
                             .map_err(|e| StoreError::Corrupt(format!("contact_away {address}: {e}")))
+                            .and_then(|until| Ok(AwayView { until, reason: r.get(1)?, message: r.get(2)? }))
                     })
                     .transpose()?;
                 let status = if undeliverable.is_some() {
@@ -1005,14 +1004,11 @@ impl Store {
             None => (None, None, None),
         };
         let sql = timeline_sql();
-        let rows = self.read_hinted(|c| {
-            let mut st = c.prepare_cached(&hinted(c, &sql)?)?;
-            let rows = st
-                .query_map(params![tenant.as_str(), customer, at, src, key, i64::from(limit) + 1], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+        let rows = self.read_hinted(|db| {
+            db.query(&hint(db, &sql)?, args![tenant.as_str(), customer, at, src, key, i64::from(limit) + 1])?
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?, r.get::<String>(3)?)))
+                .collect::<Result<Vec<_>, StoreError>>()
         })?;
         let mut entries = Vec::with_capacity(rows.len());
         for (at, src, key, data) in rows {

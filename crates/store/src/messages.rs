@@ -12,12 +12,18 @@
 //! (`understanding_version`, see [`UNDERSTANDING_VERSION`]) and read back as
 //! an [`Understanding`]; rows written before the version existed are
 //! version 1.
+//!
+//! Everything here runs on SQLite and PostgreSQL (issue #17). A message is
+//! recorded once per mailbox slot (`ON CONFLICT … DO NOTHING`) and handled
+//! once (an `UPDATE … WHERE status='stored'` guards it): two daemons on one
+//! PostgreSQL database doing both at once conflict, and the one run again
+//! finds the message recorded, then handled.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::db::{Db, Row, Value, args};
 use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, Window, cut_page, now_text};
 use relance_domain::TenantId;
@@ -121,34 +127,37 @@ pub struct TaskView {
     pub closed_note: Option<String>,
 }
 
-/// A state column read as its enum (a value outside the enum is a
-/// conversion error: the `CHECK` constraints make it corrupt data).
-pub(super) fn state<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+/// A state column read as its enum (a value outside the enum is corrupt
+/// data: the `CHECK` constraints keep it out).
+pub(super) fn state<T>(r: &Row, i: usize) -> Result<T, StoreError>
 where
     T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
 {
     let text: String = r.get(i)?;
-    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+    text.parse().map_err(|e: T::Err| StoreError::Corrupt(format!("column {i}: `{text}`: {e}")))
 }
 
 /// [`state`] of a nullable column.
-fn state_opt<T>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<T>>
+fn state_opt<T>(r: &Row, i: usize) -> Result<Option<T>, StoreError>
 where
     T: std::str::FromStr,
-    T::Err: std::error::Error + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
 {
-    match r.get::<_, Option<String>>(i)? {
+    match r.get::<Option<String>>(i)? {
         None => Ok(None),
         Some(_) => state(r, i).map(Some),
     }
 }
 
+/// The columns [`stored_message`] reads, in its order.
+const STORED_COLUMNS: &str = "id, status, raw_path, moved_to, created_at";
+
 /// `id, status, raw_path, moved_to, created_at` as a [`StoredMessage`].
-fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+fn stored_message(r: &Row) -> Result<StoredMessage, StoreError> {
     let at: String = r.get(4)?;
     let stored_at = DateTime::parse_from_rfc3339(&at)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?
+        .map_err(|e| StoreError::Corrupt(format!("message created_at `{at}`: {e}")))?
         .with_timezone(&Utc);
     Ok(StoredMessage { id: r.get(0)?, status: state(r, 1)?, raw_path: r.get(2)?, moved_to: r.get(3)?, stored_at })
 }
@@ -181,26 +190,28 @@ pub(super) fn read_understanding(id: i64, version: Option<u32>, text: Option<&st
 impl Store {
     /// Message `id` of the tenant as stored (where its raw copy is), if any.
     pub fn stored_message(&self, tenant: &TenantId, id: i64) -> Result<Option<StoredMessage>, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages WHERE tenant_id=?1 AND id=?2",
-                params![tenant.as_str(), id],
-                stored_message,
-            )
-            .optional()?)
+        self.db.read_any(|db| {
+            db.query_opt(
+                &format!("SELECT {STORED_COLUMNS} FROM inbound_messages WHERE tenant_id=?1 AND id=?2"),
+                args![tenant.as_str(), id],
+            )?
+            .map(|r| stored_message(&r))
+            .transpose()
         })
     }
 
     /// The message stored at this slot, if any.
     pub fn message_at(&self, tenant: &TenantId, slot: &MailboxSlot<'_>) -> Result<Option<StoredMessage>, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
-                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
-                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
-                stored_message,
-            )
-            .optional()?)
+        self.db.read_any(|db| {
+            db.query_opt(
+                &format!(
+                    "SELECT {STORED_COLUMNS} FROM inbound_messages
+                     WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5"
+                ),
+                args![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
+            )?
+            .map(|r| stored_message(&r))
+            .transpose()
         })
     }
 
@@ -213,14 +224,16 @@ impl Store {
         mailbox: &str,
         sha256: &str,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
-                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND sha256=?4 ORDER BY id LIMIT 1",
-                params![tenant.as_str(), source, mailbox, sha256],
-                stored_message,
-            )
-            .optional()?)
+        self.db.read_any(|db| {
+            db.query_opt(
+                &format!(
+                    "SELECT {STORED_COLUMNS} FROM inbound_messages
+                     WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND sha256=?4 ORDER BY id LIMIT 1"
+                ),
+                args![tenant.as_str(), source, mailbox, sha256],
+            )?
+            .map(|r| stored_message(&r))
+            .transpose()
         })
     }
 
@@ -233,47 +246,26 @@ impl Store {
         size: u64,
         raw_path: &str,
     ) -> Result<i64, StoreError> {
-        self.db.write(|tx| {
-            let now = now_text();
-            tx.execute(
-                "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?9,?9)
-                 ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
-                params![
-                    tenant.as_str(),
-                    slot.source,
-                    slot.mailbox,
-                    slot.uidvalidity,
-                    slot.uid,
-                    sha256,
-                    size as i64,
-                    raw_path,
-                    now,
-                    MessageStatus::Stored.as_str()
-                ],
-            )?;
-            Ok(tx.query_row(
-                "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
-                params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
-                |r| r.get(0),
-            )?)
-        })
+        let row = (slot.clone(), sha256.to_string(), size, raw_path.to_string());
+        Ok(self.store_messages(tenant, std::slice::from_ref(&row))?.into_iter().next().unwrap_or_default())
     }
 
     /// Records what stored messages say and does what each calls for (see
     /// the module doc), in one transaction with their audit events; `today`
     /// is the day they are handled (the window of recent credits a payment
     /// claim is checked against ends on it). A message handled already is
-    /// left as it is: nothing is done twice.
+    /// left as it is: nothing is done twice (on PostgreSQL too, by two
+    /// daemons at once: the second one's transaction conflicts, is run
+    /// again and finds the message handled).
     pub fn handle_messages(
         &self,
         tenant: &TenantId,
         today: NaiveDate,
         batch: &[HandleRequest],
     ) -> Result<(), StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             for h in batch {
-                handle_in(tx, tenant.as_str(), today, h)?;
+                handle_in(db, tenant.as_str(), today, h)?;
             }
             Ok(())
         })
@@ -288,55 +280,61 @@ impl Store {
         uidvalidity: u32,
         uids: &[u32],
     ) -> Result<std::collections::HashMap<u32, StoredMessage>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, status, raw_path, moved_to, created_at FROM inbound_messages
-                 WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
-            )?;
+        self.db.read_any(|db| {
             let mut out = std::collections::HashMap::new();
             for uid in uids {
-                if let Some(m) = st
-                    .query_row(params![tenant.as_str(), source, mailbox, uidvalidity, uid], stored_message)
-                    .optional()?
-                {
-                    out.insert(*uid, m);
+                if let Some(r) = db.query_opt(
+                    &format!(
+                        "SELECT {STORED_COLUMNS} FROM inbound_messages
+                         WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5"
+                    ),
+                    args![tenant.as_str(), source, mailbox, uidvalidity, uid],
+                )? {
+                    out.insert(*uid, stored_message(&r)?);
                 }
             }
             Ok(out)
         })
     }
 
-    /// Records several messages already written to disk, in one transaction; returns their ids.
+    /// Records several messages already written to disk, in one transaction;
+    /// returns their ids. A slot recorded already (by this daemon or another)
+    /// keeps its row: its id is returned.
     pub fn store_messages(
         &self,
         tenant: &TenantId,
         rows: &[(MailboxSlot<'_>, String, u64, String)],
     ) -> Result<Vec<i64>, StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?9,?9)
-                 ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
-            )?;
-            let mut sel = tx.prepare_cached(
-                "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
-            )?;
             let mut ids = Vec::with_capacity(rows.len());
             for (slot, sha, size, path) in rows {
-                ins.execute(params![
-                    tenant.as_str(),
-                    slot.source,
-                    slot.mailbox,
-                    slot.uidvalidity,
-                    slot.uid,
-                    sha,
-                    *size as i64,
-                    path,
-                    now,
-                    MessageStatus::Stored.as_str()
-                ])?;
-                ids.push(sel.query_row(params![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid], |r| r.get(0))?);
+                let size = i64::try_from(*size)
+                    .map_err(|_| StoreError::Corrupt(format!("message size {size} is out of range")))?;
+                db.execute(
+                    "INSERT INTO inbound_messages (tenant_id, source, mailbox, uidvalidity, uid, sha256, size, raw_path, status, created_at, updated_at)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?10,?9,?9)
+                     ON CONFLICT (tenant_id, source, mailbox, uidvalidity, uid) DO NOTHING",
+                    args![
+                        tenant.as_str(),
+                        slot.source,
+                        slot.mailbox,
+                        slot.uidvalidity,
+                        slot.uid,
+                        sha,
+                        size,
+                        path,
+                        now,
+                        MessageStatus::Stored.as_str()
+                    ],
+                )?;
+                ids.push(
+                    db.query_one(
+                        "SELECT id FROM inbound_messages WHERE tenant_id=?1 AND source=?2 AND mailbox=?3 AND uidvalidity=?4 AND uid=?5",
+                        args![tenant.as_str(), slot.source, slot.mailbox, slot.uidvalidity, slot.uid],
+                    )?
+                    .get(0)?,
+                );
             }
             Ok(ids)
         })
@@ -344,13 +342,13 @@ impl Store {
 
     /// Notes where messages were moved on the server.
     pub fn messages_moved(&self, tenant: &TenantId, ids: &[i64], folder: &str) -> Result<(), StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
-            let mut st = tx.prepare_cached(
-                "UPDATE inbound_messages SET moved_to=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-            )?;
             for id in ids {
-                st.execute(params![tenant.as_str(), id, folder, now])?;
+                db.execute(
+                    "UPDATE inbound_messages SET moved_to=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                    args![tenant.as_str(), id, folder, now],
+                )?;
             }
             Ok(())
         })
@@ -365,30 +363,18 @@ impl Store {
         page: impl Into<Window<i64>>,
     ) -> Result<Vec<PromiseView>, StoreError> {
         let page = page.into();
-        self.db.read(|c| {
-            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
-            let mut st = c.prepare(&format!(
-                "SELECT id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at FROM promises
-                 WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let rows = st
-                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], |r| {
-                    Ok(PromiseView {
-                        id: r.get(0)?,
-                        customer_id: r.get(1)?,
-                        message_id: r.get(2)?,
-                        invoices: numbers(&r.get::<_, String>(3)?),
-                        promised_date: r
-                            .get::<_, Option<String>>(4)?
-                            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                        amount: r.get(5)?,
-                        currency: r.get(6)?,
-                        status: state(r, 7)?,
-                        created_at: r.get(8)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+        self.db.read_any(|db| {
+            let by_status = if status.is_some() { "status=?2" } else { "CAST(?2 AS TEXT) IS NULL" };
+            db.query(
+                &format!(
+                    "SELECT {PROMISE_VIEW_COLUMNS} FROM promises
+                     WHERE tenant_id=?1 AND {by_status} AND (CAST(?4 AS INTEGER) IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+                ),
+                args![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after],
+            )?
+            .iter()
+            .map(promise_view)
+            .collect()
         })
     }
 
@@ -401,17 +387,20 @@ impl Store {
         page: impl Into<Window<i64>>,
     ) -> Result<Vec<TaskView>, StoreError> {
         let page = page.into();
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             // The status condition only when there is one, so that the
             // (tenant, status, id) index serves it (an `?2 IS NULL OR …` never does).
-            let by_status = if status.is_some() { "status=?2" } else { "?2 IS NULL" };
-            let mut st = c.prepare(&format!(
-                "SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND {by_status} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
-            ))?;
-            let rows = st
-                .query_map(params![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after], task_view)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let by_status = if status.is_some() { "status=?2" } else { "CAST(?2 AS TEXT) IS NULL" };
+            db.query(
+                &format!(
+                    "SELECT {TASK_VIEW_COLUMNS} FROM tasks WHERE tenant_id=?1 AND {by_status}
+                     AND (CAST(?4 AS INTEGER) IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?3"
+                ),
+                args![tenant.as_str(), status.map(|s| s.as_str()), page.limit, page.after],
+            )?
+            .iter()
+            .map(task_view)
+            .collect()
         })
     }
 
@@ -422,7 +411,7 @@ impl Store {
     /// latest broken one, see `plans`). A customer whose
     /// segment is `b2c`, `consumer` or `particulier` is a consumer.
     pub fn dunning_states(&self, tenant: &TenantId) -> Result<Vec<relance_engine::dunning::CustomerState>, StoreError> {
-        self.db.read(|c| dunning_states_of(c, tenant, None))
+        self.db.read_any(|db| dunning_states_of(db, tenant, None))
     }
 
     /// One customer's state for the dunning engine, as [`Store::dunning_states`]
@@ -433,7 +422,7 @@ impl Store {
         tenant: &TenantId,
         customer_id: &str,
     ) -> Result<Option<relance_engine::dunning::CustomerState>, StoreError> {
-        Ok(self.db.read(|c| dunning_states_of(c, tenant, Some(customer_id)))?.into_iter().next())
+        Ok(self.db.read_any(|db| dunning_states_of(db, tenant, Some(customer_id)))?.into_iter().next())
     }
 
     /// Messages by status (all when empty), newest first: those older than
@@ -446,83 +435,105 @@ impl Store {
     ) -> Result<Page<MessageView, i64>, StoreError> {
         let page = page.into();
         let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let names: Vec<&str> = statuses.iter().map(MessageStatus::as_str).collect();
             let filter = super::status_filter(&names);
-            let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM inbound_messages WHERE tenant_id=?1{filter}"),
-                [tenant.as_str()],
-                |r| r.get(0),
-            )?;
-            let mut st = c.prepare(&format!(
-                "SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1{filter} AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-            ))?;
-            let items = st
-                .query_map(params![tenant.as_str(), page.probe(), offset, page.after], message_view)?
+            let total: i64 = db
+                .query_one(
+                    &format!("SELECT count(*) FROM inbound_messages WHERE tenant_id=?1{filter}"),
+                    args![tenant.as_str()],
+                )?
+                .get(0)?;
+            let items = db
+                .query(
+                    &format!(
+                        "SELECT {MESSAGE_VIEW_COLUMNS} FROM inbound_messages WHERE tenant_id=?1{filter}
+                         AND (CAST(?4 AS INTEGER) IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+                    ),
+                    args![tenant.as_str(), page.probe(), offset, page.after],
+                )?
+                .iter()
+                .map(message_view)
                 .collect::<Result<Vec<_>, _>>()?;
             let (items, next_after) = cut_page(items, page.limit, |m: &MessageView| m.id);
-            Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
+            Ok(Page {
+                items,
+                total: u64::try_from(total).unwrap_or(0),
+                limit: page.limit,
+                offset: u64::try_from(offset).unwrap_or(0),
+                next_after,
+            })
         })
     }
+}
+
+/// The columns [`promise_view`] reads, in its order.
+pub(super) const PROMISE_VIEW_COLUMNS: &str =
+    "id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at";
+
+/// A row of [`PROMISE_VIEW_COLUMNS`] as a [`PromiseView`].
+pub(super) fn promise_view(r: &Row) -> Result<PromiseView, StoreError> {
+    Ok(PromiseView {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        message_id: r.get(2)?,
+        invoices: numbers(&r.get::<String>(3)?),
+        promised_date: r.get::<Option<String>>(4)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        amount: r.get(5)?,
+        currency: r.get(6)?,
+        status: state(r, 7)?,
+        created_at: r.get(8)?,
+    })
 }
 
 /// The dunning states of every customer of `tenant` owing something, or of
 /// `only` that one (each table then read through its customer index).
 fn dunning_states_of(
-    c: &rusqlite::Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     only: Option<&str>,
 ) -> Result<Vec<relance_engine::dunning::CustomerState>, StoreError> {
     use relance_engine::dunning::{CustomerState, InvoiceState};
     // `?2` is the one customer; the tenant-wide statements do not name it.
-    let args: Vec<&str> = std::iter::once(tenant.as_str()).chain(only).collect();
+    let args: Vec<Value> = std::iter::once(tenant.as_str()).chain(only).map(|s| Value::Text(s.to_string())).collect();
     let one = |column: &str| if only.is_some() { format!(" AND {column}=?2") } else { String::new() };
-    let mut st = c.prepare(&format!(
-        "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status, c.name, i.issue_date
-         FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
-         WHERE c.tenant_id=?1{} AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
-         ORDER BY c.id, i.due_date, i.number",
-        one("c.id")
-    ))?;
-    let rows = st
-        .query_map(rusqlite::params_from_iter(&args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, Option<String>>(9)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d");
+    let currency = |code: &str| Currency::parse(code).map_err(|e| StoreError::Corrupt(e.to_string()));
+    let rows = db.query(
+        &format!(
+            "SELECT c.id, c.segment, c.language, i.number, i.due_date, i.open_minor, i.currency, i.status, c.name, i.issue_date
+             FROM customers c JOIN invoices i ON i.tenant_id=c.tenant_id AND i.customer_id=c.id
+             WHERE c.tenant_id=?1{} AND i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0
+             ORDER BY c.id, i.due_date, i.number",
+            one("c.id")
+        ),
+        &args,
+    )?;
     let mut out: Vec<CustomerState> = Vec::new();
-    for (cust, segment, language, number, due, open, ccy, status, name, issued) in rows {
+    for r in &rows {
+        let cust: String = r.get(0)?;
         if out.last().is_none_or(|l| l.customer_id != cust) {
+            let segment: Option<String> = r.get(1)?;
+            let language: Option<String> = r.get(2)?;
             let b2c = segment
                 .as_deref()
                 .is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
             out.push(CustomerState {
                 customer_id: cust.clone(),
-                name,
+                name: r.get(8)?,
                 language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
                 segment,
                 b2c,
                 ..Default::default()
             });
         }
-        let currency = relance_domain::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (due, status): (String, String) = (r.get(4)?, r.get(7)?);
         if let Some(last) = out.last_mut() {
             last.invoices.push(InvoiceState {
-                number,
-                issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                due_date: chrono::NaiveDate::parse_from_str(&due, "%Y-%m-%d")
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                open: relance_domain::money::Money::new(open, currency),
+                number: r.get(3)?,
+                issue_date: r.get::<Option<String>>(9)?.and_then(|d| day(&d).ok()),
+                due_date: day(&due).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                open: Money::new(r.get(5)?, currency(&r.get::<String>(6)?)?),
                 disputed: status == "disputed",
             });
         }
@@ -530,47 +541,38 @@ fn dunning_states_of(
     let at: std::collections::HashMap<String, usize> =
         out.iter().enumerate().map(|(i, s)| (s.customer_id.clone(), i)).collect();
     // Open credit notes of the customers owing something: listed and deducted in reminders.
-    let mut notes = c.prepare(&format!(
-        "SELECT customer_id, number, issue_date, open_minor, currency FROM invoices
-         WHERE tenant_id=?1{} AND status='credit_note' AND open_minor < 0 ORDER BY customer_id, issue_date, number",
-        one("customer_id")
-    ))?;
-    let notes = notes
-        .query_map(rusqlite::params_from_iter(&args), |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (cust, number, issued, open, ccy) in notes {
-        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-            let currency =
-                relance_domain::money::Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let notes = db.query(
+        &format!(
+            "SELECT customer_id, number, issue_date, open_minor, currency FROM invoices
+             WHERE tenant_id=?1{} AND status='credit_note' AND open_minor < 0 ORDER BY customer_id, issue_date, number",
+            one("customer_id")
+        ),
+        &args,
+    )?;
+    for r in &notes {
+        if let Some(s) = at.get(&r.get::<String>(0)?).and_then(|&i| out.get_mut(i)) {
             s.credit_notes.push(relance_engine::dunning::CreditNoteState {
-                number,
-                issue_date: issued.and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
-                open: relance_domain::money::Money::new(open, currency),
+                number: r.get(1)?,
+                issue_date: r.get::<Option<String>>(2)?.and_then(|d| day(&d).ok()),
+                open: Money::new(r.get(3)?, currency(&r.get::<String>(4)?)?),
             });
         }
     }
     let (pending, broken) = (PromiseStatus::Pending.as_str(), PromiseStatus::Broken.as_str());
-    let mut promises = c.prepare(&format!(
-        "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1{} AND status IN ('{pending}', '{broken}') AND promised_date IS NOT NULL GROUP BY customer_id",
-        one("customer_id")
-    ))?;
-    let pending = promises
-        .query_map(rusqlite::params_from_iter(&args), |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (cust, date) in pending {
+    let promised = db.query(
+        &format!(
+            "SELECT customer_id, max(promised_date) FROM promises WHERE tenant_id=?1{} AND status IN ('{pending}', '{broken}') AND promised_date IS NOT NULL GROUP BY customer_id",
+            one("customer_id")
+        ),
+        &args,
+    )?;
+    for r in &promised {
+        let (cust, date): (Option<String>, String) = (r.get(0)?, r.get(1)?);
         if let Some(s) = cust.and_then(|c| at.get(&c)).and_then(|&i| out.get_mut(i)) {
-            s.promise = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok();
+            s.promise = day(&date).ok();
         }
     }
-    for (cust, plan) in super::plans::agreed_plans(c, tenant.as_str(), only)? {
+    for (cust, plan) in super::plans::agreed_plans(db, tenant.as_str(), only)? {
         if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
             s.plan = Some(plan);
         }
@@ -578,58 +580,51 @@ fn dunning_states_of(
     // What the outbox already holds: covered (step, invoice) pairs and the last reminder's day.
     // A reminder a person cancelled (`decided_by` set) counts as taken,
     // never planned again, but was not sent: it does not start the gap.
-    let mut queued = c.prepare(&format!(
-        "SELECT customer_id, covers, planned_for, status='cancelled' FROM outbox
-         WHERE tenant_id=?1{} AND (status<>'cancelled' OR decided_by IS NOT NULL) AND step_id<>'invoice_copy' ORDER BY customer_id",
-        one("customer_id")
-    ))?;
-    let queued = queued
-        .query_map(rusqlite::params_from_iter(&args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (cust, covers, day, cancelled) in queued {
-        if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
-            let covers: Vec<(String, String)> = serde_json::from_str(&covers).unwrap_or_default();
+    let queued = db.query(
+        &format!(
+            "SELECT customer_id, covers, planned_for, CASE WHEN status='cancelled' THEN 1 ELSE 0 END FROM outbox
+             WHERE tenant_id=?1{} AND (status<>'cancelled' OR decided_by IS NOT NULL) AND step_id<>'invoice_copy' ORDER BY customer_id",
+            one("customer_id")
+        ),
+        &args,
+    )?;
+    for r in &queued {
+        if let Some(s) = at.get(&r.get::<String>(0)?).and_then(|&i| out.get_mut(i)) {
+            let covers: Vec<(String, String)> = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
             s.sent.extend(covers);
-            if !cancelled {
-                let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
-                s.last_reminder = s.last_reminder.max(day);
+            if !r.get::<bool>(3)? {
+                s.last_reminder = s.last_reminder.max(day(&r.get::<String>(2)?).ok());
             }
         }
     }
     // Holds placed by a person and not lifted (see `holds`).
-    for (cust, hold) in super::holds::open_holds(c, tenant.as_str(), only)? {
+    for (cust, hold) in super::holds::open_holds(db, tenant.as_str(), only)? {
         if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
             s.holds.push(hold);
         }
     }
     // Credits waiting for review that name the customer (see `credit_holds`).
-    for (cust, credit) in super::credit_holds::pending_credits(c, tenant.as_str(), only)? {
+    for (cust, credit) in super::credit_holds::pending_credits(db, tenant.as_str(), only)? {
         if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
             s.credits.push(credit);
         }
     }
     // Active hand-offs to a collection agency (see `handoffs`).
-    for (cust, h) in super::handoffs::handed_over(c, tenant.as_str(), only)? {
+    for (cust, h) in super::handoffs::handed_over(db, tenant.as_str(), only)? {
         if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
             s.handed_over = Some(h);
         }
     }
     // Absences (out-of-office replies): see `contacts::away_by_customer`.
-    let mut st = c.prepare(&format!("SELECT id, emails FROM customers WHERE tenant_id=?1{}", one("id")))?;
-    let emails: std::collections::HashMap<String, Vec<String>> = st
-        .query_map(rusqlite::params_from_iter(&args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .filter_map(|row| match row {
-            Ok((id, list)) if at.contains_key(&id) => {
-                let list: Vec<String> = serde_json::from_str(&list).unwrap_or_default();
-                Some(Ok((id, list.into_iter().map(|a| a.trim().to_lowercase()).collect())))
-            }
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<Result<_, _>>()?;
-    for (cust, away) in super::contacts::away_by_customer(c, tenant.as_str(), &emails)? {
+    let mut emails: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for r in db.query(&format!("SELECT id, emails FROM customers WHERE tenant_id=?1{}", one("id")), &args)? {
+        let id: String = r.get(0)?;
+        if at.contains_key(&id) {
+            let list: Vec<String> = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
+            emails.insert(id, list.into_iter().map(|a| a.trim().to_lowercase()).collect());
+        }
+    }
+    for (cust, away) in super::contacts::away_by_customer(db, tenant.as_str(), &emails)? {
         if let Some(s) = at.get(&cust).and_then(|&i| out.get_mut(i)) {
             s.away = Some(away);
         }
@@ -641,18 +636,18 @@ fn dunning_states_of(
 pub(super) const TASK_VIEW_COLUMNS: &str = "id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, assignee, due_on, created_by, closed_by, closed_at, closed_note";
 
 /// A row of [`TASK_VIEW_COLUMNS`] as a [`TaskView`].
-pub(super) fn task_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskView> {
+pub(super) fn task_view(r: &Row) -> Result<TaskView, StoreError> {
     Ok(TaskView {
         id: r.get(0)?,
         kind: state(r, 1)?,
         customer_id: r.get(2)?,
         message_id: r.get(3)?,
-        invoices: numbers(&r.get::<_, String>(4)?),
+        invoices: numbers(&r.get::<String>(4)?),
         note: r.get(5)?,
         status: state(r, 6)?,
         created_at: r.get(7)?,
         assignee: r.get(8)?,
-        due_on: r.get::<_, Option<String>>(9)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        due_on: r.get::<Option<String>>(9)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
         created_by: r.get(10)?,
         closed_by: r.get(11)?,
         closed_at: r.get(12)?,
@@ -664,9 +659,9 @@ pub(super) fn task_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskView> {
 pub(super) const MESSAGE_VIEW_COLUMNS: &str = "id, mailbox, from_addr, subject, status, intent, understanding, error, moved_to, created_at, understanding_version";
 
 /// A row of [`MESSAGE_VIEW_COLUMNS`] as a [`MessageView`].
-pub(super) fn message_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageView> {
+pub(super) fn message_view(r: &Row) -> Result<MessageView, StoreError> {
     let id = r.get(0)?;
-    let understanding = r.get::<_, Option<String>>(6)?;
+    let understanding = r.get::<Option<String>>(6)?;
     Ok(MessageView {
         id,
         mailbox: r.get(1)?,
@@ -699,7 +694,7 @@ pub struct HandleRequest {
     pub error: Option<String>,
 }
 
-fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, today: NaiveDate, h: &HandleRequest) -> Result<(), StoreError> {
+fn handle_in(tx: Db<'_>, t: &str, today: NaiveDate, h: &HandleRequest) -> Result<(), StoreError> {
     let now = now_text();
     let u = h.understanding.as_ref();
     let document = understanding_json(u);
@@ -707,7 +702,7 @@ fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, today: NaiveDate, h: &Hand
         "UPDATE inbound_messages SET status=?3, intent=?4, understanding=?5, understanding_version=?6, error=?7,
                 message_id=?8, from_addr=?9, subject=?10, updated_at=?11
          WHERE tenant_id=?1 AND id=?2 AND status=?12",
-        params![
+        args![
             t,
             h.id,
             h.status.as_str(),
@@ -751,7 +746,7 @@ fn handle_in(tx: &rusqlite::Transaction<'_>, t: &str, today: NaiveDate, h: &Hand
 /// message to its customer and carries the actions out; returns what was
 /// done, for the audit trail, and adds the invoices marked disputed to `disputed`.
 pub(super) fn act(
-    tx: &rusqlite::Transaction<'_>,
+    tx: Db<'_>,
     t: &str,
     id: i64,
     u: &Understanding,
@@ -761,10 +756,7 @@ pub(super) fn act(
 ) -> Result<Vec<String>, StoreError> {
     let ctx = gather(tx, t, u, today)?;
     let plan = actions::plan(u, &ctx);
-    tx.execute(
-        "UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2",
-        params![t, id, plan.customer],
-    )?;
+    tx.execute("UPDATE inbound_messages SET customer_id=?3 WHERE tenant_id=?1 AND id=?2", args![t, id, plan.customer])?;
     let subject = format!("message:{id}");
     let invoices = json!(plan.invoices);
     let mut done = Vec::new();
@@ -773,7 +765,7 @@ pub(super) fn act(
             for number in marked {
                 let changed = tx.execute(
                     "UPDATE invoices SET status='disputed', updated_at=?3 WHERE tenant_id=?1 AND upper(number)=upper(?2) AND status IN ('open','partially_paid')",
-                    params![t, number, now],
+                    args![t, number, now],
                 )?;
                 if changed == 1 && !disputed.contains(number) {
                     insert_event(
@@ -792,7 +784,7 @@ pub(super) fn act(
             tx.execute(
                 "INSERT INTO tasks (tenant_id, kind, customer_id, message_id, invoice_numbers, note, status, created_at, updated_at)
                  VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
-                params![t, kind.as_str(), plan.customer, id, invoices.to_string(), note, TaskStatus::Open.as_str(), now],
+                args![t, kind.as_str(), plan.customer, id, invoices.to_string(), note, TaskStatus::Open.as_str(), now],
             )?;
         }
         match action {
@@ -800,7 +792,7 @@ pub(super) fn act(
                 tx.execute(
                     "INSERT INTO promises (tenant_id, customer_id, message_id, invoice_numbers, promised_date, amount, currency, status, created_at, updated_at)
                      VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
-                    params![
+                    args![
                         t,
                         plan.customer,
                         id,
@@ -862,7 +854,7 @@ pub(super) fn act(
         // "We already paid": the claim is followed by the planner (see `claims`).
         if let (ReplyAction::AwaitProof { .. } | ReplyAction::CheckPayment { .. }, Some(customer)) =
             (action, plan.customer.as_deref())
-            && super::claims::record_claim(tx, t, id, customer, &plan.invoices, u, today)?
+            && record_claim(tx, t, id, customer, &plan.invoices, u, today)?
         {
             done.push("payment claim recorded: reminders held while the payment is looked for".into());
         }
@@ -879,33 +871,43 @@ pub(super) fn act(
     Ok(done)
 }
 
+/// [`super::claims::record_claim`] through a [`Db`]: claims takes a
+/// rusqlite connection until its own port (issue #17); on PostgreSQL a
+/// reply that claims a payment is refused until then, naming the issue.
+fn record_claim(
+    db: Db<'_>,
+    t: &str,
+    message: i64,
+    customer: &str,
+    invoices: &[String],
+    u: &Understanding,
+    today: NaiveDate,
+) -> Result<bool, StoreError> {
+    match db {
+        Db::Sqlite(c) => super::claims::record_claim(c, t, message, customer, invoices, u, today),
+        Db::Postgres(_) => Err(super::db::not_ported()),
+    }
+}
+
 /// The reminder named by a verified reply token in one of the addresses the
 /// message was delivered to (`collections+r<id>-<mac>@…`, a VERP bounce
 /// address); a token that does not verify with the tenant's key is ignored.
-fn by_reply_token(
-    tx: &rusqlite::Transaction<'_>,
-    t: &str,
-    u: &Understanding,
-) -> Result<Option<ReminderLink>, StoreError> {
+fn by_reply_token(tx: Db<'_>, t: &str, u: &Understanding) -> Result<Option<ReminderLink>, StoreError> {
     let candidates: Vec<_> = u.addressed_to.iter().filter_map(|a| token::find(a)).collect();
     if candidates.is_empty() {
         return Ok(None);
     }
-    let Some(key) = super::keys::existing(super::db::Db::Sqlite(tx), t, super::keys::KeyPurpose::ReplyTokens)? else {
+    let Some(key) = super::keys::existing(tx, t, super::keys::KeyPurpose::ReplyTokens)? else {
         return Ok(None);
     };
-    let mut rows = tx.prepare_cached(
-        "SELECT customer_id, invoice_numbers, message_id FROM outbox WHERE tenant_id=?1 AND id=?2 AND message_id IS NOT NULL",
-    )?;
     for c in candidates {
-        let row = rows
-            .query_row(params![t, c.outbox_id], |x| {
-                Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?))
-            })
-            .optional()?;
-        if let Some((customer_id, list, message_token)) = row
-            && token::verify(key.bytes(), &c, &message_token)
-        {
+        let row = tx.query_opt(
+            "SELECT customer_id, invoice_numbers, message_id FROM outbox WHERE tenant_id=?1 AND id=?2 AND message_id IS NOT NULL",
+            args![t, c.outbox_id],
+        )?;
+        let Some(x) = row else { continue };
+        let (customer_id, list, message_token): (String, String, String) = (x.get(0)?, x.get(1)?, x.get(2)?);
+        if token::verify(key.bytes(), &c, &message_token) {
             return Ok(Some(reminder_link(c.outbox_id, customer_id, &list)));
         }
     }
@@ -921,13 +923,26 @@ fn reminder_link(outbox_id: i64, customer_id: String, list: &str) -> ReminderLin
     ReminderLink { outbox_id, customer_id, invoices }
 }
 
+/// The customer one of whose addresses is exactly `sender` (lowercased),
+/// the first by id: a coarse `LIKE` on the stored list finds the few
+/// candidates, their lists are read here (`_` and `%` are literal).
+fn customer_of_sender(tx: Db<'_>, t: &str, sender: &str) -> Result<Option<String>, StoreError> {
+    let candidates = tx.query(
+        "SELECT id, emails FROM customers WHERE tenant_id=?1 AND lower(emails) LIKE ?2 ESCAPE '\\' ORDER BY id",
+        args![t, format!("%\"{}\"%", like_escape(sender))],
+    )?;
+    for r in &candidates {
+        let list: Vec<serde_json::Value> = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
+        // SQLite's `lower`, which the stored lists were matched with: ASCII letters only.
+        if list.iter().filter_map(serde_json::Value::as_str).any(|a| a.to_ascii_lowercase() == sender) {
+            return Ok(Some(r.get(0)?));
+        }
+    }
+    Ok(None)
+}
+
 /// The facts [`actions::plan`] needs about a reply (see [`ReplyContext`]).
-fn gather(
-    tx: &rusqlite::Transaction<'_>,
-    t: &str,
-    u: &Understanding,
-    today: NaiveDate,
-) -> Result<ReplyContext, StoreError> {
+fn gather(tx: Db<'_>, t: &str, u: &Understanding, today: NaiveDate) -> Result<ReplyContext, StoreError> {
     let mut ctx = ReplyContext::default();
     // Invoices the message names, as stored (case, separators and a missing prefix aside).
     for r in &u.refs {
@@ -938,14 +953,13 @@ fn gather(
         }
     }
     // A reply to one of our reminders: In-Reply-To / References carry its Message-ID, `<rl-…@domain>`.
-    let mut reminders =
-        tx.prepare_cached("SELECT id, customer_id, invoice_numbers FROM outbox WHERE tenant_id=?1 AND message_id=?2")?;
     for token in u.thread.iter().filter_map(|m| actions::reminder_token(m)) {
-        let found = reminders
-            .query_row(params![t, token], |x| Ok((x.get::<_, i64>(0)?, x.get::<_, String>(1)?, x.get::<_, String>(2)?)))
-            .optional()?;
-        if let Some((outbox_id, customer_id, list)) = found {
-            ctx.reminder = Some(reminder_link(outbox_id, customer_id, &list));
+        let found = tx.query_opt(
+            "SELECT id, customer_id, invoice_numbers FROM outbox WHERE tenant_id=?1 AND message_id=?2",
+            args![t, token],
+        )?;
+        if let Some(x) = found {
+            ctx.reminder = Some(reminder_link(x.get(0)?, x.get(1)?, &x.get::<String>(2)?));
             break;
         }
     }
@@ -953,30 +967,23 @@ fn gather(
     if ctx.reminder.is_none() {
         ctx.reminder = by_reply_token(tx, t, u)?;
     }
-    // The sender's customer: the address exactly as one of the customer's (`_` and `%` are literal).
+    // The sender's customer: the address exactly as one of the customer's.
     // A bounce comes from a mailer-daemon: the customer is the failed recipient's.
     let failed = u.delivery.iter().flat_map(|d| d.failed()).map(|r| r.final_recipient.as_str()).next();
     let sender = failed.or(u.from.as_deref()).unwrap_or("").to_lowercase();
     if ctx.reminder.is_none() && !sender.is_empty() {
-        ctx.sender_customer = tx
-            .query_row(
-                "SELECT c.id FROM customers c, json_each(c.emails) e
-                 WHERE c.tenant_id=?1 AND lower(c.emails) LIKE ?2 ESCAPE '\\' AND lower(e.value)=?3
-                 ORDER BY c.id LIMIT 1",
-                params![t, format!("%\"{}\"%", like_escape(&sender)), sender],
-                |x| x.get(0),
-            )
-            .optional()?;
+        ctx.sender_customer = customer_of_sender(tx, t, &sender)?;
     }
     if actions::needs_credits(u) {
         // Open amounts, each read with its own currency's decimals (0 for JPY, 3 for BHD).
-        let mut open =
-            tx.prepare_cached("SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2")?;
         let linked = ctx.named.iter_mut().chain(ctx.reminder.iter_mut().flat_map(|r| r.invoices.iter_mut()));
         for invoice in linked {
-            let row: Option<(i64, String)> =
-                open.query_row(params![t, invoice.number], |x| Ok((x.get(0)?, x.get(1)?))).optional()?;
-            if let Some((minor, code)) = row {
+            let row = tx.query_opt(
+                "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
+                args![t, invoice.number],
+            )?;
+            if let Some(x) = row {
+                let (minor, code): (i64, String) = (x.get(0)?, x.get(1)?);
                 let ccy = Currency::parse(&code)
                     .map_err(|e| StoreError::Corrupt(format!("invoice {}: {e}", invoice.number)))?;
                 invoice.open = Some(Money::new(minor, ccy));
@@ -984,15 +991,13 @@ fn gather(
         }
         // Recent credits waiting for review.
         let since = today - chrono::Days::new(actions::PAID_CLAIM_LOOKBACK_DAYS);
-        let mut st = tx.prepare_cached(
+        let credits = tx.query(
             "SELECT id, amount_minor, currency FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched')
              AND direction='credit' AND booking_date >= ?2 ORDER BY id",
+            args![t, since.format("%Y-%m-%d").to_string()],
         )?;
-        let credits = st.query_map(params![t, since.format("%Y-%m-%d").to_string()], |x| {
-            Ok((x.get::<_, i64>(0)?, x.get::<_, i64>(1)?, x.get::<_, String>(2)?))
-        })?;
-        for credit in credits {
-            let (payment_id, minor, code) = credit?;
+        for x in &credits {
+            let (payment_id, minor, code): (i64, i64, String) = (x.get(0)?, x.get(1)?, x.get(2)?);
             let Ok(ccy) = Currency::parse(&code) else { continue };
             ctx.review_credits.push(ReviewCredit { payment_id, amount: Money::new(minor, ccy) });
         }
@@ -1010,30 +1015,34 @@ fn gather(
 /// of document (`CMD-1001` is an order). Candidates are the tenant's invoices
 /// whose number ends with one of the counters the reference may carry; an
 /// ambiguous reference links nothing.
-pub(super) fn resolve_ref(
-    tx: &rusqlite::Connection,
+pub(super) fn resolve_ref<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     r: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
     const LIMIT: usize = 5_000;
-    let row = |x: &rusqlite::Row<'_>| Ok((x.get::<_, String>(0)?, x.get::<_, String>(1)?));
-    let mut exact = tx.prepare_cached(
+    let db = db.into();
+    let pair = |x: &Row| -> Result<(String, String), StoreError> { Ok((x.get(0)?, x.get(1)?)) };
+    if let Some(found) = db.query_opt(
         "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND upper(number)=upper(?2) LIMIT 1",
-    )?;
-    if let Some(found) = exact.query_row(params![tenant, r], row).optional()? {
-        return Ok(Some(found));
+        args![tenant, r],
+    )? {
+        return Ok(Some(pair(&found)?));
     }
     // Candidates end with a counter the reference may carry; the rest is decided by the engine.
-    let mut by_suffix = tx.prepare_cached(&format!(
+    // Which candidates the limit keeps: the same, byte-wise, on both databases.
+    let order = if db.is_postgres() { r#"number COLLATE "C""# } else { "number" };
+    let by_suffix = format!(
         "SELECT number, customer_id FROM invoices WHERE tenant_id=?1 AND number LIKE '%' || ?2 ESCAPE '\\' \
-         ORDER BY number LIMIT {LIMIT}"
-    ))?;
+         ORDER BY {order} LIMIT {LIMIT}"
+    );
     let mut candidates: Vec<(String, String)> = Vec::new();
     let mut truncated = false;
     for suffix in refs::counter_suffixes(r) {
-        let rows = by_suffix.query_map(params![tenant, like_escape(&suffix)], row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = db.query(&by_suffix, args![tenant, like_escape(&suffix)])?;
         truncated |= rows.len() >= LIMIT;
-        for c in rows {
+        for x in &rows {
+            let c = pair(x)?;
             if !candidates.contains(&c) {
                 candidates.push(c);
             }

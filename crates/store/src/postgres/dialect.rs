@@ -24,11 +24,14 @@
 //! | `UPPER(a)`, `LOWER(a)` (ASCII letters only) | `TRANSLATE(a, 'abc…z', 'ABC…Z')`, `TRANSLATE(a, 'ABC…Z', 'abc…z')` (PostgreSQL's follow the locale: `é` → `É`) |
 //! | `LIMIT -1` | `LIMIT ALL` |
 //! | `JSON_GROUP_ARRAY(x)` | `COALESCE(CAST(JSON_AGG(x) AS TEXT), '[]')` (text, `[]` when empty, as SQLite) |
+//! | `JSON_OBJECT(k, v, …)`, `JSON(x)` | `CAST(JSON_BUILD_OBJECT(k, v, …) AS TEXT)`, `CAST(x AS JSON)` |
+//! | `PRINTF('%0Nd', x)` (zero-padded ids) | `LPAD(CAST(x AS TEXT), N, '0')` |
+//! | `a CROSS JOIN b ON …` (SQLite's ordered inner join) | `a JOIN b ON …` |
 //!
 //! Refused: `INSERT OR REPLACE` (write `ON CONFLICT (…) DO UPDATE`, which
 //! both databases read alike), `rowid`, `GLOB`, `PRAGMA`, and the
-//! functions `strftime`, `julianday`, `datetime`, `date`, `printf`,
-//! `json_extract`, `json_each`, `json_object`, `json` (compute in Rust, or
+//! functions `strftime`, `julianday`, `datetime`, `date`, `printf` (but
+//! the padding above), `json_extract`, `json_each` (compute in Rust, or
 //! give the statement a PostgreSQL twin).
 //!
 //! Written alike for both (the translation does not try): a subquery in
@@ -207,6 +210,96 @@ const UPPER_ASCII: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const REFUSED_FUNCTIONS: [&str; 10] =
     ["strftime", "julianday", "datetime", "date", "printf", "json_extract", "json_each", "json_object", "json", "time"];
 
+/// `JSON_OBJECT(k, v, …)` → `CAST(JSON_BUILD_OBJECT(k, v, …) AS TEXT)` (text, as
+/// SQLite's), `JSON(x)` → `CAST(x AS JSON)` (embedded as JSON, not as a
+/// string, as SQLite does), and the zero padding of an integer
+/// `PRINTF('%0Nd', x)` → `LPAD(CAST(x AS TEXT), N, '0')` (for the
+/// non-negative integers the store pads: ids); any other `printf` stays,
+/// and is refused.
+fn json_and_padding(toks: &mut Vec<Tok>) {
+    let mut i = 0;
+    while i < toks.len() {
+        let Tok::Word(w) = &toks[i] else {
+            i += 1;
+            continue;
+        };
+        let word = w.to_ascii_lowercase();
+        let open = next_solid(toks, i + 1);
+        let Some((close, _)) = matches!(toks.get(open), Some(Tok::Punct('('))).then(|| matching(toks, open)).flatten()
+        else {
+            i += 1;
+            continue;
+        };
+        match word.as_str() {
+            "json_object" => {
+                toks.insert(close + 1, Tok::Word(" AS TEXT)".into()));
+                toks[i] = Tok::Word("CAST(JSON_BUILD_OBJECT".into());
+            }
+            "json" => {
+                toks.insert(close, Tok::Word(" AS JSON".into()));
+                toks[i] = Tok::Word("CAST".into());
+            }
+            "printf" => {
+                let format = next_solid(toks, open + 1);
+                let comma = next_solid(toks, format + 1);
+                let width = match toks.get(format) {
+                    Some(Tok::Str(f)) => f
+                        .strip_prefix("'%0")
+                        .and_then(|f| f.strip_suffix("d'"))
+                        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                        .map(str::to_string),
+                    _ => None,
+                };
+                let one_more = matches!(toks.get(comma), Some(Tok::Punct(',')))
+                    && !toks[comma + 1..close].iter().any(|t| matches!(t, Tok::Punct(',')));
+                if let (Some(n), true) = (width, one_more) {
+                    toks.insert(close, Tok::Word(format!(" AS TEXT), {n}, '0'")));
+                    let value = next_solid(toks, comma + 1);
+                    toks.splice(open + 1..value, [Tok::Word("CAST(".into())]);
+                    toks[i] = Tok::Word("LPAD".into());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+/// `a CROSS JOIN b ON …` (SQLite's inner join that keeps the loop order)
+/// → `a JOIN b ON …` (PostgreSQL's `CROSS JOIN` takes no `ON`); a
+/// `CROSS JOIN` without `ON` stays a cross join.
+fn cross_join_on(toks: &mut Vec<Tok>) {
+    const ENDS: [&str; 12] =
+        ["on", "using", "join", "cross", "inner", "left", "where", "group", "order", "limit", "union", "natural"];
+    let mut i = 0;
+    while i < toks.len() {
+        let join = next_solid(toks, i + 1);
+        if !(is_word(toks.get(i), "cross") && is_word(toks.get(join), "join")) {
+            i += 1;
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = None;
+        for t in &toks[join + 1..] {
+            match t {
+                Tok::Punct('(') => depth += 1,
+                Tok::Punct(')') if depth == 0 => break,
+                Tok::Punct(')') => depth -= 1,
+                Tok::Punct(',') if depth == 0 => break,
+                Tok::Word(w) if depth == 0 && ENDS.iter().any(|e| w.eq_ignore_ascii_case(e)) => {
+                    end = Some(w.to_ascii_lowercase());
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if end.as_deref() == Some("on") {
+            toks.drain(i..join);
+        }
+        i = join.max(i + 1);
+    }
+}
+
 /// Rewrites one statement (see the module documentation).
 pub(crate) fn translate(sql: &str) -> Result<String, StoreError> {
     let mut toks = tokenize(sql)?;
@@ -222,6 +315,8 @@ pub(crate) fn translate(sql: &str) -> Result<String, StoreError> {
             *p = Some(n);
         }
     }
+    json_and_padding(&mut toks);
+    cross_join_on(&mut toks);
     let mut on_conflict_nothing = false;
     let mut i = 0;
     while i < toks.len() {
@@ -458,5 +553,26 @@ mod tests {
         }
         // A column named `date` is fine.
         assert_eq!(t("SELECT date FROM x -- the day\n WHERE a = 1"), "SELECT date FROM x WHERE a = 1");
+    }
+
+    #[test]
+    fn json_objects_padding_and_ordered_joins_have_postgresql_twins() {
+        assert_eq!(
+            t("SELECT json_object('a', x.id, 'b', json(x.data)) FROM x"),
+            "SELECT CAST(JSON_BUILD_OBJECT('a', x.id, 'b', CAST(x.data AS JSON)) AS TEXT) FROM x"
+        );
+        assert_eq!(t("SELECT printf('%012d', a.id) FROM a"), "SELECT LPAD(CAST(a.id AS TEXT), 12, '0') FROM a");
+        assert_eq!(
+            t("SELECT 1 FROM i CROSS JOIN a INDEXED BY a_i ON a.n=i.n CROSS JOIN b WHERE i.t=?1"),
+            "SELECT 1 FROM i JOIN a ON a.n=i.n CROSS JOIN b WHERE i.t=$1"
+        );
+        assert_eq!(
+            t("SELECT 1 FROM (SELECT 2 FROM c CROSS JOIN d) AS s CROSS JOIN e ON e.x=s.x"),
+            "SELECT 1 FROM (SELECT 2 FROM c CROSS JOIN d) AS s JOIN e ON e.x=s.x"
+        );
+        // Other formats have no twin.
+        for sql in ["SELECT printf('%.2f', a) FROM x", "SELECT printf('%012d', a, b) FROM x"] {
+            assert!(translate(sql).unwrap_err().to_string().contains("printf()"), "{sql}");
+        }
     }
 }
