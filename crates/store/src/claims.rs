@@ -15,11 +15,11 @@
 //!   payment (reminders resume), with a note.
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::json;
 
 use super::credit_holds::RELANCE_ACTOR;
+use super::db::{Db, Row, args};
 use super::holds::{AutoHold, insert_hold_of};
 use super::sqlite::insert_event;
 use super::{Store, StoreError, now_text};
@@ -91,8 +91,8 @@ pub struct PaymentClaim {
 }
 
 /// Records the claim a reply makes (once per message).
-pub(crate) fn record_claim(
-    tx: &Connection,
+pub(crate) fn record_claim<'a>(
+    db: impl Into<Db<'a>>,
     t: &str,
     message: i64,
     customer: &str,
@@ -100,12 +100,14 @@ pub(crate) fn record_claim(
     u: &Understanding,
     today: NaiveDate,
 ) -> Result<bool, StoreError> {
+    let db = db.into();
     let now = now_text();
-    let n = tx.execute(
-        "INSERT OR IGNORE INTO payment_claims (tenant_id, customer_id, message_id, invoice_numbers, amount, currency, refs,
-            reply_to, reply_message, claimed_on, status, created_at, updated_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)",
-        params![
+    let id: Option<i64> = db
+        .query_opt(
+            "INSERT OR IGNORE INTO payment_claims (tenant_id, customer_id, message_id, invoice_numbers, amount, currency, refs,
+                reply_to, reply_message, claimed_on, status, created_at, updated_at)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12) RETURNING id",
+            args![
             t,
             customer,
             message,
@@ -119,14 +121,16 @@ pub(crate) fn record_claim(
             ClaimStatus::Open.as_str(),
             now
         ],
-    )?;
-    if n == 1 {
+        )?
+        .map(|r| r.get(0))
+        .transpose()?;
+    if let Some(id) = id {
         let data = json!({
-            "claim": tx.last_insert_rowid(), "message": message, "invoices": invoices, "amount": u.amount,
+            "claim": id, "message": message, "invoices": invoices, "amount": u.amount,
             "currency": u.currency, "claimed_on": today.to_string(),
         });
         super::events::emit(
-            tx,
+            db,
             t,
             super::events::EventType::ClaimedPaid,
             Some(customer),
@@ -134,32 +138,30 @@ pub(crate) fn record_claim(
             &data.to_string(),
         )?;
     }
-    Ok(n == 1)
+    Ok(id.is_some())
 }
 
 const CLAIM_COLUMNS: &str =
     "id, customer_id, message_id, invoice_numbers, amount, currency, refs, reply_to, reply_message,
     claimed_on, status, payment_id, hold_until, proof_outbox_id";
 
-fn claim_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentClaim> {
-    let day = |i: usize| -> rusqlite::Result<Option<NaiveDate>> {
-        Ok(r.get::<_, Option<String>>(i)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+fn claim_row(r: &Row) -> Result<PaymentClaim, StoreError> {
+    let day = |i: usize| -> Result<Option<NaiveDate>, StoreError> {
+        Ok(r.get::<Option<String>>(i)?.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
     };
     let status: String = r.get(10)?;
     Ok(PaymentClaim {
         id: r.get(0)?,
         customer_id: r.get(1)?,
         message_id: r.get(2)?,
-        invoices: super::messages::numbers(&r.get::<_, String>(3)?),
+        invoices: super::messages::numbers(&r.get::<String>(3)?),
         amount: r.get(4)?,
         currency: r.get(5)?,
-        refs: super::messages::numbers(&r.get::<_, String>(6)?),
+        refs: super::messages::numbers(&r.get::<String>(6)?),
         reply_to: r.get(7)?,
         reply_message: r.get(8)?,
         claimed_on: day(9)?.unwrap_or_default(),
-        status: status
-            .parse()
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e)))?,
+        status: status.parse().map_err(|e| StoreError::Corrupt(format!("payment claim: {e}")))?,
         payment_id: r.get(11)?,
         hold_until: day(12)?,
         proof_outbox_id: r.get(13)?,
@@ -169,20 +171,29 @@ fn claim_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentClaim> {
 impl Store {
     /// The claims not closed, oldest first.
     pub fn open_claims(&self, tenant: &TenantId) -> Result<Vec<PaymentClaim>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {CLAIM_COLUMNS} FROM payment_claims WHERE tenant_id=?1 AND status IN ('open','credit_found') ORDER BY id"
-            ))?;
-            Ok(st.query_map([tenant.as_str()], claim_row)?.collect::<Result<Vec<_>, _>>()?)
+        self.db.read_any(|db| {
+            db.query(
+                &format!(
+                    "SELECT {CLAIM_COLUMNS} FROM payment_claims WHERE tenant_id=?1 AND status IN ('open','credit_found') ORDER BY id"
+                ),
+                args![tenant.as_str()],
+            )?
+            .iter()
+            .map(claim_row)
+            .collect()
         })
     }
 
     /// Every claim of the tenant, oldest first (for the API and tests).
     pub fn claims(&self, tenant: &TenantId) -> Result<Vec<PaymentClaim>, StoreError> {
-        self.db.read(|c| {
-            let mut st =
-                c.prepare(&format!("SELECT {CLAIM_COLUMNS} FROM payment_claims WHERE tenant_id=?1 ORDER BY id"))?;
-            Ok(st.query_map([tenant.as_str()], claim_row)?.collect::<Result<Vec<_>, _>>()?)
+        self.db.read_any(|db| {
+            db.query(
+                &format!("SELECT {CLAIM_COLUMNS} FROM payment_claims WHERE tenant_id=?1 ORDER BY id"),
+                args![tenant.as_str()],
+            )?
+            .iter()
+            .map(claim_row)
+            .collect()
         })
     }
 
@@ -197,20 +208,20 @@ impl Store {
         reason: &str,
     ) -> Result<bool, StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE payment_claims SET hold_until=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND hold_until IS NULL",
-                params![t, claim.id, until.to_string(), now_text()],
+                args![t, claim.id, until.to_string(), now_text()],
             )?;
             if n == 0 {
                 return Ok(false);
             }
             let auto = AutoHold { kind: HoldKind::ClaimedPaid, payment: claim.payment_id, message: Some(claim.message_id) };
             if claim.invoices.is_empty() {
-                insert_hold_of(tx, t, &claim.customer_id, None, reason, Some(until), RELANCE_ACTOR, auto)?;
+                insert_hold_of(db, t, &claim.customer_id, None, reason, Some(until), RELANCE_ACTOR, auto)?;
             }
             for n in &claim.invoices {
-                insert_hold_of(tx, t, &claim.customer_id, Some(n), reason, Some(until), RELANCE_ACTOR, auto)?;
+                insert_hold_of(db, t, &claim.customer_id, Some(n), reason, Some(until), RELANCE_ACTOR, auto)?;
             }
             Ok(true)
         })
@@ -228,24 +239,23 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "UPDATE payment_claims SET status=?4, payment_id=?3, note=?5, updated_at=?6 WHERE tenant_id=?1 AND id=?2",
-                params![t, claim, payment, ClaimStatus::CreditFound.as_str(), reason, now_text()],
+                args![t, claim, payment, ClaimStatus::CreditFound.as_str(), reason, now_text()],
             )?;
-            tx.execute(
+            db.execute(
                 "UPDATE holds SET payment_id=?3, reason=?4 WHERE tenant_id=?1 AND kind='claimed_paid' AND lifted_at IS NULL
                    AND message_id=(SELECT message_id FROM payment_claims WHERE tenant_id=?1 AND id=?2)",
-                params![t, claim, payment, reason],
+                args![t, claim, payment, reason],
             )?;
             // The credit holds the customer's reminders until a person applies or rejects it.
-            let customer: String =
-                tx.query_row("SELECT customer_id FROM payment_claims WHERE tenant_id=?1 AND id=?2", params![t, claim], |r| {
-                    r.get(0)
-                })?;
-            super::credit_holds::hold_for_credits_in(tx, t, &customer, &[(payment, reason.to_string())])?;
+            let customer: String = db
+                .query_one("SELECT customer_id FROM payment_claims WHERE tenant_id=?1 AND id=?2", args![t, claim])?
+                .get(0)?;
+            super::credit_holds::hold_for_credits_in(db, t, &customer, &[(payment, reason.to_string())])?;
             insert_event(
-                tx,
+                db,
                 t,
                 RELANCE_ACTOR,
                 "payment_claim_linked",
@@ -259,15 +269,15 @@ impl Store {
     /// Back to `open`: the credit linked was rejected (or applied elsewhere).
     pub fn reopen_claim(&self, tenant: &TenantId, claim: i64, note: &str) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "UPDATE payment_claims SET status=?3, payment_id=NULL, note=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2",
-                params![t, claim, ClaimStatus::Open.as_str(), note, now_text()],
+                args![t, claim, ClaimStatus::Open.as_str(), note, now_text()],
             )?;
-            tx.execute(
+            db.execute(
                 "UPDATE holds SET payment_id=NULL WHERE tenant_id=?1 AND kind='claimed_paid'
                    AND message_id=(SELECT message_id FROM payment_claims WHERE tenant_id=?1 AND id=?2)",
-                params![t, claim],
+                args![t, claim],
             )?;
             Ok(())
         })
@@ -275,10 +285,10 @@ impl Store {
 
     /// Records the proof-of-payment request queued for a claim.
     pub fn claim_proof_requested(&self, tenant: &TenantId, claim: i64, outbox: i64) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "UPDATE payment_claims SET proof_outbox_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND proof_outbox_id IS NULL",
-                params![tenant.as_str(), claim, outbox, now_text()],
+                args![tenant.as_str(), claim, outbox, now_text()],
             )?;
             Ok(())
         })
@@ -294,23 +304,23 @@ impl Store {
         lift: bool,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE payment_claims SET status=?3, note=?4, updated_at=?5 WHERE tenant_id=?1 AND id=?2 AND status<>?3",
-                params![t, claim.id, ClaimStatus::Closed.as_str(), note, now_text()],
+                args![t, claim.id, ClaimStatus::Closed.as_str(), note, now_text()],
             )?;
             if n == 0 {
                 return Ok(());
             }
             if lift {
-                tx.execute(
+                db.execute(
                     "UPDATE holds SET lifted_by=?3, lifted_at=?4, lift_note=?5 WHERE tenant_id=?1 AND kind='claimed_paid'
                        AND message_id=?2 AND lifted_at IS NULL",
-                    params![t, claim.message_id, RELANCE_ACTOR, now_text(), note],
+                    args![t, claim.message_id, RELANCE_ACTOR, now_text(), note],
                 )?;
             }
             insert_event(
-                tx,
+                db,
                 t,
                 RELANCE_ACTOR,
                 "payment_claim_closed",
@@ -327,16 +337,18 @@ impl Store {
         tenant: &TenantId,
         since: NaiveDate,
     ) -> Result<Vec<super::StoredPayment>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {} FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched') AND direction='credit'
-                   AND reversal=0 AND booking_date>=?2 ORDER BY id",
-                super::payments::PAYMENT_COLUMNS
-            ))?;
-            let rows = st
-                .query_map(params![tenant.as_str(), since.to_string()], super::payments::payment_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(super::payments::PaymentRow::into_payment).collect()
+        self.db.read_any(|db| {
+            db.query(
+                &format!(
+                    "SELECT {} FROM payments WHERE tenant_id=?1 AND status IN ('suggested','unmatched') AND direction='credit'
+                       AND reversal=0 AND booking_date>=?2 ORDER BY id",
+                    super::payments::PAYMENT_COLUMNS
+                ),
+                args![tenant.as_str(), since.to_string()],
+            )?
+            .iter()
+            .map(super::payments::payment_of)
+            .collect()
         })
     }
 }

@@ -173,7 +173,7 @@ pub(crate) fn holding_reasons<'a>(
     ids: &[i64],
 ) -> Result<HashMap<i64, Vec<String>>, StoreError> {
     let db = db.into();
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = today_text();
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
     for id in ids {
         for r in db.query(
@@ -190,12 +190,18 @@ pub(crate) fn holding_reasons<'a>(
 }
 
 /// The SQL value "the payment `id` holds reminders" (1 or 0): a hold in
-/// force names it.
-pub(crate) fn holding_sql(id: &str) -> String {
+/// force on the day `today` (a parameter, `?N`, bound to the day as
+/// `YYYY-MM-DD`, UTC as [`today_text`] gives it) names it.
+pub(crate) fn holding_sql(id: &str, today: &str) -> String {
     format!(
-        "EXISTS (SELECT 1 FROM holds h INDEXED BY holds_by_payment WHERE h.tenant_id=?1 AND h.payment_id IS NOT NULL
-           AND h.payment_id={id} AND h.lifted_at IS NULL AND (h.until IS NULL OR h.until>=date('now')))"
+        "(CASE WHEN EXISTS (SELECT 1 FROM holds h INDEXED BY holds_by_payment WHERE h.tenant_id=?1 AND h.payment_id IS NOT NULL
+           AND h.payment_id={id} AND h.lifted_at IS NULL AND (h.until IS NULL OR h.until>={today})) THEN 1 ELSE 0 END)"
     )
+}
+
+/// Today (UTC) as the holds' days are stored, for [`holding_sql`].
+pub(crate) fn today_text() -> String {
+    chrono::Utc::now().date_naive().to_string()
 }
 
 /// The pre-send check of one reminder (in the claiming transaction): the

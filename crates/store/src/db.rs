@@ -237,6 +237,14 @@ impl Row {
         let v = self.0.get(i).cloned().ok_or_else(|| StoreError::Corrupt(format!("no column {i} in the row")))?;
         T::from_value(v).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
     }
+
+    /// Column `i`, converted and moved out of the row (left `NULL`): reads a
+    /// text without copying it.
+    pub(crate) fn take<T: FromValue>(&mut self, i: usize) -> Result<T, StoreError> {
+        let v = self.0.get_mut(i).map(|v| std::mem::replace(v, Value::Null));
+        let v = v.ok_or_else(|| StoreError::Corrupt(format!("no column {i} in the row")))?;
+        T::from_value(v).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
 }
 
 /// A connection or transaction of either database.
@@ -286,6 +294,39 @@ impl Db<'_> {
                 Ok(out)
             }
             Db::Postgres(pg) => pg.query_sql(sql, args),
+        }
+    }
+
+    /// Calls `f` with each row of a query in turn, without keeping them: a
+    /// large read (the matcher's million invoices) holds one row at a time on
+    /// SQLite; PostgreSQL's rows arrive whole and are handed out one by one.
+    pub(crate) fn query_each(
+        &self,
+        sql: &str,
+        args: &[Value],
+        mut f: impl FnMut(&mut Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let n = st.column_count();
+                let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
+                let mut row = Row(Vec::with_capacity(n));
+                while let Some(r) = rows.next()? {
+                    row.0.clear();
+                    for i in 0..n {
+                        row.0.push(Value::from_sqlite(r.get_ref(i)?)?);
+                    }
+                    f(&mut row)?;
+                }
+                Ok(())
+            }
+            Db::Postgres(pg) => {
+                for mut row in pg.query_sql(sql, args)? {
+                    f(&mut row)?;
+                }
+                Ok(())
+            }
         }
     }
 

@@ -356,6 +356,8 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
 #[cfg(test)]
 mod approvals_tests;
 #[cfg(test)]
+mod claims_tests;
+#[cfg(test)]
 mod contact_tests;
 #[cfg(test)]
 mod correction_tests;

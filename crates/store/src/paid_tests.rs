@@ -77,7 +77,7 @@ fn amounts(store: &Store, t: &TenantId, number: &str) -> (i64, i64, i64, Invoice
 fn allocation(store: &Store, t: &TenantId, id: i64) -> serde_json::Value {
     let pid: i64 = store
         .db
-        .read(|c| Ok(c.query_row("SELECT payment_id FROM allocations WHERE id=?1", [id], |r| r.get(0))?))
+        .read_any(|db| db.query_one("SELECT payment_id FROM allocations WHERE id=?1", crate::db::args![id])?.get(0))
         .unwrap();
     let a = store.allocations(t, pid).unwrap().into_iter().find(|a| a.id == id).unwrap();
     serde_json::to_value(a).unwrap()
@@ -510,4 +510,57 @@ fn a_write_back_that_registers_a_credit_note_offset_reflects_it() {
         (shown["erp_state"].as_str(), shown["reflected_by"].as_str()),
         (Some("reflected"), Some("writeback_registered"))
     );
+}
+
+/// What does not need an import, on both backends: a write-back that
+/// registers the payment, an undo after it, and a net payment undone whole
+/// (the invoices written row by row, as an import leaves them).
+#[test]
+fn write_backs_undos_and_net_payments_reflect_alike_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        let t = TenantId::new("t").unwrap();
+        crate::payment_tests::seed_invoices(
+            &store,
+            &t,
+            &[("F-0", "C0", 10_000, 10_000), ("F-1", "C1", 10_000, 10_000), ("AV-1", "C1", -3_000, -3_000)],
+        );
+        // 99.00 received, 1.00 of bank fees written off, registered in the ERP by the write-back.
+        let a = pay(&store, &t, "p0", "F-0", 9_900, 100);
+        assert_eq!(amounts(&store, &t, "F-0"), (0, 10_000, 10_000, InvoiceStatus::Paid));
+        let notices = store.pending_writebacks(&t, 10).unwrap();
+        assert_eq!(notices.len(), 1);
+        assert_eq!((notices[0].1.allocation_id, notices[0].1.amount.minor, notices[0].1.reversal), (a, 9_900, false));
+        store.mark_writeback_registered(&t, notices[0].0).unwrap();
+        store.mark_writeback_registered(&t, notices[0].0).unwrap();
+        assert_eq!(amounts(&store, &t, "F-0"), (0, 100, 100, InvoiceStatus::Paid), "registered once");
+        let shown = allocation(&store, &t, a);
+        assert_eq!((shown["erp_state"].as_str(), shown["reflected"].as_str()), (Some("pending"), Some("99.00")));
+        assert_eq!(events(&store, &t, "allocation_reflected").len(), 1);
+        // Undone: the ERP holds the 99.00 until the reversal is processed there.
+        store.undo_allocation(&t, a, "api:test").unwrap();
+        assert_eq!(amounts(&store, &t, "F-0"), (100, 100, 0, InvoiceStatus::PartiallyPaid));
+        let reversal = store.pending_writebacks(&t, 10).unwrap();
+        assert_eq!((reversal.len(), reversal[0].1.reversal), (1, true));
+        store.mark_writeback(&t, reversal[0].0, Err("ERP down")).unwrap();
+        store.mark_writeback(&t, reversal[0].0, Ok(())).unwrap();
+        assert!(store.pending_writebacks(&t, 10).unwrap().is_empty());
+        // A net payment: F-1 less the credit note AV-1, undone as one set.
+        let pid = credit(&store, &t, "p1", 7_000);
+        let ids = apply_net(&store, &t, pid, &[alloc("F-1", 10_000), alloc("AV-1", -3_000)]).unwrap();
+        assert_eq!(amounts(&store, &t, "F-1"), (0, 10_000, 10_000, InvoiceStatus::Paid));
+        assert_eq!(amounts(&store, &t, "AV-1"), (0, -3_000, -3_000, InvoiceStatus::CreditNote));
+        store.undo_allocation(&t, ids[1], "api:test").unwrap();
+        assert_eq!(amounts(&store, &t, "F-1"), (10_000, 10_000, 0, InvoiceStatus::Open));
+        assert_eq!(amounts(&store, &t, "AV-1"), (-3_000, -3_000, 0, InvoiceStatus::CreditNote));
+        let p = store.payment(&t, pid).unwrap().unwrap();
+        assert_eq!((p.status, p.unallocated.minor), (PaymentStatus::Suggested, 7_000));
+        // Back in review; a credit note takes no positive amount.
+        let from = [PaymentStatus::Suggested];
+        let err = store.apply_payment(&t, pid, &from, &[alloc("AV-1", 3_000)], "api:test", None, crate::LearnIban::No);
+        assert!(
+            matches!(&err, Err(StoreError::Rejected(why)) if why == "AV-1 is a credit note: it is offset by a negative amount"),
+            "{err:?}"
+        );
+    }
 }

@@ -22,11 +22,11 @@
 //!   without candidates, and the row untouched.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::json;
 
+use super::db::{Db, Row, args};
 use super::reflection::{self, ErpState, ReflectedBy};
 use super::sqlite::insert_event;
 use super::{Page, Store, StoreError, Window, cut_page, now_text, parse_time};
@@ -295,6 +295,30 @@ pub(crate) fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow>
     })
 }
 
+/// A payment row read through [`Db`] (columns [`PAYMENT_COLUMNS`]), checked.
+pub(crate) fn payment_of(r: &Row) -> Result<StoredPayment, StoreError> {
+    PaymentRow {
+        id: r.get(0)?,
+        booking_date: r.get(1)?,
+        value_date: r.get(2)?,
+        amount_minor: r.get(3)?,
+        currency: r.get(4)?,
+        direction: r.get(5)?,
+        reversal: r.get(6)?,
+        counterparty_name: r.get(7)?,
+        counterparty_iban: r.get(8)?,
+        remittance: r.get(9)?,
+        structured_ref: r.get(10)?,
+        end_to_end_id: r.get(11)?,
+        bank_ref: r.get(12)?,
+        status: r.get(13)?,
+        match_result: r.get(14)?,
+        match_result_version: r.get(15)?,
+        unallocated_minor: r.get(16)?,
+    }
+    .into_payment()
+}
+
 impl PaymentRow {
     pub(crate) fn into_payment(self) -> Result<StoredPayment, StoreError> {
         let id = self.id;
@@ -355,28 +379,27 @@ fn match_result_event(result: &MatchResult) -> Result<serde_json::Value, StoreEr
     serde_json::to_value(result).map_err(|e| StoreError::Rejected(format!("match result not storable: {e}")))
 }
 
-fn load_payment(c: &Connection, tenant: &str, id: i64) -> Result<Option<StoredPayment>, StoreError> {
-    c.query_row(
-        &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1 AND id=?2"),
-        (tenant, id),
-        payment_row,
-    )
-    .optional()?
-    .map(PaymentRow::into_payment)
-    .transpose()
+fn load_payment(db: Db<'_>, tenant: &str, id: i64) -> Result<Option<StoredPayment>, StoreError> {
+    db.query_opt(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1 AND id=?2"), args![tenant, id])?
+        .map(|r| payment_of(&r))
+        .transpose()
+}
+
+/// A stored date (`YYYY-MM-DD`), or `None`.
+fn day(text: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
 impl Store {
     /// Whether a statement file with this content was already handled.
     pub fn statement_file_known(&self, tenant: &TenantId, sha256: &str) -> Result<bool, StoreError> {
-        self.db.read(|c| {
-            Ok(c.query_row(
-                "SELECT 1 FROM statement_files WHERE tenant_id=?1 AND sha256=?2",
-                (tenant.as_str(), sha256),
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        self.db.read_any(|db| {
+            Ok(db
+                .query_opt(
+                    "SELECT 1 FROM statement_files WHERE tenant_id=?1 AND sha256=?2",
+                    args![tenant.as_str(), sha256],
+                )?
+                .is_some())
         })
     }
 
@@ -392,52 +415,55 @@ impl Store {
         format: &str,
         payments: &[NewPayment],
     ) -> Result<StatementOutcome, StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let t = tenant.as_str();
             let now = now_text();
-            tx.execute(
-                "INSERT INTO statement_files (tenant_id, source, sha256, label, kept_path, format, transactions, received_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![t, source, sha256, label, kept_path, format, payments.len() as i64, now],
-            )?;
-            let file_id = tx.last_insert_rowid();
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO payments (tenant_id, dedupe_key, source, file_id, account, booking_date, value_date,
-                    amount_minor, currency, direction, reversal, counterparty_name, counterparty_iban, remittance,
-                    structured_ref, end_to_end_id, bank_ref, status, unallocated_minor, created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?20)",
-            )?;
+            let file_id: i64 = db
+                .query_one(
+                    "INSERT INTO statement_files (tenant_id, source, sha256, label, kept_path, format, transactions, received_at)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8) RETURNING id",
+                    args![t, source, sha256, label, kept_path, format, payments.len() as i64, now],
+                )?
+                .get(0)?;
             let mut out = StatementOutcome { file_id, ..Default::default() };
             for p in payments {
                 let l = &p.line;
                 let to_match = l.is_to_match();
                 let status = if to_match { PaymentStatus::New } else { PaymentStatus::Ignored };
-                let n = st.execute(params![
-                    t,
-                    p.dedupe_key,
-                    source,
-                    file_id,
-                    p.account,
-                    l.booking_date.to_string(),
-                    l.value_date.map(|d| d.to_string()),
-                    l.amount.minor,
-                    l.amount.currency.code(),
-                    l.direction.as_str(),
-                    l.reversal,
-                    l.counterparty_name,
-                    l.counterparty_iban,
-                    l.remittance,
-                    l.structured_ref,
-                    l.end_to_end_id,
-                    l.bank_ref,
-                    status.as_str(),
-                    if to_match { l.amount.minor } else { 0 },
-                    now,
-                ])?;
+                // Known already (a re-import, an overlapping statement, another
+                // daemon storing the same line): nothing inserted.
+                let n = db.execute(
+                    "INSERT OR IGNORE INTO payments (tenant_id, dedupe_key, source, file_id, account, booking_date, value_date,
+                        amount_minor, currency, direction, reversal, counterparty_name, counterparty_iban, remittance,
+                        structured_ref, end_to_end_id, bank_ref, status, unallocated_minor, created_at, updated_at)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?20)",
+                    args![
+                        t,
+                        p.dedupe_key,
+                        source,
+                        file_id,
+                        p.account,
+                        l.booking_date.to_string(),
+                        l.value_date.map(|d| d.to_string()),
+                        l.amount.minor,
+                        l.amount.currency.code(),
+                        l.direction.as_str(),
+                        l.reversal,
+                        l.counterparty_name,
+                        l.counterparty_iban,
+                        l.remittance,
+                        l.structured_ref,
+                        l.end_to_end_id,
+                        l.bank_ref,
+                        status.as_str(),
+                        if to_match { l.amount.minor } else { 0 },
+                        now,
+                    ],
+                )?;
                 if n == 1 { out.inserted += 1 } else { out.duplicates += 1 }
             }
             insert_event(
-                tx,
+                db,
                 t,
                 &format!("connector:{source}"),
                 "statement_imported",
@@ -457,11 +483,11 @@ impl Store {
         label: &str,
         kept: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            tx.execute(
+        self.db.write_any(|db| {
+            db.execute(
                 "INSERT OR IGNORE INTO statement_files (tenant_id, source, sha256, label, kept_path, format, received_at)
                  VALUES (?1,?2,?3,?4,?5,NULL,?6)",
-                params![tenant.as_str(), source, sha256, label, kept, now_text()],
+                args![tenant.as_str(), source, sha256, label, kept, now_text()],
             )?;
             Ok(())
         })
@@ -471,13 +497,17 @@ impl Store {
     /// ones whose last attempt is older than the latest invoice change (an
     /// invoice often reaches the ERP export after its payment reaches the bank).
     pub fn payments_to_match(&self, tenant: &TenantId) -> Result<Vec<StoredPayment>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1 AND (status='new' OR (status='unmatched'
-                   AND updated_at < (SELECT coalesce(max(updated_at), '') FROM invoices WHERE tenant_id=?1))) ORDER BY id"
-            ))?;
-            let rows = st.query_map([tenant.as_str()], payment_row)?.collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter().map(PaymentRow::into_payment).collect()
+        self.db.read_any(|db| {
+            db.query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1 AND (status='new' OR (status='unmatched'
+                       AND updated_at < (SELECT coalesce(max(updated_at), '') FROM invoices WHERE tenant_id=?1))) ORDER BY id"
+                ),
+                args![tenant.as_str()],
+            )?
+            .iter()
+            .map(payment_of)
+            .collect()
         })
     }
 
@@ -491,70 +521,78 @@ impl Store {
     ) -> Result<Page<StoredPayment, i64>, StoreError> {
         let page = page.into();
         let offset = if page.after.is_some() { 0 } else { page.sql_offset() };
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let names: Vec<&str> = statuses.iter().map(PaymentStatus::as_str).collect();
             let filter = super::status_filter(&names);
-            let total: i64 = c.query_row(
-                &format!("SELECT count(*) FROM payments WHERE tenant_id=?1{filter}"),
-                [tenant.as_str()],
-                |r| r.get(0),
-            )?;
-            let mut st = c.prepare(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1{filter} AND id > ?4 ORDER BY id LIMIT ?2 OFFSET ?3"
-            ))?;
-            let rows = st
-                .query_map(params![tenant.as_str(), page.probe(), offset, page.after.unwrap_or(0)], payment_row)?
+            let total: i64 = db
+                .query_one(&format!("SELECT count(*) FROM payments WHERE tenant_id=?1{filter}"), args![tenant.as_str()])?
+                .get(0)?;
+            let items = db
+                .query(
+                    &format!(
+                        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE tenant_id=?1{filter} AND id > ?4 ORDER BY id LIMIT ?2 OFFSET ?3"
+                    ),
+                    args![tenant.as_str(), page.probe(), offset, page.after.unwrap_or(0)],
+                )?
+                .iter()
+                .map(payment_of)
                 .collect::<Result<Vec<_>, _>>()?;
-            let items = rows.into_iter().map(PaymentRow::into_payment).collect::<Result<Vec<_>, _>>()?;
             let (items, next_after) = cut_page(items, page.limit, |p: &StoredPayment| p.id);
             Ok(Page { items, total: total as u64, limit: page.limit, offset: offset as u64, next_after })
         })
     }
 
     pub fn payment(&self, tenant: &TenantId, id: i64) -> Result<Option<StoredPayment>, StoreError> {
-        self.db.read(|c| load_payment(c, tenant.as_str(), id))
+        self.db.read_any(|db| load_payment(db, tenant.as_str(), id))
     }
 
     /// What the matcher needs: open invoices and payers (with source and learned IBANs).
+    ///
+    /// The invoices are read row by row ([`Db::query_each`]): a tenant has a
+    /// million of them, the matcher's index is built from this list.
     pub fn matching_inputs(&self, tenant: &TenantId) -> Result<(Vec<OpenInvoice>, Vec<Payer>), StoreError> {
-        self.db.read(|c| {
+        self.db.read_any(|db| {
             let t = tenant.as_str();
-            let mut st = c.prepare(
+            let mut invoices = Vec::new();
+            db.query_each(
                 "SELECT number, customer_id, issue_date, due_date, currency, total_minor, open_minor FROM invoices
                  WHERE tenant_id=?1 AND ((status IN ('open','partially_paid','disputed') AND open_minor > 0)
                                           OR (status='credit_note' AND open_minor < 0))",
+                args![t],
+                |r| {
+                    let number: String = r.take(0)?;
+                    let (customer_id, issue, due, ccy): (String, Option<String>, String, String) =
+                        (r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
+                    let (total, open): (i64, i64) = (r.get(5)?, r.get(6)?);
+                    let ccy =
+                        Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
+                    invoices.push(OpenInvoice {
+                        due_date: day(&due)
+                            .ok_or_else(|| StoreError::Corrupt(format!("invoice {number}: due date `{due}`")))?,
+                        issue_date: issue.as_deref().and_then(day),
+                        number,
+                        customer_id,
+                        total: Money::new(total, ccy),
+                        open: Money::new(open, ccy),
+                    });
+                    Ok(())
+                },
             )?;
-            let raw = st
-                .query_map([t], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?, r.get::<_, i64>(6)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut invoices = Vec::with_capacity(raw.len());
-            for (number, customer_id, issue, due, ccy, total, open) in raw {
-                let ccy = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
-                let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-                invoices.push(OpenInvoice {
-                    due_date: date(&due).ok_or_else(|| StoreError::Corrupt(format!("invoice {number}: due date `{due}`")))?,
-                    issue_date: issue.as_deref().and_then(date),
-                    number,
-                    customer_id,
-                    total: Money::new(total, ccy),
-                    open: Money::new(open, ccy),
-                });
-            }
-            let mut st = c.prepare(
+            let mut payers = Vec::new();
+            db.query_each(
                 "SELECT c.id, c.name, (SELECT group_concat(iban, ' ') FROM customer_ibans i WHERE i.tenant_id=c.tenant_id AND i.customer_id=c.id)
                  FROM customers c WHERE c.tenant_id=?1",
+                args![t],
+                |r| {
+                    let ibans: Option<String> = r.take(2)?;
+                    payers.push(Payer {
+                        customer_id: r.take(0)?,
+                        name: r.take(1)?,
+                        ibans: ibans.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default(),
+                    });
+                    Ok(())
+                },
             )?;
-            let payers = st
-                .query_map([t], |r| {
-                    Ok(Payer {
-                        customer_id: r.get(0)?,
-                        name: r.get(1)?,
-                        ibans: r.get::<_, Option<String>>(2)?.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default(),
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
             Ok((invoices, payers))
         })
     }
@@ -563,25 +601,22 @@ impl Store {
     /// at most `limit`, newest first: the matcher raises a reference to one
     /// of them instead of matching the credit elsewhere.
     pub fn closed_invoices(&self, tenant: &TenantId, limit: u32) -> Result<Vec<ClosedInvoice>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            db.query(
                 "SELECT number, customer_id, status FROM invoices
                  WHERE tenant_id=?1 AND status IN ('paid','closed','cancelled')
                  ORDER BY updated_at DESC, number LIMIT ?2",
-            )?;
-            let rows = st
-                .query_map(params![tenant.as_str(), limit], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(number, customer_id, status)| {
-                    let status = status
-                        .parse::<InvoiceStatus>()
-                        .map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
-                    Ok(ClosedInvoice { number, customer_id, status })
-                })
-                .collect()
+                args![tenant.as_str(), limit],
+            )?
+            .iter()
+            .map(|r| {
+                let (number, customer_id, status): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let status = status
+                    .parse::<InvoiceStatus>()
+                    .map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
+                Ok(ClosedInvoice { number, customer_id, status })
+            })
+            .collect()
         })
     }
 
@@ -600,23 +635,20 @@ impl Store {
             return Err(StoreError::Rejected(format!("a payment is not sent to review as {status}")));
         }
         let text = encode_match_result(result)?;
-        self.db.write(|tx| {
-            let before: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM payments WHERE tenant_id=?1 AND id=?2",
-                    params![tenant.as_str(), id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let before: Option<String> = db
+                .query_opt("SELECT status FROM payments WHERE tenant_id=?1 AND id=?2", args![tenant.as_str(), id])?
+                .map(|r| r.get(0))
+                .transpose()?;
+            let n = db.execute(
                 "UPDATE payments SET status=?3, match_result=?4, match_result_version=?5, updated_at=?6
                  WHERE tenant_id=?1 AND id=?2 AND status IN ('new','unmatched')",
-                params![tenant.as_str(), id, status.as_str(), text, MATCH_RESULT_VERSION, now_text()],
+                args![tenant.as_str(), id, status.as_str(), text, MATCH_RESULT_VERSION, now_text()],
             )?;
             // A re-match that changes nothing is not news.
             if n == 1 && before.as_deref() != Some(status.as_str()) {
                 insert_event(
-                    tx,
+                    db,
                     tenant.as_str(),
                     "matcher",
                     &format!("payment_{status}"),
@@ -631,6 +663,11 @@ impl Store {
     /// Applies allocations to a payment whose status is one of `from`. Returns
     /// the allocation ids; `Rejected` when the payment moved on or an amount
     /// does not fit.
+    ///
+    /// Exactly once, whatever runs concurrently: SQLite has one writer; on
+    /// PostgreSQL the transaction is `SERIALIZABLE`, so of two stores
+    /// applying the same credit one commits and the other is run again (see
+    /// `PgPool::write`), finds the payment matched and is refused.
     #[allow(clippy::too_many_arguments)]
     pub fn apply_payment(
         &self,
@@ -642,22 +679,22 @@ impl Store {
         result: Option<&MatchResult>,
         learn: LearnIban<'_>,
     ) -> Result<Vec<i64>, StoreError> {
-        self.db.write(|tx| apply(tx, tenant.as_str(), id, from, allocations, actor, result, learn))
+        self.db.write_any(|db| apply(db, tenant.as_str(), id, from, allocations, actor, result, learn))
     }
 
     /// Rejects a payment from the review queue (not ours, refund…).
     pub fn reject_payment(&self, tenant: &TenantId, id: i64, actor: &str, reason: &str) -> Result<(), StoreError> {
-        self.db.write(|tx| {
-            let n = tx.execute(
+        self.db.write_any(|db| {
+            let n = db.execute(
                 "UPDATE payments SET status='rejected', updated_at=?3 WHERE tenant_id=?1 AND id=?2 AND status IN ('suggested','unmatched')",
-                params![tenant.as_str(), id, now_text()],
+                args![tenant.as_str(), id, now_text()],
             )?;
             if n != 1 {
                 return Err(StoreError::Rejected(format!("payment {id} is not waiting for review")));
             }
-            insert_event(tx, tenant.as_str(), actor, "payment_rejected", &format!("payment:{id}"), &json!({ "reason": reason }))?;
+            insert_event(db, tenant.as_str(), actor, "payment_rejected", &format!("payment:{id}"), &json!({ "reason": reason }))?;
             let note = format!("credit #{id} rejected by {actor}: reminders resume");
-            super::credit_holds::release_payment_holds(tx, tenant.as_str(), id, &note)?;
+            super::credit_holds::release_payment_holds(db, tenant.as_str(), id, &note)?;
             Ok(())
         })
     }
@@ -667,28 +704,30 @@ impl Store {
     /// notes) is undone with the rest of its set: the invoices owe their
     /// amounts again and the credit notes are open again, the payment whole.
     pub fn undo_allocation(&self, tenant: &TenantId, allocation_id: i64, actor: &str) -> Result<(), StoreError> {
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let t = tenant.as_str();
-            let payment_id: Option<i64> = tx
-                .query_row(
+            let payment_id: Option<i64> = db
+                .query_opt(
                     "SELECT payment_id FROM allocations WHERE tenant_id=?1 AND id=?2 AND undone_at IS NULL",
-                    (t, allocation_id),
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    args![t, allocation_id],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             let Some(payment_id) = payment_id else {
                 return Err(StoreError::Rejected(format!("allocation {allocation_id} does not exist or is already undone")));
             };
-            let live: Vec<(i64, i64)> = {
-                let mut st = tx.prepare(
+            let live = db
+                .query(
                     "SELECT id, amount_minor FROM allocations WHERE tenant_id=?1 AND payment_id=?2 AND undone_at IS NULL ORDER BY id",
-                )?;
-                st.query_map((t, payment_id), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-            };
+                    args![t, payment_id],
+                )?
+                .iter()
+                .map(|r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
             let net = live.iter().any(|(_, amount)| *amount < 0);
             let now = now_text();
             for (id, _) in live.iter().filter(|(id, _)| net || *id == allocation_id) {
-                undo_one(tx, t, *id, actor, &now)?;
+                undo_one(db, t, *id, actor, &now)?;
             }
             Ok(())
         })
@@ -700,44 +739,33 @@ impl Store {
         tenant: &TenantId,
         limit: u32,
     ) -> Result<Vec<(i64, AllocationNotice)>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            db.query(
                 "SELECT o.id, o.reversal, a.id, a.invoice_number, a.amount_minor, a.currency, p.bank_ref, p.booking_date
                  FROM writeback_queue o JOIN allocations a ON a.id=o.allocation_id JOIN payments p ON p.id=a.payment_id
                  WHERE o.tenant_id=?1 AND o.delivered_at IS NULL ORDER BY o.id LIMIT ?2",
-            )?;
-            let rows = st
-                .query_map(params![tenant.as_str(), limit], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, bool>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, String>(7)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.into_iter()
-                .map(|(oid, reversal, aid, invoice, amount, ccy, bank_ref, booking)| {
-                    let ccy = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    Ok((
-                        oid,
-                        AllocationNotice {
-                            tenant: tenant.clone(),
-                            allocation_id: aid,
-                            invoice_number: invoice,
-                            amount: Money::new(amount, ccy),
-                            payment_reference: bank_ref,
-                            booking_date: NaiveDate::parse_from_str(&booking, "%Y-%m-%d")
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                            reversal,
-                        },
-                    ))
-                })
-                .collect()
+                args![tenant.as_str(), limit],
+            )?
+            .iter()
+            .map(|r| {
+                let ccy: String = r.get(5)?;
+                let booking: String = r.get(7)?;
+                let ccy = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((
+                    r.get(0)?,
+                    AllocationNotice {
+                        tenant: tenant.clone(),
+                        allocation_id: r.get(2)?,
+                        invoice_number: r.get(3)?,
+                        amount: Money::new(r.get(4)?, ccy),
+                        payment_reference: r.get(6)?,
+                        booking_date: NaiveDate::parse_from_str(&booking, "%Y-%m-%d")
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        reversal: r.get(1)?,
+                    },
+                ))
+            })
+            .collect()
         })
     }
 
@@ -749,15 +777,15 @@ impl Store {
         result: Result<(), &str>,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             match result {
-                Ok(()) => tx.execute(
+                Ok(()) => db.execute(
                     "UPDATE writeback_queue SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
-                    params![t, outbox_id, now_text()],
+                    args![t, outbox_id, now_text()],
                 )?,
-                Err(e) => tx.execute(
+                Err(e) => db.execute(
                     "UPDATE writeback_queue SET attempts=attempts+1, last_error=?3 WHERE tenant_id=?1 AND id=?2",
-                    params![t, outbox_id, e],
+                    args![t, outbox_id, e],
                 )?,
             };
             Ok(())
@@ -771,22 +799,20 @@ impl Store {
     /// is only marked delivered.
     pub fn mark_writeback_registered(&self, tenant: &TenantId, outbox_id: i64) -> Result<(), StoreError> {
         let t = tenant.as_str();
-        self.db.write(|tx| {
+        self.db.write_any(|db| {
             let now = now_text();
-            let row: Option<(i64, bool)> = tx
-                .query_row(
-                    "SELECT allocation_id, reversal FROM writeback_queue WHERE tenant_id=?1 AND id=?2 AND delivered_at IS NULL",
-                    params![t, outbox_id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((allocation, reversal)) = row else { return Ok(()) };
-            tx.execute(
+            let row = db.query_opt(
+                "SELECT allocation_id, reversal FROM writeback_queue WHERE tenant_id=?1 AND id=?2 AND delivered_at IS NULL",
+                args![t, outbox_id],
+            )?;
+            let Some(r) = row else { return Ok(()) };
+            let (allocation, reversal): (i64, bool) = (r.get(0)?, r.get(1)?);
+            db.execute(
                 "UPDATE writeback_queue SET delivered_at=?3, attempts=attempts+1 WHERE tenant_id=?1 AND id=?2",
-                params![t, outbox_id, now],
+                args![t, outbox_id, now],
             )?;
             if !reversal {
-                reflection::reflect_registered(tx, t, allocation, &now)?;
+                reflection::reflect_registered(db, t, allocation, &now)?;
             }
             Ok(())
         })
@@ -794,30 +820,21 @@ impl Store {
 
     /// Allocations of a payment (including undone ones), for the API.
     pub fn allocations(&self, tenant: &TenantId, payment_id: i64) -> Result<Vec<StoredAllocation>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            let rows = db.query(
                 "SELECT id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, undone_at,
                         erp_state, reflected_minor, reflected_at, reflected_by FROM allocations
                  WHERE tenant_id=?1 AND payment_id=?2 ORDER BY id",
+                args![tenant.as_str(), payment_id],
             )?;
-            let rows = st
-                .query_map((tenant.as_str(), payment_id), |r| {
-                    Ok((
-                        (r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?),
-                        (r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, String>(6)?),
-                        (r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?, r.get::<_, i64>(9)?),
-                        (r.get::<_, Option<String>>(10)?, r.get::<_, Option<String>>(11)?),
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
             let mut out = Vec::with_capacity(rows.len());
-            for (
-                (id, invoice, amount, write_off),
-                (ccy, actor, created_at),
-                (undone_at, erp_state, reflected),
-                (reflected_at, reflected_by),
-            ) in rows
-            {
+            for r in rows {
+                let (id, invoice, amount, write_off): (i64, String, i64, i64) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let (ccy, actor, created_at): (String, String, String) = (r.get(4)?, r.get(5)?, r.get(6)?);
+                let (undone_at, erp_state, reflected): (Option<String>, String, i64) =
+                    (r.get(7)?, r.get(8)?, r.get(9)?);
+                let (reflected_at, reflected_by): (Option<String>, Option<String>) = (r.get(10)?, r.get(11)?);
                 let corrupt = |what: String| StoreError::Corrupt(format!("allocation {id}: {what}"));
                 let ccy = stored_currency(&ccy, || format!("allocation {id}"))?;
                 let erp_state =
@@ -869,7 +886,7 @@ pub enum LearnIban<'a> {
 
 #[allow(clippy::too_many_arguments)]
 fn apply(
-    tx: &Transaction<'_>,
+    db: Db<'_>,
     t: &str,
     id: i64,
     from: &[PaymentStatus],
@@ -879,7 +896,7 @@ fn apply(
     learn: LearnIban<'_>,
 ) -> Result<Vec<i64>, StoreError> {
     let payment =
-        load_payment(tx, t, id)?.ok_or_else(|| StoreError::Rejected(format!("payment {id} does not exist")))?;
+        load_payment(db, t, id)?.ok_or_else(|| StoreError::Rejected(format!("payment {id} does not exist")))?;
     if !from.contains(&payment.status) {
         let from: Vec<&str> = from.iter().map(PaymentStatus::as_str).collect();
         return Err(StoreError::Rejected(format!("payment {id} is {}, not {}", payment.status, from.join(" or "))));
@@ -908,18 +925,17 @@ fn apply(
             payment.unallocated.to_decimal_string()
         )));
     }
-    check_credit_note_offsets(tx, t, &payment, allocations, total)?;
+    check_credit_note_offsets(db, t, &payment, allocations, total)?;
     let now = now_text();
     let mut ids = Vec::new();
     for a in allocations {
-        let open: Option<(i64, String)> = tx
-            .query_row(
+        let row = db
+            .query_opt(
                 "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
-                (t, &a.invoice),
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let (open, ccy) = open.ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
+                args![t, a.invoice],
+            )?
+            .ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
+        let (open, ccy): (i64, String) = (row.get(0)?, row.get(1)?);
         let take = a
             .amount
             .minor
@@ -942,20 +958,21 @@ fn apply(
             )));
         }
         // Pending in the ERP until it reflects it: the invoice's open amount is the ERP's less it.
-        tx.execute(
-            "INSERT INTO allocations (tenant_id, payment_id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, erp_state)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-            params![t, id, a.invoice, a.amount.minor, a.write_off.map_or(0, |w| w.minor), ccy, actor, now, ErpState::Pending.as_str()],
-        )?;
-        let aid = tx.last_insert_rowid();
-        let refreshed = reflection::refresh_invoice(tx, t, &a.invoice, &now)?;
+        let aid: i64 = db
+            .query_one(
+                "INSERT INTO allocations (tenant_id, payment_id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, erp_state)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
+                args![t, id, a.invoice, a.amount.minor, a.write_off.map_or(0, |w| w.minor), ccy, actor, now, ErpState::Pending.as_str()],
+            )?
+            .get(0)?;
+        let refreshed = reflection::refresh_invoice(db, t, &a.invoice, &now)?;
         let (new_open, before, after) = (refreshed.open, refreshed.status_before, refreshed.status_after);
-        tx.execute(
+        db.execute(
             "INSERT INTO writeback_queue (tenant_id, allocation_id, created_at) VALUES (?1,?2,?3)",
-            params![t, aid, now],
+            args![t, aid, now],
         )?;
         insert_event(
-            tx,
+            db,
             t,
             actor,
             "allocation_applied",
@@ -972,12 +989,12 @@ fn apply(
     }
     // A person's decision keeps the matcher's result it was made from.
     let stored = result.map(encode_match_result).transpose()?;
-    tx.execute(
+    db.execute(
         "UPDATE payments SET status=?6, unallocated_minor=unallocated_minor-?3,
                 match_result=coalesce(?4, match_result), match_result_version=coalesce(?5, match_result_version),
                 updated_at=?7
          WHERE tenant_id=?1 AND id=?2",
-        params![
+        args![
             t,
             id,
             total,
@@ -988,7 +1005,7 @@ fn apply(
         ],
     )?;
     let note = format!("credit #{id} applied by {actor}");
-    super::credit_holds::release_payment_holds(tx, t, id, &note)?;
+    super::credit_holds::release_payment_holds(db, t, id, &note)?;
     let learned: Option<(String, String)> = match learn {
         LearnIban::No => None,
         LearnIban::Customer { iban, customer } => Some((iban.to_string(), customer.to_string())),
@@ -996,13 +1013,13 @@ fn apply(
             Some(iban) => {
                 let mut customers = std::collections::BTreeSet::new();
                 for a in allocations {
-                    let c: Option<String> = tx
-                        .query_row(
+                    let c: Option<String> = db
+                        .query_opt(
                             "SELECT customer_id FROM invoices WHERE tenant_id=?1 AND number=?2",
-                            (t, &a.invoice),
-                            |r| r.get(0),
-                        )
-                        .optional()?;
+                            args![t, a.invoice],
+                        )?
+                        .map(|r| r.get(0))
+                        .transpose()?;
                     customers.extend(c);
                 }
                 // One payer, one customer: a shared account paying for several customers teaches nothing.
@@ -1015,13 +1032,13 @@ fn apply(
         },
     };
     if let Some((iban, customer)) = &learned {
-        tx.execute(
+        db.execute(
             "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'learned',?4)",
-            params![t, iban, customer, now],
+            args![t, iban, customer, now],
         )?;
     }
     insert_event(
-        tx,
+        db,
         t,
         actor,
         "payment_applied",
@@ -1037,7 +1054,7 @@ fn apply(
 /// pays, without write-off; a credit note never takes a positive amount;
 /// and the set accounts for the whole of what is unallocated of the payment.
 fn check_credit_note_offsets(
-    tx: &Transaction<'_>,
+    db: Db<'_>,
     t: &str,
     payment: &StoredPayment,
     allocations: &[AllocationRequest],
@@ -1046,15 +1063,13 @@ fn check_credit_note_offsets(
     let mut invoice_customers = std::collections::BTreeSet::new();
     let mut notes: Vec<(&str, String)> = Vec::new();
     for a in allocations {
-        let row: Option<(String, String, i64)> = tx
-            .query_row(
+        let row = db
+            .query_opt(
                 "SELECT customer_id, status, total_minor FROM invoices WHERE tenant_id=?1 AND number=?2",
-                (t, &a.invoice),
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let (customer, status, invoice_total) =
-            row.ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
+                args![t, a.invoice],
+            )?
+            .ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
+        let (customer, status, invoice_total): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
         let credit_note = status == InvoiceStatus::CreditNote.as_str() || invoice_total < 0;
         match (credit_note, a.amount.minor < 0) {
             (false, false) => {
@@ -1101,29 +1116,29 @@ fn check_credit_note_offsets(
 /// Undoes one live allocation: the invoice (or credit note) owes the ERP's
 /// open amount again less what else is pending, the payment gets the amount
 /// back and goes to review, a reversal notice is queued and audited.
-fn undo_one(tx: &Transaction<'_>, t: &str, allocation_id: i64, actor: &str, now: &str) -> Result<(), StoreError> {
-    let (payment_id, invoice, amount, ccy): (i64, String, i64, String) = tx.query_row(
+fn undo_one(db: Db<'_>, t: &str, allocation_id: i64, actor: &str, now: &str) -> Result<(), StoreError> {
+    let r = db.query_one(
         "SELECT payment_id, invoice_number, amount_minor, currency FROM allocations WHERE tenant_id=?1 AND id=?2",
-        (t, allocation_id),
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        args![t, allocation_id],
     )?;
-    tx.execute(
+    let (payment_id, invoice, amount, ccy): (i64, String, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    db.execute(
         "UPDATE allocations SET undone_at=?3, undone_by=?4 WHERE tenant_id=?1 AND id=?2",
-        params![t, allocation_id, now, actor],
+        args![t, allocation_id, now, actor],
     )?;
     // No longer pending: the invoice owes the ERP's open amount less what is still pending.
-    let refreshed = reflection::refresh_invoice(tx, t, &invoice, now)?;
-    tx.execute(
+    let refreshed = reflection::refresh_invoice(db, t, &invoice, now)?;
+    db.execute(
         "UPDATE payments SET unallocated_minor=unallocated_minor+?3, status='suggested', updated_at=?4 WHERE tenant_id=?1 AND id=?2",
-        params![t, payment_id, amount, now],
+        args![t, payment_id, amount, now],
     )?;
-    tx.execute(
+    db.execute(
         "INSERT INTO writeback_queue (tenant_id, allocation_id, reversal, created_at) VALUES (?1,?2,1,?3)",
-        params![t, allocation_id, now],
+        args![t, allocation_id, now],
     )?;
     let exp = stored_currency(&ccy, || format!("allocation {allocation_id}"))?.exponent();
     insert_event(
-        tx,
+        db,
         t,
         actor,
         "allocation_undone",

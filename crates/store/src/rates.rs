@@ -130,8 +130,10 @@ impl Store {
     /// those the allocations settled; and the payers.
     pub fn replay_inputs(&self, tenant: &TenantId) -> Result<(Vec<OpenInvoice>, Vec<Payer>), StoreError> {
         let (_, payers) = self.matching_inputs(tenant)?;
-        let invoices = self.db.read(|c| {
-            let mut st = c.prepare(
+        let invoices = self.db.read_any(|db| {
+            let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+            let mut out = Vec::new();
+            db.query_each(
                 "SELECT i.number, i.customer_id, i.issue_date, i.due_date, i.currency, i.total_minor,
                         i.open_minor + coalesce((SELECT sum(a.amount_minor + a.write_off_minor) FROM allocations a
                           WHERE a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL), 0)
@@ -141,40 +143,31 @@ impl Store {
                          OR EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=i.tenant_id
                                       AND a.invoice_number=i.number AND a.undone_at IS NULL))
                   ORDER BY i.number",
+                args![tenant.as_str()],
+                |r| {
+                    let number: String = r.take(0)?;
+                    let (customer_id, issue, due, ccy): (String, Option<String>, String, String) =
+                        (r.take(1)?, r.take(2)?, r.take(3)?, r.take(4)?);
+                    let (total, open): (i64, i64) = (r.get(5)?, r.get(6)?);
+                    let ccy =
+                        Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
+                    let due_date =
+                        date(&due).ok_or_else(|| StoreError::Corrupt(format!("invoice {number}: due date `{due}`")))?;
+                    // Never more open than the invoice's total.
+                    let open = open.clamp(0, total);
+                    if open > 0 {
+                        out.push(OpenInvoice {
+                            number,
+                            customer_id,
+                            issue_date: issue.as_deref().and_then(date),
+                            due_date,
+                            total: Money::new(total, ccy),
+                            open: Money::new(open, ccy),
+                        });
+                    }
+                    Ok(())
+                },
             )?;
-            let rows = st
-                .query_map([tenant.as_str()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
-                    ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-            let mut out = Vec::with_capacity(rows.len());
-            for (number, customer_id, issue, due, ccy, total, open) in rows {
-                let ccy = Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
-                let due_date =
-                    date(&due).ok_or_else(|| StoreError::Corrupt(format!("invoice {number}: due date `{due}`")))?;
-                // Never more open than the invoice's total.
-                let open = open.clamp(0, total);
-                if open == 0 {
-                    continue;
-                }
-                out.push(OpenInvoice {
-                    number,
-                    customer_id,
-                    issue_date: issue.as_deref().and_then(date),
-                    due_date,
-                    total: Money::new(total, ccy),
-                    open: Money::new(open, ccy),
-                });
-            }
             Ok(out)
         })?;
         Ok((invoices, payers))

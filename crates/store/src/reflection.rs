@@ -35,10 +35,10 @@
 //! zero), and the ERP reflects it when its open amount moves toward zero
 //! ([`toward_zero`]). `reflected_minor` is a size, never negative.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::StoreError;
+use super::db::{Db, args};
 use super::sqlite::insert_event;
 use relance_domain::InvoiceStatus;
 
@@ -131,22 +131,20 @@ pub(crate) struct Reflected {
 }
 
 /// The pending allocations of an invoice, oldest first.
-pub(crate) fn pending_allocations(
-    tx: &Connection,
+pub(crate) fn pending_allocations<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     invoice: &str,
 ) -> Result<Vec<PendingAllocation>, StoreError> {
-    let mut st = tx.prepare_cached(
-        "SELECT id, amount_minor, write_off_minor, reflected_minor FROM allocations
-         WHERE tenant_id=?1 AND invoice_number=?2 AND erp_state='pending' AND undone_at IS NULL ORDER BY id",
-    )?;
-    let rows = st
-        .query_map((tenant, invoice), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(id, amount, write_off, reflected)| {
+    db.into()
+        .query(
+            "SELECT id, amount_minor, write_off_minor, reflected_minor FROM allocations
+             WHERE tenant_id=?1 AND invoice_number=?2 AND erp_state='pending' AND undone_at IS NULL ORDER BY id",
+            args![tenant, invoice],
+        )?
+        .iter()
+        .map(|r| {
+            let (id, amount, write_off, reflected): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             // A credit note's offset is negative: what the ERP has to reflect is its size.
             let left = amount
                 .checked_abs()
@@ -206,21 +204,15 @@ pub(crate) fn status_for(current: Option<InvoiceStatus>, total: i64, open: i64) 
 
 /// Marks up to `up_to` of `pending` reflected, oldest first (the last one
 /// touched may be reflected in part). Returns what was reflected.
-pub(crate) fn reflect(
-    tx: &Connection,
+pub(crate) fn reflect<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     pending: &[PendingAllocation],
     up_to: i64,
     by: ReflectedBy,
     now: &str,
 ) -> Result<Vec<Reflected>, StoreError> {
-    let mut st = tx.prepare_cached(
-        "UPDATE allocations SET reflected_minor=reflected_minor+?3,
-                erp_state=CASE WHEN ?4 THEN 'reflected' ELSE erp_state END,
-                reflected_at=CASE WHEN ?4 THEN ?5 ELSE reflected_at END,
-                reflected_by=CASE WHEN ?4 THEN ?6 ELSE reflected_by END
-         WHERE tenant_id=?1 AND id=?2 AND erp_state='pending'",
-    )?;
+    let db = db.into();
     let mut budget = up_to.max(0);
     let mut out = Vec::new();
     for p in pending {
@@ -229,7 +221,14 @@ pub(crate) fn reflect(
         }
         let amount = p.left.min(budget);
         let complete = amount == p.left;
-        st.execute(params![tenant, p.id, amount, complete, now, by.as_str()])?;
+        db.execute(
+            "UPDATE allocations SET reflected_minor=reflected_minor+?3,
+                    erp_state=CASE WHEN ?4<>0 THEN 'reflected' ELSE erp_state END,
+                    reflected_at=CASE WHEN ?4<>0 THEN ?5 ELSE reflected_at END,
+                    reflected_by=CASE WHEN ?4<>0 THEN ?6 ELSE reflected_by END
+             WHERE tenant_id=?1 AND id=?2 AND erp_state='pending'",
+            args![tenant, p.id, amount, complete, now, by.as_str()],
+        )?;
         budget -= amount;
         out.push(Reflected { allocation: p.id, amount, complete });
     }
@@ -267,26 +266,26 @@ pub(crate) struct Refreshed {
 /// Recomputes an invoice's effective open amount and status from the ERP's
 /// open amount and its pending allocations (after an allocation was applied,
 /// undone or reflected by a write-back).
-pub(crate) fn refresh_invoice(
-    tx: &Connection,
+pub(crate) fn refresh_invoice<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     invoice: &str,
     now: &str,
 ) -> Result<Refreshed, StoreError> {
-    let (total, erp_open, status): (i64, i64, String) = tx
-        .query_row(
+    let db = db.into();
+    let r = db
+        .query_opt(
             "SELECT total_minor, erp_open_minor, status FROM invoices WHERE tenant_id=?1 AND number=?2",
-            (tenant, invoice),
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?
+            args![tenant, invoice],
+        )?
         .ok_or_else(|| StoreError::Rejected(format!("invoice {invoice} does not exist")))?;
-    let pending = pending_total(&pending_allocations(tx, tenant, invoice)?)?;
+    let (total, erp_open, status): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+    let pending = pending_total(&pending_allocations(db, tenant, invoice)?)?;
     let open = effective_open(erp_open, pending);
     let after = status_for(status.parse().ok(), total, open);
-    tx.execute(
+    db.execute(
         "UPDATE invoices SET open_minor=?3, status=?4, updated_at=?5 WHERE tenant_id=?1 AND number=?2",
-        params![tenant, invoice, open, after.as_str(), now],
+        args![tenant, invoice, open, after.as_str(), now],
     )?;
     Ok(Refreshed { open, pending, status_before: status, status_after: after.as_str().to_string() })
 }
@@ -296,16 +295,21 @@ pub(crate) fn refresh_invoice(
 /// open amount of the invoice is lowered by what was reflected, since the
 /// ERP now holds the payment. Nothing happens for an allocation undone or
 /// already reflected.
-pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64, now: &str) -> Result<(), StoreError> {
-    let row: Option<(String, i64, i64, String)> = tx
-        .query_row(
-            "SELECT invoice_number, amount_minor, reflected_minor, currency FROM allocations
-             WHERE tenant_id=?1 AND id=?2 AND erp_state='pending' AND undone_at IS NULL",
-            (tenant, allocation),
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    let Some((invoice, amount, reflected, currency)) = row else { return Ok(()) };
+pub(crate) fn reflect_registered<'a>(
+    db: impl Into<Db<'a>>,
+    tenant: &str,
+    allocation: i64,
+    now: &str,
+) -> Result<(), StoreError> {
+    let db = db.into();
+    let row = db.query_opt(
+        "SELECT invoice_number, amount_minor, reflected_minor, currency FROM allocations
+         WHERE tenant_id=?1 AND id=?2 AND erp_state='pending' AND undone_at IS NULL",
+        args![tenant, allocation],
+    )?;
+    let Some(r) = row else { return Ok(()) };
+    let (invoice, amount, reflected, currency): (String, i64, i64, String) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     // A drop of the ERP's open amount reflects the amount before the write-off
     // (a credit note's offset: its size).
     let registered = amount.saturating_abs().saturating_sub(reflected).max(0);
@@ -313,21 +317,21 @@ pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64,
         return Ok(());
     }
     let pending: Vec<PendingAllocation> =
-        pending_allocations(tx, tenant, &invoice)?.into_iter().filter(|p| p.id == allocation).collect();
-    let done = reflect(tx, tenant, &pending, registered, ReflectedBy::WriteBackRegistered, now)?;
+        pending_allocations(db, tenant, &invoice)?.into_iter().filter(|p| p.id == allocation).collect();
+    let done = reflect(db, tenant, &pending, registered, ReflectedBy::WriteBackRegistered, now)?;
     let lowered = reflected_total(&done);
-    tx.execute(
+    db.execute(
         "UPDATE invoices SET erp_open_minor=CASE WHEN erp_open_minor < 0 THEN min(0, erp_open_minor+?3)
                                                  ELSE max(0, erp_open_minor-?3) END
          WHERE tenant_id=?1 AND number=?2",
-        params![tenant, invoice, lowered],
+        args![tenant, invoice, lowered],
     )?;
-    let refreshed = refresh_invoice(tx, tenant, &invoice, now)?;
+    let refreshed = refresh_invoice(db, tenant, &invoice, now)?;
     let exp = relance_domain::money::Currency::parse(&currency)
         .map_err(|e| StoreError::Corrupt(format!("allocation {allocation}: {e}")))?
         .exponent();
     insert_event(
-        tx,
+        db,
         tenant,
         "writeback",
         "allocation_reflected",
@@ -346,32 +350,32 @@ pub(crate) fn reflect_registered(tx: &Connection, tenant: &str, allocation: i64,
 /// with pending allocations in line with them. An invoice that a stale
 /// import had reopened before this version gets its payments back, with an
 /// `invoice_updated` audit event; the others are left as they are.
-pub(crate) fn repair_after_migration(tx: &Connection) -> Result<(), StoreError> {
-    let rows: Vec<(String, String, i64, i64, i64, String, String)> = {
-        let mut st = tx.prepare(
-            "SELECT DISTINCT i.tenant_id, i.number, i.total_minor, i.open_minor, i.erp_open_minor, i.status, i.currency
-             FROM invoices i JOIN allocations a ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number
-             WHERE a.erp_state='pending' AND a.undone_at IS NULL ORDER BY i.tenant_id, i.number",
-        )?;
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
-            .collect::<Result<_, _>>()?
-    };
+pub(crate) fn repair_after_migration<'a>(db: impl Into<Db<'a>>) -> Result<(), StoreError> {
+    let db = db.into();
+    let rows = db.query(
+        "SELECT DISTINCT i.tenant_id, i.number, i.total_minor, i.open_minor, i.erp_open_minor, i.status, i.currency
+         FROM invoices i JOIN allocations a ON a.tenant_id=i.tenant_id AND a.invoice_number=i.number
+         WHERE a.erp_state='pending' AND a.undone_at IS NULL ORDER BY i.tenant_id, i.number",
+        args![],
+    )?;
     let now = super::now_text();
-    for (tenant, number, total, open, erp_open, status, currency) in rows {
-        let pending = pending_total(&pending_allocations(tx, &tenant, &number)?)?;
+    for r in rows {
+        let (tenant, number, total, open, erp_open, status, currency): (String, String, i64, i64, i64, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        let pending = pending_total(&pending_allocations(db, &tenant, &number)?)?;
         let effective = effective_open(erp_open, pending);
         let after = status_for(status.parse().ok(), total, effective);
         if effective == open && after.as_str() == status {
             continue;
         }
-        tx.execute(
+        db.execute(
             "UPDATE invoices SET open_minor=?3, status=?4, updated_at=?5 WHERE tenant_id=?1 AND number=?2",
-            params![tenant, number, effective, after.as_str(), now],
+            args![tenant, number, effective, after.as_str(), now],
         )?;
         let exp = relance_domain::money::Currency::parse(&currency).map(|c| c.exponent()).unwrap_or(2);
         let fmt = |m: i64| relance_domain::money::format_minor(m, exp);
         insert_event(
-            tx,
+            db,
             &tenant,
             "system",
             "invoice_updated",

@@ -94,7 +94,9 @@ impl Store {
                 rusqlite::params_from_iter(args.iter()),
                 |r| r.get(0),
             )?;
-            let held = super::credit_holds::holding_sql("payments.id");
+            args.push(Value::Text(super::credit_holds::today_text()));
+            let today = format!("?{}", args.len());
+            let held = super::credit_holds::holding_sql("payments.id", &today);
             let order = if q.newest_first {
                 if let Some(after) = page.after {
                     args.push(Value::Integer(after));
@@ -106,7 +108,7 @@ impl Store {
                 if let Some(after) = page.after {
                     args.push(Value::Integer(after));
                     let n = args.len();
-                    let held_after = super::credit_holds::holding_sql(&format!("?{n}"));
+                    let held_after = super::credit_holds::holding_sql(&format!("?{n}"), &today);
                     sql.push_str(&format!(" AND ({held} < {held_after} OR ({held} = {held_after} AND id > ?{n}))"));
                 }
                 format!("{held} DESC, id ASC")

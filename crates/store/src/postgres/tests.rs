@@ -808,4 +808,48 @@ fn ported_reads_agree_on_a_copied_world() {
     both("replies", &|s| sorted(s.replies_by_intent(&t, t0, t1).unwrap()));
     both("cash rates", &|s| format!("{:?}", s.cash_rates(&t, None).unwrap()));
     both("credits", &|s| format!("{:?}", s.credit_ids_since(&t, Some(from)).unwrap()));
+
+    // Cash application (payments.rs, claims.rs, rates.rs).
+    both("payments", &|s| format!("{:?}", s.payments_with_status(&t, &[], 40u32).unwrap()));
+    both("payments in review", &|s| {
+        use relance_domain::PaymentStatus::{Suggested, Unmatched};
+        format!("{:?}", s.payments_with_status(&t, &[Suggested, Unmatched], Window::after(20, Some(3))).unwrap())
+    });
+    both("payments to match", &|s| format!("{} {:?}", "to match:".repeat(4), s.payments_to_match(&t).unwrap()));
+    let payers = |p: Vec<relance_engine::matching::Payer>| {
+        sorted(
+            p.into_iter()
+                .map(|mut p| {
+                    p.ibans.sort();
+                    p
+                })
+                .collect(),
+        )
+    };
+    both("matching inputs", &|s| {
+        let (invoices, p) = s.matching_inputs(&t).unwrap();
+        format!(
+            "{}
+{}",
+            sorted(invoices),
+            payers(p)
+        )
+    });
+    both("replay inputs", &|s| {
+        let (invoices, p) = s.replay_inputs(&t).unwrap();
+        format!(
+            "{}
+{}",
+            sorted(invoices),
+            payers(p)
+        )
+    });
+    both("closed invoices", &|s| format!("{:?}", s.closed_invoices(&t, 30).unwrap()));
+    both("allocations", &|s| {
+        let ids = s.payments_with_status(&t, &[relance_domain::PaymentStatus::Matched], 30u32).unwrap().items;
+        format!("{:?}", ids.iter().map(|p| s.allocations(&t, p.id).unwrap()).collect::<Vec<_>>())
+    });
+    both("write-backs", &|s| format!("{} {:?}", "write-backs:".repeat(2), s.pending_writebacks(&t, 30).unwrap()));
+    both("credits in review", &|s| format!("{:?}", s.review_credits_since(&t, from).unwrap()));
+    both("claims", &|s| format!("{} {:?}", "claims:".repeat(4), s.claims(&t).unwrap()));
 }
