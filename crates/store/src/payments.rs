@@ -273,28 +273,6 @@ pub(crate) struct PaymentRow {
     unallocated_minor: i64,
 }
 
-pub(crate) fn payment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRow> {
-    Ok(PaymentRow {
-        id: r.get(0)?,
-        booking_date: r.get(1)?,
-        value_date: r.get(2)?,
-        amount_minor: r.get(3)?,
-        currency: r.get(4)?,
-        direction: r.get(5)?,
-        reversal: r.get(6)?,
-        counterparty_name: r.get(7)?,
-        counterparty_iban: r.get(8)?,
-        remittance: r.get(9)?,
-        structured_ref: r.get(10)?,
-        end_to_end_id: r.get(11)?,
-        bank_ref: r.get(12)?,
-        status: r.get(13)?,
-        match_result: r.get(14)?,
-        match_result_version: r.get(15)?,
-        unallocated_minor: r.get(16)?,
-    })
-}
-
 /// A payment row read through [`Db`] (columns [`PAYMENT_COLUMNS`]), checked.
 pub(crate) fn payment_of(r: &Row) -> Result<StoredPayment, StoreError> {
     PaymentRow {
