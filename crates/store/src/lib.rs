@@ -369,6 +369,8 @@ mod handoffs_tests;
 #[cfg(test)]
 mod holds_tests;
 #[cfg(test)]
+mod import_tests;
+#[cfg(test)]
 mod notes_tests;
 #[cfg(test)]
 mod outbox_tests;

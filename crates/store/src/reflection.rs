@@ -40,6 +40,7 @@ use serde_json::json;
 
 use super::StoreError;
 use super::sqlite::insert_event;
+use crate::db::{Db, args};
 use relance_domain::InvoiceStatus;
 
 /// Whether the ERP reflects an allocation yet (`allocations.erp_state`).
@@ -131,22 +132,19 @@ pub(crate) struct Reflected {
 }
 
 /// The pending allocations of an invoice, oldest first.
-pub(crate) fn pending_allocations(
-    tx: &Connection,
+pub(crate) fn pending_allocations<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     invoice: &str,
 ) -> Result<Vec<PendingAllocation>, StoreError> {
-    let mut st = tx.prepare_cached(
+    let rows = db.into().query(
         "SELECT id, amount_minor, write_off_minor, reflected_minor FROM allocations
          WHERE tenant_id=?1 AND invoice_number=?2 AND erp_state='pending' AND undone_at IS NULL ORDER BY id",
+        args![tenant, invoice],
     )?;
-    let rows = st
-        .query_map((tenant, invoice), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
-        .map(|(id, amount, write_off, reflected)| {
+        .map(|r| {
+            let (id, amount, write_off, reflected): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             // A credit note's offset is negative: what the ERP has to reflect is its size.
             let left = amount
                 .checked_abs()
@@ -206,21 +204,15 @@ pub(crate) fn status_for(current: Option<InvoiceStatus>, total: i64, open: i64) 
 
 /// Marks up to `up_to` of `pending` reflected, oldest first (the last one
 /// touched may be reflected in part). Returns what was reflected.
-pub(crate) fn reflect(
-    tx: &Connection,
+pub(crate) fn reflect<'a>(
+    db: impl Into<Db<'a>>,
     tenant: &str,
     pending: &[PendingAllocation],
     up_to: i64,
     by: ReflectedBy,
     now: &str,
 ) -> Result<Vec<Reflected>, StoreError> {
-    let mut st = tx.prepare_cached(
-        "UPDATE allocations SET reflected_minor=reflected_minor+?3,
-                erp_state=CASE WHEN ?4 THEN 'reflected' ELSE erp_state END,
-                reflected_at=CASE WHEN ?4 THEN ?5 ELSE reflected_at END,
-                reflected_by=CASE WHEN ?4 THEN ?6 ELSE reflected_by END
-         WHERE tenant_id=?1 AND id=?2 AND erp_state='pending'",
-    )?;
+    let db = db.into();
     let mut budget = up_to.max(0);
     let mut out = Vec::new();
     for p in pending {
@@ -229,7 +221,15 @@ pub(crate) fn reflect(
         }
         let amount = p.left.min(budget);
         let complete = amount == p.left;
-        st.execute(params![tenant, p.id, amount, complete, now, by.as_str()])?;
+        // `CASE WHEN ?4 <> 0`: PostgreSQL's BIGINT is not a boolean.
+        db.execute(
+            "UPDATE allocations SET reflected_minor=reflected_minor+?3,
+                    erp_state=CASE WHEN ?4 <> 0 THEN 'reflected' ELSE erp_state END,
+                    reflected_at=CASE WHEN ?4 <> 0 THEN ?5 ELSE reflected_at END,
+                    reflected_by=CASE WHEN ?4 <> 0 THEN ?6 ELSE reflected_by END
+             WHERE tenant_id=?1 AND id=?2 AND erp_state='pending'",
+            args![tenant, p.id, amount, complete, now, by.as_str()],
+        )?;
         budget -= amount;
         out.push(Reflected { allocation: p.id, amount, complete });
     }
