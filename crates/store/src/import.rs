@@ -332,11 +332,20 @@ impl Store {
         if projected < bulk::BULK_MIN_ROWS {
             return Ok(());
         }
+        let id = state.id;
         if let Backend::Postgres(_) = &*self.db {
-            // PostgreSQL keeps its indexes: new rows go in by COPY and one set-based insert (`pg_batch`).
+            let deferred = self.db.write_any(|db| {
+                let table: u64 = db.query_one("SELECT count(*) FROM invoices", args![])?.get(0)?;
+                if !bulk::worth_deferring(projected, table) {
+                    return Ok(false);
+                }
+                Ok(bulk::defer_invoice_indexes_pg(db, id)? > 0)
+            })?;
+            if deferred {
+                state.bulk = bulk::BulkMode::Deferred;
+            }
             return Ok(());
         }
-        let id = state.id;
         let deferred = self.db.write(|tx| {
             // All tenants: the indexes are shared.
             let table: i64 = tx.query_row("SELECT count(*) FROM invoices", [], |r| r.get(0))?;
@@ -356,8 +365,14 @@ impl Store {
     /// gives up on one, and when the database is opened.
     pub fn restore_deferred_indexes(&self) -> Result<usize, StoreError> {
         match &*self.db {
-            // Never deferred there (see `decide_bulk`).
-            Backend::Postgres(_) => Ok(0),
+            Backend::Postgres(_) => {
+                let mut rebuilt = 0;
+                // One transaction per index, as on SQLite.
+                while let Some(built) = self.db.write_any(bulk::restore_next_pg)? {
+                    rebuilt += usize::from(built);
+                }
+                Ok(rebuilt)
+            }
             Backend::Sqlite(_) => self.db.with_writer(bulk::restore_deferred),
         }
     }
@@ -653,10 +668,12 @@ fn apply_batch(
     let mut imported = Vec::new();
     let changes = match db {
         Db::Postgres(pg) => pg_batch::upsert_invoices(db, pg, state, &records, &now, &mut imported)?,
-        Db::Sqlite(_) => {
+        Db::Sqlite(c) => {
+            // The hot path of a large load: the insert prepared once per batch, its arguments borrowed.
+            let mut insert = c.prepare_cached(INSERT_INVOICE)?;
             let mut changes = Vec::with_capacity(records.len());
             for rec in &records {
-                changes.push(upsert_invoice(db, state, rec, &now, &mut imported)?);
+                changes.push(upsert_invoice(db, &mut insert, state, rec, &now, &mut imported)?);
             }
             changes
         }
@@ -888,6 +905,7 @@ fn incoming(rec: &InvoiceRecord, status: InvoiceStatus, open_minor: i64) -> Exis
 /// the insert is tried first, one B-tree descent).
 fn upsert_invoice(
     db: Db<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
     state: &ImportState,
     rec: &InvoiceRecord,
     now: &str,
@@ -895,23 +913,20 @@ fn upsert_invoice(
 ) -> Result<Change, StoreError> {
     let tenant = state.tenant.as_str();
     let new = incoming_new(rec);
-    let inserted = db.execute(
-        INSERT_INVOICE,
-        args![
-            tenant,
-            rec.number,
-            new.customer_id,
-            new.issue_date,
-            new.due_date,
-            new.currency,
-            new.total_minor,
-            new.open_minor,
-            new.status,
-            state.source,
-            state.id,
-            now
-        ],
-    )?;
+    let inserted = insert.execute(rusqlite::params![
+        tenant,
+        rec.number,
+        new.customer_id,
+        new.issue_date,
+        new.due_date,
+        new.currency,
+        new.total_minor,
+        new.open_minor,
+        new.status,
+        state.source,
+        state.id,
+        now,
+    ])?;
     if inserted == 1 {
         imported.push(packed_invoice(rec, &new, false));
         return Ok(Change::Created);

@@ -219,3 +219,74 @@ fn concurrent_workers_begin_one_import_on_postgres() {
     });
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
 }
+
+/// The secondary indexes of `invoices` on PostgreSQL, and the rows of `deferred_indexes`.
+fn pg_indexes(store: &Store) -> (Vec<String>, i64) {
+    store
+        .db
+        .read_any(|db| {
+            let names = db
+                .query(
+                    "SELECT CAST(indexname AS TEXT) FROM pg_indexes
+                     WHERE schemaname = current_schema() AND tablename = 'invoices'
+                       AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname",
+                    db::args![],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect::<std::result::Result<Vec<String>, _>>()?;
+            let deferred = db.query_one("SELECT count(*) FROM deferred_indexes", db::args![])?.get(0)?;
+            Ok((names, deferred))
+        })
+        .unwrap()
+}
+
+fn numbered(range: std::ops::Range<u32>) -> InvoiceBatch {
+    InvoiceBatch {
+        records: range
+            .clone()
+            .map(|n| rec(&format!("F-{n:06}"), &format!("C{}", n % 37), "x@y.example", 1_000, 1_000))
+            .collect(),
+        position_after: u64::from(range.end),
+        ..Default::default()
+    }
+}
+
+/// As on SQLite (`import::bulk`): a large load into a small table drops the
+/// secondary indexes of `invoices` after its first batch and rebuilds them
+/// at its end, or when the store is opened again after a crash.
+#[test]
+fn a_large_load_builds_the_indexes_at_the_end_on_postgres() {
+    let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
+    let t = TenantId::new("t").unwrap();
+    let before;
+    {
+        let store = Store::open_postgres_partial(&scratch.url).unwrap();
+        before = pg_indexes(&store).0;
+        assert!(before.len() >= 8, "the invoice indexes of the migrations: {before:?}");
+        let mut st = store.begin_import(&key(&t, "big")).unwrap();
+        st.expect_rows(60_000);
+        store.apply_invoice_batch(&mut st, &numbered(0..1000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::Deferred, "59,000 new rows expected into a table of 1,000");
+        assert_eq!(pg_indexes(&store), (vec![], before.len() as i64), "none while the load runs");
+        store.apply_invoice_batch(&mut st, &numbered(1000..2000)).unwrap();
+        let q = InvoiceQuery { limit: 10, ..Default::default() };
+        assert_eq!(store.invoices(&t, &q).unwrap().total, 2000, "read without the indexes");
+        assert_eq!(store.finish_import(&mut st, "big.csv").unwrap().created, 2000);
+        assert_eq!(pg_indexes(&store), (before.clone(), 0), "rebuilt, nothing left to rebuild");
+        // A second large load, interrupted: the process dies before the end.
+        let mut st = store.begin_import(&key(&t, "bigger")).unwrap();
+        st.expect_rows(100_000);
+        store.apply_invoice_batch(&mut st, &numbered(2000..4000)).unwrap();
+        assert_eq!(st.bulk_mode(), BulkMode::Deferred);
+        assert!(pg_indexes(&store).0.is_empty());
+    }
+    let store = Store::open_postgres_partial(&scratch.url).unwrap();
+    assert_eq!(pg_indexes(&store), (before.clone(), 0), "rebuilt when the store is opened");
+    let mut st = store.begin_import(&key(&t, "bigger")).unwrap();
+    assert_eq!((st.status, st.position), (ImportStatus::Running, 4000), "resumes where it stopped");
+    store.apply_invoice_batch(&mut st, &numbered(4000..4500)).unwrap();
+    let summary = store.finish_import(&mut st, "bigger.csv").unwrap();
+    assert_eq!((summary.created, summary.closed), (2500, 2000), "F-0..F-1999 are not in this full export");
+    assert_eq!(pg_indexes(&store), (before, 0));
+}

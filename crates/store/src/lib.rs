@@ -246,10 +246,15 @@ impl Store {
 
     /// Opens a PostgreSQL store although its port is not complete (issue
     /// #17): the methods written against `db::Db` work, the others refuse
-    /// naming the issue. For the tests of the ported methods.
-    #[cfg(test)]
-    pub(crate) fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
-        Ok(Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() })
+    /// naming the issue. For the tests of the ported methods and the benches
+    /// (`relance bench import --database postgres://…`), not for the daemon.
+    #[doc(hidden)]
+    pub fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
+        let store =
+            Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() };
+        // Indexes a bulk load deferred before a crash (see `import::bulk`).
+        store.restore_deferred_indexes()?;
+        Ok(store)
     }
 
     /// Takes the lock that makes a daemon the only one working on this

@@ -130,31 +130,34 @@ impl Store {
     /// those the allocations settled; and the payers.
     pub fn replay_inputs(&self, tenant: &TenantId) -> Result<(Vec<OpenInvoice>, Vec<Payer>), StoreError> {
         let (_, payers) = self.matching_inputs(tenant)?;
-        let invoices = self.db.read(|c| {
-            let mut st = c.prepare(
-                "SELECT i.number, i.customer_id, i.issue_date, i.due_date, i.currency, i.total_minor,
-                        i.open_minor + coalesce((SELECT sum(a.amount_minor + a.write_off_minor) FROM allocations a
-                          WHERE a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL), 0)
-                   FROM invoices i
-                  WHERE i.tenant_id=?1 AND i.total_minor > 0
-                    AND ((i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0)
-                         OR EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=i.tenant_id
-                                      AND a.invoice_number=i.number AND a.undone_at IS NULL))
-                  ORDER BY i.number",
-            )?;
-            let rows = st
-                .query_map([tenant.as_str()], |r| {
+        let invoices = self.db.read_any(|db| {
+            let mut rows = db
+                .query(
+                    "SELECT i.number, i.customer_id, i.issue_date, i.due_date, i.currency, i.total_minor,
+                            i.open_minor + coalesce((SELECT sum(a.amount_minor + a.write_off_minor) FROM allocations a
+                              WHERE a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL), 0)
+                       FROM invoices i
+                      WHERE i.tenant_id=?1 AND i.total_minor > 0
+                        AND ((i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0)
+                             OR EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=i.tenant_id
+                                          AND a.invoice_number=i.number AND a.undone_at IS NULL))",
+                    args![tenant.as_str()],
+                )?
+                .into_iter()
+                .map(|r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, i64>(5)?,
-                        r.get::<_, i64>(6)?,
+                        r.get::<String>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<Option<String>>(2)?,
+                        r.get::<String>(3)?,
+                        r.get::<String>(4)?,
+                        r.get::<i64>(5)?,
+                        r.get::<i64>(6)?,
                     ))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            // By number, byte-wise on both databases (PostgreSQL's text order follows its collation).
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
             let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
             let mut out = Vec::with_capacity(rows.len());
             for (number, customer_id, issue, due, ccy, total, open) in rows {

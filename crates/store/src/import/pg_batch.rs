@@ -10,13 +10,15 @@
 //!   join, merged in Rust (the same rules as row by row), and written back
 //!   with one `INSERT … SELECT` and one `UPDATE … FROM`; their IBANs with
 //!   one `INSERT … SELECT … ON CONFLICT DO NOTHING`;
-//! - invoices: the stored rows of the batch's numbers (and which of them
-//!   have pending allocations) are read in one join each, then the new ones
-//!   are inserted with one `INSERT … SELECT … ON CONFLICT DO NOTHING
-//!   RETURNING number`. Records of invoices the store had go through the
-//!   same per-record rules as on SQLite (`update_existing`), which write
-//!   only what changed; a full export's unchanged invoices are touched with
-//!   one `UPDATE`.
+//! - invoices: the new ones are inserted with one `INSERT … SELECT … ON
+//!   CONFLICT DO NOTHING RETURNING number`; when some were not new, the
+//!   stored rows of the others (and which have pending allocations) are read
+//!   in one join each, and those records go through the same per-record
+//!   rules as on SQLite (`update_existing`), which write only what changed;
+//!   a full export's unchanged invoices are touched with one `UPDATE`.
+//!
+//! A large load into a small table also drops the secondary indexes of
+//! `invoices` until it ends, as on SQLite (`bulk.rs`).
 //!
 //! The staging tables are temporary (one set per connection), emptied at
 //! every commit (`ON COMMIT DELETE ROWS`), and each is filled at most once
@@ -192,33 +194,10 @@ pub(super) fn upsert_invoices(
         &rows,
     )?;
     drop(rows);
-    // What the store has of these invoices, before anything is inserted.
-    let mut existing: HashMap<String, Existing> = HashMap::new();
-    for r in db.query(
-        "SELECT i.number, i.customer_id, i.issue_date, i.due_date, i.currency, i.total_minor, i.open_minor,
-                i.status, i.erp_open_minor
-         FROM invoices i WHERE i.tenant_id = ?1 AND i.number IN (SELECT number FROM relance_stage_invoices)",
-        args![tenant],
-    )? {
-        existing.insert(r.get(0)?, existing_from(&r, 1)?);
-    }
-    let with_pending: HashSet<String> = if existing.is_empty() {
-        HashSet::new()
-    } else {
-        db.query(
-            "SELECT DISTINCT invoice_number FROM allocations
-             WHERE tenant_id = ?1 AND erp_state = 'pending' AND undone_at IS NULL
-               AND invoice_number IN (SELECT number FROM relance_stage_invoices)",
-            args![tenant],
-        )?
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_, _>>()?
-    };
     // The first record of each number not stored yet is inserted (a later
     // one of the same number is then an update, as row by row).
-    let created: HashSet<String> = if existing.len() < records.len() {
-        db.query(
+    let created: HashSet<String> = db
+        .query(
             "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
                                    open_minor, status, source, last_import, created_at, updated_at, erp_open_minor)
              SELECT DISTINCT ON (number) CAST(?1 AS TEXT), number, customer_id, issue_date, due_date, currency,
@@ -230,10 +209,33 @@ pub(super) fn upsert_invoices(
         )?
         .into_iter()
         .map(|r| r.get(0))
-        .collect::<Result<_, _>>()?
-    } else {
-        HashSet::new()
-    };
+        .collect::<Result<_, _>>()?;
+    // What the store had of the others (the insert left them as they were),
+    // and which of them have pending allocations: nothing to read when the
+    // whole batch was new (a first load).
+    let mut existing: HashMap<String, Existing> = HashMap::new();
+    let mut with_pending: HashSet<String> = HashSet::new();
+    if created.len() < records.len() {
+        for r in db.query(
+            "SELECT i.number, i.customer_id, i.issue_date, i.due_date, i.currency, i.total_minor, i.open_minor,
+                    i.status, i.erp_open_minor
+             FROM invoices i WHERE i.tenant_id = ?1 AND i.number IN (SELECT number FROM relance_stage_invoices)",
+            args![tenant],
+        )? {
+            let number: String = r.get(0)?;
+            if !created.contains(&number) {
+                existing.insert(number, existing_from(&r, 1)?);
+            }
+        }
+        for r in db.query(
+            "SELECT DISTINCT invoice_number FROM allocations
+             WHERE tenant_id = ?1 AND erp_state = 'pending' AND undone_at IS NULL
+               AND invoice_number IN (SELECT number FROM relance_stage_invoices)",
+            args![tenant],
+        )? {
+            with_pending.insert(r.get(0)?);
+        }
+    }
     let mut changes = Vec::with_capacity(records.len());
     let mut seen: HashSet<&str> = HashSet::with_capacity(records.len());
     for (rec, new) in records.iter().zip(&news) {
