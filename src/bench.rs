@@ -47,6 +47,12 @@ pub enum BenchCommand {
         /// Skip the idle-RSS measurement.
         #[arg(long)]
         no_rss: bool,
+        /// Import into PostgreSQL instead (`postgres://…`, a role that may create schemas): the
+        /// CSV connector on the PostgreSQL store, in a scratch schema dropped afterwards (issue
+        /// #17's target: ≥ 100,000 rows/s at 1M rows). The daemon cannot run on PostgreSQL yet,
+        /// so the connector is driven directly and idle RSS is not measured.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Cash application: 1M open invoices, 50k customers, 100k noisy credits (target ≤ 3 s, ≤ 1 GB); prints
     /// accuracy. `--matrix` runs the scaling matrix (customers, invoices, credits), one child process per cell.
@@ -149,7 +155,8 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        BenchCommand::Import { rows, sizes, dir, no_rss } if sizes.is_empty() => import(rows, dir, no_rss),
+        BenchCommand::Import { rows, dir, database: Some(url), .. } => import_postgres(rows, dir, &url),
+        BenchCommand::Import { rows, sizes, dir, no_rss, .. } if sizes.is_empty() => import(rows, dir, no_rss),
         BenchCommand::Import { sizes, dir, no_rss, .. } => import_sizes(&sizes, dir, no_rss),
         BenchCommand::Match(args) => crate::bench_cash::bench_match(&args),
         BenchCommand::Reports(args) => crate::bench_reports::bench_reports(&args),
@@ -241,6 +248,79 @@ fn import(rows: u64, dir: Option<PathBuf>, no_rss: bool) -> anyhow::Result<ExitC
     }
     println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench import --database postgres://…`: the CSV connector importing the
+/// same generated file into a PostgreSQL store (a scratch schema), then
+/// re-importing it (must apply nothing).
+fn import_postgres(rows: u64, dir: Option<PathBuf>, url: &str) -> anyhow::Result<ExitCode> {
+    use relance_connector::RunContext;
+    use relance_connectors::csv_invoices::CsvInvoices;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        bail!("--database takes a postgres://… URL (SQLite is the default)");
+    }
+    let (_tmp, base) = bench_dir(dir)?;
+    let config = write_bench_config(&base)?;
+    let csv = base.join("invoices").join("export.csv");
+    let t0 = Instant::now();
+    let bytes = generate_csv(&csv, rows)?;
+    println!("generated {rows} rows ({:.1} MB) in {:.2} s", bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
+    let schema = format!("relance_bench_import_{}", std::process::id());
+    let admin = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    admin.block_on(pg_exec(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")))?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = relance_store::PostgresUrl::parse(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let measured = (|| -> anyhow::Result<()> {
+        let store = relance_store::Store::open_postgres(&scoped)?;
+        let settings = Settings::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tenant_config = settings.tenant("bench").context("the bench tenant")?;
+        let connector = tenant_config.connectors.first().context("the bench connector")?;
+        let tenant = TenantId::new("bench")?;
+        let ctx = RunContext {
+            tenant: tenant.clone(),
+            connector: connector.name.clone(),
+            store: store.clone(),
+            keep_dir: base.join("data").join("keep"),
+            cancel: CancellationToken::new(),
+            once: true,
+        };
+        let t1 = Instant::now();
+        let report = CsvInvoices::from_config(tenant_config, connector)?.sync_blocking(&ctx)?;
+        let secs = t1.elapsed().as_secs_f64();
+        let counts = store.tenant_counts(&tenant)?;
+        let stored: u64 = counts.invoices_by_status.iter().map(|(_, n)| n).sum();
+        if stored != rows || report.items != rows {
+            bail!("stored {stored} invoices ({} applied), expected {rows}", report.items);
+        }
+        println!(
+            "import into PostgreSQL: {rows} rows in {secs:.2} s = {:.0} rows/s ({:.1} MB/s), peak RSS {:.0} MB \
+             [target ≥ 100000 rows/s at 1M rows]",
+            rows as f64 / secs,
+            bytes as f64 / 1e6 / secs,
+            peak_rss_kb().unwrap_or(0) as f64 / 1024.0,
+        );
+        let t2 = Instant::now();
+        let again = CsvInvoices::from_config(tenant_config, connector)?.sync_blocking(&ctx)?;
+        println!("re-import of the same file: {} rows applied in {:.2} s", again.items, t2.elapsed().as_secs_f64());
+        if again.items != 0 {
+            bail!("the re-import applied {} rows, expected none", again.items);
+        }
+        Ok(())
+    })();
+    admin.block_on(pg_exec(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))?;
+    measured?;
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pg_exec(url: &str, sql: &str) -> anyhow::Result<()> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.context("cannot connect")?;
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.with_context(|| format!("{sql:.80}…"))?;
+    drop(client);
+    let _ = task.await;
+    Ok(())
 }
 
 /// `bench import --sizes …`: each size in a child process (its own peak RSS) and a fresh

@@ -523,7 +523,7 @@ fn reply_and_customer_page_reads_agree_on_a_copied_world() {
     )
     .unwrap();
     let sqlite = Store::open_sqlite(&path).unwrap();
-    let postgres = Store::open_postgres_partial(&scratch.url).unwrap();
+    let postgres = Store::open_postgres(&scratch.url).unwrap();
     let both = |what: &str, f: &dyn Fn(&Store) -> String| {
         let (a, b) = (f(&sqlite), f(&postgres));
         assert!(a.len() > 20, "{what}: too little to compare: {a}");

@@ -380,6 +380,7 @@ impl Backend {
     }
 
     /// The SQLite read connection of a method not ported yet.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,

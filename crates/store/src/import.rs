@@ -40,18 +40,19 @@
 //! primary key's), so consecutive rows touch the same pages.
 
 pub(crate) mod bulk;
+mod pg_batch;
 
 pub use bulk::{BULK_MIN_ROWS, BulkMode};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
 use super::reflection::{self, ReflectedBy};
 use super::sqlite::{insert_event, insert_quarantine};
 use super::{NewQuarantine, Store, StoreError, now_text, status_filter};
+use crate::db::{Backend, Db, Row, args};
 use relance_domain::money::format_minor;
 use relance_domain::{CustomerRecord, InvoiceRecord, InvoiceStatus, TenantId};
 
@@ -70,6 +71,9 @@ pub struct ImportKey<'a> {
 
 /// Invoices listed by number in the `invoices_closed` event of a closing pass (the count is always given).
 pub const CLOSED_LISTED: usize = 1000;
+
+/// Rows of a page of [`Store::full_export_preview`].
+const PREVIEW_PAGE: usize = 20_000;
 
 /// Statuses a full export closes when an invoice is missing from it.
 const CLOSABLE: &[&str] = &["open", "partially_paid", "disputed"];
@@ -233,25 +237,31 @@ impl Store {
     /// means the unit must not be applied again; `Running` carries the position
     /// to resume from.
     pub fn begin_import(&self, key: &ImportKey<'_>) -> Result<ImportState, StoreError> {
-        self.db.write(|tx| {
-            let found = tx
-                .query_row(
+        self.db.write_any(|db| {
+            let find = |db: Db<'_>| {
+                db.query_opt(
                     "SELECT id, state, position, full_export FROM imports WHERE tenant_id=?1 AND source=?2 AND unit=?3",
-                    (key.tenant.as_str(), key.source, key.unit),
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, bool>(3)?)),
-                )
-                .optional()?;
-            let (id, state, position, full_export) = match found {
+                    args![key.tenant.as_str(), key.source, key.unit],
+                )?
+                .map(|r| Ok::<_, StoreError>((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?, r.get::<bool>(3)?)))
+                .transpose()
+            };
+            let found = match find(db)? {
                 Some(f) => f,
                 None => {
-                    tx.execute(
+                    // Two workers beginning the same unit at once: the second finds the first's row.
+                    let inserted = db.query_opt(
                         "INSERT INTO imports (tenant_id, source, unit, label, full_export, state, started_at)
-                         VALUES (?1,?2,?3,?4,?5,'running',?6)",
-                        (key.tenant.as_str(), key.source, key.unit, key.label, key.full_export, now_text()),
+                         VALUES (?1,?2,?3,?4,?5,'running',?6) ON CONFLICT (tenant_id, source, unit) DO NOTHING RETURNING id",
+                        args![key.tenant.as_str(), key.source, key.unit, key.label, key.full_export, now_text()],
                     )?;
-                    (tx.last_insert_rowid(), "running".to_string(), 0, key.full_export)
+                    match inserted {
+                        Some(r) => (r.get(0)?, "running".to_string(), 0, key.full_export),
+                        None => find(db)?.ok_or_else(|| StoreError::Corrupt("an import row vanished".into()))?,
+                    }
                 }
             };
+            let (id, state, position, full_export) = found;
             let status = ImportStatus::parse(&state)
                 .ok_or_else(|| StoreError::Corrupt(format!("import {id} has state `{state}`")))?;
             Ok(ImportState {
@@ -259,7 +269,7 @@ impl Store {
                 tenant: key.tenant.clone(),
                 source: key.source.to_string(),
                 status,
-                position: position as u64,
+                position: u64::try_from(position).unwrap_or(0),
                 full_export,
                 written_customers: Arc::default(),
                 expected_rows: None,
@@ -271,14 +281,14 @@ impl Store {
     /// Records consumed so far by the latest import of `source` (the progress
     /// of a running one, as committed); `None` before the first.
     pub fn import_progress(&self, tenant: &TenantId, source: &str) -> Result<Option<u64>, StoreError> {
-        self.db.read(|c| {
-            let p: Option<i64> = c
-                .query_row(
+        self.db.read_any(|db| {
+            let p: Option<i64> = db
+                .query_opt(
                     "SELECT position FROM imports WHERE tenant_id=?1 AND source=?2 ORDER BY id DESC LIMIT 1",
-                    (tenant.as_str(), source),
-                    |r| r.get(0),
-                )
-                .optional()?;
+                    args![tenant.as_str(), source],
+                )?
+                .map(|r| r.get(0))
+                .transpose()?;
             Ok(p.map(|p| u64::try_from(p).unwrap_or(0)))
         })
     }
@@ -289,7 +299,13 @@ impl Store {
         state: &mut ImportState,
         batch: &InvoiceBatch,
     ) -> Result<BatchOutcome, StoreError> {
-        let outcome = self.db.write(|tx| apply_batch(tx, state, batch))?;
+        let (outcome, customers) = self.db.write_any(|db| apply_batch(db, state, batch))?;
+        {
+            let mut written = state.written_customers.lock().unwrap_or_else(|p| p.into_inner());
+            for c in customers {
+                written.insert(c.id.clone(), c);
+            }
+        }
         state.position = batch.position_after;
         if state.bulk == bulk::BulkMode::Undecided {
             self.decide_bulk(state, &outcome)?;
@@ -317,6 +333,19 @@ impl Store {
             return Ok(());
         }
         let id = state.id;
+        if let Backend::Postgres(_) = &*self.db {
+            let deferred = self.db.write_any(|db| {
+                let table: u64 = db.query_one("SELECT count(*) FROM invoices", args![])?.get(0)?;
+                if !bulk::worth_deferring(projected, table) {
+                    return Ok(false);
+                }
+                Ok(bulk::defer_invoice_indexes_pg(db, id)? > 0)
+            })?;
+            if deferred {
+                state.bulk = bulk::BulkMode::Deferred;
+            }
+            return Ok(());
+        }
         let deferred = self.db.write(|tx| {
             // All tenants: the indexes are shared.
             let table: i64 = tx.query_row("SELECT count(*) FROM invoices", [], |r| r.get(0))?;
@@ -335,7 +364,17 @@ impl Store {
     /// returns how many. Called when an import ends, by a connector that
     /// gives up on one, and when the database is opened.
     pub fn restore_deferred_indexes(&self) -> Result<usize, StoreError> {
-        self.db.with_writer(bulk::restore_deferred)
+        match &*self.db {
+            Backend::Postgres(_) => {
+                let mut rebuilt = 0;
+                // One transaction per index, as on SQLite.
+                while let Some(built) = self.db.write_any(bulk::restore_next_pg)? {
+                    rebuilt += usize::from(built);
+                }
+                Ok(rebuilt)
+            }
+            Backend::Sqlite(_) => self.db.with_writer(bulk::restore_deferred),
+        }
     }
 
     /// Ends an import: closes what a full export no longer lists, writes the
@@ -343,7 +382,7 @@ impl Store {
     pub fn finish_import(&self, state: &mut ImportState, label: &str) -> Result<ImportSummary, StoreError> {
         // Indexes first: the closing pass and everyone after it read through them.
         self.restore_deferred_indexes()?;
-        let summary = self.db.write(|tx| finish(tx, state, label))?;
+        let summary = self.db.write_any(|db| finish(db, state, label))?;
         state.status = ImportStatus::Done;
         self.db.release_memory();
         Ok(summary)
@@ -359,20 +398,32 @@ impl Store {
         listed: impl Fn(&str) -> bool,
     ) -> Result<ClosePreview, StoreError> {
         let closable = status_filter(CLOSABLE);
-        self.db.read(|c| {
-            let tenant_open: i64 = c.query_row(
-                &format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"),
-                [tenant.as_str()],
-                |r| r.get(0),
-            )?;
-            let mut st =
-                c.prepare(&format!("SELECT number FROM invoices WHERE tenant_id=?1 AND source=?2{closable}"))?;
-            let mut rows = st.query((tenant.as_str(), source))?;
+        self.db.read_any(|db| {
+            let tenant_open: i64 = db
+                .query_one(
+                    &format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"),
+                    args![tenant.as_str()],
+                )?
+                .get(0)?;
+            // By pages in key order (one snapshot): a large tenant's numbers are never all in memory.
+            let page_sql = format!(
+                "SELECT number FROM invoices WHERE tenant_id=?1 AND source=?2 AND number > ?3{closable}
+                 ORDER BY number LIMIT {PREVIEW_PAGE}"
+            );
             let mut would_close = 0u64;
-            while let Some(row) = rows.next()? {
-                let number = row.get_ref(0)?.as_str().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                if !listed(number) {
-                    would_close += 1;
+            let mut after = String::new();
+            loop {
+                let rows = db.query(&page_sql, args![tenant.as_str(), source, after])?;
+                let full = rows.len() == PREVIEW_PAGE;
+                for row in rows {
+                    let number: String = row.get(0)?;
+                    if !listed(&number) {
+                        would_close += 1;
+                    }
+                    after = number;
+                }
+                if !full {
+                    break;
                 }
             }
             Ok(ClosePreview { would_close, tenant_open: u64::try_from(tenant_open).unwrap_or(0) })
@@ -384,19 +435,19 @@ impl Store {
     pub fn pass_close_preview(&self, state: &ImportState) -> Result<ClosePreview, StoreError> {
         let closable = status_filter(CLOSABLE);
         let tenant = state.tenant.as_str();
-        self.db.read(|c| {
-            let tenant_open: i64 =
-                c.query_row(&format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"), [tenant], |r| {
-                    r.get(0)
-                })?;
-            let would_close: i64 = c.query_row(
-                &format!(
-                    "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND source=?2
-                     AND (last_import IS NULL OR last_import<>?3){closable}"
-                ),
-                (tenant, &state.source, state.id),
-                |r| r.get(0),
-            )?;
+        self.db.read_any(|db| {
+            let tenant_open: i64 = db
+                .query_one(&format!("SELECT count(*) FROM invoices WHERE tenant_id=?1{closable}"), args![tenant])?
+                .get(0)?;
+            let would_close: i64 = db
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM invoices WHERE tenant_id=?1 AND source=?2
+                         AND (last_import IS NULL OR last_import<>?3){closable}"
+                    ),
+                    args![tenant, state.source, state.id],
+                )?
+                .get(0)?;
             Ok(ClosePreview {
                 would_close: u64::try_from(would_close).unwrap_or(0),
                 tenant_open: u64::try_from(tenant_open).unwrap_or(0),
@@ -409,21 +460,21 @@ impl Store {
     /// input is kept), one audit event. Returns the quarantine id, which the
     /// API releases.
     pub fn hold_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
-        let id = self.db.write(|tx| {
-            let held = tx.execute(
+        let id = self.db.write_any(|db| {
+            let held = db.execute(
                 "UPDATE imports SET state='held' WHERE tenant_id=?2 AND id=?1 AND state='running'",
-                (state.id, state.tenant.as_str()),
+                args![state.id, state.tenant.as_str()],
             )?;
             if held != 1 {
                 return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
             }
-            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
-            tx.execute(
+            let qid = insert_quarantine(db, state.tenant.as_str(), q)?;
+            db.execute(
                 "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
-                (qid, state.id, state.tenant.as_str()),
+                args![qid, state.id, state.tenant.as_str()],
             )?;
             insert_event(
-                tx,
+                db,
                 state.tenant.as_str(),
                 &format!("connector:{}", state.source),
                 "import_held",
@@ -440,24 +491,24 @@ impl Store {
     /// acceptable now (e.g. `max_close_share` was raised). Returns false, and
     /// leaves it held, when a later full import of the source superseded it.
     pub fn resume_held_import(&self, state: &mut ImportState, why: &str) -> Result<bool, StoreError> {
-        let resumed = self.db.write(|tx| {
-            if superseded(tx, state.id)? {
+        let resumed = self.db.write_any(|db| {
+            if superseded(db, state.id)? {
                 return Ok(false);
             }
-            if tx.execute(
+            if db.execute(
                 "UPDATE imports SET state='running' WHERE tenant_id=?2 AND id=?1 AND state='held'",
-                (state.id, state.tenant.as_str()),
+                args![state.id, state.tenant.as_str()],
             )? != 1
             {
                 return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
             }
             let now = now_text();
-            tx.execute(
+            db.execute(
                 "UPDATE quarantine SET released_at=?3 WHERE tenant_id=?1 AND import_id=?2 AND released_at IS NULL",
-                (state.tenant.as_str(), state.id, &now),
+                args![state.tenant.as_str(), state.id, now],
             )?;
             insert_event(
-                tx,
+                db,
                 state.tenant.as_str(),
                 &format!("connector:{}", state.source),
                 "import_resumed",
@@ -482,14 +533,14 @@ impl Store {
         quarantine_id: i64,
         actor: &str,
     ) -> Result<ReleasedImport, StoreError> {
-        self.db.write(|tx| {
-            let row: Option<(Option<i64>, Option<String>)> = tx
-                .query_row(
+        self.db.write_any(|db| {
+            let row: Option<(Option<i64>, Option<String>)> = db
+                .query_opt(
                     "SELECT import_id, raw_path FROM quarantine WHERE tenant_id=?1 AND id=?2",
-                    (tenant.as_str(), quarantine_id),
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+                    args![tenant.as_str(), quarantine_id],
+                )?
+                .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+                .transpose()?;
             let (import, kept_path) = match row {
                 None => return Err(StoreError::Rejected(format!("no quarantine item {quarantine_id}"))),
                 Some((None, _)) => {
@@ -499,30 +550,34 @@ impl Store {
                 }
                 Some((Some(import), kept)) => (import, kept),
             };
-            let (source, unit, label, state): (String, String, String, String) = tx.query_row(
+            let r = db.query_one(
                 "SELECT source, unit, label, state FROM imports WHERE tenant_id=?1 AND id=?2",
-                (tenant.as_str(), import),
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                args![tenant.as_str(), import],
             )?;
+            let (source, unit, label, state): (String, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             if state != ImportStatus::Held.as_str() {
                 return Err(StoreError::Rejected(format!(
                     "quarantine item {quarantine_id} is not held any more (its import is {state})"
                 )));
             }
-            if superseded(tx, import)? {
+            if superseded(db, import)? {
                 return Err(StoreError::Rejected(format!(
                     "quarantine item {quarantine_id}: a later full export of `{source}` was imported since; \
                      releasing this older one would apply stale data"
                 )));
             }
             let now = now_text();
-            tx.execute("UPDATE imports SET state='released' WHERE tenant_id=?2 AND id=?1", (import, tenant.as_str()))?;
-            tx.execute(
+            db.execute(
+                "UPDATE imports SET state='released' WHERE tenant_id=?2 AND id=?1",
+                args![import, tenant.as_str()],
+            )?;
+            db.execute(
                 "UPDATE quarantine SET released_at=?2 WHERE tenant_id=?3 AND id=?1",
-                (quarantine_id, &now, tenant.as_str()),
+                args![quarantine_id, now, tenant.as_str()],
             )?;
             insert_event(
-                tx,
+                db,
                 tenant.as_str(),
                 actor,
                 "import_released",
@@ -535,17 +590,17 @@ impl Store {
 
     /// Imports of `source` released through the API and not applied yet, oldest first.
     pub fn released_imports(&self, tenant: &TenantId, source: &str) -> Result<Vec<ReleasedImport>, StoreError> {
-        self.db.read(|c| {
-            let mut st = c.prepare(
+        self.db.read_any(|db| {
+            db.query(
                 "SELECT i.id, i.unit, i.label,
                         (SELECT q.raw_path FROM quarantine q WHERE q.tenant_id=i.tenant_id AND q.import_id=i.id
                          ORDER BY q.id DESC LIMIT 1)
                  FROM imports i WHERE i.tenant_id=?1 AND i.source=?2 AND i.state='released' ORDER BY i.id",
-            )?;
-            let rows = st.query_map((tenant.as_str(), source), |r| {
-                Ok(ReleasedImport { import: r.get(0)?, unit: r.get(1)?, label: r.get(2)?, kept_path: r.get(3)? })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                args![tenant.as_str(), source],
+            )?
+            .into_iter()
+            .map(|r| Ok(ReleasedImport { import: r.get(0)?, unit: r.get(1)?, label: r.get(2)?, kept_path: r.get(3)? }))
+            .collect()
         })
     }
 
@@ -554,18 +609,18 @@ impl Store {
     pub fn quarantine_import(&self, state: &mut ImportState, q: &NewQuarantine) -> Result<i64, StoreError> {
         // A unit given up mid-way (a parser panic) may have deferred the indexes.
         self.restore_deferred_indexes()?;
-        let id = self.db.write(|tx| {
-            let qid = insert_quarantine(tx, state.tenant.as_str(), q)?;
-            tx.execute(
+        let id = self.db.write_any(|db| {
+            let qid = insert_quarantine(db, state.tenant.as_str(), q)?;
+            db.execute(
                 "UPDATE quarantine SET import_id=?2 WHERE tenant_id=?3 AND id=?1",
-                (qid, state.id, state.tenant.as_str()),
+                args![qid, state.id, state.tenant.as_str()],
             )?;
-            tx.execute(
+            db.execute(
                 "UPDATE imports SET state='quarantined', quarantined=quarantined+1, finished_at=?2 WHERE tenant_id=?3 AND id=?1",
-                (state.id, now_text(), state.tenant.as_str()),
+                args![state.id, now_text(), state.tenant.as_str()],
             )?;
             insert_event(
-                tx,
+                db,
                 state.tenant.as_str(),
                 &format!("connector:{}", state.source),
                 "quarantined",
@@ -579,61 +634,86 @@ impl Store {
     }
 }
 
-fn apply_batch(tx: &Transaction<'_>, state: &ImportState, batch: &InvoiceBatch) -> Result<BatchOutcome, StoreError> {
+/// Applies one batch in the caller's transaction. Returns the outcome and the
+/// customers written, which the caller adds to `state`'s cache once the
+/// transaction has committed (on PostgreSQL it may run more than once).
+fn apply_batch(
+    db: Db<'_>,
+    state: &ImportState,
+    batch: &InvoiceBatch,
+) -> Result<(BatchOutcome, Vec<CustomerRecord>), StoreError> {
     let tenant = state.tenant.as_str();
     // Claim the range: fails if another worker applied it meanwhile.
-    let claimed = tx.execute(
+    let claimed = db.execute(
         "UPDATE imports SET position=?1 WHERE tenant_id=?4 AND id=?2 AND position=?3 AND state IN ('running','released')",
-        (batch.position_after as i64, state.id, state.position as i64, tenant),
+        args![as_i64(batch.position_after)?, state.id, as_i64(state.position)?, tenant],
     )?;
     if claimed != 1 {
         return Err(StoreError::ImportConflict { import: state.id, expected: state.position });
     }
     let now = now_text();
-    {
-        let mut written = state.written_customers.lock().unwrap_or_else(|p| p.into_inner());
-        upsert_customers(tx, tenant, &batch.records, &now, &mut written)?;
+    let customers = {
+        let written = state.written_customers.lock().unwrap_or_else(|p| p.into_inner());
+        merged_customers(&batch.records, &written)
+    };
+    match db {
+        Db::Postgres(pg) => pg_batch::upsert_customers(db, pg, tenant, &customers, &now)?,
+        Db::Sqlite(_) => upsert_customers(db, tenant, &customers, &now)?,
     }
     let mut out = BatchOutcome::default();
-    let mut stmts = InvoiceStatements::prepare(tx)?;
     // In primary-key order: consecutive rows land on the same pages. Stable,
     // so two records of one number keep their order (the later one wins).
     let mut records: Vec<&InvoiceRecord> = batch.records.iter().collect();
     records.sort_by(|a, b| a.number.cmp(&b.number));
     let mut imported = Vec::new();
-    for rec in records {
-        match upsert_invoice(tx, &mut stmts, state, rec, &now, &mut imported)? {
+    let changes = match db {
+        Db::Postgres(pg) => pg_batch::upsert_invoices(db, pg, state, &records, &now, &mut imported)?,
+        Db::Sqlite(c) => {
+            // The hot path of a large load: the insert prepared once per batch, its arguments borrowed.
+            let mut insert = c.prepare_cached(INSERT_INVOICE)?;
+            let mut changes = Vec::with_capacity(records.len());
+            for rec in &records {
+                changes.push(upsert_invoice(db, &mut insert, state, rec, &now, &mut imported)?);
+            }
+            changes
+        }
+    };
+    for change in changes {
+        match change {
             Change::Created => out.created += 1,
             Change::Updated => out.updated += 1,
             Change::Unchanged => out.unchanged += 1,
             Change::Quarantined => out.quarantined += 1,
         }
     }
-    super::events::emit_imported(tx, tenant, &state.source, state.id, &imported)?;
+    super::events::emit_imported(db, tenant, &state.source, state.id, &imported)?;
     for q in &batch.quarantined {
-        insert_quarantine(tx, tenant, q)?;
+        insert_quarantine(db, tenant, q)?;
         out.quarantined += 1;
     }
-    if !batch.quarantined_numbers.is_empty() {
-        let mut st = tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?;
-        for n in &batch.quarantined_numbers {
-            st.execute((state.id, tenant, n))?;
-        }
+    for n in &batch.quarantined_numbers {
+        db.execute(TOUCH_INVOICE, args![state.id, tenant, n])?;
     }
-    tx.execute(
+    // `MAX(a, b)`, not `a OR b`: PostgreSQL's BIGINT is not a boolean.
+    db.execute(
         "UPDATE imports SET created=created+?2, updated=updated+?3, unchanged=unchanged+?4,
-                quarantined=quarantined+?5, close_blocked=close_blocked OR ?6 WHERE tenant_id=?7 AND id=?1",
-        (
+                quarantined=quarantined+?5, close_blocked=MAX(close_blocked, ?6) WHERE tenant_id=?7 AND id=?1",
+        args![
             state.id,
-            out.created as i64,
-            out.updated as i64,
-            out.unchanged as i64,
-            out.quarantined as i64,
+            as_i64(out.created)?,
+            as_i64(out.updated)?,
+            as_i64(out.unchanged)?,
+            as_i64(out.quarantined)?,
             batch.close_blocked,
-            tenant,
-        ),
+            tenant
+        ],
     )?;
-    Ok(out)
+    Ok((out, customers))
+}
+
+/// A count or position as the databases store it.
+fn as_i64(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Rejected(format!("{n} is out of range")))
 }
 
 enum Change {
@@ -644,106 +724,109 @@ enum Change {
     Quarantined,
 }
 
-/// Merges the customers of a batch (one write per customer) into the store:
-/// the latest non-empty name, segment and language win; e-mails, phones and
-/// IBANs accumulate.
-fn upsert_customers(
-    tx: &Connection,
-    tenant: &str,
-    records: &[InvoiceRecord],
-    now: &str,
-    written: &mut HashMap<String, CustomerRecord>,
-) -> Result<(), StoreError> {
-    let mut merged: HashMap<&str, CustomerRecord> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
+/// The customers of a batch to write, merged (a customer appears on many
+/// records), in first-seen order, less those this import already wrote
+/// identically.
+fn merged_customers(records: &[InvoiceRecord], written: &HashMap<String, CustomerRecord>) -> Vec<CustomerRecord> {
+    let mut merged: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<CustomerRecord> = Vec::new();
     for r in records {
-        if written.get(&r.customer.id) == Some(&r.customer) && !merged.contains_key(r.customer.id.as_str()) {
-            continue;
-        }
         let c = &r.customer;
-        match merged.get_mut(c.id.as_str()) {
-            Some(m) => merge_customer(m, c),
+        match merged.get(c.id.as_str()) {
+            Some(&i) => merge_customer(&mut out[i], c),
             None => {
-                order.push(&c.id);
-                merged.insert(&c.id, c.clone());
+                if written.get(&c.id) == Some(c) {
+                    continue;
+                }
+                merged.insert(&c.id, out.len());
+                out.push(c.clone());
             }
         }
     }
-    let mut select = tx.prepare_cached(
-        "SELECT name, emails, phones, segment, language, address FROM customers WHERE tenant_id=?1 AND id=?2",
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at, address)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9)",
-    )?;
-    let mut update = tx.prepare_cached(
-        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8, address=?9
-         WHERE tenant_id=?1 AND id=?2",
-    )?;
-    let mut iban = tx.prepare_cached(
-        "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'source',?4)",
-    )?;
-    for id in order {
-        let Some(c) = merged.get(id) else { continue };
-        let existing = select
-            .query_row((tenant, id), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            })
-            .optional()?;
-        let lang = c.language.map(|l| l.as_str().to_string());
+    out
+}
+
+/// A customer as stored, read back into a record (IBANs apart).
+fn stored_customer(
+    id: &str,
+    name: String,
+    emails: &str,
+    phones: &str,
+    segment: Option<String>,
+    language: Option<String>,
+    address: Option<String>,
+) -> CustomerRecord {
+    CustomerRecord {
+        id: id.to_string(),
+        name,
+        emails: serde_json::from_str(emails).unwrap_or_default(),
+        phones: serde_json::from_str(phones).unwrap_or_default(),
+        ibans: Vec::new(),
+        segment,
+        language: language.as_deref().and_then(|l| l.parse().ok()),
+        address,
+    }
+}
+
+/// Merges the customers of a batch (one write per customer) into the store:
+/// the latest non-empty name, segment and language win; e-mails, phones and
+/// IBANs accumulate.
+fn upsert_customers(db: Db<'_>, tenant: &str, customers: &[CustomerRecord], now: &str) -> Result<(), StoreError> {
+    for c in customers {
+        let id = c.id.as_str();
+        let existing = db.query_opt(
+            "SELECT name, emails, phones, segment, language, address FROM customers WHERE tenant_id=?1 AND id=?2",
+            args![tenant, id],
+        )?;
         match existing {
             None => {
-                insert.execute((
-                    tenant,
-                    id,
-                    &c.name,
-                    json!(c.emails).to_string(),
-                    json!(c.phones).to_string(),
-                    &c.segment,
-                    &lang,
-                    now,
-                    &c.address,
-                ))?;
+                db.execute(
+                    "INSERT INTO customers (tenant_id, id, name, emails, phones, segment, language, created_at, updated_at, address)
+                     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8,?9)",
+                    args![
+                        tenant,
+                        id,
+                        c.name,
+                        json!(c.emails).to_string(),
+                        json!(c.phones).to_string(),
+                        c.segment,
+                        c.language.map(|l| l.as_str()),
+                        now,
+                        c.address
+                    ],
+                )?;
             }
-            Some((name, emails, phones, segment, language, address)) => {
-                let mut stored = CustomerRecord {
-                    id: id.to_string(),
-                    name: name.clone(),
-                    emails: serde_json::from_str(&emails).unwrap_or_default(),
-                    phones: serde_json::from_str(&phones).unwrap_or_default(),
-                    ibans: Vec::new(),
-                    segment: segment.clone(),
-                    language: language.as_deref().and_then(|l| l.parse().ok()),
-                    address: address.clone(),
-                };
+            Some(r) => {
+                let emails: String = r.get(1)?;
+                let phones: String = r.get(2)?;
+                let mut stored = stored_customer(id, r.get(0)?, &emails, &phones, r.get(3)?, r.get(4)?, r.get(5)?);
                 let before = stored.clone();
                 merge_customer(&mut stored, c);
                 if stored != before {
-                    update.execute((
-                        tenant,
-                        id,
-                        &stored.name,
-                        json!(stored.emails).to_string(),
-                        json!(stored.phones).to_string(),
-                        &stored.segment,
-                        stored.language.map(|l| l.as_str()),
-                        now,
-                        &stored.address,
-                    ))?;
+                    db.execute(
+                        "UPDATE customers SET name=?3, emails=?4, phones=?5, segment=?6, language=?7, updated_at=?8, address=?9
+                         WHERE tenant_id=?1 AND id=?2",
+                        args![
+                            tenant,
+                            id,
+                            stored.name,
+                            json!(stored.emails).to_string(),
+                            json!(stored.phones).to_string(),
+                            stored.segment,
+                            stored.language.map(|l| l.as_str()),
+                            now,
+                            stored.address
+                        ],
+                    )?;
                 }
             }
         }
         for i in &c.ibans {
-            iban.execute((tenant, i, id, now))?;
+            db.execute(
+                "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'source',?4)",
+                args![tenant, i, id, now],
+            )?;
         }
-        written.insert(id.to_string(), c.clone());
     }
     Ok(())
 }
@@ -772,53 +855,41 @@ fn merge_customer(into: &mut CustomerRecord, from: &CustomerRecord) {
     }
 }
 
-/// The statements of an invoice upsert, prepared once per batch.
-struct InvoiceStatements<'c> {
-    insert: rusqlite::CachedStatement<'c>,
-    select: rusqlite::CachedStatement<'c>,
-    touch: rusqlite::CachedStatement<'c>,
-    update: rusqlite::CachedStatement<'c>,
+const INSERT_INVOICE: &str =
+    "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
+                           open_minor, status, source, last_import, created_at, updated_at, erp_open_minor)
+     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,?8)
+     ON CONFLICT (tenant_id, number) DO NOTHING";
+const SELECT_INVOICE: &str =
+    "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status, erp_open_minor
+     FROM invoices WHERE tenant_id=?1 AND number=?2";
+const TOUCH_INVOICE: &str = "UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3";
+const UPDATE_INVOICE: &str =
+    "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
+            open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12, erp_open_minor=?13
+     WHERE tenant_id=?1 AND number=?2";
+
+/// An [`Existing`] from the columns of [`SELECT_INVOICE`], from column `at`.
+fn existing_from(r: &Row, at: usize) -> Result<Existing, StoreError> {
+    Ok(Existing {
+        customer_id: r.get(at)?,
+        issue_date: r.get(at + 1)?,
+        due_date: r.get(at + 2)?,
+        currency: r.get(at + 3)?,
+        total_minor: r.get(at + 4)?,
+        open_minor: r.get(at + 5)?,
+        status: r.get(at + 6)?,
+        erp_open_minor: r.get(at + 7)?,
+    })
 }
 
-impl<'c> InvoiceStatements<'c> {
-    fn prepare(tx: &'c Connection) -> Result<Self, StoreError> {
-        Ok(InvoiceStatements {
-            insert: tx.prepare_cached(
-                "INSERT INTO invoices (tenant_id, number, customer_id, issue_date, due_date, currency, total_minor,
-                                       open_minor, status, source, last_import, created_at, updated_at, erp_open_minor)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12,?8)
-                 ON CONFLICT (tenant_id, number) DO NOTHING",
-            )?,
-            select: tx.prepare_cached(
-                "SELECT customer_id, issue_date, due_date, currency, total_minor, open_minor, status, erp_open_minor
-                 FROM invoices WHERE tenant_id=?1 AND number=?2",
-            )?,
-            touch: tx.prepare_cached("UPDATE invoices SET last_import=?1 WHERE tenant_id=?2 AND number=?3")?,
-            update: tx.prepare_cached(
-                "UPDATE invoices SET customer_id=?3, issue_date=?4, due_date=?5, currency=?6, total_minor=?7,
-                        open_minor=?8, status=?9, source=?10, last_import=?11, updated_at=?12, erp_open_minor=?13
-                 WHERE tenant_id=?1 AND number=?2",
-            )?,
-        })
-    }
+/// The row a record creates.
+fn incoming_new(rec: &InvoiceRecord) -> Existing {
+    incoming(rec, InvoiceStatus::merge_from_source(None, rec.effective_status()), rec.open.minor)
 }
 
-/// Statuses with which the ERP says nothing more is to be paid: every
-/// pending allocation is then reflected.
-fn settled_by_erp(status: InvoiceStatus) -> bool {
-    matches!(status, InvoiceStatus::Paid | InvoiceStatus::Cancelled | InvoiceStatus::Closed)
-}
-
-fn upsert_invoice(
-    tx: &Connection,
-    st: &mut InvoiceStatements<'_>,
-    state: &ImportState,
-    rec: &InvoiceRecord,
-    now: &str,
-    imported: &mut Vec<super::events::PackedInvoice>,
-) -> Result<Change, StoreError> {
-    let tenant = state.tenant.as_str();
-    let incoming = |status: InvoiceStatus, open_minor: i64| Existing {
+fn incoming(rec: &InvoiceRecord, status: InvoiceStatus, open_minor: i64) -> Existing {
+    Existing {
         customer_id: rec.customer.id.clone(),
         issue_date: rec.issue_date.map(|d| d.to_string()),
         due_date: rec.due_date.to_string(),
@@ -827,10 +898,22 @@ fn upsert_invoice(
         open_minor,
         status: status.as_str().to_string(),
         erp_open_minor: rec.open.minor,
-    };
-    // Most records of a large import are new: try the insert first (one B-tree descent).
-    let new = incoming(InvoiceStatus::merge_from_source(None, rec.effective_status()), rec.open.minor);
-    let inserted = st.insert.execute(rusqlite::params![
+    }
+}
+
+/// SQLite: one record, row by row (most records of a large import are new:
+/// the insert is tried first, one B-tree descent).
+fn upsert_invoice(
+    db: Db<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    state: &ImportState,
+    rec: &InvoiceRecord,
+    now: &str,
+    imported: &mut Vec<super::events::PackedInvoice>,
+) -> Result<Change, StoreError> {
+    let tenant = state.tenant.as_str();
+    let new = incoming_new(rec);
+    let inserted = insert.execute(rusqlite::params![
         tenant,
         rec.number,
         new.customer_id,
@@ -848,27 +931,35 @@ fn upsert_invoice(
         imported.push(packed_invoice(rec, &new, false));
         return Ok(Change::Created);
     }
-    let old = st.select.query_row((tenant, &rec.number), |r| {
-        Ok(Existing {
-            customer_id: r.get(0)?,
-            issue_date: r.get(1)?,
-            due_date: r.get(2)?,
-            currency: r.get(3)?,
-            total_minor: r.get(4)?,
-            open_minor: r.get(5)?,
-            status: r.get(6)?,
-            erp_open_minor: r.get(7)?,
-        })
-    })?;
+    let old = existing_from(&db.query_one(SELECT_INVOICE, args![tenant, rec.number])?, 0)?;
+    let pending = reflection::pending_allocations(db, tenant, &rec.number)?;
+    update_existing(db, state, rec, old, &pending, now, imported, true)
+}
+
+/// A record of an invoice the store has (`old`, with its pending
+/// allocations): updated when it changed, left as it is when not (touched,
+/// for a full export, when `touch_unchanged`), quarantined when its currency
+/// cannot be compared with pending allocations.
+#[allow(clippy::too_many_arguments)]
+fn update_existing(
+    db: Db<'_>,
+    state: &ImportState,
+    rec: &InvoiceRecord,
+    old: Existing,
+    pending: &[reflection::PendingAllocation],
+    now: &str,
+    imported: &mut Vec<super::events::PackedInvoice>,
+    touch_unchanged: bool,
+) -> Result<Change, StoreError> {
+    let tenant = state.tenant.as_str();
     let current_status = old.status.parse::<InvoiceStatus>().ok();
     let erp_status = InvoiceStatus::merge_from_source(current_status, rec.effective_status());
     // Paid stays paid: Relance's allocations the ERP has not reflected yet.
-    let pending = reflection::pending_allocations(tx, tenant, &rec.number)?;
     if !pending.is_empty() && old.currency != rec.total.currency.code() {
         // Pending allocations are in the invoice's currency: an amount in
         // another one cannot be compared with them, nor lowered by them.
         insert_quarantine(
-            tx,
+            db,
             tenant,
             &NewQuarantine {
                 source: state.source.clone(),
@@ -883,52 +974,55 @@ fn upsert_invoice(
                 ..Default::default()
             },
         )?;
-        st.touch.execute((state.id, tenant, &rec.number))?;
+        db.execute(TOUCH_INVOICE, args![state.id, tenant, rec.number])?;
         return Ok(Change::Quarantined);
     }
     let mut reflected = Vec::new();
     if !pending.is_empty() {
         if settled_by_erp(erp_status) {
-            let all = reflection::pending_total(&pending)?;
-            reflected = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::ErpSettled, now)?;
+            let all = reflection::pending_total(pending)?;
+            reflected = reflection::reflect(db, tenant, pending, all, ReflectedBy::ErpSettled, now)?;
         } else {
             // An invoice's open amount dropped, or a credit note's rose toward zero.
             let drop = reflection::toward_zero(old.erp_open_minor, rec.open.minor);
             if drop > 0 {
-                reflected = reflection::reflect(tx, tenant, &pending, drop, ReflectedBy::ErpOpenDrop, now)?;
+                reflected = reflection::reflect(db, tenant, pending, drop, ReflectedBy::ErpOpenDrop, now)?;
             }
         }
     }
-    let still_pending = reflection::pending_total(&pending)? - reflection::reflected_total(&reflected);
+    let still_pending = reflection::pending_total(pending)? - reflection::reflected_total(&reflected);
     // A credit note offset by a net payment stays used while the ERP has not reflected it.
     let offset_note = erp_status == InvoiceStatus::CreditNote;
     let incoming = if still_pending > 0 && (erp_status.is_outstanding() || offset_note) {
         let open = reflection::effective_open(rec.open.minor, still_pending);
-        incoming(reflection::status_for(Some(erp_status), rec.total.minor, open), open)
+        incoming(rec, reflection::status_for(Some(erp_status), rec.total.minor, open), open)
     } else {
-        incoming(erp_status, rec.open.minor)
+        incoming(rec, erp_status, rec.open.minor)
     };
     if old == incoming && reflected.is_empty() {
-        if state.full_export {
-            st.touch.execute((state.id, tenant, &rec.number))?;
+        if state.full_export && touch_unchanged {
+            db.execute(TOUCH_INVOICE, args![state.id, tenant, rec.number])?;
         }
         return Ok(Change::Unchanged);
     }
-    st.update.execute(rusqlite::params![
-        tenant,
-        rec.number,
-        incoming.customer_id,
-        incoming.issue_date,
-        incoming.due_date,
-        incoming.currency,
-        incoming.total_minor,
-        incoming.open_minor,
-        incoming.status,
-        state.source,
-        state.id,
-        now,
-        incoming.erp_open_minor,
-    ])?;
+    db.execute(
+        UPDATE_INVOICE,
+        args![
+            tenant,
+            rec.number,
+            incoming.customer_id,
+            incoming.issue_date,
+            incoming.due_date,
+            incoming.currency,
+            incoming.total_minor,
+            incoming.open_minor,
+            incoming.status,
+            state.source,
+            state.id,
+            now,
+            incoming.erp_open_minor
+        ],
+    )?;
     let was_outstanding = current_status.is_some_and(|s| s.is_outstanding());
     if !was_outstanding && incoming.status.parse::<InvoiceStatus>().is_ok_and(|s| s.is_outstanding()) {
         imported.push(packed_invoice(rec, &incoming, true));
@@ -940,7 +1034,7 @@ fn upsert_invoice(
         data["pending_erp"] = json!(format_minor(still_pending, exp));
     }
     insert_event(
-        tx,
+        db,
         tenant,
         &format!("connector:{}", state.source),
         "invoice_updated",
@@ -948,6 +1042,12 @@ fn upsert_invoice(
         &data,
     )?;
     Ok(Change::Updated)
+}
+
+/// Statuses with which the ERP says nothing more is to be paid: every
+/// pending allocation is then reflected.
+fn settled_by_erp(status: InvoiceStatus) -> bool {
+    matches!(status, InvoiceStatus::Paid | InvoiceStatus::Cancelled | InvoiceStatus::Closed)
 }
 
 /// The `invoice.imported` event of an invoice the import created, or
@@ -997,13 +1097,13 @@ fn diff(old: &Existing, new: &Existing) -> serde_json::Value {
 }
 
 /// Whether a full import of the same tenant and source, begun after `import`, has completed.
-fn superseded(tx: &Connection, import: i64) -> Result<bool, StoreError> {
-    Ok(tx.query_row(
+fn superseded(db: Db<'_>, import: i64) -> Result<bool, StoreError> {
+    db.query_one(
         "SELECT EXISTS (SELECT 1 FROM imports h JOIN imports n ON n.tenant_id=h.tenant_id AND n.source=h.source
                         WHERE h.id=?1 AND n.id>h.id AND n.full_export=1 AND n.state='done')",
-        [import],
-        |r| r.get(0),
-    )?)
+        args![import],
+    )?
+    .get(0)
 }
 
 /// A full export that no longer lists an invoice says the ERP closed it:
@@ -1011,30 +1111,32 @@ fn superseded(tx: &Connection, import: i64) -> Result<bool, StoreError> {
 /// ERP's open amount is taken as zero (whatever the invoice's status: one
 /// that Relance's payments made `paid` is not closed, but its pending
 /// allocations are reflected all the same). One audit event per pass.
-fn reflect_missing(tx: &Transaction<'_>, state: &ImportState, label: &str, now: &str) -> Result<(), StoreError> {
+fn reflect_missing(db: Db<'_>, state: &ImportState, label: &str, now: &str) -> Result<(), StoreError> {
     let tenant = state.tenant.as_str();
-    let invoices: Vec<(String, String)> = {
-        let mut st = tx.prepare(
+    let invoices: Vec<(String, String)> = db
+        .query(
             "SELECT DISTINCT i.number, i.currency FROM allocations a
              JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number
              WHERE a.tenant_id=?1 AND a.erp_state='pending' AND a.undone_at IS NULL
                AND i.source=?2 AND (i.last_import IS NULL OR i.last_import<>?3)
              ORDER BY i.number",
-        )?;
-        st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?
-    };
+            args![tenant, state.source, state.id],
+        )?
+        .into_iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_, StoreError>>()?;
     if invoices.is_empty() {
         return Ok(());
     }
     let mut listed = Vec::new();
     let mut count = 0u64;
     for (number, currency) in &invoices {
-        let pending = reflection::pending_allocations(tx, tenant, number)?;
+        let pending = reflection::pending_allocations(db, tenant, number)?;
         let all = reflection::pending_total(&pending)?;
-        let done = reflection::reflect(tx, tenant, &pending, all, ReflectedBy::MissingFromFullExport, now)?;
-        tx.execute(
+        let done = reflection::reflect(db, tenant, &pending, all, ReflectedBy::MissingFromFullExport, now)?;
+        db.execute(
             "UPDATE invoices SET erp_open_minor=0, updated_at=?3 WHERE tenant_id=?1 AND number=?2",
-            (tenant, number, now),
+            args![tenant, number, now],
         )?;
         let exp = relance_domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
         for r in &done {
@@ -1049,7 +1151,7 @@ fn reflect_missing(tx: &Transaction<'_>, state: &ImportState, label: &str, now: 
         }
     }
     insert_event(
-        tx,
+        db,
         tenant,
         &format!("connector:{}", state.source),
         "allocations_reflected",
@@ -1066,49 +1168,54 @@ fn reflect_missing(tx: &Transaction<'_>, state: &ImportState, label: &str, now: 
     Ok(())
 }
 
-fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
+fn finish(db: Db<'_>, state: &ImportState, label: &str) -> Result<ImportSummary, StoreError> {
     let tenant = state.tenant.as_str();
-    let (created, updated, unchanged, quarantined, close_blocked): (i64, i64, i64, i64, bool) = tx.query_row(
+    let r = db.query_one(
         "SELECT created, updated, unchanged, quarantined, close_blocked FROM imports WHERE id=?1",
-        [state.id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        args![state.id],
     )?;
+    let (created, updated, unchanged, quarantined, close_blocked): (u64, u64, u64, u64, bool) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
     let actor = format!("connector:{}", state.source);
     let mut closed = 0u64;
     if state.full_export && !close_blocked {
-        let missing: Vec<(String, String, i64, String)> = {
-            let mut st = tx.prepare(&format!(
-                "SELECT number, status, open_minor, currency FROM invoices
-                 WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3){}
-                 ORDER BY number",
-                status_filter(CLOSABLE)
-            ))?;
-            st.query_map((tenant, &state.source, state.id), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?
-        };
-        let now = now_text();
-        reflect_missing(tx, state, label, &now)?;
-        let mut upd = tx.prepare_cached(
-            "UPDATE invoices SET status='closed', open_minor=0, erp_open_minor=0, updated_at=?3
-             WHERE tenant_id=?1 AND number=?2",
+        let missing_where = format!(
+            "WHERE tenant_id=?1 AND source=?2 AND (last_import IS NULL OR last_import<>?3){}",
+            status_filter(CLOSABLE)
+        );
+        // Listed in the event: the first CLOSED_LISTED; all are counted and closed.
+        let listed_rows = db.query(
+            &format!(
+                "SELECT number, status, open_minor, currency FROM invoices {missing_where}
+                 ORDER BY number LIMIT {CLOSED_LISTED}"
+            ),
+            args![tenant, state.source, state.id],
         )?;
-        let mut listed = Vec::new();
-        for (number, status, open, currency) in &missing {
-            upd.execute((tenant, number, &now))?;
-            if listed.len() < CLOSED_LISTED {
-                let exp = relance_domain::money::Currency::parse(currency).map(|c| c.exponent()).unwrap_or(2);
-                listed.push(json!({
-                    "number": number,
-                    "previous_status": status,
-                    "previous_amount_open": format_minor(*open, exp),
-                }));
-            }
-            closed += 1;
+        let mut listed = Vec::with_capacity(listed_rows.len());
+        for r in &listed_rows {
+            let (number, status, open, currency): (String, String, i64, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let exp = relance_domain::money::Currency::parse(&currency).map(|c| c.exponent()).unwrap_or(2);
+            listed.push(json!({
+                "number": number,
+                "previous_status": status,
+                "previous_amount_open": format_minor(open, exp),
+            }));
         }
+        let now = now_text();
+        reflect_missing(db, state, label, &now)?;
+        // One statement for the whole pass: the same rows as listed above
+        // (reflecting changes neither their status nor `last_import`).
+        closed = db.execute(
+            &format!(
+                "UPDATE invoices SET status='closed', open_minor=0, erp_open_minor=0, updated_at=?4 {missing_where}"
+            ),
+            args![tenant, state.source, state.id, now],
+        )?;
         if closed > 0 {
             // One event per closing pass, however many invoices it closed.
             insert_event(
-                tx,
+                db,
                 tenant,
                 &actor,
                 "invoices_closed",
@@ -1119,25 +1226,25 @@ fn finish(tx: &Transaction<'_>, state: &ImportState, label: &str) -> Result<Impo
                     "reason": "missing from full export",
                     "count": closed,
                     "invoices": listed,
-                    "truncated": missing.len() > CLOSED_LISTED,
+                    "truncated": closed > CLOSED_LISTED as u64,
                 }),
             )?;
         }
     }
-    tx.execute(
+    db.execute(
         "UPDATE imports SET state='done', closed=?2, finished_at=?3 WHERE tenant_id=?4 AND id=?1",
-        (state.id, closed as i64, now_text(), tenant),
+        args![state.id, as_i64(closed)?, now_text(), tenant],
     )?;
     let summary = ImportSummary {
-        created: created as u64,
-        updated: updated as u64,
-        unchanged: unchanged as u64,
-        quarantined: quarantined as u64,
+        created,
+        updated,
+        unchanged,
+        quarantined,
         closed,
         close_blocked: state.full_export && close_blocked,
     };
     insert_event(
-        tx,
+        db,
         tenant,
         &actor,
         "import_completed",

@@ -238,14 +238,11 @@ impl Store {
     /// binary's version (several daemons starting at once migrate once).
     pub fn open_postgres(url: &PostgresUrl) -> Result<Store, StoreError> {
         postgres::migrate(url)?;
-        Ok(Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() })
-    }
-
-    /// The name the port's tests used (issue #17); the helpers' branches still call it.
-    #[cfg(test)]
-    #[allow(dead_code)]
-    pub(crate) fn open_postgres_partial(url: &PostgresUrl) -> Result<Store, StoreError> {
-        Store::open_postgres(url)
+        let store =
+            Store { db: Arc::new(db::Backend::Postgres(postgres::PgPool::open(url)?)), overlays: Default::default() };
+        // Indexes a bulk load deferred before a crash (see `import::bulk`).
+        store.restore_deferred_indexes()?;
+        Ok(store)
     }
 
     /// Opens (creating if needed) an SQLite database and applies migrations.
@@ -373,6 +370,8 @@ mod events_tests;
 mod handoffs_tests;
 #[cfg(test)]
 mod holds_tests;
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod notes_tests;
 #[cfg(test)]

@@ -455,8 +455,8 @@ fn two_stores_apply_each_credit_once(a: &Store, b: &Store, t: &TenantId) {
 #[test]
 fn two_stores_applying_the_same_credits_apply_each_once_on_postgres() {
     let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
-    let a = Store::open_postgres_partial(&scratch.url).unwrap();
-    let b = Store::open_postgres_partial(&scratch.url).unwrap();
+    let a = Store::open_postgres(&scratch.url).unwrap();
+    let b = Store::open_postgres(&scratch.url).unwrap();
     two_stores_apply_each_credit_once(&a, &b, &TenantId::new("t").unwrap());
 }
 

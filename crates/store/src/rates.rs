@@ -141,8 +141,7 @@ impl Store {
                   WHERE i.tenant_id=?1 AND i.total_minor > 0
                     AND ((i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0)
                          OR EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=i.tenant_id
-                                      AND a.invoice_number=i.number AND a.undone_at IS NULL))
-                  ORDER BY i.number",
+                                      AND a.invoice_number=i.number AND a.undone_at IS NULL))",
                 args![tenant.as_str()],
                 |r| {
                     let number: String = r.take(0)?;
@@ -168,6 +167,8 @@ impl Store {
                     Ok(())
                 },
             )?;
+            // By number, byte-wise on both databases (PostgreSQL's text order follows its collation).
+            out.sort_by(|a, b| a.number.cmp(&b.number));
             Ok(out)
         })?;
         Ok((invoices, payers))

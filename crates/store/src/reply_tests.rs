@@ -439,7 +439,7 @@ fn a_database_from_before_reads_its_messages_as_version_1_and_keeps_its_promises
 fn a_message_recorded_and_handled_by_two_stores_at_once_is_stored_and_acted_on_once() {
     let Some(scratch) = crate::postgres::Scratch::for_test() else { return };
     let t = TenantId::new("t").unwrap();
-    let daemons: Vec<Store> = (0..2).map(|_| Store::open_postgres_partial(&scratch.url).unwrap()).collect();
+    let daemons: Vec<Store> = (0..2).map(|_| Store::open_postgres(&scratch.url).unwrap()).collect();
     write_invoices(&daemons[0], &t, &[invoice("F-1", "C1", "ap@c1.example")]);
     let promise = Understanding {
         promised_date: NaiveDate::from_ymd_opt(2026, 12, 1),

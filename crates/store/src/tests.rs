@@ -53,16 +53,25 @@ fn key<'a>(tenant: &'a TenantId, unit: &'a str) -> ImportKey<'a> {
 #[test]
 fn an_import_resumes_after_reopening_and_finishes_once() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
     let t = TenantId::new("t").unwrap();
-    {
-        let store = Store::open_sqlite(&path).unwrap();
-        let mut st = store.begin_import(&key(&t, "u1")).unwrap();
-        assert_eq!((st.status, st.position), (ImportStatus::Running, 0));
-        store.apply_invoice_batch(&mut st, &batch(0..10, 10)).unwrap();
-        // "crash": the store is dropped without finishing.
+    for (store, scratch) in crate::db::both_backends(dir.path()) {
+        {
+            let mut st = store.begin_import(&key(&t, "u1")).unwrap();
+            assert_eq!((st.status, st.position), (ImportStatus::Running, 0));
+            store.apply_invoice_batch(&mut st, &batch(0..10, 10)).unwrap();
+            // "crash": the store is dropped without finishing.
+            drop(store);
+        }
+        let store = match &scratch {
+            None => Store::open_sqlite(&dir.path().join("both.db")).unwrap(),
+            Some(s) => Store::open_postgres(&s.url).unwrap(),
+        };
+        resumes_and_finishes_once(&store, &t);
     }
-    let store = Store::open_sqlite(&path).unwrap();
+}
+
+fn resumes_and_finishes_once(store: &Store, t: &TenantId) {
+    let t = t.clone();
     let mut st = store.begin_import(&key(&t, "u1")).unwrap();
     assert_eq!((st.status, st.position), (ImportStatus::Running, 10));
     let out = store.apply_invoice_batch(&mut st, &batch(10..20, 20)).unwrap();
@@ -77,7 +86,12 @@ fn an_import_resumes_after_reopening_and_finishes_once() {
 #[test]
 fn a_stale_position_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        stale_position_is_refused(&store);
+    }
+}
+
+fn stale_position_is_refused(store: &Store) {
     let t = TenantId::new("t").unwrap();
     let mut a = store.begin_import(&key(&t, "u")).unwrap();
     let mut b = a.clone();
@@ -90,7 +104,12 @@ fn a_stale_position_is_refused() {
 #[test]
 fn customers_merge_and_tenants_are_isolated() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        customers_merge(&store);
+    }
+}
+
+fn customers_merge(store: &Store) {
     let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
     let mut st = store.begin_import(&key(&a, "u")).unwrap();
     store.apply_invoice_batch(&mut st, &batch(0..6, 6)).unwrap();
@@ -110,14 +129,19 @@ fn customers_merge_and_tenants_are_isolated() {
 #[test]
 fn a_dispute_survives_a_sync_that_still_shows_the_invoice_unpaid() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        dispute_survives(&store);
+    }
+}
+
+fn dispute_survives(store: &Store) {
     let t = TenantId::new("t").unwrap();
     let mut st = store.begin_import(&key(&t, "u1")).unwrap();
     store.apply_invoice_batch(&mut st, &batch(0..2, 2)).unwrap();
     store.finish_import(&mut st, "1").unwrap();
     store
         .db
-        .write(|tx| Ok(tx.execute("UPDATE invoices SET status='disputed' WHERE number IN ('F-0','F-1')", [])?))
+        .write_any(|db| db.execute("UPDATE invoices SET status='disputed' WHERE number IN ('F-0','F-1')", db::args![]))
         .unwrap();
     let mut st = store.begin_import(&key(&t, "u2")).unwrap();
     let next = InvoiceBatch { records: vec![rec(0, 4_000), rec(1, 0)], position_after: 2, ..Default::default() };
@@ -624,7 +648,12 @@ fn allocations_whose_total_overflows_are_refused_not_wrapped() {
 #[test]
 fn a_closing_pass_is_one_audit_event_with_a_bounded_list() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        closing_pass_is_one_event(&store);
+    }
+}
+
+fn closing_pass_is_one_event(store: &Store) {
     let t = TenantId::new("t").unwrap();
     let n = (crate::CLOSED_LISTED + 5) as u32;
     let mut st = store.begin_import(&key(&t, "u1")).unwrap();
@@ -650,7 +679,12 @@ fn a_closing_pass_is_one_audit_event_with_a_bounded_list() {
 #[test]
 fn an_import_is_written_only_within_its_tenant() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+    for (store, _scratch) in crate::db::both_backends(dir.path()) {
+        written_only_within_its_tenant(&store);
+    }
+}
+
+fn written_only_within_its_tenant(store: &Store) {
     let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
     let mut st = store.begin_import(&key(&b, "u1")).unwrap();
     store.apply_invoice_batch(&mut st, &batch(0..3, 3)).unwrap();

@@ -26,11 +26,18 @@
 //! the list of what to rebuild; [`restore_deferred`] runs at every open of
 //! the database (before migrations), at the end of an import, and when a
 //! connector gives up on one.
+//!
+//! PostgreSQL does the same (its index maintenance per row costs as much):
+//! the definitions recorded are PostgreSQL's (`pg_indexes`), each rebuilt in
+//! its own transaction; a load interrupted by a crash leaves them to the next
+//! import's end, or to [`crate::Store::restore_deferred_indexes`] when the
+//! store is opened.
 
 use std::borrow::Cow;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::db::{Db, args};
 use crate::{StoreError, now_text};
 
 /// Fewest rows an import must be expected to add for its indexes to be deferred.
@@ -118,6 +125,57 @@ pub(crate) fn restore_deferred(conn: &mut Connection) -> Result<usize, StoreErro
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
     Ok(rebuilt)
+}
+
+/// PostgreSQL: drops the secondary indexes of `invoices` (never a unique
+/// one) and records their definitions (`pg_indexes.indexdef`, PostgreSQL's
+/// DDL) in `deferred_indexes`, in the caller's transaction, as
+/// [`defer_invoice_indexes`] does on SQLite. Returns how many were dropped.
+pub(crate) fn defer_invoice_indexes_pg(db: Db<'_>, import: i64) -> Result<usize, StoreError> {
+    let Db::Postgres(pg) = db else { return Ok(0) };
+    let indexes = db.query(
+        "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes
+         WHERE schemaname = current_schema() AND tablename = 'invoices' ORDER BY indexname",
+        args![],
+    )?;
+    let now = now_text();
+    let mut dropped = 0;
+    for r in indexes {
+        let (name, sql): (String, String) = (r.get(0)?, r.get(1)?);
+        if is_unique(&sql) {
+            continue;
+        }
+        db.execute(
+            "INSERT INTO deferred_indexes (name, sql, import_id, deferred_at) VALUES (?1,?2,?3,?4)
+             ON CONFLICT (name) DO UPDATE SET sql=excluded.sql, import_id=excluded.import_id,
+                                              deferred_at=excluded.deferred_at",
+            args![name, sql, import, now],
+        )?;
+        pg.batch(&format!("DROP INDEX {}", quote_ident(&name)))?;
+        dropped += 1;
+    }
+    Ok(dropped)
+}
+
+/// PostgreSQL: rebuilds one index a bulk load deferred, in the caller's
+/// transaction; `None` when none is left. The row is locked first, so that
+/// two daemons restoring at once build each index once (the second one's
+/// transaction is retried and finds the row gone).
+pub(crate) fn restore_next_pg(db: Db<'_>) -> Result<Option<bool>, StoreError> {
+    let Db::Postgres(pg) = db else { return Ok(None) };
+    let Some(r) = db.query_opt("SELECT name, sql FROM deferred_indexes ORDER BY name LIMIT 1 FOR UPDATE", args![])?
+    else {
+        return Ok(None);
+    };
+    let (name, sql): (String, String) = (r.get(0)?, r.get(1)?);
+    let present = db
+        .query_opt("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?1", args![name])?
+        .is_some();
+    if !present {
+        pg.batch(&sql)?;
+    }
+    db.execute("DELETE FROM deferred_indexes WHERE name=?1", args![name])?;
+    Ok(Some(!present))
 }
 
 /// `sql` without its `INDEXED BY` clauses that name an index a bulk load has

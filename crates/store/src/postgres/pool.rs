@@ -181,3 +181,33 @@ impl ToSql for Value {
 
     to_sql_checked!();
 }
+
+impl PgConn {
+    /// Writes `rows` into `table` (its `columns`, of `types`) with one
+    /// binary `COPY … FROM STDIN`, in the caller's transaction: the bulk
+    /// paths fill staging tables this way, then apply them with set-based
+    /// statements. A value of another class than its column's type is
+    /// refused, as a statement's argument is.
+    pub(crate) fn copy_values(
+        &self,
+        table: &str,
+        columns: &[&str],
+        types: &[Type],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError> {
+        use tokio_postgres::binary_copy::BinaryCopyInWriter;
+        let sql = format!("COPY {table} ({}) FROM STDIN BINARY", columns.join(", "));
+        let client = &self.client;
+        let done: Result<u64, tokio_postgres::Error> = self.runtime.block_on(async {
+            let sink = client.copy_in(&sql).await?;
+            let writer = BinaryCopyInWriter::new(sink, types);
+            let mut writer = std::pin::pin!(writer);
+            for row in rows {
+                let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                writer.as_mut().write(&values).await?;
+            }
+            writer.finish().await
+        });
+        Ok(done?)
+    }
+}
