@@ -237,6 +237,13 @@ impl Row {
         let v = self.0.get(i).cloned().ok_or_else(|| StoreError::Corrupt(format!("no column {i} in the row")))?;
         T::from_value(v).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
     }
+
+    /// Column `i`, converted, moved out of the row (no copy of a text or a
+    /// blob: for the loops over many rows); the column reads as NULL after.
+    pub(crate) fn take<T: FromValue>(&mut self, i: usize) -> Result<T, StoreError> {
+        let v = self.0.get_mut(i).ok_or_else(|| StoreError::Corrupt(format!("no column {i} in the row")))?;
+        T::from_value(std::mem::replace(v, Value::Null)).map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+    }
 }
 
 /// A connection or transaction of either database.
@@ -422,5 +429,9 @@ mod tests {
         let e = rows[0].get::<i64>(0).unwrap_err().to_string();
         assert!(e.contains("an integer expected, found text"), "{e}");
         assert!(db.query_opt("SELECT a FROM t WHERE id = ?1", args![99]).unwrap().is_none());
+        let mut first = rows[0].clone();
+        assert_eq!(first.take::<String>(0).unwrap(), "x");
+        assert_eq!(first.take::<Option<String>>(0).unwrap(), None, "taken");
+        assert_eq!(first.take::<u32>(1).unwrap(), 7);
     }
 }
