@@ -8,8 +8,8 @@ use crate::db::args;
 use chrono::NaiveDate;
 
 use super::*;
-use relance_domain::money::{Currency, Money};
 use relance_domain::PaymentStatus;
+use relance_domain::money::{Currency, Money};
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, day).unwrap()
