@@ -466,5 +466,9 @@ mod tests {
         let e = rows[0].get::<i64>(0).unwrap_err().to_string();
         assert!(e.contains("an integer expected, found text"), "{e}");
         assert!(db.query_opt("SELECT a FROM t WHERE id = ?1", args![99]).unwrap().is_none());
+        let mut first = rows[0].clone();
+        assert_eq!(first.take::<String>(0).unwrap(), "x");
+        assert_eq!(first.take::<Option<String>>(0).unwrap(), None, "taken");
+        assert_eq!(first.take::<u32>(1).unwrap(), 7);
     }
 }

@@ -510,30 +510,31 @@ fn dunning_states_of(
         &args,
     )?;
     let mut out: Vec<CustomerState> = Vec::new();
-    for r in &rows {
-        let cust: String = r.get(0)?;
+    // Many rows (a tenant's open invoices): their texts are moved out, not copied.
+    for mut r in rows {
+        let cust: String = r.take(0)?;
         if out.last().is_none_or(|l| l.customer_id != cust) {
-            let segment: Option<String> = r.get(1)?;
-            let language: Option<String> = r.get(2)?;
+            let segment: Option<String> = r.take(1)?;
+            let language: Option<String> = r.take(2)?;
             let b2c = segment
                 .as_deref()
                 .is_some_and(|s| matches!(s.to_lowercase().as_str(), "b2c" | "consumer" | "particulier"));
             out.push(CustomerState {
-                customer_id: cust.clone(),
-                name: r.get(8)?,
+                customer_id: cust,
+                name: r.take(8)?,
                 language: language.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default(),
                 segment,
                 b2c,
                 ..Default::default()
             });
         }
-        let (due, status): (String, String) = (r.get(4)?, r.get(7)?);
+        let (due, status, code): (String, String, String) = (r.take(4)?, r.take(7)?, r.take(6)?);
         if let Some(last) = out.last_mut() {
             last.invoices.push(InvoiceState {
-                number: r.get(3)?,
-                issue_date: r.get::<Option<String>>(9)?.and_then(|d| day(&d).ok()),
+                number: r.take(3)?,
+                issue_date: r.take::<Option<String>>(9)?.and_then(|d| day(&d).ok()),
                 due_date: day(&due).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                open: Money::new(r.get(5)?, currency(&r.get::<String>(6)?)?),
+                open: Money::new(r.take(5)?, currency(&code)?),
                 disputed: status == "disputed",
             });
         }
@@ -588,12 +589,12 @@ fn dunning_states_of(
         ),
         &args,
     )?;
-    for r in &queued {
-        if let Some(s) = at.get(&r.get::<String>(0)?).and_then(|&i| out.get_mut(i)) {
-            let covers: Vec<(String, String)> = serde_json::from_str(&r.get::<String>(1)?).unwrap_or_default();
+    for mut r in queued {
+        if let Some(s) = at.get(&r.take::<String>(0)?).and_then(|&i| out.get_mut(i)) {
+            let covers: Vec<(String, String)> = serde_json::from_str(&r.take::<String>(1)?).unwrap_or_default();
             s.sent.extend(covers);
             if !r.get::<bool>(3)? {
-                s.last_reminder = s.last_reminder.max(day(&r.get::<String>(2)?).ok());
+                s.last_reminder = s.last_reminder.max(day(&r.take::<String>(2)?).ok());
             }
         }
     }
@@ -854,7 +855,7 @@ pub(super) fn act(
         // "We already paid": the claim is followed by the planner (see `claims`).
         if let (ReplyAction::AwaitProof { .. } | ReplyAction::CheckPayment { .. }, Some(customer)) =
             (action, plan.customer.as_deref())
-            && record_claim(tx, t, id, customer, &plan.invoices, u, today)?
+            && super::claims::record_claim(tx, t, id, customer, &plan.invoices, u, today)?
         {
             done.push("payment claim recorded: reminders held while the payment is looked for".into());
         }
@@ -869,24 +870,6 @@ pub(super) fn act(
         done.push(format!("{} replied: no longer undeliverable or away", from.to_lowercase()));
     }
     Ok(done)
-}
-
-/// [`super::claims::record_claim`] through a [`Db`]: claims takes a
-/// rusqlite connection until its own port (issue #17); on PostgreSQL a
-/// reply that claims a payment is refused until then, naming the issue.
-fn record_claim(
-    db: Db<'_>,
-    t: &str,
-    message: i64,
-    customer: &str,
-    invoices: &[String],
-    u: &Understanding,
-    today: NaiveDate,
-) -> Result<bool, StoreError> {
-    match db {
-        Db::Sqlite(c) => super::claims::record_claim(c, t, message, customer, invoices, u, today),
-        Db::Postgres(_) => Err(super::db::not_ported()),
-    }
 }
 
 /// The reminder named by a verified reply token in one of the addresses the
