@@ -4,7 +4,8 @@
 #   2. checks formatting and lints (cargo fmt, clippy -D warnings) and the
 #      architecture invariants the compiler does not (check-architecture.sh),
 #   3. fuzzes every parser of untrusted input for a short bounded time,
-#   4. runs every test of the workspace in one build.
+#   4. runs every test of the workspace in one build, then the end-to-end
+#      tests again with their data on PostgreSQL.
 # Tests that read ../shared/ skip with a note when it is absent.
 #
 # Test servers are started here, once per run, by scripts/test-servers/*.sh
@@ -128,3 +129,9 @@ log "fuzzing every parser briefly (scripts/fuzz.sh)"
 bash scripts/fuzz.sh "${RELANCE_FUZZ_SECONDS:-80}"
 log "cargo test (whole workspace)"
 cargo test --locked --workspace
+# The store's own tests already run on both databases (db::both_backends).
+# The end-to-end tests run a second time with each deployment's data on the
+# test PostgreSQL server (a database each, dropped after; tests of SQLite
+# itself say so and stop), with the binaries built above.
+log "cargo test: the end-to-end tests again, on PostgreSQL (RELANCE_TEST_BACKEND=postgres)"
+RELANCE_TEST_BACKEND=postgres cargo test --locked -p relance --tests

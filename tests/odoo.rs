@@ -233,8 +233,8 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
     std::fs::create_dir_all(d.path("bank")).unwrap();
     let first = run(&d);
     assert!(first.contains("acme/odoo: ok (3 items, 1 quarantined"), "{first}");
-    let db = d.db();
-    let rows: Vec<(String, String, i64, String)> = db
+    let rows: Vec<(String, String, i64, String)> = d
+        .db()
         .prepare("SELECT number, customer_id, open_minor, status FROM invoices ORDER BY number")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -250,11 +250,12 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
         ],
         "customer invoices only, exact residual amounts"
     );
-    let (email, lang): (String, String) = db
+    let (email, lang): (String, String) = d
+        .db()
         .query_row("SELECT emails, language FROM customers WHERE id='7'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((email.as_str(), lang.as_str()), ("[\"compta@garage-martin.example\"]", "fr"));
-    let reason: String = db.query_row("SELECT reason FROM quarantine", [], |r| r.get(0)).unwrap();
+    let reason: String = d.db().query_row("SELECT reason FROM quarantine", [], |r| r.get(0)).unwrap();
     assert_eq!(reason, "no invoice number");
 
     // Incremental: only what changed since the last write_date is asked for and read.
@@ -274,7 +275,7 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
         "keyset on write_date: {search}"
     );
     let open: i64 =
-        db.query_row("SELECT open_minor FROM invoices WHERE number='INV/2026/00013'", [], |r| r.get(0)).unwrap();
+        d.db().query_row("SELECT open_minor FROM invoices WHERE number='INV/2026/00013'", [], |r| r.get(0)).unwrap();
     assert_eq!(open, 4_999);
 
     // The bank pays INV/2026/00011 in full: Relance applies it and registers the payment in Odoo, once.
@@ -286,7 +287,7 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
     assert!(third.contains("acme/odoo_payments: ok (1 items"), "{third}");
     // Registered in Odoo: the ERP holds the payment, so the allocation is reflected at once.
     let reflected = || -> (String, Option<String>, i64, i64) {
-        db.query_row(
+        d.db().query_row(
             "SELECT a.erp_state, a.reflected_by, i.open_minor, i.erp_open_minor FROM allocations a
              JOIN invoices i ON i.tenant_id=a.tenant_id AND i.number=a.invoice_number WHERE a.invoice_number='INV/2026/00011'",
             [],
@@ -307,7 +308,7 @@ fn odoo_invoices_sync_and_payments_are_registered_once() {
     }
     // And Odoo's side of the story comes back with the next sync.
     let status: String =
-        db.query_row("SELECT status FROM invoices WHERE number='INV/2026/00011'", [], |r| r.get(0)).unwrap();
+        d.db().query_row("SELECT status FROM invoices WHERE number='INV/2026/00011'", [], |r| r.get(0)).unwrap();
     assert_eq!(status, "paid");
     assert_eq!(reflected(), ("reflected".into(), Some("writeback_registered".into()), 0, 0), "Odoo agrees");
 }

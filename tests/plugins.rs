@@ -105,8 +105,8 @@ fn the_example_plugin_syncs_invoices_from_a_rest_api() {
     };
     let first = run();
     assert!(first.contains("acme/erp: ok (3 items, 2 quarantined, 3 units)"), "{first}");
-    let db = d.db();
-    let invoices: Vec<(String, i64)> = db
+    let invoices: Vec<(String, i64)> = d
+        .db()
         .prepare("SELECT number, open_minor FROM invoices ORDER BY number")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -114,7 +114,8 @@ fn the_example_plugin_syncs_invoices_from_a_rest_api() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(invoices, [("INV-1".into(), 10_000), ("INV-2".into(), 25_050), ("INV-5".into(), 7_500)]);
-    let reasons: Vec<String> = db
+    let reasons: Vec<String> = d
+        .db()
         .prepare("SELECT reason FROM quarantine ORDER BY id")
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -138,11 +139,12 @@ fn the_example_plugin_syncs_invoices_from_a_rest_api() {
     assert!(second.contains("acme/erp: ok (2 items, 0 quarantined, 1 units)"), "{second}");
     let asked = seen.lock().unwrap()[0].query.get("updated_since").cloned();
     assert_eq!(asked.as_deref(), Some("2026-11-20T14:00:00Z"));
-    let (status, open): (String, i64) = db
+    let (status, open): (String, i64) = d
+        .db()
         .query_row("SELECT status, open_minor FROM invoices WHERE number='INV-1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((status.as_str(), open), ("paid", 0));
-    let count: i64 = db.query_row("SELECT count(*) FROM invoices", [], |r| r.get(0)).unwrap();
+    let count: i64 = d.db().query_row("SELECT count(*) FROM invoices", [], |r| r.get(0)).unwrap();
     assert_eq!(count, 4);
     // A third run finds nothing new.
     assert!(run().contains("acme/erp: ok (0 items, 0 quarantined, 1 units)"));
@@ -234,8 +236,7 @@ log = "PUSHED_LOG"
     .replace("SENT_LOG", &sent_log.display().to_string())
     .replace("PUSHED_LOG", &pushed_log.display().to_string());
     let d = with_plugins(&["relance-plugin-misbehaving"], &[("acme", &tenant)]);
-    std::fs::write(d.config(), "data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n")
-        .unwrap();
+    d.write_config("data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n");
     d.write(
         "scenarios/one_step.toml",
         "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
@@ -295,8 +296,7 @@ log = "SENT_LOG"
 "#
     .replace("SENT_LOG", &sent_log.display().to_string());
     let d = with_plugins(&["relance-plugin-misbehaving"], &[("acme", &tenant)]);
-    std::fs::write(d.config(), "data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n")
-        .unwrap();
+    d.write_config("data_dir = \"data\"\nplugins_dir = \"plugins\"\nscenarios_dir = \"scenarios\"\n");
     d.write(
         "scenarios/one_step.toml",
         "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",

@@ -78,12 +78,12 @@ fn initial_incremental_and_full_syncs_from_postgresql() {
     let (ok, text) = run(&d);
     assert!(ok, "{text}");
     assert!(text.contains("acme/erp_db: ok (250 items, 2 quarantined, 3 units)"), "{text}");
-    let db_ro = d.db();
     let (count, open): (i64, i64) =
-        db_ro.query_row("SELECT count(*), sum(open_minor) FROM invoices", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        d.db().query_row("SELECT count(*), sum(open_minor) FROM invoices", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     let want: i64 = (1..=250).map(|i| (100 + i) * 100 + 25).sum();
     assert_eq!((count, open), (250, want), "exact amounts from numeric columns");
-    let reasons: Vec<String> = db_ro
+    let reasons: Vec<String> = d
+        .db()
         .prepare("SELECT reason FROM quarantine ORDER BY id")
         .unwrap()
         .query_map([], |r| r.get(0))
@@ -101,7 +101,7 @@ fn initial_incremental_and_full_syncs_from_postgresql() {
     let (ok, text) = run(&d);
     assert!(ok && text.contains("acme/erp_db: ok (2 items, 0 quarantined, 1 units)"), "{text}");
     let status: String =
-        db_ro.query_row("SELECT status FROM invoices WHERE number='F-0001'", [], |r| r.get(0)).unwrap();
+        d.db().query_row("SELECT status FROM invoices WHERE number='F-0001'", [], |r| r.get(0)).unwrap();
     assert_eq!(status, "paid");
     let (ok, text) = run(&d);
     assert!(ok && text.contains("acme/erp_db: ok (0 items"), "nothing new: {text}");
@@ -111,12 +111,13 @@ fn initial_incremental_and_full_syncs_from_postgresql() {
     d.write("tenants/acme.toml", tenant(&db, "0s"));
     let (ok, text) = run(&d);
     assert!(ok && text.contains("acme/erp_db: ok (250 items, 2 quarantined"), "{text}");
-    let (status, open): (String, i64) = db_ro
+    let (status, open): (String, i64) = d
+        .db()
         .query_row("SELECT status, open_minor FROM invoices WHERE number='F-0002'", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!((status.as_str(), open), ("closed", 0));
     let open_count: i64 =
-        db_ro.query_row("SELECT count(*) FROM invoices WHERE status='open'", [], |r| r.get(0)).unwrap();
+        d.db().query_row("SELECT count(*) FROM invoices WHERE status='open'", [], |r| r.get(0)).unwrap();
     assert_eq!(open_count, 249, "F-0001 paid, F-0002 closed, F-0300 added");
 }
 

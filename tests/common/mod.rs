@@ -72,6 +72,20 @@ impl Drop for PgDatabase {
     }
 }
 
+/// The first column of the first row of a query (an integer) on a PostgreSQL server.
+pub fn pg_i64(url: &str, query: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, conn) =
+            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
+        let task = tokio::spawn(conn);
+        let row = client.query_one(query, &[]).await.unwrap_or_else(|e| panic!("{query}: {e}"));
+        drop(client);
+        let _ = task.await;
+        row.get::<_, i64>(0)
+    })
+}
+
 /// Runs statements on a PostgreSQL server.
 pub fn pg_batch(url: &str, statements: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -112,6 +126,12 @@ impl Deployment {
         Deployment { dir, pg }
     }
 
+    /// Replaces `relance.toml` with `global`, keeping the deployment's database.
+    pub fn write_config(&self, global: &str) {
+        let database = self.pg.as_ref().map(|p| format!("\n[database]\nurl = \"{}\"\n", p.url)).unwrap_or_default();
+        std::fs::write(self.config(), format!("{global}{database}")).unwrap();
+    }
+
     /// The deployment's database URL (`sqlite:…` or `postgres://…`).
     pub fn database_url(&self) -> String {
         match &self.pg {
@@ -124,6 +144,12 @@ impl Deployment {
     pub fn store(&self) -> relance_store::Store {
         let url = relance_store::DatabaseUrl::parse(&self.database_url(), self.dir.path()).expect("database URL");
         relance_store::Store::open(&url).expect("open the store")
+    }
+
+    /// An integer read straight from the deployment's PostgreSQL database
+    /// (no snapshot: for polling a large one).
+    pub fn pg_i64(&self, query: &str) -> i64 {
+        pg_i64(&self.pg.as_ref().expect("a deployment on PostgreSQL").url, query)
     }
 
     /// Whether the deployment's database has been created (by a first run).

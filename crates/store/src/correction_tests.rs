@@ -244,17 +244,10 @@ fn samples_models_and_the_overlay_cache_follow_versions() {
         let b = reply(&store, &t, 2, read_as(Intent::Other, &[]));
         store.correct_reply(&t, a, "api:t", &correction("Alice", Intent::Dispute, None), TODAY).unwrap().unwrap();
         store.correct_reply(&t, b, "api:t", &correction("Alice", Intent::PromiseToPay, None), TODAY).unwrap().unwrap();
-        store
-            .correct_reply(&t, a, "api:t", &correction("Alice", Intent::AlreadyPaid, None), TODAY)
-            .unwrap()
-            .unwrap();
+        store.correct_reply(&t, a, "api:t", &correction("Alice", Intent::AlreadyPaid, None), TODAY).unwrap().unwrap();
         let samples = store.correction_samples(&t).unwrap();
         let got: Vec<(i64, Intent)> = samples.iter().map(|s| (s.message_id, s.intent)).collect();
-        assert_eq!(
-            got,
-            vec![(b, Intent::PromiseToPay), (a, Intent::AlreadyPaid)],
-            "the latest correction per message"
-        );
+        assert_eq!(got, vec![(b, Intent::PromiseToPay), (a, Intent::AlreadyPaid)], "the latest correction per message");
         assert_eq!(samples[0].raw_path, "/m2");
         let last = store.last_correction(&t).unwrap().unwrap();
 

@@ -137,6 +137,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL: {}", postgres::message(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the PostgreSQL server (`server`: its URL, password hidden).
+    #[error("cannot connect to PostgreSQL {server}: {cause}")]
+    Connect { server: String, cause: String, transient: bool },
     /// A PostgreSQL migration failed (the whole run was rolled back).
     #[error("PostgreSQL migration {name} failed: {cause}")]
     Migration { name: &'static str, cause: String },
@@ -193,6 +196,7 @@ impl StoreError {
             ),
             S::Sqlite(_) => false,
             S::Postgres(e) => postgres::is_transient(e),
+            S::Connect { transient, .. } => *transient,
             S::Migration { .. } | S::Unsupported(_) => false,
             S::ImportConflict { .. } | S::Task(_) => true,
             S::Open { .. }

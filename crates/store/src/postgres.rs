@@ -182,21 +182,29 @@ impl PgConn {
             PgRuntime(Some(tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|cause| {
                 StoreError::Io { what: "cannot start the PostgreSQL client for", path: url.to_string(), cause }
             })?));
-        let client = runtime.block_on(async {
-            if config.get_ssl_mode() == SslMode::Require {
-                let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                let tls =
-                    tokio_rustls::rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-                let (client, connection) = config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).await?;
-                tokio::spawn(drive(connection));
-                Ok::<_, tokio_postgres::Error>(client)
-            } else {
-                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                tokio::spawn(drive(connection));
-                Ok(client)
-            }
-        })?;
+        let client = runtime
+            .block_on(async {
+                if config.get_ssl_mode() == SslMode::Require {
+                    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+                    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                    let tls = tokio_rustls::rustls::ClientConfig::builder()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth();
+                    let (client, connection) =
+                        config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).await?;
+                    tokio::spawn(drive(connection));
+                    Ok::<_, tokio_postgres::Error>(client)
+                } else {
+                    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+                    tokio::spawn(drive(connection));
+                    Ok(client)
+                }
+            })
+            .map_err(|e| StoreError::Connect {
+                server: url.to_string(),
+                cause: connect_cause(&e),
+                transient: is_transient(&e),
+            })?;
         Ok(PgConn { runtime, client, prepared: Default::default() })
     }
 
@@ -232,6 +240,19 @@ impl PgConn {
             }
         }
     }
+}
+
+/// Why a connection failed: the server's report (a refused password…), or
+/// the innermost cause (connection refused, a TLS failure…), said once.
+fn connect_cause(e: &tokio_postgres::Error) -> String {
+    if e.as_db_error().is_some() {
+        return message(e);
+    }
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
 }
 
 /// What a PostgreSQL error says: the server's report (severity, message,
