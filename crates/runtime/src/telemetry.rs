@@ -18,7 +18,10 @@ pub fn init(format: LogFormat, level: Option<&str>) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // The mail libraries log every line they write at debug/trace level,
     // AUTH lines (passwords, OAuth2 bearer tokens) included: capped at info.
-    let filter = ["lettre=info", "async_imap=info"]
+    // The PostgreSQL client logs every server notice at info (a migration's
+    // "already exists, skipping", the warning of a rollback after a conflict
+    // that the store retries): its own warnings and errors only.
+    let filter = ["lettre=info", "async_imap=info", "tokio_postgres=warn"]
         .iter()
         .filter_map(|d| d.parse().ok())
         .fold(filter, |f, d| f.add_directive(d));
