@@ -227,9 +227,8 @@ fn pg_indexes(store: &Store) -> (Vec<String>, i64) {
         .read_any(|db| {
             let names = db
                 .query(
-                    "SELECT CAST(indexname AS TEXT) FROM pg_indexes
-                     WHERE schemaname = current_schema() AND tablename = 'invoices'
-                       AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname",
+                    "SELECT CAST(c.relname AS TEXT) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                     WHERE i.indrelid = to_regclass('invoices') AND NOT i.indisunique ORDER BY 1",
                     db::args![],
                 )?
                 .iter()

@@ -133,9 +133,13 @@ pub(crate) fn restore_deferred(conn: &mut Connection) -> Result<usize, StoreErro
 /// [`defer_invoice_indexes`] does on SQLite. Returns how many were dropped.
 pub(crate) fn defer_invoice_indexes_pg(db: Db<'_>, import: i64) -> Result<usize, StoreError> {
     let Db::Postgres(pg) = db else { return Ok(0) };
+    // From the catalog, the table first: `pg_indexes` may compute the
+    // definition of any schema's index, and fails on one another session
+    // is dropping (another deployment or test on the same server).
     let indexes = db.query(
-        "SELECT CAST(indexname AS TEXT), indexdef FROM pg_indexes
-         WHERE schemaname = current_schema() AND tablename = 'invoices' ORDER BY indexname",
+        "SELECT CAST(c.relname AS TEXT), pg_get_indexdef(c.oid) FROM pg_index i
+           JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = to_regclass('invoices') ORDER BY 1",
         args![],
     )?;
     let now = now_text();
