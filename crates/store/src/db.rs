@@ -379,6 +379,23 @@ impl Backend {
         }
     }
 
+    /// Whether the store is on PostgreSQL.
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Backend::Postgres(_))
+    }
+
+    /// A write transaction for claiming rows of a queue: SQLite's single
+    /// writer; on PostgreSQL `READ COMMITTED`, the claim locking its rows
+    /// `FOR UPDATE … SKIP LOCKED` so that daemons claiming at once take
+    /// different rows without aborting each other (as `SERIALIZABLE` would
+    /// under contention).
+    pub(crate) fn write_queue<T>(&self, mut f: impl FnMut(Db<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self {
+            Backend::Sqlite(s) => s.write(|tx| f(Db::Sqlite(tx))),
+            Backend::Postgres(p) => p.write_queue(|c| f(Db::Postgres(c))),
+        }
+    }
+
     /// The SQLite read connection of a method not ported yet.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn read<T>(

@@ -446,14 +446,14 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let t = tenant.as_str();
         let now_s = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        // On PostgreSQL two daemons may claim at once. The transaction is
-        // SERIALIZABLE (see `postgres/pool.rs`): of two claims that read the
-        // same queued row and both move it to `sending`, the server lets one
-        // commit and aborts the other (a write conflict, or a read-write
-        // dependency cycle), which is run again and then reads the row as
-        // `sending`: no row is ever claimed twice, without `FOR UPDATE` (which
-        // SQLite lacks; its single writer serializes claims anyway).
-        self.db.write_any(|db| {
+        // On PostgreSQL several daemons (and several senders of one daemon)
+        // claim at once: the rows are locked `FOR UPDATE … SKIP LOCKED` in a
+        // READ COMMITTED transaction (`write_queue`), so each claim takes rows
+        // no other holds and a row another claim moved to `sending` no longer
+        // matches; no row is ever claimed twice. SQLite has no `FOR UPDATE`:
+        // its single writer serializes claims.
+        let lock = if self.db.is_postgres() { " FOR UPDATE OF o SKIP LOCKED" } else { "" };
+        self.db.write_queue(|db| {
             let mut claim = Claim::default();
             let rows = db
                 .query(
@@ -462,7 +462,7 @@ impl Store {
                  FROM outbox o LEFT JOIN customers c ON c.tenant_id=o.tenant_id AND c.id=o.customer_id
                  WHERE o.tenant_id=?1 AND o.status=?5 AND o.planned_for<=?2
                    AND (o.next_attempt_at IS NULL OR o.next_attempt_at<=?3)
-                 ORDER BY o.id LIMIT ?4"
+                 ORDER BY o.id LIMIT ?4{lock}"
                     ),
                     args![t, today.to_string(), now_s, limit, OutboxStatus::Queued.as_str()],
                 )?

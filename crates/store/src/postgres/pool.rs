@@ -66,12 +66,23 @@ impl PgPool {
     /// Runs `f` in a `SERIALIZABLE` transaction, committed when it
     /// succeeds; run again when the server aborts it for a conflict with a
     /// concurrent transaction (another daemon), at most [`WRITE_ATTEMPTS`] times.
-    pub(crate) fn write<T>(&self, mut f: impl FnMut(&PgConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn write<T>(&self, f: impl FnMut(&PgConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write_at("BEGIN ISOLATION LEVEL SERIALIZABLE", f)
+    }
+
+    /// Runs `f` in a `READ COMMITTED` transaction, for a queue claimed with
+    /// `FOR UPDATE … SKIP LOCKED` (the row locks keep claims apart; each
+    /// statement reads what is committed when it runs), retried on a deadlock.
+    pub(crate) fn write_queue<T>(&self, f: impl FnMut(&PgConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.write_at("BEGIN ISOLATION LEVEL READ COMMITTED", f)
+    }
+
+    fn write_at<T>(&self, begin: &str, mut f: impl FnMut(&PgConn) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.take()?;
         let mut attempt = 0;
         let out = loop {
             attempt += 1;
-            if let Err(e) = conn.batch("BEGIN ISOLATION LEVEL SERIALIZABLE") {
+            if let Err(e) = conn.batch(begin) {
                 break Err(e);
             }
             let done = f(&conn).and_then(|v| conn.batch("COMMIT").map(|()| v));
