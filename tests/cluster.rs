@@ -302,14 +302,18 @@ fn three_daemons_share_the_work_and_one_killed_twice_loses_nothing() {
     let sent: Vec<(String, String)> =
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
     // The server's own copies (the customers' reminders; acknowledgements go to the repliers):
-    // never one Message-ID twice, never a message the outbox does not call sent.
-    let references: HashSet<&String> = sent.iter().map(|(r, _)| r).collect();
+    // never one Message-ID twice, never one the outbox does not know. (A reminder that went
+    // out just before its daemon was killed, then was cancelled or held on the retry because
+    // its invoice was paid meanwhile, is known but not marked sent: see the note in README.)
+    let mut stmt = db.prepare("SELECT reference FROM outbox WHERE tenant_id='acme' AND channel='email'").unwrap();
+    let known: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let references: HashSet<&String> = known.iter().collect();
     let mut seen = HashSet::new();
     let delivered = srv.delivered_to("cluster.test", since);
     assert!(delivered.len() >= REMINDED / 2, "the reminders went out: {}", delivered.len());
     for m in &delivered {
         let id = m.header("Message-ID").unwrap();
-        assert!(references.contains(&id), "{id} went out but the outbox does not say sent");
+        assert!(references.contains(&id), "{id} went out but the outbox does not know it");
         assert!(seen.insert(id.clone()), "{id} delivered twice");
     }
     let mut archived = Imap::login(srv.imap_port, &archive, "password");
