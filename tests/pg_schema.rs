@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::pg_batch as sql;
+
 use common::Deployment;
 
 fn pg_url() -> Option<String> {
@@ -17,19 +19,6 @@ fn pg_url() -> Option<String> {
         common::server_missing("PostgreSQL schema test (TEST_PG_URL)");
     }
     url
-}
-
-/// Runs SQL on `url`.
-fn sql(url: &str, statements: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let (client, conn) =
-            tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
-        let task = tokio::spawn(conn);
-        client.batch_execute(statements).await.unwrap_or_else(|e| panic!("{statements}: {e} {:?}", e.as_db_error()));
-        drop(client);
-        let _ = task.await;
-    });
 }
 
 #[test]
