@@ -103,9 +103,11 @@ export TEST_SMTP_PORT="$SMTP_PORT" TEST_SMTP_CA="$SERVERS/smtp/tls/ca.pem" TEST_
 
 # The letters' PDFs are read back by the tests: their text with pdftotext
 # (poppler-utils), their structure with qpdf --check (small packages).
+# libfaketime moves the daemons' clock day by day in tests/cluster.rs.
 pdf_tools=()
 command -v qpdf >/dev/null 2>&1 || pdf_tools+=(qpdf)
 command -v pdftotext >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
+ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || pdf_tools+=(libfaketime)
 if [ ${#pdf_tools[@]} -gt 0 ]; then
   log "installing ${pdf_tools[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -265,14 +265,9 @@ fn import_postgres(rows: u64, dir: Option<PathBuf>, url: &str) -> anyhow::Result
     let t0 = Instant::now();
     let bytes = generate_csv(&csv, rows)?;
     println!("generated {rows} rows ({:.1} MB) in {:.2} s", bytes as f64 / 1e6, t0.elapsed().as_secs_f64());
-    let schema = format!("relance_bench_import_{}", std::process::id());
-    let admin = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    admin.block_on(pg_exec(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")))?;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = relance_store::PostgresUrl::parse(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scratch = ScratchSchema::create(url, "import")?;
     let measured = (|| -> anyhow::Result<()> {
-        let store = relance_store::Store::open_postgres(&scoped)?;
+        let store = relance_store::Store::open_postgres(&scratch.url)?;
         let settings = Settings::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
         let tenant_config = settings.tenant("bench").context("the bench tenant")?;
         let connector = tenant_config.connectors.first().context("the bench connector")?;
@@ -308,10 +303,40 @@ fn import_postgres(rows: u64, dir: Option<PathBuf>, url: &str) -> anyhow::Result
         }
         Ok(())
     })();
-    admin.block_on(pg_exec(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))?;
+    scratch.drop()?;
     measured?;
     println!("machine: {} cores, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A schema of its own on a PostgreSQL server for one bench run, dropped
+/// afterwards: the store opened on `url` lives there.
+pub(crate) struct ScratchSchema {
+    admin_url: String,
+    schema: String,
+    pub url: relance_store::PostgresUrl,
+}
+
+impl ScratchSchema {
+    pub fn create(admin_url: &str, what: &str) -> anyhow::Result<ScratchSchema> {
+        if !(admin_url.starts_with("postgres://") || admin_url.starts_with("postgresql://")) {
+            bail!("expected a postgres://… URL, got `{admin_url}`");
+        }
+        let schema = format!("relance_bench_{what}_{}", std::process::id());
+        block_on_admin(pg_exec(admin_url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")))?;
+        let sep = if admin_url.contains('?') { '&' } else { '?' };
+        let url = relance_store::PostgresUrl::parse(&format!("{admin_url}{sep}options=-c%20search_path%3D{schema}"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(ScratchSchema { admin_url: admin_url.to_string(), schema, url })
+    }
+
+    pub fn drop(self) -> anyhow::Result<()> {
+        block_on_admin(pg_exec(&self.admin_url, &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema)))
+    }
+}
+
+fn block_on_admin<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
 
 async fn pg_exec(url: &str, sql: &str) -> anyhow::Result<()> {

@@ -431,6 +431,12 @@ pub struct MatchBenchArgs {
     /// Write one line per credit (status, allocations, confidence, reasons) to this file.
     #[arg(long)]
     dump: Option<PathBuf>,
+    /// End to end through a store instead of the matcher alone: `sqlite` (a
+    /// scratch database) or `postgres://…` (a role that may create schemas; a
+    /// scratch schema, dropped afterwards). Loads the world, then times the
+    /// daemon's cash pass (read, match, apply) and checks it against the matcher.
+    #[arg(long)]
+    store: Option<String>,
     /// Print the machine-readable `cell` line (used by `--matrix`).
     #[arg(long, hide = true)]
     cell: bool,
@@ -462,6 +468,9 @@ pub fn bench_match(args: &MatchBenchArgs) -> anyhow::Result<ExitCode> {
         bail!("--credits must be at most half of --invoices (each credit pays one or two invoices of its own)");
     }
     let (invoices, customers, credits) = (args.invoices, args.customers.max(1), args.credits);
+    if let Some(store) = &args.store {
+        return crate::bench_match_store::bench_match_store(invoices, customers, credits, args.seed, store);
+    }
     let t0 = Instant::now();
     let world = generate(invoices, customers, credits, args.seed);
     let generated = t0.elapsed().as_secs_f64();

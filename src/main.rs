@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_cash;
+mod bench_match_store;
 mod bench_reports;
 mod bench_send;
 mod bench_sql;

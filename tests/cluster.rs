@@ -6,8 +6,11 @@
 //! once, every reply is handled once, and the leases of a killed daemon are
 //! taken over within 30 s.
 //!
-//! Days are not simulated: the invoices fall due on the days before today,
-//! so today's plan holds reminders at every step of the scenario at once.
+//! The first day, the invoices fall due on the days before today, so its
+//! plan holds reminders at every step of the scenario at once. Then a month
+//! goes by: thirty more days, each run by three daemons whose clock
+//! libfaketime moves forward, two of them losing the reminders' holder to a
+//! SIGKILL.
 
 mod common;
 
@@ -337,4 +340,105 @@ fn three_daemons_share_the_work_and_one_killed_twice_loses_nothing() {
     for d in &mut daemons {
         assert!(d.terminate(Duration::from_secs(30)).is_some(), "a clean stop");
     }
+    a_month_goes_by(&d, &srv, &archive, since);
+}
+
+/// Days simulated after the first: each day three daemons run with the clock
+/// moved forward (libfaketime), plan the day once and deliver it, then stop;
+/// on two days the reminders' holder is SIGKILLed as soon as the day is
+/// planned, and another takes over.
+const DAYS: u32 = 30;
+const KILL_DAYS: [u32; 2] = [9, 19];
+
+fn a_month_goes_by(d: &Deployment, srv: &common::smtp::SmtpServer, archive: &str, since: u64) {
+    let sent_before =
+        count(d, "SELECT count(*) FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'");
+    let mut planned_days = 0;
+    for day in 1..=DAYS {
+        let Some(env) = common::faketime_env(day) else { return };
+        let mut daemons: Vec<Daemon> =
+            (0..3).map(|i| d.daemon_with_env(&format!("day-{day:02}-{i}.log"), &env)).collect();
+        let planned = |daemons: &[Daemon]| {
+            daemons
+                .iter()
+                .any(|x| x.log().lines().any(|l| l.contains("reminders planned") && l.contains("tenant=acme")))
+        };
+        wait_for(Duration::from_secs(60), &format!("day {day} planned"), || planned(&daemons));
+        planned_days += 1;
+        if KILL_DAYS.contains(&day) {
+            let before = holders(&daemons[0], "acme");
+            let victim_id = before.get("tenant/acme/dunning").cloned().expect("acme's reminders are held");
+            let pid = pid_of(&victim_id).expect("a pid in the daemon identity");
+            let held: BTreeSet<String> =
+                before.iter().filter(|(_, h)| **h == victim_id).map(|(n, _)| n.clone()).collect();
+            let at = daemons.iter().position(|x| x.child.id() == pid).expect("the holder is one of ours");
+            let mut victim = daemons.remove(at);
+            signal(victim.child.id(), "KILL");
+            let _ = victim.child.wait();
+            let killed = Instant::now();
+            wait_for(Duration::from_secs(40), "the killed daemon's leases taken over", || {
+                let now = holders(&daemons[0], "acme");
+                held.iter().all(|n| now.get(n).is_some_and(|h| *h != victim_id))
+            });
+            let took = killed.elapsed();
+            assert!(took <= Duration::from_secs(30), "day {day}: leases taken over after {took:?}");
+        }
+        // The day is delivered: nothing due is left queued (but what waits on a hold) or sending.
+        wait_for(Duration::from_secs(120), &format!("day {day} delivered"), || {
+            count(
+                d,
+                "SELECT count(*) FROM outbox o WHERE o.tenant_id='acme' AND o.channel='email'
+                   AND (o.status='sending' OR (o.status='queued' AND NOT EXISTS (SELECT 1 FROM holds h
+                     WHERE h.tenant_id=o.tenant_id AND h.customer_id=o.customer_id AND h.lifted_at IS NULL)))",
+            ) == 0
+        });
+        for x in &mut daemons {
+            assert!(x.terminate(Duration::from_secs(30)).is_some(), "day {day}: a clean stop");
+        }
+    }
+    assert_eq!(planned_days, DAYS);
+    // The month sent reminders (steps fall due as the days go by), each once: in the archive
+    // once, never twice on the server, never one the outbox does not know; each step planned
+    // once per customer whichever daemon planned the day.
+    let sent = count(d, "SELECT count(*) FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'");
+    assert!(sent > sent_before, "the month sent reminders: {sent_before} before, {sent} after");
+    let db = d.db();
+    let mut stmt = db
+        .prepare("SELECT message_id FROM outbox WHERE tenant_id='acme' AND channel='email' AND message_id IS NOT NULL")
+        .unwrap();
+    let known: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+    let tokens: HashSet<&str> = known.iter().map(String::as_str).collect();
+    let mut seen = HashSet::new();
+    for m in srv.delivered_to("cluster.test", since) {
+        let id = m.header("Message-ID").unwrap();
+        let token = id.trim_start_matches('<').split('@').next().unwrap_or_default();
+        assert!(tokens.contains(token), "{id} went out but the outbox does not know it");
+        assert!(seen.insert(id.clone()), "{id} delivered twice");
+    }
+    let mut stmt = db
+        .prepare(
+            "SELECT reference, planned_for FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'",
+        )
+        .unwrap();
+    let sent: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let days: BTreeSet<&str> = sent.iter().map(|(_, day)| day.as_str()).collect();
+    assert!(days.len() > 10, "reminders went out on many days of the month: {days:?}");
+    eprintln!(
+        "a month of dunning: {sent_before} reminders sent the first day, {} in all, planned on {} days",
+        sent.len(),
+        days.len()
+    );
+    let mut archived = Imap::login(srv.imap_port, archive, "password");
+    archived.cmd("SELECT INBOX");
+    for (reference, day) in &sent {
+        let found = archived.cmd(&format!("UID SEARCH HEADER Message-ID \"{reference}\""));
+        let n = found.iter().find(|l| l.starts_with("* SEARCH")).map(|l| l.split_whitespace().count() - 2).unwrap_or(0);
+        assert_eq!(n, 1, "{reference} (planned for {day}) is in the archive {n} times");
+    }
+    let dup = count(
+        d,
+        "SELECT count(*) FROM (SELECT customer_id, step_id, count(*) AS n FROM outbox WHERE tenant_id='acme' GROUP BY customer_id, step_id) AS g WHERE n > 1",
+    );
+    assert_eq!(dup, 0, "a reminder planned twice");
 }

@@ -199,11 +199,17 @@ impl Deployment {
 
     /// Same, logging to `<deployment>/<log>` (one log per daemon when several run).
     pub fn daemon_logged(&self, log: &str) -> Daemon {
+        self.daemon_with_env(log, &[])
+    }
+
+    /// Same, with more environment (a moved clock: [`faketime_env`]).
+    pub fn daemon_with_env(&self, log: &str, env: &[(&str, String)]) -> Daemon {
         let port = free_port();
         let child = self
             .relance()
             .args(["run", "--config"])
             .arg(self.config())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("RELANCE__LISTEN", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(self.path(log)).unwrap()))
@@ -342,6 +348,27 @@ pub fn server_missing(what: &str) {
         panic!("{what}: the test servers are required (RELANCE_TEST_SERVERS=required) but not configured");
     }
     eprintln!("note: {what} skipped: no test server (run scripts/test.sh, which starts them)");
+}
+
+/// The environment that runs a process `days` days in the future: Debian's
+/// libfaketime moves the wall clock (what the daemon calls today), not the
+/// monotonic clock its timers use. `None` (after [`server_missing`]'s rule:
+/// a failure under scripts/test.sh, which installs it) when it is missing.
+pub fn faketime_env(days: u32) -> Option<Vec<(&'static str, String)>> {
+    let lib = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists());
+    let Some(lib) = lib else {
+        server_missing("libfaketime (Debian package libfaketime)");
+        return None;
+    };
+    Some(vec![
+        ("LD_PRELOAD", lib.display().to_string()),
+        ("FAKETIME", format!("+{days}d")),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+    ])
 }
 
 /// Polls `f` every 50 ms until it holds, failing the test after `timeout`.

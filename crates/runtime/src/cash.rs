@@ -32,7 +32,7 @@ use relance_config::Settings;
 use relance_domain::money::{DecimalStyle, Money};
 use relance_domain::{PaymentStatus, TenantId};
 use relance_engine::matching::{Candidate, MatchConfig, MatchStatus, Matcher};
-use relance_store::{AllocationRequest, LearnIban, Store, StoreError};
+use relance_store::{AllocationRequest, CreditDecision, CreditOutcome, LearnIban, Store, StoreError};
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -46,8 +46,21 @@ pub struct CashSummary {
 /// of them sends the credit to review: paid twice, or a wrong reference?).
 const CLOSED_INVOICES: u32 = 20_000;
 
+/// Credits decided before their decisions are written, in one transaction
+/// (see `relance_store::CreditDecision`): a tenth of the pass (so that it
+/// commits its progress as it goes, and a crash loses little), within these
+/// bounds (a large set rewrites the same index pages once instead of many
+/// times; a bounded one holds the writer for a bounded time).
+const DECISIONS_PER_SET: (usize, usize) = (500, 10_000);
+
 /// Matches and applies every pending credit of the tenant. Stops early (with
 /// what is done committed) when `stop()` says so.
+///
+/// Decisions are written a set at a time. The matcher consumes the invoices
+/// of a match when it decides it, before the set is written: should the
+/// store refuse that application (an invoice changed under us), the credit
+/// goes to review and the rest of the pass merely sees less open than there
+/// is, which can only send credits to review, never match them wrongly.
 pub fn apply_pending(
     store: &Store,
     tenant: &TenantId,
@@ -62,50 +75,106 @@ pub fn apply_pending(
     let (invoices, payers) = store.matching_inputs(tenant)?;
     let closed = store.closed_invoices(tenant, CLOSED_INVOICES)?;
     let mut matcher = Matcher::new(invoices, &payers, config.clone()).with_closed(closed);
+    let per_set = (pending.len() / 10).clamp(DECISIONS_PER_SET.0, DECISIONS_PER_SET.1);
+    let mut set: Vec<Decided> = Vec::with_capacity(per_set);
     for p in pending {
         if stop() {
             break;
         }
         let result = matcher.match_credit(&p.line);
-        let best = result.best();
-        if result.status == MatchStatus::Matched
-            && let Some(b) = best
-        {
-            let allocations = candidate_allocations(b);
-            let learn = match (&p.line.counterparty_iban, &b.customer_id) {
-                (Some(iban), Some(c)) => LearnIban::Customer { iban: iban.as_str(), customer: c.as_str() },
-                _ => LearnIban::No,
-            };
-            let from = [PaymentStatus::New, PaymentStatus::Unmatched];
-            match store.apply_payment(tenant, p.id, &from, &allocations, "matcher", Some(&result), learn) {
-                Ok(_) => {
-                    for a in &b.allocations {
-                        matcher.consume(&a.invoice, a.amount, a.write_off);
-                    }
-                    if let LearnIban::Customer { iban, customer } = learn {
-                        matcher.learn_iban(iban, customer);
-                    }
-                    summary.matched += 1;
+        let verdict = match result.best() {
+            Some(b) if result.status == MatchStatus::Matched => {
+                let learn = match (&p.line.counterparty_iban, &b.customer_id) {
+                    (Some(iban), Some(c)) => Some((iban.clone(), c.clone())),
+                    _ => None,
+                };
+                let allocations = candidate_allocations(b);
+                for a in &b.allocations {
+                    matcher.consume(&a.invoice, a.amount, a.write_off);
                 }
-                Err(StoreError::Rejected(why)) => {
-                    // The store moved under us (an invoice changed): a human decides.
-                    tracing::warn!(payment = p.id, %why, "match could not be applied; sent to review");
-                    store.set_payment_review(tenant, p.id, PaymentStatus::Suggested, &result)?;
-                    summary.suggested += 1;
+                if let Some((iban, customer)) = &learn {
+                    matcher.learn_iban(iban, customer);
                 }
-                Err(e) => return Err(e),
+                Verdict::Apply { allocations, learn }
             }
-        } else {
-            let status = if result.status == MatchStatus::Suggested {
-                PaymentStatus::Suggested
-            } else {
-                PaymentStatus::Unmatched
-            };
-            store.set_payment_review(tenant, p.id, status, &result)?;
-            if status == PaymentStatus::Suggested { summary.suggested += 1 } else { summary.unmatched += 1 }
+            _ if result.status == MatchStatus::Suggested => Verdict::Review(PaymentStatus::Suggested),
+            _ => Verdict::Review(PaymentStatus::Unmatched),
+        };
+        set.push(Decided { payment: p.id, result, verdict });
+        if set.len() >= per_set {
+            write_set(store, tenant, &mut set, &mut summary)?;
         }
     }
+    write_set(store, tenant, &mut set, &mut summary)?;
     Ok(summary)
+}
+
+/// One credit decided by the matcher, not written yet.
+struct Decided {
+    payment: i64,
+    result: relance_engine::matching::MatchResult,
+    verdict: Verdict,
+}
+
+enum Verdict {
+    /// Apply, and learn the payer's account (IBAN, customer) when it names one.
+    Apply {
+        allocations: Vec<AllocationRequest>,
+        learn: Option<(String, String)>,
+    },
+    Review(PaymentStatus),
+}
+
+/// Writes the decided credits in one set; an application the store refuses
+/// (the store moved under us) is sent to review: a human decides.
+fn write_set(
+    store: &Store,
+    tenant: &TenantId,
+    set: &mut Vec<Decided>,
+    summary: &mut CashSummary,
+) -> Result<(), StoreError> {
+    const FROM: [PaymentStatus; 2] = [PaymentStatus::New, PaymentStatus::Unmatched];
+    let decisions: Vec<CreditDecision<'_>> = set
+        .iter()
+        .map(|d| match &d.verdict {
+            Verdict::Apply { allocations, learn } => CreditDecision::Apply {
+                payment: d.payment,
+                from: &FROM,
+                allocations: allocations.clone(),
+                actor: "matcher",
+                result: Some(&d.result),
+                learn: match learn {
+                    Some((iban, customer)) => LearnIban::Customer { iban, customer },
+                    None => LearnIban::No,
+                },
+            },
+            Verdict::Review(status) => {
+                CreditDecision::Review { payment: d.payment, status: *status, result: &d.result }
+            }
+        })
+        .collect();
+    let outcomes = store.apply_credit_decisions(tenant, &decisions)?;
+    let mut refused = Vec::new();
+    for (d, outcome) in set.iter().zip(outcomes) {
+        match (outcome, &d.verdict) {
+            (CreditOutcome::Applied(_), _) => summary.matched += 1,
+            (CreditOutcome::Refused(why), _) => {
+                tracing::warn!(payment = d.payment, %why, "match could not be applied; sent to review");
+                refused.push(CreditDecision::Review {
+                    payment: d.payment,
+                    status: PaymentStatus::Suggested,
+                    result: &d.result,
+                });
+                summary.suggested += 1;
+            }
+            (CreditOutcome::Reviewed(_), Verdict::Review(PaymentStatus::Suggested)) => summary.suggested += 1,
+            (CreditOutcome::Reviewed(_), _) => summary.unmatched += 1,
+        }
+    }
+    store.apply_credit_decisions(tenant, &refused)?;
+    drop(decisions);
+    set.clear();
+    Ok(())
 }
 
 /// One tenant's part of the service.

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod actions;
+mod apply_set;
 mod approvals;
 mod claims;
 mod contacts;
@@ -57,6 +58,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use relance_domain::TenantId;
 
 pub use actions::{Acted, ActionRefusal, CursorPage};
+pub use apply_set::{CreditDecision, CreditOutcome};
 pub use approvals::{OutboxEdit, OutboxView};
 pub use claims::{ClaimStatus, PaymentClaim};
 pub use contacts::{ContactState, ContactView};
@@ -354,6 +356,8 @@ pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{text}`: {e}")))
 }
 
+#[cfg(test)]
+mod apply_set_tests;
 #[cfg(test)]
 mod approvals_tests;
 #[cfg(test)]

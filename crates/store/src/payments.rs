@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::json;
 
+use super::apply_set::{CreditDecision, CreditOutcome};
 use super::db::{Db, Row, args};
 use super::reflection::{self, ErpState, ReflectedBy};
 use super::sqlite::insert_event;
@@ -348,12 +349,12 @@ pub(crate) fn decode_match_result(version: Option<i64>, text: &str) -> Result<Ma
 }
 
 /// The JSON stored for a match result (version [`MATCH_RESULT_VERSION`]).
-fn encode_match_result(result: &MatchResult) -> Result<String, StoreError> {
+pub(crate) fn encode_match_result(result: &MatchResult) -> Result<String, StoreError> {
     serde_json::to_string(result).map_err(|e| StoreError::Rejected(format!("match result not storable: {e}")))
 }
 
 /// A match result as audit-event data.
-fn match_result_event(result: &MatchResult) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn match_result_event(result: &MatchResult) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(result).map_err(|e| StoreError::Rejected(format!("match result not storable: {e}")))
 }
 
@@ -612,30 +613,11 @@ impl Store {
         if !status.in_review() {
             return Err(StoreError::Rejected(format!("a payment is not sent to review as {status}")));
         }
-        let text = encode_match_result(result)?;
-        self.db.write_any(|db| {
-            let before: Option<String> = db
-                .query_opt("SELECT status FROM payments WHERE tenant_id=?1 AND id=?2", args![tenant.as_str(), id])?
-                .map(|r| r.get(0))
-                .transpose()?;
-            let n = db.execute(
-                "UPDATE payments SET status=?3, match_result=?4, match_result_version=?5, updated_at=?6
-                 WHERE tenant_id=?1 AND id=?2 AND status IN ('new','unmatched')",
-                args![tenant.as_str(), id, status.as_str(), text, MATCH_RESULT_VERSION, now_text()],
-            )?;
-            // A re-match that changes nothing is not news.
-            if n == 1 && before.as_deref() != Some(status.as_str()) {
-                insert_event(
-                    db,
-                    tenant.as_str(),
-                    "matcher",
-                    &format!("payment_{status}"),
-                    &format!("payment:{id}"),
-                    &match_result_event(result)?,
-                )?;
-            }
-            Ok(n == 1)
-        })
+        let decision = CreditDecision::Review { payment: id, status, result };
+        match self.apply_credit_decisions(tenant, std::slice::from_ref(&decision))?.pop() {
+            Some(CreditOutcome::Reviewed(changed)) => Ok(changed),
+            other => Err(StoreError::Corrupt(format!("payment {id}: unexpected outcome {other:?}"))),
+        }
     }
 
     /// Applies allocations to a payment whose status is one of `from`. Returns
@@ -657,7 +639,13 @@ impl Store {
         result: Option<&MatchResult>,
         learn: LearnIban<'_>,
     ) -> Result<Vec<i64>, StoreError> {
-        self.db.write_any(|db| apply(db, tenant.as_str(), id, from, allocations, actor, result, learn))
+        let decision =
+            CreditDecision::Apply { payment: id, from, allocations: allocations.to_vec(), actor, result, learn };
+        match self.apply_credit_decisions(tenant, std::slice::from_ref(&decision))?.pop() {
+            Some(CreditOutcome::Applied(ids)) => Ok(ids),
+            Some(CreditOutcome::Refused(why)) => Err(StoreError::Rejected(why)),
+            other => Err(StoreError::Corrupt(format!("payment {id}: unexpected outcome {other:?}"))),
+        }
     }
 
     /// Rejects a payment from the review queue (not ours, refund…).
@@ -860,235 +848,6 @@ pub enum LearnIban<'a> {
     /// allocated invoices, when they all belong to one customer (a person
     /// accepted or allocated the payment).
     FromInvoices,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    db: Db<'_>,
-    t: &str,
-    id: i64,
-    from: &[PaymentStatus],
-    allocations: &[AllocationRequest],
-    actor: &str,
-    result: Option<&MatchResult>,
-    learn: LearnIban<'_>,
-) -> Result<Vec<i64>, StoreError> {
-    let payment =
-        load_payment(db, t, id)?.ok_or_else(|| StoreError::Rejected(format!("payment {id} does not exist")))?;
-    if !from.contains(&payment.status) {
-        let from: Vec<&str> = from.iter().map(PaymentStatus::as_str).collect();
-        return Err(StoreError::Rejected(format!("payment {id} is {}, not {}", payment.status, from.join(" or "))));
-    }
-    let ccy = payment.line.amount.currency;
-    if allocations.is_empty() {
-        return Err(StoreError::Rejected("no allocation given".into()));
-    }
-    let total = allocations
-        .iter()
-        .try_fold(0i64, |sum, a| sum.checked_add(a.amount.minor))
-        .ok_or_else(|| StoreError::Rejected("the allocations' total overflows".into()))?;
-    if allocations.iter().any(|a| a.amount.minor == 0 || a.amount.currency != ccy) {
-        return Err(StoreError::Rejected(format!("allocations must be non-zero amounts in {ccy}")));
-    }
-    if total <= 0 {
-        return Err(StoreError::Rejected(format!(
-            "allocations total {}: the invoices must account for more than the credit notes offset",
-            Money::new(total, ccy).to_decimal_string()
-        )));
-    }
-    if total > payment.unallocated.minor {
-        return Err(StoreError::Rejected(format!(
-            "allocations total {} but only {} of the payment is unallocated",
-            Money::new(total, ccy).to_decimal_string(),
-            payment.unallocated.to_decimal_string()
-        )));
-    }
-    check_credit_note_offsets(db, t, &payment, allocations, total)?;
-    let now = now_text();
-    let mut ids = Vec::new();
-    for a in allocations {
-        let row = db
-            .query_opt(
-                "SELECT open_minor, currency FROM invoices WHERE tenant_id=?1 AND number=?2",
-                args![t, a.invoice],
-            )?
-            .ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
-        let (open, ccy): (i64, String) = (row.get(0)?, row.get(1)?);
-        let take = a
-            .amount
-            .minor
-            .checked_add(a.write_off.map_or(0, |w| w.minor))
-            .ok_or_else(|| StoreError::Rejected(format!("invoice {}: amount and write-off overflow", a.invoice)))?;
-        if ccy != payment.line.amount.currency.code() {
-            return Err(StoreError::Rejected(format!(
-                "invoice {} is in {ccy}, the payment in {}",
-                a.invoice, payment.line.amount.currency
-            )));
-        }
-        // A credit note's offset (negative) takes at most its open amount (negative too).
-        let too_much = if a.amount.minor < 0 { take < open } else { take > open };
-        if too_much {
-            return Err(StoreError::Rejected(format!(
-                "invoice {} has {} open, cannot apply {}",
-                a.invoice,
-                Money::new(open, a.amount.currency).to_decimal_string(),
-                Money::new(take, a.amount.currency).to_decimal_string()
-            )));
-        }
-        // Pending in the ERP until it reflects it: the invoice's open amount is the ERP's less it.
-        let aid: i64 = db
-            .query_one(
-                "INSERT INTO allocations (tenant_id, payment_id, invoice_number, amount_minor, write_off_minor, currency, actor, created_at, erp_state)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9) RETURNING id",
-                args![t, id, a.invoice, a.amount.minor, a.write_off.map_or(0, |w| w.minor), ccy, actor, now, ErpState::Pending.as_str()],
-            )?
-            .get(0)?;
-        let refreshed = reflection::refresh_invoice(db, t, &a.invoice, &now)?;
-        let (new_open, before, after) = (refreshed.open, refreshed.status_before, refreshed.status_after);
-        db.execute(
-            "INSERT INTO writeback_queue (tenant_id, allocation_id, created_at) VALUES (?1,?2,?3)",
-            args![t, aid, now],
-        )?;
-        insert_event(
-            db,
-            t,
-            actor,
-            "allocation_applied",
-            &format!("invoice:{}", a.invoice),
-            &json!({
-                "allocation": aid, "payment": id, "amount": a.amount.to_decimal_string(),
-                "write_off": a.write_off.map(|w| w.to_decimal_string()),
-                "amount_open": Money::new(new_open, a.amount.currency).to_decimal_string(),
-                "status": [before, after],
-                "credit_note": a.amount.minor < 0,
-            }),
-        )?;
-        ids.push(aid);
-    }
-    // A person's decision keeps the matcher's result it was made from.
-    let stored = result.map(encode_match_result).transpose()?;
-    db.execute(
-        "UPDATE payments SET status=?6, unallocated_minor=unallocated_minor-?3,
-                match_result=coalesce(?4, match_result), match_result_version=coalesce(?5, match_result_version),
-                updated_at=?7
-         WHERE tenant_id=?1 AND id=?2",
-        args![
-            t,
-            id,
-            total,
-            stored,
-            stored.as_ref().map(|_| MATCH_RESULT_VERSION),
-            PaymentStatus::Matched.as_str(),
-            now
-        ],
-    )?;
-    let note = format!("credit #{id} applied by {actor}");
-    super::credit_holds::release_payment_holds(db, t, id, &note)?;
-    let learned: Option<(String, String)> = match learn {
-        LearnIban::No => None,
-        LearnIban::Customer { iban, customer } => Some((iban.to_string(), customer.to_string())),
-        LearnIban::FromInvoices => match &payment.line.counterparty_iban {
-            Some(iban) => {
-                let mut customers = std::collections::BTreeSet::new();
-                for a in allocations {
-                    let c: Option<String> = db
-                        .query_opt(
-                            "SELECT customer_id FROM invoices WHERE tenant_id=?1 AND number=?2",
-                            args![t, a.invoice],
-                        )?
-                        .map(|r| r.get(0))
-                        .transpose()?;
-                    customers.extend(c);
-                }
-                // One payer, one customer: a shared account paying for several customers teaches nothing.
-                match (customers.len(), customers.into_iter().next()) {
-                    (1, Some(c)) => Some((iban.clone(), c)),
-                    _ => None,
-                }
-            }
-            None => None,
-        },
-    };
-    if let Some((iban, customer)) = &learned {
-        db.execute(
-            "INSERT OR IGNORE INTO customer_ibans (tenant_id, iban, customer_id, origin, created_at) VALUES (?1,?2,?3,'learned',?4)",
-            args![t, iban, customer, now],
-        )?;
-    }
-    insert_event(
-        db,
-        t,
-        actor,
-        "payment_applied",
-        &format!("payment:{id}"),
-        &json!({ "allocations": ids, "reasons": result.map(match_result_event).transpose()? }),
-    )?;
-    Ok(ids)
-}
-
-/// A set with negative allocations is a net payment: invoices less open
-/// credit notes. Each negative allocation must be on a credit note (status
-/// `credit_note`, negative open amount) of a customer whose invoices the set
-/// pays, without write-off; a credit note never takes a positive amount;
-/// and the set accounts for the whole of what is unallocated of the payment.
-fn check_credit_note_offsets(
-    db: Db<'_>,
-    t: &str,
-    payment: &StoredPayment,
-    allocations: &[AllocationRequest],
-    total: i64,
-) -> Result<(), StoreError> {
-    let mut invoice_customers = std::collections::BTreeSet::new();
-    let mut notes: Vec<(&str, String)> = Vec::new();
-    for a in allocations {
-        let row = db
-            .query_opt(
-                "SELECT customer_id, status, total_minor FROM invoices WHERE tenant_id=?1 AND number=?2",
-                args![t, a.invoice],
-            )?
-            .ok_or_else(|| StoreError::Rejected(format!("invoice {} does not exist", a.invoice)))?;
-        let (customer, status, invoice_total): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let credit_note = status == InvoiceStatus::CreditNote.as_str() || invoice_total < 0;
-        match (credit_note, a.amount.minor < 0) {
-            (false, false) => {
-                invoice_customers.insert(customer);
-            }
-            (true, true) => {
-                if a.write_off.is_some_and(|w| w.minor != 0) {
-                    return Err(StoreError::Rejected(format!("credit note {}: no write-off on an offset", a.invoice)));
-                }
-                notes.push((a.invoice.as_str(), customer));
-            }
-            (true, false) => {
-                return Err(StoreError::Rejected(format!(
-                    "{} is a credit note: it is offset by a negative amount",
-                    a.invoice
-                )));
-            }
-            (false, true) => {
-                return Err(StoreError::Rejected(format!(
-                    "invoice {} is not a credit note: a negative amount offsets only a credit note",
-                    a.invoice
-                )));
-            }
-        }
-    }
-    if notes.is_empty() {
-        return Ok(());
-    }
-    if let Some((note, customer)) = notes.iter().find(|(_, c)| !invoice_customers.contains(c)) {
-        return Err(StoreError::Rejected(format!(
-            "credit note {note} is customer {customer}'s: it offsets only invoices of the same customer"
-        )));
-    }
-    if total != payment.unallocated.minor {
-        return Err(StoreError::Rejected(format!(
-            "a net payment is applied whole: the allocations total {}, the payment has {} unallocated",
-            Money::new(total, payment.line.amount.currency).to_decimal_string(),
-            payment.unallocated.to_decimal_string()
-        )));
-    }
-    Ok(())
 }
 
 /// Undoes one live allocation: the invoice (or credit note) owes the ERP's

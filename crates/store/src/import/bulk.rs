@@ -161,6 +161,9 @@ pub(crate) fn defer_invoice_indexes_pg(db: Db<'_>, import: i64) -> Result<usize,
     Ok(dropped)
 }
 
+/// Memory PostgreSQL may sort with while it rebuilds a deferred index.
+const PG_INDEX_BUILD_MEMORY: &str = "256MB";
+
 /// PostgreSQL: rebuilds one index a bulk load deferred, in the caller's
 /// transaction; `None` when none is left. The row is locked first, so that
 /// two daemons restoring at once build each index once (the second one's
@@ -176,7 +179,9 @@ pub(crate) fn restore_next_pg(db: Db<'_>) -> Result<Option<bool>, StoreError> {
         .query_opt("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?1", args![name])?
         .is_some();
     if !present {
-        pg.batch(&sql)?;
+        // Sorting a million keys in the default 64 MB spills to disk; the
+        // setting lasts for this transaction only.
+        pg.batch(&format!("SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_MEMORY}'; {sql}"))?;
     }
     db.execute("DELETE FROM deferred_indexes WHERE name=?1", args![name])?;
     Ok(Some(!present))
