@@ -366,12 +366,23 @@ impl Store {
     pub fn restore_deferred_indexes(&self) -> Result<usize, StoreError> {
         match &*self.db {
             Backend::Postgres(_) => {
-                let mut rebuilt = 0;
-                // One transaction per index, as on SQLite.
-                while let Some(built) = self.db.write_any(bulk::restore_next_pg)? {
-                    rebuilt += usize::from(built);
-                }
-                Ok(rebuilt)
+                // One transaction per index, as on SQLite; two built at once
+                // (PostgreSQL builds each with one process; indexes of one
+                // table may be built concurrently).
+                let builder = || -> Result<usize, StoreError> {
+                    let mut rebuilt = 0;
+                    // READ COMMITTED: builders of different rows never conflict.
+                    while let Some(built) = self.db.write_queue(bulk::restore_next_pg)? {
+                        rebuilt += usize::from(built);
+                    }
+                    Ok(rebuilt)
+                };
+                std::thread::scope(|s| {
+                    let other = s.spawn(builder);
+                    let mine = builder();
+                    let theirs = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    Ok(mine? + theirs?)
+                })
             }
             Backend::Sqlite(_) => self.db.with_writer(bulk::restore_deferred),
         }

@@ -165,12 +165,13 @@ pub(crate) fn defer_invoice_indexes_pg(db: Db<'_>, import: i64) -> Result<usize,
 const PG_INDEX_BUILD_MEMORY: &str = "256MB";
 
 /// PostgreSQL: rebuilds one index a bulk load deferred, in the caller's
-/// transaction; `None` when none is left. The row is locked first, so that
-/// two daemons restoring at once build each index once (the second one's
-/// transaction is retried and finds the row gone).
+/// transaction; `None` when none is left to take. The row is locked first
+/// (skipping rows others hold), so that builders restoring at once, in one
+/// daemon or several, build different indexes, each once.
 pub(crate) fn restore_next_pg(db: Db<'_>) -> Result<Option<bool>, StoreError> {
     let Db::Postgres(pg) = db else { return Ok(None) };
-    let Some(r) = db.query_opt("SELECT name, sql FROM deferred_indexes ORDER BY name LIMIT 1 FOR UPDATE", args![])?
+    let Some(r) =
+        db.query_opt("SELECT name, sql FROM deferred_indexes ORDER BY name LIMIT 1 FOR UPDATE SKIP LOCKED", args![])?
     else {
         return Ok(None);
     };
