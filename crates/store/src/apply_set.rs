@@ -89,6 +89,12 @@ impl Store {
             })
             .collect::<Result<_, _>>()?;
         self.db.write_any(|db| {
+            if let Db::Postgres(conn) = db {
+                // A generic plan of `id IN ($2, …, $501)` scans the table and
+                // compares each row with the list; planned with the keys it
+                // looks them up in the index.
+                conn.batch("SET LOCAL plan_cache_mode = force_custom_plan")?;
+            }
             let state = read_state(db, tenant.as_str(), decisions)?;
             let mut plan = Plan::new(db, tenant.as_str(), state, count_allocations(decisions))?;
             let outcomes = decisions

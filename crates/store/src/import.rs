@@ -377,12 +377,19 @@ impl Store {
                     }
                     Ok(rebuilt)
                 };
-                std::thread::scope(|s| {
+                let rebuilt = std::thread::scope(|s| {
                     let other = s.spawn(builder);
                     let mine = builder();
                     let theirs = other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    Ok(mine? + theirs?)
-                })
+                    Ok::<_, StoreError>(mine? + theirs?)
+                })?;
+                if rebuilt > 0 {
+                    // The planner's statistics describe the table before the load (autovacuum
+                    // comes later): without them, a lookup of a few hundred invoices by number
+                    // was planned as a scan of the million.
+                    self.db.write_queue(bulk::analyze_pg)?;
+                }
+                Ok(rebuilt)
             }
             Backend::Sqlite(_) => self.db.with_writer(bulk::restore_deferred),
         }

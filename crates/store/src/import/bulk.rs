@@ -161,6 +161,14 @@ pub(crate) fn defer_invoice_indexes_pg(db: Db<'_>, import: i64) -> Result<usize,
     Ok(dropped)
 }
 
+/// PostgreSQL: refreshes the planner's statistics of `invoices` after a bulk load.
+pub(crate) fn analyze_pg(db: Db<'_>) -> Result<(), StoreError> {
+    if let Db::Postgres(pg) = db {
+        pg.batch("ANALYZE invoices")?;
+    }
+    Ok(())
+}
+
 /// Memory PostgreSQL may sort with while it rebuilds a deferred index.
 const PG_INDEX_BUILD_MEMORY: &str = "256MB";
 
