@@ -68,45 +68,66 @@ pub fn apply_pending(
     stop: &dyn Fn() -> bool,
 ) -> Result<CashSummary, StoreError> {
     let pending = store.payments_to_match(tenant)?;
-    let mut summary = CashSummary::default();
     if pending.is_empty() {
-        return Ok(summary);
+        return Ok(CashSummary::default());
     }
     let (invoices, payers) = store.matching_inputs(tenant)?;
     let closed = store.closed_invoices(tenant, CLOSED_INVOICES)?;
     let mut matcher = Matcher::new(invoices, &payers, config.clone()).with_closed(closed);
     let per_set = (pending.len() / 10).clamp(DECISIONS_PER_SET.0, DECISIONS_PER_SET.1);
-    let mut set: Vec<Decided> = Vec::with_capacity(per_set);
-    for p in pending {
-        if stop() {
-            break;
-        }
-        let result = matcher.match_credit(&p.line);
-        let verdict = match result.best() {
-            Some(b) if result.status == MatchStatus::Matched => {
-                let learn = match (&p.line.counterparty_iban, &b.customer_id) {
-                    (Some(iban), Some(c)) => Some((iban.clone(), c.clone())),
-                    _ => None,
-                };
-                let allocations = candidate_allocations(b);
-                for a in &b.allocations {
-                    matcher.consume(&a.invoice, a.amount, a.write_off);
-                }
-                if let Some((iban, customer)) = &learn {
-                    matcher.learn_iban(iban, customer);
-                }
-                Verdict::Apply { allocations, learn }
+    // A writer thread writes each set while the next one is matched (the
+    // matcher's CPU and the database's work overlap); at most one set waits.
+    std::thread::scope(|s| {
+        let (sets, to_write) = std::sync::mpsc::sync_channel::<Vec<Decided>>(1);
+        let writer = s.spawn(move || -> Result<CashSummary, StoreError> {
+            let mut summary = CashSummary::default();
+            for mut set in to_write {
+                write_set(store, tenant, &mut set, &mut summary)?;
             }
-            _ if result.status == MatchStatus::Suggested => Verdict::Review(PaymentStatus::Suggested),
-            _ => Verdict::Review(PaymentStatus::Unmatched),
-        };
-        set.push(Decided { payment: p.id, result, verdict });
-        if set.len() >= per_set {
-            write_set(store, tenant, &mut set, &mut summary)?;
+            Ok(summary)
+        });
+        let mut set: Vec<Decided> = Vec::with_capacity(per_set);
+        for p in pending {
+            if stop() {
+                break;
+            }
+            set.push(decide(&mut matcher, p.id, &p.line));
+            if set.len() >= per_set {
+                let full = std::mem::replace(&mut set, Vec::with_capacity(per_set));
+                if sets.send(full).is_err() {
+                    break; // the writer stopped on an error: it is returned below
+                }
+            }
         }
-    }
-    write_set(store, tenant, &mut set, &mut summary)?;
-    Ok(summary)
+        let _ = sets.send(set);
+        drop(sets);
+        writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The matcher's decision on one credit; a match consumes its invoices (and
+/// teaches the payer's account) at once, for the credits after it.
+fn decide(matcher: &mut Matcher, payment: i64, line: &relance_domain::BankLine) -> Decided {
+    let result = matcher.match_credit(line);
+    let verdict = match result.best() {
+        Some(b) if result.status == MatchStatus::Matched => {
+            let learn = match (&line.counterparty_iban, &b.customer_id) {
+                (Some(iban), Some(c)) => Some((iban.clone(), c.clone())),
+                _ => None,
+            };
+            let allocations = candidate_allocations(b);
+            for a in &b.allocations {
+                matcher.consume(&a.invoice, a.amount, a.write_off);
+            }
+            if let Some((iban, customer)) = &learn {
+                matcher.learn_iban(iban, customer);
+            }
+            Verdict::Apply { allocations, learn }
+        }
+        _ if result.status == MatchStatus::Suggested => Verdict::Review(PaymentStatus::Suggested),
+        _ => Verdict::Review(PaymentStatus::Unmatched),
+    };
+    Decided { payment, result, verdict }
 }
 
 /// One credit decided by the matcher, not written yet.

@@ -313,6 +313,44 @@ fn debits_and_reversals_are_stored_ignored() {
     }
 }
 
+/// A statement's lines are stored once each, in the file's order, with every
+/// field: a key repeated in the file or known from an earlier one is a
+/// duplicate (PostgreSQL stores the lines with one statement, SQLite row by row).
+#[test]
+fn a_statement_s_lines_are_stored_once_in_order_on_both_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stored = Vec::new();
+    for (store, _scratch, t) in both(dir.path()) {
+        let lines = [
+            ("a", line()),
+            ("b", BankLine { direction: Direction::Debit, remittance: None, ..line() }),
+            ("c", BankLine { reversal: true, value_date: None, counterparty_iban: None, ..line() }),
+            ("a", BankLine { remittance: Some("again".into()), ..line() }),
+        ];
+        let payments: Vec<NewPayment> = lines
+            .iter()
+            .map(|(k, l)| NewPayment { dedupe_key: (*k).into(), account: Some("FR76".into()), line: l.clone() })
+            .collect();
+        let first = store.store_statement(&t, "bank", "s1", "s1", None, "camt", &payments).unwrap();
+        assert_eq!((first.inserted, first.duplicates), (3, 1));
+        let again = store.store_statement(&t, "bank", "s2", "s2", None, "camt", &payments).unwrap();
+        assert_eq!((again.inserted, again.duplicates), (0, 4));
+        let page = store.payments_with_status(&t, &[], 10).unwrap();
+        let got: Vec<(PaymentStatus, BankLine, Money)> =
+            page.items.iter().map(|p| (p.status, p.line.clone(), p.unallocated)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (PaymentStatus::New, lines[0].1.clone(), eur(50_000)),
+                (PaymentStatus::Ignored, lines[1].1.clone(), eur(0)),
+                (PaymentStatus::Ignored, lines[2].1.clone(), eur(0)),
+            ]
+        );
+        stored.push(got);
+    }
+    assert!(stored.windows(2).all(|w| w[0] == w[1]));
+}
+
 /// The API shows a payment and its allocations flat, amounts as decimal
 /// strings, as it did before the types.
 #[test]
