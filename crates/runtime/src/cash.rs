@@ -378,7 +378,12 @@ mod tests {
     #[test]
     fn net_payments_offset_the_credit_note_and_closed_invoices_go_to_review() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        for (store, _scratch) in relance_store::testing::stores(dir.path()) {
+            net_payments_offset_the_credit_note_and_closed_invoices_go_to_review_on(&store);
+        }
+    }
+
+    fn net_payments_offset_the_credit_note_and_closed_invoices_go_to_review_on(store: &Store) {
         let t = TenantId::new("t").unwrap();
         let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "u", full_export: false };
         let mut st = store.begin_import(&key).unwrap();
@@ -405,9 +410,9 @@ mod tests {
         let closed = store.closed_invoices(&t, 10).unwrap();
         assert_eq!(closed.iter().map(|c| c.number.as_str()).collect::<Vec<_>>(), ["F-2026-0009"]);
 
-        credit(&store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002 moins avoir AV-2026-0001");
-        credit(&store, &t, "s2", 30_000, "Facture F-2026-0009");
-        let summary = apply_pending(&store, &t, &MatchConfig::default(), &|| false).unwrap();
+        credit(store, &t, "s1", 130_000, "Factures F-2026-0001 F-2026-0002 moins avoir AV-2026-0001");
+        credit(store, &t, "s2", 30_000, "Facture F-2026-0009");
+        let summary = apply_pending(store, &t, &MatchConfig::default(), &|| false).unwrap();
         // The second names a paid invoice, and its payer has nothing open left: for review, unmatched.
         assert_eq!(summary, CashSummary { matched: 1, suggested: 0, unmatched: 1 });
 
@@ -446,7 +451,12 @@ mod tests {
     #[test]
     fn a_credit_note_offset_in_part_by_hand_is_listed_with_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        for (store, _scratch) in relance_store::testing::stores(dir.path()) {
+            a_credit_note_offset_in_part_by_hand_is_listed_with_what_is_left_on(&store);
+        }
+    }
+
+    fn a_credit_note_offset_in_part_by_hand_is_listed_with_what_is_left_on(store: &Store) {
         let t = TenantId::new("t").unwrap();
         let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "u", full_export: false };
         let mut st = store.begin_import(&key).unwrap();
@@ -458,7 +468,7 @@ mod tests {
         store.apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 3, ..Default::default() }).unwrap();
         store.finish_import(&mut st, "u").unwrap();
         // Paid 92.00 for F-2026-0001 less 8.00 of the credit note: a person allocates it.
-        credit(&store, &t, "s1", 92_000, "virement");
+        credit(store, &t, "s1", 92_000, "virement");
         store
             .set_payment_review(
                 &t,

@@ -224,7 +224,12 @@ mod tests {
     #[test]
     fn two_daemons_share_the_work_and_take_over_a_stopped_one_s_leases() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("c.db")).unwrap();
+        for (store, _scratch) in relance_store::testing::stores(dir.path()) {
+            two_daemons_share_the_work_and_take_over_a_stopped_one_s_leases_on(&store);
+        }
+    }
+
+    fn two_daemons_share_the_work_and_take_over_a_stopped_one_s_leases_on(store: &Store) {
         let t = TenantId::new("acme").unwrap();
         let names = || {
             vec![
@@ -237,18 +242,18 @@ mod tests {
         assert_ne!(a.daemon_id, b.daemon_id);
         a.want(names());
         b.want(names());
-        a.register(&store).unwrap();
-        b.register(&store).unwrap();
+        a.register(store).unwrap();
+        b.register(store).unwrap();
         assert!(names().iter().all(|n| a.holds(n) && !b.holds(n)), "the first takes everything");
         assert_eq!(a.held().len(), 3);
-        a.round(&store).unwrap();
-        b.round(&store).unwrap();
+        a.round(store).unwrap();
+        b.round(store).unwrap();
         assert!(names().iter().all(|n| a.holds(n) && !b.holds(n)), "renewed, not shared");
-        a.release_all(&store);
+        a.release_all(store);
         assert!(a.held().is_empty());
-        b.round(&store).unwrap();
+        b.round(store).unwrap();
         assert!(names().iter().all(|n| b.holds(n)), "given back: taken by the other");
-        a.round(&store).unwrap();
+        a.round(store).unwrap();
         assert!(a.held().is_empty());
         let seen = store.daemons(chrono::Utc::now() - chrono::Duration::seconds(60)).unwrap();
         assert_eq!(seen.len(), 2);

@@ -691,6 +691,19 @@ mod tests {
         }
     }
 
+    /// The databases the tests run on: SQLite (the default), then a scratch
+    /// schema on the test PostgreSQL server when there is one.
+    fn databases() -> Vec<Option<relance_store::testing::ScratchSchema>> {
+        let mut dbs = vec![None];
+        dbs.extend(relance_store::testing::ScratchSchema::for_test().map(Some));
+        dbs
+    }
+
+    /// The environment that points the configuration at `db` (none: SQLite in `data_dir`).
+    fn database_env(db: Option<&relance_store::testing::ScratchSchema>) -> Vec<(String, String)> {
+        db.map(|s| vec![("RELANCE__DATABASE__URL".to_string(), s.url.expose().to_string())]).unwrap_or_default()
+    }
+
     fn runtime(dir: &std::path::Path, tenants: &[(&str, &str)], calls: Arc<AtomicU32>) -> Runtime {
         std::fs::create_dir_all(dir.join("tenants")).unwrap();
         std::fs::write(dir.join("relance.toml"), "").unwrap();
@@ -800,11 +813,20 @@ mod tests {
 
     #[tokio::test]
     async fn the_daemon_plans_each_day_once_and_sends_inside_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        for (n, db) in databases().iter().enumerate() {
+            let d = dir.path().join(n.to_string());
+            the_daemon_plans_each_day_once_and_sends_inside_the_window_on(&d, db.as_ref()).await;
+        }
+    }
+
+    async fn the_daemon_plans_each_day_once_and_sends_inside_the_window_on(
+        d: &std::path::Path,
+        db: Option<&relance_store::testing::ScratchSchema>,
+    ) {
         use relance_domain::money::{Currency, Money};
         use relance_domain::{CustomerRecord, InvoiceRecord};
         use relance_store::{ImportKey, InvoiceBatch};
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
         std::fs::create_dir_all(d.join("tenants")).unwrap();
         std::fs::create_dir_all(d.join("scenarios")).unwrap();
         std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
@@ -818,7 +840,7 @@ mod tests {
             "scenarios = [\"s\"]\n[dunning]\nauto = true\nwindow = \"09:00-17:00\"\nextra_holidays = [\"2026-12-04\"]\n[connectors.mail]\nkind = \"recorder\"\n",
         )
         .unwrap();
-        let settings = Settings::load_with_env(&d.join("relance.toml"), &[]).unwrap();
+        let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let rt = Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone()))])).unwrap();
         let t = relance_domain::TenantId::new("t").unwrap();

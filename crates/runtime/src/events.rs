@@ -235,7 +235,12 @@ mod tests {
     #[tokio::test]
     async fn a_failed_delivery_is_retried_before_any_later_event() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).unwrap();
+        for (store, _scratch) in relance_store::testing::stores(dir.path()) {
+            a_failed_delivery_is_retried_before_any_later_event_on(&store).await;
+        }
+    }
+
+    async fn a_failed_delivery_is_retried_before_any_later_event_on(store: &Store) {
         let t = TenantId::new("t").unwrap();
         for c in ["C1", "C2", "C1"] {
             store.record_event(&t, "relance", "handed_over", c, &serde_json::json!({})).unwrap();
@@ -251,15 +256,15 @@ mod tests {
         };
         let client = reqwest::Client::new();
         let cancel = CancellationToken::new();
-        assert!(!round(&store, &t, &hook, &client, &cancel).await.unwrap(), "the first attempt fails");
+        assert!(!round(store, &t, &hook, &client, &cancel).await.unwrap(), "the first attempt fails");
         let st = store.subscription(&t, "crm").unwrap();
         assert_eq!((st.last_id, st.attempts, st.failures), (0, 1, 1));
         assert!(st.last_error.unwrap_or_default().contains("503"));
         // Not before its time: nothing is sent while the backoff runs.
-        round(&store, &t, &hook, &client, &cancel).await.unwrap();
+        round(store, &t, &hook, &client, &cancel).await.unwrap();
         assert_eq!(seen.lock().unwrap().len(), 1);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        assert!(round(&store, &t, &hook, &client, &cancel).await.unwrap());
+        assert!(round(store, &t, &hook, &client, &cancel).await.unwrap());
         assert_eq!(*seen.lock().unwrap(), ["1", "1", "2", "3"], "the failed event first, then the rest in order");
         let st = store.subscription(&t, "crm").unwrap();
         assert_eq!((st.last_id, st.attempts, st.delivered, st.failures), (3, 0, 3, 1));
@@ -267,7 +272,7 @@ mod tests {
         // A filter moves the cursor past the types it does not want, without a request.
         store.record_event(&t, "relance", "handed_over", "C3", &serde_json::json!({})).unwrap();
         let only = EventWebhook { types: Some(vec![relance_store::EventType::PaymentApplied]), ..hook };
-        assert!(round(&store, &t, &only, &client, &cancel).await.unwrap());
+        assert!(round(store, &t, &only, &client, &cancel).await.unwrap());
         assert_eq!(seen.lock().unwrap().len(), 4);
         assert_eq!(store.subscription(&t, "crm").unwrap().last_id, 4);
     }

@@ -448,11 +448,7 @@ impl Backend {
 /// when the test server is there (a scratch schema, dropped with the
 /// `Scratch`; keep it alive as long as the store).
 pub(crate) fn both_backends(dir: &std::path::Path) -> Vec<(crate::Store, Option<crate::postgres::Scratch>)> {
-    let mut out = vec![(crate::Store::open_sqlite(&dir.join("both.db")).unwrap(), None)];
-    if let Some(scratch) = crate::postgres::Scratch::for_test() {
-        out.push((crate::Store::open_postgres(&scratch.url).unwrap(), Some(scratch)));
-    }
-    out
+    crate::testing::stores(dir)
 }
 
 #[cfg(test)]

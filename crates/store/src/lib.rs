@@ -47,6 +47,8 @@ mod reports;
 mod review;
 mod sqlite;
 mod tasks;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod ui_world;
 mod users;
 

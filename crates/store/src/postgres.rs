@@ -355,4 +355,4 @@ pub(crate) use pool::PgPool;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-pub(crate) use tests::Scratch;
+pub(crate) use crate::testing::ScratchSchema as Scratch;

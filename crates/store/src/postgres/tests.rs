@@ -17,58 +17,7 @@ use std::path::Path;
 use super::*;
 use crate::DatabaseUrl;
 
-/// The test server's URL, or `None` (with a note) when there is none.
-fn server_url() -> Option<String> {
-    match std::env::var("TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            if std::env::var("RELANCE_TEST_SERVERS").as_deref() == Ok("required") {
-                panic!(
-                    "PostgreSQL schema test: the test servers are required (RELANCE_TEST_SERVERS=required) but TEST_PG_URL is not set"
-                );
-            }
-            eprintln!(
-                "note: PostgreSQL schema test skipped: no TEST_PG_URL (run scripts/test.sh, which starts the servers)"
-            );
-            None
-        }
-    }
-}
-
-/// A schema of its own on the test server, dropped with the value.
-pub(crate) struct Scratch {
-    admin: PgConn,
-    name: String,
-    pub(crate) url: PostgresUrl,
-}
-
-impl Scratch {
-    /// A scratch schema on `TEST_PG_URL`, or `None` (with a note) when
-    /// there is no test server (an error under `RELANCE_TEST_SERVERS=required`).
-    pub(crate) fn for_test() -> Option<Scratch> {
-        server_url().map(|base| Scratch::new(&base))
-    }
-
-    fn new(base: &str) -> Scratch {
-        let base_url = PostgresUrl::parse(base).expect("TEST_PG_URL is a PostgreSQL URL");
-        let admin = PgConn::connect(&base_url).expect("connect to TEST_PG_URL");
-        let mut random = [0u8; 6];
-        getrandom::fill(&mut random).expect("random bytes");
-        let name = format!("relance_schema_test_{}", hex::encode(random));
-        admin.batch(&format!("CREATE SCHEMA {name}")).expect("create the test schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = PostgresUrl::parse(&format!("{base}{sep}options=-c%20search_path%3D{name}")).expect("scratch URL");
-        Scratch { admin, name, url }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Err(e) = self.admin.batch(&format!("DROP SCHEMA {} CASCADE", self.name)) {
-            eprintln!("cannot drop test schema {}: {e}", self.name);
-        }
-    }
-}
+use crate::testing::{ScratchSchema as Scratch, server_url};
 
 /// Type classes shared by both databases.
 fn sqlite_class(declared: &str) -> &'static str {
