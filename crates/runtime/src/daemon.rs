@@ -780,8 +780,11 @@ mod tests {
     /// (step, recipients) of each message sent.
     type Sent = Arc<std::sync::Mutex<Vec<(String, Vec<String>)>>>;
 
-    /// Records what it is asked to send.
-    struct Recorder(Sent);
+    /// Message tokens a channel knows were delivered (its "sent archive").
+    type Delivered = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+    /// Records what it is asked to send; finds what is in its archive.
+    struct Recorder(Sent, Delivered);
 
     #[async_trait]
     impl relance_connector::OutboundChannel for Recorder {
@@ -793,11 +796,19 @@ mod tests {
             m: &relance_connector::OutboundMessage,
         ) -> Result<relance_connector::SendReceipt, ConnectorError> {
             self.0.lock().unwrap().push((m.step.clone(), m.recipients.clone()));
+            self.1.lock().unwrap().insert(m.token.clone());
             Ok(relance_connector::SendReceipt { reference: format!("<{}@test>", m.token) })
+        }
+        async fn find_delivered(
+            &self,
+            m: &relance_connector::OutboundMessage,
+        ) -> Result<Option<relance_connector::SendReceipt>, ConnectorError> {
+            let known = self.1.lock().unwrap().contains(&m.token);
+            Ok(known.then(|| relance_connector::SendReceipt { reference: format!("<{}@test>", m.token) }))
         }
     }
 
-    struct RecorderFactory(Sent);
+    struct RecorderFactory(Sent, Delivered);
 
     impl ConnectorFactory for RecorderFactory {
         fn kind(&self) -> &'static str {
@@ -807,7 +818,7 @@ mod tests {
             Schedule::Interval(Duration::from_secs(3600))
         }
         fn build(&self, _t: &TenantConfig, _c: &ConnectorConfig) -> Result<AnyConnector, ConfigError> {
-            Ok(AnyConnector::OutboundChannel(Arc::new(Recorder(self.0.clone()))))
+            Ok(AnyConnector::OutboundChannel(Arc::new(Recorder(self.0.clone(), self.1.clone()))))
         }
     }
 
@@ -842,7 +853,9 @@ mod tests {
         .unwrap();
         let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let rt = Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone()))])).unwrap();
+        let rt =
+            Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone(), Default::default()))]))
+                .unwrap();
         let t = relance_domain::TenantId::new("t").unwrap();
         let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "f.csv", full_export: true };
         let mut st = rt.store.begin_import(&key).unwrap();
@@ -893,5 +906,100 @@ mod tests {
         let outbox = rt.store.outbox(&t, Some("sent"), 10).unwrap();
         assert_eq!(outbox.len(), 2);
         assert!(outbox.iter().all(|o| o.reference.as_deref().unwrap().starts_with("<rl-")));
+    }
+
+    /// A reminder interrupted mid-send (its process killed) whose invoice is
+    /// paid before the restart: if it had gone out (the channel finds it), it
+    /// is recorded sent, not cancelled; if it had not, it is cancelled and
+    /// nothing goes out. On both databases.
+    #[tokio::test]
+    async fn an_interrupted_reminder_is_recorded_as_what_happened_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for (n, db) in databases().iter().enumerate() {
+            let d = dir.path().join(n.to_string());
+            an_interrupted_reminder_is_recorded_as_what_happened_to_it_on(&d, db.as_ref()).await;
+        }
+    }
+
+    async fn an_interrupted_reminder_is_recorded_as_what_happened_to_it_on(
+        d: &std::path::Path,
+        db: Option<&relance_store::testing::ScratchSchema>,
+    ) {
+        use relance_domain::money::{Currency, Money};
+        use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, PaymentStatus};
+        use relance_store::{AllocationRequest, ImportKey, InvoiceBatch, LearnIban, NewPayment};
+        std::fs::create_dir_all(d.join("tenants")).unwrap();
+        std::fs::create_dir_all(d.join("scenarios")).unwrap();
+        std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
+        std::fs::write(
+            d.join("scenarios/s.toml"),
+            "min_gap_days = 1\n[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("tenants/t.toml"),
+            "scenarios = [\"s\"]\n[dunning]\nauto = true\nwindow = \"00:00-23:59\"\n[connectors.mail]\nkind = \"recorder\"\n",
+        )
+        .unwrap();
+        let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
+        let (sent, delivered): (Sent, Delivered) = (Default::default(), Default::default());
+        let rt =
+            Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone(), delivered.clone()))]))
+                .unwrap();
+        let t = relance_domain::TenantId::new("t").unwrap();
+        let eur = |m: i64| Money::new(m, Currency::EUR);
+        let record = |number: &str, customer: &str| InvoiceRecord {
+            number: number.into(),
+            customer: CustomerRecord {
+                id: customer.into(),
+                name: customer.into(),
+                emails: vec![format!("{customer}@x.example")],
+                ..Default::default()
+            },
+            issue_date: None,
+            due_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+            total: eur(10_000),
+            open: eur(10_000),
+            status: None,
+        };
+        let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "f.csv", full_export: false };
+        let mut st = rt.store.begin_import(&key).unwrap();
+        let records = vec![record("F-1", "C1"), record("F-2", "C2")];
+        rt.store
+            .apply_invoice_batch(&mut st, &InvoiceBatch { records, position_after: 2, ..Default::default() })
+            .unwrap();
+        rt.store.finish_import(&mut st, "f.csv").unwrap();
+        // Planned and claimed (`sending`), then the process dies: C1's message had gone
+        // out (the channel has it), C2's had not.
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let now = day.and_hms_opt(10, 0, 0).unwrap().and_utc();
+        let tc = rt.settings.tenant("t").unwrap().clone();
+        crate::reminders::plan::plan_day(&rt.store, &tc, day).unwrap();
+        let claim = rt.store.claim_outbox(&t, day, now, 10).unwrap();
+        assert_eq!(claim.items.len(), 2);
+        let c1 = claim.items.iter().find(|i| i.customer_id == "C1").unwrap();
+        delivered.lock().unwrap().insert(c1.token.clone());
+        assert_eq!(rt.store.requeue_interrupted(&t).unwrap(), 2);
+        // Both customers pay before the restart.
+        for (n, invoice) in ["F-1", "F-2"].iter().enumerate() {
+            let line = BankLine::credit(day, eur(10_000));
+            let p = NewPayment { dedupe_key: format!("p{n}"), account: None, line };
+            rt.store.store_statement(&t, "bank", &format!("s{n}"), "s", None, "camt", &[p]).unwrap();
+            let id = rt.store.payments_to_match(&t).unwrap()[0].id;
+            let a = AllocationRequest { invoice: (*invoice).into(), amount: eur(10_000), write_off: None };
+            rt.store.apply_payment(&t, id, &[PaymentStatus::New], &[a], "test", None, LearnIban::No).unwrap();
+        }
+        let cancel = CancellationToken::new();
+        rt.dunning_round(&t, now, &cancel).await;
+        assert!(sent.lock().unwrap().is_empty(), "nothing goes out again, nothing goes out paid");
+        let rows = rt.store.outbox(&t, None, 10).unwrap();
+        let status =
+            |c: &str| rows.iter().find(|o| o.customer_id == c).map(|o| (o.status.clone(), o.reference.clone()));
+        assert_eq!(
+            status("C1"),
+            Some((relance_store::OutboxStatus::Sent, Some(format!("<{}@test>", c1.token)))),
+            "{rows:?}"
+        );
+        assert_eq!(status("C2").map(|s| s.0), Some(relance_store::OutboxStatus::Cancelled), "{rows:?}");
     }
 }

@@ -434,6 +434,19 @@ impl Store {
         })
     }
 
+    /// An interrupted row its channel did not find delivered goes back to the
+    /// queue, no longer interrupted: the next claim checks it (settled, held,
+    /// handed over) as any other row. Returns whether it was `sending`.
+    pub fn requeue_undelivered(&self, tenant: &TenantId, id: i64) -> Result<bool, StoreError> {
+        self.db.write_any(|db| {
+            let n = db.execute(
+                "UPDATE outbox SET status=?3, interrupted=0, updated_at=?4 WHERE tenant_id=?1 AND id=?2 AND status=?5",
+                args![tenant.as_str(), id, OutboxStatus::Queued.as_str(), now_text(), OutboxStatus::Sending.as_str()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
     /// Claims up to `limit` rows due by `today` (local day) and `now`: moves
     /// them to `sending` and counts the attempt. Reminders whose invoices are
     /// all settled or disputed since they were planned are cancelled instead.
@@ -475,6 +488,18 @@ impl Store {
                 skip_undeliverable(&mut item, &dead);
                 if item.token.is_empty() {
                     item.token = message_token(t, &item.idempotency_key, &format!("outbox:{}", item.id));
+                }
+                if item.interrupted {
+                    // Interrupted mid-send by a stopped process: it may have gone out. Delivery
+                    // first asks the channel (then it is recorded sent, whatever happened since);
+                    // if it did not, the row comes back queued (`requeue_undelivered`) and is
+                    // claimed again with the checks below. Probing is not an attempt.
+                    db.execute(
+                        "UPDATE outbox SET status=?5, message_id=?3, updated_at=?4 WHERE tenant_id=?1 AND id=?2",
+                        args![t, item.id, item.token, now_s, OutboxStatus::Sending.as_str()],
+                    )?;
+                    claim.items.push(item);
+                    continue;
                 }
                 // Handed over to an agency since it was planned: nothing more goes out (the
                 // hand-off's own step, retried after a failed attempt, still does).

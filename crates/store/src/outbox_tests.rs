@@ -105,10 +105,16 @@ fn the_outbox_queues_claims_delivers_and_retries_alike_on_both_databases() {
         assert!(store.outbox_item(&t, 999_999).unwrap().is_none());
         assert_eq!(ids(&store.claim_outbox(&t, day(), now, 10).unwrap()), Vec::<i64>::new(), "{on}: nothing twice");
 
-        // An interrupted send goes back to the queue, flagged.
+        // An interrupted send goes back to the queue, flagged; claimed for delivery to ask the
+        // channel whether it went out (not an attempt). Not found: queued again, unflagged,
+        // and claimed as any row (a second attempt).
         assert_eq!(store.requeue_interrupted(&t).unwrap(), 1, "{on}");
+        let probe = store.claim_outbox(&t, day(), now, 10).unwrap();
+        assert_eq!((ids(&probe), probe.items[0].attempt, probe.items[0].interrupted), (vec![a], 2, true), "{on}");
+        assert!(store.requeue_undelivered(&t, a).unwrap(), "{on}");
+        assert!(!store.requeue_undelivered(&t, a).unwrap(), "{on}: only a row being sent");
         let again = store.claim_outbox(&t, day(), now, 10).unwrap();
-        assert_eq!((ids(&again), again.items[0].attempt, again.items[0].interrupted), (vec![a], 2, true), "{on}");
+        assert_eq!((ids(&again), again.items[0].attempt, again.items[0].interrupted), (vec![a], 2, false), "{on}");
         store.mark_outbox_sent(&t, a, "smtp", "<ref@x>").unwrap();
         let sent = store.outbox(&t, Some("sent"), 10).unwrap();
         assert_eq!(

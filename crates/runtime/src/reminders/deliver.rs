@@ -25,8 +25,12 @@
 //! at start-up, marked interrupted. Before sending one again, the channel is
 //! asked whether it got through ([`OutboundChannel::find_delivered`]: the SMTP
 //! connector searches its sent archive for the Message-ID, the letters
-//! connector looks for its file); when the channel cannot tell, it goes out
-//! again under the same deterministic id.
+//! connector looks for its file), before any check or hand-off: when it did,
+//! the row is recorded sent, whatever happened since (an invoice paid meanwhile
+//! does not make a message that went out "cancelled"). When it did not, or the
+//! channel cannot tell, the row goes back to the queue and is claimed again
+//! with the usual checks (settled, held, handed over), then goes out under
+//! the same deterministic id.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -149,6 +153,7 @@ pub async fn deliver_due(
                 Ok(Ok(Outcome::Sent)) => report.sent += 1,
                 Ok(Ok(Outcome::Retry)) => report.retried += 1,
                 Ok(Ok(Outcome::Failed)) => report.failed += 1,
+                Ok(Ok(Outcome::Requeued)) => {}
                 Ok(Err(e)) => return Err(e),
                 // A panicking channel leaves its row `sending`: recovered at the next start.
                 Err(e) => tracing::error!(tenant = %tenant.id, error = %e, "delivery task failed"),
@@ -162,6 +167,8 @@ enum Outcome {
     Sent,
     Retry,
     Failed,
+    /// Interrupted and not delivered: queued again, to be claimed with the checks.
+    Requeued,
 }
 
 async fn deliver_one(
@@ -176,7 +183,12 @@ async fn deliver_one(
     let result = send(store, tenant, channels, key, &item, now).await;
     let (store, t) = (store.clone(), tenant.id.clone());
     match result {
-        Ok((connector, reference)) => {
+        Ok(None) => {
+            tracing::info!(tenant = %t, outbox = id, "interrupted reminder not delivered: back to the queue, checked again");
+            blocking(move || store.requeue_undelivered(&t, id)).await?;
+            Ok(Outcome::Requeued)
+        }
+        Ok(Some((connector, reference))) => {
             tracing::info!(tenant = %t, outbox = id, customer = %item.customer_id, step = %item.step, %reference, "reminder sent");
             blocking(move || store.mark_outbox_sent(&t, id, &connector, &reference)).await?;
             Ok(Outcome::Sent)
@@ -196,7 +208,9 @@ async fn deliver_one(
     }
 }
 
-/// Sends one item; returns the connector name and the delivery reference.
+/// Sends one item; returns the connector name and the delivery reference,
+/// or `None` for an interrupted item its channel did not deliver (it is not
+/// sent now: the caller queues it again, see `Store::claim_outbox`).
 async fn send(
     store: &Store,
     tenant: &TenantConfig,
@@ -204,10 +218,14 @@ async fn send(
     key: &TenantKey,
     item: &OutboxItem,
     now: DateTime<Utc>,
-) -> Result<(String, String), ConnectorError> {
+) -> Result<Option<(String, String)>, ConnectorError> {
     let channel: Channel = serde_json::from_value(serde_json::Value::String(item.channel.clone()))
         .map_err(|_| ConnectorError::Permanent(format!("unknown channel `{}`", item.channel)))?;
     let connector = channels.iter().find(|(_, c)| c.serves(channel));
+    if item.interrupted {
+        // Before anything else (a hand-off, a task): did it go out before the interruption?
+        return probe(tenant, item, channel, connector, key, now).await;
+    }
     // The hand-off step records the hand-off and writes the agency's dossier
     // first (see `handoff`); a customer already handed over gets nothing else.
     let handoff_step = super::handoff::handoff_step(tenant, item);
@@ -235,9 +253,9 @@ async fn send(
         let (s, t, i) = (store.clone(), tenant.id.clone(), item.clone());
         let task = blocking(move || s.open_call_task(&t, &i)).await?;
         let reference = format!("task:{task}");
-        let Some((name, c)) = connector else { return Ok(("tasks".into(), reference)) };
+        let Some((name, c)) = connector else { return Ok(Some(("tasks".into(), reference))) };
         let receipt = c.send(&message(tenant, item, channel, Vec::new(), Some(key), now)).await?;
-        return Ok((name.clone(), format!("{reference} {}", receipt.reference)));
+        return Ok(Some((name.clone(), format!("{reference} {}", receipt.reference))));
     }
     if channel == Channel::Email && item.recipient.is_none() && item.emails.is_empty() && !item.undeliverable.is_empty()
     {
@@ -245,7 +263,7 @@ async fn send(
         let (s, t, i) = (store.clone(), tenant.id.clone(), item.clone());
         let task = blocking(move || s.open_contact_task(&t, &i)).await?;
         tracing::warn!(tenant = %tenant.id, outbox = item.id, customer = %item.customer_id, task, "no deliverable address left: reminder turned into a task");
-        return Ok(("tasks".into(), format!("task:{task}")));
+        return Ok(Some(("tasks".into(), format!("task:{task}"))));
     }
     let Some((name, c)) = connector else {
         return Err(ConnectorError::Permanent(format!(
@@ -253,11 +271,7 @@ async fn send(
             tenant.id, item.channel
         )));
     };
-    let recipients: Vec<String> = match channel {
-        Channel::Email => item.recipient.clone().map(|r| vec![r]).unwrap_or_else(|| item.emails.clone()),
-        Channel::Sms => item.phones.clone(),
-        _ => Vec::new(),
-    };
+    let recipients = recipients(item, channel);
     let missing = match channel {
         Channel::Email | Channel::Sms if recipients.is_empty() => {
             Some(if channel == Channel::Email { "email address" } else { "phone number" })
@@ -269,12 +283,6 @@ async fn send(
         return Err(ConnectorError::Permanent(format!("customer `{}` has no {what}", item.customer_id)));
     }
     let mut msg = message(tenant, item, channel, recipients, Some(key), now);
-    if item.interrupted
-        && let Some(receipt) = c.find_delivered(&msg).await?
-    {
-        tracing::info!(tenant = %tenant.id, outbox = item.id, reference = %receipt.reference, "interrupted reminder had been delivered: not sent again");
-        return Ok((name.clone(), receipt.reference));
-    }
     if channel == Channel::Email {
         msg.body_html = Some(text_to_html(&msg.body_text));
         if let Some(dir) = &tenant.dunning.invoice_documents {
@@ -283,7 +291,35 @@ async fn send(
     }
     msg.attachments.extend(dossier);
     let receipt = c.send(&msg).await?;
-    Ok((name.clone(), receipt.reference))
+    Ok(Some((name.clone(), receipt.reference)))
+}
+
+/// Who a message of `channel` goes to.
+fn recipients(item: &OutboxItem, channel: Channel) -> Vec<String> {
+    match channel {
+        Channel::Email => item.recipient.clone().map(|r| vec![r]).unwrap_or_else(|| item.emails.clone()),
+        Channel::Sms => item.phones.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether an interrupted item went out before its process stopped: the
+/// channel looks for it (the sent archive's Message-ID); `None` when it did
+/// not, or cannot tell.
+async fn probe(
+    tenant: &TenantConfig,
+    item: &OutboxItem,
+    channel: Channel,
+    connector: Option<&(String, Arc<dyn OutboundChannel>)>,
+    key: &TenantKey,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String)>, ConnectorError> {
+    let Some((name, c)) = connector else { return Ok(None) };
+    let msg = message(tenant, item, channel, recipients(item, channel), Some(key), now);
+    Ok(c.find_delivered(&msg).await?.map(|receipt| {
+        tracing::info!(tenant = %tenant.id, outbox = item.id, reference = %receipt.reference, "interrupted reminder had been delivered: not sent again");
+        (name.clone(), receipt.reference)
+    }))
 }
 
 fn message(
@@ -428,11 +464,7 @@ pub fn preview(
     let Some(item) = store.outbox_item(&tenant.id, id)? else { return Ok(None) };
     let channel: Channel = serde_json::from_value(serde_json::Value::String(item.channel.clone()))
         .map_err(|_| StoreError::Corrupt(format!("outbox {id}: unknown channel `{}`", item.channel)))?;
-    let recipients: Vec<String> = match channel {
-        Channel::Email => item.recipient.clone().map(|r| vec![r]).unwrap_or_else(|| item.emails.clone()),
-        Channel::Sms => item.phones.clone(),
-        _ => Vec::new(),
-    };
+    let recipients = recipients(&item, channel);
     let mut msg = message(tenant, &item, channel, recipients, None, now);
     if channel == Channel::Email {
         msg.body_html = Some(text_to_html(&msg.body_text));
