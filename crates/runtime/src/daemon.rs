@@ -993,8 +993,7 @@ mod tests {
         rt.dunning_round(&t, now, &cancel).await;
         assert!(sent.lock().unwrap().is_empty(), "nothing goes out again, nothing goes out paid");
         let rows = rt.store.outbox(&t, None, 10).unwrap();
-        let status =
-            |c: &str| rows.iter().find(|o| o.customer_id == c).map(|o| (o.status.clone(), o.reference.clone()));
+        let status = |c: &str| rows.iter().find(|o| o.customer_id == c).map(|o| (o.status, o.reference.clone()));
         assert_eq!(
             status("C1"),
             Some((relance_store::OutboxStatus::Sent, Some(format!("<{}@test>", c1.token)))),
