@@ -297,45 +297,8 @@ fn three_daemons_share_the_work_and_one_killed_twice_loses_nothing() {
     // mailbox is what counts.)
     imap.cmd("NOOP");
     assert_eq!(imap.count("INBOX"), 0, "every reply moved out of the inbox");
-    // Each reminder the outbox says sent went out once, and nothing else went out.
-    let db = d.db();
-    let mut stmt = db
-        .prepare("SELECT reference, coalesce(recipient, customer_id) FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'")
-        .unwrap();
-    let sent: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
-    // The server's own copies (the customers' reminders; acknowledgements go to the repliers):
-    // never one Message-ID twice, never one the outbox does not record as sent (a reminder that
-    // went out just before its daemon was killed is found in the archive on the retry and
-    // recorded sent, even when its invoice was paid meanwhile). The outbox keeps each row's
-    // message token from the moment it is queued; the Message-ID is `<token@domain>`.
-    let mut stmt = db
-        .prepare("SELECT message_id FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'")
-        .unwrap();
-    let known: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
-    let tokens: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let mut seen = HashSet::new();
-    let delivered = srv.delivered_to("cluster.test", since);
-    assert!(delivered.len() >= REMINDED / 2, "the reminders went out: {}", delivered.len());
-    for m in &delivered {
-        let id = m.header("Message-ID").unwrap();
-        let token = id.trim_start_matches('<').split('@').next().unwrap_or_default();
-        assert!(tokens.contains(token), "{id} went out but the outbox does not record it sent");
-        assert!(seen.insert(id.clone()), "{id} delivered twice");
-    }
-    let mut archived = Imap::login(srv.imap_port, &archive, "password");
-    archived.cmd("SELECT INBOX");
-    for (reference, to) in &sent {
-        let found = archived.cmd(&format!("UID SEARCH HEADER Message-ID \"{reference}\""));
-        let n = found.iter().find(|l| l.starts_with("* SEARCH")).map(|l| l.split_whitespace().count() - 2).unwrap_or(0);
-        assert_eq!(n, 1, "{reference} to {to} is in the archive {n} times");
-    }
-    // Every step due today was planned once per invoice, whichever daemon planned the day.
-    let dup = count(
-        &d,
-        "SELECT count(*) FROM (SELECT customer_id, step_id, count(*) AS n FROM outbox WHERE tenant_id='acme' GROUP BY customer_id, step_id) AS g WHERE n > 1",
-    );
-    assert_eq!(dup, 0, "a reminder planned twice");
+    let sent = each_reminder_sent_once(&d, &srv, &archive, since);
+    assert!(sent.len() >= REMINDED / 2, "the reminders went out: {}", sent.len());
     for d in &mut daemons {
         assert!(d.terminate(Duration::from_secs(30)).is_some(), "a clean stop");
     }
@@ -397,30 +360,11 @@ fn a_month_goes_by(d: &Deployment, srv: &common::smtp::SmtpServer, archive: &str
     }
     assert_eq!(planned_days, DAYS);
     // The month sent reminders (steps fall due as the days go by), each once: in the archive
-    // once, never twice on the server, never one the outbox does not know; each step planned
-    // once per customer whichever daemon planned the day.
+    // once, never twice on the server, never one the outbox does not record sent; each step
+    // planned once per customer whichever daemon planned the day.
     let sent = count(d, "SELECT count(*) FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'");
     assert!(sent > sent_before, "the month sent reminders: {sent_before} before, {sent} after");
-    let db = d.db();
-    let mut stmt = db
-        .prepare("SELECT message_id FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'")
-        .unwrap();
-    let known: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
-    let tokens: HashSet<&str> = known.iter().map(String::as_str).collect();
-    let mut seen = HashSet::new();
-    for m in srv.delivered_to("cluster.test", since) {
-        let id = m.header("Message-ID").unwrap();
-        let token = id.trim_start_matches('<').split('@').next().unwrap_or_default();
-        assert!(tokens.contains(token), "{id} went out but the outbox does not record it sent");
-        assert!(seen.insert(id.clone()), "{id} delivered twice");
-    }
-    let mut stmt = db
-        .prepare(
-            "SELECT reference, planned_for FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'",
-        )
-        .unwrap();
-    let sent: Vec<(String, String)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    let sent = each_reminder_sent_once(d, srv, archive, since);
     let days: BTreeSet<&str> = sent.iter().map(|(_, day)| day.as_str()).collect();
     assert!(days.len() > 10, "reminders went out on many days of the month: {days:?}");
     eprintln!(
@@ -428,9 +372,40 @@ fn a_month_goes_by(d: &Deployment, srv: &common::smtp::SmtpServer, archive: &str
         sent.len(),
         days.len()
     );
+}
+
+/// Each reminder the outbox records sent went out once, and nothing else
+/// went out; each step was planned once per customer, whichever daemon
+/// planned the day. Returns the sent reminders' (Message-ID, day planned).
+fn each_reminder_sent_once(
+    d: &Deployment,
+    srv: &common::smtp::SmtpServer,
+    archive: &str,
+    since: u64,
+) -> Vec<(String, String)> {
+    let db = d.db();
+    let mut stmt = db
+        .prepare("SELECT reference, planned_for, message_id FROM outbox WHERE tenant_id='acme' AND channel='email' AND status='sent'")
+        .unwrap();
+    let rows: Vec<(String, String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap();
+    // The server's own copies (the customers' reminders; acknowledgements go to the repliers):
+    // never one Message-ID twice, never one the outbox does not record as sent (a reminder that
+    // went out just before its daemon was killed is found in the archive on the retry and
+    // recorded sent, even when its invoice was paid meanwhile). The outbox keeps each row's
+    // message token from the moment it is queued; the Message-ID is `<token@domain>`.
+    let tokens: HashSet<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    let mut seen = HashSet::new();
+    for m in srv.delivered_to("cluster.test", since) {
+        let id = m.header("Message-ID").unwrap();
+        let token = id.trim_start_matches('<').split('@').next().unwrap_or_default();
+        assert!(tokens.contains(token), "{id} went out but the outbox does not record it sent");
+        assert!(seen.insert(id.clone()), "{id} delivered twice");
+    }
+    // In the sent archive exactly once.
     let mut archived = Imap::login(srv.imap_port, archive, "password");
     archived.cmd("SELECT INBOX");
-    for (reference, day) in &sent {
+    for (reference, day, _) in &rows {
         let found = archived.cmd(&format!("UID SEARCH HEADER Message-ID \"{reference}\""));
         let n = found.iter().find(|l| l.starts_with("* SEARCH")).map(|l| l.split_whitespace().count() - 2).unwrap_or(0);
         assert_eq!(n, 1, "{reference} (planned for {day}) is in the archive {n} times");
@@ -440,4 +415,5 @@ fn a_month_goes_by(d: &Deployment, srv: &common::smtp::SmtpServer, archive: &str
         "SELECT count(*) FROM (SELECT customer_id, step_id, count(*) AS n FROM outbox WHERE tenant_id='acme' GROUP BY customer_id, step_id) AS g WHERE n > 1",
     );
     assert_eq!(dup, 0, "a reminder planned twice");
+    rows.into_iter().map(|(reference, day, _)| (reference, day)).collect()
 }

@@ -810,6 +810,28 @@ mod tests {
 
     struct RecorderFactory(Sent, Delivered);
 
+    /// A runtime in `d` on `db` with tenant `t`: scenario `s` (`steps`), automatic
+    /// dunning with `dunning` settings, and the recorder as its mail channel.
+    fn dunning_runtime(
+        d: &std::path::Path,
+        db: Option<&relance_store::testing::ScratchSchema>,
+        steps: &str,
+        dunning: &str,
+        recorder: RecorderFactory,
+    ) -> Runtime {
+        std::fs::create_dir_all(d.join("tenants")).unwrap();
+        std::fs::create_dir_all(d.join("scenarios")).unwrap();
+        std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
+        std::fs::write(d.join("scenarios/s.toml"), format!("min_gap_days = 1\n{steps}")).unwrap();
+        std::fs::write(
+            d.join("tenants/t.toml"),
+            format!("scenarios = [\"s\"]\n[dunning]\nauto = true\n{dunning}[connectors.mail]\nkind = \"recorder\"\n"),
+        )
+        .unwrap();
+        let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
+        Runtime::new(settings, &Registry::new(vec![Arc::new(recorder)])).unwrap()
+    }
+
     impl ConnectorFactory for RecorderFactory {
         fn kind(&self) -> &'static str {
             "recorder"
@@ -838,24 +860,14 @@ mod tests {
         use relance_domain::money::{Currency, Money};
         use relance_domain::{CustomerRecord, InvoiceRecord};
         use relance_store::{ImportKey, InvoiceBatch};
-        std::fs::create_dir_all(d.join("tenants")).unwrap();
-        std::fs::create_dir_all(d.join("scenarios")).unwrap();
-        std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
-        std::fs::write(
-            d.join("scenarios/s.toml"),
-            "min_gap_days = 1\n[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n[[steps]]\nid = \"second\"\noffset_days = 4\nchannel = \"email\"\ntemplate = \"firm\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("tenants/t.toml"),
-            "scenarios = [\"s\"]\n[dunning]\nauto = true\nwindow = \"09:00-17:00\"\nextra_holidays = [\"2026-12-04\"]\n[connectors.mail]\nkind = \"recorder\"\n",
-        )
-        .unwrap();
-        let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
-        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let rt =
-            Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone(), Default::default()))]))
-                .unwrap();
+        let sent: Sent = Default::default();
+        let rt = dunning_runtime(
+            d,
+            db,
+            "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n[[steps]]\nid = \"second\"\noffset_days = 4\nchannel = \"email\"\ntemplate = \"firm\"\n",
+            "window = \"09:00-17:00\"\nextra_holidays = [\"2026-12-04\"]\n",
+            RecorderFactory(sent.clone(), Default::default()),
+        );
         let t = relance_domain::TenantId::new("t").unwrap();
         let key = ImportKey { tenant: &t, source: "erp", unit: "u", label: "f.csv", full_export: true };
         let mut st = rt.store.begin_import(&key).unwrap();
@@ -928,24 +940,14 @@ mod tests {
         use relance_domain::money::{Currency, Money};
         use relance_domain::{BankLine, CustomerRecord, InvoiceRecord, PaymentStatus};
         use relance_store::{AllocationRequest, ImportKey, InvoiceBatch, LearnIban, NewPayment};
-        std::fs::create_dir_all(d.join("tenants")).unwrap();
-        std::fs::create_dir_all(d.join("scenarios")).unwrap();
-        std::fs::write(d.join("relance.toml"), "scenarios_dir = \"scenarios\"\n").unwrap();
-        std::fs::write(
-            d.join("scenarios/s.toml"),
-            "min_gap_days = 1\n[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("tenants/t.toml"),
-            "scenarios = [\"s\"]\n[dunning]\nauto = true\nwindow = \"00:00-23:59\"\n[connectors.mail]\nkind = \"recorder\"\n",
-        )
-        .unwrap();
-        let settings = Settings::load_with_env(&d.join("relance.toml"), &database_env(db)).unwrap();
         let (sent, delivered): (Sent, Delivered) = (Default::default(), Default::default());
-        let rt =
-            Runtime::new(settings, &Registry::new(vec![Arc::new(RecorderFactory(sent.clone(), delivered.clone()))]))
-                .unwrap();
+        let rt = dunning_runtime(
+            d,
+            db,
+            "[[steps]]\nid = \"first\"\noffset_days = 1\nchannel = \"email\"\ntemplate = \"courteous\"\n",
+            "window = \"00:00-23:59\"\n",
+            RecorderFactory(sent.clone(), delivered.clone()),
+        );
         let t = relance_domain::TenantId::new("t").unwrap();
         let eur = |m: i64| Money::new(m, Currency::EUR);
         let record = |number: &str, customer: &str| InvoiceRecord {

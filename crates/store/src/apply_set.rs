@@ -231,12 +231,7 @@ fn read_state(db: Db<'_>, t: &str, decisions: &[CreditDecision<'_>]) -> Result<S
         db.query_each(&sql, &keyed(t, chunk.iter().map(|k| Value::Text(k.to_string()))), |r| {
             let number: String = r.take(0)?;
             let (id, amount, write_off, reflected): (i64, i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-            let left = amount
-                .checked_abs()
-                .and_then(|a| a.checked_add(write_off))
-                .and_then(|t| t.checked_sub(reflected))
-                .filter(|l| *l >= 0)
-                .ok_or_else(|| StoreError::Corrupt(format!("allocation {id}: amounts out of range")))?;
+            let left = crate::reflection::left_to_reflect(id, amount, write_off, reflected)?;
             if let Some(inv) = state.invoices.get_mut(&number) {
                 inv.pending = inv
                     .pending

@@ -145,16 +145,21 @@ pub(crate) fn pending_allocations<'a>(
         .iter()
         .map(|r| {
             let (id, amount, write_off, reflected): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-            // A credit note's offset is negative: what the ERP has to reflect is its size.
-            let left = amount
-                .checked_abs()
-                .and_then(|a| a.checked_add(write_off))
-                .and_then(|t| t.checked_sub(reflected))
-                .filter(|l| *l >= 0)
-                .ok_or_else(|| StoreError::Corrupt(format!("allocation {id}: amounts out of range")))?;
-            Ok(PendingAllocation { id, left })
+            Ok(PendingAllocation { id, left: left_to_reflect(id, amount, write_off, reflected)? })
         })
         .collect()
+}
+
+/// What the ERP has still to reflect of allocation `id`: its amount (a
+/// credit note's offset is negative: its size) and write-off, less what is
+/// reflected already.
+pub(crate) fn left_to_reflect(id: i64, amount: i64, write_off: i64, reflected: i64) -> Result<i64, StoreError> {
+    amount
+        .checked_abs()
+        .and_then(|a| a.checked_add(write_off))
+        .and_then(|t| t.checked_sub(reflected))
+        .filter(|l| *l >= 0)
+        .ok_or_else(|| StoreError::Corrupt(format!("allocation {id}: amounts out of range")))
 }
 
 /// The total still pending of `pending`.
