@@ -68,7 +68,19 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        pg_batch(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        // FORCE ends the sessions still on it; one the test role may not end (an autovacuum
+        // worker, without `pg_signal_backend`) makes it fail: tried again once it is gone.
+        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        for attempt in 1.. {
+            match pg_try_batch(&self.admin, &drop) {
+                Ok(()) => return,
+                Err(e) if attempt < 20 => {
+                    eprintln!("note: {drop}: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("{drop}: {e}"),
+            }
+        }
     }
 }
 
@@ -88,15 +100,21 @@ pub fn pg_i64(url: &str, query: &str) -> i64 {
 
 /// Runs statements on a PostgreSQL server.
 pub fn pg_batch(url: &str, statements: &str) {
+    pg_try_batch(url, statements).unwrap_or_else(|e| panic!("{statements}: {e}"));
+}
+
+/// Same, returning the server's error (with its details).
+pub fn pg_try_batch(url: &str, statements: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (client, conn) =
             tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test PostgreSQL");
         let task = tokio::spawn(conn);
-        client.batch_execute(statements).await.unwrap_or_else(|e| panic!("{statements}: {e} {:?}", e.as_db_error()));
+        let done = client.batch_execute(statements).await.map_err(|e| format!("{e} {:?}", e.as_db_error()));
         drop(client);
         let _ = task.await;
-    });
+        done
+    })
 }
 
 impl Deployment {
