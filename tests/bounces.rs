@@ -42,26 +42,9 @@ window = "08:30-18:00"
 kind = "csv_invoices"
 path = "../input"
 settle = "0s"
-[connectors.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "starttls"
-tls_name = "localhost"
-ca_file = "{ca}"
-from = "Acme Relances <relances@acme.test>"
-[connectors.inbox]
-kind = "imap_mailbox"
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-allow_plaintext = true
-username = "{user}"
-password = "password"
-"#,
-        port = srv.port,
-        ca = srv.ca.display(),
-        imap = srv.imap_port,
+{mail}{inbox}"#,
+        mail = srv.mail_connector(""),
+        inbox = srv.inbox_connector(user, ""),
     )
 }
 

@@ -46,40 +46,12 @@ settle = "0s"
 [connectors.bank]
 kind = "bank_statements"
 path = "../bank"
-[connectors.inbox]
-kind = "imap_mailbox"
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-allow_plaintext = true
-username = "{mailbox}"
-password = "password"
-schedule = "every 2s"
-[connectors.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "starttls"
-tls_name = "localhost"
-ca_file = "{ca}"
-from = "Acme Relances <relances@acme.test>"
-reply_to = "collections@acme.test"
-[connectors.mail.archive]
-address = "{archive}"
-host = "127.0.0.1"
-port = {imap}
-tls = "starttls"
-ca_file = "{imap_ca}"
-username = "{archive}"
-password = "password"
-[connectors.letters]
+{inbox}{mail}[connectors.letters]
 kind = "letters"
 path = "../letters"
 "#,
-        port = srv.port,
-        ca = srv.ca.display(),
-        imap = srv.imap_port,
-        imap_ca = srv.imap_ca.display(),
+        inbox = srv.inbox_connector(mailbox, "schedule = \"every 2s\"\n"),
+        mail = srv.mail_connector("reply_to = \"collections@acme.test\"\n") + &srv.archive_connector(archive),
     )
 }
 

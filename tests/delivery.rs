@@ -35,31 +35,11 @@ sender_address = ["Acme Industrie SAS", "1 rue de la Paix", "75002 Paris"]
 kind = "csv_invoices"
 path = "../input"
 settle = "0s"
-[connectors.mail]
-kind = "smtp"
-host = "127.0.0.1"
-port = {port}
-tls = "starttls"
-tls_name = "localhost"
-ca_file = "{ca}"
-from = "Acme Relances <relances@acme.test>"
-reply_to = "collections@acme.test"
-[connectors.mail.archive]
-address = "{archive}"
-host = "127.0.0.1"
-port = {imap}
-tls = "starttls"
-ca_file = "{imap_ca}"
-username = "{archive}"
-password = "password"
-[connectors.letters]
+{mail}[connectors.letters]
 kind = "letters"
 path = "../letters"
 "#,
-        port = srv.port,
-        ca = srv.ca.display(),
-        imap = srv.imap_port,
-        imap_ca = srv.imap_ca.display(),
+        mail = srv.mail_connector("reply_to = \"collections@acme.test\"\n") + &srv.archive_connector(archive),
     )
 }
 

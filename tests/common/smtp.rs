@@ -59,6 +59,33 @@ impl Delivered {
 }
 
 impl SmtpServer {
+    /// A tenant's `[connectors.mail]` sending through this server (STARTTLS with
+    /// the test CA), with `extra` lines (`reply_to = …`) appended to the section.
+    pub fn mail_connector(&self, extra: &str) -> String {
+        format!(
+            "[connectors.mail]\nkind = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\ntls_name = \"localhost\"\nca_file = \"{}\"\nfrom = \"Acme Relances <relances@acme.test>\"\n{extra}",
+            self.port,
+            self.ca.display()
+        )
+    }
+
+    /// The mail connector's sent archive: Dovecot's mailbox `address` (STARTTLS).
+    pub fn archive_connector(&self, address: &str) -> String {
+        format!(
+            "[connectors.mail.archive]\naddress = \"{address}\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nca_file = \"{}\"\nusername = \"{address}\"\npassword = \"password\"\n",
+            self.imap_port,
+            self.imap_ca.display()
+        )
+    }
+
+    /// `[connectors.inbox]` reading Dovecot's mailbox `user` in clear, with `extra` lines.
+    pub fn inbox_connector(&self, user: &str, extra: &str) -> String {
+        format!(
+            "[connectors.inbox]\nkind = \"imap_mailbox\"\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nallow_plaintext = true\nusername = \"{user}\"\npassword = \"password\"\n{extra}",
+            self.imap_port
+        )
+    }
+
     /// The sequence number of the last message accepted so far (0 when none).
     pub fn last_seq(&self) -> u64 {
         std::fs::read_dir(&self.dir)
