@@ -77,6 +77,16 @@ enum Tag {
     Other,
 }
 
+/// An element name without its namespace prefix (`ns:Ntry` → `Ntry`): a
+/// plain scan of the few bytes of a name, cheaper here than quick-xml's
+/// `local_name` and its general searcher, on every element of the file.
+fn local_name(name: &[u8]) -> &[u8] {
+    match name.iter().position(|&b| b == b':') {
+        Some(colon) => &name[colon + 1..],
+        None => name,
+    }
+}
+
 /// The element's tag: matched on the name's length first (one or a few
 /// comparisons per element instead of a scan of every name).
 fn tag(name: &[u8]) -> Tag {
@@ -270,21 +280,35 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
+impl<R: Read> Counted<R> {
+    /// Reads the next block of the input (the buffer is consumed).
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) -> std::io::Result<()> {
+        self.line_breaks();
+        self.filled = loop {
+            match self.inner.read(&mut self.buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r?,
+            }
+        };
+        (self.pos, self.counted) = (0, 0);
+        Ok(())
+    }
+}
+
 impl<R: Read> BufRead for Counted<R> {
+    // quick-xml asks for the buffer at every step of its scan: the common
+    // case (bytes left) is inlined there, the refill is not.
+    #[inline]
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         if self.pos >= self.filled {
-            self.line_breaks();
-            self.filled = loop {
-                match self.inner.read(&mut self.buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    r => break r?,
-                }
-            };
-            (self.pos, self.counted) = (0, 0);
+            self.refill()?;
         }
         Ok(&self.buf[self.pos..self.filled])
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
         self.pos = (self.pos + amt).min(self.filled);
     }
@@ -343,7 +367,7 @@ pub(crate) fn stream<R: BufRead, S: Sink + ?Sized>(input: R, sink: &mut S) -> Re
             Event::Start(e) => {
                 // The line of the position after this event, counted only when needed.
                 let mut line = || reader.get_mut().line_breaks() + 1;
-                let t = tag(e.local_name().into_inner().as_bytes());
+                let t = tag(local_name(e.name().into_inner().as_bytes()));
                 if stack.is_empty() {
                     check_root(&e, t).map_err(|m| err(line(), m))?;
                     saw_document = true;

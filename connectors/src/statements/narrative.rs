@@ -561,12 +561,17 @@ fn worded(text: &str, direction: Direction) -> Option<Narrative> {
     let mut marks: Vec<Mark> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        let word_start = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        // Keys are upper case: any other byte starts none (checked before
+        // any key is compared, as are the first two bytes: most words of a
+        // narrative are rejected without a string compare).
+        let word_start = (i == 0 || !b[i - 1].is_ascii_alphanumeric()) && b[i].is_ascii_uppercase();
         let found = word_start
             .then(|| {
                 WORDS.iter().find_map(|(w, role)| {
+                    let w = w.as_bytes();
                     let end = i + w.len();
-                    (text.get(i..).is_some_and(|t| t.starts_with(w))
+                    (b.get(i + 1) == w.get(1)
+                        && b.get(i..end).is_some_and(|t| t == w)
                         && b.get(end).is_none_or(|c| !c.is_ascii_alphanumeric()))
                     .then(|| (end + b[end..].iter().take_while(|c| matches!(c, b':' | b' ' | b'.')).count(), *role))
                 })
