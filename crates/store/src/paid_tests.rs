@@ -564,3 +564,18 @@ fn write_backs_undos_and_net_payments_reflect_alike_on_both_backends() {
         );
     }
 }
+
+#[test]
+fn a_net_payment_settles_its_invoice_in_the_rates_and_replays_with_its_credit_note() {
+    let (_dir, store, t) = store();
+    import(&store, &t, "1", vec![rec(0, 10_000), note(0, 0, -3_000)], true);
+    let pid = credit(&store, &t, "p0", 7_000);
+    apply_net(&store, &t, pid, &[alloc("F-0", 10_000), alloc("AV-0", -3_000)]).unwrap();
+    let rates = store.cash_rates(&t, None).unwrap();
+    assert_eq!((rates.credits, rates.auto_matched), (1, 1));
+    assert_eq!((rates.invoices_settled, rates.invoices_settled_auto), (1, 1), "the invoice, not its credit note");
+    // The replay sees both open again, as the matcher saw them.
+    let (invoices, _) = store.replay_inputs(&t).unwrap();
+    let open: Vec<(&str, i64)> = invoices.iter().map(|i| (i.number.as_str(), i.open.minor)).collect();
+    assert_eq!(open, [("AV-0", -3_000), ("F-0", 10_000)]);
+}

@@ -8,7 +8,8 @@
 //! - envelope auto-match rate: credits with an allocation by the matcher
 //!   (undone later or not) / credits;
 //! - line-item rate: invoices settled by live allocations of the matcher /
-//!   invoices settled by live allocations of anyone;
+//!   invoices settled by live allocations of anyone (a credit note that a
+//!   net payment offsets, by a negative allocation, is no invoice settled);
 //! - review rate: credits the matcher looked at and did not apply (status
 //!   other than `new`, no matcher allocation) / credits;
 //! - false-match rate: automatic matches with an allocation undone by a
@@ -94,9 +95,11 @@ impl Store {
                     (SELECT count(*) FROM payments WHERE tenant_id=?1 AND id IN (SELECT id FROM c)
                        AND status<>'new' AND id NOT IN (SELECT payment_id FROM auto)),
                     (SELECT count(DISTINCT invoice_number) FROM allocations
-                      WHERE tenant_id=?1 AND undone_at IS NULL AND payment_id IN (SELECT id FROM c)),
+                      WHERE tenant_id=?1 AND undone_at IS NULL AND amount_minor >= 0
+                        AND payment_id IN (SELECT id FROM c)),
                     (SELECT count(DISTINCT invoice_number) FROM allocations
-                      WHERE tenant_id=?1 AND undone_at IS NULL AND actor=?3 AND payment_id IN (SELECT id FROM c)),
+                      WHERE tenant_id=?1 AND undone_at IS NULL AND amount_minor >= 0 AND actor=?3
+                        AND payment_id IN (SELECT id FROM c)),
                     (SELECT count(DISTINCT payment_id) FROM allocations
                       WHERE tenant_id=?1 AND actor=?3 AND undone_at IS NOT NULL
                         AND coalesce(undone_by, '')<>?3 AND payment_id IN (SELECT id FROM c))"
@@ -124,10 +127,11 @@ impl Store {
         })
     }
 
-    /// What a replay matches against: the invoices as they are now, each
-    /// with its open amount before the live allocations (so a credit already
-    /// applied can be matched again to what it settled), those still open and
-    /// those the allocations settled; and the payers.
+    /// What a replay matches against: the invoices and credit notes as they
+    /// are now, each with its open amount before the live allocations (so a
+    /// credit already applied can be matched again to what it settled, a net
+    /// payment to the credit note it offset), those still open and those the
+    /// allocations settled; and the payers.
     pub fn replay_inputs(&self, tenant: &TenantId) -> Result<(Vec<OpenInvoice>, Vec<Payer>), StoreError> {
         let (_, payers) = self.matching_inputs(tenant)?;
         let invoices = self.db.read_any(|db| {
@@ -138,8 +142,9 @@ impl Store {
                         i.open_minor + coalesce((SELECT sum(a.amount_minor + a.write_off_minor) FROM allocations a
                           WHERE a.tenant_id=i.tenant_id AND a.invoice_number=i.number AND a.undone_at IS NULL), 0)
                    FROM invoices i
-                  WHERE i.tenant_id=?1 AND i.total_minor > 0
+                  WHERE i.tenant_id=?1 AND i.total_minor <> 0
                     AND ((i.status IN ('open','partially_paid','disputed') AND i.open_minor > 0)
+                         OR (i.status='credit_note' AND i.open_minor < 0)
                          OR EXISTS (SELECT 1 FROM allocations a WHERE a.tenant_id=i.tenant_id
                                       AND a.invoice_number=i.number AND a.undone_at IS NULL))",
                 args![tenant.as_str()],
@@ -152,9 +157,9 @@ impl Store {
                         Currency::parse(&ccy).map_err(|e| StoreError::Corrupt(format!("invoice {number}: {e}")))?;
                     let due_date =
                         date(&due).ok_or_else(|| StoreError::Corrupt(format!("invoice {number}: due date `{due}`")))?;
-                    // Never more open than the invoice's total.
-                    let open = open.clamp(0, total);
-                    if open > 0 {
+                    // Never more open than the total (a credit note's are negative).
+                    let open = if total < 0 { open.clamp(total, 0) } else { open.clamp(0, total) };
+                    if open != 0 {
                         out.push(OpenInvoice {
                             number,
                             customer_id,
