@@ -71,6 +71,9 @@ struct CaseMeta {
     /// Currency of a CSV statement without a currency column.
     #[serde(default)]
     csv_currency: Option<String>,
+    /// Order of day and month in a CSV statement's dates (`mdy` for US exports).
+    #[serde(default)]
+    csv_date_order: Option<DateOrder>,
     /// Credit notes of the export (negative rows).
     #[serde(default)]
     credit_notes: Vec<String>,
@@ -294,6 +297,9 @@ fn eval_case(dir: &Path, config: &MatchConfig, report: &mut SplitReport) -> anyh
     let mut mapping = CsvMapping::default();
     if let Some(c) = &meta.csv_currency {
         mapping.currency = Some(Currency::parse(c).map_err(|e| anyhow::anyhow!("{}: case.json: {e}", dir.display()))?);
+    }
+    if let Some(order) = meta.csv_date_order {
+        mapping.date_order = order;
     }
     let mut files: Vec<&str> = labels.iter().map(|l| l.file.as_str()).collect();
     files.sort_unstable();

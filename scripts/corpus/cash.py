@@ -8,7 +8,7 @@ batches, MT940 French and German styles, CFONB 120, OFX, bank CSV exports)
 and `labels.jsonl`, one line per credit of the statements with the invoices
 it really pays.
 
-Three splits with disjoint families:
+Splits with disjoint families:
 
 * dev/: numbering schemes A-F, layouts camt053-v02, mt940-fr, cfonb-lf,
   ofx-sgml, csv-fr, reference spellings and phrasings of set "dev";
@@ -18,6 +18,10 @@ Three splits with disjoint families:
 * probe/: numbering schemes M-R, layouts camt053-v04, mt940-nl, csv-es,
   ofx-xml, spellings and phrasings of set "probe": a third family to check
   that a rule found on dev/ generalises, before unseen/ is run.
+* probe2/, probe3/, probe4/: further development families (new spellings; the
+  layout kinds only unseen/ had; fintech and other banks' exports, MT942,
+  check-letter numbering, Portuguese/Polish/Swedish/ERP phrasings), see
+  corpus/cash/README.md. Regenerate one with `--splits probe4`.
 
 Python 3 standard library only; the output depends only on the seed:
 
@@ -73,6 +77,13 @@ SCHEMES = {
     "AB": [("Y", 2), ("M",), ("S", "-"), ("C", 5)],  # 2604-01234
     "AC": [("P", "FF"), ("Y", 2), ("M",), ("C", 4)],  # FF26040123
     "AD": [("P", "NO"), ("S", "."), ("C", 6), ("S", "."), ("Y", 2)],  # NO.001234.26
+    # probe4 families (("K",) is a check letter computed from the counter)
+    "AE": [("Y", 4), ("S", "-"), ("P", "INV"), ("S", "-"), ("C", 4)],  # 2026-INV-0412
+    "AF": [("P", "FV"), ("S", "/"), ("Y", 4), ("S", "/"), ("M",), ("S", "/"), ("C", 4)],  # FV/2026/04/0012
+    "AG": [("P", "SLS"), ("C", 6)],  # SLS000412
+    "AH": [("Y", 2), ("S", "."), ("C", 4)],  # 26.0412
+    "AI": [("P", "INV"), ("S", " "), ("Y", 2), ("S", " "), ("C", 4), ("S", " "), ("K",)],  # INV 26 0412 B
+    "AJ": [("C", 4), ("S", "-"), ("P", "FR"), ("S", "-"), ("Y", 2)],  # 0412-FR-26
 }
 
 # Credit-note scheme per invoice scheme (same shape, another prefix).
@@ -80,7 +91,8 @@ CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
              "G": "CN", "H": "AF", "I": None, "J": "A", "K": None, "L": "G",
              "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C",
              "S": "GUT", "T": None, "U": "C", "V": "AV", "W": "AV", "X": "NC",
-             "Y": "GS", "Z": "CRN", "AA": "AVO", "AB": None, "AC": "FC", "AD": "CR"}
+             "Y": "GS", "Z": "CRN", "AA": "AVO", "AB": None, "AC": "FC", "AD": "CR",
+             "AE": "CN", "AF": "FK", "AG": "SCR", "AH": None, "AI": "CRN", "AJ": "AV"}
 
 SPLITS = {
     "dev": {
@@ -144,6 +156,22 @@ SPLITS = {
         "po": ["BEST-{y}-{n:04d}", "PO/{n:05d}", "4700{n:05d}"],
         "cases": 30,
     },
+    # A sixth family (2026-12-01): bank and fintech exports no other split has (Rabobank, Qonto-style,
+    # Wise and US bank CSV exports, camt.053.001.02 of another bank with several `<Ustrd>` and
+    # `Strd/RfrdDocInf/Nb`, Austrian MT940 with one sub-field a line, MT942 interim reports, US OFX
+    # with the memo cut at 32), numbering schemes with a check letter or the counter first,
+    # identifiers, spellings, separators and phrasings (Portuguese, Polish, Swedish, ERP advices).
+    "probe4": {
+        "schemes": ["AE", "AF", "AG", "AH", "AI", "AJ"],
+        "layouts": ["csv-rabo", "csv-qonto", "csv-wise", "csv-us", "camt053-v02b", "mt940-at", "mt942",
+                    "ofx-us"],
+        "variants": ["full", "full", "yearswap", "nocheck", "lowerdots", "gluedword", "full", "yearswap"],
+        "joins": [" e ", " i ", " och ", " DOC "],
+        "langs": ["pt", "pl", "sv", "erp"],
+        "customer_ids": ["KH{:06d}", "CLT.{:05d}", "{:04d}/S"],
+        "po": ["ZAM/{y}/{n:05d}", "PO.{n:06d}", "SO-{n:05d}-{y}"],
+        "cases": 32,
+    },
 }
 
 LAYOUT_CCY = {
@@ -155,6 +183,8 @@ LAYOUT_CCY = {
     "camt054-v02": ["EUR", "USD"], "camt054-v04": ["EUR", "GBP", "CHF"], "camt053-v08b": ["EUR", "CHF", "GBP", "USD"],
     "mt940-db": ["EUR"], "mt940-ns": ["EUR", "CHF"], "cfonb-packed2": ["EUR"], "csv-be": ["EUR"], "csv-ch": ["CHF"],
     "csv-gb": ["GBP"],
+    "csv-rabo": ["EUR"], "csv-qonto": ["EUR"], "csv-wise": ["EUR", "GBP", "USD"], "csv-us": ["USD"],
+    "camt053-v02b": ["EUR", "EUR", "CHF"], "mt940-at": ["EUR"], "mt942": ["EUR", "CHF"], "ofx-us": ["USD"],
 }
 
 PHRASES = {
@@ -170,6 +200,12 @@ PHRASES = {
     "de2": ["Rechnungsnr. {r}", "RE {r} Kundennr {k}", "Ausgleich Rechnung {r}", "Zahlung zu {r}", "{r}"],
     "be": ["Fact. {r}", "Paiement facture {r}", "Betaling {r}", "Ref {r}", "{r}", "Facturen {r} dank u"],
     "uk": ["INV {r}", "Inv {r} paid", "Pymt {r}", "{r}", "Re invoice {r}"],
+    "pt": ["Pagamento fatura {r}", "Fatura{r}", "Liquidacao fat. {r}", "Pgto {r} obrigado", "{r}",
+           "Ref. fatura {r}"],
+    "pl": ["Zaplata za fakture {r}", "Faktura nr {r}", "Przelew faktura{r}", "Splata faktury {r}", "{r}"],
+    "sv": ["Betalning faktura {r}", "Fakturanr {r}", "Avser faktura {r}", "Faktura{r}", "{r}"],
+    "erp": ["PAYMENT ADVICE {a} DOC {r}", "PMT ADV {a} DOCS {r}", "REMIT ADV {a} DOC {r} AMT {m}",
+            "AP RUN {a} DOC {r}"],
 }
 FREE_TEXT = {
     "fr": ["VIREMENT", "Remboursement trop percu", "LOYER AVRIL", "REMISE CHEQUES", "Interets crediteurs"],
@@ -183,16 +219,22 @@ FREE_TEXT = {
     "de2": ["Umbuchung", "Rueckerstattung", "Habenzinsen", "Einzahlung", "Pacht Mai"],
     "be": ["Storting", "Remboursement", "Interets", "Terugstorting", "Huur mei"],
     "uk": ["Transfer", "Refund", "Gross interest", "Cash paid in", "Rent May"],
+    "pt": ["Transferencia", "Reembolso", "Juros", "Deposito", "Renda maio"],
+    "pl": ["Przelew", "Zwrot", "Odsetki", "Wplata gotowki", "Czynsz maj"],
+    "sv": ["Overforing", "Aterbetalning", "Ranta", "Insattning", "Hyra maj"],
+    "erp": ["PAYMENT ADVICE", "REFUND ADV", "INTEREST", "DEPOSIT", "REBATE ADV"],
 }
 CN_WORDS = {"fr": "moins avoir", "en": "less credit note", "de": "abzgl. Gutschrift", "nl": "min creditnota",
             "en2": "less CN", "es": "menos abono", "it": "meno nota credito", "en3": "minus credit memo",
-            "de2": "minus Gutschrift", "be": "min creditnota", "uk": "less credit"}
+            "de2": "minus Gutschrift", "be": "min creditnota", "uk": "less credit", "pt": "menos nota de credito",
+            "pl": "minus korekta", "sv": "minus kreditnota", "erp": "CRMEMO"}
 KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct", "es": "cliente",
             "it": "cod. cliente", "en3": "cust #",
-            "de2": "Kundennr", "be": "klant", "uk": "a/c"}
+            "de2": "Kundennr", "be": "klant", "uk": "a/c", "pt": "cliente n.", "pl": "nr klienta",
+            "sv": "kundnr", "erp": "VENDOR ACCT"}
 PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order", "es": "pedido",
             "it": "ordine", "en3": "PO", "de2": "Auftrag", "be": "bestelling",
-            "uk": "order no"}
+            "uk": "order no", "pt": "encomenda", "pl": "zamowienie", "sv": "bestnr", "erp": "PO REF"}
 
 SURNAMES = ["Martin", "Bernard", "Dubois", "Lefebvre", "Moreau", "Laurent", "Garnier", "Rousseau", "Faure",
             "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "de Vries", "Jansen",
@@ -214,9 +256,13 @@ IBAN_SHAPES = {"FR": "n5n5n11n2", "DE": "n8n10", "BE": "n3n7n2", "NL": "a4n10", 
                "CH": "n5n12", "ES": "n4n4n2n10", "IT": "a1n5n5n12"}
 
 
+# Countries only probe4 uses (kept apart so that the draws of the other splits are unchanged).
+EXTRA_IBAN_SHAPES = {"AT": "n5n11", "SE": "n3n16n1", "PT": "n4n4n11n2", "PL": "n8n16"}
+
+
 def iban(rng, country):
     bban = ""
-    for kind, n in re.findall(r"([an])(\d+)", IBAN_SHAPES[country]):
+    for kind, n in re.findall(r"([an])(\d+)", IBAN_SHAPES.get(country) or EXTRA_IBAN_SHAPES[country]):
         for _ in range(int(n)):
             bban += rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") if kind == "a" else str(rng.randrange(10))
     moved = bban + country + "00"
@@ -267,6 +313,8 @@ class Number:
                 out.append(("Y", str(self.year)[-t[1]:]))
             elif t[0] == "M":
                 out.append(("M", f"{self.month:02d}"))
+            elif t[0] == "K":
+                out.append(("K", "ABCDEFGHJKLMNPQRSTUVWXYZ"[(self.counter * 7 + self.year) % 24]))
             else:
                 out.append(("C", f"{self.counter:0{t[1]}d}"))
         return out
@@ -325,6 +373,18 @@ def render_ref(num, variant, prefix=None):
         return "Nr." + full.replace(" ", ""), None
     if variant == "rf":
         return "", rf_ref(full)
+    # probe4 spellings
+    if variant == "yearswap" and any(k == "Y" for k, _ in toks):
+        # the counter first, then the year: `0412-2026` for `2026-INV-0412`, `26-0412` for `0412-FR-26`
+        c = next(v for k, v in toks if k == "C")
+        y = next(v for k, v in toks if k == "Y")
+        return (f"{y}-{c}" if toks[0][0] == "C" else f"{c}-{y}"), None
+    if variant == "nocheck" and toks[-1][0] == "K":
+        return "".join(v for _, v in toks[:-1]).strip(), None
+    if variant == "lowerdots":
+        return "".join("." if k == "S" else v.lower() for k, v in toks), None
+    if variant == "gluedword":
+        return "".join(v for k, v in toks if k != "S"), None
     return full, None
 
 
@@ -355,6 +415,12 @@ class Case:
             self.country = "NL"
         if self.layout == "csv-es":
             self.country = "ES"
+        if self.layout == "csv-rabo":
+            self.country = "NL"
+        if self.layout == "csv-qonto":
+            self.country = "FR"
+        if self.layout == "mt940-at":
+            self.country = "AT"
         self.name = f"{split}-{index + 1:02d}-{self.layout}-{self.scheme}"
         self.period = dt.date(2026, rng.choice([3, 4, 5, 6]), 1)
         self.customers = []
@@ -362,6 +428,7 @@ class Case:
         self.by_number = {}
         self.credits = []  # dicts: bank line + label
         self.debits = []
+        self.doc_parts = []  # references rendered for the next credit (camt RfrdDocInf of probe4)
         self.make_customers()
         self.make_invoices()
         self.snapshot()
@@ -528,10 +595,14 @@ class Case:
                 structured = s
             if t:
                 parts.append(t)
+                self.doc_parts.append(t)
         return join.join(parts), structured
 
     def phrase(self, refs, cust=None):
         p = self.rng.choice(PHRASES[self.lang])
+        if self.lang == "erp":  # an ERP payment advice: its own number, no random draw
+            adv = f"{(self.index * 7919 + len(self.credits) * 104729) % 900000 + 100000:06d}"
+            return p.format(r=refs, a=adv, m="SEE ADVICE")
         return p.format(r=refs, d=self.period.strftime("%d.%m.%Y"), k=(cust or {}).get("id", ""))
 
     def payer_name(self, cust):
@@ -552,14 +623,21 @@ class Case:
         """What the statement shows of the remittance: UK Faster Payments keep 18 characters."""
         if self.layout in ("csv-uk", "csv-gb"):
             return (text or e2e or structured or "")[:18], None, None
+        if self.layout == "ofx-us":  # US banks cut the memo at 32 characters
+            return " ".join(x for x in (text, e2e, structured) if x)[:32], None, None
+        if self.layout in ("csv-us", "csv-qonto"):  # no end-to-end id column: the reference field only
+            return " ".join(x for x in (text, e2e, structured) if x)[:140], None, None
         return text, structured, e2e
 
     def credit(self, kind, amount, payer_name, payer_iban, text, structured=None, e2e=None, truth=(),
                unambiguous=False, ccy=None):
         text, structured, e2e = self.shown(text, structured, e2e)
+        parts = [p for p in self.doc_parts if p in (text or "")]
+        self.doc_parts = []
         self.credits.append({
             "kind": kind, "amount": amount, "ccy": ccy or self.ccy, "name": payer_name, "iban": payer_iban,
             "text": text, "structured": structured, "e2e": e2e, "truth": list(truth), "unambiguous": unambiguous,
+            "parts": parts,
         })
 
     def pay(self, invs, amount):
@@ -724,7 +802,8 @@ class Case:
                 self.credit(kind, amt, name, acct, self.phrase(refs, c), st, truth=[inv["number"]],
                             unambiguous=False)
         elif kind == "other_currency":
-            if self.layout not in ("camt053-v02", "camt053-v04", "camt053-v08", "camt054-batch"):
+            if self.layout not in ("camt053-v02", "camt053-v04", "camt053-v08", "camt054-batch", "camt053-v02b",
+                                   "csv-wise"):
                 return self.scenario("exact")
             other = {"EUR": "USD", "USD": "EUR", "GBP": "EUR", "CHF": "EUR"}[self.ccy]
             refs, st = self.refs_text([inv], variant="full")
@@ -1462,11 +1541,254 @@ def csv_gb(case, lines):
     return "\n".join(o) + "\n"
 
 
+# --------------------------------------------------------------------------
+# probe4 renderers, written from the banks' published export formats and the standards
+# (ISO 20022 camt.053.001.02, SWIFT MT940/MT942, OFX 1.03).
+
+
+def csv_rabo(case, lines):
+    """Rabobank (NL) CSV export: `,`, every field quoted, signed `+1234,56`, ISO dates, the
+    counterparty's IBAN and name in their own columns, the payment reference (`Betalingskenmerk`)
+    apart from the three description columns (`Omschrijving-1`..`3`, 35 characters each)."""
+    acct = own_iban(case)
+    cols = ["IBAN/BBAN", "Munt", "BIC", "Volgnr", "Datum", "Rentedatum", "Bedrag", "Saldo na trn",
+            "Tegenrekening IBAN/BBAN", "Naam tegenpartij", "Naam uiteindelijke partij", "Naam initi\u00ebrende partij",
+            "BIC tegenpartij", "Code", "Batch ID", "Transactiereferentie", "Machtigingskenmerk", "Incassant ID",
+            "Betalingskenmerk", "Omschrijving-1", "Omschrijving-2", "Omschrijving-3", "Reden retour",
+            "Oorspr bedrag", "Oorspr munt", "Koers"]
+    o = [",".join(f'"{c}"' for c in cols)]
+    bal = 1000000
+    for k, ln in enumerate(lines):
+        credit = ln["dir"] == "CRDT"
+        signed = ln["amount"] if credit else -ln["amount"]
+        bal += signed
+        amt = ("+" if signed > 0 else "") + money_str(signed, ",")
+        desc = chunks(ln.get("text") or "", 35)[:3]
+        desc += [""] * (3 - len(desc))
+        row = [acct, ln["ccy"], "RABONL2U", f"{case.index:06d}{k + 1:012d}", f"{ln['date']:%Y-%m-%d}",
+               f"{ln['date']:%Y-%m-%d}", amt, ("+" if bal > 0 else "") + money_str(bal, ","), ln.get("iban") or "",
+               ln["name"], "", "", BICS.get((ln.get("iban") or "NL")[:2], ""), "cb" if credit else "id", "",
+               ln.get("e2e") or "", "", "", ln.get("structured") or "", *desc, "", "", "", ""]
+        o.append(",".join('"' + v.replace('"', '""') + '"' for v in row))
+    return "\n".join(o) + "\n"
+
+
+def csv_qonto(case, lines):
+    """A French neobank export (Qonto style): `,`, snake_case columns, ISO 8601 UTC timestamps,
+    a signed amount with `.`, the counterparty's name, a label and the payer's `reference`."""
+    r = random.Random(case.name + "/qonto")
+    o = ["transaction_id,emitted_at,settled_at,counterparty_name,label,amount,currency,side,operation_type,"
+         "reference,category,status"]
+    for k, ln in enumerate(lines):
+        credit = ln["dir"] == "CRDT"
+        signed = ln["amount"] if credit else -ln["amount"]
+        t = f"{ln['date']:%Y-%m-%d}T{r.randint(6, 20):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}.000Z"
+        row = [f"{case.name[-2:].lower()}-{k + 1:04d}-{r.randrange(16 ** 8):08x}", t, t, ln["name"],
+               ln["name"] if credit else (ln.get("text") or ln["name"]), money_str(signed), ln["ccy"],
+               "credit" if credit else "debit", "transfer" if credit else "direct_debit", ln.get("text") or "",
+               "other_income" if credit else "fees", "completed"]
+        o.append(",".join(csv_quote(v, ",") for v in row))
+    return "\n".join(o) + "\n"
+
+
+def csv_wise(case, lines):
+    """A Wise business account statement export: `,`, `dd-mm-yyyy`, signed amounts with `.`, a
+    `Description` sentence naming the payer, the payer's reference in `Payment Reference`, the payer
+    in `Payer Name`."""
+    r = random.Random(case.name + "/wise")
+    o = ["TransferWise ID,Date,Amount,Currency,Description,Payment Reference,Running Balance,Exchange From,"
+         "Exchange To,Exchange Rate,Payer Name,Payee Name,Payee Account Number,Merchant,Total fees"]
+    bal = 1000000
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        signed = ln["amount"] if credit else -ln["amount"]
+        bal += signed if ln["ccy"] == case.ccy else 0
+        ref = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)
+        desc = f"Received money from {ln['name']}" + (f" with reference {ref}" if ref else "") if credit \
+            else f"Sent money to {ln['name']}"
+        row = [f"TRANSFER-{r.randint(10 ** 8, 10 ** 9 - 1)}", f"{ln['date']:%d-%m-%Y}", money_str(signed), ln["ccy"],
+               desc, ref if credit else "", money_str(bal), "", "", "", ln["name"] if credit else "",
+               "" if credit else ln["name"], "", "", "0.00"]
+        o.append(",".join(csv_quote(v, ",") for v in row))
+    return "\n".join(o) + "\n"
+
+
+def csv_us(case, lines):
+    """A US bank CSV export (QuickBooks bank-feed style): `MM/DD/YYYY`, `Deposit` and `Withdrawal`
+    columns with `1,234.56`, the payer inside `Description` (`ACH CREDIT ACME INC`), the remittance
+    in `Memo`, a check number column."""
+    o = ["Date,Description,Memo,Check Number,Deposit,Withdrawal,Balance"]
+    bal = 1000000
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        bal += ln["amount"] if credit else -ln["amount"]
+        amt = f"{ln['amount'] / 100:,.2f}"
+        desc = ("ACH CREDIT " if credit else "ACH DEBIT ") + ascii_upper(ln["name"])[:30]
+        o.append(",".join(csv_quote(v, ",") for v in [f"{ln['date']:%m/%d/%Y}", desc, ln.get("text") or "", "",
+                                                       amt if credit else "", "" if credit else amt,
+                                                       f"{bal / 100:,.2f}"]))
+    return "\n".join(o) + "\n"
+
+
+def words35(text):
+    """Remittance lines of at most 35 characters, cut between words (an ERP's habit)."""
+    out, cur = [], ""
+    for w in text.split(" "):
+        if cur and len(cur) + 1 + len(w) > 35:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    if cur:
+        out.append(cur)
+    return out
+
+
+def camt053_v02b(case, lines):
+    """camt.053.001.02 of another bank: each credit's remittance in several `<Ustrd>` lines cut between
+    words, and for ERP payment runs one `Strd/RfrdDocInf/Nb` (with `RfrdDocAmt`) per invoice; the
+    entry's `AddtlNtryInf` carries the booking text and the payer's name."""
+    r = random.Random(case.name + "/camt02b")
+    d0 = case.period
+    o = ['<?xml version="1.0" encoding="UTF-8"?>',
+         '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02" '
+         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">',
+         "  <BkToCstmrStmt>",
+         f"    <GrpHdr><MsgId>STMT-{case.index:03d}-{d0:%Y%m}</MsgId><CreDtTm>{d0:%Y-%m}-28T22:10:00+01:00</CreDtTm>"
+         "<MsgPgntn><PgNb>1</PgNb><LastPgInd>true</LastPgInd></MsgPgntn></GrpHdr>",
+         f"    <Stmt><Id>{d0:%Y%m}{case.index:03d}</Id><ElctrncSeqNb>{case.index + 1}</ElctrncSeqNb>"
+         f"<CreDtTm>{d0:%Y-%m}-28T22:10:00+01:00</CreDtTm>",
+         f"      <Acct><Id><IBAN>{own_iban(case)}</IBAN></Id><Ccy>{case.ccy}</Ccy>"
+         "<Svcr><FinInstnId><BIC>RZBAATWW</BIC></FinInstnId></Svcr></Acct>",
+         f'      <Bal><Tp><CdOrPrtry><Cd>PRCD</Cd></CdOrPrtry></Tp><Amt Ccy="{case.ccy}">10000.00</Amt>'
+         f"<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{d0:%Y-%m-%d}</Dt></Dt></Bal>"]
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        name = xml_escape(ln["name"])
+        o += ["      <Ntry>", f'        <Amt Ccy="{ln["ccy"]}">{money_str(ln["amount"])}</Amt>',
+              f"        <CdtDbtInd>{ln['dir']}</CdtDbtInd><RvslInd>false</RvslInd><Sts>BOOK</Sts>",
+              f"        <BookgDt><Dt>{ln['date']:%Y-%m-%d}</Dt></BookgDt><ValDt><Dt>{ln['date']:%Y-%m-%d}</Dt></ValDt>",
+              f"        <AcctSvcrRef>{ln['ref']}</AcctSvcrRef>",
+              "        <BkTxCd><Prtry><Cd>" + ("NTRF+166" if credit else "NDDT+105") + "</Cd><Issr>ZKA</Issr></Prtry>"
+              "</BkTxCd>", "        <NtryDtls><TxDtls>",
+              f"          <Refs><EndToEndId>{xml_escape(ln.get('e2e') or 'NOTPROVIDED')}</EndToEndId></Refs>"]
+        if credit:
+            acct = f"<DbtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></DbtrAcct>" if ln.get("iban") else ""
+            o.append(f"          <RltdPties><Dbtr><Nm>{name}</Nm></Dbtr>{acct}</RltdPties>")
+        else:
+            o.append(f"          <RltdPties><Cdtr><Nm>{name}</Nm></Cdtr></RltdPties>")
+        rmt = [f"<Ustrd>{xml_escape(x)}</Ustrd>" for x in words35(ln.get("text") or "")]
+        if credit and ln.get("parts") and r.random() < 0.6:
+            for part in ln["parts"]:
+                rmt.append("<Strd><RfrdDocInf><Tp><CdOrPrtry><Cd>CINV</Cd></CdOrPrtry></Tp>"
+                           f"<Nb>{xml_escape(part)}</Nb><RltdDt>{ln['date']:%Y-%m-%d}</RltdDt></RfrdDocInf></Strd>")
+        if ln.get("structured"):
+            rmt.append("<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>"
+                       f"<Ref>{ln['structured']}</Ref></CdtrRefInf></Strd>")
+        if rmt:
+            o.append("          <RmtInf>" + "".join(rmt) + "</RmtInf>")
+        o += ["        </TxDtls></NtryDtls>",
+              f"        <AddtlNtryInf>{'GUTSCHRIFT' if credit else 'LASTSCHRIFT'} {name}</AddtlNtryInf>", "      </Ntry>"]
+    o += ["    </Stmt>", "  </BkToCstmrStmt>", "</Document>"]
+    return "\n".join(o) + "\n"
+
+
+def mt940_at(case, lines):
+    """Austrian MT940 (Raiffeisen / Erste style): block 4 wrapper, `:25:` as BLZ/account, `:86:` with a
+    business code, `?00` booking text, then one sub-field a line: `?20`-`?29` the purpose without
+    SEPA keys, `?30` BIC, `?31` IBAN, `?32`/`?33` name (the payer's reference after the purpose)."""
+    r = random.Random(case.name + "/mt940at")
+    d0 = case.period
+    acct = own_iban(case)
+    o = ["{1:F01RZBAATWWAXXX0000000000}{2:I940RZBAATWWXXXXN}{4:", f":20:{d0:%Y%m%d}{case.index:04d}",
+         f":25:{acct[4:9]}/{acct[9:]}", f":28C:{case.index + 1:03d}/1", f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        credit = ln["dir"] == "CRDT"
+        o.append(f":61:{d:%y%m%d}{d:%m%d}{'C' if credit else 'D'}{money_str(ln['amount'], ',')}"
+                 f"N{'051' if credit else '005'}NONREF//{ln['ref']}")
+        subs = [f"{'051' if credit else '005'}?00{'Gutschrift Ueberweisung' if credit else 'Einzug'}"]
+        purpose = " ".join(x for x in (ln.get("text"), ln.get("structured")) if x)
+        if ln.get("e2e"):  # the payer's reference, after the purpose
+            purpose = f"{purpose} Auftraggeberreferenz {ln['e2e']}".strip()
+        for tag, c in zip(range(20, 30), chunks(purpose, 27) if purpose else []):
+            subs.append(f"?{tag}{c}")
+        if ln.get("iban"):
+            subs.append(f"?30{BICS.get(ln['iban'][:2], 'RZBAATWW')}")
+            subs.append(f"?31{ln['iban']}")
+        nm = ascii_upper(ln["name"])
+        subs.append(f"?32{nm[:27]}")
+        if len(nm) > 27:
+            subs.append(f"?33{nm[27:54]}")
+        if r.random() < 0.3:
+            subs.append("?34000")
+        o.append(":86:" + "\r\n".join(subs))
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    o.append("-}")
+    return "\r\n".join(o) + "\r\n"
+
+
+def mt942(case, lines):
+    """SWIFT MT942 interim transaction report: `:34F:` floor limit, `:13D:` date and time, `:61:`
+    lines with the supplementary details after the bank reference, `:86:` with `/ORDP/` (ordering
+    party), `/ORDPIBAN/`, `/RMTINF/`, `/EREF/` codes on one line each, `:90C:` count and sum of credits."""
+    d0 = case.period
+    acct = own_iban(case)
+    o = [f":20:IR{d0:%y%m%d}{case.index:04d}", f":25:{acct}", f":28C:{case.index + 1}/1",
+         f":34F:{case.ccy}0,", f":13D:{d0:%y%m}281830+0100"]
+    for ln in lines:
+        d = ln["date"]
+        credit = ln["dir"] == "CRDT"
+        o.append(f":61:{d:%y%m%d}{'C' if credit else 'D'}{money_str(ln['amount'], ',')}"
+                 f"NTRF{(ln.get('e2e') or 'NONREF')[:16]}//{ln['ref']}\r\n/SEPA INSTANT")
+        body = [f"/ORDP/{ascii_upper(ln['name'])[:60]}" if credit else f"/BENM/{ascii_upper(ln['name'])[:60]}"]
+        if ln.get("iban"):
+            body.append(f"/ORDPIBAN/{ln['iban']}" if credit else f"/BENMIBAN/{ln['iban']}")
+        text = " ".join(x for x in (ln.get("text"), ln.get("structured")) if x)
+        for c in chunks(text, 56)[:4] if text else []:
+            body.append(f"/RMTINF/{c}")
+        if ln.get("e2e"):
+            body.append(f"/EREF/{ln['e2e']}")
+        o.append(":86:" + "\r\n".join(body))
+    credits = [ln for ln in lines if ln["dir"] == "CRDT"]
+    debits = [ln for ln in lines if ln["dir"] != "CRDT"]
+    o.append(f":90D:{len(debits)}{case.ccy}{money_str(sum(x['amount'] for x in debits), ',')}")
+    o.append(f":90C:{len(credits)}{case.ccy}{money_str(sum(x['amount'] for x in credits), ',')}")
+    return "\r\n".join(o) + "\r\n-\r\n"
+
+
+def ofx_us(case, lines):
+    """OFX 1.03 SGML from a US bank: `<NAME>` and `<MEMO>` cut at 32 characters, `<REFNUM>`, `<SIC>`,
+    dates with a time zone, no closing tags for elements."""
+    o = ["OFXHEADER:100", "DATA:OFXSGML", "VERSION:103", "SECURITY:NONE", "ENCODING:USASCII", "CHARSET:NONE",
+         "COMPRESSION:NONE", "OLDFILEUID:NONE", "NEWFILEUID:NONE", "", "<OFX>", "<SIGNONMSGSRSV1><SONRS>",
+         "<STATUS><CODE>0<SEVERITY>INFO</STATUS>", f"<DTSERVER>{case.period:%Y%m}28120000.000[-5:EST]",
+         "<LANGUAGE>ENG", "</SONRS></SIGNONMSGSRSV1>", "<BANKMSGSRSV1>", "<STMTTRNRS>", "<TRNUID>0",
+         "<STATUS><CODE>0<SEVERITY>INFO</STATUS>", "<STMTRS>", f"<CURDEF>{case.ccy}",
+         f"<BANKACCTFROM><BANKID>021000021<ACCTID>{case.index:09d}<ACCTTYPE>CHECKING</BANKACCTFROM>",
+         f"<BANKTRANLIST><DTSTART>{case.period:%Y%m%d}<DTEND>{case.period:%Y%m}28"]
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        memo = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)[:32]
+        o += ["<STMTTRN>", f"<TRNTYPE>{'CREDIT' if credit else 'DEBIT'}",
+              f"<DTPOSTED>{ln['date']:%Y%m%d}080000.000[-5:EST]",
+              f"<TRNAMT>{'' if credit else '-'}{money_str(ln['amount'])}", f"<FITID>{ln['ref']}",
+              f"<REFNUM>{ln['ref'][-7:]}", f"<NAME>{xml_escape(ascii_upper(ln['name'])[:32])}"]
+        if memo:
+            o.append(f"<MEMO>{xml_escape(memo)}")
+        o.append("</STMTTRN>")
+    o += ["</BANKTRANLIST>", f"<LEDGERBAL><BALAMT>10000.00<DTASOF>{case.period:%Y%m}28</LEDGERBAL>", "</STMTRS>",
+          "</STMTTRNRS>", "</BANKMSGSRSV1>", "</OFX>"]
+    return "\r\n".join(o) + "\r\n"
+
+
 EXT = {"camt053-v02": "xml", "camt053-v08": "xml", "camt054-batch": "xml", "mt940-fr": "sta", "mt940-de": "sta",
        "cfonb-lf": "cfonb", "cfonb-packed": "cfonb", "ofx-sgml": "ofx", "csv-fr": "csv", "csv-uk": "csv",
        "csv-de": "csv", "camt053-v04": "xml", "mt940-nl": "sta", "csv-es": "csv", "ofx-xml": "ofx",
        "camt054-v02": "xml", "camt054-v04": "xml", "camt053-v08b": "xml", "mt940-db": "sta", "mt940-ns": "sta",
-       "cfonb-packed2": "cfonb", "csv-be": "csv", "csv-ch": "csv", "csv-gb": "csv"}
+       "cfonb-packed2": "cfonb", "csv-be": "csv", "csv-ch": "csv", "csv-gb": "csv",
+       "csv-rabo": "csv", "csv-qonto": "csv", "csv-wise": "csv", "csv-us": "csv", "camt053-v02b": "xml",
+       "mt940-at": "sta", "mt942": "sta", "ofx-us": "ofx"}
 
 
 def render(case, lines):
@@ -1478,6 +1800,10 @@ def render(case, lines):
               "csv-ch": csv_ch, "csv-gb": csv_gb}
     if lay in probe3:
         return probe3[lay](case, lines)
+    probe4 = {"csv-rabo": csv_rabo, "csv-qonto": csv_qonto, "csv-wise": csv_wise, "csv-us": csv_us,
+              "camt053-v02b": camt053_v02b, "mt940-at": mt940_at, "mt942": mt942, "ofx-us": ofx_us}
+    if lay in probe4:
+        return probe4[lay](case, lines)
     if lay.startswith("camt"):
         return camt(case, lines, {"camt053-v02": "v02", "camt053-v04": "v04", "camt053-v08": "v08",
                                   "camt054-batch": "batch"}[lay])
@@ -1526,7 +1852,8 @@ def build_case(split, index, seed, cfg, outdir):
         ln["ref"] = {"dev": f"{case.index + 1:02d}{day:%m%d}{k + 1:05d}",
                      "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}",
                      "probe2": f"Q{case.index + 1:02d}{day:%y%m%d}{k + 1:04d}",
-                     "probe3": f"T{case.index + 1:02d}{day:%m%d}{k + 1:04d}"}.get(
+                     "probe3": f"T{case.index + 1:02d}{day:%m%d}{k + 1:04d}",
+                     "probe4": f"W{day:%y%m%d}-{case.index + 1:02d}-{k + 1:03d}"}.get(
             split, f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}")
     files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
     cdir = os.path.join(outdir, split, case.name)
@@ -1554,6 +1881,8 @@ def build_case(split, index, seed, cfg, outdir):
             "credit_notes": [i["number"] for i in case.invoices if i["cn"]]}
     if case.layout.startswith("csv"):
         meta["csv_currency"] = case.ccy
+    if case.layout == "csv-us":
+        meta["csv_date_order"] = "mdy"
     with open(os.path.join(cdir, "case.json"), "w") as f:
         f.write(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     return len(labels)

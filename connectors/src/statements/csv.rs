@@ -8,7 +8,12 @@
 //! an amount column: account details some banks write above it (UK and
 //! Swiss exports) are skipped. A structured-reference column (the Belgian
 //! *gestructureerde mededeling*) gives the structured reference; dates may
-//! also be written with English month names (`05 Apr 2026`, `5-Apr-26`).
+//! also be written with English month names (`05 Apr 2026`, `5-Apr-26`),
+//! or be timestamps (`2026-04-15T10:22:01.000Z`: the date is kept). Header
+//! names are compared in lower case with `_` read as a space
+//! (`counterparty_name`); numbered description columns (`Omschrijving-1`..`3`)
+//! are one text, a 35-character piece continuing in the next without a space;
+//! an end-to-end column (`Transactiereferentie`) gives the end-to-end id.
 
 use serde::Deserialize;
 
@@ -87,6 +92,8 @@ const DATE: &[&str] = &[
     "fecha operacion",
     "completed date",
     "date/time",
+    "settled at",
+    "emitted at",
 ];
 const VALUE_DATE: &[&str] =
     &["value date", "date de valeur", "date valeur", "valuta", "valutadatum", "wertstellung", "fecha valor"];
@@ -136,6 +143,7 @@ const NAME: &[&str] = &[
     "nom contrepartie",
     "nom contrepartie contient",
     "nom de la contrepartie",
+    "payer name",
     "beschreibung1",
     "from",
     "to",
@@ -147,6 +155,7 @@ const IBAN: &[&str] = &[
     "counterparty account",
     "tegenrekening",
     "iban tegenrekening",
+    "tegenrekening iban/bban",
     "rekeningnummer tegenpartij",
     "rekening tegenpartij",
     "compte contrepartie",
@@ -167,6 +176,7 @@ const REMITTANCE: &[&str] = &[
     "mededelingen",
     "communications",
     "beschreibung3",
+    "omschrijving-1",
     "concepto",
     "desc",
     "details",
@@ -192,7 +202,15 @@ const STRUCTURED: &[&str] = &[
     "structured communication",
     "structured reference",
     "creditor reference",
+    "betalingskenmerk",
 ];
+/// Columns of the payer's end-to-end reference.
+const END_TO_END: &[&str] = &["end-to-end id", "end to end id", "end-to-end reference", "transactiereferentie"];
+
+/// Width of a numbered remittance column (`Omschrijving-1`..`3`): the SEPA
+/// remittance line of 35 characters. A piece this long was cut by the bank
+/// and continues in the next numbered column without a space.
+const PIECE_WIDTH: usize = 35;
 
 /// How many of the file's first lines may come before the header.
 const MAX_PREAMBLE: usize = 30;
@@ -204,7 +222,8 @@ const MAX_HEADER: usize = 64 * 1024;
 const MAX_FOUND: usize = 300;
 
 fn norm(h: &str) -> String {
-    h.trim().trim_start_matches('\u{feff}').trim_matches('"').to_lowercase().replace(['é', 'è'], "e")
+    // `counterparty_name` (API-style exports) is `counterparty name`.
+    h.trim().trim_start_matches('\u{feff}').trim_matches('"').to_lowercase().replace(['é', 'è'], "e").replace('_', " ")
 }
 
 fn find(
@@ -289,6 +308,38 @@ fn month_name_date(s: &str) -> Option<chrono::NaiveDate> {
     chrono::NaiveDate::from_ymd_opt(year, month, day)
 }
 
+/// The date part of a timestamp: the text before a `T` or a space that is
+/// followed by a time (`hh:mm`); the whole text otherwise.
+fn date_of_timestamp(s: &str) -> &str {
+    match s.find(['T', ' ']) {
+        Some(i) if i >= 8 && s[i + 1..].chars().take(3).collect::<String>().ends_with(':') => &s[..i],
+        _ => s,
+    }
+}
+
+/// Columns numbered like `header` (`omschrijving-1` → `omschrijving-2`,
+/// `omschrijving-3`), in order, up to the ninth.
+fn numbered_siblings(headers: &[String], i: usize) -> Vec<usize> {
+    let h = &headers[i];
+    let Some(base) = h.strip_suffix('1') else { return Vec::new() };
+    (2..=9).map_while(|k| headers.iter().position(|x| *x == format!("{base}{k}"))).collect()
+}
+
+/// Remittance pieces joined: a piece of [`PIECE_WIDTH`] characters or more
+/// continues in the next without a space; others are joined with one.
+fn join_pieces<'a>(pieces: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut out = String::new();
+    let mut glue = false;
+    for p in pieces {
+        if !out.is_empty() && !glue {
+            out.push(' ');
+        }
+        out.push_str(p);
+        glue = p.chars().count() >= PIECE_WIDTH;
+    }
+    join_text([out.as_str()])
+}
+
 /// Parses a CSV statement.
 pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseError> {
     let text = decode_text(bytes);
@@ -334,30 +385,36 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
     let iban = col(mapping.counterparty_iban.as_ref(), IBAN)?;
     let reference = col(mapping.reference.as_ref(), REFERENCE)?;
     let structured = col(None, STRUCTURED)?;
-    let remittance: Vec<usize> = if mapping.remittance.is_empty() {
-        let mut cols: Vec<usize> = Vec::new();
-        for i in REMITTANCE.iter().filter_map(|s| {
-            let s = norm(s);
-            headers.iter().position(|h| *h == s)
-        }) {
-            if !used.contains(&i) && !cols.contains(&i) && cols.len() < 2 {
-                cols.push(i);
+    let end_to_end = col(None, END_TO_END)?;
+    // Groups of columns: a column alone, or a column and its numbered siblings.
+    let remittance: Vec<Vec<usize>> =
+        if mapping.remittance.is_empty() {
+            let mut cols: Vec<Vec<usize>> = Vec::new();
+            for i in REMITTANCE.iter().filter_map(|s| {
+                let s = norm(s);
+                headers.iter().position(|h| *h == s)
+            }) {
+                if !used.contains(&i) && !cols.iter().flatten().any(|c| *c == i) && cols.len() < 2 {
+                    // The numbered siblings of a remittance column (`omschrijving-1`
+                    // then `-2`, `-3`) are pieces of the same text.
+                    let mut group = vec![i];
+                    group.extend(numbered_siblings(&headers, i));
+                    cols.push(group);
+                }
             }
-        }
-        cols
-    } else {
-        mapping
-            .remittance
-            .iter()
-            .map(|n| {
-                let name = norm(n);
-                headers
-                    .iter()
-                    .position(|h| *h == name)
-                    .ok_or_else(|| err(Some(header_line), format!("mapped column `{}` is not in the header", quote(n))))
-            })
-            .collect::<Result<_, _>>()?
-    };
+            cols
+        } else {
+            mapping
+                .remittance
+                .iter()
+                .map(|n| {
+                    let name = norm(n);
+                    headers.iter().position(|h| *h == name).map(|i| vec![i]).ok_or_else(|| {
+                        err(Some(header_line), format!("mapped column `{}` is not in the header", quote(n)))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
     // The header as found, for error messages: cut, as it may be anything.
     let found = relance_connector::guard::truncate(&headers.join(", "), MAX_FOUND);
     let date = date
@@ -405,6 +462,8 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             if let Some(d) = month_name_date(s) {
                 return Ok(d);
             }
+            // A timestamp (`2026-04-15T10:22:01.000Z`, `15.04.2026 10:22`): its date.
+            let s = date_of_timestamp(s);
             parse_date(s, mapping.date_order)
                 .or_else(|e| if mapping.date_order == DateOrder::Dmy { parse_date(s, DateOrder::Mdy) } else { Err(e) })
                 .map_err(|e| err(Some(line), e))
@@ -420,9 +479,16 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
                 reversal: false,
                 counterparty_name: get(name).and_then(|n| join_text([n])),
                 counterparty_iban: get(iban).and_then(account_id),
-                remittance: join_text(remittance.iter().filter_map(|i| get(Some(*i)))),
+                remittance: join_text(
+                    remittance
+                        .iter()
+                        .filter_map(|group| join_pieces(group.iter().filter_map(|i| get(Some(*i)))))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str),
+                ),
                 structured_ref: get(structured).map(str::to_string),
-                end_to_end_id: None,
+                end_to_end_id: get(end_to_end).filter(|e| *e != "NOTPROVIDED").map(str::to_string),
                 bank_ref: get(reference).map(str::to_string),
             },
             charges: None,

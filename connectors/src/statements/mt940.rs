@@ -360,12 +360,15 @@ fn apply_info(tx: &mut BankLine, info: &str) {
     // Continuation lines are a wrap of one field: join them without spaces.
     let flat: Cow<'_, str> = if info.contains('\n') { info.replace('\n', "").into() } else { info.into() };
     let b = flat.as_bytes();
+    // What the `:61:` supplementary details put in the remittance: not a
+    // purpose, it must not hide the `:86:` one (`/SEPA INSTANT`).
+    let details = tx.remittance.clone();
     // `NNN?…`: three digits then an ASCII separator (so the text after it starts at byte 4).
     if b.len() > 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3].is_ascii_punctuation() {
         german_subfields(tx, &flat, b[3] as char);
     } else if flat.trim_start().starts_with('/') && slash_tags(tx, &flat) {
-        // Dutch/SEPA slash tags handled; the SWIFT keys (`/ORDP/`, `/BENM/`)
-        // may still name the counterparty.
+        // Dutch/SEPA slash tags handled; the SWIFT keys (`/ORDP/`, `/BENM/`,
+        // `/RMTINF/`) may still name the counterparty and the purpose.
         if let Some(n) = narrative::read(info, Some(INFO_WIDTH), tx.direction) {
             if tx.counterparty_name.is_none() {
                 tx.counterparty_name = n.name;
@@ -373,8 +376,11 @@ fn apply_info(tx: &mut BankLine, info: &str) {
             if tx.counterparty_iban.is_none() {
                 tx.counterparty_iban = n.iban;
             }
-            if tx.remittance.is_none() {
-                tx.remittance = n.purpose;
+            if tx.end_to_end_id.is_none() {
+                tx.end_to_end_id = n.end_to_end_id;
+            }
+            if tx.remittance == details {
+                tx.remittance = join_text([n.purpose.as_deref().unwrap_or(""), details.as_deref().unwrap_or("")]);
             }
         }
     } else if let Some(details) = narrative_details(tx, info) {

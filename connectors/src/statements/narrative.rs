@@ -82,6 +82,8 @@ const KEYS: &[(&str, Role)] = &[
     ("REMI", Role::Purpose),
     ("LIB", Role::Purpose),
     ("INF", Role::Purpose),
+    ("RMTINF", Role::Purpose),
+    ("ORDPIBAN", Role::Iban),
     ("ORDP", Role::Payer),
     ("BENM", Role::Payee),
     ("NAME", Role::Name),

@@ -298,3 +298,63 @@ fn csv_belgian_export_with_structured_communication_column() {
     assert_eq!(t[1].structured_ref, None);
     assert_eq!(t[1].remittance.as_deref(), Some("Factuur 2026-0412 OVERSCHRIJVING VAN MAES BV"));
 }
+
+#[test]
+fn csv_numbered_description_columns_payment_reference_and_end_to_end() {
+    // A Rabobank export: the counterparty's IBAN under `Tegenrekening IBAN/BBAN`, the
+    // description in `Omschrijving-1`..`3` (35 characters each, cut anywhere), the payment
+    // reference (`Betalingskenmerk`) and the end-to-end id (`Transactiereferentie`).
+    let text = "\"Datum\",\"Bedrag\",\"Tegenrekening IBAN/BBAN\",\"Naam tegenpartij\",\"Transactiereferentie\",\
+                \"Betalingskenmerk\",\"Omschrijving-1\",\"Omschrijving-2\",\"Omschrijving-3\"\n\
+                \"2026-05-01\",\"+402,88\",\"NL91ABNA0417164300\",\"Acme BV\",\"E2E-7\",\"1234567890123456\",\
+                \"Betaling factuur 2026-INV-0412 en 2\",\"026-INV-0413\",\"dank u\"\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("NL91ABNA0417164300"));
+    assert_eq!(t[0].remittance.as_deref(), Some("Betaling factuur 2026-INV-0412 en 2026-INV-0413 dank u"));
+    assert_eq!(t[0].structured_ref.as_deref(), Some("1234567890123456"));
+    assert_eq!(t[0].end_to_end_id.as_deref(), Some("E2E-7"));
+    assert_eq!(t[0].amount.minor, 40288);
+}
+
+#[test]
+fn csv_snake_case_columns_and_timestamps() {
+    // An API-style export (Qonto): `settled_at` timestamps, `counterparty_name`, `reference`.
+    let text = "transaction_id,emitted_at,settled_at,counterparty_name,label,amount,currency,reference\n\
+                t-1,2026-04-14T09:00:00.000Z,2026-04-15T10:22:01.000Z,Acme SAS,Acme SAS,1250.00,EUR,FV/2026/04/0012\n\
+                t-2,2026-04-15T11:00:00.000Z,2026-04-16T08:00:00.000Z,Fees,Fees,-3.50,EUR,\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].booking_date, d(2026, 4, 15));
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Acme SAS"));
+    assert!(t[0].remittance.as_deref().unwrap_or("").contains("FV/2026/04/0012"));
+    assert_eq!(t[1].direction, Direction::Debit);
+}
+
+#[test]
+fn csv_payer_name_column() {
+    // A Wise statement: the payer in `Payer Name`, the reference in `Payment Reference`.
+    let text = "TransferWise ID,Date,Amount,Currency,Description,Payment Reference,Payer Name\n\
+                TRANSFER-1,15-04-2026,99.00,GBP,Received money from Acme Ltd with reference SLS000412,SLS000412,Acme Ltd\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Acme Ltd"));
+    assert!(t[0].remittance.as_deref().unwrap_or("").starts_with("SLS000412"));
+}
+
+#[test]
+fn mt942_keyed_86_is_not_hidden_by_supplementary_details() {
+    // MT942 with `:61:` supplementary details on their own line and a `:86:` of SWIFT keys
+    // one a line (`/ORDP/`, `/ORDPIBAN/`, `/RMTINF/`, `/EREF/`).
+    let text = ":20:IR1\r\n:25:CH9300762011623852957\r\n:28C:7/1\r\n:34F:CHF0,\r\n:13D:2606281830+0100\r\n\
+                :61:260601C1431,00NTRFNONREF//W260601-07-001\r\n/SEPA INSTANT\r\n\
+                :86:/ORDP/GARAGE MOREAU GMBH\r\n/ORDPIBAN/CH9300762011623852957\r\n/RMTINF/Faktura 0939-2026\r\n\
+                /EREF/E2E-42\r\n:90C:1CHF1431,00\r\n-\r\n";
+    let p = parse(text.as_bytes()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("GARAGE MOREAU GMBH"));
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("CH9300762011623852957"));
+    assert_eq!(t[0].end_to_end_id.as_deref(), Some("E2E-42"));
+    assert!(t[0].remittance.as_deref().unwrap_or("").starts_with("Faktura 0939-2026"), "{:?}", t[0].remittance);
+}

@@ -74,6 +74,10 @@ fn century_dropped(span: &[String]) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Widths at which banks cut the remittance they pass on: UK Faster Payments
+/// references (18 characters), US banks' OFX `NAME`/`MEMO` (32).
+const CUT_WIDTHS: [usize; 2] = [18, 32];
+
 /// `key` is one of `number`'s [`index_keys`] (a hash hit verified).
 fn has_index_key(number: &str, key: &str) -> bool {
     KEYS.with(|buf| match buf.try_borrow_mut() {
@@ -1571,7 +1575,57 @@ impl Matcher {
         if out.is_empty() {
             out.extend(self.completed_by_counter(refs, left, c, payers));
         }
+        if out.is_empty() {
+            out.extend(self.completed_after_cut(refs, left, c, payers));
+        }
         out
+    }
+
+    /// A remittance the bank cut at its field width (US banks' OFX `MEMO`,
+    /// UK Faster Payments references) may have lost the references after the
+    /// first ones (`Invoice FV/2026/01/0317 and` and no more). The references
+    /// it kept, of one customer the payer confirms, are completed by other
+    /// open invoices of that customer when exactly one set of them accounts
+    /// for what the references leave, and that set with the references is
+    /// the only combination of the customer's open invoices that sums to the
+    /// whole amount: the clerk's "the payer is known and one set of its open
+    /// invoices sums to the amount", with the references agreeing.
+    fn completed_after_cut(&self, refs: &[RefHit], left: i64, c: &BankLine, payers: &[PayerHint]) -> Vec<Explained> {
+        let Some(text) = c.remittance.as_deref() else { return Vec::new() };
+        if !CUT_WIDTHS.contains(&text.chars().count()) || c.structured_ref.is_some() {
+            return Vec::new();
+        }
+        let Some(first) = refs.first() else { return Vec::new() };
+        let customer = self.open(first.0).customer_id();
+        if refs.iter().any(|r| self.open(r.0).customer_id() != customer)
+            || !payers.iter().any(|p| !p.shared && p.customer == customer && (p.strength >= 0.9 || p.unique_name))
+        {
+            return Vec::new();
+        }
+        let ccy = c.amount.currency;
+        let open = self.payer_open(customer, ccy);
+        let rest: Vec<u32> = open.iter().copied().filter(|i| !refs.iter().any(|r| r.0 == *i)).collect();
+        let completions = self.subsets(&rest, left, 1);
+        let [completion] = completions.as_slice() else { return Vec::new() };
+        let mut set: Vec<u32> = refs.iter().map(|r| r.0).collect();
+        set.extend(completion);
+        let mut whole = self.subsets(&open, c.amount.minor, 1);
+        if whole.len() != 1 {
+            return Vec::new();
+        }
+        let mut sorted = set.clone();
+        sorted.sort_unstable();
+        whole[0].sort_unstable();
+        if whole[0] != sorted || !self.fit(&set, c).is_full() {
+            return Vec::new();
+        }
+        let mut e = self.reference_candidate(refs, &set, c, payers);
+        e.cand.reasons.push(format!(
+            "the remittance is cut at {} characters; the references it kept leave {}, which one set of the customer's other open invoices accounts for, and no other combination of them sums to the amount",
+            text.chars().count(),
+            Money::new(left, ccy).to_decimal_string()
+        ));
+        vec![e]
     }
 
     /// What the credit leaves once the references' open amounts are paid:

@@ -848,3 +848,39 @@ fn a_partial_payment_needs_its_reference_written_with_its_digits() {
     let r = partial("FF2602255 Teilzahlung");
     assert_ne!(r.status, MatchStatus::Matched, "{r:?}");
 }
+
+/// A remittance cut at the bank's field width (32 characters: a US bank's OFX
+/// memo) that kept one reference of two: the rest is the customer's only other
+/// open invoice that accounts for it, and nothing else of the customer sums to
+/// the amount. Not when the text is not cut, nor when two sets would do.
+#[test]
+fn a_remittance_cut_at_the_bank_width_is_completed_by_the_only_set_left() {
+    let payers = [Payer { customer_id: "C1".into(), name: "Logistik Rhein Corp".into(), ibans: vec![] }];
+    let invoices = vec![
+        inv("FV/2026/01/0317", "C1", 42_800),
+        inv("FV/2026/02/0320", "C1", 22_764),
+        inv("FV/2026/02/0321", "C1", 90_000),
+        inv("FV/2026/02/0330", "C2", 22_764),
+    ];
+    let m = Matcher::new(invoices.clone(), &payers, MatchConfig::default());
+    let line = |amount: i64, text: &str| BankLine {
+        counterparty_name: Some("LOGISTIK RHEIN CORP".into()),
+        ..credit(amount, Some(text))
+    };
+    let cut = "Splata faktury FV/2026/01/0317 i";
+    assert_eq!(cut.chars().count(), 32);
+    let r = m.match_credit(&line(65_564, cut));
+    assert_eq!(r.status, MatchStatus::Matched, "{r:#?}");
+    let mut got: Vec<String> = allocs(&r).into_iter().map(|a| a.0).collect();
+    got.sort();
+    assert_eq!(got, ["FV/2026/01/0317", "FV/2026/02/0320"]);
+    // Not cut at a bank width: the rest is left for a person.
+    let r = m.match_credit(&line(65_564, "Splata faktury FV/2026/01/0317"));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+    // Two sets of the customer's other invoices account for the rest: for review.
+    let mut more = invoices;
+    more.push(inv("FV/2026/02/0322", "C1", 22_764));
+    let m = Matcher::new(more, &payers, MatchConfig::default());
+    let r = m.match_credit(&line(65_564, cut));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+}

@@ -435,7 +435,13 @@ impl RefReader {
         let toks = tokens(text);
         let mut hits: Vec<Hit> = Vec::new();
         for start in 0..toks.len() {
-            if toks[start].sep == Sep::Glue
+            // A number glued to the invoice word before it (`Fatura0476-2025`, `faktura2026INV0412`)
+            // starts after the word, which is no prefix of it (invoice words of three letters or more).
+            let glued_to_word = start > 0 && {
+                let w = &toks[start - 1];
+                toks[start].digit && !w.digit && w.text.len() >= 3 && w.is(PURE_INTRODUCERS)
+            };
+            if (toks[start].sep == Sep::Glue && !glued_to_word)
                 || (!toks[start].digit && (toks[start].is(PURE_INTRODUCERS) || toks[start].is(NOT_INVOICES)))
             {
                 continue;

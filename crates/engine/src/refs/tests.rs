@@ -336,3 +336,18 @@ fn digit_groups_of_a_number_and_their_tails() {
     assert_eq!(number_groups("NO.001234.26"), vec!["1234", "34", "26"]);
     assert!(number_groups("ABC").is_empty());
 }
+
+/// A number glued to the invoice word before it (`Fatura0476-2025`,
+/// `faktura2026INV0412`, Polish and Swedish `faktura`) is read after the word:
+/// the word is no prefix of the number. A word that is not an invoice word
+/// glued to digits stays part of them.
+#[test]
+fn a_number_glued_to_the_invoice_word_before_it() {
+    let known = ["2025-INV-0476", "2026-INV-0412", "26.0442", "26.0441"];
+    let r = RefReader::learn(known);
+    let read = |t: &str| r.read(t).into_iter().map(|f| f.number).collect::<Vec<_>>();
+    assert_eq!(read("Fatura0476-2025 escompte"), ["2025-INV-0476"]);
+    assert_eq!(read("Przelew faktura2026INV0412"), ["2026-INV-0412"]);
+    assert_eq!(read("Faktura0442-26 i 26.0441"), ["26.0442", "26.0441"]);
+    assert_eq!(read("Bestnr0442-26"), Vec::<String>::new(), "not an invoice word");
+}

@@ -130,6 +130,12 @@ pub(crate) const INTRODUCERS: &[&str] = &[
     "FATURA",
     "FATURAS",
     "NUMMER",
+    // Polish, Czech, Swedish, Danish, Norwegian
+    "FAKTURA",
+    "FAKTURY",
+    "FAKTURE",
+    "FAKTURANR",
+    "FAKTURANUMMER",
 ];
 
 /// Introducers that say "number" without saying of what (`n°`, `no.`, `ref`):
@@ -189,6 +195,11 @@ pub(crate) const PURE_INTRODUCERS: &[&str] = &[
     "FATURA",
     "FATURAS",
     "NUMMER",
+    "FAKTURA",
+    "FAKTURY",
+    "FAKTURE",
+    "FAKTURANR",
+    "FAKTURANUMMER",
 ];
 
 /// Words allowed between an introducer and the numbers it introduces
