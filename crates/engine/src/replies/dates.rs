@@ -628,7 +628,7 @@ static RULES: LazyLock<Vec<(Regex, Rule)>> = LazyLock::new(|| {
             in_duration,
         ),
         (
-            r"\b(apres-demain|apres demain|day after tomorrow|aujourd'hui|aujourd hui|today|tonight|tonite|this evening|this afternoon|ce soir|cet apres-midi|end of day|end of today|close of business|eod|cob|demain|tomorrow|tmrw|tomorow|tommorow|fin (?:de |de la |du )?semaine prochaine|end of next week|end of the next week|fin (?:du |de )?mois prochain|fin du mois suivant|end of next month|end of the next month|end of the following month|fin du mois|fin de mois|fin de ce mois|end of the month|end of this month|end of month|month-end|month end|eom|mi-mois|mi mois|mid-month|mid month|milieu du mois|middle of the month|fin de semaine|fin de la semaine|fin de cette semaine|end of the week|end of this week|this week|cette semaine|before the weekend|by the weekend|before the week-end|avant le week-end|avant le weekend|d'ici le week-end|d'ici le weekend|sous huitaine|sous quinzaine|a fortnight|the next fortnight)\b",
+            r"\b(apres-demain|apres demain|day after tomorrow|aujourd'hui|aujourd hui|today|tonight|tonite|this evening|this afternoon|ce soir|cet apres-midi|end of day|end of today|close of business|eod|cob|demain|tomorrow|tmrw|tomorow|tommorow|fin (?:de |de la |du )?semaine prochaine|end of next week|end of the next week|fin (?:du |de )?mois prochain|fin du mois suivant|end of next month|end of the next month|end of the following month|fin du mois|fin de mois|fin de ce mois|end of the month|end of this month|end of month|month-end|month end|eom|mi-mois|mi mois|mid-month|mid month|milieu du mois|middle of the month|fin de semaine|fin de la semaine|fin de cette semaine|end of the week|end of this week|end of week|this week|cette semaine|before the weekend|by the weekend|before the week-end|avant le week-end|avant le weekend|d'ici le week-end|d'ici le weekend|sous huitaine|sous quinzaine|a fortnight|the next fortnight)\b",
             fixed,
         ),
     ];
@@ -792,6 +792,7 @@ mod tests {
         assert_eq!(one("dans 3 jours ouvres", fr), d(10, 13));
         assert_eq!(one("in a fortnight", en), d(10, 22));
         assert_eq!(one("tonight", en), d(10, 8));
+        assert_eq!(one("we will pay by end of week", en), d(10, 9));
         assert_eq!(one("ce soir", fr), d(10, 8));
         // "this week's meeting" is no deadline; "tomorrow's run" is.
         assert_eq!(one("approved in this week's meeting", en), None);

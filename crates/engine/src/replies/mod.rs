@@ -592,7 +592,9 @@ fn auto_reply(h: &AutoHeaders, subject: &str, body: &str, reasons: &mut Vec<Stri
         || h.x_auto_response_suppress
             .as_deref()
             .is_some_and(|v| v.to_lowercase().contains("oof") || v.to_lowercase().contains("all"));
-    let ooo_text = OOO.is_match(subject) || ((OOO.is_match(body) || AUTO_EXTRA.is_match(body)) && body.len() < 1200);
+    // "Notre comptable est en arrêt maladie": someone else's absence, said by a person.
+    let auto_extra = AUTO_EXTRA.find_iter(body).any(|m| !body[..m.start()].ends_with("est en "));
+    let ooo_text = OOO.is_match(subject) || ((OOO.is_match(body) || auto_extra) && body.len() < 1200);
     let ack_text = ACK.is_match(subject) || (ACK.is_match(body) && body.len() < 1200);
     if header_says || ooo_text || ack_text {
         if header_says {

@@ -39,13 +39,20 @@ use regex::Regex;
 use super::html::html_to_text;
 
 /// The text a reply is read from: its HTML part rendered with quotes marked
-/// (when it has one and it says anything), else its text part.
+/// (when it has one and it says anything outside a quote, or the message has
+/// no text part of its own), else its text part.
 pub fn readable_body(msg: &Message<'_>) -> String {
     if let Some(part) = msg.html_part(0)
         && let PartType::Html(html) = &part.body
     {
         let text = html_to_text(html);
         if text.lines().any(|l| !l.trim().is_empty() && !l.starts_with('>')) {
+            return text;
+        }
+        // Everything quoted (a reply below Outlook's divider): a text part of
+        // the message's own may say more; an HTML-only message's text would
+        // only be this HTML flattened without its paragraphs and quote marks.
+        if !msg.text_part(0).is_some_and(|p| matches!(p.body, PartType::Text(_))) {
             return text;
         }
         let plain = msg.body_text(0).unwrap_or_default();

@@ -67,6 +67,15 @@ fn auto_replies_by_header_subject_and_body() {
     assert!(u.refs.is_empty());
     let u = understand(&msg("Subject: RE: Facture\r\nAuto-Submitted: no\r\n", "Nous payerons vendredi.")).unwrap();
     assert_eq!(u.intent, Intent::PromiseToPay, "Auto-Submitted: no is a person");
+    // Sick leave: one's own is an absence notice, a colleague's is said by a person.
+    let u = understand(&msg("Subject: RE: Facture\r\n", "Je suis en arrêt maladie jusqu'au 20 octobre.")).unwrap();
+    assert_eq!(u.intent, Intent::AutoReply);
+    let u = understand(&msg(
+        "Subject: RE: Facture\r\n",
+        "Notre comptable est en arrêt maladie, elle revient le 16 et fera les virements à ce moment-là.",
+    ))
+    .unwrap();
+    assert_eq!(u.auto_reply, None);
 }
 
 #[test]
@@ -285,6 +294,22 @@ fn bottom_posted_and_inline_replies_keep_the_customers_lines() {
     assert_eq!(new_text(wrapped), "Ok.");
     let html = "<div>Hello,</div><blockquote type=cite>Can you pay INV-1?</blockquote><div>Yes, on Friday.</div><blockquote type=cite>And INV-2?</blockquote><div>Already paid.</div>";
     assert_eq!(understand(&html_only(html)).unwrap().new_text, "Hello,\n\nYes, on Friday.\n\nAlready paid.");
+}
+
+#[test]
+fn an_html_only_reply_below_outlook_s_divider_is_read_after_the_senders_signature() {
+    // Bottom-posted in Outlook: the divider opens the message, so the whole HTML renders as
+    // quoted; with no text part of its own, the message is read from that rendering.
+    let html = "<html><body><div class=WordSection1><div><div style='border:none;border-top:solid #E1E1E1 1.0pt'>\
+         <p class=MsoNormal><b>De&nbsp;:</b> Service Recouvrement Acme &lt;recouvrement@acme.example&gt;<br>\
+         <b>Envoyé&nbsp;:</b> vendredi 2 octobre 2026 08:59<br><b>Objet&nbsp;:</b> Relance facture FA-9</p></div></div>\
+         <div><p>Bonjour,</p><p>Sauf erreur de notre part, la facture FA-9 reste impayée. Nous vous remercions de bien vouloir procéder à son règlement dans les meilleurs délais.</p>\
+         <p style='color:#555555'>Service Recouvrement<br>Acme SAS<br>12 rue des Artisans, 69007 Lyon</p></div><br>\
+         <p class=MsoNormal>Bonjour,</p><p class=MsoNormal>&nbsp;</p><p class=MsoNormal>Le virement partira jeudi.</p>\
+         <p class=MsoNormal>Gaëlle</p></div></body></html>";
+    let u = understand(&html_only(html)).unwrap();
+    assert_eq!(u.new_text, "Bonjour,\nLe virement partira jeudi.\nGaëlle");
+    assert_eq!(u.intent, Intent::PromiseToPay);
 }
 
 #[test]
