@@ -593,7 +593,13 @@ fn auto_reply(h: &AutoHeaders, subject: &str, body: &str, reasons: &mut Vec<Stri
             .as_deref()
             .is_some_and(|v| v.to_lowercase().contains("oof") || v.to_lowercase().contains("all"));
     // "Notre comptable est en arrêt maladie": someone else's absence, said by a person.
-    let auto_extra = AUTO_EXTRA.find_iter(body).any(|m| !body[..m.start()].ends_with("est en "));
+    // Someone else's leave ("mon associé est en arrêt maladie") or one told
+    // as a story ("je suis en arrêt maladie depuis un mois", no return
+    // date) is no automatic reply.
+    let auto_extra = AUTO_EXTRA.find_iter(body).any(|m| {
+        !body[..m.start()].ends_with("est en ")
+            && (!body[m.end()..].trim_start().starts_with("depuis") || body.contains("jusqu"))
+    });
     let ooo_text = OOO.is_match(subject) || ((OOO.is_match(body) || auto_extra) && body.len() < 1200);
     let ack_text = ACK.is_match(subject) || (ACK.is_match(body) && body.len() < 1200);
     if header_says || ooo_text || ack_text {
@@ -803,6 +809,16 @@ static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(corrig|rectifi|corrected|correct (the|it)|re-?issue|wrong|errone|incorrect|missing)").unwrap()
 });
 
+/// A dispute denied: "aucune contestation de notre part", "nous ne
+/// contestons pas le montant", "pas de litige", "no dispute on our side",
+/// "we're not disputing", "nothing wrong with the invoice". Dispute words
+/// inside it do not count for the dispute rules.
+static DENIAL: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_words(
+        r"\b((aucune?|pas de|pas une?|sans|ni) (\w+ ){0,2}?(contestation|litige|reclamation|erreur|probleme|souci)s?|ne (\w+ )?(contest\w*|fait l'objet d'aucune? (contestation|litige|reclamation)s?)( (pas|ni|nullement|aucunement))?|(pas|non|n'est pas|ne sont pas) contest\w*|(no|not any|without|any) (\w+ ){0,2}?(disputes?|complaints?|issues?|problems?|quer(y|ies))|(not|\w+n't|never|no need to) (\w+ )?disput\w*|nothing (is )?wrong)\b",
+    )
+});
+
 /// One intent's rule score and the phrases that gave it.
 type RuleScore = (Intent, f64, Vec<String>);
 
@@ -816,6 +832,7 @@ fn rule_scores(text: &str, today: Option<(NaiveDate, &[dates::FoundDate])>) -> V
             r"('ll|\bwill\b|\bshall\b|going to|make sure|\bshould\b|\bto be\b|\bbe paid|\bbe sent|\bonce\b|\bwhen\b|\bif\b|\bsera\b|\bseront\b|\bquand\b|\bdes que\b|\bsi\b)",
         )
     });
+    let denials: Vec<(usize, usize)> = DENIAL.find_iter(text).map(|m| (m.start(), m.end())).collect();
     let mut scores: Vec<(Intent, f64, Vec<String>)> = Vec::new();
     for (intent, weight, re) in RULES.iter() {
         // A past-tense cue inside a future or conditional phrase is no payment made.
@@ -825,7 +842,12 @@ fn rule_scores(text: &str, today: Option<(NaiveDate, &[dates::FoundDate])>) -> V
         if !re.is_match(text) {
             continue;
         }
-        let found = re.find_iter(text).find(|m| *intent != Intent::AlreadyPaid || !FUTURE_MARK.is_match(m.as_str()));
+        // A dispute word inside a denial ("aucune contestation", "we don't dispute the amount") is no dispute.
+        let found = re.find_iter(text).find(|m| match intent {
+            Intent::AlreadyPaid => !FUTURE_MARK.is_match(m.as_str()),
+            Intent::Dispute => !denials.iter().any(|(s, e)| m.start() < *e && m.end() > *s),
+            _ => true,
+        });
         if let Some(m) = found {
             match scores.iter_mut().find(|s| s.0 == *intent) {
                 Some(s) => {

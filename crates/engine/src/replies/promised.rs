@@ -12,8 +12,13 @@
 //! - preferred: clauses with a payment word, then a future-tense marker,
 //!   then sentences with a payment word;
 //! - kept only if nothing better: absences and closures said before the
-//!   date ("back on Wednesday", "nous fermons le 24"), payments said not to
-//!   happen then ("can't pay this week", "pas aujourd'hui").
+//!   date ("back on Wednesday", "nous fermons le 24"), meetings and
+//!   approvals the payment waits for ("after our board meets on the 10th",
+//!   "le comité se réunit le 17"), payments said not to happen then
+//!   ("can't pay this week", "pas aujourd'hui").
+//!
+//! A date restated ("45 jours fin de mois, soit le 31 janvier", "net 30,
+//! i.e. 2/10") replaces the one before it.
 //!
 //! Among dates joined by "et" / "and" / "ou" / "or" ("le 5 et le 20"), the
 //! next one counts. Ties go to the first in the text. Nothing left: no
@@ -66,6 +71,13 @@ static AWAY: LazyLock<Regex> = LazyLock::new(|| {
         r"\b(back|retour|rentre\w*|returns?|revien\w*|away|absent|absente|out of (?:the )?office|conges|on leave|on holiday|en vacances|ferme|fermons|fermes|fermee|fermeture|closed|closing|shut)\b",
     )
 });
+/// A meeting or an approval the payment waits for: its date is the day
+/// before the payment, kept only if nothing better is left.
+static MEETING: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(board|committee|council|meets|meeting|approves?|vote|votes|comite|conseil|assemblee|se reunit|se reunira|reunion|votera)\b",
+    )
+});
 static HOLIDAY: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(ferie|bank holiday|public holiday|labou?r day|memorial day|thanksgiving|jour ferie|holiday)\b")
 });
@@ -79,7 +91,7 @@ static NEGATED: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CORRECTION: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(\bah non\b|\boh non\b|\bnon,|\ben fait\b|\bplutot\b|\bactually\b|\bscratch that\b|\bcorrection\b|\bi mean\b|\bi meant\b|\bmake that\b|\brectification\b)",
+        r"(\bah non\b|\boh non\b|\bnon,|\ben fait\b|\bplutot\b|\bactually\b|\bscratch that\b|\bcorrection\b|\bi mean\b|\bi meant\b|\bmake that\b|\brectification\b|\bsoit\b|\bi\.e\.|\bthat is\b|\bc'est-a-dire\b)",
     )
 });
 
@@ -137,7 +149,8 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
     let clause_of = |at: usize| spans.iter().position(|(s, e, _)| at >= *s && at < *e);
     let slice = |s: usize, e: usize| text.get(s..e).unwrap_or("");
     // Days named as holidays: in the holiday's clause, or the one before
-    // when the holiday stands alone ("le 8 mai, férié").
+    // when the holiday stands alone ("le 8 mai, férié"; not "on 1/4, when
+    // we're back from the holiday shutdown").
     let mut blocked: Vec<NaiveDate> = Vec::new();
     for m in HOLIDAY.find_iter(text) {
         if slice(m.start().saturating_sub(3), m.start()) == "on " {
@@ -147,7 +160,8 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
         let in_clause = |k: usize| found.iter().filter(move |f| clause_of(f.at) == Some(k));
         if in_clause(k).next().is_some() {
             blocked.extend(in_clause(k).map(|f| f.date));
-        } else if k > 0 && spans[k - 1].2 == spans[k].2 {
+        } else if k > 0 && spans[k - 1].2 == spans[k].2 && slice(spans[k].0, spans[k].1).split_whitespace().count() <= 4
+        {
             blocked.extend(in_clause(k - 1).map(|f| f.date));
         }
     }
@@ -199,7 +213,7 @@ pub fn pick<'a>(text: &str, base: NaiveDate, found: &'a [FoundDate]) -> Option<&
         // The absence or closure said just before this date (not before
         // an earlier date of the clause: "back on Monday and paid by Friday").
         let from = found[..i].iter().rev().map(|g| g.end).find(|e| *e > cs && *e <= f.at).unwrap_or(cs);
-        if AWAY.is_match(slice(from, f.end)) {
+        if AWAY.is_match(slice(from, f.end)) || MEETING.is_match(slice(from, f.end)) {
             score -= 3;
         }
         if NEGATED.is_match(clause) {
@@ -255,6 +269,23 @@ mod tests {
         // Requests are no promises.
         assert_eq!(promised("call me tomorrow. we'll pay on the 15th", en), d(10, 15));
         assert_eq!(promised("rappelez-moi demain", fr), None);
+        // A meeting the payment waits for.
+        assert_eq!(
+            promised(
+                "i will pay after our board meets on the 10th, the payment will go out the following day, the 11th",
+                en
+            ),
+            d(10, 11)
+        );
+        assert_eq!(
+            promised("the board meets on october 12 to approve payables. it will be paid after that, on the 15th.", en),
+            d(10, 15)
+        );
+        assert_eq!(
+            promised("le comite se reunit le 17 ; le paiement sera execute dans la foulee, le 18.", fr),
+            d(10, 18)
+        );
+        assert_eq!(promised("we'll pay once the committee approves it on the 20th", en), d(10, 20));
         // A payment said not to happen then.
         assert_eq!(promised("can't pay this week, but next tuesday for sure", en), d(10, 13));
         assert_eq!(promised("can't do it today, sorry. friday latest.", en), d(10, 9));
@@ -277,11 +308,14 @@ mod tests {
             d(10, 13)
         );
         assert_eq!(promised("friday is a bank holiday, so we'll send it monday", en), d(10, 12));
+        assert_eq!(promised("it will be paid on 10/19, when we're back from the holiday shutdown", en), d(10, 19));
         assert_eq!(promised("we'll pay on the 9th, actually make that the 16th", en), d(10, 16));
         assert_eq!(promised("nos virements partent deux fois par mois, le 5 et le 20", fr), d(10, 20));
         assert_eq!(promised("we pay on the 10th and the 25th", en), d(10, 10));
         // "la dernière fois" is no past clause.
         assert_eq!(promised("je passe mardi vous regler comme la derniere fois", fr), d(10, 13));
+        // A date restated replaces the one before it.
+        assert_eq!(promised("payee a 45 jours fin de mois, soit le 30 novembre", fr), d(11, 30));
         // Nothing dated: a vague promise.
         assert_eq!(promised("we'll pay as soon as we can", en), None);
     }

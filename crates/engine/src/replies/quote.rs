@@ -178,7 +178,10 @@ fn below_the_quote(lines: &[&str]) -> Option<String> {
             let folded = super::fold_lower(line);
             folded.split(|c: char| !c.is_alphanumeric()).any(|w| names.contains(&w))
         };
-        if names_sender && unquoted[para..end].iter().all(|l| l.trim().chars().count() <= 120) {
+        // The signature's lines down to the one naming the sender are short;
+        // the ones after it may be a long legal line ("Les pénalités de
+        // retard sont exigibles de plein droit (taux BCE + 10 points), …").
+        if names_sender && unquoted[para..=j].iter().all(|l| l.trim().chars().count() <= 120) {
             let text = own_lines(&unquoted[end..]);
             return (!text.is_empty()).then_some(text);
         }

@@ -380,6 +380,9 @@ fn a_reply_below_an_unprefixed_outlook_quote_is_read_after_the_senders_signature
     // A header block whose sender no line of the quote names: nothing guessed.
     let unnamed = "From: AR <ar@x.example>\nSent: Friday\nTo: me\n\nPlease pay.\n\nThanks\n\nPaid.\n";
     assert_eq!(new_text(unnamed), "");
+    // A long legal line after the line naming the sender is still the signature.
+    let legal = "________________________________\nDe : Batiplus Negoce - Credit clients <credit@batiplus.example>\nEnvoyé : vendredi 11 décembre 2026 10:07\nObjet : Relance\n\nMadame, Monsieur, merci de régulariser sous huitaine.\n\nService Crédit clients\nBatiplus Negoce - ZA des Trois Moulins, 77000 Melun\nLes pénalités de retard sont exigibles de plein droit (taux BCE + 10 points), indemnité forfaitaire de recouvrement : 40 €.\n\nLe paiement suivra le 15 janvier.\n";
+    assert_eq!(new_text(legal), "Le paiement suivra le 15 janvier.");
 }
 
 #[test]
@@ -404,4 +407,44 @@ Content-Type: text/plain; charset=utf-8\r\n\r\nNous paierons le 15 decembre.\r\n
     let old = serde_json::to_string(&Understanding::default()).unwrap();
     assert!(!old.contains("addressed_to"), "{old}");
     assert!(serde_json::from_str::<Understanding>(&old).unwrap().addressed_to.is_empty());
+}
+
+#[test]
+fn a_denied_dispute_is_no_dispute_for_the_rules() {
+    let disputes = |text: &str| rule_scores(&fold_lower(text), None).iter().any(|s| s.0 == Intent::Dispute);
+    for text in [
+        "Aucune contestation de notre côté, c'est juste la trésorerie. Le virement part vendredi.",
+        "Nous ne contestons pas la prestation, nous paierons le 15.",
+        "Nous ne contestons ni la prestation ni le montant.",
+        "Pas de litige hein, on a juste eu un trou de trésorerie.",
+        "Ce n'est pas une contestation, juste une question sur la TVA.",
+        "No dispute on INV-1 at all, it's just cash flow.",
+        "We don't dispute the amount, we just need more time.",
+        "I'm not disputing INV-2. I'll pay it on the 15th.",
+        "There's nothing wrong with the invoice, we just missed it.",
+    ] {
+        assert!(!disputes(text), "{text}");
+    }
+    // The dispute words outside the denial still count.
+    for text in [
+        "Nous contestons cette facture : la livraison était incomplète.",
+        "We don't dispute the delivery, but the price is wrong.",
+        "No dispute about the hours; the rate is incorrect though.",
+    ] {
+        assert!(disputes(text), "{text}");
+    }
+}
+
+#[test]
+fn a_sick_leave_told_as_a_story_is_no_automatic_reply() {
+    let told = understand(&msg(
+        "Subject: RE: Relance\r\n",
+        "Bonjour,\n\nJe suis en arrêt maladie depuis un mois et ma femme gère comme elle peut. On vous propose 250 € par mois à partir de novembre.\n\nSerge",
+    ))
+    .unwrap();
+    assert_eq!(told.auto_reply, None);
+    assert_ne!(told.intent, Intent::AutoReply);
+    let ooo =
+        understand(&msg("Subject: RE: Relance\r\n", "Je suis en arrêt maladie jusqu'au 19 octobre inclus.")).unwrap();
+    assert_eq!(ooo.intent, Intent::AutoReply);
 }
