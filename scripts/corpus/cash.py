@@ -22,6 +22,8 @@ Splits with disjoint families:
   layout kinds only unseen/ had; fintech and other banks' exports, MT942,
   check-letter numbering, Portuguese/Polish/Swedish/ERP phrasings), see
   corpus/cash/README.md. Regenerate one with `--splits probe4`.
+* probe5/: Polish and UK MT940, camt.053.001.06 and camt.052.001.10, French, Italian and Swedish
+  bank CSV exports, OCR references, Nordic/Czech/Romanian/Greek/ERP-advice phrasings.
 
 Python 3 standard library only; the output depends only on the seed:
 
@@ -84,6 +86,13 @@ SCHEMES = {
     "AH": [("Y", 2), ("S", "."), ("C", 4)],  # 26.0412
     "AI": [("P", "INV"), ("S", " "), ("Y", 2), ("S", " "), ("C", 4), ("S", " "), ("K",)],  # INV 26 0412 B
     "AJ": [("C", 4), ("S", "-"), ("P", "FR"), ("S", "-"), ("Y", 2)],  # 0412-FR-26
+    # probe5 families (("L", text) is a literal suffix: an instalment or copy number)
+    "AK": [("P", "INV"), ("S", "-"), ("Y", 4), ("S", "-"), ("C", 4), ("S", "-"), ("L", "01")],  # INV-2026-0412-01
+    "AL": [("Y", 2), ("S", "/"), ("P", "FAC"), ("S", "/"), ("C", 4)],  # 26/FAC/0412
+    "AM": [("C", 7)],  # 0412345 (a bare ERP counter with a leading zero)
+    "AN": [("P", "FR"), ("S", "-"), ("Y", 4), ("S", "-"), ("C", 6)],  # FR-2026-000412
+    "AO": [("P", "E"), ("Y", 4), ("S", "."), ("C", 3)],  # E2026.412
+    "AP": [("P", "FCT"), ("S", "-"), ("C", 4), ("S", "-"), ("Y", 2)],  # FCT-4412-26
 }
 
 # Credit-note scheme per invoice scheme (same shape, another prefix).
@@ -92,7 +101,8 @@ CN_PREFIX = {"A": "AV", "B": "A", "C": "CN", "D": None, "E": "AVO", "F": "GS",
              "M": "CRN", "N": None, "O": "AC", "P": None, "Q": "NC", "R": "C",
              "S": "GUT", "T": None, "U": "C", "V": "AV", "W": "AV", "X": "NC",
              "Y": "GS", "Z": "CRN", "AA": "AVO", "AB": None, "AC": "FC", "AD": "CR",
-             "AE": "CN", "AF": "FK", "AG": "SCR", "AH": None, "AI": "CRN", "AJ": "AV"}
+             "AE": "CN", "AF": "FK", "AG": "SCR", "AH": None, "AI": "CRN", "AJ": "AV",
+             "AK": "KRN", "AL": "AVR", "AM": None, "AN": "AVO", "AO": "K", "AP": "NCR"}
 
 SPLITS = {
     "dev": {
@@ -172,6 +182,22 @@ SPLITS = {
         "po": ["ZAM/{y}/{n:05d}", "PO.{n:06d}", "SO-{n:05d}-{y}"],
         "cases": 32,
     },
+    # A seventh family (2026-12-01): Polish MT940 with `~` sub-fields, HSBC-style MT940 with keyed
+    # `/EREF/`, `/ORDP/`, `/REMI/` on one line, camt.053.001.06 with invoice-level `RfrdDocInf` and
+    # `RfrdDocAmt`, camt.052.001.10 intraday reports, a French bank CSV with the label split over
+    # columns and `+1 234,56`, an Italian CBI-style CSV, a Swedish bank CSV with OCR references;
+    # numbering schemes with a suffix or a bare counter; OCR, `'26`, thousand-separator and
+    # underscore spellings; Nordic, Czech, Romanian, Greek-in-Latin and ERP-advice phrasings.
+    "probe5": {
+        "schemes": ["AK", "AL", "AM", "AN", "AO", "AP"],
+        "layouts": ["mt940-pl", "mt940-hsbc", "camt053-v06", "camt052-v10", "csv-fr2", "csv-it", "csv-se"],
+        "variants": ["full", "full", "ocr", "apos", "thousands", "underscore", "nosuffix", "full"],
+        "joins": [" og ", " a ", " si ", " kai ", " ja "],
+        "langs": ["da", "cs", "ro", "el", "fi", "erp2"],
+        "customer_ids": ["KUND-{:05d}", "{:05d}.RO", "CZ{:06d}"],
+        "po": ["OBJ-{y}-{n:05d}", "INK{n:07d}", "PO:{n:06d}"],
+        "cases": 32,
+    },
 }
 
 LAYOUT_CCY = {
@@ -185,6 +211,8 @@ LAYOUT_CCY = {
     "csv-gb": ["GBP"],
     "csv-rabo": ["EUR"], "csv-qonto": ["EUR"], "csv-wise": ["EUR", "GBP", "USD"], "csv-us": ["USD"],
     "camt053-v02b": ["EUR", "EUR", "CHF"], "mt940-at": ["EUR"], "mt942": ["EUR", "CHF"], "ofx-us": ["USD"],
+    "mt940-pl": ["EUR"], "mt940-hsbc": ["GBP", "EUR", "USD"], "camt053-v06": ["EUR", "CHF"],
+    "camt052-v10": ["EUR", "USD"], "csv-fr2": ["EUR"], "csv-it": ["EUR"], "csv-se": ["EUR"],
 }
 
 PHRASES = {
@@ -206,6 +234,13 @@ PHRASES = {
     "sv": ["Betalning faktura {r}", "Fakturanr {r}", "Avser faktura {r}", "Faktura{r}", "{r}"],
     "erp": ["PAYMENT ADVICE {a} DOC {r}", "PMT ADV {a} DOCS {r}", "REMIT ADV {a} DOC {r} AMT {m}",
             "AP RUN {a} DOC {r}"],
+    "da": ["Betaling af faktura {r}", "Fakturanr. {r}", "Indbetaling {r} tak", "Vedr. faktura {r}", "{r}"],
+    "cs": ["Uhrada faktury {r}", "Platba za fakturu {r}", "Fa c. {r}", "Doplatek {r} dekujeme", "{r}"],
+    "ro": ["Plata factura {r}", "Contravaloare factura {r}", "C/V FACT {r}", "Achitare {r} multumim", "{r}"],
+    "el": ["Pliromi timologiou {r}", "Exoflisi timologion {r}", "Tim. ar. {r}", "Eksoflisi {r} efxaristoume",
+           "{r}"],
+    "fi": ["Lasku {r}", "Laskun maksu {r}", "Maksu laskusta {r} kiitos", "Viite lasku {r}", "{r}"],
+    "erp2": ["REMITTANCE ADVICE {a} {r}", "RA {a} LINES {r}"],
 }
 FREE_TEXT = {
     "fr": ["VIREMENT", "Remboursement trop percu", "LOYER AVRIL", "REMISE CHEQUES", "Interets crediteurs"],
@@ -223,18 +258,29 @@ FREE_TEXT = {
     "pl": ["Przelew", "Zwrot", "Odsetki", "Wplata gotowki", "Czynsz maj"],
     "sv": ["Overforing", "Aterbetalning", "Ranta", "Insattning", "Hyra maj"],
     "erp": ["PAYMENT ADVICE", "REFUND ADV", "INTEREST", "DEPOSIT", "REBATE ADV"],
+    "da": ["Overforsel", "Tilbagebetaling", "Renter", "Indbetaling", "Husleje maj"],
+    "cs": ["Prevod", "Vratka", "Uroky", "Vklad hotovosti", "Najem kveten"],
+    "ro": ["Transfer", "Restituire", "Dobanda", "Depunere numerar", "Chirie mai"],
+    "el": ["Metafora", "Epistrofi", "Tokoi", "Katathesi", "Enoikio Maios"],
+    "fi": ["Tilisiirto", "Palautus", "Korko", "Talletus", "Vuokra toukokuu"],
+    "erp2": ["REMITTANCE ADVICE", "CREDIT ADVICE", "INTEREST", "DEPOSIT", "REBATE"],
 }
 CN_WORDS = {"fr": "moins avoir", "en": "less credit note", "de": "abzgl. Gutschrift", "nl": "min creditnota",
             "en2": "less CN", "es": "menos abono", "it": "meno nota credito", "en3": "minus credit memo",
             "de2": "minus Gutschrift", "be": "min creditnota", "uk": "less credit", "pt": "menos nota de credito",
-            "pl": "minus korekta", "sv": "minus kreditnota", "erp": "CRMEMO"}
+            "pl": "minus korekta", "sv": "minus kreditnota", "erp": "CRMEMO", "da": "fratrukket kreditnota",
+            "cs": "minus dobropis", "ro": "minus storno", "el": "meion pistotiko", "fi": "miinus hyvityslasku",
+            "erp2": "CREDIT MEMO"}
 KD_WORDS = {"fr": "client", "en": "customer", "de": "Kd-Nr", "nl": "klantnr", "en2": "acct", "es": "cliente",
             "it": "cod. cliente", "en3": "cust #",
             "de2": "Kundennr", "be": "klant", "uk": "a/c", "pt": "cliente n.", "pl": "nr klienta",
-            "sv": "kundnr", "erp": "VENDOR ACCT"}
+            "sv": "kundnr", "erp": "VENDOR ACCT", "da": "kundenr.", "cs": "c. odberatele", "ro": "cod client",
+            "el": "kod pelati", "fi": "asiakasnro", "erp2": "SUPPLIER NO"}
 PO_WORDS = {"fr": "commande", "en": "PO", "de": "Bestellung", "nl": "order", "en2": "order", "es": "pedido",
             "it": "ordine", "en3": "PO", "de2": "Auftrag", "be": "bestelling",
-            "uk": "order no", "pt": "encomenda", "pl": "zamowienie", "sv": "bestnr", "erp": "PO REF"}
+            "uk": "order no", "pt": "encomenda", "pl": "zamowienie", "sv": "bestnr", "erp": "PO REF",
+            "da": "ordrenr.", "cs": "objednavka", "ro": "comanda", "el": "paraggelia", "fi": "tilaus",
+            "erp2": "CUSTOMER PO"}
 
 SURNAMES = ["Martin", "Bernard", "Dubois", "Lefebvre", "Moreau", "Laurent", "Garnier", "Rousseau", "Faure",
             "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "de Vries", "Jansen",
@@ -257,7 +303,8 @@ IBAN_SHAPES = {"FR": "n5n5n11n2", "DE": "n8n10", "BE": "n3n7n2", "NL": "a4n10", 
 
 
 # Countries only probe4 uses (kept apart so that the draws of the other splits are unchanged).
-EXTRA_IBAN_SHAPES = {"AT": "n5n11", "SE": "n3n16n1", "PT": "n4n4n11n2", "PL": "n8n16"}
+EXTRA_IBAN_SHAPES = {"AT": "n5n11", "SE": "n3n16n1", "PT": "n4n4n11n2", "PL": "n8n16", "CZ": "n4n6n10",
+                     "RO": "a4n16", "DK": "n4n9n1"}
 
 
 def iban(rng, country):
@@ -315,6 +362,8 @@ class Number:
                 out.append(("M", f"{self.month:02d}"))
             elif t[0] == "K":
                 out.append(("K", "ABCDEFGHJKLMNPQRSTUVWXYZ"[(self.counter * 7 + self.year) % 24]))
+            elif t[0] == "L":
+                out.append(("L", t[1]))
             else:
                 out.append(("C", f"{self.counter:0{t[1]}d}"))
         return out
@@ -385,7 +434,36 @@ def render_ref(num, variant, prefix=None):
         return "".join("." if k == "S" else v.lower() for k, v in toks), None
     if variant == "gluedword":
         return "".join(v for k, v in toks if k != "S"), None
+    # probe5 spellings
+    if variant == "ocr":
+        # a Nordic OCR reference: the number's digits, a length digit and a Luhn check digit
+        body = "".join(v for k, v in toks if k in "YMCL")
+        body += str((len(body) + 2) % 10)
+        return "", body + luhn(body)
+    if variant == "apos" and any(k == "Y" for k, _ in toks):
+        # the year written apart as `'26`: `FAC 0412 '26`, `INV 0412-01 '26`
+        rest = " ".join(v for k, v in toks if k in "PC")
+        tail = "-".join(v for k, v in toks if k == "L")
+        y = next(v for k, v in toks if k == "Y")
+        return f"{rest}{'-' + tail if tail else ''} '{y[-2:]}", None
+    if variant == "thousands":
+        c = next(v for k, v in toks if k == "C")
+        if int(c) >= 1000:
+            return f"{int(c):,}".replace(",", "."), None
+    if variant == "underscore" and any(k == "S" for k, _ in toks):
+        return "".join("_" if k == "S" else v.lower() for k, v in toks), None
+    if variant == "nosuffix" and toks[-1][0] == "L":
+        return "".join(v for _, v in toks[:-2]), None
     return full, None
+
+
+def luhn(digits):
+    """The mod-10 (Luhn) check digit of a digit string."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
 
 
 def digits_of(s):
@@ -421,6 +499,14 @@ class Case:
             self.country = "FR"
         if self.layout == "mt940-at":
             self.country = "AT"
+        if self.layout == "mt940-pl":
+            self.country = "PL"
+        if self.layout == "csv-it":
+            self.country = "IT"
+        if self.layout == "csv-se":
+            self.country = "SE"
+        if self.layout == "csv-fr2":
+            self.country = "FR"
         self.name = f"{split}-{index + 1:02d}-{self.layout}-{self.scheme}"
         self.period = dt.date(2026, rng.choice([3, 4, 5, 6]), 1)
         self.customers = []
@@ -429,6 +515,7 @@ class Case:
         self.credits = []  # dicts: bank line + label
         self.debits = []
         self.doc_parts = []  # references rendered for the next credit (camt RfrdDocInf of probe4)
+        self.doc_amounts = {}  # their invoices' open amounts (camt RfrdDocAmt of probe5)
         self.make_customers()
         self.make_invoices()
         self.snapshot()
@@ -540,6 +627,29 @@ class Case:
             if (structured and full in structured) or (len(full) >= 5 and not full.isdigit() and full in alnum):
                 found.append(inv["number"])
         text = re.sub(r"\+\+\+(\d{3})/(\d{4})/(\d{5})\+\+\+", r"\1\2\3", text or "")
+        if self.split == "probe5":
+            # a clerk skips the amounts of an advice (`NET 1250.00`), reads `4.412` as 4412 and finds
+            # a number inside an OCR reference (Luhn-checked)
+            text = re.sub(r"(?<![\d.])\d+\.\d\d(?![\d.])", " ", text)
+            text = re.sub(r"(?<![\d.])(\d{1,3})\.(\d{3})(?![\d.])", r"\1\2", text)
+            for run in re.findall(r"\d{6,}", f"{text} {structured or ''}"):
+                if luhn(run[:-1]) != run[-1]:
+                    continue
+                hits = [i["number"] for i in self.invoices
+                        if digits_of(i["number"]) == run[:-2] and str((len(run)) % 10) == run[-2]]
+                if len(hits) == 1 and hits[0] not in found:
+                    found.append(hits[0])
+            # and reads `FAC 0412 '26`, `INV 0412-01 '26`: the prefix, the counter and the year
+            for pre, cnt, suf, yy in re.findall(r"([A-Za-z]*) ?(\d+)(?:-(\d+))? '(\d\d)", text):
+                hits = []
+                for inv in self.invoices:
+                    toks = inv["num"].tokens(CN_PREFIX[self.scheme] if inv["cn"] else None)
+                    val = {k: v for k, v in toks}
+                    if (val.get("C") == cnt and val.get("Y", "")[-2:] == yy and val.get("P", "") == pre.upper()
+                            and val.get("L", "") == suf):
+                        hits.append(inv["number"])
+                if len(hits) == 1 and hits[0] not in found:
+                    found.append(hits[0])
         for run in re.findall(r"\d+", text):
             keys = {run.lstrip("0")}
             if len(run) == 12:
@@ -584,23 +694,32 @@ class Case:
     def refs_text(self, invs, variant=None, join=None):
         r = self.rng
         join = join or r.choice(self.cfg["joins"])
+        if self.lang == "erp2":
+            join = " // "
         parts, structured = [], None
         for inv in invs:
             v = variant or r.choice(self.cfg["variants"])
             prefix = CN_PREFIX[self.scheme] if inv["cn"] else None
-            if inv["cn"] and v in ("noprefix", "counter", "digits", "tail4", "ogm", "ogm-bare", "rf"):
+            if inv["cn"] and v in ("noprefix", "counter", "digits", "tail4", "ogm", "ogm-bare", "rf", "ocr",
+                                   "thousands"):
                 v = "full"
             t, s = render_ref(inv["num"], v, prefix)
             if s:
                 structured = s
+            if t and self.lang == "erp2":  # an ERP remittance advice: invoice, discount and net per line
+                self.doc_parts.append(t)
+                self.doc_amounts[t] = inv["open"]
+                parts.append(f"DOC {t} DISC 0.00 NET {money_str(inv['open'])}")
+                continue
             if t:
                 parts.append(t)
                 self.doc_parts.append(t)
+                self.doc_amounts[t] = inv["open"]
         return join.join(parts), structured
 
     def phrase(self, refs, cust=None):
         p = self.rng.choice(PHRASES[self.lang])
-        if self.lang == "erp":  # an ERP payment advice: its own number, no random draw
+        if self.lang in ("erp", "erp2"):  # an ERP payment advice: its own number, no random draw
             adv = f"{(self.index * 7919 + len(self.credits) * 104729) % 900000 + 100000:06d}"
             return p.format(r=refs, a=adv, m="SEE ADVICE")
         return p.format(r=refs, d=self.period.strftime("%d.%m.%Y"), k=(cust or {}).get("id", ""))
@@ -625,6 +744,10 @@ class Case:
             return (text or e2e or structured or "")[:18], None, None
         if self.layout == "ofx-us":  # US banks cut the memo at 32 characters
             return " ".join(x for x in (text, e2e, structured) if x)[:32], None, None
+        if self.layout == "mt940-pl":  # six purpose sub-fields of 27 characters
+            return " ".join(x for x in (text, structured, e2e) if x)[:162], None, None
+        if self.layout in ("camt053-v06", "camt052-v10"):
+            return (text or "")[:140], structured, e2e
         if self.layout in ("csv-us", "csv-qonto"):  # no end-to-end id column: the reference field only
             return " ".join(x for x in (text, e2e, structured) if x)[:140], None, None
         return text, structured, e2e
@@ -633,11 +756,13 @@ class Case:
                unambiguous=False, ccy=None):
         text, structured, e2e = self.shown(text, structured, e2e)
         parts = [p for p in self.doc_parts if p in (text or "")]
+        part_amounts = [self.doc_amounts.get(p, 0) for p in parts]
         self.doc_parts = []
+        self.doc_amounts = {}
         self.credits.append({
             "kind": kind, "amount": amount, "ccy": ccy or self.ccy, "name": payer_name, "iban": payer_iban,
             "text": text, "structured": structured, "e2e": e2e, "truth": list(truth), "unambiguous": unambiguous,
-            "parts": parts,
+            "parts": parts, "part_amounts": part_amounts,
         })
 
     def pay(self, invs, amount):
@@ -803,7 +928,7 @@ class Case:
                             unambiguous=False)
         elif kind == "other_currency":
             if self.layout not in ("camt053-v02", "camt053-v04", "camt053-v08", "camt054-batch", "camt053-v02b",
-                                   "csv-wise"):
+                                   "csv-wise", "camt053-v06", "camt052-v10"):
                 return self.scenario("exact")
             other = {"EUR": "USD", "USD": "EUR", "GBP": "EUR", "CHF": "EUR"}[self.ccy]
             refs, st = self.refs_text([inv], variant="full")
@@ -1782,13 +1907,188 @@ def ofx_us(case, lines):
     return "\r\n".join(o) + "\r\n"
 
 
+# --------------------------------------------------------------------------
+# probe5 renderers, written from the banks' published export formats and the standards
+# (SWIFT MT940 of Polish and UK banks, ISO 20022 camt.053.001.06 and camt.052.001.10).
+
+
+def mt940_pl(case, lines):
+    """Polish MT940 (PKO BP / mBank style): `:25:/` and the IBAN, `:61:` with an `S` transaction type,
+    `:86:` a 3-digit code then `~` sub-fields: `~00` the operation, `~20`-`~25` the purpose (27
+    characters each), `~27`-`~28` the counterparty's name, `~29` its address, `~30` its bank code,
+    `~31` its account, `~38` its IBAN; wrapped at 65 characters anywhere."""
+    d0 = case.period
+    acct = own_iban(case)
+    o = [":20:MT940", f":25:/{acct}", f":28C:{case.index + 1:05d}", f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        credit = ln["dir"] == "CRDT"
+        o.append(f":61:{d:%y%m%d}{d:%m%d}{'C' if credit else 'D'}{money_str(ln['amount'], ',')}"
+                 f"S{'034' if credit else '073'}NONREF//{ln['ref']}")
+        code = "034" if credit else "073"
+        subs = [f"{code}~00{'VE02PRZELEW SEPA' if credit else 'IBCPOLECENIE ZAPLATY'}"]
+        purpose = " ".join(x for x in (ln.get("text"), ln.get("structured"), ln.get("e2e")) if x)
+        for tag, c in zip(range(20, 26), chunks(purpose, 27) if purpose else []):
+            subs.append(f"~{tag}{c}")
+        nm = ascii_upper(ln["name"])
+        subs.append(f"~27{nm[:27]}")
+        if len(nm) > 27:
+            subs.append(f"~28{nm[27:54]}")
+        subs.append("~29UL. PRZYKLADOWA 1")
+        if ln.get("iban"):
+            subs.append(f"~30{ln['iban'][4:12]}")
+            subs.append(f"~31{ln['iban'][12:]}")
+            subs.append(f"~38{ln['iban']}")
+        o.append(":86:" + "\r\n".join(chunks("".join(subs), 65)))
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    o.append("-")
+    return "\r\n".join(o) + "\r\n"
+
+
+def mt940_hsbc(case, lines):
+    """UK MT940 (HSBC / Barclays style): `{1:`/`{2:`/`{4:` wrappers, `:25:` sort code and account,
+    `:61:` with an `NMSC` or `NTRF` code, `:86:` keyed `/EREF/`, `/ORDP/` (or `/BENM/`), `/IBAN/`,
+    `/REMI/` on one long line (no wrapping)."""
+    d0 = case.period
+    acct = own_iban(case)
+    o = ["{1:F01MIDLGB22AXXX0000000000}{2:I940MIDLGB22XXXXN}{4:", f":20:{d0:%y%m}{case.index:04d}STMT",
+         f":25:{acct[8:14]} {acct[14:22]}", f":28C:{case.index + 1}/1", f":60F:C{d0:%y%m%d}{case.ccy}10000,00"]
+    for ln in lines:
+        d = ln["date"]
+        credit = ln["dir"] == "CRDT"
+        o.append(f":61:{d:%y%m%d}{'C' if credit else 'D'}{money_str(ln['amount'], ',')}"
+                 f"{'NTRF' if credit else 'NMSC'}{ln['ref'][-16:]}")
+        body = f"/EREF/{ln.get('e2e') or 'NOTPROVIDED'}"
+        body += f"/{'ORDP' if credit else 'BENM'}/{ascii_upper(ln['name'])}"
+        if ln.get("iban"):
+            body += f"/IBAN/{ln['iban']}"
+        text = " ".join(x for x in (ln.get("text"), ln.get("structured")) if x)
+        if text:
+            body += f"/REMI/{text}"
+        o.append(":86:" + body)
+    o.append(f":62F:C{d0:%y%m}28{case.ccy}10000,00")
+    o.append("-}")
+    return "\r\n".join(o) + "\r\n"
+
+
+def camt_v06_v10(case, lines, kind):
+    """camt.053.001.06 statements (`Dbtr/Nm`) and camt.052.001.10 intraday reports (`Rpt`,
+    `Sts/Cd`, `BookgDt/DtTm`, `Dbtr/Pty/Nm`); an ERP payment run's remittance as one
+    `Strd/RfrdDocInf` with its `RfrdDocAmt/RmtdAmt` per invoice instead of the free text."""
+    r = random.Random(case.name + "/" + kind)
+    v10 = kind == "camt052-v10"
+    ns = "camt.052.001.10" if v10 else "camt.053.001.06"
+    root, stmt = ("BkToCstmrAcctRpt", "Rpt") if v10 else ("BkToCstmrStmt", "Stmt")
+    d0 = case.period
+    o = ['<?xml version="1.0" encoding="UTF-8"?>', f'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:{ns}">',
+         f"  <{root}>",
+         f"    <GrpHdr><MsgId>{'RPT' if v10 else 'STM'}{d0:%Y%m%d}{case.index:03d}</MsgId>"
+         f"<CreDtTm>{d0:%Y-%m}-28T{'14:30' if v10 else '23:00'}:00+02:00</CreDtTm></GrpHdr>",
+         f"    <{stmt}><Id>{d0:%Y%m}-{case.index:03d}</Id><CreDtTm>{d0:%Y-%m}-28T14:30:00+02:00</CreDtTm>",
+         f"      <Acct><Id><IBAN>{own_iban(case)}</IBAN></Id><Ccy>{case.ccy}</Ccy></Acct>"]
+    if not v10:
+        o.append(f'      <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="{case.ccy}">10000.00</Amt>'
+                 f"<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{d0:%Y-%m-%d}</Dt></Dt></Bal>")
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        nm = xml_escape(ln["name"][:70])
+        sts = "<Sts><Cd>BOOK</Cd></Sts>" if v10 else "<Sts>BOOK</Sts>"
+        bookg = (f"<BookgDt><DtTm>{ln['date']:%Y-%m-%d}T{r.randint(7, 17):02d}:{r.randint(0, 59):02d}:00+02:00"
+                 f"</DtTm></BookgDt>") if v10 else f"<BookgDt><Dt>{ln['date']:%Y-%m-%d}</Dt></BookgDt>"
+        o.append(f'      <Ntry><Amt Ccy="{ln["ccy"]}">{money_str(ln["amount"])}</Amt><CdtDbtInd>{ln["dir"]}'
+                 f"</CdtDbtInd>{sts}{bookg}<ValDt><Dt>{ln['date']:%Y-%m-%d}</Dt></ValDt>"
+                 f"<AcctSvcrRef>{ln['ref']}</AcctSvcrRef>"
+                 "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>" + ("RCDT" if credit else "IDDT")
+                 + "</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>")
+        tx = [f"<Refs><EndToEndId>{xml_escape(ln.get('e2e') or 'NOTPROVIDED')}</EndToEndId></Refs>"]
+        if credit:
+            party = f"<Pty><Nm>{nm}</Nm></Pty>" if v10 else f"<Nm>{nm}</Nm>"
+            acct = f"<DbtrAcct><Id><IBAN>{ln['iban']}</IBAN></Id></DbtrAcct>" if ln.get("iban") else ""
+            tx.append(f"<RltdPties><Dbtr>{party}</Dbtr>{acct}</RltdPties>")
+        rmt = []
+        parts = ln.get("parts") or []
+        if credit and parts and ln["kind"] in ("exact", "several", "discount", "fees") and r.random() < 0.6:
+            for part, amt in zip(parts, ln.get("part_amounts") or []):
+                rmt.append("<Strd><RfrdDocInf><Tp><CdOrPrtry><Cd>CINV</Cd></CdOrPrtry></Tp>"
+                           f"<Nb>{xml_escape(part)}</Nb><RltdDt>{ln['date']:%Y-%m-%d}</RltdDt></RfrdDocInf>"
+                           f'<RfrdDocAmt><RmtdAmt Ccy="{ln["ccy"]}">{money_str(amt)}</RmtdAmt></RfrdDocAmt></Strd>')
+        elif ln.get("text"):
+            rmt.append(f"<Ustrd>{xml_escape(ln['text'][:140])}</Ustrd>")
+        if ln.get("structured"):
+            rmt.append("<Strd><CdtrRefInf><Tp><CdOrPrtry><Cd>SCOR</Cd></CdOrPrtry></Tp>"
+                       f"<Ref>{ln['structured']}</Ref></CdtrRefInf></Strd>")
+        if rmt:
+            tx.append("<RmtInf>" + "".join(rmt) + "</RmtInf>")
+        o.append("        <NtryDtls><TxDtls>" + "".join(tx) + "</TxDtls></NtryDtls></Ntry>")
+    o += [f"    </{stmt}>", f"  </{root}>", "</Document>"]
+    return "\n".join(o) + "\n"
+
+
+def fr_amount(minor):
+    """`+1 234,56`: a sign, spaces between thousands, a decimal comma."""
+    sign = "-" if minor < 0 else "+"
+    units = f"{abs(minor) // 100:,}".replace(",", " ")
+    return f"{sign}{units},{abs(minor) % 100:02d}"
+
+
+def csv_fr2(case, lines):
+    """A French bank CSV export of another kind than dev's: the operation label split over
+    `Libellé` (the operation and the payer's name) and `Libellé complémentaire` (the payer's
+    remittance), the bank's `Référence de l'opération`, one signed `Montant` (`+1 234,56`), no
+    currency column."""
+    o = ["Date de comptabilisation;Date de valeur;Libellé;Libellé complémentaire;Référence de l'opération;Montant"]
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        lib = (f"VIR SEPA RECU DE {ascii_upper(ln['name'])}" if credit else f"PRLV SEPA {ascii_upper(ln['name'])}")
+        comp = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)
+        o.append(";".join([f"{ln['date']:%d/%m/%Y}", f"{ln['date']:%d/%m/%Y}", csv_quote(lib, ";"),
+                           csv_quote(comp, ";"), ln["ref"], fr_amount(ln["amount"] if credit else -ln["amount"])]))
+    return "\r\n".join(o) + "\r\n"
+
+
+def csv_it(case, lines):
+    """An Italian bank CSV export (CBI movements style): `Data contabile`, `Data valuta`, `Entrate`
+    and `Uscite` (`1.234,56`), `Descrizione operazione` naming the payer
+    (`BONIFICO A VOSTRO FAVORE DA … CAUSALE …`), the ABI `Causale` code."""
+    o = ["Data contabile;Data valuta;Entrate;Uscite;Descrizione operazione;Causale"]
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        amt = de_amount(ln["amount"])
+        text = " ".join(x for x in (ln.get("text"), ln.get("e2e"), ln.get("structured")) if x)
+        if credit:
+            desc = f"BONIFICO A VOSTRO FAVORE DA {ascii_upper(ln['name'])}" + (f" CAUSALE {text}" if text else "")
+        else:
+            desc = f"ADDEBITO SDD {ascii_upper(ln['name'])}"
+        o.append(";".join([f"{ln['date']:%d/%m/%Y}", f"{ln['date']:%d/%m/%Y}", amt if credit else "",
+                           "" if credit else "-" + amt, csv_quote(desc, ";"), "48" if credit else "50"]))
+    return "\r\n".join(o) + "\r\n"
+
+
+def csv_se(case, lines):
+    """A Swedish bank CSV export: `Bokföringsdatum`, `Valutadatum`, the counterparty in `Text`,
+    the payer's message in `Meddelande`, the OCR reference in `OCR-nummer`, a signed `Belopp`
+    with a decimal comma, `Saldo`."""
+    o = ["Bokföringsdatum;Valutadatum;Text;Meddelande;OCR-nummer;Belopp;Saldo"]
+    bal = 1000000
+    for ln in lines:
+        credit = ln["dir"] == "CRDT"
+        signed = ln["amount"] if credit else -ln["amount"]
+        bal += signed
+        msg = " ".join(x for x in (ln.get("text"), ln.get("e2e")) if x)
+        o.append(";".join([f"{ln['date']:%Y-%m-%d}", f"{ln['date']:%Y-%m-%d}", csv_quote(ln["name"], ";"),
+                           csv_quote(msg, ";"), ln.get("structured") or "", money_str(signed, ","),
+                           money_str(bal, ",")]))
+    return "\r\n".join(o) + "\r\n"
+
+
 EXT = {"camt053-v02": "xml", "camt053-v08": "xml", "camt054-batch": "xml", "mt940-fr": "sta", "mt940-de": "sta",
        "cfonb-lf": "cfonb", "cfonb-packed": "cfonb", "ofx-sgml": "ofx", "csv-fr": "csv", "csv-uk": "csv",
        "csv-de": "csv", "camt053-v04": "xml", "mt940-nl": "sta", "csv-es": "csv", "ofx-xml": "ofx",
        "camt054-v02": "xml", "camt054-v04": "xml", "camt053-v08b": "xml", "mt940-db": "sta", "mt940-ns": "sta",
        "cfonb-packed2": "cfonb", "csv-be": "csv", "csv-ch": "csv", "csv-gb": "csv",
        "csv-rabo": "csv", "csv-qonto": "csv", "csv-wise": "csv", "csv-us": "csv", "camt053-v02b": "xml",
-       "mt940-at": "sta", "mt942": "sta", "ofx-us": "ofx"}
+       "mt940-at": "sta", "mt942": "sta", "ofx-us": "ofx", "mt940-pl": "sta", "mt940-hsbc": "sta",
+       "camt053-v06": "xml", "camt052-v10": "xml", "csv-fr2": "csv", "csv-it": "csv", "csv-se": "csv"}
 
 
 def render(case, lines):
@@ -1804,6 +2104,11 @@ def render(case, lines):
               "camt053-v02b": camt053_v02b, "mt940-at": mt940_at, "mt942": mt942, "ofx-us": ofx_us}
     if lay in probe4:
         return probe4[lay](case, lines)
+    probe5 = {"mt940-pl": mt940_pl, "mt940-hsbc": mt940_hsbc, "camt053-v06": lambda c, ls: camt_v06_v10(c, ls, lay),
+              "camt052-v10": lambda c, ls: camt_v06_v10(c, ls, lay), "csv-fr2": csv_fr2, "csv-it": csv_it,
+              "csv-se": csv_se}
+    if lay in probe5:
+        return probe5[lay](case, lines)
     if lay.startswith("camt"):
         return camt(case, lines, {"camt053-v02": "v02", "camt053-v04": "v04", "camt053-v08": "v08",
                                   "camt054-batch": "batch"}[lay])
@@ -1853,7 +2158,8 @@ def build_case(split, index, seed, cfg, outdir):
                      "probe": f"P{day:%y%m%d}{case.index + 1:02d}{k + 1:03d}",
                      "probe2": f"Q{case.index + 1:02d}{day:%y%m%d}{k + 1:04d}",
                      "probe3": f"T{case.index + 1:02d}{day:%m%d}{k + 1:04d}",
-                     "probe4": f"W{day:%y%m%d}-{case.index + 1:02d}-{k + 1:03d}"}.get(
+                     "probe4": f"W{day:%y%m%d}-{case.index + 1:02d}-{k + 1:03d}",
+                     "probe5": f"K{case.index + 1:02d}.{day:%j}.{k + 1:03d}"}.get(
             split, f"U{case.index + 1:02d}{k + 1:04d}X{day:%d}")
     files = [lines] if len(lines) < 12 else [lines[: len(lines) // 2], lines[len(lines) // 2:]]
     cdir = os.path.join(outdir, split, case.name)

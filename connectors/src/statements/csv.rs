@@ -94,9 +94,21 @@ const DATE: &[&str] = &[
     "date/time",
     "settled at",
     "emitted at",
+    "date de comptabilisation",
+    "data contabile",
+    "bokföringsdatum",
+    "bokforingsdatum",
 ];
-const VALUE_DATE: &[&str] =
-    &["value date", "date de valeur", "date valeur", "valuta", "valutadatum", "wertstellung", "fecha valor"];
+const VALUE_DATE: &[&str] = &[
+    "value date",
+    "date de valeur",
+    "date valeur",
+    "valuta",
+    "valutadatum",
+    "wertstellung",
+    "fecha valor",
+    "data valuta",
+];
 const AMOUNT: &[&str] = &[
     "amount",
     "netamount",
@@ -108,9 +120,21 @@ const AMOUNT: &[&str] = &[
     "net",
     "gross",
     "transaction amount",
+    "belopp",
 ];
-const CREDIT: &[&str] =
-    &["credit", "crédit", "credit amount", "haben", "gutschrift", "bij", "paid in", "money in", "deposit", "deposits"];
+const CREDIT: &[&str] = &[
+    "credit",
+    "crédit",
+    "credit amount",
+    "haben",
+    "gutschrift",
+    "bij",
+    "paid in",
+    "money in",
+    "deposit",
+    "deposits",
+    "entrate",
+];
 const DEBIT: &[&str] = &[
     "debit",
     "débit",
@@ -123,6 +147,7 @@ const DEBIT: &[&str] = &[
     "money out",
     "withdrawal",
     "withdrawals",
+    "uscite",
 ];
 const CURRENCY: &[&str] = &["currency", "devise", "währung", "waehrung", "munt", "moneda", "ccy"];
 const NAME: &[&str] = &[
@@ -147,6 +172,8 @@ const NAME: &[&str] = &[
     "beschreibung1",
     "from",
     "to",
+    // Swedish exports: the counterparty (or the bank's label) in `Text`.
+    "text",
 ];
 const IBAN: &[&str] = &[
     "partner iban",
@@ -183,6 +210,10 @@ const REMITTANCE: &[&str] = &[
     "communication",
     "narrative",
     "reference",
+    "libellé complémentaire",
+    "libelle complementaire",
+    "descrizione operazione",
+    "meddelande",
 ];
 const REFERENCE: &[&str] = &[
     "transaction id",
@@ -194,6 +225,7 @@ const REFERENCE: &[&str] = &[
     "row",
     "transaktions-nr.",
     "transaction number",
+    "référence de l'opération",
 ];
 /// Columns of a structured creditor reference (Belgian structured communication, RF reference).
 const STRUCTURED: &[&str] = &[
@@ -203,6 +235,8 @@ const STRUCTURED: &[&str] = &[
     "structured reference",
     "creditor reference",
     "betalingskenmerk",
+    "ocr-nummer",
+    "ocr",
 ];
 /// Columns of the payer's end-to-end reference.
 const END_TO_END: &[&str] = &["end-to-end id", "end to end id", "end-to-end reference", "transactiereferentie"];
@@ -470,6 +504,8 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
         };
         let booking = parse_d(get(Some(date)).ok_or_else(|| err(Some(line), "empty date".into()))?)?;
         let value = get(value_date).map(parse_d).transpose()?;
+        let texts: Vec<String> =
+            remittance.iter().filter_map(|group| join_pieces(group.iter().filter_map(|i| get(Some(*i))))).collect();
         transactions.push(Transaction {
             line: BankLine {
                 booking_date: booking,
@@ -479,14 +515,7 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
                 reversal: false,
                 counterparty_name: get(name).and_then(|n| join_text([n])),
                 counterparty_iban: get(iban).and_then(account_id),
-                remittance: join_text(
-                    remittance
-                        .iter()
-                        .filter_map(|group| join_pieces(group.iter().filter_map(|i| get(Some(*i)))))
-                        .collect::<Vec<_>>()
-                        .iter()
-                        .map(String::as_str),
-                ),
+                remittance: join_text(texts.iter().map(String::as_str)),
                 structured_ref: get(structured).map(str::to_string),
                 end_to_end_id: get(end_to_end).filter(|e| *e != "NOTPROVIDED").map(str::to_string),
                 bank_ref: get(reference).map(str::to_string),
@@ -494,9 +523,29 @@ pub fn parse(bytes: &[u8], mapping: &CsvMapping) -> Result<ParsedFile, ParseErro
             charges: None,
         });
         if let Some(tx) = transactions.last_mut() {
-            // A label column holding a keyed narrative (`VIR SEPA RECU /DE …`).
-            let raw = tx.line.remittance.clone().unwrap_or_default();
-            narrative::fill(&mut tx.line, &raw, None);
+            // A label column naming the payer in words (`VIR SEPA RECU DE ACME SA`)
+            // and a second column with the payer's remittance (`Libellé
+            // complémentaire`): the name ends with its column, so the first is
+            // read alone and the second is the remittance after it.
+            let first_alone = match texts.as_slice() {
+                [first, rest @ ..] if !rest.is_empty() => {
+                    narrative::read(first, None, tx.line.direction).filter(|n| n.name.is_some())
+                }
+                _ => None,
+            };
+            if let Some(n) = first_alone {
+                if tx.line.counterparty_name.is_none() {
+                    tx.line.counterparty_name = n.name;
+                }
+                if tx.line.counterparty_iban.is_none() {
+                    tx.line.counterparty_iban = n.iban;
+                }
+                tx.line.remittance = join_text(texts[1..].iter().map(String::as_str));
+            } else {
+                // A label column holding a keyed narrative (`VIR SEPA RECU /DE …`).
+                let raw = tx.line.remittance.clone().unwrap_or_default();
+                narrative::fill(&mut tx.line, &raw, None);
+            }
         }
     }
     Ok(ParsedFile {

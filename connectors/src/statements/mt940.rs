@@ -407,8 +407,14 @@ fn narrative_details(tx: &mut BankLine, info: &str) -> Option<Option<String>> {
     narrative::fill(tx, info, Some(INFO_WIDTH)).then_some(before)
 }
 
-/// `106?00KARTENZAHLUNG?20SVWZ+…?21…?30BIC?31IBAN?32NAME`.
+/// `106?00KARTENZAHLUNG?20SVWZ+…?21…?30BIC?31IBAN?32NAME`, and the Polish
+/// variant with `~` (`034~00…~20…~25` purpose, `~27`/`~28` the
+/// counterparty's name, `~29` its address, `~30` its bank, `~31` its account,
+/// `~38` its IBAN).
 fn german_subfields(tx: &mut BankLine, flat: &str, sep: char) {
+    // Polish banks (PKO BP, mBank, Pekao…) write the name in `~27`/`~28` where
+    // the German layout continues the purpose, and the IBAN in `~38`.
+    let polish = sep == '~';
     let mut purpose = String::new();
     let mut name = String::new();
     for part in flat[4..].split(sep) {
@@ -417,6 +423,10 @@ fn german_subfields(tx: &mut BankLine, flat: &str, sep: char) {
         }
         let (code, value) = part.split_at(2);
         match code.parse::<u8>().unwrap_or(0) {
+            27 | 28 if polish => name.push_str(value),
+            29 if polish => {}
+            31 if polish => {}
+            38 if polish => tx.counterparty_iban = account_id(value).or(tx.counterparty_iban.take()),
             20..=29 | 60..=63 => purpose.push_str(value),
             31 => tx.counterparty_iban = account_id(value).or(tx.counterparty_iban.take()),
             32 | 33 => name.push_str(value),

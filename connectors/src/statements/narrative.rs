@@ -538,6 +538,11 @@ const WORDS: &[(&str, Role)] = &[
     ("REMITTER", Role::Payer),
     ("AUFTRAGGEBER", Role::Payer),
     ("FROM", Role::Payer),
+    // French bank labels: `VIR SEPA RECU DE ACME SA`.
+    ("RECU DE", Role::Payer),
+    // Italian bank labels: `BONIFICO A VOSTRO FAVORE DA ACME SRL CAUSALE …`.
+    ("FAVORE DA", Role::Payer),
+    ("CAUSALE", Role::Purpose),
     ("BENEFICIARY", Role::Payee),
     ("TO", Role::Payee),
     ("COMMUNICATION", Role::Purpose),

@@ -358,3 +358,60 @@ fn mt942_keyed_86_is_not_hidden_by_supplementary_details() {
     assert_eq!(t[0].end_to_end_id.as_deref(), Some("E2E-42"));
     assert!(t[0].remittance.as_deref().unwrap_or("").starts_with("Faktura 0939-2026"), "{:?}", t[0].remittance);
 }
+
+#[test]
+fn mt940_polish_tilde_subfields_name_and_iban() {
+    // A Polish MT940 (PKO BP / mBank style): `~20`-`~25` purpose, `~27`/`~28` the payer's name,
+    // `~29` its address, `~30`/`~31` its bank and account, `~38` its IBAN; wrapped at 65 anywhere.
+    let text = ":20:MT940\r\n:25:/PL61109010140000071219812874\r\n:28C:00001\r\n:60F:C260401EUR10000,00\r\n\
+                :61:2604020402C1250,00S034NONREF//K01.092.003\r\n\
+                :86:034~00VE02PRZELEW SEPA~20Zaplata za fakture INV-2026~21-0412-01~27SERVICES DE VRIES S\r\n\
+                P. Z O.O.~28 WARSZAWA~29UL. PRZYKLADOWA 1~3010901014~310000071219812874~38PL6110901014000007121\r\n\
+                9812874\r\n:62F:C260428EUR11250,00\r\n-\r\n";
+    let p = parse(text.as_bytes()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("SERVICES DE VRIES SP. Z O.O. WARSZAWA"));
+    assert_eq!(t[0].counterparty_iban.as_deref(), Some("PL61109010140000071219812874"));
+    assert_eq!(t[0].remittance.as_deref(), Some("Zaplata za fakture INV-2026-0412-01"));
+}
+
+#[test]
+fn csv_label_column_naming_the_payer_then_a_remittance_column() {
+    // A French bank export: `VIR SEPA RECU DE <payer>` in `Libellé`, the payer's remittance in
+    // `Libellé complémentaire`, the bank's reference, a signed `+1 234,56` amount.
+    let text = "Date de comptabilisation;Date de valeur;Libellé;Libellé complémentaire;Référence de l'opération;Montant\r\n\
+                02/04/2026;02/04/2026;VIR SEPA RECU DE BOUW RHEIN SARL;FACT 26/FAC/0412;K05.092.003;+5 838,69\r\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("BOUW RHEIN SARL"));
+    assert_eq!(t[0].remittance.as_deref(), Some("FACT 26/FAC/0412"));
+    assert_eq!(t[0].bank_ref.as_deref(), Some("K05.092.003"));
+    assert_eq!(t[0].amount.minor, 583869);
+}
+
+#[test]
+fn csv_italian_and_swedish_exports() {
+    // Italian (CBI movements): `Data contabile`, `Entrate`/`Uscite`, the payer inside
+    // `Descrizione operazione` (`BONIFICO A VOSTRO FAVORE DA … CAUSALE …`).
+    let text = "Data contabile;Data valuta;Entrate;Uscite;Descrizione operazione;Causale\r\n\
+                01/04/2026;01/04/2026;1.510,27;;BONIFICO A VOSTRO FAVORE DA METALL VISSER S.P.A. CAUSALE Fattura FCT-0412-26;48\r\n\
+                02/04/2026;02/04/2026;;-36,16;ADDEBITO SDD MOREAU;50\r\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("METALL VISSER S.P.A."));
+    assert_eq!(t[0].remittance.as_deref(), Some("Fattura FCT-0412-26"));
+    assert_eq!(t[0].amount.minor, 151027);
+    assert_eq!(t[1].direction, Direction::Debit);
+    // Swedish: `Bokföringsdatum`, the counterparty in `Text`, `Meddelande`, the OCR reference.
+    let text = "Bokföringsdatum;Valutadatum;Text;Meddelande;OCR-nummer;Belopp;Saldo\r\n\
+                2026-03-02;2026-03-02;Becker Technik AB;Faktura E2026.412;;1250,00;11250,00\r\n\
+                2026-03-03;2026-03-03;Brunner AB;;2026412794;-20,00;11230,00\r\n";
+    let p = csv::parse(text.as_bytes(), &csv::CsvMapping::default()).unwrap();
+    let t = txs(&p);
+    assert_eq!(t[0].booking_date, d(2026, 3, 2));
+    assert_eq!(t[0].counterparty_name.as_deref(), Some("Becker Technik AB"));
+    assert_eq!(t[0].remittance.as_deref(), Some("Faktura E2026.412"));
+    assert_eq!(t[0].amount.minor, 125000);
+    assert_eq!(t[1].structured_ref.as_deref(), Some("2026412794"));
+    assert_eq!(t[1].direction, Direction::Debit);
+}

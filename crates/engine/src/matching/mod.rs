@@ -54,7 +54,8 @@ use names::NameIndex;
 use relance_domain::money::{Currency, Money};
 use relance_domain::{BankLine, InvoiceStatus, PaymentStatus};
 use text::{
-    DigitProfile, atoms, belgian_references, canonical, damerau1, index_keys, invoice_keys, joined, rf_references,
+    DigitProfile, atoms, belgian_references, canonical, damerau1, index_keys, invoice_keys, joined, ocr_references,
+    rf_references,
 };
 
 thread_local! {
@@ -788,9 +789,13 @@ impl Matcher {
                 RefKind::Partial
             }
         };
+        // The year written apart after the number (`FAC 0412 '26`): also read
+        // with the year moved before the number it follows (`26 FAC 0412`
+        // would not be a spelling; `FAC 26 0412` is, see [`text::year_apart`]).
+        let moved = c.remittance.as_deref().and_then(text::year_apart);
         let texts = [c.structured_ref.as_deref(), c.remittance.as_deref(), c.end_to_end_id.as_deref()];
-        for text in texts.into_iter().flatten() {
-            for payload in rf_references(text).into_iter().chain(belgian_references(text)) {
+        for text in texts.into_iter().flatten().chain(moved.as_deref()) {
+            for payload in rf_references(text).into_iter().chain(belgian_references(text)).chain(ocr_references(text)) {
                 let a = atoms(&payload);
                 for key in [joined(&a), canonical(&a)] {
                     for i in self.lookup(&key) {

@@ -884,3 +884,36 @@ fn a_remittance_cut_at_the_bank_width_is_completed_by_the_only_set_left() {
     let r = m.match_credit(&line(65_564, cut));
     assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
+
+#[test]
+fn the_year_written_apart_after_the_number() {
+    // `FR 072009 '26` is FR-2026-072009 with the year written apart after the
+    // counter; without reading it, the credit matches nothing by reference.
+    let m = Matcher::new(
+        vec![inv("FR-2026-072009", "C1", 36_000), inv("FR-2026-072016", "C2", 51_000)],
+        &[],
+        MatchConfig::default(),
+    );
+    let r = m.match_credit(&credit(36_000, Some("Uhrada faktury FR 072009 '26")));
+    assert_eq!(allocs(&r), vec![("FR-2026-072009".to_string(), 36_000)], "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("reference FR-2026-072009")), "{r:?}");
+}
+
+#[test]
+fn a_nordic_ocr_reference_holding_the_invoice_number() {
+    // `202604180127`: the digits of INV-2026-0418-01, the length digit 2 and the Luhn digit 7.
+    let m = Matcher::new(
+        vec![inv("INV-2026-0418-01", "C1", 72_100), inv("INV-2026-0417-01", "C2", 51_000)],
+        &[],
+        MatchConfig::default(),
+    );
+    let mut c = credit(72_100, None);
+    c.structured_ref = Some("202604180127".into());
+    let r = m.match_credit(&c);
+    assert_eq!(allocs(&r), vec![("INV-2026-0418-01".to_string(), 72_100)], "{r:?}");
+    assert!(r.best().unwrap().reasons.iter().any(|x| x.contains("reference INV-2026-0418-01")), "{r:?}");
+    // One check digit wrong: no reference is read (the amount alone remains).
+    c.structured_ref = Some("202604180128".into());
+    let r = m.match_credit(&c);
+    assert!(r.candidates.iter().all(|k| k.reasons.iter().all(|x| !x.contains("reference INV"))), "{r:?}");
+}

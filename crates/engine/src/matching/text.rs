@@ -354,6 +354,96 @@ pub fn name_similarity(a: &[String], b: &[String]) -> f64 {
 
 /// True when `a` and `b` differ by at most one edit (insertion, deletion,
 /// substitution or transposition of adjacent characters).
+/// Nordic OCR references (Swedish bankgiro/plusgiro with the length check):
+/// a run of 6 to 25 digits whose last digit is the Luhn (mod 10) check of the
+/// rest and whose second-to-last digit is the run's length mod 10; the
+/// payload is the run without those two digits (the invoice number's digits,
+/// `2026041701` in `202604170127`). Both checks must hold, so a run of digits
+/// passes by chance once in a hundred, and its payload must still be an
+/// invoice's digits to name anything.
+pub fn ocr_references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for run in text.split(|c: char| !c.is_ascii_digit()) {
+        if !(6..=25).contains(&run.len()) {
+            continue;
+        }
+        let b = run.as_bytes();
+        let (payload, checks) = b.split_at(b.len() - 2);
+        let length_holds = u32::from(checks[0] - b'0') == (b.len() % 10) as u32;
+        if length_holds && luhn_digit(&b[..b.len() - 1]) == checks[1] - b'0' {
+            let p = run[..payload.len()].to_string();
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The Luhn check digit of ASCII digits.
+fn luhn_digit(digits: &[u8]) -> u8 {
+    let mut total = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 0 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        total += v;
+    }
+    ((10 - total % 10) % 10) as u8
+}
+
+/// The remittance with each year written apart after a number (`'26`, an
+/// apostrophe then two digits, after a space) moved before that number's last
+/// group of digits: `FAC 0412 '26` reads `FAC 26 0412`, `INV 0412-01 '26`
+/// reads `INV 26 0412-01`, `FR 072009 '26` reads `FR 26 072009` (the year
+/// shortened, a spelling the index knows). `None` when there is no such year.
+pub fn year_apart(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut moved = false;
+    let mut i = 0;
+    while i + 3 < b.len() + 1 {
+        let is_year = i >= 1
+            && b[i - 1] == b' '
+            && b[i] == b'\''
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+            && b.get(i + 3).is_none_or(|c| !c.is_ascii_alphanumeric());
+        if !is_year {
+            i += 1;
+            continue;
+        }
+        // The word before the year (`0412-01`): it must hold digits.
+        let word_end = i - 1;
+        let word_start = text[..word_end].rfind(' ').map_or(0, |p| p + 1);
+        let word = &text[word_start..word_end];
+        // Its first digit: the year goes before the digits (`FAC0412` -> `FAC 26 0412`).
+        if let Some(d) = word.find(|c: char| c.is_ascii_digit()).filter(|_| word_start >= last) {
+            let at = word_start + d;
+            out.push_str(&text[last..at]);
+            if d > 0 {
+                out.push(' ');
+            }
+            out.push_str(&text[i + 1..i + 3]);
+            out.push(' ');
+            out.push_str(&text[at..word_end]);
+            last = i + 3;
+            moved = true;
+        }
+        i += 3;
+    }
+    if !moved {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
 pub fn damerau1(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (la, lb) = (a.len(), b.len());
@@ -479,6 +569,28 @@ fn mod97(s: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nordic_ocr_references_with_length_and_luhn_digits() {
+        // 2026041801, length digit 2 (12 digits), Luhn check 7.
+        assert_eq!(ocr_references("Betalning 202604180127"), vec!["2026041801".to_string()]);
+        assert_eq!(ocr_references("ref 055028591"), vec!["0550285".to_string()]);
+        // A wrong check digit, a wrong length digit: not an OCR reference.
+        assert!(ocr_references("202604180128").is_empty());
+        assert!(ocr_references("202604180137").is_empty());
+    }
+
+    #[test]
+    fn year_written_apart_moves_before_the_number() {
+        assert_eq!(year_apart("Fa c. FAC 0412 '26 dekujeme").as_deref(), Some("Fa c. FAC 26 0412 dekujeme"));
+        assert_eq!(year_apart("INV 0412-01 '26").as_deref(), Some("INV 26 0412-01"));
+        assert_eq!(year_apart("E 057 '26 kai E2026.104").as_deref(), Some("E 26 057 kai E2026.104"));
+        assert_eq!(year_apart("FAC0412 '26").as_deref(), Some("FAC 26 0412"));
+        // Not a year apart: no digits before, three digits, a quote inside a word.
+        assert_eq!(year_apart("merci '26"), None);
+        assert_eq!(year_apart("FAC 0412 '261"), None);
+        assert_eq!(year_apart("l'26 0412"), None);
+    }
 
     #[test]
     fn belgian_communications_with_or_without_plus_signs() {
