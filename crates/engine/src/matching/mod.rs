@@ -64,12 +64,18 @@ thread_local! {
 }
 
 /// `span` with the century of its years dropped (`2026`→`26`, `202604`→`2604`)
-/// when a year is followed by another group of the span; `None` when there is none.
+/// when a year is followed by another group of the span, or at the head of
+/// a run of digits that glues the counter to it (`VF2026000345` for
+/// `VF26000345`: seven digits or more starting with `19` or `20`); `None`
+/// when there is none. Only tried when the span as written names nothing,
+/// and only an invoice key found that way counts.
 fn century_dropped(span: &[String]) -> Option<Vec<String>> {
-    let y = span.iter().position(|a| text::is_year(a))?;
-    if y + 1 >= span.len() {
-        return None;
-    }
+    let y = match span.iter().position(|a| text::is_year(a)) {
+        Some(y) if y + 1 < span.len() => y,
+        _ => span.iter().position(|a| {
+            a.len() >= 7 && (a.starts_with("19") || a.starts_with("20")) && a.bytes().all(|b| b.is_ascii_digit())
+        })?,
+    };
     let mut out = span.to_vec();
     out[y] = out[y][2..].to_string();
     Some(out)

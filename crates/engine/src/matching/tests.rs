@@ -923,3 +923,29 @@ fn a_nordic_ocr_reference_holding_the_invoice_number() {
     let r = m.match_credit(&c);
     assert!(r.candidates.iter().all(|k| k.reasons.iter().all(|x| !x.contains("reference INV"))), "{r:?}");
 }
+
+#[test]
+fn a_century_glued_to_the_counter_is_read_without_it() {
+    // `VF26000345` written with its century (`VF2026000345`): one run of
+    // digits, no year group to drop it from.
+    let invoices = vec![
+        inv("VF26000345", "C2", 10_000),
+        inv("VF26000346", "C2", 20_000),
+        inv("VF26000347", "C2", 40_000),
+        inv("SI/2026/00871", "C1", 10_000),
+        inv("SI/2026/00872", "C1", 20_000),
+    ];
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    for (text, want) in [
+        ("VF2026000345 & VF2026000346", ["VF26000345", "VF26000346"]),
+        ("RECHNUNG 202600871 UND 202600872", ["SI/2026/00871", "SI/2026/00872"]),
+    ] {
+        let r = m.match_credit(&credit(30_000, Some(text)));
+        assert_eq!(r.status, MatchStatus::Matched, "{text}: {r:#?}");
+        let got: Vec<String> = allocs(&r).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(got, want, "{text}");
+    }
+    // A run that only looks like one names nothing.
+    let r = m.match_credit(&credit(30_000, Some("Auftrag 2099000345")));
+    assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
+}
