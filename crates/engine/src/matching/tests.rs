@@ -949,3 +949,20 @@ fn a_century_glued_to_the_counter_is_read_without_it() {
     let r = m.match_credit(&credit(30_000, Some("Auftrag 2099000345")));
     assert_ne!(r.status, MatchStatus::Matched, "{r:#?}");
 }
+
+#[test]
+fn a_year_glued_to_its_counter_is_found_shortened() {
+    // `R202600451`: letters, then the year and the counter in one run of
+    // digits; people write the year with two digits (`R2600451`, `R26-00451`).
+    let invoices = vec![inv("R202600451", "C1", 10_000), inv("R202600452", "C1", 10_000), inv("X1", "C2", 10_000)];
+    let m = Matcher::new(invoices, &[], MatchConfig::default());
+    for text in ["R2600451", "R26-00451", "Rechnung r26 00451"] {
+        let r = m.match_credit(&credit(10_000, Some(text)));
+        assert_eq!(r.status, MatchStatus::Matched, "{text}: {r:#?}");
+        assert_eq!(allocs(&r), [("R202600451".to_string(), 10_000)], "{text}");
+    }
+    assert!(text::index_keys("R202600451").contains(&"R2600451".to_string()));
+    // A run of digits alone, or one too short to hold a year and a counter, is not split.
+    assert!(!text::index_keys("2026004511").contains(&"26004511".to_string()));
+    assert!(!text::index_keys("R2026045").contains(&"R26045".to_string()));
+}

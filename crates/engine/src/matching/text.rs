@@ -123,11 +123,17 @@ fn digits_only(parts: &[(&str, bool)]) -> Option<String> {
 
 /// The year group whose century people drop, and where the number's
 /// prefix-less keys start: the first digit group when it is a year followed
-/// by another digit group (`FA-2026-04034`), else the last group when it is a
-/// year after another digit group (`FT/05236/2026`); `None` otherwise.
+/// by another digit group (`FA-2026-04034`), or a year glued to its counter
+/// after the letters (`R202600451`: eight digits or more from `20`, read
+/// `R2600451`), else the last group when it is a year after another digit
+/// group (`FT/05236/2026`); `None` otherwise.
 fn year_group(parts: &[(&str, bool)]) -> Option<(usize, usize)> {
     let first = parts.iter().position(|p| p.1)?;
     if is_year(parts[first].0) && parts[first + 1..].iter().any(|p| p.1) {
+        return Some((first, first));
+    }
+    let glued = parts[first].0;
+    if first > 0 && glued.len() >= 8 && glued.starts_with("20") && !parts[first + 1..].iter().any(|p| p.1) {
         return Some((first, first));
     }
     let last = parts.len() - 1;
