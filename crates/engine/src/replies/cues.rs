@@ -39,9 +39,9 @@ const CUE_PATTERNS: &[&str] = &[
     // not_done: work or delivery that did not happen or is unfinished.
     r"\b((wasn't|was not|weren't|were not|isn't|is not|hasn't|has not|haven't|have not|never) (been )?(finished|completed|done|started|delivered|installed|performed|provided|carried out|fitted|fixed)|n'(a|ont) (pas|jamais) (eu lieu|ete (fait|faite|livre|livree|pose|posee|realise|realisee|termine|terminee))|ne (s'est|se sont) pas presente|personne n'est venu|toujours pas (termine|fini|livre|repare|venu)|jamais (arrive|arrivee|arrives|venu|livre)s?|broke (down )?again|still (open|broken|not working|waiting))\b",
     // part_rest: part now and the rest later.
-    r"\b((now|today|this week|this month|tout de suite|maintenant|aujourd'hui|cette semaine|ce mois(-ci)?|demain|tomorrow|immediately)\b[ -~]{0,80}\b(the rest|the remainder|the balance|the other half|remaining|le reste|le solde|l'autre moitie|the second half)|(half|la moitie|une partie|part of it|acompte|a deposit|\d+ ?%)\b[ -~]{0,60}\b(now|today|maintenant|aujourd'hui|tout de suite|cette semaine|this week)|(le reste|le solde|the rest|the remainder|the balance)\b[ -~]{0,60}\b(plus tard|later|next month|le mois prochain|fin|end of|en \w+|in \w+|apres|after|when|once|des que|quand))\b",
+    r"\b((now|today|this week|this month|tout de suite|maintenant|aujourd'hui|cette semaine|ce mois(-ci)?|demain|tomorrow|immediately)\b[ -~]{0,80}\b(the rest|the remainder|the balance|the other half|remaining|le reste|le solde|l'autre moitie|the second half)|(half|la moitie|une partie|part of it|acompte|a deposit|\d+ ?%)\b[ -~]{0,60}\b(now|today|maintenant|aujourd'hui|tout de suite|cette semaine|this week)|(le reste|le solde|the rest|the remainder|the balance)\b[ -~]{0,60}\b(plus tard|later|next month|le mois prochain|fin|end of|en \w+|in \w+|apres|after|when|once|des que|quand)|(half|la moitie|une moitie|50 ?%)\b[ -~]{1,80}\b(half|moitie|the other|the rest|the remainder|the balance|le reste|le solde|le restant|l'autre)|(\d+|acompte|deposit|first (part|instal\w*|payment)|premier (versement|paiement))\b[ -~]{1,80}\b(the other half|the second half|la seconde moitie|l'autre moitie|and the rest|and the remainder|and the balance|then the rest|then the balance|et le reste|et le solde|et le restant|puis le reste|puis le solde)|\d[ -~]{1,60}\b(and|et|then|puis) (another|a further|a second|un autre|une autre|un second|un deuxieme|encore) ?(€|£|\$)? ?\d+|(now|maintenant|today|aujourd'hui|this week|cette semaine|this month|ce mois-ci)\b,? (and|et|then|puis) (€|£|\$)? ?\d+|(the remaining|il reste|reste a payer|remaining balance of|the outstanding) ?(€|£|\$)? ?\d+)\b",
     // count_of_payments: instalments by number.
-    r"\b((in|en) (two|three|four|five|six|deux|trois|quatre|cinq|six|\d+) ?(x|fois|goes|payments|parts|instal\w*|versements|mensualites|echeances|cheques|checks|tranches)\b|\d+ ?x\b|(two|three|four|six|deux|trois|quatre|\d+) (post-dated )?(cheques|checks|versements|payments|instal\w*|mensualites|equal)|(by|par) (small|petites?) (amounts|sommes|payments|versements)|(\d|€|£|\$) ?(a|per|par) (week|month|semaine|mois|quinzaine)|(one|une) (par|per|a) mois|payment arrangement|repayment (schedule|plan))",
+    r"\b((in|en) (two|three|four|five|six|deux|trois|quatre|cinq|six|\d+) ?(x|fois|goes|payments|parts|instal\w*|versements|mensualites|echeances|cheques|checks|tranches)\b|\d+ ?x\b|(two|three|four|six|deux|trois|quatre|\d+) (post-dated )?(cheques|checks|versements|payments|instal\w*|mensualites|equal)|(by|par) (small|petites?) (amounts|sommes|payments|versements)|(\d+|€|£|\$|euros?|eur|pounds|gbp|dollars|usd) ?(a|per|par|each|every|chaque|/) ?(week|month|fortnight|semaine|mois|quinzaine)|(weekly|monthly|fortnightly) (payments|instal\w*|amounts)|(mensualites|versements mensuels|versements hebdomadaires) de|(one|une) (par|per|a) mois|payment arrangement|repayment (schedule|plan))",
     // not_yet: no payment made so far.
     r"\b(not (been )?paid yet|not yet (been )?paid|(haven't|have not|hasn't|has not|didn't|did not) (yet )?(been )?(paid|pay|sent|settled)( this| it)? yet|yet to (be )?(pay|paid|send|sent)|pas encore (ete )?(paye|payee|regle|reglee|parti|partie|vire|viree|envoye)|n'(a|ai|avons|est) pas encore|pas encore parti)\b",
     // payment_run: a recurring payment day or run.
@@ -134,6 +134,9 @@ pub fn cues(text: &str) -> Vec<&'static str> {
     if text.contains('@') && text.split_whitespace().any(|w| w.contains('@') && w.contains('.')) {
         out.push("cue:email_address");
     }
+    if paid_arriving(text) {
+        out.push("cue:paid_arriving");
+    }
     let (contrast, billing) = figures_contrasted(text);
     if contrast {
         out.push("cue:figures_contrasted");
@@ -142,6 +145,133 @@ pub fn cues(text: &str) -> Vec<&'static str> {
         }
     }
     out
+}
+
+/// Where a payment already made will arrive: the date ahead is the arrival,
+/// not the payment ("you should see it tomorrow", "vous l'aurez demain").
+static ARRIVAL: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::unwrap_used)] // a constant, checked by every test
+    Regex::new(
+        &r"\b((you|u) ?(should|will|'ll|ll|shall|may|might) (see|have|get|receive) (it|them|the (funds|money|payment|transfer))|(should|will|'ll|ought to|expected to|due to) (settle|clear|arrive|land|reach|hit|show|appear|be (with you|in your|on your|credited|received|visible|there))|(should|will) (be )?(credit|reflect)|credited (on|by|tomorrow|within|in)|(arrive|arrives|land|lands|reach|reaches|clear|clears|settle|settles) (in your|on your|tomorrow|by|within|on)|takes? (\d+|a few|one|two|three|2-3|1-2) (working |business )?days|vous l'aure[zs]|vous (le|la|les) recevre[zs]|(vous )?devrie[zs] (le|la|les) (recevoir|voir|avoir)|devrai(t|ent) (arriver|etre (credite|recu|visible|sur))|arrivera|arriveront|(intervient|interviendra) (en general |normalement )?(sous|dans|d'ici)|vous parviendra|sera credite|seront credites|sur votre compte|(sous|d'ici) (\d+ ?h|\d+ jours|demain|lundi|mardi|mercredi|jeudi|vendredi)|delai (bancaire|de \d+))\b"
+            .replace(r"\b", r"(?-u:\b)")
+            .replace(r"\d", "[0-9]"),
+    )
+    .unwrap()
+});
+
+/// Whether a payment is told as made ("transfer ordered this morning",
+/// "ACH initiated today", "le virement est parti", "mandat émis") and a
+/// sentence, or the next one, tells when it arrives ("you should see it
+/// tomorrow", "should settle Thursday", "vous l'aurez demain"). A payment
+/// still to be made ("will send", "will be sent", "sera envoyé", "pas encore
+/// parti") is no payment made.
+fn paid_arriving(text: &str) -> bool {
+    /// Acts of paying, done (past or completed present forms).
+    const DONE: &[&str] = &[
+        "ordered",
+        "initiated",
+        "sent",
+        "posted",
+        "mailed",
+        "issued",
+        "released",
+        "submitted",
+        "processed",
+        "wired",
+        "transferred",
+        "paid",
+        "remitted",
+        "executed",
+        "went",
+        "gone",
+        "emis",
+        "emise",
+        "parti",
+        "partie",
+        "partis",
+        "envoye",
+        "envoyee",
+        "effectue",
+        "effectuee",
+        "ordonne",
+        "ordonnee",
+        "lance",
+        "lancee",
+        "vire",
+        "viree",
+        "paye",
+        "payee",
+        "regle",
+        "reglee",
+        "verse",
+        "versee",
+        "execute",
+        "executee",
+        "poste",
+        "postee",
+        "expedie",
+        "expediee",
+    ];
+    /// Acts that are payments whatever the sentence speaks of.
+    const PAYING: &[&str] = &[
+        "wired",
+        "transferred",
+        "paid",
+        "remitted",
+        "vire",
+        "viree",
+        "paye",
+        "payee",
+        "regle",
+        "reglee",
+        "verse",
+        "versee",
+    ];
+    /// Words of a payment, for the acts that could be of anything ("sent").
+    const PAYMENT_STEMS: &[&str] = &[
+        "pay",
+        "transfer",
+        "wire",
+        "virement",
+        "cheque",
+        "check",
+        "ach",
+        "bacs",
+        "sepa",
+        "fund",
+        "fonds",
+        "money",
+        "remittance",
+        "mandat",
+        "reglement",
+        "paiement",
+        "swift",
+        "eft",
+        "chps",
+        "faster",
+        "argent",
+        "somme",
+    ];
+    /// Words before an act that make it still to come or not done.
+    const NOT_DONE: &[&str] = &[
+        "will", "ll", "shall", "be", "being", "to", "going", "gonna", "would", "should", "can", "could", "sera",
+        "seront", "etre", "va", "vont", "vais", "allons", "pas", "not", "t", "never", "jamais", "once", "when",
+        "after", "des", "quand", "if", "si", "yet", "encore",
+    ];
+    let sentences: Vec<&str> = text.split(['.', '!', '?', ';', '\n']).filter(|s| !s.trim().is_empty()).collect();
+    let done = |sentence: &str| {
+        let words: Vec<&str> = sentence.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+        let about_paying = words.iter().any(|w| PAYMENT_STEMS.iter().any(|s| w.starts_with(s)));
+        words.iter().enumerate().any(|(i, w)| {
+            DONE.contains(w)
+                && (about_paying || PAYING.contains(w))
+                && !words[i.saturating_sub(3)..i].iter().any(|b| NOT_DONE.contains(b))
+        })
+    };
+    sentences
+        .iter()
+        .enumerate()
+        .any(|(i, s)| done(s) && (ARRIVAL.is_match(s) || sentences.get(i + 1).is_some_and(|n| ARRIVAL.is_match(n))))
 }
 
 /// Whether a sentence, or two sentences in a row, set two figures against
@@ -226,6 +356,67 @@ mod tests {
         assert!(of("You'll be in our Thursday run.").contains(&"cue:payment_run"));
         assert!(of("je ferai le virement dès que le client nous aura payé").contains(&"cue:conditional_pay"));
         assert!(!of("Le virement part vendredi.").contains(&"cue:part_rest"));
+    }
+
+    #[test]
+    fn a_payment_made_that_arrives_later() {
+        for paid in [
+            "Transfer ordered this morning, you should see it tomorrow.",
+            "ACH initiated today, should settle Thursday.",
+            "Le virement est parti ce matin, vous l'aurez demain.",
+            "Cheque posted yesterday. You'll have it by Friday.",
+            "Mandat de paiement émis le 3, il arrivera sur votre compte sous 48h.",
+            "We have sent the payment; it should reach you on Monday.",
+            "Virement effectué ce jour, vous devriez le recevoir vendredi.",
+        ] {
+            assert!(of(paid).contains(&"cue:paid_arriving"), "{paid}");
+        }
+        for promise in [
+            "We will send the payment on Friday, you should see it Monday.",
+            "The transfer will be sent tomorrow and should arrive Thursday.",
+            "Le virement sera envoyé lundi, vous l'aurez mercredi.",
+            "Le virement n'est pas encore parti, vous l'aurez la semaine prochaine.",
+            "The parts we ordered should arrive tomorrow.",
+            "Transfer ordered this morning.",
+            "We'll pay on the 14th.",
+        ] {
+            assert!(!of(promise).contains(&"cue:paid_arriving"), "{promise}");
+        }
+    }
+
+    #[test]
+    fn amounts_split_over_several_times() {
+        for plan in [
+            "We can do half this week, half on Jan 8.",
+            "£1,500 this Friday and the balance end of December.",
+            "La moitié vendredi, le reste fin janvier.",
+            "Je peux verser 400 € le 5 et le solde le 20.",
+            "Half on the 15th and the other half when the client pays us.",
+            "We'll send 500 and then the rest by the 30th.",
+            "We'll send $2,500 this Friday and another $2,500 on February 5th.",
+            "will pay 150 now and 150 next month if thats ok",
+            "Je vous règle 700 € maintenant et 700 € fin février.",
+            "We already paid $3,000 last week. The remaining $2,460 will be paid by the end of the month.",
+            "Nous avons payé 2 000 € hier. Il reste 1 150 € que nous réglerons avant le 20.",
+        ] {
+            assert!(of(plan).contains(&"cue:part_rest"), "{plan}");
+        }
+        for plan in
+            ["We could manage 300 euros par mois.", "Could we pay £200 each month?", "$500/month until it's cleared"]
+        {
+            assert!(of(plan).contains(&"cue:count_of_payments"), "{plan}");
+        }
+        for single in [
+            "We will pay the balance on Friday.",
+            "The balance of £1,500 will be paid by the 30th.",
+            "Payment of €300 on the 12th.",
+            "We paid half of it already.",
+            "We'll send $2,500 this Friday.",
+            "Paid today, and thanks for the reminder.",
+        ] {
+            let c = of(single);
+            assert!(!c.contains(&"cue:part_rest") && !c.contains(&"cue:count_of_payments"), "{single}: {c:?}");
+        }
     }
 
     #[test]
