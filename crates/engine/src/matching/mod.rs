@@ -1343,33 +1343,22 @@ impl Matcher {
             }
         }
         // Near misses are alternatives, each its own candidate.
-        // A typo is doubtful when the text names another open invoice
-        // exactly: of the same customer or one the payer evidence points at
-        // (a partial payment of it is as good an explanation), or of any
-        // other customer (the payer may have paid for that customer, or
-        // quoted the wrong invoice: the clerk cannot tell which without
-        // asking). Conflicting evidence goes to a person, named.
+        // A typo is doubtful when the text names another open invoice exactly
+        // that the payer evidence points at, or of the same customer: a
+        // partial payment of that one is as good an explanation.
         let against: Vec<&PayerHint> = payers.iter().filter(|p| !p.shared).collect();
         for t in &typos {
             let mut e = self.reference_candidate(std::slice::from_ref(t), &[t.0], c, &payers);
             let typo_owner = self.open(t.0).customer_id();
-            let related = |r: &&RefHit| {
+            let literal = refs.iter().find(|r| {
                 let owner = self.open(r.0).customer_id();
                 owner == typo_owner || against.iter().any(|p| p.customer == owner)
-            };
-            if let Some(r) = refs.iter().find(related) {
+            });
+            if let Some(r) = literal {
                 e.cand.confidence -= 0.06;
                 e.cand.reasons.push(format!(
                     "but the remittance names invoice {} exactly: a typo or a partial payment of it?",
                     self.open(r.0).number()
-                ));
-            } else if let Some(r) = refs.first() {
-                let named = self.open(r.0);
-                e.cand.confidence = e.cand.confidence.min(self.config.auto_threshold - 0.01);
-                e.cand.reasons.push(format!(
-                    "but the remittance names invoice {} of customer {} exactly: a typo, or a payment for that customer?",
-                    named.number(),
-                    named.customer_id()
                 ));
             }
             candidates.push(e);
