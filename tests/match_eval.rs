@@ -111,7 +111,7 @@ fn the_committed_corpus_is_read_whole() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let splits: Vec<&str> = report.as_array().unwrap().iter().map(|s| s["split"].as_str().unwrap()).collect();
-    assert_eq!(splits, ["dev", "probe", "probe2", "probe3", "unseen"]);
+    assert_eq!(splits, ["dev", "probe", "probe2", "probe3", "probe4", "probe5", "unseen"]);
     for s in report.as_array().unwrap() {
         assert!(s["total"]["credits"].as_u64().unwrap() >= 200, "{}", s["split"]);
         assert_eq!(s["unreadable_files"], 0, "{}", s["split"]);
